@@ -1,0 +1,322 @@
+//! `ipmo`: the one binary. It parses the command line and wires the library crates together;
+//! everything it does is done by them.
+
+mod demo;
+mod progress;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ipmo_domain::YearMonth;
+use ipmo_ingest::ErrorPolicy;
+use ipmo_warehouse::{LoadOutcome, OutputFormat, Warehouse};
+use progress::Progress;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Integrated Pharmacy and Medicines Optimisation: NHS prescribing data and the programme that acts on it.
+#[derive(Parser)]
+#[command(name = "ipmo", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    /// Warehouse directory (created if missing).
+    #[arg(long, global = true, env = "IPMO_WAREHOUSE", default_value = "ipmo-data")]
+    warehouse: PathBuf,
+    /// Print only results and errors, no progress.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Load NHS files into the warehouse.
+    #[command(subcommand)]
+    Ingest(Ingest),
+    /// Run SQL over the warehouse (tables are listed in the README and by `SHOW TABLES`).
+    Sql {
+        /// The query, e.g. "SELECT month, SUM(items) FROM prescribing GROUP BY month".
+        query: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Show what the warehouse holds and every file loaded into it.
+    Status,
+    /// Write synthetic prescribing, organisation, list-size, BNF and IMD files in the real formats.
+    Synth(SynthArgs),
+    /// Generate a synthetic health system, load it and show what was loaded (reuses earlier runs).
+    Demo(demo::DemoArgs),
+}
+
+#[derive(Subcommand)]
+enum Ingest {
+    /// English Prescribing Dataset (any header since 2014), Detailed Prescribing Information or PDPI files.
+    /// Each month in the files replaces that month in the warehouse.
+    Epd {
+        /// CSV files, plain, .gz or .zip.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Month for files with no month column whose name holds no YYYYMM (e.g. 2017-09).
+        #[arg(long)]
+        month: Option<YearMonth>,
+        #[command(flatten)]
+        errors: ErrorArgs,
+    },
+    /// NHS Digital practice mapping (gp-reg-pat-prac-map) or ODS epraccur files.
+    Orgs {
+        /// Files, plain, .gz or .zip.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Date the mapping describes, for files with no EXTRACT_DATE column (e.g. 2025-10-01).
+        #[arg(long)]
+        as_at: Option<chrono::NaiveDate>,
+        #[command(flatten)]
+        errors: ErrorArgs,
+    },
+    /// Registered patients per practice (quinary long or wide, or quarterly STAR-PU bands).
+    ListSizes {
+        /// Files, plain, .gz or .zip.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Month for files with no date column whose name holds no YYYYMM.
+        #[arg(long)]
+        month: Option<YearMonth>,
+        #[command(flatten)]
+        errors: ErrorArgs,
+    },
+    /// NHSBSA BNF Code Information, or BNF code-change lists (old<TAB>new, or old_code,new_code).
+    Bnf {
+        /// Files, plain, .gz or .zip.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        errors: ErrorArgs,
+    },
+    /// Practice deprivation: OHID Fingertips indicator 93553, or practice_code,imd_score.
+    Imd {
+        /// Files, plain, .gz or .zip.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        errors: ErrorArgs,
+    },
+}
+
+#[derive(Args, Clone, Copy)]
+struct ErrorArgs {
+    /// Skip up to N bad rows (written to a rejects file beside the manifest) instead of stopping at the first.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    max_errors: u64,
+}
+
+impl From<ErrorArgs> for ErrorPolicy {
+    fn from(a: ErrorArgs) -> Self {
+        ErrorPolicy { max_errors: a.max_errors }
+    }
+}
+
+#[derive(Args)]
+struct SynthArgs {
+    /// Output directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// Number of practices (6500 for national scale).
+    #[arg(long, default_value_t = 400)]
+    practices: usize,
+    /// Number of months.
+    #[arg(long, default_value_t = 24)]
+    months: u32,
+    /// First month.
+    #[arg(long, default_value = "2023-01")]
+    start: YearMonth,
+    /// Random seed: the same seed gives the same files.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let quiet = cli.quiet;
+    match cli.command {
+        Command::Ingest(what) => {
+            let wh = open(&cli.warehouse)?;
+            ingest(&wh, what, quiet)
+        }
+        Command::Sql { query, format } => {
+            let wh = open(&cli.warehouse)?;
+            let format = match format {
+                Format::Table => OutputFormat::Table,
+                Format::Csv => OutputFormat::Csv,
+                Format::Json => OutputFormat::Json,
+            };
+            let rt = tokio::runtime::Runtime::new().context("cannot start the query runtime")?;
+            let mut out = std::io::stdout().lock();
+            let rows = rt.block_on(wh.query_to(&query, format, &mut out))?;
+            if !quiet && format == OutputFormat::Table {
+                eprintln!("{rows} row(s)");
+            }
+            Ok(())
+        }
+        Command::Status => status(&open(&cli.warehouse)?),
+        Command::Synth(a) => {
+            let config = ipmo_synth::SynthConfig { out: a.out, practices: a.practices, months: a.months, start: a.start, seed: a.seed };
+            synth(&config, quiet).map(|_| ())
+        }
+        Command::Demo(a) => demo::run(a, quiet),
+    }
+}
+
+fn open(dir: &Path) -> Result<Warehouse> {
+    Warehouse::open(dir).with_context(|| format!("cannot open the warehouse at {}", dir.display()))
+}
+
+pub(crate) fn synth(config: &ipmo_synth::SynthConfig, quiet: bool) -> Result<ipmo_synth::SynthSummary> {
+    let started = Instant::now();
+    let summary = ipmo_synth::generate(config, &mut |line| {
+        if !quiet {
+            eprintln!("synth: {line} ({:.1} s)", started.elapsed().as_secs_f64());
+        }
+    })?;
+    if !quiet {
+        let [p, pcn, sicbl, icb, region] = summary.orgs;
+        eprintln!(
+            "synth: wrote {} files to {}: {p} practices, {pcn} PCNs, {sicbl} sub-ICB locations, {icb} ICBs, {region} regions; {} EPD rows, {} items in {:.1} s",
+            summary.files.len(),
+            config.out.display(),
+            summary.epd_rows,
+            summary.items,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(summary)
+}
+
+pub(crate) fn ingest(wh: &Warehouse, what: Ingest, quiet: bool) -> Result<()> {
+    let started = Instant::now();
+    let outcome = match what {
+        Ingest::Epd { files, month, errors } => {
+            let mut data = ipmo_ingest::epd::PrescribingData::new();
+            let options = ipmo_ingest::epd::EpdOptions { month, errors: errors.into() };
+            let mut reports = Vec::new();
+            for path in &files {
+                let source = ipmo_ingest::open_source(path)?;
+                let mut progress = Progress::new(&source.name, quiet);
+                let report = ipmo_ingest::epd::read_prescribing(source, &mut data, &options, &mut |n| progress.rows(n))?;
+                progress.done(report.rows_read);
+                reports.push((report, path.clone()));
+            }
+            let mut say = |s: &str| {
+                if !quiet {
+                    eprintln!("  {s}");
+                }
+            };
+            wh.load_prescribing(&data, &reports, &mut say)?
+        }
+        Ingest::Orgs { files, as_at, errors } => {
+            let mut loaded = Vec::new();
+            for path in &files {
+                let (file, report) = ipmo_ingest::orgs::read_orgs(ipmo_ingest::open_source(path)?, as_at, errors.into())?;
+                loaded.push((file, report, path.clone()));
+            }
+            wh.load_orgs(loaded)?
+        }
+        Ingest::ListSizes { files, month, errors } => {
+            let mut loaded = Vec::new();
+            for path in &files {
+                let (rows, report) = ipmo_ingest::list_sizes::read_list_sizes(ipmo_ingest::open_source(path)?, month, errors.into())?;
+                loaded.push((rows, report, path.clone()));
+            }
+            wh.load_list_sizes(loaded)?
+        }
+        Ingest::Bnf { files, errors } => {
+            let mut loaded = Vec::new();
+            for path in &files {
+                let (file, report) = ipmo_ingest::bnf::read_bnf(ipmo_ingest::open_source(path)?, errors.into())?;
+                loaded.push((file, report, path.clone()));
+            }
+            wh.load_bnf(loaded)?
+        }
+        Ingest::Imd { files, errors } => {
+            let mut loaded = Vec::new();
+            for path in &files {
+                let (rows, report) = ipmo_ingest::imd::read_imd(ipmo_ingest::open_source(path)?, errors.into())?;
+                loaded.push((rows, report, path.clone()));
+            }
+            wh.load_imd(loaded)?
+        }
+    };
+    if !quiet {
+        print_outcome(wh, &outcome, started);
+    }
+    Ok(())
+}
+
+fn print_outcome(wh: &Warehouse, o: &LoadOutcome, started: Instant) {
+    for r in &o.records {
+        eprintln!(
+            "loaded {} ({}): {} rows read, {} kept, {} rejected; {}",
+            r.file,
+            r.layout,
+            r.rows_read,
+            r.rows_kept,
+            r.rows_rejected,
+            if r.partitions.len() > 6 { format!("{} partitions", r.partitions.len()) } else { r.partitions.join(", ") }
+        );
+        if let Some(rej) = &r.rejects_file {
+            eprintln!("  rejected rows written to {}", wh.root().join(rej).display());
+        }
+    }
+    eprintln!(
+        "load {} committed to {}: {} rows written in {:.1} s",
+        o.load_id,
+        wh.root().display(),
+        o.rows_written,
+        started.elapsed().as_secs_f64()
+    );
+}
+
+fn status(wh: &Warehouse) -> Result<()> {
+    let m = wh.manifest()?;
+    if m.loads.is_empty() {
+        bail!("the warehouse at {} is empty; load files with `ipmo ingest …` or try `ipmo demo`", wh.root().display());
+    }
+    println!("warehouse {}", wh.root().display());
+    for (table, parts) in &m.tables {
+        let keys: Vec<&String> = parts.keys().collect();
+        let span = match (keys.first(), keys.last()) {
+            (Some(a), Some(b)) if keys.len() > 1 => format!("{} partitions, {a} … {b}", keys.len()),
+            (Some(a), _) => (*a).clone(),
+            _ => String::new(),
+        };
+        println!("  {table:<20} {span}");
+    }
+    println!("loads:");
+    for r in &m.loads {
+        println!(
+            "  {:>4} {} {:<10} {:<45} {:>10} read {:>10} kept {:>6} rejected  sha256 {}",
+            r.load_id,
+            r.loaded_at,
+            r.kind,
+            r.file,
+            r.rows_read,
+            r.rows_kept,
+            r.rows_rejected,
+            &r.sha256[..r.sha256.len().min(12)]
+        );
+    }
+    Ok(())
+}

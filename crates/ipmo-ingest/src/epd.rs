@@ -1,0 +1,507 @@
+//! The English Prescribing Dataset and its predecessors.
+//!
+//! One reader takes every layout NHSBSA and NHS Digital have published: the EPD (2020 launch
+//! header with `AREA_TEAM_*`, the ICB-era header, and the "EPD with SNOMED code" header with
+//! `BNF_PRESENTATION_CODE` and `ADQ_USAGE`), NHSBSA's older "Detailed Prescribing Information" (no
+//! month column; quantity per item) and NHS Digital's practice-level prescribing (PDPI: padded
+//! fields, `PERIOD`, `ACT COST`, total quantity). Rows are summed to practice × presentation ×
+//! month as they are read, because the EPD splits a presentation into one row per quantity per item
+//! and nothing downstream needs that split.
+
+use crate::error::RejectLog;
+use crate::{ErrorPolicy, IngestError, ProgressFn, Rejected, SourceFile, Table};
+use ipmo_domain::{
+    BnfCode, OdsCode, YearMonth, is_unidentified_practice, parse_decimal, parse_fixed_point, parse_whole_number,
+};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeSet;
+
+/// Summed values for one practice, presentation and month. Money is in integer units of what was
+/// published, so totals equal the file's own sums exactly.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Totals {
+    /// Prescription items.
+    pub items: i64,
+    /// Total quantity (quantity per item × items, summed).
+    pub quantity: f64,
+    /// Net ingredient cost in pence.
+    pub nic_pence: i64,
+    /// Actual cost in hundred-thousandths of a pound.
+    pub actual_cost_e5: i64,
+    /// Defined daily doses (ADQ usage); 0 where none is defined.
+    pub adq_usage: f64,
+}
+
+impl Totals {
+    fn add(&mut self, o: &Totals) {
+        self.items += o.items;
+        self.quantity += o.quantity;
+        self.nic_pence += o.nic_pence;
+        self.actual_cost_e5 += o.actual_cost_e5;
+        self.adq_usage += o.adq_usage;
+    }
+}
+
+/// Which layout a file was recognised as; recorded in the manifest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EpdLayout {
+    /// English Prescribing Dataset (any of its headers).
+    Epd,
+    /// NHSBSA Detailed Prescribing Information (month from the file name).
+    Dpi,
+    /// NHS Digital practice-level prescribing (PDPI).
+    Pdpi,
+}
+
+impl EpdLayout {
+    /// Short name for messages and the manifest.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Epd => "EPD",
+            Self::Dpi => "DPI",
+            Self::Pdpi => "PDPI",
+        }
+    }
+}
+
+/// One aggregated row, as handed to the warehouse.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PrescribingRow {
+    /// Practice (prescribing cost centre) code.
+    pub practice_code: String,
+    /// BNF presentation code as published (not yet mapped to today's code).
+    pub bnf_code: String,
+    /// Practice code ends `998` or the file flagged the row unidentified.
+    pub unidentified: bool,
+    /// The summed values.
+    pub totals: Totals,
+}
+
+/// Prescribing read from one or more files, summed per month, practice and presentation.
+#[derive(Default)]
+pub struct PrescribingData {
+    practices: Vec<String>,
+    practice_index: FxHashMap<Vec<u8>, u32>,
+    practice_flagged: Vec<bool>,
+    bnf_codes: Vec<String>,
+    bnf_names: Vec<String>,
+    bnf_index: FxHashMap<Vec<u8>, u32>,
+    months: Vec<YearMonth>,
+    cells: FxHashMap<u64, Totals>,
+}
+
+const FIELD_BITS: u64 = 24;
+const FIELD_MAX: usize = (1 << FIELD_BITS) - 1;
+
+impl PrescribingData {
+    /// An empty accumulator.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The months seen, in order.
+    pub fn months(&self) -> Vec<YearMonth> {
+        let mut m = self.months.clone();
+        m.sort();
+        m
+    }
+
+    /// Number of aggregated rows over all months.
+    pub fn len(&self) -> usize {
+        self.cells.len()
+    }
+
+    /// True when nothing was read.
+    pub fn is_empty(&self) -> bool {
+        self.cells.is_empty()
+    }
+
+    /// Presentation names as first seen in the files (code, name), for codes missing from the BNF
+    /// code list.
+    pub fn presentation_names(&self) -> Vec<(String, String)> {
+        self.bnf_codes.iter().cloned().zip(self.bnf_names.iter().cloned()).collect()
+    }
+
+    /// Visits the rows of one month sorted by practice then presentation (sorted files compress
+    /// better and let Parquet statistics skip row groups). Visiting, rather than returning a
+    /// vector, keeps a national month (nine million rows) from being copied into strings.
+    pub fn for_each_sorted(&self, month: YearMonth, mut f: impl FnMut(&str, &str, bool, &Totals)) {
+        let Some(mi) = self.months.iter().position(|m| *m == month) else { return };
+        let rank = |codes: &[String]| {
+            let mut order: Vec<usize> = (0..codes.len()).collect();
+            order.sort_unstable_by(|&a, &b| codes[a].cmp(&codes[b]));
+            let mut r = vec![0u64; codes.len()];
+            for (pos, i) in order.into_iter().enumerate() {
+                r[i] = pos as u64;
+            }
+            r
+        };
+        let (prank, brank) = (rank(&self.practices), rank(&self.bnf_codes));
+        let mut keys: Vec<(u64, u64)> = self
+            .cells
+            .keys()
+            .filter(|k| (**k >> (2 * FIELD_BITS)) as usize == mi)
+            .map(|&k| {
+                let (p, b) = split(k);
+                ((prank[p] << FIELD_BITS) | brank[b], k)
+            })
+            .collect();
+        keys.sort_unstable_by_key(|x| x.0);
+        for (_, k) in keys {
+            let (p, b) = split(k);
+            let code = &self.practices[p];
+            let unidentified = self.practice_flagged[p] || is_unidentified_practice(code);
+            f(code, &self.bnf_codes[b], unidentified, &self.cells[&k]);
+        }
+    }
+
+    /// The rows of one month as owned values, sorted (for tests and small loads).
+    pub fn rows_for(&self, month: YearMonth) -> Vec<PrescribingRow> {
+        let mut out = Vec::new();
+        self.for_each_sorted(month, |p, b, u, t| {
+            out.push(PrescribingRow { practice_code: p.to_string(), bnf_code: b.to_string(), unidentified: u, totals: *t })
+        });
+        out
+    }
+
+    /// Number of aggregated rows in one month.
+    pub fn rows_in(&self, month: YearMonth) -> usize {
+        let Some(mi) = self.months.iter().position(|m| *m == month) else { return 0 };
+        self.cells.keys().filter(|k| (**k >> (2 * FIELD_BITS)) as usize == mi).count()
+    }
+
+    fn month_index(&mut self, m: YearMonth) -> Option<u64> {
+        if let Some(i) = self.months.iter().position(|x| *x == m) {
+            return Some(i as u64);
+        }
+        if self.months.len() >= 255 {
+            return None;
+        }
+        self.months.push(m);
+        Some(self.months.len() as u64 - 1)
+    }
+}
+
+fn split(key: u64) -> (usize, usize) {
+    (((key >> FIELD_BITS) & FIELD_MAX as u64) as usize, (key & FIELD_MAX as u64) as usize)
+}
+
+/// What was read from one file, for the manifest.
+#[derive(Debug)]
+pub struct FileReport {
+    /// File name.
+    pub file: String,
+    /// Layout recognised.
+    pub layout: EpdLayout,
+    /// SHA-256 of the file as stored.
+    pub sha256: String,
+    /// Size of the file as stored.
+    pub bytes: u64,
+    /// Data rows read (blank lines excluded).
+    pub rows_read: u64,
+    /// Rows accepted.
+    pub rows_kept: u64,
+    /// Rows skipped under `--max-errors`.
+    pub rejected: Vec<Rejected>,
+    /// Months the file held.
+    pub months: BTreeSet<YearMonth>,
+}
+
+/// How to read prescribing files.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EpdOptions {
+    /// Month for files with no month column whose name carries none (`--month`).
+    pub month: Option<YearMonth>,
+    /// Bad-row limit.
+    pub errors: ErrorPolicy,
+}
+
+struct Columns {
+    month: Option<usize>,
+    practice: usize,
+    bnf: usize,
+    bnf_name: Option<usize>,
+    items: usize,
+    nic: usize,
+    cost: usize,
+    quantity: usize,
+    adq: Option<usize>,
+    unidentified: Option<usize>,
+    layout: EpdLayout,
+}
+
+fn columns(t: &Table) -> Result<Columns, IngestError> {
+    let month = t.find(&["YEAR_MONTH", "PERIOD"]);
+    let total = t.find(&["TOTAL_QUANTITY"]);
+    let (layout, quantity) = match (total, month) {
+        (Some(q), _) => (EpdLayout::Epd, q),
+        (None, Some(_)) => (EpdLayout::Pdpi, t.require("QUANTITY", &["QUANTITY"])?),
+        (None, None) => (EpdLayout::Dpi, t.require("QUANTITY", &["QUANTITY"])?),
+    };
+    Ok(Columns {
+        month,
+        practice: t.require("PRACTICE_CODE", &["PRACTICE_CODE", "PRACTICE"])?,
+        bnf: t.require("BNF_PRESENTATION_CODE", &["BNF_PRESENTATION_CODE", "BNF_CODE"])?,
+        bnf_name: t.find(&["BNF_PRESENTATION_NAME", "BNF_DESCRIPTION", "BNF_NAME"]),
+        items: t.require("ITEMS", &["ITEMS"])?,
+        nic: t.require("NIC", &["NIC"])?,
+        cost: t.require("ACTUAL_COST", &["ACTUAL_COST", "ACT_COST"])?,
+        quantity,
+        adq: t.find(&["ADQ_USAGE", "ADQUSAGE"]),
+        unidentified: t.find(&["UNIDENTIFIED"]),
+        layout,
+    })
+}
+
+/// Reads one prescribing file into `data`. On error nothing should be stored: the caller discards
+/// `data`, which is why this takes the accumulator rather than writing anywhere.
+pub fn read_prescribing(
+    source: SourceFile,
+    data: &mut PrescribingData,
+    options: &EpdOptions,
+    progress: ProgressFn<'_>,
+) -> Result<FileReport, IngestError> {
+    let checksum = source.checksum_handle();
+    let name_month = YearMonth::from_file_name(&source.name);
+    let mut t = Table::open(source)?;
+    let c = columns(&t)?;
+    let fixed_month = match (c.month, options.month, name_month) {
+        (None, Some(m), _) => Some(m),
+        (None, None, Some(m)) => Some(m),
+        (None, None, None) => {
+            return Err(IngestError::format(
+                &t.file,
+                "this file has no month column and its name holds no YYYYMM; rename it (e.g. dpi_201709.csv) or pass --month YYYY-MM",
+            ));
+        }
+        (Some(_), _, _) => None,
+    };
+    let expected_month = options.month.or(name_month);
+    let mut log = RejectLog::new(options.errors.max_errors);
+    let mut months = BTreeSet::new();
+    let (mut rows_read, mut rows_kept) = (0u64, 0u64);
+    let mut last_month: Option<(Vec<u8>, YearMonth, u64)> = None;
+    let mut last_practice: Option<(Vec<u8>, u32)> = None;
+    while t.next()? {
+        if t.is_blank() {
+            continue;
+        }
+        rows_read += 1;
+        if rows_read % 65_536 == 0 {
+            progress(rows_read);
+        }
+        match parse_row(&t, &c, data, fixed_month, expected_month, &mut last_month, &mut last_practice) {
+            Ok((key, totals, month)) => {
+                data.cells.entry(key).or_default().add(&totals);
+                months.insert(month);
+                rows_kept += 1;
+            }
+            Err(e) => t.reject(&mut log, e)?,
+        }
+    }
+    progress(rows_read);
+    if rows_read == 0 {
+        return Err(IngestError::format(&t.file, "the file has a header but no rows"));
+    }
+    let (sha256, bytes) = checksum.get();
+    Ok(FileReport {
+        file: t.file.clone(),
+        layout: c.layout,
+        sha256,
+        bytes,
+        rows_read,
+        rows_kept,
+        rejected: log.into_rows(),
+        months,
+    })
+}
+
+type Parsed = (u64, Totals, YearMonth);
+
+fn parse_row(
+    t: &Table,
+    c: &Columns,
+    data: &mut PrescribingData,
+    fixed_month: Option<YearMonth>,
+    expected_month: Option<YearMonth>,
+    last_month: &mut Option<(Vec<u8>, YearMonth, u64)>,
+    last_practice: &mut Option<(Vec<u8>, u32)>,
+) -> Result<Parsed, crate::RowError> {
+    let (month, month_idx) = match (fixed_month, c.month) {
+        (Some(m), _) => (m, data.month_index(m).ok_or_else(|| t.error(c.practice, "more than 255 months in one load"))?),
+        (None, None) => return Err(t.error(c.practice, "no month for this row; pass --month YYYY-MM")),
+        (None, Some(i)) => {
+            let raw = t.bytes(i);
+            match last_month {
+                Some((b, m, idx)) if b.as_slice() == raw => (*m, *idx),
+                _ => {
+                    let text = t.field(i);
+                    let m: YearMonth = text.parse().map_err(|e| t.error(i, format!("{e}")))?;
+                    if let Some(exp) = expected_month {
+                        if m != exp {
+                            return Err(t.error(i, format!("\"{text}\" does not match the month in the file name or --month ({exp})")));
+                        }
+                    }
+                    let idx = data.month_index(m).ok_or_else(|| t.error(i, "more than 255 months in one load"))?;
+                    *last_month = Some((raw.to_vec(), m, idx));
+                    (m, idx)
+                }
+            }
+        }
+    };
+    let praw = t.bytes(c.practice);
+    let practice = match last_practice {
+        Some((b, idx)) if b.as_slice() == praw => *idx,
+        _ => {
+            let idx = match data.practice_index.get(praw) {
+                Some(i) => *i,
+                None => {
+                    let text = t.field(c.practice);
+                    let code = if text == "-" {
+                        "-".to_string()
+                    } else {
+                        OdsCode::parse(text).map_err(|e| t.error(c.practice, e.to_string()))?.to_string()
+                    };
+                    if data.practices.len() >= FIELD_MAX {
+                        return Err(t.error(c.practice, "too many distinct practices in one load"));
+                    }
+                    data.practices.push(code);
+                    data.practice_flagged.push(false);
+                    let i = data.practices.len() as u32 - 1;
+                    data.practice_index.insert(praw.to_vec(), i);
+                    i
+                }
+            };
+            *last_practice = Some((praw.to_vec(), idx));
+            idx
+        }
+    };
+    let braw = t.bytes(c.bnf);
+    let bnf = match data.bnf_index.get(braw) {
+        Some(i) => *i,
+        None => {
+            let code = BnfCode::parse_presentation(t.field(c.bnf)).map_err(|e| t.error(c.bnf, e.to_string()))?;
+            if data.bnf_codes.len() >= FIELD_MAX {
+                return Err(t.error(c.bnf, "too many distinct BNF codes in one load"));
+            }
+            data.bnf_codes.push(code.to_string());
+            data.bnf_names.push(c.bnf_name.map(|i| t.text(i)).unwrap_or_default());
+            let i = data.bnf_codes.len() as u32 - 1;
+            data.bnf_index.insert(braw.to_vec(), i);
+            i
+        }
+    };
+    let items = parse_whole_number(t.field(c.items)).map_err(|e| t.error(c.items, e.to_string()))?;
+    let nic_pence = parse_fixed_point(t.field(c.nic), 2).map_err(|e| t.error(c.nic, e.to_string()))?;
+    let actual_cost_e5 = parse_fixed_point(t.field(c.cost), 5).map_err(|e| t.error(c.cost, e.to_string()))?;
+    let q = parse_decimal(t.field(c.quantity)).map_err(|e| t.error(c.quantity, e.to_string()))?;
+    let quantity = if c.layout == EpdLayout::Dpi { q * items as f64 } else { q };
+    let adq_usage = match c.adq {
+        Some(i) if !t.field(i).is_empty() => parse_decimal(t.field(i)).map_err(|e| t.error(i, e.to_string()))?,
+        _ => 0.0,
+    };
+    if let Some(i) = c.unidentified {
+        if matches!(t.field(i).to_ascii_uppercase().as_str(), "Y" | "YES" | "TRUE" | "1" | "T") {
+            data.practice_flagged[practice as usize] = true;
+        }
+    }
+    let key = (month_idx << (2 * FIELD_BITS)) | (u64::from(practice) << FIELD_BITS) | u64::from(bnf);
+    Ok((key, Totals { items, quantity, nic_pence, actual_cost_e5, adq_usage }, month))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn read(name: &str, body: &[u8], max_errors: u64) -> (Result<FileReport, IngestError>, PrescribingData) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::File::create(&path).unwrap().write_all(body).unwrap();
+        let mut data = PrescribingData::new();
+        let src = crate::open_source(&path).unwrap();
+        let opts = EpdOptions { month: None, errors: ErrorPolicy { max_errors } };
+        let r = read_prescribing(src, &mut data, &opts, &mut |_| {});
+        (r, data)
+    }
+
+    const SNOMED_HEADER: &str = "YEAR_MONTH,REGIONAL_OFFICE_NAME,REGIONAL_OFFICE_CODE,ICB_NAME,ICB_CODE,PCO_NAME,PCO_CODE,PRACTICE_NAME,PRACTICE_CODE,ADDRESS_1,ADDRESS_2,ADDRESS_3,ADDRESS_4,POSTCODE,BNF_CHEMICAL_SUBSTANCE_CODE,BNF_CHEMICAL_SUBSTANCE_NAME,BNF_PRESENTATION_CODE,BNF_PRESENTATION_NAME,BNF_CHAPTER_PLUS_CODE,QUANTITY,ITEMS,TOTAL_QUANTITY,ADQ_USAGE,NIC,ACTUAL_COST,UNIDENTIFIED,SNOMED_CODE";
+
+    fn snomed_row(practice: &str, items: &str, nic: &str) -> String {
+        format!("202411,LONDON,Y56,NHS NORTH EAST LONDON ICB,QMF,\"NHS NORTH EAST LONDON ICB - A3A8R\",A3A8R,SURGERY,{practice},,,,,E1 1AA,0601022B0,Metformin,0601022B0AAABAB,Metformin 500mg tablets,06: Endocrine,28.0,{items},56.0,14.0,{nic},1.23456,N,0325278007\r\n")
+    }
+
+    #[test]
+    fn sums_quantity_splits_exactly() {
+        let body = format!("\u{feff}{SNOMED_HEADER}\r\n{}{}", snomed_row("F84016", "2", "0.10"), snomed_row("F84016", "1", "0.20"));
+        let (r, data) = read("epd_202411.csv", body.as_bytes(), 0);
+        let r = r.unwrap();
+        assert_eq!((r.rows_read, r.rows_kept, r.layout), (2, 2, EpdLayout::Epd));
+        let rows = data.rows_for("2024-11".parse().unwrap());
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].totals.items, 3);
+        assert_eq!(rows[0].totals.nic_pence, 30);
+        assert_eq!(rows[0].totals.actual_cost_e5, 246_912);
+        assert_eq!(rows[0].totals.quantity, 112.0);
+    }
+
+    #[test]
+    fn names_file_line_column_and_value() {
+        let body = format!("{SNOMED_HEADER}\n{}{}", snomed_row("F84016", "2", "0.10"), snomed_row("F84016", "1O", "0.20"));
+        let (r, _) = read("epd_202411.csv", body.as_bytes(), 0);
+        assert_eq!(r.unwrap_err().to_string(), "epd_202411.csv line 3, column ITEMS: \"1O\" is not a whole number");
+    }
+
+    #[test]
+    fn max_errors_skips_and_counts() {
+        let body = format!("{SNOMED_HEADER}\n{}{}", snomed_row("F84016", "2", "x"), snomed_row("F84016", "1", "0.20"));
+        let (r, data) = read("epd_202411.csv", body.as_bytes(), 5);
+        let r = r.unwrap();
+        assert_eq!((r.rows_read, r.rows_kept, r.rejected.len()), (2, 1, 1));
+        assert_eq!(r.rejected[0].error.column, "NIC");
+        assert_eq!(data.len(), 1);
+        let (r, _) = read("epd_202411.csv", body.replace(",1,", ",q,").as_bytes(), 1);
+        assert!(matches!(r, Err(IngestError::TooManyErrors { .. })), "{r:?}");
+    }
+
+    #[test]
+    fn month_must_match_file_name() {
+        let body = format!("{SNOMED_HEADER}\n{}", snomed_row("F84016", "2", "0.10"));
+        let (r, _) = read("epd_202410.csv", body.as_bytes(), 0);
+        let msg = r.unwrap_err().to_string();
+        assert!(msg.contains("line 2, column YEAR_MONTH: \"202411\" does not match"), "{msg}");
+    }
+
+    #[test]
+    fn malformed_codes_and_missing_columns() {
+        let body = format!("{SNOMED_HEADER}\n{}", snomed_row("F84-16", "2", "0.10"));
+        let (r, _) = read("epd_202411.csv", body.as_bytes(), 0);
+        assert!(r.unwrap_err().to_string().contains("column PRACTICE_CODE: \"F84-16\" is not an ODS code"));
+        let body = SNOMED_HEADER.replace("ITEMS", "ITEMZ") + "\n";
+        let (r, _) = read("epd_202411.csv", body.as_bytes(), 0);
+        assert!(r.unwrap_err().to_string().starts_with("epd_202411.csv line 1: required column ITEMS is missing"));
+    }
+
+    #[test]
+    fn pdpi_padded_fields_and_dpi_month_from_name() {
+        let pdpi = " SHA,PCT,PRACTICE,BNF CODE,BNF NAME      ,ITEMS  ,NIC        ,ACT COST   ,QUANTITY,PERIOD,\n\
+                    Q44,RXA,N81646,0102000N0AAABAB,Hyoscine  ,0000001,00000000.64,00000000.70,0000012,201410,";
+        let (r, data) = read("pdpi.csv", pdpi.as_bytes(), 0);
+        assert_eq!(r.unwrap().layout, EpdLayout::Pdpi);
+        let rows = data.rows_for("2014-10".parse().unwrap());
+        assert_eq!((rows[0].totals.nic_pence, rows[0].totals.actual_cost_e5, rows[0].totals.quantity), (64, 70_000, 12.0));
+        let dpi = "Practice Code,BNF Code,Items,Quantity,ADQ Usage,NIC,Actual Cost\rL84073,0105010B0BIAAAS,2,168,84.00000,75.38,69.93852\r";
+        let (r, data) = read("dpi_201709_x.csv", dpi.as_bytes(), 0);
+        assert_eq!(r.unwrap().layout, EpdLayout::Dpi);
+        assert_eq!(data.rows_for("2017-09".parse().unwrap())[0].totals.quantity, 336.0);
+        let (r, _) = read("dpi.csv", dpi.as_bytes(), 0);
+        assert!(r.unwrap_err().to_string().contains("pass --month"));
+    }
+
+    #[test]
+    fn unidentified_practices_are_kept_but_marked() {
+        let body = format!("{SNOMED_HEADER}\n{}", snomed_row("Q58998", "2", "0.10"));
+        let (_, data) = read("epd_202411.csv", body.as_bytes(), 0);
+        assert!(data.rows_for("2024-11".parse().unwrap())[0].unidentified);
+    }
+}

@@ -1,0 +1,180 @@
+//! Readers against real NHS files and against hostile input.
+
+use ipmo_ingest::epd::{EpdLayout, EpdOptions, PrescribingData, read_prescribing};
+use ipmo_ingest::{ErrorPolicy, IngestError, open_source};
+use proptest::prelude::*;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+fn read_epd(path: &Path) -> (Result<ipmo_ingest::epd::FileReport, IngestError>, PrescribingData) {
+    let mut data = PrescribingData::new();
+    let r = open_source(path).and_then(|s| read_prescribing(s, &mut data, &EpdOptions::default(), &mut |_| {}));
+    (r, data)
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::File::create(&p).unwrap().write_all(bytes).unwrap();
+    p
+}
+
+const HEADER: &str = "YEAR_MONTH,PRACTICE_CODE,BNF_CODE,QUANTITY,ITEMS,TOTAL_QUANTITY,ADQUSAGE,NIC,ACTUAL_COST,UNIDENTIFIED";
+
+fn small_epd(line_end: &str) -> String {
+    [
+        HEADER,
+        "201709,L84073,0105010B0BIAAAS,168.0,1,168.0,84.0,75.38,69.93852,N",
+        "201709,L84073,0105010B0BIAAAS,90.0,2,180.0,45.0,40.38,37.41727,N",
+        "201709,B85010,21480000061,1.0,3,3.0,0.0,12.00,11.11111,N",
+    ]
+    .join(line_end)
+        + line_end
+}
+
+#[test]
+fn line_endings_bom_gzip_and_zip_all_read_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut variants = Vec::new();
+    for (i, end) in ["\n", "\r\n", "\r"].iter().enumerate() {
+        variants.push(write(dir.path(), &format!("epd_201709_{i}.csv"), small_epd(end).as_bytes()));
+    }
+    variants.push(write(dir.path(), "epd_201709_bom.csv", format!("\u{feff}{}", small_epd("\r\n")).as_bytes()));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(small_epd("\n").as_bytes()).unwrap();
+    variants.push(write(dir.path(), "epd_201709.csv.gz", &gz.finish().unwrap()));
+    let zip_path = dir.path().join("epd_201709.zip");
+    let mut z = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
+    z.start_file("epd_201709.csv", zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored))
+        .unwrap();
+    z.write_all(small_epd("\n").as_bytes()).unwrap();
+    z.finish().unwrap();
+    variants.push(zip_path);
+    let mut expected = None;
+    for v in &variants {
+        let (r, data) = read_epd(v);
+        let r = r.unwrap_or_else(|e| panic!("{}: {e}", v.display()));
+        assert_eq!((r.rows_read, r.rows_kept), (3, 3), "{}", v.display());
+        let rows = data.rows_for("2017-09".parse().unwrap());
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[1].totals.items, 3);
+        assert_eq!(rows[1].totals.nic_pence, 7538 + 4038);
+        if let Some(e) = &expected {
+            assert_eq!(e, &rows, "{}", v.display());
+        }
+        expected = Some(rows);
+    }
+}
+
+#[test]
+fn truncated_gzip_is_reported_not_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = small_epd("\n").repeat(2000).replace(&format!("{HEADER}\n"), "");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(format!("{HEADER}\n{body}").as_bytes()).unwrap();
+    let bytes = gz.finish().unwrap();
+    let p = write(dir.path(), "epd_201709.csv.gz", &bytes[..bytes.len() / 2]);
+    let (r, _) = read_epd(&p);
+    let msg = r.unwrap_err().to_string();
+    assert!(msg.starts_with("epd_201709.csv.gz line "), "{msg}");
+    assert!(msg.contains("damaged or cut short"), "{msg}");
+}
+
+#[test]
+fn real_epd_variants_load() {
+    let Some(real) = ipmo_testkit::real_data("real_epd_variants_load") else { return };
+    let cases = [
+        ("openprescribing/e2e-2017-09/epd_201709.csv", EpdLayout::Epd, 10_027, "2017-09"),
+        ("openprescribing/e2e-2017-09/dpi_201709_Detailed_Prescribing_Information.csv", EpdLayout::Dpi, 10_027, "2017-09"),
+        ("epd-nel-diabetes-202411/epd_202411_nel_3chemicals_api_extract.csv", EpdLayout::Epd, 1_216, "2024-11"),
+        ("openprescribing/format-samples/EPD_201601.csv", EpdLayout::Epd, 11, "2016-01"),
+        ("openprescribing/format-samples/hscic_prescribing_sample.csv", EpdLayout::Pdpi, 51, "2014-10"),
+    ];
+    for (file, layout, rows, month) in cases {
+        let (r, data) = read_epd(&real.join(file));
+        let r = r.unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!((r.layout, r.rows_read, r.rows_kept), (layout, rows, rows), "{file}");
+        assert_eq!(data.months(), vec![month.parse().unwrap()], "{file}");
+    }
+    let (_, data) = read_epd(&real.join("openprescribing/format-samples/EPD_201601.csv"));
+    let rows = data.rows_for("2016-01".parse().unwrap());
+    assert!(rows.iter().any(|r| r.practice_code == "Q58998" && r.unidentified));
+    assert!(rows.iter().filter(|r| r.practice_code != "Q58998").all(|r| !r.unidentified));
+}
+
+#[test]
+fn real_format_samples_load_or_fail_clearly() {
+    let Some(real) = ipmo_testkit::real_data("real_format_samples_load_or_fail_clearly") else { return };
+    let samples = real.join("openprescribing/format-samples");
+    // Headerless OpenPrescribing conversion: not an NHS layout, must be refused by name.
+    let (r, _) = read_epd(&samples.join("T201304PDPI+BNFT_formatted.CSV"));
+    let msg = r.unwrap_err().to_string();
+    assert!(msg.starts_with("T201304PDPI+BNFT_formatted.CSV line 1: required column"), "{msg}");
+    let ls = |n: &str| ipmo_ingest::list_sizes::read_list_sizes(open_source(&samples.join(n)).unwrap(), None, ErrorPolicy::default());
+    let (rows, _) = ls("patient_list_size_new.csv").unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r.month == Some("2017-04".parse().unwrap())));
+    let (rows, _) = ls("Patient_List_Size_nodate.csv").unwrap();
+    assert_eq!((rows.len(), rows[0].month.unwrap().to_string(), rows[0].male[0]), (1, "2011-04".to_string(), 364));
+    let bnf = |n: &str| ipmo_ingest::bnf::read_bnf(open_source(&samples.join(n)).unwrap(), ErrorPolicy::default());
+    match bnf("bnf_codes.csv").unwrap().0 {
+        ipmo_ingest::bnf::BnfFile::Codes(rows) => assert_eq!(rows.len(), 30),
+        other => panic!("{other:?}"),
+    }
+    let err = bnf("hscic_chemicals.csv").unwrap_err().to_string();
+    assert!(err.contains("not a BNF file"), "{err}");
+    let orgs = |n: &str| ipmo_ingest::orgs::read_orgs(open_source(&samples.join(n)).unwrap(), None, ErrorPolicy::default());
+    match orgs("epraccur_sample.csv").unwrap().0 {
+        ipmo_ingest::orgs::OrgFile::Epraccur(rows) => {
+            assert_eq!(rows.len(), 3);
+            assert_eq!(rows.iter().filter(|r| r.is_gp_practice).count(), 2);
+        }
+        other => panic!("{other:?}"),
+    }
+    let err = orgs("eccg.csv").unwrap_err().to_string();
+    assert!(err.contains("required column PRACTICE_CODE is missing"), "{err}");
+}
+
+#[test]
+fn real_new_style_epraccur_marks_gp_practices() {
+    let Some(path) = ipmo_testkit::real_file("real_new_style_epraccur", "ukhsa-antibiotics-teaching-202511/epraccur.csv.gz") else {
+        return;
+    };
+    let (file, report) = ipmo_ingest::orgs::read_orgs(open_source(&path).unwrap(), None, ErrorPolicy::default()).unwrap();
+    let ipmo_ingest::orgs::OrgFile::Epraccur(rows) = file else { panic!("not epraccur") };
+    assert_eq!(report.rows_read, 15_389);
+    assert_eq!(rows.iter().filter(|r| r.is_gp_practice).count(), 8_183);
+    assert_eq!(rows.iter().filter(|r| r.is_gp_practice && r.status == "active").count(), 6_599);
+}
+
+fn arbitrary_edit() -> impl Strategy<Value = (usize, Vec<u8>)> {
+    (0usize..400, proptest::collection::vec(any::<u8>(), 0..6))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    /// The EPD reader never panics, whatever bytes are spliced into a valid file.
+    #[test]
+    fn epd_reader_never_panics(edits in proptest::collection::vec(arbitrary_edit(), 1..6), max_errors in 0u64..3) {
+        let mut bytes = small_epd("\n").into_bytes();
+        for (pos, insert) in edits {
+            let at = pos.min(bytes.len());
+            let end = (at + insert.len() / 2).min(bytes.len());
+            bytes.splice(at..end, insert);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "epd_201709.csv", &bytes);
+        let mut data = PrescribingData::new();
+        let opts = EpdOptions { month: None, errors: ErrorPolicy { max_errors } };
+        let _ = read_prescribing(open_source(&p).unwrap(), &mut data, &opts, &mut |_| {});
+    }
+
+    /// Nor on entirely random input.
+    #[test]
+    fn epd_reader_never_panics_on_noise(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "x.csv", &bytes);
+        let mut data = PrescribingData::new();
+        let _ = open_source(&p).and_then(|s| read_prescribing(s, &mut data, &EpdOptions::default(), &mut |_| {}));
+    }
+}

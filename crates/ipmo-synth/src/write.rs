@@ -1,0 +1,345 @@
+//! Writing the synthetic system as the real files.
+
+use crate::catalogue::{Catalogue, Kind};
+use crate::system::{Practice, SynthSystem, quinary};
+use crate::{SynthConfig, SynthError, SynthSummary};
+use ipmo_domain::YearMonth;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Binomial, Distribution, Poisson};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::time::Instant;
+
+const EPD_HEADER: &str = "YEAR_MONTH,REGIONAL_OFFICE_NAME,REGIONAL_OFFICE_CODE,ICB_NAME,ICB_CODE,PCO_NAME,PCO_CODE,PRACTICE_NAME,PRACTICE_CODE,ADDRESS_1,ADDRESS_2,ADDRESS_3,ADDRESS_4,POSTCODE,BNF_CHEMICAL_SUBSTANCE_CODE,BNF_CHEMICAL_SUBSTANCE_NAME,BNF_PRESENTATION_CODE,BNF_PRESENTATION_NAME,BNF_CHAPTER_PLUS_CODE,QUANTITY,ITEMS,TOTAL_QUANTITY,ADQ_USAGE,NIC,ACTUAL_COST,UNIDENTIFIED,SNOMED_CODE";
+
+/// 2013 oral antibacterial item STAR-PU weights by quinary band (male, female), so synthetic
+/// antibiotic volume follows the published age/sex profile.
+fn antibiotic_weight(band: usize, female: bool) -> f64 {
+    const W: [(f64, f64); 9] = [
+        (0.8377, 0.7652),
+        (0.3139, 0.3966),
+        (0.3397, 0.6257),
+        (0.2409, 0.5803),
+        (0.2669, 0.5851),
+        (0.3159, 0.6186),
+        (0.4480, 0.7389),
+        (0.6931, 0.9727),
+        (0.9861, 1.2658),
+    ];
+    let star = match band {
+        0 => 0,
+        1 | 2 => 1,
+        3 | 4 => 2,
+        5 | 6 => 3,
+        7 | 8 => 4,
+        9 | 10 => 5,
+        11 | 12 => 6,
+        13 | 14 => 7,
+        _ => 8,
+    };
+    if female { W[star].1 } else { W[star].0 }
+}
+
+/// Relative prescribing of all other medicines by quinary band.
+fn general_weight(band: usize) -> f64 {
+    [0.35, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.85, 1.0, 1.3, 1.6, 2.0, 2.5, 3.0, 3.4, 3.7, 3.9, 4.0][band]
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> SynthError + '_ {
+    move |e| SynthError::Io { path: path.display().to_string(), source: e }
+}
+
+/// Per patient, how much this practice's age mix prescribes relative to England's.
+fn needs(p: &Practice) -> (f64, f64) {
+    let (m, f) = quinary(p, 0);
+    let total = (m.iter().sum::<i64>() + f.iter().sum::<i64>()).max(1) as f64;
+    let national: f64 = crate::system::AGE_PROFILE.iter().sum();
+    let (mut abx, mut gen, mut abx_nat, mut gen_nat) = (0.0, 0.0, 0.0, 0.0);
+    for b in 0..20 {
+        abx += m[b] as f64 * antibiotic_weight(b, false) + f[b] as f64 * antibiotic_weight(b, true);
+        gen += (m[b] + f[b]) as f64 * general_weight(b);
+        let share = crate::system::AGE_PROFILE[b] / national;
+        abx_nat += share * 0.5 * (antibiotic_weight(b, false) + antibiotic_weight(b, true));
+        gen_nat += share * general_weight(b);
+    }
+    (abx / total / abx_nat, gen / total / gen_nat)
+}
+
+fn hash(a: u64, b: u64) -> u64 {
+    let mut x = a ^ b.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^ (x >> 33)
+}
+
+/// A practice's lasting preference for one presentation (local formularies, habits): lognormal,
+/// mean one, the same every month.
+fn formulary(seed: u64, index: usize) -> f64 {
+    let h = hash(seed, index as u64);
+    let u = |k: u32| ((h >> (k * 21)) & 0x1f_ffff) as f64 / f64::from(1u32 << 21);
+    let z = 2.0 * (u(0) + u(1) + u(2) - 1.5);
+    (0.8 * z).exp() / (0.32f64).exp()
+}
+
+pub fn write_all(config: &SynthConfig, sys: &SynthSystem, cat: &Catalogue, progress: &mut dyn FnMut(&str)) -> Result<SynthSummary, SynthError> {
+    let mut summary = SynthSummary {
+        orgs: [sys.practices.len(), sys.pcns.len(), sys.sicbls.len(), sys.icbs.len(), sys.regions.len()],
+        ..Default::default()
+    };
+    let last = config.start.plus(config.months - 1);
+    summary.files.push(write_org_map(config, sys, last)?);
+    summary.files.push(write_bnf_codes(config, cat)?);
+    summary.files.push(write_imd(config, sys)?);
+    progress(&format!("wrote the organisation map, BNF codes and IMD for {} practices", sys.practices.len()));
+    let needs: Vec<(f64, f64)> = sys.practices.iter().map(needs).collect();
+    for t in 0..config.months {
+        let month = config.start.plus(t);
+        let started = Instant::now();
+        let (path, rows, items) = write_epd_month(config, sys, cat, &needs, t, month)?;
+        summary.epd_rows += rows;
+        summary.items += items;
+        summary.files.push(path);
+        let (path, patients) = write_list_sizes(config, sys, t, month)?;
+        summary.patients = patients;
+        summary.files.push(path);
+        let secs = started.elapsed().as_secs_f64();
+        progress(&format!(
+            "{month}: {rows} EPD rows, {items} items ({:.2} per patient), {:.0} rows/s",
+            items as f64 / patients.max(1) as f64,
+            rows as f64 / secs.max(1e-9)
+        ));
+    }
+    Ok(summary)
+}
+
+fn write_epd_month(
+    config: &SynthConfig,
+    sys: &SynthSystem,
+    cat: &Catalogue,
+    needs: &[(f64, f64)],
+    t: u32,
+    month: YearMonth,
+) -> Result<(std::path::PathBuf, u64, u64), SynthError> {
+    let path = config.out.join(format!("epd_{}.csv", month.compact()));
+    let file = File::create(&path).map_err(io_err(&path))?;
+    let mut w = BufWriter::with_capacity(1 << 22, file);
+    let err = io_err(&path);
+    writeln!(w, "{EPD_HEADER}").map_err(&err)?;
+    let pres_parts: Vec<String> = cat
+        .presentations
+        .iter()
+        .map(|p| {
+            format!("{},{},{},{},{},", p.chemical_code, csv_field(&p.chemical_name), p.code, csv_field(&p.name), csv_field(&p.chapter_plus))
+        })
+        .collect();
+    let season = (2.0 * std::f64::consts::PI * f64::from(month.month() - 1) / 12.0).cos();
+    let (mut rows, mut items_total) = (0u64, 0u64);
+    let mut line = String::with_capacity(512);
+    let pseudo: Vec<Practice> = sys
+        .icbs
+        .iter()
+        .enumerate()
+        .map(|(i, icb)| {
+            let mut p = sys.practices[i % sys.practices.len()].clone();
+            p.code = format!("{}998", icb.code);
+            p.name = "UNIDENTIFIED DOCTORS".into();
+            p.list_size = 250.0;
+            p
+        })
+        .collect();
+    for (idx, p) in sys.practices.iter().chain(pseudo.iter()).enumerate() {
+        let unidentified = idx >= sys.practices.len();
+        let (abx_need, gen_need) = needs[idx % needs.len()];
+        let (_, sicbl, icb, region) = sys.chain(p);
+        let prefix = format!(
+            "{},{},{},{},{},{},{},{},{},{},{},{},,{},",
+            month.compact(),
+            csv_field(&region.name.to_uppercase()),
+            region.code,
+            csv_field(&icb.name.to_uppercase()),
+            icb.code,
+            csv_field(&sicbl.name.to_uppercase()),
+            sicbl.code,
+            csv_field(&p.name),
+            p.code,
+            csv_field(&p.address),
+            csv_field(&p.town),
+            "ENGLAND",
+            p.postcode
+        );
+        let size = p.list_size * (1.0 + p.list_growth * f64::from(t) / 12.0);
+        let years = f64::from(t) / 12.0;
+        let mut rng = ChaCha8Rng::seed_from_u64(hash(config.seed ^ p.formulary_seed, u64::from(t) + 1));
+        for (pi, pres) in cat.presentations.iter().enumerate() {
+            let chapter: usize = pres.code[..2].parse().unwrap_or(0);
+            let mut lambda = pres.rate * size * p.chapter_factor[chapter.min(23)] * formulary(p.formulary_seed, pi);
+            lambda *= match pres.kind {
+                Kind::Antibacterial | Kind::BroadSpectrum => {
+                    let broad = if pres.kind == Kind::BroadSpectrum { p.broad_spectrum_propensity } else { 1.0 };
+                    abx_need * p.antibiotic_propensity * broad * (1.0 + 0.22 * season) * (1.0 + p.antibiotic_trend * years).max(0.2)
+                }
+                Kind::Respiratory => gen_need * (1.0 + 0.06 * season),
+                Kind::MentalHealthOrPain => gen_need * (1.0 + 0.006 * (p.imd_score - 22.0)).max(0.5),
+                Kind::Other => gen_need,
+            } * (1.0 + 0.02 * years);
+            let k = if lambda <= 0.0 {
+                0
+            } else if lambda < 1e-3 {
+                u64::from(rng.random::<f64>() < lambda)
+            } else {
+                Poisson::new(lambda).map(|d| d.sample(&mut rng) as u64).unwrap_or(0)
+            };
+            if k == 0 {
+                continue;
+            }
+            items_total += k;
+            let extra = Poisson::new(0.45 * ((1 + k) as f64).ln()).map(|d| d.sample(&mut rng) as u64).unwrap_or(0);
+            let splits = (1 + extra).min(k).min(6) as usize;
+            let base = pres.quantity_per_item.round().max(1.0);
+            let mut quantities: Vec<f64> = Vec::with_capacity(splits);
+            for m in [1.0, 2.0, 0.5, 3.0, 1.5, 4.0, 0.25, 6.0] {
+                let q = (base * m).round().max(1.0);
+                if !quantities.contains(&q) {
+                    quantities.push(q);
+                }
+                if quantities.len() == splits {
+                    break;
+                }
+            }
+            let mut remaining = k - quantities.len() as u64;
+            for (j, &q) in quantities.iter().enumerate() {
+                let left = quantities.len() - j;
+                let extra_items = if left == 1 {
+                    remaining
+                } else {
+                    let share = 1.0 / (0..left).map(|i| 0.6f64.powi(i as i32)).sum::<f64>();
+                    Binomial::new(remaining, share.clamp(0.0, 1.0)).map(|d| d.sample(&mut rng)).unwrap_or(0)
+                };
+                remaining -= extra_items;
+                let n = 1 + extra_items;
+                let total_q = q * n as f64;
+                let nic_pence = (total_q * pres.nic_pence_per_unit * p.price_factor).round().max(0.0) as i64;
+                let cost_e5 = (nic_pence as f64 * 1000.0 * pres.cost_ratio).round() as i64;
+                line.clear();
+                line.push_str(&prefix);
+                line.push_str(&pres_parts[pi]);
+                use std::fmt::Write as _;
+                let _ = write!(
+                    line,
+                    "{q:.1},{n},{total_q:.1},{:.3},{}.{:02},{}.{:05},{},\n",
+                    total_q * pres.adq_per_unit,
+                    nic_pence / 100,
+                    nic_pence % 100,
+                    cost_e5 / 100_000,
+                    cost_e5 % 100_000,
+                    if unidentified { "Y" } else { "N" }
+                );
+                w.write_all(line.as_bytes()).map_err(&err)?;
+                rows += 1;
+            }
+        }
+    }
+    w.flush().map_err(&err)?;
+    Ok((path, rows, items_total))
+}
+
+fn write_org_map(config: &SynthConfig, sys: &SynthSystem, last: YearMonth) -> Result<std::path::PathBuf, SynthError> {
+    let path = config.out.join("gp-reg-pat-prac-map.csv");
+    let mut w = BufWriter::new(File::create(&path).map_err(io_err(&path))?);
+    let err = io_err(&path);
+    writeln!(w, "PUBLICATION,EXTRACT_DATE,PRACTICE_CODE,PRACTICE_NAME,PRACTICE_POSTCODE,PCN_CODE,PCN_NAME,ONS_SUB_ICB_LOCATION_CODE,SUB_ICB_LOCATION_CODE,SUB_ICB_LOCATION_NAME,ONS_ICB_CODE,ICB_CODE,ICB_NAME,ONS_COMM_REGION_CODE,COMM_REGION_CODE,COMM_REGION_NAME,SUPPLIER_NAME").map_err(&err)?;
+    let date = last.first_day().format("%d%b%Y").to_string();
+    for (i, p) in sys.practices.iter().enumerate() {
+        let (pcn, sicbl, icb, region) = sys.chain(p);
+        writeln!(
+            w,
+            "GP_PRAC_PAT_LIST,{date},{},{},{},{},{},E38{:06},{},{},E54{:06},{},{},E40{:06},{},{},{}",
+            p.code,
+            csv_field(&p.name),
+            p.postcode,
+            pcn.code,
+            csv_field(&pcn.name),
+            900_000 + pcn.parent,
+            sicbl.code,
+            csv_field(&sicbl.name),
+            900_000 + sicbl.parent,
+            icb.code,
+            csv_field(&icb.name),
+            900_000 + icb.parent,
+            region.code,
+            region.name,
+            ["EMIS", "TPP"][i % 2]
+        )
+        .map_err(&err)?;
+    }
+    w.flush().map_err(&err)?;
+    Ok(path)
+}
+
+fn write_list_sizes(config: &SynthConfig, sys: &SynthSystem, t: u32, month: YearMonth) -> Result<(std::path::PathBuf, u64), SynthError> {
+    let path = config.out.join(format!("gp-reg-pat-prac-quin-age_{}.csv", month.compact()));
+    let mut w = BufWriter::new(File::create(&path).map_err(io_err(&path))?);
+    let err = io_err(&path);
+    writeln!(w, "PUBLICATION,EXTRACT_DATE,ORG_TYPE,ORG_CODE,ONS_CODE,POSTCODE,SEX,AGE_GROUP_5,NUMBER_OF_PATIENTS").map_err(&err)?;
+    let date = month.first_day().format("%d%b%Y").to_string().to_uppercase();
+    let mut patients = 0u64;
+    for p in &sys.practices {
+        let (m, f) = quinary(p, t);
+        let (tm, tf) = (m.iter().sum::<i64>(), f.iter().sum::<i64>());
+        patients += (tm + tf) as u64;
+        let row = |w: &mut BufWriter<File>, sex: &str, age: &str, n: i64| {
+            writeln!(w, "GP_PRAC_PAT_LIST,{date},GP,{},,{},{sex},{age},{n}", p.code, p.postcode)
+        };
+        row(&mut w, "ALL", "ALL", tm + tf).map_err(&err)?;
+        for (sex, counts, total) in [("MALE", &m, tm), ("FEMALE", &f, tf)] {
+            row(&mut w, sex, "ALL", total).map_err(&err)?;
+            for (b, n) in counts.iter().enumerate() {
+                let label = if b == 19 { "95+".to_string() } else { format!("{}_{}", b * 5, b * 5 + 4) };
+                row(&mut w, sex, &label, *n).map_err(&err)?;
+            }
+        }
+    }
+    w.flush().map_err(&err)?;
+    Ok((path, patients))
+}
+
+fn write_bnf_codes(config: &SynthConfig, cat: &Catalogue) -> Result<std::path::PathBuf, SynthError> {
+    let path = config.out.join("bnf_codes.csv");
+    let mut w = BufWriter::new(File::create(&path).map_err(io_err(&path))?);
+    let err = io_err(&path);
+    writeln!(w, "BNF_CHAPTER,BNF_CHAPTER_CODE,BNF_SECTION,BNF_SECTION_CODE,BNF_PARAGRAPH,BNF_PARAGRAPH_CODE,BNF_SUBPARAGRAPH,BNF_SUBPARAGRAPH_CODE,BNF_CHEMICAL_SUBSTANCE,BNF_CHEMICAL_SUBSTANCE_CODE,BNF_PRODUCT,BNF_PRODUCT_CODE,BNF_PRESENTATION,BNF_PRESENTATION_CODE").map_err(&err)?;
+    for p in &cat.presentations {
+        let c = &p.code;
+        let codes = [&c[..2], &c[..4], &c[..6], &c[..7], p.chemical_code.as_str(), &c[..11]];
+        let mut fields = Vec::new();
+        for code in codes {
+            fields.push(csv_field(&cat.level_name(code)));
+            fields.push(code.to_string());
+        }
+        fields.push(csv_field(&p.name));
+        fields.push(c.clone());
+        writeln!(w, "{}", fields.join(",")).map_err(&err)?;
+    }
+    w.flush().map_err(&err)?;
+    Ok(path)
+}
+
+fn write_imd(config: &SynthConfig, sys: &SynthSystem) -> Result<std::path::PathBuf, SynthError> {
+    let path = config.out.join("practice_imd.csv");
+    let mut w = BufWriter::new(File::create(&path).map_err(io_err(&path))?);
+    let err = io_err(&path);
+    writeln!(w, "practice_code,imd_score").map_err(&err)?;
+    for p in &sys.practices {
+        writeln!(w, "{},{:.3}", p.code, p.imd_score).map_err(&err)?;
+    }
+    w.flush().map_err(&err)?;
+    Ok(path)
+}

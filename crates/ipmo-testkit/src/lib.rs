@@ -1,0 +1,31 @@
+//! Helpers for IPMO's tests.
+//!
+//! Tests on real NHS data read `../shared/data/real/` beside the repository (or `IPMO_REAL_DATA`).
+//! A developer without that folder still gets a green run with a printed notice; CI sets
+//! `IPMO_REQUIRE_REAL_DATA=1`, which turns the absence into a failure so real-data tests cannot
+//! silently stop running.
+
+use std::path::PathBuf;
+
+/// The real-data folder, or `None` (after printing why) when the test should skip.
+///
+/// # Panics
+/// When the folder is missing and `IPMO_REQUIRE_REAL_DATA=1`.
+pub fn real_data(test: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("IPMO_REAL_DATA").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/real")
+    });
+    if dir.join("README.md").is_file() {
+        return Some(dir);
+    }
+    if std::env::var("IPMO_REQUIRE_REAL_DATA").as_deref() == Ok("1") {
+        panic!("{test}: real data not found at {} and IPMO_REQUIRE_REAL_DATA=1", dir.display());
+    }
+    eprintln!("NOTICE: {test} skipped: real data not found at {} (set IPMO_REAL_DATA)", dir.display());
+    None
+}
+
+/// A file under the real-data folder.
+pub fn real_file(test: &str, relative: &str) -> Option<PathBuf> {
+    real_data(test).map(|d| d.join(relative))
+}

@@ -1,0 +1,47 @@
+//! The IPMO warehouse: Parquet files described by a manifest, queried with Apache DataFusion.
+//!
+//! This is the only crate that depends on DataFusion (and so on Arrow and Parquet). Readers in
+//! `ipmo-ingest` hand it typed rows; it writes them as Parquet (prescribing one file per month,
+//! reference tables one file each), records every load in `manifest.json`, and answers SQL over
+//! the current files. See the module docs of [`manifest`] for how a load stays atomic.
+
+mod error;
+mod load;
+pub mod manifest;
+pub mod membership;
+mod lock;
+mod parquet_io;
+mod query;
+pub mod tables;
+
+pub use error::WarehouseError;
+pub use load::LoadOutcome;
+pub use lock::WarehouseLock;
+pub use manifest::{LoadRecord, Manifest};
+pub use query::OutputFormat;
+
+use std::path::{Path, PathBuf};
+
+/// A warehouse directory.
+#[derive(Clone, Debug)]
+pub struct Warehouse {
+    root: PathBuf,
+}
+
+impl Warehouse {
+    /// Opens (creating if need be) the warehouse at `root`.
+    pub fn open(root: &Path) -> Result<Self, WarehouseError> {
+        std::fs::create_dir_all(root).map_err(|e| WarehouseError::io(root, e))?;
+        Ok(Self { root: root.to_path_buf() })
+    }
+
+    /// The directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The current manifest.
+    pub fn manifest(&self) -> Result<Manifest, WarehouseError> {
+        Manifest::read(&self.root)
+    }
+}

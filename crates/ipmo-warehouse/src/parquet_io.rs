@@ -1,0 +1,69 @@
+//! Writing and reading single Parquet files.
+
+use crate::WarehouseError;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::basic::Compression;
+use datafusion::parquet::file::properties::WriterProperties;
+use std::fs::File;
+use std::path::Path;
+
+/// A Parquet file being written under a temporary name; [`ParquetSink::finish`] renames it into
+/// place, so a file under its final name is always complete.
+pub struct ParquetSink {
+    path: std::path::PathBuf,
+    tmp: std::path::PathBuf,
+    writer: ArrowWriter<File>,
+    rows: u64,
+}
+
+impl ParquetSink {
+    /// Starts a file.
+    pub fn create(path: &Path, schema: SchemaRef) -> Result<Self, WarehouseError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| WarehouseError::io(dir, e))?;
+        }
+        let tmp = path.with_extension("parquet.tmp");
+        let file = File::create(&tmp).map_err(|e| WarehouseError::io(&tmp, e))?;
+        let props = WriterProperties::builder().set_compression(Compression::SNAPPY).set_max_row_group_size(1 << 20).build();
+        let writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| WarehouseError::parquet(&tmp, e))?;
+        Ok(Self { path: path.to_path_buf(), tmp, writer, rows: 0 })
+    }
+
+    /// Appends a batch.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), WarehouseError> {
+        self.rows += batch.num_rows() as u64;
+        self.writer.write(batch).map_err(|e| WarehouseError::parquet(&self.tmp, e))
+    }
+
+    /// Flushes, syncs and renames into place; returns the rows written.
+    pub fn finish(self) -> Result<u64, WarehouseError> {
+        let file = self.writer.into_inner().map_err(|e| WarehouseError::parquet(&self.tmp, e))?;
+        file.sync_all().map_err(|e| WarehouseError::io(&self.tmp, e))?;
+        drop(file);
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| WarehouseError::io(&self.path, e))?;
+        Ok(self.rows)
+    }
+}
+
+/// Writes batches to a new file at `path`.
+pub fn write_parquet(path: &Path, schema: SchemaRef, batches: impl IntoIterator<Item = RecordBatch>) -> Result<u64, WarehouseError> {
+    let mut sink = ParquetSink::create(path, schema)?;
+    for b in batches {
+        sink.write(&b)?;
+    }
+    sink.finish()
+}
+
+/// Reads a whole Parquet file (used for the small reference tables a load rebuilds).
+pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>, WarehouseError> {
+    let file = File::open(path).map_err(|e| WarehouseError::io(path, e))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| WarehouseError::parquet(path, e))?
+        .with_batch_size(65_536)
+        .build()
+        .map_err(|e| WarehouseError::parquet(path, e))?;
+    reader.collect::<Result<Vec<_>, _>>().map_err(|e| WarehouseError::Corrupt { path: path.display().to_string(), detail: e.to_string() })
+}

@@ -1,0 +1,121 @@
+//! SQL over the warehouse.
+
+use crate::tables::{STORED_TABLES, table_schema};
+use crate::{Warehouse, WarehouseError};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use std::io::Write;
+use std::sync::Arc;
+
+/// How `ipmo sql` prints results.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// Aligned text table.
+    Table,
+    /// CSV with a header.
+    Csv,
+    /// JSON array of objects.
+    Json,
+}
+
+/// Views defined over the stored tables. `prescribing` shows money in pounds (DOUBLE) beside the
+/// exact integer columns; `prescribing_current` shows history under today's BNF codes.
+const VIEWS: [(&str, &str); 3] = [
+    (
+        "prescribing",
+        "SELECT month, practice_code, bnf_code, items, quantity, \
+         CAST(nic_pence AS DOUBLE) / 100.0 AS nic, CAST(actual_cost_e5 AS DOUBLE) / 100000.0 AS actual_cost, \
+         adq_usage, unidentified, nic_pence, actual_cost_e5 FROM prescribing_exact",
+    ),
+    (
+        "prescribing_current",
+        "SELECT p.month, p.practice_code, COALESCE(m.current_code, p.bnf_code) AS bnf_code, p.bnf_code AS published_bnf_code, \
+         p.items, p.quantity, p.nic, p.actual_cost, p.adq_usage, p.unidentified, p.nic_pence, p.actual_cost_e5 \
+         FROM prescribing p LEFT JOIN bnf_map m ON p.bnf_code = m.old_code",
+    ),
+    (
+        "org_membership_latest",
+        "SELECT practice_code, pcn_code, sicbl_code, icb_code, region_code, valid_from, valid_to FROM org_membership WHERE is_latest",
+    ),
+];
+
+impl Warehouse {
+    /// A DataFusion session with every table and view registered. Tables never loaded are
+    /// registered empty, so a query names a missing table only when it is misspelt.
+    pub async fn session(&self) -> Result<SessionContext, WarehouseError> {
+        let mut config = SessionConfig::new().with_information_schema(true);
+        // Stored schemas use Utf8; keep them as declared rather than as Utf8View.
+        config.options_mut().execution.parquet.schema_force_view_types = false;
+        let ctx = SessionContext::new_with_config(config);
+        let manifest = self.manifest()?;
+        for table in STORED_TABLES {
+            let schema = table_schema(table).expect("stored tables have schemas");
+            let files = manifest.files(table);
+            if files.is_empty() {
+                ctx.register_table(table, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
+                continue;
+            }
+            let urls = files
+                .iter()
+                .map(|rel| ListingTableUrl::parse(self.root.join(rel).canonicalize().map_err(|e| WarehouseError::io(&self.root.join(rel), e))?.to_string_lossy()))
+                .collect::<Result<Vec<_>, WarehouseError>>()
+                .or_else(|e| match e {
+                    WarehouseError::Io { .. } => Err(WarehouseError::Corrupt {
+                        path: self.root.join("manifest.json").display().to_string(),
+                        detail: format!("it lists a file that is missing ({e}); reload the data"),
+                    }),
+                    other => Err(other),
+                })?;
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+            let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema);
+            ctx.register_table(table, Arc::new(ListingTable::try_new(config)?))?;
+        }
+        for (name, body) in VIEWS {
+            ctx.sql(&format!("CREATE VIEW {name} AS {body}")).await?;
+        }
+        Ok(ctx)
+    }
+
+    /// Runs one SQL statement and collects the result.
+    pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, WarehouseError> {
+        let ctx = self.session().await?;
+        Ok(ctx.sql(sql).await?.collect().await?)
+    }
+
+    /// Runs one SQL statement and prints the result; returns the row count.
+    pub async fn query_to(&self, sql: &str, format: OutputFormat, out: &mut dyn Write) -> Result<usize, WarehouseError> {
+        let batches = self.query(sql).await?;
+        let rows = batches.iter().map(RecordBatch::num_rows).sum();
+        write_batches(&batches, format, out)?;
+        Ok(rows)
+    }
+}
+
+/// Prints batches in the chosen format.
+pub fn write_batches(batches: &[RecordBatch], format: OutputFormat, out: &mut dyn Write) -> Result<(), WarehouseError> {
+    let io = |e: std::io::Error| WarehouseError::Io { path: "<output>".into(), source: e };
+    match format {
+        OutputFormat::Table => {
+            let text = datafusion::arrow::util::pretty::pretty_format_batches(batches).map_err(|e| WarehouseError::Query(e.to_string()))?;
+            writeln!(out, "{text}").map_err(io)?;
+        }
+        OutputFormat::Csv => {
+            let mut w = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(out);
+            for b in batches {
+                w.write(b).map_err(|e| WarehouseError::Query(e.to_string()))?;
+            }
+        }
+        OutputFormat::Json => {
+            let mut w = datafusion::arrow::json::ArrayWriter::new(&mut *out);
+            for b in batches {
+                w.write(b).map_err(|e| WarehouseError::Query(e.to_string()))?;
+            }
+            w.finish().map_err(|e| WarehouseError::Query(e.to_string()))?;
+            writeln!(out).map_err(io)?;
+        }
+    }
+    Ok(())
+}

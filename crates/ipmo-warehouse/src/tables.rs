@@ -1,0 +1,162 @@
+//! The warehouse's tables: their Arrow schemas and how typed rows become record batches.
+//!
+//! These schemas are the contract with `ipmo sql` users and with the measures engine; the README
+//! documents them and a test checks the two agree.
+
+use datafusion::arrow::array::{ArrayRef, BooleanArray, Date32Array, Float64Array, Int32Array, Int64Array, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use std::sync::Arc;
+
+/// Name of the stored prescribing table; `prescribing` is a view over it with money in pounds.
+pub const PRESCRIBING: &str = "prescribing_exact";
+
+fn schema(fields: &[(&str, DataType, bool)]) -> SchemaRef {
+    Arc::new(Schema::new(fields.iter().map(|(n, t, null)| Field::new(*n, t.clone(), *null)).collect::<Vec<_>>()))
+}
+
+/// Schema of each stored table by name.
+pub fn table_schema(table: &str) -> Option<SchemaRef> {
+    use DataType::{Boolean, Date32, Float64, Int32, Int64, Utf8};
+    Some(match table {
+        PRESCRIBING => schema(&[
+            ("month", Date32, false),
+            ("practice_code", Utf8, false),
+            ("bnf_code", Utf8, false),
+            ("items", Int64, false),
+            ("quantity", Float64, false),
+            ("nic_pence", Int64, false),
+            ("actual_cost_e5", Int64, false),
+            ("adq_usage", Float64, false),
+            ("unidentified", Boolean, false),
+        ]),
+        "org_map_snapshots" => schema(&[
+            ("extract_date", Date32, false),
+            ("practice_code", Utf8, false),
+            ("practice_name", Utf8, false),
+            ("postcode", Utf8, false),
+            ("pcn_code", Utf8, true),
+            ("pcn_name", Utf8, false),
+            ("sicbl_code", Utf8, false),
+            ("sicbl_name", Utf8, false),
+            ("icb_code", Utf8, false),
+            ("icb_name", Utf8, false),
+            ("region_code", Utf8, false),
+            ("region_name", Utf8, false),
+        ]),
+        "org_membership" => schema(&[
+            ("practice_code", Utf8, false),
+            ("pcn_code", Utf8, true),
+            ("sicbl_code", Utf8, false),
+            ("icb_code", Utf8, false),
+            ("region_code", Utf8, false),
+            ("valid_from", Date32, true),
+            ("valid_to", Date32, true),
+            ("is_latest", Boolean, false),
+        ]),
+        "orgs" => schema(&[("code", Utf8, false), ("name", Utf8, false), ("org_type", Utf8, false), ("parent_code", Utf8, true)]),
+        "epraccur" => schema(&[
+            ("code", Utf8, false),
+            ("name", Utf8, false),
+            ("postcode", Utf8, false),
+            ("status", Utf8, false),
+            ("setting", Utf8, false),
+            ("is_gp_practice", Boolean, false),
+            ("commissioner", Utf8, false),
+            ("open_date", Date32, true),
+            ("close_date", Date32, true),
+        ]),
+        "practices" => schema(&[
+            ("practice_code", Utf8, false),
+            ("name", Utf8, false),
+            ("postcode", Utf8, false),
+            ("status", Utf8, true),
+            ("setting", Utf8, true),
+            ("is_gp_practice", Boolean, false),
+            ("open_date", Date32, true),
+            ("close_date", Date32, true),
+            ("first_extract_date", Date32, true),
+            ("last_extract_date", Date32, true),
+        ]),
+        "list_sizes" => {
+            let mut f: Vec<(String, DataType, bool)> =
+                vec![("month".into(), Date32, false), ("practice_code".into(), Utf8, false), ("total".into(), Int64, false)];
+            for sex in ["male", "female"] {
+                for band in ipmo_ingest::list_sizes::STAR_PU_BANDS {
+                    f.push((format!("{sex}_{band}"), Int64, false));
+                }
+            }
+            f.push(("star_pu_oral_antibacterial".into(), Float64, false));
+            Arc::new(Schema::new(f.into_iter().map(|(n, t, null)| Field::new(n, t, null)).collect::<Vec<_>>()))
+        }
+        "bnf" => {
+            let mut f = Vec::new();
+            for level in ipmo_ingest::bnf::LEVELS.iter().rev() {
+                f.push(Field::new(format!("{level}_code"), Utf8, false));
+                f.push(Field::new(format!("{level}_name"), Utf8, false));
+            }
+            Arc::new(Schema::new(f))
+        }
+        "bnf_code_changes" => schema(&[("old_code", Utf8, false), ("new_code", Utf8, true), ("year", Int32, true)]),
+        "bnf_map" => schema(&[("old_code", Utf8, false), ("current_code", Utf8, false)]),
+        "presentations_seen" => schema(&[("bnf_code", Utf8, false), ("name", Utf8, false)]),
+        "imd" => schema(&[("practice_code", Utf8, false), ("score", Float64, false), ("quintile", Int32, false), ("year", Int32, true)]),
+        _ => return None,
+    })
+}
+
+/// Every stored table, in the order `ipmo sql` lists them.
+pub const STORED_TABLES: [&str; 12] = [
+    PRESCRIBING,
+    "org_map_snapshots",
+    "org_membership",
+    "orgs",
+    "epraccur",
+    "practices",
+    "list_sizes",
+    "bnf",
+    "bnf_code_changes",
+    "bnf_map",
+    "presentations_seen",
+    "imd",
+];
+
+/// A column under construction.
+pub enum Col {
+    /// Text.
+    Str(Vec<Option<String>>),
+    /// 64-bit integers.
+    I64(Vec<i64>),
+    /// 32-bit integers, nullable.
+    I32(Vec<Option<i32>>),
+    /// Floats.
+    F64(Vec<f64>),
+    /// Dates as days since 1970, nullable.
+    Date(Vec<Option<i32>>),
+    /// Booleans.
+    Bool(Vec<bool>),
+}
+
+impl Col {
+    fn into_array(self) -> ArrayRef {
+        match self {
+            Col::Str(v) => Arc::new(StringArray::from(v)),
+            Col::I64(v) => Arc::new(Int64Array::from(v)),
+            Col::I32(v) => Arc::new(Int32Array::from(v)),
+            Col::F64(v) => Arc::new(Float64Array::from(v)),
+            Col::Date(v) => Arc::new(Date32Array::from(v)),
+            Col::Bool(v) => Arc::new(BooleanArray::from(v)),
+        }
+    }
+}
+
+/// Assembles a batch for `table` from columns given in schema order.
+pub fn batch(table: &str, cols: Vec<Col>) -> RecordBatch {
+    let schema = table_schema(table).expect("known table");
+    RecordBatch::try_new(schema, cols.into_iter().map(Col::into_array).collect()).expect("columns match the table schema")
+}
+
+/// Days since 1970-01-01.
+pub fn days(d: chrono::NaiveDate) -> i32 {
+    (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid")).num_days() as i32
+}

@@ -1,0 +1,287 @@
+//! The warehouse against real NHS files: totals must equal the raw files' own sums.
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::Int64Type;
+use datafusion::prelude::{CsvReadOptions, SessionContext};
+use ipmo_ingest::epd::{EpdOptions, PrescribingData, read_prescribing};
+use ipmo_ingest::{ErrorPolicy, open_source};
+use ipmo_warehouse::{OutputFormat, Warehouse, WarehouseError};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+fn load_epd(wh: &Warehouse, files: &[PathBuf], max_errors: u64) -> Result<ipmo_warehouse::LoadOutcome, WarehouseError> {
+    let mut data = PrescribingData::new();
+    let opts = EpdOptions { month: None, errors: ErrorPolicy { max_errors } };
+    let mut reports = Vec::new();
+    for f in files {
+        let r = read_prescribing(open_source(f)?, &mut data, &opts, &mut |_| {})?;
+        reports.push((r, f.clone()));
+    }
+    wh.load_prescribing(&data, &reports, &mut |_| {})
+}
+
+fn query(wh: &Warehouse, sql: &str) -> Vec<RecordBatch> {
+    rt().block_on(wh.query(sql)).unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+fn csv_of(wh: &Warehouse, sql: &str) -> String {
+    let mut out = Vec::new();
+    rt().block_on(wh.query_to(sql, OutputFormat::Csv, &mut out)).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+fn int(batches: &[RecordBatch], col: usize) -> Vec<i64> {
+    batches.iter().flat_map(|b| b.column(col).as_primitive::<Int64Type>().values().to_vec()).collect()
+}
+
+/// Per-practice sums computed straight from the raw CSV by DataFusion's own CSV reader, with
+/// money as exact decimals: independent of the ingest code under test.
+fn raw_totals(path: &Path, items: &str, nic: &str, cost: &str, practice: &str) -> BTreeMap<String, (i64, i64, i64)> {
+    let ctx = SessionContext::new();
+    let rt = rt();
+    rt.block_on(ctx.register_csv("raw", path.to_str().unwrap(), CsvReadOptions::new().schema_infer_max_records(100_000)))
+        .unwrap();
+    let sql = format!(
+        "SELECT \"{practice}\", CAST(SUM(\"{items}\") AS BIGINT), \
+         CAST(SUM(CAST(CAST(\"{nic}\" AS VARCHAR) AS DECIMAL(20,2))) * 100 AS BIGINT), \
+         CAST(SUM(CAST(CAST(\"{cost}\" AS VARCHAR) AS DECIMAL(20,5))) * 100000 AS BIGINT) \
+         FROM raw GROUP BY 1 ORDER BY 1"
+    );
+    let batches = rt.block_on(async { ctx.sql(&sql).await.unwrap().collect().await.unwrap() });
+    let mut out = BTreeMap::new();
+    for b in &batches {
+        let p = b.column(0).as_string_view_opt().map(|a| (0..a.len()).map(|i| a.value(i).to_string()).collect::<Vec<_>>())
+            .unwrap_or_else(|| { let a = b.column(0).as_string::<i32>(); (0..a.len()).map(|i| a.value(i).to_string()).collect() });
+        let (i, n, c) = (b.column(1).as_primitive::<Int64Type>(), b.column(2).as_primitive::<Int64Type>(), b.column(3).as_primitive::<Int64Type>());
+        for (r, practice) in p.into_iter().enumerate() {
+            out.insert(practice, (i.value(r), n.value(r), c.value(r)));
+        }
+    }
+    out
+}
+
+fn warehouse_totals(wh: &Warehouse) -> BTreeMap<String, (i64, i64, i64)> {
+    let b = query(wh, "SELECT practice_code, SUM(items), SUM(nic_pence), SUM(actual_cost_e5) FROM prescribing GROUP BY 1 ORDER BY 1");
+    let practices: Vec<String> = b.iter().flat_map(|b| { let a = b.column(0).as_string::<i32>(); (0..a.len()).map(|i| a.value(i).to_string()).collect::<Vec<_>>() }).collect();
+    let (i, n, c) = (int(&b, 1), int(&b, 2), int(&b, 3));
+    practices.into_iter().enumerate().map(|(k, p)| (p, (i[k], n[k], c[k]))).collect()
+}
+
+#[test]
+fn epd_and_dpi_give_identical_warehouses_whose_totals_equal_the_raw_files() {
+    let Some(real) = ipmo_testkit::real_data("epd_and_dpi") else { return };
+    let e2e = real.join("openprescribing/e2e-2017-09");
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (wa, wb) = (Warehouse::open(a.path()).unwrap(), Warehouse::open(b.path()).unwrap());
+    let epd = e2e.join("epd_201709.csv");
+    let out = load_epd(&wa, std::slice::from_ref(&epd), 0).unwrap();
+    assert_eq!(out.rows_written, 5_324, "practice × presentation pairs");
+    load_epd(&wb, &[e2e.join("dpi_201709_Detailed_Prescribing_Information.csv")], 0).unwrap();
+    let all = "SELECT month, practice_code, bnf_code, items, quantity, nic_pence, actual_cost_e5, adq_usage, unidentified \
+               FROM prescribing ORDER BY practice_code, bnf_code";
+    let (ca, cb) = (csv_of(&wa, all), csv_of(&wb, all));
+    assert_eq!(ca.lines().count(), 5_325);
+    assert_eq!(ca, cb);
+    let expected = raw_totals(&epd, "ITEMS", "NIC", "ACTUAL_COST", "PRACTICE_CODE");
+    assert_eq!(warehouse_totals(&wa), expected);
+    // The published per-practice figures, as a second check on the independent sums.
+    assert_eq!(expected["B85010"].0, 10_312);
+    assert_eq!(expected["B85054"].1, 13_469_073);
+    let m = wa.manifest().unwrap();
+    assert_eq!(m.loads[0].rows_read, 10_027);
+    assert_eq!(m.loads[0].partitions, vec!["2017-09".to_string()]);
+    assert_eq!(m.loads[0].sha256.len(), 64);
+}
+
+#[test]
+fn icb_era_extract_with_shuffled_columns_loads_exactly() {
+    let Some(path) = ipmo_testkit::real_file("icb_era", "epd-nel-diabetes-202411/epd_202411_nel_3chemicals_api_extract.csv") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let wh = Warehouse::open(dir.path()).unwrap();
+    load_epd(&wh, std::slice::from_ref(&path), 0).unwrap();
+    assert_eq!(warehouse_totals(&wh), raw_totals(&path, "ITEMS", "NIC", "ACTUAL_COST", "PRACTICE_CODE"));
+    let b = query(&wh, "SELECT SUM(items), SUM(nic_pence), SUM(actual_cost_e5), COUNT(DISTINCT practice_code) FROM prescribing");
+    assert_eq!((int(&b, 0)[0], int(&b, 1)[0], int(&b, 2)[0], int(&b, 3)[0]), (31_915, 24_662_680, 23_238_637_000 / 1000, 30));
+}
+
+#[test]
+fn reloading_a_month_replaces_it_and_a_failed_load_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = Warehouse::open(dir.path()).unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let header = "YEAR_MONTH,PRACTICE_CODE,BNF_CODE,QUANTITY,ITEMS,TOTAL_QUANTITY,ADQUSAGE,NIC,ACTUAL_COST\n";
+    let f1 = src.path().join("epd_202401.csv");
+    std::fs::write(&f1, format!("{header}202401,A81001,0501013B0AAAAAA,21,2,42,7,1.50,1.40000\n")).unwrap();
+    load_epd(&wh, std::slice::from_ref(&f1), 0).unwrap();
+    let f2 = src.path().join("epd_202402.csv");
+    std::fs::write(&f2, format!("{header}202402,A81001,0501013B0AAAAAA,21,5,105,7,3.00,2.80000\n")).unwrap();
+    load_epd(&wh, std::slice::from_ref(&f2), 0).unwrap();
+    std::fs::write(&f1, format!("{header}202401,A81001,0501013B0AAAAAA,21,9,189,7,9.00,8.00000\n")).unwrap();
+    load_epd(&wh, std::slice::from_ref(&f1), 0).unwrap();
+    let sql = "SELECT CAST(month AS VARCHAR) AS month, items, nic FROM prescribing ORDER BY month";
+    let before = csv_of(&wh, sql);
+    assert_eq!(before, "month,items,nic\n2024-01-01,9,9.0\n2024-02-01,5,3.0\n");
+    let files = std::fs::read_dir(dir.path().join("tables/prescribing_exact")).unwrap().count();
+    assert_eq!(files, 2, "the replaced file is removed");
+
+    // A bad row fails the load; the warehouse, manifest included, is exactly as it was.
+    let manifest = std::fs::read(dir.path().join("manifest.json")).unwrap();
+    std::fs::write(&f1, format!("{header}202401,A81001,0501013B0AAAAAA,21,1O,189,7,9.00,8.00000\n")).unwrap();
+    let err = load_epd(&wh, std::slice::from_ref(&f1), 0).unwrap_err().to_string();
+    assert!(err.starts_with("epd_202401.csv line 2, column ITEMS: \"1O\" is not a whole number"), "{err}");
+    assert_eq!(std::fs::read(dir.path().join("manifest.json")).unwrap(), manifest);
+    assert_eq!(csv_of(&wh, sql), before);
+
+    // A load interrupted after writing its files but before committing leaves stray files that
+    // readers never see and the next load removes.
+    std::fs::write(dir.path().join("tables/prescribing_exact/2024-01.L999999.parquet"), b"partial").unwrap();
+    assert_eq!(csv_of(&wh, sql), before);
+    load_epd(&wh, std::slice::from_ref(&f2), 0).unwrap();
+    assert!(!dir.path().join("tables/prescribing_exact/2024-01.L999999.parquet").exists());
+
+    // With --max-errors the bad row is skipped, counted and written beside the manifest.
+    std::fs::write(&f1, format!("{header}202401,A81001,0501013B0AAAAAA,21,1O,189,7,9.00,8.00000\n202401,A81002,0501013B0AAAAAA,21,4,84,7,2.00,1.00000\n")).unwrap();
+    let out = load_epd(&wh, std::slice::from_ref(&f1), 5).unwrap();
+    let rec = &out.records[0];
+    assert_eq!((rec.rows_read, rec.rows_kept, rec.rows_rejected), (2, 1, 1));
+    let rejects = std::fs::read_to_string(dir.path().join(rec.rejects_file.as_ref().unwrap())).unwrap();
+    assert!(rejects.contains("2,ITEMS,\"\"\"1O\"\" is not a whole number\",202401,A81001"), "{rejects}");
+}
+
+#[test]
+fn a_second_writer_is_refused_while_the_first_holds_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = Warehouse::open(dir.path()).unwrap();
+    let _held = ipmo_warehouse::WarehouseLock::acquire(dir.path()).unwrap();
+    let err = wh.load_imd(vec![]).unwrap_err();
+    assert!(matches!(err, WarehouseError::Locked { .. }), "{err}");
+    assert!(err.to_string().contains("being loaded by another ipmo process"));
+}
+
+#[test]
+fn practice_maps_give_dated_membership() {
+    let Some(real) = ipmo_testkit::real_data("practice_maps") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let wh = Warehouse::open(dir.path()).unwrap();
+    let mut files = Vec::new();
+    for m in ["2020-09", "2022-01", "2025-10"] {
+        let p = real.join(format!("gp-reg-pat-prac-map/gp-reg-pat-prac-map_{m}.csv"));
+        let (f, r) = ipmo_ingest::orgs::read_orgs(open_source(&p).unwrap(), None, ErrorPolicy::default()).unwrap();
+        files.push((f, r, p));
+    }
+    wh.load_orgs(files).unwrap();
+    let as_at = |d: &str| {
+        format!("FROM org_membership WHERE (valid_from IS NULL OR valid_from <= DATE '{d}') AND (valid_to IS NULL OR valid_to > DATE '{d}')")
+    };
+    for (d, n) in [("2020-09-01", 6_708), ("2021-06-01", 6_708), ("2022-01-01", 6_527), ("2025-10-01", 6_202), ("2026-11-01", 6_202)] {
+        assert_eq!(int(&query(&wh, &format!("SELECT COUNT(*) {}", as_at(d))), 0)[0], n, "as at {d}");
+    }
+    let oct = as_at("2025-10-01");
+    let b = query(&wh, &format!("SELECT COUNT(DISTINCT icb_code), COUNT(DISTINCT region_code), COUNT(DISTINCT sicbl_code), \
+        SUM(CASE WHEN length(sicbl_code) = 5 THEN 1 ELSE 0 END) {oct}"));
+    assert_eq!((int(&b, 0)[0], int(&b, 1)[0], int(&b, 2)[0]), (42, 7, 106));
+    assert!(int(&b, 3)[0] > 0, "5-character sub-ICB codes are kept");
+    let b = query(&wh, &format!("SELECT COUNT(DISTINCT sicbl_code), COUNT(DISTINCT pcn_code), COUNT(*) {oct} AND icb_code = 'QNC'"));
+    assert_eq!((int(&b, 0)[0], int(&b, 1)[0], int(&b, 2)[0]), (6, 25, 141));
+    // "As today" is each practice's latest membership, closed practices included.
+    let b = query(&wh, "SELECT COUNT(*), COUNT(DISTINCT practice_code) FROM org_membership_latest");
+    assert_eq!(int(&b, 0)[0], int(&b, 1)[0]);
+    let names = csv_of(&wh, "SELECT name, org_type FROM orgs WHERE code = 'QHM'");
+    assert_eq!(names, "name,org_type\nNHS North East and North Cumbria Integrated Care Board,icb\n");
+    let n = int(&query(&wh, "SELECT COUNT(*) FROM practices WHERE is_gp_practice"), 0)[0];
+    assert_eq!(n, 6_708 + 23 + int(&query(&wh, "SELECT COUNT(*) FROM practices WHERE first_extract_date = DATE '2022-01-01'"), 0)[0] - 23);
+}
+
+#[test]
+fn list_sizes_give_star_pu_matching_the_published_weights() {
+    let Some(real) = ipmo_testkit::real_data("list_sizes_star_pu") else { return };
+    let path = real.join("openprescribing/e2e-2017-09/gp-reg-pat-prac-quin-age_201709.csv");
+    let dir = tempfile::tempdir().unwrap();
+    let wh = Warehouse::open(dir.path()).unwrap();
+    let (rows, report) = ipmo_ingest::list_sizes::read_list_sizes(open_source(&path).unwrap(), None, ErrorPolicy::default()).unwrap();
+    wh.load_list_sizes(vec![(rows, report, path.clone())]).unwrap();
+    // Independent: weights read from the published long file, bands re-grouped by hand here.
+    let weights_csv = std::fs::read_to_string(real.join("starpu-astropu-2013/prescribing_units_2013_2009_long.csv")).unwrap();
+    let mut weights = BTreeMap::new();
+    for line in weights_csv.lines().filter(|l| l.starts_with("STAR-PU,2013,item,Oral Antibacterials")) {
+        let f: Vec<&str> = line.split(',').collect();
+        weights.insert(f[5].to_string(), (f[6].parse::<f64>().unwrap(), f[7].trim().parse::<f64>().unwrap()));
+    }
+    let band = |age: &str| -> &str {
+        let lo: u32 = age.split(['_', '+']).next().unwrap().parse().unwrap();
+        match lo { 0 => "0-4", 5 | 10 => "5-14", 15 | 20 => "15-24", 25 | 30 => "25-34", 35 | 40 => "35-44", 45 | 50 => "45-54", 55 | 60 => "55-64", 65 | 70 => "65-74", _ => "75+" }
+    };
+    let mut expected: BTreeMap<String, f64> = BTreeMap::new();
+    for line in std::fs::read_to_string(&path).unwrap().lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        if f[6] == "ALL" || f[7] == "ALL" { continue; }
+        let (m, w) = weights[band(f[7])];
+        *expected.entry(f[3].to_string()).or_default() += f[8].trim().parse::<f64>().unwrap() * if f[6] == "MALE" { m } else { w };
+    }
+    let b = query(&wh, "SELECT practice_code, star_pu_oral_antibacterial, total FROM list_sizes WHERE month = DATE '2017-09-01' ORDER BY 1");
+    assert_eq!(b[0].num_rows(), 4);
+    let codes = b[0].column(0).as_string::<i32>();
+    let star = b[0].column(1).as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+    for i in 0..4 {
+        assert!((star.value(i) - expected[codes.value(i)]).abs() < 1e-6, "{}", codes.value(i));
+    }
+    assert_eq!(int(&b, 2), vec![6_939, 10_529, 4_181, 6_632]);
+}
+
+#[test]
+fn bnf_codes_and_changes_show_history_under_todays_codes() {
+    let Some(real) = ipmo_testkit::real_data("bnf") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let wh = Warehouse::open(dir.path()).unwrap();
+    let mut files = Vec::new();
+    let info = real.join("prescriptionsdata/bnf-code-information/20200201_1580570906919_BNF_Code_Information.csv.gz");
+    let mut paths = vec![info];
+    for y in [2017, 2018, 2020, 2021, 2022, 2023, 2024, 2025, 2026] {
+        paths.push(real.join(format!("openprescribing/bnf-code-changes/{y}.txt")));
+    }
+    for p in paths {
+        let (f, r) = ipmo_ingest::bnf::read_bnf(open_source(&p).unwrap(), ErrorPolicy::default()).unwrap_or_else(|e| panic!("{e}"));
+        files.push((f, r, p));
+    }
+    wh.load_bnf(files).unwrap();
+    assert_eq!(int(&query(&wh, "SELECT COUNT(*) FROM bnf"), 0)[0], 81_655);
+    assert_eq!(int(&query(&wh, "SELECT COUNT(DISTINCT chapter_code) FROM bnf"), 0)[0], 21);
+    load_epd(&wh, &[real.join("openprescribing/e2e-2017-09/epd_201709.csv")], 0).unwrap();
+    let b = query(&wh, "SELECT COUNT(*) FROM prescribing_current WHERE bnf_code <> published_bnf_code");
+    assert!(int(&b, 0)[0] > 0, "some 2017 codes have changed since");
+    let same = query(&wh, "SELECT SUM(items), SUM(nic_pence) FROM prescribing_current");
+    let raw = query(&wh, "SELECT SUM(items), SUM(nic_pence) FROM prescribing");
+    assert_eq!((int(&same, 0), int(&same, 1)), (int(&raw, 0), int(&raw, 1)), "mapping codes never changes totals");
+}
+
+#[test]
+fn imd_quintiles_are_national() {
+    let Some(path) = ipmo_testkit::real_file("imd", "heec-practice-imd-payments/imd_practice_fingertips_93553.csv") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let wh = Warehouse::open(dir.path()).unwrap();
+    let (rows, r) = ipmo_ingest::imd::read_imd(open_source(&path).unwrap(), ErrorPolicy::default()).unwrap();
+    wh.load_imd(vec![(rows, r, path)]).unwrap();
+    let b = query(&wh, "SELECT quintile, COUNT(*), MIN(score), MAX(score) FROM imd GROUP BY quintile ORDER BY quintile");
+    let counts = int(&b, 1);
+    assert_eq!(counts.len(), 5);
+    assert!(counts.iter().max().unwrap() - counts.iter().min().unwrap() <= 1);
+    let b = query(&wh, "SELECT score FROM imd WHERE practice_code = 'A81001'");
+    let s = b[0].column(0).as_primitive::<datafusion::arrow::datatypes::Float64Type>().value(0);
+    assert!(s > 30.0, "the 2019 value is kept, not 2010's 25.1: {s}");
+}
+
+#[test]
+fn documented_tables_and_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = Warehouse::open(dir.path()).unwrap();
+    let listing = csv_of(
+        &wh,
+        "SELECT table_name, column_name, data_type FROM information_schema.columns \
+         WHERE table_schema = 'public' ORDER BY table_name, ordinal_position",
+    );
+    insta::assert_snapshot!(listing);
+}
