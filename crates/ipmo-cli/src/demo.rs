@@ -27,7 +27,8 @@ pub struct DemoArgs {
 pub fn run(a: DemoArgs, quiet: bool) -> Result<()> {
     let input = a.dir.join("input");
     let start: YearMonth = "2023-01".parse().expect("valid month");
-    let config = ipmo_synth::SynthConfig { out: input.clone(), practices: a.practices, months: a.months, start, seed: a.seed };
+    let config =
+        ipmo_synth::SynthConfig { out: input.clone(), practices: a.practices, months: a.months, start, seed: a.seed };
     let stamp = format!("practices={} months={} start={} seed={} format=1", a.practices, a.months, start, a.seed);
     let stamp_path = input.join("synth.done");
     if std::fs::read_to_string(&stamp_path).ok().as_deref() == Some(stamp.as_str()) {

@@ -173,7 +173,13 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Status => status(&open(&cli.warehouse)?),
         Command::Synth(a) => {
-            let config = ipmo_synth::SynthConfig { out: a.out, practices: a.practices, months: a.months, start: a.start, seed: a.seed };
+            let config = ipmo_synth::SynthConfig {
+                out: a.out,
+                practices: a.practices,
+                months: a.months,
+                start: a.start,
+                seed: a.seed,
+            };
             synth(&config, quiet).map(|_| ())
         }
         Command::Demo(a) => demo::run(a, quiet),
@@ -215,7 +221,8 @@ pub(crate) fn ingest(wh: &Warehouse, what: Ingest, quiet: bool) -> Result<()> {
             for path in &files {
                 let source = ipmo_ingest::open_source(path)?;
                 let mut progress = Progress::new(&source.name, quiet);
-                let report = ipmo_ingest::epd::read_prescribing(source, &mut data, &options, &mut |n| progress.rows(n))?;
+                let report =
+                    ipmo_ingest::epd::read_prescribing(source, &mut data, &options, &mut |n| progress.rows(n))?;
                 progress.done(report.rows_read);
                 reports.push((report, path.clone()));
             }
@@ -229,7 +236,8 @@ pub(crate) fn ingest(wh: &Warehouse, what: Ingest, quiet: bool) -> Result<()> {
         Ingest::Orgs { files, as_at, errors } => {
             let mut loaded = Vec::new();
             for path in &files {
-                let (file, report) = ipmo_ingest::orgs::read_orgs(ipmo_ingest::open_source(path)?, as_at, errors.into())?;
+                let (file, report) =
+                    ipmo_ingest::orgs::read_orgs(ipmo_ingest::open_source(path)?, as_at, errors.into())?;
                 loaded.push((file, report, path.clone()));
             }
             wh.load_orgs(loaded)?
@@ -237,7 +245,8 @@ pub(crate) fn ingest(wh: &Warehouse, what: Ingest, quiet: bool) -> Result<()> {
         Ingest::ListSizes { files, month, errors } => {
             let mut loaded = Vec::new();
             for path in &files {
-                let (rows, report) = ipmo_ingest::list_sizes::read_list_sizes(ipmo_ingest::open_source(path)?, month, errors.into())?;
+                let (rows, report) =
+                    ipmo_ingest::list_sizes::read_list_sizes(ipmo_ingest::open_source(path)?, month, errors.into())?;
                 loaded.push((rows, report, path.clone()));
             }
             wh.load_list_sizes(loaded)?

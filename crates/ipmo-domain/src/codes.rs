@@ -9,7 +9,9 @@ pub enum CodeError {
     #[error("\"{0}\" is not an ODS code (expected 3 to 9 letters and digits)")]
     Ods(String),
     /// Not a BNF code.
-    #[error("\"{0}\" is not a BNF code (expected 15 characters, or 11 for appliances in chapters 20-23, or a 2-15 character prefix)")]
+    #[error(
+        "\"{0}\" is not a BNF code (expected 15 characters, or 11 for appliances in chapters 20-23, or a 2-15 character prefix)"
+    )]
     Bnf(String),
 }
 
@@ -58,9 +60,7 @@ impl BnfCode {
         let t = s.trim();
         let alnum = t.bytes().all(|c| c.is_ascii_alphanumeric());
         let chapter_digits = t.len() >= 2 && t.as_bytes()[..2].iter().all(u8::is_ascii_digit);
-        let ok = alnum
-            && chapter_digits
-            && (t.len() == 15 || (t.len() == 11 && Self::is_appliance_chapter(&t[..2])));
+        let ok = alnum && chapter_digits && (t.len() == 15 || (t.len() == 11 && Self::is_appliance_chapter(&t[..2])));
         if ok { Ok(Self(t.to_ascii_uppercase())) } else { Err(CodeError::Bnf(s.to_string())) }
     }
 

@@ -10,5 +10,5 @@ mod money;
 mod month;
 
 pub use codes::{BnfCode, CodeError, OdsCode, is_unidentified_practice};
-pub use money::{MoneyError, parse_fixed_point, parse_whole_number, parse_decimal};
+pub use money::{MoneyError, parse_decimal, parse_fixed_point, parse_whole_number};
 pub use month::{MonthError, YearMonth, parse_extract_date};

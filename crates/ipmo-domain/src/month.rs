@@ -100,10 +100,11 @@ impl YearMonth {
             } else if run.len() == 4 && i + 3 <= b.len() && matches!(b[i], b'_' | b'-') {
                 let two = &b[i + 1..i + 3];
                 let after_is_digit = b.get(i + 3).is_some_and(u8::is_ascii_digit);
-                if two.iter().all(u8::is_ascii_digit) && !after_is_digit {
-                    if let Ok(m) = name[start..i + 3].parse::<Self>() {
-                        return Some(m);
-                    }
+                if two.iter().all(u8::is_ascii_digit)
+                    && !after_is_digit
+                    && let Ok(m) = name[start..i + 3].parse::<Self>()
+                {
+                    return Some(m);
                 }
             }
         }
@@ -152,10 +153,10 @@ pub fn parse_extract_date(s: &str) -> Option<NaiveDate> {
         prev_alpha = alpha;
     }
     for fmt in ["%d%b%Y", "%d-%b-%y", "%d-%b-%Y", "%d/%m/%y", "%d/%m/%Y", "%Y-%m-%d", "%Y%m%d"] {
-        if let Ok(d) = NaiveDate::parse_from_str(&t, fmt) {
-            if (1990..=2100).contains(&d.year()) {
-                return Some(d);
-            }
+        if let Ok(d) = NaiveDate::parse_from_str(&t, fmt)
+            && (1990..=2100).contains(&d.year())
+        {
+            return Some(d);
         }
     }
     None

@@ -5,7 +5,8 @@ use crate::{ErrorPolicy, IngestError, Rejected, SourceFile, Table};
 use ipmo_domain::BnfCode;
 
 /// Level names in the order of the hierarchy, as the `bnf` table's columns use them.
-pub const LEVELS: [&str; 7] = ["chapter", "section", "paragraph", "subparagraph", "chemical", "product", "presentation"];
+pub const LEVELS: [&str; 7] =
+    ["chapter", "section", "paragraph", "subparagraph", "chemical", "product", "presentation"];
 
 /// One presentation with every level above it: (code, name) per level in [`LEVELS`] order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,13 +65,15 @@ pub fn read_bnf(source: SourceFile, errors: ErrorPolicy) -> Result<(BnfFile, Bnf
     let mut read = 0;
     let file = if t.find(&["BNF_PRESENTATION_CODE"]).is_some() && t.find(&["BNF_CHAPTER_CODE"]).is_some() {
         let mut cols = Vec::new();
-        for level in ["CHAPTER", "SECTION", "PARAGRAPH", "SUBPARAGRAPH", "CHEMICAL_SUBSTANCE", "PRODUCT", "PRESENTATION"] {
+        for level in
+            ["CHAPTER", "SECTION", "PARAGRAPH", "SUBPARAGRAPH", "CHEMICAL_SUBSTANCE", "PRODUCT", "PRESENTATION"]
+        {
             let code = format!("BNF_{level}_CODE");
             let name = format!("BNF_{level}");
             cols.push((t.require(&code, &[&code])?, t.require(&name, &[&name])?));
         }
         let mut rows = Vec::new();
-        while t.next()? {
+        while t.advance()? {
             if t.is_blank() {
                 continue;
             }
@@ -89,7 +92,11 @@ pub fn read_bnf(source: SourceFile, errors: ErrorPolicy) -> Result<(BnfFile, Bnf
         // (or a comment), so it is treated as data unless it names the columns.
         let mut changes = Vec::new();
         let header_is_data = t.find(&["OLD_CODE"]).is_none();
-        let (old, new) = if header_is_data { (0, 1) } else { (t.require("OLD_CODE", &["OLD_CODE"])?, t.require("NEW_CODE", &["NEW_CODE"])?) };
+        let (old, new) = if header_is_data {
+            (0, 1)
+        } else {
+            (t.require("OLD_CODE", &["OLD_CODE"])?, t.require("NEW_CODE", &["NEW_CODE"])?)
+        };
         let first: Option<(String, String)> = header_is_data.then(|| {
             (t.raw_headers.first().cloned().unwrap_or_default(), t.raw_headers.get(1).cloned().unwrap_or_default())
         });
@@ -98,7 +105,7 @@ pub fn read_bnf(source: SourceFile, errors: ErrorPolicy) -> Result<(BnfFile, Bnf
             let (o, n, line) = match pending.take() {
                 Some((o, n)) => (o, n, 1),
                 None => {
-                    if !t.next()? {
+                    if !t.advance()? {
                         break;
                     }
                     (t.field(old).to_string(), t.field(new).to_string(), t.line())
@@ -109,9 +116,17 @@ pub fn read_bnf(source: SourceFile, errors: ErrorPolicy) -> Result<(BnfFile, Bnf
             }
             read += 1;
             if BnfCode::parse_prefix(&o).is_err() {
-                let e = crate::RowError { file: t.file.clone(), line, column: "old_code".into(), message: format!("\"{o}\" is not a BNF code") };
+                let e = crate::RowError {
+                    file: t.file.clone(),
+                    line,
+                    column: "old_code".into(),
+                    message: format!("\"{o}\" is not a BNF code"),
+                };
                 if line == 1 && changes.is_empty() {
-                    return Err(IngestError::format(&t.file, "not a BNF file: expected BNF Code Information (BNF_PRESENTATION_CODE, BNF_CHAPTER_CODE, …) or a code-change list (old<TAB>new, or old_code,new_code)"));
+                    return Err(IngestError::format(
+                        &t.file,
+                        "not a BNF file: expected BNF Code Information (BNF_PRESENTATION_CODE, BNF_CHAPTER_CODE, …) or a code-change list (old<TAB>new, or old_code,new_code)",
+                    ));
                 }
                 log.reject(e, vec![o, n])?;
                 continue;
@@ -121,7 +136,12 @@ pub fn read_bnf(source: SourceFile, errors: ErrorPolicy) -> Result<(BnfFile, Bnf
                 other => match BnfCode::parse_prefix(other) {
                     Ok(c) => Some(c.to_string()),
                     Err(_) => {
-                        let e = crate::RowError { file: t.file.clone(), line, column: "new_code".into(), message: format!("\"{other}\" is not a BNF code") };
+                        let e = crate::RowError {
+                            file: t.file.clone(),
+                            line,
+                            column: "new_code".into(),
+                            message: format!("\"{other}\" is not a BNF code"),
+                        };
                         log.reject(e, vec![o, n])?;
                         continue;
                     }
@@ -170,7 +190,9 @@ impl CodeMapper {
         for _ in 0..16 {
             let next = if let Some(n) = self.exact.get(&cur) {
                 n.clone()
-            } else if let Some((p, n)) = self.prefixes.iter().find(|(p, _)| cur.starts_with(p.as_str()) && cur.len() > p.len()) {
+            } else if let Some((p, n)) =
+                self.prefixes.iter().find(|(p, _)| cur.starts_with(p.as_str()) && cur.len() > p.len())
+            {
                 n.as_ref().map(|n| format!("{n}{}", &cur[p.len()..]))
             } else {
                 break;
@@ -197,11 +219,18 @@ mod tests {
 
     #[test]
     fn follows_chains_and_prefixes() {
-        let m = CodeMapper::new(&[ch("0407041AC", "0407042T0", 2023), ch("0101010F0BDAAAU", "0101010F0BDABBE", 2023), ch("0101010F0BDABBE", "0101010F0BDACCE", 2024)]);
+        let m = CodeMapper::new(&[
+            ch("0407041AC", "0407042T0", 2023),
+            ch("0101010F0BDAAAU", "0101010F0BDABBE", 2023),
+            ch("0101010F0BDABBE", "0101010F0BDACCE", 2024),
+        ]);
         assert_eq!(m.current("0407041ACAAAAAA").as_deref(), Some("0407042T0AAAAAA"));
         assert_eq!(m.current("0101010F0BDAAAU").as_deref(), Some("0101010F0BDACCE"));
         assert_eq!(m.current("0501013B0AAAAAA"), None);
-        let looping = CodeMapper::new(&[ch("0101010A0AAAAAA", "0101010B0AAAAAA", 1), ch("0101010B0AAAAAA", "0101010A0AAAAAA", 2)]);
+        let looping = CodeMapper::new(&[
+            ch("0101010A0AAAAAA", "0101010B0AAAAAA", 1),
+            ch("0101010B0AAAAAA", "0101010A0AAAAAA", 2),
+        ]);
         let _ = looping.current("0101010A0AAAAAA");
     }
 }

@@ -159,7 +159,12 @@ impl PrescribingData {
     pub fn rows_for(&self, month: YearMonth) -> Vec<PrescribingRow> {
         let mut out = Vec::new();
         self.for_each_sorted(month, |p, b, u, t| {
-            out.push(PrescribingRow { practice_code: p.to_string(), bnf_code: b.to_string(), unidentified: u, totals: *t })
+            out.push(PrescribingRow {
+                practice_code: p.to_string(),
+                bnf_code: b.to_string(),
+                unidentified: u,
+                totals: *t,
+            })
         });
         out
     }
@@ -282,7 +287,7 @@ pub fn read_prescribing(
     let (mut rows_read, mut rows_kept) = (0u64, 0u64);
     let mut last_month: Option<(Vec<u8>, YearMonth, u64)> = None;
     let mut last_practice: Option<(Vec<u8>, u32)> = None;
-    while t.next()? {
+    while t.advance()? {
         if t.is_blank() {
             continue;
         }
@@ -328,7 +333,9 @@ fn parse_row(
     last_practice: &mut Option<(Vec<u8>, u32)>,
 ) -> Result<Parsed, crate::RowError> {
     let (month, month_idx) = match (fixed_month, c.month) {
-        (Some(m), _) => (m, data.month_index(m).ok_or_else(|| t.error(c.practice, "more than 255 months in one load"))?),
+        (Some(m), _) => {
+            (m, data.month_index(m).ok_or_else(|| t.error(c.practice, "more than 255 months in one load"))?)
+        }
         (None, None) => return Err(t.error(c.practice, "no month for this row; pass --month YYYY-MM")),
         (None, Some(i)) => {
             let raw = t.bytes(i);
@@ -337,10 +344,13 @@ fn parse_row(
                 _ => {
                     let text = t.field(i);
                     let m: YearMonth = text.parse().map_err(|e| t.error(i, format!("{e}")))?;
-                    if let Some(exp) = expected_month {
-                        if m != exp {
-                            return Err(t.error(i, format!("\"{text}\" does not match the month in the file name or --month ({exp})")));
-                        }
+                    if let Some(exp) = expected_month
+                        && m != exp
+                    {
+                        return Err(t.error(
+                            i,
+                            format!("\"{text}\" does not match the month in the file name or --month ({exp})"),
+                        ));
                     }
                     let idx = data.month_index(m).ok_or_else(|| t.error(i, "more than 255 months in one load"))?;
                     *last_month = Some((raw.to_vec(), m, idx));
@@ -400,10 +410,10 @@ fn parse_row(
         Some(i) if !t.field(i).is_empty() => parse_decimal(t.field(i)).map_err(|e| t.error(i, e.to_string()))?,
         _ => 0.0,
     };
-    if let Some(i) = c.unidentified {
-        if matches!(t.field(i).to_ascii_uppercase().as_str(), "Y" | "YES" | "TRUE" | "1" | "T") {
-            data.practice_flagged[practice as usize] = true;
-        }
+    if let Some(i) = c.unidentified
+        && matches!(t.field(i).to_ascii_uppercase().as_str(), "Y" | "YES" | "TRUE" | "1" | "T")
+    {
+        data.practice_flagged[practice as usize] = true;
     }
     let key = (month_idx << (2 * FIELD_BITS)) | (u64::from(practice) << FIELD_BITS) | u64::from(bnf);
     Ok((key, Totals { items, quantity, nic_pence, actual_cost_e5, adq_usage }, month))
@@ -428,12 +438,18 @@ mod tests {
     const SNOMED_HEADER: &str = "YEAR_MONTH,REGIONAL_OFFICE_NAME,REGIONAL_OFFICE_CODE,ICB_NAME,ICB_CODE,PCO_NAME,PCO_CODE,PRACTICE_NAME,PRACTICE_CODE,ADDRESS_1,ADDRESS_2,ADDRESS_3,ADDRESS_4,POSTCODE,BNF_CHEMICAL_SUBSTANCE_CODE,BNF_CHEMICAL_SUBSTANCE_NAME,BNF_PRESENTATION_CODE,BNF_PRESENTATION_NAME,BNF_CHAPTER_PLUS_CODE,QUANTITY,ITEMS,TOTAL_QUANTITY,ADQ_USAGE,NIC,ACTUAL_COST,UNIDENTIFIED,SNOMED_CODE";
 
     fn snomed_row(practice: &str, items: &str, nic: &str) -> String {
-        format!("202411,LONDON,Y56,NHS NORTH EAST LONDON ICB,QMF,\"NHS NORTH EAST LONDON ICB - A3A8R\",A3A8R,SURGERY,{practice},,,,,E1 1AA,0601022B0,Metformin,0601022B0AAABAB,Metformin 500mg tablets,06: Endocrine,28.0,{items},56.0,14.0,{nic},1.23456,N,0325278007\r\n")
+        format!(
+            "202411,LONDON,Y56,NHS NORTH EAST LONDON ICB,QMF,\"NHS NORTH EAST LONDON ICB - A3A8R\",A3A8R,SURGERY,{practice},,,,,E1 1AA,0601022B0,Metformin,0601022B0AAABAB,Metformin 500mg tablets,06: Endocrine,28.0,{items},56.0,14.0,{nic},1.23456,N,0325278007\r\n"
+        )
     }
 
     #[test]
     fn sums_quantity_splits_exactly() {
-        let body = format!("\u{feff}{SNOMED_HEADER}\r\n{}{}", snomed_row("F84016", "2", "0.10"), snomed_row("F84016", "1", "0.20"));
+        let body = format!(
+            "\u{feff}{SNOMED_HEADER}\r\n{}{}",
+            snomed_row("F84016", "2", "0.10"),
+            snomed_row("F84016", "1", "0.20")
+        );
         let (r, data) = read("epd_202411.csv", body.as_bytes(), 0);
         let r = r.unwrap();
         assert_eq!((r.rows_read, r.rows_kept, r.layout), (2, 2, EpdLayout::Epd));
@@ -447,7 +463,8 @@ mod tests {
 
     #[test]
     fn names_file_line_column_and_value() {
-        let body = format!("{SNOMED_HEADER}\n{}{}", snomed_row("F84016", "2", "0.10"), snomed_row("F84016", "1O", "0.20"));
+        let body =
+            format!("{SNOMED_HEADER}\n{}{}", snomed_row("F84016", "2", "0.10"), snomed_row("F84016", "1O", "0.20"));
         let (r, _) = read("epd_202411.csv", body.as_bytes(), 0);
         assert_eq!(r.unwrap_err().to_string(), "epd_202411.csv line 3, column ITEMS: \"1O\" is not a whole number");
     }
@@ -489,7 +506,10 @@ mod tests {
         let (r, data) = read("pdpi.csv", pdpi.as_bytes(), 0);
         assert_eq!(r.unwrap().layout, EpdLayout::Pdpi);
         let rows = data.rows_for("2014-10".parse().unwrap());
-        assert_eq!((rows[0].totals.nic_pence, rows[0].totals.actual_cost_e5, rows[0].totals.quantity), (64, 70_000, 12.0));
+        assert_eq!(
+            (rows[0].totals.nic_pence, rows[0].totals.actual_cost_e5, rows[0].totals.quantity),
+            (64, 70_000, 12.0)
+        );
         let dpi = "Practice Code,BNF Code,Items,Quantity,ADQ Usage,NIC,Actual Cost\rL84073,0105010B0BIAAAS,2,168,84.00000,75.38,69.93852\r";
         let (r, data) = read("dpi_201709_x.csv", dpi.as_bytes(), 0);
         assert_eq!(r.unwrap().layout, EpdLayout::Dpi);

@@ -46,7 +46,7 @@ pub fn read_imd(source: SourceFile, errors: ErrorPolicy) -> Result<(Vec<ImdRow>,
     let indicator = t.find(&["INDICATORID"]);
     let mut latest: BTreeMap<String, (Option<i32>, f64)> = BTreeMap::new();
     let (mut read, mut blank) = (0u64, 0u64);
-    while t.next()? {
+    while t.advance()? {
         if t.is_blank() {
             continue;
         }
@@ -62,7 +62,9 @@ pub fn read_imd(source: SourceFile, errors: ErrorPolicy) -> Result<(Vec<ImdRow>,
             let c = OdsCode::parse(t.field(code)).map_err(|e| t.error(code, e.to_string()))?;
             let s = parse_decimal(t.field(score)).map_err(|e| t.error(score, e.to_string()))?;
             let y = match year {
-                Some(i) => Some(t.field(i).parse::<i32>().map_err(|_| t.error(i, format!("\"{}\" is not a year", t.field(i))))?),
+                Some(i) => Some(
+                    t.field(i).parse::<i32>().map_err(|_| t.error(i, format!("\"{}\" is not a year", t.field(i))))?,
+                ),
                 None => None,
             };
             Ok::<_, crate::RowError>((c.to_string(), y, s))
@@ -77,8 +79,10 @@ pub fn read_imd(source: SourceFile, errors: ErrorPolicy) -> Result<(Vec<ImdRow>,
             Err(e) => t.reject(&mut log, e)?,
         }
     }
-    let mut rows: Vec<ImdRow> =
-        latest.into_iter().map(|(practice_code, (year, score))| ImdRow { practice_code, score, year, quintile: 0 }).collect();
+    let mut rows: Vec<ImdRow> = latest
+        .into_iter()
+        .map(|(practice_code, (year, score))| ImdRow { practice_code, score, year, quintile: 0 })
+        .collect();
     assign_quintiles(&mut rows);
     let (sha256, bytes) = checksum.get();
     Ok((rows, ImdReport { sha256, bytes, rows_read: read, rows_without_score: blank, rejected: log.into_rows() }))
@@ -87,7 +91,9 @@ pub fn read_imd(source: SourceFile, errors: ErrorPolicy) -> Result<(Vec<ImdRow>,
 /// Ranks practices by score, most deprived first, into five groups of (nearly) equal size.
 pub fn assign_quintiles(rows: &mut [ImdRow]) {
     let mut order: Vec<usize> = (0..rows.len()).collect();
-    order.sort_by(|&a, &b| rows[b].score.total_cmp(&rows[a].score).then(rows[a].practice_code.cmp(&rows[b].practice_code)));
+    order.sort_by(|&a, &b| {
+        rows[b].score.total_cmp(&rows[a].score).then(rows[a].practice_code.cmp(&rows[b].practice_code))
+    });
     let n = rows.len().max(1);
     for (rank, &i) in order.iter().enumerate() {
         rows[i].quintile = (rank * 5 / n) as i32 + 1;
@@ -100,8 +106,9 @@ mod tests {
 
     #[test]
     fn quintiles_split_evenly_most_deprived_first() {
-        let mut rows: Vec<ImdRow> =
-            (0..10).map(|i| ImdRow { practice_code: format!("A{i:05}"), score: f64::from(i), year: None, quintile: 0 }).collect();
+        let mut rows: Vec<ImdRow> = (0..10)
+            .map(|i| ImdRow { practice_code: format!("A{i:05}"), score: f64::from(i), year: None, quintile: 0 })
+            .collect();
         assign_quintiles(&mut rows);
         assert_eq!(rows.iter().map(|r| r.quintile).collect::<Vec<_>>(), vec![5, 5, 4, 4, 3, 3, 2, 2, 1, 1]);
     }

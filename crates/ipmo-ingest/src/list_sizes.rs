@@ -77,7 +77,11 @@ pub struct ListSizeReport {
 
 /// Reads the long quinary format (`SEX`, `AGE_GROUP_5`, `NUMBER_OF_PATIENTS`), the wide quinary
 /// format (`Male_0-4`, …) and the old quarterly STAR-PU band format (`Male 0-4`, `Male 5-14`, …).
-pub fn read_list_sizes(source: SourceFile, month: Option<YearMonth>, errors: ErrorPolicy) -> Result<(Vec<ListSize>, ListSizeReport), IngestError> {
+pub fn read_list_sizes(
+    source: SourceFile,
+    month: Option<YearMonth>,
+    errors: ErrorPolicy,
+) -> Result<(Vec<ListSize>, ListSizeReport), IngestError> {
     let checksum = source.checksum_handle();
     let name_month = YearMonth::from_file_name(&source.name);
     let mut t = Table::open(source)?;
@@ -102,7 +106,7 @@ pub fn read_list_sizes(source: SourceFile, month: Option<YearMonth>, errors: Err
         let n = t.require("NUMBER_OF_PATIENTS", &["NUMBER_OF_PATIENTS"])?;
         let org_type = t.find(&["ORG_TYPE", "TYPE"]);
         let date = t.find(&["EXTRACT_DATE"]);
-        while t.next()? {
+        while t.advance()? {
             if t.is_blank() {
                 continue;
             }
@@ -123,7 +127,11 @@ pub fn read_list_sizes(source: SourceFile, month: Option<YearMonth>, errors: Err
                     continue;
                 }
             };
-            let entry = out.entry((m, c.clone())).or_insert_with(|| ListSize { month: m, practice_code: c, ..Default::default() });
+            let entry = out.entry((m, c.clone())).or_insert_with(|| ListSize {
+                month: m,
+                practice_code: c,
+                ..Default::default()
+            });
             let (s, a) = (t.field(sex).to_ascii_uppercase(), t.field(age));
             match (s.as_str(), a.eq_ignore_ascii_case("ALL")) {
                 ("ALL", true) => entry.total = patients,
@@ -153,9 +161,12 @@ pub fn read_list_sizes(source: SourceFile, month: Option<YearMonth>, errors: Err
             }
         }
         if bands.len() < 18 {
-            return Err(IngestError::format(&t.file, "not a list-size file: expected SEX/AGE_GROUP_5 columns or Male/Female age-band columns"));
+            return Err(IngestError::format(
+                &t.file,
+                "not a list-size file: expected SEX/AGE_GROUP_5 columns or Male/Female age-band columns",
+            ));
         }
-        while t.next()? {
+        while t.advance()? {
             if t.is_blank() {
                 continue;
             }
@@ -183,7 +194,10 @@ pub fn read_list_sizes(source: SourceFile, month: Option<YearMonth>, errors: Err
         }
     }
     if out.values().any(|l| l.month.is_none()) {
-        return Err(IngestError::format(&t.file, "the file has no date column and its name holds no YYYYMM; pass --month YYYY-MM"));
+        return Err(IngestError::format(
+            &t.file,
+            "the file has no date column and its name holds no YYYYMM; pass --month YYYY-MM",
+        ));
     }
     let (sha256, bytes) = checksum.get();
     Ok((out.into_values().collect(), ListSizeReport { sha256, bytes, rows_read: read, rejected: log.into_rows() }))

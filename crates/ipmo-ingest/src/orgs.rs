@@ -88,13 +88,27 @@ pub struct OrgReport {
 
 /// Reads either kind of organisation file, telling them apart by the header: `epraccur` has none
 /// (its first cell is an ODS code), the mapping has `PRACTICE_CODE` or `CODE`.
-pub fn read_orgs(source: SourceFile, as_at: Option<NaiveDate>, errors: ErrorPolicy) -> Result<(OrgFile, OrgReport), IngestError> {
+pub fn read_orgs(
+    source: SourceFile,
+    as_at: Option<NaiveDate>,
+    errors: ErrorPolicy,
+) -> Result<(OrgFile, OrgReport), IngestError> {
     let checksum = source.checksum_handle();
     let name_month = YearMonth::from_file_name(&source.name);
     let mut t = Table::open(source)?;
     let file_name = t.file.clone();
     let mut log = RejectLog::new(errors.max_errors);
-    let headerless = t.raw_headers.len() >= 26 && OdsCode::parse(&t.raw_headers[0]).is_ok() && t.find(&["PRACTICE_CODE", "CODE"]).is_none();
+    // Full extracts have 27 columns; status (column 13) is the last one we cannot do without.
+    let headerless = t.raw_headers.len() >= 13
+        && OdsCode::parse(&t.raw_headers[0]).is_ok()
+        && t.find(&["PRACTICE_CODE", "CODE"]).is_none();
+    if headerless && ods_status(&t.raw_headers[12]).is_none() {
+        return Err(IngestError::format(
+            &file_name,
+            "this is an ODS file without a header but not epraccur (column 13 should be a practice status \
+             such as A or ACTIVE); `ipmo ingest orgs` reads ODS epraccur and NHS Digital's gp-reg-pat-prac-map",
+        ));
+    }
     let (file, rows_read) = if headerless {
         read_epraccur(t, &mut log)?
     } else {
@@ -113,21 +127,26 @@ pub fn read_orgs(source: SourceFile, as_at: Option<NaiveDate>, errors: ErrorPoli
         let mut rows = Vec::new();
         let mut extract_date = as_at;
         let mut read = 0u64;
-        while t.next()? {
+        while t.advance()? {
             if t.is_blank() {
                 continue;
             }
             read += 1;
             let date = match (as_at, date_col) {
                 (Some(d), _) => Ok(d),
-                (None, Some(i)) => parse_extract_date(t.field(i))
-                    .ok_or_else(|| t.error(i, format!("\"{}\" is not a date (expected e.g. 01Oct2025 or 01-Sep-20)", t.field(i)))),
+                (None, Some(i)) => parse_extract_date(t.field(i)).ok_or_else(|| {
+                    t.error(i, format!("\"{}\" is not a date (expected e.g. 01Oct2025 or 01-Sep-20)", t.field(i)))
+                }),
                 (None, None) => name_month.map(|m| m.first_day()).ok_or_else(|| {
-                    t.error(practice, "the file has no EXTRACT_DATE column and its name holds no YYYYMM; pass --as-at YYYY-MM-DD")
+                    t.error(
+                        practice,
+                        "the file has no EXTRACT_DATE column and its name holds no YYYYMM; pass --as-at YYYY-MM-DD",
+                    )
                 }),
             };
             let row = date.and_then(|d| {
-                let code = |i: usize| OdsCode::parse(t.field(i)).map(|c| c.to_string()).map_err(|e| t.error(i, e.to_string()));
+                let code =
+                    |i: usize| OdsCode::parse(t.field(i)).map(|c| c.to_string()).map_err(|e| t.error(i, e.to_string()));
                 let opt = |i: Option<usize>| i.map(|i| t.text(i)).unwrap_or_default();
                 let pcn_code = match pcn.map(|i| t.field(i)) {
                     None | Some("") | Some("U") => None,
@@ -150,13 +169,19 @@ pub fn read_orgs(source: SourceFile, as_at: Option<NaiveDate>, errors: ErrorPoli
             });
             match row {
                 Ok(r) => {
-                    if let Some(d) = extract_date {
-                        if d != r.extract_date {
-                            let i = date_col.unwrap_or(practice);
-                            let e = t.error(i, format!("extract date {} differs from {} earlier in the file; load one date per file", r.extract_date, d));
-                            t.reject(&mut log, e)?;
-                            continue;
-                        }
+                    if let Some(d) = extract_date
+                        && d != r.extract_date
+                    {
+                        let i = date_col.unwrap_or(practice);
+                        let e = t.error(
+                            i,
+                            format!(
+                                "extract date {} differs from {} earlier in the file; load one date per file",
+                                r.extract_date, d
+                            ),
+                        );
+                        t.reject(&mut log, e)?;
+                        continue;
                     }
                     extract_date = Some(r.extract_date);
                     rows.push(r);
@@ -164,7 +189,8 @@ pub fn read_orgs(source: SourceFile, as_at: Option<NaiveDate>, errors: ErrorPoli
                 Err(e) => t.reject(&mut log, e)?,
             }
         }
-        let extract_date = extract_date.ok_or_else(|| IngestError::format(&t.file, "the file has a header but no rows"))?;
+        let extract_date =
+            extract_date.ok_or_else(|| IngestError::format(&t.file, "the file has a header but no rows"))?;
         (OrgFile::Membership { extract_date, rows }, read)
     };
     let (sha256, bytes) = checksum.get();
@@ -172,11 +198,23 @@ pub fn read_orgs(source: SourceFile, as_at: Option<NaiveDate>, errors: ErrorPoli
     Ok((file, report))
 }
 
+/// ODS practice status, old single-letter or 2026 word form, as the lower-case word we store.
+fn ods_status(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "A" | "ACTIVE" => "active",
+        "C" | "INACTIVE" | "CLOSED" => "closed",
+        "D" | "DORMANT" => "dormant",
+        "P" | "PROPOSED" => "proposed",
+        _ => return None,
+    })
+}
+
 fn read_epraccur(mut t: Table, log: &mut RejectLog) -> Result<(OrgFile, u64), IngestError> {
     // ODS publishes epraccur without a header; its columns are fixed by the ODS specification.
+    t.first_line_is_data();
     let mut rows = Vec::new();
     let mut read = 0;
-    while t.next()? {
+    while t.advance()? {
         if t.is_blank() {
             continue;
         }
@@ -188,15 +226,10 @@ fn read_epraccur(mut t: Table, log: &mut RejectLog) -> Result<(OrgFile, u64), In
                 continue;
             }
         };
-        let status = match t.field(12) {
-            "A" | "ACTIVE" => "active",
-            "C" | "INACTIVE" | "CLOSED" => "closed",
-            "D" | "DORMANT" => "dormant",
-            "P" | "PROPOSED" => "proposed",
-            other => {
-                t.reject(log, t.error(12, format!("\"{other}\" is not an ODS status (A, C, D, P, ACTIVE, INACTIVE, DORMANT)")))?;
-                continue;
-            }
+        let Some(status) = ods_status(t.field(12)) else {
+            let message = format!("\"{}\" is not an ODS status (A, C, D, P, ACTIVE, INACTIVE, DORMANT)", t.field(12));
+            t.reject(log, t.error(12, message))?;
+            continue;
         };
         let setting = t.field(25).to_string();
         let date = |i: usize| {

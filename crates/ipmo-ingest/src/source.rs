@@ -98,7 +98,11 @@ pub fn open_source(path: &Path) -> Result<SourceFile, IngestError> {
             _ => {
                 return Err(IngestError::format(
                     &name,
-                    format!("the zip holds {} files ({}); unzip it and load the CSV files one by one", members.len(), members.join(", ")),
+                    format!(
+                        "the zip holds {} files ({}); unzip it and load the CSV files one by one",
+                        members.len(),
+                        members.join(", ")
+                    ),
                 ));
             }
         };

@@ -53,8 +53,12 @@ impl Table {
         let mut buffered = BufReader::with_capacity(1 << 20, source.reader);
         let first = buffered.fill_buf().map_err(|e| io_error(&file, 1, e))?;
         let bom = first.starts_with(&[0xef, 0xbb, 0xbf]);
-        let sample_end = first.iter().position(|&c| c == b'\n' || c == b'\r').unwrap_or(first.len());
-        let sample = &first[..sample_end];
+        // Sniff on the first line that is neither blank nor a `#` comment (the BNF change lists
+        // open with comment lines).
+        let sample = first
+            .split(|&c| c == b'\n' || c == b'\r')
+            .find(|l| !l.trim_ascii().is_empty() && !l.starts_with(b"#") && !l.starts_with(b"\xef\xbb\xbf#"))
+            .unwrap_or(&[]);
         let commas = sample.iter().filter(|&&c| c == b',').count();
         let semis = sample.iter().filter(|&&c| c == b';').count();
         let tabs = sample.iter().filter(|&&c| c == b'\t').count();
@@ -106,6 +110,7 @@ impl Table {
         if has_headers {
             table.raw_headers = first_record.iter().map(|f| String::from_utf8_lossy(f).trim().to_string()).collect();
             table.headers = table.raw_headers.iter().map(|h| normalise_header(h)).collect();
+            table.record = first_record;
             table.line = 1;
         } else {
             table.raw_headers = (1..=first_record.len()).map(|i| i.to_string()).collect();
@@ -115,6 +120,18 @@ impl Table {
             table.pending_first = true;
         }
         Ok(table)
+    }
+
+    /// Declares, after looking at it, that the first line was data and not a header (ODS
+    /// `epraccur` has none): it is returned by the next call to [`Table::advance`] and columns are
+    /// named by position. Only valid before the first `advance`.
+    pub fn first_line_is_data(&mut self) {
+        if self.line == 1 && !self.pending_first {
+            self.raw_headers = (1..=self.record.len()).map(|i| i.to_string()).collect();
+            self.headers = self.raw_headers.clone();
+            self.line = 0;
+            self.pending_first = true;
+        }
     }
 
     /// Index of the first header matching any alias (aliases are given normalised).
@@ -133,12 +150,13 @@ impl Table {
     }
 
     /// Reads the next record; false at the end of the file.
-    pub fn next(&mut self) -> Result<bool, IngestError> {
+    pub fn advance(&mut self) -> Result<bool, IngestError> {
         if std::mem::take(&mut self.pending_first) {
             self.line = self.record.position().map_or(1, |p| p.line());
             return Ok(true);
         }
-        let got = self.reader.read_byte_record(&mut self.record).map_err(|e| csv_error(&self.file, self.line + 1, e))?;
+        let got =
+            self.reader.read_byte_record(&mut self.record).map_err(|e| csv_error(&self.file, self.line + 1, e))?;
         if got {
             self.line = match self.record.position() {
                 // csv gives the position before any blank lines it skipped; add them back.
@@ -295,7 +313,7 @@ mod tests {
         std::fs::write(&p, body).unwrap();
         let mut t = Table::open(crate::open_source(&p).unwrap()).unwrap();
         let mut out = vec![t.line()];
-        while t.next().unwrap() {
+        while t.advance().unwrap() {
             out.push(t.line());
         }
         out

@@ -75,7 +75,8 @@ pub fn generate(config: &SynthConfig, progress: &mut dyn FnMut(&str)) -> Result<
     if config.months == 0 || config.months > 240 {
         return Err(SynthError::Invalid(format!("--months must be 1 to 240 (got {})", config.months)));
     }
-    std::fs::create_dir_all(&config.out).map_err(|e| SynthError::Io { path: config.out.display().to_string(), source: e })?;
+    std::fs::create_dir_all(&config.out)
+        .map_err(|e| SynthError::Io { path: config.out.display().to_string(), source: e })?;
     let catalogue = catalogue::Catalogue::load();
     let system = SynthSystem::build(config.practices, config.seed);
     write::write_all(config, &system, &catalogue, progress)

@@ -17,17 +17,73 @@ pub const REGIONS: [(&str, &str); 7] = [
 
 /// Invented place names for synthetic organisations, so no one mistakes them for real ones.
 const PLACES: [&str; 48] = [
-    "Ashdown", "Brackenford", "Caldermoor", "Dunholme", "Eastwick", "Fernleigh", "Greyhaven", "Hartsbury", "Ivybridge Vale",
-    "Juniper Cross", "Kestrel Downs", "Larkfield", "Millbrook", "Northcote", "Oakhampton", "Pennyworth", "Queensmead",
-    "Rosewell", "Stonebridge", "Thornbury Fields", "Upton Marsh", "Valewood", "Westerleigh", "Yarrowby", "Ambercliff",
-    "Birchmoor", "Coldharbour", "Deepdale", "Elmstead", "Foxley", "Glenholt", "Hollowmere", "Ironbridge Chase", "Kingsmere",
-    "Lowther", "Marlowe", "Netherby", "Orchard Hey", "Pinewood", "Redmarsh", "Silverdale Moor", "Tallis", "Underhill",
-    "Wrenfield", "Ashgrove", "Brightwater", "Copperfield", "Danesford",
+    "Ashdown",
+    "Brackenford",
+    "Caldermoor",
+    "Dunholme",
+    "Eastwick",
+    "Fernleigh",
+    "Greyhaven",
+    "Hartsbury",
+    "Ivybridge Vale",
+    "Juniper Cross",
+    "Kestrel Downs",
+    "Larkfield",
+    "Millbrook",
+    "Northcote",
+    "Oakhampton",
+    "Pennyworth",
+    "Queensmead",
+    "Rosewell",
+    "Stonebridge",
+    "Thornbury Fields",
+    "Upton Marsh",
+    "Valewood",
+    "Westerleigh",
+    "Yarrowby",
+    "Ambercliff",
+    "Birchmoor",
+    "Coldharbour",
+    "Deepdale",
+    "Elmstead",
+    "Foxley",
+    "Glenholt",
+    "Hollowmere",
+    "Ironbridge Chase",
+    "Kingsmere",
+    "Lowther",
+    "Marlowe",
+    "Netherby",
+    "Orchard Hey",
+    "Pinewood",
+    "Redmarsh",
+    "Silverdale Moor",
+    "Tallis",
+    "Underhill",
+    "Wrenfield",
+    "Ashgrove",
+    "Brightwater",
+    "Copperfield",
+    "Danesford",
 ];
 
 const STREETS: [&str; 16] = [
-    "High Street", "Church Lane", "Station Road", "Park View", "Mill Lane", "Victoria Road", "The Green", "Market Place",
-    "Queens Road", "Bridge Street", "London Road", "Castle Street", "Elm Grove", "North Road", "Riverside", "Manor Way",
+    "High Street",
+    "Church Lane",
+    "Station Road",
+    "Park View",
+    "Mill Lane",
+    "Victoria Road",
+    "The Green",
+    "Market Place",
+    "Queens Road",
+    "Bridge Street",
+    "London Road",
+    "Castle Street",
+    "Elm Grove",
+    "North Road",
+    "Riverside",
+    "Manor Way",
 ];
 
 /// An organisation above practice level.
@@ -62,10 +118,15 @@ pub struct Practice {
 
 /// The whole system.
 pub struct SynthSystem {
+    /// NHS England regions (the seven real ones).
     pub regions: Vec<Org>,
+    /// Integrated care boards; each region has at least one.
     pub icbs: Vec<Org>,
+    /// Sub-ICB locations (the former CCGs).
     pub sicbls: Vec<Org>,
+    /// Primary care networks of about five practices.
     pub pcns: Vec<Org>,
+    /// Standard GP practices, the unit prescribing is reported at.
     pub practices: Vec<Practice>,
 }
 
@@ -78,7 +139,11 @@ impl SynthSystem {
         let n_icb = ((42.0 * scale).round() as usize).clamp(7, 42);
         let n_sicbl = ((106.0 * scale).round() as usize).clamp(n_icb, 106.max(n_icb));
         let n_pcn = ((n as f64 / 4.9).round() as usize).clamp(n_sicbl.min(n), n.max(1));
-        let regions: Vec<Org> = REGIONS.iter().enumerate().map(|(i, (c, nm))| Org { code: c.to_string(), name: nm.to_string(), parent: i }).collect();
+        let regions: Vec<Org> = REGIONS
+            .iter()
+            .enumerate()
+            .map(|(i, (c, nm))| Org { code: c.to_string(), name: nm.to_string(), parent: i })
+            .collect();
         let place = |i: usize| {
             let base = PLACES[i % PLACES.len()];
             if i < PLACES.len() { base.to_string() } else { format!("{base} {}", i / PLACES.len() + 1) }
@@ -95,13 +160,22 @@ impl SynthSystem {
                 let icb = i % n_icb;
                 Org {
                     code: format!("{:02}{}", 10 + i / 26, (b'A' + (i % 26) as u8) as char),
-                    name: format!("{} - {:02}{}", icbs[icb].name.replace(" Integrated Care Board", " ICB"), 10 + i / 26, (b'A' + (i % 26) as u8) as char),
+                    name: format!(
+                        "{} - {:02}{}",
+                        icbs[icb].name.replace(" Integrated Care Board", " ICB"),
+                        10 + i / 26,
+                        (b'A' + (i % 26) as u8) as char
+                    ),
                     parent: icb,
                 }
             })
             .collect();
         let pcns: Vec<Org> = (0..n_pcn)
-            .map(|i| Org { code: format!("U{:05}", 10_000 + i * 7), name: format!("{} PCN", place(n_icb + i).to_uppercase()), parent: i % n_sicbl })
+            .map(|i| Org {
+                code: format!("U{:05}", 10_000 + i * 7),
+                name: format!("{} PCN", place(n_icb + i).to_uppercase()),
+                parent: i % n_sicbl,
+            })
             .collect();
         let list = LogNormal::new(8_600f64.ln(), 0.55).expect("valid");
         let unit = Normal::new(0.0, 1.0).expect("valid");
@@ -110,18 +184,28 @@ impl SynthSystem {
                 let pcn = i % n_pcn;
                 let region = icbs[sicbls[pcns[pcn].parent].parent].parent;
                 let letter = [b'E', b'L', b'H', b'C', b'D', b'N', b'B'][region] as char;
-                let z = |rng: &mut ChaCha8Rng| unit.sample(rng);
+                let z = |rng: &mut ChaCha8Rng| -> f64 { unit.sample(rng) };
                 let outlier = rng.random_bool(0.04);
-                let mut chapter_factor = [1.0; 24];
+                let mut chapter_factor = [1.0_f64; 24];
                 for f in &mut chapter_factor {
                     *f = (0.15 * z(&mut rng)).exp();
                 }
                 let town = place(i % 97 + 11).to_uppercase();
                 Practice {
                     code: format!("{letter}{:05}", 81_001 + i),
-                    name: format!("{} {}", STREETS[i % STREETS.len()].to_uppercase(), ["SURGERY", "MEDICAL CENTRE", "HEALTH CENTRE", "PRACTICE"][i % 4]),
+                    name: format!(
+                        "{} {}",
+                        STREETS[i % STREETS.len()].to_uppercase(),
+                        ["SURGERY", "MEDICAL CENTRE", "HEALTH CENTRE", "PRACTICE"][i % 4]
+                    ),
                     address: format!("{} {}", 1 + i % 180, STREETS[(i * 7) % STREETS.len()].to_uppercase()),
-                    postcode: format!("ZZ{} {}{}{}", 1 + i % 99, i % 10, (b'A' + (i % 26) as u8) as char, (b'A' + ((i / 26) % 26) as u8) as char),
+                    postcode: format!(
+                        "ZZ{} {}{}{}",
+                        1 + i % 99,
+                        i % 10,
+                        (b'A' + (i % 26) as u8) as char,
+                        (b'A' + ((i / 26) % 26) as u8) as char
+                    ),
                     town,
                     pcn,
                     list_size: list.sample(&mut rng).clamp(900.0, 60_000.0),
@@ -156,7 +240,8 @@ pub const AGE_PROFILE: [f64; 20] =
 /// A practice's patients by sex and five-year band in month `t` (months since the start).
 pub fn quinary(p: &Practice, t: u32) -> ([i64; 20], [i64; 20]) {
     let size = p.list_size * (1.0 + p.list_growth * f64::from(t) / 12.0);
-    let weights: Vec<f64> = AGE_PROFILE.iter().enumerate().map(|(b, s)| s * (p.age_skew * (b as f64 - 9.0) / 10.0).exp()).collect();
+    let weights: Vec<f64> =
+        AGE_PROFILE.iter().enumerate().map(|(b, s)| s * (p.age_skew * (b as f64 - 9.0) / 10.0).exp()).collect();
     let total: f64 = weights.iter().sum();
     let mut male = [0i64; 20];
     let mut female = [0i64; 20];

@@ -17,6 +17,7 @@ const EPD_HEADER: &str = "YEAR_MONTH,REGIONAL_OFFICE_NAME,REGIONAL_OFFICE_CODE,I
 /// 2013 oral antibacterial item STAR-PU weights by quinary band (male, female), so synthetic
 /// antibiotic volume follows the published age/sex profile.
 fn antibiotic_weight(band: usize, female: bool) -> f64 {
+    #[allow(clippy::approx_constant)] // 0.6931 is a published STAR-PU weight, not ln 2.
     const W: [(f64, f64); 9] = [
         (0.8377, 0.7652),
         (0.3139, 0.3966),
@@ -51,8 +52,9 @@ fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
 }
 
-fn io_err(path: &Path) -> impl Fn(std::io::Error) -> SynthError + '_ {
-    move |e| SynthError::Io { path: path.display().to_string(), source: e }
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> SynthError + use<> {
+    let path = path.display().to_string();
+    move |e| SynthError::Io { path: path.clone(), source: e }
 }
 
 /// Per patient, how much this practice's age mix prescribes relative to England's.
@@ -60,15 +62,15 @@ fn needs(p: &Practice) -> (f64, f64) {
     let (m, f) = quinary(p, 0);
     let total = (m.iter().sum::<i64>() + f.iter().sum::<i64>()).max(1) as f64;
     let national: f64 = crate::system::AGE_PROFILE.iter().sum();
-    let (mut abx, mut gen, mut abx_nat, mut gen_nat) = (0.0, 0.0, 0.0, 0.0);
+    let (mut abx, mut general, mut abx_nat, mut general_nat) = (0.0, 0.0, 0.0, 0.0);
     for b in 0..20 {
         abx += m[b] as f64 * antibiotic_weight(b, false) + f[b] as f64 * antibiotic_weight(b, true);
-        gen += (m[b] + f[b]) as f64 * general_weight(b);
+        general += (m[b] + f[b]) as f64 * general_weight(b);
         let share = crate::system::AGE_PROFILE[b] / national;
         abx_nat += share * 0.5 * (antibiotic_weight(b, false) + antibiotic_weight(b, true));
-        gen_nat += share * general_weight(b);
+        general_nat += share * general_weight(b);
     }
-    (abx / total / abx_nat, gen / total / gen_nat)
+    (abx / total / abx_nat, general / total / general_nat)
 }
 
 fn hash(a: u64, b: u64) -> u64 {
@@ -89,7 +91,12 @@ fn formulary(seed: u64, index: usize) -> f64 {
     (0.8 * z).exp() / (0.32f64).exp()
 }
 
-pub fn write_all(config: &SynthConfig, sys: &SynthSystem, cat: &Catalogue, progress: &mut dyn FnMut(&str)) -> Result<SynthSummary, SynthError> {
+pub fn write_all(
+    config: &SynthConfig,
+    sys: &SynthSystem,
+    cat: &Catalogue,
+    progress: &mut dyn FnMut(&str),
+) -> Result<SynthSummary, SynthError> {
     let mut summary = SynthSummary {
         orgs: [sys.practices.len(), sys.pcns.len(), sys.sicbls.len(), sys.icbs.len(), sys.regions.len()],
         ..Default::default()
@@ -137,7 +144,14 @@ fn write_epd_month(
         .presentations
         .iter()
         .map(|p| {
-            format!("{},{},{},{},{},", p.chemical_code, csv_field(&p.chemical_name), p.code, csv_field(&p.name), csv_field(&p.chapter_plus))
+            format!(
+                "{},{},{},{},{},",
+                p.chemical_code,
+                csv_field(&p.chemical_name),
+                p.code,
+                csv_field(&p.name),
+                csv_field(&p.chapter_plus)
+            )
         })
         .collect();
     let season = (2.0 * std::f64::consts::PI * f64::from(month.month() - 1) / 12.0).cos();
@@ -184,7 +198,11 @@ fn write_epd_month(
             lambda *= match pres.kind {
                 Kind::Antibacterial | Kind::BroadSpectrum => {
                     let broad = if pres.kind == Kind::BroadSpectrum { p.broad_spectrum_propensity } else { 1.0 };
-                    abx_need * p.antibiotic_propensity * broad * (1.0 + 0.22 * season) * (1.0 + p.antibiotic_trend * years).max(0.2)
+                    abx_need
+                        * p.antibiotic_propensity
+                        * broad
+                        * (1.0 + 0.22 * season)
+                        * (1.0 + p.antibiotic_trend * years).max(0.2)
                 }
                 Kind::Respiratory => gen_need * (1.0 + 0.06 * season),
                 Kind::MentalHealthOrPain => gen_need * (1.0 + 0.006 * (p.imd_score - 22.0)).max(0.5),
@@ -232,9 +250,9 @@ fn write_epd_month(
                 line.push_str(&prefix);
                 line.push_str(&pres_parts[pi]);
                 use std::fmt::Write as _;
-                let _ = write!(
+                let _ = writeln!(
                     line,
-                    "{q:.1},{n},{total_q:.1},{:.3},{}.{:02},{}.{:05},{},\n",
+                    "{q:.1},{n},{total_q:.1},{:.3},{}.{:02},{}.{:05},{},",
                     total_q * pres.adq_per_unit,
                     nic_pence / 100,
                     nic_pence % 100,
@@ -284,11 +302,17 @@ fn write_org_map(config: &SynthConfig, sys: &SynthSystem, last: YearMonth) -> Re
     Ok(path)
 }
 
-fn write_list_sizes(config: &SynthConfig, sys: &SynthSystem, t: u32, month: YearMonth) -> Result<(std::path::PathBuf, u64), SynthError> {
+fn write_list_sizes(
+    config: &SynthConfig,
+    sys: &SynthSystem,
+    t: u32,
+    month: YearMonth,
+) -> Result<(std::path::PathBuf, u64), SynthError> {
     let path = config.out.join(format!("gp-reg-pat-prac-quin-age_{}.csv", month.compact()));
     let mut w = BufWriter::new(File::create(&path).map_err(io_err(&path))?);
     let err = io_err(&path);
-    writeln!(w, "PUBLICATION,EXTRACT_DATE,ORG_TYPE,ORG_CODE,ONS_CODE,POSTCODE,SEX,AGE_GROUP_5,NUMBER_OF_PATIENTS").map_err(&err)?;
+    writeln!(w, "PUBLICATION,EXTRACT_DATE,ORG_TYPE,ORG_CODE,ONS_CODE,POSTCODE,SEX,AGE_GROUP_5,NUMBER_OF_PATIENTS")
+        .map_err(&err)?;
     let date = month.first_day().format("%d%b%Y").to_string().to_uppercase();
     let mut patients = 0u64;
     for p in &sys.practices {

@@ -12,9 +12,9 @@ use std::path::PathBuf;
 /// # Panics
 /// When the folder is missing and `IPMO_REQUIRE_REAL_DATA=1`.
 pub fn real_data(test: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("IPMO_REAL_DATA").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/real")
-    });
+    let dir = std::env::var_os("IPMO_REAL_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/real"));
     if dir.join("README.md").is_file() {
         return Some(dir);
     }

@@ -30,7 +30,9 @@ pub enum WarehouseError {
         detail: String,
     },
     /// Another process is loading.
-    #[error("the warehouse {path} is being loaded by another ipmo process ({holder}); wait for that load to finish, then run this again")]
+    #[error(
+        "the warehouse {path} is being loaded by another ipmo process ({holder}); wait for that load to finish, then run this again"
+    )]
     Locked {
         /// The warehouse.
         path: String,

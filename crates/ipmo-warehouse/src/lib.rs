@@ -7,9 +7,9 @@
 
 mod error;
 mod load;
+mod lock;
 pub mod manifest;
 pub mod membership;
-mod lock;
 mod parquet_io;
 mod query;
 pub mod tables;

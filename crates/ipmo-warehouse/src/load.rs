@@ -5,15 +5,17 @@ use crate::membership;
 use crate::parquet_io::{ParquetSink, read_parquet, write_parquet};
 use crate::tables::{Col, PRESCRIBING, batch, days, table_schema};
 use crate::{Warehouse, WarehouseError, WarehouseLock};
-use datafusion::arrow::array::{Array, AsArray, BooleanBuilder, Date32Array, Float64Builder, Int64Builder, RecordBatch, StringBuilder};
+use datafusion::arrow::array::{
+    Array, AsArray, BooleanBuilder, Date32Array, Float64Builder, Int64Builder, RecordBatch, StringBuilder,
+};
 use datafusion::arrow::datatypes::{Date32Type, Int32Type};
 use ipmo_domain::YearMonth;
+use ipmo_ingest::Rejected;
 use ipmo_ingest::bnf::{BnfFile, BnfReport, CodeChange, CodeMapper};
 use ipmo_ingest::epd::{FileReport, PrescribingData, Totals};
 use ipmo_ingest::imd::{ImdReport, ImdRow, assign_quintiles};
 use ipmo_ingest::list_sizes::{ListSize, ListSizeReport, ORAL_ANTIBACTERIAL_ITEM_2013};
 use ipmo_ingest::orgs::{MembershipRow, OrgFile, OrgReport, PracticeDetails};
-use ipmo_ingest::Rejected;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -83,10 +85,10 @@ impl Warehouse {
                     return;
                 }
                 cols.push(p, b, u, t);
-                if cols.len >= 1 << 20 {
-                    if let Err(e) = sink.write(&cols.finish(&schema)) {
-                        failure = Some(e);
-                    }
+                if cols.len >= 1 << 20
+                    && let Err(e) = sink.write(&cols.finish(&schema))
+                {
+                    failure = Some(e);
                 }
             });
             if let Some(e) = failure {
@@ -143,7 +145,11 @@ impl Warehouse {
                 OrgFile::Membership { extract_date, rows } => {
                     let part = extract_date.to_string();
                     let rel = txn.rel_path("org_map_snapshots", &part);
-                    written += write_parquet(&self.root.join(&rel), table_schema("org_map_snapshots").expect("schema"), [membership_batch(rows)])?;
+                    written += write_parquet(
+                        &self.root.join(&rel),
+                        table_schema("org_map_snapshots").expect("schema"),
+                        [membership_batch(rows)],
+                    )?;
                     txn.set("org_map_snapshots", &part, rel);
                     ("practice membership map", part, rows.len() as u64)
                 }
@@ -171,7 +177,10 @@ impl Warehouse {
 
     /// Stores list sizes, one partition per month (a month's partition is replaced whole), with
     /// the 2013 oral-antibacterial STAR-PU computed per practice.
-    pub fn load_list_sizes(&self, files: Vec<(Vec<ListSize>, ListSizeReport, PathBuf)>) -> Result<LoadOutcome, WarehouseError> {
+    pub fn load_list_sizes(
+        &self,
+        files: Vec<(Vec<ListSize>, ListSizeReport, PathBuf)>,
+    ) -> Result<LoadOutcome, WarehouseError> {
         let mut txn = self.begin()?;
         let mut by_month: BTreeMap<YearMonth, BTreeMap<String, &ListSize>> = BTreeMap::new();
         for (rows, report, path) in &files {
@@ -210,7 +219,11 @@ impl Warehouse {
             }
             cols.push(Col::F64(rows.iter().map(|r| r.star_pu(&ORAL_ANTIBACTERIAL_ITEM_2013)).collect()));
             let rel = txn.rel_path("list_sizes", &month.to_string());
-            written += write_parquet(&self.root.join(&rel), table_schema("list_sizes").expect("schema"), [batch("list_sizes", cols)])?;
+            written += write_parquet(
+                &self.root.join(&rel),
+                table_schema("list_sizes").expect("schema"),
+                [batch("list_sizes", cols)],
+            )?;
             txn.set("list_sizes", &month.to_string(), rel);
             partitions.push(month.to_string());
         }
@@ -261,7 +274,7 @@ impl Warehouse {
         }
         let mut written = 0;
         if code_files > 0 {
-            let mut cols: Vec<Vec<Option<String>>> = vec![Vec::with_capacity(codes.len()); 14];
+            let mut cols: Vec<Vec<Option<String>>> = (0..14).map(|_| Vec::with_capacity(codes.len())).collect();
             for levels in codes.values() {
                 for l in 0..7 {
                     cols[2 * (6 - l)].push(Some(levels[l].0.clone()));
@@ -350,7 +363,11 @@ impl Txn<'_> {
     fn read_changes(&self) -> Result<Vec<CodeChange>, WarehouseError> {
         let mut out = Vec::new();
         for b in self.read_table("bnf_code_changes")? {
-            let (old, new, year) = (b.column(0).as_string::<i32>(), b.column(1).as_string::<i32>(), b.column(2).as_primitive::<Int32Type>());
+            let (old, new, year) = (
+                b.column(0).as_string::<i32>(),
+                b.column(1).as_string::<i32>(),
+                b.column(2).as_primitive::<Int32Type>(),
+            );
             for i in 0..b.num_rows() {
                 out.push(CodeChange {
                     old_code: old.value(i).to_string(),
@@ -375,7 +392,8 @@ impl Txn<'_> {
             let c = b.column(0).as_string::<i32>();
             codes.extend((0..b.num_rows()).map(|i| c.value(i).to_string()));
         }
-        let (old, cur): (Vec<_>, Vec<_>) = codes.into_iter().filter_map(|c| mapper.current(&c).map(|n| (Some(c), Some(n)))).unzip();
+        let (old, cur): (Vec<_>, Vec<_>) =
+            codes.into_iter().filter_map(|c| mapper.current(&c).map(|n| (Some(c), Some(n)))).unzip();
         self.write_whole("bnf_map", vec![Col::Str(old), Col::Str(cur)])?;
         Ok(())
     }
@@ -434,7 +452,8 @@ impl Txn<'_> {
     }
 
     fn record(&mut self, c: FileCounts<'_>) -> Result<(), WarehouseError> {
-        let file = c.path.file_name().map_or_else(|| c.path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let file =
+            c.path.file_name().map_or_else(|| c.path.display().to_string(), |n| n.to_string_lossy().into_owned());
         let rejects_file = if c.rejected.is_empty() {
             None
         } else {
@@ -497,7 +516,10 @@ fn write_rejects(path: &Path, rejected: &[Rejected]) -> Result<(), WarehouseErro
         path: path.display().to_string(),
         source: std::io::Error::other(e.to_string()),
     })?;
-    let io = |e: csv::Error| WarehouseError::Io { path: path.display().to_string(), source: std::io::Error::other(e.to_string()) };
+    let io = |e: csv::Error| WarehouseError::Io {
+        path: path.display().to_string(),
+        source: std::io::Error::other(e.to_string()),
+    };
     w.write_record(["line", "column", "problem", "row"]).map_err(io)?;
     for r in rejected {
         let mut rec = vec![r.error.line.to_string(), r.error.column.clone(), r.error.message.clone()];

@@ -15,7 +15,13 @@ impl WarehouseLock {
     /// Takes the lock, or says who holds it.
     pub fn acquire(root: &Path) -> Result<Self, WarehouseError> {
         let path = root.join(".lock");
-        let mut file = OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&path).map_err(|e| WarehouseError::io(&path, e))?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| WarehouseError::io(&path, e))?;
         match file.try_lock() {
             Ok(()) => {
                 let _ = file.set_len(0);

@@ -78,7 +78,9 @@ impl Manifest {
                 }
                 Ok(m)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self { format: FORMAT_VERSION, next_load_id: 1, ..Default::default() }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(Self { format: FORMAT_VERSION, next_load_id: 1, ..Default::default() })
+            }
             Err(e) => Err(WarehouseError::io(&path, e)),
         }
     }

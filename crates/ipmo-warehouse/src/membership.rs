@@ -38,10 +38,10 @@ pub fn intervals(rows: &[MembershipRow]) -> Vec<Interval> {
     let dates: BTreeSet<NaiveDate> = rows.iter().map(|r| r.extract_date).collect();
     let mut by_practice: BTreeMap<&str, BTreeMap<NaiveDate, Key>> = BTreeMap::new();
     for r in rows {
-        by_practice
-            .entry(&r.practice_code)
-            .or_default()
-            .insert(r.extract_date, (r.pcn_code.clone(), r.sicbl_code.clone(), r.icb_code.clone(), r.region_code.clone()));
+        by_practice.entry(&r.practice_code).or_default().insert(
+            r.extract_date,
+            (r.pcn_code.clone(), r.sicbl_code.clone(), r.icb_code.clone(), r.region_code.clone()),
+        );
     }
     let mut out = Vec::new();
     for (practice, seen) in by_practice {
@@ -123,7 +123,15 @@ pub fn orgs(rows: &[MembershipRow], details: &[PracticeDetails]) -> Vec<Org> {
         let key_practice = ("practice", d.code.clone());
         if !out.contains_key(&key_practice) {
             let t = if d.is_gp_practice { "practice" } else { "cost_centre" };
-            out.insert((t, d.code.clone()), Org { code: d.code.clone(), name: d.name.clone(), org_type: t, parent_code: Some(d.commissioner.clone()).filter(|c| !c.is_empty()) });
+            out.insert(
+                (t, d.code.clone()),
+                Org {
+                    code: d.code.clone(),
+                    name: d.name.clone(),
+                    org_type: t,
+                    parent_code: Some(d.commissioner.clone()).filter(|c| !c.is_empty()),
+                },
+            );
         }
     }
     out.into_values().collect()
@@ -230,8 +238,14 @@ mod tests {
         let iv = intervals(&rows);
         let d = |s: &str| Some(s.parse::<NaiveDate>().unwrap());
         assert_eq!(iv.len(), 3);
-        assert_eq!((iv[0].sicbl_code.as_str(), iv[0].valid_from, iv[0].valid_to, iv[0].is_latest), ("00K", None, d("2022-01-01"), false));
-        assert_eq!((iv[1].sicbl_code.as_str(), iv[1].valid_from, iv[1].valid_to, iv[1].is_latest), ("16C", d("2022-01-01"), None, true));
+        assert_eq!(
+            (iv[0].sicbl_code.as_str(), iv[0].valid_from, iv[0].valid_to, iv[0].is_latest),
+            ("00K", None, d("2022-01-01"), false)
+        );
+        assert_eq!(
+            (iv[1].sicbl_code.as_str(), iv[1].valid_from, iv[1].valid_to, iv[1].is_latest),
+            ("16C", d("2022-01-01"), None, true)
+        );
         assert_eq!((iv[2].practice_code.as_str(), iv[2].valid_to, iv[2].is_latest), ("A81003", d("2022-01-01"), true));
     }
 }

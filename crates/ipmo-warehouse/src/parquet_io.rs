@@ -27,7 +27,10 @@ impl ParquetSink {
         }
         let tmp = path.with_extension("parquet.tmp");
         let file = File::create(&tmp).map_err(|e| WarehouseError::io(&tmp, e))?;
-        let props = WriterProperties::builder().set_compression(Compression::SNAPPY).set_max_row_group_size(1 << 20).build();
+        let props = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_max_row_group_row_count(Some(1 << 20))
+            .build();
         let writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| WarehouseError::parquet(&tmp, e))?;
         Ok(Self { path: path.to_path_buf(), tmp, writer, rows: 0 })
     }
@@ -49,7 +52,11 @@ impl ParquetSink {
 }
 
 /// Writes batches to a new file at `path`.
-pub fn write_parquet(path: &Path, schema: SchemaRef, batches: impl IntoIterator<Item = RecordBatch>) -> Result<u64, WarehouseError> {
+pub fn write_parquet(
+    path: &Path,
+    schema: SchemaRef,
+    batches: impl IntoIterator<Item = RecordBatch>,
+) -> Result<u64, WarehouseError> {
     let mut sink = ParquetSink::create(path, schema)?;
     for b in batches {
         sink.write(&b)?;
@@ -65,5 +72,7 @@ pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>, WarehouseError> {
         .with_batch_size(65_536)
         .build()
         .map_err(|e| WarehouseError::parquet(path, e))?;
-    reader.collect::<Result<Vec<_>, _>>().map_err(|e| WarehouseError::Corrupt { path: path.display().to_string(), detail: e.to_string() })
+    reader
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| WarehouseError::Corrupt { path: path.display().to_string(), detail: e.to_string() })
 }

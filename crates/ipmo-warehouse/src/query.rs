@@ -58,19 +58,18 @@ impl Warehouse {
                 ctx.register_table(table, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
                 continue;
             }
-            let urls = files
-                .iter()
-                .map(|rel| ListingTableUrl::parse(self.root.join(rel).canonicalize().map_err(|e| WarehouseError::io(&self.root.join(rel), e))?.to_string_lossy()))
-                .collect::<Result<Vec<_>, WarehouseError>>()
-                .or_else(|e| match e {
-                    WarehouseError::Io { .. } => Err(WarehouseError::Corrupt {
-                        path: self.root.join("manifest.json").display().to_string(),
-                        detail: format!("it lists a file that is missing ({e}); reload the data"),
-                    }),
-                    other => Err(other),
+            let mut urls = Vec::with_capacity(files.len());
+            for rel in files {
+                let path = self.root.join(rel);
+                let absolute = path.canonicalize().map_err(|e| WarehouseError::Corrupt {
+                    path: self.root.join("manifest.json").display().to_string(),
+                    detail: format!("it lists {} which cannot be opened ({e}); reload the data", path.display()),
                 })?;
+                urls.push(ListingTableUrl::parse(absolute.to_string_lossy())?);
+            }
             let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-            let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema);
+            let config =
+                ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema);
             ctx.register_table(table, Arc::new(ListingTable::try_new(config)?))?;
         }
         for (name, body) in VIEWS {
@@ -86,7 +85,12 @@ impl Warehouse {
     }
 
     /// Runs one SQL statement and prints the result; returns the row count.
-    pub async fn query_to(&self, sql: &str, format: OutputFormat, out: &mut dyn Write) -> Result<usize, WarehouseError> {
+    pub async fn query_to(
+        &self,
+        sql: &str,
+        format: OutputFormat,
+        out: &mut dyn Write,
+    ) -> Result<usize, WarehouseError> {
         let batches = self.query(sql).await?;
         let rows = batches.iter().map(RecordBatch::num_rows).sum();
         write_batches(&batches, format, out)?;
@@ -99,7 +103,8 @@ pub fn write_batches(batches: &[RecordBatch], format: OutputFormat, out: &mut dy
     let io = |e: std::io::Error| WarehouseError::Io { path: "<output>".into(), source: e };
     match format {
         OutputFormat::Table => {
-            let text = datafusion::arrow::util::pretty::pretty_format_batches(batches).map_err(|e| WarehouseError::Query(e.to_string()))?;
+            let text = datafusion::arrow::util::pretty::pretty_format_batches(batches)
+                .map_err(|e| WarehouseError::Query(e.to_string()))?;
             writeln!(out, "{text}").map_err(io)?;
         }
         OutputFormat::Csv => {

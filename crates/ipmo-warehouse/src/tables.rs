@@ -3,7 +3,9 @@
 //! These schemas are the contract with `ipmo sql` users and with the measures engine; the README
 //! documents them and a test checks the two agree.
 
-use datafusion::arrow::array::{ArrayRef, BooleanArray, Date32Array, Float64Array, Int32Array, Int64Array, StringArray};
+use datafusion::arrow::array::{
+    ArrayRef, BooleanArray, Date32Array, Float64Array, Int32Array, Int64Array, StringArray,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use std::sync::Arc;
@@ -54,7 +56,12 @@ pub fn table_schema(table: &str) -> Option<SchemaRef> {
             ("valid_to", Date32, true),
             ("is_latest", Boolean, false),
         ]),
-        "orgs" => schema(&[("code", Utf8, false), ("name", Utf8, false), ("org_type", Utf8, false), ("parent_code", Utf8, true)]),
+        "orgs" => schema(&[
+            ("code", Utf8, false),
+            ("name", Utf8, false),
+            ("org_type", Utf8, false),
+            ("parent_code", Utf8, true),
+        ]),
         "epraccur" => schema(&[
             ("code", Utf8, false),
             ("name", Utf8, false),
@@ -79,8 +86,11 @@ pub fn table_schema(table: &str) -> Option<SchemaRef> {
             ("last_extract_date", Date32, true),
         ]),
         "list_sizes" => {
-            let mut f: Vec<(String, DataType, bool)> =
-                vec![("month".into(), Date32, false), ("practice_code".into(), Utf8, false), ("total".into(), Int64, false)];
+            let mut f: Vec<(String, DataType, bool)> = vec![
+                ("month".into(), Date32, false),
+                ("practice_code".into(), Utf8, false),
+                ("total".into(), Int64, false),
+            ];
             for sex in ["male", "female"] {
                 for band in ipmo_ingest::list_sizes::STAR_PU_BANDS {
                     f.push((format!("{sex}_{band}"), Int64, false));
@@ -100,7 +110,12 @@ pub fn table_schema(table: &str) -> Option<SchemaRef> {
         "bnf_code_changes" => schema(&[("old_code", Utf8, false), ("new_code", Utf8, true), ("year", Int32, true)]),
         "bnf_map" => schema(&[("old_code", Utf8, false), ("current_code", Utf8, false)]),
         "presentations_seen" => schema(&[("bnf_code", Utf8, false), ("name", Utf8, false)]),
-        "imd" => schema(&[("practice_code", Utf8, false), ("score", Float64, false), ("quintile", Int32, false), ("year", Int32, true)]),
+        "imd" => schema(&[
+            ("practice_code", Utf8, false),
+            ("score", Float64, false),
+            ("quintile", Int32, false),
+            ("year", Int32, true),
+        ]),
         _ => return None,
     })
 }
@@ -153,7 +168,8 @@ impl Col {
 /// Assembles a batch for `table` from columns given in schema order.
 pub fn batch(table: &str, cols: Vec<Col>) -> RecordBatch {
     let schema = table_schema(table).expect("known table");
-    RecordBatch::try_new(schema, cols.into_iter().map(Col::into_array).collect()).expect("columns match the table schema")
+    RecordBatch::try_new(schema, cols.into_iter().map(Col::into_array).collect())
+        .expect("columns match the table schema")
 }
 
 /// Days since 1970-01-01.
