@@ -1,11 +1,17 @@
-//! `ipmo demo`: a synthetic system, generated, loaded and summarised in one command.
+//! `ipmo demo`: a synthetic health system generated, loaded and summarised in one command.
+//!
+//! Months are generated and loaded one at a time and each EPD file is deleted once it is in the
+//! warehouse, so the demo never needs more than one month of CSV on disk. A second run finds the
+//! months already loaded and does nothing but print the summary.
 
-use crate::{Ingest, synth};
-use anyhow::{Context, Result};
+use crate::{ErrorArgs, Ingest};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use ipmo_domain::YearMonth;
 use ipmo_warehouse::{OutputFormat, Warehouse};
-use std::path::PathBuf;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 /// Options of `ipmo demo`.
 #[derive(Args)]
@@ -13,90 +19,143 @@ pub struct DemoArgs {
     /// Directory for the generated files (`input/`) and the demo warehouse (`warehouse/`).
     #[arg(long, default_value = "ipmo-demo")]
     dir: PathBuf,
-    /// Number of practices.
+    /// Number of practices (England has about 6,300; 400 gives seven ICBs in seven regions).
     #[arg(long, default_value_t = 400)]
     practices: usize,
-    /// Number of months.
+    /// Number of months, ending with the most recent.
     #[arg(long, default_value_t = 24)]
     months: u32,
+    /// First month.
+    #[arg(long, default_value = "2023-01")]
+    start: YearMonth,
     /// Random seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
 }
 
+/// The file recording which settings built a demo directory, so a rerun with other settings
+/// starts afresh instead of mixing two systems.
+const STAMP: &str = "ipmo-demo.stamp";
+
+/// Runs the demo.
 pub fn run(a: DemoArgs, quiet: bool) -> Result<()> {
-    let input = a.dir.join("input");
-    let start: YearMonth = "2023-01".parse().expect("valid month");
-    let config =
-        ipmo_synth::SynthConfig { out: input.clone(), practices: a.practices, months: a.months, start, seed: a.seed };
-    let stamp = format!("practices={} months={} start={} seed={} format=1", a.practices, a.months, start, a.seed);
-    let stamp_path = input.join("synth.done");
-    if std::fs::read_to_string(&stamp_path).ok().as_deref() == Some(stamp.as_str()) {
+    let started = Instant::now();
+    let say = |s: &str| {
         if !quiet {
-            eprintln!("demo: reusing the synthetic files in {}", input.display());
+            eprintln!("demo: {s}");
         }
-    } else {
-        let _ = std::fs::remove_file(&stamp_path);
-        synth(&config, quiet)?;
-        std::fs::write(&stamp_path, &stamp).with_context(|| format!("cannot write {}", stamp_path.display()))?;
-    }
-    let wh = Warehouse::open(&a.dir.join("warehouse"))?;
-    let loaded: std::collections::HashSet<String> = wh.manifest()?.loads.into_iter().map(|l| l.sha256).collect();
-    let fresh = |p: &PathBuf| -> Result<bool> {
-        let src = ipmo_ingest::open_source(p)?;
-        let handle = src.checksum_handle();
-        let mut r = src.reader;
-        std::io::copy(&mut r, &mut std::io::sink()).with_context(|| format!("cannot read {}", p.display()))?;
-        Ok(!loaded.contains(&handle.get().0))
     };
-    let errors = crate::ErrorArgs { max_errors: 0 };
-    let mut steps: Vec<Ingest> = Vec::new();
-    let file = |n: &str| input.join(n);
-    if fresh(&file("bnf_codes.csv"))? {
-        steps.push(Ingest::Bnf { files: vec![file("bnf_codes.csv")], errors });
-    }
-    if fresh(&file("gp-reg-pat-prac-map.csv"))? {
-        steps.push(Ingest::Orgs { files: vec![file("gp-reg-pat-prac-map.csv")], as_at: None, errors });
-    }
-    if fresh(&file("practice_imd.csv"))? {
-        steps.push(Ingest::Imd { files: vec![file("practice_imd.csv")], errors });
-    }
-    let mut lists = Vec::new();
-    for t in 0..a.months {
-        let m = start.plus(t).compact();
-        let ls = file(&format!("gp-reg-pat-prac-quin-age_{m}.csv"));
-        if fresh(&ls)? {
-            lists.push(ls);
+    let stamp =
+        format!("ipmo demo 1\npractices={}\nmonths={}\nstart={}\nseed={}\n", a.practices, a.months, a.start, a.seed);
+    prepare_dir(&a.dir, &stamp, &say)?;
+    let input = a.dir.join("input");
+    let config = ipmo_synth::SynthConfig {
+        out: input.clone(),
+        practices: a.practices,
+        months: a.months,
+        start: a.start,
+        seed: a.seed,
+    };
+    let generator = ipmo_synth::Generator::new(&config)?;
+    let wh = Warehouse::open(&a.dir.join("warehouse"))?;
+    let manifest = wh.manifest()?;
+    let loaded: HashSet<String> = manifest.loads.iter().map(|l| l.sha256.clone()).collect();
+    let errors = ErrorArgs { max_errors: 0 };
+
+    // Reference files are small and deterministic: rewrite them and load any not yet loaded.
+    let reference = generator.write_reference()?;
+    let [p, pcn, sicbl, icb, region] = generator.org_counts();
+    say(&format!("system: {p} practices, {pcn} PCNs, {sicbl} sub-ICB locations, {icb} ICBs, {region} regions"));
+    for path in reference {
+        if loaded.contains(&sha256_of(&path)?) {
+            continue;
         }
-        let epd = file(&format!("epd_{m}.csv"));
-        if fresh(&epd)? {
-            steps.push(Ingest::Epd { files: vec![epd], month: None, errors });
-        }
-    }
-    if !lists.is_empty() {
-        steps.push(Ingest::ListSizes { files: lists, month: None, errors });
-    }
-    if steps.is_empty() && !quiet {
-        eprintln!("demo: the warehouse in {} already holds every file", wh.root().display());
-    }
-    for step in steps {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let step = match name {
+            "bnf_codes.csv" => Ingest::Bnf { files: vec![path], errors },
+            "gp-reg-pat-prac-map.csv" => Ingest::Orgs { files: vec![path], as_at: None, errors },
+            "practice_imd.csv" => Ingest::Imd { files: vec![path], errors },
+            other => bail!("ipmo synth wrote an unexpected file {other}"),
+        };
         crate::ingest(&wh, step, quiet)?;
     }
-    let rt = tokio::runtime::Runtime::new()?;
+
+    let have_epd: HashSet<&str> = manifest.partitions("prescribing_exact").into_iter().collect();
+    let have_lists: HashSet<&str> = manifest.partitions("list_sizes").into_iter().collect();
+    let mut new_months = 0;
+    for t in 0..a.months {
+        let month = a.start.plus(t).to_string();
+        if have_epd.contains(month.as_str()) && have_lists.contains(month.as_str()) {
+            continue;
+        }
+        let files = generator.write_month(t)?;
+        say(&format!("{month}: generated {} EPD rows; loading", files.epd_rows));
+        crate::ingest(&wh, Ingest::Epd { files: vec![files.epd.clone()], month: None, errors }, quiet)?;
+        crate::ingest(&wh, Ingest::ListSizes { files: vec![files.list_sizes], month: None, errors }, quiet)?;
+        std::fs::remove_file(&files.epd).with_context(|| format!("cannot remove {}", files.epd.display()))?;
+        new_months += 1;
+    }
+    if new_months == 0 {
+        say(&format!("every month is already in {}; nothing to load", wh.root().display()));
+    } else {
+        say(&format!("loaded {new_months} month(s) in {:.0} s", started.elapsed().as_secs_f64()));
+    }
+
+    let rt = tokio::runtime::Runtime::new().context("cannot start the query runtime")?;
     let mut out = std::io::stdout().lock();
-    println!("\nThe demo warehouse is {}. What it holds, per ICB, for the latest month:", wh.root().display());
+    println!("\nThe demo warehouse is {}. Per ICB, for the latest month:", wh.root().display());
     rt.block_on(wh.query_to(
         "SELECT o.name AS icb, COUNT(DISTINCT p.practice_code) AS practices, SUM(p.items) AS items, \
          ROUND(SUM(p.actual_cost), 2) AS actual_cost_gbp \
          FROM prescribing p JOIN org_membership_latest m ON p.practice_code = m.practice_code \
          JOIN orgs o ON o.code = m.icb_code AND o.org_type = 'icb' \
-         WHERE p.month = (SELECT MAX(month) FROM prescribing) GROUP BY o.name ORDER BY o.name",
+         WHERE p.month = (SELECT MAX(month) FROM prescribing) AND NOT p.unidentified \
+         GROUP BY o.name ORDER BY o.name",
         OutputFormat::Table,
         &mut out,
     ))?;
     println!(
-        "Try: ipmo --warehouse {} sql \"SELECT month, SUM(items) AS items FROM prescribing WHERE bnf_code LIKE '0501%' GROUP BY month ORDER BY month\"",
+        "\nTry: ipmo --warehouse {} sql \"SELECT month, SUM(items) AS items FROM prescribing \
+         WHERE bnf_code LIKE '0501%' GROUP BY month ORDER BY month\"",
         wh.root().display()
     );
     Ok(())
+}
+
+/// Makes sure `dir` is a demo directory built with these settings, starting it afresh when the
+/// settings changed. Refuses to touch a directory that `ipmo demo` did not make.
+fn prepare_dir(dir: &Path, stamp: &str, say: &dyn Fn(&str)) -> Result<()> {
+    let stamp_path = dir.join(STAMP);
+    match std::fs::read_to_string(&stamp_path) {
+        Ok(existing) if existing == stamp => {
+            say(&format!("reusing {}", dir.display()));
+            return Ok(());
+        }
+        Ok(_) => {
+            say(&format!("settings changed; rebuilding {}", dir.display()));
+            for sub in ["input", "warehouse"] {
+                let p = dir.join(sub);
+                if p.exists() {
+                    std::fs::remove_dir_all(&p).with_context(|| format!("cannot remove {}", p.display()))?;
+                }
+            }
+        }
+        Err(_) => {
+            let non_empty = std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(false);
+            if non_empty {
+                bail!("{} exists and was not made by `ipmo demo`; choose another directory with --dir", dir.display());
+            }
+        }
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::write(&stamp_path, stamp).with_context(|| format!("cannot write {}", stamp_path.display()))
+}
+
+/// The checksum the manifest records for a file, to tell whether it is already loaded.
+fn sha256_of(path: &Path) -> Result<String> {
+    let src = ipmo_ingest::open_source(path)?;
+    let handle = src.checksum_handle();
+    let mut reader = src.reader;
+    std::io::copy(&mut reader, &mut std::io::sink()).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(handle.get().0)
 }

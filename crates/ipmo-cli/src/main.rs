@@ -15,7 +15,7 @@ use std::time::Instant;
 
 /// Integrated Pharmacy and Medicines Optimisation: NHS prescribing data and the programme that acts on it.
 #[derive(Parser)]
-#[command(name = "ipmo", version, about, long_about = None, propagate_version = true)]
+#[command(name = "ipmo", version, propagate_version = true)]
 struct Cli {
     /// Warehouse directory (created if missing).
     #[arg(long, global = true, env = "IPMO_WAREHOUSE", default_value = "ipmo-data")]
@@ -145,6 +145,12 @@ fn main() {
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         eprintln!("error: {e:#}");
+        if let Some(ipmo_ingest::IngestError::Row(_)) = e.downcast_ref::<ipmo_ingest::IngestError>() {
+            eprintln!(
+                "hint: nothing was loaded. Correct the file, or pass --max-errors N to load the good rows and \
+                 write up to N bad ones to a rejects file in the warehouse"
+            );
+        }
         std::process::exit(1);
     }
 }
@@ -165,7 +171,16 @@ fn run(cli: Cli) -> Result<()> {
             };
             let rt = tokio::runtime::Runtime::new().context("cannot start the query runtime")?;
             let mut out = std::io::stdout().lock();
-            let rows = rt.block_on(wh.query_to(&query, format, &mut out))?;
+            let rows = rt.block_on(wh.query_to(&query, format, &mut out)).map_err(|e| {
+                let text = e.to_string();
+                let hint = if text.contains("not found") {
+                    "\nhint: `ipmo sql \"SHOW TABLES\"` lists the tables and `SHOW COLUMNS FROM <table>` their \
+                     columns; README.md documents each"
+                } else {
+                    ""
+                };
+                anyhow::anyhow!("{text}{hint}")
+            })?;
             if !quiet && format == OutputFormat::Table {
                 eprintln!("{rows} row(s)");
             }

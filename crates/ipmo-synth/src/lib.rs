@@ -67,17 +67,92 @@ pub struct SynthSummary {
     pub orgs: [usize; 5],
 }
 
-/// Generates the files. `progress` receives a line per file.
+/// The two files written for one month.
+#[derive(Debug)]
+pub struct MonthFiles {
+    /// The month.
+    pub month: YearMonth,
+    /// EPD file.
+    pub epd: PathBuf,
+    /// Quinary list-size file.
+    pub list_sizes: PathBuf,
+    /// EPD rows written.
+    pub epd_rows: u64,
+    /// Prescription items written.
+    pub items: u64,
+    /// Registered patients.
+    pub patients: u64,
+}
+
+/// A synthetic system ready to write, so callers (the demo) can write and load one month at a
+/// time instead of holding every month's files on disk at once. Month `t` is the same whichever
+/// order months are written in.
+pub struct Generator {
+    config: SynthConfig,
+    catalogue: catalogue::Catalogue,
+    system: SynthSystem,
+    needs: Vec<(f64, f64)>,
+}
+
+impl Generator {
+    /// Checks the configuration, creates the output directory and builds the system.
+    pub fn new(config: &SynthConfig) -> Result<Self, SynthError> {
+        if config.practices == 0 || config.practices > 20_000 {
+            return Err(SynthError::Invalid(format!("--practices must be 1 to 20000 (got {})", config.practices)));
+        }
+        if config.months == 0 || config.months > 240 {
+            return Err(SynthError::Invalid(format!("--months must be 1 to 240 (got {})", config.months)));
+        }
+        std::fs::create_dir_all(&config.out)
+            .map_err(|e| SynthError::Io { path: config.out.display().to_string(), source: e })?;
+        let catalogue = catalogue::Catalogue::load();
+        let system = SynthSystem::build(config.practices, config.seed);
+        let needs = write::all_needs(&system);
+        Ok(Self { config: config.clone(), catalogue, system, needs })
+    }
+
+    /// Practices, PCNs, sub-ICB locations, ICBs and regions.
+    pub fn org_counts(&self) -> [usize; 5] {
+        let s = &self.system;
+        [s.practices.len(), s.pcns.len(), s.sicbls.len(), s.icbs.len(), s.regions.len()]
+    }
+
+    /// Writes the organisation map, BNF codes and IMD files.
+    pub fn write_reference(&self) -> Result<Vec<PathBuf>, SynthError> {
+        write::write_reference(&self.config, &self.system, &self.catalogue)
+    }
+
+    /// Writes month `t` (0-based from the configured start).
+    pub fn write_month(&self, t: u32) -> Result<MonthFiles, SynthError> {
+        if t >= self.config.months {
+            return Err(SynthError::Invalid(format!("month {t} is outside the {} configured", self.config.months)));
+        }
+        write::write_month(&self.config, &self.system, &self.catalogue, &self.needs, t)
+    }
+}
+
+/// Generates every file. `progress` receives a line per step.
 pub fn generate(config: &SynthConfig, progress: &mut dyn FnMut(&str)) -> Result<SynthSummary, SynthError> {
-    if config.practices == 0 || config.practices > 20_000 {
-        return Err(SynthError::Invalid(format!("--practices must be 1 to 20000 (got {})", config.practices)));
+    let generator = Generator::new(config)?;
+    let mut summary = SynthSummary { orgs: generator.org_counts(), ..Default::default() };
+    summary.files = generator.write_reference()?;
+    progress(&format!("wrote the organisation map, BNF codes and IMD for {} practices", config.practices));
+    for t in 0..config.months {
+        let started = std::time::Instant::now();
+        let m = generator.write_month(t)?;
+        let secs = started.elapsed().as_secs_f64();
+        progress(&format!(
+            "{}: {} EPD rows, {} items ({:.2} per patient), {:.0} rows/s",
+            m.month,
+            m.epd_rows,
+            m.items,
+            m.items as f64 / m.patients.max(1) as f64,
+            m.epd_rows as f64 / secs.max(1e-9)
+        ));
+        summary.epd_rows += m.epd_rows;
+        summary.items += m.items;
+        summary.patients = m.patients;
+        summary.files.extend([m.epd, m.list_sizes]);
     }
-    if config.months == 0 || config.months > 240 {
-        return Err(SynthError::Invalid(format!("--months must be 1 to 240 (got {})", config.months)));
-    }
-    std::fs::create_dir_all(&config.out)
-        .map_err(|e| SynthError::Io { path: config.out.display().to_string(), source: e })?;
-    let catalogue = catalogue::Catalogue::load();
-    let system = SynthSystem::build(config.practices, config.seed);
-    write::write_all(config, &system, &catalogue, progress)
+    Ok(summary)
 }

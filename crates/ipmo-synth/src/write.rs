@@ -2,7 +2,7 @@
 
 use crate::catalogue::{Catalogue, Kind};
 use crate::system::{Practice, SynthSystem, quinary};
-use crate::{SynthConfig, SynthError, SynthSummary};
+use crate::{SynthConfig, SynthError};
 use ipmo_domain::YearMonth;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -10,7 +10,7 @@ use rand_distr::{Binomial, Distribution, Poisson};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::time::Instant;
+use std::path::PathBuf;
 
 const EPD_HEADER: &str = "YEAR_MONTH,REGIONAL_OFFICE_NAME,REGIONAL_OFFICE_CODE,ICB_NAME,ICB_CODE,PCO_NAME,PCO_CODE,PRACTICE_NAME,PRACTICE_CODE,ADDRESS_1,ADDRESS_2,ADDRESS_3,ADDRESS_4,POSTCODE,BNF_CHEMICAL_SUBSTANCE_CODE,BNF_CHEMICAL_SUBSTANCE_NAME,BNF_PRESENTATION_CODE,BNF_PRESENTATION_NAME,BNF_CHAPTER_PLUS_CODE,QUANTITY,ITEMS,TOTAL_QUANTITY,ADQ_USAGE,NIC,ACTUAL_COST,UNIDENTIFIED,SNOMED_CODE";
 
@@ -91,40 +91,30 @@ fn formulary(seed: u64, index: usize) -> f64 {
     (0.8 * z).exp() / (0.32f64).exp()
 }
 
-pub fn write_all(
+/// Writes the files that do not change month to month: the organisation map (dated at the last
+/// month), BNF code information and practice IMD.
+pub fn write_reference(config: &SynthConfig, sys: &SynthSystem, cat: &Catalogue) -> Result<Vec<PathBuf>, SynthError> {
+    let last = config.start.plus(config.months - 1);
+    Ok(vec![write_org_map(config, sys, last)?, write_bnf_codes(config, cat)?, write_imd(config, sys)?])
+}
+
+/// Writes month `t` (0-based from `config.start`): the EPD file and the list sizes.
+pub fn write_month(
     config: &SynthConfig,
     sys: &SynthSystem,
     cat: &Catalogue,
-    progress: &mut dyn FnMut(&str),
-) -> Result<SynthSummary, SynthError> {
-    let mut summary = SynthSummary {
-        orgs: [sys.practices.len(), sys.pcns.len(), sys.sicbls.len(), sys.icbs.len(), sys.regions.len()],
-        ..Default::default()
-    };
-    let last = config.start.plus(config.months - 1);
-    summary.files.push(write_org_map(config, sys, last)?);
-    summary.files.push(write_bnf_codes(config, cat)?);
-    summary.files.push(write_imd(config, sys)?);
-    progress(&format!("wrote the organisation map, BNF codes and IMD for {} practices", sys.practices.len()));
-    let needs: Vec<(f64, f64)> = sys.practices.iter().map(needs).collect();
-    for t in 0..config.months {
-        let month = config.start.plus(t);
-        let started = Instant::now();
-        let (path, rows, items) = write_epd_month(config, sys, cat, &needs, t, month)?;
-        summary.epd_rows += rows;
-        summary.items += items;
-        summary.files.push(path);
-        let (path, patients) = write_list_sizes(config, sys, t, month)?;
-        summary.patients = patients;
-        summary.files.push(path);
-        let secs = started.elapsed().as_secs_f64();
-        progress(&format!(
-            "{month}: {rows} EPD rows, {items} items ({:.2} per patient), {:.0} rows/s",
-            items as f64 / patients.max(1) as f64,
-            rows as f64 / secs.max(1e-9)
-        ));
-    }
-    Ok(summary)
+    needs: &[(f64, f64)],
+    t: u32,
+) -> Result<crate::MonthFiles, SynthError> {
+    let month = config.start.plus(t);
+    let (epd, epd_rows, items) = write_epd_month(config, sys, cat, needs, t, month)?;
+    let (list_sizes, patients) = write_list_sizes(config, sys, t, month)?;
+    Ok(crate::MonthFiles { month, epd, list_sizes, epd_rows, items, patients })
+}
+
+/// Per-practice prescribing needs, computed once for all months.
+pub fn all_needs(sys: &SynthSystem) -> Vec<(f64, f64)> {
+    sys.practices.iter().map(needs).collect()
 }
 
 fn write_epd_month(
