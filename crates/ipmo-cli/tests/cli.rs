@@ -178,4 +178,31 @@ fn wrong_month_missing_file_and_bad_sql_fail_clearly() {
     assert!(err.contains("SHOW TABLES"), "the message says where the tables are listed: {err}");
     let err = failed(&ipmo(&wh, &["sql", "SELEC 1"]));
     assert!(err.contains("SELEC"), "{err}");
+
+    // The warehouse changes only through `ipmo ingest`: SQL that writes is refused.
+    let target = dir.path().join("copied.csv");
+    for sql in [
+        "CREATE TABLE t AS SELECT 1 AS x".to_string(),
+        format!("COPY (SELECT 1 AS x) TO '{}'", target.display()),
+        "SET datafusion.execution.batch_size = 1".to_string(),
+    ] {
+        let err = failed(&ipmo(&wh, &["sql", &sql]));
+        assert!(err.contains("not supported") || err.contains("not allowed"), "{sql}: {err}");
+    }
+    assert!(!target.exists());
+}
+
+/// ARCHITECTURE.md's first invariant: only the warehouse crate depends on DataFusion.
+#[test]
+fn only_the_warehouse_crate_depends_on_datafusion() {
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let mut with = Vec::new();
+    for entry in std::fs::read_dir(crates).unwrap() {
+        let dir = entry.unwrap().path();
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+        if manifest.lines().any(|l| l.trim_start().starts_with("datafusion")) {
+            with.push(dir.file_name().unwrap().to_string_lossy().to_string());
+        }
+    }
+    assert_eq!(with, vec!["ipmo-warehouse".to_string()]);
 }

@@ -209,7 +209,7 @@ fn write_epd_month(
                 continue;
             }
             items_total += k;
-            let extra = Poisson::new(0.45 * ((1 + k) as f64).ln()).map(|d| d.sample(&mut rng) as u64).unwrap_or(0);
+            let extra = Poisson::new(0.9 * ((1 + k) as f64).ln()).map(|d| d.sample(&mut rng) as u64).unwrap_or(0);
             let splits = (1 + extra).min(k).min(6) as usize;
             let base = pres.quantity_per_item.round().max(1.0);
             let mut quantities: Vec<f64> = Vec::with_capacity(splits);

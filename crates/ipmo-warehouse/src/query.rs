@@ -6,7 +6,9 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::execution::context::SQLOptions;
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
+use futures::StreamExt;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -78,49 +80,83 @@ impl Warehouse {
         Ok(ctx)
     }
 
-    /// Runs one SQL statement and collects the result.
+    /// Runs one read-only SQL statement and collects the result.
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, WarehouseError> {
-        let ctx = self.session().await?;
-        Ok(ctx.sql(sql).await?.collect().await?)
+        Ok(self.dataframe(sql).await?.collect().await?)
     }
 
-    /// Runs one SQL statement and prints the result; returns the row count.
+    /// Plans one SQL statement. Statements that would change anything (`CREATE`, `INSERT`,
+    /// `COPY`, `SET`) are refused: the warehouse changes only through `ipmo ingest`, so that the
+    /// manifest stays a true account of what it holds.
+    pub async fn dataframe(&self, sql: &str) -> Result<DataFrame, WarehouseError> {
+        let ctx = self.session().await?;
+        let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+        Ok(ctx.sql_with_options(sql, options).await?)
+    }
+
+    /// Runs one read-only SQL statement and prints the result as it arrives; returns the row
+    /// count. CSV and JSON stream without limit; the text table, which must be held to align
+    /// it, shows the first [`TABLE_ROW_LIMIT`] rows and says how many more there were.
     pub async fn query_to(
         &self,
         sql: &str,
         format: OutputFormat,
         out: &mut dyn Write,
     ) -> Result<usize, WarehouseError> {
-        let batches = self.query(sql).await?;
-        let rows = batches.iter().map(RecordBatch::num_rows).sum();
-        write_batches(&batches, format, out)?;
+        let mut stream = self.dataframe(sql).await?.execute_stream().await?;
+        let io = |e: std::io::Error| WarehouseError::Io { path: "<output>".into(), source: e };
+        let arrow = |e: datafusion::arrow::error::ArrowError| WarehouseError::Query(e.to_string());
+        let mut rows = 0usize;
+        match format {
+            OutputFormat::Table => {
+                let mut held = Vec::new();
+                let mut shown = 0usize;
+                while let Some(batch) = stream.next().await {
+                    let batch = batch?;
+                    rows += batch.num_rows();
+                    if shown < TABLE_ROW_LIMIT {
+                        let take = batch.num_rows().min(TABLE_ROW_LIMIT - shown);
+                        shown += take;
+                        held.push(batch.slice(0, take));
+                    }
+                }
+                if held.is_empty() {
+                    held.push(RecordBatch::new_empty(stream.schema()));
+                }
+                let text = datafusion::arrow::util::pretty::pretty_format_batches(&held).map_err(arrow)?;
+                writeln!(out, "{text}").map_err(io)?;
+                if rows > shown {
+                    writeln!(out, "(showing the first {shown} of {rows} rows; use --format csv for all of them)")
+                        .map_err(io)?;
+                }
+            }
+            OutputFormat::Csv => {
+                let mut w = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(&mut *out);
+                let mut any = false;
+                while let Some(batch) = stream.next().await {
+                    let batch = batch?;
+                    rows += batch.num_rows();
+                    w.write(&batch).map_err(arrow)?;
+                    any = true;
+                }
+                if !any {
+                    w.write(&RecordBatch::new_empty(stream.schema())).map_err(arrow)?;
+                }
+            }
+            OutputFormat::Json => {
+                let mut w = datafusion::arrow::json::ArrayWriter::new(&mut *out);
+                while let Some(batch) = stream.next().await {
+                    let batch = batch?;
+                    rows += batch.num_rows();
+                    w.write(&batch).map_err(arrow)?;
+                }
+                w.finish().map_err(arrow)?;
+                writeln!(out).map_err(io)?;
+            }
+        }
         Ok(rows)
     }
 }
 
-/// Prints batches in the chosen format.
-pub fn write_batches(batches: &[RecordBatch], format: OutputFormat, out: &mut dyn Write) -> Result<(), WarehouseError> {
-    let io = |e: std::io::Error| WarehouseError::Io { path: "<output>".into(), source: e };
-    match format {
-        OutputFormat::Table => {
-            let text = datafusion::arrow::util::pretty::pretty_format_batches(batches)
-                .map_err(|e| WarehouseError::Query(e.to_string()))?;
-            writeln!(out, "{text}").map_err(io)?;
-        }
-        OutputFormat::Csv => {
-            let mut w = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(out);
-            for b in batches {
-                w.write(b).map_err(|e| WarehouseError::Query(e.to_string()))?;
-            }
-        }
-        OutputFormat::Json => {
-            let mut w = datafusion::arrow::json::ArrayWriter::new(&mut *out);
-            for b in batches {
-                w.write(b).map_err(|e| WarehouseError::Query(e.to_string()))?;
-            }
-            w.finish().map_err(|e| WarehouseError::Query(e.to_string()))?;
-            writeln!(out).map_err(io)?;
-        }
-    }
-    Ok(())
-}
+/// Rows the text table shows before asking for CSV instead.
+pub const TABLE_ROW_LIMIT: usize = 10_000;
