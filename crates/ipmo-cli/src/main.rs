@@ -2,6 +2,7 @@
 //! everything it does is done by them.
 
 mod demo;
+mod measures;
 mod progress;
 
 use anyhow::{Context, Result, bail};
@@ -20,6 +21,9 @@ struct Cli {
     /// Warehouse directory (created if missing).
     #[arg(long, global = true, env = "IPMO_WAREHOUSE", default_value = "ipmo-data")]
     warehouse: PathBuf,
+    /// Measure library directory (default: ./measures, else the library shipped with ipmo).
+    #[arg(long, global = true, env = "IPMO_MEASURES")]
+    measures: Option<PathBuf>,
     /// Print only results and errors, no progress.
     #[arg(long, short, global = true)]
     quiet: bool,
@@ -40,6 +44,12 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// Check, list, show and compute the measure library.
+    #[command(subcommand)]
+    Measures(measures::MeasuresCommand),
+    /// Custom groups of practices or organisations (localities, peer sets) that every measure covers.
+    #[command(subcommand)]
+    Groups(measures::GroupsCommand),
     /// Show what the warehouse holds and every file loaded into it.
     Status,
     /// Write synthetic prescribing, organisation, list-size, BNF and IMD files in the real formats.
@@ -187,6 +197,8 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Status => status(&open(&cli.warehouse)?),
+        Command::Measures(c) => measures::run(&cli.warehouse, &measures::library_dir(cli.measures), c, quiet),
+        Command::Groups(c) => measures::groups(&open(&cli.warehouse)?, c),
         Command::Synth(a) => {
             let config = ipmo_synth::SynthConfig {
                 out: a.out,
@@ -201,7 +213,7 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn open(dir: &Path) -> Result<Warehouse> {
+pub(crate) fn open(dir: &Path) -> Result<Warehouse> {
     Warehouse::open(dir).with_context(|| format!("cannot open the warehouse at {}", dir.display()))
 }
 

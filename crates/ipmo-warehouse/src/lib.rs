@@ -9,6 +9,7 @@ mod error;
 mod load;
 mod lock;
 pub mod manifest;
+pub mod measure_store;
 pub mod membership;
 mod parquet_io;
 mod query;
@@ -17,7 +18,8 @@ pub mod tables;
 pub use error::WarehouseError;
 pub use load::LoadOutcome;
 pub use lock::WarehouseLock;
-pub use manifest::{LoadRecord, Manifest};
+pub use manifest::{ComputeRecord, LoadRecord, Manifest};
+pub use measure_store::{CountedCode, Membership};
 pub use query::OutputFormat;
 
 use std::path::{Path, PathBuf};

@@ -34,11 +34,11 @@ pub struct LoadOutcome {
 }
 
 /// A load in progress: holds the lock and the manifest that will be committed.
-struct Txn<'a> {
+pub(crate) struct Txn<'a> {
     wh: &'a Warehouse,
     _lock: WarehouseLock,
-    manifest: Manifest,
-    load_id: u64,
+    pub(crate) manifest: Manifest,
+    pub(crate) load_id: u64,
     records: Vec<LoadRecord>,
 }
 
@@ -56,7 +56,7 @@ struct FileCounts<'r> {
 }
 
 impl Warehouse {
-    fn begin(&self) -> Result<Txn<'_>, WarehouseError> {
+    pub(crate) fn begin(&self) -> Result<Txn<'_>, WarehouseError> {
         let lock = WarehouseLock::acquire(&self.root)?;
         let manifest = Manifest::read(&self.root)?;
         let load_id = manifest.next_load_id.max(1);
@@ -336,15 +336,19 @@ impl Warehouse {
 }
 
 impl Txn<'_> {
-    fn rel_path(&self, table: &str, partition: &str) -> String {
+    pub(crate) fn wh_root(&self) -> &Path {
+        &self.wh.root
+    }
+
+    pub(crate) fn rel_path(&self, table: &str, partition: &str) -> String {
         format!("tables/{table}/{partition}.L{:06}.parquet", self.load_id)
     }
 
-    fn set(&mut self, table: &str, partition: &str, rel: String) {
+    pub(crate) fn set(&mut self, table: &str, partition: &str, rel: String) {
         self.manifest.tables.entry(table.to_string()).or_default().insert(partition.to_string(), rel);
     }
 
-    fn write_whole(&mut self, table: &str, cols: Vec<Col>) -> Result<u64, WarehouseError> {
+    pub(crate) fn write_whole(&mut self, table: &str, cols: Vec<Col>) -> Result<u64, WarehouseError> {
         let rel = self.rel_path(table, "all");
         let n = write_parquet(&self.wh.root.join(&rel), table_schema(table).expect("schema"), [batch(table, cols)])?;
         self.set(table, "all", rel);
@@ -352,7 +356,7 @@ impl Txn<'_> {
     }
 
     /// Every batch of a table as this load will leave it.
-    fn read_table(&self, table: &str) -> Result<Vec<RecordBatch>, WarehouseError> {
+    pub(crate) fn read_table(&self, table: &str) -> Result<Vec<RecordBatch>, WarehouseError> {
         let mut out = Vec::new();
         for rel in self.manifest.files(table) {
             out.extend(read_parquet(&self.wh.root.join(rel))?);
@@ -479,7 +483,7 @@ impl Txn<'_> {
         Ok(())
     }
 
-    fn commit(mut self, rows_written: u64, partitions: Vec<String>) -> Result<LoadOutcome, WarehouseError> {
+    pub(crate) fn commit(mut self, rows_written: u64, partitions: Vec<String>) -> Result<LoadOutcome, WarehouseError> {
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         for r in &mut self.records {
             r.loaded_at = now.clone();

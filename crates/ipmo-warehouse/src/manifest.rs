@@ -27,6 +27,24 @@ pub struct Manifest {
     /// Current Parquet file of every partition of every table: table → partition → path
     /// relative to the warehouse root.
     pub tables: BTreeMap<String, BTreeMap<String, String>>,
+    /// Measure results per month: what they were computed from, so that `ipmo measures
+    /// compute` redoes only months whose inputs or definitions changed.
+    #[serde(default)]
+    pub computed: BTreeMap<String, ComputeRecord>,
+}
+
+/// How one month's measure results were made.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ComputeRecord {
+    /// Hash over every computed definition ([`ipmo_measures::Library::hash`]).
+    pub library_hash: String,
+    /// `as_at` (membership at the month) or `latest` (today's organisations).
+    pub membership: String,
+    /// Files the results were computed from (prescribing partition, list sizes, membership,
+    /// practices, BNF map, groups); a reload writes new file names, so any change shows here.
+    pub inputs: Vec<String>,
+    /// When computed (UTC, RFC 3339).
+    pub computed_at: String,
 }
 
 /// One input file's load.

@@ -116,12 +116,55 @@ pub fn table_schema(table: &str) -> Option<SchemaRef> {
             ("quintile", Int32, false),
             ("year", Int32, true),
         ]),
+        "measure_values" => schema(&[
+            ("month", Date32, false),
+            ("measure_id", Utf8, false),
+            ("org_type", Utf8, false),
+            ("org_code", Utf8, false),
+            ("numerator", Float64, false),
+            ("denominator", Float64, false),
+            ("value", Float64, true),
+            ("percentile", Float64, true),
+            ("saving_50", Float64, true),
+            ("saving_10", Float64, true),
+            ("measure_version", Int32, false),
+            ("measure_hash", Utf8, false),
+        ]),
+        "measure_deciles" => schema(&[
+            ("month", Date32, false),
+            ("measure_id", Utf8, false),
+            ("org_type", Utf8, false),
+            ("percentile", Int32, false),
+            ("value", Float64, false),
+        ]),
+        "measure_definitions" => schema(&[
+            ("measure_id", Utf8, false),
+            ("version", Int32, false),
+            ("hash", Utf8, false),
+            ("title", Utf8, false),
+            ("unit", Utf8, false),
+            ("direction", Utf8, false),
+            ("is_percentage", Boolean, false),
+            ("is_cost_based", Boolean, false),
+            ("multiplier", Float64, false),
+            ("numerator_value", Utf8, false),
+            ("denominator_value", Utf8, false),
+            ("tags", Utf8, false),
+            ("status", Utf8, false),
+        ]),
+        "measure_codes" => schema(&[
+            ("measure_id", Utf8, false),
+            ("side", Utf8, false),
+            ("bnf_code", Utf8, false),
+            ("name", Utf8, false),
+            ("factor", Float64, false),
+        ]),
         _ => return None,
     })
 }
 
 /// Every stored table, in the order `ipmo sql` lists them.
-pub const STORED_TABLES: [&str; 12] = [
+pub const STORED_TABLES: [&str; 16] = [
     PRESCRIBING,
     "org_map_snapshots",
     "org_membership",
@@ -134,6 +177,10 @@ pub const STORED_TABLES: [&str; 12] = [
     "bnf_map",
     "presentations_seen",
     "imd",
+    "measure_values",
+    "measure_deciles",
+    "measure_definitions",
+    "measure_codes",
 ];
 
 /// A column under construction.
@@ -146,6 +193,8 @@ pub enum Col {
     I32(Vec<Option<i32>>),
     /// Floats.
     F64(Vec<f64>),
+    /// Floats, nullable.
+    F64Opt(Vec<Option<f64>>),
     /// Dates as days since 1970, nullable.
     Date(Vec<Option<i32>>),
     /// Booleans.
@@ -159,6 +208,7 @@ impl Col {
             Col::I64(v) => Arc::new(Int64Array::from(v)),
             Col::I32(v) => Arc::new(Int32Array::from(v)),
             Col::F64(v) => Arc::new(Float64Array::from(v)),
+            Col::F64Opt(v) => Arc::new(Float64Array::from(v)),
             Col::Date(v) => Arc::new(Date32Array::from(v)),
             Col::Bool(v) => Arc::new(BooleanArray::from(v)),
         }

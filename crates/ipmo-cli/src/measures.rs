@@ -1,0 +1,357 @@
+//! `ipmo measures …` and `ipmo groups …`: the measure library and custom groupings.
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Subcommand, ValueEnum};
+use ipmo_domain::YearMonth;
+use ipmo_measures::Library;
+use ipmo_measures::compute::{CodeIndex, GroupSet, MonthAccumulator, compute_month};
+use ipmo_warehouse::{ComputeRecord, CountedCode, Membership, Warehouse};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Measure library commands.
+#[derive(Subcommand)]
+pub enum MeasuresCommand {
+    /// Validate every definition and factor table, reporting all problems at once.
+    Check,
+    /// List the measures: id, status, unit, tags and title.
+    List {
+        /// Only measures with this tag (e.g. antimicrobial).
+        #[arg(long)]
+        tag: Option<String>,
+    },
+    /// Show a definition and the presentations it counts in this warehouse, with the SQL that
+    /// reproduces its practice numerators.
+    Show {
+        /// Measure id, e.g. broad_spectrum.
+        id: String,
+    },
+    /// Compute every measure for every month and organisation level (only months whose data or
+    /// definitions changed, unless --all).
+    Compute {
+        /// Recompute every month.
+        #[arg(long)]
+        all: bool,
+        /// Count practices in the organisations they belonged to in each month, or in today's.
+        #[arg(long, value_enum, default_value = "as-at")]
+        membership: MembershipArg,
+    },
+}
+
+/// Membership choice on the command line.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum MembershipArg {
+    /// The organisation each practice belonged to in the month.
+    AsAt,
+    /// The organisation each practice belongs to today.
+    Latest,
+}
+
+/// Custom grouping commands; groups live in `groups.toml` in the warehouse.
+#[derive(Subcommand)]
+pub enum GroupsCommand {
+    /// List group sets and their groups.
+    List,
+    /// Add (or replace) a group: `ipmo groups add localities north --name "North locality" --members A81001,A81002`.
+    Add {
+        /// Group set id (created if new), e.g. localities or peers.
+        set: String,
+        /// Group code within the set.
+        code: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Member codes: practices, PCNs, sub-ICB locations, ICBs or regions, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        members: Vec<String>,
+        /// Name of the set when it is created.
+        #[arg(long)]
+        set_name: Option<String>,
+    },
+    /// Remove a group (and its set, when it was the last).
+    Remove {
+        /// Group set id.
+        set: String,
+        /// Group code.
+        code: String,
+    },
+}
+
+/// The measure library directory: `--measures`, else `./measures`, else the one in the source tree.
+pub fn library_dir(flag: Option<PathBuf>) -> PathBuf {
+    if let Some(dir) = flag {
+        return dir;
+    }
+    let local = PathBuf::from("measures");
+    if local.is_dir() {
+        return local;
+    }
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../measures"))
+}
+
+fn load_library(dir: &Path) -> Result<Library> {
+    Library::load(dir).map_err(|e| anyhow!("{e}\nhint: fix the files named above; `ipmo measures check` re-checks them"))
+}
+
+/// Runs a measures subcommand.
+pub fn run(wh_dir: &Path, dir: &Path, command: MeasuresCommand, quiet: bool) -> Result<()> {
+    match command {
+        MeasuresCommand::Check => {
+            let lib = load_library(dir)?;
+            println!(
+                "{}: {} measures ({} computed), {} factor tables, all valid",
+                dir.display(),
+                lib.measures.len(),
+                lib.computed().count(),
+                lib.tables.len()
+            );
+            Ok(())
+        }
+        MeasuresCommand::List { tag } => {
+            let lib = load_library(dir)?;
+            for m in lib.measures.iter().filter(|m| tag.as_ref().is_none_or(|t| m.tags.contains(t))) {
+                println!(
+                    "{:<28} {:<7} {:<32} {:<40} {}",
+                    m.id,
+                    format!("{:?}", m.status).to_ascii_lowercase(),
+                    m.unit(),
+                    m.tags.join(","),
+                    m.title
+                );
+            }
+            Ok(())
+        }
+        MeasuresCommand::Show { id } => show(wh_dir, dir, &id),
+        MeasuresCommand::Compute { all, membership } => {
+            let membership = match membership {
+                MembershipArg::AsAt => Membership::AsAt,
+                MembershipArg::Latest => Membership::Latest,
+            };
+            compute(&crate::open(wh_dir)?, dir, all, membership, quiet)
+        }
+    }
+}
+
+fn show(wh_dir: &Path, dir: &Path, id: &str) -> Result<()> {
+    let lib = load_library(dir)?;
+    let m = lib.get(id).ok_or_else(|| anyhow!("no measure \"{id}\" in {}; `ipmo measures list` shows them", dir.display()))?;
+    println!("{} (version {}, {:?}): {}", m.id, m.version, m.status, m.title);
+    println!("  {}", m.description);
+    println!("  why it matters: {}", m.why_it_matters);
+    println!("  unit: {}; direction: {:?}; cost-based: {}", m.unit(), m.direction, m.is_cost_based);
+    println!("  tags: {}; opportunities: {:?}", m.tags.join(", "), m.opportunities);
+    if let Some(t) = &m.target {
+        println!("  target: {} ({})", t.value, t.source);
+    }
+    println!("  source: {}; authored {}, reviewed {}; hash {}", m.source, m.authored, m.reviewed, &m.hash[..12]);
+    let wh = Warehouse::open(wh_dir).ok();
+    let names = wh.as_ref().and_then(|w| w.presentation_names().ok()).unwrap_or_default();
+    for (label, side) in [("numerator", &m.numerator), ("denominator", &m.denominator)] {
+        println!("{label}: {}", side.quantity.name());
+        if !side.quantity.is_prescribing() {
+            continue;
+        }
+        let pats = |v: &[ipmo_measures::CodePattern]| v.iter().map(|p| p.as_str().to_string()).collect::<Vec<_>>().join(" ");
+        println!("  codes: {}", pats(&side.codes));
+        if !side.exclude.is_empty() {
+            println!("  excluding: {}", pats(&side.exclude));
+        }
+        if !side.name_contains.is_empty() {
+            println!("  name contains one of: {}", side.name_contains.join(", "));
+        }
+        if !side.name_excludes.is_empty() {
+            println!("  name contains none of: {}", side.name_excludes.join(", "));
+        }
+        let resolved = lib.resolve(side, names.iter().map(|(c, n)| (c.as_str(), n.as_str())));
+        if names.is_empty() {
+            println!("  (no presentations in the warehouse at {} to resolve against)", wh_dir.display());
+        } else {
+            println!("  resolves to {} presentation(s) in this warehouse:", resolved.len());
+            for r in &resolved {
+                let factor = if r.factor == 1.0 { String::new() } else { format!("  × {}", r.factor) };
+                println!("    {} {}{factor}", r.bnf_code, r.name);
+            }
+        }
+    }
+    println!("reproduce practice numerators for a month (after `ipmo measures compute`):");
+    println!(
+        "  ipmo sql \"SELECT p.practice_code, SUM(p.{col} * c.factor) AS numerator FROM prescribing_current p \
+         JOIN measure_codes c ON c.bnf_code = p.bnf_code AND c.measure_id = '{id}' AND c.side = 'numerator' \
+         WHERE p.month = DATE '2025-01-01' GROUP BY p.practice_code ORDER BY 1\"",
+        col = m.numerator.quantity.sql_column()
+    );
+    Ok(())
+}
+
+fn groups_path(wh: &Warehouse) -> PathBuf {
+    wh.root().join("groups.toml")
+}
+
+#[derive(serde::Deserialize, serde::Serialize, Default)]
+struct GroupsFile {
+    #[serde(default)]
+    group_set: Vec<GroupSet>,
+}
+
+fn read_groups(wh: &Warehouse) -> Result<(Vec<GroupSet>, Option<String>)> {
+    let path = groups_path(wh);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let file: GroupsFile = toml::from_str(&text)
+                .map_err(|e| anyhow!("{}: {e}\nhint: fix the file or rebuild it with `ipmo groups add`", path.display()))?;
+            for set in &file.group_set {
+                if set.id.is_empty() || !set.id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-') {
+                    bail!("{}: group set id \"{}\" must be letters, digits, - and _", path.display(), set.id);
+                }
+            }
+            let hash: String = Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+            Ok((file.group_set, Some(format!("groups.toml#{}", &hash[..16]))))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((Vec::new(), None)),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// Runs a groups subcommand.
+pub fn groups(wh: &Warehouse, command: GroupsCommand) -> Result<()> {
+    let (mut sets, _) = read_groups(wh)?;
+    match command {
+        GroupsCommand::List => {
+            if sets.is_empty() {
+                println!("no custom groups; add one with `ipmo groups add SET CODE --name NAME --members A,B`");
+            }
+            for s in &sets {
+                println!("{} ({})", s.id, s.name);
+                for g in &s.groups {
+                    println!("  {:<16} {:<40} {}", g.code, g.name, g.members.join(","));
+                }
+            }
+            return Ok(());
+        }
+        GroupsCommand::Add { set, code, name, members, set_name } => {
+            if !set.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-') || set.is_empty() {
+                bail!("group set id \"{set}\" must be letters, digits, - and _");
+            }
+            let members: Vec<String> =
+                members.iter().map(|m| m.trim().to_ascii_uppercase()).filter(|m| !m.is_empty()).collect();
+            let idx = match sets.iter().position(|s| s.id == set) {
+                Some(i) => i,
+                None => {
+                    sets.push(GroupSet { id: set.clone(), name: set_name.unwrap_or_else(|| set.clone()), groups: vec![] });
+                    sets.len() - 1
+                }
+            };
+            let group = ipmo_measures::compute::Group { code: code.clone(), name, members };
+            let s = &mut sets[idx];
+            match s.groups.iter().position(|g| g.code == code) {
+                Some(i) => s.groups[i] = group,
+                None => s.groups.push(group),
+            }
+        }
+        GroupsCommand::Remove { set, code } => {
+            let s = sets.iter_mut().find(|s| s.id == set).ok_or_else(|| anyhow!("no group set \"{set}\""))?;
+            let before = s.groups.len();
+            s.groups.retain(|g| g.code != code);
+            if s.groups.len() == before {
+                bail!("group set \"{set}\" has no group \"{code}\"");
+            }
+            sets.retain(|s| !s.groups.is_empty());
+        }
+    }
+    let path = groups_path(wh);
+    let text = toml::to_string_pretty(&GroupsFile { group_set: sets }).context("cannot write the groups file")?;
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot replace {}", path.display()))?;
+    println!("saved {}; run `ipmo measures compute` to include the change", path.display());
+    Ok(())
+}
+
+/// Computes stale months and stores them.
+pub fn compute(wh: &Warehouse, dir: &Path, all: bool, membership: Membership, quiet: bool) -> Result<()> {
+    let started = Instant::now();
+    let lib = load_library(dir)?;
+    let (groups, groups_input) = read_groups(wh)?;
+    let extra: Vec<String> = groups_input.into_iter().collect();
+    let months: Vec<YearMonth> =
+        if all { wh.prescribing_months()? } else { wh.months_to_compute(&lib.hash(), membership, &extra)? };
+    if wh.prescribing_months()?.is_empty() {
+        bail!("the warehouse at {} has no prescribing; load some with `ipmo ingest epd`", wh.root().display());
+    }
+    if months.is_empty() {
+        if !quiet {
+            eprintln!("measures: every month is up to date ({} measures)", lib.computed().count());
+        }
+        return Ok(());
+    }
+    let names = wh.presentation_names()?;
+    let current = wh.bnf_current_codes()?;
+    let mut index = CodeIndex::new(&lib, names.clone());
+    let rt = tokio::runtime::Runtime::new().context("cannot start the query runtime")?;
+    let mut done = Vec::new();
+    for month in months {
+        let t = Instant::now();
+        let inputs = {
+            let mut i = wh.measure_inputs(month)?;
+            i.extend(extra.iter().cloned());
+            i
+        };
+        let practices = rt.block_on(wh.practices_for_month(month, membership))?;
+        if practices.is_empty() {
+            eprintln!(
+                "measures: {month}: no practices in the organisation map; load gp-reg-pat-prac-map with `ipmo ingest orgs` (month skipped)"
+            );
+            continue;
+        }
+        let mut acc = MonthAccumulator::new(&index, &practices);
+        let rows = wh.for_each_prescribing(month, &current, |p, code, a| acc.add(&mut index, p, code, a))?;
+        let results = compute_month(&index, &acc, month, &practices, &groups);
+        if !quiet {
+            eprintln!(
+                "measures: {month}: {rows} rows ({} from other prescribers left out), {} practices, {} values in {:.2} s",
+                acc.rows_other_prescribers,
+                practices.len(),
+                results.values.len(),
+                t.elapsed().as_secs_f64()
+            );
+        }
+        let record = ComputeRecord {
+            library_hash: lib.hash(),
+            membership: membership.as_str().to_string(),
+            inputs,
+            computed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        };
+        done.push((month, results, record));
+    }
+    let mut all_codes: Vec<(String, String)> = names.into_iter().collect();
+    for c in current.values() {
+        all_codes.push((c.clone(), String::new()));
+    }
+    all_codes.sort();
+    all_codes.dedup_by(|a, b| a.0 == b.0);
+    let mut counted = Vec::new();
+    for m in lib.computed() {
+        for (side_name, side) in [("numerator", &m.numerator), ("denominator", &m.denominator)] {
+            for r in lib.resolve(side, all_codes.iter().map(|(c, n)| (c.as_str(), n.as_str()))) {
+                counted.push(CountedCode {
+                    measure_id: m.id.clone(),
+                    side: side_name,
+                    bnf_code: r.bnf_code,
+                    name: r.name,
+                    factor: r.factor,
+                });
+            }
+        }
+    }
+    let n_months = done.len();
+    let rows = wh.store_measure_results(&lib, &counted, done)?;
+    if !quiet {
+        eprintln!(
+            "measures: stored {rows} values for {} measures over {n_months} month(s) in {:.1} s",
+            lib.computed().count(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,568 @@
+//! Computing every measure for every organisation, one month at a time.
+//!
+//! Each month is independent: practice numerators and denominators come from that month's
+//! prescribing and list sizes, organisations are sums of their practices, and percentiles and
+//! deciles rank organisations of one level within the month. So a new month is computed on its
+//! own, and a month's results depend only on its inputs and the definitions.
+//!
+//! The rules follow OpenPrescribing's so that numbers agree:
+//! - practice rows exist for every standard GP practice in the organisation map for the month
+//!   (prescribing by other cost centres and by unidentified `…998` codes is left out);
+//! - organisations sum their practices' numerators and denominators; for measures per 1,000
+//!   patients or per STAR-PU, practices without a list size that month are left out of both;
+//! - `value = numerator × multiplier / denominator` (multiplier 100 for percentages, 1,000 per
+//!   1,000 patients), null when the denominator is zero;
+//! - percentile = SQL `PERCENT_RANK` × 100 among organisations of the level with a value;
+//!   deciles = `PERCENTILE_CONT` over the same values;
+//! - for cost-based measures, saving at decile d = numerator − decile_d × denominator /
+//!   multiplier (positive: could save); England's saving is the sum of positive practice savings.
+
+use crate::definition::{Measure, Quantity};
+use crate::library::Library;
+use ipmo_domain::YearMonth;
+use ipmo_stats::percentile::{deciles, percent_ranks};
+use rustc_hash::FxHashMap;
+
+/// One aggregated prescribing row's amounts, as stored in the warehouse.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Amounts {
+    /// Items.
+    pub items: i64,
+    /// Total quantity.
+    pub quantity: f64,
+    /// Actual cost in hundred-thousandths of a pound.
+    pub actual_cost_e5: i64,
+    /// Net ingredient cost in pence.
+    pub nic_pence: i64,
+    /// ADQ usage.
+    pub adq: f64,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Amount {
+    Items,
+    Quantity,
+    ActualCost,
+    Nic,
+    Adq,
+}
+
+impl Amount {
+    fn of(q: &Quantity) -> Option<Self> {
+        Some(match q {
+            Quantity::Items => Amount::Items,
+            Quantity::Quantity | Quantity::WeightedQuantity(_) => Amount::Quantity,
+            Quantity::ActualCost => Amount::ActualCost,
+            Quantity::Nic => Amount::Nic,
+            Quantity::Adq => Amount::Adq,
+            Quantity::ListSize | Quantity::StarPuOralAntibacterial => return None,
+        })
+    }
+
+    fn pick(self, a: &Amounts) -> f64 {
+        match self {
+            Amount::Items => a.items as f64,
+            Amount::Quantity => a.quantity,
+            Amount::ActualCost => a.actual_cost_e5 as f64 / 100_000.0,
+            Amount::Nic => a.nic_pence as f64 / 100.0,
+            Amount::Adq => a.adq,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Contribution {
+    slot: usize,
+    numerator: bool,
+    amount: Amount,
+    factor: f64,
+}
+
+/// Which measure sides each presentation feeds, worked out once per code and cached.
+pub struct CodeIndex<'l> {
+    measures: Vec<&'l Measure>,
+    library: &'l Library,
+    names: FxHashMap<String, String>,
+    cache: FxHashMap<String, Vec<Contribution>>,
+}
+
+impl<'l> CodeIndex<'l> {
+    /// An index over the library's computed measures; `names` gives BNF names for name filters
+    /// (a code without a name matches only filters that need no name).
+    pub fn new(library: &'l Library, names: FxHashMap<String, String>) -> Self {
+        Self { measures: library.computed().collect(), library, names, cache: FxHashMap::default() }
+    }
+
+    /// The measures computed, in slot order.
+    pub fn measures(&self) -> &[&'l Measure] {
+        &self.measures
+    }
+
+    fn contributions(&mut self, code: &str) -> &[Contribution] {
+        if !self.cache.contains_key(code) {
+            let name = self.names.get(code).map(String::as_str).unwrap_or("");
+            let mut list = Vec::new();
+            for (slot, m) in self.measures.iter().enumerate() {
+                for (numerator, side) in [(true, &m.numerator), (false, &m.denominator)] {
+                    let Some(amount) = Amount::of(&side.quantity) else { continue };
+                    if side.selects(code, name)
+                        && let Some(factor) = self.library.weight(side, code)
+                    {
+                        list.push(Contribution { slot, numerator, amount, factor });
+                    }
+                }
+            }
+            self.cache.insert(code.to_string(), list);
+        }
+        &self.cache[code]
+    }
+}
+
+/// A standard GP practice in one month, with where it sits and its list size.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PracticeMonth {
+    /// ODS code.
+    pub code: String,
+    /// PCN, when it belongs to one.
+    pub pcn: Option<String>,
+    /// Sub-ICB location.
+    pub sicbl: String,
+    /// ICB.
+    pub icb: String,
+    /// NHS England region.
+    pub region: String,
+    /// Registered patients, when published for the month.
+    pub list_size: Option<f64>,
+    /// Oral-antibacterial STAR-PU, when computable.
+    pub star_pu: Option<f64>,
+}
+
+/// A user-defined set of groups (localities, a peer set of ICBs…). A practice is in a group when
+/// its own code or any of its organisations' codes is a member.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
+pub struct GroupSet {
+    /// Identifier, used as `group:<id>` for the organisation type.
+    pub id: String,
+    /// Name for display.
+    pub name: String,
+    /// The groups.
+    pub groups: Vec<Group>,
+}
+
+/// One custom group.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
+pub struct Group {
+    /// Code, unique within its set.
+    pub code: String,
+    /// Name for display.
+    pub name: String,
+    /// Practice, PCN, sub-ICB location, ICB or region codes.
+    pub members: Vec<String>,
+}
+
+/// Sums numerators and denominators per practice for one month.
+pub struct MonthAccumulator {
+    slots: usize,
+    practice_index: FxHashMap<String, usize>,
+    numerator: Vec<f64>,
+    denominator: Vec<f64>,
+    /// Rows whose practice is not a standard GP practice this month (left out).
+    pub rows_other_prescribers: u64,
+    /// Rows counted.
+    pub rows_counted: u64,
+}
+
+impl MonthAccumulator {
+    /// An accumulator for the given practices and the index's measures.
+    pub fn new(index: &CodeIndex<'_>, practices: &[PracticeMonth]) -> Self {
+        let slots = index.measures.len();
+        let practice_index = practices.iter().enumerate().map(|(i, p)| (p.code.clone(), i)).collect();
+        Self {
+            slots,
+            practice_index,
+            numerator: vec![0.0; slots * practices.len()],
+            denominator: vec![0.0; slots * practices.len()],
+            rows_other_prescribers: 0,
+            rows_counted: 0,
+        }
+    }
+
+    /// Adds one aggregated prescribing row (BNF code already mapped to the current code).
+    pub fn add(&mut self, index: &mut CodeIndex<'_>, practice: &str, bnf_code: &str, amounts: &Amounts) {
+        let Some(&p) = self.practice_index.get(practice) else {
+            self.rows_other_prescribers += 1;
+            return;
+        };
+        self.rows_counted += 1;
+        for c in index.contributions(bnf_code) {
+            let v = c.amount.pick(amounts) * c.factor;
+            let cell = p * self.slots + c.slot;
+            if c.numerator {
+                self.numerator[cell] += v;
+            } else {
+                self.denominator[cell] += v;
+            }
+        }
+    }
+}
+
+/// One organisation's value for one measure and month.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MeasureValue {
+    /// Measure id.
+    pub measure: String,
+    /// Month.
+    pub month: YearMonth,
+    /// `practice`, `pcn`, `sicbl`, `icb`, `region`, `england` or `group:<set>`.
+    pub org_type: String,
+    /// ODS code (or group code; `ENG` for England).
+    pub org_code: String,
+    /// Numerator.
+    pub numerator: f64,
+    /// Denominator as summed (patients for list-size measures).
+    pub denominator: f64,
+    /// numerator × multiplier / denominator.
+    pub value: Option<f64>,
+    /// Percentile rank among the level's organisations, 0–100.
+    pub percentile: Option<f64>,
+    /// Cost saving at the median (cost-based measures).
+    pub saving_50: Option<f64>,
+    /// Cost saving at the 10th percentile (cost-based measures).
+    pub saving_10: Option<f64>,
+}
+
+/// A level's deciles for one measure and month.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DecileRow {
+    /// Measure id.
+    pub measure: String,
+    /// Month.
+    pub month: YearMonth,
+    /// Level.
+    pub org_type: String,
+    /// 10, 20, …, 90.
+    pub percentile: u8,
+    /// The value at that percentile.
+    pub value: f64,
+}
+
+/// Everything computed for one month.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MonthResults {
+    /// Values for every organisation.
+    pub values: Vec<MeasureValue>,
+    /// Deciles per level.
+    pub deciles: Vec<DecileRow>,
+}
+
+/// The organisation levels, in display order.
+pub const LEVELS: [&str; 6] = ["practice", "pcn", "sicbl", "icb", "region", "england"];
+
+/// Code of the single England organisation.
+pub const ENGLAND: &str = "ENG";
+
+struct Level {
+    org_type: String,
+    codes: Vec<String>,
+    /// For each practice, the organisations it counts towards at this level.
+    of_practice: Vec<Vec<usize>>,
+}
+
+fn levels(practices: &[PracticeMonth], groups: &[GroupSet]) -> Vec<Level> {
+    let mut out = Vec::new();
+    let key_level = |org_type: &str, key: &dyn Fn(&PracticeMonth) -> Option<&str>| {
+        let mut codes: Vec<String> = Vec::new();
+        let mut position: FxHashMap<String, usize> = FxHashMap::default();
+        let of_practice = practices
+            .iter()
+            .map(|p| match key(p) {
+                Some(k) => {
+                    let i = *position.entry(k.to_string()).or_insert_with(|| {
+                        codes.push(k.to_string());
+                        codes.len() - 1
+                    });
+                    vec![i]
+                }
+                None => vec![],
+            })
+            .collect();
+        Level { org_type: org_type.to_string(), codes, of_practice }
+    };
+    out.push(key_level("practice", &|p| Some(p.code.as_str())));
+    out.push(key_level("pcn", &|p| p.pcn.as_deref()));
+    out.push(key_level("sicbl", &|p| Some(p.sicbl.as_str())));
+    out.push(key_level("icb", &|p| Some(p.icb.as_str())));
+    out.push(key_level("region", &|p| Some(p.region.as_str())));
+    out.push(key_level("england", &|_| Some(ENGLAND)));
+    for set in groups {
+        let of_practice = practices
+            .iter()
+            .map(|p| {
+                set.groups
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, g)| {
+                        g.members.iter().any(|m| {
+                            m == &p.code
+                                || Some(m.as_str()) == p.pcn.as_deref()
+                                || m == &p.sicbl
+                                || m == &p.icb
+                                || m == &p.region
+                        })
+                    })
+                    .map(|(i, _)| i)
+                    .collect()
+            })
+            .collect();
+        out.push(Level {
+            org_type: format!("group:{}", set.id),
+            codes: set.groups.iter().map(|g| g.code.clone()).collect(),
+            of_practice,
+        });
+    }
+    out
+}
+
+/// Computes every measure in `index` for every organisation level and custom group.
+pub fn compute_month(
+    index: &CodeIndex<'_>,
+    acc: &MonthAccumulator,
+    month: YearMonth,
+    practices: &[PracticeMonth],
+    groups: &[GroupSet],
+) -> MonthResults {
+    let levels = levels(practices, groups);
+    let mut results = MonthResults::default();
+    for (slot, m) in index.measures.iter().enumerate() {
+        let multiplier = m.multiplier();
+        // Practice numerators and denominators, and whether each practice counts.
+        let mut num = Vec::with_capacity(practices.len());
+        let mut den = Vec::with_capacity(practices.len());
+        let mut counts = Vec::with_capacity(practices.len());
+        for (pi, p) in practices.iter().enumerate() {
+            let n = acc.numerator[pi * acc.slots + slot];
+            let (d, ok) = match m.denominator.quantity {
+                Quantity::ListSize => (p.list_size.unwrap_or(0.0), p.list_size.is_some()),
+                Quantity::StarPuOralAntibacterial => (p.star_pu.unwrap_or(0.0), p.star_pu.is_some()),
+                _ => (acc.denominator[pi * acc.slots + slot], true),
+            };
+            num.push(n);
+            den.push(d);
+            counts.push(ok);
+        }
+        let mut practice_savings: Option<(f64, f64)> = None;
+        for level in &levels {
+            let mut onum = vec![0.0; level.codes.len()];
+            let mut oden = vec![0.0; level.codes.len()];
+            let mut present = vec![false; level.codes.len()];
+            for (pi, orgs) in level.of_practice.iter().enumerate() {
+                for &o in orgs {
+                    present[o] = true;
+                    if counts[pi] {
+                        onum[o] += num[pi];
+                        oden[o] += den[pi];
+                    }
+                }
+            }
+            let values: Vec<Option<f64>> = (0..level.codes.len())
+                .map(|o| (oden[o] != 0.0).then(|| onum[o] * multiplier / oden[o]).filter(|v| v.is_finite()))
+                .collect();
+            let is_england = level.org_type == "england";
+            let ranks = if is_england { vec![None; values.len()] } else { percent_ranks(&values) };
+            let level_deciles = if is_england { Vec::new() } else { deciles(&values) };
+            for (i, d) in level_deciles.iter().enumerate() {
+                results.deciles.push(DecileRow {
+                    measure: m.id.clone(),
+                    month,
+                    org_type: level.org_type.clone(),
+                    percentile: ipmo_stats::percentile::DECILES[i],
+                    value: *d,
+                });
+            }
+            let saving_at = |o: usize, decile: usize| -> Option<f64> {
+                let d = level_deciles.get(decile)?;
+                values[o]?;
+                Some(onum[o] - d * oden[o] / multiplier)
+            };
+            let mut positive = (0.0, 0.0);
+            for o in 0..level.codes.len() {
+                if !present[o] {
+                    continue;
+                }
+                let (s50, s10) = if !m.is_cost_based {
+                    (None, None)
+                } else if is_england {
+                    practice_savings.map_or((None, None), |(a, b)| (Some(a), Some(b)))
+                } else {
+                    (saving_at(o, 4), saving_at(o, 0))
+                };
+                if level.org_type == "practice" {
+                    positive.0 += s50.unwrap_or(0.0).max(0.0);
+                    positive.1 += s10.unwrap_or(0.0).max(0.0);
+                }
+                results.values.push(MeasureValue {
+                    measure: m.id.clone(),
+                    month,
+                    org_type: level.org_type.clone(),
+                    org_code: level.codes[o].clone(),
+                    numerator: onum[o],
+                    denominator: oden[o],
+                    value: values[o],
+                    percentile: ranks[o],
+                    saving_50: s50,
+                    saving_10: s10,
+                });
+            }
+            if level.org_type == "practice" && m.is_cost_based {
+                practice_savings = Some(positive);
+            }
+        }
+    }
+    results
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::definition::parse;
+    use std::path::Path;
+
+    fn library(defs: &[(&str, &str)]) -> Library {
+        let measures = defs
+            .iter()
+            .map(|(id, text)| parse(Path::new(&format!("{id}.toml")), text, &[], "h".into()).unwrap())
+            .collect();
+        Library { measures, ..Default::default() }
+    }
+
+    const HEAD: &str = r#"title = "t"
+description = "d"
+why_it_matters = "w"
+tags = ["safety"]
+direction = "lower_is_better"
+source = "s"
+version = 1
+authored = "2026-01-01"
+reviewed = "2026-01-01"
+status = "live"
+"#;
+
+    fn practice(code: &str, pcn: &str, icb: &str, list: Option<f64>) -> PracticeMonth {
+        PracticeMonth {
+            code: code.into(),
+            pcn: Some(pcn.into()),
+            sicbl: format!("{icb}S"),
+            icb: icb.into(),
+            region: "Y60".into(),
+            list_size: list,
+            star_pu: None,
+        }
+    }
+
+    fn items(n: i64) -> Amounts {
+        Amounts { items: n, ..Default::default() }
+    }
+
+    #[test]
+    fn percentages_percentiles_and_levels_by_hand() {
+        let mtx = format!(
+            "id = \"mtx\"\n{HEAD}is_percentage = true\n[numerator]\nvalue = \"items\"\ncodes = [\"1001030U0%AC\"]\n[denominator]\nvalue = \"items\"\ncodes = [\"1001030U0\"]\n"
+        );
+        let lib = library(&[("mtx", &mtx)]);
+        let mut index = CodeIndex::new(&lib, FxHashMap::default());
+        let practices = vec![
+            practice("A1", "P1", "QAA", Some(1000.0)),
+            practice("A2", "P1", "QAA", Some(1000.0)),
+            practice("A3", "P2", "QBB", Some(1000.0)),
+        ];
+        let mut acc = MonthAccumulator::new(&index, &practices);
+        // A1: 1 of 4 items are 10 mg (25%); A2: 3 of 4 (75%); A3: 0 of 2 (0%).
+        acc.add(&mut index, "A1", "1001030U0AAACAC", &items(1));
+        acc.add(&mut index, "A1", "1001030U0AAABAB", &items(3));
+        acc.add(&mut index, "A2", "1001030U0AAACAC", &items(3));
+        acc.add(&mut index, "A2", "1001030U0AAABAB", &items(1));
+        acc.add(&mut index, "A3", "1001030U0AAABAB", &items(2));
+        acc.add(&mut index, "Y99998", "1001030U0AAACAC", &items(50)); // not a standard practice
+        acc.add(&mut index, "A3", "0501013B0AAABAB", &items(9)); // not in the measure
+        assert_eq!((acc.rows_counted, acc.rows_other_prescribers), (6, 1));
+        let month = YearMonth::new(2025, 1).unwrap();
+        let r = compute_month(&index, &acc, month, &practices, &[]);
+        let get = |t: &str, c: &str| r.values.iter().find(|v| v.org_type == t && v.org_code == c).unwrap().clone();
+        assert_eq!(get("practice", "A1").value, Some(25.0));
+        assert_eq!(get("practice", "A2").percentile, Some(100.0));
+        assert_eq!(get("practice", "A1").percentile, Some(50.0));
+        assert_eq!(get("practice", "A3").percentile, Some(0.0));
+        // P1 = (1 + 3) / (4 + 4) = 50%; P2 = 0%.
+        assert_eq!(get("pcn", "P1").value, Some(50.0));
+        assert_eq!(get("pcn", "P1").percentile, Some(100.0));
+        assert_eq!(get("england", ENGLAND).value, Some(40.0)); // 4 of 10
+        assert_eq!(get("england", ENGLAND).percentile, None);
+        // Practice deciles over 0, 25, 75: 10th = 0 + 0.2 × 25 = 5; 50th = 25.
+        let dec = |t: &str, p: u8| r.deciles.iter().find(|d| d.org_type == t && d.percentile == p).unwrap().value;
+        assert!((dec("practice", 10) - 5.0).abs() < 1e-12);
+        assert_eq!(dec("practice", 50), 25.0);
+        assert!(r.deciles.iter().all(|d| d.org_type != "england"));
+    }
+
+    #[test]
+    fn cost_per_thousand_patients_and_savings_by_hand() {
+        let lp = format!(
+            "id = \"lp\"\n{HEAD}is_percentage = false\nis_cost_based = true\n[numerator]\nvalue = \"actual_cost\"\ncodes = [\"0602010M0\"]\n[denominator]\nvalue = \"list_size\"\n"
+        );
+        let lib = library(&[("lp", &lp)]);
+        let mut index = CodeIndex::new(&lib, FxHashMap::default());
+        let practices = vec![
+            practice("A1", "P1", "QAA", Some(2000.0)),
+            practice("A2", "P1", "QAA", Some(1000.0)),
+            practice("A3", "P2", "QAA", Some(1000.0)),
+            practice("A4", "P2", "QAA", None),
+        ];
+        let mut acc = MonthAccumulator::new(&index, &practices);
+        let cost = |pounds: i64| Amounts { items: 1, actual_cost_e5: pounds * 100_000, ..Default::default() };
+        acc.add(&mut index, "A1", "0602010M0AAAAAA", &cost(200)); // £100 per 1,000
+        acc.add(&mut index, "A2", "0602010M0AAAAAA", &cost(10)); // £10 per 1,000
+        acc.add(&mut index, "A3", "0602010M0AAAAAA", &cost(50)); // £50 per 1,000
+        acc.add(&mut index, "A4", "0602010M0AAAAAA", &cost(999)); // no list size: left out
+        let r = compute_month(&index, &acc, YearMonth::new(2025, 1).unwrap(), &practices, &[]);
+        let get = |t: &str, c: &str| r.values.iter().find(|v| v.org_type == t && v.org_code == c).unwrap().clone();
+        let a1 = get("practice", "A1");
+        assert_eq!(a1.value, Some(100.0));
+        // Practice values 10, 50, 100: median 50, 10th = 10 + 0.2 × 40 = 18.
+        // A1 saving at median = 200 − 50 × 2000 / 1000 = 100; at 10th = 200 − 18 × 2 = 164.
+        assert!((a1.saving_50.unwrap() - 100.0).abs() < 1e-9);
+        assert!((a1.saving_10.unwrap() - 164.0).abs() < 1e-9);
+        assert_eq!(get("practice", "A4").value, None);
+        // ICB: (200 + 10 + 50) / 4,000 patients = £65 per 1,000; A4 excluded from both sides.
+        let icb = get("icb", "QAA");
+        assert_eq!((icb.numerator, icb.denominator, icb.value), (260.0, 4000.0, Some(65.0)));
+        // England: sum of positive practice savings at the median: A1 100 + A3 0 (A2 is −40).
+        assert!((get("england", ENGLAND).saving_50.unwrap() - 100.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn custom_groups_sum_their_members() {
+        let lib = library(&[(
+            "all",
+            &format!("id = \"all\"\n{HEAD}is_percentage = false\n[numerator]\nvalue = \"items\"\ncodes = [\"05\"]\n[denominator]\nvalue = \"list_size\"\n"),
+        )]);
+        let mut index = CodeIndex::new(&lib, FxHashMap::default());
+        let practices =
+            vec![practice("A1", "P1", "QAA", Some(1000.0)), practice("A2", "P2", "QBB", Some(1000.0)), practice("A3", "P3", "QCC", Some(500.0))];
+        let mut acc = MonthAccumulator::new(&index, &practices);
+        for (p, n) in [("A1", 10), ("A2", 20), ("A3", 40)] {
+            acc.add(&mut index, p, "0501013B0AAABAB", &items(n));
+        }
+        let groups = vec![GroupSet {
+            id: "peers".into(),
+            name: "Peers".into(),
+            groups: vec![
+                Group { code: "north".into(), name: "North".into(), members: vec!["QAA".into(), "QBB".into()] },
+                Group { code: "one".into(), name: "One".into(), members: vec!["A3".into()] },
+            ],
+        }];
+        let r = compute_month(&index, &acc, YearMonth::new(2025, 1).unwrap(), &practices, &groups);
+        let north = r.values.iter().find(|v| v.org_type == "group:peers" && v.org_code == "north").unwrap();
+        assert_eq!(north.value, Some(15.0)); // 30 items per 2,000 patients
+        assert_eq!(north.percentile, Some(0.0));
+    }
+}

@@ -1,0 +1,559 @@
+//! The measure definition file format and its validation.
+//!
+//! One TOML file per measure, named after its id (`broad_spectrum.toml`):
+//!
+//! ```toml
+//! id = "broad_spectrum"
+//! title = "Broad-spectrum antibiotics"
+//! description = "Co-amoxiclav, cephalosporins and quinolones as a share of oral antibacterial items."
+//! why_it_matters = "Broad-spectrum antibiotics drive resistance and C. difficile infection."
+//! tags = ["antimicrobial", "infections"]
+//! opportunities = [14]              # national medicines optimisation opportunities served
+//! direction = "lower_is_better"     # or "higher_is_better", "no_judgement"
+//! is_percentage = true
+//! is_cost_based = false
+//! source = "OpenPrescribing `broad_spectrum`; SOF 2021/22 antibacterial metric (b)"
+//! version = 1
+//! authored = "2026-11-23"
+//! reviewed = "2026-11-23"
+//! status = "live"                   # or "draft", "retired"
+//!
+//! [numerator]
+//! value = "items"                   # items | quantity | actual_cost | nic | adq | weighted_quantity
+//! codes = ["0501013K0", "0501021", "050112"]
+//! exclude = []
+//! name_contains = []                # optional: keep presentations whose name contains any of these
+//! name_excludes = []                # optional: drop presentations whose name contains any of these
+//!
+//! [denominator]
+//! value = "items"                   # or "list_size" (per 1,000 patients), "star_pu_oral_antibacterial"
+//! codes = ["0501"]
+//! exclude = ["050109", "050110", "0501130H0"]
+//!
+//! [target]                          # optional
+//! value = 10.0
+//! source = "NHS Oversight Framework 2021/22: broad-spectrum ≤ 10%"
+//! ```
+//!
+//! A `weighted_quantity` side names a factor table (`factors = "ome"` reads
+//! `measures/tables/ome.csv`, columns `bnf_code,factor,note`) and sums quantity × factor, e.g.
+//! oral morphine equivalent or kg CO2e.
+
+use crate::codes::CodePattern;
+use crate::error::MeasureError;
+use ipmo_stats::Direction;
+use serde::Deserialize;
+use std::path::Path;
+
+/// Tags a measure may carry; a closed list so that filters and the dashboard's groupings work.
+pub const TAGS: &[&str] = &[
+    "antimicrobial",
+    "infections",
+    "safety",
+    "value",
+    "cost",
+    "lowpriority",
+    "greener",
+    "opioids",
+    "pain",
+    "cardiovascular",
+    "respiratory",
+    "diabetes",
+    "mentalhealth",
+    "centralnervous",
+    "gastrointestinal",
+    "generic",
+    "nutrition",
+    "efficacy",
+    "endocrine",
+    "core",
+];
+
+/// What a side sums.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Quantity {
+    /// Prescription items.
+    Items,
+    /// Total quantity (tablets, millilitres, inhalers… as published).
+    Quantity,
+    /// Actual cost in pounds.
+    ActualCost,
+    /// Net ingredient cost in pounds.
+    Nic,
+    /// Average daily quantities.
+    Adq,
+    /// Quantity × a per-code factor from a named table.
+    WeightedQuantity(String),
+    /// Registered patients (the value is per 1,000 patients).
+    ListSize,
+    /// The 2013 oral-antibacterial item STAR-PU.
+    StarPuOralAntibacterial,
+}
+
+impl Quantity {
+    /// Whether this sums prescribing (as opposed to a list-size statistic).
+    pub fn is_prescribing(&self) -> bool {
+        !matches!(self, Quantity::ListSize | Quantity::StarPuOralAntibacterial)
+    }
+
+    /// Whether it is money.
+    pub fn is_cost(&self) -> bool {
+        matches!(self, Quantity::ActualCost | Quantity::Nic)
+    }
+
+    /// The name used in definition files.
+    pub fn name(&self) -> &str {
+        match self {
+            Quantity::Items => "items",
+            Quantity::Quantity => "quantity",
+            Quantity::ActualCost => "actual_cost",
+            Quantity::Nic => "nic",
+            Quantity::Adq => "adq",
+            Quantity::WeightedQuantity(_) => "weighted_quantity",
+            Quantity::ListSize => "list_size",
+            Quantity::StarPuOralAntibacterial => "star_pu_oral_antibacterial",
+        }
+    }
+
+    /// The SQL expression over the `prescribing_current` view that gives this value.
+    pub fn sql_column(&self) -> &str {
+        match self {
+            Quantity::Items => "items",
+            Quantity::Quantity | Quantity::WeightedQuantity(_) => "quantity",
+            Quantity::ActualCost => "actual_cost",
+            Quantity::Nic => "nic",
+            Quantity::Adq => "adq_usage",
+            Quantity::ListSize => "total",
+            Quantity::StarPuOralAntibacterial => "star_pu_oral_antibacterial",
+        }
+    }
+}
+
+/// A numerator or denominator.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Side {
+    /// What is summed.
+    pub quantity: Quantity,
+    /// Presentations counted (empty for list sizes).
+    pub codes: Vec<CodePattern>,
+    /// Presentations left out even though `codes` matches them.
+    pub exclude: Vec<CodePattern>,
+    /// Keep only presentations whose name contains one of these (case-insensitive).
+    pub name_contains: Vec<String>,
+    /// Drop presentations whose name contains one of these (case-insensitive).
+    pub name_excludes: Vec<String>,
+}
+
+impl Side {
+    /// Whether a presentation (current code and BNF name) is counted on this side.
+    pub fn selects(&self, code: &str, name: &str) -> bool {
+        if !self.quantity.is_prescribing() || !self.codes.iter().any(|p| p.matches(code)) {
+            return false;
+        }
+        if self.exclude.iter().any(|p| p.matches(code)) {
+            return false;
+        }
+        let lower = name.to_ascii_lowercase();
+        if !self.name_contains.is_empty() && !self.name_contains.iter().any(|n| lower.contains(n.as_str())) {
+            return false;
+        }
+        !self.name_excludes.iter().any(|n| lower.contains(n.as_str()))
+    }
+}
+
+/// Lifecycle of a definition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Under review; computed but marked as draft.
+    Draft,
+    /// In use.
+    Live,
+    /// Kept for history; not computed.
+    Retired,
+}
+
+/// An optional target with where it comes from.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// The value, in the measure's unit.
+    pub value: f64,
+    /// Who set it.
+    pub source: String,
+}
+
+/// A validated measure definition.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measure {
+    /// Identifier, equal to the file name without `.toml`.
+    pub id: String,
+    /// Short title.
+    pub title: String,
+    /// What is counted, in words.
+    pub description: String,
+    /// Why it matters clinically or financially.
+    pub why_it_matters: String,
+    /// Tags from [`TAGS`].
+    pub tags: Vec<String>,
+    /// National medicines optimisation opportunities (1–16) this measure evidences.
+    pub opportunities: Vec<u8>,
+    /// Which way is better.
+    pub direction: Direction,
+    /// Shown ×100 as a percentage.
+    pub is_percentage: bool,
+    /// Cost savings are computed (numerator is money).
+    pub is_cost_based: bool,
+    /// Whether it appears in alerts.
+    pub include_in_alerts: bool,
+    /// Numerator.
+    pub numerator: Side,
+    /// Denominator.
+    pub denominator: Side,
+    /// Optional target.
+    pub target: Option<Target>,
+    /// Where the definition comes from.
+    pub source: String,
+    /// Definition version, raised on every change to what is counted.
+    pub version: u32,
+    /// When first written.
+    pub authored: String,
+    /// When last clinically reviewed.
+    pub reviewed: String,
+    /// Lifecycle.
+    pub status: Status,
+    /// SHA-256 of the definition file and any factor table it uses, stored beside every result.
+    pub hash: String,
+}
+
+impl Measure {
+    /// `value = numerator × multiplier / denominator`: 100 for percentages, 1,000 for per-1,000
+    /// patients, 1 otherwise.
+    pub fn multiplier(&self) -> f64 {
+        if self.is_percentage {
+            100.0
+        } else if self.denominator.quantity == Quantity::ListSize {
+            1000.0
+        } else {
+            1.0
+        }
+    }
+
+    /// The unit, for labels.
+    pub fn unit(&self) -> String {
+        if self.is_percentage {
+            return "%".into();
+        }
+        let num = match &self.numerator.quantity {
+            Quantity::ActualCost | Quantity::Nic => "£",
+            Quantity::Items => "items",
+            Quantity::Quantity => "quantity",
+            Quantity::Adq => "ADQs",
+            Quantity::WeightedQuantity(t) => t.as_str(),
+            _ => "",
+        };
+        match self.denominator.quantity {
+            Quantity::ListSize => format!("{num} per 1,000 patients"),
+            Quantity::StarPuOralAntibacterial => format!("{num} per STAR-PU"),
+            ref q => format!("{num} per {}", q.name().replace('_', " ")),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSide {
+    value: String,
+    #[serde(default)]
+    codes: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
+    #[serde(default)]
+    factors: Option<String>,
+    #[serde(default)]
+    name_contains: Vec<String>,
+    #[serde(default)]
+    name_excludes: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMeasure {
+    id: String,
+    title: String,
+    description: String,
+    why_it_matters: String,
+    tags: Vec<String>,
+    #[serde(default)]
+    opportunities: Vec<u8>,
+    direction: String,
+    is_percentage: bool,
+    #[serde(default)]
+    is_cost_based: bool,
+    #[serde(default)]
+    include_in_alerts: Option<bool>,
+    numerator: RawSide,
+    denominator: RawSide,
+    #[serde(default)]
+    target: Option<Target>,
+    source: String,
+    version: u32,
+    authored: String,
+    reviewed: String,
+    status: String,
+}
+
+/// Parses and validates one definition. `tables` lists the factor tables that exist; `hash` is
+/// computed by the caller over the file and its tables.
+pub fn parse(path: &Path, text: &str, tables: &[String], hash: String) -> Result<Measure, MeasureError> {
+    let raw: RawMeasure =
+        toml::from_str(text).map_err(|e| MeasureError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+    let bad = |field: &str, msg: String| MeasureError::invalid(path, field, msg);
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    if raw.id != stem {
+        return Err(bad("id", format!("\"{}\" must equal the file name \"{stem}\"; rename one of them", raw.id)));
+    }
+    if raw.id.is_empty() || !raw.id.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_') {
+        return Err(bad("id", format!("\"{}\" must be lower-case letters, digits and _", raw.id)));
+    }
+    for (field, value) in [
+        ("title", &raw.title),
+        ("description", &raw.description),
+        ("why_it_matters", &raw.why_it_matters),
+        ("source", &raw.source),
+    ] {
+        if value.trim().is_empty() {
+            return Err(bad(field, "must not be empty".into()));
+        }
+    }
+    if raw.tags.is_empty() {
+        return Err(bad("tags", format!("give at least one of: {}", TAGS.join(", "))));
+    }
+    if let Some(t) = raw.tags.iter().find(|t| !TAGS.contains(&t.as_str())) {
+        return Err(bad("tags", format!("\"{t}\" is not a known tag; use one of: {}", TAGS.join(", "))));
+    }
+    if let Some(o) = raw.opportunities.iter().find(|o| !(1..=16).contains(*o)) {
+        return Err(bad("opportunities", format!("{o} is not one of the 16 national opportunities (1–16)")));
+    }
+    let direction = match raw.direction.as_str() {
+        "lower_is_better" => Direction::LowerIsBetter,
+        "higher_is_better" => Direction::HigherIsBetter,
+        "no_judgement" => Direction::Neither,
+        other => {
+            return Err(bad(
+                "direction",
+                format!("\"{other}\" must be \"lower_is_better\", \"higher_is_better\" or \"no_judgement\""),
+            ));
+        }
+    };
+    let status = match raw.status.as_str() {
+        "draft" => Status::Draft,
+        "live" => Status::Live,
+        "retired" => Status::Retired,
+        other => return Err(bad("status", format!("\"{other}\" must be \"draft\", \"live\" or \"retired\""))),
+    };
+    if raw.version == 0 {
+        return Err(bad("version", "versions start at 1".into()));
+    }
+    for (field, date) in [("authored", &raw.authored), ("reviewed", &raw.reviewed)] {
+        if !is_iso_date(date) {
+            return Err(bad(field, format!("\"{date}\" is not a date like 2026-11-23")));
+        }
+    }
+    let numerator = side(path, "numerator", raw.numerator, tables)?;
+    let denominator = side(path, "denominator", raw.denominator, tables)?;
+    if !numerator.quantity.is_prescribing() {
+        return Err(bad("numerator.value", "a numerator sums prescribing; list sizes belong in the denominator".into()));
+    }
+    if raw.is_percentage && !denominator.quantity.is_prescribing() {
+        return Err(bad("is_percentage", "a percentage needs a prescribing denominator, not a list size".into()));
+    }
+    if raw.is_cost_based {
+        if !numerator.quantity.is_cost() {
+            return Err(bad(
+                "is_cost_based",
+                "savings are in pounds, so the numerator value must be actual_cost or nic".into(),
+            ));
+        }
+        if denominator.quantity.is_prescribing() && !denominator.quantity.is_cost() {
+            return Err(bad(
+                "is_cost_based",
+                "savings need the denominator in pounds too, or a list size; an items or quantity ratio has no saving in its own unit".into(),
+            ));
+        }
+        if direction != Direction::LowerIsBetter {
+            return Err(bad("is_cost_based", "savings assume lower is better; set direction = \"lower_is_better\"".into()));
+        }
+    }
+    if let Some(t) = &raw.target
+        && !t.value.is_finite()
+    {
+        return Err(bad("target.value", "must be a number".into()));
+    }
+    Ok(Measure {
+        id: raw.id,
+        title: raw.title,
+        description: raw.description,
+        why_it_matters: raw.why_it_matters,
+        tags: raw.tags,
+        opportunities: raw.opportunities,
+        direction,
+        is_percentage: raw.is_percentage,
+        is_cost_based: raw.is_cost_based,
+        include_in_alerts: raw.include_in_alerts.unwrap_or(status == Status::Live),
+        numerator,
+        denominator,
+        target: raw.target,
+        source: raw.source,
+        version: raw.version,
+        authored: raw.authored,
+        reviewed: raw.reviewed,
+        status,
+        hash,
+    })
+}
+
+fn side(path: &Path, which: &str, raw: RawSide, tables: &[String]) -> Result<Side, MeasureError> {
+    let bad = |field: &str, msg: String| MeasureError::invalid(path, &format!("{which}.{field}"), msg);
+    let quantity = match raw.value.as_str() {
+        "items" => Quantity::Items,
+        "quantity" => Quantity::Quantity,
+        "actual_cost" => Quantity::ActualCost,
+        "nic" => Quantity::Nic,
+        "adq" => Quantity::Adq,
+        "list_size" => Quantity::ListSize,
+        "star_pu_oral_antibacterial" => Quantity::StarPuOralAntibacterial,
+        "weighted_quantity" => match &raw.factors {
+            Some(t) if tables.contains(t) => Quantity::WeightedQuantity(t.clone()),
+            Some(t) => {
+                return Err(bad("factors", format!("no factor table \"{t}\": add measures/tables/{t}.csv")));
+            }
+            None => return Err(bad("factors", "a weighted_quantity needs `factors = \"table name\"`".into())),
+        },
+        other => {
+            return Err(bad(
+                "value",
+                format!(
+                    "\"{other}\" must be one of items, quantity, actual_cost, nic, adq, weighted_quantity, list_size, star_pu_oral_antibacterial"
+                ),
+            ));
+        }
+    };
+    if raw.factors.is_some() && !matches!(quantity, Quantity::WeightedQuantity(_)) {
+        return Err(bad("factors", "only a weighted_quantity uses a factor table".into()));
+    }
+    let parse_all = |field: &str, list: &[String]| -> Result<Vec<CodePattern>, MeasureError> {
+        list.iter().map(|c| CodePattern::parse(c).map_err(|m| bad(field, m))).collect()
+    };
+    let codes = parse_all("codes", &raw.codes)?;
+    let exclude = parse_all("exclude", &raw.exclude)?;
+    if quantity.is_prescribing() && codes.is_empty() {
+        return Err(bad("codes", "list the BNF codes or prefixes to sum".into()));
+    }
+    if !quantity.is_prescribing() && !(codes.is_empty() && exclude.is_empty()) {
+        return Err(bad("codes", format!("a {} denominator takes no codes", quantity.name())));
+    }
+    let lower = |v: Vec<String>| v.into_iter().map(|s| s.to_ascii_lowercase()).collect();
+    Ok(Side {
+        quantity,
+        codes,
+        exclude,
+        name_contains: lower(raw.name_contains),
+        name_excludes: lower(raw.name_excludes),
+    })
+}
+
+fn is_iso_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+        && (1..=12).contains(&s[5..7].parse::<u8>().unwrap_or(0))
+        && (1..=31).contains(&s[8..10].parse::<u8>().unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const GOOD: &str = r#"
+id = "methotrexate"
+title = "Methotrexate 10 mg tablets"
+description = "10 mg tablets as a share of all methotrexate tablet items."
+why_it_matters = "Mixing strengths causes fatal overdoses."
+tags = ["safety"]
+direction = "lower_is_better"
+is_percentage = true
+source = "OpenPrescribing methotrexate"
+version = 1
+authored = "2026-11-23"
+reviewed = "2026-11-23"
+status = "live"
+
+[numerator]
+value = "items"
+codes = ["1001030U0%AC"]
+
+[denominator]
+value = "items"
+codes = ["1001030U0%AB", "1001030U0%AC"]
+"#;
+
+    fn parse_text(text: &str) -> Result<Measure, MeasureError> {
+        parse(Path::new("measures/methotrexate.toml"), text, &["ome".to_string()], "h".into())
+    }
+
+    fn field_of(text: &str) -> String {
+        match parse_text(text) {
+            Err(MeasureError::Invalid { field, .. }) => field,
+            other => panic!("expected an invalid-field error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_good_definition_parses() {
+        let m = parse_text(GOOD).unwrap();
+        assert_eq!(m.multiplier(), 100.0);
+        assert_eq!(m.unit(), "%");
+        assert!(m.numerator.selects("1001030U0AAACAC", "Methotrexate_Tab 10mg"));
+        assert!(!m.numerator.selects("1001030U0AAABAB", "Methotrexate_Tab 2.5mg"));
+        assert!(m.include_in_alerts);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert_eq!(field_of(&GOOD.replace("id = \"methotrexate\"", "id = \"mtx\"")), "id");
+        assert_eq!(field_of(&GOOD.replace("[\"safety\"]", "[\"safty\"]")), "tags");
+        assert_eq!(field_of(&GOOD.replace("lower_is_better", "low")), "direction");
+        assert_eq!(field_of(&GOOD.replace("\"1001030U0%AC\"]\n\n[denominator]", "\"10-01\"]\n\n[denominator]")), "numerator.codes");
+        assert_eq!(field_of(&GOOD.replace("value = \"items\"\ncodes = [\"1001030U0%AB\"", "value = \"pills\"\ncodes = [\"1001030U0%AB\"")), "denominator.value");
+        assert_eq!(field_of(&GOOD.replace("is_percentage = true", "is_percentage = true\nis_cost_based = true")), "is_cost_based");
+        assert_eq!(field_of(&GOOD.replace("2026-11-23\"\nreviewed", "23/11/2026\"\nreviewed")), "authored");
+        assert_eq!(field_of(&GOOD.replace("status = \"live\"", "status = \"on\"")), "status");
+        let list = GOOD.replace("value = \"items\"\ncodes = [\"1001030U0%AB\", \"1001030U0%AC\"]", "value = \"list_size\"");
+        assert_eq!(field_of(&list), "is_percentage");
+        let weighted = GOOD.replace("value = \"items\"\ncodes = [\"1001030U0%AC\"]", "value = \"weighted_quantity\"\nfactors = \"co2\"\ncodes = [\"03\"]");
+        assert_eq!(field_of(&weighted), "numerator.factors");
+        match parse_text(&GOOD.replace("version = 1", "version = \"one\"")) {
+            Err(MeasureError::Parse { message, .. }) => assert!(message.contains("line"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+        match parse_text(&format!("{GOOD}\ncolour = \"red\"")) {
+            Err(MeasureError::Parse { message, .. }) => assert!(message.contains("colour"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn name_filters_and_exclusions() {
+        let text = GOOD.replace(
+            "codes = [\"1001030U0%AC\"]",
+            "codes = [\"0501\"]\nexclude = [\"050109\"]\nname_contains = [\"Tab\", \"Cap\"]\nname_excludes = [\"inj\"]",
+        );
+        let m = parse_text(&text).unwrap();
+        assert!(m.numerator.selects("0501013B0AAABAB", "Amoxicillin_Cap 500mg"));
+        assert!(!m.numerator.selects("0501090K0AAAAAA", "Isoniazid_Tab 100mg"));
+        assert!(!m.numerator.selects("0501013B0AAAXAX", "Amoxicillin_Oral Susp 250mg/5ml"));
+        assert!(!m.numerator.selects("0501013B0AAAYAY", "Amoxicillin_Cap Inj"));
+    }
+}

@@ -1,0 +1,126 @@
+//! Percentile ranks and deciles, computed the way OpenPrescribing documents them so that our
+//! numbers agree with theirs.
+//!
+//! OpenPrescribing ranks each month's organisations with SQL `PERCENT_RANK()` over the non-null
+//! values (ties share the lowest rank; the result is `(rank − 1) / (n − 1)`, 0 when `n` is 1) and
+//! draws deciles with `PERCENTILE_CONT` (linear interpolation between the two nearest ranks at
+//! position `p × (n − 1)`). Null values (a zero denominator) get no rank and are left out of the
+//! deciles.
+
+/// The percentiles drawn on decile charts: 10th, 20th, …, 90th.
+pub const DECILES: [u8; 9] = [10, 20, 30, 40, 50, 60, 70, 80, 90];
+
+/// `PERCENT_RANK` of each value among the non-null values, scaled to 0–100.
+///
+/// NaN and infinite values count as null, as a division by zero does in SQL.
+pub fn percent_ranks(values: &[Option<f64>]) -> Vec<Option<f64>> {
+    let mut sorted: Vec<f64> = values.iter().filter_map(|v| finite(*v)).collect();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    values
+        .iter()
+        .map(|v| {
+            let v = finite(*v)?;
+            if n <= 1 {
+                return Some(0.0);
+            }
+            // Number of values strictly smaller = the 0-based rank shared by ties.
+            let smaller = sorted.partition_point(|x| *x < v);
+            Some(100.0 * smaller as f64 / (n - 1) as f64)
+        })
+        .collect()
+}
+
+/// `PERCENTILE_CONT(p)` of the non-null values, `p` in 0–1; `None` when there are no values.
+pub fn percentile_cont(values: &[Option<f64>], p: f64) -> Option<f64> {
+    let mut sorted: Vec<f64> = values.iter().filter_map(|v| finite(*v)).collect();
+    sorted.sort_by(f64::total_cmp);
+    percentile_cont_sorted(&sorted, p)
+}
+
+/// [`percentile_cont`] over values already sorted ascending, all finite.
+pub fn percentile_cont_sorted(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let position = p.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+    let lower = position.floor() as usize;
+    let upper = position.ceil() as usize;
+    let fraction = position - lower as f64;
+    Some(sorted[lower] + (sorted[upper] - sorted[lower]) * fraction)
+}
+
+/// The nine deciles (10th…90th) of the non-null values; empty when there are none.
+pub fn deciles(values: &[Option<f64>]) -> Vec<f64> {
+    let mut sorted: Vec<f64> = values.iter().filter_map(|v| finite(*v)).collect();
+    sorted.sort_by(f64::total_cmp);
+    if sorted.is_empty() {
+        return Vec::new();
+    }
+    DECILES
+        .iter()
+        .filter_map(|d| percentile_cont_sorted(&sorted, f64::from(*d) / 100.0))
+        .collect()
+}
+
+fn finite(v: Option<f64>) -> Option<f64> {
+    v.filter(|x| x.is_finite())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn ranks_match_sql_percent_rank_with_ties_and_nulls() {
+        // Sorted: 1, 2, 2, 4 → ranks 1, 2, 2, 4 → (r − 1)/(n − 1) = 0, 1/3, 1/3, 1.
+        let r = percent_ranks(&[Some(2.0), None, Some(4.0), Some(1.0), Some(2.0), Some(f64::NAN)]);
+        let third = 100.0 / 3.0;
+        assert_eq!(r, vec![Some(third), None, Some(100.0), Some(0.0), Some(third), None]);
+        assert_eq!(percent_ranks(&[Some(7.0)]), vec![Some(0.0)]);
+    }
+
+    #[test]
+    fn percentile_cont_interpolates_between_ranks() {
+        // 4 values: p = 0.1 → position 0.3 → 10 + 0.3 × (20 − 10) = 13.
+        let v = [Some(40.0), Some(10.0), Some(30.0), Some(20.0)];
+        assert!((percentile_cont(&v, 0.1).unwrap() - 13.0).abs() < 1e-12);
+        assert_eq!(percentile_cont(&v, 0.5), Some(25.0));
+        assert_eq!(percentile_cont(&v, 1.0), Some(40.0));
+        assert_eq!(percentile_cont(&[None], 0.5), None);
+        let d = deciles(&v);
+        assert_eq!(d.len(), 9);
+        assert!((d[8] - 37.0).abs() < 1e-12);
+    }
+
+    proptest! {
+        #[test]
+        fn ranks_lie_in_range_and_follow_order(values in proptest::collection::vec(proptest::option::of(-1e6f64..1e6), 0..60)) {
+            let ranks = percent_ranks(&values);
+            prop_assert_eq!(ranks.len(), values.len());
+            for (i, a) in values.iter().enumerate() {
+                prop_assert_eq!(a.is_some(), ranks[i].is_some());
+                if let (Some(x), Some(rx)) = (a, ranks[i]) {
+                    prop_assert!((0.0..=100.0).contains(&rx));
+                    for (j, b) in values.iter().enumerate() {
+                        if let (Some(y), Some(ry)) = (b, ranks[j]) {
+                            if x < y { prop_assert!(rx < ry); }
+                            if x == y { prop_assert_eq!(rx, ry); }
+                        }
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn deciles_are_monotone_and_within_the_data(values in proptest::collection::vec(-1e6f64..1e6, 1..60)) {
+            let opt: Vec<Option<f64>> = values.iter().copied().map(Some).collect();
+            let d = deciles(&opt);
+            let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+            let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            for w in d.windows(2) { prop_assert!(w[0] <= w[1]); }
+            for x in d { prop_assert!(x >= min && x <= max); }
+        }
+    }
+}
