@@ -154,6 +154,12 @@ enum Format {
 fn main() {
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
+        // A closed pipe (`ipmo measures list | head`) is the reader's choice, not an error.
+        if e.chain()
+            .any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+        {
+            std::process::exit(0);
+        }
         eprintln!("error: {e:#}");
         if let Some(ipmo_ingest::IngestError::Row(_)) = e.downcast_ref::<ipmo_ingest::IngestError>() {
             eprintln!(

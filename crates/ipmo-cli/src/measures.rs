@@ -7,6 +7,7 @@ use ipmo_measures::Library;
 use ipmo_measures::compute::{CodeIndex, GroupSet, MonthAccumulator, compute_month};
 use ipmo_warehouse::{ComputeRecord, CountedCode, Membership, Warehouse};
 use sha2::{Digest, Sha256};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -91,38 +92,45 @@ pub fn library_dir(flag: Option<PathBuf>) -> PathBuf {
 }
 
 fn load_library(dir: &Path) -> Result<Library> {
-    Library::load(dir).map_err(|e| anyhow!("{e}\nhint: fix the files named above; `ipmo measures check` re-checks them"))
+    Library::load(dir)
+        .map_err(|e| anyhow!("{e}\nhint: fix the files named above; `ipmo measures check` re-checks them"))
 }
 
 /// Runs a measures subcommand.
 pub fn run(wh_dir: &Path, dir: &Path, command: MeasuresCommand, quiet: bool) -> Result<()> {
+    let mut out = std::io::stdout().lock();
     match command {
         MeasuresCommand::Check => {
             let lib = load_library(dir)?;
-            println!(
+            writeln!(
+                out,
                 "{}: {} measures ({} computed), {} factor tables, all valid",
                 dir.display(),
                 lib.measures.len(),
                 lib.computed().count(),
                 lib.tables.len()
-            );
+            )?;
             Ok(())
         }
         MeasuresCommand::List { tag } => {
             let lib = load_library(dir)?;
             for m in lib.measures.iter().filter(|m| tag.as_ref().is_none_or(|t| m.tags.contains(t))) {
-                println!(
+                writeln!(
+                    out,
                     "{:<28} {:<7} {:<32} {:<40} {}",
                     m.id,
                     format!("{:?}", m.status).to_ascii_lowercase(),
                     m.unit(),
                     m.tags.join(","),
                     m.title
-                );
+                )?;
             }
             Ok(())
         }
-        MeasuresCommand::Show { id } => show(wh_dir, dir, &id),
+        MeasuresCommand::Show { id } => {
+            drop(out);
+            show(wh_dir, dir, &id)
+        }
         MeasuresCommand::Compute { all, membership } => {
             let membership = match membership {
                 MembershipArg::AsAt => Membership::AsAt,
@@ -134,53 +142,58 @@ pub fn run(wh_dir: &Path, dir: &Path, command: MeasuresCommand, quiet: bool) -> 
 }
 
 fn show(wh_dir: &Path, dir: &Path, id: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
     let lib = load_library(dir)?;
-    let m = lib.get(id).ok_or_else(|| anyhow!("no measure \"{id}\" in {}; `ipmo measures list` shows them", dir.display()))?;
-    println!("{} (version {}, {:?}): {}", m.id, m.version, m.status, m.title);
-    println!("  {}", m.description);
-    println!("  why it matters: {}", m.why_it_matters);
-    println!("  unit: {}; direction: {:?}; cost-based: {}", m.unit(), m.direction, m.is_cost_based);
-    println!("  tags: {}; opportunities: {:?}", m.tags.join(", "), m.opportunities);
+    let m = lib
+        .get(id)
+        .ok_or_else(|| anyhow!("no measure \"{id}\" in {}; `ipmo measures list` shows them", dir.display()))?;
+    writeln!(out, "{} (version {}, {:?}): {}", m.id, m.version, m.status, m.title)?;
+    writeln!(out, "  {}", m.description)?;
+    writeln!(out, "  why it matters: {}", m.why_it_matters)?;
+    writeln!(out, "  unit: {}; direction: {:?}; cost-based: {}", m.unit(), m.direction, m.is_cost_based)?;
+    writeln!(out, "  tags: {}; opportunities: {:?}", m.tags.join(", "), m.opportunities)?;
     if let Some(t) = &m.target {
-        println!("  target: {} ({})", t.value, t.source);
+        writeln!(out, "  target: {} ({})", t.value, t.source)?;
     }
-    println!("  source: {}; authored {}, reviewed {}; hash {}", m.source, m.authored, m.reviewed, &m.hash[..12]);
+    writeln!(out, "  source: {}; authored {}, reviewed {}; hash {}", m.source, m.authored, m.reviewed, &m.hash[..12])?;
     let wh = Warehouse::open(wh_dir).ok();
     let names = wh.as_ref().and_then(|w| w.presentation_names().ok()).unwrap_or_default();
     for (label, side) in [("numerator", &m.numerator), ("denominator", &m.denominator)] {
-        println!("{label}: {}", side.quantity.name());
+        writeln!(out, "{label}: {}", side.quantity.name())?;
         if !side.quantity.is_prescribing() {
             continue;
         }
-        let pats = |v: &[ipmo_measures::CodePattern]| v.iter().map(|p| p.as_str().to_string()).collect::<Vec<_>>().join(" ");
-        println!("  codes: {}", pats(&side.codes));
+        let pats =
+            |v: &[ipmo_measures::CodePattern]| v.iter().map(|p| p.as_str().to_string()).collect::<Vec<_>>().join(" ");
+        writeln!(out, "  codes: {}", pats(&side.codes))?;
         if !side.exclude.is_empty() {
-            println!("  excluding: {}", pats(&side.exclude));
+            writeln!(out, "  excluding: {}", pats(&side.exclude))?;
         }
         if !side.name_contains.is_empty() {
-            println!("  name contains one of: {}", side.name_contains.join(", "));
+            writeln!(out, "  name contains one of: {}", side.name_contains.join(", "))?;
         }
         if !side.name_excludes.is_empty() {
-            println!("  name contains none of: {}", side.name_excludes.join(", "));
+            writeln!(out, "  name contains none of: {}", side.name_excludes.join(", "))?;
         }
         let resolved = lib.resolve(side, names.iter().map(|(c, n)| (c.as_str(), n.as_str())));
         if names.is_empty() {
-            println!("  (no presentations in the warehouse at {} to resolve against)", wh_dir.display());
+            writeln!(out, "  (no presentations in the warehouse at {} to resolve against)", wh_dir.display())?;
         } else {
-            println!("  resolves to {} presentation(s) in this warehouse:", resolved.len());
+            writeln!(out, "  resolves to {} presentation(s) in this warehouse:", resolved.len())?;
             for r in &resolved {
                 let factor = if r.factor == 1.0 { String::new() } else { format!("  × {}", r.factor) };
-                println!("    {} {}{factor}", r.bnf_code, r.name);
+                writeln!(out, "    {} {}{factor}", r.bnf_code, r.name)?;
             }
         }
     }
-    println!("reproduce practice numerators for a month (after `ipmo measures compute`):");
-    println!(
+    writeln!(out, "reproduce practice numerators for a month (after `ipmo measures compute`):")?;
+    writeln!(
+        out,
         "  ipmo sql \"SELECT p.practice_code, SUM(p.{col} * c.factor) AS numerator FROM prescribing_current p \
          JOIN measure_codes c ON c.bnf_code = p.bnf_code AND c.measure_id = '{id}' AND c.side = 'numerator' \
          WHERE p.month = DATE '2025-01-01' GROUP BY p.practice_code ORDER BY 1\"",
         col = m.numerator.quantity.sql_column()
-    );
+    )?;
     Ok(())
 }
 
@@ -198,8 +211,9 @@ fn read_groups(wh: &Warehouse) -> Result<(Vec<GroupSet>, Option<String>)> {
     let path = groups_path(wh);
     match std::fs::read_to_string(&path) {
         Ok(text) => {
-            let file: GroupsFile = toml::from_str(&text)
-                .map_err(|e| anyhow!("{}: {e}\nhint: fix the file or rebuild it with `ipmo groups add`", path.display()))?;
+            let file: GroupsFile = toml::from_str(&text).map_err(|e| {
+                anyhow!("{}: {e}\nhint: fix the file or rebuild it with `ipmo groups add`", path.display())
+            })?;
             for set in &file.group_set {
                 if set.id.is_empty() || !set.id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-') {
                     bail!("{}: group set id \"{}\" must be letters, digits, - and _", path.display(), set.id);
@@ -215,16 +229,17 @@ fn read_groups(wh: &Warehouse) -> Result<(Vec<GroupSet>, Option<String>)> {
 
 /// Runs a groups subcommand.
 pub fn groups(wh: &Warehouse, command: GroupsCommand) -> Result<()> {
+    let mut out = std::io::stdout().lock();
     let (mut sets, _) = read_groups(wh)?;
     match command {
         GroupsCommand::List => {
             if sets.is_empty() {
-                println!("no custom groups; add one with `ipmo groups add SET CODE --name NAME --members A,B`");
+                writeln!(out, "no custom groups; add one with `ipmo groups add SET CODE --name NAME --members A,B`")?;
             }
             for s in &sets {
-                println!("{} ({})", s.id, s.name);
+                writeln!(out, "{} ({})", s.id, s.name)?;
                 for g in &s.groups {
-                    println!("  {:<16} {:<40} {}", g.code, g.name, g.members.join(","));
+                    writeln!(out, "  {:<16} {:<40} {}", g.code, g.name, g.members.join(","))?;
                 }
             }
             return Ok(());
@@ -238,7 +253,11 @@ pub fn groups(wh: &Warehouse, command: GroupsCommand) -> Result<()> {
             let idx = match sets.iter().position(|s| s.id == set) {
                 Some(i) => i,
                 None => {
-                    sets.push(GroupSet { id: set.clone(), name: set_name.unwrap_or_else(|| set.clone()), groups: vec![] });
+                    sets.push(GroupSet {
+                        id: set.clone(),
+                        name: set_name.unwrap_or_else(|| set.clone()),
+                        groups: vec![],
+                    });
                     sets.len() - 1
                 }
             };
@@ -264,7 +283,7 @@ pub fn groups(wh: &Warehouse, command: GroupsCommand) -> Result<()> {
     let tmp = path.with_extension("toml.tmp");
     std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_context(|| format!("cannot replace {}", path.display()))?;
-    println!("saved {}; run `ipmo measures compute` to include the change", path.display());
+    writeln!(out, "saved {}; run `ipmo measures compute` to include the change", path.display())?;
     Ok(())
 }
 

@@ -50,6 +50,15 @@ fn every_subcommand_has_help() {
         &["status"],
         &["synth"],
         &["demo"],
+        &["measures"],
+        &["measures", "check"],
+        &["measures", "list"],
+        &["measures", "show"],
+        &["measures", "compute"],
+        &["groups"],
+        &["groups", "add"],
+        &["groups", "list"],
+        &["groups", "remove"],
     ] {
         let mut args = cmd.to_vec();
         args.push("--help");
@@ -205,4 +214,134 @@ fn only_the_warehouse_crate_depends_on_datafusion() {
         }
     }
     assert_eq!(with, vec!["ipmo-warehouse".to_string()]);
+}
+
+/// `ipmo sql … --format csv` as code → value (first column → last column), skipping nulls.
+fn sql_map(warehouse: &Path, query: &str) -> std::collections::BTreeMap<String, f64> {
+    let text = ok(&ipmo(warehouse, &["sql", query, "--format", "csv", "--quiet"]));
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    r.records()
+        .map(|rec| rec.unwrap())
+        .filter(|rec| !rec[rec.len() - 1].is_empty())
+        .map(|rec| (rec[0].to_string(), rec[rec.len() - 1].parse::<f64>().unwrap()))
+        .collect()
+}
+
+fn assert_same(
+    what: &str,
+    engine: &std::collections::BTreeMap<String, f64>,
+    sql: &std::collections::BTreeMap<String, f64>,
+) {
+    assert!(!sql.is_empty(), "{what}: the independent query returned nothing");
+    assert_eq!(engine.keys().collect::<Vec<_>>(), sql.keys().collect::<Vec<_>>(), "{what}: different organisations");
+    for (k, v) in sql {
+        let e = engine[k];
+        assert!((e - v).abs() <= 1e-9 * v.abs().max(1.0), "{what} {k}: engine {e}, SQL {v}");
+    }
+}
+
+#[test]
+fn measure_values_agree_with_independent_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("synth");
+    let wh = dir.path().join("wh");
+    let f = |n: &str| files.join(n).display().to_string();
+    ok(&ipmo(&wh, &["synth", "--out", &f(""), "--practices", "60", "--months", "2", "--start", "2025-01", "--quiet"]));
+    ok(&ipmo(&wh, &["ingest", "orgs", &f("gp-reg-pat-prac-map.csv"), "--quiet"]));
+    ok(&ipmo(&wh, &["ingest", "bnf", &f("bnf_codes.csv"), "--quiet"]));
+    ok(&ipmo(
+        &wh,
+        &[
+            "ingest",
+            "list-sizes",
+            &f("gp-reg-pat-prac-quin-age_202501.csv"),
+            &f("gp-reg-pat-prac-quin-age_202502.csv"),
+            "--quiet",
+        ],
+    ));
+    ok(&ipmo(&wh, &["ingest", "epd", &f("epd_202501.csv"), &f("epd_202502.csv"), "--quiet"]));
+    let icbs =
+        sql_map(&wh, "SELECT icb_code, COUNT(*) AS n FROM org_membership_latest GROUP BY icb_code ORDER BY icb_code");
+    let two: Vec<&String> = icbs.keys().take(2).collect();
+    ok(&ipmo(
+        &wh,
+        &["groups", "add", "peers", "pair", "--name", "Two ICBs", "--members", &format!("{},{}", two[0], two[1])],
+    ));
+    let out = ipmo(&wh, &["measures", "compute"]);
+    ok(&out);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("2 month(s)"));
+    // A second run has nothing to do.
+    let again = ipmo(&wh, &["measures", "compute"]);
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("up to date"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+
+    let engine = |measure: &str, level: &str| {
+        sql_map(
+            &wh,
+            &format!(
+                "SELECT org_code, value FROM measure_values WHERE measure_id = '{measure}' AND org_type = '{level}' \
+             AND month = DATE '2025-02-01' ORDER BY org_code"
+            ),
+        )
+    };
+    let gp = "practice_code IN (SELECT practice_code FROM practices WHERE is_gp_practice) AND NOT unidentified";
+    // A percentage with wildcard codes, per practice.
+    let sql = sql_map(
+        &wh,
+        &format!(
+            "SELECT practice_code, 100.0 * SUM(CASE WHEN bnf_code LIKE '1001030U0%AC' THEN items ELSE 0 END) / SUM(items) AS v \
+         FROM prescribing_current WHERE month = DATE '2025-02-01' AND {gp} \
+         AND (bnf_code LIKE '1001030U0%AB' OR bnf_code LIKE '1001030U0%AC') GROUP BY practice_code ORDER BY 1"
+        ),
+    );
+    assert_same("methotrexate_10mg", &engine("methotrexate_10mg", "practice"), &sql);
+    // Generic prescribing per ICB, from character positions rather than patterns.
+    let sql = sql_map(&wh, &format!(
+        "SELECT m.icb_code, 100.0 * SUM(CASE WHEN SUBSTR(p.bnf_code, 10, 2) = 'AA' THEN p.items ELSE 0 END) / SUM(p.items) AS v \
+         FROM prescribing_current p JOIN org_membership_latest m ON m.practice_code = p.practice_code \
+         WHERE p.month = DATE '2025-02-01' AND p.{gp} AND SUBSTR(p.bnf_code, 1, 2) BETWEEN '01' AND '15' \
+         GROUP BY m.icb_code ORDER BY 1"
+    ).replace("p.practice_code IN", "p.practice_code IN").replace("AND NOT unidentified", "AND NOT p.unidentified"));
+    assert_same("generic_prescribing", &engine("generic_prescribing", "icb"), &sql);
+    // Cost per 1,000 patients, per practice and for the custom group.
+    let cost = "SELECT p.practice_code AS code, SUM(p.actual_cost) AS cost FROM prescribing_current p \
+                WHERE p.month = DATE '2025-02-01' AND p.bnf_code LIKE '0906040G0%' GROUP BY p.practice_code";
+    let sql = sql_map(
+        &wh,
+        &format!(
+            "SELECT l.practice_code, 1000.0 * COALESCE(c.cost, 0) / l.total AS v FROM list_sizes l \
+         JOIN org_membership_latest m ON m.practice_code = l.practice_code LEFT JOIN ({cost}) c ON c.code = l.practice_code \
+         WHERE l.month = DATE '2025-02-01' ORDER BY 1"
+        ),
+    );
+    assert_same("vitamin_d_cost_per_1000", &engine("vitamin_d_cost_per_1000", "practice"), &sql);
+    let sql = sql_map(
+        &wh,
+        &format!(
+            "SELECT 'pair' AS code, 1000.0 * SUM(COALESCE(c.cost, 0)) / SUM(l.total) AS v FROM list_sizes l \
+         JOIN org_membership_latest m ON m.practice_code = l.practice_code LEFT JOIN ({cost}) c ON c.code = l.practice_code \
+         WHERE l.month = DATE '2025-02-01' AND m.icb_code IN ('{}', '{}')",
+            two[0], two[1]
+        ),
+    );
+    assert_same("vitamin_d_cost_per_1000 for a custom group", &engine("vitamin_d_cost_per_1000", "group:peers"), &sql);
+    // Deciles and percentiles are stored beside the values.
+    let deciles = sql_map(
+        &wh,
+        "SELECT CAST(percentile AS VARCHAR) AS p, value FROM measure_deciles \
+        WHERE measure_id = 'vitamin_d_cost_per_1000' AND org_type = 'practice' AND month = DATE '2025-02-01' ORDER BY percentile",
+    );
+    assert_eq!(deciles.len(), 9);
+    assert!(deciles["10"] <= deciles["50"] && deciles["50"] <= deciles["90"]);
+    // `measures show` explains the number.
+    let shown = ok(&ipmo(&wh, &["measures", "show", "methotrexate_10mg"]));
+    assert!(
+        shown.contains("1001030U0%AC") && shown.contains("resolves to") && shown.contains("measure_codes"),
+        "{shown}"
+    );
+    let missing = failed(&ipmo(&wh, &["measures", "show", "nope"]));
+    assert!(missing.contains("no measure \"nope\""), "{missing}");
 }

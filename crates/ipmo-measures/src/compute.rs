@@ -543,11 +543,16 @@ status = "live"
     fn custom_groups_sum_their_members() {
         let lib = library(&[(
             "all",
-            &format!("id = \"all\"\n{HEAD}is_percentage = false\n[numerator]\nvalue = \"items\"\ncodes = [\"05\"]\n[denominator]\nvalue = \"list_size\"\n"),
+            &format!(
+                "id = \"all\"\n{HEAD}is_percentage = false\n[numerator]\nvalue = \"items\"\ncodes = [\"05\"]\n[denominator]\nvalue = \"list_size\"\n"
+            ),
         )]);
         let mut index = CodeIndex::new(&lib, FxHashMap::default());
-        let practices =
-            vec![practice("A1", "P1", "QAA", Some(1000.0)), practice("A2", "P2", "QBB", Some(1000.0)), practice("A3", "P3", "QCC", Some(500.0))];
+        let practices = vec![
+            practice("A1", "P1", "QAA", Some(1000.0)),
+            practice("A2", "P2", "QBB", Some(1000.0)),
+            practice("A3", "P3", "QCC", Some(500.0)),
+        ];
         let mut acc = MonthAccumulator::new(&index, &practices);
         for (p, n) in [("A1", 10), ("A2", 20), ("A3", 40)] {
             acc.add(&mut index, p, "0501013B0AAABAB", &items(n));

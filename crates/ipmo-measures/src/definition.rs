@@ -362,7 +362,10 @@ pub fn parse(path: &Path, text: &str, tables: &[String], hash: String) -> Result
     let numerator = side(path, "numerator", raw.numerator, tables)?;
     let denominator = side(path, "denominator", raw.denominator, tables)?;
     if !numerator.quantity.is_prescribing() {
-        return Err(bad("numerator.value", "a numerator sums prescribing; list sizes belong in the denominator".into()));
+        return Err(bad(
+            "numerator.value",
+            "a numerator sums prescribing; list sizes belong in the denominator".into(),
+        ));
     }
     if raw.is_percentage && !denominator.quantity.is_prescribing() {
         return Err(bad("is_percentage", "a percentage needs a prescribing denominator, not a list size".into()));
@@ -381,7 +384,10 @@ pub fn parse(path: &Path, text: &str, tables: &[String], hash: String) -> Result
             ));
         }
         if direction != Direction::LowerIsBetter {
-            return Err(bad("is_cost_based", "savings assume lower is better; set direction = \"lower_is_better\"".into()));
+            return Err(bad(
+                "is_cost_based",
+                "savings assume lower is better; set direction = \"lower_is_better\"".into(),
+            ));
         }
     }
     if let Some(t) = &raw.target
@@ -449,7 +455,8 @@ fn side(path: &Path, which: &str, raw: RawSide, tables: &[String]) -> Result<Sid
     if quantity.is_prescribing() && codes.is_empty() {
         return Err(bad("codes", "list the BNF codes or prefixes to sum".into()));
     }
-    if !quantity.is_prescribing() && !(codes.is_empty() && exclude.is_empty()) {
+    let has_codes = !codes.is_empty() || !exclude.is_empty();
+    if !quantity.is_prescribing() && has_codes {
         return Err(bad("codes", format!("a {} denominator takes no codes", quantity.name())));
     }
     let lower = |v: Vec<String>| v.into_iter().map(|s| s.to_ascii_lowercase()).collect();
@@ -525,14 +532,30 @@ codes = ["1001030U0%AB", "1001030U0%AC"]
         assert_eq!(field_of(&GOOD.replace("id = \"methotrexate\"", "id = \"mtx\"")), "id");
         assert_eq!(field_of(&GOOD.replace("[\"safety\"]", "[\"safty\"]")), "tags");
         assert_eq!(field_of(&GOOD.replace("lower_is_better", "low")), "direction");
-        assert_eq!(field_of(&GOOD.replace("\"1001030U0%AC\"]\n\n[denominator]", "\"10-01\"]\n\n[denominator]")), "numerator.codes");
-        assert_eq!(field_of(&GOOD.replace("value = \"items\"\ncodes = [\"1001030U0%AB\"", "value = \"pills\"\ncodes = [\"1001030U0%AB\"")), "denominator.value");
-        assert_eq!(field_of(&GOOD.replace("is_percentage = true", "is_percentage = true\nis_cost_based = true")), "is_cost_based");
+        assert_eq!(
+            field_of(&GOOD.replace("\"1001030U0%AC\"]\n\n[denominator]", "\"10-01\"]\n\n[denominator]")),
+            "numerator.codes"
+        );
+        assert_eq!(
+            field_of(&GOOD.replace(
+                "value = \"items\"\ncodes = [\"1001030U0%AB\"",
+                "value = \"pills\"\ncodes = [\"1001030U0%AB\""
+            )),
+            "denominator.value"
+        );
+        assert_eq!(
+            field_of(&GOOD.replace("is_percentage = true", "is_percentage = true\nis_cost_based = true")),
+            "is_cost_based"
+        );
         assert_eq!(field_of(&GOOD.replace("2026-11-23\"\nreviewed", "23/11/2026\"\nreviewed")), "authored");
         assert_eq!(field_of(&GOOD.replace("status = \"live\"", "status = \"on\"")), "status");
-        let list = GOOD.replace("value = \"items\"\ncodes = [\"1001030U0%AB\", \"1001030U0%AC\"]", "value = \"list_size\"");
+        let list =
+            GOOD.replace("value = \"items\"\ncodes = [\"1001030U0%AB\", \"1001030U0%AC\"]", "value = \"list_size\"");
         assert_eq!(field_of(&list), "is_percentage");
-        let weighted = GOOD.replace("value = \"items\"\ncodes = [\"1001030U0%AC\"]", "value = \"weighted_quantity\"\nfactors = \"co2\"\ncodes = [\"03\"]");
+        let weighted = GOOD.replace(
+            "value = \"items\"\ncodes = [\"1001030U0%AC\"]",
+            "value = \"weighted_quantity\"\nfactors = \"co2\"\ncodes = [\"03\"]",
+        );
         assert_eq!(field_of(&weighted), "numerator.factors");
         match parse_text(&GOOD.replace("version = 1", "version = \"one\"")) {
             Err(MeasureError::Parse { message, .. }) => assert!(message.contains("line"), "{message}"),

@@ -82,7 +82,8 @@ impl Library {
                 Ok(files) => {
                     for path in files {
                         let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
-                        match std::fs::read(&path).map_err(|e| io(&path, e)).and_then(|b| FactorTable::parse(&path, b)) {
+                        match std::fs::read(&path).map_err(|e| io(&path, e)).and_then(|b| FactorTable::parse(&path, b))
+                        {
                             Ok(t) => {
                                 tables.insert(name, t);
                             }

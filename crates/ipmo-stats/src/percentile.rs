@@ -57,10 +57,7 @@ pub fn deciles(values: &[Option<f64>]) -> Vec<f64> {
     if sorted.is_empty() {
         return Vec::new();
     }
-    DECILES
-        .iter()
-        .filter_map(|d| percentile_cont_sorted(&sorted, f64::from(*d) / 100.0))
-        .collect()
+    DECILES.iter().filter_map(|d| percentile_cont_sorted(&sorted, f64::from(*d) / 100.0)).collect()
 }
 
 fn finite(v: Option<f64>) -> Option<f64> {

@@ -193,7 +193,13 @@ pub fn xmr(values: &[f64], options: &XmrOptions) -> Option<XmrChart> {
                 Some((r, side)) => (Some(r), Some(side)),
                 None => (None, None),
             };
-            points.push(Point { value: values[s.start + offset], segment: si, rule, side, class: class(side, direction) });
+            points.push(Point {
+                value: values[s.start + offset],
+                segment: si,
+                rule,
+                side,
+                class: class(side, direction),
+            });
         }
     }
     let last = points.last().expect("at least two points");
@@ -245,10 +251,10 @@ fn rules(v: &[f64], s: &Segment) -> Vec<Option<(Rule, Side)>> {
         }
     };
     // 1. Outside the limits.
-    for i in 0..n {
-        if v[i] > s.upper {
+    for (i, &x) in v.iter().enumerate() {
+        if x > s.upper {
             mark(&mut flag, i, Rule::OutsideLimits, Side::High);
-        } else if v[i] < s.lower {
+        } else if x < s.lower {
             mark(&mut flag, i, Rule::OutsideLimits, Side::Low);
         }
     }
@@ -294,7 +300,7 @@ fn rules(v: &[f64], s: &Segment) -> Vec<Option<(Rule, Side)>> {
         };
         let mut run_start = 0;
         for i in 0..=n {
-            if i == n || !on_side(v[i]) {
+            if v.get(i).is_none_or(|&x| !on_side(x)) {
                 if i - run_start >= RUN_LENGTH {
                     for j in run_start..i {
                         mark(&mut flag, j, Rule::Shift, side);
@@ -359,11 +365,15 @@ mod tests {
         // Baseline on the first 6 points (10, 12, 10, 12, 10, 12): mean 11, moving range 2,
         // limits 11 ± 5.32 → 16.32. Then 20 is above the upper limit.
         let values = [10.0, 12.0, 10.0, 12.0, 10.0, 12.0, 20.0];
-        let opts = XmrOptions { direction: Some(Direction::LowerIsBetter), baseline_points: Some(6), ..Default::default() };
+        let opts =
+            XmrOptions { direction: Some(Direction::LowerIsBetter), baseline_points: Some(6), ..Default::default() };
         let c = xmr(&values, &opts).unwrap();
         assert!(close(c.segments[0].upper, 16.32));
         let last = c.points.last().unwrap();
-        assert_eq!((last.rule, last.side, last.class), (Some(Rule::OutsideLimits), Some(Side::High), PointClass::Concern));
+        assert_eq!(
+            (last.rule, last.side, last.class),
+            (Some(Rule::OutsideLimits), Some(Side::High), PointClass::Concern)
+        );
         assert_eq!(c.variation, Variation::ConcernHigh);
         assert!(c.points[..6].iter().all(|p| p.rule.is_none()));
     }
@@ -396,7 +406,8 @@ mod tests {
         // limit, no trend, so only the shift rule catches them.
         let mut values = vec![8.0, 16.0, 8.0, 16.0, 8.0, 16.0, 8.0, 16.0];
         values.extend([11.5, 11.0, 11.5, 11.0, 11.5, 11.0, 11.5]);
-        let opts = XmrOptions { direction: Some(Direction::LowerIsBetter), baseline_points: Some(8), ..Default::default() };
+        let opts =
+            XmrOptions { direction: Some(Direction::LowerIsBetter), baseline_points: Some(8), ..Default::default() };
         let c = xmr(&values, &opts).unwrap();
         let s = &c.segments[0];
         assert!(close(s.mean, 12.0) && close(s.mean_moving_range, 8.0) && close(s.upper, 33.28));
@@ -427,7 +438,8 @@ mod tests {
     #[test]
     fn assurance_compares_the_target_with_the_latest_limits() {
         let values = [10.0, 12.0, 11.0, 13.0, 12.0]; // limits 7.61 … 15.59
-        let lower_better = |t| XmrOptions { direction: Some(Direction::LowerIsBetter), target: Some(t), ..Default::default() };
+        let lower_better =
+            |t| XmrOptions { direction: Some(Direction::LowerIsBetter), target: Some(t), ..Default::default() };
         assert_eq!(xmr(&values, &lower_better(16.0)).unwrap().assurance, Some(Assurance::ConsistentlyPass));
         assert_eq!(xmr(&values, &lower_better(7.0)).unwrap().assurance, Some(Assurance::ConsistentlyFail));
         assert_eq!(xmr(&values, &lower_better(12.0)).unwrap().assurance, Some(Assurance::HitOrMiss));

@@ -179,7 +179,8 @@ impl Warehouse {
             .map_err(|e| WarehouseError::parquet(&path, e))?;
         let mut rows = 0u64;
         for b in reader {
-            let b = b.map_err(|e| WarehouseError::Corrupt { path: path.display().to_string(), detail: e.to_string() })?;
+            let b =
+                b.map_err(|e| WarehouseError::Corrupt { path: path.display().to_string(), detail: e.to_string() })?;
             let practice = b.column(1).as_string::<i32>();
             let bnf = b.column(2).as_string::<i32>();
             let items = b.column(3).as_primitive::<Int64Type>();
@@ -316,7 +317,12 @@ impl Warehouse {
 }
 
 impl crate::load::Txn<'_> {
-    pub(crate) fn write_partition(&mut self, table: &str, partition: &str, cols: Vec<Col>) -> Result<u64, WarehouseError> {
+    pub(crate) fn write_partition(
+        &mut self,
+        table: &str,
+        partition: &str,
+        cols: Vec<Col>,
+    ) -> Result<u64, WarehouseError> {
         let rel = self.rel_path(table, partition);
         let n = crate::parquet_io::write_parquet(
             &self.wh_root().join(&rel),

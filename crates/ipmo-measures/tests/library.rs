@@ -1,0 +1,84 @@
+//! The shipped measure library: it loads, it is large enough, and what each measure resolves to
+//! among real BNF presentations is pinned by a snapshot so a changed code list is a visible diff.
+
+use ipmo_measures::{Library, Quantity};
+use std::fmt::Write;
+use std::path::PathBuf;
+
+fn library_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../measures")
+}
+
+/// Real presentation codes and names (a real month of EPD, as kept for the synthesiser).
+fn real_presentations() -> Vec<(String, String)> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ipmo-synth/data/catalogue.csv");
+    let mut reader = csv::Reader::from_path(&path).expect("catalogue");
+    reader.records().map(|r| r.expect("row")).map(|r| (r[0].to_string(), r[1].to_string())).collect()
+}
+
+#[test]
+fn the_shipped_library_is_valid_and_covers_the_required_areas() {
+    let lib = Library::load(&library_dir()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(lib.computed().count() >= 45, "only {} measures", lib.computed().count());
+    for tag in [
+        "antimicrobial",
+        "safety",
+        "value",
+        "lowpriority",
+        "greener",
+        "opioids",
+        "cardiovascular",
+        "respiratory",
+        "diabetes",
+        "mentalhealth",
+    ] {
+        assert!(lib.measures.iter().any(|m| m.tags.iter().any(|t| t == tag)), "no measure tagged {tag}");
+    }
+    let opportunities: std::collections::BTreeSet<u8> =
+        lib.measures.iter().flat_map(|m| m.opportunities.clone()).collect();
+    assert!(opportunities.len() >= 5, "{opportunities:?}");
+    assert!(lib.measures.iter().any(|m| m.numerator.quantity == Quantity::WeightedQuantity("ome".into())));
+    assert!(lib.measures.iter().any(|m| m.denominator.quantity == Quantity::StarPuOralAntibacterial));
+    assert!(lib.measures.iter().filter(|m| m.is_cost_based).count() >= 10);
+}
+
+#[test]
+fn every_measure_resolves_to_real_presentations() {
+    let lib = Library::load(&library_dir()).unwrap_or_else(|e| panic!("{e}"));
+    let codes = real_presentations();
+    let mut summary = String::new();
+    let mut matched = 0;
+    for m in lib.computed() {
+        let count = |side| lib.resolve(side, codes.iter().map(|(c, n)| (c.as_str(), n.as_str()))).len();
+        let num = count(&m.numerator);
+        let den = if m.denominator.quantity.is_prescribing() { count(&m.denominator).to_string() } else { "-".into() };
+        // The catalogue is one month's subset, so a rare product (dronedarone) may be absent.
+        matched += usize::from(num > 0);
+        writeln!(
+            summary,
+            "{:<36} {:<34} ×{:<5} num {:<18} {:>4} | den {:<27} {:>4}",
+            m.id,
+            m.unit(),
+            m.multiplier(),
+            m.numerator.quantity.name(),
+            num,
+            m.denominator.quantity.name(),
+            den
+        )
+        .unwrap();
+    }
+    assert!(matched >= 40, "only {matched} measures match any real presentation");
+    insta::assert_snapshot!("compiled_measures", summary);
+}
+
+#[test]
+fn a_broken_library_reports_every_problem_with_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.toml"), "id = \"b\"\n").unwrap();
+    std::fs::write(dir.path().join("c.toml"), "not toml at all = = =").unwrap();
+    std::fs::create_dir(dir.path().join("tables")).unwrap();
+    std::fs::write(dir.path().join("tables/ome.csv"), "bnf_code,factor\n0407020Q0,lots\n").unwrap();
+    let err = Library::load(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("3 problem(s)"), "{err}");
+    assert!(err.contains("a.toml") && err.contains("c.toml") && err.contains("ome.csv line 2"), "{err}");
+}
