@@ -38,7 +38,7 @@ pub struct DemoArgs {
 const STAMP: &str = "ipmo-demo.stamp";
 
 /// Runs the demo.
-pub fn run(a: DemoArgs, quiet: bool) -> Result<()> {
+pub fn run(a: DemoArgs, quiet: bool, measures_dir: &Path) -> Result<()> {
     let started = Instant::now();
     let say = |s: &str| {
         if !quiet {
@@ -101,6 +101,9 @@ pub fn run(a: DemoArgs, quiet: bool) -> Result<()> {
         say(&format!("loaded {new_months} month(s) in {:.0} s", started.elapsed().as_secs_f64()));
     }
 
+    say("computing the measure library for every month and organisation level");
+    crate::measures::compute(&wh, measures_dir, false, ipmo_warehouse::Membership::AsAt, quiet)?;
+
     let rt = tokio::runtime::Runtime::new().context("cannot start the query runtime")?;
     let mut out = std::io::stdout().lock();
     println!("\nThe demo warehouse is {}. Per ICB, for the latest month:", wh.root().display());
@@ -115,9 +118,20 @@ pub fn run(a: DemoArgs, quiet: bool) -> Result<()> {
         &mut out,
     ))?;
     println!(
-        "\nTry: ipmo --warehouse {} sql \"SELECT month, SUM(items) AS items FROM prescribing \
+        "\nBroad-spectrum antibiotics (% of oral antibacterial items) per ICB, latest month, with its percentile among ICBs:"
+    );
+    rt.block_on(wh.query_to(
+        "SELECT o.name AS icb, ROUND(v.value, 2) AS percent, ROUND(v.percentile, 0) AS percentile \
+         FROM measure_values v JOIN orgs o ON o.code = v.org_code AND o.org_type = 'icb' \
+         WHERE v.measure_id = 'broad_spectrum' AND v.org_type = 'icb' \
+         AND v.month = (SELECT MAX(month) FROM measure_values) ORDER BY v.value DESC",
+        OutputFormat::Table,
+        &mut out,
+    ))?;
+    println!(
+        "\nTry: ipmo --warehouse {w} measures show broad_spectrum\n     ipmo --warehouse {w} sql \"SELECT month, SUM(items) AS items FROM prescribing \
          WHERE bnf_code LIKE '0501%' GROUP BY month ORDER BY month\"",
-        wh.root().display()
+        w = wh.root().display()
     );
     Ok(())
 }

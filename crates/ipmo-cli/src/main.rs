@@ -215,7 +215,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             synth(&config, quiet).map(|_| ())
         }
-        Command::Demo(a) => demo::run(a, quiet),
+        Command::Demo(a) => demo::run(a, quiet, &measures::library_dir(cli.measures)),
     }
 }
 
