@@ -79,16 +79,28 @@ pub enum GroupsCommand {
     },
 }
 
-/// The measure library directory: `--measures`, else `./measures`, else the one in the source tree.
+/// The measure library directory: `--measures`, else the nearest `measures/` folder in the current
+/// directory or one of its parents (so `ipmo` run anywhere in the source tree finds the shipped
+/// library), else the one in the source tree ipmo was built from.
 pub fn library_dir(flag: Option<PathBuf>) -> PathBuf {
     if let Some(dir) = flag {
         return dir;
     }
-    let local = PathBuf::from("measures");
-    if local.is_dir() {
-        return local;
+    if let Ok(cwd) = std::env::current_dir() {
+        for dir in cwd.ancestors() {
+            let candidate = dir.join("measures");
+            if candidate.join("tables").is_dir() || has_toml(&candidate) {
+                return candidate;
+            }
+        }
     }
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../measures"))
+}
+
+fn has_toml(dir: &Path) -> bool {
+    std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().any(|e| e.path().extension().is_some_and(|x| x == "toml")))
+        .unwrap_or(false)
 }
 
 fn load_library(dir: &Path) -> Result<Library> {

@@ -5,13 +5,19 @@ use ipmo_measures::{Library, Quantity};
 use std::fmt::Write;
 use std::path::PathBuf;
 
+/// This crate's directory, read at run time (a test binary may have been built from another
+/// checkout that shared the build directory).
+fn crate_dir() -> PathBuf {
+    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+}
+
 fn library_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../measures")
+    crate_dir().join("../../measures")
 }
 
 /// Real presentation codes and names (a real month of EPD, as kept for the synthesiser).
 fn real_presentations() -> Vec<(String, String)> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ipmo-synth/data/catalogue.csv");
+    let path = crate_dir().join("../ipmo-synth/data/catalogue.csv");
     let mut reader = csv::Reader::from_path(&path).expect("catalogue");
     reader.records().map(|r| r.expect("row")).map(|r| (r[0].to_string(), r[1].to_string())).collect()
 }

@@ -12,9 +12,16 @@ use std::path::PathBuf;
 /// # Panics
 /// When the folder is missing and `IPMO_REQUIRE_REAL_DATA=1`.
 pub fn real_data(test: &str) -> Option<PathBuf> {
+    // Resolved at run time: cargo runs each test with CARGO_MANIFEST_DIR set to the crate under
+    // test, and a path baked in at compile time could point at another checkout that shared the
+    // build directory.
+    let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_default();
     let dir = std::env::var_os("IPMO_REAL_DATA")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/real"));
+        .unwrap_or_else(|| crate_dir.join("../../../shared/data/real"));
     if dir.join("README.md").is_file() {
         return Some(dir);
     }
