@@ -2,10 +2,9 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Subcommand, ValueEnum};
-use ipmo_domain::YearMonth;
 use ipmo_measures::Library;
 use ipmo_measures::compute::{CodeIndex, GroupSet, MonthAccumulator, compute_month};
-use ipmo_warehouse::{ComputeRecord, CountedCode, Membership, Warehouse};
+use ipmo_warehouse::{ComputeRecord, CountedCode, MeasureMonth, Membership, Warehouse};
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -131,7 +130,7 @@ pub fn run(wh_dir: &Path, dir: &Path, command: MeasuresCommand, quiet: bool) -> 
                     out,
                     "{:<28} {:<7} {:<32} {:<40} {}",
                     m.id,
-                    format!("{:?}", m.status).to_ascii_lowercase(),
+                    m.status.as_str(),
                     m.unit(),
                     m.tags.join(","),
                     m.title
@@ -227,7 +226,7 @@ fn read_groups(wh: &Warehouse) -> Result<(Vec<GroupSet>, Option<String>)> {
                 anyhow!("{}: {e}\nhint: fix the file or rebuild it with `ipmo groups add`", path.display())
             })?;
             for set in &file.group_set {
-                if set.id.is_empty() || !set.id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-') {
+                if !is_set_id(&set.id) {
                     bail!("{}: group set id \"{}\" must be letters, digits, - and _", path.display(), set.id);
                 }
             }
@@ -237,6 +236,11 @@ fn read_groups(wh: &Warehouse) -> Result<(Vec<GroupSet>, Option<String>)> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((Vec::new(), None)),
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
+}
+
+/// A group set id becomes part of an organisation type (`group:<id>`), so it is kept plain.
+fn is_set_id(id: &str) -> bool {
+    !id.is_empty() && id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
 }
 
 /// Runs a groups subcommand.
@@ -257,7 +261,7 @@ pub fn groups(wh: &Warehouse, command: GroupsCommand) -> Result<()> {
             return Ok(());
         }
         GroupsCommand::Add { set, code, name, members, set_name } => {
-            if !set.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-') || set.is_empty() {
+            if !is_set_id(&set) {
                 bail!("group set id \"{set}\" must be letters, digits, - and _");
             }
             let members: Vec<String> =
@@ -305,11 +309,12 @@ pub fn compute(wh: &Warehouse, dir: &Path, all: bool, membership: Membership, qu
     let lib = load_library(dir)?;
     let (groups, groups_input) = read_groups(wh)?;
     let extra: Vec<String> = groups_input.into_iter().collect();
-    let months: Vec<YearMonth> =
-        if all { wh.prescribing_months()? } else { wh.months_to_compute(&lib.hash(), membership, &extra)? };
-    if wh.prescribing_months()?.is_empty() {
+    let library_hash = lib.hash();
+    let months = wh.measure_months(&library_hash, membership, &extra)?;
+    if months.is_empty() {
         bail!("the warehouse at {} has no prescribing; load some with `ipmo ingest epd`", wh.root().display());
     }
+    let months: Vec<MeasureMonth> = months.into_iter().filter(|m| all || !m.fresh).collect();
     if months.is_empty() {
         if !quiet {
             eprintln!("measures: every month is up to date ({} measures)", lib.computed().count());
@@ -318,16 +323,18 @@ pub fn compute(wh: &Warehouse, dir: &Path, all: bool, membership: Membership, qu
     }
     let names = wh.presentation_names()?;
     let current = wh.bnf_current_codes()?;
-    let mut index = CodeIndex::new(&lib, names.clone());
+    // Every code the warehouse knows, for `measure_codes`; taken before the index owns the names.
+    let mut all_codes: Vec<(String, String)> = names.iter().map(|(c, n)| (c.clone(), n.clone())).collect();
+    for c in current.values() {
+        all_codes.push((c.clone(), String::new()));
+    }
+    all_codes.sort();
+    all_codes.dedup_by(|a, b| a.0 == b.0);
+    let mut index = CodeIndex::new(&lib, names);
     let rt = tokio::runtime::Runtime::new().context("cannot start the query runtime")?;
     let mut done = Vec::new();
-    for month in months {
+    for MeasureMonth { month, inputs, .. } in months {
         let t = Instant::now();
-        let inputs = {
-            let mut i = wh.measure_inputs(month)?;
-            i.extend(extra.iter().cloned());
-            i
-        };
         let practices = rt.block_on(wh.practices_for_month(month, membership))?;
         if practices.is_empty() {
             eprintln!(
@@ -348,19 +355,13 @@ pub fn compute(wh: &Warehouse, dir: &Path, all: bool, membership: Membership, qu
             );
         }
         let record = ComputeRecord {
-            library_hash: lib.hash(),
+            library_hash: library_hash.clone(),
             membership: membership.as_str().to_string(),
             inputs,
             computed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         };
         done.push((month, results, record));
     }
-    let mut all_codes: Vec<(String, String)> = names.into_iter().collect();
-    for c in current.values() {
-        all_codes.push((c.clone(), String::new()));
-    }
-    all_codes.sort();
-    all_codes.dedup_by(|a, b| a.0 == b.0);
     let mut counted = Vec::new();
     for m in lib.computed() {
         for (side_name, side) in [("numerator", &m.numerator), ("denominator", &m.denominator)] {

@@ -68,21 +68,32 @@ fn every_subcommand_has_help() {
     }
 }
 
+/// Synthesises `practices` practices for the two months `[first, second]` (`YYYYMM`) into
+/// `input`, loads every file into `wh`, and returns the two EPD files.
+fn synth_and_load(input: &Path, wh: &Path, practices: &str, [first, second]: [&str; 2]) -> [String; 2] {
+    let input_s = input.to_str().unwrap();
+    let start = format!("{}-{}", &first[..4], &first[4..]);
+    ok(&ipmo(
+        wh,
+        &["--quiet", "synth", "--out", input_s, "--practices", practices, "--months", "2", "--start", &start],
+    ));
+    let f = |n: &str| input.join(n).to_str().unwrap().to_string();
+    ok(&ipmo(wh, &["-q", "ingest", "bnf", &f("bnf_codes.csv")]));
+    ok(&ipmo(wh, &["-q", "ingest", "orgs", &f("gp-reg-pat-prac-map.csv")]));
+    ok(&ipmo(wh, &["-q", "ingest", "imd", &f("practice_imd.csv")]));
+    let lists =
+        [f(&format!("gp-reg-pat-prac-quin-age_{first}.csv")), f(&format!("gp-reg-pat-prac-quin-age_{second}.csv"))];
+    ok(&ipmo(wh, &["-q", "ingest", "list-sizes", &lists[0], &lists[1]]));
+    let epd = [f(&format!("epd_{first}.csv")), f(&format!("epd_{second}.csv"))];
+    ok(&ipmo(wh, &["-q", "ingest", "epd", &epd[0], &epd[1]]));
+    epd
+}
+
 #[test]
 fn synthetic_files_load_and_every_item_is_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("input");
     let wh = dir.path().join("wh");
-    let input_s = input.to_str().unwrap();
-    ok(&ipmo(&wh, &["--quiet", "synth", "--out", input_s, "--practices", "30", "--months", "2", "--start", "2024-11"]));
-    let f = |n: &str| input.join(n).to_str().unwrap().to_string();
-    ok(&ipmo(&wh, &["-q", "ingest", "bnf", &f("bnf_codes.csv")]));
-    ok(&ipmo(&wh, &["-q", "ingest", "orgs", &f("gp-reg-pat-prac-map.csv")]));
-    ok(&ipmo(&wh, &["-q", "ingest", "imd", &f("practice_imd.csv")]));
-    let lists = [f("gp-reg-pat-prac-quin-age_202411.csv"), f("gp-reg-pat-prac-quin-age_202412.csv")];
-    ok(&ipmo(&wh, &["-q", "ingest", "list-sizes", &lists[0], &lists[1]]));
-    let epd = [f("epd_202411.csv"), f("epd_202412.csv")];
-    ok(&ipmo(&wh, &["-q", "ingest", "epd", &epd[0], &epd[1]]));
+    let epd = synth_and_load(&dir.path().join("input"), &wh, "30", ["202411", "202412"]);
 
     let expected = column_sum(Path::new(&epd[0]), "ITEMS") + column_sum(Path::new(&epd[1]), "ITEMS");
     let json = ok(&ipmo(&wh, &["sql", "SELECT SUM(items) AS items FROM prescribing", "--format", "json"]));
@@ -245,23 +256,8 @@ fn assert_same(
 #[test]
 fn measure_values_agree_with_independent_sql() {
     let dir = tempfile::tempdir().unwrap();
-    let files = dir.path().join("synth");
     let wh = dir.path().join("wh");
-    let f = |n: &str| files.join(n).display().to_string();
-    ok(&ipmo(&wh, &["synth", "--out", &f(""), "--practices", "60", "--months", "2", "--start", "2025-01", "--quiet"]));
-    ok(&ipmo(&wh, &["ingest", "orgs", &f("gp-reg-pat-prac-map.csv"), "--quiet"]));
-    ok(&ipmo(&wh, &["ingest", "bnf", &f("bnf_codes.csv"), "--quiet"]));
-    ok(&ipmo(
-        &wh,
-        &[
-            "ingest",
-            "list-sizes",
-            &f("gp-reg-pat-prac-quin-age_202501.csv"),
-            &f("gp-reg-pat-prac-quin-age_202502.csv"),
-            "--quiet",
-        ],
-    ));
-    ok(&ipmo(&wh, &["ingest", "epd", &f("epd_202501.csv"), &f("epd_202502.csv"), "--quiet"]));
+    synth_and_load(&dir.path().join("synth"), &wh, "60", ["202501", "202502"]);
     let icbs =
         sql_map(&wh, "SELECT icb_code, COUNT(*) AS n FROM org_membership_latest GROUP BY icb_code ORDER BY icb_code");
     let two: Vec<&String> = icbs.keys().take(2).collect();

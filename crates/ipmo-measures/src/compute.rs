@@ -93,11 +93,6 @@ impl<'l> CodeIndex<'l> {
         Self { measures: library.computed().collect(), library, names, cache: FxHashMap::default() }
     }
 
-    /// The measures computed, in slot order.
-    pub fn measures(&self) -> &[&'l Measure] {
-        &self.measures
-    }
-
     fn contributions(&mut self, code: &str) -> &[Contribution] {
         if !self.cache.contains_key(code) {
             let name = self.names.get(code).map(String::as_str).unwrap_or("");

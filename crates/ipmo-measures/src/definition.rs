@@ -172,6 +172,29 @@ pub enum Status {
     Retired,
 }
 
+impl Status {
+    /// The name used in definition files and stored tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Draft => "draft",
+            Status::Live => "live",
+            Status::Retired => "retired",
+        }
+    }
+}
+
+/// How directions are spelt in definition files and stored tables.
+const DIRECTIONS: [(&str, Direction); 3] = [
+    ("lower_is_better", Direction::LowerIsBetter),
+    ("higher_is_better", Direction::HigherIsBetter),
+    ("no_judgement", Direction::Neither),
+];
+
+/// The definition-file spelling of a direction.
+pub fn direction_name(direction: Direction) -> &'static str {
+    DIRECTIONS.iter().find(|(_, d)| *d == direction).map_or("no_judgement", |(name, _)| name)
+}
+
 /// An optional target with where it comes from.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -334,23 +357,16 @@ pub fn parse(path: &Path, text: &str, tables: &[String], hash: String) -> Result
     if let Some(o) = raw.opportunities.iter().find(|o| !(1..=16).contains(*o)) {
         return Err(bad("opportunities", format!("{o} is not one of the 16 national opportunities (1–16)")));
     }
-    let direction = match raw.direction.as_str() {
-        "lower_is_better" => Direction::LowerIsBetter,
-        "higher_is_better" => Direction::HigherIsBetter,
-        "no_judgement" => Direction::Neither,
-        other => {
-            return Err(bad(
-                "direction",
-                format!("\"{other}\" must be \"lower_is_better\", \"higher_is_better\" or \"no_judgement\""),
-            ));
-        }
-    };
-    let status = match raw.status.as_str() {
-        "draft" => Status::Draft,
-        "live" => Status::Live,
-        "retired" => Status::Retired,
-        other => return Err(bad("status", format!("\"{other}\" must be \"draft\", \"live\" or \"retired\""))),
-    };
+    let direction = DIRECTIONS.iter().find(|(name, _)| *name == raw.direction).map(|(_, d)| *d).ok_or_else(|| {
+        bad(
+            "direction",
+            format!("\"{}\" must be \"lower_is_better\", \"higher_is_better\" or \"no_judgement\"", raw.direction),
+        )
+    })?;
+    let status = [Status::Draft, Status::Live, Status::Retired]
+        .into_iter()
+        .find(|s| s.as_str() == raw.status)
+        .ok_or_else(|| bad("status", format!("\"{}\" must be \"draft\", \"live\" or \"retired\"", raw.status)))?;
     if raw.version == 0 {
         return Err(bad("version", "versions start at 1".into()));
     }

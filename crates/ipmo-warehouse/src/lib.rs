@@ -19,7 +19,7 @@ pub use error::WarehouseError;
 pub use load::LoadOutcome;
 pub use lock::WarehouseLock;
 pub use manifest::{ComputeRecord, LoadRecord, Manifest};
-pub use measure_store::{CountedCode, Membership};
+pub use measure_store::{CountedCode, MeasureMonth, Membership};
 pub use query::OutputFormat;
 
 use std::path::{Path, PathBuf};

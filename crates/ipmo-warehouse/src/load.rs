@@ -2,8 +2,8 @@
 
 use crate::manifest::{LoadRecord, Manifest};
 use crate::membership;
-use crate::parquet_io::{ParquetSink, read_parquet, write_parquet};
-use crate::tables::{Col, PRESCRIBING, batch, days, table_schema};
+use crate::parquet_io::{ParquetSink, read_table, write_parquet};
+use crate::tables::{Col, PRESCRIBING, batch, days, string_pairs, table_schema};
 use crate::{Warehouse, WarehouseError, WarehouseLock};
 use datafusion::arrow::array::{
     Array, AsArray, BooleanBuilder, Date32Array, Float64Builder, Int64Builder, RecordBatch, StringBuilder,
@@ -102,13 +102,9 @@ impl Warehouse {
             txn.set(PRESCRIBING, &month.to_string(), rel);
             progress(&format!("{month}: {n} practice × presentation rows written"));
         }
-        let mut seen: BTreeMap<String, String> = BTreeMap::new();
-        for b in txn.read_table("presentations_seen")? {
-            let (c, n) = (b.column(0).as_string::<i32>(), b.column(1).as_string::<i32>());
-            for i in 0..b.num_rows() {
-                seen.insert(c.value(i).to_string(), n.value(i).to_string());
-            }
-        }
+        let held = txn.read_table("presentations_seen")?;
+        let mut seen: BTreeMap<String, String> =
+            string_pairs(&held).map(|(c, n)| (c.to_string(), n.to_string())).collect();
         for (code, name) in data.presentation_names() {
             if !name.is_empty() || !seen.contains_key(&code) {
                 seen.insert(code, name);
@@ -336,10 +332,6 @@ impl Warehouse {
 }
 
 impl Txn<'_> {
-    pub(crate) fn wh_root(&self) -> &Path {
-        &self.wh.root
-    }
-
     pub(crate) fn rel_path(&self, table: &str, partition: &str) -> String {
         format!("tables/{table}/{partition}.L{:06}.parquet", self.load_id)
     }
@@ -348,20 +340,27 @@ impl Txn<'_> {
         self.manifest.tables.entry(table.to_string()).or_default().insert(partition.to_string(), rel);
     }
 
-    pub(crate) fn write_whole(&mut self, table: &str, cols: Vec<Col>) -> Result<u64, WarehouseError> {
-        let rel = self.rel_path(table, "all");
+    /// Writes one partition of a table under a fresh name and points the manifest at it.
+    pub(crate) fn write_partition(
+        &mut self,
+        table: &str,
+        partition: &str,
+        cols: Vec<Col>,
+    ) -> Result<u64, WarehouseError> {
+        let rel = self.rel_path(table, partition);
         let n = write_parquet(&self.wh.root.join(&rel), table_schema(table).expect("schema"), [batch(table, cols)])?;
-        self.set(table, "all", rel);
+        self.set(table, partition, rel);
         Ok(n)
+    }
+
+    /// Writes an unpartitioned table.
+    pub(crate) fn write_whole(&mut self, table: &str, cols: Vec<Col>) -> Result<u64, WarehouseError> {
+        self.write_partition(table, "all", cols)
     }
 
     /// Every batch of a table as this load will leave it.
     pub(crate) fn read_table(&self, table: &str) -> Result<Vec<RecordBatch>, WarehouseError> {
-        let mut out = Vec::new();
-        for rel in self.manifest.files(table) {
-            out.extend(read_parquet(&self.wh.root.join(rel))?);
-        }
-        Ok(out)
+        read_table(&self.wh.root, &self.manifest, table)
     }
 
     fn read_changes(&self) -> Result<Vec<CodeChange>, WarehouseError> {

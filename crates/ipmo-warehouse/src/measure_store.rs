@@ -7,13 +7,14 @@
 //! with their factors, so any value can be recomputed by hand in SQL).
 
 use crate::manifest::ComputeRecord;
-use crate::parquet_io::read_parquet;
-use crate::tables::{Col, PRESCRIBING, batch, table_schema};
+use crate::parquet_io::read_table;
+use crate::tables::{Col, PRESCRIBING, string_pairs};
 use crate::{Warehouse, WarehouseError};
-use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{Float64Type, Int64Type};
 use ipmo_domain::YearMonth;
 use ipmo_measures::compute::{Amounts, MonthResults, PracticeMonth};
+use ipmo_measures::definition::direction_name;
 use ipmo_measures::{Library, Measure};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
@@ -52,34 +53,18 @@ pub struct CountedCode {
     pub factor: f64,
 }
 
+/// A month's measure inputs and whether its stored results are current.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MeasureMonth {
+    /// The month.
+    pub month: YearMonth,
+    /// Files the results depend on, as recorded in [`crate::ComputeRecord::inputs`].
+    pub inputs: Vec<String>,
+    /// Whether stored results were computed from exactly these inputs and definitions.
+    pub fresh: bool,
+}
+
 impl Warehouse {
-    /// Months with prescribing loaded, oldest first.
-    pub fn prescribing_months(&self) -> Result<Vec<YearMonth>, WarehouseError> {
-        Ok(self.manifest()?.partitions(PRESCRIBING).iter().filter_map(|p| p.parse().ok()).collect())
-    }
-
-    /// The files a month's measure results depend on; stored with the results so that a reload
-    /// of any of them marks the month for recomputation.
-    pub fn measure_inputs(&self, month: YearMonth) -> Result<Vec<String>, WarehouseError> {
-        let m = self.manifest()?;
-        let mut inputs = Vec::new();
-        let key = month.to_string();
-        for (table, partition) in [
-            (PRESCRIBING, key.as_str()),
-            ("list_sizes", key.as_str()),
-            ("org_membership", "all"),
-            ("practices", "all"),
-            ("bnf_map", "all"),
-            ("bnf", "all"),
-            ("presentations_seen", "all"),
-        ] {
-            if let Some(f) = m.tables.get(table).and_then(|t| t.get(partition)) {
-                inputs.push(f.clone());
-            }
-        }
-        Ok(inputs)
-    }
-
     /// Standard GP practices for a month with their organisations and list size: practices in
     /// the organisation map (under `membership`), not closed cost centres, not `…998` codes.
     pub async fn practices_for_month(
@@ -129,33 +114,17 @@ impl Warehouse {
 
     /// BNF names of every presentation known (from BNF Code Information, else as prescribed).
     pub fn presentation_names(&self) -> Result<FxHashMap<String, String>, WarehouseError> {
-        let mut names = FxHashMap::default();
-        for b in self.read_whole("presentations_seen")? {
-            let (c, n) = (b.column(0).as_string::<i32>(), b.column(1).as_string::<i32>());
-            for i in 0..b.num_rows() {
-                names.insert(c.value(i).to_string(), n.value(i).to_string());
-            }
-        }
-        for b in self.read_whole("bnf")? {
-            // The first two columns are the presentation code and name.
-            let (c, n) = (b.column(0).as_string::<i32>(), b.column(1).as_string::<i32>());
-            for i in 0..b.num_rows() {
-                names.insert(c.value(i).to_string(), n.value(i).to_string());
-            }
-        }
-        Ok(names)
+        let manifest = self.manifest()?;
+        let seen = read_table(self.root(), &manifest, "presentations_seen")?;
+        // The first two columns of `bnf` are the presentation code and name; they win.
+        let bnf = read_table(self.root(), &manifest, "bnf")?;
+        Ok(string_pairs(&seen).chain(string_pairs(&bnf)).map(|(c, n)| (c.to_string(), n.to_string())).collect())
     }
 
     /// Old BNF code → current code.
     pub fn bnf_current_codes(&self) -> Result<FxHashMap<String, String>, WarehouseError> {
-        let mut map = FxHashMap::default();
-        for b in self.read_whole("bnf_map")? {
-            let (o, c) = (b.column(0).as_string::<i32>(), b.column(1).as_string::<i32>());
-            for i in 0..b.num_rows() {
-                map.insert(o.value(i).to_string(), c.value(i).to_string());
-            }
-        }
-        Ok(map)
+        let map = read_table(self.root(), &self.manifest()?, "bnf_map")?;
+        Ok(string_pairs(&map).map(|(o, c)| (o.to_string(), c.to_string())).collect())
     }
 
     /// Calls `f(practice, current BNF code, amounts)` for every stored row of a month, reading
@@ -205,24 +174,39 @@ impl Warehouse {
         Ok(rows)
     }
 
-    /// Months whose stored results are missing or stale for this library and membership choice.
-    pub fn months_to_compute(
+    /// Every month with prescribing, oldest first, with the files its measure results depend on
+    /// (prescribing and list-size partitions, membership, practices, BNF map and names, plus
+    /// `extra_inputs` such as the groups file) and whether the stored results were made from
+    /// exactly those with this library and membership choice. A reload writes new file names, so
+    /// any change to an input shows as a stale month.
+    pub fn measure_months(
         &self,
         library_hash: &str,
         membership: Membership,
         extra_inputs: &[String],
-    ) -> Result<Vec<YearMonth>, WarehouseError> {
+    ) -> Result<Vec<MeasureMonth>, WarehouseError> {
         let manifest = self.manifest()?;
+        let file = |table: &str, partition: &str| manifest.tables.get(table).and_then(|t| t.get(partition)).cloned();
         let mut out = Vec::new();
-        for month in self.prescribing_months()? {
-            let mut inputs = self.measure_inputs(month)?;
+        for partition in manifest.partitions(PRESCRIBING) {
+            let Ok(month) = partition.parse::<YearMonth>() else { continue };
+            let mut inputs: Vec<String> = [
+                (PRESCRIBING, partition),
+                ("list_sizes", partition),
+                ("org_membership", "all"),
+                ("practices", "all"),
+                ("bnf_map", "all"),
+                ("bnf", "all"),
+                ("presentations_seen", "all"),
+            ]
+            .into_iter()
+            .filter_map(|(table, part)| file(table, part))
+            .collect();
             inputs.extend(extra_inputs.iter().cloned());
-            let fresh = manifest.computed.get(&month.to_string()).is_some_and(|r| {
+            let fresh = manifest.computed.get(partition).is_some_and(|r| {
                 r.library_hash == library_hash && r.membership == membership.as_str() && r.inputs == inputs
             });
-            if !fresh {
-                out.push(month);
-            }
+            out.push(MeasureMonth { month, inputs, fresh });
         }
         Ok(out)
     }
@@ -273,25 +257,20 @@ impl Warehouse {
         }
         let ms: Vec<&Measure> = library.computed().collect();
         let s = |f: &dyn Fn(&Measure) -> String| Col::Str(ms.iter().map(|m| Some(f(m))).collect());
-        let direction = |m: &Measure| match m.direction {
-            ipmo_stats::Direction::LowerIsBetter => "lower_is_better",
-            ipmo_stats::Direction::HigherIsBetter => "higher_is_better",
-            ipmo_stats::Direction::Neither => "no_judgement",
-        };
         let cols = vec![
             s(&|m| m.id.clone()),
             Col::I32(ms.iter().map(|m| Some(m.version as i32)).collect()),
             s(&|m| m.hash.clone()),
             s(&|m| m.title.clone()),
             s(&|m| m.unit()),
-            s(&|m| direction(m).to_string()),
+            s(&|m| direction_name(m.direction).to_string()),
             Col::Bool(ms.iter().map(|m| m.is_percentage).collect()),
             Col::Bool(ms.iter().map(|m| m.is_cost_based).collect()),
             Col::F64(ms.iter().map(|m| m.multiplier()).collect()),
             s(&|m| m.numerator.quantity.name().to_string()),
             s(&|m| m.denominator.quantity.name().to_string()),
             s(&|m| m.tags.join(",")),
-            s(&|m| format!("{:?}", m.status).to_ascii_lowercase()),
+            s(&|m| m.status.as_str().to_string()),
         ];
         txn.write_whole("measure_definitions", cols)?;
         let cols = vec![
@@ -304,32 +283,5 @@ impl Warehouse {
         txn.write_whole("measure_codes", cols)?;
         txn.commit(rows, Vec::new())?;
         Ok(rows)
-    }
-
-    fn read_whole(&self, table: &str) -> Result<Vec<RecordBatch>, WarehouseError> {
-        let manifest = self.manifest()?;
-        let mut out = Vec::new();
-        for rel in manifest.files(table) {
-            out.extend(read_parquet(&self.root().join(rel))?);
-        }
-        Ok(out)
-    }
-}
-
-impl crate::load::Txn<'_> {
-    pub(crate) fn write_partition(
-        &mut self,
-        table: &str,
-        partition: &str,
-        cols: Vec<Col>,
-    ) -> Result<u64, WarehouseError> {
-        let rel = self.rel_path(table, partition);
-        let n = crate::parquet_io::write_parquet(
-            &self.wh_root().join(&rel),
-            table_schema(table).expect("schema"),
-            [batch(table, cols)],
-        )?;
-        self.set(table, partition, rel);
-        Ok(n)
     }
 }

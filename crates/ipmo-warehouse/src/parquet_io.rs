@@ -76,3 +76,12 @@ pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>, WarehouseError> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| WarehouseError::Corrupt { path: path.display().to_string(), detail: e.to_string() })
 }
+
+/// Every batch of a table as `manifest` lists it (all partitions, in partition order).
+pub fn read_table(root: &Path, manifest: &crate::Manifest, table: &str) -> Result<Vec<RecordBatch>, WarehouseError> {
+    let mut out = Vec::new();
+    for rel in manifest.files(table) {
+        out.extend(read_parquet(&root.join(rel))?);
+    }
+    Ok(out)
+}

@@ -222,6 +222,15 @@ pub fn batch(table: &str, cols: Vec<Col>) -> RecordBatch {
         .expect("columns match the table schema")
 }
 
+/// The first two columns of batches as text pairs (code → name, old → current code…).
+pub(crate) fn string_pairs(batches: &[RecordBatch]) -> impl Iterator<Item = (&str, &str)> {
+    use datafusion::arrow::array::AsArray;
+    batches.iter().flat_map(|b| {
+        let (a, c) = (b.column(0).as_string::<i32>(), b.column(1).as_string::<i32>());
+        (0..b.num_rows()).map(move |i| (a.value(i), c.value(i)))
+    })
+}
+
 /// Days since 1970-01-01.
 pub fn days(d: chrono::NaiveDate) -> i32 {
     (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid")).num_days() as i32
