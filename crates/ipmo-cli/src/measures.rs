@@ -324,9 +324,12 @@ pub fn compute(wh: &Warehouse, dir: &Path, all: bool, membership: Membership, qu
     let names = wh.presentation_names()?;
     let current = wh.bnf_current_codes()?;
     // Every code the warehouse knows, for `measure_codes`; taken before the index owns the names.
+    // Current codes reached only through the BNF map have no name; a named code keeps its name.
     let mut all_codes: Vec<(String, String)> = names.iter().map(|(c, n)| (c.clone(), n.clone())).collect();
     for c in current.values() {
-        all_codes.push((c.clone(), String::new()));
+        if !names.contains_key(c) {
+            all_codes.push((c.clone(), String::new()));
+        }
     }
     all_codes.sort();
     all_codes.dedup_by(|a, b| a.0 == b.0);
