@@ -72,6 +72,18 @@ impl YearMonth {
         Self { year: (idx / 12) as u16, month: (idx % 12 + 1) as u8 }
     }
 
+    /// The month `n` months before this one (saturating at year 0).
+    pub fn minus(self, n: u32) -> Self {
+        let idx = (u32::from(self.year) * 12 + u32::from(self.month) - 1).saturating_sub(n);
+        Self { year: (idx / 12) as u16, month: (idx % 12 + 1) as u8 }
+    }
+
+    /// Months from `self` to `later` (negative when `later` is earlier).
+    pub fn months_to(self, later: Self) -> i32 {
+        let idx = |m: Self| i32::from(m.year) * 12 + i32::from(m.month);
+        idx(later) - idx(self)
+    }
+
     /// Compact form `YYYYMM`, as the EPD's `YEAR_MONTH` column writes it.
     pub fn compact(self) -> String {
         format!("{:04}{:02}", self.year, self.month)
@@ -109,6 +121,20 @@ impl YearMonth {
             }
         }
         None
+    }
+}
+
+/// Months travel as `"YYYY-MM"` in JSON, the same text `Display` writes and `FromStr` reads.
+impl serde::Serialize for YearMonth {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for YearMonth {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -203,6 +229,10 @@ mod tests {
         let m: YearMonth = "2024-12".parse().unwrap();
         assert_eq!(m.next().to_string(), "2025-01");
         assert_eq!(m.plus(13).to_string(), "2026-01");
+        assert_eq!(m.minus(12).to_string(), "2023-12");
+        assert_eq!(m.plus(13).minus(13), m);
+        assert_eq!(m.months_to(m.plus(13)), 13);
+        assert_eq!(m.plus(13).months_to(m), -13);
         assert_eq!("1970-01".parse::<YearMonth>().unwrap_err(), MonthError::OutOfRange("1970-01".into()));
         assert_eq!("2000-01".parse::<YearMonth>().unwrap().days_since_epoch(), 10957);
     }

@@ -10,6 +10,7 @@ pub mod bnf;
 pub mod epd;
 mod error;
 pub mod imd;
+pub mod indicator;
 pub mod list_sizes;
 pub mod orgs;
 mod source;

@@ -20,6 +20,13 @@ pub struct SourceFile {
 }
 
 impl SourceFile {
+    /// A source over bytes already in memory (uploads, tests), named `name` in messages.
+    pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Self {
+        let digest = Arc::new(Mutex::new((Sha256::new(), 0)));
+        let reader = Box::new(Hashing { inner: std::io::Cursor::new(bytes), digest: digest.clone() });
+        SourceFile { name: name.to_string(), path: PathBuf::from(name), reader, digest }
+    }
+
     /// SHA-256 and size of the bytes read so far from disk; complete once the reader is drained.
     pub fn checksum(&self) -> (String, u64) {
         checksum_of(&self.digest)

@@ -8,6 +8,7 @@
 //! month of prescribing ([`compute`]). Nothing here knows about Parquet or DataFusion: the
 //! warehouse feeds rows in and stores what comes out.
 
+pub mod analysis;
 pub mod codes;
 pub mod compute;
 pub mod definition;

@@ -6,6 +6,7 @@
 //! the current files. See the module docs of [`manifest`] for how a load stays atomic.
 
 mod error;
+pub mod indicator_store;
 mod load;
 mod lock;
 pub mod manifest;
@@ -16,6 +17,7 @@ mod query;
 pub mod tables;
 
 pub use error::WarehouseError;
+pub use indicator_store::{DEFAULT_SUPPRESS_AT, IndicatorDefinition};
 pub use load::LoadOutcome;
 pub use lock::WarehouseLock;
 pub use manifest::{ComputeRecord, LoadRecord, Manifest};

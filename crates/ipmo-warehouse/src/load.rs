@@ -43,16 +43,16 @@ pub(crate) struct Txn<'a> {
 }
 
 /// The counts a reader reports for one file, in the shape the manifest wants.
-struct FileCounts<'r> {
-    kind: &'static str,
-    path: &'r Path,
-    layout: String,
-    sha256: String,
-    bytes: u64,
-    rows_read: u64,
-    rows_kept: u64,
-    rejected: &'r [Rejected],
-    partitions: Vec<String>,
+pub(crate) struct FileCounts<'r> {
+    pub(crate) kind: &'static str,
+    pub(crate) path: &'r Path,
+    pub(crate) layout: String,
+    pub(crate) sha256: String,
+    pub(crate) bytes: u64,
+    pub(crate) rows_read: u64,
+    pub(crate) rows_kept: u64,
+    pub(crate) rejected: &'r [Rejected],
+    pub(crate) partitions: Vec<String>,
 }
 
 impl Warehouse {
@@ -454,7 +454,7 @@ impl Txn<'_> {
         Ok(())
     }
 
-    fn record(&mut self, c: FileCounts<'_>) -> Result<(), WarehouseError> {
+    pub(crate) fn record(&mut self, c: FileCounts<'_>) -> Result<(), WarehouseError> {
         let file =
             c.path.file_name().map_or_else(|| c.path.display().to_string(), |n| n.to_string_lossy().into_owned());
         let rejects_file = if c.rejected.is_empty() {

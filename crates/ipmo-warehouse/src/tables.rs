@@ -159,12 +159,37 @@ pub fn table_schema(table: &str) -> Option<SchemaRef> {
             ("name", Utf8, false),
             ("factor", Float64, false),
         ]),
+        "indicator_values" => schema(&[
+            ("month", Date32, false),
+            ("indicator_id", Utf8, false),
+            ("org_type", Utf8, false),
+            ("org_code", Utf8, false),
+            ("numerator", Float64, true),
+            ("denominator", Float64, true),
+            ("value", Float64, true),
+            ("percentile", Float64, true),
+            ("suppressed", Boolean, false),
+        ]),
+        "indicator_deciles" => schema(&[
+            ("month", Date32, false),
+            ("indicator_id", Utf8, false),
+            ("org_type", Utf8, false),
+            ("percentile", Int32, false),
+            ("value", Float64, false),
+        ]),
+        "indicator_definitions" => schema(&[
+            ("indicator_id", Utf8, false),
+            ("title", Utf8, false),
+            ("direction", Utf8, false),
+            ("suppress_at", Int32, true),
+            ("source_file", Utf8, false),
+        ]),
         _ => return None,
     })
 }
 
 /// Every stored table, in the order `ipmo sql` lists them.
-pub const STORED_TABLES: [&str; 16] = [
+pub const STORED_TABLES: [&str; 19] = [
     PRESCRIBING,
     "org_map_snapshots",
     "org_membership",
@@ -181,6 +206,9 @@ pub const STORED_TABLES: [&str; 16] = [
     "measure_deciles",
     "measure_definitions",
     "measure_codes",
+    "indicator_values",
+    "indicator_deciles",
+    "indicator_definitions",
 ];
 
 /// A column under construction.
