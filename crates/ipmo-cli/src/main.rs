@@ -2,14 +2,17 @@
 //! everything it does is done by them.
 
 mod demo;
+mod measure_analysis;
 mod measures;
+mod output;
 mod progress;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use ipmo_domain::YearMonth;
 use ipmo_ingest::ErrorPolicy;
 use ipmo_warehouse::{LoadOutcome, OutputFormat, Warehouse};
+use output::Format;
 use progress::Progress;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -44,8 +47,8 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
-    /// Check, list, show and compute the measure library.
-    #[command(subcommand)]
+    /// Check, list, show and compute the measure library; values, funnels, alerts and the deprivation lens.
+    #[command(subcommand, alias = "measure")]
     Measures(measures::MeasuresCommand),
     /// Custom groups of practices or organisations (localities, peer sets) that every measure covers.
     #[command(subcommand)]
@@ -102,6 +105,19 @@ enum Ingest {
         #[command(flatten)]
         errors: ErrorArgs,
     },
+    /// Indicators computed elsewhere (PINCER, polypharmacy, 6+ SABA): CSV with indicator_id, org_code,
+    /// month, numerator, denominator (optional title, low_is_good). Each indicator in the files
+    /// replaces what was held for it; see README "Imported indicators".
+    Indicator {
+        /// Files, plain, .gz or .zip.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Suppress numerators and denominators from 1 up to this count (0 suppresses nothing).
+        #[arg(long, default_value_t = ipmo_warehouse::DEFAULT_SUPPRESS_AT, value_name = "N")]
+        suppress_at: u32,
+        #[command(flatten)]
+        errors: ErrorArgs,
+    },
     /// Practice deprivation: OHID Fingertips indicator 93553, or practice_code,imd_score.
     Imd {
         /// Files, plain, .gz or .zip.
@@ -142,13 +158,6 @@ struct SynthArgs {
     /// Random seed: the same seed gives the same files.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Format {
-    Table,
-    Csv,
-    Json,
 }
 
 fn main() {
@@ -299,6 +308,28 @@ pub(crate) fn ingest(wh: &Warehouse, what: Ingest, quiet: bool) -> Result<()> {
                 loaded.push((rows, report, path.clone()));
             }
             wh.load_imd(loaded)?
+        }
+        Ingest::Indicator { files, suppress_at, errors } => {
+            let rt = tokio::runtime::Runtime::new().context("cannot start the query runtime")?;
+            let known = rt.block_on(wh.known_organisations())?;
+            if known.len() <= 1 {
+                bail!(
+                    "the warehouse at {} has no organisation map, so indicator rows cannot be checked; load one \
+                     with `ipmo ingest orgs` first",
+                    wh.root().display()
+                );
+            }
+            let org_type_of = |code: &str| known.get(code).cloned();
+            let mut loaded = Vec::new();
+            for path in &files {
+                let (rows, report) = ipmo_ingest::indicator::read_indicators(
+                    ipmo_ingest::open_source(path)?,
+                    errors.into(),
+                    &org_type_of,
+                )?;
+                loaded.push((rows, report, path.clone()));
+            }
+            wh.load_indicators(loaded, suppress_at)?
         }
     };
     if !quiet {

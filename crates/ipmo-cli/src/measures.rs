@@ -1,7 +1,10 @@
 //! `ipmo measures …` and `ipmo groups …`: the measure library and custom groupings.
 
+use crate::measure_analysis;
+use crate::output::Format;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Subcommand, ValueEnum};
+use ipmo_domain::YearMonth;
 use ipmo_measures::Library;
 use ipmo_measures::compute::{CodeIndex, GroupSet, MonthAccumulator, compute_month};
 use ipmo_warehouse::{ComputeRecord, CountedCode, MeasureMonth, Membership, Warehouse};
@@ -36,6 +39,79 @@ pub enum MeasuresCommand {
         /// Count practices in the organisations they belonged to in each month, or in today's.
         #[arg(long, value_enum, default_value = "as-at")]
         membership: MembershipArg,
+    },
+    /// Values of one measure or imported indicator for organisations of a level, month by month,
+    /// with national deciles and each organisation's SPC (Making Data Count) classification.
+    Values {
+        /// Measure or indicator id.
+        #[arg(long)]
+        measure: String,
+        /// practice, pcn, sicbl, icb, region, england (or national), or group:<set>.
+        #[arg(long, default_value = "icb")]
+        org_type: String,
+        /// One organisation's code.
+        #[arg(long)]
+        org: Option<String>,
+        /// First month shown (SPC still uses the whole series).
+        #[arg(long)]
+        from: Option<YearMonth>,
+        /// Last month shown.
+        #[arg(long)]
+        to: Option<YearMonth>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Funnel plot of one level in one month (binomial for percentages, Poisson for item rates,
+    /// 95% and 99.8% limits, over-dispersion adjusted).
+    Funnel {
+        /// Measure or indicator id.
+        #[arg(long)]
+        measure: String,
+        /// Organisation level.
+        #[arg(long, default_value = "icb")]
+        org_type: String,
+        /// Month (default: the latest with values).
+        #[arg(long)]
+        month: Option<YearMonth>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Alerts: three months in the top or bottom decile, CUSUM change, SPC special cause at the
+    /// latest month, six-month savings of £1,000 or more. Bad news first.
+    Alerts {
+        /// Organisation level.
+        #[arg(long, default_value = "icb")]
+        org_type: String,
+        /// One organisation's code.
+        #[arg(long)]
+        org: Option<String>,
+        /// One measure or indicator.
+        #[arg(long)]
+        measure: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Deprivation lens: the pooled value by national practice IMD quintile, and the gap between
+    /// the most and least deprived fifth (needs `ipmo ingest imd`).
+    Lens {
+        /// Measure or indicator id.
+        #[arg(long)]
+        measure: String,
+        /// Month (default: the latest with values).
+        #[arg(long)]
+        month: Option<YearMonth>,
+        /// Limit to the practices of one organisation: its level (pcn, sicbl, icb, region)…
+        #[arg(long, requires = "org")]
+        org_type: Option<String>,
+        /// …and its code.
+        #[arg(long, requires = "org_type")]
+        org: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
     },
 }
 
@@ -102,7 +178,7 @@ fn has_toml(dir: &Path) -> bool {
         .unwrap_or(false)
 }
 
-fn load_library(dir: &Path) -> Result<Library> {
+pub(crate) fn load_library(dir: &Path) -> Result<Library> {
     Library::load(dir)
         .map_err(|e| anyhow!("{e}\nhint: fix the files named above; `ipmo measures check` re-checks them"))
 }
@@ -136,6 +212,11 @@ pub fn run(wh_dir: &Path, dir: &Path, command: MeasuresCommand, quiet: bool) -> 
                     m.title
                 )?;
             }
+            if wh_dir.join("manifest.json").is_file() && tag.is_none() {
+                for d in Warehouse::open(wh_dir)?.indicator_definitions()? {
+                    writeln!(out, "{:<28} {:<7} {:<32} {:<40} {}", d.id, "imported", "%", "indicator", d.title)?;
+                }
+            }
             Ok(())
         }
         MeasuresCommand::Show { id } => {
@@ -148,6 +229,22 @@ pub fn run(wh_dir: &Path, dir: &Path, command: MeasuresCommand, quiet: bool) -> 
                 MembershipArg::Latest => Membership::Latest,
             };
             compute(&crate::open(wh_dir)?, dir, all, membership, quiet)
+        }
+        MeasuresCommand::Values { measure, org_type, org, from, to, format } => {
+            let (wh, lib) = (crate::open(wh_dir)?, load_library(dir)?);
+            measure_analysis::values(&wh, &lib, &measure, &org_type, org.as_deref(), from, to, format, quiet)
+        }
+        MeasuresCommand::Funnel { measure, org_type, month, format } => {
+            let (wh, lib) = (crate::open(wh_dir)?, load_library(dir)?);
+            measure_analysis::funnel(&wh, &lib, &measure, &org_type, month, format, quiet)
+        }
+        MeasuresCommand::Alerts { org_type, org, measure, format } => {
+            let (wh, lib) = (crate::open(wh_dir)?, load_library(dir)?);
+            measure_analysis::alerts_cmd(&wh, &lib, &org_type, org.as_deref(), measure.as_deref(), format, quiet)
+        }
+        MeasuresCommand::Lens { measure, month, org_type, org, format } => {
+            let (wh, lib) = (crate::open(wh_dir)?, load_library(dir)?);
+            measure_analysis::lens_cmd(&wh, &lib, &measure, month, org_type.as_deref(), org.as_deref(), format, quiet)
         }
     }
 }

@@ -46,6 +46,7 @@ fn every_subcommand_has_help() {
         &["ingest", "list-sizes"],
         &["ingest", "bnf"],
         &["ingest", "imd"],
+        &["ingest", "indicator"],
         &["sql"],
         &["status"],
         &["synth"],
@@ -55,6 +56,11 @@ fn every_subcommand_has_help() {
         &["measures", "list"],
         &["measures", "show"],
         &["measures", "compute"],
+        &["measures", "values"],
+        &["measures", "funnel"],
+        &["measures", "alerts"],
+        &["measures", "lens"],
+        &["measure", "values"],
         &["groups"],
         &["groups", "add"],
         &["groups", "list"],
@@ -342,4 +348,195 @@ fn measure_values_agree_with_independent_sql() {
     );
     let missing = failed(&ipmo(&wh, &["measures", "show", "nope"]));
     assert!(missing.contains("no measure \"nope\""), "{missing}");
+}
+
+/// Synthesises `months` months from `start` (`YYYY-MM`) and loads everything.
+fn synth_and_load_months(input: &Path, wh: &Path, practices: &str, start: &str, months: u32) {
+    let input_s = input.to_str().unwrap();
+    let n = months.to_string();
+    ok(&ipmo(wh, &["--quiet", "synth", "--out", input_s, "--practices", practices, "--months", &n, "--start", start]));
+    let all = |prefix: &str| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(input)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+            .map(|p| p.to_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let f = |n: &str| input.join(n).to_str().unwrap().to_string();
+    ok(&ipmo(wh, &["-q", "ingest", "bnf", &f("bnf_codes.csv")]));
+    ok(&ipmo(wh, &["-q", "ingest", "orgs", &f("gp-reg-pat-prac-map.csv")]));
+    ok(&ipmo(wh, &["-q", "ingest", "imd", &f("practice_imd.csv")]));
+    let mut args = vec!["-q".to_string(), "ingest".into(), "list-sizes".into()];
+    args.extend(all("gp-reg-pat-prac-quin-age_"));
+    ok(&ipmo(wh, &args.iter().map(String::as_str).collect::<Vec<_>>()));
+    let mut args = vec!["-q".to_string(), "ingest".into(), "epd".into()];
+    args.extend(all("epd_"));
+    ok(&ipmo(wh, &args.iter().map(String::as_str).collect::<Vec<_>>()));
+}
+
+/// CSV output of a command as rows of column → text.
+fn csv_rows(text: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let headers: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
+    r.records().map(|rec| headers.iter().cloned().zip(rec.unwrap().iter().map(str::to_string)).collect()).collect()
+}
+
+fn close(a: f64, b: f64, what: &str) {
+    assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "{what}: {a} vs {b}");
+}
+
+#[test]
+fn spc_funnel_lens_alerts_and_indicators_agree_with_independent_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    synth_and_load_months(&dir.path().join("synth"), &wh, "40", "2024-01", 16);
+    ok(&ipmo(&wh, &["-q", "measures", "compute"]));
+    let icb = sql_map(&wh, "SELECT icb_code, 1 FROM org_membership_latest ORDER BY 1 LIMIT 1");
+    let icb = icb.keys().next().unwrap().clone();
+
+    // SPC: centre = mean of the 16 values, limits = mean ± 2.66 × mean moving range (by SQL).
+    let rows = csv_rows(&ok(&ipmo(
+        &wh,
+        &["measure", "values", "--measure", "broad_spectrum", "--org-type", "icb", "--org", &icb, "--format", "csv"],
+    )));
+    assert_eq!(rows.len(), 16);
+    let spc = sql_map(
+        &wh,
+        &format!(
+            "SELECT 'x', AVG(value) + 2.66 * AVG(ABS(value - prev)) FROM (SELECT value, \
+             LAG(value) OVER (ORDER BY month) AS prev FROM measure_values WHERE measure_id = 'broad_spectrum' \
+             AND org_type = 'icb' AND org_code = '{icb}')"
+        ),
+    );
+    let mean = sql_map(
+        &wh,
+        &format!(
+            "SELECT 'x', AVG(value) FROM measure_values WHERE measure_id = 'broad_spectrum' AND org_type = 'icb' AND org_code = '{icb}'"
+        ),
+    );
+    close(rows[0]["spc_upper"].parse().unwrap(), spc["x"], "SPC upper limit");
+    close(rows[15]["spc_mean"].parse().unwrap(), mean["x"], "SPC centre line");
+    assert!(rows.iter().all(|r| !r["spc_class"].is_empty() && !r["p50"].is_empty()));
+    // --from limits the rows, not the chart.
+    let later = csv_rows(&ok(&ipmo(
+        &wh,
+        &["measures", "values", "--measure", "broad_spectrum", "--org", &icb, "--from", "2025-03", "--format", "csv"],
+    )));
+    assert_eq!(later.len(), 2);
+    assert_eq!(later[0]["spc_upper"], rows[0]["spc_upper"]);
+
+    // Funnel: the centre of every row's 95% limits is the pooled value Σ numerators / Σ denominators.
+    let funnel = csv_rows(&ok(&ipmo(
+        &wh,
+        &["measures", "funnel", "--measure", "broad_spectrum", "--org-type", "sicbl", "--format", "csv"],
+    )));
+    let pooled = sql_map(
+        &wh,
+        "SELECT 'x', 100.0 * SUM(numerator) / SUM(denominator) FROM measure_values WHERE measure_id = 'broad_spectrum' \
+         AND org_type = 'sicbl' AND month = DATE '2025-04-01'",
+    );
+    assert!(funnel.len() >= 2);
+    for r in &funnel {
+        let (lo, hi): (f64, f64) = (r["lower_95"].parse().unwrap(), r["upper_95"].parse().unwrap());
+        close((lo + hi) / 2.0, pooled["x"], "funnel centre");
+        let z: f64 = r["z"].parse().unwrap();
+        assert_eq!(r["band"] == "within", z.abs() <= 1.959_963_984_540_054, "{r:?}");
+    }
+    let no_count = failed(&ipmo(&wh, &["measures", "funnel", "--measure", "vitamin_d_cost_per_1000"]));
+    assert!(no_count.contains("numerator that counts items"), "{no_count}");
+
+    // Lens: the engine's quintile values equal a plain SQL grouping over the imd table.
+    let lens = csv_rows(&ok(&ipmo(&wh, &["measures", "lens", "--measure", "broad_spectrum", "--format", "csv"])));
+    let sql = sql_map(
+        &wh,
+        "SELECT CAST(i.quintile AS VARCHAR), SUM(v.numerator) * 100 / SUM(v.denominator) FROM measure_values v \
+         JOIN imd i ON i.practice_code = v.org_code WHERE v.measure_id = 'broad_spectrum' AND v.org_type = 'practice' \
+         AND v.month = DATE '2025-04-01' AND v.value IS NOT NULL GROUP BY 1 ORDER BY 1",
+    );
+    assert_eq!(lens.len(), 5);
+    for r in &lens {
+        let q = r["quintile"].chars().next().unwrap().to_string();
+        close(r["value"].parse().unwrap(), sql[&q], &format!("lens quintile {q}"));
+    }
+
+    // Savings alerts: the amount is the SQL sum of the last six months' median savings.
+    let alerts = csv_rows(&ok(&ipmo(&wh, &["measures", "alerts", "--org-type", "practice", "--format", "csv"])));
+    let savings: Vec<_> = alerts.iter().filter(|a| a["kind"] == "savings_possible").collect();
+    assert!(!savings.is_empty(), "40 synthetic practices over 16 months give some savings alerts");
+    for a in savings.iter().take(5) {
+        let total = sql_map(
+            &wh,
+            &format!(
+                "SELECT 'x', SUM(saving_50) FROM measure_values WHERE measure_id = '{}' AND org_type = 'practice' \
+                 AND org_code = '{}' AND month >= DATE '2024-11-01'",
+                a["measure"], a["org_code"]
+            ),
+        );
+        assert!(a["message"].contains(&format!("£{:.0} ", total["x"])), "{a:?} vs {}", total["x"]);
+    }
+    for a in alerts.iter().filter(|a| a["kind"] == "top_decile") {
+        let low = sql_map(
+            &wh,
+            &format!(
+                "SELECT 'x', MIN(percentile) FROM measure_values WHERE measure_id = '{}' AND org_type = 'practice' \
+                 AND org_code = '{}' AND month >= DATE '2025-02-01'",
+                a["measure"], a["org_code"]
+            ),
+        );
+        assert!(low["x"] >= 90.0, "{a:?}");
+    }
+
+    // Imported indicators: small numbers suppressed, the rest ranked as SQL PERCENT_RANK ranks them.
+    let practices = sql_map(&wh, "SELECT practice_code, 1 FROM org_membership_latest ORDER BY 1");
+    let mut csv = String::from("indicator_id,org_code,month,numerator,denominator,title,low_is_good\n");
+    for (i, p) in practices.keys().enumerate() {
+        for m in ["2025-02", "2025-03", "2025-04"] {
+            let num = if i == 0 { 3 } else { 6 + (i * 7 + m.len()) % 30 };
+            csv.push_str(&format!("pincer_test,{p},{m},{num},{},PINCER test,true\n", 60 + i));
+        }
+    }
+    csv.push_str(&format!("pincer_test,{icb},2025-04,40,900,,true\n"));
+    let file = dir.path().join("indicators.csv");
+    std::fs::write(&file, &csv).unwrap();
+    let out = ipmo(&wh, &["ingest", "indicator", file.to_str().unwrap()]);
+    ok(&out);
+    let counts = sql_map(
+        &wh,
+        "SELECT CAST(suppressed AS VARCHAR), COUNT(*) FROM indicator_values WHERE org_type = 'practice' GROUP BY 1",
+    );
+    assert_eq!(counts["true"], 3.0, "the practice with numerator 3 is suppressed in each month");
+    let engine = sql_map(
+        &wh,
+        "SELECT org_code, percentile FROM indicator_values WHERE month = DATE '2025-03-01' AND org_type = 'practice' AND NOT suppressed",
+    );
+    let independent = sql_map(
+        &wh,
+        "SELECT org_code, 100.0 * PERCENT_RANK() OVER (ORDER BY numerator / denominator) FROM indicator_values \
+         WHERE month = DATE '2025-03-01' AND org_type = 'practice' AND NOT suppressed",
+    );
+    assert_same("indicator percentiles", &engine, &independent);
+    let listed = ok(&ipmo(&wh, &["measures", "list"]));
+    assert!(listed.contains("pincer_test") && listed.contains("imported"), "{listed}");
+    let shown = csv_rows(&ok(&ipmo(
+        &wh,
+        &["measures", "values", "--measure", "pincer_test", "--org-type", "icb", "--format", "csv"],
+    )));
+    assert_eq!(shown.len(), 1);
+    close(shown[0]["value"].parse().unwrap(), 4000.0 / 900.0, "ICB indicator value");
+
+    // Bad rows are refused with the file, line and column, and nothing is loaded.
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "indicator_id,org_code,month,numerator,denominator\nother,NOWHERE,2025-01,1,10\n").unwrap();
+    let err = failed(&ipmo(&wh, &["ingest", "indicator", bad.to_str().unwrap()]));
+    assert!(err.contains("bad.csv line 2, column org_code: organisation \"NOWHERE\" is not in"), "{err}");
+    let p0 = practices.keys().next().unwrap();
+    std::fs::write(&bad, format!("indicator_id,org_code,month,numerator,denominator\nother,{p0},2025-13,1,10\n"))
+        .unwrap();
+    let err = failed(&ipmo(&wh, &["ingest", "indicator", bad.to_str().unwrap()]));
+    assert!(err.contains("bad.csv line 2, column month:"), "{err}");
+    let ids = sql_map(&wh, "SELECT indicator_id, 1 FROM indicator_definitions");
+    assert_eq!(ids.keys().collect::<Vec<_>>(), vec!["pincer_test"]);
 }

@@ -98,10 +98,9 @@ pub fn read_indicators(
         let row = (|| {
             let id = t.field(id_col);
             if !is_indicator_id(id) {
-                return Err(t.error(
-                    id_col,
-                    format!("\"{id}\" is not an indicator id: use 1 to 64 letters, digits, _ and -"),
-                ));
+                return Err(
+                    t.error(id_col, format!("\"{id}\" is not an indicator id: use 1 to 64 letters, digits, _ and -"))
+                );
             }
             let org_code = t.field(org_col).to_ascii_uppercase();
             let org_type = org_type_of(&org_code).ok_or_else(|| {
@@ -113,9 +112,10 @@ pub fn read_indicators(
                     ),
                 )
             })?;
-            let month: YearMonth = t.field(month_col).parse().map_err(|e: ipmo_domain::MonthError| {
-                t.error(month_col, format!("{e}; write the month as YYYY-MM"))
-            })?;
+            let month: YearMonth = t
+                .field(month_col)
+                .parse()
+                .map_err(|e: ipmo_domain::MonthError| t.error(month_col, format!("{e}; write the month as YYYY-MM")))?;
             let count = |i: usize| {
                 let v = parse_decimal(t.field(i)).map_err(|e| t.error(i, e.to_string()))?;
                 if v < 0.0 {
@@ -128,7 +128,9 @@ pub fn read_indicators(
             if numerator > denominator {
                 return Err(t.error(
                     num_col,
-                    format!("numerator {numerator} is larger than denominator {denominator}; an indicator is a proportion"),
+                    format!(
+                        "numerator {numerator} is larger than denominator {denominator}; an indicator is a proportion"
+                    ),
                 ));
             }
             let low_is_good = match low_col.map(|i| (i, t.field(i).to_ascii_lowercase())) {
@@ -159,8 +161,9 @@ pub fn read_indicators(
                         if known.title.is_empty() {
                             known.title = info.title;
                         }
-                        if low_col.is_some() && known.low_is_good != info.low_is_good {
-                            let i = low_col.expect("checked");
+                        if let Some(i) = low_col
+                            && known.low_is_good != info.low_is_good
+                        {
                             let e = t.error(
                                 i,
                                 format!(
@@ -216,7 +219,10 @@ mod tests {
         assert_eq!(rows[0].org_type, "practice");
         assert_eq!(rows[1].org_type, "icb");
         assert_eq!(rows[1].month.to_string(), "2024-01");
-        assert_eq!(report.indicators, vec![IndicatorInfo { id: "pincer_a".into(), title: "PINCER A".into(), low_is_good: Some(true) }]);
+        assert_eq!(
+            report.indicators,
+            vec![IndicatorInfo { id: "pincer_a".into(), title: "PINCER A".into(), low_is_good: Some(true) }]
+        );
     }
 
     #[test]
@@ -228,7 +234,10 @@ mod tests {
             ("x,A81001,2024-01,5,2\n", "numerator 5 is larger than denominator 2"),
             ("x,A81001,2024-01,-1,2\n", "-1 is negative"),
             ("x y,A81001,2024-01,1,2\n", "is not an indicator id"),
-            ("x,A81001,2024-01,1,2\nx,A81001,2024-01,1,2\n", "line 3, column org_code: x for A81001 in 2024-01 is already given on line 2"),
+            (
+                "x,A81001,2024-01,1,2\nx,A81001,2024-01,1,2\n",
+                "line 3, column org_code: x for A81001 in 2024-01 is already given on line 2",
+            ),
         ];
         for (body, want) in cases {
             let err = read(&format!("{head}{body}"), 0).unwrap_err().to_string();

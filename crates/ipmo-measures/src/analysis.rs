@@ -13,9 +13,10 @@
 //!   15, or a value of 0, or of 100 for a percentage); CUSUM on the last 18 months' percentiles;
 //!   savings at the median summed over the last six months of at least £1,000 (possible) or at
 //!   most −£1,000 (achieved); and, beyond OpenPrescribing, an SPC special cause at the latest month.
-//! - **Deprivation lens**: practices split into national IMD quintiles (SQL `NTILE(5)` over IMD
-//!   score, most deprived first, so the split can be reproduced with `ipmo sql`), the pooled value
-//!   per quintile, and the gap between the most and the least deprived fifth.
+//! - **Deprivation lens**: practices in their national IMD quintile (the `quintile` column of the
+//!   warehouse's `imd` table: 1 = most deprived fifth), the pooled value per quintile
+//!   (Σ numerators ÷ Σ denominators, practices with a value only), and the gap between the most
+//!   and the least deprived fifth.
 
 use crate::definition::{Measure, Quantity};
 use ipmo_domain::YearMonth;
@@ -230,8 +231,7 @@ pub fn alerts(points: &[ValuePoint], judgement: &Judgement, latest: YearMonth) -
     if at(latest).is_some() {
         let series: Vec<Option<f64>> =
             points.iter().filter(|p| p.month >= from && p.month <= latest).map(|p| p.percentile).collect();
-        if let Some(CusumAlert { from: before, to, months, increase }) =
-            latest_alert(&series, CusumOptions::default())
+        if let Some(CusumAlert { from: before, to, months, increase }) = latest_alert(&series, CusumOptions::default())
         {
             let way = if increase { "risen" } else { "fallen" };
             out.push(Alert {
@@ -291,11 +291,7 @@ pub fn alerts(points: &[ValuePoint], judgement: &Judgement, latest: YearMonth) -
                         recent.len()
                     )
                 } else {
-                    format!(
-                        "£{:.0} less spent than at the median over the last {} month(s)",
-                        -total,
-                        recent.len()
-                    )
+                    format!("£{:.0} less spent than at the median over the last {} month(s)", -total, recent.len())
                 },
                 size: total.abs(),
             });
@@ -334,7 +330,9 @@ pub enum FunnelUnavailable {
     #[error("funnel plots need a numerator that counts items; this measure's numerator does not")]
     NotACount,
     /// Fewer than two organisations, or no variation to model.
-    #[error("a funnel plot needs at least two organisations with a denominator above zero and a pooled value strictly between the extremes")]
+    #[error(
+        "a funnel plot needs at least two organisations with a denominator above zero and a pooled value strictly between the extremes"
+    )]
     TooFew,
 }
 
@@ -345,11 +343,7 @@ pub fn funnel_plot(rows: &[FunnelRow], judgement: &Judgement) -> Result<FunnelPl
         rows.iter().filter(|r| r.denominator > 0.0 && r.numerator.is_finite() && r.denominator.is_finite()).collect();
     let data: Vec<(f64, f64)> = kept.iter().map(|r| (r.numerator, r.denominator)).collect();
     let funnel = funnel(&data, model, true).ok_or(FunnelUnavailable::TooFew)?;
-    Ok(FunnelPlot {
-        multiplier: judgement.multiplier,
-        orgs: kept.iter().map(|r| r.org_code.clone()).collect(),
-        funnel,
-    })
+    Ok(FunnelPlot { multiplier: judgement.multiplier, orgs: kept.iter().map(|r| r.org_code.clone()).collect(), funnel })
 }
 
 /// One practice's numerator and denominator for the lens.
@@ -387,24 +381,6 @@ pub struct Lens {
     pub gap: Option<f64>,
     /// Practices with a value but no IMD score (left out).
     pub practices_without_imd: usize,
-}
-
-/// National IMD quintile of each practice: `NTILE(5) OVER (ORDER BY imd_score DESC, practice_code)`.
-pub fn imd_quintiles(scores: &[(String, f64)]) -> FxHashMap<String, u8> {
-    let mut sorted: Vec<&(String, f64)> = scores.iter().filter(|s| s.1.is_finite()).collect();
-    sorted.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let n = sorted.len();
-    let (base, extra) = (n / 5, n % 5);
-    let mut out = FxHashMap::default();
-    let mut i = 0;
-    for q in 0..5 {
-        let size = base + usize::from(q < extra);
-        for s in &sorted[i..i + size] {
-            out.insert(s.0.clone(), q as u8 + 1);
-        }
-        i += size;
-    }
-    out
 }
 
 /// The deprivation lens over practice values.
@@ -549,16 +525,9 @@ mod tests {
     }
 
     #[test]
-    fn quintiles_follow_sql_ntile() {
-        // Seven practices: NTILE(5) gives bucket sizes 2, 2, 1, 1, 1, most deprived first.
-        let scores: Vec<(String, f64)> =
-            [("A", 50.0), ("B", 40.0), ("C", 30.0), ("D", 20.0), ("E", 10.0), ("F", 45.0), ("G", 5.0)]
-                .iter()
-                .map(|(c, s)| (c.to_string(), *s))
-                .collect();
-        let q = imd_quintiles(&scores);
-        let got: Vec<(char, u8)> = "AFBCDEG".chars().map(|c| (c, q[&c.to_string()])).collect();
-        assert_eq!(got, vec![('A', 1), ('F', 1), ('B', 2), ('C', 2), ('D', 3), ('E', 4), ('G', 5)]);
+    fn lens_pools_each_quintile() {
+        let q: FxHashMap<String, u8> =
+            [("A", 1), ("F", 1), ("B", 2), ("G", 5)].iter().map(|(c, k)| (c.to_string(), *k)).collect();
         let v = |p: &str, n: f64, d: f64| PracticeValue { practice: p.into(), numerator: n, denominator: d };
         let l = lens(&[v("A", 10.0, 100.0), v("F", 30.0, 100.0), v("G", 5.0, 100.0), v("Z", 1.0, 1.0)], &q, 100.0);
         assert_eq!(l.quintiles[0].value, Some(20.0));

@@ -162,8 +162,11 @@ struct Ranked {
     suppressed: bool,
 }
 
+/// A decile row: month, organisation type, percentile (10…90), value.
+type DecileRow = (YearMonth, String, u8, f64);
+
 /// Suppresses small numbers and ranks each (month, level) as measures are ranked.
-fn rank(rows: &[IndicatorRow], suppress_at: u32) -> (Vec<Ranked>, Vec<(YearMonth, String, u8, f64)>) {
+fn rank(rows: &[IndicatorRow], suppress_at: u32) -> (Vec<Ranked>, Vec<DecileRow>) {
     let mut groups: BTreeMap<(YearMonth, String), Vec<&IndicatorRow>> = BTreeMap::new();
     for r in rows {
         groups.entry((r.month, r.org_type.clone())).or_default().push(r);

@@ -15,6 +15,7 @@ pub mod membership;
 mod parquet_io;
 mod query;
 pub mod tables;
+pub mod values;
 
 pub use error::WarehouseError;
 pub use indicator_store::{DEFAULT_SUPPRESS_AT, IndicatorDefinition};
@@ -23,6 +24,7 @@ pub use lock::WarehouseLock;
 pub use manifest::{ComputeRecord, LoadRecord, Manifest};
 pub use measure_store::{CountedCode, MeasureMonth, Membership};
 pub use query::OutputFormat;
+pub use values::{StoredValue, ValueFilter};
 
 use std::path::{Path, PathBuf};
 
