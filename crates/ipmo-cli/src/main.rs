@@ -1,6 +1,7 @@
 //! `ipmo`: the one binary. It parses the command line and wires the library crates together;
 //! everything it does is done by them.
 
+mod analyse;
 mod demo;
 mod measure_analysis;
 mod measures;
@@ -47,6 +48,9 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// Ad-hoc analysis: BNF code prefixes over other prefixes (a percentage) or over list size (per
+    /// 1,000 patients), for every organisation of a level, month by month.
+    Analyse(analyse::AnalyseArgs),
     /// Check, list, show and compute the measure library; values, funnels, alerts and the deprivation lens.
     #[command(subcommand, alias = "measure")]
     Measures(measures::MeasuresCommand),
@@ -212,6 +216,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Status => status(&open(&cli.warehouse)?),
+        Command::Analyse(a) => analyse::run(&open(&cli.warehouse)?, a, quiet),
         Command::Measures(c) => measures::run(&cli.warehouse, &measures::library_dir(cli.measures), c, quiet),
         Command::Groups(c) => measures::groups(&open(&cli.warehouse)?, c),
         Command::Synth(a) => {

@@ -315,7 +315,7 @@ struct GroupsFile {
     group_set: Vec<GroupSet>,
 }
 
-fn read_groups(wh: &Warehouse) -> Result<(Vec<GroupSet>, Option<String>)> {
+pub(crate) fn read_groups(wh: &Warehouse) -> Result<(Vec<GroupSet>, Option<String>)> {
     let path = groups_path(wh);
     match std::fs::read_to_string(&path) {
         Ok(text) => {

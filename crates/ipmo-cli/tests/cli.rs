@@ -48,6 +48,7 @@ fn every_subcommand_has_help() {
         &["ingest", "imd"],
         &["ingest", "indicator"],
         &["sql"],
+        &["analyse"],
         &["status"],
         &["synth"],
         &["demo"],
@@ -539,4 +540,157 @@ fn spc_funnel_lens_alerts_and_indicators_agree_with_independent_sql() {
     assert!(err.contains("bad.csv line 2, column month:"), "{err}");
     let ids = sql_map(&wh, "SELECT indicator_id, 1 FROM indicator_definitions");
     assert_eq!(ids.keys().collect::<Vec<_>>(), vec!["pincer_test"]);
+}
+
+/// `ipmo analyse … --format csv` with `--engine` as rows of (month, org) → (numerator, denominator, value).
+fn analyse_rows(wh: &Path, args: &[&str], engine: &str) -> Vec<(String, String, f64, f64, Option<f64>)> {
+    let mut all = vec!["-q", "analyse", "--format", "csv", "--engine", engine];
+    all.extend_from_slice(args);
+    csv_rows(&ok(&ipmo(wh, &all)))
+        .into_iter()
+        .map(|r| {
+            (
+                r["month"].clone(),
+                r["org_code"].clone(),
+                r["numerator"].parse().unwrap(),
+                r["denominator"].parse().unwrap(),
+                (!r["value"].is_empty()).then(|| r["value"].parse().unwrap()),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_index_and_the_sql_reference_give_the_same_analyses() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    synth_and_load(&dir.path().join("synth"), &wh, "40", ["202403", "202404"]);
+    let icbs = sql_map(&wh, "SELECT icb_code, 1 FROM org_membership_latest ORDER BY 1");
+    let first_icb = icbs.keys().next().unwrap().clone();
+    let practice = sql_map(&wh, "SELECT practice_code, 1 FROM org_membership_latest ORDER BY 1 LIMIT 1");
+    let practice = practice.keys().next().unwrap().clone();
+    ok(&ipmo(
+        &wh,
+        &["groups", "add", "locality", "north", "--name", "North", "--members", &format!("{first_icb},{practice}")],
+    ));
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["--numerator", "0501013K0,0501021,050112", "--denominator", "0501", "--org-type", "practice"],
+        vec!["--numerator", "0501", "--exclude", "0501013", "--org-type", "pcn"],
+        vec!["--numerator", "0212", "--value", "cost", "--org-type", "sicbl"],
+        vec!["--numerator", "0601", "--denominator", "06", "--value", "nic", "--org-type", "icb"],
+        vec!["--numerator", "0407", "--value", "quantity", "--org-type", "region", "--from", "2024-04"],
+        vec!["--numerator", "04", "--denominator", "0,1", "--denominator-exclude", "0407", "--org-type", "national"],
+        vec!["--numerator", "0501", "--denominator", "05", "--org-type", "group:locality"],
+        vec!["--numerator", "0501", "--org-type", "icb", "--org", &first_icb, "--membership", "latest"],
+    ];
+    for case in &cases {
+        let index = analyse_rows(&wh, case, "index");
+        let sql = analyse_rows(&wh, case, "sql");
+        assert!(!sql.is_empty(), "{case:?}: no rows");
+        assert_eq!(index.len(), sql.len(), "{case:?}");
+        let exact = !case.contains(&"quantity");
+        for (a, b) in index.iter().zip(&sql) {
+            assert_eq!((&a.0, &a.1), (&b.0, &b.1), "{case:?}");
+            if exact {
+                assert_eq!(a, b, "{case:?}: items and money are summed exactly by both engines");
+            } else {
+                close(a.2, b.2, "quantity numerator");
+                close(a.3, b.3, "list size");
+            }
+        }
+    }
+    // Bad requests name the option.
+    let err = failed(&ipmo(&wh, &["analyse", "--numerator", "05'01"]));
+    assert!(err.contains("--numerator: \"05'01\" is not a BNF code prefix"), "{err}");
+    let err = failed(&ipmo(&wh, &["analyse", "--numerator", "05", "--org-type", "galaxy"]));
+    assert!(err.contains("--org-type \"galaxy\""), "{err}");
+    let shown = ok(&ipmo(&wh, &["analyse", "--numerator", "0501", "--show-sql"]));
+    assert!(shown.contains("prescribing_current") && shown.contains("LIKE '0501%'"), "{shown}");
+}
+
+#[test]
+fn real_practices_analyse_and_star_pu_match_the_raw_file() {
+    let Some(real) = ipmo_testkit::real_data("analyse_real") else { return };
+    let e2e = real.join("openprescribing/e2e-2017-09");
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    let f = |n: &str| e2e.join(n).to_str().unwrap().to_string();
+    // 2017 predates the practice-to-PCN/ICB map, so build one from the real ODS files of the
+    // time: each practice's commissioner (epraccur) as its sub-ICB location, and that CCG's NHS
+    // England area team and region (eccg) standing in for ICB and region.
+    let read = |name: &str| -> Vec<Vec<String>> {
+        let mut r = csv::ReaderBuilder::new().has_headers(false).from_path(e2e.join(name)).unwrap();
+        r.records().map(|x| x.unwrap().iter().map(str::to_string).collect()).collect()
+    };
+    let ccgs: std::collections::BTreeMap<String, (String, String)> =
+        read("eccg_201708.csv").into_iter().map(|r| (r[0].clone(), (r[3].clone(), r[2].clone()))).collect();
+    let mut map = String::from(
+        "PUBLICATION,EXTRACT_DATE,PRACTICE_CODE,PRACTICE_NAME,PRACTICE_POSTCODE,PCN_CODE,PCN_NAME,\
+         ONS_SUB_ICB_LOCATION_CODE,SUB_ICB_LOCATION_CODE,SUB_ICB_LOCATION_NAME,ONS_ICB_CODE,ICB_CODE,ICB_NAME,\
+         ONS_COMM_REGION_CODE,COMM_REGION_CODE,COMM_REGION_NAME,SUPPLIER_NAME\n",
+    );
+    for p in read("epraccur_201708.csv") {
+        let (area, region) = &ccgs[&p[14]];
+        map.push_str(&format!(
+            "GP_PRAC_PAT_LIST,01SEP2017,{},\"{}\",{},,,,{},CCG {},,{area},Area {area},,{region},Region {region},\n",
+            p[0], p[1], p[9], p[14], p[14]
+        ));
+    }
+    let map_file = dir.path().join("gp-reg-pat-prac-map.csv");
+    std::fs::write(&map_file, map).unwrap();
+    ok(&ipmo(&wh, &["-q", "ingest", "orgs", &f("epraccur_201708.csv"), map_file.to_str().unwrap()]));
+    ok(&ipmo(&wh, &["-q", "ingest", "list-sizes", &f("gp-reg-pat-prac-quin-age_201709.csv")]));
+    ok(&ipmo(&wh, &["-q", "ingest", "epd", &f("epd_201709.csv")]));
+
+    // Plain sums from the raw CSV, with the csv crate.
+    let mut raw: std::collections::BTreeMap<String, (f64, f64)> = Default::default();
+    let mut items_by_code: Vec<(String, String, f64)> = Vec::new();
+    let mut r = csv::Reader::from_path(e2e.join("epd_201709.csv")).unwrap();
+    let h = r.headers().unwrap().clone();
+    let col = |name: &str| h.iter().position(|x| x == name).unwrap();
+    let (pc, bc, it) = (col("PRACTICE_CODE"), col("BNF_CODE"), col("ITEMS"));
+    for rec in r.records() {
+        let rec = rec.unwrap();
+        let (practice, code, items) = (rec[pc].to_string(), rec[bc].to_string(), rec[it].parse::<f64>().unwrap());
+        items_by_code.push((practice.clone(), code.clone(), items));
+        let e = raw.entry(practice).or_default();
+        if ["0501013K0", "0501021", "050112"].iter().any(|p| code.starts_with(p)) {
+            e.0 += items;
+        }
+        if code.starts_with("0501") {
+            e.1 += items;
+        }
+    }
+    let rows = analyse_rows(
+        &wh,
+        &["--numerator", "0501013K0,0501021,050112", "--denominator", "0501", "--org-type", "practice"],
+        "index",
+    );
+    let got: std::collections::BTreeMap<String, (f64, f64)> = rows.iter().map(|r| (r.1.clone(), (r.2, r.3))).collect();
+    let want: std::collections::BTreeMap<String, (f64, f64)> =
+        raw.into_iter().filter(|(p, _)| got.contains_key(p)).collect();
+    assert_eq!(got.len(), 4, "the four real practices: {got:?}");
+    assert_eq!(got, want);
+    for r in &rows {
+        close(r.4.unwrap(), 100.0 * r.2 / r.3, "percentage");
+    }
+    assert_eq!(analyse_rows(&wh, &["--numerator", "0501013K0,0501021,050112", "--denominator", "0501"], "sql"), rows);
+
+    // The STAR-PU measure is the measure's numerator items over the practice's STAR-PU.
+    ok(&ipmo(&wh, &["-q", "measures", "compute"]));
+    let codes = sql_map(
+        &wh,
+        "SELECT bnf_code, factor FROM measure_codes WHERE measure_id = 'antibacterials_per_star_pu' AND side = 'numerator'",
+    );
+    let star_pu = sql_map(&wh, "SELECT practice_code, star_pu_oral_antibacterial FROM list_sizes");
+    let values = sql_map(
+        &wh,
+        "SELECT org_code, value FROM measure_values WHERE measure_id = 'antibacterials_per_star_pu' AND org_type = 'practice'",
+    );
+    assert_eq!(values.len(), 4);
+    for (practice, value) in &values {
+        let items: f64 =
+            items_by_code.iter().filter(|(p, c, _)| p == practice && codes.contains_key(c)).map(|x| x.2).sum();
+        close(*value, items / star_pu[practice], &format!("items per STAR-PU for {practice}"));
+    }
 }

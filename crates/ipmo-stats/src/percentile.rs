@@ -91,6 +91,24 @@ mod tests {
         assert!((d[8] - 37.0).abs() < 1e-12);
     }
 
+    #[test]
+    fn seven_regions_rank_in_sixths_and_deciles_interpolate() {
+        // Seven organisations (England's regions): ranks step by 1/6; the 10th percentile sits
+        // 0.6 of the way from the lowest to the second (position 0.1 × 6), the 90th 0.4 of the
+        // way from the sixth to the highest (position 5.4).
+        let v: Vec<Option<f64>> = [7.0, 1.0, 6.0, 2.0, 5.0, 3.0, 4.0].into_iter().map(Some).collect();
+        let r = percent_ranks(&v);
+        let sixth = 100.0 / 6.0;
+        let want = [6.0, 0.0, 5.0, 1.0, 4.0, 2.0, 3.0].map(|k: f64| Some(k * sixth));
+        for (got, want) in r.iter().zip(want) {
+            assert!((got.unwrap() - want.unwrap()).abs() < 1e-9, "{got:?} vs {want:?}");
+        }
+        let d = deciles(&v);
+        assert!((d[0] - 1.6).abs() < 1e-12, "{d:?}");
+        assert!((d[4] - 4.0).abs() < 1e-12);
+        assert!((d[8] - 6.4).abs() < 1e-12);
+    }
+
     proptest! {
         #[test]
         fn ranks_lie_in_range_and_follow_order(values in proptest::collection::vec(proptest::option::of(-1e6f64..1e6), 0..60)) {

@@ -45,6 +45,9 @@ pub enum WarehouseError {
     /// A query failed.
     #[error("query failed: {0}")]
     Query(String),
+    /// The prescribing index could not be built, read or queried.
+    #[error("{0}")]
+    Index(String),
 }
 
 impl WarehouseError {

@@ -5,6 +5,7 @@
 //! reference tables one file each), records every load in `manifest.json`, and answers SQL over
 //! the current files. See the module docs of [`manifest`] for how a load stays atomic.
 
+pub mod analyse;
 mod error;
 pub mod indicator_store;
 mod load;

@@ -61,7 +61,8 @@ fn where_clause(f: &ValueFilter<'_>, id_column: &str) -> String {
     if parts.is_empty() { String::new() } else { format!(" WHERE {}", parts.join(" AND ")) }
 }
 
-fn month_of(days: i32) -> YearMonth {
+/// The month of an Arrow `Date32` (days since 1970).
+pub(crate) fn month_of(days: i32) -> YearMonth {
     YearMonth::of_date(chrono::NaiveDate::from_num_days_from_ce_opt(days + 719_163).unwrap_or_default())
 }
 

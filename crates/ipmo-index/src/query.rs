@@ -1,0 +1,471 @@
+//! Ad-hoc analyses over the index: BNF prefixes over BNF prefixes (a percentage) or over list
+//! size (per 1,000 patients), per organisation per month.
+
+use crate::{IndexError, NONE, PrescribingIndex};
+use ipmo_domain::YearMonth;
+use ipmo_measures::compute::{ENGLAND, Group};
+use std::ops::Range;
+
+/// Most prefixes one side of an analysis may list (a bound on the work a request can ask for).
+pub const MAX_PREFIXES: usize = 500;
+
+/// What is summed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueKind {
+    /// Prescription items.
+    Items,
+    /// Quantity as published.
+    Quantity,
+    /// Actual cost, pounds.
+    ActualCost,
+    /// Net ingredient cost, pounds.
+    Nic,
+}
+
+/// BNF code prefixes to count, less prefixes to leave out.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CodeSet {
+    /// Prefixes counted (e.g. `0501013K0`, `0501`).
+    pub include: Vec<String>,
+    /// Prefixes left out even when an included prefix covers them.
+    pub exclude: Vec<String>,
+}
+
+impl CodeSet {
+    /// Parses comma-separated prefixes (`"0501013K0,0501021"`), upper-casing them; `what` names
+    /// the option in errors.
+    pub fn parse(include: &str, exclude: &str, what: &str) -> Result<Self, IndexError> {
+        let split = |s: &str, option: &str| -> Result<Vec<String>, IndexError> {
+            let mut out = Vec::new();
+            for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                if part.len() > 15 || !part.bytes().all(|c| c.is_ascii_alphanumeric()) {
+                    return Err(IndexError::Query(format!(
+                        "{option}: \"{part}\" is not a BNF code prefix (letters and digits, at most 15, e.g. 0501013K0)"
+                    )));
+                }
+                out.push(part.to_ascii_uppercase());
+            }
+            if out.len() > MAX_PREFIXES {
+                return Err(IndexError::Query(format!("{option}: at most {MAX_PREFIXES} prefixes, got {}", out.len())));
+            }
+            Ok(out)
+        };
+        let set = Self { include: split(include, what)?, exclude: split(exclude, &format!("{what} exclusions"))? };
+        if set.include.is_empty() {
+            return Err(IndexError::Query(format!("{what}: give at least one BNF code prefix")));
+        }
+        Ok(set)
+    }
+}
+
+/// The denominator of an analysis.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Denominator {
+    /// Other codes, same value kind: the value is a percentage.
+    Codes(CodeSet),
+    /// Registered patients: the value is per 1,000 patients.
+    ListSize,
+}
+
+/// The organisations rows are given for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Level {
+    /// Each practice.
+    Practice,
+    /// Primary care networks.
+    Pcn,
+    /// Sub-ICB locations.
+    Sicbl,
+    /// Integrated care boards.
+    Icb,
+    /// NHS England regions.
+    Region,
+    /// England as one.
+    England,
+    /// A custom group set (members may be practices or organisations of any level).
+    Groups(Vec<Group>),
+}
+
+/// One ad-hoc analysis.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Analysis {
+    /// Numerator codes.
+    pub numerator: CodeSet,
+    /// Denominator.
+    pub denominator: Denominator,
+    /// What is summed on both sides (list size aside).
+    pub value: ValueKind,
+    /// Organisation level.
+    pub level: Level,
+    /// Only this organisation.
+    pub org: Option<String>,
+    /// First month (default: the first held).
+    pub from: Option<YearMonth>,
+    /// Last month (default: the last held).
+    pub to: Option<YearMonth>,
+}
+
+/// One organisation-month of an analysis.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct AnalysisRow {
+    /// Month.
+    pub month: YearMonth,
+    /// Organisation code.
+    pub org_code: String,
+    /// Numerator (items, quantity, or pounds).
+    pub numerator: f64,
+    /// Denominator (same unit, or patients).
+    pub denominator: f64,
+    /// Percentage, or per 1,000 patients; None when the denominator is zero.
+    pub value: Option<f64>,
+}
+
+/// Sums over practice × month cells: exact integers for items and money, floats for quantity.
+struct Cells {
+    ints: Vec<i64>,
+    floats: Vec<f64>,
+}
+
+impl Cells {
+    fn new(n: usize, kind: ValueKind) -> Self {
+        match kind {
+            ValueKind::Quantity => Self { ints: Vec::new(), floats: vec![0.0; n] },
+            _ => Self { ints: vec![0; n], floats: Vec::new() },
+        }
+    }
+}
+
+fn to_unit(kind: ValueKind, int: i64, float: f64) -> f64 {
+    match kind {
+        ValueKind::Items => int as f64,
+        ValueKind::Quantity => float,
+        ValueKind::ActualCost => int as f64 / 100_000.0,
+        ValueKind::Nic => int as f64 / 100.0,
+    }
+}
+
+impl PrescribingIndex {
+    /// Sorted, disjoint runs of code indices covered by a code set.
+    pub fn code_ranges(&self, set: &CodeSet) -> Vec<Range<usize>> {
+        let mut include: Vec<Range<usize>> =
+            set.include.iter().map(|p| self.prefix_range(p)).filter(|r| !r.is_empty()).collect();
+        include.sort_by_key(|r| r.start);
+        let mut merged: Vec<Range<usize>> = Vec::new();
+        for r in include {
+            match merged.last_mut() {
+                Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+                _ => merged.push(r),
+            }
+        }
+        for p in &set.exclude {
+            let cut = self.prefix_range(p);
+            if cut.is_empty() {
+                continue;
+            }
+            merged = merged
+                .into_iter()
+                .flat_map(|r| {
+                    [r.start..r.end.min(cut.start), r.start.max(cut.end)..r.end].into_iter().filter(|x| !x.is_empty())
+                })
+                .collect();
+        }
+        merged
+    }
+
+    fn sum(&self, set: &CodeSet, kind: ValueKind, months: Range<usize>, cells: &mut Cells) {
+        let n_practices = self.practices.len();
+        let (m0, m1) = (months.start as u8, months.end as u8);
+        for codes in self.code_ranges(set) {
+            let rows = self.code_rows[codes.start] as usize..self.code_rows[codes.end] as usize;
+            for r in rows {
+                let m = self.row_month[r];
+                if m < m0 || m >= m1 {
+                    continue;
+                }
+                let cell = usize::from(m - m0) * n_practices + usize::from(self.row_practice[r]);
+                match kind {
+                    ValueKind::Items => cells.ints[cell] += i64::from(self.items[r]),
+                    ValueKind::Quantity => cells.floats[cell] += self.quantity[r],
+                    ValueKind::ActualCost => cells.ints[cell] += self.actual_cost_e5[r],
+                    ValueKind::Nic => cells.ints[cell] += self.nic_pence[r],
+                }
+            }
+        }
+    }
+
+    /// The months of `from..=to` that the index holds, as a range of month indices.
+    fn month_range(&self, from: Option<YearMonth>, to: Option<YearMonth>) -> Result<Range<usize>, IndexError> {
+        if let (Some(f), Some(t)) = (from, to)
+            && f > t
+        {
+            return Err(IndexError::Query(format!("--from {f} is after --to {t}")));
+        }
+        let start = from.map_or(0, |f| self.months.partition_point(|m| *m < f));
+        let end = to.map_or(self.months.len(), |t| self.months.partition_point(|m| *m <= t));
+        Ok(start..end.max(start))
+    }
+
+    /// Runs an analysis: one row per organisation with at least one counted practice, per month,
+    /// ordered by organisation code and month.
+    pub fn analyse(&self, a: &Analysis) -> Result<Vec<AnalysisRow>, IndexError> {
+        let months = self.month_range(a.from, a.to)?;
+        let n_practices = self.practices.len();
+        let n_cells = months.len() * n_practices;
+        let mut num = Cells::new(n_cells, a.value);
+        self.sum(&a.numerator, a.value, months.clone(), &mut num);
+        let den = match &a.denominator {
+            Denominator::Codes(set) => {
+                let mut den = Cells::new(n_cells, a.value);
+                self.sum(set, a.value, months.clone(), &mut den);
+                Some(den)
+            }
+            Denominator::ListSize => None,
+        };
+        // Organisation codes and, per practice and month, the organisations it counts towards.
+        let org_codes: Vec<String> = match &a.level {
+            Level::Practice => self.practices.clone(),
+            Level::Pcn => self.orgs[0].clone(),
+            Level::Sicbl => self.orgs[1].clone(),
+            Level::Icb => self.orgs[2].clone(),
+            Level::Region => self.orgs[3].clone(),
+            Level::England => vec![ENGLAND.to_string()],
+            Level::Groups(groups) => groups.iter().map(|g| g.code.clone()).collect(),
+        };
+        let wanted: Option<usize> = match &a.org {
+            Some(code) => Some(org_codes.iter().position(|c| c.eq_ignore_ascii_case(code)).ok_or_else(|| {
+                IndexError::Query(format!("no organisation \"{code}\" at this level in the prescribing index"))
+            })?),
+            None => None,
+        };
+        let group_of = |p: usize, orgs: &[u32; 4]| -> Vec<usize> {
+            let Level::Groups(groups) = &a.level else { return Vec::new() };
+            let parent = |level: usize| (orgs[level] != NONE).then(|| self.orgs[level][orgs[level] as usize].as_str());
+            groups
+                .iter()
+                .enumerate()
+                .filter(|(_, g)| {
+                    g.members
+                        .iter()
+                        .any(|m| m == &self.practices[p] || (0..4).any(|level| parent(level) == Some(m.as_str())))
+                })
+                .map(|(i, _)| i)
+                .collect()
+        };
+        let mut out = Vec::new();
+        for (offset, mi) in months.clone().enumerate() {
+            let n_orgs = org_codes.len();
+            let (mut num_i, mut num_f) = (vec![0i64; n_orgs], vec![0f64; n_orgs]);
+            let (mut den_i, mut den_f) = (vec![0i64; n_orgs], vec![0f64; n_orgs]);
+            let mut counted = vec![false; n_orgs];
+            for (p, member) in self.membership[mi].iter().enumerate() {
+                let Some(member) = member else { continue };
+                if den.is_none() && member.list_size.is_none() {
+                    continue;
+                }
+                let targets: Vec<usize> = match &a.level {
+                    Level::Practice => vec![p],
+                    Level::Pcn | Level::Sicbl | Level::Icb | Level::Region => {
+                        let level = match a.level {
+                            Level::Pcn => 0,
+                            Level::Sicbl => 1,
+                            Level::Icb => 2,
+                            _ => 3,
+                        };
+                        let o = member.orgs[level];
+                        if o == NONE { vec![] } else { vec![o as usize] }
+                    }
+                    Level::England => vec![0],
+                    Level::Groups(_) => group_of(p, &member.orgs),
+                };
+                let cell = offset * n_practices + p;
+                for o in targets {
+                    if wanted.is_some_and(|w| w != o) {
+                        continue;
+                    }
+                    counted[o] = true;
+                    if let Some(&v) = num.ints.get(cell) {
+                        num_i[o] += v;
+                    }
+                    if let Some(&v) = num.floats.get(cell) {
+                        num_f[o] += v;
+                    }
+                    match &den {
+                        Some(den) => {
+                            if let Some(&v) = den.ints.get(cell) {
+                                den_i[o] += v;
+                            }
+                            if let Some(&v) = den.floats.get(cell) {
+                                den_f[o] += v;
+                            }
+                        }
+                        None => den_f[o] += member.list_size.unwrap_or(0.0),
+                    }
+                }
+            }
+            for o in (0..n_orgs).filter(|&o| counted[o]) {
+                let numerator = to_unit(a.value, num_i[o], num_f[o]);
+                let (denominator, multiplier) = match den {
+                    Some(_) => (to_unit(a.value, den_i[o], den_f[o]), 100.0),
+                    None => (den_f[o], 1000.0),
+                };
+                out.push(AnalysisRow {
+                    month: self.months[mi],
+                    org_code: org_codes[o].clone(),
+                    numerator,
+                    denominator,
+                    value: (denominator > 0.0).then(|| numerator * multiplier / denominator),
+                });
+            }
+        }
+        out.sort_by(|x, y| x.org_code.cmp(&y.org_code).then(x.month.cmp(&y.month)));
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::IndexBuilder;
+    use ipmo_measures::compute::{Amounts, PracticeMonth};
+
+    fn practice(code: &str, pcn: &str, icb: &str, list: Option<f64>) -> PracticeMonth {
+        PracticeMonth {
+            code: code.into(),
+            pcn: Some(pcn.into()),
+            sicbl: format!("S{icb}"),
+            icb: icb.into(),
+            region: "Y1".into(),
+            list_size: list,
+            star_pu: None,
+        }
+    }
+
+    fn items(n: i64) -> Amounts {
+        Amounts { items: n, quantity: n as f64 * 2.5, actual_cost_e5: n * 123_456, nic_pence: n * 130, adq: 0.0 }
+    }
+
+    /// Two months, three practices (C has no list size in the first month), a few codes.
+    fn index() -> PrescribingIndex {
+        let mut b = IndexBuilder::new();
+        let ps = [
+            practice("A", "P1", "I1", Some(1000.0)),
+            practice("B", "P1", "I1", Some(3000.0)),
+            practice("C", "P2", "I2", None),
+        ];
+        let m0 = b.add_month("2024-01".parse().unwrap(), &ps).unwrap();
+        for (p, code, n) in [
+            ("A", "0501013K0AAAAAA", 4),
+            ("A", "0501021A0AAAAAA", 6),
+            ("B", "0501013K0AAAAAA", 1),
+            ("B", "0501050B0AAAAAA", 9),
+            ("C", "0501013K0AAAAAA", 5),
+            ("Z", "0501013K0AAAAAA", 50),
+        ] {
+            b.add(m0, p, code, &items(n));
+        }
+        let mut ps2 = ps.clone();
+        ps2[2].list_size = Some(2000.0);
+        let m1 = b.add_month("2024-02".parse().unwrap(), &ps2).unwrap();
+        // Two rows for A under one current code are merged.
+        for (p, code, n) in [("A", "0501013K0AAAAAA", 2), ("A", "0501013K0AAAAAA", 1), ("C", "0212000AAAAAAAA", 7)] {
+            b.add(m1, p, code, &items(n));
+        }
+        b.finish(vec!["test".into()])
+    }
+
+    fn analysis(num: &str, exclude: &str, den: Option<&str>, level: Level) -> Analysis {
+        Analysis {
+            numerator: CodeSet::parse(num, exclude, "--numerator").unwrap(),
+            denominator: match den {
+                Some(d) => Denominator::Codes(CodeSet::parse(d, "", "--denominator").unwrap()),
+                None => Denominator::ListSize,
+            },
+            value: ValueKind::Items,
+            level,
+            org: None,
+            from: None,
+            to: None,
+        }
+    }
+
+    fn triples(rows: &[AnalysisRow]) -> Vec<(String, String, f64, f64, Option<f64>)> {
+        rows.iter().map(|r| (r.month.to_string(), r.org_code.clone(), r.numerator, r.denominator, r.value)).collect()
+    }
+
+    #[test]
+    fn prefixes_exclusions_and_merged_ranges() {
+        let ix = index();
+        assert_eq!(ix.codes.len(), 4);
+        assert_eq!(ix.rows(), 7, "Z is not a practice; A's two February rows merge");
+        let set = CodeSet::parse("0501,050101", "0501050", "n").unwrap();
+        let ranges = ix.code_ranges(&set);
+        let codes: Vec<&str> = ranges.iter().flat_map(|r| ix.codes[r.clone()].iter().map(String::as_str)).collect();
+        assert_eq!(codes, vec!["0501013K0AAAAAA", "0501021A0AAAAAA"]);
+    }
+
+    #[test]
+    fn percentages_by_practice_and_icb() {
+        let ix = index();
+        let rows = ix.analyse(&analysis("0501013K0", "", Some("0501"), Level::Practice)).unwrap();
+        let t = triples(&rows);
+        assert_eq!(t[0], ("2024-01".into(), "A".into(), 4.0, 10.0, Some(40.0)));
+        assert_eq!(t[1], ("2024-02".into(), "A".into(), 3.0, 3.0, Some(100.0)));
+        assert_eq!(t[2], ("2024-01".into(), "B".into(), 1.0, 10.0, Some(10.0)));
+        assert_eq!(t[3], ("2024-02".into(), "B".into(), 0.0, 0.0, None));
+        let rows = ix.analyse(&analysis("0501013K0", "", Some("0501"), Level::Icb)).unwrap();
+        assert_eq!(triples(&rows)[0], ("2024-01".into(), "I1".into(), 5.0, 20.0, Some(25.0)));
+        let mut a = analysis("0501013K0", "", Some("0501"), Level::England);
+        a.value = ValueKind::ActualCost;
+        a.to = Some("2024-01".parse().unwrap());
+        let rows = ix.analyse(&a).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].numerator, 1_234_560.0 / 100_000.0);
+    }
+
+    #[test]
+    fn per_thousand_patients_leaves_out_practices_without_a_list_size() {
+        let ix = index();
+        let rows = ix.analyse(&analysis("0501", "", None, Level::Icb)).unwrap();
+        let t = triples(&rows);
+        // January: I2's only practice (C) has no list size, so I2 has no row that month.
+        assert_eq!(
+            t,
+            vec![
+                ("2024-01".into(), "I1".into(), 20.0, 4000.0, Some(5.0)),
+                ("2024-02".into(), "I1".into(), 3.0, 4000.0, Some(0.75)),
+                ("2024-02".into(), "I2".into(), 0.0, 2000.0, Some(0.0)),
+            ]
+        );
+    }
+
+    #[test]
+    fn groups_and_one_organisation() {
+        let ix = index();
+        let groups = vec![Group { code: "G".into(), name: "A and I2".into(), members: vec!["A".into(), "I2".into()] }];
+        let mut a = analysis("0501", "", Some("05"), Level::Groups(groups));
+        a.from = Some("2024-01".parse().unwrap());
+        a.to = Some("2024-01".parse().unwrap());
+        let rows = ix.analyse(&a).unwrap();
+        assert_eq!(triples(&rows), vec![("2024-01".into(), "G".into(), 15.0, 15.0, Some(100.0))]);
+        let mut a = analysis("0501", "", None, Level::Pcn);
+        a.org = Some("p2".into());
+        assert_eq!(ix.analyse(&a).unwrap().len(), 1);
+        a.org = Some("nowhere".into());
+        assert!(ix.analyse(&a).unwrap_err().to_string().contains("no organisation \"nowhere\""));
+    }
+
+    #[test]
+    fn bad_requests_are_errors() {
+        assert!(CodeSet::parse("", "", "--numerator").unwrap_err().to_string().contains("at least one"));
+        assert!(CodeSet::parse("05'01", "", "--numerator").unwrap_err().to_string().contains("not a BNF code prefix"));
+        let many = vec!["05"; MAX_PREFIXES + 1].join(",");
+        assert!(CodeSet::parse(&many, "", "--numerator").is_err());
+        let ix = index();
+        let mut a = analysis("05", "", None, Level::England);
+        a.from = Some("2024-02".parse().unwrap());
+        a.to = Some("2024-01".parse().unwrap());
+        assert!(ix.analyse(&a).is_err());
+    }
+}
