@@ -2,6 +2,7 @@
 //! everything it does is done by them.
 
 mod analyse;
+mod bench;
 mod demo;
 mod measure_analysis;
 mod measures;
@@ -51,6 +52,9 @@ enum Command {
     /// Ad-hoc analysis: BNF code prefixes over other prefixes (a percentage) or over list size (per
     /// 1,000 patients), for every organisation of a level, month by month.
     Analyse(analyse::AnalyseArgs),
+    /// Benchmarks on the data in the warehouse (figures only, nothing asserted).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Check, list, show and compute the measure library; values, funnels, alerts and the deprivation lens.
     #[command(subcommand, alias = "measure")]
     Measures(measures::MeasuresCommand),
@@ -217,6 +221,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Status => status(&open(&cli.warehouse)?),
         Command::Analyse(a) => analyse::run(&open(&cli.warehouse)?, a, quiet),
+        Command::Bench(c) => bench::run(&open(&cli.warehouse)?, c),
         Command::Measures(c) => measures::run(&cli.warehouse, &measures::library_dir(cli.measures), c, quiet),
         Command::Groups(c) => measures::groups(&open(&cli.warehouse)?, c),
         Command::Synth(a) => {

@@ -6,7 +6,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::{Subcommand, ValueEnum};
 use ipmo_domain::YearMonth;
 use ipmo_measures::Library;
-use ipmo_measures::compute::{CodeIndex, GroupSet, MonthAccumulator, compute_month};
+use ipmo_measures::compute::{CodeIndex, GroupSet, MonthAccumulator, MonthResults, PracticeMonth, compute_month};
 use ipmo_warehouse::{ComputeRecord, CountedCode, MeasureMonth, Membership, Warehouse};
 use sha2::{Digest, Sha256};
 use std::io::Write;
@@ -430,38 +430,67 @@ pub fn compute(wh: &Warehouse, dir: &Path, all: bool, membership: Membership, qu
     }
     all_codes.sort();
     all_codes.dedup_by(|a, b| a.0 == b.0);
-    let mut index = CodeIndex::new(&lib, names);
+    let index = CodeIndex::new(&lib, names);
     let rt = tokio::runtime::Runtime::new().context("cannot start the query runtime")?;
-    let mut done = Vec::new();
-    for MeasureMonth { month, inputs, .. } in months {
-        let t = Instant::now();
-        let practices = rt.block_on(wh.practices_for_month(month, membership))?;
-        if practices.is_empty() {
-            eprintln!(
-                "measures: {month}: no practices in the organisation map; load gp-reg-pat-prac-map with `ipmo ingest orgs` (month skipped)"
-            );
-            continue;
-        }
-        let mut acc = MonthAccumulator::new(&index, &practices);
-        let rows = wh.for_each_prescribing(month, &current, |p, code, a| acc.add(&mut index, p, code, a))?;
-        let results = compute_month(&index, &acc, month, &practices, &groups);
-        if !quiet {
-            eprintln!(
-                "measures: {month}: {rows} rows ({} from other prescribers left out), {} practices, {} values in {:.2} s",
-                acc.rows_other_prescribers,
-                practices.len(),
-                results.values.len(),
-                t.elapsed().as_secs_f64()
-            );
-        }
-        let record = ComputeRecord {
-            library_hash: library_hash.clone(),
-            membership: membership.as_str().to_string(),
-            inputs,
-            computed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        };
-        done.push((month, results, record));
+    let wanted: Vec<ipmo_domain::YearMonth> = months.iter().map(|m| m.month).collect();
+    let mut practices = rt.block_on(wh.practices_for_months(&wanted, membership))?;
+    // Months are independent: each worker takes every n-th month with its own code cache.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(months.len()).max(1);
+    let mut jobs: Vec<Vec<(MeasureMonth, Vec<PracticeMonth>)>> = (0..workers).map(|_| Vec::new()).collect();
+    for (i, m) in months.into_iter().enumerate() {
+        let p = practices.remove(&m.month).unwrap_or_default();
+        jobs[i % workers].push((m, p));
     }
+    let results: Vec<Result<Vec<(ipmo_domain::YearMonth, MonthResults, ComputeRecord)>>> = std::thread::scope(
+        |scope| {
+            let handles: Vec<_> = jobs
+            .into_iter()
+            .map(|job| {
+                let mut index = index.clone();
+                let (current, groups, library_hash) = (&current, &groups, &library_hash);
+                scope.spawn(move || -> Result<Vec<(ipmo_domain::YearMonth, MonthResults, ComputeRecord)>> {
+                    let mut done = Vec::new();
+                    for (MeasureMonth { month, inputs, .. }, practices) in job {
+                        let t = Instant::now();
+                        if practices.is_empty() {
+                            eprintln!(
+                                "measures: {month}: no practices in the organisation map; load gp-reg-pat-prac-map with `ipmo ingest orgs` (month skipped)"
+                            );
+                            continue;
+                        }
+                        let mut acc = MonthAccumulator::new(&index, &practices);
+                        let rows =
+                            wh.for_each_prescribing(month, current, |p, code, a| acc.add(&mut index, p, code, a))?;
+                        let results = compute_month(&index, &acc, month, &practices, groups);
+                        if !quiet {
+                            eprintln!(
+                                "measures: {month}: {rows} rows ({} from other prescribers left out), {} practices, {} values in {:.2} s",
+                                acc.rows_other_prescribers,
+                                practices.len(),
+                                results.values.len(),
+                                t.elapsed().as_secs_f64()
+                            );
+                        }
+                        let record = ComputeRecord {
+                            library_hash: library_hash.clone(),
+                            membership: membership.as_str().to_string(),
+                            inputs,
+                            computed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        };
+                        done.push((month, results, record));
+                    }
+                    Ok(done)
+                })
+            })
+            .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow!("a measure worker failed")))).collect()
+        },
+    );
+    let mut done = Vec::new();
+    for r in results {
+        done.extend(r?);
+    }
+    done.sort_by_key(|d| d.0);
     let mut counted = Vec::new();
     for m in lib.computed() {
         for (side_name, side) in [("numerator", &m.numerator), ("denominator", &m.denominator)] {

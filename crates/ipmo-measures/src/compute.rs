@@ -78,7 +78,9 @@ struct Contribution {
     factor: f64,
 }
 
-/// Which measure sides each presentation feeds, worked out once per code and cached.
+/// Which measure sides each presentation feeds, worked out once per code and cached. Cloned,
+/// it serves another thread computing other months.
+#[derive(Clone)]
 pub struct CodeIndex<'l> {
     measures: Vec<&'l Measure>,
     library: &'l Library,

@@ -49,10 +49,10 @@ impl Warehouse {
         let current = self.bnf_current_codes()?;
         let manifest = self.manifest()?;
         let mut builder = IndexBuilder::new();
-        for partition in manifest.partitions(PRESCRIBING) {
-            let Ok(month) = partition.parse::<YearMonth>() else { continue };
-            let practices = self.practices_for_month(month, membership).await?;
-            let m = builder.add_month(month, &practices)?;
+        let months: Vec<YearMonth> = manifest.partitions(PRESCRIBING).iter().filter_map(|p| p.parse().ok()).collect();
+        let mut practices = self.practices_for_months(&months, membership).await?;
+        for month in months {
+            let m = builder.add_month(month, &practices.remove(&month).unwrap_or_default())?;
             let rows = self.for_each_prescribing(month, &current, |p, code, a| {
                 builder.add(m, p, code, a);
             })?;

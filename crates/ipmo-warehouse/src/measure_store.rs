@@ -72,33 +72,49 @@ impl Warehouse {
         month: YearMonth,
         membership: Membership,
     ) -> Result<Vec<PracticeMonth>, WarehouseError> {
-        let day = month.first_day().format("%Y-%m-%d");
+        Ok(self.practices_for_months(&[month], membership).await?.remove(&month).unwrap_or_default())
+    }
+
+    /// [`Warehouse::practices_for_month`] for several months in one query.
+    pub async fn practices_for_months(
+        &self,
+        months: &[YearMonth],
+        membership: Membership,
+    ) -> Result<BTreeMap<YearMonth, Vec<PracticeMonth>>, WarehouseError> {
+        let mut out: BTreeMap<YearMonth, Vec<PracticeMonth>> = months.iter().map(|m| (*m, Vec::new())).collect();
+        if months.is_empty() {
+            return Ok(out);
+        }
+        let days: Vec<String> =
+            months.iter().map(|m| format!("(DATE '{}')", m.first_day().format("%Y-%m-%d"))).collect();
         let filter = match membership {
-            Membership::AsAt => format!(
-                "(m.valid_from IS NULL OR m.valid_from <= DATE '{day}') AND (m.valid_to IS NULL OR m.valid_to > DATE '{day}')"
-            ),
-            Membership::Latest => "m.is_latest".to_string(),
+            Membership::AsAt => {
+                "(m.valid_from IS NULL OR m.valid_from <= mo.month) AND (m.valid_to IS NULL OR m.valid_to > mo.month)"
+            }
+            Membership::Latest => "m.is_latest",
         };
         let sql = format!(
-            "SELECT m.practice_code, m.pcn_code, m.sicbl_code, m.icb_code, m.region_code, \
+            "SELECT mo.month, m.practice_code, m.pcn_code, m.sicbl_code, m.icb_code, m.region_code, \
              CAST(l.total AS DOUBLE) AS total, l.star_pu_oral_antibacterial \
-             FROM org_membership m \
+             FROM (VALUES {}) AS mo(month) JOIN org_membership m ON {filter} \
              JOIN practices p ON p.practice_code = m.practice_code AND p.is_gp_practice \
-             LEFT JOIN list_sizes l ON l.practice_code = m.practice_code AND l.month = DATE '{day}' \
-             WHERE {filter} AND m.practice_code NOT LIKE '%998' ORDER BY m.practice_code"
+             LEFT JOIN list_sizes l ON l.practice_code = m.practice_code AND l.month = mo.month \
+             WHERE m.practice_code NOT LIKE '%998' ORDER BY mo.month, m.practice_code",
+            days.join(", ")
         );
-        let mut out: Vec<PracticeMonth> = Vec::new();
         for b in self.query(&sql).await? {
+            let month = b.column(0).as_primitive::<datafusion::arrow::datatypes::Date32Type>();
             let s = |c: usize| b.column(c).as_string::<i32>();
-            let (code, pcn, sicbl, icb, region) = (s(0), s(1), s(2), s(3), s(4));
-            let total = b.column(5).as_primitive::<Float64Type>();
-            let star = b.column(6).as_primitive::<Float64Type>();
+            let (code, pcn, sicbl, icb, region) = (s(1), s(2), s(3), s(4), s(5));
+            let total = b.column(6).as_primitive::<Float64Type>();
+            let star = b.column(7).as_primitive::<Float64Type>();
             for i in 0..b.num_rows() {
+                let list = out.entry(crate::values::month_of(month.value(i))).or_default();
                 // A practice listed twice (overlapping snapshots) counts once.
-                if out.last().is_some_and(|p| p.code == code.value(i)) {
+                if list.last().is_some_and(|p| p.code == code.value(i)) {
                     continue;
                 }
-                out.push(PracticeMonth {
+                list.push(PracticeMonth {
                     code: code.value(i).to_string(),
                     pcn: (!pcn.is_null(i)).then(|| pcn.value(i).to_string()),
                     sicbl: sicbl.value(i).to_string(),
