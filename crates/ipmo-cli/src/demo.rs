@@ -129,7 +129,11 @@ pub fn run(a: DemoArgs, quiet: bool, measures_dir: &Path) -> Result<()> {
         &mut out,
     ))?;
     println!(
-        "\nTry: ipmo --warehouse {w} measures show broad_spectrum\n     ipmo --warehouse {w} sql \"SELECT month, SUM(items) AS items FROM prescribing \
+        "\nTry: ipmo --warehouse {w} measures show broad_spectrum\n     \
+         ipmo --warehouse {w} measure values --measure broad_spectrum --org-type icb --org QAA\n     \
+         ipmo --warehouse {w} measures alerts --org-type icb\n     \
+         ipmo --warehouse {w} analyse --numerator 0501013K0,0501021 --denominator 0501 --org-type icb\n     \
+         ipmo --warehouse {w} sql \"SELECT month, SUM(items) AS items FROM prescribing \
          WHERE bnf_code LIKE '0501%' GROUP BY month ORDER BY month\"",
         w = wh.root().display()
     );

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use ipmo_domain::YearMonth;
 use ipmo_measures::Library;
 use ipmo_measures::analysis::{
-    Alert, FunnelRow, Judgement, PracticeValue, Tone, ValuePoint, alerts, funnel_plot, lens, spc,
+    Alert, Judgement, OrgCounts, SpcLimits, Tone, ValuePoint, alerts, funnel_plot, lens, spc_with,
 };
 use ipmo_measures::compute::LEVELS;
 use ipmo_stats::Direction;
@@ -101,6 +101,7 @@ pub fn values(
     org: Option<&str>,
     from: Option<YearMonth>,
     to: Option<YearMonth>,
+    limits: &SpcLimits,
     format: Format,
     quiet: bool,
 ) -> Result<()> {
@@ -125,7 +126,7 @@ pub fn values(
     let mut out = Output::new(&cols);
     let mut summaries = Vec::new();
     for (_, t, code, points) in series(stored) {
-        let chart = spc(&points, &m.judgement);
+        let chart = spc_with(&points, &m.judgement, limits);
         if let Some(c) = &chart {
             summaries.push(format!(
                 "{code}: SPC variation {}{}",
@@ -194,6 +195,21 @@ fn fmt_opt(v: Option<f64>) -> String {
     v.map(|v| v.to_string()).unwrap_or_else(|| "none".into())
 }
 
+/// The month asked for, else the latest with values for the metric.
+fn month_or_latest(
+    rt: &tokio::runtime::Runtime,
+    wh: &Warehouse,
+    m: &Metric,
+    month: Option<YearMonth>,
+) -> Result<YearMonth> {
+    match month {
+        Some(month) => Ok(month),
+        None => rt
+            .block_on(wh.latest_value_month(&m.id))?
+            .ok_or_else(|| anyhow!("no values for {}; run `ipmo measures compute`", m.id)),
+    }
+}
+
 /// `ipmo measures funnel`.
 pub fn funnel(
     wh: &Warehouse,
@@ -207,24 +223,10 @@ pub fn funnel(
     let m = metric(lib, wh, id)?;
     let org_type = org_type(org_type_arg)?;
     let rt = runtime()?;
-    let month = match month {
-        Some(mm) => mm,
-        None => rt
-            .block_on(wh.latest_value_month(&m.id))?
-            .ok_or_else(|| anyhow!("no values for {}; run `ipmo measures compute`", m.id))?,
-    };
+    let month = month_or_latest(&rt, wh, &m, month)?;
     let filter = ValueFilter { metric: Some(&m.id), org_type: Some(&org_type), org_code: None, month: Some(month) };
     let stored = rt.block_on(wh.stored_values(&filter))?;
-    let rows: Vec<FunnelRow> = stored
-        .iter()
-        .filter_map(|v| {
-            Some(FunnelRow {
-                org_code: v.org_code.clone(),
-                numerator: v.point.numerator?,
-                denominator: v.point.denominator?,
-            })
-        })
-        .collect();
+    let rows: Vec<OrgCounts> = stored.iter().filter_map(StoredValue::counts).collect();
     let plot = funnel_plot(&rows, &m.judgement).map_err(|e| anyhow!("{}, {org_type}, {month}: {e}", m.id))?;
     let k = plot.multiplier;
     let mut out = Output::new(&[
@@ -353,12 +355,7 @@ pub fn lens_cmd(
 ) -> Result<()> {
     let m = metric(lib, wh, id)?;
     let rt = runtime()?;
-    let month = match month {
-        Some(mm) => mm,
-        None => rt
-            .block_on(wh.latest_value_month(&m.id))?
-            .ok_or_else(|| anyhow!("no values for {}; run `ipmo measures compute`", m.id))?,
-    };
+    let month = month_or_latest(&rt, wh, &m, month)?;
     let quintiles = wh.imd_quintiles()?;
     if quintiles.is_empty() {
         bail!("the warehouse has no practice deprivation scores; load them with `ipmo ingest imd FILE`");
@@ -392,17 +389,8 @@ pub fn lens_cmd(
     } else if within_type.is_some() != within.is_some() {
         bail!("give both --org-type and --org to limit the lens to one organisation's practices");
     }
-    let values: Vec<PracticeValue> = stored
-        .iter()
-        .filter(|v| v.point.value.is_some())
-        .filter_map(|v| {
-            Some(PracticeValue {
-                practice: v.org_code.clone(),
-                numerator: v.point.numerator?,
-                denominator: v.point.denominator?,
-            })
-        })
-        .collect();
+    let values: Vec<OrgCounts> =
+        stored.iter().filter(|v| v.point.value.is_some()).filter_map(StoredValue::counts).collect();
     let l = lens(&values, &quintiles, m.judgement.multiplier);
     let mut out = Output::new(&["quintile", "practices", "numerator", "denominator", "value"]);
     for q in &l.quintiles {

@@ -58,6 +58,12 @@ pub enum MeasuresCommand {
         /// Last month shown.
         #[arg(long)]
         to: Option<YearMonth>,
+        /// SPC: fix the limits on the first N months (of each segment) instead of all of them.
+        #[arg(long, value_name = "N")]
+        baseline: Option<usize>,
+        /// SPC: recalculate the limits from these months on (a process change), comma-separated.
+        #[arg(long, value_delimiter = ',', value_name = "YYYY-MM")]
+        rebase: Vec<YearMonth>,
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
@@ -230,9 +236,10 @@ pub fn run(wh_dir: &Path, dir: &Path, command: MeasuresCommand, quiet: bool) -> 
             };
             compute(&crate::open(wh_dir)?, dir, all, membership, quiet)
         }
-        MeasuresCommand::Values { measure, org_type, org, from, to, format } => {
+        MeasuresCommand::Values { measure, org_type, org, from, to, baseline, rebase, format } => {
             let (wh, lib) = (crate::open(wh_dir)?, load_library(dir)?);
-            measure_analysis::values(&wh, &lib, &measure, &org_type, org.as_deref(), from, to, format, quiet)
+            let limits = ipmo_measures::analysis::SpcLimits { baseline_points: baseline, rebase_at: rebase };
+            measure_analysis::values(&wh, &lib, &measure, &org_type, org.as_deref(), from, to, &limits, format, quiet)
         }
         MeasuresCommand::Funnel { measure, org_type, month, format } => {
             let (wh, lib) = (crate::open(wh_dir)?, load_library(dir)?);

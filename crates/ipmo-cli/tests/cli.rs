@@ -421,6 +421,19 @@ fn spc_funnel_lens_alerts_and_indicators_agree_with_independent_sql() {
     close(rows[0]["spc_upper"].parse().unwrap(), spc["x"], "SPC upper limit");
     close(rows[15]["spc_mean"].parse().unwrap(), mean["x"], "SPC centre line");
     assert!(rows.iter().all(|r| !r["spc_class"].is_empty() && !r["p50"].is_empty()));
+    // Rebasing at 2024-09 gives the months from then on their own centre line.
+    let rebased = csv_rows(&ok(&ipmo(
+        &wh,
+        &["measure", "values", "--measure", "broad_spectrum", "--org", &icb, "--rebase", "2024-09", "--format", "csv"],
+    )));
+    let later_mean = sql_map(
+        &wh,
+        &format!(
+            "SELECT 'x', AVG(value) FROM measure_values WHERE measure_id = 'broad_spectrum' AND org_type = 'icb' \
+             AND org_code = '{icb}' AND month >= DATE '2024-09-01'"
+        ),
+    );
+    close(rebased[15]["spc_mean"].parse().unwrap(), later_mean["x"], "rebased centre line");
     // --from limits the rows, not the chart.
     let later = csv_rows(&ok(&ipmo(
         &wh,
@@ -446,6 +459,12 @@ fn spc_funnel_lens_alerts_and_indicators_agree_with_independent_sql() {
         let z: f64 = r["z"].parse().unwrap();
         assert_eq!(r["band"] == "within", z.abs() <= 1.959_963_984_540_054, "{r:?}");
     }
+    // The same seed gives the same system, so the ICB funnel is pinned as a snapshot.
+    let icb_funnel = ok(&ipmo(
+        &wh,
+        &["-q", "measures", "funnel", "--measure", "broad_spectrum", "--org-type", "icb", "--format", "json"],
+    ));
+    insta::assert_snapshot!("broad_spectrum_icb_funnel", icb_funnel);
     let no_count = failed(&ipmo(&wh, &["measures", "funnel", "--measure", "vitamin_d_cost_per_1000"]));
     assert!(no_count.contains("numerator that counts items"), "{no_count}");
 
@@ -478,6 +497,8 @@ fn spc_funnel_lens_alerts_and_indicators_agree_with_independent_sql() {
         );
         assert!(a["message"].contains(&format!("£{:.0} ", total["x"])), "{a:?} vs {}", total["x"]);
     }
+    let icb_alerts = ok(&ipmo(&wh, &["-q", "measures", "alerts", "--org-type", "icb", "--format", "json"]));
+    insta::assert_snapshot!("icb_alerts", icb_alerts);
     for a in alerts.iter().filter(|a| a["kind"] == "top_decile") {
         let low = sql_map(
             &wh,

@@ -10,7 +10,7 @@ use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"IPMOIDX\0";
 /// Bumped whenever the layout changes; an index of another version is rebuilt.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Header {
@@ -135,7 +135,7 @@ pub fn read_index(path: &Path) -> Result<Option<PrescribingIndex>, IndexError> {
         code_rows: take(&mut r, path, size / 8, u64::from_le_bytes)?,
         row_month: take(&mut r, path, size, u8::from_le_bytes)?,
         row_practice: take(&mut r, path, size / 2, u16::from_le_bytes)?,
-        items: take(&mut r, path, size / 4, u32::from_le_bytes)?,
+        items: take(&mut r, path, size / 4, i32::from_le_bytes)?,
         quantity: take(&mut r, path, size / 8, f64::from_le_bytes)?,
         actual_cost_e5: take(&mut r, path, size / 8, i64::from_le_bytes)?,
         nic_pence: take(&mut r, path, size / 8, i64::from_le_bytes)?,

@@ -95,8 +95,8 @@ pub struct PrescribingIndex {
     pub row_month: Vec<u8>,
     /// Practice index of each row.
     pub row_practice: Vec<u16>,
-    /// Items.
-    pub items: Vec<u32>,
+    /// Items (signed, as stored: a correction row can be negative).
+    pub items: Vec<i32>,
     /// Quantity.
     pub quantity: Vec<f64>,
     /// Actual cost in 1e-5 pounds.
@@ -148,7 +148,7 @@ struct BuildRow {
     code: u32,
     month: u8,
     practice: u16,
-    items: u32,
+    items: i32,
     quantity: f64,
     cost: i64,
     nic: i64,
@@ -229,7 +229,7 @@ impl IndexBuilder {
             code,
             month,
             practice: p,
-            items: u32::try_from(a.items.max(0)).unwrap_or(u32::MAX),
+            items: a.items.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
             quantity: a.quantity,
             cost: a.actual_cost_e5,
             nic: a.nic_pence,

@@ -126,15 +126,36 @@ impl Spc {
     }
 }
 
+/// How the limits of an SPC chart are set, beyond the measure's direction and target.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SpcLimits {
+    /// Fix each segment's limits on its first `n` months (a baseline period).
+    pub baseline_points: Option<usize>,
+    /// Months from which the process is taken to have changed (limits recalculated: rebasing).
+    pub rebase_at: Vec<YearMonth>,
+}
+
 /// The XmR chart of a series, or None with fewer than [`MIN_SPC_POINTS`] values.
 pub fn spc(points: &[ValuePoint], judgement: &Judgement) -> Option<Spc> {
+    spc_with(points, judgement, &SpcLimits::default())
+}
+
+/// [`spc`] with a baseline period or rebasing.
+pub fn spc_with(points: &[ValuePoint], judgement: &Judgement, limits: &SpcLimits) -> Option<Spc> {
     let charted: Vec<(YearMonth, f64)> =
         points.iter().filter_map(|p| p.value.filter(|v| v.is_finite()).map(|v| (p.month, v))).collect();
     if charted.len() < MIN_SPC_POINTS {
         return None;
     }
     let values: Vec<f64> = charted.iter().map(|c| c.1).collect();
-    let options = XmrOptions { direction: Some(judgement.direction), target: judgement.target, ..Default::default() };
+    let rebase_at = limits.rebase_at.iter().map(|m| charted.partition_point(|c| c.0 < *m)).collect::<Vec<usize>>();
+    let options = XmrOptions {
+        direction: Some(judgement.direction),
+        target: judgement.target,
+        baseline_points: limits.baseline_points,
+        rebase_at,
+        ..Default::default()
+    };
     let chart = xmr(&values, &options)?;
     Some(Spc { months: charted.into_iter().map(|c| c.0).collect(), chart })
 }
@@ -300,9 +321,10 @@ pub fn alerts(points: &[ValuePoint], judgement: &Judgement, latest: YearMonth) -
     out
 }
 
-/// One organisation's value in a funnel plot.
+/// One organisation's (or practice's) numerator and denominator in one month: a point of a funnel
+/// plot, or a practice in the deprivation lens.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct FunnelRow {
+pub struct OrgCounts {
     /// Organisation code.
     pub org_code: String,
     /// Numerator.
@@ -337,24 +359,13 @@ pub enum FunnelUnavailable {
 }
 
 /// The funnel plot of one level in one month, with Spiegelhalter's over-dispersion adjustment.
-pub fn funnel_plot(rows: &[FunnelRow], judgement: &Judgement) -> Result<FunnelPlot, FunnelUnavailable> {
+pub fn funnel_plot(rows: &[OrgCounts], judgement: &Judgement) -> Result<FunnelPlot, FunnelUnavailable> {
     let model = judgement.funnel.ok_or(FunnelUnavailable::NotACount)?;
-    let kept: Vec<&FunnelRow> =
+    let kept: Vec<&OrgCounts> =
         rows.iter().filter(|r| r.denominator > 0.0 && r.numerator.is_finite() && r.denominator.is_finite()).collect();
     let data: Vec<(f64, f64)> = kept.iter().map(|r| (r.numerator, r.denominator)).collect();
     let funnel = funnel(&data, model, true).ok_or(FunnelUnavailable::TooFew)?;
     Ok(FunnelPlot { multiplier: judgement.multiplier, orgs: kept.iter().map(|r| r.org_code.clone()).collect(), funnel })
-}
-
-/// One practice's numerator and denominator for the lens.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PracticeValue {
-    /// Practice code.
-    pub practice: String,
-    /// Numerator.
-    pub numerator: f64,
-    /// Denominator.
-    pub denominator: f64,
 }
 
 /// One IMD quintile's pooled value.
@@ -384,13 +395,13 @@ pub struct Lens {
 }
 
 /// The deprivation lens over practice values.
-pub fn lens(values: &[PracticeValue], quintiles: &FxHashMap<String, u8>, multiplier: f64) -> Lens {
+pub fn lens(values: &[OrgCounts], quintiles: &FxHashMap<String, u8>, multiplier: f64) -> Lens {
     let mut q: Vec<QuintileValue> = (1..=5)
         .map(|quintile| QuintileValue { quintile, practices: 0, numerator: 0.0, denominator: 0.0, value: None })
         .collect();
     let mut without = 0;
     for v in values {
-        match quintiles.get(&v.practice) {
+        match quintiles.get(&v.org_code) {
             Some(&k) => {
                 let row = &mut q[usize::from(k) - 1];
                 row.practices += 1;
@@ -504,6 +515,15 @@ mod tests {
         assert_eq!(sc.len(), 1);
         assert_eq!(sc[0].tone, Tone::Bad);
         assert!(sc[0].message.contains("outside limits"), "{}", sc[0].message);
+        // Rebased at the last month, the earlier 14 form their own segment and the last point
+        // starts a new one (a one-point segment has no spread, so it is not outside anything).
+        let limits = SpcLimits { rebase_at: vec![ym("2024-03")], baseline_points: None };
+        let rebased = spc_with(&s, &j, &limits).unwrap();
+        assert_eq!(rebased.chart.segments.len(), 2);
+        assert_eq!(rebased.chart.segments[0].end, 14);
+        // A baseline of the first 5 points: mean (10 + 11 + 10 + 9 + 10) / 5 = 10.
+        let base = spc_with(&s, &j, &SpcLimits { baseline_points: Some(5), rebase_at: vec![] }).unwrap();
+        assert!((base.chart.segments[0].mean - 10.0).abs() < 1e-12);
     }
 
     #[test]
@@ -528,7 +548,7 @@ mod tests {
     fn lens_pools_each_quintile() {
         let q: FxHashMap<String, u8> =
             [("A", 1), ("F", 1), ("B", 2), ("G", 5)].iter().map(|(c, k)| (c.to_string(), *k)).collect();
-        let v = |p: &str, n: f64, d: f64| PracticeValue { practice: p.into(), numerator: n, denominator: d };
+        let v = |p: &str, n: f64, d: f64| OrgCounts { org_code: p.into(), numerator: n, denominator: d };
         let l = lens(&[v("A", 10.0, 100.0), v("F", 30.0, 100.0), v("G", 5.0, 100.0), v("Z", 1.0, 1.0)], &q, 100.0);
         assert_eq!(l.quintiles[0].value, Some(20.0));
         assert_eq!(l.quintiles[0].practices, 2);
@@ -540,8 +560,8 @@ mod tests {
 
     #[test]
     fn funnel_needs_a_count_numerator() {
-        let rows: Vec<FunnelRow> = (0..5)
-            .map(|i| FunnelRow { org_code: format!("O{i}"), numerator: 10.0 + f64::from(i), denominator: 100.0 })
+        let rows: Vec<OrgCounts> = (0..5)
+            .map(|i| OrgCounts { org_code: format!("O{i}"), numerator: 10.0 + f64::from(i), denominator: 100.0 })
             .collect();
         let plot = funnel_plot(&rows, &lower_is_better()).unwrap();
         assert_eq!(plot.orgs.len(), 5);

@@ -161,6 +161,8 @@ pub struct Group {
 pub struct MonthAccumulator {
     slots: usize,
     practice_index: FxHashMap<String, usize>,
+    /// The last practice looked up: stored rows come sorted by practice, so most rows reuse it.
+    last_practice: Option<(String, Option<usize>)>,
     numerator: Vec<f64>,
     denominator: Vec<f64>,
     /// Rows whose practice is not a standard GP practice this month (left out).
@@ -177,6 +179,7 @@ impl MonthAccumulator {
         Self {
             slots,
             practice_index,
+            last_practice: None,
             numerator: vec![0.0; slots * practices.len()],
             denominator: vec![0.0; slots * practices.len()],
             rows_other_prescribers: 0,
@@ -186,7 +189,15 @@ impl MonthAccumulator {
 
     /// Adds one aggregated prescribing row (BNF code already mapped to the current code).
     pub fn add(&mut self, index: &mut CodeIndex<'_>, practice: &str, bnf_code: &str, amounts: &Amounts) {
-        let Some(&p) = self.practice_index.get(practice) else {
+        let found = match &self.last_practice {
+            Some((code, found)) if code == practice => *found,
+            _ => {
+                let found = self.practice_index.get(practice).copied();
+                self.last_practice = Some((practice.to_string(), found));
+                found
+            }
+        };
+        let Some(p) = found else {
             self.rows_other_prescribers += 1;
             return;
         };

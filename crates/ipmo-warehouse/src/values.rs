@@ -10,7 +10,7 @@ use crate::{Warehouse, WarehouseError};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Date32Type, Float64Type, Int32Type};
 use ipmo_domain::YearMonth;
-use ipmo_measures::analysis::ValuePoint;
+use ipmo_measures::analysis::{OrgCounts, ValuePoint};
 use std::collections::BTreeMap;
 
 /// One organisation-month of a measure or indicator.
@@ -24,6 +24,17 @@ pub struct StoredValue {
     pub org_code: String,
     /// The month's figures.
     pub point: ValuePoint,
+}
+
+impl StoredValue {
+    /// Its numerator and denominator, unless suppressed.
+    pub fn counts(&self) -> Option<OrgCounts> {
+        Some(OrgCounts {
+            org_code: self.org_code.clone(),
+            numerator: self.point.numerator?,
+            denominator: self.point.denominator?,
+        })
+    }
 }
 
 /// Which rows to read.
