@@ -6,6 +6,9 @@ use ipmo_domain::YearMonth;
 use ipmo_measures::compute::{ENGLAND, Group};
 use std::ops::Range;
 
+/// Scans shorter than this many rows per core stay on one thread (spawning costs more).
+const PARALLEL_ROWS: usize = 250_000;
+
 /// Most prefixes one side of an analysis may list (a bound on the work a request can ask for).
 pub const MAX_PREFIXES: usize = 500;
 
@@ -174,22 +177,101 @@ impl PrescribingIndex {
         merged
     }
 
+    /// Sums a code set's rows into practice × month cells, splitting large scans across cores.
     fn sum(&self, set: &CodeSet, kind: ValueKind, months: Range<usize>, cells: &mut Cells) {
+        self.sum_split(set, kind, months, cells, PARALLEL_ROWS);
+    }
+
+    fn sum_split(&self, set: &CodeSet, kind: ValueKind, months: Range<usize>, cells: &mut Cells, per_core: usize) {
+        let rows: Vec<Range<usize>> = self
+            .code_ranges(set)
+            .into_iter()
+            .map(|c| self.code_rows[c.start] as usize..self.code_rows[c.end] as usize)
+            .collect();
+        let total: usize = rows.iter().map(|r| r.len()).sum();
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(total / per_core.max(1)).max(1);
+        if workers == 1 {
+            self.sum_rows(&rows, kind, &months, cells);
+            return;
+        }
+        // Cut the row runs into `workers` pieces of about equal length.
+        let share = total.div_ceil(workers);
+        let mut pieces: Vec<Vec<Range<usize>>> = vec![Vec::new()];
+        let mut filled = 0;
+        for mut r in rows {
+            while !r.is_empty() {
+                let take = (share - filled).min(r.len());
+                pieces.last_mut().expect("a piece").push(r.start..r.start + take);
+                r.start += take;
+                filled += take;
+                if filled == share {
+                    pieces.push(Vec::new());
+                    filled = 0;
+                }
+            }
+        }
+        let n = cells.ints.len().max(cells.floats.len());
+        let parts: Vec<Cells> = std::thread::scope(|scope| {
+            let handles: Vec<_> = pieces
+                .iter()
+                .filter(|p| !p.is_empty())
+                .map(|piece| {
+                    let months = months.clone();
+                    scope.spawn(move || {
+                        let mut part = Cells::new(n, kind);
+                        self.sum_rows(piece, kind, &months, &mut part);
+                        part
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("a summing thread does not panic")).collect()
+        });
+        for part in parts {
+            for (c, v) in cells.ints.iter_mut().zip(part.ints) {
+                *c += v;
+            }
+            for (c, v) in cells.floats.iter_mut().zip(part.floats) {
+                *c += v;
+            }
+        }
+    }
+
+    fn sum_rows(&self, rows: &[Range<usize>], kind: ValueKind, months: &Range<usize>, cells: &mut Cells) {
         let n_practices = self.practices.len();
         let (m0, m1) = (months.start as u8, months.end as u8);
-        for codes in self.code_ranges(set) {
-            let rows = self.code_rows[codes.start] as usize..self.code_rows[codes.end] as usize;
-            for r in rows {
-                let m = self.row_month[r];
-                if m < m0 || m >= m1 {
-                    continue;
+        let cell = |r: usize| {
+            let m = self.row_month[r];
+            (m >= m0 && m < m1).then(|| usize::from(m - m0) * n_practices + usize::from(self.row_practice[r]))
+        };
+        for range in rows {
+            match kind {
+                ValueKind::Items => {
+                    for r in range.clone() {
+                        if let Some(c) = cell(r) {
+                            cells.ints[c] += i64::from(self.items[r]);
+                        }
+                    }
                 }
-                let cell = usize::from(m - m0) * n_practices + usize::from(self.row_practice[r]);
-                match kind {
-                    ValueKind::Items => cells.ints[cell] += i64::from(self.items[r]),
-                    ValueKind::Quantity => cells.floats[cell] += self.quantity[r],
-                    ValueKind::ActualCost => cells.ints[cell] += self.actual_cost_e5[r],
-                    ValueKind::Nic => cells.ints[cell] += self.nic_pence[r],
+                ValueKind::Quantity => {
+                    for r in range.clone() {
+                        if let Some(c) = cell(r) {
+                            cells.floats[c] += self.quantity[r];
+                        }
+                    }
+                }
+                ValueKind::ActualCost => {
+                    for r in range.clone() {
+                        if let Some(c) = cell(r) {
+                            cells.ints[c] += self.actual_cost_e5[r];
+                        }
+                    }
+                }
+                ValueKind::Nic => {
+                    for r in range.clone() {
+                        if let Some(c) = cell(r) {
+                            cells.ints[c] += self.nic_pence[r];
+                        }
+                    }
                 }
             }
         }
@@ -454,6 +536,19 @@ mod tests {
         assert_eq!(ix.analyse(&a).unwrap().len(), 1);
         a.org = Some("nowhere".into());
         assert!(ix.analyse(&a).unwrap_err().to_string().contains("no organisation \"nowhere\""));
+    }
+
+    #[test]
+    fn split_scans_sum_to_the_same_cells() {
+        let ix = index();
+        let set = CodeSet::parse("0", "", "n").unwrap();
+        for kind in [ValueKind::Items, ValueKind::ActualCost, ValueKind::Quantity] {
+            let n = 2 * ix.practices.len();
+            let (mut one, mut split) = (Cells::new(n, kind), Cells::new(n, kind));
+            ix.sum_split(&set, kind, 0..2, &mut one, usize::MAX);
+            ix.sum_split(&set, kind, 0..2, &mut split, 1);
+            assert_eq!((one.ints, one.floats), (split.ints, split.floats), "{kind:?}");
+        }
     }
 
     #[test]
