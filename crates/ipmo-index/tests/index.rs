@@ -1,0 +1,164 @@
+//! The index against a brute-force oracle: random practices, memberships, list sizes and
+//! prescribing rows, random prefix sets, every level; the index must give exactly the sums a
+//! plain loop over the rows gives.
+
+use ipmo_domain::YearMonth;
+use ipmo_index::{Analysis, CodeSet, Denominator, IndexBuilder, Level, ValueKind};
+use ipmo_measures::compute::{Amounts, PracticeMonth};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+const CODES: [&str; 8] = [
+    "0501013K0AAAAAA",
+    "0501013K0AAABAB",
+    "0501021A0AAAAAA",
+    "0501050B0AAAAAA",
+    "0502000C0AAAAAA",
+    "0601011A0AAAAAA",
+    "0601023B0BBAAAA",
+    "1001030U0AAABAB",
+];
+const PREFIXES: [&str; 10] = ["05", "0501", "0501013", "0501013K0AAABAB", "0502", "06", "0601011", "10", "1001", "0"];
+
+/// A practice's ICB (index) and list size in one month.
+type Member = (usize, Option<u32>);
+
+#[derive(Clone, Debug)]
+struct Case {
+    /// Per month, per practice: (icb index, list size) or None when not a standard practice then.
+    membership: Vec<Vec<Option<Member>>>,
+    /// (month, practice, code, items, cost_e5)
+    rows: Vec<(usize, usize, usize, i64, i64)>,
+    numerator: Vec<usize>,
+    exclude: Vec<usize>,
+    denominator: Option<Vec<usize>>,
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    let member = proptest::option::weighted(0.85, (0usize..3, proptest::option::weighted(0.8, 100u32..5000)));
+    let membership = proptest::collection::vec(proptest::collection::vec(member, 6), 1..4);
+    membership.prop_flat_map(|membership| {
+        let months = membership.len();
+        let row = (0..months, 0usize..7, 0..CODES.len(), 0i64..40, 0i64..9_000_000);
+        (
+            Just(membership),
+            proptest::collection::vec(row, 0..60),
+            proptest::collection::vec(0..PREFIXES.len(), 1..3),
+            proptest::collection::vec(0..PREFIXES.len(), 0..2),
+            proptest::option::of(proptest::collection::vec(0..PREFIXES.len(), 1..3)),
+        )
+            .prop_map(|(membership, rows, numerator, exclude, denominator)| Case {
+                membership,
+                rows,
+                numerator,
+                exclude,
+                denominator,
+            })
+    })
+}
+
+fn practice_code(p: usize) -> String {
+    format!("P{p:05}")
+}
+
+fn matches(code: &str, include: &[usize], exclude: &[usize]) -> bool {
+    include.iter().any(|&i| code.starts_with(PREFIXES[i])) && !exclude.iter().any(|&i| code.starts_with(PREFIXES[i]))
+}
+
+type Oracle = BTreeMap<(String, YearMonth), (f64, f64, Option<f64>)>;
+
+/// The plain loop: for each month and organisation, sum the rows of its counted practices.
+fn oracle(c: &Case, value: ValueKind, icb_level: bool) -> Oracle {
+    let month = |m: usize| "2024-01".parse::<YearMonth>().unwrap().plus(m as u32);
+    // (numerator, code denominator) as exact integers, list size as patients.
+    let mut sums: BTreeMap<(String, YearMonth), (i64, i64, f64)> = BTreeMap::new();
+    for (m, members) in c.membership.iter().enumerate() {
+        for (p, member) in members.iter().enumerate() {
+            let Some((icb, list)) = member else { continue };
+            if c.denominator.is_none() && list.is_none() {
+                continue;
+            }
+            let org = if icb_level { format!("I{icb}") } else { practice_code(p) };
+            let e = sums.entry((org, month(m))).or_insert((0, 0, 0.0));
+            e.2 += list.map_or(0.0, f64::from);
+            for &(rm, rp, code, items, cost) in &c.rows {
+                if rm != m || rp != p {
+                    continue;
+                }
+                let v = if value == ValueKind::Items { items } else { cost };
+                if matches(CODES[code], &c.numerator, &c.exclude) {
+                    e.0 += v;
+                }
+                if let Some(d) = &c.denominator
+                    && matches(CODES[code], d, &[])
+                {
+                    e.1 += v;
+                }
+            }
+        }
+    }
+    let scale = if value == ValueKind::Items { 1.0 } else { 100_000.0 };
+    sums.into_iter()
+        .map(|(k, (num, den, list))| {
+            let numerator = num as f64 / scale;
+            let (denominator, multiplier) =
+                if c.denominator.is_some() { (den as f64 / scale, 100.0) } else { (list, 1000.0) };
+            (k, (numerator, denominator, (denominator > 0.0).then(|| numerator * multiplier / denominator)))
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    #[test]
+    fn index_sums_equal_a_plain_loop(c in case()) {
+        let mut b = IndexBuilder::new();
+        for (m, members) in c.membership.iter().enumerate() {
+            let practices: Vec<PracticeMonth> = members
+                .iter()
+                .enumerate()
+                .filter_map(|(p, mem)| {
+                    mem.map(|(icb, list)| PracticeMonth {
+                        code: practice_code(p),
+                        pcn: None,
+                        sicbl: format!("S{icb}"),
+                        icb: format!("I{icb}"),
+                        region: "R".into(),
+                        list_size: list.map(f64::from),
+                        star_pu: None,
+                    })
+                })
+                .collect();
+            let mi = b.add_month("2024-01".parse::<YearMonth>().unwrap().plus(m as u32), &practices).unwrap();
+            for &(rm, rp, code, items, cost) in &c.rows {
+                if rm == m {
+                    let a = Amounts { items, quantity: 0.0, actual_cost_e5: cost, nic_pence: 0, adq: 0.0 };
+                    b.add(mi, &practice_code(rp), CODES[code], &a);
+                }
+            }
+        }
+        let index = b.finish(vec![]);
+        let prefixes = |v: &[usize]| v.iter().map(|&i| PREFIXES[i].to_string()).collect::<Vec<_>>();
+        for (value, icb_level) in [(ValueKind::Items, false), (ValueKind::ActualCost, true)] {
+            let analysis = Analysis {
+                numerator: CodeSet { include: prefixes(&c.numerator), exclude: prefixes(&c.exclude) },
+                denominator: match &c.denominator {
+                    Some(d) => Denominator::Codes(CodeSet { include: prefixes(d), exclude: vec![] }),
+                    None => Denominator::ListSize,
+                },
+                value,
+                level: if icb_level { Level::Icb } else { Level::Practice },
+                org: None,
+                from: None,
+                to: None,
+            };
+            let got: Oracle = index
+                .analyse(&analysis)
+                .unwrap()
+                .into_iter()
+                .map(|r| ((r.org_code, r.month), (r.numerator, r.denominator, r.value)))
+                .collect();
+            prop_assert_eq!(got, oracle(&c, value, icb_level));
+        }
+    }
+}
