@@ -185,6 +185,13 @@ fn has_toml(dir: &Path) -> bool {
 }
 
 pub(crate) fn load_library(dir: &Path) -> Result<Library> {
+    if !dir.is_dir() {
+        bail!(
+            "no measure library at {}: pass --measures DIR (or set IPMO_MEASURES) to the `measures/` folder of \
+             the IPMO source, or run ipmo from inside the source tree",
+            dir.display()
+        );
+    }
     Library::load(dir)
         .map_err(|e| anyhow!("{e}\nhint: fix the files named above; `ipmo measures check` re-checks them"))
 }

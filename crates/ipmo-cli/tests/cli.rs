@@ -347,6 +347,9 @@ fn measure_values_agree_with_independent_sql() {
         shown.contains("1001030U0%AC") && shown.contains("resolves to") && shown.contains("measure_codes"),
         "{shown}"
     );
+    let nowhere = dir.path().join("no-such-library");
+    let err = failed(&ipmo(&wh, &["--measures", nowhere.to_str().unwrap(), "measures", "list"]));
+    assert!(err.contains("no measure library at") && err.contains("--measures DIR"), "{err}");
     let missing = failed(&ipmo(&wh, &["measures", "show", "nope"]));
     assert!(missing.contains("no measure \"nope\""), "{missing}");
 }
