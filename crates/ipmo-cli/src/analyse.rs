@@ -112,10 +112,7 @@ pub fn analysis(wh: &Warehouse, a: &AnalyseArgs) -> Result<Analysis> {
 /// Runs `ipmo analyse`.
 pub fn run(wh: &Warehouse, a: AnalyseArgs, quiet: bool) -> Result<()> {
     let analysis = analysis(wh, &a)?;
-    let membership = match a.membership {
-        MembershipArg::AsAt => Membership::AsAt,
-        MembershipArg::Latest => Membership::Latest,
-    };
+    let membership: Membership = a.membership.into();
     if a.show_sql {
         println!("{}", wh.analyse_sql(&analysis, membership)?);
         return Ok(());

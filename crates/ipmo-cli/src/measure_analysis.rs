@@ -297,20 +297,12 @@ pub fn alerts_cmd(
     let rt = runtime()?;
     let stored = rt.block_on(wh.stored_values(&filter))?;
     let mut metrics: BTreeMap<String, Option<Metric>> = BTreeMap::new();
-    let mut latest: BTreeMap<String, Option<YearMonth>> = BTreeMap::new();
+    let latest = rt.block_on(wh.latest_value_months(filter.metric))?;
     let mut found: Vec<(String, String, Alert)> = Vec::new();
     for (id, _, code, points) in series(stored) {
         let info = metrics.entry(id.clone()).or_insert_with(|| metric(lib, wh, &id).ok());
         let Some(info) = info else { continue };
-        let last = match latest.get(&id) {
-            Some(l) => *l,
-            None => {
-                let l = rt.block_on(wh.latest_value_month(&id))?;
-                latest.insert(id.clone(), l);
-                l
-            }
-        };
-        let Some(last) = last else { continue };
+        let Some(&last) = latest.get(&id) else { continue };
         for a in alerts(&points, &info.judgement, last) {
             found.push((id.clone(), code.clone(), a));
         }

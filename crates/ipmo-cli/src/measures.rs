@@ -130,6 +130,15 @@ pub enum MembershipArg {
     Latest,
 }
 
+impl From<MembershipArg> for Membership {
+    fn from(m: MembershipArg) -> Self {
+        match m {
+            MembershipArg::AsAt => Membership::AsAt,
+            MembershipArg::Latest => Membership::Latest,
+        }
+    }
+}
+
 /// Custom grouping commands; groups live in `groups.toml` in the warehouse.
 #[derive(Subcommand)]
 pub enum GroupsCommand {
@@ -237,11 +246,7 @@ pub fn run(wh_dir: &Path, dir: &Path, command: MeasuresCommand, quiet: bool) -> 
             show(wh_dir, dir, &id)
         }
         MeasuresCommand::Compute { all, membership } => {
-            let membership = match membership {
-                MembershipArg::AsAt => Membership::AsAt,
-                MembershipArg::Latest => Membership::Latest,
-            };
-            compute(&crate::open(wh_dir)?, dir, all, membership, quiet)
+            compute(&crate::open(wh_dir)?, dir, all, membership.into(), quiet)
         }
         MeasuresCommand::Values { measure, org_type, org, from, to, baseline, rebase, format } => {
             let (wh, lib) = (crate::open(wh_dir)?, load_library(dir)?);

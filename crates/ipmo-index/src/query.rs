@@ -306,14 +306,19 @@ impl PrescribingIndex {
             Denominator::ListSize => None,
         };
         // Organisation codes and, per practice and month, the organisations it counts towards.
-        let org_codes: Vec<String> = match &a.level {
-            Level::Practice => self.practices.clone(),
-            Level::Pcn => self.orgs[0].clone(),
-            Level::Sicbl => self.orgs[1].clone(),
-            Level::Icb => self.orgs[2].clone(),
-            Level::Region => self.orgs[3].clone(),
-            Level::England => vec![ENGLAND.to_string()],
-            Level::Groups(groups) => groups.iter().map(|g| g.code.clone()).collect(),
+        // Which of a member's four parent organisations the level is, when it is one of them.
+        let parent_level = match a.level {
+            Level::Pcn => Some(0),
+            Level::Sicbl => Some(1),
+            Level::Icb => Some(2),
+            Level::Region => Some(3),
+            _ => None,
+        };
+        let org_codes: Vec<String> = match (&a.level, parent_level) {
+            (_, Some(level)) => self.orgs[level].clone(),
+            (Level::Practice, _) => self.practices.clone(),
+            (Level::Groups(groups), _) => groups.iter().map(|g| g.code.clone()).collect(),
+            _ => vec![ENGLAND.to_string()],
         };
         let wanted: Option<usize> = match &a.org {
             Some(code) => Some(org_codes.iter().position(|c| c.eq_ignore_ascii_case(code)).ok_or_else(|| {
@@ -321,20 +326,13 @@ impl PrescribingIndex {
             })?),
             None => None,
         };
-        let group_of = |p: usize, orgs: &[u32; 4]| -> Vec<usize> {
-            let Level::Groups(groups) = &a.level else { return Vec::new() };
+        // The groups a practice counts towards (a group lists practices or organisations).
+        let in_group = |g: &Group, p: usize, orgs: &[u32; 4]| {
             let parent = |level: usize| (orgs[level] != NONE).then(|| self.orgs[level][orgs[level] as usize].as_str());
-            groups
-                .iter()
-                .enumerate()
-                .filter(|(_, g)| {
-                    g.members
-                        .iter()
-                        .any(|m| m == &self.practices[p] || (0..4).any(|level| parent(level) == Some(m.as_str())))
-                })
-                .map(|(i, _)| i)
-                .collect()
+            g.members.iter().any(|m| m == &self.practices[p] || (0..4).any(|level| parent(level) == Some(m.as_str())))
         };
+        // Organisations the current practice counts towards, reused across practices.
+        let mut targets: Vec<usize> = Vec::new();
         let mut out = Vec::new();
         for (offset, mi) in months.clone().enumerate() {
             let n_orgs = org_codes.len();
@@ -346,23 +344,21 @@ impl PrescribingIndex {
                 if den.is_none() && member.list_size.is_none() {
                     continue;
                 }
-                let targets: Vec<usize> = match &a.level {
-                    Level::Practice => vec![p],
-                    Level::Pcn | Level::Sicbl | Level::Icb | Level::Region => {
-                        let level = match a.level {
-                            Level::Pcn => 0,
-                            Level::Sicbl => 1,
-                            Level::Icb => 2,
-                            _ => 3,
-                        };
-                        let o = member.orgs[level];
-                        if o == NONE { vec![] } else { vec![o as usize] }
+                targets.clear();
+                match (&a.level, parent_level) {
+                    (_, Some(level)) => {
+                        if member.orgs[level] != NONE {
+                            targets.push(member.orgs[level] as usize);
+                        }
                     }
-                    Level::England => vec![0],
-                    Level::Groups(_) => group_of(p, &member.orgs),
-                };
+                    (Level::Practice, _) => targets.push(p),
+                    (Level::Groups(groups), _) => {
+                        targets.extend((0..groups.len()).filter(|&g| in_group(&groups[g], p, &member.orgs)));
+                    }
+                    _ => targets.push(0),
+                }
                 let cell = offset * n_practices + p;
-                for o in targets {
+                for &o in &targets {
                     if wanted.is_some_and(|w| w != o) {
                         continue;
                     }

@@ -444,15 +444,7 @@ mod tests {
     }
 
     fn lower_is_better() -> Judgement {
-        Judgement {
-            direction: Direction::LowerIsBetter,
-            target: None,
-            multiplier: 100.0,
-            funnel: Some(FunnelModel::Binomial),
-            cost_based: false,
-            is_percentage: true,
-            alerts: true,
-        }
+        Judgement::indicator(Direction::LowerIsBetter)
     }
 
     #[test]

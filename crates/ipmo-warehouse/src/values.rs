@@ -152,16 +152,29 @@ impl Warehouse {
 
     /// The latest month with values for a metric, if any.
     pub async fn latest_value_month(&self, metric: &str) -> Result<Option<YearMonth>, WarehouseError> {
-        let m = sql_literal(metric);
+        Ok(self.latest_value_months(Some(metric)).await?.remove(metric))
+    }
+
+    /// The latest month with values of each metric (or of one), in one query.
+    pub async fn latest_value_months(
+        &self,
+        metric: Option<&str>,
+    ) -> Result<BTreeMap<String, YearMonth>, WarehouseError> {
+        let f = ValueFilter { metric, ..Default::default() };
         let sql = format!(
-            "SELECT MAX(month) FROM (SELECT month FROM measure_values WHERE measure_id = {m} \
-             UNION ALL SELECT month FROM indicator_values WHERE indicator_id = {m})"
+            "SELECT metric, MAX(month) FROM (SELECT measure_id AS metric, month FROM measure_values{} \
+             UNION ALL SELECT indicator_id, month FROM indicator_values{}) GROUP BY metric",
+            where_clause(&f, "measure_id"),
+            where_clause(&f, "indicator_id")
         );
-        let batches = self.query(&sql).await?;
-        Ok(batches.iter().find(|b| b.num_rows() > 0 && !b.column(0).is_null(0)).map(|b| {
-            let days = b.column(0).as_primitive::<Date32Type>().value(0);
-            month_of(days)
-        }))
+        let mut out = BTreeMap::new();
+        for b in self.query(&sql).await? {
+            let (id, month) = (b.column(0).as_string::<i32>(), b.column(1).as_primitive::<Date32Type>());
+            for i in 0..b.num_rows() {
+                out.insert(id.value(i).to_string(), month_of(month.value(i)));
+            }
+        }
+        Ok(out)
     }
 
     /// Each practice's national IMD quintile (1 = most deprived), as stored in `imd`.
