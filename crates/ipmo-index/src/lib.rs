@@ -18,9 +18,12 @@
 
 mod file;
 mod query;
+mod rows;
 
 pub use file::{FORMAT_VERSION, read_index, write_index};
 pub use query::{Analysis, AnalysisRow, CodeSet, Denominator, Level, ValueKind};
+pub use rows::Columns;
+use rows::RowStore;
 
 use ipmo_domain::YearMonth;
 use ipmo_measures::compute::{Amounts, PracticeMonth};
@@ -75,8 +78,26 @@ pub struct Member {
     pub list_size: Option<f64>,
 }
 
+/// A BNF level whose per-practice totals the index keeps, so that a broad prefix reads one row
+/// per practice-month instead of every presentation's: chapter, section, paragraph, chemical.
+pub const NODE_DEPTHS: [usize; 4] = [2, 4, 6, 9];
+
+/// The totals of one BNF node (all codes starting with one chapter, section, paragraph or
+/// chemical prefix) per practice and month, kept as rows after the presentation rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Node {
+    /// First code index the node covers.
+    pub first: u32,
+    /// One past its last code index.
+    pub end: u32,
+    /// First row of its totals.
+    pub row_start: u64,
+    /// One past its last row.
+    pub row_end: u64,
+}
+
 /// The prescribing of every standard GP practice, month by month, by current BNF code.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Debug, Default)]
 pub struct PrescribingIndex {
     /// Months held, oldest first.
     pub months: Vec<YearMonth>,
@@ -91,34 +112,38 @@ pub struct PrescribingIndex {
     pub codes: Vec<String>,
     /// Row range of each code: `code_rows[i]..code_rows[i + 1]`.
     pub code_rows: Vec<u64>,
-    /// Month index of each row.
-    pub row_month: Vec<u8>,
-    /// Practice index of each row.
-    pub row_practice: Vec<u16>,
-    /// Items (signed, as stored: a correction row can be negative).
-    pub items: Vec<i32>,
-    /// Quantity.
-    pub quantity: Vec<f64>,
-    /// Actual cost in 1e-5 pounds.
-    pub actual_cost_e5: Vec<i64>,
-    /// NIC in pence.
-    pub nic_pence: Vec<i64>,
+    /// Stored node totals for each of [`NODE_DEPTHS`], each list sorted by first code. Only nodes
+    /// that save rows are kept.
+    pub nodes: Vec<Vec<Node>>,
     /// What the index was built from (warehouse files and options), to tell when it is stale.
     pub inputs: Vec<String>,
+    rows: RowStore,
 }
 
 impl PrescribingIndex {
-    /// Rows held.
+    /// Rows held (presentation rows and node totals).
     pub fn rows(&self) -> usize {
-        self.row_month.len()
+        self.rows.len()
     }
 
-    /// Approximate bytes held in memory by the columns.
+    /// Whether rows are read from the index file rather than held in memory.
+    pub fn file_backed(&self) -> bool {
+        matches!(self.rows, RowStore::File(_))
+    }
+
+    /// Approximate bytes the process holds for the index: the catalogue, plus the rows when they
+    /// are in memory (a file-backed index leaves them to the page cache).
     pub fn memory_bytes(&self) -> usize {
-        self.rows() * (1 + 2 + 4 + 8 + 8 + 8)
-            + self.code_rows.len() * 8
+        let rows = if self.file_backed() { 0 } else { self.rows() * rows::WIDTHS.iter().sum::<usize>() };
+        rows + self.code_rows.len() * 8
+            + self.nodes.iter().map(|l| l.len() * std::mem::size_of::<Node>()).sum::<usize>()
             + self.codes.iter().map(|c| c.len() + 24).sum::<usize>()
             + self.membership.iter().map(|m| m.len() * std::mem::size_of::<Option<Member>>()).sum::<usize>()
+    }
+
+    /// Every row, in memory (tests and checks; a national index is large).
+    pub fn columns(&self) -> Result<Columns, IndexError> {
+        self.rows.columns()
     }
 
     /// The run of sorted codes starting with `prefix`.
@@ -126,6 +151,21 @@ impl PrescribingIndex {
         let lo = self.codes.partition_point(|c| c.as_str() < prefix);
         let hi = lo + self.codes[lo..].partition_point(|c| c.starts_with(prefix));
         lo..hi
+    }
+}
+
+/// Which nodes [`IndexBuilder::finish_with`] keeps.
+#[derive(Clone, Copy, Debug)]
+pub struct NodePolicy {
+    /// A node is kept when its totals take at most this share of the rows it stands for
+    /// (1.0 keeps every node of two or more codes; 0.0 keeps none).
+    pub max_share: f64,
+}
+
+impl Default for NodePolicy {
+    /// Keep a node when it at least halves the rows a scan reads.
+    fn default() -> Self {
+        Self { max_share: 0.5 }
     }
 }
 
@@ -237,9 +277,14 @@ impl IndexBuilder {
         true
     }
 
-    /// Sorts and packs the rows; rows for the same practice, month and current code (old codes
-    /// mapped onto one current code) are merged.
+    /// Sorts and packs the rows, keeping node totals by the default policy.
     pub fn finish(self, inputs: Vec<String>) -> PrescribingIndex {
+        self.finish_with(inputs, NodePolicy::default())
+    }
+
+    /// Sorts and packs the rows; rows for the same practice, month and current code (old codes
+    /// mapped onto one current code) are merged. Then adds the node totals `policy` keeps.
+    pub fn finish_with(self, inputs: Vec<String>, policy: NodePolicy) -> PrescribingIndex {
         let IndexBuilder { months, practices, orgs, mut membership, codes, mut rows, .. } = self;
         for m in &mut membership {
             m.resize(practices.len(), None);
@@ -255,33 +300,97 @@ impl IndexBuilder {
         }
         rows.sort_unstable_by_key(|r| (r.code, r.month, r.practice));
         let sorted_codes: Vec<String> = order.iter().map(|&c| codes[c as usize].clone()).collect();
-        let mut index =
-            PrescribingIndex { months, practices, orgs, membership, codes: sorted_codes, inputs, ..Default::default() };
-        let mut code_rows = vec![0u64; index.codes.len() + 1];
+        let mut cols = Columns::default();
+        let mut code_rows = vec![0u64; sorted_codes.len() + 1];
         let mut last: Option<(u32, u8, u16)> = None;
         for r in rows {
             let key = (r.code, r.month, r.practice);
             if last == Some(key) {
-                let i = index.items.len() - 1;
-                index.items[i] = index.items[i].saturating_add(r.items);
-                index.quantity[i] += r.quantity;
-                index.actual_cost_e5[i] += r.cost;
-                index.nic_pence[i] += r.nic;
+                let i = cols.len() - 1;
+                cols.items[i] = cols.items[i].saturating_add(r.items);
+                cols.quantity[i] += r.quantity;
+                cols.actual_cost_e5[i] += r.cost;
+                cols.nic_pence[i] += r.nic;
                 continue;
             }
             last = Some(key);
             code_rows[r.code as usize + 1] += 1;
-            index.row_month.push(r.month);
-            index.row_practice.push(r.practice);
-            index.items.push(r.items);
-            index.quantity.push(r.quantity);
-            index.actual_cost_e5.push(r.cost);
-            index.nic_pence.push(r.nic);
+            cols.push(r.month, r.practice, r.items, r.quantity, r.cost, r.nic);
         }
         for i in 1..code_rows.len() {
             code_rows[i] += code_rows[i - 1];
         }
-        index.code_rows = code_rows;
-        index
+        let nodes = node_totals(&sorted_codes, &code_rows, &mut cols, months.len(), practices.len(), policy);
+        PrescribingIndex {
+            months,
+            practices,
+            orgs,
+            membership,
+            codes: sorted_codes,
+            code_rows,
+            nodes,
+            inputs,
+            rows: RowStore::Memory(cols),
+        }
     }
+}
+
+/// Appends to `cols` the per practice-month totals of every node of [`NODE_DEPTHS`] that
+/// `policy` keeps, and lists them.
+fn node_totals(
+    codes: &[String],
+    code_rows: &[u64],
+    cols: &mut Columns,
+    n_months: usize,
+    n_practices: usize,
+    policy: NodePolicy,
+) -> Vec<Vec<Node>> {
+    let cells = n_months * n_practices;
+    let (mut items, mut quantity) = (vec![0i64; cells], vec![0f64; cells]);
+    let (mut cost, mut nic) = (vec![0i64; cells], vec![0i64; cells]);
+    let mut touched: Vec<u32> = Vec::new();
+    let mut seen = vec![false; cells];
+    let mut levels = Vec::with_capacity(NODE_DEPTHS.len());
+    for depth in NODE_DEPTHS {
+        let key = |c: &str| -> String { c.get(..depth.min(c.len())).unwrap_or(c).to_string() };
+        let mut level = Vec::new();
+        let mut first = 0;
+        while first < codes.len() {
+            let k = key(&codes[first]);
+            let end = first + codes[first..].partition_point(|c| c.starts_with(k.as_str()));
+            let span = code_rows[first] as usize..code_rows[end] as usize;
+            if end - first >= 2 && !span.is_empty() && policy.max_share > 0.0 {
+                for r in span.clone() {
+                    let cell = usize::from(cols.month[r]) * n_practices + usize::from(cols.practice[r]);
+                    if !seen[cell] {
+                        seen[cell] = true;
+                        touched.push(cell as u32);
+                    }
+                    items[cell] += i64::from(cols.items[r]);
+                    quantity[cell] += cols.quantity[r];
+                    cost[cell] += cols.actual_cost_e5[r];
+                    nic[cell] += cols.nic_pence[r];
+                }
+                touched.sort_unstable();
+                if touched.len() as f64 <= policy.max_share * span.len() as f64 {
+                    let row_start = cols.len() as u64;
+                    for &cell in &touched {
+                        let c = cell as usize;
+                        let it = items[c].clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+                        let (m, p) = ((c / n_practices) as u8, (c % n_practices) as u16);
+                        cols.push(m, p, it, quantity[c], cost[c], nic[c]);
+                    }
+                    level.push(Node { first: first as u32, end: end as u32, row_start, row_end: cols.len() as u64 });
+                }
+                for &cell in &touched {
+                    let c = cell as usize;
+                    (items[c], quantity[c], cost[c], nic[c], seen[c]) = (0, 0.0, 0, 0, false);
+                }
+                touched.clear();
+            }
+            first = end;
+        }
+        levels.push(level);
+    }
+    levels
 }

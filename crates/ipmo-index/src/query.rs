@@ -1,6 +1,7 @@
 //! Ad-hoc analyses over the index: BNF prefixes over BNF prefixes (a percentage) or over list
 //! size (per 1,000 patients), per organisation per month.
 
+use crate::rows::{CHUNK_ROWS, Chunk};
 use crate::{IndexError, NONE, PrescribingIndex};
 use ipmo_domain::YearMonth;
 use ipmo_measures::compute::{ENGLAND, Group};
@@ -177,22 +178,57 @@ impl PrescribingIndex {
         merged
     }
 
-    /// Sums a code set's rows into practice × month cells, splitting large scans across cores.
-    fn sum(&self, set: &CodeSet, kind: ValueKind, months: Range<usize>, cells: &mut Cells) {
-        self.sum_split(set, kind, months, cells, PARALLEL_ROWS);
+    /// The row runs to read for a code set: a stored node's totals wherever a whole node lies
+    /// inside the set, the presentations' rows elsewhere.
+    pub fn row_runs(&self, set: &CodeSet) -> Vec<Range<usize>> {
+        let mut out: Vec<Range<usize>> = Vec::new();
+        let mut push = |r: Range<usize>| match out.last_mut() {
+            Some(last) if last.end == r.start => last.end = r.end,
+            _ if r.is_empty() => {}
+            _ => out.push(r),
+        };
+        for codes in self.code_ranges(set) {
+            let mut i = codes.start;
+            while i < codes.end {
+                let node = self.nodes.iter().find_map(|level| {
+                    let j = level.partition_point(|n| (n.first as usize) < i);
+                    level
+                        .get(j)
+                        .filter(|n| n.first as usize == i && (n.end as usize) <= codes.end && n.end as usize > i)
+                });
+                match node {
+                    Some(n) => {
+                        push(n.row_start as usize..n.row_end as usize);
+                        i = n.end as usize;
+                    }
+                    None => {
+                        push(self.code_rows[i] as usize..self.code_rows[i + 1] as usize);
+                        i += 1;
+                    }
+                }
+            }
+        }
+        out
     }
 
-    fn sum_split(&self, set: &CodeSet, kind: ValueKind, months: Range<usize>, cells: &mut Cells, per_core: usize) {
-        let rows: Vec<Range<usize>> = self
-            .code_ranges(set)
-            .into_iter()
-            .map(|c| self.code_rows[c.start] as usize..self.code_rows[c.end] as usize)
-            .collect();
+    /// Sums a code set's rows into practice × month cells, splitting large scans across cores.
+    fn sum(&self, set: &CodeSet, kind: ValueKind, months: Range<usize>, cells: &mut Cells) -> Result<(), IndexError> {
+        self.sum_split(set, kind, months, cells, PARALLEL_ROWS)
+    }
+
+    fn sum_split(
+        &self,
+        set: &CodeSet,
+        kind: ValueKind,
+        months: Range<usize>,
+        cells: &mut Cells,
+        per_core: usize,
+    ) -> Result<(), IndexError> {
+        let rows = self.row_runs(set);
         let total: usize = rows.iter().map(|r| r.len()).sum();
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(total / per_core.max(1)).max(1);
         if workers == 1 {
-            self.sum_rows(&rows, kind, &months, cells);
-            return;
+            return self.sum_rows(&rows, kind, &months, cells);
         }
         // Cut the row runs into `workers` pieces of about equal length.
         let share = total.div_ceil(workers);
@@ -211,7 +247,7 @@ impl PrescribingIndex {
             }
         }
         let n = cells.ints.len().max(cells.floats.len());
-        let parts: Vec<Cells> = std::thread::scope(|scope| {
+        let parts: Vec<Result<Cells, IndexError>> = std::thread::scope(|scope| {
             let handles: Vec<_> = pieces
                 .iter()
                 .filter(|p| !p.is_empty())
@@ -219,14 +255,14 @@ impl PrescribingIndex {
                     let months = months.clone();
                     scope.spawn(move || {
                         let mut part = Cells::new(n, kind);
-                        self.sum_rows(piece, kind, &months, &mut part);
-                        part
+                        self.sum_rows(piece, kind, &months, &mut part).map(|()| part)
                     })
                 })
                 .collect();
             handles.into_iter().map(|h| h.join().expect("a summing thread does not panic")).collect()
         });
         for part in parts {
+            let part = part?;
             for (c, v) in cells.ints.iter_mut().zip(part.ints) {
                 *c += v;
             }
@@ -234,47 +270,60 @@ impl PrescribingIndex {
                 *c += v;
             }
         }
+        Ok(())
     }
 
-    fn sum_rows(&self, rows: &[Range<usize>], kind: ValueKind, months: &Range<usize>, cells: &mut Cells) {
+    fn sum_rows(
+        &self,
+        rows: &[Range<usize>],
+        kind: ValueKind,
+        months: &Range<usize>,
+        cells: &mut Cells,
+    ) -> Result<(), IndexError> {
         let n_practices = self.practices.len();
-        let (m0, m1) = (months.start as u8, months.end as u8);
-        let cell = |r: usize| {
-            let m = self.row_month[r];
-            (m >= m0 && m < m1).then(|| usize::from(m - m0) * n_practices + usize::from(self.row_practice[r]))
-        };
+        let n_months = self.months.len();
+        let (m0, m1) = (months.start, months.end);
+        let mut chunk = Chunk::default();
+        let mut damaged = false;
         for range in rows {
-            match kind {
-                ValueKind::Items => {
-                    for r in range.clone() {
-                        if let Some(c) = cell(r) {
-                            cells.ints[c] += i64::from(self.items[r]);
+            let mut start = range.start;
+            while start < range.end {
+                let end = range.end.min(start + CHUNK_ROWS);
+                self.rows.read(start..end, kind, &mut chunk)?;
+                start = end;
+                // The cell of row i, or None when its month is outside the analysis (or the row is
+                // damaged: it points outside the months or practices).
+                let mut cell = |i: usize| {
+                    let (m, p) = (usize::from(chunk.month[i]), usize::from(chunk.practice[i]));
+                    if m >= n_months || p >= n_practices {
+                        damaged = true;
+                        return None;
+                    }
+                    (m >= m0 && m < m1).then(|| (m - m0) * n_practices + p)
+                };
+                // One tight loop per value kind.
+                if kind == ValueKind::Quantity {
+                    for (i, &v) in chunk.floats.iter().enumerate() {
+                        if let Some(c) = cell(i) {
+                            cells.floats[c] += v;
                         }
                     }
-                }
-                ValueKind::Quantity => {
-                    for r in range.clone() {
-                        if let Some(c) = cell(r) {
-                            cells.floats[c] += self.quantity[r];
-                        }
-                    }
-                }
-                ValueKind::ActualCost => {
-                    for r in range.clone() {
-                        if let Some(c) = cell(r) {
-                            cells.ints[c] += self.actual_cost_e5[r];
-                        }
-                    }
-                }
-                ValueKind::Nic => {
-                    for r in range.clone() {
-                        if let Some(c) = cell(r) {
-                            cells.ints[c] += self.nic_pence[r];
+                } else {
+                    for (i, &v) in chunk.ints.iter().enumerate() {
+                        if let Some(c) = cell(i) {
+                            cells.ints[c] += v;
                         }
                     }
                 }
             }
         }
+        if damaged {
+            return Err(IndexError::Format {
+                path: "the prescribing index".into(),
+                detail: "a row points outside the months or practices".into(),
+            });
+        }
+        Ok(())
     }
 
     /// The months of `from..=to` that the index holds, as a range of month indices.
@@ -296,11 +345,11 @@ impl PrescribingIndex {
         let n_practices = self.practices.len();
         let n_cells = months.len() * n_practices;
         let mut num = Cells::new(n_cells, a.value);
-        self.sum(&a.numerator, a.value, months.clone(), &mut num);
+        self.sum(&a.numerator, a.value, months.clone(), &mut num)?;
         let den = match &a.denominator {
             Denominator::Codes(set) => {
                 let mut den = Cells::new(n_cells, a.value);
-                self.sum(set, a.value, months.clone(), &mut den);
+                self.sum(set, a.value, months.clone(), &mut den)?;
                 Some(den)
             }
             Denominator::ListSize => None,
@@ -541,8 +590,8 @@ mod tests {
         for kind in [ValueKind::Items, ValueKind::ActualCost, ValueKind::Quantity] {
             let n = 2 * ix.practices.len();
             let (mut one, mut split) = (Cells::new(n, kind), Cells::new(n, kind));
-            ix.sum_split(&set, kind, 0..2, &mut one, usize::MAX);
-            ix.sum_split(&set, kind, 0..2, &mut split, 1);
+            ix.sum_split(&set, kind, 0..2, &mut one, usize::MAX).unwrap();
+            ix.sum_split(&set, kind, 0..2, &mut split, 1).unwrap();
             assert_eq!((one.ints, one.floats), (split.ints, split.floats), "{kind:?}");
         }
     }

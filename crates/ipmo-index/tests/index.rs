@@ -3,7 +3,7 @@
 //! plain loop over the rows gives.
 
 use ipmo_domain::YearMonth;
-use ipmo_index::{Analysis, CodeSet, Denominator, IndexBuilder, Level, ValueKind};
+use ipmo_index::{Analysis, CodeSet, Denominator, IndexBuilder, Level, NodePolicy, PrescribingIndex, ValueKind};
 use ipmo_measures::compute::{Amounts, PracticeMonth};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -112,53 +112,71 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
     #[test]
     fn index_sums_equal_a_plain_loop(c in case()) {
-        let mut b = IndexBuilder::new();
-        for (m, members) in c.membership.iter().enumerate() {
-            let practices: Vec<PracticeMonth> = members
-                .iter()
-                .enumerate()
-                .filter_map(|(p, mem)| {
-                    mem.map(|(icb, list)| PracticeMonth {
-                        code: practice_code(p),
-                        pcn: None,
-                        sicbl: format!("S{icb}"),
-                        icb: format!("I{icb}"),
-                        region: "R".into(),
-                        list_size: list.map(f64::from),
-                        star_pu: None,
-                    })
-                })
-                .collect();
-            let mi = b.add_month("2024-01".parse::<YearMonth>().unwrap().plus(m as u32), &practices).unwrap();
-            for &(rm, rp, code, items, cost) in &c.rows {
-                if rm == m {
-                    let a = Amounts { items, quantity: 0.0, actual_cost_e5: cost, nic_pence: 0, adq: 0.0 };
-                    b.add(mi, &practice_code(rp), CODES[code], &a);
-                }
-            }
-        }
-        let index = b.finish(vec![]);
-        let prefixes = |v: &[usize]| v.iter().map(|&i| PREFIXES[i].to_string()).collect::<Vec<_>>();
-        for (value, icb_level) in [(ValueKind::Items, false), (ValueKind::ActualCost, true)] {
-            let analysis = Analysis {
-                numerator: CodeSet { include: prefixes(&c.numerator), exclude: prefixes(&c.exclude) },
-                denominator: match &c.denominator {
-                    Some(d) => Denominator::Codes(CodeSet { include: prefixes(d), exclude: vec![] }),
-                    None => Denominator::ListSize,
-                },
-                value,
-                level: if icb_level { Level::Icb } else { Level::Practice },
-                org: None,
-                from: None,
-                to: None,
-            };
-            let got: Oracle = index
-                .analyse(&analysis)
-                .unwrap()
-                .into_iter()
-                .map(|r| ((r.org_code, r.month), (r.numerator, r.denominator, r.value)))
-                .collect();
-            prop_assert_eq!(got, oracle(&c, value, icb_level));
+        // No node totals, every node of two or more codes, and the latter read back from a file.
+        let none = build(&c, NodePolicy { max_share: 0.0 });
+        let all = build(&c, NodePolicy { max_share: 1.0 });
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("i.idx");
+        ipmo_index::write_index(&all, &path).unwrap();
+        let file = ipmo_index::read_index(&path).unwrap().unwrap();
+        prop_assert!(file.file_backed());
+        for index in [&none, &all, &file] {
+            check(&c, index)?;
         }
     }
+}
+
+fn build(c: &Case, policy: NodePolicy) -> PrescribingIndex {
+    let mut b = IndexBuilder::new();
+    for (m, members) in c.membership.iter().enumerate() {
+        let practices: Vec<PracticeMonth> = members
+            .iter()
+            .enumerate()
+            .filter_map(|(p, mem)| {
+                mem.map(|(icb, list)| PracticeMonth {
+                    code: practice_code(p),
+                    pcn: None,
+                    sicbl: format!("S{icb}"),
+                    icb: format!("I{icb}"),
+                    region: "R".into(),
+                    list_size: list.map(f64::from),
+                    star_pu: None,
+                })
+            })
+            .collect();
+        let mi = b.add_month("2024-01".parse::<YearMonth>().unwrap().plus(m as u32), &practices).unwrap();
+        for &(rm, rp, code, items, cost) in &c.rows {
+            if rm == m {
+                let a = Amounts { items, quantity: 0.0, actual_cost_e5: cost, nic_pence: 0, adq: 0.0 };
+                b.add(mi, &practice_code(rp), CODES[code], &a);
+            }
+        }
+    }
+    b.finish_with(vec![], policy)
+}
+
+fn check(c: &Case, index: &PrescribingIndex) -> Result<(), TestCaseError> {
+    let prefixes = |v: &[usize]| v.iter().map(|&i| PREFIXES[i].to_string()).collect::<Vec<_>>();
+    for (value, icb_level) in [(ValueKind::Items, false), (ValueKind::ActualCost, true)] {
+        let analysis = Analysis {
+            numerator: CodeSet { include: prefixes(&c.numerator), exclude: prefixes(&c.exclude) },
+            denominator: match &c.denominator {
+                Some(d) => Denominator::Codes(CodeSet { include: prefixes(d), exclude: vec![] }),
+                None => Denominator::ListSize,
+            },
+            value,
+            level: if icb_level { Level::Icb } else { Level::Practice },
+            org: None,
+            from: None,
+            to: None,
+        };
+        let got: Oracle = index
+            .analyse(&analysis)
+            .unwrap()
+            .into_iter()
+            .map(|r| ((r.org_code, r.month), (r.numerator, r.denominator, r.value)))
+            .collect();
+        prop_assert_eq!(got, oracle(c, value, icb_level));
+    }
+    Ok(())
 }

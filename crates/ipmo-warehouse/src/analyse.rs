@@ -75,8 +75,16 @@ impl Warehouse {
         {
             return Ok((ix, false));
         }
-        let ix = self.build_index(membership, progress).await?;
-        ipmo_index::write_index(&ix, &self.index_path())?;
+        let built = self.build_index(membership, progress).await?;
+        ipmo_index::write_index(&built, &self.index_path())?;
+        drop(built);
+        // Reopened from the file, so the rows leave the process's memory for the page cache.
+        let ix = ipmo_index::read_index(&self.index_path())?.ok_or_else(|| {
+            WarehouseError::Index(format!(
+                "{}: the index vanished just after it was written",
+                self.index_path().display()
+            ))
+        })?;
         Ok((ix, true))
     }
 

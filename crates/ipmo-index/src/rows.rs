@@ -1,0 +1,183 @@
+//! Where an index's rows live: in memory while it is built (and in tests), or in its file, read
+//! run by run with positioned reads so a serving process holds only the catalogue and the
+//! operating system's page cache holds the rows (a 60-month national index is tens of GB).
+
+use crate::{IndexError, ValueKind};
+use std::fs::File;
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+
+/// Bytes per value of each column, in file order: month, practice, items, quantity, actual
+/// cost, NIC.
+pub(crate) const WIDTHS: [usize; 6] = [1, 2, 4, 8, 8, 8];
+
+/// Rows read per positioned read (bounds the buffer a scan holds).
+pub(crate) const CHUNK_ROWS: usize = 1 << 16;
+
+/// Row columns held in memory.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Columns {
+    /// Month index of each row.
+    pub month: Vec<u8>,
+    /// Practice index of each row.
+    pub practice: Vec<u16>,
+    /// Items (signed, as stored: a correction row can be negative).
+    pub items: Vec<i32>,
+    /// Quantity as published.
+    pub quantity: Vec<f64>,
+    /// Actual cost in 1e-5 pounds.
+    pub actual_cost_e5: Vec<i64>,
+    /// NIC in pence.
+    pub nic_pence: Vec<i64>,
+}
+
+impl Columns {
+    /// Rows held.
+    pub fn len(&self) -> usize {
+        self.month.len()
+    }
+
+    /// Whether no rows are held.
+    pub fn is_empty(&self) -> bool {
+        self.month.is_empty()
+    }
+
+    pub(crate) fn push(&mut self, month: u8, practice: u16, items: i32, quantity: f64, cost: i64, nic: i64) {
+        self.month.push(month);
+        self.practice.push(practice);
+        self.items.push(items);
+        self.quantity.push(quantity);
+        self.actual_cost_e5.push(cost);
+        self.nic_pence.push(nic);
+    }
+}
+
+/// The rows of an index file: the open file and where each column starts.
+#[derive(Debug)]
+pub(crate) struct FileRows {
+    pub file: File,
+    pub path: PathBuf,
+    pub rows: usize,
+    /// Byte offset of each column's first value.
+    pub offsets: [u64; 6],
+}
+
+/// An index's rows, wherever they are.
+#[derive(Debug)]
+pub(crate) enum RowStore {
+    Memory(Columns),
+    File(FileRows),
+}
+
+impl Default for RowStore {
+    fn default() -> Self {
+        Self::Memory(Columns::default())
+    }
+}
+
+/// One run of rows as read for a scan: month, practice and the value summed (integers for
+/// items and money, floats for quantity).
+#[derive(Default)]
+pub(crate) struct Chunk {
+    pub month: Vec<u8>,
+    pub practice: Vec<u16>,
+    pub ints: Vec<i64>,
+    pub floats: Vec<f64>,
+    bytes: Vec<u8>,
+}
+
+impl RowStore {
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Memory(c) => c.len(),
+            Self::File(f) => f.rows,
+        }
+    }
+
+    /// Reads rows `rows` (at most [`CHUNK_ROWS`] at a time is best) into `chunk`.
+    pub fn read(&self, rows: Range<usize>, kind: ValueKind, chunk: &mut Chunk) -> Result<(), IndexError> {
+        chunk.month.clear();
+        chunk.practice.clear();
+        chunk.ints.clear();
+        chunk.floats.clear();
+        if rows.end > self.len() || rows.start > rows.end {
+            return Err(IndexError::Query(format!("row range {rows:?} is outside the index ({} rows)", self.len())));
+        }
+        match self {
+            Self::Memory(c) => {
+                chunk.month.extend_from_slice(&c.month[rows.clone()]);
+                chunk.practice.extend_from_slice(&c.practice[rows.clone()]);
+                match kind {
+                    ValueKind::Items => chunk.ints.extend(c.items[rows].iter().map(|&v| i64::from(v))),
+                    ValueKind::Quantity => chunk.floats.extend_from_slice(&c.quantity[rows]),
+                    ValueKind::ActualCost => chunk.ints.extend_from_slice(&c.actual_cost_e5[rows]),
+                    ValueKind::Nic => chunk.ints.extend_from_slice(&c.nic_pence[rows]),
+                }
+            }
+            Self::File(f) => {
+                f.fetch(0, &rows, &mut chunk.bytes)?;
+                chunk.month.extend_from_slice(&chunk.bytes);
+                f.fetch(1, &rows, &mut chunk.bytes)?;
+                chunk.practice.extend(chunk.bytes.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])));
+                let column = match kind {
+                    ValueKind::Items => 2,
+                    ValueKind::Quantity => 3,
+                    ValueKind::ActualCost => 4,
+                    ValueKind::Nic => 5,
+                };
+                f.fetch(column, &rows, &mut chunk.bytes)?;
+                let eight = |b: &[u8]| -> [u8; 8] { [b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]] };
+                match kind {
+                    ValueKind::Items => chunk.ints.extend(
+                        chunk.bytes.chunks_exact(4).map(|b| i64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
+                    ),
+                    ValueKind::Quantity => {
+                        chunk.floats.extend(chunk.bytes.chunks_exact(8).map(|b| f64::from_le_bytes(eight(b))))
+                    }
+                    _ => chunk.ints.extend(chunk.bytes.chunks_exact(8).map(|b| i64::from_le_bytes(eight(b)))),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every row in memory (for tests and for comparing a file with what was written).
+    pub fn columns(&self) -> Result<Columns, IndexError> {
+        match self {
+            Self::Memory(c) => Ok(c.clone()),
+            Self::File(f) => {
+                let mut out = Columns::default();
+                let mut bytes = Vec::new();
+                let all = 0..f.rows;
+                f.fetch(0, &all, &mut bytes)?;
+                out.month = bytes.clone();
+                f.fetch(1, &all, &mut bytes)?;
+                out.practice = bytes.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
+                for kind in [ValueKind::Items, ValueKind::Quantity, ValueKind::ActualCost, ValueKind::Nic] {
+                    let mut chunk = Chunk::default();
+                    self.read(all.clone(), kind, &mut chunk)?;
+                    match kind {
+                        ValueKind::Items => out.items = chunk.ints.iter().map(|&v| v as i32).collect(),
+                        ValueKind::Quantity => out.quantity = chunk.floats,
+                        ValueKind::ActualCost => out.actual_cost_e5 = chunk.ints,
+                        ValueKind::Nic => out.nic_pence = chunk.ints,
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+impl FileRows {
+    fn fetch(&self, column: usize, rows: &Range<usize>, buf: &mut Vec<u8>) -> Result<(), IndexError> {
+        let width = WIDTHS[column];
+        buf.clear();
+        buf.resize(rows.len() * width, 0);
+        let at = self.offsets[column] + (rows.start * width) as u64;
+        self.file
+            .read_exact_at(buf, at)
+            .map_err(|source| IndexError::Io { path: self.path.display().to_string(), source })
+    }
+}
