@@ -6,7 +6,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::{Subcommand, ValueEnum};
 use ipmo_domain::YearMonth;
 use ipmo_measures::Library;
-use ipmo_measures::compute::{CodeIndex, GroupSet, MonthAccumulator, MonthResults, PracticeMonth, compute_month};
+use ipmo_measures::compute::{CodeIndex, GroupSet, MonthAccumulator, PracticeMonth, compute_month};
 use ipmo_warehouse::{ComputeRecord, CountedCode, MeasureMonth, Membership, Warehouse};
 use sha2::{Digest, Sha256};
 use std::io::Write;
@@ -460,15 +460,19 @@ pub fn compute(wh: &Warehouse, dir: &Path, all: bool, membership: Membership, qu
         let p = practices.remove(&m.month).unwrap_or_default();
         jobs[i % workers].push((m, p));
     }
-    let results: Vec<Result<Vec<(ipmo_domain::YearMonth, MonthResults, ComputeRecord)>>> = std::thread::scope(
-        |scope| {
-            let handles: Vec<_> = jobs
+    // Each month is stored as soon as it is computed, so results never pile up in memory; nothing
+    // is visible until the writer commits.
+    let writer = wh.measure_writer(&lib)?;
+    let results: Vec<Result<usize>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = jobs
             .into_iter()
             .map(|job| {
                 let mut index = index.clone();
-                let (current, groups, library_hash) = (&current, &groups, &library_hash);
-                scope.spawn(move || -> Result<Vec<(ipmo_domain::YearMonth, MonthResults, ComputeRecord)>> {
-                    let mut done = Vec::new();
+                // This worker's numbering of practices and codes, which its index remembers.
+                let mut keys = ipmo_measures::compute::RowKeys::default();
+                let (current, groups, library_hash, writer) = (&current, &groups, &library_hash, &writer);
+                scope.spawn(move || -> Result<usize> {
+                    let mut done = 0;
                     for (MeasureMonth { month, inputs, .. }, practices) in job {
                         let t = Instant::now();
                         if practices.is_empty() {
@@ -478,8 +482,9 @@ pub fn compute(wh: &Warehouse, dir: &Path, all: bool, membership: Membership, qu
                             continue;
                         }
                         let mut acc = MonthAccumulator::new(&index, &practices);
-                        let rows =
-                            wh.for_each_prescribing(month, current, |p, code, a| acc.add(&mut index, p, code, a))?;
+                        let rows = wh.for_each_prescribing_keyed(month, current, &mut keys, |keys, p, code, a| {
+                            acc.add_keyed(&mut index, keys, p, code, a)
+                        })?;
                         let results = compute_month(&index, &acc, month, &practices, groups);
                         if !quiet {
                             eprintln!(
@@ -496,20 +501,19 @@ pub fn compute(wh: &Warehouse, dir: &Path, all: bool, membership: Membership, qu
                             inputs,
                             computed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                         };
-                        done.push((month, results, record));
+                        writer.write_month(month, &results, record)?;
+                        done += 1;
                     }
                     Ok(done)
                 })
             })
             .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow!("a measure worker failed")))).collect()
-        },
-    );
-    let mut done = Vec::new();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow!("a measure worker failed")))).collect()
+    });
+    let mut n_months = 0;
     for r in results {
-        done.extend(r?);
+        n_months += r?;
     }
-    done.sort_by_key(|d| d.0);
     let mut counted = Vec::new();
     for m in lib.computed() {
         for (side_name, side) in [("numerator", &m.numerator), ("denominator", &m.denominator)] {
@@ -524,8 +528,7 @@ pub fn compute(wh: &Warehouse, dir: &Path, all: bool, membership: Membership, qu
             }
         }
     }
-    let n_months = done.len();
-    let rows = wh.store_measure_results(&lib, &counted, done)?;
+    let rows = writer.finish(&lib, &counted)?;
     if !quiet {
         eprintln!(
             "measures: stored {rows} values for {} measures over {n_months} month(s) in {:.1} s",

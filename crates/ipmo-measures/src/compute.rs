@@ -78,40 +78,118 @@ struct Contribution {
     factor: f64,
 }
 
+/// Strings numbered in the order first seen, so a hot loop carries a `u32` instead of hashing
+/// text for every row.
+#[derive(Clone, Debug, Default)]
+pub struct Interner {
+    names: Vec<String>,
+    ids: FxHashMap<String, u32>,
+}
+
+impl Interner {
+    /// The number of `name`, given one if it is new.
+    pub fn id(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(name.to_string());
+        self.ids.insert(name.to_string(), id);
+        id
+    }
+
+    /// The string numbered `id` ("" for a number never given).
+    pub fn name(&self, id: u32) -> &str {
+        self.names.get(id as usize).map_or("", String::as_str)
+    }
+
+    /// Strings numbered so far.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Whether nothing is numbered yet.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// The numbering of practices and current BNF codes that a reader of prescribing rows hands out.
+/// One numbering serves one [`CodeIndex`] (which remembers codes by number) across months.
+#[derive(Clone, Debug, Default)]
+pub struct RowKeys {
+    /// Practice codes.
+    pub practices: Interner,
+    /// Current BNF codes.
+    pub codes: Interner,
+}
+
+/// Not looked up yet.
+const UNRESOLVED: u32 = u32::MAX;
+/// Looked up: not a standard practice this month.
+const NOT_COUNTED: u32 = u32::MAX - 1;
+
 /// Which measure sides each presentation feeds, worked out once per code and cached. Cloned,
-/// it serves another thread computing other months.
+/// it serves another thread computing other months (with its own [`RowKeys`]).
 #[derive(Clone)]
 pub struct CodeIndex<'l> {
     measures: Vec<&'l Measure>,
     library: &'l Library,
     names: FxHashMap<String, String>,
-    cache: FxHashMap<String, Vec<Contribution>>,
+    cache: FxHashMap<String, u32>,
+    lists: Vec<Vec<Contribution>>,
+    /// Code number (of the [`RowKeys`] in use) → position in `lists`.
+    by_id: Vec<u32>,
 }
 
 impl<'l> CodeIndex<'l> {
     /// An index over the library's computed measures; `names` gives BNF names for name filters
     /// (a code without a name matches only filters that need no name).
     pub fn new(library: &'l Library, names: FxHashMap<String, String>) -> Self {
-        Self { measures: library.computed().collect(), library, names, cache: FxHashMap::default() }
+        Self {
+            measures: library.computed().collect(),
+            library,
+            names,
+            cache: FxHashMap::default(),
+            lists: Vec::new(),
+            by_id: Vec::new(),
+        }
     }
 
-    fn contributions(&mut self, code: &str) -> &[Contribution] {
-        if !self.cache.contains_key(code) {
-            let name = self.names.get(code).map(String::as_str).unwrap_or("");
-            let mut list = Vec::new();
-            for (slot, m) in self.measures.iter().enumerate() {
-                for (numerator, side) in [(true, &m.numerator), (false, &m.denominator)] {
-                    let Some(amount) = Amount::of(&side.quantity) else { continue };
-                    if side.selects(code, name)
-                        && let Some(factor) = self.library.weight(side, code)
-                    {
-                        list.push(Contribution { slot, numerator, amount, factor });
-                    }
+    fn list_for(&mut self, code: &str) -> usize {
+        if let Some(&i) = self.cache.get(code) {
+            return i as usize;
+        }
+        let name = self.names.get(code).map(String::as_str).unwrap_or("");
+        let mut list = Vec::new();
+        for (slot, m) in self.measures.iter().enumerate() {
+            for (numerator, side) in [(true, &m.numerator), (false, &m.denominator)] {
+                let Some(amount) = Amount::of(&side.quantity) else { continue };
+                if side.selects(code, name)
+                    && let Some(factor) = self.library.weight(side, code)
+                {
+                    list.push(Contribution { slot, numerator, amount, factor });
                 }
             }
-            self.cache.insert(code.to_string(), list);
         }
-        &self.cache[code]
+        self.lists.push(list);
+        self.cache.insert(code.to_string(), (self.lists.len() - 1) as u32);
+        self.lists.len() - 1
+    }
+
+    fn list_for_id(&mut self, keys: &RowKeys, code: u32) -> usize {
+        let id = code as usize;
+        match self.by_id.get(id) {
+            Some(&i) if i != UNRESOLVED => i as usize,
+            _ => {
+                let i = self.list_for(keys.codes.name(code));
+                if self.by_id.len() <= id {
+                    self.by_id.resize(id + 1, UNRESOLVED);
+                }
+                self.by_id[id] = i as u32;
+                i
+            }
+        }
     }
 }
 
@@ -161,6 +239,8 @@ pub struct Group {
 pub struct MonthAccumulator {
     slots: usize,
     practice_index: FxHashMap<String, usize>,
+    /// Practice number (of the [`RowKeys`] in use) → practice position, or a marker.
+    practice_by_id: Vec<u32>,
     /// The last practice looked up: stored rows come sorted by practice, so most rows reuse it.
     last_practice: Option<(String, Option<usize>)>,
     numerator: Vec<f64>,
@@ -179,6 +259,7 @@ impl MonthAccumulator {
         Self {
             slots,
             practice_index,
+            practice_by_id: Vec::new(),
             last_practice: None,
             numerator: vec![0.0; slots * practices.len()],
             denominator: vec![0.0; slots * practices.len()],
@@ -201,8 +282,43 @@ impl MonthAccumulator {
             self.rows_other_prescribers += 1;
             return;
         };
+        let list = index.list_for(bnf_code);
+        self.count(index, p, list, amounts);
+    }
+
+    /// Adds one row given by the numbers of a [`RowKeys`] (the fast path: no string hashing once
+    /// a practice and code have been seen).
+    pub fn add_keyed(
+        &mut self,
+        index: &mut CodeIndex<'_>,
+        keys: &RowKeys,
+        practice: u32,
+        code: u32,
+        amounts: &Amounts,
+    ) {
+        let id = practice as usize;
+        let slot = match self.practice_by_id.get(id) {
+            Some(&s) if s != UNRESOLVED => s,
+            _ => {
+                let s = self.practice_index.get(keys.practices.name(practice)).map_or(NOT_COUNTED, |&p| p as u32);
+                if self.practice_by_id.len() <= id {
+                    self.practice_by_id.resize(id + 1, UNRESOLVED);
+                }
+                self.practice_by_id[id] = s;
+                s
+            }
+        };
+        if slot == NOT_COUNTED {
+            self.rows_other_prescribers += 1;
+            return;
+        }
+        let list = index.list_for_id(keys, code);
+        self.count(index, slot as usize, list, amounts);
+    }
+
+    fn count(&mut self, index: &CodeIndex<'_>, p: usize, list: usize, amounts: &Amounts) {
         self.rows_counted += 1;
-        for c in index.contributions(bnf_code) {
+        for c in &index.lists[list] {
             let v = c.amount.pick(amounts) * c.factor;
             let cell = p * self.slots + c.slot;
             if c.numerator {

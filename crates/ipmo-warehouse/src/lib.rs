@@ -23,7 +23,7 @@ pub use indicator_store::{DEFAULT_SUPPRESS_AT, IndicatorDefinition};
 pub use load::LoadOutcome;
 pub use lock::WarehouseLock;
 pub use manifest::{ComputeRecord, LoadRecord, Manifest};
-pub use measure_store::{CountedCode, MeasureMonth, Membership};
+pub use measure_store::{CountedCode, MeasureMonth, MeasureWriter, Membership};
 pub use query::OutputFormat;
 pub use values::{StoredValue, ValueFilter};
 

@@ -340,6 +340,11 @@ impl Txn<'_> {
         self.manifest.tables.entry(table.to_string()).or_default().insert(partition.to_string(), rel);
     }
 
+    /// The warehouse directory.
+    pub(crate) fn root(&self) -> &Path {
+        &self.wh.root
+    }
+
     /// Writes one partition of a table under a fresh name and points the manifest at it.
     pub(crate) fn write_partition(
         &mut self,
@@ -348,7 +353,7 @@ impl Txn<'_> {
         cols: Vec<Col>,
     ) -> Result<u64, WarehouseError> {
         let rel = self.rel_path(table, partition);
-        let n = write_parquet(&self.wh.root.join(&rel), table_schema(table).expect("schema"), [batch(table, cols)])?;
+        let n = write_table_file(&self.wh.root, &rel, table, cols)?;
         self.set(table, partition, rel);
         Ok(n)
     }
@@ -677,4 +682,9 @@ fn epraccur_rows(b: &RecordBatch) -> Vec<PracticeDetails> {
             close_date: date(8, i),
         })
         .collect()
+}
+
+/// Writes `cols` as a file of `table` at `rel` under `root` (not yet in any manifest).
+pub(crate) fn write_table_file(root: &Path, rel: &str, table: &str, cols: Vec<Col>) -> Result<u64, WarehouseError> {
+    write_parquet(&root.join(rel), table_schema(table).expect("a known table"), [batch(table, cols)])
 }

@@ -13,7 +13,7 @@ use crate::{Warehouse, WarehouseError};
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{Float64Type, Int64Type};
 use ipmo_domain::YearMonth;
-use ipmo_measures::compute::{Amounts, MonthResults, PracticeMonth};
+use ipmo_measures::compute::{Amounts, MonthResults, PracticeMonth, RowKeys};
 use ipmo_measures::definition::direction_name;
 use ipmo_measures::{Library, Measure};
 use rustc_hash::FxHashMap;
@@ -143,39 +143,109 @@ impl Warehouse {
         Ok(string_pairs(&map).map(|(o, c)| (o.to_string(), c.to_string())).collect())
     }
 
-    /// Calls `f(practice, current BNF code, amounts)` for every stored row of a month, reading
-    /// the Parquet partition directly (no query planning on this hot path). Returns the rows read.
+    /// Calls `f(practice, current BNF code, amounts)` for every stored row of a month. Returns
+    /// the rows read.
     pub fn for_each_prescribing(
         &self,
         month: YearMonth,
         current: &FxHashMap<String, String>,
         mut f: impl FnMut(&str, &str, &Amounts),
     ) -> Result<u64, WarehouseError> {
+        let mut keys = RowKeys::default();
+        self.for_each_prescribing_keyed(month, current, &mut keys, |keys, p, c, a| {
+            f(keys.practices.name(p), keys.codes.name(c), a)
+        })
+    }
+
+    /// Calls `f(keys, practice number, current BNF code number, amounts)` for every stored row
+    /// of a month, numbering practices and codes in `keys`. This is the hot path of `measures
+    /// compute`: it reads the Parquet partition directly (no query planning), keeps practice and
+    /// code columns dictionary-encoded, and maps each dictionary entry (not each row) to its
+    /// number, so no row hashes a string. Returns the rows read.
+    pub fn for_each_prescribing_keyed(
+        &self,
+        month: YearMonth,
+        current: &FxHashMap<String, String>,
+        keys: &mut RowKeys,
+        mut f: impl FnMut(&RowKeys, u32, u32, &Amounts),
+    ) -> Result<u64, WarehouseError> {
+        use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema};
+        use datafusion::parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
         let manifest = self.manifest()?;
         let Some(rel) = manifest.tables.get(PRESCRIBING).and_then(|t| t.get(&month.to_string())) else {
             return Ok(0);
         };
         let path = self.root().join(rel);
+        let parquet = |e| WarehouseError::parquet(&path, e);
+        let corrupt = |detail: String| WarehouseError::Corrupt { path: path.display().to_string(), detail };
         let file = std::fs::File::open(&path).map_err(|e| WarehouseError::io(&path, e))?;
-        let reader = datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-            .map_err(|e| WarehouseError::parquet(&path, e))?
+        // Read the practice and BNF code columns as dictionaries, as they are stored.
+        let stored =
+            ParquetRecordBatchReaderBuilder::try_new(file.try_clone().map_err(|e| WarehouseError::io(&path, e))?)
+                .map_err(parquet)?
+                .schema()
+                .clone();
+        let fields: Vec<Field> = stored
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| match i {
+                1 | 2 => Field::new(
+                    f.name(),
+                    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                    f.is_nullable(),
+                ),
+                _ => f.as_ref().clone(),
+            })
+            .collect();
+        let options = ArrowReaderOptions::new().with_schema(std::sync::Arc::new(Schema::new(fields)));
+        let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
+            .map_err(parquet)?
             .with_batch_size(65_536)
             .build()
-            .map_err(|e| WarehouseError::parquet(&path, e))?;
+            .map_err(parquet)?;
+        // Each column's last dictionary and what its entries are numbered.
+        let mut practice_dict: Option<(datafusion::arrow::array::ArrayRef, Vec<u32>)> = None;
+        let mut code_dict: Option<(datafusion::arrow::array::ArrayRef, Vec<u32>)> = None;
         let mut rows = 0u64;
         for b in reader {
-            let b =
-                b.map_err(|e| WarehouseError::Corrupt { path: path.display().to_string(), detail: e.to_string() })?;
-            let practice = b.column(1).as_string::<i32>();
-            let bnf = b.column(2).as_string::<i32>();
+            let b = b.map_err(|e| corrupt(e.to_string()))?;
+            if b.num_columns() < 8 {
+                return Err(corrupt(format!("{} columns; a prescribing partition has 8", b.num_columns())));
+            }
+            let (Some(practice), Some(bnf)) =
+                (b.column(1).as_dictionary_opt::<Int32Type>(), b.column(2).as_dictionary_opt::<Int32Type>())
+            else {
+                return Err(corrupt("practice and BNF code columns are not text".into()));
+            };
+            let renumber = |dict: &mut Option<(datafusion::arrow::array::ArrayRef, Vec<u32>)>,
+                            values: &datafusion::arrow::array::ArrayRef,
+                            number: &mut dyn FnMut(&str) -> u32|
+             -> Result<(), WarehouseError> {
+                if dict.as_ref().is_some_and(|(v, _)| std::sync::Arc::ptr_eq(v, values)) {
+                    return Ok(());
+                }
+                let text = values.as_string_opt::<i32>().ok_or_else(|| corrupt("a dictionary is not text".into()))?;
+                let ids = (0..text.len()).map(|i| number(text.value(i))).collect();
+                *dict = Some((values.clone(), ids));
+                Ok(())
+            };
+            renumber(&mut practice_dict, practice.values(), &mut |p| keys.practices.id(p))?;
+            renumber(&mut code_dict, bnf.values(), &mut |c| keys.codes.id(current.get(c).map_or(c, String::as_str)))?;
+            let (practice_ids, code_ids) =
+                (&practice_dict.as_ref().expect("numbered above").1, &code_dict.as_ref().expect("numbered above").1);
             let items = b.column(3).as_primitive::<Int64Type>();
             let quantity = b.column(4).as_primitive::<Float64Type>();
             let nic = b.column(5).as_primitive::<Int64Type>();
             let cost = b.column(6).as_primitive::<Int64Type>();
             let adq = b.column(7).as_primitive::<Float64Type>();
+            let (pk, ck) = (practice.keys(), bnf.keys());
+            let keys: &RowKeys = keys;
             for i in 0..b.num_rows() {
-                let code = bnf.value(i);
-                let code = current.get(code).map_or(code, String::as_str);
+                let (Some(&p), Some(&c)) = (practice_ids.get(pk.value(i) as usize), code_ids.get(ck.value(i) as usize))
+                else {
+                    return Err(corrupt(format!("row {i} of a batch points outside its dictionary")));
+                };
                 let amounts = Amounts {
                     items: items.value(i),
                     quantity: quantity.value(i),
@@ -183,7 +253,7 @@ impl Warehouse {
                     nic_pence: nic.value(i),
                     adq: adq.value(i),
                 };
-                f(practice.value(i), code, &amounts);
+                f(keys, p, c, &amounts);
             }
             rows += b.num_rows() as u64;
         }
@@ -227,50 +297,81 @@ impl Warehouse {
         Ok(out)
     }
 
-    /// Stores computed months in one commit: each month's values and deciles replace that
-    /// month's partitions; the definitions and counted codes replace theirs. Interrupted before
-    /// the commit, the warehouse keeps its previous results.
-    pub fn store_measure_results(
+    /// Starts storing measure results: takes the warehouse lock until [`MeasureWriter::finish`]
+    /// commits (or the writer is dropped, leaving the warehouse as it was).
+    pub fn measure_writer<'w>(&'w self, library: &Library) -> Result<MeasureWriter<'w>, WarehouseError> {
+        let versions = library.computed().map(|m| (m.id.clone(), (m.version as i32, m.hash.clone()))).collect();
+        Ok(MeasureWriter { txn: std::sync::Mutex::new(self.begin()?), versions, rows: Default::default() })
+    }
+}
+
+/// Measure results being stored month by month, from any number of threads; nothing is visible
+/// until [`Self::finish`] commits the manifest.
+pub struct MeasureWriter<'w> {
+    txn: std::sync::Mutex<crate::load::Txn<'w>>,
+    /// Measure id → (version, definition hash).
+    versions: BTreeMap<String, (i32, String)>,
+    rows: std::sync::atomic::AtomicU64,
+}
+
+impl MeasureWriter<'_> {
+    /// Writes one month's values and deciles (Parquet encoding runs on the calling thread) and
+    /// records them for the commit. Returns the values written.
+    pub fn write_month(
         &self,
-        library: &Library,
-        codes: &[CountedCode],
-        months: Vec<(YearMonth, MonthResults, ComputeRecord)>,
+        month: YearMonth,
+        results: &MonthResults,
+        record: ComputeRecord,
     ) -> Result<u64, WarehouseError> {
-        let mut txn = self.begin()?;
-        let versions: BTreeMap<&str, &Measure> = library.computed().map(|m| (m.id.as_str(), m)).collect();
-        let mut rows = 0;
-        for (month, results, record) in months {
+        let (root, values_rel, deciles_rel) = {
+            let txn = self.txn.lock().map_err(|_| WarehouseError::Index("a measure writer thread failed".into()))?;
             let key = month.to_string();
-            let day = Some(month.days_since_epoch());
-            let v = &results.values;
-            let s = |f: &dyn Fn(usize) -> String| Col::Str((0..v.len()).map(|i| Some(f(i))).collect());
-            let opt = |f: &dyn Fn(usize) -> Option<f64>| Col::F64Opt((0..v.len()).map(f).collect());
-            let cols = vec![
-                Col::Date(vec![day; v.len()]),
-                s(&|i| v[i].measure.clone()),
-                s(&|i| v[i].org_type.clone()),
-                s(&|i| v[i].org_code.clone()),
-                Col::F64(v.iter().map(|r| r.numerator).collect()),
-                Col::F64(v.iter().map(|r| r.denominator).collect()),
-                opt(&|i| v[i].value),
-                opt(&|i| v[i].percentile),
-                opt(&|i| v[i].saving_50),
-                opt(&|i| v[i].saving_10),
-                Col::I32(v.iter().map(|r| versions.get(r.measure.as_str()).map(|m| m.version as i32)).collect()),
-                s(&|i| versions.get(v[i].measure.as_str()).map(|m| m.hash.clone()).unwrap_or_default()),
-            ];
-            rows += txn.write_partition("measure_values", &key, cols)?;
-            let d = &results.deciles;
-            let cols = vec![
-                Col::Date(vec![day; d.len()]),
-                Col::Str(d.iter().map(|r| Some(r.measure.clone())).collect()),
-                Col::Str(d.iter().map(|r| Some(r.org_type.clone())).collect()),
-                Col::I32(d.iter().map(|r| Some(i32::from(r.percentile))).collect()),
-                Col::F64(d.iter().map(|r| r.value).collect()),
-            ];
-            txn.write_partition("measure_deciles", &key, cols)?;
-            txn.manifest.computed.insert(key, record);
-        }
+            (txn.root().to_path_buf(), txn.rel_path("measure_values", &key), txn.rel_path("measure_deciles", &key))
+        };
+        let day = Some(month.days_since_epoch());
+        let v = &results.values;
+        let s = |f: &dyn Fn(usize) -> String| Col::Str((0..v.len()).map(|i| Some(f(i))).collect());
+        let opt = |f: &dyn Fn(usize) -> Option<f64>| Col::F64Opt((0..v.len()).map(f).collect());
+        let version = |id: &str| self.versions.get(id);
+        let cols = vec![
+            Col::Date(vec![day; v.len()]),
+            s(&|i| v[i].measure.clone()),
+            s(&|i| v[i].org_type.clone()),
+            s(&|i| v[i].org_code.clone()),
+            Col::F64(v.iter().map(|r| r.numerator).collect()),
+            Col::F64(v.iter().map(|r| r.denominator).collect()),
+            opt(&|i| v[i].value),
+            opt(&|i| v[i].percentile),
+            opt(&|i| v[i].saving_50),
+            opt(&|i| v[i].saving_10),
+            Col::I32(v.iter().map(|r| version(&r.measure).map(|m| m.0)).collect()),
+            s(&|i| version(&v[i].measure).map(|m| m.1.clone()).unwrap_or_default()),
+        ];
+        let rows = crate::load::write_table_file(&root, &values_rel, "measure_values", cols)?;
+        let d = &results.deciles;
+        let cols = vec![
+            Col::Date(vec![day; d.len()]),
+            Col::Str(d.iter().map(|r| Some(r.measure.clone())).collect()),
+            Col::Str(d.iter().map(|r| Some(r.org_type.clone())).collect()),
+            Col::I32(d.iter().map(|r| Some(i32::from(r.percentile))).collect()),
+            Col::F64(d.iter().map(|r| r.value).collect()),
+        ];
+        crate::load::write_table_file(&root, &deciles_rel, "measure_deciles", cols)?;
+        let mut txn = self.txn.lock().map_err(|_| WarehouseError::Index("a measure writer thread failed".into()))?;
+        let key = month.to_string();
+        txn.set("measure_values", &key, values_rel);
+        txn.set("measure_deciles", &key, deciles_rel);
+        txn.manifest.computed.insert(key, record);
+        self.rows.fetch_add(rows, std::sync::atomic::Ordering::Relaxed);
+        Ok(rows)
+    }
+
+    /// Writes the definitions and counted codes and commits everything written. Returns the
+    /// values stored.
+    pub fn finish(self, library: &Library, codes: &[CountedCode]) -> Result<u64, WarehouseError> {
+        let mut txn =
+            self.txn.into_inner().map_err(|_| WarehouseError::Index("a measure writer thread failed".into()))?;
+        let rows = self.rows.into_inner();
         let ms: Vec<&Measure> = library.computed().collect();
         let s = |f: &dyn Fn(&Measure) -> String| Col::Str(ms.iter().map(|m| Some(f(m))).collect());
         let cols = vec![
