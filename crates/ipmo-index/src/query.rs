@@ -481,7 +481,7 @@ mod tests {
             practice("B", "P1", "I1", Some(3000.0)),
             practice("C", "P2", "I2", None),
         ];
-        let m0 = b.add_month("2024-01".parse().unwrap(), &ps).unwrap();
+        b.add_month("2024-01".parse().unwrap(), &ps).unwrap();
         for (p, code, n) in [
             ("A", "0501013K0AAAAAA", 4),
             ("A", "0501021A0AAAAAA", 6),
@@ -490,14 +490,14 @@ mod tests {
             ("C", "0501013K0AAAAAA", 5),
             ("Z", "0501013K0AAAAAA", 50),
         ] {
-            b.add(m0, p, code, &items(n));
+            b.add(p, code, &items(n));
         }
         let mut ps2 = ps.clone();
         ps2[2].list_size = Some(2000.0);
-        let m1 = b.add_month("2024-02".parse().unwrap(), &ps2).unwrap();
+        b.add_month("2024-02".parse().unwrap(), &ps2).unwrap();
         // Two rows for A under one current code are merged.
         for (p, code, n) in [("A", "0501013K0AAAAAA", 2), ("A", "0501013K0AAAAAA", 1), ("C", "0212000AAAAAAAA", 7)] {
-            b.add(m1, p, code, &items(n));
+            b.add(p, code, &items(n));
         }
         b.finish(vec!["test".into()])
     }

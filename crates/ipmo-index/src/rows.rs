@@ -53,14 +53,18 @@ impl Columns {
     }
 }
 
-/// The rows of an index file: the open file and where each column starts.
+/// The rows of an index file: the open file and where each column starts. Rows below
+/// `base_rows` are presentation rows; the rest are node totals, kept in a block of their own.
 #[derive(Debug)]
 pub(crate) struct FileRows {
     pub file: File,
     pub path: PathBuf,
     pub rows: usize,
-    /// Byte offset of each column's first value.
-    pub offsets: [u64; 6],
+    pub base_rows: usize,
+    /// Byte offset of each presentation-row column.
+    pub base_offsets: [u64; 6],
+    /// Byte offset of each node-total column.
+    pub node_offsets: [u64; 6],
 }
 
 /// An index's rows, wherever they are.
@@ -171,13 +175,18 @@ impl RowStore {
 }
 
 impl FileRows {
+    /// Reads rows `rows` of one column into `buf`, from the presentation block, the node block
+    /// or both.
     fn fetch(&self, column: usize, rows: &Range<usize>, buf: &mut Vec<u8>) -> Result<(), IndexError> {
         let width = WIDTHS[column];
         buf.clear();
         buf.resize(rows.len() * width, 0);
-        let at = self.offsets[column] + (rows.start * width) as u64;
-        self.file
-            .read_exact_at(buf, at)
-            .map_err(|source| IndexError::Io { path: self.path.display().to_string(), source })
+        let split = rows.end.min(self.base_rows).max(rows.start);
+        let (base, nodes) = buf.split_at_mut((split - rows.start) * width);
+        let at_base = self.base_offsets[column] + (rows.start * width) as u64;
+        let at_nodes = self.node_offsets[column] + (split.saturating_sub(self.base_rows) * width) as u64;
+        let io = |source| IndexError::Io { path: self.path.display().to_string(), source };
+        self.file.read_exact_at(base, at_base).map_err(io)?;
+        self.file.read_exact_at(nodes, at_nodes).map_err(io)
     }
 }

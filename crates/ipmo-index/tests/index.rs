@@ -113,21 +113,26 @@ proptest! {
     #[test]
     fn index_sums_equal_a_plain_loop(c in case()) {
         // No node totals, every node of two or more codes, and the latter read back from a file.
-        let none = build(&c, NodePolicy { max_share: 0.0 });
-        let all = build(&c, NodePolicy { max_share: 1.0 });
+        let none = fill(&c, IndexBuilder::new()).finish_with(vec![], NodePolicy { max_share: 0.0 }).unwrap();
+        let all = fill(&c, IndexBuilder::new()).finish_with(vec![], NodePolicy { max_share: 1.0 }).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("i.idx");
         ipmo_index::write_index(&all, &path).unwrap();
-        let file = ipmo_index::read_index(&path).unwrap().unwrap();
-        prop_assert!(file.file_backed());
-        for index in [&none, &all, &file] {
+        let written = ipmo_index::read_index(&path).unwrap().unwrap();
+        prop_assert!(written.file_backed());
+        // Built through scratch files straight into the index file.
+        let spilled = fill(&c, IndexBuilder::spilling_to(dir.path()).unwrap())
+            .finish_to_file(vec![], NodePolicy { max_share: 1.0 }, &dir.path().join("s.idx"))
+            .unwrap();
+        prop_assert_eq!(spilled.columns().unwrap(), all.columns().unwrap());
+        prop_assert_eq!(&spilled.nodes, &all.nodes);
+        for index in [&none, &all, &written, &spilled] {
             check(&c, index)?;
         }
     }
 }
 
-fn build(c: &Case, policy: NodePolicy) -> PrescribingIndex {
-    let mut b = IndexBuilder::new();
+fn fill(c: &Case, mut b: IndexBuilder) -> IndexBuilder {
     for (m, members) in c.membership.iter().enumerate() {
         let practices: Vec<PracticeMonth> = members
             .iter()
@@ -144,15 +149,15 @@ fn build(c: &Case, policy: NodePolicy) -> PrescribingIndex {
                 })
             })
             .collect();
-        let mi = b.add_month("2024-01".parse::<YearMonth>().unwrap().plus(m as u32), &practices).unwrap();
+        b.add_month("2024-01".parse::<YearMonth>().unwrap().plus(m as u32), &practices).unwrap();
         for &(rm, rp, code, items, cost) in &c.rows {
             if rm == m {
                 let a = Amounts { items, quantity: 0.0, actual_cost_e5: cost, nic_pence: 0, adq: 0.0 };
-                b.add(mi, &practice_code(rp), CODES[code], &a);
+                b.add(&practice_code(rp), CODES[code], &a);
             }
         }
     }
-    b.finish_with(vec![], policy)
+    b
 }
 
 fn check(c: &Case, index: &PrescribingIndex) -> Result<(), TestCaseError> {

@@ -9,7 +9,9 @@ use crate::{Warehouse, WarehouseError};
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{Date32Type, Float64Type};
 use ipmo_domain::YearMonth;
-use ipmo_index::{Analysis, AnalysisRow, CodeSet, Denominator, IndexBuilder, Level, PrescribingIndex, ValueKind};
+use ipmo_index::{
+    Analysis, AnalysisRow, CodeSet, Denominator, IndexBuilder, Level, NodePolicy, PrescribingIndex, ValueKind,
+};
 use std::path::PathBuf;
 
 impl From<ipmo_index::IndexError> for WarehouseError {
@@ -39,7 +41,8 @@ impl Warehouse {
         Ok(inputs)
     }
 
-    /// Builds the index from the warehouse; `progress` hears about each month.
+    /// Builds the index from the warehouse into its file (one month in memory at a time; the
+    /// months wait in scratch files beside it) and opens it; `progress` hears about each month.
     pub async fn build_index(
         &self,
         membership: Membership,
@@ -48,21 +51,23 @@ impl Warehouse {
         let inputs = self.index_inputs(membership)?;
         let current = self.bnf_current_codes()?;
         let manifest = self.manifest()?;
-        let mut builder = IndexBuilder::new();
+        let path = self.index_path();
+        let scratch = path.parent().unwrap_or(self.root());
+        let mut builder = IndexBuilder::spilling_to(scratch)?;
         let months: Vec<YearMonth> = manifest.partitions(PRESCRIBING).iter().filter_map(|p| p.parse().ok()).collect();
         let mut practices = self.practices_for_months(&months, membership).await?;
         for month in months {
-            let m = builder.add_month(month, &practices.remove(&month).unwrap_or_default())?;
+            builder.add_month(month, &practices.remove(&month).unwrap_or_default())?;
             let rows = self.for_each_prescribing(month, &current, |p, code, a| {
-                builder.add(m, p, code, a);
+                builder.add(p, code, a);
             })?;
             progress(month, rows);
         }
-        Ok(builder.finish(inputs))
+        Ok(builder.finish_to_file(inputs, NodePolicy::default(), &path)?)
     }
 
     /// The stored index when it was built from what the warehouse holds now, else a new one
-    /// (built, saved, and returned). The flag says whether it was built.
+    /// (built, saved, and opened). The flag says whether it was built.
     pub async fn current_index(
         &self,
         membership: Membership,
@@ -75,17 +80,7 @@ impl Warehouse {
         {
             return Ok((ix, false));
         }
-        let built = self.build_index(membership, progress).await?;
-        ipmo_index::write_index(&built, &self.index_path())?;
-        drop(built);
-        // Reopened from the file, so the rows leave the process's memory for the page cache.
-        let ix = ipmo_index::read_index(&self.index_path())?.ok_or_else(|| {
-            WarehouseError::Index(format!(
-                "{}: the index vanished just after it was written",
-                self.index_path().display()
-            ))
-        })?;
-        Ok((ix, true))
+        Ok((self.build_index(membership, progress).await?, true))
     }
 
     /// The SQL that computes `analysis` from the warehouse tables; the reference for the index.
