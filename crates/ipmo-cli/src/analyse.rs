@@ -1,4 +1,4 @@
-//! `ipmo analyse`: ad-hoc BNF analyses from the in-memory index, or from the SQL reference.
+//! `ipmo analyse`: ad-hoc BNF analyses from the prescribing index, or from the SQL reference.
 
 use crate::measures::{MembershipArg, read_groups};
 use crate::output::{Cell, Format, Output};
@@ -69,7 +69,7 @@ pub enum ValueArg {
 /// Which implementation answers.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Engine {
-    /// The in-memory prescribing index.
+    /// The prescribing index.
     Index,
     /// DataFusion SQL over the warehouse.
     Sql,

@@ -13,7 +13,7 @@ use std::time::Instant;
 /// Benchmarks (they print figures and assert nothing).
 #[derive(Subcommand)]
 pub enum BenchCommand {
-    /// Time ad-hoc analyses on the in-memory index: N random BNF prefix sets at each level.
+    /// Time ad-hoc analyses on the prescribing index: N random BNF prefix sets at each level.
     Analyse(BenchAnalyseArgs),
 }
 

@@ -1,13 +1,15 @@
-//! The in-memory prescribing index behind `ipmo analyse` (and, later, the web dashboard's
+//! The prescribing index behind `ipmo analyse` (and, later, the web dashboard's
 //! analyse page): ad-hoc "these BNF codes over those, per organisation per month" answered in
 //! milliseconds without planning a query.
 //!
 //! Layout: every prescribing row of a standard GP practice, under its current BNF code, sorted by
 //! (code, month, practice) into parallel columns; `code_rows[i]..code_rows[i + 1]` are the rows of
 //! the i-th code in sorted order. A BNF prefix is therefore one contiguous run of codes, found by
-//! binary search, and its rows one contiguous run of memory. An analysis sums the runs of its
-//! numerator and denominator into practice × month cells, then adds practices up into their
-//! organisations for each month. Items, actual cost (1e-5 £) and NIC (pence) are integers, so sums
+//! binary search, and its rows one contiguous run. Node totals (per practice and month, for each
+//! BNF chapter, section, paragraph and chemical worth it) follow the presentation rows, so a broad
+//! prefix reads one row per practice-month. An analysis sums the runs of its numerator and
+//! denominator into practice × month cells, then adds practices up into their organisations for
+//! each month. Rows live in the index file and are read run by run; only the catalogue is held. Items, actual cost (1e-5 £) and NIC (pence) are integers, so sums
 //! are exact and do not depend on order; quantity is a float, as published.
 //!
 //! The same definitions as the measures engine apply: only standard GP practices in the
