@@ -38,7 +38,7 @@ pub struct DemoArgs {
 const STAMP: &str = "ipmo-demo.stamp";
 
 /// Runs the demo.
-pub fn run(a: DemoArgs, quiet: bool, measures_dir: &Path) -> Result<()> {
+pub fn run(a: DemoArgs, quiet: bool, measures_dir: &crate::measures::LibrarySource) -> Result<()> {
     let started = Instant::now();
     let say = |s: &str| {
         if !quiet {

@@ -26,7 +26,7 @@ struct Cli {
     /// Warehouse directory (created if missing).
     #[arg(long, global = true, env = "IPMO_WAREHOUSE", default_value = "ipmo-data")]
     warehouse: PathBuf,
-    /// Measure library directory (default: ./measures, else the library shipped with ipmo).
+    /// Measure library folder (default: the nearest ./measures folder, else the library built into ipmo).
     #[arg(long, global = true, env = "IPMO_MEASURES")]
     measures: Option<PathBuf>,
     /// Print only results and errors, no progress.
@@ -222,7 +222,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Status => status(&open(&cli.warehouse)?),
         Command::Analyse(a) => analyse::run(&open(&cli.warehouse)?, a, quiet),
         Command::Bench(c) => bench::run(&open(&cli.warehouse)?, c),
-        Command::Measures(c) => measures::run(&cli.warehouse, &measures::library_dir(cli.measures), c, quiet),
+        Command::Measures(c) => measures::run(&cli.warehouse, &measures::library_source(cli.measures), c, quiet),
         Command::Groups(c) => measures::groups(&open(&cli.warehouse)?, c),
         Command::Synth(a) => {
             let config = ipmo_synth::SynthConfig {
@@ -234,7 +234,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             synth(&config, quiet).map(|_| ())
         }
-        Command::Demo(a) => demo::run(a, quiet, &measures::library_dir(cli.measures)),
+        Command::Demo(a) => demo::run(a, quiet, &measures::library_source(cli.measures)),
     }
 }
 

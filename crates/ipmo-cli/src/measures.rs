@@ -169,22 +169,41 @@ pub enum GroupsCommand {
     },
 }
 
-/// The measure library directory: `--measures`, else the nearest `measures/` folder in the current
-/// directory or one of its parents (so `ipmo` run anywhere in the source tree finds the shipped
-/// library), else the one in the source tree ipmo was built from.
-pub fn library_dir(flag: Option<PathBuf>) -> PathBuf {
+/// Where the measure library comes from.
+#[derive(Clone, Debug)]
+pub enum LibrarySource {
+    /// A folder of definitions (`--measures`, or a `measures/` folder found from the current
+    /// directory).
+    Dir(PathBuf),
+    /// The library compiled into ipmo.
+    BuiltIn,
+}
+
+impl std::fmt::Display for LibrarySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Dir(d) => write!(f, "{}", d.display()),
+            Self::BuiltIn => f.write_str(ipmo_measures::library::BUILT_IN_LABEL),
+        }
+    }
+}
+
+/// The measure library: `--measures`, else the nearest `measures/` folder in the current
+/// directory or one of its parents (so edits in a source checkout take effect at once), else the
+/// library built into ipmo.
+pub fn library_source(flag: Option<PathBuf>) -> LibrarySource {
     if let Some(dir) = flag {
-        return dir;
+        return LibrarySource::Dir(dir);
     }
     if let Ok(cwd) = std::env::current_dir() {
         for dir in cwd.ancestors() {
             let candidate = dir.join("measures");
             if candidate.join("tables").is_dir() || has_toml(&candidate) {
-                return candidate;
+                return LibrarySource::Dir(candidate);
             }
         }
     }
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../measures"))
+    LibrarySource::BuiltIn
 }
 
 fn has_toml(dir: &Path) -> bool {
@@ -193,20 +212,27 @@ fn has_toml(dir: &Path) -> bool {
         .unwrap_or(false)
 }
 
-pub(crate) fn load_library(dir: &Path) -> Result<Library> {
-    if !dir.is_dir() {
-        bail!(
-            "no measure library at {}: pass --measures DIR (or set IPMO_MEASURES) to the `measures/` folder of \
-             the IPMO source, or run ipmo from inside the source tree",
-            dir.display()
-        );
+pub(crate) fn load_library(source: &LibrarySource) -> Result<Library> {
+    match source {
+        LibrarySource::Dir(dir) => {
+            if !dir.is_dir() {
+                bail!(
+                    "no measure library at {}: pass --measures DIR (or set IPMO_MEASURES) to a folder of measure \
+                     definitions, or leave both unset to use the library built into ipmo",
+                    dir.display()
+                );
+            }
+            Library::load(dir)
+                .map_err(|e| anyhow!("{e}\nhint: fix the files named above; `ipmo measures check` re-checks them"))
+        }
+        LibrarySource::BuiltIn => {
+            Library::built_in().map_err(|e| anyhow!("the built-in measure library is invalid: {e}"))
+        }
     }
-    Library::load(dir)
-        .map_err(|e| anyhow!("{e}\nhint: fix the files named above; `ipmo measures check` re-checks them"))
 }
 
 /// Runs a measures subcommand.
-pub fn run(wh_dir: &Path, dir: &Path, command: MeasuresCommand, quiet: bool) -> Result<()> {
+pub fn run(wh_dir: &Path, dir: &LibrarySource, command: MeasuresCommand, quiet: bool) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match command {
         MeasuresCommand::Check => {
@@ -214,7 +240,7 @@ pub fn run(wh_dir: &Path, dir: &Path, command: MeasuresCommand, quiet: bool) -> 
             writeln!(
                 out,
                 "{}: {} measures ({} computed), {} factor tables, all valid",
-                dir.display(),
+                dir,
                 lib.measures.len(),
                 lib.computed().count(),
                 lib.tables.len()
@@ -268,12 +294,10 @@ pub fn run(wh_dir: &Path, dir: &Path, command: MeasuresCommand, quiet: bool) -> 
     }
 }
 
-fn show(wh_dir: &Path, dir: &Path, id: &str) -> Result<()> {
+fn show(wh_dir: &Path, dir: &LibrarySource, id: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
     let lib = load_library(dir)?;
-    let m = lib
-        .get(id)
-        .ok_or_else(|| anyhow!("no measure \"{id}\" in {}; `ipmo measures list` shows them", dir.display()))?;
+    let m = lib.get(id).ok_or_else(|| anyhow!("no measure \"{id}\" in {}; `ipmo measures list` shows them", dir))?;
     writeln!(out, "{} (version {}, {:?}): {}", m.id, m.version, m.status, m.title)?;
     writeln!(out, "  {}", m.description)?;
     writeln!(out, "  why it matters: {}", m.why_it_matters)?;
@@ -420,7 +444,7 @@ pub fn groups(wh: &Warehouse, command: GroupsCommand) -> Result<()> {
 }
 
 /// Computes stale months and stores them.
-pub fn compute(wh: &Warehouse, dir: &Path, all: bool, membership: Membership, quiet: bool) -> Result<()> {
+pub fn compute(wh: &Warehouse, dir: &LibrarySource, all: bool, membership: Membership, quiet: bool) -> Result<()> {
     let started = Instant::now();
     let lib = load_library(dir)?;
     let (groups, groups_input) = read_groups(wh)?;

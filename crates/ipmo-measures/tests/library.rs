@@ -88,3 +88,14 @@ fn a_broken_library_reports_every_problem_with_its_file() {
     assert!(err.contains("3 problem(s)"), "{err}");
     assert!(err.contains("a.toml") && err.contains("c.toml") && err.contains("ome.csv line 2"), "{err}");
 }
+
+#[test]
+fn the_built_in_library_is_the_shipped_folder() {
+    let folder = Library::load(&library_dir()).unwrap_or_else(|e| panic!("{e}"));
+    let built_in = Library::built_in().unwrap_or_else(|e| panic!("{e}"));
+    let ids = |l: &Library| l.measures.iter().map(|m| (m.id.clone(), m.hash.clone())).collect::<Vec<_>>();
+    assert!(!built_in.measures.is_empty());
+    assert_eq!(ids(&built_in), ids(&folder), "same definitions, same hashes (so no spurious recompute)");
+    assert_eq!(built_in.tables.keys().collect::<Vec<_>>(), folder.tables.keys().collect::<Vec<_>>());
+    assert_eq!(built_in.hash(), folder.hash());
+}
