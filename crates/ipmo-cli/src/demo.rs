@@ -31,6 +31,11 @@ pub struct DemoArgs {
     /// Random seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Stop after loading and computing instead of serving the dashboard.
+    #[arg(long)]
+    no_serve: bool,
+    #[command(flatten)]
+    serve: crate::serve::ServeArgs,
 }
 
 /// The file recording which settings built a demo directory, so a rerun with other settings
@@ -137,7 +142,13 @@ pub fn run(a: DemoArgs, quiet: bool, measures_dir: &crate::measures::LibrarySour
          WHERE bnf_code LIKE '0501%' GROUP BY month ORDER BY month\"",
         w = wh.root().display()
     );
-    Ok(())
+    drop(out);
+    if a.no_serve {
+        return Ok(());
+    }
+    drop(rt);
+    say("starting the dashboard");
+    crate::serve::run(&wh, measures_dir, &a.serve, quiet)
 }
 
 /// Makes sure `dir` is a demo directory built with these settings, starting it afresh when the

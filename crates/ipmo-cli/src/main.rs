@@ -8,6 +8,7 @@ mod measure_analysis;
 mod measures;
 mod output;
 mod progress;
+mod serve;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
@@ -65,7 +66,10 @@ enum Command {
     Status,
     /// Write synthetic prescribing, organisation, list-size, BNF and IMD files in the real formats.
     Synth(SynthArgs),
-    /// Generate a synthetic health system, load it and show what was loaded (reuses earlier runs).
+    /// Serve the dashboard and JSON API over what the warehouse holds.
+    Serve(serve::ServeArgs),
+    /// Generate a synthetic health system, load it, compute the measures and serve the dashboard
+    /// (reuses earlier runs).
     Demo(demo::DemoArgs),
 }
 
@@ -234,6 +238,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             synth(&config, quiet).map(|_| ())
         }
+        Command::Serve(a) => serve::run(&open(&cli.warehouse)?, &measures::library_source(cli.measures), &a, quiet),
         Command::Demo(a) => demo::run(a, quiet, &measures::library_source(cli.measures)),
     }
 }

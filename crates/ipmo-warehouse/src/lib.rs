@@ -15,6 +15,7 @@ pub mod measure_store;
 pub mod membership;
 mod parquet_io;
 mod query;
+pub mod release;
 pub mod tables;
 pub mod values;
 

@@ -1,0 +1,48 @@
+//! `ipmo serve`: loads the warehouse's data release and serves the dashboard and API.
+
+use crate::measures::{LibrarySource, load_library};
+use anyhow::{Context, Result};
+use clap::Args;
+use ipmo_warehouse::Warehouse;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Options of `ipmo serve`.
+#[derive(Args, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on. Keep 127.0.0.1 unless a reverse proxy with TLS sits in front.
+    #[arg(long, env = "IPMO_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// Do not build or open the prescribing index (saves time on first start; ad-hoc analysis
+    /// is then unavailable).
+    #[arg(long)]
+    pub no_index: bool,
+}
+
+/// Loads the release and serves it until the process is stopped.
+pub fn run(wh: &Warehouse, library: &LibrarySource, args: &ServeArgs, quiet: bool) -> Result<()> {
+    let started = Instant::now();
+    let lib = load_library(library)?;
+    let rt = tokio::runtime::Runtime::new().context("cannot start the server runtime")?;
+    let release = rt.block_on(wh.load_release(lib, !args.no_index, &mut |month, rows| {
+        if !quiet {
+            eprintln!("serve: index {month}: {rows} rows ({:.1} s)", started.elapsed().as_secs_f64());
+        }
+    }))?;
+    if !quiet {
+        eprintln!(
+            "serve: release {} loaded in {:.1} s: {} organisations, {} months of measure values{}",
+            release.id,
+            started.elapsed().as_secs_f64(),
+            release.orgs().len(),
+            release.months.len(),
+            if release.index.is_some() { ", prescribing index open" } else { "" }
+        );
+    }
+    let state = Arc::new(ipmo_web::AppState { release });
+    println!("IPMO dashboard: http://{}/ (Ctrl-C stops it)", args.bind);
+    rt.block_on(ipmo_web::serve(args.bind, state)).with_context(|| {
+        format!("cannot serve on {} (is another program using the port? try --bind 127.0.0.1:8081)", args.bind)
+    })
+}

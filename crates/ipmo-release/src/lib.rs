@@ -1,0 +1,400 @@
+//! A data release: everything the dashboard shows, loaded from the warehouse once and held as
+//! plain Rust, so a page is built from memory in microseconds and the web crate never needs a
+//! query engine. The warehouse builds a [`Release`] (through [`ReleaseBuilder`]); the web crate
+//! reads it. Its [`Release::id`] changes whenever the warehouse does, so it is the basis of HTTP
+//! ETags.
+
+use ipmo_domain::YearMonth;
+use ipmo_index::PrescribingIndex;
+use ipmo_measures::analysis::ValuePoint;
+use ipmo_measures::{Library, Measure};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
+
+/// Organisation levels, broadest last, as stored.
+pub const LEVELS: [&str; 6] = ipmo_measures::compute::LEVELS;
+
+/// What people call a level.
+pub fn level_name(org_type: &str) -> &str {
+    match org_type {
+        "practice" => "GP practice",
+        "pcn" => "Primary care network",
+        "sicbl" => "Sub-ICB location",
+        "icb" => "Integrated care board",
+        "region" => "NHS England region",
+        "england" => "England",
+        other => other,
+    }
+}
+
+/// The plural of [`level_name`], for lists.
+pub fn level_plural(org_type: &str) -> &str {
+    match org_type {
+        "practice" => "GP practices",
+        "pcn" => "Primary care networks",
+        "sicbl" => "Sub-ICB locations",
+        "icb" => "Integrated care boards",
+        "region" => "NHS England regions",
+        "england" => "England",
+        other => other,
+    }
+}
+
+/// One organisation as it stands today.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Org {
+    /// ODS code (`ENG` for England).
+    pub code: String,
+    /// Name as published.
+    pub name: String,
+    /// `practice`, `pcn`, `sicbl`, `icb`, `region` or `england`.
+    pub org_type: String,
+    /// The organisation it belongs to today (a practice's PCN, or its sub-ICB location when it
+    /// has none; a PCN's sub-ICB location; …; a region's is England).
+    pub parent: Option<String>,
+}
+
+/// One measure's values at one level: a series per organisation and the national deciles.
+#[derive(Clone, Debug, Default)]
+pub struct LevelValues {
+    /// Organisation codes, sorted.
+    pub orgs: Vec<String>,
+    /// Series, parallel to `orgs`, each in month order.
+    pub series: Vec<Vec<ValuePoint>>,
+    /// 10th, 20th, … 90th percentile of the level's values, per month.
+    pub deciles: BTreeMap<YearMonth, [f64; 9]>,
+}
+
+impl LevelValues {
+    /// An organisation's series.
+    pub fn series_of(&self, org: &str) -> Option<&[ValuePoint]> {
+        self.orgs.binary_search_by(|o| o.as_str().cmp(org)).ok().map(|i| self.series[i].as_slice())
+    }
+
+    /// Every organisation's point for `month`, in code order.
+    pub fn at(&self, month: YearMonth) -> impl Iterator<Item = (&str, &ValuePoint)> {
+        self.orgs
+            .iter()
+            .zip(&self.series)
+            .filter_map(move |(o, s)| s.binary_search_by(|p| p.month.cmp(&month)).ok().map(|i| (o.as_str(), &s[i])))
+    }
+}
+
+/// Everything the dashboard shows.
+pub struct Release {
+    /// Changes whenever the warehouse's content does (a hash of its manifest).
+    pub id: String,
+    /// When prescribing was last loaded (RFC 3339), if ever.
+    pub loaded_at: Option<String>,
+    /// When measures were last computed (RFC 3339), if ever.
+    pub computed_at: Option<String>,
+    /// Months with measure values, oldest first.
+    pub months: Vec<YearMonth>,
+    /// The measure library the values were computed with.
+    pub library: Library,
+    /// Prescribing index for ad-hoc analyses, when built.
+    pub index: Option<PrescribingIndex>,
+    orgs: Vec<Org>,
+    org_pos: FxHashMap<String, usize>,
+    children: Vec<Vec<usize>>,
+    /// measure id → level → values.
+    values: FxHashMap<String, BTreeMap<String, LevelValues>>,
+}
+
+impl Release {
+    /// The newest month with values.
+    pub fn latest_month(&self) -> Option<YearMonth> {
+        self.months.last().copied()
+    }
+
+    /// Every organisation, by level then code.
+    pub fn orgs(&self) -> &[Org] {
+        &self.orgs
+    }
+
+    /// An organisation by code (case-insensitive).
+    pub fn org(&self, code: &str) -> Option<&Org> {
+        self.org_pos.get(code).or_else(|| self.org_pos.get(&code.to_ascii_uppercase())).map(|&i| &self.orgs[i])
+    }
+
+    /// An organisation's children today (practices of a PCN, PCNs of a sub-ICB location, …).
+    pub fn children(&self, code: &str) -> Vec<&Org> {
+        self.org_pos.get(code).map(|&i| self.children[i].iter().map(|&c| &self.orgs[c]).collect()).unwrap_or_default()
+    }
+
+    /// The chain of parents, nearest first.
+    pub fn ancestors(&self, code: &str) -> Vec<&Org> {
+        let mut out = Vec::new();
+        let mut at = self.org(code).and_then(|o| o.parent.clone());
+        while let Some(p) = at {
+            let Some(org) = self.org(&p) else { break };
+            if out.len() > 8 || out.iter().any(|o: &&Org| o.code == org.code) {
+                break;
+            }
+            out.push(org);
+            at = org.parent.clone();
+        }
+        out
+    }
+
+    /// Organisations of the same level with the same parent (a PCN's neighbours in its sub-ICB
+    /// location; for an ICB, the ICBs of its region).
+    pub fn peers(&self, code: &str) -> Vec<&Org> {
+        let Some(org) = self.org(code) else { return Vec::new() };
+        match &org.parent {
+            Some(p) => {
+                self.children(p).into_iter().filter(|o| o.org_type == org.org_type && o.code != org.code).collect()
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Organisations whose code or name contains every word of `query`, best first (exact code,
+    /// then broader levels), at most `limit`.
+    pub fn search_orgs(&self, query: &str, limit: usize) -> Vec<&Org> {
+        let words: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
+        if words.is_empty() {
+            return Vec::new();
+        }
+        let rank = |o: &Org| LEVELS.iter().rev().position(|l| *l == o.org_type).unwrap_or(LEVELS.len());
+        let mut hits: Vec<&Org> = self
+            .orgs
+            .iter()
+            .filter(|o| {
+                let hay = format!("{} {}", o.code.to_lowercase(), o.name.to_lowercase());
+                words.iter().all(|w| hay.contains(w.as_str()))
+            })
+            .collect();
+        hits.sort_by_key(|o| (!o.code.eq_ignore_ascii_case(query.trim()), rank(o), o.name.clone()));
+        hits.truncate(limit);
+        hits
+    }
+
+    /// Measures whose id, title or tags contain every word of `query`.
+    pub fn search_measures(&self, query: &str) -> Vec<&Measure> {
+        let words: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
+        if words.is_empty() {
+            return Vec::new();
+        }
+        self.library
+            .computed()
+            .filter(|m| {
+                let hay = format!("{} {} {}", m.id, m.title.to_lowercase(), m.tags.join(" "));
+                words.iter().all(|w| hay.contains(w.as_str()))
+            })
+            .collect()
+    }
+
+    /// One measure's values at one level.
+    pub fn level_values(&self, measure: &str, org_type: &str) -> Option<&LevelValues> {
+        self.values.get(measure).and_then(|l| l.get(org_type))
+    }
+
+    /// One organisation's series of one measure.
+    pub fn series(&self, measure: &str, org: &Org) -> Option<&[ValuePoint]> {
+        self.level_values(measure, &org.org_type).and_then(|l| l.series_of(&org.code))
+    }
+}
+
+/// Collects a release.
+pub struct ReleaseBuilder {
+    id: String,
+    library: Library,
+    orgs: Vec<Org>,
+    values: FxHashMap<String, BTreeMap<String, BTreeMap<String, Vec<ValuePoint>>>>,
+    deciles: FxHashMap<(String, String), BTreeMap<YearMonth, [f64; 9]>>,
+    loaded_at: Option<String>,
+    computed_at: Option<String>,
+    index: Option<PrescribingIndex>,
+}
+
+impl ReleaseBuilder {
+    /// A release of the warehouse state `id`, computed with `library`.
+    pub fn new(id: String, library: Library) -> Self {
+        Self {
+            id,
+            library,
+            orgs: Vec::new(),
+            values: FxHashMap::default(),
+            deciles: FxHashMap::default(),
+            loaded_at: None,
+            computed_at: None,
+            index: None,
+        }
+    }
+
+    /// When data were loaded and measures computed.
+    pub fn times(&mut self, loaded_at: Option<String>, computed_at: Option<String>) {
+        self.loaded_at = loaded_at;
+        self.computed_at = computed_at;
+    }
+
+    /// The prescribing index for analyses.
+    pub fn index(&mut self, index: PrescribingIndex) {
+        self.index = Some(index);
+    }
+
+    /// Adds an organisation (a later one with the same code replaces it).
+    pub fn org(&mut self, org: Org) {
+        self.orgs.push(org);
+    }
+
+    /// Adds one stored value.
+    pub fn value(&mut self, measure: &str, org_type: &str, org_code: &str, point: ValuePoint) {
+        let levels = self.values.entry(measure.to_string()).or_default();
+        let orgs = match levels.get_mut(org_type) {
+            Some(o) => o,
+            None => levels.entry(org_type.to_string()).or_default(),
+        };
+        match orgs.get_mut(org_code) {
+            Some(s) => s.push(point),
+            None => {
+                orgs.insert(org_code.to_string(), vec![point]);
+            }
+        }
+    }
+
+    /// Adds one stored decile (`percentile` 10, 20, … 90).
+    pub fn decile(&mut self, measure: &str, org_type: &str, month: YearMonth, percentile: u8, value: f64) {
+        if !(10..=90).contains(&percentile) || !percentile.is_multiple_of(10) {
+            return;
+        }
+        let row = self.deciles.entry((measure.to_string(), org_type.to_string())).or_default();
+        row.entry(month).or_insert([f64::NAN; 9])[usize::from(percentile / 10 - 1)] = value;
+    }
+
+    /// Sorts, indexes and links everything.
+    pub fn finish(self) -> Release {
+        let mut by_code: BTreeMap<String, Org> = BTreeMap::new();
+        for o in self.orgs {
+            by_code.insert(o.code.clone(), o);
+        }
+        if !by_code.contains_key(ipmo_measures::compute::ENGLAND) {
+            by_code.insert(
+                ipmo_measures::compute::ENGLAND.to_string(),
+                Org {
+                    code: ipmo_measures::compute::ENGLAND.to_string(),
+                    name: "England".into(),
+                    org_type: "england".into(),
+                    parent: None,
+                },
+            );
+        }
+        let level_rank = |t: &str| LEVELS.iter().rev().position(|l| *l == t).unwrap_or(LEVELS.len());
+        let mut orgs: Vec<Org> = by_code.into_values().collect();
+        orgs.sort_by(|a, b| level_rank(&a.org_type).cmp(&level_rank(&b.org_type)).then(a.code.cmp(&b.code)));
+        let org_pos: FxHashMap<String, usize> = orgs.iter().enumerate().map(|(i, o)| (o.code.clone(), i)).collect();
+        let mut children = vec![Vec::new(); orgs.len()];
+        for (i, o) in orgs.iter().enumerate() {
+            if let Some(p) = o.parent.as_ref().and_then(|p| org_pos.get(p))
+                && *p != i
+            {
+                children[*p].push(i);
+            }
+        }
+        for c in &mut children {
+            c.sort_by(|a, b| orgs[*a].name.cmp(&orgs[*b].name));
+        }
+        let mut months = std::collections::BTreeSet::new();
+        let mut values = FxHashMap::default();
+        let mut deciles = self.deciles;
+        for (measure, levels) in self.values {
+            let mut out = BTreeMap::new();
+            for (level, series) in levels {
+                let mut lv = LevelValues {
+                    deciles: deciles.remove(&(measure.clone(), level.clone())).unwrap_or_default(),
+                    ..Default::default()
+                };
+                for (org, mut points) in series {
+                    points.sort_by_key(|p| p.month);
+                    points.dedup_by_key(|p| p.month);
+                    months.extend(points.iter().map(|p| p.month));
+                    lv.orgs.push(org);
+                    lv.series.push(points);
+                }
+                out.insert(level, lv);
+            }
+            values.insert(measure, out);
+        }
+        Release {
+            id: self.id,
+            loaded_at: self.loaded_at,
+            computed_at: self.computed_at,
+            months: months.into_iter().collect(),
+            library: self.library,
+            index: self.index,
+            orgs,
+            org_pos,
+            children,
+            values,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn org(code: &str, t: &str, parent: Option<&str>) -> Org {
+        Org { code: code.into(), name: format!("{code} name"), org_type: t.into(), parent: parent.map(Into::into) }
+    }
+
+    fn point(m: &str, v: f64) -> ValuePoint {
+        ValuePoint {
+            month: m.parse().unwrap(),
+            numerator: Some(v),
+            denominator: Some(100.0),
+            value: Some(v),
+            percentile: Some(50.0),
+            saving_50: None,
+        }
+    }
+
+    fn release() -> Release {
+        let lib = Library { dir: "x".into(), measures: Vec::new(), tables: BTreeMap::new() };
+        let mut b = ReleaseBuilder::new("r1".into(), lib);
+        for o in [
+            org("Y1", "region", Some("ENG")),
+            org("I1", "icb", Some("Y1")),
+            org("I2", "icb", Some("Y1")),
+            org("S1", "sicbl", Some("I1")),
+            org("P1", "pcn", Some("S1")),
+            org("A1", "practice", Some("P1")),
+        ] {
+            b.org(o);
+        }
+        b.value("m", "icb", "I1", point("2024-02", 2.0));
+        b.value("m", "icb", "I1", point("2024-01", 1.0));
+        b.value("m", "icb", "I2", point("2024-01", 5.0));
+        b.decile("m", "icb", "2024-01".parse().unwrap(), 50, 3.0);
+        b.finish()
+    }
+
+    #[test]
+    fn links_orgs_and_sorts_series() {
+        let r = release();
+        assert_eq!(r.org("eng").map(|o| o.name.as_str()), Some("England"));
+        assert_eq!(
+            r.ancestors("A1").iter().map(|o| o.code.as_str()).collect::<Vec<_>>(),
+            ["P1", "S1", "I1", "Y1", "ENG"]
+        );
+        assert_eq!(r.children("Y1").len(), 2);
+        assert_eq!(r.peers("I1").iter().map(|o| o.code.as_str()).collect::<Vec<_>>(), ["I2"]);
+        let s = r.series("m", r.org("I1").unwrap()).unwrap();
+        assert_eq!(s.iter().map(|p| p.value.unwrap()).collect::<Vec<_>>(), [1.0, 2.0]);
+        assert_eq!(r.months.len(), 2);
+        let lv = r.level_values("m", "icb").unwrap();
+        assert_eq!(lv.at("2024-01".parse().unwrap()).count(), 2);
+        assert_eq!(lv.deciles.values().next().unwrap()[4], 3.0);
+        assert!(lv.deciles.values().next().unwrap()[0].is_nan());
+    }
+
+    #[test]
+    fn search_prefers_exact_codes_and_broad_levels() {
+        let r = release();
+        assert_eq!(r.search_orgs("i1", 10)[0].code, "I1");
+        let names: Vec<&str> = r.search_orgs("name", 3).iter().map(|o| o.code.as_str()).collect();
+        assert_eq!(names, ["Y1", "I1", "I2"]);
+        assert!(r.search_orgs("   ", 10).is_empty());
+    }
+}

@@ -1,0 +1,125 @@
+//! Loading a [`Release`] (what the dashboard serves) from the warehouse: organisations, stored
+//! measure values and deciles, read straight from their Parquet files, plus the prescribing
+//! index. The web crate gets plain Rust and never sees DataFusion.
+
+use crate::measure_store::Membership;
+use crate::tables::PRESCRIBING;
+use crate::values::month_of;
+use crate::{Warehouse, WarehouseError};
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::{Date32Type, Float64Type, Int32Type};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use ipmo_measures::Library;
+use ipmo_measures::analysis::ValuePoint;
+use ipmo_release::{Org, Release, ReleaseBuilder};
+use sha2::{Digest, Sha256};
+
+impl Warehouse {
+    /// Reads every batch of one stored file.
+    fn read_file(&self, rel: &str) -> Result<Vec<RecordBatch>, WarehouseError> {
+        let path = self.root().join(rel);
+        let file = std::fs::File::open(&path).map_err(|e| WarehouseError::io(&path, e))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|e| WarehouseError::parquet(&path, e))?
+            .with_batch_size(65_536)
+            .build()
+            .map_err(|e| WarehouseError::parquet(&path, e))?;
+        reader
+            .map(|b| b.map_err(|e| WarehouseError::Corrupt { path: path.display().to_string(), detail: e.to_string() }))
+            .collect()
+    }
+
+    /// Everything the dashboard shows, computed with `library`. Builds or refreshes the
+    /// prescribing index when `with_index` (the analyse page needs it); `progress` hears of each
+    /// index month built.
+    pub async fn load_release(
+        &self,
+        library: Library,
+        with_index: bool,
+        progress: &mut dyn FnMut(ipmo_domain::YearMonth, u64),
+    ) -> Result<Release, WarehouseError> {
+        let manifest = self.manifest()?;
+        let manifest_bytes = std::fs::read(self.root().join("manifest.json")).unwrap_or_default();
+        let mut hasher = Sha256::new();
+        hasher.update(&manifest_bytes);
+        hasher.update(library.hash().as_bytes());
+        let id: String = hasher.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
+        let mut b = ReleaseBuilder::new(id, library);
+        let loaded_at = manifest.loads.iter().filter(|l| l.kind == "epd").map(|l| l.loaded_at.clone()).max();
+        let computed_at = manifest.computed.values().map(|c| c.computed_at.clone()).max();
+        b.times(loaded_at, computed_at);
+        for rel in manifest.files("orgs") {
+            for batch in self.read_file(rel)? {
+                let (code, name, t, parent) = (
+                    batch.column(0).as_string::<i32>(),
+                    batch.column(1).as_string::<i32>(),
+                    batch.column(2).as_string::<i32>(),
+                    batch.column(3).as_string::<i32>(),
+                );
+                for i in 0..batch.num_rows() {
+                    let org_type = t.value(i);
+                    if !ipmo_release::LEVELS.contains(&org_type) {
+                        continue;
+                    }
+                    let parent = if org_type == "region" {
+                        Some(ipmo_measures::compute::ENGLAND.to_string())
+                    } else {
+                        (!parent.is_null(i)).then(|| parent.value(i).to_string())
+                    };
+                    b.org(Org {
+                        code: code.value(i).to_string(),
+                        name: name.value(i).to_string(),
+                        org_type: org_type.to_string(),
+                        parent,
+                    });
+                }
+            }
+        }
+        for rel in manifest.files("measure_values") {
+            for batch in self.read_file(rel)? {
+                let month = batch.column(0).as_primitive::<Date32Type>();
+                let (measure, org_type, org) = (
+                    batch.column(1).as_string::<i32>(),
+                    batch.column(2).as_string::<i32>(),
+                    batch.column(3).as_string::<i32>(),
+                );
+                let f = |c: usize| batch.column(c).as_primitive::<Float64Type>();
+                let (num, den, value, pct, s50) = (f(4), f(5), f(6), f(7), f(8));
+                let opt = |a: &datafusion::arrow::array::Float64Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
+                for i in 0..batch.num_rows() {
+                    b.value(
+                        measure.value(i),
+                        org_type.value(i),
+                        org.value(i),
+                        ValuePoint {
+                            month: month_of(month.value(i)),
+                            numerator: Some(num.value(i)),
+                            denominator: Some(den.value(i)),
+                            value: opt(value, i),
+                            percentile: opt(pct, i),
+                            saving_50: opt(s50, i),
+                        },
+                    );
+                }
+            }
+        }
+        for rel in manifest.files("measure_deciles") {
+            for batch in self.read_file(rel)? {
+                let month = batch.column(0).as_primitive::<Date32Type>();
+                let (measure, org_type) = (batch.column(1).as_string::<i32>(), batch.column(2).as_string::<i32>());
+                let pct = batch.column(3).as_primitive::<Int32Type>();
+                let value = batch.column(4).as_primitive::<Float64Type>();
+                for i in 0..batch.num_rows() {
+                    let Ok(p) = u8::try_from(pct.value(i)) else { continue };
+                    b.decile(measure.value(i), org_type.value(i), month_of(month.value(i)), p, value.value(i));
+                }
+            }
+        }
+        if with_index && !manifest.partitions(PRESCRIBING).is_empty() {
+            let (index, _) = self.current_index(Membership::AsAt, progress).await?;
+            b.index(index);
+        }
+        Ok(b.finish())
+    }
+}

@@ -1,0 +1,228 @@
+//! `/api/v1`: organisations, measures and measure values as JSON, described by the OpenAPI
+//! document at `/api/v1/openapi.json`. Errors are `{"error": {"code", "message", "parameter"}}`.
+
+use crate::{Params, Shared, WebError};
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use ipmo_measures::Measure;
+use ipmo_measures::analysis::{self, Judgement};
+use ipmo_release::{Org, Release};
+use serde_json::{Value, json};
+
+/// Most organisations one list returns.
+const MAX_LIMIT: usize = 10_000;
+
+pub(crate) fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/openapi.json", get(openapi))
+        .route("/organisations", get(organisations))
+        .route("/organisations/{code}", get(organisation))
+        .route("/measures", get(measures))
+        .route("/measures/{id}", get(measure))
+        .route("/measures/{id}/values", get(values))
+        .route("/measures/{id}/ranking", get(ranking))
+}
+
+/// A [`WebError`] answered as API JSON.
+struct ApiError(WebError);
+
+impl From<WebError> for ApiError {
+    fn from(e: WebError) -> Self {
+        Self(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.0.json()
+    }
+}
+
+type ApiResult = Result<Json<Value>, ApiError>;
+
+fn fail(e: WebError) -> ApiError {
+    ApiError(e)
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], include_str!("../assets/openapi.json"))
+}
+
+fn org_json(o: &Org) -> Value {
+    json!({ "code": o.code, "name": o.name, "org_type": o.org_type, "parent": o.parent })
+}
+
+fn find_org<'a>(r: &'a Release, code: &str) -> Result<&'a Org, ApiError> {
+    r.org(code).ok_or_else(|| fail(WebError::NotFound(format!("no organisation with the code \"{code}\""))))
+}
+
+fn find_measure<'a>(r: &'a Release, id: &str) -> Result<&'a Measure, ApiError> {
+    r.library
+        .computed()
+        .find(|m| m.id == id)
+        .ok_or_else(|| fail(WebError::NotFound(format!("no measure \"{id}\"; GET /api/v1/measures lists them"))))
+}
+
+async fn organisations(State(s): State<Shared>, p: Params) -> ApiResult {
+    let r = &s.release;
+    let limit = match p.get("limit") {
+        None => 100,
+        Some(l) => l.parse::<usize>().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| {
+            fail(WebError::BadParameter("limit".into(), format!("must be a whole number from 1 to {MAX_LIMIT}")))
+        })?,
+    };
+    if let Some(t) = p.get("org_type")
+        && !ipmo_release::LEVELS.contains(&t)
+    {
+        return Err(fail(WebError::BadParameter(
+            "org_type".into(),
+            format!("\"{t}\" is not one of {}", ipmo_release::LEVELS.join(", ")),
+        )));
+    }
+    let of_type = |o: &&Org| p.get("org_type").is_none_or(|t| o.org_type == t);
+    let list: Vec<Value> = match p.get("q") {
+        Some(q) => r.search_orgs(q, MAX_LIMIT).into_iter().filter(of_type).take(limit).map(org_json).collect(),
+        None => r.orgs().iter().filter(of_type).take(limit).map(org_json).collect(),
+    };
+    Ok(Json(json!({ "organisations": list })))
+}
+
+async fn organisation(State(s): State<Shared>, Path(code): Path<String>) -> ApiResult {
+    let r = &s.release;
+    let o = find_org(r, &code)?;
+    Ok(Json(json!({
+        "organisation": org_json(o),
+        "ancestors": r.ancestors(&o.code).into_iter().map(org_json).collect::<Vec<_>>(),
+        "children": r.children(&o.code).into_iter().map(org_json).collect::<Vec<_>>(),
+    })))
+}
+
+fn measure_json(m: &Measure) -> Value {
+    json!({
+        "id": m.id,
+        "title": m.title,
+        "description": m.description,
+        "unit": m.unit(),
+        "direction": ipmo_measures::definition::direction_name(m.direction),
+        "tags": m.tags,
+        "is_percentage": m.is_percentage,
+        "is_cost_based": m.is_cost_based,
+        "target": m.target.as_ref().map(|t| json!({ "value": t.value, "source": t.source })),
+        "version": m.version,
+        "hash": m.hash,
+    })
+}
+
+async fn measures(State(s): State<Shared>) -> ApiResult {
+    Ok(Json(json!({ "measures": s.release.library.computed().map(measure_json).collect::<Vec<_>>() })))
+}
+
+async fn measure(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    let m = find_measure(&s.release, &id)?;
+    let side = |side: &ipmo_measures::Side| {
+        json!({
+            "quantity": side.quantity.name(),
+            "codes": side.codes.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+            "exclude": side.exclude.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+            "name_contains": side.name_contains,
+            "name_excludes": side.name_excludes,
+        })
+    };
+    let mut v = measure_json(m);
+    v["why_it_matters"] = json!(m.why_it_matters);
+    v["numerator"] = side(&m.numerator);
+    v["denominator"] = side(&m.denominator);
+    v["source"] = json!(m.source);
+    Ok(Json(json!({ "measure": v })))
+}
+
+async fn values(State(s): State<Shared>, Path(id): Path<String>, p: Params) -> ApiResult {
+    let r = &s.release;
+    let m = find_measure(r, &id)?;
+    let code = p
+        .get("org")
+        .ok_or_else(|| fail(WebError::BadParameter("org".into(), "is required (an organisation code)".into())))?;
+    let o = find_org(r, code)?;
+    let from = p.month("from").map_err(fail)?;
+    let to = p.month("to").map_err(fail)?;
+    let whole = r.series(&m.id, o).unwrap_or(&[]);
+    // SPC limits come from the whole series; `from` and `to` only choose the points returned.
+    let spc = analysis::spc(whole, &Judgement::of(m));
+    let series: Vec<_> =
+        whole.iter().filter(|pt| from.is_none_or(|f| pt.month >= f) && to.is_none_or(|t| pt.month <= t)).collect();
+    let lv = r.level_values(&m.id, &o.org_type);
+    let points: Vec<Value> = series
+        .iter()
+        .map(|pt| {
+            let deciles = lv
+                .and_then(|l| l.deciles.get(&pt.month))
+                .map(|d| d.iter().map(|v| v.is_finite().then_some(*v)).collect::<Vec<_>>());
+            json!({
+                "month": pt.month.to_string(),
+                "numerator": pt.numerator,
+                "denominator": pt.denominator,
+                "value": pt.value,
+                "percentile": pt.percentile,
+                "saving_50": pt.saving_50,
+                "deciles": deciles,
+                "spc_class": spc.as_ref().and_then(|s| s.class_at(pt.month)),
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "measure": m.id,
+        "organisation": org_json(o),
+        "points": points,
+        "spc": spc.as_ref().map(|s| json!({
+            "segments": s.chart.segments,
+            "variation": s.chart.variation,
+            "assurance": s.chart.assurance,
+        })),
+    })))
+}
+
+async fn ranking(State(s): State<Shared>, Path(id): Path<String>, p: Params) -> ApiResult {
+    let r = &s.release;
+    let m = find_measure(r, &id)?;
+    let level = p.get("level").unwrap_or("icb");
+    if !ipmo_release::LEVELS.contains(&level) {
+        return Err(fail(WebError::BadParameter(
+            "level".into(),
+            format!("\"{level}\" is not one of {}", ipmo_release::LEVELS.join(", ")),
+        )));
+    }
+    let lv = r.level_values(&m.id, level);
+    let month = match p.month("month").map_err(fail)? {
+        Some(month) => month,
+        None => lv
+            .and_then(|l| l.deciles.keys().next_back().copied())
+            .ok_or_else(|| fail(WebError::NotFound(format!("no values of \"{id}\" at level {level}"))))?,
+    };
+    let mut rows: Vec<Value> = lv
+        .map(|l| {
+            l.at(month)
+                .map(|(code, pt)| {
+                    json!({
+                        "org_code": code,
+                        "name": r.org(code).map(|o| o.name.as_str()),
+                        "numerator": pt.numerator,
+                        "denominator": pt.denominator,
+                        "value": pt.value,
+                        "percentile": pt.percentile,
+                        "saving_50": pt.saving_50,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    rows.sort_by(|a, b| {
+        let v = |x: &Value| x["value"].as_f64().unwrap_or(f64::NEG_INFINITY);
+        v(b).total_cmp(&v(a))
+    });
+    let deciles = lv.and_then(|l| l.deciles.get(&month)).map(|d| d.to_vec());
+    Ok(Json(json!({ "measure": m.id, "level": level, "month": month.to_string(), "deciles": deciles, "rows": rows })))
+}

@@ -1,0 +1,278 @@
+//! The web dashboard and JSON API. Everything is rendered on the server from a loaded
+//! [`Release`]: HTML pages in the NHS.UK look with SVG charts (each with a data table), CSV
+//! downloads, and `/api/v1` JSON. No page asks another host for anything, and no request can run
+//! an unbounded query: pages read the release in memory, and analyses are bounded by the index's
+//! limits and a timeout.
+//!
+//! Every response is a function of the release and the URL, so its ETag is the release id plus a
+//! hash of the URL: a repeat request with `If-None-Match` gets `304 Not Modified` without any
+//! rendering.
+
+mod api;
+mod charts;
+mod format;
+mod layout;
+mod pages;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use ipmo_release::Release;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long any request may take before it is abandoned with 503.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What every handler sees.
+pub struct AppState {
+    /// The data served.
+    pub release: Release,
+}
+
+/// Shared state.
+pub type Shared = Arc<AppState>;
+
+/// Why a request failed, shown as a page or as API JSON.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    /// No such organisation, measure or page.
+    #[error("{0}")]
+    NotFound(String),
+    /// A query parameter is malformed: (parameter, what is wrong).
+    #[error("{0}: {1}")]
+    BadParameter(String, String),
+    /// Something on our side.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl WebError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::BadParameter(..) => StatusCode::BAD_REQUEST,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Stable code for API clients.
+    fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound(_) => "not_found",
+            Self::BadParameter(..) => "bad_parameter",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// As API JSON: `{"error": {"code", "message", "parameter"?}}`.
+    pub fn json(self) -> Response {
+        let parameter = match &self {
+            Self::BadParameter(p, _) => Some(p.clone()),
+            _ => None,
+        };
+        let body = serde_json::json!({
+            "error": { "code": self.code(), "message": self.to_string(), "parameter": parameter }
+        });
+        (self.status(), axum::Json(body)).into_response()
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let (title, advice) = match &self {
+            Self::NotFound(_) => {
+                ("Page not found", "Check the code or address, or search for the organisation or measure you want.")
+            }
+            Self::BadParameter(..) => {
+                ("There is a problem with the address", "Correct the part named above and try again.")
+            }
+            Self::Internal(_) => ("Sorry, there is a problem with the service", "Try again later."),
+        };
+        let body = layout::page(
+            title,
+            &[],
+            None,
+            maud::html! {
+                h1 { (title) }
+                p.lede { (self.to_string()) }
+                p { (advice) }
+                (layout::search_form(""))
+                p { a href="/" { "Go to the home page" } }
+            },
+        );
+        (self.status(), Html(body.into_string())).into_response()
+    }
+}
+
+/// Query parameters as given, for handlers that check each one and name it when it is wrong.
+pub(crate) struct Params(BTreeMap<String, String>);
+
+impl Params {
+    fn parse(query: Option<&str>) -> Result<Self, WebError> {
+        let mut out = BTreeMap::new();
+        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let decode = |s: &str| -> Result<String, WebError> {
+                let plus = s.replace('+', " ");
+                percent_decode(&plus)
+                    .ok_or_else(|| WebError::BadParameter(k.to_string(), "is not valid percent-encoded UTF-8".into()))
+            };
+            let (k, v) = (decode(k)?, decode(v)?);
+            if k.len() > 64 || v.len() > 4_000 {
+                return Err(WebError::BadParameter(k.chars().take(64).collect(), "is too long".into()));
+            }
+            out.insert(k, v);
+        }
+        Ok(Self(out))
+    }
+
+    /// A parameter, trimmed; None when absent or empty.
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
+    }
+
+    /// A month parameter (`YYYY-MM`).
+    pub(crate) fn month(&self, name: &str) -> Result<Option<ipmo_domain::YearMonth>, WebError> {
+        self.get(name)
+            .map(|s| {
+                s.parse().map_err(|_| WebError::BadParameter(name.into(), format!("\"{s}\" is not a month (YYYY-MM)")))
+            })
+            .transpose()
+    }
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Extracts [`Params`] from the request, answering 400 when the query string is malformed.
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Params {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let api = parts.uri.path().starts_with("/api/");
+        Params::parse(parts.uri.query()).map_err(|e| if api { e.json() } else { e.into_response() })
+    }
+}
+
+/// ETag for a URL in this release.
+fn etag(release_id: &str, uri: &str) -> String {
+    // FNV-1a: stable across builds and platforms (the std hasher is not).
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in uri.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("\"{release_id}-{h:016x}\"")
+}
+
+/// Answers `If-None-Match` with 304 before any rendering, tags successful GETs with their ETag,
+/// and abandons requests that run past [`REQUEST_TIMEOUT`].
+async fn caching(State(state): State<Shared>, headers: HeaderMap, request: Request, next: Next) -> Response {
+    let uri = request.uri().to_string();
+    let tag = etag(&state.release.id, &uri);
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
+    if matches {
+        let mut r = StatusCode::NOT_MODIFIED.into_response();
+        if let Ok(v) = HeaderValue::from_str(&tag) {
+            r.headers_mut().insert(header::ETAG, v);
+        }
+        return r;
+    }
+    let mut response = match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(r) => r,
+        Err(_) => {
+            let e = WebError::Internal("the request took too long and was stopped".into());
+            let mut r = if uri.starts_with("/api/") { e.json() } else { e.into_response() };
+            *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            return r;
+        }
+    };
+    if response.status() == StatusCode::OK {
+        if let Ok(v) = HeaderValue::from_str(&tag) {
+            response.headers_mut().insert(header::ETAG, v);
+        }
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    }
+    response
+        .headers_mut()
+        .insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'self'; img-src 'self' data:"));
+    response.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("../assets/ipmo.css"))
+}
+
+async fn not_found(request: Request) -> Response {
+    let path = request.uri().path().to_string();
+    let e = WebError::NotFound(format!("There is no page at {path}."));
+    if path.starts_with("/api/") { e.json() } else { e.into_response() }
+}
+
+/// Every route of the dashboard and the API.
+pub fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/search", get(pages::search))
+        .route("/org/{code}", get(pages::organisation))
+        .route("/measure/{id}", get(pages::measure))
+        .route("/measure/{id}/org/{code}", get(pages::measure_for_org))
+        .route("/assets/ipmo.css", get(stylesheet))
+        .nest("/api/v1", api::routes())
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), caching))
+        .with_state(state)
+}
+
+/// Serves `state` on `bind` until the process is stopped.
+pub async fn serve(bind: std::net::SocketAddr, state: Shared) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(bind).await?;
+    axum::serve(listener, router(state)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_decode_and_name_bad_parts() {
+        let p = Params::parse(Some("q=St+Mary%27s&month=2024-01&empty=")).unwrap();
+        assert_eq!(p.get("q"), Some("St Mary's"));
+        assert_eq!(p.get("empty"), None);
+        assert_eq!(p.month("month").unwrap().unwrap().to_string(), "2024-01");
+        let bad = Params::parse(Some("month=2024-13")).unwrap().month("month").unwrap_err();
+        assert!(bad.to_string().starts_with("month:"), "{bad}");
+        assert!(Params::parse(Some("q=%ZZ")).is_err());
+        assert!(Params::parse(Some("q=%FF")).is_err(), "not UTF-8");
+    }
+
+    #[test]
+    fn etags_differ_by_url_and_release() {
+        assert_ne!(etag("r1", "/a"), etag("r1", "/b"));
+        assert_ne!(etag("r1", "/a"), etag("r2", "/a"));
+        assert!(etag("r1", "/a").starts_with("\"r1-"));
+    }
+}

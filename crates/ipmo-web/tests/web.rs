@@ -1,0 +1,256 @@
+//! Router tests, in process: every route's status and key content, ETags, CSV downloads, helpful
+//! 404s and 400s naming the parameter, and insta snapshots of API JSON. The release is built by
+//! hand, so every number on the pages is known.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use ipmo_domain::YearMonth;
+use ipmo_measures::Library;
+use ipmo_measures::analysis::ValuePoint;
+use ipmo_release::{Org, Release, ReleaseBuilder};
+use ipmo_web::{AppState, router};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+const MEASURE: &str = "broad_spectrum";
+
+fn org(code: &str, name: &str, t: &str, parent: Option<&str>) -> Org {
+    Org { code: code.into(), name: name.into(), org_type: t.into(), parent: parent.map(Into::into) }
+}
+
+/// England, one region, two ICBs (one sub-ICB location and PCN under the first), two practices;
+/// 24 months of `broad_spectrum` where I1 jumps in the last 8 months (an SPC signal).
+fn release() -> Release {
+    let mut b = ReleaseBuilder::new("test1".into(), Library::built_in().expect("the built-in library"));
+    for o in [
+        org("Y56", "London", "region", Some("ENG")),
+        org("QMJ", "North Central London ICB", "icb", Some("Y56")),
+        org("QKK", "South East London ICB", "icb", Some("Y56")),
+        org("93C", "NCL sub-ICB location", "sicbl", Some("QMJ")),
+        org("U12345", "Camden South PCN", "pcn", Some("93C")),
+        org("F83001", "St Mary's Surgery", "practice", Some("U12345")),
+        org("F83002", "Kentish Town Health Centre", "practice", Some("U12345")),
+    ] {
+        b.org(o);
+    }
+    let start: YearMonth = "2023-01".parse().unwrap();
+    for i in 0..24u32 {
+        let month = start.plus(i);
+        let wobble = [0.0, 0.4, -0.3, 0.2, -0.1, 0.3][i as usize % 6];
+        let qmj = if i >= 16 { 14.0 } else { 10.0 } + wobble;
+        for (code, t, v) in [
+            ("QMJ", "icb", qmj),
+            ("QKK", "icb", 9.0 - wobble),
+            ("F83001", "practice", 12.0 + wobble),
+            ("F83002", "practice", 8.0),
+            ("ENG", "england", 10.0),
+        ] {
+            b.value(
+                MEASURE,
+                t,
+                code,
+                ValuePoint {
+                    month,
+                    numerator: Some(v * 10.0),
+                    denominator: Some(1000.0),
+                    value: Some(v),
+                    percentile: Some(if v > 10.0 { 100.0 } else { 0.0 }),
+                    saving_50: None,
+                },
+            );
+        }
+        for level in ["icb", "practice"] {
+            for p in 1..=9u8 {
+                b.decile(MEASURE, level, month, p * 10, 8.0 + f64::from(p) * 0.5);
+            }
+        }
+    }
+    b.times(Some("2025-01-02T03:04:05Z".into()), Some("2025-01-02T03:05:00Z".into()));
+    b.finish()
+}
+
+fn app() -> axum::Router {
+    router(Arc::new(AppState { release: release() }))
+}
+
+async fn get(uri: &str) -> (StatusCode, axum::http::HeaderMap, String) {
+    get_with(uri, None).await
+}
+
+async fn get_with(uri: &str, if_none_match: Option<&str>) -> (StatusCode, axum::http::HeaderMap, String) {
+    let mut req = Request::builder().uri(uri);
+    if let Some(tag) = if_none_match {
+        req = req.header(header::IF_NONE_MATCH, tag);
+    }
+    let res = app().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, String::from_utf8(body.to_vec()).unwrap())
+}
+
+fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+#[tokio::test]
+async fn home_search_and_etags() {
+    let (status, headers, body) = get("/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("Medicines optimisation across the system"));
+    assert!(body.contains("December 2024"), "latest month shown");
+    assert!(body.contains("href=\"/org/QMJ\""), "ICBs listed under their region");
+    assert!(body.contains("Skip to main content") && body.contains("<main"), "landmarks and skip link");
+    assert!(!body.contains("http://") && !body.contains("https://"), "no other hosts");
+    let tag = headers.get(header::ETAG).unwrap().to_str().unwrap().to_string();
+    assert!(tag.starts_with("\"test1-"));
+    let (status, _, body) = get_with("/", Some(&tag)).await;
+    assert_eq!((status, body.as_str()), (StatusCode::NOT_MODIFIED, ""));
+    let (status, _, _) = get_with("/search?q=camden", Some(&tag)).await;
+    assert_eq!(status, StatusCode::OK, "another URL has another tag");
+
+    let (status, _, body) = get("/search?q=st+mary%27s").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("href=\"/org/F83001\""), "{body}");
+    let (_, _, body) = get("/search?q=broad").await;
+    assert!(body.contains(&format!("href=\"/measure/{MEASURE}\"")));
+}
+
+#[tokio::test]
+async fn organisation_dashboard() {
+    let (status, _, body) = get("/org/QMJ").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("North Central London ICB"));
+    assert!(body.contains(&format!("href=\"/measure/{MEASURE}/org/QMJ\"")), "measure rows link to the drill-down");
+    assert!(body.contains("class=\"spark\""), "sparklines");
+    assert!(body.contains("href=\"/org/93C\""), "children");
+    assert!(body.contains("href=\"/org/QKK\""), "peers");
+    assert!(body.contains("Worse"), "the jump of the last months is an alert: {body}");
+    assert!(body.contains("href=\"/org/Y56\""), "breadcrumbs");
+    let (status, headers, csv) = get("/org/qmj?format=csv").await;
+    assert_eq!(status, StatusCode::OK, "codes are case-insensitive");
+    assert_eq!(headers.get(header::CONTENT_TYPE).unwrap(), "text/csv; charset=utf-8");
+    assert!(csv.starts_with("measure_id,title,month,numerator,denominator,value,percentile,saving_50\n"));
+    assert!(csv.contains(&format!("\n{MEASURE},")));
+    assert!(csv.contains(",2024-12,143,1000,14.3,100,"), "{csv}");
+}
+
+#[tokio::test]
+async fn measure_pages() {
+    let (status, _, body) = get(&format!("/measure/{MEASURE}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("National deciles for integrated care boards"));
+    assert!(body.contains("<svg class=\"chart\""));
+    let first = body.find("North Central London ICB").unwrap();
+    let second = body.find("South East London ICB").unwrap();
+    assert!(first < second, "ranked highest first");
+    assert!(body.contains("aria-current=\"page\""), "level tabs");
+    let (_, _, csv) = get(&format!("/measure/{MEASURE}?level=practice&month=2024-06&format=csv")).await;
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(lines[1].starts_with("F83001,St Mary's Surgery,2024-06,"), "{csv}");
+
+    let (status, _, body) = get(&format!("/measure/{MEASURE}/org/QMJ")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("Statistical process control"));
+    assert!(body.contains("#e46c0a"), "concern points in Making Data Count orange");
+    assert!(body.contains("Special cause concern (high)"), "variation icon text");
+    assert!(
+        body.contains("Consistently failing the target") || body.contains("Hit or miss"),
+        "assurance against the 10% target"
+    );
+    assert!(body.contains("<title>December 2024: 14.3"), "hover values");
+    let (status, _, body) = get(&format!("/measure/{MEASURE}/org/U12345")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("href=\"/measure/broad_spectrum/org/F83001\""), "children's values");
+}
+
+#[tokio::test]
+async fn bad_requests_are_helpful() {
+    let (status, _, body) = get("/org/NOPE").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("There is no organisation with the code &quot;NOPE&quot;"), "{body}");
+    assert!(body.contains("role=\"search\""), "a 404 offers search");
+    let (status, _, _) = get("/measure/nope").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, body) = get(&format!("/measure/{MEASURE}?level=galaxy")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("level: &quot;galaxy&quot; is not one of"), "{body}");
+    let (status, _, body) = get(&format!("/measure/{MEASURE}?month=2024-13")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("month:"));
+    let (status, _, _) = get(&format!("/measure/{MEASURE}?format=xml")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _, _) = get("/search?q=%FF").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _, body) = get("/nowhere").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("There is no page at /nowhere"));
+    let long = "x".repeat(200);
+    let (status, _, _) = get(&format!("/search?q={long}")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn api() {
+    let (status, headers, body) = get(&format!("/api/v1/measures/{MEASURE}/values?org=QMJ&from=2024-10")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers.get(header::ETAG).is_some());
+    insta::assert_json_snapshot!("api_values_qmj", json(&body));
+    let (_, _, body) = get(&format!("/api/v1/measures/{MEASURE}/ranking?level=practice&month=2024-12")).await;
+    insta::assert_json_snapshot!("api_ranking_practice", json(&body));
+    let (_, _, body) = get("/api/v1/organisations/U12345").await;
+    let v = json(&body);
+    assert_eq!(v["ancestors"].as_array().unwrap().len(), 4);
+    assert_eq!(v["children"].as_array().unwrap().len(), 2);
+    let (_, _, body) = get("/api/v1/organisations?org_type=icb").await;
+    assert_eq!(json(&body)["organisations"].as_array().unwrap().len(), 2);
+    let (_, _, body) = get("/api/v1/organisations?q=london&limit=1").await;
+    assert_eq!(json(&body)["organisations"].as_array().unwrap().len(), 1);
+    let (_, _, body) = get("/api/v1/measures").await;
+    assert!(json(&body)["measures"].as_array().unwrap().len() >= 45);
+    let (_, _, body) = get(&format!("/api/v1/measures/{MEASURE}")).await;
+    assert_eq!(json(&body)["measure"]["numerator"]["quantity"], "items");
+
+    for (uri, status, code, parameter) in [
+        ("/api/v1/organisations/NOPE", 404, "not_found", None),
+        ("/api/v1/measures/nope", 404, "not_found", None),
+        (&*format!("/api/v1/measures/{MEASURE}/values"), 400, "bad_parameter", Some("org")),
+        (&*format!("/api/v1/measures/{MEASURE}/values?org=QMJ&to=13"), 400, "bad_parameter", Some("to")),
+        ("/api/v1/organisations?limit=0", 400, "bad_parameter", Some("limit")),
+        ("/api/v1/organisations?org_type=planet", 400, "bad_parameter", Some("org_type")),
+        ("/api/v1/nothing", 404, "not_found", None),
+    ] {
+        let (s, _, body) = get(uri).await;
+        assert_eq!(s.as_u16(), status, "{uri}");
+        let v = json(&body);
+        assert_eq!(v["error"]["code"], code, "{uri}");
+        assert_eq!(v["error"]["parameter"].as_str(), parameter, "{uri}");
+        assert!(!v["error"]["message"].as_str().unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn openapi_documents_every_api_route() {
+    let (status, _, body) = get("/api/v1/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    let doc = json(&body);
+    assert_eq!(doc["openapi"], "3.0.3");
+    let paths = doc["paths"].as_object().unwrap();
+    // Every documented path answers (with an example code), and the API's routes are all there.
+    for (path, example) in [
+        ("/organisations", "/organisations"),
+        ("/organisations/{code}", "/organisations/QMJ"),
+        ("/measures", "/measures"),
+        ("/measures/{id}", "/measures/broad_spectrum"),
+        ("/measures/{id}/values", "/measures/broad_spectrum/values?org=QMJ"),
+        ("/measures/{id}/ranking", "/measures/broad_spectrum/ranking"),
+        ("/openapi.json", "/openapi.json"),
+    ] {
+        assert!(paths.contains_key(path), "{path} undocumented");
+        let (s, _, _) = get(&format!("/api/v1{example}")).await;
+        assert_eq!(s, StatusCode::OK, "{example}");
+    }
+    assert_eq!(paths.len(), 7, "a documented path without a test above");
+}
