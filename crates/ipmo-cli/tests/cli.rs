@@ -718,3 +718,54 @@ fn real_practices_analyse_and_star_pu_match_the_raw_file() {
         close(*value, items / star_pu[practice], &format!("items per STAR-PU for {practice}"));
     }
 }
+
+/// The release the dashboard serves holds exactly what `measure_values` and `measure_deciles`
+/// hold: the web pages show the numbers `ipmo sql` gives.
+#[test]
+fn the_served_release_matches_the_stored_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    synth_and_load_months(&dir.path().join("synth"), &wh, "40", "2024-01", 3);
+    ok(&ipmo(&wh, &["-q", "measures", "compute"]));
+    let warehouse = ipmo_warehouse::Warehouse::open(&wh).unwrap();
+    let lib = ipmo_measures::Library::built_in().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let release = rt.block_on(warehouse.load_release(lib, true, &mut |_, _| {})).unwrap();
+    assert_eq!(release.months.len(), 3);
+    assert!(release.index.as_ref().is_some_and(|ix| ix.months.len() == 3), "the index is opened for analyses");
+    let month = release.latest_month().unwrap();
+    for level in ["practice", "icb", "england"] {
+        let sql = sql_map(
+            &wh,
+            &format!(
+                "SELECT org_code, value FROM measure_values WHERE measure_id = 'broad_spectrum' AND org_type = '{level}' \
+                 AND month = DATE '{}'",
+                month.first_day()
+            ),
+        );
+        let served: std::collections::BTreeMap<String, f64> = release
+            .level_values("broad_spectrum", level)
+            .unwrap()
+            .at(month)
+            .filter_map(|(code, p)| p.value.map(|v| (code.to_string(), v)))
+            .collect();
+        assert_same(&format!("broad_spectrum at {level}"), &served, &sql);
+        for code in served.keys() {
+            assert!(release.org(code).is_some(), "{code} has no organisation record");
+        }
+    }
+    let median = sql_map(
+        &wh,
+        &format!(
+            "SELECT org_type, value FROM measure_deciles WHERE measure_id = 'broad_spectrum' AND percentile = 50 \
+             AND org_type = 'practice' AND month = DATE '{}'",
+            month.first_day()
+        ),
+    );
+    let served = release.level_values("broad_spectrum", "practice").unwrap().deciles[&month][4];
+    close(served, median["practice"], "practice median");
+    // Every practice sits under a PCN or sub-ICB location, and so on up to England.
+    for o in release.orgs().iter().filter(|o| o.org_type == "practice") {
+        assert_eq!(release.ancestors(&o.code).last().map(|e| e.code.as_str()), Some("ENG"), "{}", o.code);
+    }
+}

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 const W: f64 = 640.0;
 const H: f64 = 260.0;
 const LEFT: f64 = 60.0;
-const RIGHT: f64 = 16.0;
+const RIGHT: f64 = 30.0;
 const TOP: f64 = 14.0;
 const BOTTOM: f64 = 34.0;
 

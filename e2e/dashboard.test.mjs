@@ -1,0 +1,114 @@
+// End-to-end tests of the IPMO dashboard in Debian's headless chromium, driven by playwright-core.
+// `scripts/e2e` builds a small demo warehouse, starts `ipmo serve` and sets IPMO_URL; every test
+// fails on a console error, an uncaught page error, or a request to any host but the server.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { chromium } from "playwright-core";
+
+const require = createRequire(import.meta.url);
+const BASE = process.env.IPMO_URL ?? "http://127.0.0.1:8099";
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const AXE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+
+let browser;
+let context;
+const problems = [];
+
+before(async () => {
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox"] });
+  context = await browser.newContext({ acceptDownloads: true });
+  const origin = new URL(BASE).origin;
+  context.on("page", watch);
+  function watch(page) {
+    page.on("console", (m) => m.type() === "error" && problems.push(`console error on ${page.url()}: ${m.text()}`));
+    page.on("pageerror", (e) => problems.push(`page error on ${page.url()}: ${e.message}`));
+    page.on("request", (r) => {
+      const url = r.url();
+      if (!url.startsWith(origin) && !url.startsWith("data:") && !url.startsWith("blob:")) {
+        problems.push(`request to another host from ${page.url()}: ${url}`);
+      }
+    });
+  }
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+async function open(path) {
+  const page = await context.newPage();
+  const response = await page.goto(BASE + path);
+  return { page, response };
+}
+
+/** Runs axe-core on the page; serious and critical violations fail the test. */
+async function accessible(page) {
+  await page.addScriptTag({ content: AXE });
+  const result = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ["violations"] }));
+  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  assert.deepEqual(
+    bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join("; ")})`),
+    [],
+    `accessibility violations on ${page.url()}`,
+  );
+}
+
+function noProblems() {
+  assert.deepEqual(problems.splice(0), [], "console errors, page errors or requests to other hosts");
+}
+
+test("search for an organisation, open its dashboard, drill down to a measure and download a CSV", async () => {
+  const api = await (await fetch(`${BASE}/api/v1/organisations?org_type=pcn&limit=1`)).json();
+  const pcn = api.organisations[0];
+  assert.ok(pcn, "the demo has PCNs");
+
+  const { page, response } = await open("/");
+  assert.equal(response.status(), 200);
+  assert.match(await page.title(), /IPMO/);
+  await accessible(page);
+
+  // Search from the header, as a user would.
+  await page.locator("header #search-q").fill(pcn.name);
+  await page.locator("header #search-q").press("Enter");
+  await page.waitForURL(/\/search\?q=/);
+  await page.locator(`main a[href="/org/${pcn.code}"]`).first().click();
+  await page.waitForURL(new RegExp(`/org/${pcn.code}$`));
+  assert.equal((await page.locator("h1").innerText()).includes(pcn.name), true);
+  assert.ok((await page.locator("svg.spark").count()) > 0, "small charts on the dashboard");
+  await accessible(page);
+
+  // Drill down: the first measure row opens the measure for this PCN.
+  await page.locator("table.measures tbody a").first().click();
+  await page.waitForURL(new RegExp(`/measure/[a-z0-9_]+/org/${pcn.code}$`));
+  assert.ok(await page.locator("svg.chart").first().isVisible(), "fan chart drawn");
+  await accessible(page);
+
+  // Then to every PCN for that measure, and download the ranked table.
+  await page.locator("p.lede a").click();
+  await page.waitForURL(/\/measure\/[a-z0-9_]+\?level=pcn/);
+  const [download] = await Promise.all([page.waitForEvent("download"), page.locator("a[download]").first().click()]);
+  const csv = readFileSync(await download.path(), "utf8");
+  assert.match(csv.split("\n")[0], /^org_code,name,month,numerator,denominator,value,percentile,saving_50$/);
+  assert.ok(csv.trim().split("\n").length > 2, "rows in the CSV");
+  await accessible(page);
+  noProblems();
+});
+
+test("keyboard users can skip to the content and a missing organisation gets a helpful page", async () => {
+  const { page } = await open("/");
+  await page.keyboard.press("Tab");
+  const focused = await page.evaluate(() => document.activeElement?.textContent?.trim());
+  assert.equal(focused, "Skip to main content");
+  await page.keyboard.press("Enter");
+  assert.match(page.url(), /#main$/);
+
+  const missing = await open("/org/NOSUCH");
+  assert.equal(missing.response.status(), 404);
+  assert.match(await missing.page.locator("main").innerText(), /no organisation with the code "NOSUCH"/);
+  await accessible(missing.page);
+  // A 404 is expected here and logged by the browser as a failed resource; nothing else may be.
+  problems.splice(0, problems.length, ...problems.filter((p) => !p.includes("404")));
+  noProblems();
+});
