@@ -18,7 +18,8 @@ const problems = [];
 
 before(async () => {
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox"] });
-  context = await browser.newContext({ acceptDownloads: true });
+  // bypassCSP lets the test inject axe-core; the pages themselves run under the server's CSP.
+  context = await browser.newContext({ acceptDownloads: true, bypassCSP: true });
   const origin = new URL(BASE).origin;
   context.on("page", watch);
   function watch(page) {

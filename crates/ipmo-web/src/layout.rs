@@ -27,12 +27,13 @@ pub fn page(title: &str, crumbs: &[Crumb], footer_note: Option<&str>, main: Mark
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " – IPMO" }
                 link rel="stylesheet" href="/assets/ipmo.css";
+                link rel="icon" href="/assets/favicon.svg" type="image/svg+xml";
             }
             body {
                 a.skip-link href="#main" { "Skip to main content" }
                 header.header role="banner" {
                     div.width.header-row {
-                        a.logo href="/" aria-label="IPMO home" {
+                        a.logo href="/" {
                             span.logo-mark { "IPMO" }
                             span.logo-text { "Integrated pharmacy and medicines optimisation" }
                         }

@@ -226,6 +226,10 @@ async fn stylesheet() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("../assets/ipmo.css"))
 }
 
+async fn favicon() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "image/svg+xml")], include_str!("../assets/favicon.svg"))
+}
+
 async fn not_found(request: Request) -> Response {
     let path = request.uri().path().to_string();
     let e = WebError::NotFound(format!("There is no page at {path}."));
@@ -241,6 +245,8 @@ pub fn router(state: Shared) -> Router {
         .route("/measure/{id}", get(pages::measure))
         .route("/measure/{id}/org/{code}", get(pages::measure_for_org))
         .route("/assets/ipmo.css", get(stylesheet))
+        .route("/assets/favicon.svg", get(favicon))
+        .route("/favicon.ico", get(favicon))
         .nest("/api/v1", api::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), caching))

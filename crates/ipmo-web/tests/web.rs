@@ -110,6 +110,9 @@ async fn home_search_and_etags() {
     let (status, _, _) = get_with("/search?q=camden", Some(&tag)).await;
     assert_eq!(status, StatusCode::OK, "another URL has another tag");
 
+    for asset in ["/assets/ipmo.css", "/assets/favicon.svg", "/favicon.ico"] {
+        assert_eq!(get(asset).await.0, StatusCode::OK, "{asset}");
+    }
     let (status, _, body) = get("/search?q=st+mary%27s").await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("href=\"/org/F83001\""), "{body}");
