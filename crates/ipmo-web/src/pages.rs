@@ -563,7 +563,7 @@ pub async fn measure_for_org(
     let fan = charts::fan_chart(
         "fan",
         &format!("{}: {} against national deciles", m.title, org.name),
-        &deciles,
+        deciles,
         &line,
         &org.name,
     );
