@@ -19,7 +19,10 @@ fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
 }
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../measures");
+    // Read at run time, not with env!(): the compiled build script is shared by every checkout
+    // that uses the same target directory.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let root = Path::new(&manifest).join("../../measures");
     println!("cargo::rerun-if-changed={}", root.display());
     let mut code =
         String::from("/// Measure definitions: (file name, text).\npub(super) static MEASURES: &[(&str, &str)] = &[\n");

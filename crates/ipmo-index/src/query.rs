@@ -126,6 +126,15 @@ pub struct AnalysisRow {
     pub value: Option<f64>,
 }
 
+/// National totals of a code set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Totals {
+    /// Prescription items.
+    pub items: i64,
+    /// Actual cost, pounds.
+    pub actual_cost: f64,
+}
+
 /// Sums over practice × month cells: exact integers for items and money, floats for quantity.
 struct Cells {
     ints: Vec<i64>,
@@ -324,6 +333,31 @@ impl PrescribingIndex {
             });
         }
         Ok(())
+    }
+
+    /// National totals (every standard practice) of a code set over `from..=to`: items and actual
+    /// cost in pounds. The BNF browser shows these beside each entry.
+    pub fn totals(&self, set: &CodeSet, from: Option<YearMonth>, to: Option<YearMonth>) -> Result<Totals, IndexError> {
+        let months = self.month_range(from, to)?;
+        let runs = self.row_runs(set);
+        let mut sums = [0i64; 2];
+        let mut chunk = Chunk::default();
+        for (slot, kind) in [ValueKind::Items, ValueKind::ActualCost].into_iter().enumerate() {
+            for range in &runs {
+                let mut start = range.start;
+                while start < range.end {
+                    let end = range.end.min(start + CHUNK_ROWS);
+                    self.rows.read(start..end, kind, &mut chunk)?;
+                    start = end;
+                    for (&m, &v) in chunk.month.iter().zip(&chunk.ints) {
+                        if months.contains(&usize::from(m)) {
+                            sums[slot] += v;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Totals { items: sums[0], actual_cost: sums[1] as f64 / 100_000.0 })
     }
 
     /// The months of `from..=to` that the index holds, as a range of month indices.
@@ -594,6 +628,17 @@ mod tests {
             ix.sum_split(&set, kind, 0..2, &mut split, 1).unwrap();
             assert_eq!((one.ints, one.floats), (split.ints, split.floats), "{kind:?}");
         }
+    }
+
+    #[test]
+    fn national_totals_count_standard_practices_in_the_months_asked() {
+        let ix = index();
+        let t = ix.totals(&CodeSet::parse("0501", "", "n").unwrap(), None, None).unwrap();
+        assert_eq!(t.items, 4 + 6 + 1 + 9 + 5 + 3, "Z is not a practice");
+        let jan = Some("2024-01".parse().unwrap());
+        let t = ix.totals(&CodeSet::parse("05", "0501050", "n").unwrap(), jan, jan).unwrap();
+        assert_eq!(t.items, 4 + 6 + 1 + 5);
+        assert_eq!(t.actual_cost, 16.0 * 123_456.0 / 100_000.0);
     }
 
     #[test]

@@ -99,6 +99,24 @@ pub struct Release {
     children: Vec<Vec<usize>>,
     /// measure id → level → values.
     values: FxHashMap<String, BTreeMap<String, LevelValues>>,
+    /// BNF code → name, every level from chapter to presentation.
+    bnf: BTreeMap<String, String>,
+}
+
+/// Code lengths of the BNF levels, chapter to presentation.
+pub const BNF_CODE_LENGTHS: [usize; 7] = [2, 4, 6, 7, 9, 11, 15];
+
+/// What a BNF level is called, by code length.
+pub fn bnf_level_name(code_len: usize) -> &'static str {
+    match code_len {
+        2 => "Chapter",
+        4 => "Section",
+        6 => "Paragraph",
+        7 => "Subparagraph",
+        9 => "Chemical substance",
+        11 => "Product",
+        _ => "Presentation",
+    }
 }
 
 impl Release {
@@ -194,6 +212,53 @@ impl Release {
     pub fn series(&self, measure: &str, org: &Org) -> Option<&[ValuePoint]> {
         self.level_values(measure, &org.org_type).and_then(|l| l.series_of(&org.code))
     }
+
+    /// The BNF name of a code at any level.
+    pub fn bnf_name(&self, code: &str) -> Option<&str> {
+        self.bnf.get(code).map(String::as_str)
+    }
+
+    /// The BNF chapters, or the entries one level below `code` (a chapter's sections, …, a
+    /// product's presentations), in code order.
+    pub fn bnf_children(&self, code: &str) -> Vec<(&str, &str)> {
+        let next = match code {
+            "" => 2,
+            _ => match BNF_CODE_LENGTHS.iter().find(|&&l| l > code.len()) {
+                Some(l) => *l,
+                None => return Vec::new(),
+            },
+        };
+        self.bnf
+            .range(code.to_string()..)
+            .take_while(|(c, _)| c.starts_with(code))
+            .filter(|(c, _)| c.len() == next)
+            .map(|(c, n)| (c.as_str(), n.as_str()))
+            .collect()
+    }
+
+    /// BNF entries whose name contains every word of `query` (or whose code starts with it),
+    /// broadest first, at most `limit`.
+    pub fn bnf_search(&self, query: &str, limit: usize) -> Vec<(&str, &str)> {
+        let q = query.trim();
+        let words: Vec<String> = q.split_whitespace().map(str::to_lowercase).collect();
+        if words.is_empty() {
+            return Vec::new();
+        }
+        let mut hits: Vec<(&str, &str)> = self
+            .bnf
+            .iter()
+            .filter(|(c, n)| {
+                c.starts_with(&q.to_ascii_uppercase()) || {
+                    let name = n.to_lowercase();
+                    words.iter().all(|w| name.contains(w.as_str()))
+                }
+            })
+            .map(|(c, n)| (c.as_str(), n.as_str()))
+            .collect();
+        hits.sort_by_key(|(c, _)| (c.len(), *c));
+        hits.truncate(limit);
+        hits
+    }
 }
 
 /// Collects a release.
@@ -206,6 +271,7 @@ pub struct ReleaseBuilder {
     loaded_at: Option<String>,
     computed_at: Option<String>,
     index: Option<PrescribingIndex>,
+    bnf: BTreeMap<String, String>,
 }
 
 impl ReleaseBuilder {
@@ -220,6 +286,14 @@ impl ReleaseBuilder {
             loaded_at: None,
             computed_at: None,
             index: None,
+            bnf: BTreeMap::new(),
+        }
+    }
+
+    /// Names a BNF code (chapter to presentation); the first name given for a code stays.
+    pub fn bnf(&mut self, code: &str, name: &str) {
+        if !code.is_empty() && !self.bnf.contains_key(code) {
+            self.bnf.insert(code.to_string(), name.to_string());
         }
     }
 
@@ -327,6 +401,7 @@ impl ReleaseBuilder {
             org_pos,
             children,
             values,
+            bnf: self.bnf,
         }
     }
 }
@@ -367,6 +442,16 @@ mod tests {
         b.value("m", "icb", "I1", point("2024-01", 1.0));
         b.value("m", "icb", "I2", point("2024-01", 5.0));
         b.decile("m", "icb", "2024-01".parse().unwrap(), 50, 3.0);
+        for (c, n) in [
+            ("05", "Infections"),
+            ("0501", "Antibacterial drugs"),
+            ("050101", "Penicillins"),
+            ("0501013K0", "Amoxicillin"),
+            ("0501013K0AAABAB", "Amoxicillin 500mg capsules"),
+            ("0502", "Antifungal drugs"),
+        ] {
+            b.bnf(c, n);
+        }
         b.finish()
     }
 
@@ -396,5 +481,17 @@ mod tests {
         let names: Vec<&str> = r.search_orgs("name", 3).iter().map(|o| o.code.as_str()).collect();
         assert_eq!(names, ["Y1", "I1", "I2"]);
         assert!(r.search_orgs("   ", 10).is_empty());
+    }
+
+    #[test]
+    fn bnf_browses_and_searches() {
+        let r = release();
+        assert_eq!(r.bnf_children(""), vec![("05", "Infections")]);
+        assert_eq!(r.bnf_children("05"), vec![("0501", "Antibacterial drugs"), ("0502", "Antifungal drugs")]);
+        assert_eq!(r.bnf_children("050101"), Vec::<(&str, &str)>::new(), "no subparagraph named");
+        assert_eq!(r.bnf_children("0501013K0AAABAB"), Vec::<(&str, &str)>::new());
+        assert_eq!(r.bnf_search("amoxicillin", 10).first(), Some(&("0501013K0", "Amoxicillin")));
+        assert_eq!(r.bnf_search("0501", 10).len(), 4);
+        assert_eq!(r.bnf_name("0502"), Some("Antifungal drugs"));
     }
 }

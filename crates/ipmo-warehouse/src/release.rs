@@ -116,6 +116,27 @@ impl Warehouse {
                 }
             }
         }
+        // BNF names at every level (the bnf table holds each presentation with its parents), then
+        // names seen in prescribing for codes the BNF files lack.
+        for rel in manifest.files("bnf") {
+            for batch in self.read_file(rel)? {
+                for pair in 0..batch.num_columns() / 2 {
+                    let (code, name) =
+                        (batch.column(2 * pair).as_string::<i32>(), batch.column(2 * pair + 1).as_string::<i32>());
+                    for i in 0..batch.num_rows() {
+                        b.bnf(code.value(i), name.value(i));
+                    }
+                }
+            }
+        }
+        for rel in manifest.files("presentations_seen") {
+            for batch in self.read_file(rel)? {
+                let (code, name) = (batch.column(0).as_string::<i32>(), batch.column(1).as_string::<i32>());
+                for i in 0..batch.num_rows() {
+                    b.bnf(code.value(i), name.value(i));
+                }
+            }
+        }
         if with_index && !manifest.partitions(PRESCRIBING).is_empty() {
             let (index, _) = self.current_index(Membership::AsAt, progress).await?;
             b.index(index);

@@ -39,6 +39,15 @@ pub fn page(title: &str, crumbs: &[Crumb], footer_note: Option<&str>, main: Mark
                         }
                         (search_form(""))
                     }
+                    nav.header-nav aria-label="Main" {
+                        ul.width {
+                            li { a href="/" { "Dashboard" } }
+                            li { a href="/org/ENG" { "England" } }
+                            li { a href="/analyse" { "Analyse" } }
+                            li { a href="/bnf" { "BNF" } }
+                            li { a href="/api/v1/openapi.json" { "API" } }
+                        }
+                    }
                 }
                 @if !crumbs.is_empty() {
                     nav.breadcrumb aria-label="Breadcrumb" {

@@ -10,6 +10,7 @@
 
 mod api;
 mod charts;
+mod explore;
 mod format;
 mod layout;
 mod pages;
@@ -244,6 +245,8 @@ pub fn router(state: Shared) -> Router {
         .route("/org/{code}", get(pages::organisation))
         .route("/measure/{id}", get(pages::measure))
         .route("/measure/{id}/org/{code}", get(pages::measure_for_org))
+        .route("/bnf", get(explore::bnf))
+        .route("/analyse", get(explore::analyse))
         .route("/assets/ipmo.css", get(stylesheet))
         .route("/assets/favicon.svg", get(favicon))
         .route("/favicon.ico", get(favicon))

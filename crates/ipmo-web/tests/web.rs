@@ -6,8 +6,10 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use ipmo_domain::YearMonth;
+use ipmo_index::IndexBuilder;
 use ipmo_measures::Library;
 use ipmo_measures::analysis::ValuePoint;
+use ipmo_measures::compute::{Amounts, PracticeMonth};
 use ipmo_release::{Org, Release, ReleaseBuilder};
 use ipmo_web::{AppState, router};
 use std::sync::Arc;
@@ -67,7 +69,54 @@ fn release() -> Release {
         }
     }
     b.times(Some("2025-01-02T03:04:05Z".into()), Some("2025-01-02T03:05:00Z".into()));
+    for (c, n) in [
+        ("05", "Infections"),
+        ("0501", "Antibacterial drugs"),
+        ("050101", "Penicillins"),
+        ("0501013", "Broad-spectrum penicillins"),
+        ("0501013K0", "Amoxicillin"),
+        ("0501013K0AAABAB", "Amoxicillin 500mg capsules"),
+        ("0501021", "Cephalosporins"),
+        ("0501021A0AAAAAA", "Cefalexin 250mg capsules"),
+    ] {
+        b.bnf(c, n);
+    }
+    b.index(index(start));
     b.finish()
+}
+
+/// Two months of prescribing for the two practices: F83001 (1,000 patients) 30 amoxicillin and
+/// 10 cefalexin items a month, F83002 (3,000 patients) 20 and 20.
+fn index(start: YearMonth) -> ipmo_index::PrescribingIndex {
+    let mut b = IndexBuilder::new();
+    let practice = |code: &str, list: f64| PracticeMonth {
+        code: code.into(),
+        pcn: Some("U12345".into()),
+        sicbl: "93C".into(),
+        icb: "QMJ".into(),
+        region: "Y56".into(),
+        list_size: Some(list),
+        star_pu: None,
+    };
+    let items = |n: i64| Amounts {
+        items: n,
+        quantity: n as f64 * 21.0,
+        actual_cost_e5: n * 150_000,
+        nic_pence: n * 160,
+        adq: 0.0,
+    };
+    for m in [start.plus(22), start.plus(23)] {
+        b.add_month(m, &[practice("F83001", 1000.0), practice("F83002", 3000.0)]).unwrap();
+        for (p, code, n) in [
+            ("F83001", "0501013K0AAABAB", 30),
+            ("F83001", "0501021A0AAAAAA", 10),
+            ("F83002", "0501013K0AAABAB", 20),
+            ("F83002", "0501021A0AAAAAA", 20),
+        ] {
+            b.add(p, code, &items(n));
+        }
+    }
+    b.finish(vec![])
 }
 
 fn app() -> axum::Router {
@@ -231,6 +280,48 @@ async fn api() {
         assert_eq!(v["error"]["code"], code, "{uri}");
         assert_eq!(v["error"]["parameter"].as_str(), parameter, "{uri}");
         assert!(!v["error"]["message"].as_str().unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn bnf_browser_and_analyse_page() {
+    let (status, _, body) = get("/bnf").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("href=\"/bnf?code=05\""), "{body}");
+    let (_, _, body) = get("/bnf?code=0501").await;
+    assert!(body.contains("Penicillins") && body.contains("national totals for December 2024"), "{body}");
+    // 0501 in December: 30 + 10 + 20 + 20 items; £1.50 each.
+    let (_, _, body) = get("/bnf?code=05").await;
+    assert!(body.contains(">80<") && body.contains("£120"), "{body}");
+    let (_, _, body) = get("/bnf?q=cefalexin").await;
+    assert!(body.contains("0501021A0AAAAAA"));
+    assert_eq!(get("/bnf?code=9999").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(get("/bnf?code=05%27").await.0, StatusCode::BAD_REQUEST);
+
+    let (status, _, body) = get("/analyse").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("<label for=\"num\">"), "labelled form");
+    // Amoxicillin as a % of 0501 at practice level: F83001 30/40 = 75 %, F83002 20/40 = 50 %.
+    let (status, _, body) = get("/analyse?num=0501013&den=0501&level=practice").await;
+    assert_eq!(status, StatusCode::OK);
+    let first = body.find("St Mary").unwrap();
+    assert!(body.contains(">75.0<") && body.contains(">50.0<"), "{body}");
+    assert!(first < body.find("Kentish").unwrap(), "highest first");
+    let (_, headers, csv) = get("/analyse?num=0501013&den=list-size&level=pcn&format=csv").await;
+    assert_eq!(headers.get(header::CONTENT_TYPE).unwrap(), "text/csv; charset=utf-8");
+    // 50 items over 4,000 patients = 12.5 per 1,000, both months.
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(csv.lines().nth(2).unwrap().starts_with("2024-12,U12345,\"Camden South PCN\",50,4000,12.5"), "{csv}");
+    for (uri, parameter) in [
+        ("/analyse?num=05%27x", "num"),
+        ("/analyse?num=05&den=01%27", "den"),
+        ("/analyse?num=05&level=moon", "level"),
+        ("/analyse?num=05&value=weight", "value"),
+        ("/analyse?num=05&from=2024-13", "from"),
+    ] {
+        let (s, _, body) = get(uri).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{uri}");
+        assert!(body.contains(&format!("{parameter}:")), "{uri}: {body}");
     }
 }
 
