@@ -97,6 +97,32 @@ test("search for an organisation, open its dashboard, drill down to a measure an
   noProblems();
 });
 
+test("run an analysis from the BNF browser and change it in the form", async () => {
+  const { page, response } = await open("/bnf");
+  assert.equal(response.status(), 200);
+  await accessible(page);
+  // Chapter 5 (infections) → its first section → analyse it.
+  await page.locator('main a[href="/bnf?code=05"]').click();
+  await page.waitForURL(/\/bnf\?code=05$/);
+  await page.locator('main table a[href^="/bnf?code=05"]').first().click();
+  await page.waitForURL(/\/bnf\?code=05\d\d$/);
+  await page.locator('main p a[href^="/analyse?"]').first().click();
+  await page.waitForURL(/\/analyse\?num=05/);
+  assert.ok(await page.locator("#results").isVisible(), "results shown");
+  assert.ok(await page.locator("svg.chart").isVisible(), "chart drawn");
+  await accessible(page);
+  // Now per region instead, through the form; the URL carries the analysis.
+  await page.locator("#level").selectOption("region");
+  await page.locator("form.analyse button").click();
+  await page.waitForURL(/level=region/);
+  const rows = await page.locator("main table tbody tr").count();
+  assert.ok(rows >= 1, "regions listed");
+  const [download] = await Promise.all([page.waitForEvent("download"), page.locator("a[download]").first().click()]);
+  const csv = readFileSync(await download.path(), "utf8");
+  assert.match(csv.split("\n")[0], /^month,org_code,name,numerator,denominator,value$/);
+  noProblems();
+});
+
 test("keyboard users can skip to the content and a missing organisation gets a helpful page", async () => {
   const { page } = await open("/");
   await page.keyboard.press("Tab");
