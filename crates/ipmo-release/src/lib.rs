@@ -101,6 +101,8 @@ pub struct Release {
     values: FxHashMap<String, BTreeMap<String, LevelValues>>,
     /// BNF code → name, every level from chapter to presentation.
     bnf: BTreeMap<String, String>,
+    /// Practice → national IMD quintile (1 most deprived).
+    imd: FxHashMap<String, u8>,
 }
 
 /// Code lengths of the BNF levels, chapter to presentation.
@@ -213,6 +215,11 @@ impl Release {
         self.level_values(measure, &org.org_type).and_then(|l| l.series_of(&org.code))
     }
 
+    /// Each practice's national IMD quintile (1 = most deprived fifth), for the deprivation lens.
+    pub fn imd_quintiles(&self) -> &FxHashMap<String, u8> {
+        &self.imd
+    }
+
     /// The BNF name of a code at any level.
     pub fn bnf_name(&self, code: &str) -> Option<&str> {
         self.bnf.get(code).map(String::as_str)
@@ -272,6 +279,7 @@ pub struct ReleaseBuilder {
     computed_at: Option<String>,
     index: Option<PrescribingIndex>,
     bnf: BTreeMap<String, String>,
+    imd: FxHashMap<String, u8>,
 }
 
 impl ReleaseBuilder {
@@ -287,6 +295,14 @@ impl ReleaseBuilder {
             computed_at: None,
             index: None,
             bnf: BTreeMap::new(),
+            imd: FxHashMap::default(),
+        }
+    }
+
+    /// A practice's national IMD quintile (1–5; others are ignored).
+    pub fn imd(&mut self, practice: &str, quintile: u8) {
+        if (1..=5).contains(&quintile) {
+            self.imd.insert(practice.to_string(), quintile);
         }
     }
 
@@ -402,6 +418,7 @@ impl ReleaseBuilder {
             children,
             values,
             bnf: self.bnf,
+            imd: self.imd,
         }
     }
 }

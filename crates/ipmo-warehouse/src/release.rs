@@ -137,6 +137,26 @@ impl Warehouse {
                 }
             }
         }
+        // IMD quintiles; where a practice has several years, the latest wins.
+        let mut imd: std::collections::BTreeMap<String, (i32, u8)> = std::collections::BTreeMap::new();
+        for rel in manifest.files("imd") {
+            for batch in self.read_file(rel)? {
+                let code = batch.column(0).as_string::<i32>();
+                let quintile = batch.column(2).as_primitive::<Int32Type>();
+                let year = batch.column(3).as_primitive::<Int32Type>();
+                for i in 0..batch.num_rows() {
+                    let y = if year.is_null(i) { i32::MIN } else { year.value(i) };
+                    let Ok(q) = u8::try_from(quintile.value(i)) else { continue };
+                    let e = imd.entry(code.value(i).to_string()).or_insert((y, q));
+                    if y >= e.0 {
+                        *e = (y, q);
+                    }
+                }
+            }
+        }
+        for (code, (_, q)) in imd {
+            b.imd(&code, q);
+        }
         if with_index && !manifest.partitions(PRESCRIBING).is_empty() {
             let (index, _) = self.current_index(Membership::AsAt, progress).await?;
             b.index(index);

@@ -339,6 +339,96 @@ pub fn sparkline(label: &str, own: &[(YearMonth, f64)], median: &[(YearMonth, f6
     s
 }
 
+/// A Spiegelhalter funnel plot: each organisation's value against its denominator, with the
+/// pooled value and the 95% and 99.8% limits drawn as curves. `name` labels a point's hover text.
+pub fn funnel_chart(
+    id: &str,
+    title: &str,
+    plot: &ipmo_measures::analysis::FunnelPlot,
+    name: &dyn Fn(&str) -> String,
+) -> String {
+    use ipmo_stats::funnel::{FunnelBand, Z95, Z998};
+    let f = &plot.funnel;
+    let k = plot.multiplier;
+    let max_d = f.points.iter().map(|p| p.denominator).fold(0.0, f64::max);
+    let min_d = f.points.iter().map(|p| p.denominator).fold(f64::INFINITY, f64::min).max(max_d / 200.0);
+    let steps: Vec<f64> =
+        (0..=60).map(|i| min_d + (max_d - min_d) * f64::from(i) / 60.0).filter(|d| *d > 0.0).collect();
+    let limits: Vec<(f64, [(f64, f64); 2])> =
+        steps.iter().map(|d| (*d, [f.limits(*d, Z95), f.limits(*d, Z998)])).collect();
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in f.points.iter().map(|p| p.value).chain(limits.iter().flat_map(|(_, l)| [l[1].0, l[1].1])) {
+        if v.is_finite() {
+            lo = lo.min(v * k);
+            hi = hi.max(v * k);
+        }
+    }
+    let (lo, hi, ticks) = axis(lo, hi);
+    let (dlo, dhi, dticks) = axis(0.0, max_d);
+    let x = |d: f64| LEFT + (W - LEFT - RIGHT) * (d - dlo) / (dhi - dlo);
+    let y = |v: f64| TOP + (H - TOP - BOTTOM) * (1.0 - (v * k - lo) / (hi - lo));
+    let mut s = format!(
+        r#"<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-labelledby="{id}-t {id}-d" xmlns="http://www.w3.org/2000/svg"><title id="{id}-t">{}</title><desc id="{id}-d">Funnel plot of {} organisations: value against denominator, with the pooled value and 95% and 99.8% control limits.</desc>"#,
+        esc(title),
+        f.points.len()
+    );
+    for t in &ticks {
+        let yy = TOP + (H - TOP - BOTTOM) * (1.0 - (t - lo) / (hi - lo));
+        let _ = write!(
+            s,
+            r##"<line x1="{LEFT}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#d8dde0"/><text x="{}" y="{:.1}" text-anchor="end" class="tick">{}</text>"##,
+            W - RIGHT,
+            LEFT - 6.0,
+            yy + 4.0,
+            tick_label(*t)
+        );
+    }
+    for t in &dticks {
+        let _ = write!(
+            s,
+            r#"<text x="{:.1}" y="{}" text-anchor="middle" class="tick">{}</text>"#,
+            x(*t),
+            H - 12.0,
+            tick_label(*t)
+        );
+    }
+    for (band, dash) in [(0usize, "6 4"), (1, "")] {
+        for side in 0..2 {
+            let d = path(limits.iter().map(|(den, l)| (x(*den), y(if side == 0 { l[band].0 } else { l[band].1 }))));
+            let _ = write!(
+                s,
+                r##"<path d="{d}" fill="none" stroke="#4c6272" stroke-width="1.2" stroke-dasharray="{dash}"/>"##
+            );
+        }
+    }
+    let _ = write!(
+        s,
+        r##"<line x1="{LEFT}" x2="{}" y1="{:.1}" y2="{:.1}" stroke="#212b32" stroke-width="1.5"/>"##,
+        W - RIGHT,
+        y(f.target),
+        y(f.target)
+    );
+    for (p, org) in f.points.iter().zip(&plot.orgs) {
+        let (colour, what) = match p.band {
+            FunnelBand::Within => ("#768692", "within the 95% limits"),
+            FunnelBand::AboveWarning => ("#ed8b00", "above the 95% limit"),
+            FunnelBand::AboveControl => ("#d5281b", "above the 99.8% limit"),
+            FunnelBand::BelowWarning => ("#00a499", "below the 95% limit"),
+            FunnelBand::BelowControl => ("#005eb8", "below the 99.8% limit"),
+        };
+        let _ = write!(
+            s,
+            r#"<circle cx="{:.1}" cy="{:.1}" r="3.5" fill="{colour}" fill-opacity="0.85"><title>{}: {} ({what})</title></circle>"#,
+            x(p.denominator),
+            y(p.value),
+            esc(&name(org)),
+            crate::format::value(Some(p.value * k))
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,9 +10,10 @@ use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use ipmo_domain::YearMonth;
 use ipmo_measures::Measure;
-use ipmo_measures::analysis::{self, Alert, Judgement, Tone, ValuePoint};
+use ipmo_measures::analysis::{self, Alert, Judgement, OrgCounts, Tone, ValuePoint};
 use ipmo_release::{Org, Release, level_name, level_plural};
 use ipmo_stats::Direction;
+use ipmo_stats::funnel::FunnelBand;
 use ipmo_stats::spc::{Assurance, PointClass, Variation};
 use maud::{Markup, PreEscaped, html};
 
@@ -458,6 +459,33 @@ pub async fn measure(State(s): State<Shared>, Path(id): Path<String>, p: Params)
         level_plural(level),
     );
     let shown = ranked.len();
+    let counts: Vec<OrgCounts> = lv
+        .map(|l| {
+            l.at(month)
+                .filter_map(|(code, pt)| {
+                    Some(OrgCounts {
+                        org_code: code.to_string(),
+                        numerator: pt.numerator?,
+                        denominator: pt.denominator?,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let funnel = analysis::funnel_plot(&counts, &Judgement::of(m));
+    let outside = funnel.as_ref().map_or(0, |p| {
+        p.funnel.points.iter().filter(|x| matches!(x.band, FunnelBand::AboveControl | FunnelBand::BelowControl)).count()
+    });
+    let lens = r.level_values(&m.id, "practice").and_then(|pl| {
+        let practices: Vec<OrgCounts> = pl
+            .at(month)
+            .filter_map(|(code, pt)| {
+                Some(OrgCounts { org_code: code.to_string(), numerator: pt.numerator?, denominator: pt.denominator? })
+            })
+            .collect();
+        (!practices.is_empty() && !r.imd_quintiles().is_empty())
+            .then(|| analysis::lens(&practices, r.imd_quintiles(), m.multiplier()))
+    });
     let csv_link = format!("/measure/{}?level={level}&month={month}&format=csv", m.id);
     Ok(html_page(r, &m.title, &[(m.title.clone(), format!("/measure/{}", m.id))], html! {
         span.caption { "Measure" }
@@ -483,6 +511,34 @@ pub async fn measure(State(s): State<Shared>, Path(id): Path<String>, p: Params)
                 thead { tr { th scope="col" { "Month" } @for d in [10, 20, 30, 40, 50, 60, 70, 80, 90] { th scope="col" .num { (d) "th" } } } }
                 tbody { @for (mo, d) in deciles.iter().rev() { tr { td { (long_month(*mo)) } @for v in d { td.num { (value(Some(*v))) } } } } }
             }
+        }
+        h2 { "Funnel plot, " (long_month(month)) }
+        @match &funnel {
+            Ok(plot) => {
+                (PreEscaped(charts::funnel_chart("funnel", &format!("{}: funnel plot of {}, {}", m.title, level_plural(level).to_lowercase(), long_month(month)), plot, &|code| r.org(code).map_or(code.to_string(), |o| o.name.clone()))))
+                p.hint { "Each point is one organisation; dashed curves are 95% limits, solid curves 99.8%, around the pooled value (" (value(Some(plot.funnel.target * plot.multiplier))) " " (m.unit()) "), adjusted for over-dispersion (φ " (format!("{:.2}", plot.funnel.phi)) "). "
+                    (outside) " of " (plot.funnel.points.len()) " organisations lie outside the 99.8% limits." }
+            }
+            Err(why) => p { "No funnel plot: " (why.to_string()) "." }
+        }
+        h2 { "Deprivation" }
+        @match &lens {
+            Some(l) => {
+                p { "Practices grouped by the national IMD quintile of their population (1 = most deprived fifth), " (long_month(month)) ": the value pooled over each quintile's practices." }
+                table.table {
+                    caption.visually-hidden { "Value by deprivation quintile" }
+                    thead { tr { th scope="col" { "IMD quintile" } th scope="col" .num { "Practices" } th scope="col" .num { "Value (" (m.unit()) ")" } } }
+                    tbody {
+                        @for q in &l.quintiles {
+                            tr { td { (q.quintile) @if q.quintile == 1 { " (most deprived)" } @if q.quintile == 5 { " (least deprived)" } }
+                                 td.num { (q.practices) } td.num { (value(q.value)) } }
+                        }
+                    }
+                }
+                p { "Gap between the most and least deprived fifths: " strong { (value(l.gap)) " " (m.unit()) } "."
+                    @if l.practices_without_imd > 0 { " " (l.practices_without_imd) " practices without an IMD score are left out." } }
+            }
+            None => p { "No deprivation scores are loaded (`ipmo ingest imd`), or no practice values for this month." }
         }
         h2 { (level_plural(level)) ", " (long_month(month)) }
         p { (total) " organisations, highest value first"

@@ -81,6 +81,8 @@ fn release() -> Release {
     ] {
         b.bnf(c, n);
     }
+    b.imd("F83001", 1);
+    b.imd("F83002", 5);
     b.index(index(start));
     b.finish()
 }
@@ -194,10 +196,14 @@ async fn measure_pages() {
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("National deciles for integrated care boards"));
     assert!(body.contains("<svg class=\"chart\""));
-    let first = body.find("North Central London ICB").unwrap();
-    let second = body.find("South East London ICB").unwrap();
+    let table = &body[body.find("<h2>Integrated care boards, December 2024").expect("the ranked table")..];
+    let first = table.find("North Central London ICB").unwrap();
+    let second = table.find("South East London ICB").unwrap();
     assert!(first < second, "ranked highest first");
     assert!(body.contains("aria-current=\"page\""), "level tabs");
+    assert!(body.contains("id=\"funnel-t\""), "funnel plot of the two ICBs");
+    // December 2024: F83001 (quintile 1) 12.3 %, F83002 (quintile 5) 8.0 %: a gap of 4.3 points.
+    assert!(body.contains("4.300"), "deprivation gap: {body}");
     let (_, _, csv) = get(&format!("/measure/{MEASURE}?level=practice&month=2024-06&format=csv")).await;
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 3, "{csv}");
