@@ -4,7 +4,7 @@
 //! index holds, and the server's request timeout.
 
 use crate::charts::{self, long_month};
-use crate::format::{number, pounds, value};
+use crate::format::{amount, number, pounds, value};
 use crate::layout::{self, Crumb, summary};
 use crate::{Params, Shared, WebError};
 use axum::extract::State;
@@ -356,8 +356,8 @@ fn results(r: &Release, f: &Form, rows: &[AnalysisRow], england: &[AnalysisRow])
                                 Some(o) => { a href=(format!("/org/{}", o.code)) { (o.name) } " " span.code { "(" (o.code) ")" } },
                                 None => (row.org_code),
                             } }
-                            td.num { (value(Some(row.numerator))) }
-                            td.num { (value(Some(row.denominator))) }
+                            td.num { (amount(Some(row.numerator))) }
+                            td.num { (amount(Some(row.denominator))) }
                             td.num { (value(row.value)) }
                         }
                     }

@@ -31,6 +31,14 @@ pub fn value(v: Option<f64>) -> String {
     }
 }
 
+/// A numerator or denominator: whole numbers (items, patients) without decimals.
+pub fn amount(v: Option<f64>) -> String {
+    match v {
+        Some(x) if x.is_finite() && x.fract() == 0.0 => number(x, 0),
+        other => value(other),
+    }
+}
+
 /// Pounds, whole.
 pub fn pounds(v: f64) -> String {
     if v < 0.0 { format!("−£{}", number(-v, 0)) } else { format!("£{}", number(v, 0)) }
@@ -63,6 +71,8 @@ mod tests {
         assert_eq!(value(Some(12.345)), "12.3");
         assert_eq!(value(Some(0.87123)), "0.871");
         assert_eq!(pounds(-2500.0), "−£2,500");
+        assert_eq!(amount(Some(3685.0)), "3,685");
+        assert_eq!(amount(Some(12.25)), "12.3");
         assert_eq!(ordinal(Some(72.4)), "72nd");
         assert_eq!(ordinal(Some(11.0)), "11th");
         assert_eq!(ordinal(Some(101.0)), "101st");

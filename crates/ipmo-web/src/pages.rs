@@ -2,7 +2,7 @@
 //! organisation. Each table on them can be downloaded as CSV with `?format=csv`.
 
 use crate::charts::{self, long_month};
-use crate::format::{number, ordinal, pounds, value};
+use crate::format::{amount, number, ordinal, pounds, value};
 use crate::layout::{self, Crumb, summary, tag};
 use crate::{Params, Shared, WebError};
 use axum::extract::{Path, State};
@@ -559,8 +559,8 @@ pub async fn measure(State(s): State<Shared>, Path(id): Path<String>, p: Params)
                     tr {
                         td.num { (i + 1) }
                         td { a href=(format!("/measure/{}/org/{}", m.id, o.code)) { (o.name) } " " span.code { "(" (o.code) ")" } }
-                        td.num { (value(pt.numerator)) }
-                        td.num { (value(pt.denominator)) }
+                        td.num { (amount(pt.numerator)) }
+                        td.num { (amount(pt.denominator)) }
                         td.num { (value(pt.value)) }
                         td.num { (ordinal(pt.percentile)) }
                     }
@@ -637,7 +637,7 @@ pub async fn measure_for_org(
             (summary(&[
                 ("Latest value", html! { (value(pt.value)) " " (m.unit()) " in " (long_month(pt.month)) }),
                 ("Percentile", html! { (ordinal(pt.percentile)) " among " (level_plural(&org.org_type).to_lowercase()) }),
-                ("Numerator / denominator", html! { (value(pt.numerator)) " / " (value(pt.denominator)) }),
+                ("Numerator / denominator", html! { (amount(pt.numerator)) " / " (amount(pt.denominator)) }),
                 ("Variation", html! { @match &spc { Some(s) => { @let (t, c) = variation_text(s.chart.variation); (tag(t, c)) }, None => "Too few months for an SPC chart" } }),
                 ("Assurance", html! { @match spc.as_ref().and_then(|s| s.chart.assurance) { Some(a) => { @let (t, c) = assurance_text(a); (tag(t, c)) }, None => { @if m.target.is_some() { "Not assessed" } @else { "No target set" } } } }),
             ]))
@@ -668,8 +668,8 @@ pub async fn measure_for_org(
                 @for pt in series.iter().rev() {
                     tr {
                         td { (long_month(pt.month)) }
-                        td.num { (value(pt.numerator)) }
-                        td.num { (value(pt.denominator)) }
+                        td.num { (amount(pt.numerator)) }
+                        td.num { (amount(pt.denominator)) }
                         td.num { (value(pt.value)) }
                         td.num { (ordinal(pt.percentile)) }
                         td.num { (value(deciles.get(&pt.month).map(|d| d[4]))) }
