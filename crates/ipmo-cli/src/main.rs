@@ -3,6 +3,7 @@
 
 mod analyse;
 mod bench;
+mod config;
 mod demo;
 mod measure_analysis;
 mod measures;
@@ -172,8 +173,37 @@ struct SynthArgs {
     seed: u64,
 }
 
+/// Parses the command line with `ipmo.toml`'s settings as defaults (a flag or an environment
+/// variable still wins).
+fn parse() -> Result<Cli> {
+    use clap::{CommandFactory, FromArgMatches};
+    let mut cmd = Cli::command();
+    if let Some(path) = config::path()? {
+        let c = config::read(&path)?;
+        if let Some(w) = c.warehouse {
+            cmd = cmd.mut_arg("warehouse", |a| a.default_value(w.display().to_string()));
+        }
+        if let Some(m) = c.measures {
+            cmd = cmd.mut_arg("measures", |a| a.default_value(m.display().to_string()));
+        }
+        if let Some(b) = c.bind {
+            for sub in ["serve", "demo"] {
+                let b = b.clone();
+                cmd = cmd.mut_subcommand(sub, |s| s.mut_arg("bind", |a| a.default_value(b)));
+            }
+        }
+    }
+    Ok(Cli::from_arg_matches(&cmd.get_matches()).unwrap_or_else(|e| e.exit()))
+}
+
 fn main() {
-    let cli = Cli::parse();
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(2);
+        }
+    };
     if let Err(e) = run(cli) {
         // A closed pipe (`ipmo measures list | head`) is the reader's choice, not an error.
         if e.chain()

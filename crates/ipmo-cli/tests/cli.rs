@@ -769,3 +769,30 @@ fn the_served_release_matches_the_stored_tables() {
         assert_eq!(release.ancestors(&o.code).last().map(|e| e.code.as_str()), Some("ENG"), "{}", o.code);
     }
 }
+
+/// `ipmo.toml` in the working directory sets the warehouse; a flag still wins; a misspelt key is
+/// an error naming the file and the key.
+#[test]
+fn ipmo_toml_sets_defaults_that_flags_override() {
+    let dir = tempfile::tempdir().unwrap();
+    let from_file = dir.path().join("from-file");
+    std::fs::write(dir.path().join("ipmo.toml"), format!("warehouse = {:?}\n", from_file.to_str().unwrap())).unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_ipmo"))
+            .current_dir(dir.path())
+            .args(args)
+            .env_remove("IPMO_WAREHOUSE")
+            .env_remove("IPMO_CONFIG")
+            .output()
+            .unwrap()
+    };
+    // An empty warehouse makes `status` fail, naming the warehouse it looked at.
+    let text = failed(&run(&["status"]));
+    assert!(text.contains("from-file"), "{text}");
+    let flagged = dir.path().join("from-flag");
+    let text = failed(&run(&["--warehouse", flagged.to_str().unwrap(), "status"]));
+    assert!(text.contains("from-flag") && !text.contains("from-file"), "{text}");
+    std::fs::write(dir.path().join("ipmo.toml"), "warehous = \"x\"\n").unwrap();
+    let err = failed(&run(&["status"]));
+    assert!(err.contains("ipmo.toml") && err.contains("warehous"), "{err}");
+}
