@@ -360,6 +360,78 @@ impl PrescribingIndex {
         Ok(Totals { items: sums[0], actual_cost: sums[1] as f64 / 100_000.0 })
     }
 
+    /// The presentations of `set` ranked by items in one month, for the practices counted towards
+    /// `org` at `level` (all standard practices for England): (code, items, actual cost in
+    /// pounds), at most `top`. A code's rows are sorted by month, so each is found by binary
+    /// search and only that month's rows are read.
+    pub fn breakdown(
+        &self,
+        set: &CodeSet,
+        level: &Level,
+        org: &str,
+        month: YearMonth,
+        top: usize,
+    ) -> Result<Vec<(String, i64, f64)>, IndexError> {
+        let Ok(mi) = self.months.binary_search(&month) else { return Ok(Vec::new()) };
+        let parent = match level {
+            Level::Pcn => Some(0),
+            Level::Sicbl => Some(1),
+            Level::Icb => Some(2),
+            Level::Region => Some(3),
+            _ => None,
+        };
+        let counted: Vec<bool> = self.membership[mi]
+            .iter()
+            .enumerate()
+            .map(|(p, m)| match (m, level, parent) {
+                (None, ..) => false,
+                (Some(_), Level::Practice, _) => self.practices[p].eq_ignore_ascii_case(org),
+                (Some(m), _, Some(l)) => {
+                    m.orgs[l] != NONE && self.orgs[l][m.orgs[l] as usize].eq_ignore_ascii_case(org)
+                }
+                (Some(_), Level::England, _) => true,
+                _ => false,
+            })
+            .collect();
+        let mi = mi as u8;
+        let mut out = Vec::new();
+        let mut chunk = Chunk::default();
+        for codes in self.code_ranges(set) {
+            for c in codes {
+                let run = self.code_rows[c] as usize..self.code_rows[c + 1] as usize;
+                // First row of the month and first row after it.
+                let bound = |after: bool| -> Result<usize, IndexError> {
+                    let (mut lo, mut hi) = (run.start, run.end);
+                    while lo < hi {
+                        let mid = lo + (hi - lo) / 2;
+                        let m = self.rows.month_at(mid)?;
+                        if m < mi || (after && m == mi) { lo = mid + 1 } else { hi = mid }
+                    }
+                    Ok(lo)
+                };
+                let rows = bound(false)?..bound(true)?;
+                if rows.is_empty() {
+                    continue;
+                }
+                let mut sums = [0i64; 2];
+                for (slot, kind) in [ValueKind::Items, ValueKind::ActualCost].into_iter().enumerate() {
+                    self.rows.read(rows.clone(), kind, &mut chunk)?;
+                    for (&p, &v) in chunk.practice.iter().zip(&chunk.ints) {
+                        if counted.get(usize::from(p)).copied().unwrap_or(false) {
+                            sums[slot] += v;
+                        }
+                    }
+                }
+                if sums != [0, 0] {
+                    out.push((self.codes[c].clone(), sums[0], sums[1] as f64 / 100_000.0));
+                }
+            }
+        }
+        out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        out.truncate(top);
+        Ok(out)
+    }
+
     /// The months of `from..=to` that the index holds, as a range of month indices.
     fn month_range(&self, from: Option<YearMonth>, to: Option<YearMonth>) -> Result<Range<usize>, IndexError> {
         if let (Some(f), Some(t)) = (from, to)
@@ -639,6 +711,22 @@ mod tests {
         let t = ix.totals(&CodeSet::parse("05", "0501050", "n").unwrap(), jan, jan).unwrap();
         assert_eq!(t.items, 4 + 6 + 1 + 5);
         assert_eq!(t.actual_cost, 16.0 * 123_456.0 / 100_000.0);
+    }
+
+    #[test]
+    fn breakdown_ranks_one_organisations_presentations_in_one_month() {
+        let ix = index();
+        let jan = "2024-01".parse().unwrap();
+        let set = CodeSet::parse("0501", "", "n").unwrap();
+        let b = ix.breakdown(&set, &Level::Pcn, "P1", jan, 10).unwrap();
+        let codes: Vec<(&str, i64)> = b.iter().map(|(c, i, _)| (c.as_str(), *i)).collect();
+        assert_eq!(codes, [("0501050B0AAAAAA", 9), ("0501021A0AAAAAA", 6), ("0501013K0AAAAAA", 5)]);
+        assert_eq!(b[2].2, 5.0 * 123_456.0 / 100_000.0);
+        let feb = "2024-02".parse().unwrap();
+        let b = ix.breakdown(&set, &Level::Practice, "a", feb, 10).unwrap();
+        assert_eq!(b.iter().map(|x| x.1).collect::<Vec<_>>(), [3], "merged February rows of A");
+        assert_eq!(ix.breakdown(&set, &Level::England, "ENG", jan, 1).unwrap().len(), 1, "top 1");
+        assert!(ix.breakdown(&set, &Level::Icb, "I1", "2030-01".parse().unwrap(), 5).unwrap().is_empty());
     }
 
     #[test]

@@ -146,6 +146,20 @@ impl RowStore {
         Ok(())
     }
 
+    /// The month index of one row.
+    pub fn month_at(&self, row: usize) -> Result<u8, IndexError> {
+        match self {
+            Self::Memory(c) => {
+                c.month.get(row).copied().ok_or_else(|| IndexError::Query(format!("row {row} is outside the index")))
+            }
+            Self::File(f) => {
+                let mut b = Vec::new();
+                f.fetch(0, &(row..row + 1), &mut b)?;
+                b.first().copied().ok_or_else(|| IndexError::Query(format!("row {row} is outside the index")))
+            }
+        }
+    }
+
     /// Every row in memory (for tests and for comparing a file with what was written).
     pub fn columns(&self) -> Result<Columns, IndexError> {
         match self {

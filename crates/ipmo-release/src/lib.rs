@@ -103,6 +103,8 @@ pub struct Release {
     bnf: BTreeMap<String, String>,
     /// Practice → national IMD quintile (1 most deprived).
     imd: FxHashMap<String, u8>,
+    /// Measure id → the presentations its numerator counts.
+    numerator_codes: FxHashMap<String, Vec<String>>,
 }
 
 /// Code lengths of the BNF levels, chapter to presentation.
@@ -220,6 +222,11 @@ impl Release {
         &self.imd
     }
 
+    /// The presentations a measure's numerator counts (as resolved when it was computed).
+    pub fn numerator_codes(&self, measure: &str) -> &[String] {
+        self.numerator_codes.get(measure).map_or(&[], Vec::as_slice)
+    }
+
     /// The BNF name of a code at any level.
     pub fn bnf_name(&self, code: &str) -> Option<&str> {
         self.bnf.get(code).map(String::as_str)
@@ -280,6 +287,7 @@ pub struct ReleaseBuilder {
     index: Option<PrescribingIndex>,
     bnf: BTreeMap<String, String>,
     imd: FxHashMap<String, u8>,
+    numerator_codes: FxHashMap<String, Vec<String>>,
 }
 
 impl ReleaseBuilder {
@@ -296,7 +304,13 @@ impl ReleaseBuilder {
             index: None,
             bnf: BTreeMap::new(),
             imd: FxHashMap::default(),
+            numerator_codes: FxHashMap::default(),
         }
+    }
+
+    /// Records that `measure`'s numerator counts the presentation `code`.
+    pub fn numerator_code(&mut self, measure: &str, code: &str) {
+        self.numerator_codes.entry(measure.to_string()).or_default().push(code.to_string());
     }
 
     /// A practice's national IMD quintile (1–5; others are ignored).
@@ -419,6 +433,7 @@ impl ReleaseBuilder {
             values,
             bnf: self.bnf,
             imd: self.imd,
+            numerator_codes: self.numerator_codes,
         }
     }
 }

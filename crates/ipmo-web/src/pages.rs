@@ -19,6 +19,8 @@ use maud::{Markup, PreEscaped, html};
 
 /// Most rows a ranked table shows on the page (the CSV has them all).
 const TABLE_ROWS: usize = 100;
+/// Presentations listed as driving a numerator.
+const DRIVERS: usize = 15;
 /// Months the small charts on a dashboard cover.
 const SPARK_MONTHS: usize = 24;
 
@@ -628,6 +630,28 @@ pub async fn measure_for_org(
         children.iter().filter_map(|c| r.series(&m.id, c).and_then(|s| s.last()).map(|pt| (*c, pt))).collect();
     let mut crumbs = crumbs_for(r, org);
     crumbs.push((m.title.clone(), format!("/measure/{}/org/{}", m.id, org.code)));
+    let drivers = match (&r.index, series.last()) {
+        (Some(ix), Some(pt)) => {
+            let set = ipmo_index::CodeSet { include: r.numerator_codes(&m.id).to_vec(), exclude: Vec::new() };
+            let level = match org.org_type.as_str() {
+                "practice" => Some(ipmo_index::Level::Practice),
+                "pcn" => Some(ipmo_index::Level::Pcn),
+                "sicbl" => Some(ipmo_index::Level::Sicbl),
+                "icb" => Some(ipmo_index::Level::Icb),
+                "region" => Some(ipmo_index::Level::Region),
+                "england" => Some(ipmo_index::Level::England),
+                _ => None,
+            };
+            match level {
+                Some(level) if !set.include.is_empty() => Some(
+                    ix.breakdown(&set, &level, &org.code, pt.month, DRIVERS)
+                        .map_err(|e| WebError::Internal(e.to_string()))?,
+                ),
+                _ => Some(Vec::new()),
+            }
+        }
+        _ => None,
+    };
     let latest = series.last();
     Ok(html_page(r, &format!("{} – {}", m.title, org.name), &crumbs, html! {
         span.caption { (org.name) " (" (org.code) ")" }
@@ -655,6 +679,29 @@ pub async fn measure_for_org(
                     @if m.target.is_some() { " Red line: target." } }
             }
             None => p { "An SPC chart needs at least 15 months of values." }
+        }
+        @if let Some(month) = latest.map(|p| p.month) {
+            h2 { "What drives the numerator, " (long_month(month)) }
+            @match &drivers {
+                Some(list) if !list.is_empty() => {
+                    p { "The presentations counted in the numerator that " (org.name) " prescribed most that month (up to " (DRIVERS) "), from the prescribing index." }
+                    table.table {
+                        caption.visually-hidden { "Presentations behind the numerator" }
+                        thead { tr { th scope="col" { "Presentation" } th scope="col" .num { "Items" } th scope="col" .num { "Actual cost" } } }
+                        tbody {
+                            @for (code, items, cost) in list {
+                                tr {
+                                    td { (r.bnf_name(code).unwrap_or(code)) " " span.code { "(" (code) ")" } }
+                                    td.num { (number(*items as f64, 0)) }
+                                    td.num { (pounds(*cost)) }
+                                }
+                            }
+                        }
+                    }
+                }
+                Some(_) => p { "No prescribing of the numerator's presentations that month." }
+                None => p { "The prescribing index is not open on this server, so the presentations cannot be listed." }
+            }
         }
         h2 { "Data" }
         p { a href=(format!("/measure/{}/org/{}?format=csv", m.id, org.code)) download { "Download (CSV)" } }

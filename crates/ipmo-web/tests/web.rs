@@ -81,6 +81,7 @@ fn release() -> Release {
     ] {
         b.bnf(c, n);
     }
+    b.numerator_code(MEASURE, "0501021A0AAAAAA");
     b.imd("F83001", 1);
     b.imd("F83002", 5);
     b.index(index(start));
@@ -222,6 +223,11 @@ async fn measure_pages() {
     let (status, _, body) = get(&format!("/measure/{MEASURE}/org/U12345")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("href=\"/measure/broad_spectrum/org/F83001\""), "children's values");
+    // St Mary's cefalexin (a numerator presentation) in December: 10 items at £1.50.
+    let (_, _, body) = get(&format!("/measure/{MEASURE}/org/F83001")).await;
+    let drivers = &body[body.find("What drives the numerator, December 2024").expect("drivers section")..];
+    assert!(drivers.contains("Cefalexin 250mg capsules"), "{drivers}");
+    assert!(drivers.contains(">10<") && drivers.contains("£15"), "{drivers}");
 }
 
 #[tokio::test]
