@@ -25,6 +25,8 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/measures/{id}", get(measure))
         .route("/measures/{id}/values", get(values))
         .route("/measures/{id}/ranking", get(ranking))
+        .route("/analyse", get(analyse))
+        .route("/bnf", get(bnf))
 }
 
 /// A [`WebError`] answered as API JSON.
@@ -225,4 +227,67 @@ async fn ranking(State(s): State<Shared>, Path(id): Path<String>, p: Params) -> 
     });
     let deciles = lv.and_then(|l| l.deciles.get(&month)).map(|d| d.to_vec());
     Ok(Json(json!({ "measure": m.id, "level": level, "month": month.to_string(), "deciles": deciles, "rows": rows })))
+}
+
+async fn analyse(State(s): State<Shared>, p: Params) -> ApiResult {
+    use crate::explore::{bad, no_index, parse_level, parse_value};
+    let num = p
+        .get("num")
+        .ok_or_else(|| fail(WebError::BadParameter("num".into(), "is required (BNF code prefixes)".into())))?;
+    let numerator =
+        ipmo_index::CodeSet::parse(num, p.get("exclude").unwrap_or(""), "num").map_err(|e| fail(bad("num")(e)))?;
+    let denominator = match p.get("den").unwrap_or("list-size") {
+        "list-size" | "list_size" => ipmo_index::Denominator::ListSize,
+        codes => ipmo_index::Denominator::Codes(
+            ipmo_index::CodeSet::parse(codes, "", "den").map_err(|e| fail(bad("den")(e)))?,
+        ),
+    };
+    let a = ipmo_index::Analysis {
+        numerator,
+        denominator,
+        value: parse_value(p.get("value").unwrap_or("items"))?,
+        level: parse_level(p.get("level").unwrap_or("icb"))?,
+        org: p.get("org").map(str::to_string),
+        from: p.month("from")?,
+        to: p.month("to")?,
+    };
+    let state = s.clone();
+    let rows = tokio::task::spawn_blocking(move || {
+        let ix = state.release.index.as_ref().ok_or_else(no_index)?;
+        ix.analyse(&a).map_err(|e| match e {
+            ipmo_index::IndexError::Query(m) if m.contains("no organisation") => WebError::NotFound(m),
+            other => bad("num")(other),
+        })
+    })
+    .await
+    .map_err(|e| fail(WebError::Internal(format!("the analysis failed: {e}"))))??;
+    Ok(Json(json!({ "rows": rows.iter().map(|r| json!({
+        "month": r.month.to_string(),
+        "org_code": r.org_code,
+        "numerator": r.numerator,
+        "denominator": r.denominator,
+        "value": r.value,
+    })).collect::<Vec<_>>() })))
+}
+
+async fn bnf(State(s): State<Shared>, p: Params) -> ApiResult {
+    let r = &s.release;
+    let entry = |(c, n): (&str, &str)| json!({ "code": c, "name": n, "level": ipmo_release::bnf_level_name(c.len()) });
+    if let Some(q) = p.get("q") {
+        if q.chars().count() > 100 {
+            return Err(fail(WebError::BadParameter("q".into(), "is longer than 100 characters".into())));
+        }
+        return Ok(Json(
+            json!({ "query": q, "results": r.bnf_search(q, 100).into_iter().map(entry).collect::<Vec<_>>() }),
+        ));
+    }
+    let code = p.get("code").unwrap_or("").to_ascii_uppercase();
+    if !code.is_empty() && r.bnf_name(&code).is_none() {
+        return Err(fail(WebError::NotFound(format!("no BNF entry with the code \"{code}\""))));
+    }
+    Ok(Json(json!({
+        "code": code,
+        "name": r.bnf_name(&code),
+        "children": r.bnf_children(&code).into_iter().map(entry).collect::<Vec<_>>(),
+    })))
 }

@@ -26,7 +26,7 @@ fn page(r: &Release, title: &str, crumbs: &[Crumb], main: Markup) -> Html<String
     Html(layout::page(title, crumbs, Some(&note), main).into_string())
 }
 
-fn no_index() -> WebError {
+pub(crate) fn no_index() -> WebError {
     WebError::NotFound(
         "The prescribing index is not open on this server (it was started with --no-index, or holds no prescribing)."
             .into(),
@@ -136,7 +136,7 @@ struct Form {
     to: String,
 }
 
-fn parse_value(v: &str) -> Result<ValueKind, WebError> {
+pub(crate) fn parse_value(v: &str) -> Result<ValueKind, WebError> {
     match v {
         "" | "items" => Ok(ValueKind::Items),
         "quantity" => Ok(ValueKind::Quantity),
@@ -149,7 +149,7 @@ fn parse_value(v: &str) -> Result<ValueKind, WebError> {
     }
 }
 
-fn parse_level(v: &str) -> Result<Level, WebError> {
+pub(crate) fn parse_level(v: &str) -> Result<Level, WebError> {
     Ok(match v {
         "practice" => Level::Practice,
         "pcn" => Level::Pcn,
@@ -167,7 +167,7 @@ fn parse_level(v: &str) -> Result<Level, WebError> {
 }
 
 /// An index error about parameter `param` (its message may already name it).
-fn bad(param: &str) -> impl Fn(ipmo_index::IndexError) -> WebError + '_ {
+pub(crate) fn bad(param: &str) -> impl Fn(ipmo_index::IndexError) -> WebError + '_ {
     move |e| {
         let text = e.to_string();
         let text = text.strip_prefix(&format!("{param}: ")).unwrap_or(&text).to_string();

@@ -353,10 +353,20 @@ async fn openapi_documents_every_api_route() {
         ("/measures/{id}/values", "/measures/broad_spectrum/values?org=QMJ"),
         ("/measures/{id}/ranking", "/measures/broad_spectrum/ranking"),
         ("/openapi.json", "/openapi.json"),
+        ("/analyse", "/analyse?num=0501013&den=0501&level=practice"),
+        ("/bnf", "/bnf?code=0501"),
     ] {
         assert!(paths.contains_key(path), "{path} undocumented");
         let (s, _, _) = get(&format!("/api/v1{example}")).await;
         assert_eq!(s, StatusCode::OK, "{example}");
     }
-    assert_eq!(paths.len(), 7, "a documented path without a test above");
+    assert_eq!(paths.len(), 9, "a documented path without a test above");
+    let (_, _, body) = get("/api/v1/analyse?num=0501013&den=0501&level=practice&from=2024-12").await;
+    insta::assert_json_snapshot!("api_analyse_practice", json(&body));
+    let (_, _, body) = get("/api/v1/bnf?code=0501").await;
+    assert_eq!(json(&body)["children"][0]["code"], "050101");
+    let (s, _, body) = get("/api/v1/analyse?num=05&level=pcn&org=NOPE").await;
+    assert_eq!((s, json(&body)["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    let (s, _, body) = get("/api/v1/analyse").await;
+    assert_eq!((s, json(&body)["error"]["parameter"].as_str()), (StatusCode::BAD_REQUEST, Some("num")));
 }
