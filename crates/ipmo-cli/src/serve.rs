@@ -40,7 +40,7 @@ pub fn run(wh: &Warehouse, library: &LibrarySource, args: &ServeArgs, quiet: boo
             if release.index.is_some() { ", prescribing index open" } else { "" }
         );
     }
-    let state = Arc::new(ipmo_web::AppState { release });
+    let state = Arc::new(ipmo_web::AppState::new(release));
     println!("IPMO dashboard: http://{}/ (Ctrl-C stops it)", args.bind);
     rt.block_on(ipmo_web::serve(args.bind, state)).with_context(|| {
         format!("cannot serve on {} (is another program using the port? try --bind 127.0.0.1:8081)", args.bind)

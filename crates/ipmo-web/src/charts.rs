@@ -408,14 +408,44 @@ pub fn funnel_chart(
         y(f.target),
         y(f.target)
     );
+    let band_style = |b: FunnelBand| match b {
+        FunnelBand::Within => ("#768692", "within the 95% limits"),
+        FunnelBand::AboveWarning => ("#ed8b00", "above the 95% limit"),
+        FunnelBand::AboveControl => ("#d5281b", "above the 99.8% limit"),
+        FunnelBand::BelowWarning => ("#00a499", "below the 95% limit"),
+        FunnelBand::BelowControl => ("#005eb8", "below the 99.8% limit"),
+    };
+    // Up to MANY points each get a circle with a hover title. Beyond that (a national practice
+    // list), each band's points are drawn as one path of dots, and only points beyond the 99.8%
+    // limits keep a circle and title: the page stays small and the outliers stay named.
+    const MANY: usize = 400;
+    let many = f.points.len() > MANY;
+    if many {
+        for band in [
+            FunnelBand::Within,
+            FunnelBand::AboveWarning,
+            FunnelBand::BelowWarning,
+            FunnelBand::AboveControl,
+            FunnelBand::BelowControl,
+        ] {
+            let mut d = String::new();
+            for p in f.points.iter().filter(|p| p.band == band) {
+                let _ = write!(d, "M{:.1} {:.1}h0", x(p.denominator), y(p.value));
+            }
+            if !d.is_empty() {
+                let _ = write!(
+                    s,
+                    r#"<path d="{d}" stroke="{}" stroke-width="5" stroke-linecap="round" stroke-opacity="0.8" fill="none"/>"#,
+                    band_style(band).0
+                );
+            }
+        }
+    }
     for (p, org) in f.points.iter().zip(&plot.orgs) {
-        let (colour, what) = match p.band {
-            FunnelBand::Within => ("#768692", "within the 95% limits"),
-            FunnelBand::AboveWarning => ("#ed8b00", "above the 95% limit"),
-            FunnelBand::AboveControl => ("#d5281b", "above the 99.8% limit"),
-            FunnelBand::BelowWarning => ("#00a499", "below the 95% limit"),
-            FunnelBand::BelowControl => ("#005eb8", "below the 99.8% limit"),
-        };
+        if many && !matches!(p.band, FunnelBand::AboveControl | FunnelBand::BelowControl) {
+            continue;
+        }
+        let (colour, what) = band_style(p.band);
         let _ = write!(
             s,
             r#"<circle cx="{:.1}" cy="{:.1}" r="3.5" fill="{colour}" fill-opacity="0.85"><title>{}: {} ({what})</title></circle>"#,

@@ -33,6 +33,51 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct AppState {
     /// The data served.
     pub release: Release,
+    cache: PageCache,
+}
+
+impl AppState {
+    /// State serving `release`.
+    pub fn new(release: Release) -> Self {
+        Self { release, cache: PageCache::default() }
+    }
+}
+
+/// Most bytes of rendered responses kept; past this the cache starts afresh.
+const CACHE_BYTES: usize = 256 << 20;
+/// Largest single response kept.
+const CACHE_ONE: usize = 4 << 20;
+
+/// Rendered responses by URL. The release never changes while the server runs, so a response is
+/// a function of its URL and can be kept: the second visitor to a national measure page gets the
+/// bytes the first one caused to be rendered. Bounded by [`CACHE_BYTES`].
+#[derive(Default)]
+struct PageCache {
+    pages: std::sync::Mutex<(Pages, usize)>,
+}
+
+/// URL → (content type, body).
+type Pages = rustc_hash::FxHashMap<String, (HeaderValue, axum::body::Bytes)>;
+
+impl PageCache {
+    fn get(&self, uri: &str) -> Option<(HeaderValue, axum::body::Bytes)> {
+        self.pages.lock().ok()?.0.get(uri).cloned()
+    }
+
+    fn put(&self, uri: String, content_type: HeaderValue, body: axum::body::Bytes) {
+        if body.len() > CACHE_ONE {
+            return;
+        }
+        if let Ok(mut guard) = self.pages.lock() {
+            let (pages, bytes) = &mut *guard;
+            if *bytes + body.len() > CACHE_BYTES {
+                pages.clear();
+                *bytes = 0;
+            }
+            *bytes += body.len();
+            pages.insert(uri, (content_type, body));
+        }
+    }
 }
 
 /// Shared state.
@@ -185,9 +230,11 @@ fn etag(release_id: &str, uri: &str) -> String {
     format!("\"{release_id}-{h:016x}\"")
 }
 
-/// Answers `If-None-Match` with 304 before any rendering, tags successful GETs with their ETag,
-/// and abandons requests that run past [`REQUEST_TIMEOUT`].
+/// Answers `If-None-Match` with 304 before any rendering, serves a page already rendered from the
+/// cache, tags successful GETs with their ETag, and abandons requests that run past
+/// [`REQUEST_TIMEOUT`].
 async fn caching(State(state): State<Shared>, headers: HeaderMap, request: Request, next: Next) -> Response {
+    // (The ETag check comes first: a client that holds the page needs nothing rendered or read.)
     let uri = request.uri().to_string();
     let tag = etag(&state.release.id, &uri);
     let matches = headers
@@ -201,6 +248,12 @@ async fn caching(State(state): State<Shared>, headers: HeaderMap, request: Reque
         }
         return r;
     }
+    let cacheable = request.method() == axum::http::Method::GET;
+    if cacheable && let Some((content_type, body)) = state.cache.get(&uri) {
+        let mut r = Response::new(axum::body::Body::from(body));
+        r.headers_mut().insert(header::CONTENT_TYPE, content_type);
+        return finish(r, &tag);
+    }
     let mut response = match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
         Ok(r) => r,
         Err(_) => {
@@ -210,8 +263,27 @@ async fn caching(State(state): State<Shared>, headers: HeaderMap, request: Reque
             return r;
         }
     };
+    if cacheable
+        && response.status() == StatusCode::OK
+        && !response.headers().contains_key(header::CONTENT_DISPOSITION)
+        && let Some(content_type) = response.headers().get(header::CONTENT_TYPE).cloned()
+    {
+        let (parts, body) = response.into_parts();
+        let bytes = match axum::body::to_bytes(body, CACHE_ONE * 4).await {
+            Ok(b) => b,
+            Err(_) => return WebError::Internal("a response could not be read back".into()).into_response(),
+        };
+        state.cache.put(uri, content_type, bytes.clone());
+        response = Response::from_parts(parts, axum::body::Body::from(bytes));
+    }
+    finish(response, &tag)
+}
+
+/// Headers every response gets: the ETag and revalidation on success, and a strict content
+/// security policy.
+fn finish(mut response: Response, tag: &str) -> Response {
     if response.status() == StatusCode::OK {
-        if let Ok(v) = HeaderValue::from_str(&tag) {
+        if let Ok(v) = HeaderValue::from_str(tag) {
             response.headers_mut().insert(header::ETAG, v);
         }
         response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));

@@ -123,7 +123,7 @@ fn index(start: YearMonth) -> ipmo_index::PrescribingIndex {
 }
 
 fn app() -> axum::Router {
-    router(Arc::new(AppState { release: release() }))
+    router(Arc::new(AppState::new(release())))
 }
 
 async fn get(uri: &str) -> (StatusCode, axum::http::HeaderMap, String) {
@@ -369,4 +369,32 @@ async fn openapi_documents_every_api_route() {
     assert_eq!((s, json(&body)["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
     let (s, _, body) = get("/api/v1/analyse").await;
     assert_eq!((s, json(&body)["error"]["parameter"].as_str()), (StatusCode::BAD_REQUEST, Some("num")));
+}
+
+/// A page served again by the same server (from its cache) is byte-for-byte the first one, with
+/// the same headers; CSV downloads are not kept.
+#[tokio::test]
+async fn repeat_requests_get_the_same_page() {
+    let app = app();
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let req = Request::builder().uri(format!("/measure/{MEASURE}?level=practice")).body(Body::empty()).unwrap();
+        let res = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let h = res.headers().clone();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        seen.push((
+            h.get(header::ETAG).cloned(),
+            h.get(header::CONTENT_TYPE).cloned(),
+            h.get(header::CONTENT_SECURITY_POLICY).cloned(),
+            body,
+        ));
+    }
+    assert_eq!(seen[0], seen[1]);
+    assert!(seen[0].0.is_some() && seen[0].2.is_some());
+    for _ in 0..2 {
+        let req = Request::builder().uri(format!("/measure/{MEASURE}?format=csv")).body(Body::empty()).unwrap();
+        let res = app.clone().oneshot(req).await.unwrap();
+        assert!(res.headers().get(header::CONTENT_DISPOSITION).is_some(), "a download stays a download");
+    }
 }
