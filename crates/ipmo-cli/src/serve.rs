@@ -25,7 +25,8 @@ pub fn run(wh: &Warehouse, library: &LibrarySource, args: &ServeArgs, quiet: boo
     let started = Instant::now();
     let lib = load_library(library)?;
     let rt = tokio::runtime::Runtime::new().context("cannot start the server runtime")?;
-    let release = rt.block_on(wh.load_release(lib, !args.no_index, &mut |month, rows| {
+    let (groups, _) = crate::measures::read_groups(wh)?;
+    let release = rt.block_on(wh.load_release(lib, &groups, !args.no_index, &mut |month, rows| {
         if !quiet {
             eprintln!("serve: index {month}: {rows} rows ({:.1} s)", started.elapsed().as_secs_f64());
         }

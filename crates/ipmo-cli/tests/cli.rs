@@ -730,7 +730,7 @@ fn the_served_release_matches_the_stored_tables() {
     let warehouse = ipmo_warehouse::Warehouse::open(&wh).unwrap();
     let lib = ipmo_measures::Library::built_in().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let release = rt.block_on(warehouse.load_release(lib, true, &mut |_, _| {})).unwrap();
+    let release = rt.block_on(warehouse.load_release(lib, &[], true, &mut |_, _| {})).unwrap();
     assert_eq!(release.months.len(), 3);
     assert!(release.index.as_ref().is_some_and(|ix| ix.months.len() == 3), "the index is opened for analyses");
     let month = release.latest_month().unwrap();

@@ -16,6 +16,9 @@ pub const LEVELS: [&str; 6] = ipmo_measures::compute::LEVELS;
 
 /// What people call a level.
 pub fn level_name(org_type: &str) -> &str {
+    if org_type.starts_with("group:") {
+        return "Custom group";
+    }
     match org_type {
         "practice" => "GP practice",
         "pcn" => "Primary care network",
@@ -29,6 +32,9 @@ pub fn level_name(org_type: &str) -> &str {
 
 /// The plural of [`level_name`], for lists.
 pub fn level_plural(org_type: &str) -> &str {
+    if org_type.starts_with("group:") {
+        return "Custom groups";
+    }
     match org_type {
         "practice" => "GP practices",
         "pcn" => "Primary care networks",
@@ -105,6 +111,8 @@ pub struct Release {
     imd: FxHashMap<String, u8>,
     /// Measure id → the presentations its numerator counts.
     numerator_codes: FxHashMap<String, Vec<String>>,
+    /// Custom group → its members (positions in `orgs`).
+    members: FxHashMap<usize, Vec<usize>>,
 }
 
 /// Code lengths of the BNF levels, chapter to presentation.
@@ -139,9 +147,14 @@ impl Release {
         self.org_pos.get(code).or_else(|| self.org_pos.get(&code.to_ascii_uppercase())).map(|&i| &self.orgs[i])
     }
 
-    /// An organisation's children today (practices of a PCN, PCNs of a sub-ICB location, …).
+    /// An organisation's children today (practices of a PCN, PCNs of a sub-ICB location, …), or
+    /// a custom group's members.
     pub fn children(&self, code: &str) -> Vec<&Org> {
-        self.org_pos.get(code).map(|&i| self.children[i].iter().map(|&c| &self.orgs[c]).collect()).unwrap_or_default()
+        let Some(&i) = self.org_pos.get(code) else { return Vec::new() };
+        match self.members.get(&i) {
+            Some(m) => m.iter().map(|&c| &self.orgs[c]).collect(),
+            None => self.children[i].iter().map(|&c| &self.orgs[c]).collect(),
+        }
     }
 
     /// The chain of parents, nearest first.
@@ -288,6 +301,7 @@ pub struct ReleaseBuilder {
     bnf: BTreeMap<String, String>,
     imd: FxHashMap<String, u8>,
     numerator_codes: FxHashMap<String, Vec<String>>,
+    groups: Vec<(Org, Vec<String>)>,
 }
 
 impl ReleaseBuilder {
@@ -305,7 +319,16 @@ impl ReleaseBuilder {
             bnf: BTreeMap::new(),
             imd: FxHashMap::default(),
             numerator_codes: FxHashMap::default(),
+            groups: Vec::new(),
         }
+    }
+
+    /// Adds a custom group (`org_type` `group:<set>`) with its member codes. A group whose code
+    /// is already an organisation's is left out rather than hide that organisation.
+    pub fn group(&mut self, set: &str, code: &str, name: &str, members: Vec<String>) {
+        let org =
+            Org { code: code.to_string(), name: name.to_string(), org_type: format!("group:{set}"), parent: None };
+        self.groups.push((org, members));
     }
 
     /// Records that `measure`'s numerator counts the presentation `code`.
@@ -373,6 +396,13 @@ impl ReleaseBuilder {
         for o in self.orgs {
             by_code.insert(o.code.clone(), o);
         }
+        let mut group_members: Vec<(String, Vec<String>)> = Vec::new();
+        for (g, members) in self.groups {
+            if !by_code.contains_key(&g.code) {
+                group_members.push((g.code.clone(), members));
+                by_code.insert(g.code.clone(), g);
+            }
+        }
         if !by_code.contains_key(ipmo_measures::compute::ENGLAND) {
             by_code.insert(
                 ipmo_measures::compute::ENGLAND.to_string(),
@@ -399,6 +429,13 @@ impl ReleaseBuilder {
         for c in &mut children {
             c.sort_by(|a, b| orgs[*a].name.cmp(&orgs[*b].name));
         }
+        let members: FxHashMap<usize, Vec<usize>> = group_members
+            .into_iter()
+            .filter_map(|(g, m)| {
+                let list: Vec<usize> = m.iter().filter_map(|c| org_pos.get(c).copied()).collect();
+                org_pos.get(&g).map(|&i| (i, list))
+            })
+            .collect();
         let mut months = std::collections::BTreeSet::new();
         let mut values = FxHashMap::default();
         let mut deciles = self.deciles;
@@ -434,6 +471,7 @@ impl ReleaseBuilder {
             bnf: self.bnf,
             imd: self.imd,
             numerator_codes: self.numerator_codes,
+            members,
         }
     }
 }
@@ -470,6 +508,8 @@ mod tests {
         ] {
             b.org(o);
         }
+        b.group("peers", "G1", "My peers", vec!["I1".into(), "I2".into(), "NOPE".into()]);
+        b.group("peers", "I1", "Clash", vec![]);
         b.value("m", "icb", "I1", point("2024-02", 2.0));
         b.value("m", "icb", "I1", point("2024-01", 1.0));
         b.value("m", "icb", "I2", point("2024-01", 5.0));
@@ -497,6 +537,10 @@ mod tests {
         );
         assert_eq!(r.children("Y1").len(), 2);
         assert_eq!(r.peers("I1").iter().map(|o| o.code.as_str()).collect::<Vec<_>>(), ["I2"]);
+        let g = r.org("G1").unwrap();
+        assert_eq!((g.org_type.as_str(), level_name(&g.org_type)), ("group:peers", "Custom group"));
+        assert_eq!(r.children("G1").iter().map(|o| o.code.as_str()).collect::<Vec<_>>(), ["I1", "I2"]);
+        assert_eq!(r.org("I1").unwrap().org_type, "icb", "a group does not hide an organisation");
         let s = r.series("m", r.org("I1").unwrap()).unwrap();
         assert_eq!(s.iter().map(|p| p.value.unwrap()).collect::<Vec<_>>(), [1.0, 2.0]);
         assert_eq!(r.months.len(), 2);

@@ -30,12 +30,13 @@ impl Warehouse {
             .collect()
     }
 
-    /// Everything the dashboard shows, computed with `library`. Builds or refreshes the
+    /// Everything the dashboard shows, computed with `library`, with the custom `groups`. Builds or refreshes the
     /// prescribing index when `with_index` (the analyse page needs it); `progress` hears of each
     /// index month built.
     pub async fn load_release(
         &self,
         library: Library,
+        groups: &[ipmo_measures::compute::GroupSet],
         with_index: bool,
         progress: &mut dyn FnMut(ipmo_domain::YearMonth, u64),
     ) -> Result<Release, WarehouseError> {
@@ -74,6 +75,11 @@ impl Warehouse {
                         parent,
                     });
                 }
+            }
+        }
+        for set in groups {
+            for g in &set.groups {
+                b.group(&set.id, &g.code, &g.name, g.members.clone());
             }
         }
         for rel in manifest.files("measure_values") {

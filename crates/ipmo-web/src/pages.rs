@@ -134,6 +134,7 @@ pub async fn home(State(s): State<Shared>) -> Html<String> {
         tags.entry(t).or_default().push(m);
     }
     let regions: Vec<&Org> = r.orgs().iter().filter(|o| o.org_type == "region").collect();
+    let groups: Vec<&Org> = r.orgs().iter().filter(|o| o.org_type.starts_with("group:")).collect();
     html_page(
         r,
         "Medicines optimisation dashboard",
@@ -159,6 +160,10 @@ pub async fn home(State(s): State<Shared>) -> Html<String> {
                         li { (org_link(icb)) }
                     }
                 }
+            }
+            @if !groups.is_empty() {
+                h2 { "Custom groups" }
+                ul.columns { @for g in &groups { li { (org_link(g)) } } }
             }
             h2 { "Measures" }
             @for (t, measures) in &tags {

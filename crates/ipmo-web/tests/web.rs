@@ -36,6 +36,7 @@ fn release() -> Release {
     ] {
         b.org(o);
     }
+    b.group("peers", "LDN", "London ICBs", vec!["QMJ".into(), "QKK".into()]);
     let start: YearMonth = "2023-01".parse().unwrap();
     for i in 0..24u32 {
         let month = start.plus(i);
@@ -47,6 +48,7 @@ fn release() -> Release {
             ("F83001", "practice", 12.0 + wobble),
             ("F83002", "practice", 8.0),
             ("ENG", "england", 10.0),
+            ("LDN", "group:peers", 9.5),
         ] {
             b.value(
                 MEASURE,
@@ -189,6 +191,20 @@ async fn organisation_dashboard() {
     assert!(csv.starts_with("measure_id,title,month,numerator,denominator,value,percentile,saving_50\n"));
     assert!(csv.contains(&format!("\n{MEASURE},")));
     assert!(csv.contains(",2024-12,143,1000,14.3,100,"), "{csv}");
+}
+
+#[tokio::test]
+async fn custom_groups_have_dashboards() {
+    let (_, _, body) = get("/").await;
+    assert!(body.contains("Custom groups") && body.contains("href=\"/org/LDN\""));
+    let (status, _, body) = get("/org/LDN").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("Custom group") && body.contains("London ICBs"));
+    assert!(body.contains(&format!("href=\"/measure/{MEASURE}/org/LDN\"")), "its measures");
+    assert!(body.contains("href=\"/org/QMJ\"") && body.contains("href=\"/org/QKK\""), "its members");
+    let (status, _, body) = get(&format!("/measure/{MEASURE}/org/LDN")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("href=\"/measure/broad_spectrum/org/QMJ\""), "members' values");
 }
 
 #[tokio::test]
