@@ -129,7 +129,9 @@ test("keyboard users can skip to the content and a missing organisation gets a h
   const focused = await page.evaluate(() => document.activeElement?.textContent?.trim());
   assert.equal(focused, "Skip to main content");
   await page.keyboard.press("Enter");
-  assert.match(page.url(), /#main$/);
+  // Following the link changes the URL's fragment; wait for it rather than race it.
+  await page.waitForURL(/#main$/, { timeout: 5000 });
+  assert.equal(await page.evaluate(() => document.activeElement?.id), "main", "focus moves to the content");
 
   const missing = await open("/org/NOSUCH");
   assert.equal(missing.response.status(), 404);
