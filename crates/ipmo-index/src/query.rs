@@ -92,6 +92,20 @@ pub enum Level {
     Groups(Vec<Group>),
 }
 
+impl Level {
+    /// Which of a practice's four parent organisations ([`crate::Member::orgs`]) this level is,
+    /// when it is one of them.
+    fn parent_slot(&self) -> Option<usize> {
+        match self {
+            Level::Pcn => Some(0),
+            Level::Sicbl => Some(1),
+            Level::Icb => Some(2),
+            Level::Region => Some(3),
+            _ => None,
+        }
+    }
+}
+
 /// One ad-hoc analysis.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Analysis {
@@ -282,6 +296,22 @@ impl PrescribingIndex {
         Ok(())
     }
 
+    /// Reads row runs a chunk at a time (at most [`CHUNK_ROWS`] rows held) and hands each chunk
+    /// to `f`.
+    fn scan(&self, runs: &[Range<usize>], kind: ValueKind, mut f: impl FnMut(&Chunk)) -> Result<(), IndexError> {
+        let mut chunk = Chunk::default();
+        for range in runs {
+            let mut start = range.start;
+            while start < range.end {
+                let end = range.end.min(start + CHUNK_ROWS);
+                self.rows.read(start..end, kind, &mut chunk)?;
+                f(&chunk);
+                start = end;
+            }
+        }
+        Ok(())
+    }
+
     fn sum_rows(
         &self,
         rows: &[Range<usize>],
@@ -292,40 +322,33 @@ impl PrescribingIndex {
         let n_practices = self.practices.len();
         let n_months = self.months.len();
         let (m0, m1) = (months.start, months.end);
-        let mut chunk = Chunk::default();
         let mut damaged = false;
-        for range in rows {
-            let mut start = range.start;
-            while start < range.end {
-                let end = range.end.min(start + CHUNK_ROWS);
-                self.rows.read(start..end, kind, &mut chunk)?;
-                start = end;
-                // The cell of row i, or None when its month is outside the analysis (or the row is
-                // damaged: it points outside the months or practices).
-                let mut cell = |i: usize| {
-                    let (m, p) = (usize::from(chunk.month[i]), usize::from(chunk.practice[i]));
-                    if m >= n_months || p >= n_practices {
-                        damaged = true;
-                        return None;
+        self.scan(rows, kind, |chunk| {
+            // The cell of row i, or None when its month is outside the analysis (or the row is
+            // damaged: it points outside the months or practices).
+            let mut cell = |i: usize| {
+                let (m, p) = (usize::from(chunk.month[i]), usize::from(chunk.practice[i]));
+                if m >= n_months || p >= n_practices {
+                    damaged = true;
+                    return None;
+                }
+                (m >= m0 && m < m1).then(|| (m - m0) * n_practices + p)
+            };
+            // One tight loop per value kind.
+            if kind == ValueKind::Quantity {
+                for (i, &v) in chunk.floats.iter().enumerate() {
+                    if let Some(c) = cell(i) {
+                        cells.floats[c] += v;
                     }
-                    (m >= m0 && m < m1).then(|| (m - m0) * n_practices + p)
-                };
-                // One tight loop per value kind.
-                if kind == ValueKind::Quantity {
-                    for (i, &v) in chunk.floats.iter().enumerate() {
-                        if let Some(c) = cell(i) {
-                            cells.floats[c] += v;
-                        }
-                    }
-                } else {
-                    for (i, &v) in chunk.ints.iter().enumerate() {
-                        if let Some(c) = cell(i) {
-                            cells.ints[c] += v;
-                        }
+                }
+            } else {
+                for (i, &v) in chunk.ints.iter().enumerate() {
+                    if let Some(c) = cell(i) {
+                        cells.ints[c] += v;
                     }
                 }
             }
-        }
+        })?;
         if damaged {
             return Err(IndexError::Format {
                 path: "the prescribing index".into(),
@@ -341,21 +364,14 @@ impl PrescribingIndex {
         let months = self.month_range(from, to)?;
         let runs = self.row_runs(set);
         let mut sums = [0i64; 2];
-        let mut chunk = Chunk::default();
         for (slot, kind) in [ValueKind::Items, ValueKind::ActualCost].into_iter().enumerate() {
-            for range in &runs {
-                let mut start = range.start;
-                while start < range.end {
-                    let end = range.end.min(start + CHUNK_ROWS);
-                    self.rows.read(start..end, kind, &mut chunk)?;
-                    start = end;
-                    for (&m, &v) in chunk.month.iter().zip(&chunk.ints) {
-                        if months.contains(&usize::from(m)) {
-                            sums[slot] += v;
-                        }
+            self.scan(&runs, kind, |chunk| {
+                for (&m, &v) in chunk.month.iter().zip(&chunk.ints) {
+                    if months.contains(&usize::from(m)) {
+                        sums[slot] += v;
                     }
                 }
-            }
+            })?;
         }
         Ok(Totals { items: sums[0], actual_cost: sums[1] as f64 / 100_000.0 })
     }
@@ -373,13 +389,7 @@ impl PrescribingIndex {
         top: usize,
     ) -> Result<Vec<(String, i64, f64)>, IndexError> {
         let Ok(mi) = self.months.binary_search(&month) else { return Ok(Vec::new()) };
-        let parent = match level {
-            Level::Pcn => Some(0),
-            Level::Sicbl => Some(1),
-            Level::Icb => Some(2),
-            Level::Region => Some(3),
-            _ => None,
-        };
+        let parent = level.parent_slot();
         let counted: Vec<bool> = self.membership[mi]
             .iter()
             .enumerate()
@@ -461,14 +471,7 @@ impl PrescribingIndex {
             Denominator::ListSize => None,
         };
         // Organisation codes and, per practice and month, the organisations it counts towards.
-        // Which of a member's four parent organisations the level is, when it is one of them.
-        let parent_level = match a.level {
-            Level::Pcn => Some(0),
-            Level::Sicbl => Some(1),
-            Level::Icb => Some(2),
-            Level::Region => Some(3),
-            _ => None,
-        };
+        let parent_level = a.level.parent_slot();
         let org_codes: Vec<String> = match (&a.level, parent_level) {
             (_, Some(level)) => self.orgs[level].clone(),
             (Level::Practice, _) => self.practices.clone(),

@@ -3,33 +3,18 @@
 //! index. The web crate gets plain Rust and never sees DataFusion.
 
 use crate::measure_store::Membership;
+use crate::parquet_io::read_parquet;
 use crate::tables::PRESCRIBING;
 use crate::values::month_of;
 use crate::{Warehouse, WarehouseError};
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{Date32Type, Float64Type, Int32Type};
-use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use ipmo_measures::Library;
 use ipmo_measures::analysis::ValuePoint;
 use ipmo_release::{Org, Release, ReleaseBuilder};
 use sha2::{Digest, Sha256};
 
 impl Warehouse {
-    /// Reads every batch of one stored file.
-    fn read_file(&self, rel: &str) -> Result<Vec<RecordBatch>, WarehouseError> {
-        let path = self.root().join(rel);
-        let file = std::fs::File::open(&path).map_err(|e| WarehouseError::io(&path, e))?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-            .map_err(|e| WarehouseError::parquet(&path, e))?
-            .with_batch_size(65_536)
-            .build()
-            .map_err(|e| WarehouseError::parquet(&path, e))?;
-        reader
-            .map(|b| b.map_err(|e| WarehouseError::Corrupt { path: path.display().to_string(), detail: e.to_string() }))
-            .collect()
-    }
-
     /// Everything the dashboard shows, computed with `library`, with the custom `groups`. Builds or refreshes the
     /// prescribing index when `with_index` (the analyse page needs it); `progress` hears of each
     /// index month built.
@@ -51,7 +36,7 @@ impl Warehouse {
         let computed_at = manifest.computed.values().map(|c| c.computed_at.clone()).max();
         b.times(loaded_at, computed_at);
         for rel in manifest.files("orgs") {
-            for batch in self.read_file(rel)? {
+            for batch in read_parquet(&self.root().join(rel))? {
                 let (code, name, t, parent) = (
                     batch.column(0).as_string::<i32>(),
                     batch.column(1).as_string::<i32>(),
@@ -83,7 +68,7 @@ impl Warehouse {
             }
         }
         for rel in manifest.files("measure_values") {
-            for batch in self.read_file(rel)? {
+            for batch in read_parquet(&self.root().join(rel))? {
                 let month = batch.column(0).as_primitive::<Date32Type>();
                 let (measure, org_type, org) = (
                     batch.column(1).as_string::<i32>(),
@@ -111,7 +96,7 @@ impl Warehouse {
             }
         }
         for rel in manifest.files("measure_deciles") {
-            for batch in self.read_file(rel)? {
+            for batch in read_parquet(&self.root().join(rel))? {
                 let month = batch.column(0).as_primitive::<Date32Type>();
                 let (measure, org_type) = (batch.column(1).as_string::<i32>(), batch.column(2).as_string::<i32>());
                 let pct = batch.column(3).as_primitive::<Int32Type>();
@@ -125,7 +110,7 @@ impl Warehouse {
         // BNF names at every level (the bnf table holds each presentation with its parents), then
         // names seen in prescribing for codes the BNF files lack.
         for rel in manifest.files("bnf") {
-            for batch in self.read_file(rel)? {
+            for batch in read_parquet(&self.root().join(rel))? {
                 for pair in 0..batch.num_columns() / 2 {
                     let (code, name) =
                         (batch.column(2 * pair).as_string::<i32>(), batch.column(2 * pair + 1).as_string::<i32>());
@@ -136,7 +121,7 @@ impl Warehouse {
             }
         }
         for rel in manifest.files("presentations_seen") {
-            for batch in self.read_file(rel)? {
+            for batch in read_parquet(&self.root().join(rel))? {
                 let (code, name) = (batch.column(0).as_string::<i32>(), batch.column(1).as_string::<i32>());
                 for i in 0..batch.num_rows() {
                     b.bnf(code.value(i), name.value(i));
@@ -144,7 +129,7 @@ impl Warehouse {
             }
         }
         for rel in manifest.files("measure_codes") {
-            for batch in self.read_file(rel)? {
+            for batch in read_parquet(&self.root().join(rel))? {
                 let (measure, side, code) = (
                     batch.column(0).as_string::<i32>(),
                     batch.column(1).as_string::<i32>(),
@@ -160,7 +145,7 @@ impl Warehouse {
         // IMD quintiles; where a practice has several years, the latest wins.
         let mut imd: std::collections::BTreeMap<String, (i32, u8)> = std::collections::BTreeMap::new();
         for rel in manifest.files("imd") {
-            for batch in self.read_file(rel)? {
+            for batch in read_parquet(&self.root().join(rel))? {
                 let code = batch.column(0).as_string::<i32>();
                 let quintile = batch.column(2).as_primitive::<Int32Type>();
                 let year = batch.column(3).as_primitive::<Int32Type>();

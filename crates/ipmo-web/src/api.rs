@@ -190,13 +190,7 @@ async fn values(State(s): State<Shared>, Path(id): Path<String>, p: Params) -> A
 async fn ranking(State(s): State<Shared>, Path(id): Path<String>, p: Params) -> ApiResult {
     let r = &s.release;
     let m = find_measure(r, &id)?;
-    let level = p.get("level").unwrap_or("icb");
-    if !ipmo_release::LEVELS.contains(&level) {
-        return Err(fail(WebError::BadParameter(
-            "level".into(),
-            format!("\"{level}\" is not one of {}", ipmo_release::LEVELS.join(", ")),
-        )));
-    }
+    let level = crate::pages::level_param(&p, "icb")?;
     let lv = r.level_values(&m.id, level);
     let month = match p.month("month").map_err(fail)? {
         Some(month) => month,

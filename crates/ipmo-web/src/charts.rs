@@ -61,6 +61,35 @@ fn axis(mut lo: f64, mut hi: f64) -> (f64, f64, Vec<f64>) {
     (start, end, ticks)
 }
 
+/// The y pixel of value `v` on an axis from `lo` to `hi`.
+fn scale_y(lo: f64, hi: f64, v: f64) -> f64 {
+    TOP + (H - TOP - BOTTOM) * (1.0 - (v - lo) / (hi - lo))
+}
+
+/// A chart's opening tag with its accessible name and description.
+fn open_svg(id: &str, title: &str, desc: &str) -> String {
+    format!(
+        r#"<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-labelledby="{id}-t {id}-d" xmlns="http://www.w3.org/2000/svg"><title id="{id}-t">{}</title><desc id="{id}-d">{}</desc>"#,
+        esc(title),
+        esc(desc)
+    )
+}
+
+/// Horizontal gridlines with their value labels.
+fn value_grid(s: &mut String, ticks: &[f64], lo: f64, hi: f64) {
+    for t in ticks {
+        let y = scale_y(lo, hi, *t);
+        let _ = write!(
+            s,
+            r##"<line x1="{LEFT}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#d8dde0"/><text x="{}" y="{:.1}" text-anchor="end" class="tick">{}</text>"##,
+            W - RIGHT,
+            LEFT - 6.0,
+            y + 4.0,
+            tick_label(*t)
+        );
+    }
+}
+
 struct Frame {
     months: Vec<YearMonth>,
     lo: f64,
@@ -89,29 +118,13 @@ impl Frame {
     }
 
     fn y(&self, v: f64) -> f64 {
-        TOP + (H - TOP - BOTTOM) * (1.0 - (v - self.lo) / (self.hi - self.lo))
+        scale_y(self.lo, self.hi, v)
     }
 
     /// Opening tag, accessible name, gridlines and axes.
     fn open(&self, id: &str, title: &str, desc: &str) -> String {
-        let mut s = String::new();
-        let _ = write!(
-            s,
-            r#"<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-labelledby="{id}-t {id}-d" xmlns="http://www.w3.org/2000/svg"><title id="{id}-t">{}</title><desc id="{id}-d">{}</desc>"#,
-            esc(title),
-            esc(desc)
-        );
-        for t in &self.ticks {
-            let y = self.y(*t);
-            let _ = write!(
-                s,
-                r##"<line x1="{LEFT}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#d8dde0"/><text x="{}" y="{:.1}" text-anchor="end" class="tick">{}</text>"##,
-                W - RIGHT,
-                LEFT - 6.0,
-                y + 4.0,
-                tick_label(*t)
-            );
-        }
+        let mut s = open_svg(id, title, desc);
+        value_grid(&mut s, &self.ticks, self.lo, self.hi);
         // Month labels: about six, always the first and last.
         let n = self.months.len();
         let every = n.div_ceil(6).max(1);
@@ -366,23 +379,16 @@ pub fn funnel_chart(
     let (lo, hi, ticks) = axis(lo, hi);
     let (dlo, dhi, dticks) = axis(0.0, max_d);
     let x = |d: f64| LEFT + (W - LEFT - RIGHT) * (d - dlo) / (dhi - dlo);
-    let y = |v: f64| TOP + (H - TOP - BOTTOM) * (1.0 - (v * k - lo) / (hi - lo));
-    let mut s = format!(
-        r#"<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-labelledby="{id}-t {id}-d" xmlns="http://www.w3.org/2000/svg"><title id="{id}-t">{}</title><desc id="{id}-d">Funnel plot of {} organisations: value against denominator, with the pooled value and 95% and 99.8% control limits.</desc>"#,
-        esc(title),
-        f.points.len()
+    let y = |v: f64| scale_y(lo, hi, v * k);
+    let mut s = open_svg(
+        id,
+        title,
+        &format!(
+            "Funnel plot of {} organisations: value against denominator, with the pooled value and 95% and 99.8% control limits.",
+            f.points.len()
+        ),
     );
-    for t in &ticks {
-        let yy = TOP + (H - TOP - BOTTOM) * (1.0 - (t - lo) / (hi - lo));
-        let _ = write!(
-            s,
-            r##"<line x1="{LEFT}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#d8dde0"/><text x="{}" y="{:.1}" text-anchor="end" class="tick">{}</text>"##,
-            W - RIGHT,
-            LEFT - 6.0,
-            yy + 4.0,
-            tick_label(*t)
-        );
-    }
+    value_grid(&mut s, &ticks, lo, hi);
     for t in &dticks {
         let _ = write!(
             s,

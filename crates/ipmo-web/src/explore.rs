@@ -187,11 +187,7 @@ pub async fn analyse(State(s): State<Shared>, p: Params) -> Result<Response, Web
         from: p.get("from").unwrap_or("").to_string(),
         to: p.get("to").unwrap_or("").to_string(),
     };
-    let csv = match p.get("format") {
-        None | Some("html") => false,
-        Some("csv") => true,
-        Some(other) => return Err(WebError::BadParameter("format".into(), format!("\"{other}\" is not html or csv"))),
-    };
+    let csv = crate::pages::wants_csv(&p)?;
     let (from, to) = (p.month("from")?, p.month("to")?);
     let request = if f.num.is_empty() {
         None

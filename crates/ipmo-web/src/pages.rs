@@ -56,7 +56,7 @@ fn csv(filename: &str, header_row: &[&str], rows: Vec<Vec<String>>) -> Response 
         .into_response()
 }
 
-fn wants_csv(p: &Params) -> Result<bool, WebError> {
+pub(crate) fn wants_csv(p: &Params) -> Result<bool, WebError> {
     match p.get("format") {
         None | Some("html") => Ok(false),
         Some("csv") => Ok(true),
@@ -393,7 +393,16 @@ fn definition(m: &Measure) -> Markup {
     ])
 }
 
-fn level_param<'a>(p: &'a Params, default: &'a str) -> Result<&'a str, WebError> {
+/// Every organisation's numerator and denominator of one level in one month (funnel and lens).
+fn counts_at(lv: &ipmo_release::LevelValues, month: YearMonth) -> Vec<OrgCounts> {
+    lv.at(month)
+        .filter_map(|(code, pt)| {
+            Some(OrgCounts { org_code: code.to_string(), numerator: pt.numerator?, denominator: pt.denominator? })
+        })
+        .collect()
+}
+
+pub(crate) fn level_param<'a>(p: &'a Params, default: &'a str) -> Result<&'a str, WebError> {
     let level = p.get("level").unwrap_or(default);
     if ipmo_release::LEVELS.contains(&level) {
         Ok(level)
@@ -466,30 +475,13 @@ pub async fn measure(State(s): State<Shared>, Path(id): Path<String>, p: Params)
         level_plural(level),
     );
     let shown = ranked.len();
-    let counts: Vec<OrgCounts> = lv
-        .map(|l| {
-            l.at(month)
-                .filter_map(|(code, pt)| {
-                    Some(OrgCounts {
-                        org_code: code.to_string(),
-                        numerator: pt.numerator?,
-                        denominator: pt.denominator?,
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let counts: Vec<OrgCounts> = lv.map(|l| counts_at(l, month)).unwrap_or_default();
     let funnel = analysis::funnel_plot(&counts, &Judgement::of(m));
     let outside = funnel.as_ref().map_or(0, |p| {
         p.funnel.points.iter().filter(|x| matches!(x.band, FunnelBand::AboveControl | FunnelBand::BelowControl)).count()
     });
     let lens = r.level_values(&m.id, "practice").and_then(|pl| {
-        let practices: Vec<OrgCounts> = pl
-            .at(month)
-            .filter_map(|(code, pt)| {
-                Some(OrgCounts { org_code: code.to_string(), numerator: pt.numerator?, denominator: pt.denominator? })
-            })
-            .collect();
+        let practices = counts_at(pl, month);
         (!practices.is_empty() && !r.imd_quintiles().is_empty())
             .then(|| analysis::lens(&practices, r.imd_quintiles(), m.multiplier()))
     });
@@ -638,15 +630,7 @@ pub async fn measure_for_org(
     let drivers = match (&r.index, series.last()) {
         (Some(ix), Some(pt)) => {
             let set = ipmo_index::CodeSet { include: r.numerator_codes(&m.id).to_vec(), exclude: Vec::new() };
-            let level = match org.org_type.as_str() {
-                "practice" => Some(ipmo_index::Level::Practice),
-                "pcn" => Some(ipmo_index::Level::Pcn),
-                "sicbl" => Some(ipmo_index::Level::Sicbl),
-                "icb" => Some(ipmo_index::Level::Icb),
-                "region" => Some(ipmo_index::Level::Region),
-                "england" => Some(ipmo_index::Level::England),
-                _ => None,
-            };
+            let level = crate::explore::parse_level(&org.org_type).ok();
             match level {
                 Some(level) if !set.include.is_empty() => Some(
                     ix.breakdown(&set, &level, &org.code, pt.month, DRIVERS)
