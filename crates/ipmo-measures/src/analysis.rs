@@ -324,9 +324,9 @@ pub fn alerts(points: &[ValuePoint], judgement: &Judgement, latest: YearMonth) -
 /// One organisation's (or practice's) numerator and denominator in one month: a point of a funnel
 /// plot, or a practice in the deprivation lens.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct OrgCounts {
-    /// Organisation code.
-    pub org_code: String,
+pub struct OrgCounts<C = String> {
+    /// Organisation code (owned, or borrowed where a page builds thousands of rows per request).
+    pub org_code: C,
     /// Numerator.
     pub numerator: f64,
     /// Denominator.
@@ -336,11 +336,11 @@ pub struct OrgCounts {
 /// A funnel plot for one level and month: the plot (in proportions or rates per unit) and the
 /// organisation of each point, in the same order.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct FunnelPlot {
+pub struct FunnelPlot<C = String> {
     /// Multiplier from the plot's scale to the measure's unit.
     pub multiplier: f64,
     /// Organisation codes of `funnel.points`.
-    pub orgs: Vec<String>,
+    pub orgs: Vec<C>,
     /// The plot.
     pub funnel: Funnel,
 }
@@ -359,9 +359,12 @@ pub enum FunnelUnavailable {
 }
 
 /// The funnel plot of one level in one month, with Spiegelhalter's over-dispersion adjustment.
-pub fn funnel_plot(rows: &[OrgCounts], judgement: &Judgement) -> Result<FunnelPlot, FunnelUnavailable> {
+pub fn funnel_plot<C: Clone>(
+    rows: &[OrgCounts<C>],
+    judgement: &Judgement,
+) -> Result<FunnelPlot<C>, FunnelUnavailable> {
     let model = judgement.funnel.ok_or(FunnelUnavailable::NotACount)?;
-    let kept: Vec<&OrgCounts> =
+    let kept: Vec<&OrgCounts<C>> =
         rows.iter().filter(|r| r.denominator > 0.0 && r.numerator.is_finite() && r.denominator.is_finite()).collect();
     let data: Vec<(f64, f64)> = kept.iter().map(|r| (r.numerator, r.denominator)).collect();
     let funnel = funnel(&data, model, true).ok_or(FunnelUnavailable::TooFew)?;
@@ -396,17 +399,26 @@ pub struct Lens {
 
 /// The deprivation lens over practice values.
 pub fn lens(values: &[OrgCounts], quintiles: &FxHashMap<String, u8>, multiplier: f64) -> Lens {
+    let rows: Vec<(Option<u8>, f64, f64)> =
+        values.iter().map(|v| (quintiles.get(&v.org_code).copied(), v.numerator, v.denominator)).collect();
+    lens_of_quintiles(&rows, multiplier)
+}
+
+/// The deprivation lens over practices already matched to their quintile: `(quintile,
+/// numerator, denominator)`, the quintile None for a practice without an IMD score. Quintiles
+/// outside 1–5 count as unscored.
+pub fn lens_of_quintiles(rows: &[(Option<u8>, f64, f64)], multiplier: f64) -> Lens {
     let mut q: Vec<QuintileValue> = (1..=5)
         .map(|quintile| QuintileValue { quintile, practices: 0, numerator: 0.0, denominator: 0.0, value: None })
         .collect();
     let mut without = 0;
-    for v in values {
-        match quintiles.get(&v.org_code) {
-            Some(&k) => {
+    for &(quintile, numerator, denominator) in rows {
+        match quintile.filter(|k| (1..=5).contains(k)) {
+            Some(k) => {
                 let row = &mut q[usize::from(k) - 1];
                 row.practices += 1;
-                row.numerator += v.numerator;
-                row.denominator += v.denominator;
+                row.numerator += numerator;
+                row.denominator += denominator;
             }
             None => without += 1,
         }

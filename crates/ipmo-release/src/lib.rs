@@ -6,7 +6,7 @@
 
 use ipmo_domain::YearMonth;
 use ipmo_index::PrescribingIndex;
-use ipmo_measures::analysis::ValuePoint;
+use ipmo_measures::analysis::{self, Lens, ValuePoint};
 use ipmo_measures::{Library, Measure};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
@@ -79,10 +79,19 @@ impl LevelValues {
 
     /// Every organisation's point for `month`, in code order.
     pub fn at(&self, month: YearMonth) -> impl Iterator<Item = (&str, &ValuePoint)> {
-        self.orgs
-            .iter()
-            .zip(&self.series)
-            .filter_map(move |(o, s)| s.binary_search_by(|p| p.month.cmp(&month)).ok().map(|i| (o.as_str(), &s[i])))
+        self.orgs.iter().zip(&self.series).filter_map(move |(o, s)| point_at(s, month).map(|p| (o.as_str(), p)))
+    }
+}
+
+/// The point of `month` in a month-ordered series. Most series have no gaps, so the month's
+/// distance from the first is tried before a binary search: a national practice list is read
+/// on every measure page.
+fn point_at(series: &[ValuePoint], month: YearMonth) -> Option<&ValuePoint> {
+    let first = series.first()?.month;
+    let guess = usize::try_from(first.months_to(month)).ok()?;
+    match series.get(guess) {
+        Some(p) if p.month == month => Some(p),
+        _ => series.binary_search_by(|p| p.month.cmp(&month)).ok().map(|i| &series[i]),
     }
 }
 
@@ -113,6 +122,9 @@ pub struct Release {
     numerator_codes: FxHashMap<String, Vec<String>>,
     /// Custom group → its members (positions in `orgs`).
     members: FxHashMap<usize, Vec<usize>>,
+    /// Measure id → month → the deprivation lens over its practices, worked out once at load
+    /// (a national practice list per request would be the measure page's largest cost).
+    lenses: FxHashMap<String, BTreeMap<YearMonth, Lens>>,
 }
 
 /// Code lengths of the BNF levels, chapter to presentation.
@@ -233,6 +245,12 @@ impl Release {
     /// Each practice's national IMD quintile (1 = most deprived fifth), for the deprivation lens.
     pub fn imd_quintiles(&self) -> &FxHashMap<String, u8> {
         &self.imd
+    }
+
+    /// The deprivation lens of `measure` in `month`: practices grouped by IMD quintile. None
+    /// when no IMD scores are loaded or no practice has a value that month.
+    pub fn lens(&self, measure: &str, month: YearMonth) -> Option<&Lens> {
+        self.lenses.get(measure)?.get(&month)
     }
 
     /// The presentations a measure's numerator counts (as resolved when it was computed).
@@ -457,6 +475,7 @@ impl ReleaseBuilder {
             }
             values.insert(measure, out);
         }
+        let lenses = lenses(&values, &self.library, &self.imd);
         Release {
             id: self.id,
             loaded_at: self.loaded_at,
@@ -472,8 +491,37 @@ impl ReleaseBuilder {
             imd: self.imd,
             numerator_codes: self.numerator_codes,
             members,
+            lenses,
         }
     }
+}
+
+/// Every measure's deprivation lens for every month with practice values.
+fn lenses(
+    values: &FxHashMap<String, BTreeMap<String, LevelValues>>,
+    library: &Library,
+    imd: &FxHashMap<String, u8>,
+) -> FxHashMap<String, BTreeMap<YearMonth, Lens>> {
+    if imd.is_empty() {
+        return FxHashMap::default();
+    }
+    let mut out = FxHashMap::default();
+    for m in &library.measures {
+        let Some(practices) = values.get(&m.id).and_then(|l| l.get("practice")) else { continue };
+        let quintile: Vec<Option<u8>> = practices.orgs.iter().map(|o| imd.get(o).copied()).collect();
+        let mut by_month: BTreeMap<YearMonth, Vec<(Option<u8>, f64, f64)>> = BTreeMap::new();
+        for (series, q) in practices.series.iter().zip(&quintile) {
+            for p in series {
+                if let (Some(n), Some(d)) = (p.numerator, p.denominator) {
+                    by_month.entry(p.month).or_default().push((*q, n, d));
+                }
+            }
+        }
+        let lens_by_month =
+            by_month.into_iter().map(|(month, rows)| (month, analysis::lens_of_quintiles(&rows, m.multiplier()))).collect();
+        out.insert(m.id.clone(), lens_by_month);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -569,5 +617,60 @@ mod tests {
         assert_eq!(r.bnf_search("amoxicillin", 10).first(), Some(&("0501013K0", "Amoxicillin")));
         assert_eq!(r.bnf_search("0501", 10).len(), 4);
         assert_eq!(r.bnf_name("0502"), Some("Antifungal drugs"));
+    }
+}
+
+#[cfg(test)]
+mod lens_and_gaps {
+    use super::*;
+
+    fn point(m: &str, n: f64, d: f64) -> ValuePoint {
+        ValuePoint {
+            month: m.parse().unwrap(),
+            numerator: Some(n),
+            denominator: Some(d),
+            value: Some(n / d),
+            percentile: None,
+            saving_50: None,
+        }
+    }
+
+    #[test]
+    fn points_are_found_across_gaps_and_lenses_match_the_direct_computation() {
+        let lib = Library::built_in().expect("built-in library");
+        let m = lib.measures.iter().find(|m| m.id == "broad_spectrum").expect("broad_spectrum").clone();
+        let mut b = ReleaseBuilder::new("r".into(), lib);
+        // A1 has every month; A2 misses February, so March is not at its index guess.
+        for (month, n) in [("2024-01", 1.0), ("2024-02", 2.0), ("2024-03", 3.0)] {
+            b.value(&m.id, "practice", "A1", point(month, n, 10.0));
+        }
+        for (month, n) in [("2024-01", 4.0), ("2024-03", 8.0)] {
+            b.value(&m.id, "practice", "A2", point(month, n, 20.0));
+        }
+        b.value(&m.id, "practice", "A3", point("2024-03", 9.0, 30.0));
+        b.imd("A1", 1);
+        b.imd("A2", 5);
+        let r = b.finish();
+        let lv = r.level_values(&m.id, "practice").unwrap();
+        let march: YearMonth = "2024-03".parse().unwrap();
+        let at: Vec<(&str, f64)> = lv.at(march).map(|(o, p)| (o, p.numerator.unwrap())).collect();
+        assert_eq!(at, [("A1", 3.0), ("A2", 8.0), ("A3", 9.0)]);
+        assert_eq!(lv.at("2024-02".parse().unwrap()).count(), 1);
+        assert_eq!(lv.at("2023-12".parse().unwrap()).count(), 0);
+
+        let counts: Vec<analysis::OrgCounts> = lv
+            .at(march)
+            .map(|(o, p)| analysis::OrgCounts {
+                org_code: o.into(),
+                numerator: p.numerator.unwrap(),
+                denominator: p.denominator.unwrap(),
+            })
+            .collect();
+        let direct = analysis::lens(&counts, r.imd_quintiles(), m.multiplier());
+        assert_eq!(r.lens(&m.id, march), Some(&direct));
+        assert_eq!(direct.practices_without_imd, 1);
+        let gap = direct.gap.unwrap();
+        assert!((gap - m.multiplier() * (3.0 / 10.0 - 8.0 / 20.0)).abs() < 1e-9, "{gap}");
+        assert!(r.lens(&m.id, "2023-12".parse().unwrap()).is_none());
     }
 }

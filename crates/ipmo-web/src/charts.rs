@@ -61,6 +61,43 @@ fn axis(mut lo: f64, mut hi: f64) -> (f64, f64, Vec<f64>) {
     (start, end, ticks)
 }
 
+/// A pixel coordinate written with one decimal. Formatting through integers rather than `{:.1}`
+/// keeps a national funnel plot (thousands of points) cheap to render; the output is the same.
+#[derive(Clone, Copy)]
+struct Px(f64);
+
+impl std::fmt::Display for Px {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tenths = (self.0 * 10.0).round();
+        if !tenths.is_finite() || tenths.abs() > 1e15 {
+            return write!(f, "{:.1}", self.0);
+        }
+        // Digits written back to front into a small buffer, then handed over in one piece.
+        let t = tenths as i64;
+        let mut n = t.unsigned_abs();
+        let mut buf = [0u8; 24];
+        let mut at = buf.len();
+        let mut push = |b: u8| {
+            at -= 1;
+            buf[at] = b;
+        };
+        push(b'0' + (n % 10) as u8);
+        push(b'.');
+        n /= 10;
+        loop {
+            push(b'0' + (n % 10) as u8);
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        if t < 0 {
+            push(b'-');
+        }
+        f.write_str(std::str::from_utf8(&buf[at..]).unwrap_or("0.0"))
+    }
+}
+
 /// The y pixel of value `v` on an axis from `lo` to `hi`.
 fn scale_y(lo: f64, hi: f64, v: f64) -> f64 {
     TOP + (H - TOP - BOTTOM) * (1.0 - (v - lo) / (hi - lo))
@@ -171,7 +208,7 @@ pub fn long_month(m: YearMonth) -> String {
 fn path(points: impl Iterator<Item = (f64, f64)>) -> String {
     let mut d = String::new();
     for (i, (x, y)) in points.enumerate() {
-        let _ = write!(d, "{}{x:.1},{y:.1}", if i == 0 { "M" } else { "L" });
+        let _ = write!(d, "{}{},{}", if i == 0 { "M" } else { "L" }, Px(x), Px(y));
     }
     d
 }
@@ -357,7 +394,7 @@ pub fn sparkline(label: &str, own: &[(YearMonth, f64)], median: &[(YearMonth, f6
 pub fn funnel_chart(
     id: &str,
     title: &str,
-    plot: &ipmo_measures::analysis::FunnelPlot,
+    plot: &ipmo_measures::analysis::FunnelPlot<&str>,
     name: &dyn Fn(&str) -> String,
 ) -> String {
     use ipmo_stats::funnel::{FunnelBand, Z95, Z998};
@@ -434,9 +471,9 @@ pub fn funnel_chart(
             FunnelBand::AboveControl,
             FunnelBand::BelowControl,
         ] {
-            let mut d = String::new();
+            let mut d = String::with_capacity(f.points.iter().filter(|p| p.band == band).count() * 16);
             for p in f.points.iter().filter(|p| p.band == band) {
-                let _ = write!(d, "M{:.1} {:.1}h0", x(p.denominator), y(p.value));
+                let _ = write!(d, "M{} {}h0", Px(x(p.denominator)), Px(y(p.value)));
             }
             if !d.is_empty() {
                 let _ = write!(
@@ -454,9 +491,9 @@ pub fn funnel_chart(
         let (colour, what) = band_style(p.band);
         let _ = write!(
             s,
-            r#"<circle cx="{:.1}" cy="{:.1}" r="3.5" fill="{colour}" fill-opacity="0.85"><title>{}: {} ({what})</title></circle>"#,
-            x(p.denominator),
-            y(p.value),
+            r#"<circle cx="{}" cy="{}" r="3.5" fill="{colour}" fill-opacity="0.85"><title>{}: {} ({what})</title></circle>"#,
+            Px(x(p.denominator)),
+            Px(y(p.value)),
             esc(&name(org)),
             crate::format::value(Some(p.value * k))
         );
@@ -468,6 +505,20 @@ pub fn funnel_chart(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pixel_coordinates_match_one_decimal_formatting() {
+        for v in [0.0, 0.04, 0.05, 0.26, 1.0, 12.345, 599.95, -0.04, -3.25, -17.0, 1e20, f64::NAN] {
+            let expected = format!("{v:.1}");
+            let got = Px(v).to_string();
+            // Halfway cases may round differently (binary vs. decimal); both are a tenth apart.
+            let close = got.parse::<f64>().ok().zip(expected.parse::<f64>().ok()).is_some_and(|(a, b)| (a - b).abs() <= 0.1 + 1e-9);
+            assert!(got == expected || close, "{v}: {got} vs {expected}");
+        }
+        assert_eq!(Px(12.34).to_string(), "12.3");
+        assert_eq!(Px(-0.26).to_string(), "-0.3");
+        assert_eq!(Px(599.96).to_string(), "600.0");
+    }
 
     #[test]
     fn axes_are_round_and_cover_the_data() {

@@ -393,12 +393,11 @@ fn definition(m: &Measure) -> Markup {
     ])
 }
 
-/// Every organisation's numerator and denominator of one level in one month (funnel and lens).
-fn counts_at(lv: &ipmo_release::LevelValues, month: YearMonth) -> Vec<OrgCounts> {
-    lv.at(month)
-        .filter_map(|(code, pt)| {
-            Some(OrgCounts { org_code: code.to_string(), numerator: pt.numerator?, denominator: pt.denominator? })
-        })
+/// Every organisation's numerator and denominator among `points` (for the funnel plot).
+fn counts_of<'a>(points: &[(&'a str, &ValuePoint)]) -> Vec<OrgCounts<&'a str>> {
+    points
+        .iter()
+        .filter_map(|(code, pt)| Some(OrgCounts { org_code: *code, numerator: pt.numerator?, denominator: pt.denominator? }))
         .collect()
 }
 
@@ -430,8 +429,9 @@ pub async fn measure(State(s): State<Shared>, Path(id): Path<String>, p: Params)
     };
     // Highest value first, ties by code. The page shows the first TABLE_ROWS, so only those are
     // fully sorted (a partial selection keeps a national practice list cheap); the CSV has all.
-    let mut ranked: Vec<(&str, &ValuePoint)> = lv.map(|l| l.at(month).collect()).unwrap_or_default();
-    let total = ranked.len();
+    let points: Vec<(&str, &ValuePoint)> = lv.map(|l| l.at(month).collect()).unwrap_or_default();
+    let total = points.len();
+    let mut ranked = points.clone();
     let order = |a: &(&str, &ValuePoint), b: &(&str, &ValuePoint)| {
         b.1.value.unwrap_or(f64::NEG_INFINITY).total_cmp(&a.1.value.unwrap_or(f64::NEG_INFINITY)).then(a.0.cmp(b.0))
     };
@@ -475,16 +475,11 @@ pub async fn measure(State(s): State<Shared>, Path(id): Path<String>, p: Params)
         level_plural(level),
     );
     let shown = ranked.len();
-    let counts: Vec<OrgCounts> = lv.map(|l| counts_at(l, month)).unwrap_or_default();
-    let funnel = analysis::funnel_plot(&counts, &Judgement::of(m));
+    let funnel = analysis::funnel_plot(&counts_of(&points), &Judgement::of(m));
     let outside = funnel.as_ref().map_or(0, |p| {
         p.funnel.points.iter().filter(|x| matches!(x.band, FunnelBand::AboveControl | FunnelBand::BelowControl)).count()
     });
-    let lens = r.level_values(&m.id, "practice").and_then(|pl| {
-        let practices = counts_at(pl, month);
-        (!practices.is_empty() && !r.imd_quintiles().is_empty())
-            .then(|| analysis::lens(&practices, r.imd_quintiles(), m.multiplier()))
-    });
+    let lens = r.lens(&m.id, month);
     let csv_link = format!("/measure/{}?level={level}&month={month}&format=csv", m.id);
     Ok(html_page(r, &m.title, &[(m.title.clone(), format!("/measure/{}", m.id))], html! {
         span.caption { "Measure" }
@@ -521,7 +516,7 @@ pub async fn measure(State(s): State<Shared>, Path(id): Path<String>, p: Params)
             Err(why) => p { "No funnel plot: " (why.to_string()) "." }
         }
         h2 { "Deprivation" }
-        @match &lens {
+        @match lens {
             Some(l) => {
                 p { "Practices grouped by the national IMD quintile of their population (1 = most deprived fifth), " (long_month(month)) ": the value pooled over each quintile's practices." }
                 table.table {
