@@ -359,10 +359,7 @@ pub enum FunnelUnavailable {
 }
 
 /// The funnel plot of one level in one month, with Spiegelhalter's over-dispersion adjustment.
-pub fn funnel_plot<C: Clone>(
-    rows: &[OrgCounts<C>],
-    judgement: &Judgement,
-) -> Result<FunnelPlot<C>, FunnelUnavailable> {
+pub fn funnel_plot<C: Clone>(rows: &[OrgCounts<C>], judgement: &Judgement) -> Result<FunnelPlot<C>, FunnelUnavailable> {
     let model = judgement.funnel.ok_or(FunnelUnavailable::NotACount)?;
     let kept: Vec<&OrgCounts<C>> =
         rows.iter().filter(|r| r.denominator > 0.0 && r.numerator.is_finite() && r.denominator.is_finite()).collect();

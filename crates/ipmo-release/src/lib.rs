@@ -517,8 +517,10 @@ fn lenses(
                 }
             }
         }
-        let lens_by_month =
-            by_month.into_iter().map(|(month, rows)| (month, analysis::lens_of_quintiles(&rows, m.multiplier()))).collect();
+        let lens_by_month = by_month
+            .into_iter()
+            .map(|(month, rows)| (month, analysis::lens_of_quintiles(&rows, m.multiplier())))
+            .collect();
         out.insert(m.id.clone(), lens_by_month);
     }
     out

@@ -77,13 +77,8 @@ async fn organisations(State(s): State<Shared>, p: Params) -> ApiResult {
             fail(WebError::BadParameter("limit".into(), format!("must be a whole number from 1 to {MAX_LIMIT}")))
         })?,
     };
-    if let Some(t) = p.get("org_type")
-        && !ipmo_release::LEVELS.contains(&t)
-    {
-        return Err(fail(WebError::BadParameter(
-            "org_type".into(),
-            format!("\"{t}\" is not one of {}", ipmo_release::LEVELS.join(", ")),
-        )));
+    if let Some(t) = p.get("org_type") {
+        crate::pages::known_level("org_type", t).map_err(fail)?;
     }
     let of_type = |o: &&Org| p.get("org_type").is_none_or(|t| o.org_type == t);
     let list: Vec<Value> = match p.get("q") {

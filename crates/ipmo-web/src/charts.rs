@@ -512,7 +512,11 @@ mod tests {
             let expected = format!("{v:.1}");
             let got = Px(v).to_string();
             // Halfway cases may round differently (binary vs. decimal); both are a tenth apart.
-            let close = got.parse::<f64>().ok().zip(expected.parse::<f64>().ok()).is_some_and(|(a, b)| (a - b).abs() <= 0.1 + 1e-9);
+            let close = got
+                .parse::<f64>()
+                .ok()
+                .zip(expected.parse::<f64>().ok())
+                .is_some_and(|(a, b)| (a - b).abs() <= 0.1 + 1e-9);
             assert!(got == expected || close, "{v}: {got} vs {expected}");
         }
         assert_eq!(Px(12.34).to_string(), "12.3");

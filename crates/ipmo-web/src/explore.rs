@@ -226,26 +226,24 @@ pub async fn analyse(State(s): State<Shared>, p: Params) -> Result<Response, Web
         let Some((rows, _)) = &result else {
             return Err(WebError::BadParameter("num".into(), "give BNF code prefixes to analyse".into()));
         };
-        let mut out = String::from("month,org_code,name,numerator,denominator,value\n");
-        for row in rows {
-            let name = r.org(&row.org_code).map(|o| o.name.replace('"', "\"\"")).unwrap_or_default();
-            out.push_str(&format!(
-                "{},{},\"{name}\",{},{},{}\n",
-                row.month,
-                row.org_code,
-                row.numerator,
-                row.denominator,
-                row.value.map(|v| v.to_string()).unwrap_or_default()
-            ));
-        }
-        return Ok((
-            [
-                (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-                (axum::http::header::CONTENT_DISPOSITION, "attachment; filename=\"analysis.csv\"".to_string()),
-            ],
-            out,
-        )
-            .into_response());
+        let rows = rows
+            .iter()
+            .map(|row| {
+                vec![
+                    row.month.to_string(),
+                    row.org_code.clone(),
+                    r.org(&row.org_code).map(|o| o.name.clone()).unwrap_or_default(),
+                    row.numerator.to_string(),
+                    row.denominator.to_string(),
+                    row.value.map(|v| v.to_string()).unwrap_or_default(),
+                ]
+            })
+            .collect();
+        return Ok(crate::pages::csv(
+            "analysis.csv",
+            &["month", "org_code", "name", "numerator", "denominator", "value"],
+            rows,
+        ));
     }
     Ok(page(r, "Analyse prescribing", &[("Analyse".into(), "/analyse".into())], html! {
         h1 { "Analyse prescribing" }

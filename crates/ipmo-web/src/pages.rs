@@ -36,7 +36,7 @@ fn html_page(r: &Release, title: &str, crumbs: &[Crumb], main: Markup) -> Html<S
 }
 
 /// A CSV download: header row, then rows; cells are quoted when they need to be.
-fn csv(filename: &str, header_row: &[&str], rows: Vec<Vec<String>>) -> Response {
+pub(crate) fn csv(filename: &str, header_row: &[&str], rows: Vec<Vec<String>>) -> Response {
     let cell = |c: &str| {
         if c.contains([',', '"', '\n']) { format!("\"{}\"", c.replace('"', "\"\"")) } else { c.to_string() }
     };
@@ -397,17 +397,23 @@ fn definition(m: &Measure) -> Markup {
 fn counts_of<'a>(points: &[(&'a str, &ValuePoint)]) -> Vec<OrgCounts<&'a str>> {
     points
         .iter()
-        .filter_map(|(code, pt)| Some(OrgCounts { org_code: *code, numerator: pt.numerator?, denominator: pt.denominator? }))
+        .filter_map(|(code, pt)| {
+            Some(OrgCounts { org_code: *code, numerator: pt.numerator?, denominator: pt.denominator? })
+        })
         .collect()
 }
 
 pub(crate) fn level_param<'a>(p: &'a Params, default: &'a str) -> Result<&'a str, WebError> {
-    let level = p.get("level").unwrap_or(default);
+    known_level("level", p.get("level").unwrap_or(default))
+}
+
+/// `level` when it is one of the stored organisation levels; otherwise a 400 naming `parameter`.
+pub(crate) fn known_level<'a>(parameter: &str, level: &'a str) -> Result<&'a str, WebError> {
     if ipmo_release::LEVELS.contains(&level) {
         Ok(level)
     } else {
         Err(WebError::BadParameter(
-            "level".into(),
+            parameter.into(),
             format!("\"{level}\" is not one of {}", ipmo_release::LEVELS.join(", ")),
         ))
     }
