@@ -109,6 +109,8 @@ pub fn run(a: DemoArgs, quiet: bool, measures_dir: &crate::measures::LibrarySour
     say("computing the measure library for every month and organisation level");
     crate::measures::compute(&wh, measures_dir, false, ipmo_warehouse::Membership::AsAt, quiet)?;
 
+    let governance_db = wh.root().join(ipmo_governance::DATABASE_FILE);
+    let programme_icb = crate::demo_programme::seed(&governance_db, &wh, quiet)?;
     let rt = tokio::runtime::Runtime::new().context("cannot start the query runtime")?;
     let mut out = std::io::stdout().lock();
     println!("\nThe demo warehouse is {}. Per ICB, for the latest month:", wh.root().display());
@@ -142,13 +144,18 @@ pub fn run(a: DemoArgs, quiet: bool, measures_dir: &crate::measures::LibrarySour
          WHERE bnf_code LIKE '0501%' GROUP BY month ORDER BY month\"",
         w = wh.root().display()
     );
+    println!(
+        "\nGovernance workspace (a fictional IPMO programme for {programme_icb}): sign in at /login as {} with password {}",
+        crate::demo_programme::DEMO_ADMIN.0,
+        crate::demo_programme::DEMO_ADMIN.1
+    );
     drop(out);
     if a.no_serve {
         return Ok(());
     }
     drop(rt);
     say("starting the dashboard");
-    crate::serve::run(&wh, measures_dir, &a.serve, quiet)
+    crate::serve::run(&wh, measures_dir, &a.serve, &governance_db, quiet)
 }
 
 /// Makes sure `dir` is a demo directory built with these settings, starting it afresh when the

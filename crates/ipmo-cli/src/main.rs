@@ -5,6 +5,8 @@ mod analyse;
 mod bench;
 mod config;
 mod demo;
+mod demo_programme;
+mod governance;
 mod measure_analysis;
 mod measures;
 mod output;
@@ -31,6 +33,9 @@ struct Cli {
     /// Measure library folder (default: the nearest ./measures folder, else the library built into ipmo).
     #[arg(long, global = true, env = "IPMO_MEASURES")]
     measures: Option<PathBuf>,
+    /// Governance database (default: governance.sqlite in the warehouse directory).
+    #[arg(long, global = true, env = "IPMO_GOVERNANCE")]
+    governance: Option<PathBuf>,
     /// Print only results and errors, no progress.
     #[arg(long, short, global = true)]
     quiet: bool,
@@ -72,6 +77,15 @@ enum Command {
     /// Generate a synthetic health system, load it, compute the measures and serve the dashboard
     /// (reuses earlier runs).
     Demo(demo::DemoArgs),
+    /// Accounts of the governance workspace.
+    #[command(subcommand)]
+    User(governance::UserCommand),
+    /// Back up, restore and check the governance database (safe while the server runs).
+    #[command(subcommand)]
+    Db(governance::DbCommand),
+    /// Governance records: bulk import from CSV, and the kinds there are.
+    #[command(subcommand)]
+    Records(governance::RecordsCommand),
 }
 
 #[derive(Subcommand)]
@@ -268,7 +282,15 @@ fn run(cli: Cli) -> Result<()> {
             };
             synth(&config, quiet).map(|_| ())
         }
-        Command::Serve(a) => serve::run(&open(&cli.warehouse)?, &measures::library_source(cli.measures), &a, quiet),
+        Command::Serve(a) => {
+            let db = governance::database_path(&cli.warehouse, cli.governance.as_deref());
+            serve::run(&open(&cli.warehouse)?, &measures::library_source(cli.measures), &a, &db, quiet)
+        }
+        Command::User(c) => governance::user(&governance::database_path(&cli.warehouse, cli.governance.as_deref()), c),
+        Command::Db(c) => governance::db(&governance::database_path(&cli.warehouse, cli.governance.as_deref()), c),
+        Command::Records(c) => {
+            governance::records(&governance::database_path(&cli.warehouse, cli.governance.as_deref()), c, quiet)
+        }
         Command::Demo(a) => demo::run(a, quiet, &measures::library_source(cli.measures)),
     }
 }

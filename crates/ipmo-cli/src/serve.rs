@@ -18,10 +18,35 @@ pub struct ServeArgs {
     /// is then unavailable).
     #[arg(long)]
     pub no_index: bool,
+    /// Require sign-in for the prescribing dashboard too (by default it is public data, readable
+    /// without an account; governance records always need one).
+    #[arg(long, env = "IPMO_PRIVATE")]
+    pub private: bool,
+    /// When session cookies carry the Secure flag: auto (unless listening on a loopback address),
+    /// always (behind an HTTPS proxy), never (plain HTTP on a trusted network).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub secure_cookies: CookieSecurity,
+}
+
+/// When cookies are marked Secure.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum CookieSecurity {
+    /// Secure unless listening on a loopback address (browsers on the same machine use http://).
+    Auto,
+    /// Always Secure.
+    Always,
+    /// Never Secure.
+    Never,
 }
 
 /// Loads the release and serves it until the process is stopped.
-pub fn run(wh: &Warehouse, library: &LibrarySource, args: &ServeArgs, quiet: bool) -> Result<()> {
+pub fn run(
+    wh: &Warehouse,
+    library: &LibrarySource,
+    args: &ServeArgs,
+    governance_db: &std::path::Path,
+    quiet: bool,
+) -> Result<()> {
     let started = Instant::now();
     let lib = load_library(library)?;
     let rt = tokio::runtime::Runtime::new().context("cannot start the server runtime")?;
@@ -41,7 +66,24 @@ pub fn run(wh: &Warehouse, library: &LibrarySource, args: &ServeArgs, quiet: boo
             if release.index.is_some() { ", prescribing index open" } else { "" }
         );
     }
-    let state = Arc::new(ipmo_web::AppState::new(release));
+    let store = rt.block_on(crate::governance::open_store(governance_db))?;
+    let settings = ipmo_web::GovSettings {
+        public_dashboard: !args.private,
+        secure_cookies: match args.secure_cookies {
+            CookieSecurity::Auto => !args.bind.ip().is_loopback(),
+            CookieSecurity::Always => true,
+            CookieSecurity::Never => false,
+        },
+    };
+    let accounts = rt.block_on(ipmo_governance::GovernanceStore::users(&store))?.len();
+    if !quiet {
+        eprintln!(
+            "serve: governance records in {} ({accounts} account(s){})",
+            governance_db.display(),
+            if accounts == 0 { "; add one with `ipmo user add NAME --role admin`" } else { "" }
+        );
+    }
+    let state = Arc::new(ipmo_web::AppState::with_governance(release, Arc::new(store), settings));
     println!("IPMO dashboard: http://{}/ (Ctrl-C stops it)", args.bind);
     rt.block_on(ipmo_web::serve(args.bind, state)).with_context(|| {
         format!("cannot serve on {} (is another program using the port? try --bind 127.0.0.1:8081)", args.bind)

@@ -12,15 +12,19 @@ mod api;
 mod charts;
 mod explore;
 mod format;
+mod gov;
+mod gov_views;
 mod layout;
 mod pages;
+
+pub use gov::{GovSettings, Governance};
 
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use ipmo_release::Release;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -33,13 +37,25 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct AppState {
     /// The data served.
     pub release: Release,
+    /// The governance workspace, when a store is attached.
+    pub governance: Option<Governance>,
     cache: PageCache,
 }
 
 impl AppState {
-    /// State serving `release`.
+    /// State serving `release` (the dashboard only).
     pub fn new(release: Release) -> Self {
-        Self { release, cache: PageCache::default() }
+        Self { release, governance: None, cache: PageCache::default() }
+    }
+
+    /// State serving `release` and the governance workspace kept in `store`.
+    pub fn with_governance(
+        release: Release,
+        store: Arc<dyn ipmo_governance::GovernanceStore>,
+        settings: GovSettings,
+    ) -> Self {
+        let governance = Governance { store, settings, limiter: Default::default() };
+        Self { release, governance: Some(governance), cache: PageCache::default() }
     }
 }
 
@@ -92,6 +108,9 @@ pub enum WebError {
     /// A query parameter is malformed: (parameter, what is wrong).
     #[error("{0}: {1}")]
     BadParameter(String, String),
+    /// The request needs a signed-in session.
+    #[error("{0}")]
+    Unauthorised(String),
     /// Something on our side.
     #[error("{0}")]
     Internal(String),
@@ -102,6 +121,7 @@ impl WebError {
         match self {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::BadParameter(..) => StatusCode::BAD_REQUEST,
+            Self::Unauthorised(_) => StatusCode::UNAUTHORIZED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -111,6 +131,7 @@ impl WebError {
         match self {
             Self::NotFound(_) => "not_found",
             Self::BadParameter(..) => "bad_parameter",
+            Self::Unauthorised(_) => "unauthorised",
             Self::Internal(_) => "internal",
         }
     }
@@ -137,6 +158,7 @@ impl IntoResponse for WebError {
             Self::BadParameter(..) => {
                 ("There is a problem with the address", "Correct the part named above and try again.")
             }
+            Self::Unauthorised(_) => ("Sign in", "Sign in to continue."),
             Self::Internal(_) => ("Sorry, there is a problem with the service", "Try again later."),
         };
         let body = layout::page(
@@ -234,6 +256,30 @@ fn etag(release_id: &str, uri: &str) -> String {
 /// cache, tags successful GETs with their ETag, and abandons requests that run past
 /// [`REQUEST_TIMEOUT`].
 async fn caching(State(state): State<Shared>, headers: HeaderMap, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_string();
+    if let Some(g) = &state.governance
+        && !g.settings.public_dashboard
+        && !gov::is_open(&path)
+        && !gov::is_dynamic(&path)
+        && gov::session_of(g, &headers).await.is_none()
+    {
+        // A private dashboard: everything but the sign-in page and assets needs a session.
+        let e = WebError::Unauthorised("Sign in to read the dashboard.".into());
+        return if path.starts_with("/api/") {
+            e.json()
+        } else {
+            axum::response::Redirect::to(&format!("/login?next={path}")).into_response()
+        };
+    }
+    if gov::is_dynamic(&path) {
+        // Pages that depend on who asks and on records that change: never cached or tagged.
+        let mut response = match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+            Ok(r) => r,
+            Err(_) => WebError::Internal("the request took too long and was stopped".into()).into_response(),
+        };
+        response.headers_mut().entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+        return security_headers(response);
+    }
     // (The ETag check comes first: a client that holds the page needs nothing rendered or read.)
     let uri = request.uri().to_string();
     let tag = etag(&state.release.id, &uri);
@@ -288,10 +334,16 @@ fn finish(mut response: Response, tag: &str) -> Response {
         }
         response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     }
+    security_headers(response)
+}
+
+/// A strict content security policy, no MIME sniffing, no framing.
+fn security_headers(mut response: Response) -> Response {
     response
         .headers_mut()
         .insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'self'; img-src 'self' data:"));
     response.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response.headers_mut().insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     response
 }
 
@@ -322,6 +374,19 @@ pub fn router(state: Shared) -> Router {
         .route("/assets/ipmo.css", get(stylesheet))
         .route("/assets/favicon.svg", get(favicon))
         .route("/favicon.ico", get(favicon))
+        .route("/login", get(gov::login_page).post(gov::login))
+        .route("/logout", post(gov::logout))
+        .route("/gov", get(gov::overview))
+        .route("/gov/audit", get(gov::audit_trail))
+        .route("/gov/assurance", get(gov_views::assurance))
+        .route("/gov/plans", get(gov_views::plans))
+        .route("/gov/{kind}", get(gov::list))
+        .route("/gov/{kind}/new", get(gov::new_form).post(gov::create))
+        .route("/gov/{kind}/{id}", get(gov::view))
+        .route("/gov/{kind}/{id}/edit", get(gov::edit_form).post(gov::update))
+        .route("/gov/{kind}/{id}/{action}", post(gov::archive))
+        .route("/api/v1/records/{kind}", get(gov::api_list))
+        .route("/api/v1/records/{kind}/{id}", get(gov::api_record))
         .nest("/api/v1", api::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), caching))

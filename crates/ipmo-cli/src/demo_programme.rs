@@ -1,0 +1,756 @@
+//! The demo's governance programme: a credible, clearly fictional IPMO programme for the first
+//! ICB of the synthetic system, tied to its measures, so a newcomer sees records, plans, risks
+//! watching measures and computed assurance working together. Every record goes through the
+//! same validation as a form, so the demo cannot hold what a user could not enter.
+
+use crate::governance::CLI_ACTOR;
+use anyhow::{Context, Result, anyhow};
+use ipmo_governance::kinds::{self, AcceptAll};
+use ipmo_governance::{GovernanceStore, Role, SqliteStore};
+use ipmo_warehouse::{OutputFormat, Warehouse};
+use std::collections::BTreeMap;
+
+/// The demo administrator's sign-in.
+pub const DEMO_ADMIN: (&str, &str) = ("demo-admin", "ipmo-demo-password");
+
+async fn add(store: &SqliteStore, kind: &str, pairs: &[(&str, &str)]) -> Result<String> {
+    let k = kinds::kind(kind).ok_or_else(|| anyhow!("unknown kind {kind}"))?;
+    let input: BTreeMap<String, String> = pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    let data = kinds::validate(k, &input, &AcceptAll).map_err(|e| {
+        anyhow!(
+            "demo {kind}: {}",
+            e.iter().map(|x| format!("{}: {}", x.field, x.message)).collect::<Vec<_>>().join("; ")
+        )
+    })?;
+    let rec = store.create(kind, data, CLI_ACTOR).await.with_context(|| format!("demo {kind}"))?;
+    Ok(k.reference(rec.id))
+}
+
+fn rows(wh: &Warehouse, rt: &tokio::runtime::Runtime, sql: &str) -> Result<Vec<serde_json::Value>> {
+    let mut out = Vec::new();
+    rt.block_on(wh.query_to(sql, OutputFormat::Json, &mut out))?;
+    Ok(serde_json::from_slice::<Vec<serde_json::Value>>(&out).unwrap_or_default())
+}
+
+/// Seeds the programme into `store` unless it already holds records, and makes sure the demo
+/// administrator exists. Returns the ICB the programme is for.
+pub fn seed(store_path: &std::path::Path, wh: &Warehouse, quiet: bool) -> Result<String> {
+    let rt = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+    let icbs = rows(wh, &rt, "SELECT code, name FROM orgs WHERE org_type = 'icb' ORDER BY code LIMIT 2")?;
+    let text = |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
+    let icb = icbs.first().ok_or_else(|| anyhow!("the demo warehouse has no ICBs"))?;
+    let (icb_code, icb_name) = (text(icb, "code"), text(icb, "name"));
+    let neighbour = icbs.get(1).map(|v| text(v, "name")).unwrap_or_else(|| "Neighbouring ICB".into());
+    let pcns = rows(
+        wh,
+        &rt,
+        &format!(
+            "SELECT p.code, p.name FROM orgs p JOIN orgs s ON p.parent_code = s.code \
+             WHERE p.org_type = 'pcn' AND s.parent_code = '{}' ORDER BY p.code LIMIT 3",
+            icb_code.replace('\'', "''")
+        ),
+    )?;
+    rt.block_on(async {
+        let store = crate::governance::open_store(store_path).await?;
+        if !store.users().await?.iter().any(|u| u.username == DEMO_ADMIN.0) {
+            store.add_user(DEMO_ADMIN.0, "Demo administrator", Role::Admin, DEMO_ADMIN.1, CLI_ACTOR).await?;
+        }
+        let any = kinds::KINDS.iter().map(|k| k.id).collect::<Vec<_>>();
+        let mut existing = 0;
+        for k in &any {
+            existing += store.records(k, true).await?.len();
+        }
+        if existing > 0 {
+            store.close().await;
+            return Ok::<_, anyhow::Error>(icb_code.clone());
+        }
+        if !quiet {
+            eprintln!("demo: seeding a fictional IPMO programme for {icb_name} ({icb_code})");
+        }
+        programme(
+            &store,
+            &icb_code,
+            &icb_name,
+            &neighbour,
+            &pcns.iter().map(|p| (text(p, "code"), text(p, "name"))).collect::<Vec<_>>(),
+        )
+        .await?;
+        store.close().await;
+        Ok(icb_code.clone())
+    })
+}
+
+async fn programme(
+    store: &SqliteStore,
+    icb: &str,
+    icb_name: &str,
+    neighbour: &str,
+    pcns: &[(String, String)],
+) -> Result<()> {
+    // System map.
+    let icb_org = add(
+        store,
+        "system-org",
+        &[
+            ("name", icb_name),
+            ("org_type", "Integrated care board"),
+            ("ods_code", icb),
+            ("pharmacy_link", "Hosts the IPMO leadership group and the medicines optimisation team."),
+        ],
+    )
+    .await?;
+    let acute = add(store, "system-org", &[("name", "Northgate Hospitals NHS Foundation Trust (fictional)"), ("org_type", "Acute trust"), ("parent", &icb_org), ("pharmacy_link", "Chief pharmacist sits on the IPMO leadership group; discharge medicines service referrals to community pharmacy.")]).await?;
+    let mh = add(
+        store,
+        "system-org",
+        &[
+            ("name", "Eastvale Mental Health Partnership (fictional)"),
+            ("org_type", "Mental health trust"),
+            ("parent", &icb_org),
+        ],
+    )
+    .await?;
+    let community = add(
+        store,
+        "system-org",
+        &[("name", "Riverside Community Health (fictional)"), ("org_type", "Community trust"), ("parent", &icb_org)],
+    )
+    .await?;
+    for (code, name) in pcns {
+        add(
+            store,
+            "system-org",
+            &[
+                ("name", name),
+                ("org_type", "Primary care network"),
+                ("ods_code", code),
+                ("parent", &icb_org),
+                ("pharmacy_link", "PCN clinical pharmacists (ARRS) do structured medication reviews."),
+            ],
+        )
+        .await?;
+    }
+    add(
+        store,
+        "system-org",
+        &[
+            ("name", "Local Pharmaceutical Committee (fictional)"),
+            ("org_type", "Community pharmacy"),
+            ("parent", &icb_org),
+        ],
+    )
+    .await?;
+    add(
+        store,
+        "system-org",
+        &[("name", "Care home medicines service (fictional)"), ("org_type", "Care home"), ("parent", &community)],
+    )
+    .await?;
+    add(
+        store,
+        "system-org",
+        &[
+            ("name", neighbour),
+            ("org_type", "Neighbouring system"),
+            ("pharmacy_link", "Patients use its acute services; shared formulary work through the regional network."),
+        ],
+    )
+    .await?;
+
+    let cpo = add(store, "person", &[("name", "Dr A. Example"), ("role_title", "ICB chief pharmacist and IPMO lead"), ("organisation", &icb_org), ("role_description", "Leads the system's pharmacy and medicines strategy; chairs the IPMO leadership group; accountable to the ICB chief medical officer.")]).await?;
+    let cmo = add(
+        store,
+        "person",
+        &[
+            ("name", "Dr B. Sample"),
+            ("role_title", "ICB chief medical officer (board sponsor)"),
+            ("organisation", &icb_org),
+        ],
+    )
+    .await?;
+    add(
+        store,
+        "person",
+        &[
+            ("name", "C. Placeholder"),
+            ("role_title", "Chief pharmacist, acute trust"),
+            ("organisation", &acute),
+            ("reports_to", &cmo),
+            ("accountable_to", &cpo),
+        ],
+    )
+    .await?;
+    add(
+        store,
+        "person",
+        &[
+            ("name", "D. Fictional"),
+            ("role_title", "Chief pharmacist, mental health trust"),
+            ("organisation", &mh),
+            ("accountable_to", &cpo),
+        ],
+    )
+    .await?;
+    let mso = add(
+        store,
+        "person",
+        &[
+            ("name", "E. Invented"),
+            ("role_title", "System medication safety officer"),
+            ("organisation", &icb_org),
+            ("reports_to", &cpo),
+        ],
+    )
+    .await?;
+    let ams = add(
+        store,
+        "person",
+        &[
+            ("name", "F. Madeup"),
+            ("role_title", "Antimicrobial stewardship lead pharmacist"),
+            ("organisation", &icb_org),
+            ("reports_to", &cpo),
+        ],
+    )
+    .await?;
+    let wf = add(
+        store,
+        "person",
+        &[
+            ("name", "G. Notreal"),
+            ("role_title", "Pharmacy workforce and training lead"),
+            ("organisation", &icb_org),
+            ("reports_to", &cpo),
+        ],
+    )
+    .await?;
+
+    let board = add(
+        store,
+        "committee",
+        &[("name", "ICB board"), ("group_type", "Board"), ("chair", &cmo), ("cadence", "Monthly")],
+    )
+    .await?;
+    let ipmo = add(
+        store,
+        "committee",
+        &[
+            ("name", "IPMO leadership group"),
+            ("group_type", "Leadership group"),
+            ("purpose", "Leads the integration of pharmacy and medicines optimisation across the system."),
+            ("chair", &cpo),
+            ("reports_to", &board),
+            ("cadence", "Monthly"),
+        ],
+    )
+    .await?;
+    let moc = add(
+        store,
+        "committee",
+        &[
+            ("name", "Medicines optimisation committee"),
+            ("group_type", "Committee"),
+            ("chair", &cpo),
+            ("reports_to", &ipmo),
+            ("cadence", "Bi-monthly"),
+        ],
+    )
+    .await?;
+    add(
+        store,
+        "committee",
+        &[
+            ("name", "Area prescribing committee"),
+            ("group_type", "Committee"),
+            ("reports_to", &moc),
+            ("cadence", "Monthly"),
+        ],
+    )
+    .await?;
+    add(
+        store,
+        "committee",
+        &[
+            ("name", "Antimicrobial stewardship group"),
+            ("group_type", "Sub-group"),
+            ("chair", &ams),
+            ("reports_to", &moc),
+            ("cadence", "Quarterly"),
+        ],
+    )
+    .await?;
+    add(
+        store,
+        "committee",
+        &[
+            ("name", "Medication safety group"),
+            ("group_type", "Sub-group"),
+            ("chair", &mso),
+            ("reports_to", &moc),
+            ("cadence", "Quarterly"),
+        ],
+    )
+    .await?;
+    add(
+        store,
+        "committee",
+        &[
+            ("name", "Regional medicines optimisation committee link"),
+            ("group_type", "Regional link"),
+            ("reports_to", &ipmo),
+            ("cadence", "Quarterly"),
+        ],
+    )
+    .await?;
+    for (p, c) in [(&cpo, "Chair"), (&mso, "Member"), (&ams, "Member"), (&wf, "Member")] {
+        add(store, "membership", &[("person", p), ("committee", &ipmo), ("capacity", c)]).await?;
+    }
+
+    // Nine aims, after the shape of an ICS strategy for pharmacy and medicines 2024–2026.
+    let aims = [
+        ("A workforce strategy for pharmacy and its delivery plan", "G. Notreal", "In progress", "Amber", ""),
+        (
+            "A system process for medicines value that reduces health inequalities",
+            "Dr A. Example",
+            "In progress",
+            "Green",
+            "doacs_not_best_value, generic_prescribing, lp_omnibus",
+        ),
+        (
+            "Pharmacy leadership and governance developed through distributive leadership",
+            "Dr A. Example",
+            "In progress",
+            "Green",
+            "",
+        ),
+        (
+            "A rolling programme of cost efficiency from annual horizon scanning",
+            "Dr A. Example",
+            "Not started",
+            "Amber",
+            "lp_omnibus",
+        ),
+        ("Shared system priorities for medicines and a common plan", "Dr A. Example", "Complete", "Green", ""),
+        (
+            "A system-wide approach to antimicrobial stewardship",
+            "F. Madeup",
+            "In progress",
+            "Amber",
+            "broad_spectrum, antibacterials_per_star_pu, amoxicillin_500_capsules_per_item",
+        ),
+        (
+            "An integrated approach to medicines safety",
+            "E. Invented",
+            "In progress",
+            "Amber",
+            "non_preferred_nsaids, methotrexate_10mg, opioid_ome_per_1000",
+        ),
+        ("Medicines optimisation that reaches every prescribing profession", "G. Notreal", "Not started", "Red", ""),
+        (
+            "Consistent care across system boundaries with neighbouring systems",
+            "Dr A. Example",
+            "In progress",
+            "Amber",
+            "",
+        ),
+    ];
+    let mut aim_refs = Vec::new();
+    for (title, owner, status, rag, measures) in aims {
+        aim_refs.push(
+            add(
+                store,
+                "aim",
+                &[("title", title), ("owner", owner), ("status", status), ("rag", rag), ("measures", measures)],
+            )
+            .await?,
+        );
+    }
+    for (n, title, measures) in [
+        ("2", "Addressing low priority prescribing", "lp_omnibus"),
+        ("8", "Blood glucose and ketone meters and testing strips", "glucose_strip_cost_per_item"),
+        ("9", "Identifying patients with AF and using best value DOACs", "doacs_not_best_value"),
+        (
+            "11",
+            "Improving respiratory outcomes while reducing inhaler carbon emissions",
+            "mdi_share_excluding_salbutamol, salbutamol_carbon_per_inhaler",
+        ),
+        ("14", "Reducing course length of antimicrobial prescribing", "amoxicillin_500_capsules_per_item"),
+        ("15", "Reducing opioid use in chronic non-cancer pain", "opioid_ome_per_1000"),
+    ] {
+        add(
+            store,
+            "opportunity",
+            &[("number", n), ("title", title), ("lead", "Dr A. Example"), ("measures", measures)],
+        )
+        .await?;
+    }
+    let ws = [
+        (
+            "Antibiotic course length and broad-spectrum reduction",
+            "National priorities",
+            &aim_refs[5],
+            "F. Madeup",
+            "broad_spectrum, amoxicillin_500_capsules_per_item",
+            "Amber",
+        ),
+        (
+            "Best-value DOACs and low-priority items",
+            "National priorities",
+            &aim_refs[1],
+            "Dr A. Example",
+            "doacs_not_best_value, lp_omnibus",
+            "Green",
+        ),
+        (
+            "Medicines safety: NSAIDs, methotrexate, opioids",
+            "National priorities",
+            &aim_refs[6],
+            "E. Invented",
+            "non_preferred_nsaids, opioid_ome_per_1000",
+            "Amber",
+        ),
+        ("Independent prescribing in every sector", "Workforce", &aim_refs[0], "G. Notreal", "", "Amber"),
+        ("Foundation trainee pharmacists across sectors", "Workforce", &aim_refs[0], "G. Notreal", "", "Green"),
+        ("Non-medical prescriber network", "Workforce", &aim_refs[7], "G. Notreal", "", "Red"),
+    ];
+    let mut ws_refs = Vec::new();
+    for (title, plan, aim, owner, measures, rag) in ws {
+        ws_refs.push(
+            add(
+                store,
+                "workstream",
+                &[
+                    ("title", title),
+                    ("plan", plan),
+                    ("aim", aim),
+                    ("owner", owner),
+                    ("measures", measures),
+                    ("rag", rag),
+                    ("start", "2024-04-01"),
+                    ("end", "2026-03-31"),
+                ],
+            )
+            .await?,
+        );
+    }
+    for (title, w, due, status) in [
+        ("AMS audit of 5-day courses in every PCN", 0, "2025-09-30", "Complete"),
+        ("Broad-spectrum share below 10% in every PCN", 0, "2026-03-31", "In progress"),
+        ("DOAC switch searches run in all practices", 1, "2025-06-30", "Complete"),
+        ("Shared NSAID safety search with community pharmacy", 2, "2025-12-31", "In progress"),
+        ("Independent prescribing course places for 30 pharmacists", 3, "2025-09-30", "In progress"),
+        ("Multi-sector foundation training rotations agreed", 4, "2025-07-31", "Complete"),
+        ("First non-medical prescriber forum", 5, "2026-01-31", "Not started"),
+    ] {
+        add(
+            store,
+            "milestone",
+            &[
+                ("title", title),
+                ("workstream", &ws_refs[w]),
+                ("owner", "Programme office"),
+                ("due", due),
+                ("status", status),
+            ],
+        )
+        .await?;
+    }
+
+    // Stakeholders and engagement.
+    let stakeholders = [
+        ("ICB board", "ICB", "5", "3", "Committee", "Quarterly"),
+        ("Local Medical Committee", "General practice and PCNs", "4", "4", "Meeting", "Monthly"),
+        ("Local Pharmaceutical Committee", "Community pharmacy", "3", "5", "Meeting", "Monthly"),
+        ("Acute trust chief pharmacists", "Acute trust", "4", "5", "Committee", "Monthly"),
+        ("Patients and carers forum", "System-wide", "2", "4", "Workshop", "Twice a year"),
+        ("Care home providers", "Care homes", "2", "3", "Newsletter", "Quarterly"),
+        ("Local authority public health", "System-wide", "3", "2", "Email", "Quarterly"),
+        ("Training hub", "General practice and PCNs", "2", "5", "Meeting", "Monthly"),
+        ("Regional pharmacy workforce lead", "System-wide", "4", "2", "Meeting", "Quarterly"),
+        ("Neighbouring ICB medicines team", "System-wide", "3", "3", "Network event", "Quarterly"),
+    ];
+    let mut stk = Vec::new();
+    for (name, sector, power, interest, method, freq) in stakeholders {
+        stk.push(
+            add(
+                store,
+                "stakeholder",
+                &[
+                    ("name", name),
+                    ("sector", sector),
+                    ("power", power),
+                    ("interest", interest),
+                    ("method", method),
+                    ("frequency", freq),
+                    ("owner", "Dr A. Example"),
+                ],
+            )
+            .await?,
+        );
+    }
+    for (s, date, summary) in [
+        (1, "2025-10-02", "Agreed joint approach to DOAC switches and the shared safety searches."),
+        (
+            2,
+            "2025-10-15",
+            "Presented the community pharmacy role in the AMS workstream; agreed pharmacy first data sharing.",
+        ),
+        (4, "2025-11-05", "Patient forum reviewed the opioid reduction leaflet."),
+    ] {
+        add(
+            store,
+            "engagement",
+            &[
+                ("stakeholder", &stk[s]),
+                ("date", date),
+                ("method", "Meeting"),
+                ("summary", summary),
+                ("by", "Dr A. Example"),
+            ],
+        )
+        .await?;
+    }
+
+    // Risks, a dozen, some watching the ICB's measures.
+    let risks: [(&str, &str, usize, [&str; 6], &[(&str, &str)]); 12] = [
+        (
+            "Broad-spectrum antibiotic use stays high",
+            "System-wide",
+            5,
+            ["4", "4", "3", "4", "2", "3"],
+            &[
+                ("broad_spectrum", "Assurance: consistently fails target"),
+                ("broad_spectrum", "SPC special cause of concern"),
+            ],
+        ),
+        (
+            "Antibiotic courses longer than guidance",
+            "General practice and PCNs",
+            5,
+            ["4", "3", "3", "3", "2", "3"],
+            &[("amoxicillin_500_capsules_per_item", "Worst decile nationally")],
+        ),
+        (
+            "Opioid prescribing in chronic non-cancer pain",
+            "General practice and PCNs",
+            6,
+            ["4", "5", "3", "4", "2", "4"],
+            &[("opioid_ome_per_1000", "CUSUM change for the worse")],
+        ),
+        (
+            "NSAID prescribing without gastro-protection",
+            "General practice and PCNs",
+            6,
+            ["3", "4", "3", "4", "2", "4"],
+            &[("non_preferred_nsaids", "SPC special cause of concern")],
+        ),
+        (
+            "Methotrexate 10 mg tablets still prescribed",
+            "System-wide",
+            6,
+            ["2", "5", "2", "5", "1", "5"],
+            &[("methotrexate_10mg", "Worst decile nationally")],
+        ),
+        (
+            "DOAC savings not realised",
+            "ICB",
+            1,
+            ["4", "3", "3", "3", "2", "2"],
+            &[("doacs_not_best_value", "SPC special cause of concern")],
+        ),
+        ("Community pharmacy closures reduce access", "Community pharmacy", 4, ["3", "4", "3", "4", "2", "3"], &[]),
+        (
+            "Vacancies in PCN clinical pharmacist roles",
+            "General practice and PCNs",
+            0,
+            ["4", "3", "4", "3", "2", "3"],
+            &[],
+        ),
+        ("Too few designated prescribing practitioners", "System-wide", 0, ["4", "4", "4", "3", "2", "3"], &[]),
+        ("Medicines shortages disrupt care", "System-wide", 6, ["4", "4", "4", "3", "3", "3"], &[]),
+        ("Inconsistent formularies across the boundary", "Acute trust", 8, ["3", "3", "3", "3", "2", "2"], &[]),
+        (
+            "Low-priority prescribing does not fall",
+            "ICB",
+            3,
+            ["3", "3", "3", "3", "2", "2"],
+            &[("lp_omnibus", "CUSUM change for the worse")],
+        ),
+    ];
+    let mut risk_refs = Vec::new();
+    for (title, sector, aim, s, watches) in risks {
+        let r = add(store, "risk", &[
+            ("title", title),
+            ("cause", "Prescribing habits, competing pressures and uneven access to specialist advice"),
+            ("event", &format!("{title} across the system")),
+            ("effect", "Avoidable harm, resistance or cost, and the aim it threatens is missed"),
+            ("sector", sector), ("owner", "Dr A. Example"), ("aim", &aim_refs[aim]),
+            ("inherent_likelihood", s[0]), ("inherent_consequence", s[1]),
+            ("current_likelihood", s[2]), ("current_consequence", s[3]),
+            ("target_likelihood", s[4]), ("target_consequence", s[5]),
+            ("controls", "Prescribing dashboard reviewed monthly at the medicines optimisation committee; practice visits by PCN pharmacists."),
+            ("gaps_in_control", "No automated alert to practices when their values turn."),
+            ("gaps_in_assurance", "No internal audit of the process yet."),
+            ("review_date", "2026-01-31"), ("trend", "Stable"),
+        ]).await?;
+        for (measure, trigger) in watches {
+            add(store, "watch", &[("risk", &r), ("org", icb), ("measure", measure), ("trigger", trigger)]).await?;
+        }
+        risk_refs.push(r);
+    }
+    for (r, action, due) in [
+        (0, "Share practice-level broad-spectrum dashboards at every PCN meeting", "2026-02-28"),
+        (2, "Opioid tapering clinics in the three highest-prescribing PCNs", "2026-03-31"),
+        (7, "Joint recruitment campaign with the training hub", "2026-01-31"),
+    ] {
+        add(
+            store,
+            "risk-action",
+            &[
+                ("risk", &risk_refs[r]),
+                ("action", action),
+                ("owner", "Dr A. Example"),
+                ("due", due),
+                ("status", "In progress"),
+            ],
+        )
+        .await?;
+    }
+    for (r, source, line, rating) in [
+        (
+            0,
+            "Monthly AMS dashboard to the medicines optimisation committee",
+            "1st line: management",
+            "Partial assurance",
+        ),
+        (0, "UKHSA Fingertips AMR indicators reviewed by the AMS group", "2nd line: oversight", "Positive assurance"),
+        (2, "Internal audit of controlled drug governance", "3rd line: independent", "Partial assurance"),
+        (4, "Medication safety officer's quarterly report", "2nd line: oversight", "Reassurance only"),
+    ] {
+        add(
+            store,
+            "assurance-source",
+            &[("risk", &risk_refs[r]), ("source", source), ("line", line), ("rating", rating)],
+        )
+        .await?;
+    }
+    for (title, aim, risk, measure, target) in [
+        ("Broad-spectrum antibiotics at most 10% of antibacterial items", 5, 0, "broad_spectrum", "10"),
+        ("Watch and Reserve antibiotics at most 30%", 5, 0, "watch_reserve_percent", "30"),
+        ("Amoxicillin 500 mg courses of 15 capsules or fewer", 5, 1, "amoxicillin_500_capsules_per_item", "15"),
+        ("DOACs not best value below 20%", 1, 5, "doacs_not_best_value", "20"),
+    ] {
+        add(
+            store,
+            "standard",
+            &[
+                ("title", title),
+                ("aim", &aim_refs[aim]),
+                ("risk", &risk_refs[risk]),
+                ("org", icb),
+                ("measure", measure),
+                ("target", target),
+                ("owner", "Dr A. Example"),
+            ],
+        )
+        .await?;
+    }
+
+    // Workforce: four quarters by sector and role, with a training pipeline.
+    let quarters = ["2025-Q1", "2025-Q2", "2025-Q3", "2025-Q4"];
+    for (qi, q) in quarters.iter().enumerate() {
+        let step = qi as f64;
+        for (sector, role, est, post, leavers) in [
+            ("Acute trust", "Pharmacist", 120.0, 104.0 + 2.0 * step, 3.0),
+            ("Acute trust", "Pharmacy technician", 90.0, 80.0 + step, 2.5),
+            ("General practice and PCNs", "PCN clinical pharmacist (ARRS)", 60.0, 48.0 + 2.5 * step, 2.0),
+            ("General practice and PCNs", "PCN pharmacy technician (ARRS)", 25.0, 18.0 + step, 1.0),
+            ("Community pharmacy", "Pharmacist", 150.0, 128.0 - step, 5.0),
+            ("Community pharmacy", "Pharmacist independent prescriber", 20.0, 6.0 + 3.0 * step, 0.0),
+            ("Mental health trust", "Consultant pharmacist", 3.0, 2.0, 0.0),
+        ] {
+            let post = format!("{post:.1}");
+            let headcount = format!("{}", (post.parse::<f64>().unwrap_or(0.0) * 1.15).round());
+            add(
+                store,
+                "workforce-return",
+                &[
+                    ("quarter", q),
+                    ("sector", sector),
+                    ("role", role),
+                    ("establishment_wte", &format!("{est:.1}")),
+                    ("in_post_wte", &post),
+                    ("headcount", &headcount),
+                    ("leavers_wte", &format!("{leavers:.1}")),
+                ],
+            )
+            .await?;
+        }
+        for (programme, sector, places, starters, completions) in [
+            ("Foundation trainee pharmacist places", "System-wide", "24", "22", if qi == 3 { "20" } else { "0" }),
+            ("Independent prescribing course", "Community pharmacy", "10", "8", if qi >= 2 { "4" } else { "0" }),
+            ("Designated prescribing practitioners", "General practice and PCNs", "12", "9", "9"),
+        ] {
+            add(
+                store,
+                "training",
+                &[
+                    ("quarter", q),
+                    ("programme", programme),
+                    ("sector", sector),
+                    ("places", places),
+                    ("starters", starters),
+                    ("completions", completions),
+                ],
+            )
+            .await?;
+        }
+    }
+
+    // Evidence and decisions.
+    add(store, "case-study", &[("title", "A system-wide medicines dashboard"), ("sector", "System-wide"), ("org", icb), ("summary", "Every practice, PCN and the ICB see the same measures monthly, with SPC charts and funnel plots; the IPMO leadership group reviews the alerts."), ("outcome", "Broad-spectrum share fell in the PCNs that used the practice-level views."), ("measures", "broad_spectrum, amoxicillin_500_capsules_per_item"), ("author", "F. Madeup")]).await?;
+    add(
+        store,
+        "case-study",
+        &[
+            ("title", "Best-value DOAC switching"),
+            ("sector", "General practice and PCNs"),
+            ("summary", "PCN pharmacists ran searches and reviewed patients on non-preferred DOACs."),
+            ("measures", "doacs_not_best_value"),
+            ("author", "Dr A. Example"),
+        ],
+    )
+    .await?;
+    for (title, date, detail) in [
+        (
+            "Adopt the shared AMS dashboard as the system's source of truth",
+            "2025-04-10",
+            "The monthly AMS report uses the IPMO dashboard's measures.",
+        ),
+        (
+            "Choose six national medicines optimisation opportunities",
+            "2025-05-08",
+            "Opportunities 2, 8, 9, 11, 14 and 15.",
+        ),
+        (
+            "Fund ten independent prescribing places in community pharmacy",
+            "2025-07-10",
+            "Funded from the workforce development budget.",
+        ),
+    ] {
+        add(
+            store,
+            "decision",
+            &[
+                ("title", title),
+                ("date", date),
+                ("meeting", &ipmo),
+                ("detail", detail),
+                ("owner", "Dr A. Example"),
+                ("status", "Agreed"),
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,308 @@
+//! `ipmo user …`, `ipmo db …` and `ipmo records import`: accounts, backups and bulk loads of the
+//! governance store, which lives beside the warehouse (`governance.sqlite`) unless
+//! `--governance` names another file. These work while `ipmo serve` runs: SQLite in WAL mode
+//! lets the server and the command share the file.
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::Subcommand;
+use ipmo_governance::kinds::{self, AcceptAll, Lookups};
+use ipmo_governance::store::Data;
+use ipmo_governance::{GovernanceStore, Role, SqliteStore};
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+/// Who the command line acts as in the audit trail.
+pub const CLI_ACTOR: &str = "ipmo (command line)";
+
+/// `ipmo user …`.
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Add an account. Prints a generated password unless --password-stdin is given.
+    Add {
+        /// Sign-in name (letters, digits, . _ - @).
+        username: String,
+        /// viewer (read), editor (edit programme records) or admin (accounts and settings).
+        #[arg(long, default_value = "viewer")]
+        role: String,
+        /// Name shown in pages and the audit trail (default: the username).
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List accounts.
+    List,
+    /// Disable an account (its sessions end at once).
+    Disable {
+        /// The account.
+        username: String,
+    },
+    /// Enable a disabled account.
+    Enable {
+        /// The account.
+        username: String,
+    },
+    /// Set a new password (prints a generated one unless --password-stdin is given).
+    ResetPassword {
+        /// The account.
+        username: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+/// `ipmo db …`.
+#[derive(Subcommand)]
+pub enum DbCommand {
+    /// Write a consistent copy of the governance database to FILE (safe while the server runs).
+    Backup {
+        /// A new file.
+        file: PathBuf,
+    },
+    /// Replace the governance database's content with a backup's. The current content is first
+    /// backed up beside the database, so a restore can be undone.
+    Restore {
+        /// A file made by `ipmo db backup`.
+        file: PathBuf,
+    },
+    /// Check the database file (SQLite integrity check) and count records by kind.
+    Check,
+}
+
+/// `ipmo records …`.
+#[derive(Subcommand)]
+pub enum RecordsCommand {
+    /// Load many records of one kind from CSV, in one transaction: every row or none. The header
+    /// names the kind's fields (see `ipmo records kinds`); references are written like RSK-3.
+    Import {
+        /// Kind of record, e.g. risk, stakeholder, workforce-return.
+        kind: String,
+        /// CSV file with a header row.
+        file: PathBuf,
+    },
+    /// List the kinds of record and their fields.
+    Kinds,
+}
+
+/// The governance database of a warehouse, or the file given.
+pub fn database_path(warehouse: &Path, explicit: Option<&Path>) -> PathBuf {
+    explicit.map_or_else(|| warehouse.join(ipmo_governance::DATABASE_FILE), Path::to_path_buf)
+}
+
+/// Opens (creating when needed) the governance store.
+pub async fn open_store(path: &Path) -> Result<SqliteStore> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    SqliteStore::open(path).await.with_context(|| format!("cannot open the governance database {}", path.display()))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the runtime")
+}
+
+fn password(from_stdin: bool) -> Result<(String, bool)> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).context("cannot read the password from standard input")?;
+        let p = line.trim_end_matches(['\n', '\r']).to_string();
+        if let Some(problem) = ipmo_governance::auth::password_problem(&p) {
+            bail!("{problem}");
+        }
+        Ok((p, false))
+    } else {
+        // 20 characters from a 56-letter alphabet without look-alikes: about 116 bits.
+        use rand::Rng;
+        let alphabet: Vec<char> = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789".chars().collect();
+        let mut rng = rand::rng();
+        let p: String = (0..20).map(|_| alphabet[rng.random_range(0..alphabet.len())]).collect();
+        Ok((p, true))
+    }
+}
+
+/// Runs `ipmo user …`.
+pub fn user(db: &Path, cmd: UserCommand) -> Result<()> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let store = open_store(db).await?;
+        match cmd {
+            UserCommand::Add { username, role, name, password_stdin } => {
+                let role = Role::parse(&role)
+                    .ok_or_else(|| anyhow!("--role must be viewer, editor or admin, not \"{role}\""))?;
+                let (pw, generated) = password(password_stdin)?;
+                let u = store.add_user(&username, &name, role, &pw, CLI_ACTOR).await?;
+                println!("added {} ({}) to {}", u.username, u.role.as_str(), db.display());
+                if generated {
+                    println!("password: {pw}\n(shown once; `ipmo user reset-password {}` sets a new one)", u.username);
+                }
+            }
+            UserCommand::List => {
+                let users = store.users().await?;
+                if users.is_empty() {
+                    println!("no accounts yet; add one with `ipmo user add NAME --role admin`");
+                }
+                for u in users {
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        u.username,
+                        u.role.as_str(),
+                        if u.disabled { "disabled" } else { "active" },
+                        u.display_name
+                    );
+                }
+            }
+            UserCommand::Disable { username } => {
+                let u = store.set_disabled(&username, true, CLI_ACTOR).await?;
+                println!("disabled {}; their sessions have ended", u.username);
+            }
+            UserCommand::Enable { username } => {
+                let u = store.set_disabled(&username, false, CLI_ACTOR).await?;
+                println!("enabled {}", u.username);
+            }
+            UserCommand::ResetPassword { username, password_stdin } => {
+                let (pw, generated) = password(password_stdin)?;
+                let u = store.set_password(&username, &pw, CLI_ACTOR).await?;
+                println!("new password set for {}; their sessions have ended", u.username);
+                if generated {
+                    println!("password: {pw}\n(shown once)");
+                }
+            }
+        }
+        store.close().await;
+        Ok(())
+    })
+}
+
+/// Runs `ipmo db …`.
+pub fn db(db: &Path, cmd: DbCommand) -> Result<()> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        if !db.is_file() && !matches!(cmd, DbCommand::Check) {
+            bail!(
+                "there is no governance database at {}; it is created by `ipmo serve`, `ipmo demo` or `ipmo user add`",
+                db.display()
+            );
+        }
+        let store = open_store(db).await?;
+        match cmd {
+            DbCommand::Backup { file } => {
+                store.backup(&file).await?;
+                println!("backed up {} to {}", db.display(), file.display());
+            }
+            DbCommand::Restore { file } => {
+                let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+                let safety = db.with_extension(format!("before-restore-{stamp}.sqlite"));
+                store.backup(&safety).await.context("cannot back up the current database before restoring")?;
+                store.restore(&file, CLI_ACTOR).await?;
+                println!(
+                    "restored {} from {}; the previous content is in {}",
+                    db.display(),
+                    file.display(),
+                    safety.display()
+                );
+            }
+            DbCommand::Check => {
+                let ok = store.integrity_ok().await?;
+                println!("{}: integrity {}", db.display(), if ok { "ok" } else { "FAILED" });
+                for k in kinds::KINDS {
+                    let n = store.records(k.id, true).await?.len();
+                    if n > 0 {
+                        println!("{}\t{n}", k.id);
+                    }
+                }
+                if !ok {
+                    bail!("SQLite's integrity check failed; restore the latest backup with `ipmo db restore FILE`");
+                }
+            }
+        }
+        store.close().await;
+        Ok(())
+    })
+}
+
+/// Reads a CSV of records of `kind` and validates every row, naming the line and field of
+/// each problem.
+pub fn read_records_csv(kind: &kinds::Kind, file: &Path, lookups: &dyn Lookups) -> Result<Vec<Data>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_path(file)
+        .with_context(|| format!("cannot read {}", file.display()))?;
+    let headers: Vec<String> = reader
+        .headers()
+        .with_context(|| format!("{}: cannot read the header row", file.display()))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
+    let mut rows = Vec::new();
+    let mut problems = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let line = i + 2;
+        let record = record.with_context(|| format!("{}: line {line}: not valid CSV", file.display()))?;
+        let input: BTreeMap<String, String> = headers
+            .iter()
+            .zip(record.iter())
+            .filter(|(h, _)| !matches!(h.as_str(), "reference" | "version" | "archived" | "updated_at" | "updated_by"))
+            .map(|(h, v)| (h.clone(), v.to_string()))
+            .collect();
+        match kinds::validate(kind, &input, lookups) {
+            Ok(d) => rows.push(d),
+            Err(errors) => problems.extend(
+                errors.into_iter().map(|e| format!("{}: line {line}: {}: {}", file.display(), e.field, e.message)),
+            ),
+        }
+        if problems.len() >= 50 {
+            break;
+        }
+    }
+    if !problems.is_empty() {
+        bail!("nothing was imported; fix these and run the import again:\n{}", problems.join("\n"));
+    }
+    Ok(rows)
+}
+
+/// Runs `ipmo records …`.
+pub fn records(db: &Path, cmd: RecordsCommand, quiet: bool) -> Result<()> {
+    match cmd {
+        RecordsCommand::Kinds => {
+            for k in kinds::KINDS {
+                println!(
+                    "{} ({}): {}",
+                    k.id,
+                    k.plural,
+                    k.fields
+                        .iter()
+                        .map(|f| if f.required { format!("{}*", f.name) } else { f.name.to_string() })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            println!("(* required)");
+            Ok(())
+        }
+        RecordsCommand::Import { kind, file } => {
+            let k = kinds::kind(&kind).ok_or_else(|| {
+                anyhow!("there is no kind of record called \"{kind}\"; `ipmo records kinds` lists them")
+            })?;
+            // Measure ids and organisation codes are checked by the dashboard's forms; an import
+            // may come before the measures are computed, so here they are taken as given.
+            let rows = read_records_csv(k, &file, &AcceptAll)?;
+            let rt = runtime()?;
+            rt.block_on(async {
+                let store = open_store(db).await?;
+                if !quiet {
+                    eprintln!("records: importing {} {} in one transaction…", rows.len(), k.plural.to_lowercase());
+                }
+                let n = store
+                    .import(k.id, rows, CLI_ACTOR)
+                    .await
+                    .map_err(|e| anyhow!("{}: nothing was imported: {e}", file.display()))?;
+                store.close().await;
+                println!("imported {n} {} into {}", k.plural.to_lowercase(), db.display());
+                Ok(())
+            })
+        }
+    }
+}

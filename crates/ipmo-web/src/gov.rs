@@ -1,0 +1,1154 @@
+//! The governance workspace: sign-in, sessions, CSRF, roles, and list / view / create / edit /
+//! archive pages for every record kind, with CSV export and JSON. Pages here depend on who is
+//! signed in and on data that changes, so none of them is cached or given an ETag.
+
+use crate::layout::{self, Crumb};
+use crate::{Shared, WebError};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use ipmo_governance::kinds::{self, Area, Field, FieldError, FieldType, Kind, Lookups};
+use ipmo_governance::store::{Data, GovernanceStore, Record, Session, StoreError};
+use ipmo_governance::{Role, auth};
+use ipmo_release::Release;
+use maud::{Markup, html};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Session cookie name.
+pub const SESSION_COOKIE: &str = "ipmo_session";
+const LOGIN_CSRF_COOKIE: &str = "ipmo_login_csrf";
+
+/// How the governance workspace behaves.
+#[derive(Clone, Debug)]
+pub struct GovSettings {
+    /// Whether the prescribing dashboard can be read without signing in.
+    pub public_dashboard: bool,
+    /// Whether cookies carry `Secure` (right behind HTTPS; off for plain HTTP on a LAN).
+    pub secure_cookies: bool,
+}
+
+impl Default for GovSettings {
+    fn default() -> Self {
+        Self { public_dashboard: true, secure_cookies: true }
+    }
+}
+
+/// The governance store and what goes with it.
+pub struct Governance {
+    /// Where records live.
+    pub store: Arc<dyn GovernanceStore>,
+    /// Behaviour.
+    pub settings: GovSettings,
+    /// Failed sign-ins per account.
+    pub limiter: auth::LoginLimiter,
+}
+
+/// Paths whose responses depend on the user or on changing data: never cached, never tagged.
+pub fn is_dynamic(path: &str) -> bool {
+    path == "/login" || path == "/logout" || path.starts_with("/gov") || path.starts_with("/api/v1/records")
+}
+
+/// Paths anyone may open even when the dashboard is private.
+pub fn is_open(path: &str) -> bool {
+    path == "/login" || path.starts_with("/assets/") || path == "/favicon.ico"
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// The signed-in session of a request, if any.
+pub async fn session_of(gov: &Governance, headers: &HeaderMap) -> Option<Session> {
+    let token = cookie(headers, SESSION_COOKIE)?;
+    gov.store.session(token).await.ok().flatten()
+}
+
+fn gov(s: &Shared) -> Result<&Governance, Response> {
+    s.governance.as_ref().ok_or_else(|| {
+        WebError::NotFound("The governance workspace is not switched on for this server.".into()).into_response()
+    })
+}
+
+/// [`require`] for pages anyone signed in may read.
+pub(crate) async fn require_viewer(s: &Shared, headers: &HeaderMap, path: &str) -> Result<Session, Response> {
+    require(s, headers, path, Role::Viewer).await
+}
+
+/// [`gov_page`] for the views module.
+pub(crate) fn page_for(session: &Session, title: &str, crumbs: &[Crumb], main: Markup) -> Response {
+    gov_page(session, title, crumbs, main)
+}
+
+/// Why a governance request was refused, as the right response.
+fn sign_in_first(path: &str, api: bool) -> Response {
+    if api {
+        let body = serde_json::json!({ "error": { "code": "unauthorised", "message": "sign in first (POST /login)", "parameter": null } });
+        return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+    }
+    Redirect::to(&format!("/login?next={}", urlencode(path))).into_response()
+}
+
+fn forbidden(message: &str) -> Response {
+    let body = layout::page(
+        "You do not have access",
+        &[],
+        None,
+        html! { h1 { "You do not have access" } p.lede { (message) } p { a href="/gov" { "Go to the governance workspace" } } },
+    );
+    (StatusCode::FORBIDDEN, Html(body.into_string())).into_response()
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The session of a governance page, or the response that sends the visitor to sign in or
+/// tells them they lack the role.
+async fn require(s: &Shared, headers: &HeaderMap, path: &str, role: Role) -> Result<Session, Response> {
+    let g = gov(s)?;
+    let api = path.starts_with("/api/");
+    let session = session_of(g, headers).await.ok_or_else(|| sign_in_first(path, api))?;
+    if session.user.role < role {
+        if api {
+            let body = serde_json::json!({ "error": { "code": "forbidden", "message": format!("this needs the {} role", role.as_str()), "parameter": null } });
+            return Err((StatusCode::FORBIDDEN, axum::Json(body)).into_response());
+        }
+        return Err(forbidden(&format!(
+            "This needs the {} role; you are signed in as {} with the {} role. Ask an administrator if you need more.",
+            role.as_str(),
+            session.user.username,
+            session.user.role.as_str()
+        )));
+    }
+    Ok(session)
+}
+
+/// A submitted form's fields. Refuses a missing or wrong CSRF token with 403.
+fn form_fields(body: &Bytes) -> Result<BTreeMap<String, String>, Response> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| WebError::BadParameter("form".into(), "is not UTF-8".into()).into_response())?;
+    let mut out = BTreeMap::new();
+    for pair in text.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let decode = |s: &str| crate::percent_decode(&s.replace('+', " "));
+        match (decode(k), decode(v)) {
+            (Some(k), Some(v)) if k.len() <= 64 && v.len() <= 4 * kinds::MAX_TEXT => {
+                out.insert(k, v);
+            }
+            _ => {
+                return Err(WebError::BadParameter(k.chars().take(64).collect(), "is malformed or too long".into())
+                    .into_response());
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn check_csrf(session: &Session, form: &BTreeMap<String, String>) -> Result<(), Response> {
+    match form.get("csrf") {
+        Some(t) if auth::same_secret(t, &session.csrf) => Ok(()),
+        _ => Err(forbidden(
+            "This form has expired or did not come from this site. Go back, reload the page and try again.",
+        )),
+    }
+}
+
+fn session_cookie(g: &Governance, name: &str, value: &str, max_age: i64) -> HeaderValue {
+    let secure = if g.settings.secure_cookies { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("ipmo=; Max-Age=0"))
+}
+
+/// The governance pages' shell: the dashboard's layout with who is signed in and a sign-out
+/// button.
+fn gov_page(session: &Session, title: &str, crumbs: &[Crumb], main: Markup) -> Response {
+    let mut all = vec![("Governance".to_string(), "/gov".to_string())];
+    all.extend_from_slice(crumbs);
+    let body = layout::page(
+        title,
+        &all,
+        None,
+        html! {
+            div.userbar {
+                "Signed in as " strong { (session.user.display_name) } " (" (session.user.role.as_str()) ") "
+                form.inline method="post" action="/logout" {
+                    input type="hidden" name="csrf" value=(session.csrf);
+                    button.link-button type="submit" { "Sign out" }
+                }
+            }
+            (main)
+        },
+    );
+    Html(body.into_string()).into_response()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sign in and out
+
+/// The sign-in form.
+pub async fn login_page(State(s): State<Shared>, p: crate::Params) -> Response {
+    let g = match gov(&s) {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    login_form(g, p.get("next").unwrap_or("/gov"), None, "")
+}
+
+fn login_form(g: &Governance, next: &str, error: Option<&str>, username: &str) -> Response {
+    let csrf = auth::new_token();
+    let body = layout::page(
+        "Sign in",
+        &[],
+        None,
+        html! {
+            h1 { "Sign in" }
+            p.lede { "The governance workspace holds the programme's records. Sign in with the account an administrator gave you." }
+            @if let Some(e) = error {
+                div.error-summary role="alert" tabindex="-1" { h2 { "There is a problem" } p { (e) } }
+            }
+            form.panel method="post" action="/login" {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="next" value=(next);
+                div.field {
+                    label for="username" { "Username" }
+                    input #username type="text" name="username" autocomplete="username" value=(username) required;
+                }
+                div.field {
+                    label for="password" { "Password" }
+                    input #password type="password" name="password" autocomplete="current-password" required;
+                }
+                button.button type="submit" { "Sign in" }
+            }
+        },
+    );
+    let mut r = (if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK }, Html(body.into_string()))
+        .into_response();
+    r.headers_mut().append(header::SET_COOKIE, session_cookie(g, LOGIN_CSRF_COOKIE, &csrf, 3600));
+    r
+}
+
+/// Checks the credentials, starts a session and goes to `next` (a local path only).
+pub async fn login(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let g = match gov(&s) {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    let form = match form_fields(&body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or("");
+    let given = form.get("csrf").map(String::as_str).unwrap_or("");
+    if expected.is_empty() || !auth::same_secret(expected, given) {
+        return forbidden(
+            "This sign-in form has expired or did not come from this site. Reload the sign-in page and try again.",
+        );
+    }
+    let next =
+        form.get("next").map(String::as_str).filter(|n| n.starts_with('/') && !n.starts_with("//")).unwrap_or("/gov");
+    let username = form.get("username").map(|u| u.trim()).unwrap_or("");
+    let password = form.get("password").map(String::as_str).unwrap_or("");
+    if let Some(wait) = g.limiter.wait(username, Instant::now()) {
+        let mut r = login_form(
+            g,
+            next,
+            Some(&format!(
+                "Too many failed sign-ins for this account. Try again in {} minutes.",
+                wait.as_secs().div_ceil(60)
+            )),
+            username,
+        );
+        *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        return r;
+    }
+    let user = match g.store.authenticate(username, password).await {
+        Ok(Some(u)) => u,
+        Ok(None) => {
+            g.limiter.failed(username, Instant::now());
+            return login_form(
+                g,
+                next,
+                Some("The username or password is not right, or the account is disabled."),
+                username,
+            );
+        }
+        Err(e) => return WebError::Internal(e.to_string()).into_response(),
+    };
+    g.limiter.succeeded(username);
+    let session = match g.store.start_session(&user).await {
+        Ok(s) => s,
+        Err(e) => return WebError::Internal(e.to_string()).into_response(),
+    };
+    let mut r = Redirect::to(next).into_response();
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        session_cookie(g, SESSION_COOKIE, &session.token, ipmo_governance::sqlite::SESSION_HOURS * 3600),
+    );
+    r.headers_mut().append(header::SET_COOKIE, session_cookie(g, LOGIN_CSRF_COOKIE, "", 0));
+    r
+}
+
+/// Ends the session.
+pub async fn logout(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let g = match gov(&s) {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    let Some(session) = session_of(g, &headers).await else { return Redirect::to("/login").into_response() };
+    let form = match form_fields(&body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_csrf(&session, &form) {
+        return r;
+    }
+    if let Some(token) = cookie(&headers, SESSION_COOKIE) {
+        let _ = g.store.end_session(token).await;
+    }
+    let mut r = Redirect::to("/login").into_response();
+    r.headers_mut().append(header::SET_COOKIE, session_cookie(g, SESSION_COOKIE, "", 0));
+    r
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lookups and names
+
+/// Validation against the loaded release: measures from its library, organisations from its tree.
+pub struct ReleaseLookups<'a>(pub &'a Release);
+
+impl Lookups for ReleaseLookups<'_> {
+    fn measure_exists(&self, id: &str) -> bool {
+        self.0.library.measures.iter().any(|m| m.id == id)
+    }
+    fn org_exists(&self, code: &str) -> bool {
+        self.0.org(code).is_some()
+    }
+}
+
+/// Names of records by id, for showing references as links.
+pub(crate) struct Names(HashMap<i64, (String, &'static Kind)>);
+
+impl Names {
+    /// Names of every record of the kinds `kind`'s fields point at (and of `kind` itself).
+    pub(crate) async fn for_kind(store: &dyn GovernanceStore, kind: &Kind) -> Result<Self, StoreError> {
+        let mut targets: Vec<&str> = kind.refs().map(|(_, t)| t).collect();
+        targets.push(kind.id);
+        targets.sort_unstable();
+        targets.dedup();
+        Self::of_kinds(store, &targets).await
+    }
+
+    pub(crate) async fn of_kinds(store: &dyn GovernanceStore, ids: &[&str]) -> Result<Self, StoreError> {
+        let mut map = HashMap::new();
+        for id in ids {
+            let Some(k) = kinds::kind(id) else { continue };
+            for r in store.records(id, true).await? {
+                map.insert(r.id, (name_of(k, &r), k));
+            }
+        }
+        Ok(Self(map))
+    }
+
+    /// No names (for cells without references).
+    pub(crate) fn empty() -> Self {
+        Self(HashMap::new())
+    }
+
+    /// A link to the record, or its bare reference when unknown.
+    pub(crate) fn link(&self, id: i64) -> Markup {
+        match self.0.get(&id) {
+            Some((name, k)) => html! { a href=(format!("/gov/{}/{id}", k.id)) { (name) } },
+            None => html! { (id) },
+        }
+    }
+}
+
+/// What a record is called in lists and links.
+pub(crate) fn name_of(kind: &Kind, r: &Record) -> String {
+    let f = kind.field(kind.name_field).copied();
+    let text = f.map(|f| kinds::display_value(&f, r.data.get(f.name))).unwrap_or_default();
+    let short: String = text.chars().take(80).collect();
+    if short.is_empty() {
+        kind.reference(r.id)
+    } else if short.len() < text.len() {
+        format!("{short}…")
+    } else {
+        short
+    }
+}
+
+/// A field's value for a table cell or summary: references and measures become links.
+pub(crate) fn cell(r: &Release, names: &Names, f: &Field, rec: &Record) -> Markup {
+    let v = rec.data.get(f.name);
+    match f.ty {
+        FieldType::Ref(_) => match v.and_then(serde_json::Value::as_i64) {
+            Some(id) => names.link(id),
+            None => html! {},
+        },
+        FieldType::Measure => match v.and_then(serde_json::Value::as_str) {
+            Some(id) => {
+                html! { a href=(format!("/measure/{id}")) { (r.library.measures.iter().find(|m| m.id == id).map_or(id, |m| m.title.as_str())) } }
+            }
+            None => html! {},
+        },
+        FieldType::MeasureList => {
+            let ids: Vec<&str> =
+                v.and_then(serde_json::Value::as_str).unwrap_or("").split(", ").filter(|s| !s.is_empty()).collect();
+            html! { @for (i, id) in ids.iter().enumerate() { @if i > 0 { ", " } a href=(format!("/measure/{id}")) { (id) } } }
+        }
+        FieldType::Org => match v.and_then(serde_json::Value::as_str) {
+            Some(code) => {
+                html! { a href=(format!("/org/{code}")) { (r.org(code).map_or(code, |o| o.name.as_str())) } " " span.code { "(" (code) ")" } }
+            }
+            None => html! {},
+        },
+        FieldType::LongText => {
+            let text = kinds::display_value(f, v);
+            html! { @for (i, line) in text.lines().enumerate() { @if i > 0 { br; } (line) } }
+        }
+        _ => html! { (kinds::display_value(f, v)) },
+    }
+}
+
+fn kind_or_404(id: &str) -> Result<&'static Kind, Response> {
+    kinds::kind(id).ok_or_else(|| {
+        WebError::NotFound(format!("There is no kind of governance record called \"{id}\".")).into_response()
+    })
+}
+
+fn store_error(e: StoreError) -> Response {
+    match e {
+        StoreError::NotFound(m) => WebError::NotFound(m).into_response(),
+        other => WebError::Internal(other.to_string()).into_response(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Overview, lists, views
+
+/// The workspace's home: every area with its kinds and how many records each holds.
+pub async fn overview(State(s): State<Shared>, headers: HeaderMap) -> Response {
+    let session = match require(&s, &headers, "/gov", Role::Viewer).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let g = s.governance.as_ref().expect("checked by require");
+    let mut counts = HashMap::new();
+    for k in kinds::KINDS {
+        match g.store.records(k.id, false).await {
+            Ok(list) => {
+                counts.insert(k.id, list.len());
+            }
+            Err(e) => return store_error(e),
+        }
+    }
+    gov_page(
+        &session,
+        "Governance workspace",
+        &[],
+        html! {
+            h1 { "Governance workspace" }
+            p.lede { "The programme's structures, plans, stakeholders, risks, assurance and workforce, kept as records and tied to the prescribing measures." }
+            ul.views {
+                li { a href="/gov/risk" { "Risk register and heat map" } }
+                li { a href="/gov/assurance" { "Assurance framework" } }
+                li { a href="/gov/plans?plan=National+priorities" { "Plan on a page: national priorities" } }
+                li { a href="/gov/plans?plan=Workforce" { "Plan on a page: workforce over two years" } }
+                li { a href="/gov/stakeholder" { "Stakeholder power and interest grid" } }
+                li { a href="/gov/audit" { "Audit trail" } }
+            }
+            @for area in Area::ALL {
+                h2 { (area.title()) }
+                table.table {
+                    caption.visually-hidden { (area.title()) }
+                    thead { tr { th scope="col" { "Record" } th scope="col" { "What it holds" } th scope="col" .num { "Records" } } }
+                    tbody {
+                        @for k in kinds::KINDS.iter().filter(|k| k.area == area) {
+                            tr { td { a href=(format!("/gov/{}", k.id)) { (k.plural) } } td { (k.description) } td.num { (counts.get(k.id).copied().unwrap_or(0)) } }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// Every record of a kind as a table (CSV with `?format=csv`; archived ones with
+/// `?archived=1`). The risk and stakeholder lists carry their heat map and grid.
+pub async fn list(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(kind_id): Path<String>,
+    p: crate::Params,
+) -> Response {
+    let kind = match kind_or_404(&kind_id) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let path = format!("/gov/{}", kind.id);
+    let session = match require(&s, &headers, &path, Role::Viewer).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let g = s.governance.as_ref().expect("checked by require");
+    let archived = p.get("archived") == Some("1");
+    let records = match g.store.records(kind.id, archived).await {
+        Ok(r) => r,
+        Err(e) => return store_error(e),
+    };
+    let names = match Names::for_kind(g.store.as_ref(), kind).await {
+        Ok(n) => n,
+        Err(e) => return store_error(e),
+    };
+    let r = &s.release;
+    if p.get("format") == Some("csv") {
+        let mut header_row = vec!["reference", "version", "archived"];
+        header_row.extend(kind.fields.iter().map(|f| f.name));
+        header_row.extend(["updated_at", "updated_by"]);
+        let rows = records
+            .iter()
+            .map(|rec| {
+                let mut row = vec![kind.reference(rec.id), rec.version.to_string(), rec.archived.to_string()];
+                row.extend(kind.fields.iter().map(|f| kinds::display_value(f, rec.data.get(f.name))));
+                row.extend([rec.updated_at.clone(), rec.updated_by.clone()]);
+                row
+            })
+            .collect();
+        let mut resp = crate::pages::csv(&format!("{}.csv", kind.id), &header_row, rows);
+        resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return resp;
+    }
+    let extra = match kind.id {
+        "risk" => crate::gov_views::risk_register(&s, g, &records).await,
+        "stakeholder" => Ok(crate::gov_views::stakeholder_grid(&records)),
+        _ => Ok(html! {}),
+    };
+    let extra = match extra {
+        Ok(m) => m,
+        Err(e) => return store_error(e),
+    };
+    let editor = session.user.role >= Role::Editor;
+    gov_page(
+        &session,
+        kind.plural,
+        &[(kind.plural.to_string(), path.clone())],
+        html! {
+            span.caption { (kind.area.title()) }
+            h1 { (kind.plural) }
+            p.lede { (kind.description) }
+            p {
+                @if editor { a.button-link href=(format!("{path}/new")) { "Add a " (kind.title.to_lowercase()) } " · " }
+                a href=(format!("{path}?format=csv{}", if archived { "&archived=1" } else { "" })) download { "Download as CSV" } " · "
+                @if archived { a href=(path) { "Hide archived" } } @else { a href=(format!("{path}?archived=1")) { "Show archived" } }
+            }
+            (extra)
+            @if records.is_empty() {
+                p { "There are no " (kind.plural.to_lowercase()) " yet." }
+            } @else {
+                table.table {
+                    caption.visually-hidden { (kind.plural) }
+                    thead { tr {
+                        th scope="col" { "Ref" }
+                        @for c in kind.columns { th scope="col" { (kind.field(c).map_or(*c, |f| f.label)) } }
+                        @if archived { th scope="col" { "State" } }
+                    } }
+                    tbody {
+                        @for rec in &records {
+                            tr {
+                                td { a href=(format!("{path}/{}", rec.id)) { (kind.reference(rec.id)) } }
+                                @for c in kind.columns { td { @if let Some(f) = kind.field(c) { (cell(r, &names, f, rec)) } } }
+                                @if archived { td { @if rec.archived { (layout::tag("Archived", "grey")) } } }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// One record: its fields, what it links to and from, kind-specific signals, and its history.
+pub async fn view(State(s): State<Shared>, headers: HeaderMap, Path((kind_id, id)): Path<(String, i64)>) -> Response {
+    let kind = match kind_or_404(&kind_id) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let path = format!("/gov/{}/{id}", kind.id);
+    let session = match require(&s, &headers, &path, Role::Viewer).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let g = s.governance.as_ref().expect("checked by require");
+    let rec = match load(g, kind, id).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let names = match Names::for_kind(g.store.as_ref(), kind).await {
+        Ok(n) => n,
+        Err(e) => return store_error(e),
+    };
+    let backlinks = match backlinks(g.store.as_ref(), kind, id).await {
+        Ok(b) => b,
+        Err(e) => return store_error(e),
+    };
+    let history = match g.store.audit(Some(kind.id), Some(id), 50).await {
+        Ok(h) => h,
+        Err(e) => return store_error(e),
+    };
+    let extra = match crate::gov_views::record_panel(&s, g, kind, &rec).await {
+        Ok(m) => m,
+        Err(e) => return store_error(e),
+    };
+    let r = &s.release;
+    let title = name_of(kind, &rec);
+    let editor = session.user.role >= Role::Editor;
+    gov_page(
+        &session,
+        &title,
+        &[(kind.plural.to_string(), format!("/gov/{}", kind.id)), (kind.reference(id), path.clone())],
+        html! {
+            span.caption { (kind.title) " " (kind.reference(id)) }
+            h1 { (title) }
+            @if rec.archived { p { (layout::tag("Archived", "grey")) " This record is archived: it is kept, and left out of lists and views." } }
+            (layout::summary(&kind.fields.iter().map(|f| (f.label, cell(r, &names, f, &rec))).collect::<Vec<_>>()))
+            p.hint { "Version " (rec.version) ", last changed " (rec.updated_at) " by " (rec.updated_by) "; created " (rec.created_at) " by " (rec.created_by) "." }
+            @if editor {
+                div.actions {
+                    a.button-link href=(format!("{path}/edit")) { "Edit" }
+                    form.inline method="post" action=(format!("{path}/{}", if rec.archived { "restore" } else { "archive" })) {
+                        input type="hidden" name="csrf" value=(session.csrf);
+                        input type="hidden" name="version" value=(rec.version);
+                        button.secondary type="submit" { @if rec.archived { "Bring back" } @else { "Archive" } }
+                    }
+                }
+            }
+            (extra)
+            @for (k, list) in &backlinks {
+                h2 { (k.plural) }
+                ul { @for other in list { li { a href=(format!("/gov/{}/{}", k.id, other.id)) { (k.reference(other.id)) } " " (name_of(k, other)) } } }
+            }
+            h2 { "History" }
+            table.table {
+                caption.visually-hidden { "Changes to this record" }
+                thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "What" } th scope="col" { "Fields changed" } } }
+                tbody {
+                    @for a in &history {
+                        tr { td { (a.at) } td { (a.actor) } td { (a.action) } td { (changed_fields(a.before.as_ref(), a.after.as_ref())) } }
+                    }
+                }
+            }
+        },
+    )
+}
+
+fn changed_fields(before: Option<&serde_json::Value>, after: Option<&serde_json::Value>) -> String {
+    let data = |v: Option<&serde_json::Value>| {
+        v.and_then(|v| v.get("data")).and_then(|d| d.as_object()).cloned().unwrap_or_default()
+    };
+    let (b, a) = (data(before), data(after));
+    let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter().filter(|k| b.get(*k) != a.get(*k)).map(String::as_str).collect::<Vec<_>>().join(", ")
+}
+
+async fn load(g: &Governance, kind: &Kind, id: i64) -> Result<Record, Response> {
+    match g.store.record(id).await {
+        Ok(Some(r)) if r.kind == kind.id => Ok(r),
+        Ok(_) => Err(WebError::NotFound(format!("There is no {} {}.", kind.title.to_lowercase(), kind.reference(id)))
+            .into_response()),
+        Err(e) => Err(store_error(e)),
+    }
+}
+
+/// Records of any kind whose reference fields point at record `id` of `kind`.
+async fn backlinks(
+    store: &dyn GovernanceStore,
+    kind: &Kind,
+    id: i64,
+) -> Result<Vec<(&'static Kind, Vec<Record>)>, StoreError> {
+    let mut out = Vec::new();
+    for k in kinds::KINDS {
+        let fields: Vec<&str> = k.refs().filter(|(_, t)| *t == kind.id).map(|(f, _)| f.name).collect();
+        if fields.is_empty() {
+            continue;
+        }
+        let list: Vec<Record> = store
+            .records(k.id, false)
+            .await?
+            .into_iter()
+            .filter(|r| fields.iter().any(|f| r.int(f) == Some(id)) && !(k.id == kind.id && r.id == id))
+            .collect();
+        if !list.is_empty() {
+            out.push((k, list));
+        }
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forms
+
+/// Form for a new record.
+pub async fn new_form(State(s): State<Shared>, headers: HeaderMap, Path(kind_id): Path<String>) -> Response {
+    let kind = match kind_or_404(&kind_id) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let session = match require(&s, &headers, &format!("/gov/{}/new", kind.id), Role::Editor).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let values = BTreeMap::new();
+    render_form(&s, &session, kind, None, &values, &[], StatusCode::OK).await
+}
+
+/// Form for editing a record, filled with its values.
+pub async fn edit_form(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path((kind_id, id)): Path<(String, i64)>,
+) -> Response {
+    let kind = match kind_or_404(&kind_id) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let session = match require(&s, &headers, &format!("/gov/{}/{id}/edit", kind.id), Role::Editor).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let g = s.governance.as_ref().expect("checked by require");
+    let rec = match load(g, kind, id).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let values = form_values(kind, &rec);
+    render_form(&s, &session, kind, Some((id, rec.version)), &values, &[], StatusCode::OK).await
+}
+
+fn form_values(kind: &Kind, rec: &Record) -> BTreeMap<String, String> {
+    kind.fields.iter().map(|f| (f.name.to_string(), kinds::display_value(f, rec.data.get(f.name)))).collect()
+}
+
+async fn render_form(
+    s: &Shared,
+    session: &Session,
+    kind: &Kind,
+    editing: Option<(i64, i64)>,
+    values: &BTreeMap<String, String>,
+    errors: &[FieldError],
+    status: StatusCode,
+) -> Response {
+    let g = s.governance.as_ref().expect("checked by require");
+    let targets: Vec<&str> = kind.refs().map(|(_, t)| t).collect();
+    let mut options: HashMap<&str, Vec<(String, String)>> = HashMap::new();
+    for t in targets {
+        let Some(tk) = kinds::kind(t) else { continue };
+        match g.store.records(t, false).await {
+            Ok(list) => {
+                options.insert(
+                    t,
+                    list.iter()
+                        .map(|r| (tk.reference(r.id), format!("{} {}", tk.reference(r.id), name_of(tk, r))))
+                        .collect(),
+                );
+            }
+            Err(e) => return store_error(e),
+        }
+    }
+    let (title, action) = match editing {
+        Some((id, _)) => (format!("Edit {}", kind.reference(id)), format!("/gov/{}/{id}/edit", kind.id)),
+        None => (format!("Add a {}", kind.title.to_lowercase()), format!("/gov/{}/new", kind.id)),
+    };
+    let error_for = |f: &str| errors.iter().find(|e| e.field == f).map(|e| e.message.as_str());
+    let stray: Vec<&FieldError> = errors.iter().filter(|e| kind.field(&e.field).is_none()).collect();
+    let measures = &s.release.library.measures;
+    let mut r = gov_page(
+        session,
+        &title,
+        &[(kind.plural.to_string(), format!("/gov/{}", kind.id))],
+        html! {
+            h1 { (title) }
+            @if !errors.is_empty() {
+                div.error-summary role="alert" tabindex="-1" aria-labelledby="error-summary-title" {
+                    h2 #error-summary-title { "There is a problem" }
+                    ul { @for e in errors { li { a href=(format!("#f-{}", e.field)) { (e.message) } } } }
+                }
+            }
+            form.panel method="post" action=(action) novalidate {
+                input type="hidden" name="csrf" value=(session.csrf);
+                @if let Some((_, version)) = editing { input type="hidden" name="version" value=(version); }
+                @for f in kind.fields {
+                    @let id = format!("f-{}", f.name);
+                    @let value = values.get(f.name).map(String::as_str).unwrap_or("");
+                    @let error = error_for(f.name);
+                    @let described = format!("{}{}", if f.hint.is_empty() { String::new() } else { format!("{id}-hint ") }, if error.is_some() { format!("{id}-error") } else { String::new() });
+                    div class=(if error.is_some() { "field field-error" } else { "field" }) {
+                        label for=(id) { (f.label) @if !f.required { " (optional)" } }
+                        @if !f.hint.is_empty() { span.hint id=(format!("{id}-hint")) { (f.hint) } }
+                        @if let Some(e) = error { span.error-message id=(format!("{id}-error")) { span.visually-hidden { "Error: " } (e) } }
+                        @match f.ty {
+                            FieldType::LongText => {
+                                textarea id=(id) name=(f.name) rows="4" aria-describedby=[(!described.trim().is_empty()).then_some(described.trim())] aria-invalid=[error.map(|_| "true")] { (value) }
+                            }
+                            FieldType::Choice(list) => {
+                                select id=(id) name=(f.name) aria-describedby=[(!described.trim().is_empty()).then_some(described.trim())] aria-invalid=[error.map(|_| "true")] {
+                                    option value="" { @if f.required { "Choose…" } @else { "None" } }
+                                    @for o in list { option value=(o) selected[o.eq_ignore_ascii_case(value)] { (o) } }
+                                }
+                            }
+                            FieldType::Score => {
+                                select id=(id) name=(f.name) aria-describedby=[(!described.trim().is_empty()).then_some(described.trim())] aria-invalid=[error.map(|_| "true")] {
+                                    option value="" { "Choose…" }
+                                    @for n in 1..=5 { option value=(n) selected[value == n.to_string()] { (score_label(f.name, n)) } }
+                                }
+                            }
+                            FieldType::Ref(t) => {
+                                select id=(id) name=(f.name) aria-describedby=[(!described.trim().is_empty()).then_some(described.trim())] aria-invalid=[error.map(|_| "true")] {
+                                    option value="" { @if f.required { "Choose…" } @else { "None" } }
+                                    @for (reference, label) in options.get(t).map(Vec::as_slice).unwrap_or(&[]) {
+                                        option value=(reference) selected[reference == value] { (label) }
+                                    }
+                                }
+                            }
+                            FieldType::Measure => {
+                                select id=(id) name=(f.name) aria-describedby=[(!described.trim().is_empty()).then_some(described.trim())] aria-invalid=[error.map(|_| "true")] {
+                                    option value="" { "Choose…" }
+                                    @for m in measures { option value=(m.id) selected[m.id == value] { (m.title) " (" (m.id) ")" } }
+                                }
+                            }
+                            FieldType::Date => {
+                                input id=(id) type="date" name=(f.name) value=(value) aria-describedby=[(!described.trim().is_empty()).then_some(described.trim())] aria-invalid=[error.map(|_| "true")];
+                            }
+                            _ => {
+                                input id=(id) type="text" name=(f.name) value=(value) aria-describedby=[(!described.trim().is_empty()).then_some(described.trim())] aria-invalid=[error.map(|_| "true")];
+                            }
+                        }
+                    }
+                }
+                @for e in &stray { p.error-message { (e.field) ": " (e.message) } }
+                button.button type="submit" { "Save" }
+                " "
+                a href=(match editing { Some((id, _)) => format!("/gov/{}/{id}", kind.id), None => format!("/gov/{}", kind.id) }) { "Cancel" }
+            }
+        },
+    );
+    *r.status_mut() = status;
+    r
+}
+
+fn score_label(field: &str, n: usize) -> String {
+    let names = if field.ends_with("likelihood") {
+        Some(ipmo_governance::risk::LIKELIHOOD)
+    } else if field.ends_with("consequence") {
+        Some(ipmo_governance::risk::CONSEQUENCE)
+    } else {
+        None
+    };
+    match names {
+        Some(n2) => format!("{n} {}", n2[n - 1]),
+        None => n.to_string(),
+    }
+}
+
+/// Takes a submitted form apart: the CSRF token is checked, and the kind's fields are returned
+/// apart from the form's own (`csrf`, `version`).
+async fn submitted(
+    s: &Shared,
+    headers: &HeaderMap,
+    path: &str,
+    body: &Bytes,
+) -> Result<(Session, BTreeMap<String, String>, Option<i64>), Response> {
+    let session = require(s, headers, path, Role::Editor).await?;
+    let mut form = form_fields(body)?;
+    check_csrf(&session, &form)?;
+    form.remove("csrf");
+    let version = match form.remove("version") {
+        Some(v) => Some(
+            v.parse::<i64>()
+                .map_err(|_| WebError::BadParameter("version".into(), "is not a number".into()).into_response())?,
+        ),
+        None => None,
+    };
+    Ok((session, form, version))
+}
+
+/// Creates a record from the form, or shows the form again with each problem beside its field.
+pub async fn create(State(s): State<Shared>, headers: HeaderMap, Path(kind_id): Path<String>, body: Bytes) -> Response {
+    let kind = match kind_or_404(&kind_id) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let (session, form, _) = match submitted(&s, &headers, &format!("/gov/{}/new", kind.id), &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let g = s.governance.as_ref().expect("checked by require");
+    let data = match kinds::validate(kind, &form, &ReleaseLookups(&s.release)) {
+        Ok(d) => d,
+        Err(errors) => {
+            return render_form(&s, &session, kind, None, &form, &errors, StatusCode::UNPROCESSABLE_ENTITY).await;
+        }
+    };
+    match g.store.create(kind.id, data, &session.user.username).await {
+        Ok(rec) => Redirect::to(&format!("/gov/{}/{}", kind.id, rec.id)).into_response(),
+        Err(StoreError::Invalid(errors)) => {
+            render_form(&s, &session, kind, None, &form, &errors, StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(e) => store_error(e),
+    }
+}
+
+/// Saves an edit, if nobody else saved the record since the form was opened; otherwise shows
+/// both versions.
+pub async fn update(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path((kind_id, id)): Path<(String, i64)>,
+    body: Bytes,
+) -> Response {
+    let kind = match kind_or_404(&kind_id) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let (session, form, version) = match submitted(&s, &headers, &format!("/gov/{}/{id}/edit", kind.id), &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let g = s.governance.as_ref().expect("checked by require");
+    if let Err(r) = load(g, kind, id).await {
+        return r;
+    }
+    let Some(version) = version else {
+        return WebError::BadParameter("version".into(), "is missing; reload the edit page".into()).into_response();
+    };
+    let data = match kinds::validate(kind, &form, &ReleaseLookups(&s.release)) {
+        Ok(d) => d,
+        Err(errors) => {
+            return render_form(
+                &s,
+                &session,
+                kind,
+                Some((id, version)),
+                &form,
+                &errors,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        }
+    };
+    match g.store.update(id, version, data.clone(), &session.user.username).await {
+        Ok(_) => Redirect::to(&format!("/gov/{}/{id}", kind.id)).into_response(),
+        Err(StoreError::Invalid(errors)) => {
+            render_form(&s, &session, kind, Some((id, version)), &form, &errors, StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(StoreError::Conflict { current }) => conflict(&s, &session, kind, &current, &data, &form).await,
+        Err(e) => store_error(e),
+    }
+}
+
+/// The 409 page: the record as it is now beside the edit that could not be saved, with a form
+/// that saves the edit over the current version if the editor still wants it.
+async fn conflict(
+    s: &Shared,
+    session: &Session,
+    kind: &Kind,
+    current: &Record,
+    mine: &Data,
+    form: &BTreeMap<String, String>,
+) -> Response {
+    let g = s.governance.as_ref().expect("checked by require");
+    let names = match Names::for_kind(g.store.as_ref(), kind).await {
+        Ok(n) => n,
+        Err(e) => return store_error(e),
+    };
+    let path = format!("/gov/{}/{}", kind.id, current.id);
+    let mine_rec = Record { data: mine.clone(), ..current.clone() };
+    let mut r = gov_page(
+        session,
+        "Someone else changed this record",
+        &[(kind.plural.to_string(), format!("/gov/{}", kind.id))],
+        html! {
+            h1 { "Someone else changed this record" }
+            p.lede { (current.updated_by) " saved " (kind.reference(current.id)) " at " (current.updated_at) " (version " (current.version) ") after you opened it. Your changes have not been saved." }
+            table.table {
+                caption { "Their version and yours" }
+                thead { tr { th scope="col" { "Field" } th scope="col" { "Now (version " (current.version) ")" } th scope="col" { "Yours" } } }
+                tbody {
+                    @for f in kind.fields {
+                        @let differs = current.data.get(f.name) != mine.get(f.name);
+                        tr class=[differs.then_some("changed")] {
+                            th scope="row" { (f.label) @if differs { " " (layout::tag("differs", "orange")) } }
+                            td { (cell(&s.release, &names, f, current)) }
+                            td { (cell(&s.release, &names, f, &mine_rec)) }
+                        }
+                    }
+                }
+            }
+            form.inline method="post" action=(format!("{path}/edit")) {
+                input type="hidden" name="csrf" value=(session.csrf);
+                input type="hidden" name="version" value=(current.version);
+                @for (k, v) in form { input type="hidden" name=(k) value=(v); }
+                button.button type="submit" { "Save my version over theirs" }
+            }
+            " "
+            a href=(path) { "Keep theirs and discard mine" }
+        },
+    );
+    *r.status_mut() = StatusCode::CONFLICT;
+    r
+}
+
+/// Archives or brings back a record.
+pub async fn archive(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path((kind_id, id, action)): Path<(String, i64, String)>,
+    body: Bytes,
+) -> Response {
+    let kind = match kind_or_404(&kind_id) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let archived = match action.as_str() {
+        "archive" => true,
+        "restore" => false,
+        _ => return WebError::NotFound(format!("There is no page at /gov/{kind_id}/{id}/{action}.")).into_response(),
+    };
+    let (session, _, version) = match submitted(&s, &headers, &format!("/gov/{}/{id}", kind.id), &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let g = s.governance.as_ref().expect("checked by require");
+    if let Err(r) = load(g, kind, id).await {
+        return r;
+    }
+    let Some(version) = version else {
+        return WebError::BadParameter("version".into(), "is missing; reload the page".into()).into_response();
+    };
+    match g.store.set_archived(id, version, archived, &session.user.username).await {
+        Ok(_) => Redirect::to(&format!("/gov/{}/{id}", kind.id)).into_response(),
+        Err(StoreError::Conflict { current }) => {
+            let mut r = gov_page(
+                &session,
+                "Someone else changed this record",
+                &[],
+                html! {
+                    h1 { "Someone else changed this record" }
+                    p { (current.updated_by) " saved it at " (current.updated_at) " after you opened it. "
+                        a href=(format!("/gov/{}/{id}", kind.id)) { "Look at it again" } " before archiving it." }
+                },
+            );
+            *r.status_mut() = StatusCode::CONFLICT;
+            r
+        }
+        Err(e) => store_error(e),
+    }
+}
+
+/// The audit trail, newest first.
+pub async fn audit_trail(State(s): State<Shared>, headers: HeaderMap, p: crate::Params) -> Response {
+    let session = match require(&s, &headers, "/gov/audit", Role::Viewer).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let g = s.governance.as_ref().expect("checked by require");
+    let entity = p.get("entity");
+    let entries = match g.store.audit(entity, None, 500).await {
+        Ok(e) => e,
+        Err(e) => return store_error(e),
+    };
+    gov_page(
+        &session,
+        "Audit trail",
+        &[("Audit trail".into(), "/gov/audit".into())],
+        html! {
+            h1 { "Audit trail" }
+            p.lede { "Every change to accounts and records, newest first (the latest 500). Nothing here can be edited or removed." }
+            table.table {
+                caption.visually-hidden { "Audit trail" }
+                thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "Action" } th scope="col" { "Record" } th scope="col" { "Fields changed" } } }
+                tbody {
+                    @for a in &entries {
+                        tr {
+                            td { (a.at) } td { (a.actor) } td { (a.action) }
+                            td { @match (kinds::kind(&a.entity), a.entity_id) {
+                                (Some(k), Some(id)) => a href=(format!("/gov/{}/{id}", k.id)) { (k.reference(id)) },
+                                (_, Some(id)) => { (a.entity) " " (id) },
+                                _ => (a.entity),
+                            } }
+                            td { (changed_fields(a.before.as_ref(), a.after.as_ref())) }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON
+
+/// `GET /api/v1/records/{kind}`: every current record of a kind.
+pub async fn api_list(State(s): State<Shared>, headers: HeaderMap, Path(kind_id): Path<String>) -> Response {
+    let Some(kind) = kinds::kind(&kind_id) else {
+        return WebError::NotFound(format!("There is no kind of governance record called \"{kind_id}\".")).json();
+    };
+    if let Err(r) = require(&s, &headers, &format!("/api/v1/records/{kind_id}"), Role::Viewer).await {
+        return r;
+    }
+    let g = s.governance.as_ref().expect("checked by require");
+    match g.store.records(kind.id, false).await {
+        Ok(list) => no_store(axum::Json(serde_json::json!({ "kind": kind.id, "records": list.iter().map(|r| record_json(kind, r)).collect::<Vec<_>>() })).into_response()),
+        Err(e) => WebError::Internal(e.to_string()).json(),
+    }
+}
+
+/// `GET /api/v1/records/{kind}/{id}`: one record.
+pub async fn api_record(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path((kind_id, id)): Path<(String, i64)>,
+) -> Response {
+    let Some(kind) = kinds::kind(&kind_id) else {
+        return WebError::NotFound(format!("There is no kind of governance record called \"{kind_id}\".")).json();
+    };
+    if let Err(r) = require(&s, &headers, &format!("/api/v1/records/{kind_id}/{id}"), Role::Viewer).await {
+        return r;
+    }
+    let g = s.governance.as_ref().expect("checked by require");
+    match g.store.record(id).await {
+        Ok(Some(r)) if r.kind == kind.id => no_store(axum::Json(record_json(kind, &r)).into_response()),
+        Ok(_) => {
+            WebError::NotFound(format!("There is no {} {}.", kind.title.to_lowercase(), kind.reference(id))).json()
+        }
+        Err(e) => WebError::Internal(e.to_string()).json(),
+    }
+}
+
+fn record_json(kind: &Kind, r: &Record) -> serde_json::Value {
+    serde_json::json!({
+        "id": r.id, "reference": kind.reference(r.id), "kind": r.kind, "version": r.version, "archived": r.archived,
+        "fields": r.data, "created_at": r.created_at, "created_by": r.created_by, "updated_at": r.updated_at, "updated_by": r.updated_by,
+    })
+}
+
+fn no_store(mut r: Response) -> Response {
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
