@@ -45,6 +45,7 @@ pub fn page(title: &str, crumbs: &[Crumb], footer_note: Option<&str>, main: Mark
                             li { a href="/org/ENG" { "England" } }
                             li { a href="/analyse" { "Analyse" } }
                             li { a href="/bnf" { "BNF" } }
+                            li { a href="/gov" { "Governance" } }
                             li { a href="/api/v1/openapi.json" { "API" } }
                         }
                     }
