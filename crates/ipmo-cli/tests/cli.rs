@@ -66,6 +66,18 @@ fn every_subcommand_has_help() {
         &["groups", "add"],
         &["groups", "list"],
         &["groups", "remove"],
+        &["user"],
+        &["user", "add"],
+        &["user", "list"],
+        &["user", "disable"],
+        &["user", "reset-password"],
+        &["db"],
+        &["db", "backup"],
+        &["db", "restore"],
+        &["db", "check"],
+        &["records"],
+        &["records", "import"],
+        &["records", "kinds"],
     ] {
         let mut args = cmd.to_vec();
         args.push("--help");
@@ -795,4 +807,143 @@ fn ipmo_toml_sets_defaults_that_flags_override() {
     std::fs::write(dir.path().join("ipmo.toml"), "warehous = \"x\"\n").unwrap();
     let err = failed(&run(&["status"]));
     assert!(err.contains("ipmo.toml") && err.contains("warehous"), "{err}");
+}
+
+/// `ipmo` with standard input, for `--password-stdin`.
+fn ipmo_stdin(warehouse: &Path, args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ipmo"))
+        .arg("--warehouse")
+        .arg(warehouse)
+        .args(args)
+        .env_remove("IPMO_WAREHOUSE")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn accounts_are_managed_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    let out = ok(&ipmo(&wh, &["user", "add", "ann", "--role", "admin", "--name", "Ann Example"]));
+    let password = out.lines().find_map(|l| l.strip_prefix("password: ")).expect("a generated password").to_string();
+    assert_eq!(password.len(), 20);
+    assert!(wh.join("governance.sqlite").is_file(), "the database sits beside the warehouse");
+    ok(&ipmo_stdin(&wh, &["user", "add", "bob", "--password-stdin"], "bobs long password\n"));
+    assert!(failed(&ipmo(&wh, &["user", "add", "bob"])).contains("already an account called \"bob\""));
+    assert!(
+        failed(&ipmo(&wh, &["user", "add", "cy", "--role", "root"])).contains("--role must be viewer, editor or admin")
+    );
+    assert!(
+        failed(&ipmo_stdin(&wh, &["user", "add", "cy", "--password-stdin"], "short\n"))
+            .contains("at least 10 characters")
+    );
+    ok(&ipmo(&wh, &["user", "disable", "bob"]));
+    let list = ok(&ipmo(&wh, &["user", "list"]));
+    assert!(list.contains("ann\tadmin\tactive\tAnn Example"), "{list}");
+    assert!(list.contains("bob\tviewer\tdisabled"), "{list}");
+    assert!(failed(&ipmo(&wh, &["user", "disable", "nobody"])).contains("no account called \"nobody\""));
+    let out = ok(&ipmo(&wh, &["user", "reset-password", "ann"]));
+    assert!(out.lines().any(|l| l.starts_with("password: ") && l != format!("password: {password}")));
+}
+
+fn stakeholder_csv(path: &Path, rows: usize) {
+    let mut text = String::from("name,sector,power,interest,method,frequency,owner\n");
+    for i in 0..rows {
+        text.push_str(&format!(
+            "Stakeholder {i},Community pharmacy,{},{},Meeting,Monthly,Owner {i}\n",
+            i % 5 + 1,
+            (i + 2) % 5 + 1
+        ));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+fn count_of(check: &str, kind: &str) -> usize {
+    check.lines().find_map(|l| l.strip_prefix(&format!("{kind}\t"))).map_or(0, |n| n.parse().unwrap())
+}
+
+#[test]
+fn imports_name_the_line_and_field_and_load_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    let file = dir.path().join("stakeholders.csv");
+    stakeholder_csv(&file, 40);
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str("Late entry,Moon,9,3,Meeting,Monthly,Owner\n");
+    std::fs::write(&file, &text).unwrap();
+    let e = failed(&ipmo(&wh, &["records", "import", "stakeholder", file.to_str().unwrap()]));
+    assert!(e.contains("stakeholders.csv: line 42: sector: Sector must be one of"), "{e}");
+    assert!(e.contains("line 42: power: Power must be a whole number from 1 to 5"), "{e}");
+    assert!(e.contains("nothing was imported"), "{e}");
+    assert!(failed(&ipmo(&wh, &["records", "import", "moon", file.to_str().unwrap()])).contains("ipmo records kinds"));
+    stakeholder_csv(&file, 40);
+    assert!(
+        ok(&ipmo(&wh, &["records", "import", "stakeholder", file.to_str().unwrap()]))
+            .contains("imported 40 stakeholders")
+    );
+    // A second process sees the data: it survives the first one ending.
+    let check = ok(&ipmo(&wh, &["db", "check"]));
+    assert!(check.contains("integrity ok"), "{check}");
+    assert_eq!(count_of(&check, "stakeholder"), 40);
+
+    // Backup, change, restore: back to the backup, and the replaced content kept beside it.
+    let backup = dir.path().join("backup.sqlite");
+    ok(&ipmo(&wh, &["db", "backup", backup.to_str().unwrap()]));
+    assert!(failed(&ipmo(&wh, &["db", "backup", backup.to_str().unwrap()])).contains("already exists"));
+    ok(&ipmo(&wh, &["records", "import", "stakeholder", file.to_str().unwrap()]));
+    assert_eq!(count_of(&ok(&ipmo(&wh, &["db", "check"])), "stakeholder"), 80);
+    let out = ok(&ipmo(&wh, &["db", "restore", backup.to_str().unwrap()]));
+    assert!(out.contains("before-restore"), "{out}");
+    assert_eq!(count_of(&ok(&ipmo(&wh, &["db", "check"])), "stakeholder"), 40);
+    let kept = std::fs::read_dir(&wh)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .any(|e| e.file_name().to_string_lossy().contains("before-restore"));
+    assert!(kept, "the content before the restore is kept");
+}
+
+/// A bulk import killed with SIGKILL part way leaves a sound database holding none of it.
+#[test]
+fn a_killed_import_leaves_the_database_consistent() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    let file = dir.path().join("many.csv");
+    let small = dir.path().join("few.csv");
+    stakeholder_csv(&small, 3);
+    ok(&ipmo(&wh, &["records", "import", "stakeholder", small.to_str().unwrap()]));
+    stakeholder_csv(&file, 60_000);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ipmo"))
+        .arg("--warehouse")
+        .arg(&wh)
+        .args(["records", "import", "stakeholder", file.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the transaction has started, then a little more so rows are being written.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap() > 0 && !line.contains("importing") {
+        line.clear();
+    }
+    assert!(line.contains("importing 60000"), "{line}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    let check = ok(&ipmo(&wh, &["db", "check"]));
+    assert!(check.contains("integrity ok"), "{check}");
+    let n = count_of(&check, "stakeholder");
+    if status.success() {
+        // The machine was fast enough to finish first: all of it, then.
+        assert_eq!(n, 60_003);
+    } else {
+        assert_eq!(n, 3, "a killed import leaves nothing of itself");
+    }
 }
