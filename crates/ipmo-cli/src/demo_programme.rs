@@ -80,6 +80,10 @@ pub fn seed(store_path: &std::path::Path, wh: &Warehouse, quiet: bool) -> Result
     })
 }
 
+/// A demo risk: title, sector, the aim it threatens (index), inherent, current and target
+/// likelihood and consequence, and the measures it watches with their triggers.
+type DemoRisk = (&'static str, &'static str, usize, [&'static str; 6], &'static [(&'static str, &'static str)]);
+
 async fn programme(
     store: &SqliteStore,
     icb: &str,
@@ -512,7 +516,7 @@ async fn programme(
     }
 
     // Risks, a dozen, some watching the ICB's measures.
-    let risks: [(&str, &str, usize, [&str; 6], &[(&str, &str)]); 12] = [
+    let risks: [DemoRisk; 12] = [
         (
             "Broad-spectrum antibiotic use stays high",
             "System-wide",

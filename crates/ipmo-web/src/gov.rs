@@ -2,6 +2,10 @@
 //! archive pages for every record kind, with CSV export and JSON. Pages here depend on who is
 //! signed in and on data that changes, so none of them is cached or given an ETag.
 
+// Helpers here return the refusal itself (a redirect to sign in, a 403 or 404 page) as their
+// error, which the handler sends as it is; boxing it would add an allocation for nothing.
+#![allow(clippy::result_large_err)]
+
 use crate::layout::{self, Crumb};
 use crate::{Shared, WebError};
 use axum::body::Bytes;
