@@ -201,6 +201,9 @@ test("sign in to the governance workspace, add and edit a risk, and read the reg
     ["/gov/assurance", /Assurance framework/],
     ["/gov/plans?plan=National+priorities", /national priorities/],
     ["/gov/stakeholder", /Stakeholders/],
+    ["/gov/organogram?view=system", /Organograms/],
+    ["/gov/organogram?view=leadership", /Organograms/],
+    ["/gov/workforce", /Workforce/],
     ["/gov/audit", /Audit trail/],
   ]) {
     await page.goto(BASE + path);

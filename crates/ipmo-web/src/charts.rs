@@ -502,6 +502,70 @@ pub fn funnel_chart(
     s
 }
 
+/// One line of a [`line_chart`].
+pub struct Line<'a> {
+    /// Legend and hover name.
+    pub name: &'a str,
+    /// Stroke colour.
+    pub colour: &'a str,
+    /// Dashed (a projection).
+    pub dashed: bool,
+    /// One value per label; None leaves a gap.
+    pub values: Vec<Option<f64>>,
+}
+
+/// Lines over labelled periods (quarters, years) with hover values and a legend: the workforce
+/// trends and projections.
+pub fn line_chart(id: &str, title: &str, labels: &[String], lines: &[Line]) -> String {
+    let all = lines.iter().flat_map(|l| l.values.iter().flatten().copied());
+    let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+    let (lo, hi, ticks) = axis(lo.min(0.0), hi);
+    let n = labels.len().max(2);
+    let x = |i: usize| LEFT + (W - LEFT - RIGHT) * i as f64 / (n - 1) as f64;
+    let names: Vec<&str> = lines.iter().map(|l| l.name).collect();
+    let mut s = open_svg(id, title, &format!("Lines for {} over {} periods.", names.join(", "), labels.len()));
+    value_grid(&mut s, &ticks, lo, hi);
+    let every = labels.len().div_ceil(8).max(1);
+    for (i, label) in labels.iter().enumerate().filter(|(i, _)| i % every == 0) {
+        let _ = write!(
+            s,
+            r#"<text x="{}" y="{}" text-anchor="middle" class="tick">{}</text>"#,
+            Px(x(i)),
+            H - 12.0,
+            esc(label)
+        );
+    }
+    for (k, line) in lines.iter().enumerate() {
+        let points: Vec<(usize, f64)> = line.values.iter().enumerate().filter_map(|(i, v)| v.map(|v| (i, v))).collect();
+        let d = path(points.iter().map(|(i, v)| (x(*i), scale_y(lo, hi, *v))));
+        let dash = if line.dashed { r#" stroke-dasharray="6 4""# } else { "" };
+        let _ = write!(s, r#"<path d="{d}" fill="none" stroke="{}" stroke-width="2"{dash}/>"#, line.colour);
+        for (i, v) in &points {
+            let _ = write!(
+                s,
+                r#"<circle cx="{}" cy="{}" r="3" fill="{}"><title>{} {}: {}</title></circle>"#,
+                Px(x(*i)),
+                Px(scale_y(lo, hi, *v)),
+                line.colour,
+                esc(line.name),
+                esc(&labels[*i]),
+                crate::format::number(*v, 1)
+            );
+        }
+        let _ = write!(
+            s,
+            r#"<text x="{}" y="{}" class="tick" fill="{}">{}{}</text>"#,
+            LEFT + 8.0 + 150.0 * k as f64,
+            TOP + 10.0,
+            line.colour,
+            if line.dashed { "- - " } else { "— " },
+            esc(line.name)
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

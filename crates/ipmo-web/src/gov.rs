@@ -474,6 +474,9 @@ pub async fn overview(State(s): State<Shared>, headers: HeaderMap) -> Response {
                 li { a href="/gov/plans?plan=National+priorities" { "Plan on a page: national priorities" } }
                 li { a href="/gov/plans?plan=Workforce" { "Plan on a page: workforce over two years" } }
                 li { a href="/gov/stakeholder" { "Stakeholder power and interest grid" } }
+            li { a href="/gov/organogram?view=system" { "Organogram of the wider system" } }
+            li { a href="/gov/organogram?view=leadership" { "Pharmacy and medicines leadership organogram" } }
+            li { a href="/gov/workforce" { "Workforce plan: trends and two-year projection" } }
                 li { a href="/gov/audit" { "Audit trail" } }
             }
             @for area in Area::ALL {

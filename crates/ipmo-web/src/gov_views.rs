@@ -16,6 +16,7 @@ use ipmo_measures::analysis::{self, AlertKind, Judgement, Tone};
 use ipmo_release::Release;
 use ipmo_stats::spc::{Assurance, PointClass, Variation};
 use maud::{Markup, html};
+use std::collections::BTreeMap;
 
 /// What a watched measure says now.
 #[derive(Clone, Debug, PartialEq)]
@@ -461,4 +462,352 @@ pub async fn plans(State(s): State<Shared>, headers: HeaderMap, p: crate::Params
             }
         },
     )
+}
+
+/// The two organograms: the wider system (organisations by where they sit) and the pharmacy and
+/// medicines leadership (people by line management, accountability dashed, and the committee
+/// structure).
+pub async fn organogram(State(s): State<Shared>, headers: HeaderMap, p: crate::Params) -> Response {
+    use crate::organogram::{Node, list, svg};
+    let session = match crate::gov::require_viewer(&s, &headers, "/gov/organogram").await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let view = p.get("view").unwrap_or("system");
+    if view != "system" && view != "leadership" {
+        return WebError::BadParameter("view".into(), "must be system or leadership".into()).into_response();
+    }
+    let g = s.governance.as_ref().expect("checked by require");
+    let load = async {
+        Ok::<_, StoreError>((
+            g.store.records("system-org", false).await?,
+            g.store.records("person", false).await?,
+            g.store.records("committee", false).await?,
+        ))
+    };
+    let (orgs, people, committees) = match load.await {
+        Ok(x) => x,
+        Err(e) => return WebError::Internal(e.to_string()).into_response(),
+    };
+    let org_name = |id: Option<i64>| {
+        id.and_then(|i| orgs.iter().find(|o| o.id == i)).map(|o| o.text("name").to_string()).unwrap_or_default()
+    };
+    let tabs = html! {
+        nav.tabs aria-label="Organograms" { ul {
+            li { a href="/gov/organogram?view=system" aria-current=[(view == "system").then_some("page")] { "The wider system" } }
+            li { a href="/gov/organogram?view=leadership" aria-current=[(view == "leadership").then_some("page")] { "Pharmacy and medicines leadership" } }
+        } }
+    };
+    let body = if view == "system" {
+        let nodes: Vec<Node> = orgs
+            .iter()
+            .map(|o| Node {
+                id: o.id,
+                parent: o.int("parent"),
+                title: o.text("name").into(),
+                subtitle: o.text("org_type").into(),
+                href: format!("/gov/system-org/{}", o.id),
+            })
+            .collect();
+        html! {
+            h2 { "Organisations of the system" }
+            p { (nodes.len()) " organisations; each sits under the organisation it is part of. Select a box for how pharmacy works with it." }
+            div.scroll { (maud::PreEscaped(svg("system", "Organogram of the integrated care system", &nodes, &[]))) }
+            details { summary { "The same as a list" } (list(&nodes)) }
+        }
+    } else {
+        let nodes: Vec<Node> = people
+            .iter()
+            .map(|x| {
+                let org = org_name(x.int("organisation"));
+                let subtitle = if org.is_empty() {
+                    x.text("role_title").to_string()
+                } else {
+                    format!("{}, {org}", x.text("role_title"))
+                };
+                Node {
+                    id: x.id,
+                    parent: x.int("reports_to"),
+                    title: x.text("name").into(),
+                    subtitle,
+                    href: format!("/gov/person/{}", x.id),
+                }
+            })
+            .collect();
+        let dashed: Vec<(i64, i64)> =
+            people.iter().filter_map(|x| x.int("accountable_to").map(|a| (x.id, a))).collect();
+        let groups: Vec<Node> = committees
+            .iter()
+            .map(|c| {
+                let chair = c
+                    .int("chair")
+                    .and_then(|i| people.iter().find(|x| x.id == i))
+                    .map(|x| format!("chair {}", x.text("name")));
+                Node {
+                    id: c.id,
+                    parent: c.int("reports_to"),
+                    title: c.text("name").into(),
+                    subtitle: chair.unwrap_or_else(|| c.text("group_type").into()),
+                    href: format!("/gov/committee/{}", c.id),
+                }
+            })
+            .collect();
+        html! {
+            h2 { "Leadership and lines of accountability" }
+            p { "Solid lines are line management (reports to); dashed red lines are professional or programme accountability where it differs." }
+            div.scroll { (maud::PreEscaped(svg("leaders", "Pharmacy and medicines leadership", &nodes, &dashed))) }
+            details { summary { "The same as a list" } (list(&nodes))
+                @if !dashed.is_empty() { p { "Accountable to:" } ul { @for (from, to) in &dashed {
+                    li { (people.iter().find(|x| x.id == *from).map_or("", |x| x.text("name"))) " → " (people.iter().find(|x| x.id == *to).map_or("", |x| x.text("name"))) }
+                } } } }
+            h2 { "Committees and groups" }
+            div.scroll { (maud::PreEscaped(svg("groups", "Committee structure", &groups, &[]))) }
+            details { summary { "The same as a list" } (list(&groups)) }
+        }
+    };
+    crate::gov::page_for(
+        &session,
+        "Organograms",
+        &[("Organograms".into(), "/gov/organogram".into())],
+        html! {
+            h1 { "Organograms" }
+            (tabs)
+            (body)
+            p.hint { "Laid out from the records: change a person's \"reports to\" or an organisation's \"part of\" and the chart follows. Prints on landscape A3." }
+        },
+    )
+}
+
+/// One quarter's workforce totals.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QuarterTotals {
+    /// Funded establishment, WTE.
+    pub establishment: f64,
+    /// Staff in post, WTE.
+    pub in_post: f64,
+    /// Headcount.
+    pub headcount: i64,
+    /// Leavers in the quarter, WTE.
+    pub leavers: f64,
+}
+
+impl QuarterTotals {
+    /// Establishment − in post (never below zero).
+    pub fn vacancies(&self) -> f64 {
+        (self.establishment - self.in_post).max(0.0)
+    }
+    /// Vacancies ÷ establishment, %.
+    pub fn vacancy_rate(&self) -> Option<f64> {
+        (self.establishment > 0.0).then(|| 100.0 * self.vacancies() / self.establishment)
+    }
+    /// Leavers ÷ staff in post, % (quarterly turnover).
+    pub fn turnover(&self) -> Option<f64> {
+        (self.in_post > 0.0).then(|| 100.0 * self.leavers / self.in_post)
+    }
+}
+
+/// Totals per quarter (sorted) over the returns that pass `keep`.
+pub fn workforce_totals(returns: &[Record], keep: &dyn Fn(&Record) -> bool) -> BTreeMap<String, QuarterTotals> {
+    let mut out: BTreeMap<String, QuarterTotals> = BTreeMap::new();
+    for r in returns.iter().filter(|r| keep(r)) {
+        let t = out.entry(r.text("quarter").to_string()).or_default();
+        t.establishment += r.number("establishment_wte").unwrap_or(0.0);
+        t.in_post += r.number("in_post_wte").unwrap_or(0.0);
+        t.headcount += r.int("headcount").unwrap_or(0);
+        t.leavers += r.number("leavers_wte").unwrap_or(0.0);
+    }
+    out
+}
+
+/// A least-squares straight line through `values` (x = 0, 1, …), continued `ahead` steps.
+pub fn projection(values: &[f64], ahead: usize) -> Vec<f64> {
+    let n = values.len() as f64;
+    if values.len() < 2 {
+        return vec![values.first().copied().unwrap_or(0.0); ahead];
+    }
+    let mx = (n - 1.0) / 2.0;
+    let my = values.iter().sum::<f64>() / n;
+    let sxy: f64 = values.iter().enumerate().map(|(i, v)| (i as f64 - mx) * (v - my)).sum();
+    let sxx: f64 = (0..values.len()).map(|i| (i as f64 - mx).powi(2)).sum();
+    let slope = sxy / sxx;
+    (0..ahead).map(|k| (my + slope * ((values.len() + k) as f64 - mx)).max(0.0)).collect()
+}
+
+fn next_quarter(q: &str) -> String {
+    match kinds::parse_quarter(q) {
+        Some((y, 4)) => format!("{}-Q1", y + 1),
+        Some((y, n)) => format!("{y}-Q{}", n + 1),
+        None => q.to_string(),
+    }
+}
+
+/// The workforce plan: establishment, staff in post, vacancies and turnover per quarter, by sector
+/// for the latest quarter, the trend with a two-year projection, and the training pipeline.
+pub async fn workforce(State(s): State<Shared>, headers: HeaderMap, p: crate::Params) -> Response {
+    let session = match crate::gov::require_viewer(&s, &headers, "/gov/workforce").await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let sector = p.get("sector");
+    if let Some(x) = sector
+        && !kinds::SECTORS.contains(&x)
+    {
+        return WebError::BadParameter("sector".into(), format!("must be one of {}", kinds::SECTORS.join(", ")))
+            .into_response();
+    }
+    let g = s.governance.as_ref().expect("checked by require");
+    let load = async {
+        Ok::<_, StoreError>((
+            g.store.records("workforce-return", false).await?,
+            g.store.records("training", false).await?,
+        ))
+    };
+    let (returns, training) = match load.await {
+        Ok(x) => x,
+        Err(e) => return WebError::Internal(e.to_string()).into_response(),
+    };
+    let totals = workforce_totals(&returns, &|r: &Record| sector.is_none_or(|x| r.text("sector") == x));
+    let quarters: Vec<String> = totals.keys().cloned().collect();
+    let in_post: Vec<f64> = totals.values().map(|t| t.in_post).collect();
+    let establishment: Vec<f64> = totals.values().map(|t| t.establishment).collect();
+    const AHEAD: usize = 8;
+    let mut labels = quarters.clone();
+    let mut q = quarters.last().cloned().unwrap_or_default();
+    for _ in 0..AHEAD {
+        q = next_quarter(&q);
+        labels.push(q.clone());
+    }
+    let projected = projection(&in_post, AHEAD);
+    let pad = |v: Vec<f64>, before: usize, after: usize| -> Vec<Option<f64>> {
+        std::iter::repeat_n(None, before)
+            .chain(v.into_iter().map(Some))
+            .chain(std::iter::repeat_n(None, after))
+            .collect()
+    };
+    let mut projection_line = pad(projected.clone(), quarters.len(), 0);
+    if let (Some(last), true) = (in_post.last(), !quarters.is_empty()) {
+        projection_line[quarters.len() - 1] = Some(*last);
+    }
+    let chart = crate::charts::line_chart(
+        "workforce",
+        "Staff in post and funded establishment (WTE) by quarter, with staff in post projected two years ahead",
+        &labels,
+        &[
+            crate::charts::Line {
+                name: "Establishment",
+                colour: "#768692",
+                dashed: false,
+                values: pad(establishment, 0, AHEAD),
+            },
+            crate::charts::Line {
+                name: "Staff in post",
+                colour: "#005eb8",
+                dashed: false,
+                values: pad(in_post.clone(), 0, AHEAD),
+            },
+            crate::charts::Line { name: "Projected in post", colour: "#005eb8", dashed: true, values: projection_line },
+        ],
+    );
+    let latest = quarters.last().cloned();
+    let by_sector: BTreeMap<String, QuarterTotals> = match &latest {
+        Some(lq) => {
+            let mut m = BTreeMap::new();
+            for x in kinds::SECTORS {
+                let t = workforce_totals(&returns, &|r: &Record| r.text("sector") == *x && r.text("quarter") == lq);
+                if let Some(t) = t.into_values().next() {
+                    m.insert(x.to_string(), t);
+                }
+            }
+            m
+        }
+        None => BTreeMap::new(),
+    };
+    let pct = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.1}%"));
+    let wte = |v: f64| crate::format::number(v, 1);
+    let mut pipeline: BTreeMap<(String, String), (i64, i64, i64)> = BTreeMap::new();
+    for t in &training {
+        let e = pipeline.entry((t.text("quarter").to_string(), t.text("programme").to_string())).or_default();
+        e.0 += t.int("places").unwrap_or(0);
+        e.1 += t.int("starters").unwrap_or(0);
+        e.2 += t.int("completions").unwrap_or(0);
+    }
+    let title = match sector {
+        Some(x) => format!("Workforce: {x}"),
+        None => "Workforce".to_string(),
+    };
+    crate::gov::page_for(
+        &session,
+        &title,
+        &[("Workforce".into(), "/gov/workforce".into())],
+        html! {
+            h1 { (title) }
+            p.lede { "Establishment and staff in post from the quarterly workforce returns, vacancies (establishment − in post), vacancy rate (vacancies ÷ establishment) and quarterly turnover (leavers ÷ staff in post), with the training pipeline. "
+                a href="/gov/workforce-return" { "Workforce returns" } " · " a href="/gov/training" { "Training pipeline returns" } }
+            form.inline method="get" action="/gov/workforce" {
+                div.field {
+                    label for="sector" { "Sector" }
+                    select #sector name="sector" {
+                        option value="" { "All sectors" }
+                        @for x in kinds::SECTORS { option value=(x) selected[sector == Some(*x)] { (x) } }
+                    }
+                }
+                button.button type="submit" { "Show" }
+            }
+            @if quarters.is_empty() { p { "No workforce returns yet. " a href="/gov/workforce-return/new" { "Add one" } } } @else {
+                (maud::PreEscaped(chart))
+                p.hint { "The dashed line continues the least-squares trend of staff in post over the quarters recorded, for two years: "
+                    (wte(projected.last().copied().unwrap_or(0.0))) " WTE by " (labels.last().cloned().unwrap_or_default()) ". A projection, not a plan." }
+                table.table {
+                    caption { "Totals by quarter" }
+                    thead { tr { th scope="col" { "Quarter" } th scope="col" .num { "Establishment (WTE)" } th scope="col" .num { "In post (WTE)" } th scope="col" .num { "Headcount" } th scope="col" .num { "Vacancies (WTE)" } th scope="col" .num { "Vacancy rate" } th scope="col" .num { "Turnover" } } }
+                    tbody { @for (q, t) in &totals { tr {
+                        td { (q) } td.num { (wte(t.establishment)) } td.num { (wte(t.in_post)) } td.num { (t.headcount) } td.num { (wte(t.vacancies())) } td.num { (pct(t.vacancy_rate())) } td.num { (pct(t.turnover())) }
+                    } } }
+                }
+                @if sector.is_none() && !by_sector.is_empty() {
+                    table.table {
+                        caption { "By sector, " (latest.clone().unwrap_or_default()) }
+                        thead { tr { th scope="col" { "Sector" } th scope="col" .num { "Establishment (WTE)" } th scope="col" .num { "In post (WTE)" } th scope="col" .num { "Vacancy rate" } th scope="col" .num { "Turnover" } } }
+                        tbody { @for (x, t) in &by_sector { tr {
+                            td { a href=(format!("/gov/workforce?sector={}", x.replace(' ', "+"))) { (x) } } td.num { (wte(t.establishment)) } td.num { (wte(t.in_post)) } td.num { (pct(t.vacancy_rate())) } td.num { (pct(t.turnover())) }
+                        } } }
+                    }
+                }
+            }
+            h2 { "Training pipeline" }
+            @if pipeline.is_empty() { p { "No training returns yet." } } @else {
+                table.table {
+                    caption.visually-hidden { "Training pipeline by quarter and programme" }
+                    thead { tr { th scope="col" { "Quarter" } th scope="col" { "Programme" } th scope="col" .num { "Places" } th scope="col" .num { "Starters" } th scope="col" .num { "Completions" } } }
+                    tbody { @for ((q, prog), (places, starters, done)) in &pipeline { tr { td { (q) } td { (prog) } td.num { (places) } td.num { (starters) } td.num { (done) } } } }
+                }
+            }
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn projections_continue_the_least_squares_line() {
+        let p = projection(&[10.0, 12.0, 14.0, 16.0], 3);
+        assert_eq!(p, vec![18.0, 20.0, 22.0]);
+        assert_eq!(projection(&[5.0], 2), vec![5.0, 5.0]);
+        assert_eq!(projection(&[4.0, 2.0, 0.0], 2), vec![0.0, 0.0], "never below zero");
+        assert_eq!(next_quarter("2025-Q4"), "2026-Q1");
+        assert_eq!(next_quarter("2025-Q2"), "2025-Q3");
+    }
+
+    #[test]
+    fn vacancy_and_turnover_rates() {
+        let t = QuarterTotals { establishment: 120.0, in_post: 102.0, headcount: 110, leavers: 5.1 };
+        assert!((t.vacancies() - 18.0).abs() < 1e-9);
+        assert!((t.vacancy_rate().unwrap() - 15.0).abs() < 1e-9);
+        assert!((t.turnover().unwrap() - 5.0).abs() < 1e-9);
+        assert_eq!(QuarterTotals::default().vacancy_rate(), None);
+        let over = QuarterTotals { establishment: 10.0, in_post: 12.0, ..Default::default() };
+        assert_eq!(over.vacancies(), 0.0);
+    }
 }

@@ -15,6 +15,7 @@ mod format;
 mod gov;
 mod gov_views;
 mod layout;
+mod organogram;
 mod pages;
 
 pub use gov::{GovSettings, Governance};
@@ -380,6 +381,8 @@ pub fn router(state: Shared) -> Router {
         .route("/gov/audit", get(gov::audit_trail))
         .route("/gov/assurance", get(gov_views::assurance))
         .route("/gov/plans", get(gov_views::plans))
+        .route("/gov/organogram", get(gov_views::organogram))
+        .route("/gov/workforce", get(gov_views::workforce))
         .route("/gov/{kind}", get(gov::list))
         .route("/gov/{kind}/new", get(gov::new_form).post(gov::create))
         .route("/gov/{kind}/{id}", get(gov::view))

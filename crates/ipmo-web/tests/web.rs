@@ -773,6 +773,90 @@ mod governance {
     }
 
     #[tokio::test]
+    async fn organograms_and_the_workforce_plan_are_drawn_from_the_records() {
+        let g = gov_app(open_settings()).await;
+        let icb = g
+            .store
+            .create(
+                "system-org",
+                data("system-org", &[("name", "Demo ICB"), ("org_type", "Integrated care board")]),
+                "t",
+            )
+            .await
+            .unwrap();
+        let icb_ref = format!("ORG-{}", icb.id);
+        g.store
+            .create(
+                "system-org",
+                data("system-org", &[("name", "Acute <Trust>"), ("org_type", "Acute trust"), ("parent", &icb_ref)]),
+                "t",
+            )
+            .await
+            .unwrap();
+        let boss = g
+            .store
+            .create("person", data("person", &[("name", "Chief Pharmacist"), ("role_title", "Lead")]), "t")
+            .await
+            .unwrap();
+        let boss_ref = format!("PER-{}", boss.id);
+        g.store
+            .create(
+                "person",
+                data(
+                    "person",
+                    &[
+                        ("name", "Safety Officer"),
+                        ("role_title", "MSO"),
+                        ("reports_to", &boss_ref),
+                        ("accountable_to", &boss_ref),
+                    ],
+                ),
+                "t",
+            )
+            .await
+            .unwrap();
+        for (q, post, leavers) in [("2025-Q1", "80", "4"), ("2025-Q2", "90", "4.5")] {
+            for sector in ["Acute trust", "Community pharmacy"] {
+                let pairs = [
+                    ("quarter", q),
+                    ("sector", sector),
+                    ("role", "Pharmacist"),
+                    ("establishment_wte", "100"),
+                    ("in_post_wte", post),
+                    ("headcount", "100"),
+                    ("leavers_wte", leavers),
+                ];
+                g.store.create("workforce-return", data("workforce-return", &pairs), "t").await.unwrap();
+            }
+        }
+        let (viewer, _) = sign_in(&g, "vera").await;
+        let page = send(&g.app, "GET", "/gov/organogram?view=system", &viewer, None).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert_eq!(page.body.matches("<rect").count(), 2);
+        assert!(page.body.contains("Acute &lt;Trust&gt;") && !page.body.contains("Acute <Trust>"));
+        let page = send(&g.app, "GET", "/gov/organogram?view=leadership", &viewer, None).await.body;
+        assert!(page.contains("stroke-dasharray=\"6 4\""), "accountability drawn dashed");
+        assert!(page.contains("Safety Officer") && page.contains("Chief Pharmacist"));
+        assert_eq!(
+            send(&g.app, "GET", "/gov/organogram?view=moon", &viewer, None).await.status,
+            StatusCode::BAD_REQUEST
+        );
+
+        // Two sectors × 100 WTE establishment; in post 160 then 180; leavers 8 then 9.
+        let page = send(&g.app, "GET", "/gov/workforce", &viewer, None).await.body;
+        assert!(page.contains("<td>2025-Q1</td><td class=\"num\">200.0</td><td class=\"num\">160.0</td><td class=\"num\">200</td><td class=\"num\">40.0</td><td class=\"num\">20.0%</td><td class=\"num\">5.0%</td>"), "{page}");
+        assert!(page.contains("<td>2025-Q2</td><td class=\"num\">200.0</td><td class=\"num\">180.0</td>"));
+        // In post rises 20 a quarter: 180 + 8 × 20 = 340 by 2027-Q2.
+        assert!(page.contains("340.0 WTE by 2027-Q2"), "{page}");
+        let page = send(&g.app, "GET", "/gov/workforce?sector=Acute+trust", &viewer, None).await.body;
+        assert!(page.contains("<td>2025-Q1</td><td class=\"num\">100.0</td><td class=\"num\">80.0</td>"));
+        assert_eq!(
+            send(&g.app, "GET", "/gov/workforce?sector=Moon", &viewer, None).await.status,
+            StatusCode::BAD_REQUEST
+        );
+    }
+
+    #[tokio::test]
     async fn governance_api_needs_a_session() {
         let g = gov_app(open_settings()).await;
         let r = send(&g.app, "GET", "/api/v1/records/risk", "", None).await;

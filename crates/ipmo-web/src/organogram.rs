@@ -1,0 +1,233 @@
+//! Organograms laid out automatically as SVG: each node's children sit in a row beneath it and a
+//! parent is centred over its children, so any tree the records describe draws without overlaps.
+//! Extra lines (accountability that differs from line management) are drawn dashed. The same
+//! tree is also given as a nested list for screen readers and for copying.
+
+use crate::charts::esc;
+use maud::{Markup, html};
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
+
+/// One box of an organogram.
+pub struct Node {
+    /// Record id.
+    pub id: i64,
+    /// The node above it, if it is in the chart.
+    pub parent: Option<i64>,
+    /// First line.
+    pub title: String,
+    /// Second line (role or type).
+    pub subtitle: String,
+    /// Where the box links to.
+    pub href: String,
+}
+
+const BOX_W: f64 = 180.0;
+const BOX_H: f64 = 56.0;
+const GAP_X: f64 = 16.0;
+const GAP_Y: f64 = 48.0;
+
+struct Layout<'a> {
+    nodes: BTreeMap<i64, &'a Node>,
+    children: BTreeMap<i64, Vec<i64>>,
+    x: BTreeMap<i64, f64>,
+    depth: BTreeMap<i64, usize>,
+    next_leaf: f64,
+}
+
+impl Layout<'_> {
+    /// Places `id` and its subtree; returns its x centre. `seen` guards against cycles.
+    fn place(&mut self, id: i64, depth: usize, seen: &mut HashSet<i64>) -> f64 {
+        seen.insert(id);
+        self.depth.insert(id, depth);
+        let kids: Vec<i64> =
+            self.children.get(&id).cloned().unwrap_or_default().into_iter().filter(|k| !seen.contains(k)).collect();
+        let x = if kids.is_empty() {
+            let x = self.next_leaf;
+            self.next_leaf += BOX_W + GAP_X;
+            x
+        } else {
+            let xs: Vec<f64> = kids.iter().map(|k| self.place(*k, depth + 1, seen)).collect();
+            (xs[0] + xs[xs.len() - 1]) / 2.0
+        };
+        self.x.insert(id, x);
+        x
+    }
+}
+
+/// The roots of the forest: nodes whose parent is absent from the chart (or who sit in a cycle).
+fn roots(nodes: &[Node]) -> Vec<i64> {
+    let ids: HashSet<i64> = nodes.iter().map(|n| n.id).collect();
+    nodes.iter().filter(|n| n.parent.is_none_or(|p| !ids.contains(&p) || p == n.id)).map(|n| n.id).collect()
+}
+
+/// The organogram as SVG, with `dashed` extra lines from one node to another.
+pub fn svg(id: &str, title: &str, nodes: &[Node], dashed: &[(i64, i64)]) -> String {
+    let mut l = Layout {
+        nodes: nodes.iter().map(|n| (n.id, n)).collect(),
+        children: BTreeMap::new(),
+        x: BTreeMap::new(),
+        depth: BTreeMap::new(),
+        next_leaf: BOX_W / 2.0 + GAP_X,
+    };
+    for n in nodes {
+        if let Some(p) = n.parent.filter(|p| l.nodes.contains_key(p) && *p != n.id) {
+            l.children.entry(p).or_default().push(n.id);
+        }
+    }
+    let mut seen = HashSet::new();
+    for r in roots(nodes) {
+        l.place(r, 0, &mut seen);
+    }
+    // Nodes only reachable through a cycle get a row of their own at the top.
+    for n in nodes {
+        if !seen.contains(&n.id) {
+            l.place(n.id, 0, &mut seen);
+        }
+    }
+    let width = l.next_leaf.max(BOX_W + 2.0 * GAP_X);
+    let depth = l.depth.values().copied().max().unwrap_or(0);
+    let height = (depth as f64 + 1.0) * (BOX_H + GAP_Y) + GAP_Y / 2.0;
+    let pos = |id: i64| {
+        (
+            l.x.get(&id).copied().unwrap_or(0.0),
+            GAP_Y / 2.0 + l.depth.get(&id).copied().unwrap_or(0) as f64 * (BOX_H + GAP_Y),
+        )
+    };
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg class="organogram" width="{width:.0}" viewBox="0 0 {width:.0} {height:.0}" role="img" aria-labelledby="{id}-t" xmlns="http://www.w3.org/2000/svg"><title id="{id}-t">{}</title>"#,
+        esc(title)
+    );
+    for n in nodes {
+        if let Some(p) = n.parent.filter(|p| l.nodes.contains_key(p) && *p != n.id) {
+            let ((px, py), (cx, cy)) = (pos(p), pos(n.id));
+            let mid = py + BOX_H + GAP_Y / 2.0;
+            let _ = write!(
+                s,
+                r##"<path d="M{px:.1} {:.1}V{mid:.1}H{cx:.1}V{cy:.1}" fill="none" stroke="#4c6272" stroke-width="1.5"/>"##,
+                py + BOX_H
+            );
+        }
+    }
+    for (from, to) in dashed {
+        if l.nodes.contains_key(from) && l.nodes.contains_key(to) {
+            let ((fx, fy), (tx, ty)) = (pos(*from), pos(*to));
+            let _ = write!(
+                s,
+                r##"<path d="M{fx:.1} {:.1}C{fx:.1} {:.1} {tx:.1} {:.1} {tx:.1} {:.1}" fill="none" stroke="#d5281b" stroke-width="1.5" stroke-dasharray="6 4"><title>accountable to</title></path>"##,
+                fy,
+                fy - GAP_Y,
+                ty + BOX_H + GAP_Y,
+                ty + BOX_H
+            );
+        }
+    }
+    for n in nodes {
+        let (x, y) = pos(n.id);
+        let short = |t: &str, max: usize| {
+            if t.chars().count() > max {
+                format!("{}…", t.chars().take(max - 1).collect::<String>())
+            } else {
+                t.to_string()
+            }
+        };
+        let _ = write!(
+            s,
+            r##"<a href="{}"><rect x="{:.1}" y="{y:.1}" width="{BOX_W}" height="{BOX_H}" rx="4" fill="#fff" stroke="#005eb8" stroke-width="2"/><text x="{x:.1}" y="{:.1}" text-anchor="middle" class="org-title">{}</text><text x="{x:.1}" y="{:.1}" text-anchor="middle" class="org-sub">{}</text><title>{}: {}</title></a>"##,
+            esc(&n.href),
+            x - BOX_W / 2.0,
+            y + 23.0,
+            esc(&short(&n.title, 26)),
+            y + 42.0,
+            esc(&short(&n.subtitle, 30)),
+            esc(&n.title),
+            esc(&n.subtitle)
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// The same tree as nested lists.
+pub fn list(nodes: &[Node]) -> Markup {
+    let by_id: BTreeMap<i64, &Node> = nodes.iter().map(|n| (n.id, n)).collect();
+    let mut children: BTreeMap<i64, Vec<&Node>> = BTreeMap::new();
+    for n in nodes {
+        if let Some(p) = n.parent.filter(|p| by_id.contains_key(p) && *p != n.id) {
+            children.entry(p).or_default().push(n);
+        }
+    }
+    fn item(n: &Node, children: &BTreeMap<i64, Vec<&Node>>, seen: &mut HashSet<i64>) -> Markup {
+        seen.insert(n.id);
+        let kids: Vec<&Node> = children
+            .get(&n.id)
+            .map(|k| k.iter().copied().filter(|c| !seen.contains(&c.id)).collect())
+            .unwrap_or_default();
+        let inner: Vec<Markup> = kids.iter().map(|k| item(k, children, seen)).collect();
+        html! { li { a href=(n.href) { (n.title) } " — " (n.subtitle) @if !inner.is_empty() { ul { @for m in inner { (m) } } } } }
+    }
+    let mut seen = HashSet::new();
+    let mut top: Vec<Markup> =
+        roots(nodes).into_iter().filter_map(|r| by_id.get(&r)).map(|n| item(n, &children, &mut seen)).collect();
+    for n in nodes {
+        if !seen.contains(&n.id) {
+            top.push(item(n, &children, &mut seen));
+        }
+    }
+    html! { ul.tree { @for m in top { (m) } } }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(id: i64, parent: Option<i64>) -> Node {
+        Node { id, parent, title: format!("N{id} <b>"), subtitle: "role".into(), href: format!("/gov/person/{id}") }
+    }
+
+    #[test]
+    fn parents_sit_over_their_children_and_boxes_never_overlap() {
+        let nodes = vec![
+            node(1, None),
+            node(2, Some(1)),
+            node(3, Some(1)),
+            node(4, Some(2)),
+            node(5, Some(2)),
+            node(6, Some(3)),
+        ];
+        let svg = svg("o", "T", &nodes, &[(6, 2)]);
+        let rects: Vec<(f64, f64)> = svg
+            .match_indices("<rect x=\"")
+            .map(|(i, _)| {
+                let rest = &svg[i + 9..];
+                let x: f64 = rest[..rest.find('"').unwrap()].parse().unwrap();
+                let yat = rest.find("y=\"").unwrap() + 3;
+                let y: f64 = rest[yat..yat + rest[yat..].find('"').unwrap()].parse().unwrap();
+                (x, y)
+            })
+            .collect();
+        assert_eq!(rects.len(), 6);
+        for (i, a) in rects.iter().enumerate() {
+            for b in &rects[i + 1..] {
+                assert!(a.1 != b.1 || (a.0 - b.0).abs() >= BOX_W, "{a:?} overlaps {b:?}");
+            }
+        }
+        // Node 1 is centred over 2 and 3; 2 over 4 and 5.
+        let centre = |k: usize| rects[k].0 + BOX_W / 2.0;
+        assert!((centre(0) - (centre(1) + centre(2)) / 2.0).abs() < 1e-9);
+        assert!((centre(1) - (centre(3) + centre(4)) / 2.0).abs() < 1e-9);
+        assert!(svg.contains("stroke-dasharray=\"6 4\""), "the accountability line");
+        assert!(svg.contains("N1 &lt;b&gt;") && !svg.contains("<b>"), "escaped");
+    }
+
+    #[test]
+    fn cycles_and_missing_parents_still_draw_every_node_once() {
+        let nodes = vec![node(1, Some(2)), node(2, Some(1)), node(3, Some(99)), node(4, Some(4))];
+        let svg = svg("o", "T", &nodes, &[]);
+        assert_eq!(svg.matches("<rect").count(), 4);
+        let list = list(&nodes).into_string();
+        assert_eq!(list.matches("<li>").count(), 4);
+    }
+}
