@@ -97,7 +97,7 @@ pub fn svg(id: &str, title: &str, nodes: &[Node], dashed: &[(i64, i64)]) -> Stri
     let mut s = String::new();
     let _ = write!(
         s,
-        r#"<svg class="organogram" width="{width:.0}" viewBox="0 0 {width:.0} {height:.0}" role="img" aria-labelledby="{id}-t" xmlns="http://www.w3.org/2000/svg"><title id="{id}-t">{}</title>"#,
+        r#"<svg class="organogram" width="{width:.0}" viewBox="0 0 {width:.0} {height:.0}" role="group" aria-labelledby="{id}-t" xmlns="http://www.w3.org/2000/svg"><title id="{id}-t">{}</title>"#,
         esc(title)
     );
     for n in nodes {
