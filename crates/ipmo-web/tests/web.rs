@@ -856,6 +856,88 @@ mod governance {
         );
     }
 
+    /// Every kind of record through the forms: create, view, edit, export, archive and JSON,
+    /// with a sample value for each field type, so a new kind is tested the day it is declared.
+    #[tokio::test]
+    async fn every_kind_of_record_goes_through_its_forms() {
+        use ipmo_governance::kinds::{FieldType, KINDS};
+        let g = gov_app(open_settings()).await;
+        let (editor, csrf) = sign_in(&g, "eddie").await;
+        let mut made: std::collections::HashMap<&str, String> = std::collections::HashMap::new();
+        for kind in KINDS {
+            let mut form = format!("csrf={csrf}");
+            let mut expected = Vec::new();
+            for f in kind.fields {
+                let value = match f.ty {
+                    FieldType::Text => format!("Sample {} of {}", f.name, kind.id),
+                    FieldType::LongText => format!("First line of {}\nSecond line", f.name),
+                    FieldType::Date => "2026-03-31".into(),
+                    FieldType::Quarter => "2026-Q1".into(),
+                    FieldType::Score => "3".into(),
+                    FieldType::Number { min, .. } => format!("{}", min.max(12.5)),
+                    FieldType::Integer { min, max } => format!("{}", min.max(1).min(max)),
+                    FieldType::Choice(options) => options[0].to_string(),
+                    FieldType::Ref(target) => match made.get(target) {
+                        Some(reference) => reference.clone(),
+                        None if !f.required => String::new(),
+                        None => panic!("{}.{} needs a {target} first", kind.id, f.name),
+                    },
+                    FieldType::Measure | FieldType::MeasureList => MEASURE.into(),
+                    FieldType::Org => "QMJ".into(),
+                };
+                if matches!(f.ty, FieldType::Text) {
+                    expected.push(value.clone());
+                }
+                form.push_str(&format!("&{}={}", f.name, enc(&value)));
+            }
+            let r = send(&g.app, "POST", &format!("/gov/{}/new", kind.id), &editor, Some(&form)).await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{}: {}", kind.id, r.body);
+            let at = r.headers.get(header::LOCATION).unwrap().to_str().unwrap().to_string();
+            let id: i64 = at.rsplit('/').next().unwrap().parse().unwrap();
+            made.insert(kind.id, kind.reference(id));
+            let page = send(&g.app, "GET", &at, &editor, None).await;
+            assert_eq!(page.status, StatusCode::OK, "{}", kind.id);
+            for v in &expected {
+                assert!(page.body.contains(v.as_str()), "{}: {v} not shown", kind.id);
+            }
+            let edit = send(&g.app, "GET", &format!("{at}/edit"), &editor, None).await;
+            assert_eq!(edit.status, StatusCode::OK, "{}", kind.id);
+            let r = send(&g.app, "POST", &format!("{at}/edit"), &editor, Some(&format!("{form}&version=1"))).await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{} edit: {}", kind.id, r.body);
+            let csv = send(&g.app, "GET", &format!("/gov/{}?format=csv", kind.id), &editor, None).await;
+            assert!(csv.body.contains(&format!("{},2,false", kind.reference(id))), "{}: {}", kind.id, csv.body);
+            let api = send(&g.app, "GET", &format!("/api/v1/records/{}/{id}", kind.id), &editor, None).await;
+            assert_eq!(json(&api.body)["version"], 2, "{}", kind.id);
+            let list = send(&g.app, "GET", &format!("/gov/{}", kind.id), &editor, None).await;
+            assert_eq!(list.status, StatusCode::OK, "{}", kind.id);
+        }
+        // Archive the last one of each kind that nothing depends on (decision is last in order).
+        let last = made["decision"].trim_start_matches("DEC-").to_string();
+        let r = send(
+            &g.app,
+            "POST",
+            &format!("/gov/decision/{last}/archive"),
+            &editor,
+            Some(&format!("csrf={csrf}&version=2")),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        assert!(g.store.record(last.parse().unwrap()).await.unwrap().unwrap().archived);
+        // Every kind's list and the views render with the records in place.
+        for path in [
+            "/gov",
+            "/gov/risk",
+            "/gov/assurance",
+            "/gov/plans?plan=Workforce",
+            "/gov/stakeholder",
+            "/gov/organogram?view=leadership",
+            "/gov/workforce",
+            "/gov/audit",
+        ] {
+            assert_eq!(send(&g.app, "GET", path, &editor, None).await.status, StatusCode::OK, "{path}");
+        }
+    }
+
     #[tokio::test]
     async fn governance_api_needs_a_session() {
         let g = gov_app(open_settings()).await;
