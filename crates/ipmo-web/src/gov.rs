@@ -1159,3 +1159,183 @@ fn no_store(mut r: Response) -> Response {
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
+
+// ---------------------------------------------------------------------------------------------
+// Accounts (admin)
+
+/// Accounts: who can sign in, with what role; add, disable, enable and reset passwords.
+pub async fn users(State(s): State<Shared>, headers: HeaderMap) -> Response {
+    let session = match require(&s, &headers, "/gov/users", Role::Admin).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    users_page(&s, &session, None, &[], StatusCode::OK).await
+}
+
+async fn users_page(
+    s: &Shared,
+    session: &Session,
+    notice: Option<Markup>,
+    errors: &[FieldError],
+    status: StatusCode,
+) -> Response {
+    let g = s.governance.as_ref().expect("checked by require");
+    let list = match g.store.users().await {
+        Ok(l) => l,
+        Err(e) => return store_error(e),
+    };
+    let error_for = |f: &str| errors.iter().find(|e| e.field == f).map(|e| e.message.clone());
+    let mut r = gov_page(
+        session,
+        "Accounts",
+        &[("Accounts".into(), "/gov/users".into())],
+        html! {
+            h1 { "Accounts" }
+            p.lede { "Viewers read the governance records; editors create, edit and archive them; administrators also manage accounts. Changes here are in the audit trail." }
+            @if let Some(n) = notice { div.warning-callout role="status" { (n) } }
+            @if !errors.is_empty() {
+                div.error-summary role="alert" tabindex="-1" { h2 { "There is a problem" } ul { @for e in errors { li { a href=(format!("#u-{}", e.field)) { (e.message) } } } } }
+            }
+            table.table {
+                caption.visually-hidden { "Accounts" }
+                thead { tr { th scope="col" { "Username" } th scope="col" { "Name" } th scope="col" { "Role" } th scope="col" { "State" } th scope="col" { "Change" } } }
+                tbody { @for u in &list { tr {
+                    td { (u.username) } td { (u.display_name) } td { (u.role.as_str()) }
+                    td { @if u.disabled { (layout::tag("Disabled", "grey")) } @else { (layout::tag("Active", "green")) } }
+                    td { @if u.username != session.user.username {
+                        form.inline method="post" action=(format!("/gov/users/{}/{}", urlencode(&u.username), if u.disabled { "enable" } else { "disable" })) {
+                            input type="hidden" name="csrf" value=(session.csrf);
+                            button.link-button type="submit" { @if u.disabled { "Enable " } @else { "Disable " } span.visually-hidden { (u.username) } }
+                        }
+                        " · "
+                        form.inline method="post" action=(format!("/gov/users/{}/reset-password", urlencode(&u.username))) {
+                            input type="hidden" name="csrf" value=(session.csrf);
+                            button.link-button type="submit" { "Reset password" span.visually-hidden { " of " (u.username) } }
+                        }
+                    } @else { "(you)" } }
+                } } }
+            }
+            h2 { "Add an account" }
+            form.panel method="post" action="/gov/users" {
+                input type="hidden" name="csrf" value=(session.csrf);
+                @for (name, label, kind) in [("username", "Username", "text"), ("display_name", "Name shown in pages", "text")] {
+                    div class=(if error_for(name).is_some() { "field field-error" } else { "field" }) {
+                        label for=(format!("u-{name}")) { (label) }
+                        @if let Some(e) = error_for(name) { span.error-message { span.visually-hidden { "Error: " } (e) } }
+                        input id=(format!("u-{name}")) type=(kind) name=(name) autocomplete="off";
+                    }
+                }
+                div.field {
+                    label for="u-role" { "Role" }
+                    select #u-role name="role" { @for r in ["viewer", "editor", "admin"] { option value=(r) { (r) } } }
+                }
+                p.hint { "A password is generated and shown once; give it to the person, who should keep it safe." }
+                button.button type="submit" { "Add account" }
+            }
+        },
+    );
+    *r.status_mut() = status;
+    r
+}
+
+/// Adds an account with a generated password, shown once.
+pub async fn add_user(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let session = match require(&s, &headers, "/gov/users", Role::Admin).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let form = match form_fields(&body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_csrf(&session, &form) {
+        return r;
+    }
+    let g = s.governance.as_ref().expect("checked by require");
+    let username = form.get("username").map(|x| x.trim()).unwrap_or("");
+    let role = form.get("role").and_then(|r| Role::parse(r)).unwrap_or(Role::Viewer);
+    let password = generated_password();
+    match g
+        .store
+        .add_user(
+            username,
+            form.get("display_name").map_or("", String::as_str),
+            role,
+            &password,
+            &session.user.username,
+        )
+        .await
+    {
+        Ok(u) => {
+            let notice = html! { p { "Added " strong { (u.username) } " (" (u.role.as_str()) "). Their password, shown only this once: " code { (password) } } };
+            users_page(&s, &session, Some(notice), &[], StatusCode::OK).await
+        }
+        Err(StoreError::Invalid(errors)) => {
+            users_page(&s, &session, None, &errors, StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(StoreError::Duplicate(name)) => {
+            let errors = [FieldError::new("username", format!("There is already an account called \"{name}\""))];
+            users_page(&s, &session, None, &errors, StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(e) => store_error(e),
+    }
+}
+
+/// Disables, enables or resets the password of an account (never one's own here).
+pub async fn change_user(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path((username, action)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let session = match require(&s, &headers, "/gov/users", Role::Admin).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let form = match form_fields(&body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_csrf(&session, &form) {
+        return r;
+    }
+    if username.eq_ignore_ascii_case(&session.user.username) {
+        return forbidden(
+            "You cannot change your own account here; ask another administrator, or use `ipmo user` on the server.",
+        );
+    }
+    let g = s.governance.as_ref().expect("checked by require");
+    let actor = session.user.username.as_str();
+    let result = match action.as_str() {
+        "disable" => g
+            .store
+            .set_disabled(&username, true, actor)
+            .await
+            .map(|u| html! { p { "Disabled " strong { (u.username) } "; their sessions have ended." } }),
+        "enable" => g
+            .store
+            .set_disabled(&username, false, actor)
+            .await
+            .map(|u| html! { p { "Enabled " strong { (u.username) } "." } }),
+        "reset-password" => {
+            let password = generated_password();
+            g.store.set_password(&username, &password, actor).await.map(|u| html! { p { "New password for " strong { (u.username) } ", shown only this once: " code { (password) } } })
+        }
+        _ => return WebError::NotFound(format!("There is no page at /gov/users/{username}/{action}.")).into_response(),
+    };
+    match result {
+        Ok(notice) => users_page(&s, &session, Some(notice), &[], StatusCode::OK).await,
+        Err(e) => store_error(e),
+    }
+}
+
+/// A password of 20 characters from 56 without look-alikes (about 116 bits).
+fn generated_password() -> String {
+    let alphabet: Vec<char> = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789".chars().collect();
+    let token = auth::new_token();
+    // Two hex digits (a uniform byte) per character; 256 is not a multiple of 56, and the bias
+    // that leaves (under 0.2 bits per character) does not matter at this length.
+    (0..20)
+        .map(|i| alphabet[usize::from_str_radix(&token[2 * i..2 * i + 2], 16).unwrap_or(0) % alphabet.len()])
+        .collect()
+}

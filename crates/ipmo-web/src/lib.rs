@@ -379,6 +379,8 @@ pub fn router(state: Shared) -> Router {
         .route("/logout", post(gov::logout))
         .route("/gov", get(gov::overview))
         .route("/gov/audit", get(gov::audit_trail))
+        .route("/gov/users", get(gov::users).post(gov::add_user))
+        .route("/gov/users/{username}/{action}", post(gov::change_user))
         .route("/gov/assurance", get(gov_views::assurance))
         .route("/gov/plans", get(gov_views::plans))
         .route("/gov/organogram", get(gov_views::organogram))

@@ -939,6 +939,50 @@ mod governance {
     }
 
     #[tokio::test]
+    async fn administrators_manage_accounts_in_the_browser() {
+        let g = gov_app(open_settings()).await;
+        let (editor, editor_csrf) = sign_in(&g, "eddie").await;
+        assert_eq!(send(&g.app, "GET", "/gov/users", &editor, None).await.status, StatusCode::FORBIDDEN);
+        let form = format!("csrf={editor_csrf}&username=zed&display_name=Zed&role=admin");
+        assert_eq!(send(&g.app, "POST", "/gov/users", &editor, Some(&form)).await.status, StatusCode::FORBIDDEN);
+
+        let (admin, csrf) = sign_in(&g, "ada").await;
+        assert_eq!(
+            send(&g.app, "POST", "/gov/users", &admin, Some("username=zed&role=viewer")).await.status,
+            StatusCode::FORBIDDEN,
+            "CSRF"
+        );
+        let r = send(
+            &g.app,
+            "POST",
+            "/gov/users",
+            &admin,
+            Some(&format!("csrf={csrf}&username=zed&display_name=Zed+%3Cb%3E&role=editor")),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK);
+        let at = r.body.find("shown only this once: <code>").expect("password shown") + 28;
+        let password = r.body[at..at + 20].to_string();
+        assert!(r.body.contains("Zed &lt;b&gt;"));
+        let zed = g.store.authenticate("zed", &password).await.unwrap().expect("the shown password works");
+        assert_eq!(zed.role, ipmo_governance::Role::Editor);
+        let r =
+            send(&g.app, "POST", "/gov/users", &admin, Some(&format!("csrf={csrf}&username=zed&role=viewer"))).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(r.body.contains("already an account called"));
+
+        let r = send(&g.app, "POST", "/gov/users/zed/disable", &admin, Some(&format!("csrf={csrf}"))).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(g.store.authenticate("zed", &password).await.unwrap().is_none());
+        let r = send(&g.app, "POST", "/gov/users/ada/disable", &admin, Some(&format!("csrf={csrf}"))).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "not one's own account");
+        let r = send(&g.app, "POST", "/gov/users/nobody/disable", &admin, Some(&format!("csrf={csrf}"))).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        let trail = g.store.audit(Some("user"), None, 10).await.unwrap();
+        assert_eq!((trail[0].action.as_str(), trail[0].actor.as_str()), ("user.disable", "ada"));
+    }
+
+    #[tokio::test]
     async fn governance_api_needs_a_session() {
         let g = gov_app(open_settings()).await;
         let r = send(&g.app, "GET", "/api/v1/records/risk", "", None).await;
