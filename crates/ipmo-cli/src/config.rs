@@ -6,6 +6,9 @@
 //! warehouse = "/srv/ipmo/data"   # --warehouse, IPMO_WAREHOUSE
 //! measures = "/srv/ipmo/measures" # --measures, IPMO_MEASURES
 //! bind = "127.0.0.1:8080"         # serve/demo --bind, IPMO_BIND
+//! governance = "/srv/ipmo/governance.sqlite" # --governance, IPMO_GOVERNANCE
+//! private = false                 # serve/demo --private: the dashboard needs sign-in too
+//! secure_cookies = "auto"         # serve/demo --secure-cookies: auto, always or never
 //! ```
 
 use anyhow::{Context, Result, bail};
@@ -21,6 +24,12 @@ pub struct Config {
     pub measures: Option<PathBuf>,
     /// Address the dashboard listens on.
     pub bind: Option<String>,
+    /// Governance database file.
+    pub governance: Option<PathBuf>,
+    /// Whether the prescribing dashboard needs sign-in too.
+    pub private: Option<bool>,
+    /// When session cookies are marked Secure: auto, always or never.
+    pub secure_cookies: Option<String>,
 }
 
 /// The configuration file to read, if any: `IPMO_CONFIG` (which must exist) or `./ipmo.toml`.
@@ -42,7 +51,7 @@ pub fn read(path: &Path) -> Result<Config> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let config: Config = toml::from_str(&text).map_err(|e| {
         anyhow::anyhow!(
-            "{}: {}\nhint: the keys ipmo.toml accepts are warehouse, measures and bind",
+            "{}: {}\nhint: the keys ipmo.toml accepts are warehouse, measures, bind, governance, private and secure_cookies",
             path.display(),
             e.to_string().trim_end()
         )
@@ -51,6 +60,11 @@ pub fn read(path: &Path) -> Result<Config> {
         && bind.parse::<std::net::SocketAddr>().is_err()
     {
         bail!("{}: bind: \"{bind}\" is not an address and port such as 127.0.0.1:8080", path.display());
+    }
+    if let Some(v) = &config.secure_cookies
+        && !["auto", "always", "never"].contains(&v.as_str())
+    {
+        bail!("{}: secure_cookies: \"{v}\" must be auto, always or never", path.display());
     }
     Ok(config)
 }
@@ -70,6 +84,11 @@ mod tests {
         std::fs::write(&p, "warehuose = \"x\"\n").unwrap();
         let e = read(&p).unwrap_err().to_string();
         assert!(e.contains("ipmo.toml") && e.contains("warehuose"), "{e}");
+        std::fs::write(&p, "private = true\nsecure_cookies = \"always\"\ngovernance = \"/srv/g.sqlite\"\n").unwrap();
+        let c = read(&p).unwrap();
+        assert_eq!((c.private, c.secure_cookies.as_deref()), (Some(true), Some("always")));
+        std::fs::write(&p, "secure_cookies = \"sometimes\"\n").unwrap();
+        assert!(read(&p).unwrap_err().to_string().contains("secure_cookies:"));
         std::fs::write(&p, "bind = \"localhost\"\n").unwrap();
         assert!(read(&p).unwrap_err().to_string().contains("bind:"));
     }

@@ -200,10 +200,18 @@ fn parse() -> Result<Cli> {
         if let Some(m) = c.measures {
             cmd = cmd.mut_arg("measures", |a| a.default_value(m.display().to_string()));
         }
-        if let Some(b) = c.bind {
-            for sub in ["serve", "demo"] {
-                let b = b.clone();
+        if let Some(g) = c.governance {
+            cmd = cmd.mut_arg("governance", |a| a.default_value(g.display().to_string()));
+        }
+        for sub in ["serve", "demo"] {
+            if let Some(b) = c.bind.clone() {
                 cmd = cmd.mut_subcommand(sub, |s| s.mut_arg("bind", |a| a.default_value(b)));
+            }
+            if c.private == Some(true) {
+                cmd = cmd.mut_subcommand(sub, |s| s.mut_arg("private", |a| a.default_value("true")));
+            }
+            if let Some(v) = c.secure_cookies.clone() {
+                cmd = cmd.mut_subcommand(sub, |s| s.mut_arg("secure_cookies", |a| a.default_value(v)));
             }
         }
     }

@@ -804,6 +804,17 @@ fn ipmo_toml_sets_defaults_that_flags_override() {
     let flagged = dir.path().join("from-flag");
     let text = failed(&run(&["--warehouse", flagged.to_str().unwrap(), "status"]));
     assert!(text.contains("from-flag") && !text.contains("from-file"), "{text}");
+    // The governance database can live elsewhere; the other serving keys are accepted.
+    let gov = dir.path().join("elsewhere").join("g.sqlite");
+    let toml = format!(
+        "warehouse = {:?}\ngovernance = {:?}\nprivate = true\nsecure_cookies = \"never\"\n",
+        from_file.to_str().unwrap(),
+        gov.to_str().unwrap()
+    );
+    std::fs::write(dir.path().join("ipmo.toml"), toml).unwrap();
+    let out = run(&["user", "add", "ann"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(gov.is_file(), "the database went where ipmo.toml said");
     std::fs::write(dir.path().join("ipmo.toml"), "warehous = \"x\"\n").unwrap();
     let err = failed(&run(&["status"]));
     assert!(err.contains("ipmo.toml") && err.contains("warehous"), "{err}");
