@@ -221,3 +221,56 @@ test("sign in to the governance workspace, add and edit a risk, and read the reg
   problems.splice(0, problems.length, ...problems.filter((p) => !p.includes("422")));
   noProblems();
 });
+
+test("records added through the forms appear in the stakeholder grid, the workforce plan and the organogram", async () => {
+  const { page } = await open("/login?next=/gov");
+  await page.locator("#username").fill("demo-admin");
+  await page.locator("#password").fill("ipmo-demo-password");
+  await page.locator("main form button[type=submit]").click();
+  await page.waitForURL(/\/gov$/);
+  const stamp = Date.now();
+
+  async function add(kind, fill) {
+    await page.goto(`${BASE}/gov/${kind}/new`);
+    await accessible(page);
+    await fill();
+    await page.locator("main form.panel button[type=submit]").click();
+    await page.waitForURL(new RegExp(`/gov/${kind}/\\d+$`));
+  }
+
+  const name = `Browser stakeholder ${stamp}`;
+  await add("stakeholder", async () => {
+    await page.locator("#f-name").fill(name);
+    await page.locator("#f-sector").selectOption("Community pharmacy");
+    await page.locator("#f-power").selectOption("5");
+    await page.locator("#f-interest").selectOption("5");
+    await page.locator("#f-method").selectOption("Workshop");
+    await page.locator("#f-frequency").selectOption("Monthly");
+    await page.locator("#f-owner").fill("Browser");
+  });
+  await page.goto(BASE + "/gov/stakeholder");
+  const manage = page.locator(".quadrant", { hasText: "Manage closely" });
+  assert.match(await manage.innerText(), new RegExp(name), "high power and interest: manage closely");
+
+  await add("workforce-return", async () => {
+    await page.locator("#f-quarter").fill("2030-Q1");
+    await page.locator("#f-sector").selectOption("Care homes");
+    await page.locator("#f-role").selectOption("Pharmacy technician");
+    await page.locator("#f-establishment_wte").fill("10");
+    await page.locator("#f-in_post_wte").fill("8");
+    await page.locator("#f-headcount").fill("9");
+  });
+  await page.goto(BASE + "/gov/workforce?sector=Care+homes");
+  assert.match(await page.locator("main table").first().innerText(), /2030-Q1\s+10\.0\s+8\.0\s+9\s+2\.0\s+20\.0%/);
+  await accessible(page);
+
+  const person = `Browser person ${stamp}`;
+  await add("person", async () => {
+    await page.locator("#f-name").fill(person);
+    await page.locator("#f-role_title").fill("Care home pharmacist");
+    await page.locator("#f-reports_to").selectOption({ index: 1 });
+  });
+  await page.goto(BASE + "/gov/organogram?view=leadership");
+  assert.ok(await page.locator("svg.organogram a", { hasText: person.slice(0, 20) }).count() >= 1, "the new person is in the organogram");
+  noProblems();
+});
