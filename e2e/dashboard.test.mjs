@@ -274,3 +274,36 @@ test("records added through the forms appear in the stakeholder grid, the workfo
   assert.ok(await page.locator("svg.organogram a", { hasText: person.slice(0, 20) }).count() >= 1, "the new person is in the organogram");
   noProblems();
 });
+
+test("every kind of governance record can be added through its form in the browser", async () => {
+  const { page } = await open("/login?next=/gov");
+  await page.locator("#username").fill("demo-admin");
+  await page.locator("#password").fill("ipmo-demo-password");
+  await page.locator("main form button[type=submit]").click();
+  await page.waitForURL(/\/gov$/);
+  const kinds = await page.locator("main table.table tbody a").evaluateAll((as) => as.map((a) => a.getAttribute("href").slice(5)));
+  assert.ok(kinds.length >= 19, `kinds listed: ${kinds}`);
+  const numeric = new Set(["establishment_wte", "in_post_wte", "headcount", "leavers_wte", "places", "starters", "completions", "number", "target"]);
+  for (const kind of kinds) {
+    await page.goto(`${BASE}/gov/${kind}/new`);
+    for (const select of await page.locator("main form.panel select").all()) {
+      if ((await select.locator("option").count()) > 1) await select.selectOption({ index: 1 });
+    }
+    for (const input of await page.locator("main form.panel input:not([type=hidden])").all()) {
+      const field = (await input.getAttribute("name")) ?? "";
+      const type = await input.getAttribute("type");
+      const value = type === "date" ? "2026-03-31" : field === "quarter" ? "2026-Q1" : numeric.has(field) ? "3"
+        : field === "org" ? "QAA" : field === "measures" ? "broad_spectrum" : `E2E ${kind} ${field}`;
+      await input.fill(value);
+    }
+    for (const area of await page.locator("main form.panel textarea").all()) await area.fill(`E2E text for ${kind}`);
+    await page.locator("main form.panel button[type=submit]").click();
+    await page.waitForURL(new RegExp(`/gov/${kind}/\\d+$`), { timeout: 5000 }).catch(async () => {
+      assert.fail(`${kind}: not saved: ${await page.locator(".error-summary").innerText().catch(() => "no error summary")}`);
+    });
+    const reference = (await page.locator("main .caption").innerText()).split(" ").pop();
+    await page.goto(`${BASE}/gov/${kind}`);
+    assert.ok((await page.locator("main").innerText()).includes(reference), `${kind}: ${reference} listed`);
+  }
+  noProblems();
+});
