@@ -269,6 +269,15 @@ impl SqliteStore {
     }
 }
 
+/// argon2 is slow on purpose, so it runs on a blocking thread rather than an async worker.
+async fn hash_off_thread(password: &str) -> StoreResult<String> {
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || auth::hash_password(&password))
+        .await
+        .map_err(|e| StoreError::Hashing(e.to_string()))?
+        .map_err(StoreError::Hashing)
+}
+
 enum RecordChange {
     Fields(Data),
     Archive(bool),
@@ -300,11 +309,7 @@ impl GovernanceStore for SqliteStore {
         if let Some(problem) = auth::password_problem(password) {
             return Err(StoreError::Invalid(vec![FieldError::new("password", problem)]));
         }
-        let password = password.to_string();
-        let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
-            .await
-            .map_err(|e| StoreError::Backup(e.to_string()))?
-            .map_err(StoreError::Backup)?;
+        let hash = hash_off_thread(password).await?;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username = ?")
             .bind(username)
@@ -353,8 +358,7 @@ impl GovernanceStore for SqliteStore {
             Ok(found) => found,
             Err(StoreError::NotFound(_)) => {
                 // Spend the same effort as a real check, so timing does not reveal which names exist.
-                let password = password.to_string();
-                let _ = tokio::task::spawn_blocking(move || auth::hash_password(&password)).await;
+                let _ = hash_off_thread(password).await;
                 return Ok(None);
             }
             Err(e) => return Err(e),
@@ -380,11 +384,7 @@ impl GovernanceStore for SqliteStore {
         if let Some(problem) = auth::password_problem(password) {
             return Err(StoreError::Invalid(vec![FieldError::new("password", problem)]));
         }
-        let password = password.to_string();
-        let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
-            .await
-            .map_err(|e| StoreError::Backup(e.to_string()))?
-            .map_err(StoreError::Backup)?;
+        let hash = hash_off_thread(password).await?;
         self.change_user(
             username,
             actor,

@@ -125,6 +125,9 @@ pub enum StoreError {
     /// A username is taken.
     #[error("there is already an account called \"{0}\"")]
     Duplicate(String),
+    /// A password could not be hashed.
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
     /// A backup or restore could not be done.
     #[error("{0}")]
     Backup(String),

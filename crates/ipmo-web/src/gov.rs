@@ -206,10 +206,7 @@ fn gov_page(session: &Session, title: &str, crumbs: &[Crumb], main: Markup) -> R
 
 /// The sign-in form.
 pub async fn login_page(State(s): State<Shared>, p: crate::Params) -> Response {
-    let g = match gov(&s) {
-        Ok(g) => g,
-        Err(r) => return r,
-    };
+    let g = or_reply!(gov(&s));
     login_form(g, p.get("next").unwrap_or("/gov"), None, "")
 }
 
@@ -248,14 +245,8 @@ fn login_form(g: &Governance, next: &str, error: Option<&str>, username: &str) -
 
 /// Checks the credentials, starts a session and goes to `next` (a local path only).
 pub async fn login(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let g = match gov(&s) {
-        Ok(g) => g,
-        Err(r) => return r,
-    };
-    let form = match form_fields(&body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+    let g = or_reply!(gov(&s));
+    let form = or_reply!(form_fields(&body));
     let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or("");
     let given = form.get("csrf").map(String::as_str).unwrap_or("");
     if expected.is_empty() || !auth::same_secret(expected, given) {
@@ -263,8 +254,7 @@ pub async fn login(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> 
             "This sign-in form has expired or did not come from this site. Reload the sign-in page and try again.",
         );
     }
-    let next =
-        form.get("next").map(String::as_str).filter(|n| n.starts_with('/') && !n.starts_with("//")).unwrap_or("/gov");
+    let next = form.get("next").map(String::as_str).filter(|n| local_path(n)).unwrap_or("/gov");
     let username = form.get("username").map(|u| u.trim()).unwrap_or("");
     let password = form.get("password").map(String::as_str).unwrap_or("");
     if let Some(wait) = g.limiter.wait(username, Instant::now()) {
@@ -307,20 +297,18 @@ pub async fn login(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> 
     r
 }
 
+/// Whether `next` is a path on this site, so that signing in cannot send anyone elsewhere
+/// (`//host` and `/\\host` are other hosts to a browser).
+fn local_path(next: &str) -> bool {
+    next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') && !next.chars().any(char::is_control)
+}
+
 /// Ends the session.
 pub async fn logout(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let g = match gov(&s) {
-        Ok(g) => g,
-        Err(r) => return r,
-    };
+    let g = or_reply!(gov(&s));
     let Some(session) = session_of(g, &headers).await else { return Redirect::to("/login").into_response() };
-    let form = match form_fields(&body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    if let Err(r) = check_csrf(&session, &form) {
-        return r;
-    }
+    let form = or_reply!(form_fields(&body));
+    or_reply!(check_csrf(&session, &form));
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
         let _ = g.store.end_session(token).await;
     }
@@ -447,10 +435,7 @@ fn store_error(e: StoreError) -> Response {
 
 /// The workspace's home: every area with its kinds and how many records each holds.
 pub async fn overview(State(s): State<Shared>, headers: HeaderMap) -> Response {
-    let session = match require(&s, &headers, "/gov", Role::Viewer).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let session = or_reply!(require(&s, &headers, "/gov", Role::Viewer).await);
     let g = s.governance.as_ref().expect("checked by require");
     let mut counts = HashMap::new();
     for k in kinds::KINDS {
@@ -503,15 +488,9 @@ pub async fn list(
     Path(kind_id): Path<String>,
     p: crate::Params,
 ) -> Response {
-    let kind = match kind_or_404(&kind_id) {
-        Ok(k) => k,
-        Err(r) => return r,
-    };
+    let kind = or_reply!(kind_or_404(&kind_id));
     let path = format!("/gov/{}", kind.id);
-    let session = match require(&s, &headers, &path, Role::Viewer).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let session = or_reply!(require(&s, &headers, &path, Role::Viewer).await);
     let g = s.governance.as_ref().expect("checked by require");
     let archived = p.get("archived") == Some("1");
     let records = match g.store.records(kind.id, archived).await {
@@ -591,20 +570,11 @@ pub async fn list(
 
 /// One record: its fields, what it links to and from, kind-specific signals, and its history.
 pub async fn view(State(s): State<Shared>, headers: HeaderMap, Path((kind_id, id)): Path<(String, i64)>) -> Response {
-    let kind = match kind_or_404(&kind_id) {
-        Ok(k) => k,
-        Err(r) => return r,
-    };
+    let kind = or_reply!(kind_or_404(&kind_id));
     let path = format!("/gov/{}/{id}", kind.id);
-    let session = match require(&s, &headers, &path, Role::Viewer).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let session = or_reply!(require(&s, &headers, &path, Role::Viewer).await);
     let g = s.governance.as_ref().expect("checked by require");
-    let rec = match load(g, kind, id).await {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
+    let rec = or_reply!(load(g, kind, id).await);
     let names = match Names::for_kind(g.store.as_ref(), kind).await {
         Ok(n) => n,
         Err(e) => return store_error(e),
@@ -713,14 +683,8 @@ async fn backlinks(
 
 /// Form for a new record.
 pub async fn new_form(State(s): State<Shared>, headers: HeaderMap, Path(kind_id): Path<String>) -> Response {
-    let kind = match kind_or_404(&kind_id) {
-        Ok(k) => k,
-        Err(r) => return r,
-    };
-    let session = match require(&s, &headers, &format!("/gov/{}/new", kind.id), Role::Editor).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let kind = or_reply!(kind_or_404(&kind_id));
+    let session = or_reply!(require(&s, &headers, &format!("/gov/{}/new", kind.id), Role::Editor).await);
     let values = BTreeMap::new();
     render_form(&s, &session, kind, None, &values, &[], StatusCode::OK).await
 }
@@ -731,19 +695,10 @@ pub async fn edit_form(
     headers: HeaderMap,
     Path((kind_id, id)): Path<(String, i64)>,
 ) -> Response {
-    let kind = match kind_or_404(&kind_id) {
-        Ok(k) => k,
-        Err(r) => return r,
-    };
-    let session = match require(&s, &headers, &format!("/gov/{}/{id}/edit", kind.id), Role::Editor).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let kind = or_reply!(kind_or_404(&kind_id));
+    let session = or_reply!(require(&s, &headers, &format!("/gov/{}/{id}/edit", kind.id), Role::Editor).await);
     let g = s.governance.as_ref().expect("checked by require");
-    let rec = match load(g, kind, id).await {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
+    let rec = or_reply!(load(g, kind, id).await);
     let values = form_values(kind, &rec);
     render_form(&s, &session, kind, Some((id, rec.version)), &values, &[], StatusCode::OK).await
 }
@@ -897,14 +852,8 @@ async fn submitted(
 
 /// Creates a record from the form, or shows the form again with each problem beside its field.
 pub async fn create(State(s): State<Shared>, headers: HeaderMap, Path(kind_id): Path<String>, body: Bytes) -> Response {
-    let kind = match kind_or_404(&kind_id) {
-        Ok(k) => k,
-        Err(r) => return r,
-    };
-    let (session, form, _) = match submitted(&s, &headers, &format!("/gov/{}/new", kind.id), &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let kind = or_reply!(kind_or_404(&kind_id));
+    let (session, form, _) = or_reply!(submitted(&s, &headers, &format!("/gov/{}/new", kind.id), &body).await);
     let g = s.governance.as_ref().expect("checked by require");
     let data = match kinds::validate(kind, &form, &ReleaseLookups(&s.release)) {
         Ok(d) => d,
@@ -929,18 +878,11 @@ pub async fn update(
     Path((kind_id, id)): Path<(String, i64)>,
     body: Bytes,
 ) -> Response {
-    let kind = match kind_or_404(&kind_id) {
-        Ok(k) => k,
-        Err(r) => return r,
-    };
-    let (session, form, version) = match submitted(&s, &headers, &format!("/gov/{}/{id}/edit", kind.id), &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let kind = or_reply!(kind_or_404(&kind_id));
+    let (session, form, version) =
+        or_reply!(submitted(&s, &headers, &format!("/gov/{}/{id}/edit", kind.id), &body).await);
     let g = s.governance.as_ref().expect("checked by require");
-    if let Err(r) = load(g, kind, id).await {
-        return r;
-    }
+    or_reply!(load(g, kind, id).await);
     let Some(version) = version else {
         return WebError::BadParameter("version".into(), "is missing; reload the edit page".into()).into_response();
     };
@@ -1028,23 +970,15 @@ pub async fn archive(
     Path((kind_id, id, action)): Path<(String, i64, String)>,
     body: Bytes,
 ) -> Response {
-    let kind = match kind_or_404(&kind_id) {
-        Ok(k) => k,
-        Err(r) => return r,
-    };
+    let kind = or_reply!(kind_or_404(&kind_id));
     let archived = match action.as_str() {
         "archive" => true,
         "restore" => false,
         _ => return WebError::NotFound(format!("There is no page at /gov/{kind_id}/{id}/{action}.")).into_response(),
     };
-    let (session, _, version) = match submitted(&s, &headers, &format!("/gov/{}/{id}", kind.id), &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (session, _, version) = or_reply!(submitted(&s, &headers, &format!("/gov/{}/{id}", kind.id), &body).await);
     let g = s.governance.as_ref().expect("checked by require");
-    if let Err(r) = load(g, kind, id).await {
-        return r;
-    }
+    or_reply!(load(g, kind, id).await);
     let Some(version) = version else {
         return WebError::BadParameter("version".into(), "is missing; reload the page".into()).into_response();
     };
@@ -1070,10 +1004,7 @@ pub async fn archive(
 
 /// The audit trail, newest first.
 pub async fn audit_trail(State(s): State<Shared>, headers: HeaderMap, p: crate::Params) -> Response {
-    let session = match require(&s, &headers, "/gov/audit", Role::Viewer).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let session = or_reply!(require(&s, &headers, "/gov/audit", Role::Viewer).await);
     let g = s.governance.as_ref().expect("checked by require");
     let entity = p.get("entity");
     let entries = match g.store.audit(entity, None, 500).await {
@@ -1116,9 +1047,7 @@ pub async fn api_list(State(s): State<Shared>, headers: HeaderMap, Path(kind_id)
     let Some(kind) = kinds::kind(&kind_id) else {
         return WebError::NotFound(format!("There is no kind of governance record called \"{kind_id}\".")).json();
     };
-    if let Err(r) = require(&s, &headers, &format!("/api/v1/records/{kind_id}"), Role::Viewer).await {
-        return r;
-    }
+    or_reply!(require(&s, &headers, &format!("/api/v1/records/{kind_id}"), Role::Viewer).await);
     let g = s.governance.as_ref().expect("checked by require");
     match g.store.records(kind.id, false).await {
         Ok(list) => no_store(axum::Json(serde_json::json!({ "kind": kind.id, "records": list.iter().map(|r| record_json(kind, r)).collect::<Vec<_>>() })).into_response()),
@@ -1135,9 +1064,7 @@ pub async fn api_record(
     let Some(kind) = kinds::kind(&kind_id) else {
         return WebError::NotFound(format!("There is no kind of governance record called \"{kind_id}\".")).json();
     };
-    if let Err(r) = require(&s, &headers, &format!("/api/v1/records/{kind_id}/{id}"), Role::Viewer).await {
-        return r;
-    }
+    or_reply!(require(&s, &headers, &format!("/api/v1/records/{kind_id}/{id}"), Role::Viewer).await);
     let g = s.governance.as_ref().expect("checked by require");
     match g.store.record(id).await {
         Ok(Some(r)) if r.kind == kind.id => no_store(axum::Json(record_json(kind, &r)).into_response()),
@@ -1165,10 +1092,7 @@ fn no_store(mut r: Response) -> Response {
 
 /// Accounts: who can sign in, with what role; add, disable, enable and reset passwords.
 pub async fn users(State(s): State<Shared>, headers: HeaderMap) -> Response {
-    let session = match require(&s, &headers, "/gov/users", Role::Admin).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let session = or_reply!(require(&s, &headers, "/gov/users", Role::Admin).await);
     users_page(&s, &session, None, &[], StatusCode::OK).await
 }
 
@@ -1240,17 +1164,9 @@ async fn users_page(
 
 /// Adds an account with a generated password, shown once.
 pub async fn add_user(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let session = match require(&s, &headers, "/gov/users", Role::Admin).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let form = match form_fields(&body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    if let Err(r) = check_csrf(&session, &form) {
-        return r;
-    }
+    let session = or_reply!(require(&s, &headers, "/gov/users", Role::Admin).await);
+    let form = or_reply!(form_fields(&body));
+    or_reply!(check_csrf(&session, &form));
     let g = s.governance.as_ref().expect("checked by require");
     let username = form.get("username").map(|x| x.trim()).unwrap_or("");
     let role = form.get("role").and_then(|r| Role::parse(r)).unwrap_or(Role::Viewer);
@@ -1288,17 +1204,9 @@ pub async fn change_user(
     Path((username, action)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let session = match require(&s, &headers, "/gov/users", Role::Admin).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let form = match form_fields(&body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    if let Err(r) = check_csrf(&session, &form) {
-        return r;
-    }
+    let session = or_reply!(require(&s, &headers, "/gov/users", Role::Admin).await);
+    let form = or_reply!(form_fields(&body));
+    or_reply!(check_csrf(&session, &form));
     if username.eq_ignore_ascii_case(&session.user.username) {
         return forbidden(
             "You cannot change your own account here; ask another administrator, or use `ipmo user` on the server.",

@@ -314,10 +314,7 @@ pub async fn record_panel(s: &Shared, g: &Governance, kind: &Kind, rec: &Record)
 /// The assurance framework: for each aim, its principal risks with controls, gaps, sources of
 /// assurance by line of defence, and performance standards with RAG computed from the measures.
 pub async fn assurance(State(s): State<Shared>, headers: HeaderMap) -> Response {
-    let session = match crate::gov::require_viewer(&s, &headers, "/gov/assurance").await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let session = or_reply!(crate::gov::require_viewer(&s, &headers, "/gov/assurance").await);
     let g = s.governance.as_ref().expect("checked by require");
     let load = async {
         Ok::<_, StoreError>((
@@ -396,10 +393,7 @@ pub async fn assurance(State(s): State<Shared>, headers: HeaderMap) -> Response 
 /// A plan on a page: aims, the workstreams of this plan under each, their milestones and
 /// measures, on one printable page.
 pub async fn plans(State(s): State<Shared>, headers: HeaderMap, p: crate::Params) -> Response {
-    let session = match crate::gov::require_viewer(&s, &headers, "/gov/plans").await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let session = or_reply!(crate::gov::require_viewer(&s, &headers, "/gov/plans").await);
     let plan = p.get("plan").unwrap_or(kinds::PLANS[0]);
     let Some(plan) = kinds::PLANS.iter().find(|x| x.eq_ignore_ascii_case(plan)) else {
         return WebError::BadParameter("plan".into(), format!("must be one of {}", kinds::PLANS.join(", ")))
@@ -469,10 +463,7 @@ pub async fn plans(State(s): State<Shared>, headers: HeaderMap, p: crate::Params
 /// structure).
 pub async fn organogram(State(s): State<Shared>, headers: HeaderMap, p: crate::Params) -> Response {
     use crate::organogram::{Node, list, svg};
-    let session = match crate::gov::require_viewer(&s, &headers, "/gov/organogram").await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let session = or_reply!(crate::gov::require_viewer(&s, &headers, "/gov/organogram").await);
     let view = p.get("view").unwrap_or("system");
     if view != "system" && view != "leadership" {
         return WebError::BadParameter("view".into(), "must be system or leadership".into()).into_response();
@@ -644,10 +635,7 @@ fn next_quarter(q: &str) -> String {
 /// The workforce plan: establishment, staff in post, vacancies and turnover per quarter, by sector
 /// for the latest quarter, the trend with a two-year projection, and the training pipeline.
 pub async fn workforce(State(s): State<Shared>, headers: HeaderMap, p: crate::Params) -> Response {
-    let session = match crate::gov::require_viewer(&s, &headers, "/gov/workforce").await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let session = or_reply!(crate::gov::require_viewer(&s, &headers, "/gov/workforce").await);
     let sector = p.get("sector");
     if let Some(x) = sector
         && !kinds::SECTORS.contains(&x)

@@ -8,6 +8,18 @@
 //! hash of the URL: a repeat request with `If-None-Match` gets `304 Not Modified` without any
 //! rendering.
 
+/// The value of a `Result` whose error is the response to send: returns that response from the
+/// handler. Governance handlers check sign-in, role, CSRF and the record one after another, and
+/// each refusal is already the page to show.
+macro_rules! or_reply {
+    ($e:expr) => {
+        match $e {
+            Ok(x) => x,
+            Err(response) => return response,
+        }
+    };
+}
+
 mod api;
 mod charts;
 mod explore;

@@ -609,6 +609,11 @@ mod governance {
             (r.status, r.headers.get(header::LOCATION).unwrap().to_str().unwrap()),
             (StatusCode::SEE_OTHER, "/gov")
         );
+        for next in ["%2F%2Fevil.example", "%2F%5Cevil.example", "%2Fgov%0D%0ASet-Cookie%3A+x"] {
+            let form = format!("csrf={csrf}&next={next}&username=eddie&password=a+long+enough+password");
+            let r = send(&g.app, "POST", "/login", &cookie, Some(&form)).await;
+            assert_eq!(r.headers.get(header::LOCATION).unwrap().to_str().unwrap(), "/gov", "{next}");
+        }
     }
 
     #[tokio::test]
