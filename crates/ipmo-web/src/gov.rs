@@ -52,7 +52,11 @@ pub struct Governance {
 
 /// Paths whose responses depend on the user or on changing data: never cached, never tagged.
 pub fn is_dynamic(path: &str) -> bool {
-    path == "/login" || path == "/logout" || path.starts_with("/gov") || path.starts_with("/api/v1/records")
+    path == "/login"
+        || path == "/logout"
+        || path.starts_with("/gov")
+        || path.starts_with("/api/v1/records")
+        || path == "/api/v1/session"
 }
 
 /// Paths anyone may open even when the dashboard is private.
@@ -1072,6 +1076,122 @@ pub async fn api_record(
             WebError::NotFound(format!("There is no {} {}.", kind.title.to_lowercase(), kind.reference(id))).json()
         }
         Err(e) => WebError::Internal(e.to_string()).json(),
+    }
+}
+
+/// `GET /api/v1/session`: who is signed in, and the CSRF token that writes through the API must
+/// send in the `X-CSRF-Token` header.
+pub async fn api_session(State(s): State<Shared>, headers: HeaderMap) -> Response {
+    let session = or_reply!(require(&s, &headers, "/api/v1/session", Role::Viewer).await);
+    no_store(
+        axum::Json(serde_json::json!({
+            "username": session.user.username, "role": session.user.role.as_str(), "csrf": session.csrf,
+        }))
+        .into_response(),
+    )
+}
+
+/// A JSON error for a write: 422 with one message per field, 409 with the current record, or
+/// the usual error JSON.
+fn api_write_error(kind: &Kind, e: StoreError) -> Response {
+    match e {
+        StoreError::Invalid(errors) => {
+            let body = serde_json::json!({ "error": { "code": "invalid", "message": "some fields need attention", "parameter": null, "fields": errors } });
+            (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(body)).into_response()
+        }
+        StoreError::Conflict { current } => {
+            let body = serde_json::json!({ "error": { "code": "conflict", "message": format!("{} changed after version you sent; its current version is {}", kind.reference(current.id), current.version), "parameter": "version", "current": record_json(kind, &current) } });
+            (StatusCode::CONFLICT, axum::Json(body)).into_response()
+        }
+        StoreError::NotFound(m) => WebError::NotFound(m).json(),
+        other => WebError::Internal(other.to_string()).json(),
+    }
+}
+
+/// Checks role and the `X-CSRF-Token` header, and reads `{"fields": {…}}` (plus `version` for an
+/// update) from the body.
+async fn api_write_input(
+    s: &Shared,
+    headers: &HeaderMap,
+    path: &str,
+    body: &Bytes,
+) -> Result<(Session, BTreeMap<String, String>, Option<i64>), Response> {
+    let session = require(s, headers, path, Role::Editor).await?;
+    let token = headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !auth::same_secret(token, &session.csrf) {
+        let body = serde_json::json!({ "error": { "code": "forbidden", "message": "send the session's CSRF token (GET /api/v1/session) in the X-CSRF-Token header", "parameter": "X-CSRF-Token" } });
+        return Err((StatusCode::FORBIDDEN, axum::Json(body)).into_response());
+    }
+    let bad = |m: &str| WebError::BadParameter("body".into(), m.into()).json();
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| bad(&format!("is not JSON: {e}")))?;
+    let fields = value.get("fields").and_then(|f| f.as_object()).ok_or_else(|| bad("needs a \"fields\" object"))?;
+    let mut input = BTreeMap::new();
+    for (k, v) in fields {
+        let text = match v {
+            serde_json::Value::String(t) => t.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Null => String::new(),
+            _ => return Err(bad(&format!("field \"{k}\" must be a string or a number"))),
+        };
+        input.insert(k.clone(), text);
+    }
+    Ok((session, input, value.get("version").and_then(serde_json::Value::as_i64)))
+}
+
+/// `POST /api/v1/records/{kind}`: creates a record from `{"fields": {…}}`; 201 with the record.
+pub async fn api_create(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(kind_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Some(kind) = kinds::kind(&kind_id) else {
+        return WebError::NotFound(format!("There is no kind of governance record called \"{kind_id}\".")).json();
+    };
+    let (session, input, _) =
+        or_reply!(api_write_input(&s, &headers, &format!("/api/v1/records/{kind_id}"), &body).await);
+    let g = s.governance.as_ref().expect("checked by require");
+    let data = match kinds::validate(kind, &input, &ReleaseLookups(&s.release)) {
+        Ok(d) => d,
+        Err(errors) => return api_write_error(kind, StoreError::Invalid(errors)),
+    };
+    match g.store.create(kind.id, data, &session.user.username).await {
+        Ok(r) => no_store((StatusCode::CREATED, axum::Json(record_json(kind, &r))).into_response()),
+        Err(e) => api_write_error(kind, e),
+    }
+}
+
+/// `PUT /api/v1/records/{kind}/{id}`: replaces a record's fields, if it is still at `version`.
+pub async fn api_update(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path((kind_id, id)): Path<(String, i64)>,
+    body: Bytes,
+) -> Response {
+    let Some(kind) = kinds::kind(&kind_id) else {
+        return WebError::NotFound(format!("There is no kind of governance record called \"{kind_id}\".")).json();
+    };
+    let (session, input, version) =
+        or_reply!(api_write_input(&s, &headers, &format!("/api/v1/records/{kind_id}/{id}"), &body).await);
+    let Some(version) = version else {
+        return WebError::BadParameter("version".into(), "send the version you are changing, from GET".into()).json();
+    };
+    let g = s.governance.as_ref().expect("checked by require");
+    match g.store.record(id).await {
+        Ok(Some(r)) if r.kind == kind.id => {}
+        Ok(_) => {
+            return WebError::NotFound(format!("There is no {} {}.", kind.title.to_lowercase(), kind.reference(id)))
+                .json();
+        }
+        Err(e) => return api_write_error(kind, e),
+    }
+    let data = match kinds::validate(kind, &input, &ReleaseLookups(&s.release)) {
+        Ok(d) => d,
+        Err(errors) => return api_write_error(kind, StoreError::Invalid(errors)),
+    };
+    match g.store.update(id, version, data, &session.user.username).await {
+        Ok(r) => no_store(axum::Json(record_json(kind, &r)).into_response()),
+        Err(e) => api_write_error(kind, e),
     }
 }
 

@@ -373,6 +373,7 @@ async fn openapi_documents_every_api_route() {
         ("/bnf", "/bnf?code=0501"),
         ("/records/{kind}", ""),
         ("/records/{kind}/{id}", ""),
+        ("/session", ""),
     ] {
         assert!(paths.contains_key(path), "{path} undocumented");
         if example.is_empty() {
@@ -382,7 +383,7 @@ async fn openapi_documents_every_api_route() {
         let (s, _, _) = get(&format!("/api/v1{example}")).await;
         assert_eq!(s, StatusCode::OK, "{example}");
     }
-    assert_eq!(paths.len(), 11, "a documented path without a test above");
+    assert_eq!(paths.len(), 12, "a documented path without a test above");
     let (_, _, body) = get("/api/v1/analyse?num=0501013&den=0501&level=practice&from=2024-12").await;
     insta::assert_json_snapshot!("api_analyse_practice", json(&body));
     let (_, _, body) = get("/api/v1/bnf?code=0501").await;
@@ -1006,6 +1007,57 @@ mod governance {
         assert_eq!(body["records"][0]["fields"]["status"], "Complete");
         let r = send(&g.app, "GET", &format!("/api/v1/records/aim/{}", a.id), &viewer, None).await;
         assert_eq!(json(&r.body)["version"], 1);
+        // Writes need the editor role and the session's CSRF token in a header.
+        let write = |method: &'static str, uri: String, cookie: String, token: String, body: String| {
+            let app = g.app.clone();
+            async move {
+                let req = Request::builder()
+                    .method(method)
+                    .uri(uri)
+                    .header(header::COOKIE, cookie)
+                    .header("x-csrf-token", token)
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(Body::from(body))
+                    .unwrap();
+                let res = app.oneshot(req).await.unwrap();
+                let status = res.status();
+                let bytes = res.into_body().collect().await.unwrap().to_bytes();
+                (status, json(&String::from_utf8(bytes.to_vec()).unwrap()))
+            }
+        };
+        let aim = r#"{"fields": {"title": "Via the API", "owner": "o", "status": "In progress"}}"#.to_string();
+        let token = json(&send(&g.app, "GET", "/api/v1/session", &viewer, None).await.body)["csrf"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (s, _) = write("POST", "/api/v1/records/aim".into(), viewer.clone(), token, aim.clone()).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "a viewer cannot write");
+        let (editor, _) = sign_in(&g, "eddie").await;
+        let session = json(&send(&g.app, "GET", "/api/v1/session", &editor, None).await.body);
+        assert_eq!(session["role"], "editor");
+        let token = session["csrf"].as_str().unwrap().to_string();
+        let (s, body) = write("POST", "/api/v1/records/aim".into(), editor.clone(), "wrong".into(), aim.clone()).await;
+        assert_eq!((s, body["error"]["parameter"].as_str()), (StatusCode::FORBIDDEN, Some("X-CSRF-Token")));
+        let (s, created) = write("POST", "/api/v1/records/aim".into(), editor.clone(), token.clone(), aim).await;
+        assert_eq!(s, StatusCode::CREATED, "{created}");
+        assert_eq!((created["version"].as_i64(), created["fields"]["title"].as_str()), (Some(1), Some("Via the API")));
+        let id = created["id"].as_i64().unwrap();
+        let bad = r#"{"fields": {"title": "x", "owner": "", "status": "Sleeping"}}"#.to_string();
+        let (s, body) = write("POST", "/api/v1/records/aim".into(), editor.clone(), token.clone(), bad).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        let fields: Vec<&str> =
+            body["error"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+        assert_eq!(fields, ["owner", "status"]);
+        let change =
+            r#"{"version": 1, "fields": {"title": "Renamed", "owner": "o", "status": "Complete"}}"#.to_string();
+        let (s, body) =
+            write("PUT", format!("/api/v1/records/aim/{id}"), editor.clone(), token.clone(), change.clone()).await;
+        assert_eq!((s, body["version"].as_i64()), (StatusCode::OK, Some(2)));
+        let (s, body) = write("PUT", format!("/api/v1/records/aim/{id}"), editor.clone(), token.clone(), change).await;
+        assert_eq!(s, StatusCode::CONFLICT, "version 1 is stale");
+        assert_eq!(body["error"]["current"]["fields"]["title"], "Renamed");
+        let (s, _) = write("PUT", format!("/api/v1/records/aim/{id}"), editor.clone(), token, "not json".into()).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
         let r = send(&g.app, "GET", "/api/v1/records/moon", &viewer, None).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
         let r = send(&g.app, "GET", &format!("/api/v1/records/risk/{}", a.id), &viewer, None).await;
