@@ -1022,7 +1022,7 @@ mod governance {
                 let res = app.oneshot(req).await.unwrap();
                 let status = res.status();
                 let bytes = res.into_body().collect().await.unwrap().to_bytes();
-                (status, json(&String::from_utf8(bytes.to_vec()).unwrap()))
+                (status, json(std::str::from_utf8(&bytes).unwrap()))
             }
         };
         let aim = r#"{"fields": {"title": "Via the API", "owner": "o", "status": "In progress"}}"#.to_string();
