@@ -55,12 +55,7 @@ pub fn seed(store_path: &std::path::Path, wh: &Warehouse, quiet: bool) -> Result
         if !store.users().await?.iter().any(|u| u.username == DEMO_ADMIN.0) {
             store.add_user(DEMO_ADMIN.0, "Demo administrator", Role::Admin, DEMO_ADMIN.1, CLI_ACTOR).await?;
         }
-        let any = kinds::KINDS.iter().map(|k| k.id).collect::<Vec<_>>();
-        let mut existing = 0;
-        for k in &any {
-            existing += store.records(k, true).await?.len();
-        }
-        if existing > 0 {
+        if !store.counts(true).await?.is_empty() {
             store.close().await;
             return Ok::<_, anyhow::Error>(icb_code.clone());
         }

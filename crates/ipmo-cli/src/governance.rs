@@ -114,11 +114,7 @@ fn password(from_stdin: bool) -> Result<(String, bool)> {
         }
         Ok((p, false))
     } else {
-        // 20 characters from a 56-letter alphabet without look-alikes: about 116 bits.
-        use rand::Rng;
-        let alphabet: Vec<char> = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789".chars().collect();
-        let mut rng = rand::rng();
-        let p: String = (0..20).map(|_| alphabet[rng.random_range(0..alphabet.len())]).collect();
+        let p = ipmo_governance::auth::generate_password();
         Ok((p, true))
     }
 }
@@ -207,9 +203,10 @@ pub fn db(db: &Path, cmd: DbCommand) -> Result<()> {
             DbCommand::Check => {
                 let ok = store.integrity_ok().await?;
                 println!("{}: integrity {}", db.display(), if ok { "ok" } else { "FAILED" });
+                let counts = store.counts(true).await?;
+                // In the kinds' declared order, as `records kinds` lists them.
                 for k in kinds::KINDS {
-                    let n = store.records(k.id, true).await?.len();
-                    if n > 0 {
+                    if let Some(n) = counts.get(k.id) {
                         println!("{}\t{n}", k.id);
                     }
                 }

@@ -451,6 +451,15 @@ impl GovernanceStore for SqliteStore {
         rows.iter().map(record_of).collect()
     }
 
+    async fn counts(&self, include_archived: bool) -> StoreResult<std::collections::BTreeMap<String, usize>> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT kind, COUNT(*) FROM records WHERE archived = 0 OR ? GROUP BY kind")
+                .bind(include_archived)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|(k, n)| (k, usize::try_from(n).unwrap_or(0))).collect())
+    }
+
     async fn record(&self, id: i64) -> StoreResult<Option<Record>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {RECORD_COLUMNS} FROM records WHERE id = ?")))
             .bind(id)

@@ -169,6 +169,9 @@ pub trait GovernanceStore: Send + Sync {
 
     /// Records of a kind, oldest first; archived ones only when asked for.
     async fn records(&self, kind: &str, include_archived: bool) -> StoreResult<Vec<Record>>;
+    /// How many records each kind holds (kinds with none are absent), counting archived ones
+    /// only when asked for.
+    async fn counts(&self, include_archived: bool) -> StoreResult<std::collections::BTreeMap<String, usize>>;
     /// One record.
     async fn record(&self, id: i64) -> StoreResult<Option<Record>>;
     /// Creates a record.

@@ -200,9 +200,15 @@ async fn imports_are_all_or_nothing_and_survive_reopening() {
 
     let reopened = open(dir.path()).await;
     assert_eq!(reopened.records("risk", false).await.unwrap().len(), 2);
+    let counts = reopened.counts(false).await.unwrap();
+    assert_eq!(counts.into_iter().collect::<Vec<_>>(), [("aim".to_string(), 1), ("risk".to_string(), 2)]);
     assert!(reopened.integrity_ok().await.unwrap());
     let import = &reopened.audit(Some("risk"), None, 10).await.unwrap()[0];
     assert_eq!((import.action.as_str(), import.after.as_ref().unwrap()["records"].as_i64()), ("import", Some(2)));
+    let first = reopened.records("risk", false).await.unwrap()[0].clone();
+    reopened.set_archived(first.id, 1, true, "ann").await.unwrap();
+    assert_eq!(reopened.counts(false).await.unwrap()["risk"], 1);
+    assert_eq!(reopened.counts(true).await.unwrap()["risk"], 2);
 }
 
 #[tokio::test]

@@ -116,7 +116,7 @@ fn forbidden(message: &str) -> Response {
     (StatusCode::FORBIDDEN, Html(body.into_string())).into_response()
 }
 
-fn urlencode(s: &str) -> String {
+pub(crate) fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
@@ -427,7 +427,7 @@ fn kind_or_404(id: &str) -> Result<&'static Kind, Response> {
     })
 }
 
-fn store_error(e: StoreError) -> Response {
+pub(crate) fn store_error(e: StoreError) -> Response {
     match e {
         StoreError::NotFound(m) => WebError::NotFound(m).into_response(),
         other => WebError::Internal(other.to_string()).into_response(),
@@ -441,15 +441,7 @@ fn store_error(e: StoreError) -> Response {
 pub async fn overview(State(s): State<Shared>, headers: HeaderMap) -> Response {
     let session = or_reply!(require(&s, &headers, "/gov", Role::Viewer).await);
     let g = s.governance.as_ref().expect("checked by require");
-    let mut counts = HashMap::new();
-    for k in kinds::KINDS {
-        match g.store.records(k.id, false).await {
-            Ok(list) => {
-                counts.insert(k.id, list.len());
-            }
-            Err(e) => return store_error(e),
-        }
-    }
+    let counts = or_reply!(g.store.counts(false).await.map_err(store_error));
     gov_page(
         &session,
         "Governance workspace",
@@ -463,9 +455,9 @@ pub async fn overview(State(s): State<Shared>, headers: HeaderMap) -> Response {
                 li { a href="/gov/plans?plan=National+priorities" { "Plan on a page: national priorities" } }
                 li { a href="/gov/plans?plan=Workforce" { "Plan on a page: workforce over two years" } }
                 li { a href="/gov/stakeholder" { "Stakeholder power and interest grid" } }
-            li { a href="/gov/organogram?view=system" { "Organogram of the wider system" } }
-            li { a href="/gov/organogram?view=leadership" { "Pharmacy and medicines leadership organogram" } }
-            li { a href="/gov/workforce" { "Workforce plan: trends and two-year projection" } }
+                li { a href="/gov/organogram?view=system" { "Organogram of the wider system" } }
+                li { a href="/gov/organogram?view=leadership" { "Pharmacy and medicines leadership organogram" } }
+                li { a href="/gov/workforce" { "Workforce plan: trends and two-year projection" } }
                 li { a href="/gov/audit" { "Audit trail" } }
             }
             @for area in Area::ALL {
@@ -832,15 +824,16 @@ fn score_label(field: &str, n: usize) -> String {
     }
 }
 
-/// Takes a submitted form apart: the CSRF token is checked, and the kind's fields are returned
-/// apart from the form's own (`csrf`, `version`).
+/// Takes a submitted form apart once the sender is known to hold `role`: the CSRF token is
+/// checked, and the fields are returned apart from the form's own (`csrf`, `version`).
 async fn submitted(
     s: &Shared,
     headers: &HeaderMap,
     path: &str,
+    role: Role,
     body: &Bytes,
 ) -> Result<(Session, BTreeMap<String, String>, Option<i64>), Response> {
-    let session = require(s, headers, path, Role::Editor).await?;
+    let session = require(s, headers, path, role).await?;
     let mut form = form_fields(body)?;
     check_csrf(&session, &form)?;
     form.remove("csrf");
@@ -857,7 +850,8 @@ async fn submitted(
 /// Creates a record from the form, or shows the form again with each problem beside its field.
 pub async fn create(State(s): State<Shared>, headers: HeaderMap, Path(kind_id): Path<String>, body: Bytes) -> Response {
     let kind = or_reply!(kind_or_404(&kind_id));
-    let (session, form, _) = or_reply!(submitted(&s, &headers, &format!("/gov/{}/new", kind.id), &body).await);
+    let (session, form, _) =
+        or_reply!(submitted(&s, &headers, &format!("/gov/{}/new", kind.id), Role::Editor, &body).await);
     let g = s.governance.as_ref().expect("checked by require");
     let data = match kinds::validate(kind, &form, &ReleaseLookups(&s.release)) {
         Ok(d) => d,
@@ -884,7 +878,7 @@ pub async fn update(
 ) -> Response {
     let kind = or_reply!(kind_or_404(&kind_id));
     let (session, form, version) =
-        or_reply!(submitted(&s, &headers, &format!("/gov/{}/{id}/edit", kind.id), &body).await);
+        or_reply!(submitted(&s, &headers, &format!("/gov/{}/{id}/edit", kind.id), Role::Editor, &body).await);
     let g = s.governance.as_ref().expect("checked by require");
     or_reply!(load(g, kind, id).await);
     let Some(version) = version else {
@@ -980,7 +974,8 @@ pub async fn archive(
         "restore" => false,
         _ => return WebError::NotFound(format!("There is no page at /gov/{kind_id}/{id}/{action}.")).into_response(),
     };
-    let (session, _, version) = or_reply!(submitted(&s, &headers, &format!("/gov/{}/{id}", kind.id), &body).await);
+    let (session, _, version) =
+        or_reply!(submitted(&s, &headers, &format!("/gov/{}/{id}", kind.id), Role::Editor, &body).await);
     let g = s.governance.as_ref().expect("checked by require");
     or_reply!(load(g, kind, id).await);
     let Some(version) = version else {
@@ -1284,13 +1279,11 @@ async fn users_page(
 
 /// Adds an account with a generated password, shown once.
 pub async fn add_user(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let session = or_reply!(require(&s, &headers, "/gov/users", Role::Admin).await);
-    let form = or_reply!(form_fields(&body));
-    or_reply!(check_csrf(&session, &form));
+    let (session, form, _) = or_reply!(submitted(&s, &headers, "/gov/users", Role::Admin, &body).await);
     let g = s.governance.as_ref().expect("checked by require");
     let username = form.get("username").map(|x| x.trim()).unwrap_or("");
     let role = form.get("role").and_then(|r| Role::parse(r)).unwrap_or(Role::Viewer);
-    let password = generated_password();
+    let password = auth::generate_password();
     match g
         .store
         .add_user(
@@ -1324,9 +1317,7 @@ pub async fn change_user(
     Path((username, action)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let session = or_reply!(require(&s, &headers, "/gov/users", Role::Admin).await);
-    let form = or_reply!(form_fields(&body));
-    or_reply!(check_csrf(&session, &form));
+    let (session, _, _) = or_reply!(submitted(&s, &headers, "/gov/users", Role::Admin, &body).await);
     if username.eq_ignore_ascii_case(&session.user.username) {
         return forbidden(
             "You cannot change your own account here; ask another administrator, or use `ipmo user` on the server.",
@@ -1346,7 +1337,7 @@ pub async fn change_user(
             .await
             .map(|u| html! { p { "Enabled " strong { (u.username) } "." } }),
         "reset-password" => {
-            let password = generated_password();
+            let password = auth::generate_password();
             g.store.set_password(&username, &password, actor).await.map(|u| html! { p { "New password for " strong { (u.username) } ", shown only this once: " code { (password) } } })
         }
         _ => return WebError::NotFound(format!("There is no page at /gov/users/{username}/{action}.")).into_response(),
@@ -1355,15 +1346,4 @@ pub async fn change_user(
         Ok(notice) => users_page(&s, &session, Some(notice), &[], StatusCode::OK).await,
         Err(e) => store_error(e),
     }
-}
-
-/// A password of 20 characters from 56 without look-alikes (about 116 bits).
-fn generated_password() -> String {
-    let alphabet: Vec<char> = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789".chars().collect();
-    let token = auth::new_token();
-    // Two hex digits (a uniform byte) per character; 256 is not a multiple of 56, and the bias
-    // that leaves (under 0.2 bits per character) does not matter at this length.
-    (0..20)
-        .map(|i| alphabet[usize::from_str_radix(&token[2 * i..2 * i + 2], 16).unwrap_or(0) % alphabet.len()])
-        .collect()
 }

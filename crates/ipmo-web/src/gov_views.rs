@@ -327,7 +327,7 @@ pub async fn assurance(State(s): State<Shared>, headers: HeaderMap) -> Response 
     };
     let (aims, risks, sources, standards, names) = match load.await {
         Ok(x) => x,
-        Err(e) => return WebError::Internal(e.to_string()).into_response(),
+        Err(e) => return crate::gov::store_error(e),
     };
     let r = &s.release;
     let rk = kinds::kind("risk").expect("risk");
@@ -410,7 +410,7 @@ pub async fn plans(State(s): State<Shared>, headers: HeaderMap, p: crate::Params
     };
     let (aims, workstreams, milestones, opportunities) = match load.await {
         Ok(x) => x,
-        Err(e) => return WebError::Internal(e.to_string()).into_response(),
+        Err(e) => return crate::gov::store_error(e),
     };
     let names = Names::empty();
     let wk = kinds::kind("workstream").expect("workstream");
@@ -423,7 +423,7 @@ pub async fn plans(State(s): State<Shared>, headers: HeaderMap, p: crate::Params
         &[("Plans on a page".into(), "/gov/plans".into())],
         html! {
             h1 { "Plan on a page: " (plan.to_lowercase()) }
-            nav.tabs aria-label="Plans" { ul { @for x in kinds::PLANS { li { a href=(format!("/gov/plans?plan={}", x.replace(' ', "+"))) aria-current=[(x == plan).then_some("page")] { (x) } } } } }
+            nav.tabs aria-label="Plans" { ul { @for x in kinds::PLANS { li { a href=(format!("/gov/plans?plan={}", crate::gov::urlencode(x))) aria-current=[(x == plan).then_some("page")] { (x) } } } } }
             div.plan {
                 @for aim in aims.iter().filter(|a| ours.iter().any(|w| w.int("aim") == Some(a.id))) {
                     section.plan-aim {
@@ -478,7 +478,7 @@ pub async fn organogram(State(s): State<Shared>, headers: HeaderMap, p: crate::P
     };
     let (orgs, people, committees) = match load.await {
         Ok(x) => x,
-        Err(e) => return WebError::Internal(e.to_string()).into_response(),
+        Err(e) => return crate::gov::store_error(e),
     };
     let org_name = |id: Option<i64>| {
         id.and_then(|i| orgs.iter().find(|o| o.id == i)).map(|o| o.text("name").to_string()).unwrap_or_default()
@@ -652,7 +652,7 @@ pub async fn workforce(State(s): State<Shared>, headers: HeaderMap, p: crate::Pa
     };
     let (returns, training) = match load.await {
         Ok(x) => x,
-        Err(e) => return WebError::Internal(e.to_string()).into_response(),
+        Err(e) => return crate::gov::store_error(e),
     };
     let totals = workforce_totals(&returns, &|r: &Record| sector.is_none_or(|x| r.text("sector") == x));
     let quarters: Vec<String> = totals.keys().cloned().collect();
@@ -757,7 +757,7 @@ pub async fn workforce(State(s): State<Shared>, headers: HeaderMap, p: crate::Pa
                         caption { "By sector, " (latest.clone().unwrap_or_default()) }
                         thead { tr { th scope="col" { "Sector" } th scope="col" .num { "Establishment (WTE)" } th scope="col" .num { "In post (WTE)" } th scope="col" .num { "Vacancy rate" } th scope="col" .num { "Turnover" } } }
                         tbody { @for (x, t) in &by_sector { tr {
-                            td { a href=(format!("/gov/workforce?sector={}", x.replace(' ', "+"))) { (x) } } td.num { (wte(t.establishment)) } td.num { (wte(t.in_post)) } td.num { (pct(t.vacancy_rate())) } td.num { (pct(t.turnover())) }
+                            td { a href=(format!("/gov/workforce?sector={}", crate::gov::urlencode(x))) { (x) } } td.num { (wte(t.establishment)) } td.num { (wte(t.in_post)) } td.num { (pct(t.vacancy_rate())) } td.num { (pct(t.turnover())) }
                         } } }
                     }
                 }
