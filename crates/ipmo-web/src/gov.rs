@@ -150,21 +150,7 @@ async fn require(s: &Shared, headers: &HeaderMap, path: &str, role: Role) -> Res
 fn form_fields(body: &Bytes) -> Result<BTreeMap<String, String>, Response> {
     let text = std::str::from_utf8(body)
         .map_err(|_| WebError::BadParameter("form".into(), "is not UTF-8".into()).into_response())?;
-    let mut out = BTreeMap::new();
-    for pair in text.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let decode = |s: &str| crate::percent_decode(&s.replace('+', " "));
-        match (decode(k), decode(v)) {
-            (Some(k), Some(v)) if k.len() <= 64 && v.len() <= 4 * kinds::MAX_TEXT => {
-                out.insert(k, v);
-            }
-            _ => {
-                return Err(WebError::BadParameter(k.chars().take(64).collect(), "is malformed or too long".into())
-                    .into_response());
-            }
-        }
-    }
-    Ok(out)
+    crate::decode_pairs(text, 4 * kinds::MAX_TEXT).map_err(IntoResponse::into_response)
 }
 
 fn check_csrf(session: &Session, form: &BTreeMap<String, String>) -> Result<(), Response> {

@@ -195,21 +195,7 @@ pub(crate) struct Params(BTreeMap<String, String>);
 
 impl Params {
     fn parse(query: Option<&str>) -> Result<Self, WebError> {
-        let mut out = BTreeMap::new();
-        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let decode = |s: &str| -> Result<String, WebError> {
-                let plus = s.replace('+', " ");
-                percent_decode(&plus)
-                    .ok_or_else(|| WebError::BadParameter(k.to_string(), "is not valid percent-encoded UTF-8".into()))
-            };
-            let (k, v) = (decode(k)?, decode(v)?);
-            if k.len() > 64 || v.len() > 4_000 {
-                return Err(WebError::BadParameter(k.chars().take(64).collect(), "is too long".into()));
-            }
-            out.insert(k, v);
-        }
-        Ok(Self(out))
+        decode_pairs(query.unwrap_or(""), 4_000).map(Self)
     }
 
     /// A parameter, trimmed; None when absent or empty.
@@ -225,6 +211,26 @@ impl Params {
             })
             .transpose()
     }
+}
+
+/// `application/x-www-form-urlencoded` pairs (a query string or a form body) as a map, each value
+/// at most `max_value` bytes; a malformed or oversized pair is a 400 naming it.
+fn decode_pairs(text: &str, max_value: usize) -> Result<BTreeMap<String, String>, WebError> {
+    let mut out = BTreeMap::new();
+    for pair in text.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let decode = |s: &str| -> Result<String, WebError> {
+            let plus = s.replace('+', " ");
+            percent_decode(&plus)
+                .ok_or_else(|| WebError::BadParameter(k.to_string(), "is not valid percent-encoded UTF-8".into()))
+        };
+        let (k, v) = (decode(k)?, decode(v)?);
+        if k.len() > 64 || v.len() > max_value {
+            return Err(WebError::BadParameter(k.chars().take(64).collect(), "is too long".into()));
+        }
+        out.insert(k, v);
+    }
+    Ok(out)
 }
 
 fn percent_decode(s: &str) -> Option<String> {
