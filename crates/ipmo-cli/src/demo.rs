@@ -8,6 +8,7 @@ use crate::{ErrorArgs, Ingest};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use ipmo_domain::YearMonth;
+use ipmo_domain::display::plural;
 use ipmo_warehouse::{OutputFormat, Warehouse};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -103,7 +104,7 @@ pub fn run(a: DemoArgs, quiet: bool, measures_dir: &crate::measures::LibrarySour
     if new_months == 0 {
         say(&format!("every month is already in {}; nothing to load", wh.root().display()));
     } else {
-        say(&format!("loaded {new_months} month(s) in {:.0} s", started.elapsed().as_secs_f64()));
+        say(&format!("loaded {} in {:.0} s", plural(new_months, "month", "months"), started.elapsed().as_secs_f64()));
     }
 
     say("computing the measure library for every month and organisation level");

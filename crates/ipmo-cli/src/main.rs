@@ -271,7 +271,7 @@ fn run(cli: Cli) -> Result<()> {
                 anyhow::anyhow!("{text}{hint}")
             })?;
             if !quiet && format == OutputFormat::Table {
-                eprintln!("{rows} row(s)");
+                eprintln!("{}", ipmo_domain::display::plural(rows, "row", "rows"));
             }
             Ok(())
         }

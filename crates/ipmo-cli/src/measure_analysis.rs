@@ -5,6 +5,7 @@
 use crate::output::{Cell, Format, Output};
 use anyhow::{Context, Result, anyhow, bail};
 use ipmo_domain::YearMonth;
+use ipmo_domain::display::plural;
 use ipmo_measures::Library;
 use ipmo_measures::analysis::{
     Alert, Judgement, OrgCounts, SpcLimits, Tone, ValuePoint, alerts, funnel_plot, lens, spc_with,
@@ -327,7 +328,11 @@ pub fn alerts_cmd(
     }
     out.write(format, &mut std::io::stdout().lock())?;
     if !quiet {
-        eprintln!("{} alert(s) over {} measure(s)", found.len(), metrics.values().filter(|m| m.is_some()).count());
+        eprintln!(
+            "{} over {}",
+            plural(found.len(), "alert", "alerts"),
+            plural(metrics.values().filter(|m| m.is_some()).count(), "measure", "measures")
+        );
     }
     reproduce(&wh.stored_values_sql(&filter), quiet);
     Ok(())
@@ -402,11 +407,11 @@ pub fn lens_cmd(
     out.write(format, &mut std::io::stdout().lock())?;
     if !quiet {
         eprintln!(
-            "{} ({}), {month}: gap most − least deprived = {}; {} practice(s) with a value but no IMD score left out",
+            "{} ({}), {month}: gap most − least deprived = {}; {} with a value but no IMD score left out",
             m.id,
             m.unit,
             l.gap.map(|g| format!("{g:.3}")).unwrap_or_else(|| "n/a".into()),
-            l.practices_without_imd
+            ipmo_domain::display::plural(l.practices_without_imd, "practice", "practices")
         );
         let mut stdout = std::io::stderr().lock();
         writeln!(

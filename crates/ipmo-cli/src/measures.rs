@@ -330,7 +330,11 @@ fn show(wh_dir: &Path, dir: &LibrarySource, id: &str) -> Result<()> {
         if names.is_empty() {
             writeln!(out, "  (no presentations in the warehouse at {} to resolve against)", wh_dir.display())?;
         } else {
-            writeln!(out, "  resolves to {} presentation(s) in this warehouse:", resolved.len())?;
+            writeln!(
+                out,
+                "  resolves to {} in this warehouse:",
+                ipmo_domain::display::plural(resolved.len(), "presentation", "presentations")
+            )?;
             for r in &resolved {
                 let factor = if r.factor == 1.0 { String::new() } else { format!("  × {}", r.factor) };
                 writeln!(out, "    {} {}{factor}", r.bnf_code, r.name)?;
@@ -555,8 +559,9 @@ pub fn compute(wh: &Warehouse, dir: &LibrarySource, all: bool, membership: Membe
     let rows = writer.finish(&lib, &counted)?;
     if !quiet {
         eprintln!(
-            "measures: stored {rows} values for {} measures over {n_months} month(s) in {:.1} s",
+            "measures: stored {rows} values for {} measures over {} in {:.1} s",
             lib.computed().count(),
+            ipmo_domain::display::plural(n_months, "month", "months"),
             started.elapsed().as_secs_f64()
         );
     }

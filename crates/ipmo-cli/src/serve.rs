@@ -78,8 +78,9 @@ pub fn run(
     let accounts = rt.block_on(ipmo_governance::GovernanceStore::users(&store))?.len();
     if !quiet {
         eprintln!(
-            "serve: governance records in {} ({accounts} account(s){})",
+            "serve: governance records in {} ({}{})",
             governance_db.display(),
+            ipmo_domain::display::plural(accounts, "account", "accounts"),
             if accounts == 0 { "; add one with `ipmo user add NAME --role admin`" } else { "" }
         );
     }

@@ -286,7 +286,7 @@ fn measure_values_agree_with_independent_sql() {
     ));
     let out = ipmo(&wh, &["measures", "compute"]);
     ok(&out);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("2 month(s)"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("2 months"));
     // A second run has nothing to do.
     let again = ipmo(&wh, &["measures", "compute"]);
     assert!(

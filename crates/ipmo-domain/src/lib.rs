@@ -6,6 +6,7 @@
 //! on what a month, a code or a pound is without re-checking it.
 
 mod codes;
+pub mod display;
 mod money;
 mod month;
 

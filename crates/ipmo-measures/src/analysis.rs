@@ -18,8 +18,9 @@
 //!   (Σ numerators ÷ Σ denominators, practices with a value only), and the gap between the most
 //!   and the least deprived fifth.
 
-use crate::definition::{Measure, Quantity};
+use crate::definition::Measure;
 use ipmo_domain::YearMonth;
+use ipmo_domain::display::{decimals_for, month_span, number, plural, pounds};
 use ipmo_stats::Direction;
 use ipmo_stats::cusum::{CusumAlert, CusumOptions, latest_alert};
 use ipmo_stats::funnel::{Funnel, FunnelModel, funnel};
@@ -34,8 +35,8 @@ pub const DECILE_ALERT_MONTHS: u32 = 3;
 pub const DECILE_ALERT_MIN_NUMERATOR: f64 = 15.0;
 /// Months of percentiles the CUSUM looks at.
 pub const CUSUM_MONTHS: u32 = 18;
-/// Months of median savings summed for a savings alert.
-pub const SAVINGS_MONTHS: u32 = 6;
+/// Months of median savings summed for a savings alert (the same period as the headline).
+pub const SAVINGS_MONTHS: u32 = crate::savings::SAVINGS_MONTHS;
 /// Summed savings (in pounds) that make an alert.
 pub const SAVINGS_ALERT_POUNDS: f64 = 1_000.0;
 
@@ -62,9 +63,10 @@ pub struct Judgement {
 impl Judgement {
     /// The judgement of a library measure.
     pub fn of(m: &Measure) -> Self {
-        let counts = m.numerator.quantity == Quantity::Items;
-        let funnel = match (counts, m.is_percentage) {
-            (true, true) if m.denominator.quantity == Quantity::Items => Some(FunnelModel::Binomial),
+        // A percentage of a count is a proportion (binomial); a count per patient, per STAR-PU,
+        // per item or per unit is a rate (Poisson). Money is no count of events, so it gets none.
+        let funnel = match (m.counts_events(), m.is_percentage) {
+            (true, true) if m.denominator.quantity == m.numerator.quantity => Some(FunnelModel::Binomial),
             (true, false) => Some(FunnelModel::Poisson),
             _ => None,
         };
@@ -108,6 +110,8 @@ pub struct ValuePoint {
     pub percentile: Option<f64>,
     /// Saving at the median, pounds (cost-based measures).
     pub saving_50: Option<f64>,
+    /// Saving at the 10th percentile, pounds (cost-based measures).
+    pub saving_10: Option<f64>,
 }
 
 /// An SPC chart with the month of each point.
@@ -124,6 +128,14 @@ impl Spc {
     pub fn class_at(&self, month: YearMonth) -> Option<PointClass> {
         self.months.iter().position(|m| *m == month).map(|i| self.chart.points[i].class)
     }
+}
+
+/// Process limits as shown to people: measure values cannot fall below zero, nor a percentage
+/// rise above 100, so limits beyond those bounds are drawn and written at the bound (Making Data
+/// Count truncates limits at a natural floor or ceiling in the same way).
+pub fn shown_limits(lower: f64, upper: f64, judgement: &Judgement) -> (f64, f64) {
+    let ceiling = if judgement.is_percentage { 100.0 } else { f64::INFINITY };
+    (lower.max(0.0), upper.min(ceiling))
 }
 
 /// How the limits of an SPC chart are set, beyond the measure's direction and target.
@@ -260,7 +272,8 @@ pub fn alerts(points: &[ValuePoint], judgement: &Judgement, latest: YearMonth) -
                 tone: tone_of(increase, judgement.direction),
                 month: latest,
                 message: format!(
-                    "percentile has {way} from a mean of {before:.0} to {to:.0} over {months} month(s) (CUSUM)"
+                    "percentile has {way} from a mean of {before:.0} to {to:.0} over {} (CUSUM)",
+                    plural(months as usize, "month", "months")
                 ),
                 size: (to - before).abs(),
             });
@@ -274,18 +287,19 @@ pub fn alerts(points: &[ValuePoint], judgement: &Judgement, latest: YearMonth) -
             let high = side == ipmo_stats::spc::Side::High;
             let seg = &chart.chart.segments[last.segment];
             let rule = serde_json::to_value(rule).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+            let (lower, upper) = shown_limits(seg.lower, seg.upper, judgement);
+            let d = decimals_for(seg.mean);
             out.push(Alert {
                 kind: AlertKind::SpecialCause,
                 tone: tone_of(high, judgement.direction),
                 month: latest,
                 message: format!(
-                    "special-cause variation ({}) at the latest month: {:.3} against a mean of {:.3} \
-                     (limits {:.3} to {:.3})",
+                    "special-cause variation ({}) at the latest month: {} against a mean of {} (limits {} to {})",
                     rule.replace('_', " "),
-                    last.value,
-                    seg.mean,
-                    seg.lower,
-                    seg.upper
+                    number(last.value, d),
+                    number(seg.mean, d),
+                    number(lower, d),
+                    number(upper, d)
                 ),
                 size: if seg.mean_moving_range > 0.0 {
                     (last.value - seg.mean).abs() / seg.mean_moving_range
@@ -295,28 +309,27 @@ pub fn alerts(points: &[ValuePoint], judgement: &Judgement, latest: YearMonth) -
             });
         }
     }
-    if judgement.cost_based {
-        let from = latest.minus(SAVINGS_MONTHS - 1);
-        let recent: Vec<f64> =
-            points.iter().filter(|p| p.month >= from && p.month <= latest).filter_map(|p| p.saving_50).collect();
-        let total: f64 = recent.iter().sum();
-        if !recent.is_empty() && total.abs() >= SAVINGS_ALERT_POUNDS {
-            let possible = total > 0.0;
-            out.push(Alert {
-                kind: if possible { AlertKind::SavingsPossible } else { AlertKind::SavingsAchieved },
-                tone: if possible { Tone::Bad } else { Tone::Good },
-                month: latest,
-                message: if possible {
-                    format!(
-                        "£{total:.0} could have been saved over the last {} month(s) by prescribing at the median",
-                        recent.len()
-                    )
-                } else {
-                    format!("£{:.0} less spent than at the median over the last {} month(s)", -total, recent.len())
-                },
-                size: total.abs(),
-            });
-        }
+    if judgement.cost_based
+        && let Some(saving) = crate::savings::period_saving(points, latest, SAVINGS_MONTHS)
+        && saving.at_median.abs() >= SAVINGS_ALERT_POUNDS
+    {
+        let possible = saving.at_median > 0.0;
+        let period = month_span(saving.from, saving.to);
+        out.push(Alert {
+            kind: if possible { AlertKind::SavingsPossible } else { AlertKind::SavingsAchieved },
+            tone: if possible { Tone::Bad } else { Tone::Good },
+            month: latest,
+            message: if possible {
+                format!(
+                    "{} could have been saved over {period} by prescribing at the median of its level ({} at the 10th percentile)",
+                    pounds(saving.at_median),
+                    pounds(saving.at_p10.max(0.0))
+                )
+            } else {
+                format!("{} less spent than at the median of its level over {period}", pounds(-saving.at_median))
+            },
+            size: saving.at_median.abs(),
+        });
     }
     out
 }
@@ -348,8 +361,10 @@ pub struct FunnelPlot<C = String> {
 /// Why a funnel plot could not be drawn.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FunnelUnavailable {
-    /// The numerator is money or a weighted quantity, which no count model fits.
-    #[error("funnel plots need a numerator that counts items; this measure's numerator does not")]
+    /// The numerator is money, which no count model fits.
+    #[error(
+        "funnel plots need a numerator that counts something (items, units or doses); this measure's numerator is money, whose spread depends on prices as much as on prescribing, so no binomial or Poisson limits fit it"
+    )]
     NotACount,
     /// Fewer than two organisations, or no variation to model.
     #[error(
@@ -448,6 +463,7 @@ mod tests {
                 value: Some(10.0 + *p / 100.0),
                 percentile: Some(*p),
                 saving_50: None,
+                saving_10: None,
             })
             .collect()
     }

@@ -17,6 +17,8 @@
 //! authored = "2026-11-23"
 //! reviewed = "2026-11-23"
 //! status = "live"                   # or "draft", "retired"
+//! unit = "%"                        # optional: the unit in words, when the default reads badly
+//! components = []                   # optional: for a composite (a sum of other measures), their ids
 //!
 //! [numerator]
 //! value = "items"                   # items | quantity | actual_cost | nic | adq | weighted_quantity
@@ -24,6 +26,7 @@
 //! exclude = []
 //! name_contains = []                # optional: keep presentations whose name contains any of these
 //! name_excludes = []                # optional: drop presentations whose name contains any of these
+//! label = "broad-spectrum antibiotic items"   # optional: what the side counts, in words
 //!
 //! [denominator]
 //! value = "items"                   # or "list_size" (per 1,000 patients), "star_pu_oral_antibacterial"
@@ -142,6 +145,27 @@ pub struct Side {
     pub name_contains: Vec<String>,
     /// Drop presentations whose name contains one of these (case-insensitive).
     pub name_excludes: Vec<String>,
+    /// What the side counts, in words ("oral antibacterial items"), for axis titles and tables.
+    pub label: Option<String>,
+}
+
+impl Side {
+    /// What the side counts, in words: its label, or a plain description of its quantity.
+    pub fn describe(&self) -> String {
+        if let Some(l) = &self.label {
+            return l.clone();
+        }
+        match &self.quantity {
+            Quantity::Items => "items".into(),
+            Quantity::Quantity => "units (tablets, capsules, millilitres…)".into(),
+            Quantity::ActualCost => "actual cost (£)".into(),
+            Quantity::Nic => "net ingredient cost (£)".into(),
+            Quantity::Adq => "average daily quantities".into(),
+            Quantity::WeightedQuantity(t) => format!("quantity weighted by the {} table", t.replace('_', " ")),
+            Quantity::ListSize => "registered patients".into(),
+            Quantity::StarPuOralAntibacterial => "STAR-PU (oral antibacterial items)".into(),
+        }
+    }
 }
 
 impl Side {
@@ -246,6 +270,11 @@ pub struct Measure {
     pub status: Status,
     /// SHA-256 of the definition file and any factor table it uses, stored beside every result.
     pub hash: String,
+    /// The unit in words, when the definition gives one (otherwise [`Measure::unit`] builds it).
+    pub unit_override: Option<String>,
+    /// For a composite measure, the measures it sums: it counts exactly what they count, so a
+    /// total over measures adds either the composite or its components, never both.
+    pub components: Vec<String>,
 }
 
 impl Measure {
@@ -261,24 +290,45 @@ impl Measure {
         }
     }
 
-    /// The unit, for labels.
+    /// The unit, in words, for labels: "%", "items per 1,000 patients", "£ per item".
     pub fn unit(&self) -> String {
+        if let Some(u) = &self.unit_override {
+            return u.clone();
+        }
         if self.is_percentage {
             return "%".into();
         }
         let num = match &self.numerator.quantity {
             Quantity::ActualCost | Quantity::Nic => "£",
             Quantity::Items => "items",
-            Quantity::Quantity => "quantity",
+            Quantity::Quantity => "units",
             Quantity::Adq => "ADQs",
-            Quantity::WeightedQuantity(t) => t.as_str(),
+            Quantity::WeightedQuantity(_) => "weighted units",
             _ => "",
         };
-        match self.denominator.quantity {
-            Quantity::ListSize => format!("{num} per 1,000 patients"),
-            Quantity::StarPuOralAntibacterial => format!("{num} per STAR-PU"),
-            ref q => format!("{num} per {}", q.name().replace('_', " ")),
-        }
+        let per = match self.denominator.quantity {
+            Quantity::ListSize => "1,000 patients",
+            Quantity::StarPuOralAntibacterial => "STAR-PU",
+            Quantity::Items => "item",
+            Quantity::Quantity | Quantity::WeightedQuantity(_) => "unit",
+            Quantity::Adq => "ADQ",
+            Quantity::ActualCost | Quantity::Nic => "£ spent",
+        };
+        format!("{num} per {per}")
+    }
+
+    /// Whether the measure is the sum of others (see [`Measure::components`]).
+    pub fn is_composite(&self) -> bool {
+        !self.components.is_empty()
+    }
+
+    /// Whether the numerator counts events (items, units, doses) rather than money: what a
+    /// funnel plot's Poisson or binomial model needs.
+    pub fn counts_events(&self) -> bool {
+        matches!(
+            self.numerator.quantity,
+            Quantity::Items | Quantity::Quantity | Quantity::Adq | Quantity::WeightedQuantity(_)
+        )
     }
 }
 
@@ -296,6 +346,8 @@ struct RawSide {
     name_contains: Vec<String>,
     #[serde(default)]
     name_excludes: Vec<String>,
+    #[serde(default)]
+    label: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -323,6 +375,10 @@ struct RawMeasure {
     authored: String,
     reviewed: String,
     status: String,
+    #[serde(default)]
+    unit: Option<String>,
+    #[serde(default)]
+    components: Vec<String>,
 }
 
 /// Parses and validates one definition. `tables` lists the factor tables that exist; `hash` is
@@ -406,6 +462,14 @@ pub fn parse(path: &Path, text: &str, tables: &[String], hash: String) -> Result
             ));
         }
     }
+    for (i, c) in raw.components.iter().enumerate() {
+        if *c == raw.id {
+            return Err(bad("components", "a measure cannot be its own component".into()));
+        }
+        if raw.components[..i].contains(c) {
+            return Err(bad("components", format!("\"{c}\" is listed twice")));
+        }
+    }
     if let Some(t) = &raw.target
         && !t.value.is_finite()
     {
@@ -431,6 +495,8 @@ pub fn parse(path: &Path, text: &str, tables: &[String], hash: String) -> Result
         reviewed: raw.reviewed,
         status,
         hash,
+        unit_override: raw.unit.map(|u| u.trim().to_string()).filter(|u| !u.is_empty()),
+        components: raw.components,
     })
 }
 
@@ -482,6 +548,7 @@ fn side(path: &Path, which: &str, raw: RawSide, tables: &[String]) -> Result<Sid
         exclude,
         name_contains: lower(raw.name_contains),
         name_excludes: lower(raw.name_excludes),
+        label: raw.label.map(|l| l.trim().to_string()).filter(|l| !l.is_empty()),
     })
 }
 

@@ -50,5 +50,5 @@ impl MeasureError {
 /// Every problem found in a measure library, so that `ipmo measures check` reports them all at
 /// once instead of one per run.
 #[derive(Debug, thiserror::Error)]
-#[error("{} problem(s) in the measure library:\n{}", .0.len(), .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+#[error("{} in the measure library:\n{}", ipmo_domain::display::plural(.0.len(), "problem", "problems"), .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
 pub struct LibraryErrors(pub Vec<MeasureError>);

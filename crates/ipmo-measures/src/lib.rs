@@ -14,6 +14,8 @@ pub mod compute;
 pub mod definition;
 mod error;
 pub mod library;
+pub mod ranking;
+pub mod savings;
 
 pub use codes::CodePattern;
 pub use definition::{Measure, Quantity, Side, Status};

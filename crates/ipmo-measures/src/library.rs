@@ -162,6 +162,7 @@ impl Library {
             }
         }
         measures.sort_by(|a, b| a.id.cmp(&b.id));
+        errors.extend(check_composites(dir, &measures));
         if errors.is_empty() {
             Ok(Self { dir: dir.to_path_buf(), measures, tables })
         } else {
@@ -212,6 +213,60 @@ impl Library {
         out.dedup_by(|a, b| a.bnf_code == b.bnf_code);
         out
     }
+}
+
+/// A composite must be exactly the sum of its components, or a total over measures that leaves
+/// it out (or them) would still count some prescriptions twice or miss some: every component
+/// exists and is not itself composite, sums the same value over the same denominator, selects by
+/// code alone, and the components' code patterns together are the composite's.
+fn check_composites(dir: &Path, measures: &[Measure]) -> Vec<MeasureError> {
+    let mut errors = Vec::new();
+    for m in measures.iter().filter(|m| m.is_composite()) {
+        let path = dir.join(format!("{}.toml", m.id));
+        let bad = |msg: String| MeasureError::invalid(&path, "components", msg);
+        let plain = |s: &Side| s.exclude.is_empty() && s.name_contains.is_empty() && s.name_excludes.is_empty();
+        if !plain(&m.numerator) {
+            errors.push(bad("a composite's numerator selects by code alone (no exclusions or name filters)".into()));
+            continue;
+        }
+        let mut union: Vec<String> = Vec::new();
+        for id in &m.components {
+            let Some(c) = measures.iter().find(|x| &x.id == id) else {
+                errors.push(bad(format!("\"{id}\" is not a measure of this library")));
+                continue;
+            };
+            if c.is_composite() {
+                errors.push(bad(format!("\"{id}\" is itself a composite; list its components instead")));
+            } else if c.numerator.quantity != m.numerator.quantity
+                || c.denominator.quantity != m.denominator.quantity
+                || c.is_cost_based != m.is_cost_based
+            {
+                errors.push(bad(format!(
+                    "\"{id}\" sums {} over {}, the composite {} over {}; a component must count the same way",
+                    c.numerator.quantity.name(),
+                    c.denominator.quantity.name(),
+                    m.numerator.quantity.name(),
+                    m.denominator.quantity.name()
+                )));
+            } else if !plain(&c.numerator) {
+                errors.push(bad(format!("\"{id}\" uses exclusions or name filters, which a composite cannot repeat")));
+            }
+            union.extend(c.numerator.codes.iter().map(|p| p.to_string()));
+        }
+        let mut own: Vec<String> = m.numerator.codes.iter().map(|p| p.to_string()).collect();
+        own.sort();
+        own.dedup();
+        union.sort();
+        union.dedup();
+        if own != union {
+            let missing: Vec<&String> = union.iter().filter(|c| !own.contains(c)).collect();
+            let extra: Vec<&String> = own.iter().filter(|c| !union.contains(c)).collect();
+            errors.push(bad(format!(
+                "the components' codes and the numerator's differ (components only: {missing:?}; numerator only: {extra:?})"
+            )));
+        }
+    }
+    errors
 }
 
 fn sorted_files(dir: &Path, ext: &str) -> std::io::Result<Vec<PathBuf>> {

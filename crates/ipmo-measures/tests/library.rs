@@ -85,7 +85,7 @@ fn a_broken_library_reports_every_problem_with_its_file() {
     std::fs::create_dir(dir.path().join("tables")).unwrap();
     std::fs::write(dir.path().join("tables/ome.csv"), "bnf_code,factor\n0407020Q0,lots\n").unwrap();
     let err = Library::load(dir.path()).unwrap_err().to_string();
-    assert!(err.contains("3 problem(s)"), "{err}");
+    assert!(err.contains("3 problems"), "{err}");
     assert!(err.contains("a.toml") && err.contains("c.toml") && err.contains("ome.csv line 2"), "{err}");
 }
 
@@ -98,4 +98,62 @@ fn the_built_in_library_is_the_shipped_folder() {
     assert_eq!(ids(&built_in), ids(&folder), "same definitions, same hashes (so no spurious recompute)");
     assert_eq!(built_in.tables.keys().collect::<Vec<_>>(), folder.tables.keys().collect::<Vec<_>>());
     assert_eq!(built_in.hash(), folder.hash());
+}
+
+/// A savings total adds the cost measures that are not composites; none of them may count a
+/// presentation another counts, or the total would hold the same money twice (as it did when the
+/// low-priority omnibus was added to its own components).
+#[test]
+fn savings_totals_never_count_a_presentation_twice() {
+    let lib = Library::load(&library_dir()).unwrap_or_else(|e| panic!("{e}"));
+    let omnibus = lib.get("lp_omnibus").expect("lp_omnibus");
+    assert!(omnibus.is_composite() && omnibus.components.len() >= 10, "{:?}", omnibus.components);
+    let codes = real_presentations();
+    let mut owner: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    let mut counted = 0;
+    for m in lib.computed().filter(|m| m.is_cost_based && !m.is_composite()) {
+        for r in lib.resolve(&m.numerator, codes.iter().map(|(c, n)| (c.as_str(), n.as_str()))) {
+            counted += 1;
+            if let Some(other) = owner.insert(r.bnf_code.clone(), m.id.clone()) {
+                panic!("{} is counted by both {other} and {}", r.bnf_code, m.id);
+            }
+        }
+    }
+    assert!(counted >= 20, "only {counted} presentations checked");
+    // The composite counts exactly what its components count.
+    let components: std::collections::BTreeSet<String> = omnibus
+        .components
+        .iter()
+        .flat_map(|id| {
+            lib.resolve(&lib.get(id).unwrap().numerator, codes.iter().map(|(c, n)| (c.as_str(), n.as_str())))
+        })
+        .map(|r| r.bnf_code)
+        .collect();
+    let own: std::collections::BTreeSet<String> = lib
+        .resolve(&omnibus.numerator, codes.iter().map(|(c, n)| (c.as_str(), n.as_str())))
+        .into_iter()
+        .map(|r| r.bnf_code)
+        .collect();
+    assert_eq!(own, components);
+}
+
+#[test]
+fn a_composite_must_be_the_sum_of_its_components() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = |id: &str, edit: &dyn Fn(String) -> String| {
+        let text = std::fs::read_to_string(library_dir().join(format!("{id}.toml"))).unwrap();
+        std::fs::write(dir.path().join(format!("{id}.toml")), edit(text)).unwrap();
+    };
+    let omnibus = std::fs::read_to_string(library_dir().join("lp_omnibus.toml")).unwrap();
+    for id in Library::load(&library_dir()).unwrap().get("lp_omnibus").unwrap().components.iter() {
+        copy(id, &|t| t);
+    }
+    // A component missing from the folder, and a code of the omnibus no component counts.
+    std::fs::remove_file(dir.path().join("lp_trimipramine.toml")).unwrap();
+    std::fs::write(dir.path().join("lp_omnibus.toml"), omnibus.replace("\"1902030\"]", "\"1902030\", \"0101\"]"))
+        .unwrap();
+    let err = Library::load(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("lp_omnibus.toml") && err.contains("components"), "{err}");
+    assert!(err.contains("\"lp_trimipramine\" is not a measure of this library"), "{err}");
+    assert!(err.contains("numerator only: [\"0101\", \"0403010Y0\"]"), "{err}");
 }

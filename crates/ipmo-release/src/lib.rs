@@ -46,6 +46,25 @@ pub fn level_plural(org_type: &str) -> &str {
     }
 }
 
+/// [`level_plural`] inside a sentence: lower case, but "GP", "ICB", "NHS" and "England" keep
+/// their capitals.
+pub fn level_plural_lower(org_type: &str) -> String {
+    in_sentence(level_plural(org_type))
+}
+
+/// [`level_name`] inside a sentence (see [`level_plural_lower`]).
+pub fn level_name_lower(org_type: &str) -> String {
+    in_sentence(level_name(org_type))
+}
+
+fn in_sentence(name: &str) -> String {
+    name.to_lowercase()
+        .replace("gp ", "GP ")
+        .replace("-icb", "-ICB")
+        .replace("nhs ", "NHS ")
+        .replace("england", "England")
+}
+
 /// One organisation as it stands today.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Org {
@@ -58,6 +77,19 @@ pub struct Org {
     /// The organisation it belongs to today (a practice's PCN, or its sub-ICB location when it
     /// has none; a PCN's sub-ICB location; …; a region's is England).
     pub parent: Option<String>,
+}
+
+/// What the dashboard says about a practice beyond its place in the tree.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct PracticeFacts {
+    /// Postcode as published in the organisation files (the only address they carry).
+    pub postcode: Option<String>,
+    /// Registered patients in the latest month with a list size.
+    pub list_size: Option<(YearMonth, f64)>,
+    /// IMD score of the practice population (higher is more deprived).
+    pub imd_score: Option<f64>,
+    /// National decile of that score among practices with one: 1 = the most deprived tenth.
+    pub imd_decile: Option<u8>,
 }
 
 /// One measure's values at one level: a series per organisation and the national deciles.
@@ -125,6 +157,8 @@ pub struct Release {
     /// Measure id → month → the deprivation lens over its practices, worked out once at load
     /// (a national practice list per request would be the measure page's largest cost).
     lenses: FxHashMap<String, BTreeMap<YearMonth, Lens>>,
+    /// Practice code → postcode, list size, deprivation.
+    practice_facts: FxHashMap<String, PracticeFacts>,
 }
 
 /// Code lengths of the BNF levels, chapter to presentation.
@@ -167,6 +201,38 @@ impl Release {
             Some(m) => m.iter().map(|&c| &self.orgs[c]).collect(),
             None => self.children[i].iter().map(|&c| &self.orgs[c]).collect(),
         }
+    }
+
+    /// Every GP practice within an organisation (a PCN's, a sub-ICB location's, an ICB's, a
+    /// region's or England's practices today; a custom group's member practices, or the practices
+    /// of its member organisations), in name order. A practice is its own only practice.
+    pub fn practices_in(&self, code: &str) -> Vec<&Org> {
+        let Some(&start) = self.org_pos.get(code).or_else(|| self.org_pos.get(&code.to_ascii_uppercase())) else {
+            return Vec::new();
+        };
+        let mut seen = vec![false; self.orgs.len()];
+        let mut stack = vec![start];
+        let mut out = Vec::new();
+        while let Some(i) = stack.pop() {
+            if std::mem::replace(&mut seen[i], true) {
+                continue;
+            }
+            if self.orgs[i].org_type == "practice" {
+                out.push(&self.orgs[i]);
+                continue;
+            }
+            match self.members.get(&i) {
+                Some(m) => stack.extend(m.iter().copied()),
+                None => stack.extend(self.children[i].iter().copied()),
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name).then(a.code.cmp(&b.code)));
+        out
+    }
+
+    /// A practice's postcode, list size and deprivation decile, when loaded.
+    pub fn practice_facts(&self, code: &str) -> Option<&PracticeFacts> {
+        self.practice_facts.get(code)
     }
 
     /// The chain of parents, nearest first.
@@ -320,6 +386,7 @@ pub struct ReleaseBuilder {
     imd: FxHashMap<String, u8>,
     numerator_codes: FxHashMap<String, Vec<String>>,
     groups: Vec<(Org, Vec<String>)>,
+    practice_facts: FxHashMap<String, PracticeFacts>,
 }
 
 impl ReleaseBuilder {
@@ -338,6 +405,30 @@ impl ReleaseBuilder {
             imd: FxHashMap::default(),
             numerator_codes: FxHashMap::default(),
             groups: Vec::new(),
+            practice_facts: FxHashMap::default(),
+        }
+    }
+
+    /// A practice's postcode.
+    pub fn practice_postcode(&mut self, practice: &str, postcode: &str) {
+        let postcode = postcode.trim();
+        if !postcode.is_empty() {
+            self.practice_facts.entry(practice.to_string()).or_default().postcode = Some(postcode.to_string());
+        }
+    }
+
+    /// A practice's registered patients in `month`; the latest month given is kept.
+    pub fn list_size(&mut self, practice: &str, month: YearMonth, patients: f64) {
+        let facts = self.practice_facts.entry(practice.to_string()).or_default();
+        if facts.list_size.is_none_or(|(m, _)| m <= month) {
+            facts.list_size = Some((month, patients));
+        }
+    }
+
+    /// A practice's IMD score (higher is more deprived); deciles are worked out at the end.
+    pub fn imd_score(&mut self, practice: &str, score: f64) {
+        if score.is_finite() {
+            self.practice_facts.entry(practice.to_string()).or_default().imd_score = Some(score);
         }
     }
 
@@ -476,6 +567,8 @@ impl ReleaseBuilder {
             values.insert(measure, out);
         }
         let lenses = lenses(&values, &self.library, &self.imd);
+        let mut practice_facts = self.practice_facts;
+        imd_deciles(&mut practice_facts);
         Release {
             id: self.id,
             loaded_at: self.loaded_at,
@@ -492,6 +585,21 @@ impl ReleaseBuilder {
             numerator_codes: self.numerator_codes,
             members,
             lenses,
+            practice_facts,
+        }
+    }
+}
+
+/// Ranks practices by IMD score, most deprived first, into ten groups as equal as can be.
+fn imd_deciles(facts: &mut FxHashMap<String, PracticeFacts>) {
+    let mut scored: Vec<(&String, f64)> = facts.iter().filter_map(|(c, f)| f.imd_score.map(|s| (c, s))).collect();
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+    let n = scored.len();
+    let deciles: Vec<(String, u8)> =
+        scored.iter().enumerate().map(|(i, (c, _))| ((*c).clone(), (i * 10 / n.max(1)) as u8 + 1)).collect();
+    for (code, d) in deciles {
+        if let Some(f) = facts.get_mut(&code) {
+            f.imd_decile = Some(d);
         }
     }
 }
@@ -542,6 +650,7 @@ mod tests {
             value: Some(v),
             percentile: Some(50.0),
             saving_50: None,
+            saving_10: None,
         }
     }
 
@@ -601,6 +710,45 @@ mod tests {
     }
 
     #[test]
+    fn practices_within_any_organisation_and_their_facts() {
+        let lib = Library { dir: "x".into(), measures: Vec::new(), tables: BTreeMap::new() };
+        let mut b = ReleaseBuilder::new("r".into(), lib);
+        for o in [
+            org("Y1", "region", Some("ENG")),
+            org("I1", "icb", Some("Y1")),
+            org("S1", "sicbl", Some("I1")),
+            org("P1", "pcn", Some("S1")),
+            org("P2", "pcn", Some("S1")),
+            org("A1", "practice", Some("P1")),
+            org("A2", "practice", Some("P2")),
+            org("A3", "practice", Some("S1")),
+        ] {
+            b.org(o);
+        }
+        b.group("peers", "G1", "Two PCNs", vec!["P1".into(), "P2".into(), "A1".into()]);
+        b.practice_postcode("A1", " AB1 2CD ");
+        b.list_size("A1", "2024-02".parse().unwrap(), 5000.0);
+        b.list_size("A1", "2024-01".parse().unwrap(), 4000.0);
+        for (i, code) in ["A1", "A2", "A3"].iter().enumerate() {
+            b.imd_score(code, 10.0 * i as f64);
+        }
+        let r = b.finish();
+        let codes = |c: &str| r.practices_in(c).iter().map(|o| o.code.clone()).collect::<Vec<_>>();
+        assert_eq!(codes("I1"), ["A1", "A2", "A3"]);
+        assert_eq!(codes("ENG"), ["A1", "A2", "A3"]);
+        assert_eq!(codes("P2"), ["A2"]);
+        assert_eq!(codes("G1"), ["A1", "A2"], "a member practice and its PCN's practices, once");
+        assert_eq!(codes("A3"), ["A3"]);
+        assert!(codes("NOPE").is_empty());
+        let a1 = r.practice_facts("A1").unwrap();
+        assert_eq!(a1.postcode.as_deref(), Some("AB1 2CD"));
+        assert_eq!(a1.list_size, Some(("2024-02".parse().unwrap(), 5000.0)), "the latest month");
+        // Scores 0, 10, 20: A3 is the most deprived (decile 1), A1 the least.
+        assert_eq!(r.practice_facts("A3").unwrap().imd_decile, Some(1));
+        assert_eq!(a1.imd_decile, Some(7));
+    }
+
+    #[test]
     fn search_prefers_exact_codes_and_broad_levels() {
         let r = release();
         assert_eq!(r.search_orgs("i1", 10)[0].code, "I1");
@@ -634,6 +782,7 @@ mod lens_and_gaps {
             value: Some(n / d),
             percentile: None,
             saving_50: None,
+            saving_10: None,
         }
     }
 

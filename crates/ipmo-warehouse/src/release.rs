@@ -76,7 +76,7 @@ impl Warehouse {
                     batch.column(3).as_string::<i32>(),
                 );
                 let f = |c: usize| batch.column(c).as_primitive::<Float64Type>();
-                let (num, den, value, pct, s50) = (f(4), f(5), f(6), f(7), f(8));
+                let (num, den, value, pct, s50, s10) = (f(4), f(5), f(6), f(7), f(8), f(9));
                 let opt = |a: &datafusion::arrow::array::Float64Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
                 for i in 0..batch.num_rows() {
                     b.value(
@@ -90,6 +90,7 @@ impl Warehouse {
                             value: opt(value, i),
                             percentile: opt(pct, i),
                             saving_50: opt(s50, i),
+                            saving_10: opt(s10, i),
                         },
                     );
                 }
@@ -142,25 +143,46 @@ impl Warehouse {
                 }
             }
         }
-        // IMD quintiles; where a practice has several years, the latest wins.
-        let mut imd: std::collections::BTreeMap<String, (i32, u8)> = std::collections::BTreeMap::new();
+        // Practice postcodes, and list sizes of the latest month loaded.
+        for rel in manifest.files("practices") {
+            for batch in read_parquet(&self.root().join(rel))? {
+                let (code, postcode) = (batch.column(0).as_string::<i32>(), batch.column(2).as_string::<i32>());
+                for i in 0..batch.num_rows() {
+                    b.practice_postcode(code.value(i), postcode.value(i));
+                }
+            }
+        }
+        if let Some(rel) = manifest.files("list_sizes").last() {
+            for batch in read_parquet(&self.root().join(rel))? {
+                let month = batch.column(0).as_primitive::<Date32Type>();
+                let code = batch.column(1).as_string::<i32>();
+                let total = batch.column(2).as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+                for i in 0..batch.num_rows() {
+                    b.list_size(code.value(i), month_of(month.value(i)), total.value(i) as f64);
+                }
+            }
+        }
+        // IMD quintiles and scores; where a practice has several years, the latest wins.
+        let mut imd: std::collections::BTreeMap<String, (i32, u8, f64)> = std::collections::BTreeMap::new();
         for rel in manifest.files("imd") {
             for batch in read_parquet(&self.root().join(rel))? {
                 let code = batch.column(0).as_string::<i32>();
+                let score = batch.column(1).as_primitive::<Float64Type>();
                 let quintile = batch.column(2).as_primitive::<Int32Type>();
                 let year = batch.column(3).as_primitive::<Int32Type>();
                 for i in 0..batch.num_rows() {
                     let y = if year.is_null(i) { i32::MIN } else { year.value(i) };
                     let Ok(q) = u8::try_from(quintile.value(i)) else { continue };
-                    let e = imd.entry(code.value(i).to_string()).or_insert((y, q));
+                    let e = imd.entry(code.value(i).to_string()).or_insert((y, q, score.value(i)));
                     if y >= e.0 {
-                        *e = (y, q);
+                        *e = (y, q, score.value(i));
                     }
                 }
             }
         }
-        for (code, (_, q)) in imd {
+        for (code, (_, q, score)) in imd {
             b.imd(&code, q);
+            b.imd_score(&code, score);
         }
         if with_index && !manifest.partitions(PRESCRIBING).is_empty() {
             let (index, _) = self.current_index(Membership::AsAt, progress).await?;

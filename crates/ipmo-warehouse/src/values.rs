@@ -82,9 +82,9 @@ impl Warehouse {
     pub fn stored_values_sql(&self, filter: &ValueFilter<'_>) -> String {
         format!(
             "SELECT measure_id AS metric, org_type, org_code, month, numerator, denominator, value, percentile, \
-             saving_50 FROM measure_values{} \
+             saving_50, saving_10 FROM measure_values{} \
              UNION ALL SELECT indicator_id, org_type, org_code, month, numerator, denominator, value, percentile, \
-             CAST(NULL AS DOUBLE) FROM indicator_values{} \
+             CAST(NULL AS DOUBLE), CAST(NULL AS DOUBLE) FROM indicator_values{} \
              ORDER BY metric, org_type, org_code, month",
             where_clause(filter, "measure_id"),
             where_clause(filter, "indicator_id")
@@ -113,6 +113,7 @@ impl Warehouse {
                         value: opt(6, i),
                         percentile: opt(7, i),
                         saving_50: opt(8, i),
+                        saving_10: opt(9, i),
                     },
                 });
             }

@@ -165,6 +165,7 @@ async fn values(State(s): State<Shared>, Path(id): Path<String>, p: Params) -> A
                 "value": pt.value,
                 "percentile": pt.percentile,
                 "saving_50": pt.saving_50,
+                "saving_10": pt.saving_10,
                 "deciles": deciles,
                 "spc_class": spc.as_ref().and_then(|s| s.class_at(pt.month)),
             })
@@ -205,6 +206,8 @@ async fn ranking(State(s): State<Shared>, Path(id): Path<String>, p: Params) -> 
                         "value": pt.value,
                         "percentile": pt.percentile,
                         "saving_50": pt.saving_50,
+                        "saving_10": pt.saving_10,
+                        "standing": pt.percentile.map(|pc| ipmo_measures::ranking::standing(pc, m.direction)),
                     })
                 })
                 .collect()

@@ -327,13 +327,21 @@ fn results(r: &Release, f: &Form, rows: &[AnalysisRow], england: &[AnalysisRow])
     html! {
         h2 #results { "Results" }
         (summary(&[
-            ("Organisations", html! { (total) " " (level_plural(if level.is_empty() { "icb" } else { level }).to_lowercase()) }),
+            ("Organisations", html! { (total) " " (ipmo_release::level_plural_lower(if level.is_empty() { "icb" } else { level })) }),
             ("Months", html! { (by_month.len()) }),
             ("Unit", html! { (unit) }),
             ("England, latest month", html! { (value(england.last().and_then(|e| e.value))) " " (unit) }),
         ]))
-        (PreEscaped(charts::fan_chart("analysis", &format!("{} {unit}: England and the spread of {}", f.num, level_plural(level).to_lowercase()), &deciles, &line, "England")))
-        p.hint { "Blue line: England. Shaded bands: 10th to 90th percentile of " (level_plural(level).to_lowercase()) " each month; dashed: their median." }
+        (PreEscaped(charts::fan_chart(&charts::Fan {
+            id: "analysis",
+            title: &format!("{} {unit}: England and the spread of {}", f.num, ipmo_release::level_plural_lower(level)),
+            deciles: &deciles,
+            line: &line,
+            line_label: "England",
+            unit,
+            target: None,
+        })))
+        p.hint { "Blue line: England. Shaded bands: 10th to 90th percentile of " (ipmo_release::level_plural_lower(level)) " each month; dashed: their median." }
         p { a href=(format!("{share}&format=csv")) download { "Download every organisation and month (CSV)" } " · " a href=(share) { "Link to this analysis" } }
         @if let Some(m) = last {
             h3 { (level_plural(level)) ", " (long_month(m)) }

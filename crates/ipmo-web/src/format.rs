@@ -1,34 +1,32 @@
-//! Numbers as people read them: thousands separators, sensible decimals, pounds.
+//! Numbers as people read them on the pages: thousands separators, one precision per column,
+//! pounds, ordinals, dates in words. The shared rules live in [`ipmo_domain::display`], so an
+//! alert sentence written by the measure engine and a table cell written here agree.
 
-/// `1234567.8` → `"1,234,568"`; small numbers keep `decimals` places.
-pub fn number(v: f64, decimals: usize) -> String {
-    if !v.is_finite() {
-        return "–".into();
-    }
-    let s = format!("{:.*}", decimals, v.abs());
-    let (int, frac) = s.split_once('.').map_or((s.as_str(), None), |(i, f)| (i, Some(f)));
-    let mut grouped = String::new();
-    for (i, c) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    let sign = if v < 0.0 && s.chars().any(|c| c != '0' && c != '.') { "−" } else { "" };
-    match frac {
-        Some(f) => format!("{sign}{grouped}.{f}"),
-        None => format!("{sign}{grouped}"),
-    }
-}
+pub use ipmo_domain::display::{iso_date, long_month, month_span, number, plural, pounds, timestamp};
 
-/// A measure value: decimals by size.
+/// A measure value with decimals by its own size (for a value standing alone in a sentence).
 pub fn value(v: Option<f64>) -> String {
     match v {
         None => "–".into(),
-        Some(v) if v.abs() >= 1000.0 => number(v, 0),
-        Some(v) if v.abs() >= 10.0 => number(v, 1),
-        Some(v) => number(v, 3),
+        Some(v) => number(v, ipmo_domain::display::decimals_for(v).min(3)),
     }
+}
+
+/// A value with the decimals its column uses (see [`decimals_of`]).
+pub fn fixed(v: Option<f64>, decimals: usize) -> String {
+    v.map_or_else(|| "–".into(), |v| number(v, decimals))
+}
+
+/// One precision for a column of values: enough decimals for its typical (median non-zero)
+/// magnitude to show about three significant figures, so 9.86 and 10.60 sit in one column as
+/// 9.9 and 10.6, never as 9.858 beside 10.6.
+pub fn decimals_of(values: impl IntoIterator<Item = f64>) -> usize {
+    let mut v: Vec<f64> = values.into_iter().map(f64::abs).filter(|v| v.is_finite() && *v > 0.0).collect();
+    if v.is_empty() {
+        return 1;
+    }
+    v.sort_by(f64::total_cmp);
+    ipmo_domain::display::decimals_for(v[v.len() / 2]).min(3)
 }
 
 /// A numerator or denominator: whole numbers (items, patients) without decimals.
@@ -39,9 +37,12 @@ pub fn amount(v: Option<f64>) -> String {
     }
 }
 
-/// Pounds, whole.
-pub fn pounds(v: f64) -> String {
-    if v < 0.0 { format!("−£{}", number(-v, 0)) } else { format!("£{}", number(v, 0)) }
+/// A numerator or denominator in pounds when the side is money.
+pub fn amount_of(v: Option<f64>, money: bool) -> String {
+    match (v, money) {
+        (Some(x), true) => pounds(x),
+        (other, _) => amount(other),
+    }
 }
 
 /// A percentile rank as "72nd".
@@ -65,16 +66,18 @@ mod tests {
     #[test]
     fn numbers_read_well() {
         assert_eq!(number(1_234_567.8, 0), "1,234,568");
-        assert_eq!(number(-1234.5, 1), "−1,234.5");
-        assert_eq!(number(0.0, 2), "0.00");
-        assert_eq!(number(f64::NAN, 0), "–");
         assert_eq!(value(Some(12.345)), "12.3");
         assert_eq!(value(Some(0.87123)), "0.871");
+        assert_eq!(value(Some(1234.6)), "1,235");
         assert_eq!(pounds(-2500.0), "−£2,500");
         assert_eq!(amount(Some(3685.0)), "3,685");
         assert_eq!(amount(Some(12.26)), "12.3");
+        assert_eq!(amount_of(Some(159_254.2), true), "£159,254");
         assert_eq!(ordinal(Some(72.4)), "72nd");
         assert_eq!(ordinal(Some(11.0)), "11th");
         assert_eq!(ordinal(Some(101.0)), "101st");
+        assert_eq!(decimals_of([9.858, 10.6, 11.2]), 1);
+        assert_eq!(decimals_of([0.0, 0.0]), 1);
+        assert_eq!(fixed(Some(9.858), 1), "9.9");
     }
 }

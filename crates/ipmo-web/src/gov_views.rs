@@ -695,6 +695,7 @@ pub async fn workforce(State(s): State<Shared>, headers: HeaderMap, p: crate::Pa
             },
             crate::charts::Line { name: "Projected in post", colour: "#005eb8", dashed: true, values: projection_line },
         ],
+        "WTE",
     );
     let latest = quarters.last().cloned();
     let by_sector: BTreeMap<String, QuarterTotals> = match &latest {

@@ -6,19 +6,40 @@ use maud::{DOCTYPE, Markup, html};
 /// One breadcrumb: (label, link).
 pub type Crumb = (String, String);
 
-/// The search form used in the header and on the home and error pages.
+/// The search form on the home, search and error pages (the header has its own, with another
+/// id and landmark name, so each page's ids and landmarks stay unique).
 pub fn search_form(value: &str) -> Markup {
+    search("search-q", "Search organisations, measures and medicines", value)
+}
+
+fn search(id: &str, name: &str, value: &str) -> Markup {
     html! {
-        form.search action="/search" method="get" role="search" {
-            label.visually-hidden for="search-q" { "Search organisations and measures" }
-            input #search-q type="search" name="q" value=(value) placeholder="Practice, PCN, ICB or measure" autocomplete="off";
+        form.search action="/search" method="get" role="search" aria-label=(name) {
+            label.visually-hidden for=(id) { (name) }
+            input id=(id) type="search" name="q" value=(value) placeholder="Practice, PCN, ICB, measure or medicine" autocomplete="off";
             button type="submit" { "Search" }
         }
     }
 }
 
+/// A table that scrolls inside its own region on narrow screens instead of widening the page
+/// (WCAG 1.4.10); the region can be focused so keyboard users can scroll it.
+pub fn scroll(label: &str, table: Markup) -> Markup {
+    html! { div.table-scroll role="region" aria-label=(label) tabindex="0" { (table) } }
+}
+
 /// A whole page. `footer_note` says which data release and month the page shows.
 pub fn page(title: &str, crumbs: &[Crumb], footer_note: Option<&str>, main: Markup) -> Markup {
+    page_with(title, crumbs, footer_note, main)
+}
+
+/// [`page`] for a form sent back with errors: the title starts "Error:", as the NHS and GOV.UK
+/// error pattern asks, so a screen reader announces the problem on arrival.
+pub fn error_page(title: &str, crumbs: &[Crumb], footer_note: Option<&str>, main: Markup) -> Markup {
+    page_with(&format!("Error: {title}"), crumbs, footer_note, main)
+}
+
+fn page_with(title: &str, crumbs: &[Crumb], footer_note: Option<&str>, main: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en-GB" {
@@ -37,7 +58,7 @@ pub fn page(title: &str, crumbs: &[Crumb], footer_note: Option<&str>, main: Mark
                             span.logo-mark { "IPMO" }
                             span.logo-text { "Integrated pharmacy and medicines optimisation" }
                         }
-                        (search_form(""))
+                        (search("header-q", "Site search", ""))
                     }
                     nav.header-nav aria-label="Main" {
                         ul.width {
@@ -46,7 +67,7 @@ pub fn page(title: &str, crumbs: &[Crumb], footer_note: Option<&str>, main: Mark
                             li { a href="/analyse" { "Analyse" } }
                             li { a href="/bnf" { "BNF" } }
                             li { a href="/gov" { "Governance" } }
-                            li { a href="/api/v1/openapi.json" { "API" } }
+                            li { a href="/api" { "API" } }
                         }
                     }
                 }

@@ -22,13 +22,16 @@ macro_rules! or_reply {
 
 mod api;
 mod charts;
+mod dashboard;
 mod explore;
 mod format;
 mod gov;
 mod gov_views;
 mod layout;
+mod measure_pages;
 mod organogram;
 mod pages;
+mod practices;
 
 pub use gov::{GovSettings, Governance};
 
@@ -385,9 +388,11 @@ pub fn router(state: Shared) -> Router {
     Router::new()
         .route("/", get(pages::home))
         .route("/search", get(pages::search))
-        .route("/org/{code}", get(pages::organisation))
-        .route("/measure/{id}", get(pages::measure))
-        .route("/measure/{id}/org/{code}", get(pages::measure_for_org))
+        .route("/org/{code}", get(dashboard::organisation))
+        .route("/org/{code}/alerts", get(dashboard::alerts))
+        .route("/measure/{id}", get(measure_pages::measure))
+        .route("/measure/{id}/org/{code}", get(measure_pages::measure_for_org))
+        .route("/measure/{id}/org/{code}/practices", get(practices::page))
         .route("/bnf", get(explore::bnf))
         .route("/analyse", get(explore::analyse))
         .route("/assets/ipmo.css", get(stylesheet))

@@ -33,6 +33,9 @@ fn release() -> Release {
         org("U12345", "Camden South PCN", "pcn", Some("93C")),
         org("F83001", "St Mary's Surgery", "practice", Some("U12345")),
         org("F83002", "Kentish Town Health Centre", "practice", Some("U12345")),
+        org("94D", "SEL sub-ICB location", "sicbl", Some("QKK")),
+        org("U22222", "Lewisham PCN", "pcn", Some("94D")),
+        org("G85001", "Lewisham Practice", "practice", Some("U22222")),
     ] {
         b.org(o);
     }
@@ -47,6 +50,7 @@ fn release() -> Release {
             ("QKK", "icb", 9.0 - wobble),
             ("F83001", "practice", 12.0 + wobble),
             ("F83002", "practice", 8.0),
+            ("G85001", "practice", 10.0 + wobble),
             ("ENG", "england", 10.0),
             ("LDN", "group:peers", 9.5),
         ] {
@@ -61,8 +65,35 @@ fn release() -> Release {
                     value: Some(v),
                     percentile: Some(if v > 10.0 { 100.0 } else { 0.0 }),
                     saving_50: None,
+                    saving_10: None,
                 },
             );
+        }
+        // Six months of savings for QMJ (July to December 2024): trimipramine £100 a month at
+        // the median (£150 at the 10th percentile), co-proxamol £50 (£75), aliskiren −£20 (£10),
+        // and the low-priority omnibus, which totals them (£130, £235).
+        if i >= 18 {
+            for (id, s50, s10) in [
+                ("lp_trimipramine", 100.0, 150.0),
+                ("lp_coproxamol", 50.0, 75.0),
+                ("lp_aliskiren", -20.0, 10.0),
+                ("lp_omnibus", 130.0, 235.0),
+            ] {
+                b.value(
+                    id,
+                    "icb",
+                    "QMJ",
+                    ValuePoint {
+                        month,
+                        numerator: Some(1000.0 + s50),
+                        denominator: Some(500_000.0),
+                        value: Some(2.0 + s50 / 500.0),
+                        percentile: Some(if s50 > 0.0 { 100.0 } else { 0.0 }),
+                        saving_50: Some(s50),
+                        saving_10: Some(s10),
+                    },
+                );
+            }
         }
         for level in ["icb", "practice"] {
             for p in 1..=9u8 {
@@ -188,9 +219,73 @@ async fn organisation_dashboard() {
     let (status, headers, csv) = get("/org/qmj?format=csv").await;
     assert_eq!(status, StatusCode::OK, "codes are case-insensitive");
     assert_eq!(headers.get(header::CONTENT_TYPE).unwrap(), "text/csv; charset=utf-8");
-    assert!(csv.starts_with("measure_id,title,month,numerator,denominator,value,percentile,saving_50\n"));
+    assert!(csv.starts_with(
+        "measure_id,title,month,numerator,denominator,value,percentile,standing,saving_50_6_months,saving_10_6_months,no_signal\n"
+    ));
     assert!(csv.contains(&format!("\n{MEASURE},")));
     assert!(csv.contains(",2024-12,143,1000,14.3,100,"), "{csv}");
+}
+
+/// The headline adds six months of each cost measure's savings, positive totals only, and never
+/// the low-priority omnibus beside its own components (which is how it once counted money twice).
+#[tokio::test]
+async fn the_savings_headline_counts_each_prescription_once() {
+    let (_, _, body) = get("/org/QMJ").await;
+    // Independent sum of the values put in above, July to December 2024: trimipramine 6 × £100
+    // and co-proxamol 6 × £50 at the median (aliskiren's −£120 is not a saving); at the 10th
+    // percentile 6 × (£150 + £75 + £10). The omnibus (6 × £130, 6 × £235) is not added.
+    let at_median = 6.0 * (100.0 + 50.0);
+    let at_p10 = 6.0 * (150.0 + 75.0 + 10.0);
+    assert_eq!((at_median, at_p10), (900.0, 1410.0));
+    assert!(body.contains("£900 at the median, £1,410 at the 10th percentile"), "{body}");
+    assert!(body.contains("over July to December 2024"), "the period is named");
+    assert!(
+        body.contains("measure_id IN (&#39;lp_trimipramine&#39;, &#39;lp_coproxamol&#39;, &#39;lp_aliskiren&#39;)")
+            || body.contains("measure_id IN ('lp_trimipramine', 'lp_coproxamol', 'lp_aliskiren')"),
+        "the SQL that reproduces it"
+    );
+    assert!(
+        body.contains("Left out, because the measures they total are counted: Low-priority prescribing: all items"),
+        "{body}"
+    );
+    let (_, _, csv) = get("/org/QMJ?format=csv").await;
+    let row = csv.lines().find(|l| l.starts_with("lp_omnibus,")).expect("the omnibus row");
+    assert!(row.contains(",780,1410,"), "its own six-month savings are still shown on its row: {row}");
+}
+
+/// "Which of my practices drive this?": an ICB's measure page lists exactly its practices,
+/// worst first, and so does a custom group's.
+#[tokio::test]
+async fn an_organisations_practices_on_a_measure() {
+    let (status, _, body) = get(&format!("/measure/{MEASURE}/org/QMJ")).await;
+    assert_eq!(status, StatusCode::OK);
+    let section = &body[body.find("GP practices in North Central London ICB").expect("the practices section")..];
+    let first = section.find("href=\"/measure/broad_spectrum/org/F83001\"").expect("F83001");
+    let second = section.find("href=\"/measure/broad_spectrum/org/F83002\"").expect("F83002");
+    assert!(first < second, "worst (highest) first");
+    assert!(!section.contains("G85001"), "no practice of another ICB");
+    assert!(section.contains("Worst 10%") && section.contains("Best 10%"), "each row says what its percentile means");
+    assert!(section.contains("class=\"multiple\""), "small multiples");
+    let (status, _, csv) = get(&format!("/measure/{MEASURE}/org/QMJ/practices?format=csv")).await;
+    assert_eq!(status, StatusCode::OK);
+    let codes: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').nth(1).unwrap()).collect();
+    assert_eq!(codes, ["F83001", "F83002"]);
+    let (_, _, csv) = get(&format!("/measure/{MEASURE}/org/LDN/practices?format=csv")).await;
+    let mut codes: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').nth(1).unwrap()).collect();
+    codes.sort();
+    assert_eq!(codes, ["F83001", "F83002", "G85001"], "a custom group's members' practices");
+    let (status, _, body) = get(&format!("/measure/{MEASURE}/org/QKK/practices")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("Lewisham Practice") && !body.contains("St Mary"), "{body}");
+    let (status, _, body) = get(&format!("/measure/{MEASURE}/org/QMJ/practices?month=2030-01")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("month:"), "{body}");
+    // The ranking filters by parent and month.
+    let (_, _, body) = get(&format!("/measure/{MEASURE}?level=practice&parent=QKK&month=2024-06")).await;
+    let ranking = &body[body.find("id=\"ranking\"").unwrap()..];
+    assert!(ranking.contains("Lewisham Practice") && !ranking.contains("St Mary"), "{ranking}");
+    let (status, _, _) = get(&format!("/measure/{MEASURE}?level=practice&parent=NOPE")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
@@ -213,17 +308,17 @@ async fn measure_pages() {
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("National deciles for integrated care boards"));
     assert!(body.contains("<svg class=\"chart\""));
-    let table = &body[body.find("<h2>Integrated care boards, December 2024").expect("the ranked table")..];
+    let table = &body[body.find("Integrated care boards, December 2024</h2>").expect("the ranked table")..];
     let first = table.find("North Central London ICB").unwrap();
     let second = table.find("South East London ICB").unwrap();
-    assert!(first < second, "ranked highest first");
+    assert!(first < second, "ranked worst first (lower is better, so highest first)");
     assert!(body.contains("aria-current=\"page\""), "level tabs");
     assert!(body.contains("id=\"funnel-t\""), "funnel plot of the two ICBs");
     // December 2024: F83001 (quintile 1) 12.3 %, F83002 (quintile 5) 8.0 %: a gap of 4.3 points.
-    assert!(body.contains("4.300"), "deprivation gap: {body}");
-    let (_, _, csv) = get(&format!("/measure/{MEASURE}?level=practice&month=2024-06&format=csv")).await;
+    assert!(body.contains("4.3 percentage points"), "deprivation gap: {body}");
+    let (_, _, csv) = get(&format!("/measure/{MEASURE}?level=practice&month=2024-06&format=csv&parent=QMJ")).await;
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines.len(), 3, "{csv}");
+    assert_eq!(lines.len(), 3, "the two practices of QMJ only: {csv}");
     assert!(lines[1].starts_with("F83001,St Mary's Surgery,2024-06,"), "{csv}");
 
     let (status, _, body) = get(&format!("/measure/{MEASURE}/org/QMJ")).await;

@@ -1,0 +1,638 @@
+//! A measure's pages: the measure across a level (definition, national deciles, funnel plot,
+//! deprivation lens, every organisation ranked worst first, filterable by parent and month), and
+//! the measure for one organisation (its line against the deciles, its SPC chart, what drives
+//! its numerator, its savings, and its practices).
+
+use crate::charts::{self, Fan, FunnelStyle};
+use crate::dashboard::standing_tag;
+use crate::format::{amount_of, decimals_of, fixed, long_month, month_span, number, ordinal, plural, pounds, value};
+use crate::layout::{summary, tag};
+use crate::pages::{crumbs_for, csv, html_page, level_param, measure_of, wants_csv};
+use crate::{Params, Shared, WebError};
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use ipmo_domain::YearMonth;
+use ipmo_measures::Measure;
+use ipmo_measures::analysis::{self, FunnelPlot, Judgement, OrgCounts, ValuePoint};
+use ipmo_measures::savings;
+use ipmo_release::{Org, Release, level_plural};
+use ipmo_stats::Direction;
+use ipmo_stats::funnel::{FunnelBand, FunnelModel};
+use ipmo_stats::spc::{Assurance, PointClass, Variation};
+use maud::{Markup, PreEscaped, html};
+use rustc_hash::FxHashSet;
+use std::collections::BTreeMap;
+
+/// Most rows a ranked table shows on the page (the CSV has them all).
+const TABLE_ROWS: usize = 100;
+/// Presentations listed as driving a numerator.
+const DRIVERS: usize = 15;
+
+pub(crate) fn direction_text(d: Direction) -> &'static str {
+    match d {
+        Direction::LowerIsBetter => "Lower is better",
+        Direction::HigherIsBetter => "Higher is better",
+        Direction::Neither => "No value judgement",
+    }
+}
+
+fn variation_text(v: Variation) -> (&'static str, &'static str) {
+    match v {
+        Variation::CommonCause => ("Common cause variation", "grey"),
+        Variation::ImprovementHigh => ("Special cause improvement (high)", "blue"),
+        Variation::ImprovementLow => ("Special cause improvement (low)", "blue"),
+        Variation::ConcernHigh => ("Special cause concern (high)", "orange"),
+        Variation::ConcernLow => ("Special cause concern (low)", "orange"),
+        Variation::NeutralHigh => ("Special cause variation (high)", "purple"),
+        Variation::NeutralLow => ("Special cause variation (low)", "purple"),
+    }
+}
+
+fn assurance_text(a: Assurance) -> (&'static str, &'static str) {
+    match a {
+        Assurance::ConsistentlyPass => ("Consistently passing the target", "blue"),
+        Assurance::ConsistentlyFail => ("Consistently failing the target", "orange"),
+        Assurance::HitOrMiss => ("Hit or miss against the target", "grey"),
+    }
+}
+
+fn class_text(c: PointClass) -> &'static str {
+    match c {
+        PointClass::Common => "Common cause",
+        PointClass::Improvement => "Improvement",
+        PointClass::Concern => "Concern",
+        PointClass::Neutral => "Special cause",
+    }
+}
+
+/// The definition as a summary list, in words.
+pub(crate) fn definition(m: &Measure) -> Markup {
+    let side = |s: &ipmo_measures::Side| -> Markup {
+        html! {
+            (s.describe())
+            @if !s.codes.is_empty() {
+                ": " (s.quantity.name().replace('_', " ")) " of BNF codes " code { (s.codes.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")) }
+            }
+            @if !s.exclude.is_empty() {
+                ", leaving out " code { (s.exclude.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")) }
+            }
+            @if !s.name_contains.is_empty() { ", named with " (s.name_contains.join(" or ")) }
+            @if !s.name_excludes.is_empty() { ", not named with " (s.name_excludes.join(" or ")) }
+        }
+    };
+    summary(&[
+        ("Numerator", side(&m.numerator)),
+        ("Denominator", side(&m.denominator)),
+        ("Unit", html! { (m.unit()) }),
+        ("Direction", html! { (direction_text(m.direction)) }),
+        (
+            "Target",
+            html! { @match &m.target { Some(t) => { (value(Some(t.value))) " " (m.unit()) " (" (t.source) ")" }, None => "None set" } },
+        ),
+        (
+            "Made of",
+            html! { @if m.is_composite() { "The sum of " (plural(m.components.len(), "measure", "measures")) ": " (m.components.join(", ")) } @else { "A single measure" } },
+        ),
+        ("Source of the definition", html! { (m.source) }),
+        ("Version", html! { (m.version) ", reviewed " (crate::format::iso_date(&m.reviewed)) }),
+    ])
+}
+
+/// Every organisation's numerator and denominator among `points` (for the funnel plot).
+fn counts_of<'a>(points: &[(&'a str, &ValuePoint)]) -> Vec<OrgCounts<&'a str>> {
+    points
+        .iter()
+        .filter_map(|(code, pt)| {
+            Some(OrgCounts { org_code: *code, numerator: pt.numerator?, denominator: pt.denominator? })
+        })
+        .collect()
+}
+
+/// The difference of two values in words: percentage points for a percentage measure.
+fn gap_text(gap: Option<f64>, m: &Measure, decimals: usize) -> String {
+    match gap {
+        None => "–".into(),
+        Some(g) if m.is_percentage => format!("{} percentage points", number(g, decimals)),
+        Some(g) => format!("{} {}", number(g, decimals), m.unit()),
+    }
+}
+
+/// Which funnel method was used, named as Spiegelhalter names it.
+fn funnel_method(plot: &FunnelPlot<&str>, m: &Measure) -> String {
+    let f = &plot.funnel;
+    let model = match f.model {
+        FunnelModel::Binomial => "binomial (a proportion of the denominator)",
+        FunnelModel::Poisson => "Poisson (a count per unit of the denominator)",
+    };
+    if f.tau2 > 0.0 {
+        format!(
+            "Limits are {model}, widened for over-dispersion by an additive random-effects variance (Spiegelhalter 2005: between-organisation spread τ = {} {}, estimated from φ = {:.2} over Winsorised z-scores).",
+            crate::format::value(Some(f.tau2.sqrt() * plot.multiplier)),
+            if m.is_percentage { "percentage points".to_string() } else { m.unit() },
+            f.phi
+        )
+    } else {
+        format!("Limits are {model}; the spread needs no over-dispersion adjustment (φ = {:.2}).", f.phi)
+    }
+}
+
+/// The codes of organisations of `level` within `parent` (None: no filter).
+fn within<'a>(r: &'a Release, level: &str, parent: Option<&Org>) -> Option<FxHashSet<&'a str>> {
+    let parent = parent?;
+    Some(if level == "practice" {
+        r.practices_in(&parent.code).into_iter().map(|o| o.code.as_str()).collect()
+    } else {
+        r.orgs()
+            .iter()
+            .filter(|o| o.org_type == level)
+            .filter(|o| {
+                r.ancestors(&o.code).iter().any(|a| a.code == parent.code)
+                    || r.children(&parent.code).iter().any(|c| c.code == o.code)
+            })
+            .map(|o| o.code.as_str())
+            .collect()
+    })
+}
+
+/// The organisation an organisation of `level` is shown as part of in a ranking.
+fn part_of<'a>(r: &'a Release, o: &Org) -> Vec<&'a Org> {
+    r.ancestors(&o.code)
+        .into_iter()
+        .filter(|a| matches!(a.org_type.as_str(), "pcn" | "icb" | "region"))
+        .take(2)
+        .collect()
+}
+
+/// A measure: its definition, every organisation of a level ranked for a month, and the national
+/// deciles over time.
+pub async fn measure(State(s): State<Shared>, Path(id): Path<String>, p: Params) -> Result<Response, WebError> {
+    let r = &s.release;
+    let m = measure_of(r, &id)?;
+    let level = level_param(&p, "icb")?;
+    let lv = r.level_values(&m.id, level);
+    let months: Vec<YearMonth> = lv.map(|l| l.deciles.keys().copied().collect()).unwrap_or_default();
+    let month = match p.month("month")? {
+        Some(month) if months.is_empty() || months.contains(&month) => month,
+        Some(month) => {
+            return Err(WebError::BadParameter(
+                "month".into(),
+                format!(
+                    "{month} has no values; choose a month from {} to {}",
+                    months.first().map(ToString::to_string).unwrap_or_default(),
+                    months.last().map(ToString::to_string).unwrap_or_default()
+                ),
+            ));
+        }
+        None => months
+            .last()
+            .copied()
+            .or(r.latest_month())
+            .ok_or_else(|| WebError::NotFound(format!("No values of \"{id}\" have been computed yet.")))?,
+    };
+    let parent = match p.get("parent") {
+        None => None,
+        Some(code) => {
+            let o = r.org(code).ok_or_else(|| {
+                WebError::BadParameter("parent".into(), format!("there is no organisation with the code \"{code}\""))
+            })?;
+            if o.org_type == level {
+                return Err(WebError::BadParameter(
+                    "parent".into(),
+                    format!(
+                        "{} is itself a {}; choose an organisation above that level",
+                        o.code,
+                        ipmo_release::level_name_lower(level)
+                    ),
+                ));
+            }
+            Some(o)
+        }
+    };
+    let allowed = within(r, level, parent);
+    let points: Vec<(&str, &ValuePoint)> = lv.map(|l| l.at(month).collect()).unwrap_or_default();
+    let mut ranked: Vec<(&str, &ValuePoint)> =
+        points.iter().copied().filter(|(c, _)| allowed.as_ref().is_none_or(|a| a.contains(c))).collect();
+    let total = ranked.len();
+    // Worst first by the measure's direction (highest first when it makes no judgement), ties by
+    // code. The page shows the first TABLE_ROWS, so only those are fully sorted (a partial
+    // selection keeps a national practice list cheap); the CSV has all.
+    let key = |pt: &ValuePoint| {
+        let v = pt.value.unwrap_or(f64::NEG_INFINITY);
+        if m.direction == Direction::HigherIsBetter && pt.value.is_some() { -v } else { v }
+    };
+    let order = |a: &(&str, &ValuePoint), b: &(&str, &ValuePoint)| key(b.1).total_cmp(&key(a.1)).then(a.0.cmp(b.0));
+    let csv_wanted = wants_csv(&p)?;
+    if !csv_wanted && ranked.len() > TABLE_ROWS {
+        ranked.select_nth_unstable_by(TABLE_ROWS, order);
+        ranked.truncate(TABLE_ROWS);
+    }
+    ranked.sort_unstable_by(order);
+    let ranked: Vec<(&Org, &ValuePoint)> =
+        ranked.into_iter().filter_map(|(code, pt)| r.org(code).map(|o| (o, pt))).collect();
+    let series_saving = |o: &Org| {
+        lv.and_then(|l| l.series_of(&o.code)).and_then(|sr| savings::period_saving(sr, month, savings::SAVINGS_MONTHS))
+    };
+    if csv_wanted {
+        let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+        let rows = ranked
+            .iter()
+            .map(|(o, pt)| {
+                let s = series_saving(o);
+                vec![
+                    o.code.clone(),
+                    o.name.clone(),
+                    month.to_string(),
+                    opt(pt.numerator),
+                    opt(pt.denominator),
+                    opt(pt.value),
+                    opt(pt.percentile),
+                    opt(pt.saving_50),
+                    opt(pt.saving_10),
+                    opt(s.as_ref().map(|s| s.at_median)),
+                    opt(s.as_ref().map(|s| s.at_p10)),
+                ]
+            })
+            .collect();
+        return Ok(csv(
+            &format!("{}-{level}-{month}.csv", m.id),
+            &[
+                "org_code",
+                "name",
+                "month",
+                "numerator",
+                "denominator",
+                "value",
+                "percentile",
+                "saving_50",
+                "saving_10",
+                "saving_50_6_months",
+                "saving_10_6_months",
+            ],
+            rows,
+        ));
+    }
+    let empty = BTreeMap::new();
+    let deciles = lv.map_or(&empty, |l| &l.deciles);
+    let unit = m.unit();
+    let orgs_at_level = points.len();
+    let fan = charts::fan_chart(&Fan {
+        id: "fan",
+        title: &format!("{}: national deciles for {} by month", m.title, ipmo_release::level_plural_lower(level)),
+        deciles,
+        line: &[],
+        line_label: level_plural(level),
+        unit: &unit,
+        target: m.target.as_ref().map(|t| t.value),
+    });
+    let shown = ranked.len();
+    let funnel = analysis::funnel_plot(&counts_of(&points), &Judgement::of(m));
+    let outside = funnel.as_ref().map_or(0, |p| {
+        p.funnel.points.iter().filter(|x| matches!(x.band, FunnelBand::AboveControl | FunnelBand::BelowControl)).count()
+    });
+    let lens = r.lens(&m.id, month);
+    let query = |l: &str, mo: YearMonth| {
+        let mut q = format!("/measure/{}?level={l}&month={mo}", m.id);
+        if let Some(par) = parent {
+            q.push_str(&format!("&parent={}", par.code));
+        }
+        q
+    };
+    let csv_link = format!("{}&format=csv", query(level, month));
+    let d_col = decimals_of(ranked.iter().filter_map(|(_, pt)| pt.value));
+    let d_dec = decimals_of(deciles.values().flat_map(|d| d.iter().copied()));
+    let money = m.numerator.quantity.is_cost();
+    let name = |code: &str| r.org(code).map_or(code.to_string(), |o| o.name.clone());
+    let href = |code: &str| format!("/measure/{}/org/{code}", m.id);
+    let direction_order = match m.direction {
+        Direction::LowerIsBetter => "highest (worst) first",
+        Direction::HigherIsBetter => "lowest (worst) first",
+        Direction::Neither => "highest first",
+    };
+    Ok(html_page(r, &m.title, &[(m.title.clone(), format!("/measure/{}", m.id))], html! {
+        span.caption { "Measure" }
+        h1 { (m.title) }
+        p.lede { (m.description) }
+        @if !m.why_it_matters.is_empty() { h2 { "Why it matters" } p { (m.why_it_matters) } }
+        h2 { "Definition" }
+        (definition(m))
+        nav.tabs aria-label="Organisation level" {
+            ul {
+                @for l in ipmo_release::LEVELS.iter().filter(|l| **l != "england") {
+                    li { a href=(format!("/measure/{}?level={l}&month={month}", m.id)) aria-current=[(*l == level).then_some("page")] { (level_plural(l)) } }
+                }
+            }
+        }
+        form.analyse.inline-form method="get" action=(format!("/measure/{}", m.id)) {
+            input type="hidden" name="level" value=(level);
+            div.field {
+                label for="month" { "Month" }
+                select #month name="month" {
+                    @for mo in months.iter().rev() { option value=(mo.to_string()) selected[*mo == month] { (long_month(*mo)) } }
+                }
+            }
+            div.field {
+                label for="parent" { "Within (optional)" }
+                span.hint #parent-hint { "The ODS code of an ICB, sub-ICB location, PCN, region or custom group, e.g. " (r.orgs().iter().find(|o| o.org_type == "icb").map_or("QAA", |o| o.code.as_str())) }
+                input #parent name="parent" type="text" value=(parent.map_or("", |o| o.code.as_str())) aria-describedby="parent-hint" spellcheck="false" autocomplete="off";
+            }
+            button.button type="submit" { "Show" }
+        }
+        h2 { "National deciles for " (ipmo_release::level_plural_lower(level)) }
+        (PreEscaped(fan))
+        p.hint { "Shaded bands run from the 10th to the 90th percentile of the " (orgs_at_level) " " (ipmo_release::level_plural_lower(level)) " each month; the dashed line is the median"
+            @if m.target.is_some() { "; the red line is the target" } ". The y axis starts at zero." }
+        details {
+            summary { "Deciles as a table" }
+            div.table-scroll role="region" aria-label="Deciles table" tabindex="0" {
+                table.table {
+                    caption.visually-hidden { "National deciles by month, " (unit) }
+                    thead { tr { th scope="col" { "Month" } @for d in [10, 20, 30, 40, 50, 60, 70, 80, 90] { th scope="col" .num { (d) "th" } } } }
+                    tbody { @for (mo, d) in deciles.iter().rev() { tr { td { (long_month(*mo)) } @for v in d { td.num { (fixed(Some(*v), d_dec)) } } } } }
+                }
+            }
+        }
+        h2 { "Funnel plot, " (long_month(month)) }
+        @match &funnel {
+            Ok(plot) => {
+                (PreEscaped(charts::funnel_chart("funnel", &format!("{}: funnel plot of {}, {}", m.title, ipmo_release::level_plural_lower(level), long_month(month)), plot, &FunnelStyle {
+                    direction: m.direction,
+                    x_title: &m.denominator.describe(),
+                    y_title: &unit,
+                    name: &name,
+                    href: &href,
+                })))
+                (PreEscaped(charts::funnel_legend(m.direction)))
+                p.hint { "Each point is one of the " (plot.funnel.points.len()) " " (ipmo_release::level_plural_lower(level)) " of England against its denominator; the solid line is the pooled value ("
+                    (value(Some(plot.funnel.target * plot.multiplier))) " " (unit) "). " (funnel_method(plot, m)) " "
+                    (outside) " of " (plot.funnel.points.len()) " lie outside the 99.8% limits"
+                    @if plot.funnel.points.len() > 400 { "; those are links (the rest are in the table below)" } "." }
+            }
+            Err(why) => p { "No funnel plot: " (why.to_string()) "." }
+        }
+        h2 { "Deprivation" }
+        @match lens {
+            Some(l) => {
+                @let d_lens = decimals_of(l.quintiles.iter().filter_map(|q| q.value));
+                p { "Practices grouped by the national IMD quintile of their population (1 = most deprived fifth), " (long_month(month)) ": the value pooled over each quintile's practices." }
+                table.table {
+                    caption.visually-hidden { "Value by deprivation quintile" }
+                    thead { tr { th scope="col" { "IMD quintile" } th scope="col" .num { "Practices" } th scope="col" .num { "Value (" (unit) ")" } } }
+                    tbody {
+                        @for q in &l.quintiles {
+                            tr { td { (q.quintile) @if q.quintile == 1 { " (most deprived)" } @if q.quintile == 5 { " (least deprived)" } }
+                                 td.num { (number(q.practices as f64, 0)) } td.num { (fixed(q.value, d_lens)) } }
+                        }
+                    }
+                }
+                p { "Gap between the most and least deprived fifths: " strong { (gap_text(l.gap, m, d_lens)) } "."
+                    @if l.practices_without_imd > 0 { " Left out: " (plural(l.practices_without_imd, "practice", "practices")) " without an IMD score." } }
+            }
+            None => p { "No deprivation scores are loaded (" code { "ipmo ingest imd" } "), or no practice has a value this month." }
+        }
+        h2 #ranking { (level_plural(level)) @if let Some(par) = parent { " in " (par.name) } ", " (long_month(month)) }
+        p { (plural(total, &ipmo_release::level_name_lower(level), &ipmo_release::level_plural_lower(level))) ", " (direction_order)
+            @if shown < total { "; the first " (shown) " are shown" } ". "
+            a href=(csv_link) download { "Download all (CSV)" }
+            @if let Some(par) = parent { @if par.org_type != "practice" { " · " a href=(format!("/measure/{}/org/{}#practices", m.id, par.code)) { (par.name) "'s practices with trends and savings" } } } }
+        div.table-scroll role="region" aria-label="Ranking table" tabindex="0" {
+        table.table {
+            caption.visually-hidden { (m.title) " by organisation, " (long_month(month)) }
+            thead { tr {
+                th scope="col" .num { "Rank" }
+                th scope="col" { "Organisation" }
+                th scope="col" .num { "Numerator" }
+                th scope="col" .num { "Denominator" }
+                th scope="col" .num { "Value (" (unit) ")" }
+                th scope="col" { "Percentile" }
+                @if m.is_cost_based { th scope="col" .num { "Saving over 6 months" } }
+            } }
+            tbody {
+                @for (i, (o, pt)) in ranked.iter().enumerate() {
+                    tr {
+                        td.num { (i + 1) }
+                        td { a href=(format!("/measure/{}/org/{}", m.id, o.code)) { (o.name) } " " span.code { "(" (o.code) ")" }
+                            @let parts = part_of(r, o);
+                            @if !parts.is_empty() { br; span.hint { (parts.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ")) } } }
+                        td.num { (amount_of(pt.numerator, money)) }
+                        td.num { (amount_of(pt.denominator, m.denominator.quantity.is_cost())) }
+                        td.num { (fixed(pt.value, d_col)) }
+                        td { (ordinal(pt.percentile)) " " (standing_tag(pt.percentile, m)) }
+                        @if m.is_cost_based { td.num { @match series_saving(o) { Some(s) => (pounds(s.at_median.max(0.0))), None => "–" } } }
+                    }
+                }
+            }
+        }
+        }
+        p { "Other months: "
+            @for mo in months.iter().rev().take(6) { @if *mo != month { a href=(format!("{}#ranking", query(level, *mo))) { (long_month(*mo)) } " " } } }
+    }).into_response())
+}
+
+/// One measure for one organisation: its line against the national deciles, its SPC chart with
+/// the Making Data Count icons, what drives the numerator, the data, its children and practices.
+pub async fn measure_for_org(
+    State(s): State<Shared>,
+    Path((id, code)): Path<(String, String)>,
+    p: Params,
+) -> Result<Response, WebError> {
+    let r = &s.release;
+    let m = measure_of(r, &id)?;
+    let org = r.org(&code).ok_or_else(|| {
+        WebError::NotFound(format!("There is no organisation with the code \"{code}\" in this data."))
+    })?;
+    let series = r.series(&m.id, org).unwrap_or(&[]);
+    let lv = r.level_values(&m.id, &org.org_type);
+    let judgement = Judgement::of(m);
+    let spc = analysis::spc(series, &judgement);
+    if wants_csv(&p)? {
+        let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+        let rows = series
+            .iter()
+            .map(|pt| {
+                let d = lv.and_then(|l| l.deciles.get(&pt.month));
+                vec![
+                    pt.month.to_string(),
+                    opt(pt.numerator),
+                    opt(pt.denominator),
+                    opt(pt.value),
+                    opt(pt.percentile),
+                    opt(pt.saving_50),
+                    opt(pt.saving_10),
+                    d.map(|d| d[0].to_string()).unwrap_or_default(),
+                    d.map(|d| d[4].to_string()).unwrap_or_default(),
+                    d.map(|d| d[8].to_string()).unwrap_or_default(),
+                    spc.as_ref()
+                        .and_then(|s| s.class_at(pt.month))
+                        .map(|c| class_text(c).to_string())
+                        .unwrap_or_default(),
+                ]
+            })
+            .collect();
+        return Ok(csv(
+            &format!("{}-{}.csv", m.id, org.code),
+            &[
+                "month",
+                "numerator",
+                "denominator",
+                "value",
+                "percentile",
+                "saving_50",
+                "saving_10",
+                "p10",
+                "p50",
+                "p90",
+                "spc",
+            ],
+            rows,
+        ));
+    }
+    let unit = m.unit();
+    let line: Vec<(YearMonth, Option<f64>)> = series.iter().map(|p| (p.month, p.value)).collect();
+    let empty = BTreeMap::new();
+    let deciles = lv.map_or(&empty, |l| &l.deciles);
+    let fan = charts::fan_chart(&Fan {
+        id: "fan",
+        title: &format!("{}: {} against national deciles", m.title, org.name),
+        deciles,
+        line: &line,
+        line_label: &org.name,
+        unit: &unit,
+        target: m.target.as_ref().map(|t| t.value),
+    });
+    let children = r.children(&org.code);
+    let child_rows: Vec<(&Org, &ValuePoint)> =
+        children.iter().filter_map(|c| r.series(&m.id, c).and_then(|s| s.last()).map(|pt| (*c, pt))).collect();
+    let mut crumbs = crumbs_for(r, org);
+    crumbs.push((m.title.clone(), format!("/measure/{}/org/{}", m.id, org.code)));
+    let drivers = match (&r.index, series.last()) {
+        (Some(ix), Some(pt)) => {
+            let set = ipmo_index::CodeSet { include: r.numerator_codes(&m.id).to_vec(), exclude: Vec::new() };
+            let level = crate::explore::parse_level(&org.org_type).ok();
+            match level {
+                Some(level) if !set.include.is_empty() => Some(
+                    ix.breakdown(&set, &level, &org.code, pt.month, DRIVERS)
+                        .map_err(|e| WebError::Internal(e.to_string()))?,
+                ),
+                _ => Some(Vec::new()),
+            }
+        }
+        _ => None,
+    };
+    let latest = series.last();
+    let saving = latest.and_then(|pt| savings::period_saving(series, pt.month, savings::SAVINGS_MONTHS));
+    let money = m.numerator.quantity.is_cost();
+    let d_col = decimals_of(series.iter().filter_map(|pt| pt.value).chain(deciles.values().map(|d| d[4])));
+    let bounds = (0.0, if m.is_percentage { 100.0 } else { f64::INFINITY });
+    let practices_month = match org.org_type.as_str() {
+        "practice" => None,
+        _ => Some(crate::practices::month_of(r, m, &p)?),
+    };
+    Ok(html_page(r, &format!("{} – {}", m.title, org.name), &crumbs, html! {
+        span.caption { (org.name) " (" (org.code) ")" }
+        h1 { (m.title) }
+        p.lede { (m.description) " " a href=(format!("/measure/{}?level={}", m.id, org.org_type)) { "All " (ipmo_release::level_plural_lower(&org.org_type)) } }
+        @if let Some(pt) = latest {
+            (summary(&[
+                ("Latest value", html! { (value(pt.value)) " " (unit) " in " (long_month(pt.month)) }),
+                ("Percentile", html! { (ordinal(pt.percentile)) " among " (ipmo_release::level_plural_lower(&org.org_type)) " " (standing_tag(pt.percentile, m)) }),
+                ("Numerator / denominator", html! { (amount_of(pt.numerator, money)) " / " (amount_of(pt.denominator, m.denominator.quantity.is_cost())) }),
+                ("Possible saving", html! { @match &saving {
+                    Some(s) => { (pounds(s.at_median.max(0.0))) " at the median of " (ipmo_release::level_plural_lower(&org.org_type)) ", " (pounds(s.at_p10.max(0.0))) " at the 10th percentile, over " (month_span(s.from, s.to)) }
+                    None => "Not a cost measure"
+                } }),
+                ("Variation", html! { @match &spc { Some(s) => { @let (t, c) = variation_text(s.chart.variation); (tag(t, c)) }, None => "Too few months for an SPC chart" } }),
+                ("Assurance", html! { @match spc.as_ref().and_then(|s| s.chart.assurance) { Some(a) => { @let (t, c) = assurance_text(a); (tag(t, c)) }, None => { @if m.target.is_some() { "Not assessed" } @else { "No target set" } } } }),
+            ]))
+        } @else {
+            p { "There are no values of this measure for " (org.name) "." }
+        }
+        h2 { "Against the national deciles" }
+        (PreEscaped(fan))
+        p.hint { "Blue line: " (org.name) ". Shaded bands: 10th to 90th percentile of " (ipmo_release::level_plural_lower(&org.org_type)) "; dashed: median"
+            @if m.target.is_some() { "; red: target" } ". The y axis starts at zero." }
+        h2 { "Statistical process control" }
+        @match &spc {
+            Some(sc) => {
+                (PreEscaped(charts::spc_chart("spc", &format!("{}: SPC chart for {}", m.title, org.name), sc, m.target.as_ref().map(|t| t.value), &unit, bounds)))
+                p.hint { "Mean and process limits (mean ± 2.66 × mean moving range), shown no lower than 0"
+                    @if m.is_percentage { " and no higher than 100%" } ". Orange: special cause concern; blue: improvement; purple: special cause where neither direction is better; grey: common cause."
+                    @if m.target.is_some() { " Red line: target." }
+                    " The y axis is fitted to the values, so it may not start at zero." }
+            }
+            None => p { "An SPC chart needs at least 15 months of values." }
+        }
+        @if let Some(month) = latest.map(|p| p.month) {
+            h2 { "What drives the numerator, " (long_month(month)) }
+            @match &drivers {
+                Some(list) if !list.is_empty() => {
+                    p { "The presentations counted in the numerator that " (org.name) " prescribed most that month (up to " (DRIVERS) "), from the prescribing index." }
+                    div.table-scroll role="region" aria-label="Presentations table" tabindex="0" {
+                    table.table {
+                        caption.visually-hidden { "Presentations behind the numerator" }
+                        thead { tr { th scope="col" { "Presentation" } th scope="col" .num { "Items" } th scope="col" .num { "Actual cost" } } }
+                        tbody {
+                            @for (code, items, cost) in list {
+                                tr {
+                                    td { (r.bnf_name(code).unwrap_or(code)) " " span.code { "(" (code) ")" } }
+                                    td.num { (number(*items as f64, 0)) }
+                                    td.num { (pounds(*cost)) }
+                                }
+                            }
+                        }
+                    }
+                    }
+                }
+                Some(_) => p { "No prescribing of the numerator's presentations that month." }
+                None => p { "The prescribing index is not open on this server, so the presentations cannot be listed." }
+            }
+        }
+        @if let Some(month) = practices_month { (crate::practices::section(r, m, org, month, false)) }
+        h2 { "Data" }
+        p { a href=(format!("/measure/{}/org/{}?format=csv", m.id, org.code)) download { "Download (CSV)" } }
+        div.table-scroll role="region" aria-label="Data table" tabindex="0" {
+        table.table {
+            caption.visually-hidden { (m.title) " for " (org.name) " by month" }
+            thead { tr {
+                th scope="col" { "Month" } th scope="col" .num { "Numerator" } th scope="col" .num { "Denominator" }
+                th scope="col" .num { "Value (" (unit) ")" } th scope="col" .num { "Percentile" } th scope="col" .num { "National median" } th scope="col" { "SPC" }
+            } }
+            tbody {
+                @for pt in series.iter().rev() {
+                    tr {
+                        td { (long_month(pt.month)) }
+                        td.num { (amount_of(pt.numerator, money)) }
+                        td.num { (amount_of(pt.denominator, m.denominator.quantity.is_cost())) }
+                        td.num { (fixed(pt.value, d_col)) }
+                        td.num { (ordinal(pt.percentile)) }
+                        td.num { (fixed(deciles.get(&pt.month).map(|d| d[4]), d_col)) }
+                        td { (spc.as_ref().and_then(|s| s.class_at(pt.month)).map(class_text).unwrap_or("–")) }
+                    }
+                }
+            }
+        }
+        }
+        @if !child_rows.is_empty() {
+            @let d_child = decimals_of(child_rows.iter().filter_map(|(_, pt)| pt.value));
+            h2 { (level_plural(&child_rows[0].0.org_type)) " in " (org.name) }
+            div.table-scroll role="region" aria-label="Members table" tabindex="0" {
+            table.table {
+                caption.visually-hidden { "Latest value for each member" }
+                thead { tr { th scope="col" { "Organisation" } th scope="col" .num { "Value (" (unit) ")" } th scope="col" { "Percentile" } } }
+                tbody {
+                    @for (c, pt) in &child_rows {
+                        tr {
+                            td { a href=(format!("/measure/{}/org/{}", m.id, c.code)) { (c.name) } " " span.code { "(" (c.code) ")" } }
+                            td.num { (fixed(pt.value, d_child)) }
+                            td { (ordinal(pt.percentile)) " " (standing_tag(pt.percentile, m)) }
+                        }
+                    }
+                }
+            }
+            }
+        }
+        h2 { "Definition" }
+        (definition(m))
+        p.hint { "Percentiles rank " (ipmo_release::level_plural_lower(&org.org_type)) " in England each month (0th lowest, 100th highest); organisations with the same value share a percentile. "
+            "Standing reads it by the measure's direction: " (direction_text(m.direction).to_lowercase()) "." }
+    }).into_response())
+}
