@@ -68,6 +68,15 @@ pub enum IndexError {
     /// A bad analysis request.
     #[error("{0}")]
     Query(String),
+    /// A part of an analysis the data cannot answer: a code that matches no presentation, a
+    /// period outside the months held, or months with no practice in the organisation map.
+    #[error("{parameter}: {message}")]
+    Unanswerable {
+        /// `numerator`, `denominator`, `from`, `to` or `organisations`.
+        parameter: &'static str,
+        /// What is wrong and what to do.
+        message: String,
+    },
 }
 
 /// Where one practice belongs in one month.

@@ -63,6 +63,16 @@ impl CodeSet {
     }
 }
 
+impl Denominator {
+    /// The code set of a code denominator.
+    pub fn codes(&self) -> Option<&CodeSet> {
+        match self {
+            Denominator::Codes(c) => Some(c),
+            Denominator::ListSize => None,
+        }
+    }
+}
+
 /// The denominator of an analysis.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -454,10 +464,61 @@ impl PrescribingIndex {
         Ok(start..end.max(start))
     }
 
+    /// The included prefixes of a code set that no presentation in the index starts with.
+    pub fn unmatched(&self, set: &CodeSet) -> Vec<String> {
+        set.include.iter().filter(|p| self.prefix_range(p).is_empty()).cloned().collect()
+    }
+
+    /// Refuses what an analysis cannot answer, naming the part: a prefix that matches nothing
+    /// (a typo reads as a chart of zeros otherwise), a period with no month held, or months in
+    /// which no practice is in the organisation map (nothing to group).
+    fn check(&self, a: &Analysis, months: &Range<usize>) -> Result<(), IndexError> {
+        let sides = [("numerator", Some(&a.numerator)), ("denominator", a.denominator.codes())];
+        for (parameter, set) in sides {
+            if let Some(p) = set.and_then(|s| self.unmatched(s).into_iter().next()) {
+                return Err(IndexError::Unanswerable {
+                    parameter,
+                    message: format!(
+                        "no presentation in the prescribing data has a BNF code starting \"{p}\"; check the code in the BNF browser (or by name)"
+                    ),
+                });
+            }
+        }
+        if months.is_empty() {
+            let (first, last) = match (self.months.first(), self.months.last()) {
+                (Some(f), Some(l)) => (*f, *l),
+                _ => {
+                    return Err(IndexError::Unanswerable {
+                        parameter: "from",
+                        message: "the prescribing index holds no months; load prescribing with `ipmo ingest epd`"
+                            .into(),
+                    });
+                }
+            };
+            let parameter = if a.from.is_some_and(|f| f > last) { "from" } else { "to" };
+            return Err(IndexError::Unanswerable {
+                parameter,
+                message: format!(
+                    "the period {} to {} holds no month of data; the data run from {first} to {last}",
+                    a.from.map_or(first.to_string(), |m| m.to_string()),
+                    a.to.map_or(last.to_string(), |m| m.to_string())
+                ),
+            });
+        }
+        if months.clone().all(|mi| self.membership[mi].iter().all(Option::is_none)) {
+            return Err(IndexError::Unanswerable {
+                parameter: "organisations",
+                message: "no practice is in the organisation map for these months, so nothing can be grouped; load the practice map with `ipmo ingest orgs` (gp-reg-pat-prac-map or epraccur)".into(),
+            });
+        }
+        Ok(())
+    }
+
     /// Runs an analysis: one row per organisation with at least one counted practice, per month,
     /// ordered by organisation code and month.
     pub fn analyse(&self, a: &Analysis) -> Result<Vec<AnalysisRow>, IndexError> {
         let months = self.month_range(a.from, a.to)?;
+        self.check(a, &months)?;
         let n_practices = self.practices.len();
         let n_cells = months.len() * n_practices;
         let mut num = Cells::new(n_cells, a.value);

@@ -372,6 +372,43 @@ impl Release {
     }
 }
 
+/// Most BNF entries one drug name may stand for in an analysis.
+pub const MAX_NAME_MATCHES: usize = 20;
+
+impl Release {
+    /// The BNF entries a drug name stands for: an entry named exactly so (the broadest such
+    /// level), else the chemical substances whose names contain every word, else the broadest
+    /// level with a match. An error says why none or too many were found.
+    pub fn bnf_for_name(&self, name: &str) -> Result<Vec<(&str, &str)>, String> {
+        let q = name.trim();
+        let lower = q.to_lowercase();
+        let mut exact: Vec<(&str, &str)> =
+            self.bnf.iter().filter(|(_, n)| n.to_lowercase() == lower).map(|(c, n)| (c.as_str(), n.as_str())).collect();
+        exact.sort_by_key(|(c, _)| (c.len(), *c));
+        if let Some(len) = exact.first().map(|e| e.0.len()) {
+            exact.retain(|e| e.0.len() == len);
+            return Ok(exact);
+        }
+        let hits = self.bnf_search(q, usize::MAX);
+        let Some(broadest) = hits.first().map(|h| h.0.len()) else {
+            return Err(format!(
+                "no BNF entry is called \"{q}\" or has it in its name; try another spelling, or a BNF code"
+            ));
+        };
+        let level = if hits.iter().any(|h| h.0.len() == 9) { 9 } else { broadest };
+        let chosen: Vec<(&str, &str)> = hits.into_iter().filter(|h| h.0.len() == level).collect();
+        if chosen.len() > MAX_NAME_MATCHES {
+            return Err(format!(
+                "\"{q}\" is in the names of {} BNF {}; add a word (e.g. \"{}\"), or give BNF codes",
+                chosen.len(),
+                if level == 9 { "chemical substances" } else { "entries" },
+                chosen[0].1
+            ));
+        }
+        Ok(chosen)
+    }
+}
+
 /// Collects a release.
 pub struct ReleaseBuilder {
     id: String,
@@ -767,6 +804,10 @@ mod tests {
         assert_eq!(r.bnf_search("amoxicillin", 10).first(), Some(&("0501013K0", "Amoxicillin")));
         assert_eq!(r.bnf_search("0501", 10).len(), 4);
         assert_eq!(r.bnf_name("0502"), Some("Antifungal drugs"));
+        assert_eq!(r.bnf_for_name("amoxicillin").unwrap(), vec![("0501013K0", "Amoxicillin")]);
+        assert_eq!(r.bnf_for_name("Penicillins").unwrap(), vec![("050101", "Penicillins")]);
+        assert_eq!(r.bnf_for_name("500mg").unwrap(), vec![("0501013K0AAABAB", "Amoxicillin 500mg capsules")]);
+        assert!(r.bnf_for_name("zzz").unwrap_err().contains("no BNF entry"));
     }
 }
 

@@ -71,21 +71,36 @@ fn find_measure<'a>(r: &'a Release, id: &str) -> Result<&'a Measure, ApiError> {
 
 async fn organisations(State(s): State<Shared>, p: Params) -> ApiResult {
     let r = &s.release;
-    let limit = match p.get("limit") {
-        None => 100,
-        Some(l) => l.parse::<usize>().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| {
-            fail(WebError::BadParameter("limit".into(), format!("must be a whole number from 1 to {MAX_LIMIT}")))
-        })?,
+    let number = |name: &str, min: usize, max: usize, default: usize| -> Result<usize, ApiError> {
+        match p.get(name) {
+            None => Ok(default),
+            Some(l) => l.parse::<usize>().ok().filter(|n| (min..=max).contains(n)).ok_or_else(|| {
+                fail(WebError::BadParameter(name.into(), format!("must be a whole number from {min} to {max}")))
+            }),
+        }
     };
+    let limit = number("limit", 1, MAX_LIMIT, 100)?;
+    let offset = number("offset", 0, usize::MAX / 2, 0)?;
     if let Some(t) = p.get("org_type") {
         crate::pages::known_level("org_type", t).map_err(fail)?;
     }
     let of_type = |o: &&Org| p.get("org_type").is_none_or(|t| o.org_type == t);
-    let list: Vec<Value> = match p.get("q") {
-        Some(q) => r.search_orgs(q, MAX_LIMIT).into_iter().filter(of_type).take(limit).map(org_json).collect(),
-        None => r.orgs().iter().filter(of_type).take(limit).map(org_json).collect(),
+    let all: Vec<&Org> = match p.get("q") {
+        Some(q) => r.search_orgs(q, usize::MAX).into_iter().filter(of_type).collect(),
+        None => r.orgs().iter().filter(of_type).collect(),
     };
-    Ok(Json(json!({ "organisations": list })))
+    let total = all.len();
+    let list: Vec<Value> = all.into_iter().skip(offset).take(limit).map(org_json).collect();
+    let next = (offset + limit < total).then(|| {
+        let mut q: Vec<String> = ["q", "org_type"]
+            .iter()
+            .filter_map(|k| p.get(k).map(|v| format!("{k}={}", crate::gov::urlencode(v))))
+            .collect();
+        q.push(format!("limit={limit}"));
+        q.push(format!("offset={}", offset + limit));
+        format!("/api/v1/organisations?{}", q.join("&"))
+    });
+    Ok(Json(json!({ "total": total, "offset": offset, "limit": limit, "next": next, "organisations": list })))
 }
 
 async fn organisation(State(s): State<Shared>, Path(code): Path<String>) -> ApiResult {
@@ -213,8 +228,10 @@ async fn ranking(State(s): State<Shared>, Path(id): Path<String>, p: Params) -> 
                 .collect()
         })
         .unwrap_or_default();
+    // Worst first by the measure's direction (highest first when it makes no judgement).
+    let flip = if m.direction == ipmo_stats::Direction::HigherIsBetter { -1.0 } else { 1.0 };
     rows.sort_by(|a, b| {
-        let v = |x: &Value| x["value"].as_f64().unwrap_or(f64::NEG_INFINITY);
+        let v = |x: &Value| x["value"].as_f64().map_or(f64::NEG_INFINITY, |v| flip * v);
         v(b).total_cmp(&v(a))
     });
     let deciles = lv.and_then(|l| l.deciles.get(&month)).map(|d| d.to_vec());

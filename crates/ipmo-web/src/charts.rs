@@ -338,6 +338,8 @@ pub struct Fan<'a> {
     pub unit: &'a str,
     /// The measure's target, drawn in red.
     pub target: Option<f64>,
+    /// Other organisations' lines: (name, values, colour).
+    pub others: &'a [(String, Vec<(YearMonth, Option<f64>)>, &'a str)],
 }
 
 /// National deciles of a level as shaded bands (10th–90th percentile), the median dashed, one
@@ -347,7 +349,12 @@ pub fn fan_chart(fan: &Fan<'_>) -> String {
     months.sort();
     months.dedup();
     let months = Months(months);
-    let values = fan.deciles.values().flat_map(|d| d.iter().copied()).chain(fan.line.iter().filter_map(|p| p.1));
+    let values = fan
+        .deciles
+        .values()
+        .flat_map(|d| d.iter().copied())
+        .chain(fan.line.iter().filter_map(|p| p.1))
+        .chain(fan.others.iter().flat_map(|o| o.1.iter().filter_map(|p| p.1)));
     let (lo, hi) = range(values.chain(fan.target), true);
     let f = Frame::new(axis(lo, hi), fan.unit, "");
     let desc = format!(
@@ -383,6 +390,15 @@ pub fn fan_chart(fan: &Fan<'_>) -> String {
         );
     }
     target_line(&mut s, &f, fan.target);
+    for (name, series, colour) in fan.others {
+        let pts: Vec<(YearMonth, f64)> = series.iter().filter_map(|(m, v)| v.map(|v| (*m, v))).collect();
+        let _ = write!(
+            s,
+            r#"<path d="{}" fill="none" stroke="{colour}" stroke-width="2.5"><title>{}</title></path>"#,
+            path(pts.iter().map(|(m, v)| (months.x(&f, *m), f.y(*v)))),
+            esc(name)
+        );
+    }
     let own: Vec<(YearMonth, f64)> = fan.line.iter().filter_map(|(m, v)| v.map(|v| (*m, v))).collect();
     if own.len() >= 2 {
         let _ = write!(
@@ -905,6 +921,7 @@ mod tests {
             line_label: "Org",
             unit: "items per 1,000 patients",
             target: Some(10.0),
+            others: &[],
         });
         assert!(svg.contains("A &lt;b&gt; &amp; c"));
         assert!(svg.contains("<title>January 2024: 14.5</title>"));

@@ -4,15 +4,16 @@
 //! index holds, and the server's request timeout.
 
 use crate::charts::{self, long_month};
-use crate::format::{amount, number, pounds, value};
-use crate::layout::{self, Crumb, summary};
+use crate::format::{amount_of, decimals_of, number, pounds, value};
+use crate::layout::{self, Crumb};
 use crate::{Params, Shared, WebError};
 use axum::extract::State;
 use axum::response::{Html, IntoResponse, Response};
 use ipmo_domain::YearMonth;
 use ipmo_index::{Analysis, AnalysisRow, CodeSet, Denominator, Level, ValueKind};
-use ipmo_release::{Release, bnf_level_name, level_name, level_plural};
+use ipmo_release::{Org, Release, bnf_level_name, level_name, level_plural};
 use maud::{Markup, PreEscaped, html};
+use rustc_hash::FxHashSet;
 use std::collections::BTreeMap;
 
 /// Most organisations the analyse page lists (the CSV has them all).
@@ -134,7 +135,15 @@ struct Form {
     level: String,
     from: String,
     to: String,
+    within: String,
+    highlight: String,
 }
+
+/// Most organisations an analysis can highlight.
+const MAX_HIGHLIGHT: usize = 10;
+/// Colours of highlighted organisations' lines.
+const HIGHLIGHT_COLOURS: [&str; MAX_HIGHLIGHT] =
+    ["#d5281b", "#007f3b", "#7c2855", "#ed8b00", "#330072", "#00a499", "#425563", "#ae2573", "#78be20", "#41b6e6"];
 
 pub(crate) fn parse_value(v: &str) -> Result<ValueKind, WebError> {
     match v {
@@ -166,17 +175,79 @@ pub(crate) fn parse_level(v: &str) -> Result<Level, WebError> {
     })
 }
 
-/// An index error about parameter `param` (its message may already name it).
+/// An index error about parameter `param` (its message may already name it). A part the data
+/// cannot answer names its own parameter: `numerator` is `num`, `denominator` is `den`.
 pub(crate) fn bad(param: &str) -> impl Fn(ipmo_index::IndexError) -> WebError + '_ {
-    move |e| {
-        let text = e.to_string();
-        let text = text.strip_prefix(&format!("{param}: ")).unwrap_or(&text).to_string();
-        WebError::BadParameter(param.into(), text)
+    move |e| match e {
+        ipmo_index::IndexError::Unanswerable { parameter, message } => {
+            let name = match parameter {
+                "numerator" => "num",
+                "denominator" => "den",
+                "organisations" => "level",
+                other => other,
+            };
+            WebError::BadParameter(name.into(), message)
+        }
+        other => {
+            let text = other.to_string();
+            let text = text.strip_prefix(&format!("{param}: ")).unwrap_or(&text).to_string();
+            WebError::BadParameter(param.into(), text)
+        }
     }
 }
 
+/// What one comma-separated part of a code field meant.
+struct Term {
+    /// As typed.
+    typed: String,
+    /// The BNF entries it stands for (code, name).
+    entries: Vec<(String, String)>,
+}
+
+/// Reads a field of BNF code prefixes and drug names: a part that starts with two digits is a
+/// code, anything else a name looked up in the BNF. Returns the codes, comma-separated, and what
+/// each part meant.
+fn terms(r: &Release, field: &str, parameter: &str) -> Result<(String, Vec<Term>), WebError> {
+    let mut codes = Vec::new();
+    let mut out = Vec::new();
+    for part in field.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let is_code = part.len() >= 2 && part.as_bytes()[..2].iter().all(u8::is_ascii_digit);
+        let entries: Vec<(String, String)> = if is_code {
+            let code = part.to_ascii_uppercase();
+            let name = r.bnf_name(&code).unwrap_or("(not in the BNF names loaded)").to_string();
+            vec![(code, name)]
+        } else {
+            r.bnf_for_name(part)
+                .map_err(|m| WebError::BadParameter(parameter.into(), m))?
+                .into_iter()
+                .map(|(c, n)| (c.to_string(), n.to_string()))
+                .collect()
+        };
+        codes.extend(entries.iter().map(|e| e.0.clone()));
+        out.push(Term { typed: part.to_string(), entries });
+    }
+    Ok((codes.join(","), out))
+}
+
+/// The organisations asked to be highlighted, each one known.
+fn highlights<'a>(r: &'a Release, text: &str) -> Result<Vec<&'a Org>, WebError> {
+    let codes: Vec<&str> = text.split([',', ' ']).map(str::trim).filter(|c| !c.is_empty()).collect();
+    if codes.len() > MAX_HIGHLIGHT {
+        return Err(WebError::BadParameter("highlight".into(), format!("at most {MAX_HIGHLIGHT} organisations")));
+    }
+    codes
+        .into_iter()
+        .map(|c| {
+            r.org(c).ok_or_else(|| {
+                WebError::BadParameter("highlight".into(), format!("there is no organisation with the code \"{c}\""))
+            })
+        })
+        .collect()
+}
+
 /// The analyse page: the form, and when codes are given, the analysis as a fan chart of the
-/// level's deciles with England's line, and the organisations ranked for the last month.
+/// level's deciles with England's line and any highlighted organisations, the organisations
+/// ranked for the last month (all, or those within one organisation), and England by month.
 pub async fn analyse(State(s): State<Shared>, p: Params) -> Result<Response, WebError> {
     let f = Form {
         num: p.get("num").unwrap_or("").to_string(),
@@ -186,26 +257,40 @@ pub async fn analyse(State(s): State<Shared>, p: Params) -> Result<Response, Web
         level: p.get("level").unwrap_or("icb").to_string(),
         from: p.get("from").unwrap_or("").to_string(),
         to: p.get("to").unwrap_or("").to_string(),
+        within: p.get("within").unwrap_or("").to_string(),
+        highlight: p.get("highlight").unwrap_or("").to_string(),
     };
     let csv = crate::pages::wants_csv(&p)?;
     let (from, to) = (p.month("from")?, p.month("to")?);
+    let r = &s.release;
+    let level = parse_level(&f.level)?;
+    let highlighted = highlights(r, &f.highlight)?;
+    let within = match f.within.as_str() {
+        "" => None,
+        code => Some(r.org(code).ok_or_else(|| {
+            WebError::BadParameter("within".into(), format!("there is no organisation with the code \"{code}\""))
+        })?),
+    };
+    let mut meaning: Vec<(&str, Vec<Term>)> = Vec::new();
     let request = if f.num.is_empty() {
         None
     } else {
-        let numerator = CodeSet::parse(&f.num, &f.exclude, "num").map_err(bad("num"))?;
+        let (num_codes, num_terms) = terms(r, &f.num, "num")?;
+        let (exclude_codes, exclude_terms) = terms(r, &f.exclude, "exclude")?;
+        meaning.push(("Numerator", num_terms));
+        if !exclude_terms.is_empty() {
+            meaning.push(("Left out", exclude_terms));
+        }
+        let numerator = CodeSet::parse(&num_codes, &exclude_codes, "num").map_err(bad("num"))?;
         let denominator = match f.den.as_str() {
             "list-size" | "list_size" => Denominator::ListSize,
-            codes => Denominator::Codes(CodeSet::parse(codes, "", "den").map_err(bad("den"))?),
+            text => {
+                let (den_codes, den_terms) = terms(r, text, "den")?;
+                meaning.push(("Denominator", den_terms));
+                Denominator::Codes(CodeSet::parse(&den_codes, "", "den").map_err(bad("den"))?)
+            }
         };
-        Some(Analysis {
-            numerator,
-            denominator,
-            value: parse_value(&f.value)?,
-            level: parse_level(&f.level)?,
-            org: None,
-            from,
-            to,
-        })
+        Some(Analysis { numerator, denominator, value: parse_value(&f.value)?, level, org: None, from, to })
     };
     let state = s.clone();
     let result = match request {
@@ -221,13 +306,14 @@ pub async fn analyse(State(s): State<Shared>, p: Params) -> Result<Response, Web
             .map_err(|e| WebError::Internal(format!("the analysis failed: {e}")))??,
         ),
     };
-    let r = &s.release;
+    let keep: Option<FxHashSet<String>> = within.map(|w| members_within(r, w, &f.level));
     if csv {
         let Some((rows, _)) = &result else {
-            return Err(WebError::BadParameter("num".into(), "give BNF code prefixes to analyse".into()));
+            return Err(WebError::BadParameter("num".into(), "give BNF codes or drug names to analyse".into()));
         };
         let rows = rows
             .iter()
+            .filter(|row| keep.as_ref().is_none_or(|k| k.contains(&row.org_code)))
             .map(|row| {
                 vec![
                     row.month.to_string(),
@@ -247,12 +333,30 @@ pub async fn analyse(State(s): State<Shared>, p: Params) -> Result<Response, Web
     }
     Ok(page(r, "Analyse prescribing", &[("Analyse".into(), "/analyse".into())], html! {
         h1 { "Analyse prescribing" }
-        p.lede { "Any BNF codes, as a percentage of other codes or per 1,000 registered patients, for every organisation of a level, month by month. Find codes in the " a href="/bnf" { "BNF browser" } "." }
+        p.lede { "Any medicines, by BNF code or by name, as a percentage of others or per 1,000 registered patients, for every organisation of a level, month by month. Find codes in the " a href="/bnf" { "BNF browser" } "." }
         (form(&f, r))
         @if let Some((rows, england)) = &result {
-            (results(r, &f, rows, england))
+            (results(r, &f, &meaning, rows, england, &highlighted, within, keep.as_ref()))
         }
     }).into_response())
+}
+
+/// Codes of the organisations of `level` within `parent`.
+fn members_within(r: &Release, parent: &Org, level: &str) -> FxHashSet<String> {
+    let level = if level.is_empty() { "icb" } else { level };
+    if level == "practice" {
+        return r.practices_in(&parent.code).into_iter().map(|o| o.code.clone()).collect();
+    }
+    r.orgs()
+        .iter()
+        .filter(|o| o.org_type == level)
+        .filter(|o| {
+            o.code == parent.code
+                || r.ancestors(&o.code).iter().any(|a| a.code == parent.code)
+                || r.children(&parent.code).iter().any(|c| c.code == o.code)
+        })
+        .map(|o| o.code.clone())
+        .collect()
 }
 
 fn form(f: &Form, r: &Release) -> Markup {
@@ -261,8 +365,8 @@ fn form(f: &Form, r: &Release) -> Markup {
     html! {
         form.analyse action="/analyse" method="get" {
             div.field {
-                label for="num" { "Numerator: BNF code prefixes" }
-                span.hint #num-hint { "Separate with commas, e.g. 0501013K0,0501021" }
+                label for="num" { "Numerator: medicines" }
+                span.hint #num-hint { "BNF codes or drug names, separated by commas, e.g. amoxicillin, 0501021 (cephalosporins)" }
                 input #num name="num" type="text" value=(f.num) aria-describedby="num-hint" spellcheck="false";
             }
             div.field {
@@ -271,7 +375,7 @@ fn form(f: &Form, r: &Release) -> Markup {
             }
             div.field {
                 label for="den" { "Denominator" }
-                span.hint #den-hint { "list-size for per 1,000 patients, or BNF code prefixes for a percentage" }
+                span.hint #den-hint { "list-size for per 1,000 patients, or BNF codes or drug names for a percentage" }
                 input #den name="den" type="text" value=(f.den) aria-describedby="den-hint" spellcheck="false";
             }
             div.field {
@@ -288,6 +392,16 @@ fn form(f: &Form, r: &Release) -> Markup {
                 }
             }
             div.field {
+                label for="within" { "Only those within (optional)" }
+                span.hint #within-hint { "The ODS code of an ICB, sub-ICB location, PCN or region, e.g. " (r.orgs().iter().find(|o| o.org_type == "icb").map_or("QAA", |o| o.code.as_str())) }
+                input #within name="within" type="text" value=(f.within) aria-describedby="within-hint" spellcheck="false" autocomplete="off";
+            }
+            div.field {
+                label for="highlight" { "Highlight (optional)" }
+                span.hint #highlight-hint { "Up to " (MAX_HIGHLIGHT) " organisation codes, separated by commas: drawn on the chart and listed first" }
+                input #highlight name="highlight" type="text" value=(f.highlight) aria-describedby="highlight-hint" spellcheck="false" autocomplete="off";
+            }
+            div.field {
                 label for="from" { "From month (optional)" }
                 span.hint #from-hint { @if let (Some(a), Some(b)) = (months.first(), months.last()) { "YYYY-MM, " (a) " to " (b) } @else { "YYYY-MM" } }
                 input #from name="from" type="text" value=(f.from) aria-describedby="from-hint" inputmode="numeric";
@@ -301,9 +415,20 @@ fn form(f: &Form, r: &Release) -> Markup {
     }
 }
 
-fn results(r: &Release, f: &Form, rows: &[AnalysisRow], england: &[AnalysisRow]) -> Markup {
+#[allow(clippy::too_many_arguments)]
+fn results(
+    r: &Release,
+    f: &Form,
+    meaning: &[(&str, Vec<Term>)],
+    rows: &[AnalysisRow],
+    england: &[AnalysisRow],
+    highlighted: &[&Org],
+    within: Option<&Org>,
+    keep: Option<&FxHashSet<String>>,
+) -> Markup {
     let percentage = f.den != "list-size" && f.den != "list_size";
     let unit = if percentage { "%" } else { "per 1,000 patients" };
+    let level = if f.level.is_empty() { "icb" } else { f.level.as_str() };
     // Deciles of the level's values per month, for the fan; England as the line.
     let mut by_month: BTreeMap<YearMonth, Vec<Option<f64>>> = BTreeMap::new();
     for row in rows {
@@ -314,38 +439,105 @@ fn results(r: &Release, f: &Form, rows: &[AnalysisRow], england: &[AnalysisRow])
         .filter_map(|(m, v)| <[f64; 9]>::try_from(ipmo_stats::percentile::deciles(v)).ok().map(|d| (*m, d)))
         .collect();
     let line: Vec<(YearMonth, Option<f64>)> = england.iter().map(|e| (e.month, e.value)).collect();
+    let others: Vec<(String, Vec<(YearMonth, Option<f64>)>, &str)> = highlighted
+        .iter()
+        .zip(HIGHLIGHT_COLOURS)
+        .map(|(o, colour)| {
+            let series = rows.iter().filter(|x| x.org_code == o.code).map(|x| (x.month, x.value)).collect();
+            (format!("{} ({})", o.name, o.code), series, colour)
+        })
+        .collect();
     let last = rows.iter().map(|x| x.month).max();
-    let mut latest: Vec<&AnalysisRow> = rows.iter().filter(|x| Some(x.month) == last).collect();
-    latest.sort_by(|a, b| b.value.unwrap_or(f64::NEG_INFINITY).total_cmp(&a.value.unwrap_or(f64::NEG_INFINITY)));
+    let mut latest: Vec<&AnalysisRow> = rows
+        .iter()
+        .filter(|x| Some(x.month) == last)
+        .filter(|x| keep.is_none_or(|k| k.contains(&x.org_code)) || highlighted.iter().any(|h| h.code == x.org_code))
+        .collect();
+    let is_highlighted = |code: &str| highlighted.iter().any(|h| h.code == code);
+    latest.sort_by(|a, b| {
+        is_highlighted(&b.org_code)
+            .cmp(&is_highlighted(&a.org_code))
+            .then(b.value.unwrap_or(f64::NEG_INFINITY).total_cmp(&a.value.unwrap_or(f64::NEG_INFINITY)))
+    });
     let total = latest.len();
-    latest.truncate(TABLE_ROWS);
-    let level = f.level.as_str();
+    latest.truncate(TABLE_ROWS.max(highlighted.len()));
+    let d = decimals_of(latest.iter().filter_map(|x| x.value));
+    let money = matches!(f.value.as_str(), "actual_cost" | "nic");
+    let q = |s: &str| crate::gov::urlencode(s);
     let share = format!(
-        "/analyse?num={}&exclude={}&den={}&value={}&level={}&from={}&to={}",
-        f.num, f.exclude, f.den, f.value, f.level, f.from, f.to
+        "/analyse?num={}&exclude={}&den={}&value={}&level={}&from={}&to={}&within={}&highlight={}",
+        q(&f.num),
+        q(&f.exclude),
+        q(&f.den),
+        q(&f.value),
+        q(&f.level),
+        q(&f.from),
+        q(&f.to),
+        q(&f.within),
+        q(&f.highlight)
     );
+    let cli = format!(
+        "ipmo analyse --numerator {} --denominator {} --value {} --org-type {level}",
+        meaning
+            .first()
+            .map(|(_, t)| t.iter().flat_map(|x| x.entries.iter().map(|e| e.0.clone())).collect::<Vec<_>>().join(","))
+            .unwrap_or_default(),
+        if percentage {
+            meaning
+                .iter()
+                .find(|m| m.0 == "Denominator")
+                .map(|(_, t)| {
+                    t.iter().flat_map(|x| x.entries.iter().map(|e| e.0.clone())).collect::<Vec<_>>().join(",")
+                })
+                .unwrap_or_default()
+        } else {
+            "list-size".into()
+        },
+        match f.value.as_str() {
+            "actual_cost" => "cost",
+            "" => "items",
+            v => v,
+        }
+    );
+    let legend: Vec<charts::Line> =
+        std::iter::once(charts::Line { name: "England", colour: "#005eb8", dashed: false, values: vec![] })
+            .chain(others.iter().map(|(n, _, c)| charts::Line { name: n, colour: c, dashed: false, values: vec![] }))
+            .collect();
     html! {
         h2 #results { "Results" }
-        (summary(&[
-            ("Organisations", html! { (total) " " (ipmo_release::level_plural_lower(if level.is_empty() { "icb" } else { level })) }),
-            ("Months", html! { (by_month.len()) }),
-            ("Unit", html! { (unit) }),
-            ("England, latest month", html! { (value(england.last().and_then(|e| e.value))) " " (unit) }),
-        ]))
+        h3 { "What was counted" }
+        dl.summary {
+            @for (side, terms) in meaning {
+                div.summary-row { dt { (side) } dd { ul.plain { @for t in terms { li {
+                    @if t.entries.len() == 1 && t.entries[0].0.eq_ignore_ascii_case(&t.typed) {
+                        code { (t.entries[0].0) } " " (t.entries[0].1) " (" (bnf_level_name(t.entries[0].0.len()).to_lowercase()) ")"
+                    } @else {
+                        "“" (t.typed) "”: " @for (i, (c, n)) in t.entries.iter().enumerate() { @if i > 0 { "; " } code { (c) } " " (n) }
+                    }
+                } } } } }
+            }
+            div.summary-row { dt { "Organisations" } dd { (total) " " (ipmo_release::level_plural_lower(level)) @if let Some(w) = within { " within " (w.name) } } }
+            div.summary-row { dt { "Months" } dd { (by_month.len()) } }
+            div.summary-row { dt { "Unit" } dd { (unit) } }
+            div.summary-row { dt { "England, latest month" } dd { (value(england.last().and_then(|e| e.value))) " " (unit) } }
+        }
         (PreEscaped(charts::fan_chart(&charts::Fan {
             id: "analysis",
-            title: &format!("{} {unit}: England and the spread of {}", f.num, ipmo_release::level_plural_lower(level)),
+            title: &format!("{unit}: England and the spread of {}", ipmo_release::level_plural_lower(level)),
             deciles: &deciles,
             line: &line,
             line_label: "England",
             unit,
             target: None,
+            others: &others,
         })))
-        p.hint { "Blue line: England. Shaded bands: 10th to 90th percentile of " (ipmo_release::level_plural_lower(level)) " each month; dashed: their median." }
+        (PreEscaped(charts::line_legend(&legend)))
+        p.hint { "Shaded bands: 10th to 90th percentile of " (ipmo_release::level_plural_lower(level)) " in England each month; dashed: their median." }
         p { a href=(format!("{share}&format=csv")) download { "Download every organisation and month (CSV)" } " · " a href=(share) { "Link to this analysis" } }
         @if let Some(m) = last {
-            h3 { (level_plural(level)) ", " (long_month(m)) }
-            @if total > latest.len() { p { "The " (latest.len()) " highest of " (total) " are shown." } }
+            h3 { (level_plural(level)) @if let Some(w) = within { " within " (w.name) } ", " (long_month(m)) }
+            @if total > latest.len() { p { "The " (latest.len()) " highest of " (total) " are shown; the CSV has them all." } }
+            div.table-scroll role="region" aria-label="Analysis table" tabindex="0" {
             table.table {
                 caption.visually-hidden { "Analysis by organisation, latest month" }
                 thead { tr {
@@ -353,20 +545,32 @@ fn results(r: &Release, f: &Form, rows: &[AnalysisRow], england: &[AnalysisRow])
                 } }
                 tbody {
                     @for row in &latest {
-                        tr {
+                        tr class=[is_highlighted(&row.org_code).then_some("changed")] {
                             td { @match r.org(&row.org_code) {
-                                Some(o) => { a href=(format!("/org/{}", o.code)) { (o.name) } " " span.code { "(" (o.code) ")" } },
+                                Some(o) => { a href=(format!("/org/{}", o.code)) { (o.name) } " " span.code { "(" (o.code) ")" } @if is_highlighted(&o.code) { " " strong { "(highlighted)" } } },
                                 None => (row.org_code),
                             } }
-                            td.num { (amount(Some(row.numerator))) }
-                            td.num { (amount(Some(row.denominator))) }
-                            td.num { (value(row.value)) }
+                            td.num { (amount_of(Some(row.numerator), money)) }
+                            td.num { (amount_of(Some(row.denominator), money && percentage)) }
+                            td.num { (crate::format::fixed(row.value, d)) }
                         }
                     }
                 }
             }
+            }
+        }
+        h3 { "England by month" }
+        @let de = decimals_of(england.iter().filter_map(|x| x.value));
+        div.table-scroll role="region" aria-label="England by month" tabindex="0" {
+        table.table {
+            caption.visually-hidden { "England's totals by month" }
+            thead { tr { th scope="col" { "Month" } th scope="col" .num { "Numerator" } th scope="col" .num { "Denominator" } th scope="col" .num { "Value (" (unit) ")" } } }
+            tbody { @for e in england.iter().rev() { tr {
+                td { (long_month(e.month)) } td.num { (amount_of(Some(e.numerator), money)) } td.num { (amount_of(Some(e.denominator), money && percentage)) } td.num { (crate::format::fixed(e.value, de)) }
+            } } }
+        }
         }
         p.hint { "Standard GP practices in the organisation map for each month; per 1,000 patients leaves out practices without a list size that month. "
-            (level_name(level)) " membership as at each month. The same analysis is `ipmo analyse --numerator " (f.num) " --denominator " (f.den) " --org-type " (level) "`; `--engine sql --show-sql` prints the SQL that reproduces it." }
+            (level_name(level)) " membership as at each month. The same analysis on the command line: " code { (cli) } "; add " code { "--engine sql --show-sql" } " for the SQL that reproduces it." }
     }
 }

@@ -21,6 +21,7 @@ macro_rules! or_reply {
 }
 
 mod api;
+mod apidoc;
 mod charts;
 mod dashboard;
 mod explore;
@@ -388,6 +389,7 @@ pub fn router(state: Shared) -> Router {
     Router::new()
         .route("/", get(pages::home))
         .route("/search", get(pages::search))
+        .route("/api", get(apidoc::page))
         .route("/org/{code}", get(dashboard::organisation))
         .route("/org/{code}/alerts", get(dashboard::alerts))
         .route("/measure/{id}", get(measure_pages::measure))

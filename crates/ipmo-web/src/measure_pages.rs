@@ -283,6 +283,7 @@ pub async fn measure(State(s): State<Shared>, Path(id): Path<String>, p: Params)
         line_label: level_plural(level),
         unit: &unit,
         target: m.target.as_ref().map(|t| t.value),
+        others: &[],
     });
     let shown = ranked.len();
     let funnel = analysis::funnel_plot(&counts_of(&points), &Judgement::of(m));
@@ -498,6 +499,7 @@ pub async fn measure_for_org(
         line_label: &org.name,
         unit: &unit,
         target: m.target.as_ref().map(|t| t.value),
+        others: &[],
     });
     let children = r.children(&org.code);
     let child_rows: Vec<(&Org, &ValuePoint)> =

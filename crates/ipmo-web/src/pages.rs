@@ -2,14 +2,14 @@
 //! organisation. Each table on them can be downloaded as CSV with `?format=csv`.
 
 use crate::charts::long_month;
-use crate::format::number;
+use crate::format::{number, plural};
 use crate::layout::{self, Crumb, summary};
 use crate::{Params, Shared, WebError};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use ipmo_measures::Measure;
-use ipmo_release::{Org, Release, level_name};
+use ipmo_release::{Org, Release, bnf_level_name, level_name};
 use maud::{Markup, html};
 
 fn footer(r: &Release) -> String {
@@ -136,15 +136,53 @@ pub(crate) fn tag_title(t: &str) -> String {
     }
 }
 
-/// Search results for organisations and measures.
+/// Organisations listed on one page of search results.
+const SEARCH_PAGE: usize = 25;
+/// BNF entries listed with search results (the BNF browser's search has more).
+const SEARCH_DRUGS: usize = 10;
+
+/// Where an organisation sits, to tell apart organisations with the same name: a practice's
+/// PCN, ICB and postcode; a PCN's or sub-ICB location's ICB; an ICB's region.
+fn whereabouts(r: &Release, o: &Org) -> String {
+    let up = r.ancestors(&o.code);
+    let name = |t: &str| up.iter().find(|a| a.org_type == t).map(|a| a.name.clone());
+    let mut parts: Vec<String> = match o.org_type.as_str() {
+        "practice" => vec![name("pcn"), name("icb")].into_iter().flatten().collect(),
+        "pcn" | "sicbl" => name("icb").into_iter().collect(),
+        "icb" => name("region").into_iter().collect(),
+        _ => Vec::new(),
+    };
+    if let Some(pc) = r.practice_facts(&o.code).and_then(|f| f.postcode.clone()) {
+        parts.push(pc);
+    }
+    parts.join(" · ")
+}
+
+/// Search results: organisations (counted and paged, each with where it is), medicines in the
+/// BNF, and measures.
 pub async fn search(State(s): State<Shared>, p: Params) -> Result<Html<String>, WebError> {
     let r = &s.release;
     let q = p.get("q").unwrap_or("");
     if q.chars().count() > 100 {
         return Err(WebError::BadParameter("q".into(), "is longer than 100 characters".into()));
     }
-    let orgs = r.search_orgs(q, 50);
+    let page: usize = match p.get("page") {
+        None => 1,
+        Some(n) => n
+            .parse()
+            .ok()
+            .filter(|n| (1..=10_000).contains(n))
+            .ok_or_else(|| WebError::BadParameter("page".into(), format!("\"{n}\" is not a page number from 1")))?,
+    };
+    let orgs = r.search_orgs(q, usize::MAX);
+    let pages = orgs.len().div_ceil(SEARCH_PAGE).max(1);
+    if page > pages {
+        return Err(WebError::BadParameter("page".into(), format!("there are only {pages} pages of results")));
+    }
+    let shown = &orgs[((page - 1) * SEARCH_PAGE).min(orgs.len())..(page * SEARCH_PAGE).min(orgs.len())];
     let measures = r.search_measures(q);
+    let drugs = if q.trim().chars().count() >= 3 { r.bnf_search(q, usize::MAX) } else { Vec::new() };
+    let page_link = |n: usize| format!("/search?q={}&page={n}", crate::gov::urlencode(q));
     Ok(html_page(
         r,
         "Search",
@@ -153,23 +191,43 @@ pub async fn search(State(s): State<Shared>, p: Params) -> Result<Html<String>, 
             h1 { "Search" }
             (layout::search_form(q))
             @if q.is_empty() {
-                p { "Type a practice, PCN, ICB or region name or ODS code, or words from a measure's title." }
+                p { "Type a practice, PCN, ICB or region name or ODS code, a medicine, or words from a measure's title." }
             } @else {
-                p.lede role="status" { (orgs.len()) " organisations and " (measures.len()) " measures match “" (q) "”." }
+                p.lede role="status" { (plural(orgs.len(), "organisation", "organisations")) ", " (plural(drugs.len(), "BNF entry", "BNF entries")) " and " (plural(measures.len(), "measure", "measures")) " match “" (q) "”." }
                 @if !orgs.is_empty() {
-                    h2 { "Organisations" }
-                    table.table {
-                        caption.visually-hidden { "Organisations matching the search" }
-                        thead { tr { th scope="col" { "Organisation" } th scope="col" { "Type" } } }
-                        tbody {
-                            @for o in &orgs {
-                                tr { td { (org_link(o)) } td { (level_name(&o.org_type)) } }
+                    h2 #organisations { "Organisations" }
+                    @if pages > 1 { p { "Showing " ((page - 1) * SEARCH_PAGE + 1) " to " ((page - 1) * SEARCH_PAGE + shown.len()) " of " (orgs.len()) "." } }
+                    (layout::scroll("Organisations matching the search", html! {
+                        table.table {
+                            caption.visually-hidden { "Organisations matching the search" }
+                            thead { tr { th scope="col" { "Organisation" } th scope="col" { "Type" } th scope="col" { "Where" } } }
+                            tbody {
+                                @for o in shown {
+                                    tr { td { (org_link(o)) } td { (level_name(&o.org_type)) } td { (whereabouts(r, o)) } }
+                                }
                             }
                         }
+                    }))
+                    @if pages > 1 {
+                        nav.pagination aria-label="Pages of organisations" { ul {
+                            @if page > 1 { li { a href=(page_link(page - 1)) rel="prev" { "Previous" } } }
+                            li { "Page " (page) " of " (pages) }
+                            @if page < pages { li { a href=(page_link(page + 1)) rel="next" { "Next" } } }
+                        } }
                     }
                 }
+                @if !drugs.is_empty() {
+                    h2 #medicines { "Medicines in the BNF" }
+                    ul {
+                        @for (code, name) in drugs.iter().take(SEARCH_DRUGS) {
+                            li { a href=(format!("/bnf?code={code}")) { (name) } " " span.code { "(" (bnf_level_name(code.len()).to_lowercase()) " " (code) ")" }
+                                 " · " a href=(format!("/analyse?num={code}&den=list-size&level=icb")) { "Analyse" span.visually-hidden { " " (name) } } }
+                        }
+                    }
+                    @if drugs.len() > SEARCH_DRUGS { p { a href=(format!("/bnf?q={}", crate::gov::urlencode(q))) { "All " (drugs.len()) " BNF entries matching “" (q) "”" } } }
+                }
                 @if !measures.is_empty() {
-                    h2 { "Measures" }
+                    h2 #measures { "Measures" }
                     ul {
                         @for m in &measures {
                             li { a href=(format!("/measure/{}", m.id)) { (m.title) } }

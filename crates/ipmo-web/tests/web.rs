@@ -203,6 +203,21 @@ async fn home_search_and_etags() {
     assert!(body.contains("href=\"/org/F83001\""), "{body}");
     let (_, _, body) = get("/search?q=broad").await;
     assert!(body.contains(&format!("href=\"/measure/{MEASURE}\"")));
+    // Results say how many matched, where each organisation is, and find medicines too.
+    let (_, _, body) = get("/search?q=surgery").await;
+    assert!(body.contains("1 organisation, 0 BNF entries and 0 measures match"), "{body}");
+    assert!(body.contains("Camden South PCN · North Central London ICB"), "where it is: {body}");
+    let (_, _, body) = get("/search?q=amoxicillin").await;
+    assert!(body.contains("Medicines in the BNF") && body.contains("href=\"/bnf?code=0501013K0\""), "{body}");
+    assert!(body.contains("href=\"/analyse?num=0501013K0&amp;den=list-size&amp;level=icb\""));
+    assert_eq!(get("/search?q=london&page=0").await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(get("/search?q=london&page=9").await.0, StatusCode::BAD_REQUEST);
+    let (status, _, body) = get("/api").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.contains("GET /api/v1/organisations") && body.contains("If-None-Match"),
+        "the API described for people"
+    );
 }
 
 #[tokio::test]
@@ -383,6 +398,14 @@ async fn api() {
     assert_eq!(json(&body)["organisations"].as_array().unwrap().len(), 2);
     let (_, _, body) = get("/api/v1/organisations?q=london&limit=1").await;
     assert_eq!(json(&body)["organisations"].as_array().unwrap().len(), 1);
+    // Lists say how many there are in all and where the next page is.
+    let (_, _, body) = get("/api/v1/organisations?org_type=practice&limit=2").await;
+    let v = json(&body);
+    assert_eq!((v["total"].as_u64(), v["organisations"].as_array().unwrap().len()), (Some(3), 2));
+    let next = v["next"].as_str().expect("a next page").to_string();
+    assert_eq!(next, "/api/v1/organisations?org_type=practice&limit=2&offset=2");
+    let v = json(&get(&next).await.2);
+    assert_eq!((v["organisations"].as_array().unwrap().len(), v["next"].is_null()), (1, true));
     let (_, _, body) = get("/api/v1/measures").await;
     assert!(json(&body)["measures"].as_array().unwrap().len() >= 45);
     let (_, _, body) = get(&format!("/api/v1/measures/{MEASURE}")).await;
@@ -441,11 +464,44 @@ async fn bnf_browser_and_analyse_page() {
         ("/analyse?num=05&level=moon", "level"),
         ("/analyse?num=05&value=weight", "value"),
         ("/analyse?num=05&from=2024-13", "from"),
+        // Input the data cannot answer is an error naming the parameter, not a chart of zeros.
+        ("/analyse?num=zzz&den=0501&level=icb", "num"),
+        ("/analyse?num=0599&den=0501&level=icb", "num"),
+        ("/analyse?num=0501&den=0999&level=icb", "den"),
+        ("/analyse?num=0501&from=2030-01", "from"),
+        ("/analyse?num=0501&to=2001-01", "to"),
+        ("/analyse?num=0501&within=NOPE", "within"),
+        ("/analyse?num=0501&highlight=QMJ,NOPE", "highlight"),
     ] {
         let (s, _, body) = get(uri).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{uri}");
         assert!(body.contains(&format!("{parameter}:")), "{uri}: {body}");
     }
+    assert!(
+        get("/analyse?num=0599&den=0501&level=icb")
+            .await
+            .2
+            .contains("no presentation in the prescribing data has a BNF code starting &quot;0599&quot;")
+    );
+    for (uri, parameter) in [
+        ("/api/v1/analyse?num=ZZZ", "num"),
+        ("/api/v1/analyse?num=0501&den=0999", "den"),
+        ("/api/v1/analyse?num=0501&from=2030-01", "from"),
+    ] {
+        let (s, _, body) = get(uri).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{uri}");
+        assert_eq!(json(&body)["error"]["parameter"], parameter, "{uri}: {body}");
+    }
+    // Drug names are looked up in the BNF and what they meant is said.
+    let (status, _, body) = get("/analyse?num=amoxicillin&den=0501&level=practice").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("“amoxicillin”: <code>0501013K0</code> Amoxicillin"), "{body}");
+    assert!(body.contains(">75.0<"), "the same analysis as by code: {body}");
+    // Highlighted organisations come first and are drawn; within filters the table.
+    let (_, _, body) = get("/analyse?num=0501013&den=0501&level=practice&highlight=F83002&within=U12345").await;
+    let table = &body[body.find("<h3>GP practices within Camden South PCN").expect("filtered table")..];
+    assert!(table.find("Kentish").unwrap() < table.find("St Mary").unwrap(), "highlighted first");
+    assert!(body.contains("<title>Kentish Town Health Centre (F83002)</title>"), "its line on the chart");
 }
 
 #[tokio::test]
