@@ -74,6 +74,7 @@ pub fn run(
             CookieSecurity::Always => true,
             CookieSecurity::Never => false,
         },
+        today: None,
     };
     let accounts = rt.block_on(ipmo_governance::GovernanceStore::users(&store))?.len();
     if !quiet {

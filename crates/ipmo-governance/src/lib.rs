@@ -10,6 +10,7 @@
 //! on open); [`auth`] hashes passwords and makes tokens; [`risk`] scores the 5×5 matrix.
 
 pub mod auth;
+pub mod due;
 pub mod kinds;
 pub mod risk;
 pub mod sqlite;

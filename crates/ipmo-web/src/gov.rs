@@ -32,11 +32,21 @@ pub struct GovSettings {
     pub public_dashboard: bool,
     /// Whether cookies carry `Secure` (right behind HTTPS; off for plain HTTP on a LAN).
     pub secure_cookies: bool,
+    /// The date overdue and stale items are judged against; None is the server's own date
+    /// (tests fix it).
+    pub today: Option<chrono::NaiveDate>,
 }
 
 impl Default for GovSettings {
     fn default() -> Self {
-        Self { public_dashboard: true, secure_cookies: true }
+        Self { public_dashboard: true, secure_cookies: true, today: None }
+    }
+}
+
+impl GovSettings {
+    /// Today, for overdue reviews, milestones and actions and stale returns.
+    pub fn today(&self) -> chrono::NaiveDate {
+        self.today.unwrap_or_else(|| chrono::Local::now().date_naive())
     }
 }
 
@@ -322,38 +332,51 @@ impl Lookups for ReleaseLookups<'_> {
     }
 }
 
-/// Names of records by id, for showing references as links.
-pub(crate) struct Names(HashMap<i64, (String, &'static Kind)>);
+/// What a table cell needs besides its record: the names of records by id (for showing
+/// references as links) and today's date (for flagging what is overdue).
+pub(crate) struct Names {
+    names: HashMap<i64, (String, &'static Kind)>,
+    /// The day overdue dates are judged against.
+    pub today: chrono::NaiveDate,
+}
 
 impl Names {
     /// Names of every record of the kinds `kind`'s fields point at (and of `kind` itself).
-    pub(crate) async fn for_kind(store: &dyn GovernanceStore, kind: &Kind) -> Result<Self, StoreError> {
+    pub(crate) async fn for_kind(
+        store: &dyn GovernanceStore,
+        kind: &Kind,
+        today: chrono::NaiveDate,
+    ) -> Result<Self, StoreError> {
         let mut targets: Vec<&str> = kind.refs().map(|(_, t)| t).collect();
         targets.push(kind.id);
         targets.sort_unstable();
         targets.dedup();
-        Self::of_kinds(store, &targets).await
+        Self::of_kinds(store, &targets, today).await
     }
 
-    pub(crate) async fn of_kinds(store: &dyn GovernanceStore, ids: &[&str]) -> Result<Self, StoreError> {
-        let mut map = HashMap::new();
+    pub(crate) async fn of_kinds(
+        store: &dyn GovernanceStore,
+        ids: &[&str],
+        today: chrono::NaiveDate,
+    ) -> Result<Self, StoreError> {
+        let mut names = HashMap::new();
         for id in ids {
             let Some(k) = kinds::kind(id) else { continue };
             for r in store.records(id, true).await? {
-                map.insert(r.id, (name_of(k, &r), k));
+                names.insert(r.id, (name_of(k, &r), k));
             }
         }
-        Ok(Self(map))
+        Ok(Self { names, today })
     }
 
     /// No names (for cells without references).
-    pub(crate) fn empty() -> Self {
-        Self(HashMap::new())
+    pub(crate) fn empty(today: chrono::NaiveDate) -> Self {
+        Self { names: HashMap::new(), today }
     }
 
     /// A link to the record, or its bare reference when unknown.
     pub(crate) fn link(&self, id: i64) -> Markup {
-        match self.0.get(&id) {
+        match self.names.get(&id) {
             Some((name, k)) => html! { a href=(format!("/gov/{}/{id}", k.id)) { (name) } },
             None => html! { (id) },
         }
@@ -391,7 +414,14 @@ pub(crate) fn cell(r: &Release, names: &Names, f: &Field, rec: &Record) -> Marku
         FieldType::MeasureList => {
             let ids: Vec<&str> =
                 v.and_then(serde_json::Value::as_str).unwrap_or("").split(", ").filter(|s| !s.is_empty()).collect();
-            html! { @for (i, id) in ids.iter().enumerate() { @if i > 0 { ", " } a href=(format!("/measure/{id}")) { (id) } } }
+            let title = |id: &str| r.library.get(id).map_or(id.to_string(), |m| m.title.clone());
+            html! { @for (i, id) in ids.iter().enumerate() { @if i > 0 { "; " } a href=(format!("/measure/{id}")) { (title(id)) } } }
+        }
+        FieldType::Date => {
+            let text = kinds::display_value(f, v);
+            let late = ipmo_governance::due::due_field(&rec.kind) == Some(f.name)
+                && ipmo_governance::due::overdue(rec, names.today).is_some();
+            html! { (crate::format::iso_date(&text)) @if late { " " (layout::tag("Overdue", "red")) } }
         }
         FieldType::Org => match v.and_then(serde_json::Value::as_str) {
             Some(code) => {
@@ -428,6 +458,7 @@ pub async fn overview(State(s): State<Shared>, headers: HeaderMap) -> Response {
     let session = or_reply!(require(&s, &headers, "/gov", Role::Viewer).await);
     let g = s.governance.as_ref().expect("checked by require");
     let counts = or_reply!(g.store.counts(false).await.map_err(store_error));
+    let status = or_reply!(crate::gov_views::status(&s, g).await.map_err(store_error));
     gov_page(
         &session,
         "Governance workspace",
@@ -435,6 +466,8 @@ pub async fn overview(State(s): State<Shared>, headers: HeaderMap) -> Response {
         html! {
             h1 { "Governance workspace" }
             p.lede { "The programme's structures, plans, stakeholders, risks, assurance and workforce, kept as records and tied to the prescribing measures." }
+            (status)
+            h2 { "Views" }
             ul.views {
                 li { a href="/gov/risk" { "Risk register and heat map" } }
                 li { a href="/gov/assurance" { "Assurance framework" } }
@@ -448,7 +481,7 @@ pub async fn overview(State(s): State<Shared>, headers: HeaderMap) -> Response {
             }
             @for area in Area::ALL {
                 h2 { (area.title()) }
-                table.table {
+                table.table.records {
                     caption.visually-hidden { (area.title()) }
                     thead { tr { th scope="col" { "Record" } th scope="col" { "What it holds" } th scope="col" .num { "Records" } } }
                     tbody {
@@ -479,7 +512,7 @@ pub async fn list(
         Ok(r) => r,
         Err(e) => return store_error(e),
     };
-    let names = match Names::for_kind(g.store.as_ref(), kind).await {
+    let names = match Names::for_kind(g.store.as_ref(), kind, g.settings.today()).await {
         Ok(n) => n,
         Err(e) => return store_error(e),
     };
@@ -557,7 +590,7 @@ pub async fn view(State(s): State<Shared>, headers: HeaderMap, Path((kind_id, id
     let session = or_reply!(require(&s, &headers, &path, Role::Viewer).await);
     let g = s.governance.as_ref().expect("checked by require");
     let rec = or_reply!(load(g, kind, id).await);
-    let names = match Names::for_kind(g.store.as_ref(), kind).await {
+    let names = match Names::for_kind(g.store.as_ref(), kind, g.settings.today()).await {
         Ok(n) => n,
         Err(e) => return store_error(e),
     };
@@ -585,7 +618,7 @@ pub async fn view(State(s): State<Shared>, headers: HeaderMap, Path((kind_id, id
             h1 { (title) }
             @if rec.archived { p { (layout::tag("Archived", "grey")) " This record is archived: it is kept, and left out of lists and views." } }
             (layout::summary(&kind.fields.iter().map(|f| (f.label, cell(r, &names, f, &rec))).collect::<Vec<_>>()))
-            p.hint { "Version " (rec.version) ", last changed " (rec.updated_at) " by " (rec.updated_by) "; created " (rec.created_at) " by " (rec.created_by) "." }
+            p.hint { "Version " (rec.version) ", last changed " (crate::format::timestamp(&rec.updated_at)) " by " (rec.updated_by) "; created " (crate::format::timestamp(&rec.created_at)) " by " (rec.created_by) "." }
             @if editor {
                 div.actions {
                     a.button-link href=(format!("{path}/edit")) { "Edit" }
@@ -607,7 +640,7 @@ pub async fn view(State(s): State<Shared>, headers: HeaderMap, Path((kind_id, id
                 thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "What" } th scope="col" { "Fields changed" } } }
                 tbody {
                     @for a in &history {
-                        tr { td { (a.at) } td { (a.actor) } td { (a.action) } td { (changed_fields(a.before.as_ref(), a.after.as_ref())) } }
+                        tr { td { (crate::format::timestamp(&a.at)) } td { (a.actor) } td { (a.action) } td { (changed_fields(a.before.as_ref(), a.after.as_ref())) } }
                     }
                 }
             }
@@ -722,14 +755,17 @@ async fn render_form(
     let error_for = |f: &str| errors.iter().find(|e| e.field == f).map(|e| e.message.as_str());
     let stray: Vec<&FieldError> = errors.iter().filter(|e| kind.field(&e.field).is_none()).collect();
     let measures = &s.release.library.measures;
+    // After a failed submit the title starts "Error:" and focus moves to the summary of problems
+    // (the NHS and GOV.UK error pattern), so screen reader and keyboard users meet it first.
+    let page_title = if errors.is_empty() { title.clone() } else { format!("Error: {title}") };
     let mut r = gov_page(
         session,
-        &title,
+        &page_title,
         &[(kind.plural.to_string(), format!("/gov/{}", kind.id))],
         html! {
             h1 { (title) }
             @if !errors.is_empty() {
-                div.error-summary role="alert" tabindex="-1" aria-labelledby="error-summary-title" {
+                div.error-summary role="alert" tabindex="-1" autofocus aria-labelledby="error-summary-title" {
                     h2 #error-summary-title { "There is a problem" }
                     ul { @for e in errors { li { a href=(format!("#f-{}", e.field)) { (e.message) } } } }
                 }
@@ -906,7 +942,7 @@ async fn conflict(
     form: &BTreeMap<String, String>,
 ) -> Response {
     let g = s.governance.as_ref().expect("checked by require");
-    let names = match Names::for_kind(g.store.as_ref(), kind).await {
+    let names = match Names::for_kind(g.store.as_ref(), kind, g.settings.today()).await {
         Ok(n) => n,
         Err(e) => return store_error(e),
     };
@@ -1009,7 +1045,7 @@ pub async fn audit_trail(State(s): State<Shared>, headers: HeaderMap, p: crate::
                 tbody {
                     @for a in &entries {
                         tr {
-                            td { (a.at) } td { (a.actor) } td { (a.action) }
+                            td { (crate::format::timestamp(&a.at)) } td { (a.actor) } td { (a.action) }
                             td { @match (kinds::kind(&a.entity), a.entity_id) {
                                 (Some(k), Some(id)) => a href=(format!("/gov/{}/{id}", k.id)) { (k.reference(id)) },
                                 (_, Some(id)) => { (a.entity) " " (id) },

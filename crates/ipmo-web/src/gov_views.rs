@@ -131,6 +131,19 @@ fn long_month(m: YearMonth) -> String {
     crate::charts::long_month(m)
 }
 
+/// A watched measure in words: "Broad-spectrum antibiotics … for NHS Ashdown ICB".
+fn watch_label(r: &Release, w: &Record) -> String {
+    let measure = r.library.get(w.text("measure")).map_or(w.text("measure"), |m| m.title.as_str());
+    let org = r.org(w.text("org")).map_or(w.text("org"), |o| o.name.as_str());
+    format!("{measure} for {org}")
+}
+
+/// A date field of a record in words, marked when it is overdue today.
+fn due_cell(rec: &Record, field: &str, today: chrono::NaiveDate) -> Markup {
+    let late = ipmo_governance::due::overdue(rec, today).is_some();
+    html! { (crate::format::iso_date(rec.text(field))) @if late { " " (layout::tag("Overdue", "red")) } }
+}
+
 fn band_class(b: Band) -> &'static str {
     match b {
         Band::Low => "band-low",
@@ -182,6 +195,8 @@ pub async fn risk_register(s: &Shared, g: &Governance, risks: &[Record]) -> Resu
     let score = |risk: &Record| Rating::of_record(&risk.data, "current").map_or(0, Rating::score);
     rows.sort_by(|a, b| turned(&b.1).cmp(&turned(&a.1)).then(score(b.0).cmp(&score(a.0))).then(a.0.id.cmp(&b.0.id)));
     let flagged = rows.iter().filter(|(_, s)| turned(s)).count();
+    let today = g.settings.today();
+    let overdue = live.iter().filter(|x| ipmo_governance::due::overdue(x, today).is_some()).count();
     let kind = kinds::kind("risk").expect("risk kind");
     Ok(html! {
         h2 { "Heat map of current risks" }
@@ -206,7 +221,10 @@ pub async fn risk_register(s: &Shared, g: &Governance, risks: &[Record]) -> Resu
         }
         h2 { "Risks and their watched measures" }
         @if flagged > 0 {
-            div.warning-callout { p { strong { (flagged) } " risk(s) have a watched measure that has turned; they are listed first." } }
+            div.warning-callout { p { strong { (crate::format::plural(flagged, "risk has", "risks have")) } " a watched measure that has turned; they are listed first." } }
+        }
+        @if overdue > 0 {
+            div.warning-callout { p { strong { (crate::format::plural(overdue, "risk is", "risks are")) } " past their next review date (" (crate::format::iso_date(&today.format("%Y-%m-%d").to_string())) ")." } }
         }
         table.table {
             caption.visually-hidden { "Risks with scores and live signals" }
@@ -223,10 +241,117 @@ pub async fn risk_register(s: &Shared, g: &Governance, risks: &[Record]) -> Resu
                         td { (rating_tag(Rating::of_record(&risk.data, "current"))) }
                         td { (rating_tag(Rating::of_record(&risk.data, "target"))) }
                         td { @if signals.is_empty() { "None" } @else { ul.plain { @for (w, sig) in signals {
-                            li { a href=(format!("/measure/{}/org/{}", w.text("measure"), w.text("org"))) { (w.text("measure")) " · " (w.text("org")) } ": "
+                            li { a href=(format!("/measure/{}/org/{}", w.text("measure"), w.text("org"))) { (watch_label(r, w)) } ": "
                                  @if sig.turned { strong { (sig.text) } } @else { (sig.text) } }
                         } } } }
-                        td { (risk.text("review_date")) }
+                        td { (due_cell(risk, "review_date", today)) }
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// One line of the workspace's status: how many, what, where to look.
+struct StatusItem {
+    count: usize,
+    what: String,
+    href: &'static str,
+    detail: Vec<String>,
+}
+
+/// The status summary that opens `/gov`: what needs attention today, each with a link.
+pub async fn status(s: &Shared, g: &Governance) -> Result<Markup, StoreError> {
+    let r = &s.release;
+    let today = g.settings.today();
+    let (risks, watches, standards, actions, milestones, returns) = (
+        g.store.records("risk", false).await?,
+        g.store.records("watch", false).await?,
+        g.store.records("standard", false).await?,
+        g.store.records("risk-action", false).await?,
+        g.store.records("milestone", false).await?,
+        g.store.records("workforce-return", false).await?,
+    );
+    let rk = kinds::kind("risk").expect("risk");
+    let name = |k: &str, x: &Record| {
+        let kind = kinds::kind(k).expect("kind");
+        format!("{} {}", kind.reference(x.id), name_of(kind, x))
+    };
+    let extreme: Vec<String> = risks
+        .iter()
+        .filter(|x| Rating::of_record(&x.data, "current").is_some_and(|rt| rt.band() == Band::Extreme))
+        .map(|x| name("risk", x))
+        .collect();
+    let turned: Vec<String> = risks
+        .iter()
+        .filter(|x| watches.iter().any(|w| w.int("risk") == Some(x.id) && watch_signal(r, w).turned))
+        .map(|x| format!("{} {}", rk.reference(x.id), x.text("title")))
+        .collect();
+    let red: Vec<String> =
+        standards.iter().filter(|x| standard_rag(r, x).rag == Some("Red")).map(|x| name("standard", x)).collect();
+    let late = |list: &[Record], k: &str| -> Vec<String> {
+        list.iter().filter(|x| ipmo_governance::due::overdue(x, today).is_some()).map(|x| name(k, x)).collect()
+    };
+    let newest = returns.iter().map(|x| x.text("quarter")).max().unwrap_or("");
+    let stale = !newest.is_empty() && ipmo_governance::due::returns_stale(newest, today);
+    let items = [
+        StatusItem {
+            count: extreme.len(),
+            what: "extreme risks (current score 15 to 25)".into(),
+            href: "/gov/risk",
+            detail: extreme,
+        },
+        StatusItem {
+            count: turned.len(),
+            what: "risks whose watched measure has turned".into(),
+            href: "/gov/risk",
+            detail: turned,
+        },
+        StatusItem {
+            count: red.len(),
+            what: "performance standards computed red".into(),
+            href: "/gov/assurance",
+            detail: red,
+        },
+        StatusItem {
+            count: late(&risks, "risk").len(),
+            what: "risks past their review date".into(),
+            href: "/gov/risk",
+            detail: late(&risks, "risk"),
+        },
+        StatusItem {
+            count: late(&actions, "risk-action").len(),
+            what: "risk actions overdue".into(),
+            href: "/gov/risk-action",
+            detail: late(&actions, "risk-action"),
+        },
+        StatusItem {
+            count: late(&milestones, "milestone").len(),
+            what: "milestones overdue".into(),
+            href: "/gov/plans",
+            detail: late(&milestones, "milestone"),
+        },
+        StatusItem {
+            count: usize::from(stale),
+            what: if newest.is_empty() {
+                "workforce returns: none recorded yet".into()
+            } else {
+                format!("workforce returns stale (the newest is for {newest})")
+            },
+            href: "/gov/workforce",
+            detail: Vec::new(),
+        },
+    ];
+    let attention = items.iter().filter(|i| i.count > 0).count();
+    Ok(html! {
+        h2 { "Status, " (crate::format::iso_date(&today.format("%Y-%m-%d").to_string())) }
+        p { @if attention == 0 { "Nothing needs attention today." } @else { (crate::format::plural(attention, "area needs", "areas need")) " attention." } }
+        ul.status {
+            @for i in &items {
+                li class=(if i.count > 0 { "status-item attention" } else { "status-item" }) {
+                    a href=(i.href) { strong.status-count { (i.count) } " " (i.what) }
+                    @if !i.detail.is_empty() {
+                        ul.plain.hint { @for d in i.detail.iter().take(5) { li { (d) } } @if i.detail.len() > 5 { li { "and " (i.detail.len() - 5) " more" } } }
                     }
                 }
             }
@@ -290,7 +415,7 @@ pub async fn record_panel(s: &Shared, g: &Governance, kind: &Kind, rec: &Record)
                 ul { @for w in &watches {
                     @let sig = watch_signal(r, w);
                     li { @if sig.turned { (layout::tag("Turned", "red")) " " } @else { (layout::tag("Quiet", "green")) " " }
-                         a href=(format!("/measure/{}/org/{}", w.text("measure"), w.text("org"))) { (w.text("measure")) " for " (w.text("org")) } " — " (w.text("trigger")) ": " (sig.text) }
+                         a href=(format!("/measure/{}/org/{}", w.text("measure"), w.text("org"))) { (watch_label(r, w)) } " — " (w.text("trigger")) ": " (sig.text) }
                 } }
             }
         }
@@ -322,7 +447,7 @@ pub async fn assurance(State(s): State<Shared>, headers: HeaderMap) -> Response 
             g.store.records("risk", false).await?,
             g.store.records("assurance-source", false).await?,
             g.store.records("standard", false).await?,
-            Names::of_kinds(g.store.as_ref(), &["aim", "risk"]).await?,
+            Names::of_kinds(g.store.as_ref(), &["aim", "risk"], g.settings.today()).await?,
         ))
     };
     let (aims, risks, sources, standards, names) = match load.await {
@@ -358,8 +483,28 @@ pub async fn assurance(State(s): State<Shared>, headers: HeaderMap) -> Response 
         html! {
             h1 { "Assurance framework" }
             p.lede { "For each aim: the principal risks that threaten it, their key controls and gaps, the sources of assurance by line of defence, and the performance standards whose RAG is computed from the measures." }
+            h2 { "Summary" }
+            p { "Each aim's performance standards by computed RAG, and its highest current principal risk. An aim is as red as its reddest standard." }
+            (layout::scroll("Aims by RAG", html! {
+                table.table {
+                    caption.visually-hidden { "Aims by RAG" }
+                    thead { tr { th scope="col" { "Aim" } th scope="col" { "Overall" } th scope="col" .num { "Red" } th scope="col" .num { "Amber" } th scope="col" .num { "Green" } th scope="col" .num { "No data" } th scope="col" { "Highest principal risk" } } }
+                    tbody { @for aim in &aims {
+                        @let rags: Vec<Option<&str>> = standards.iter().filter(|x| x.int("aim") == Some(aim.id)).map(|x| standard_rag(r, x).rag).collect();
+                        @let count = |c: Option<&str>| rags.iter().filter(|x| **x == c).count();
+                        @let overall = ["Red", "Amber", "Green"].into_iter().find(|c| rags.contains(&Some(*c)));
+                        @let top = risks.iter().filter(|x| x.int("aim") == Some(aim.id)).filter_map(|x| Rating::of_record(&x.data, "current").map(|rt| (x, rt))).max_by_key(|(_, rt)| rt.score());
+                        tr {
+                            td { a href=(format!("#aim-{}", aim.id)) { (aim.text("title")) } }
+                            td { @if rags.is_empty() { "No standards" } @else { (rag_tag(overall)) } }
+                            td.num { (count(Some("Red"))) } td.num { (count(Some("Amber"))) } td.num { (count(Some("Green"))) } td.num { (count(None)) }
+                            td { @match top { Some((x, rt)) => { a href=(format!("/gov/risk/{}", x.id)) { (rk.reference(x.id)) } " " (rating_tag(Some(rt))) }, None => "None recorded" } }
+                        }
+                    } }
+                }
+            }))
             @for aim in &aims {
-                section.aim {
+                section.aim id=(format!("aim-{}", aim.id)) {
                     h2 { a href=(format!("/gov/aim/{}", aim.id)) { (aim.text("title")) } }
                     p.hint { "Owner: " (aim.text("owner")) }
                     @let principal: Vec<&Record> = risks.iter().filter(|x| x.int("aim") == Some(aim.id)).collect();
@@ -412,7 +557,8 @@ pub async fn plans(State(s): State<Shared>, headers: HeaderMap, p: crate::Params
         Ok(x) => x,
         Err(e) => return crate::gov::store_error(e),
     };
-    let names = Names::empty();
+    let today = g.settings.today();
+    let names = Names::empty(today);
     let wk = kinds::kind("workstream").expect("workstream");
     let ok = kinds::kind("opportunity").expect("opportunity");
     let ours: Vec<&Record> = workstreams.iter().filter(|w| w.text("plan") == *plan).collect();
@@ -423,6 +569,7 @@ pub async fn plans(State(s): State<Shared>, headers: HeaderMap, p: crate::Params
         &[("Plans on a page".into(), "/gov/plans".into())],
         html! {
             h1 { "Plan on a page: " (plan.to_lowercase()) }
+            p.hint { "Each workstream's RAG is set by its owner on the workstream record (performance standards, by contrast, compute theirs from the measures); milestones past their due date and not complete are marked Overdue." }
             nav.tabs aria-label="Plans" { ul { @for x in kinds::PLANS { li { a href=(format!("/gov/plans?plan={}", crate::gov::urlencode(x))) aria-current=[(x == plan).then_some("page")] { (x) } } } } }
             div.plan {
                 @for aim in aims.iter().filter(|a| ours.iter().any(|w| w.int("aim") == Some(a.id))) {
@@ -434,7 +581,7 @@ pub async fn plans(State(s): State<Shared>, headers: HeaderMap, p: crate::Params
                                 p.hint { "Owner: " (w.text("owner")) @if !w.text("start").is_empty() { " · " (w.text("start")) " to " (w.text("end")) } }
                                 @if !w.text("measures").is_empty() { p { "Measures: " (cell(r, &names, wk.field("measures").expect("field"), w)) } }
                                 ul.plain { @for m in milestones.iter().filter(|m| m.int("workstream") == Some(w.id)) {
-                                    li { (m.text("due")) " · " a href=(format!("/gov/milestone/{}", m.id)) { (m.text("title")) } " · " (m.text("status")) }
+                                    li { (due_cell(m, "due", today)) " · " a href=(format!("/gov/milestone/{}", m.id)) { (m.text("title")) } " · " (m.text("status")) }
                                 } }
                             }
                         }
@@ -489,6 +636,13 @@ pub async fn organogram(State(s): State<Shared>, headers: HeaderMap, p: crate::P
             li { a href="/gov/organogram?view=leadership" aria-current=[(view == "leadership").then_some("page")] { "Pharmacy and medicines leadership" } }
         } }
     };
+    // A chart wider than the page's column scrolls inside its own box, and says so.
+    let chart = |(markup, width): (String, f64)| {
+        html! {
+            @if width > 1068.0 { p.hint { "The chart is wider than the page: scroll sideways inside it, or read the list below. It prints whole on landscape A3." } }
+            div.scroll.organogram-box tabindex="0" role="region" aria-label="Organogram (scrolls sideways)" { (maud::PreEscaped(markup)) }
+        }
+    };
     let body = if view == "system" {
         let nodes: Vec<Node> = orgs
             .iter()
@@ -503,7 +657,7 @@ pub async fn organogram(State(s): State<Shared>, headers: HeaderMap, p: crate::P
         html! {
             h2 { "Organisations of the system" }
             p { (nodes.len()) " organisations; each sits under the organisation it is part of. Select a box for how pharmacy works with it." }
-            div.scroll { (maud::PreEscaped(svg("system", "Organogram of the integrated care system", &nodes, &[]))) }
+            (chart(svg("system", "Organogram of the integrated care system", &nodes, &[])))
             details { summary { "The same as a list" } (list(&nodes)) }
         }
     } else {
@@ -546,13 +700,13 @@ pub async fn organogram(State(s): State<Shared>, headers: HeaderMap, p: crate::P
         html! {
             h2 { "Leadership and lines of accountability" }
             p { "Solid lines are line management (reports to); dashed red lines are professional or programme accountability where it differs." }
-            div.scroll { (maud::PreEscaped(svg("leaders", "Pharmacy and medicines leadership", &nodes, &dashed))) }
+            (chart(svg("leaders", "Pharmacy and medicines leadership", &nodes, &dashed)))
             details { summary { "The same as a list" } (list(&nodes))
                 @if !dashed.is_empty() { p { "Accountable to:" } ul { @for (from, to) in &dashed {
                     li { (people.iter().find(|x| x.id == *from).map_or("", |x| x.text("name"))) " → " (people.iter().find(|x| x.id == *to).map_or("", |x| x.text("name"))) }
                 } } } }
             h2 { "Committees and groups" }
-            div.scroll { (maud::PreEscaped(svg("groups", "Committee structure", &groups, &[]))) }
+            (chart(svg("groups", "Committee structure", &groups, &[])))
             details { summary { "The same as a list" } (list(&groups)) }
         }
     };
@@ -666,37 +820,58 @@ pub async fn workforce(State(s): State<Shared>, headers: HeaderMap, p: crate::Pa
         labels.push(q.clone());
     }
     let projected = projection(&in_post, AHEAD);
+    let projected_establishment = projection(&establishment, AHEAD);
     let pad = |v: Vec<f64>, before: usize, after: usize| -> Vec<Option<f64>> {
         std::iter::repeat_n(None, before)
             .chain(v.into_iter().map(Some))
             .chain(std::iter::repeat_n(None, after))
             .collect()
     };
-    let mut projection_line = pad(projected.clone(), quarters.len(), 0);
-    if let (Some(last), true) = (in_post.last(), !quarters.is_empty()) {
-        projection_line[quarters.len() - 1] = Some(*last);
-    }
+    // The projections start from the last recorded quarter, so the dashed lines join the solid.
+    let joined = |from: &[f64], ahead: &[f64]| {
+        let mut line = pad(ahead.to_vec(), quarters.len(), 0);
+        if let Some(last) = from.last() {
+            line[quarters.len() - 1] = Some(*last);
+        }
+        line
+    };
+    let lines = [
+        crate::charts::Line {
+            name: "Funded establishment",
+            colour: "#768692",
+            dashed: false,
+            values: pad(establishment.clone(), 0, AHEAD),
+        },
+        crate::charts::Line {
+            name: "Establishment, projected",
+            colour: "#768692",
+            dashed: true,
+            values: joined(&establishment, &projected_establishment),
+        },
+        crate::charts::Line {
+            name: "Staff in post",
+            colour: "#005eb8",
+            dashed: false,
+            values: pad(in_post.clone(), 0, AHEAD),
+        },
+        crate::charts::Line {
+            name: "Staff in post, projected",
+            colour: "#005eb8",
+            dashed: true,
+            values: joined(&in_post, &projected),
+        },
+    ];
     let chart = crate::charts::line_chart(
         "workforce",
-        "Staff in post and funded establishment (WTE) by quarter, with staff in post projected two years ahead",
+        "Staff in post and funded establishment (WTE) by quarter, each projected two years ahead",
         &labels,
-        &[
-            crate::charts::Line {
-                name: "Establishment",
-                colour: "#768692",
-                dashed: false,
-                values: pad(establishment, 0, AHEAD),
-            },
-            crate::charts::Line {
-                name: "Staff in post",
-                colour: "#005eb8",
-                dashed: false,
-                values: pad(in_post.clone(), 0, AHEAD),
-            },
-            crate::charts::Line { name: "Projected in post", colour: "#005eb8", dashed: true, values: projection_line },
-        ],
+        &lines,
         "WTE",
     );
+    let legend = crate::charts::line_legend(&lines);
+    let today = g.settings.today();
+    let used = returns.iter().filter(|r| sector.is_none_or(|x| r.text("sector") == x)).count();
+    let stale = quarters.last().is_some_and(|q| ipmo_governance::due::returns_stale(q, today));
     let latest = quarters.last().cloned();
     let by_sector: BTreeMap<String, QuarterTotals> = match &latest {
         Some(lq) => {
@@ -743,9 +918,28 @@ pub async fn workforce(State(s): State<Shared>, headers: HeaderMap, p: crate::Pa
                 button.button type="submit" { "Show" }
             }
             @if quarters.is_empty() { p { "No workforce returns yet. " a href="/gov/workforce-return/new" { "Add one" } } } @else {
+                @if stale {
+                    div.warning-callout { p { strong { "Stale: " } "the newest return is for " (quarters.last().cloned().unwrap_or_default()) ", more than a quarter ago; the figures and the projection start from then. "
+                        a href="/gov/workforce-return/new" { "Add the latest returns" } } }
+                }
                 (maud::PreEscaped(chart))
-                p.hint { "The dashed line continues the least-squares trend of staff in post over the quarters recorded, for two years: "
-                    (wte(projected.last().copied().unwrap_or(0.0))) " WTE by " (labels.last().cloned().unwrap_or_default()) ". A projection, not a plan." }
+                (maud::PreEscaped(legend))
+                p.hint { "From " (crate::format::plural(used, "workforce return", "workforce returns")) " for " (quarters.first().cloned().unwrap_or_default()) " to " (quarters.last().cloned().unwrap_or_default())
+                    ". The dashed lines continue the least-squares trends of staff in post and of the funded establishment for two years: "
+                    (wte(projected.last().copied().unwrap_or(0.0))) " WTE in post against an establishment of " (wte(projected_establishment.last().copied().unwrap_or(0.0))) " by " (labels.last().cloned().unwrap_or_default()) ". A projection, not a plan." }
+                details {
+                    summary { "The projection as a table" }
+                    (layout::scroll("Projection", html! {
+                        table.table {
+                            caption.visually-hidden { "Projected establishment, staff in post and vacancies" }
+                            thead { tr { th scope="col" { "Quarter" } th scope="col" .num { "Establishment (WTE)" } th scope="col" .num { "In post (WTE)" } th scope="col" .num { "Vacancies (WTE)" } } }
+                            tbody { @for (i, (e, p)) in projected_establishment.iter().zip(&projected).enumerate() {
+                                tr { td { (labels.get(quarters.len() + i).cloned().unwrap_or_default()) } td.num { (wte(*e)) } td.num { (wte(*p)) }
+                                     td.num { (wte((e - p).max(0.0))) @if p > e { " " span.hint { "(in post would pass the establishment)" } } } }
+                            } }
+                        }
+                    }))
+                }
                 table.table {
                     caption { "Totals by quarter" }
                     thead { tr { th scope="col" { "Quarter" } th scope="col" .num { "Establishment (WTE)" } th scope="col" .num { "In post (WTE)" } th scope="col" .num { "Headcount" } th scope="col" .num { "Vacancies (WTE)" } th scope="col" .num { "Vacancy rate" } th scope="col" .num { "Turnover" } } }

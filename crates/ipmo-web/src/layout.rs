@@ -33,12 +33,6 @@ pub fn page(title: &str, crumbs: &[Crumb], footer_note: Option<&str>, main: Mark
     page_with(title, crumbs, footer_note, main)
 }
 
-/// [`page`] for a form sent back with errors: the title starts "Error:", as the NHS and GOV.UK
-/// error pattern asks, so a screen reader announces the problem on arrival.
-pub fn error_page(title: &str, crumbs: &[Crumb], footer_note: Option<&str>, main: Markup) -> Markup {
-    page_with(&format!("Error: {title}"), crumbs, footer_note, main)
-}
-
 fn page_with(title: &str, crumbs: &[Crumb], footer_note: Option<&str>, main: Markup) -> Markup {
     html! {
         (DOCTYPE)

@@ -22,10 +22,37 @@ pub struct Node {
     pub href: String,
 }
 
-const BOX_W: f64 = 180.0;
-const BOX_H: f64 = 56.0;
-const GAP_X: f64 = 16.0;
+const BOX_W: f64 = 200.0;
+const GAP_X: f64 = 20.0;
 const GAP_Y: f64 = 48.0;
+/// Characters of a box's first line (bold, 13 px) and second (11 px) that fit across a box.
+const TITLE_CHARS: usize = 24;
+const SUB_CHARS: usize = 31;
+/// Lines a box's title or subtitle may take before the rest is cut (with …; the list beside the
+/// chart always has the whole text).
+const MAX_LINES: usize = 4;
+
+/// Splits `text` into lines of at most `width` characters at spaces (a longer word is cut).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        match lines.last_mut() {
+            Some(l) if l.chars().count() + 1 + word.chars().count() <= width => {
+                l.push(' ');
+                l.push_str(word);
+            }
+            _ => lines.push(word.chars().take(width).collect()),
+        }
+    }
+    if lines.len() > MAX_LINES {
+        lines.truncate(MAX_LINES);
+        if let Some(l) = lines.last_mut() {
+            let keep: String = l.chars().take(width.saturating_sub(1)).collect();
+            *l = format!("{keep}…");
+        }
+    }
+    lines
+}
 
 struct Layout<'a> {
     nodes: BTreeMap<i64, &'a Node>,
@@ -61,8 +88,9 @@ fn roots(nodes: &[Node]) -> Vec<i64> {
     nodes.iter().filter(|n| n.parent.is_none_or(|p| !ids.contains(&p) || p == n.id)).map(|n| n.id).collect()
 }
 
-/// The organogram as SVG, with `dashed` extra lines from one node to another.
-pub fn svg(id: &str, title: &str, nodes: &[Node], dashed: &[(i64, i64)]) -> String {
+/// The organogram as SVG, with `dashed` extra lines from one node to another, and its width in
+/// pixels (the page says when it is wider than the column and scrolls).
+pub fn svg(id: &str, title: &str, nodes: &[Node], dashed: &[(i64, i64)]) -> (String, f64) {
     let mut l = Layout {
         nodes: nodes.iter().map(|n| (n.id, n)).collect(),
         children: BTreeMap::new(),
@@ -85,13 +113,17 @@ pub fn svg(id: &str, title: &str, nodes: &[Node], dashed: &[(i64, i64)]) -> Stri
             l.place(n.id, 0, &mut seen);
         }
     }
+    let texts: BTreeMap<i64, (Vec<String>, Vec<String>)> =
+        nodes.iter().map(|n| (n.id, (wrap(&n.title, TITLE_CHARS), wrap(&n.subtitle, SUB_CHARS)))).collect();
+    // Every box is as tall as the tallest needs, so rows stay level.
+    let box_h = texts.values().map(|(t, u)| 14.0 + 16.0 * t.len() as f64 + 14.0 * u.len() as f64).fold(56.0, f64::max);
     let width = l.next_leaf.max(BOX_W + 2.0 * GAP_X);
     let depth = l.depth.values().copied().max().unwrap_or(0);
-    let height = (depth as f64 + 1.0) * (BOX_H + GAP_Y) + GAP_Y / 2.0;
+    let height = (depth as f64 + 1.0) * (box_h + GAP_Y) + GAP_Y / 2.0;
     let pos = |id: i64| {
         (
             l.x.get(&id).copied().unwrap_or(0.0),
-            GAP_Y / 2.0 + l.depth.get(&id).copied().unwrap_or(0) as f64 * (BOX_H + GAP_Y),
+            GAP_Y / 2.0 + l.depth.get(&id).copied().unwrap_or(0) as f64 * (box_h + GAP_Y),
         )
     };
     let mut s = String::new();
@@ -103,51 +135,75 @@ pub fn svg(id: &str, title: &str, nodes: &[Node], dashed: &[(i64, i64)]) -> Stri
     for n in nodes {
         if let Some(p) = n.parent.filter(|p| l.nodes.contains_key(p) && *p != n.id) {
             let ((px, py), (cx, cy)) = (pos(p), pos(n.id));
-            let mid = py + BOX_H + GAP_Y / 2.0;
+            let mid = py + box_h + GAP_Y / 2.0;
             let _ = write!(
                 s,
                 r##"<path d="M{px:.1} {:.1}V{mid:.1}H{cx:.1}V{cy:.1}" fill="none" stroke="#4c6272" stroke-width="1.5"/>"##,
-                py + BOX_H
+                py + box_h
             );
         }
     }
     for (from, to) in dashed {
         if l.nodes.contains_key(from) && l.nodes.contains_key(to) {
             let ((fx, fy), (tx, ty)) = (pos(*from), pos(*to));
+            // Leave from the side facing the other box: up to a box above, down to one below,
+            // and over the top between two boxes of one row.
+            let d = if ty < fy {
+                format!(
+                    "M{fx:.1} {fy:.1}C{fx:.1} {:.1} {tx:.1} {:.1} {tx:.1} {:.1}",
+                    fy - GAP_Y,
+                    ty + box_h + GAP_Y,
+                    ty + box_h
+                )
+            } else if ty > fy {
+                format!(
+                    "M{fx:.1} {:.1}C{fx:.1} {:.1} {tx:.1} {:.1} {tx:.1} {ty:.1}",
+                    fy + box_h,
+                    fy + box_h + GAP_Y,
+                    ty - GAP_Y
+                )
+            } else {
+                format!(
+                    "M{fx:.1} {fy:.1}C{fx:.1} {:.1} {tx:.1} {:.1} {tx:.1} {ty:.1}",
+                    fy - GAP_Y * 0.6,
+                    ty - GAP_Y * 0.6
+                )
+            };
             let _ = write!(
                 s,
-                r##"<path d="M{fx:.1} {:.1}C{fx:.1} {:.1} {tx:.1} {:.1} {tx:.1} {:.1}" fill="none" stroke="#d5281b" stroke-width="1.5" stroke-dasharray="6 4"><title>accountable to</title></path>"##,
-                fy,
-                fy - GAP_Y,
-                ty + BOX_H + GAP_Y,
-                ty + BOX_H
+                r##"<path d="{d}" fill="none" stroke="#d5281b" stroke-width="1.5" stroke-dasharray="6 4"><title>accountable to</title></path>"##
             );
         }
     }
     for n in nodes {
         let (x, y) = pos(n.id);
-        let short = |t: &str, max: usize| {
-            if t.chars().count() > max {
-                format!("{}…", t.chars().take(max - 1).collect::<String>())
-            } else {
-                t.to_string()
-            }
-        };
+        let (title, sub) = &texts[&n.id];
         let _ = write!(
             s,
-            r##"<a href="{}"><rect x="{:.1}" y="{y:.1}" width="{BOX_W}" height="{BOX_H}" rx="4" fill="#fff" stroke="#005eb8" stroke-width="2"/><text x="{x:.1}" y="{:.1}" text-anchor="middle" class="org-title">{}</text><text x="{x:.1}" y="{:.1}" text-anchor="middle" class="org-sub">{}</text><title>{}: {}</title></a>"##,
+            r##"<a href="{}"><rect x="{:.1}" y="{y:.1}" width="{BOX_W}" height="{box_h:.1}" rx="4" fill="#fff" stroke="#005eb8" stroke-width="2"/>"##,
             esc(&n.href),
             x - BOX_W / 2.0,
-            y + 23.0,
-            esc(&short(&n.title, 26)),
-            y + 42.0,
-            esc(&short(&n.subtitle, 30)),
-            esc(&n.title),
-            esc(&n.subtitle)
         );
+        for (i, line) in title.iter().enumerate() {
+            let _ = write!(
+                s,
+                r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle" class="org-title">{}</text>"#,
+                y + 20.0 + 16.0 * i as f64,
+                esc(line)
+            );
+        }
+        for (i, line) in sub.iter().enumerate() {
+            let _ = write!(
+                s,
+                r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle" class="org-sub">{}</text>"#,
+                y + 20.0 + 16.0 * title.len() as f64 + 2.0 + 14.0 * i as f64,
+                esc(line)
+            );
+        }
+        let _ = write!(s, "<title>{}: {}</title></a>", esc(&n.title), esc(&n.subtitle));
     }
     s.push_str("</svg>");
-    s
+    (s, width)
 }
 
 /// The same tree as nested lists.
@@ -197,7 +253,7 @@ mod tests {
             node(5, Some(2)),
             node(6, Some(3)),
         ];
-        let svg = svg("o", "T", &nodes, &[(6, 2)]);
+        let (svg, _) = svg("o", "T", &nodes, &[(6, 2)]);
         let rects: Vec<(f64, f64)> = svg
             .match_indices("<rect x=\"")
             .map(|(i, _)| {
@@ -225,7 +281,7 @@ mod tests {
     #[test]
     fn cycles_and_missing_parents_still_draw_every_node_once() {
         let nodes = vec![node(1, Some(2)), node(2, Some(1)), node(3, Some(99)), node(4, Some(4))];
-        let svg = svg("o", "T", &nodes, &[]);
+        let (svg, _) = svg("o", "T", &nodes, &[]);
         assert_eq!(svg.matches("<rect").count(), 4);
         let list = list(&nodes).into_string();
         assert_eq!(list.matches("<li>").count(), 4);

@@ -599,7 +599,11 @@ mod governance {
     }
 
     fn open_settings() -> GovSettings {
-        GovSettings { public_dashboard: true, secure_cookies: true }
+        GovSettings {
+            public_dashboard: true,
+            secure_cookies: true,
+            today: chrono::NaiveDate::from_ymd_opt(2026, 11, 30),
+        }
     }
 
     struct Reply {
@@ -783,6 +787,8 @@ mod governance {
         let r = send(&g.app, "POST", "/gov/risk/new", &editor, Some(&bad)).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(r.body.contains("There is a problem"));
+        assert!(r.body.contains("<title>Error: Add a risk – IPMO</title>"), "the title says there is an error");
+        assert!(r.body.contains("tabindex=\"-1\" autofocus"), "focus moves to the error summary");
         assert!(r.body.contains("id=\"f-owner-error\"") && r.body.contains("Enter owner"));
         assert!(r.body.contains("Inherent likelihood must be a whole number from 1 to 5"));
         assert!(r.body.contains("real date"));
@@ -906,15 +912,36 @@ mod governance {
         }
         let (viewer, _) = sign_in(&g, "vera").await;
         let page = send(&g.app, "GET", "/gov/risk", &viewer, None).await.body;
-        assert!(page.contains("<strong>1</strong> risk(s) have a watched measure that has turned"), "{page}");
+        assert!(page.contains("<strong>1 risk has</strong> a watched measure that has turned"), "{page}");
+        // Today is fixed at 30 November 2026: both risks were due for review on 30 June 2026.
+        assert!(page.contains("<strong>2 risks are</strong> past their next review date (30 November 2026)"), "{page}");
+        assert!(page.contains("30 June 2026 <strong class=\"tag tag-red\">Overdue</strong>"), "{page}");
+        assert!(page.contains(">Broad-spectrum antibiotics (co-amoxiclav, cephalosporins, quinolones) for North Central London ICB</a>"), "watched measures by title");
         let flagged = page.find("Measure turned").unwrap();
         assert!(flagged < page.find("Quiet risk").unwrap(), "the turned risk comes first");
         assert!(page.contains("special cause of concern in North Central London ICB"));
         // Heat map: both risks sit at likelihood 4 × consequence 4 (16, extreme).
         assert!(page.contains("title=\"Score 16 (Extreme)\"><strong>2</strong>"), "{page}");
 
+        // The workspace opens with what needs attention, each linked.
+        let home = send(&g.app, "GET", "/gov", &viewer, None).await.body;
+        let status = &home[home.find("Status, 30 November 2026").expect("a status summary")..];
+        for item in [
+            "<strong class=\"status-count\">2</strong> extreme risks",
+            "<strong class=\"status-count\">1</strong> risks whose watched measure has turned",
+            "<strong class=\"status-count\">2</strong> risks past their review date",
+            "<strong class=\"status-count\">0</strong> milestones overdue",
+        ] {
+            assert!(status.contains(item), "{item}: {status}");
+        }
         let page = send(&g.app, "GET", "/gov/assurance", &viewer, None).await.body;
         assert!(page.contains("Stewardship") && page.contains("Broad-spectrum use"));
+        // The summary counts the aim's standards by computed RAG.
+        let summary = &page[page.find("Aims by RAG").unwrap()..page.find("Principal risks").unwrap()];
+        assert!(
+            summary.contains("Stewardship") && summary.contains("tag-red") || summary.contains("tag-orange"),
+            "{summary}"
+        );
         // QKK wobbles around 9% (limits about 8–10): it always meets 12%; QMJ, now at 14%, does
         // not meet 10%.
         let qkk = &page[page.find("SEL at most 12%").unwrap()..];
@@ -1003,8 +1030,13 @@ mod governance {
         let page = send(&g.app, "GET", "/gov/workforce", &viewer, None).await.body;
         assert!(page.contains("<td>2025-Q1</td><td class=\"num\">200.0</td><td class=\"num\">160.0</td><td class=\"num\">200</td><td class=\"num\">40.0</td><td class=\"num\">20.0%</td><td class=\"num\">5.0%</td>"), "{page}");
         assert!(page.contains("<td>2025-Q2</td><td class=\"num\">200.0</td><td class=\"num\">180.0</td>"));
-        // In post rises 20 a quarter: 180 + 8 × 20 = 340 by 2027-Q2.
-        assert!(page.contains("340.0 WTE by 2027-Q2"), "{page}");
+        // In post rises 20 a quarter: 180 + 8 × 20 = 340 by 2027-Q2; the establishment stays at
+        // 200, so the projection says in post would pass it; the returns are from 2025, stale
+        // by 30 November 2026.
+        assert!(page.contains("340.0 WTE in post against an establishment of 200.0 by 2027-Q2"), "{page}");
+        assert!(page.contains("From 4 workforce returns for 2025-Q1 to 2025-Q2"), "{page}");
+        assert!(page.contains("(in post would pass the establishment)"));
+        assert!(page.contains("Stale: </strong>the newest return is for 2025-Q2"), "{page}");
         let page = send(&g.app, "GET", "/gov/workforce?sector=Acute+trust", &viewer, None).await.body;
         assert!(page.contains("<td>2025-Q1</td><td class=\"num\">100.0</td><td class=\"num\">80.0</td>"));
         assert_eq!(
@@ -1217,7 +1249,7 @@ mod governance {
 
     #[tokio::test]
     async fn a_private_dashboard_needs_sign_in_too() {
-        let g = gov_app(GovSettings { public_dashboard: false, secure_cookies: false }).await;
+        let g = gov_app(GovSettings { public_dashboard: false, secure_cookies: false, today: None }).await;
         let r = send(&g.app, "GET", "/org/QMJ", "", None).await;
         assert_eq!(r.status, StatusCode::SEE_OTHER);
         assert_eq!(send(&g.app, "GET", "/api/v1/measures", "", None).await.status, StatusCode::UNAUTHORIZED);
