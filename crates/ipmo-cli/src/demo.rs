@@ -26,8 +26,9 @@ pub struct DemoArgs {
     /// Number of months, ending with the most recent.
     #[arg(long, default_value_t = 24)]
     months: u32,
-    /// First month.
-    #[arg(long, default_value = "2023-01")]
+    /// First month (the default ends the 24 months in September 2026, as recent as published
+    /// prescribing runs by the end of 2026).
+    #[arg(long, default_value = "2024-10")]
     start: YearMonth,
     /// Random seed.
     #[arg(long, default_value_t = 1)]
@@ -52,7 +53,7 @@ pub fn run(a: DemoArgs, quiet: bool, measures_dir: &crate::measures::LibrarySour
         }
     };
     let stamp =
-        format!("ipmo demo 1\npractices={}\nmonths={}\nstart={}\nseed={}\n", a.practices, a.months, a.start, a.seed);
+        format!("ipmo demo 2\npractices={}\nmonths={}\nstart={}\nseed={}\n", a.practices, a.months, a.start, a.seed);
     prepare_dir(&a.dir, &stamp, &say)?;
     let input = a.dir.join("input");
     let config = ipmo_synth::SynthConfig {

@@ -50,6 +50,7 @@ pub fn seed(store_path: &std::path::Path, wh: &Warehouse, quiet: bool) -> Result
             icb_code.replace('\'', "''")
         ),
     )?;
+    let outcome = broad_spectrum_outcome(wh, &rt, &icb_code)?;
     rt.block_on(async {
         let store = crate::governance::open_store(store_path).await?;
         if !store.users().await?.iter().any(|u| u.username == DEMO_ADMIN.0) {
@@ -68,6 +69,7 @@ pub fn seed(store_path: &std::path::Path, wh: &Warehouse, quiet: bool) -> Result
             &icb_name,
             &neighbour,
             &pcns.iter().map(|p| (text(p, "code"), text(p, "name"))).collect::<Vec<_>>(),
+            &outcome,
         )
         .await?;
         store.close().await;
@@ -75,9 +77,137 @@ pub fn seed(store_path: &std::path::Path, wh: &Warehouse, quiet: bool) -> Result
     })
 }
 
+/// What the case study says the dashboard achieved, read from the ICB's own broad-spectrum
+/// values (the six months before the middle of the period against the last six), so the record
+/// cannot claim what the charts do not show.
+fn broad_spectrum_outcome(wh: &Warehouse, rt: &tokio::runtime::Runtime, icb: &str) -> Result<String> {
+    let values = rows(
+        wh,
+        rt,
+        &format!(
+            "SELECT CAST(month AS VARCHAR) AS month, value FROM measure_values WHERE measure_id = 'broad_spectrum' \
+             AND org_type = 'icb' AND org_code = '{}' AND value IS NOT NULL ORDER BY month",
+            icb.replace('\'', "''")
+        ),
+    )?;
+    let points: Vec<(String, f64)> = values
+        .iter()
+        .filter_map(|v| Some((v.get("month")?.as_str()?.chars().take(7).collect(), v.get("value")?.as_f64()?)))
+        .collect();
+    let n = points.len();
+    if n < 12 {
+        return Ok("See the broad-spectrum chart for what changed.".into());
+    }
+    let mean = |s: &[(String, f64)]| s.iter().map(|p| p.1).sum::<f64>() / s.len() as f64;
+    let (before, after) = (&points[n / 2 - 6..n / 2], &points[n - 6..]);
+    let (b, a) = (mean(before), mean(after));
+    let way = if a < b { "fell" } else { "rose" };
+    let span = |s: &[(String, f64)]| match (s[0].0.parse(), s[5].0.parse()) {
+        (Ok(from), Ok(to)) => ipmo_domain::display::month_span(from, to),
+        _ => format!("{} to {}", s[0].0, s[5].0),
+    };
+    Ok(format!(
+        "Broad-spectrum antibiotics {way} from {b:.1}% of oral antibacterial items ({}) to {a:.1}% ({}), after the practice-level views were shared with every PCN.",
+        span(before),
+        span(after)
+    ))
+}
+
 /// A demo risk: title, sector, the aim it threatens (index), inherent, current and target
 /// likelihood and consequence, and the measures it watches with their triggers.
 type DemoRisk = (&'static str, &'static str, usize, [&'static str; 6], &'static [(&'static str, &'static str)]);
+
+/// A demo risk's own words: cause, key controls, gaps in control, gaps in assurance, next review.
+type RiskText = (&'static str, &'static str, &'static str, &'static str, &'static str);
+
+/// The words of each demo risk, in the order of the risks: each its own, as a real register's are.
+/// Two reviews fall before the end of November 2026, so the register shows what overdue looks like.
+const RISK_TEXT: [RiskText; 12] = [
+    (
+        "Habitual co-amoxiclav and cephalosporin use for uncomplicated infections",
+        "Practice-level broad-spectrum dashboards at PCN meetings; ICB antimicrobial prescribing guidelines",
+        "Out-of-hours prescribers are not yet reached",
+        "No audit of urgent treatment centre prescribing",
+        "2027-01-31",
+    ),
+    (
+        "Seven-day courses prescribed out of habit where five days are enough",
+        "Five-day default courses in the clinical system formulary; AMS audit in every PCN",
+        "Default courses not yet set in the second clinical system",
+        "Audit results are reported by PCN, not by practice",
+        "2027-02-28",
+    ),
+    (
+        "Long-term opioids for chronic non-cancer pain, started years ago and not reviewed",
+        "Opioid tapering clinics in the three highest-prescribing PCNs; structured medication reviews",
+        "Pain service waiting list delays tapering",
+        "No data yet on patients tapered",
+        "2026-10-31",
+    ),
+    (
+        "Non-preferred NSAIDs (such as diclofenac) chosen where naproxen or ibuprofen would do",
+        "Formulary lists naproxen and ibuprofen first; quarterly searches with community pharmacy",
+        "Repeat templates still carry diclofenac in some practices",
+        "Community pharmacy referrals are not counted",
+        "2027-01-31",
+    ),
+    (
+        "Methotrexate 10 mg tablets prescribed beside 2.5 mg tablets, risking fatal overdose",
+        "Only 2.5 mg tablets on formulary; alerts in the prescribing system",
+        "Hospital discharge letters can still name 10 mg",
+        "No regular check of discharge letters",
+        "2027-03-31",
+    ),
+    (
+        "Apixaban and rivaroxaban switches to best-value generics stall",
+        "Switch searches run in every practice; PCN pharmacists review patients",
+        "Patients on dabigatran need clinic review first",
+        "Savings are estimated, not yet measured",
+        "2026-12-31",
+    ),
+    (
+        "Community pharmacies close or cut hours in deprived areas",
+        "Monitoring of pharmaceutical needs assessment; contract sustainability reviews",
+        "No control over commercial closure decisions",
+        "Closures are reported late",
+        "2027-01-31",
+    ),
+    (
+        "PCN clinical pharmacist posts stay vacant",
+        "Joint recruitment campaign with the training hub; rotational posts",
+        "Salary gap with community pharmacy",
+        "Vacancy data come quarterly",
+        "2026-09-30",
+    ),
+    (
+        "Too few designated prescribing practitioners to supervise trainee prescribers",
+        "Incentive payments for supervisors; shared supervision across PCNs",
+        "Supervisors are concentrated in two PCNs",
+        "No register of supervisor capacity",
+        "2027-02-28",
+    ),
+    (
+        "National shortages of everyday medicines disrupt care",
+        "Shortage bulletins to practices and pharmacies; serious shortage protocols",
+        "Little warning of new shortages",
+        "Impact on patients is not recorded",
+        "2026-12-31",
+    ),
+    (
+        "Acute trust and primary care formularies differ across the boundary",
+        "Joint area prescribing committee; shared formulary project",
+        "Neighbouring system's formulary not aligned",
+        "No audit of discharge prescriptions against formulary",
+        "2027-03-31",
+    ),
+    (
+        "Spending on low-priority items (trimipramine, co-proxamol, lidocaine plasters) does not fall",
+        "Low-priority dashboard reviewed monthly; deprescribing searches",
+        "Specialist initiations continue",
+        "Savings realised are not yet tracked in the ledger",
+        "2027-01-31",
+    ),
+];
 
 async fn programme(
     store: &SqliteStore,
@@ -85,6 +215,7 @@ async fn programme(
     icb_name: &str,
     neighbour: &str,
     pcns: &[(String, String)],
+    outcome: &str,
 ) -> Result<()> {
     // System map.
     let icb_org = add(
@@ -434,12 +565,12 @@ async fn programme(
     }
     for (title, w, due, status) in [
         ("AMS audit of 5-day courses in every PCN", 0, "2025-09-30", "Complete"),
-        ("Broad-spectrum share below 10% in every PCN", 0, "2026-03-31", "In progress"),
+        ("Broad-spectrum share below 10% in every PCN", 0, "2026-09-30", "In progress"),
         ("DOAC switch searches run in all practices", 1, "2025-06-30", "Complete"),
-        ("Shared NSAID safety search with community pharmacy", 2, "2025-12-31", "In progress"),
-        ("Independent prescribing course places for 30 pharmacists", 3, "2025-09-30", "In progress"),
+        ("Shared NSAID safety search with community pharmacy", 2, "2026-12-31", "In progress"),
+        ("Independent prescribing course places for 30 pharmacists", 3, "2027-03-31", "In progress"),
         ("Multi-sector foundation training rotations agreed", 4, "2025-07-31", "Complete"),
-        ("First non-medical prescriber forum", 5, "2026-01-31", "Not started"),
+        ("First non-medical prescriber forum", 5, "2027-01-31", "Not started"),
     ] {
         add(
             store,
@@ -537,7 +668,7 @@ async fn programme(
             &[("opioid_ome_per_1000", "CUSUM change for the worse")],
         ),
         (
-            "NSAID prescribing without gastro-protection",
+            "Non-preferred NSAIDs still prescribed",
             "General practice and PCNs",
             6,
             ["3", "4", "3", "4", "2", "4"],
@@ -577,30 +708,43 @@ async fn programme(
         ),
     ];
     let mut risk_refs = Vec::new();
-    for (title, sector, aim, s, watches) in risks {
-        let r = add(store, "risk", &[
-            ("title", title),
-            ("cause", "Prescribing habits, competing pressures and uneven access to specialist advice"),
-            ("event", &format!("{title} across the system")),
-            ("effect", "Avoidable harm, resistance or cost, and the aim it threatens is missed"),
-            ("sector", sector), ("owner", "Dr A. Example"), ("aim", &aim_refs[aim]),
-            ("inherent_likelihood", s[0]), ("inherent_consequence", s[1]),
-            ("current_likelihood", s[2]), ("current_consequence", s[3]),
-            ("target_likelihood", s[4]), ("target_consequence", s[5]),
-            ("controls", "Prescribing dashboard reviewed monthly at the medicines optimisation committee; practice visits by PCN pharmacists."),
-            ("gaps_in_control", "No automated alert to practices when their values turn."),
-            ("gaps_in_assurance", "No internal audit of the process yet."),
-            ("review_date", "2026-01-31"), ("trend", "Stable"),
-        ]).await?;
+    for ((title, sector, aim, s, watches), (cause, controls, gaps, gaps_assurance, review)) in
+        risks.into_iter().zip(RISK_TEXT)
+    {
+        let r = add(
+            store,
+            "risk",
+            &[
+                ("title", title),
+                ("cause", cause),
+                ("event", &format!("{title} across the system")),
+                ("effect", "Avoidable harm, resistance or cost, and the aim it threatens is missed"),
+                ("sector", sector),
+                ("owner", "Dr A. Example"),
+                ("aim", &aim_refs[aim]),
+                ("inherent_likelihood", s[0]),
+                ("inherent_consequence", s[1]),
+                ("current_likelihood", s[2]),
+                ("current_consequence", s[3]),
+                ("target_likelihood", s[4]),
+                ("target_consequence", s[5]),
+                ("controls", controls),
+                ("gaps_in_control", gaps),
+                ("gaps_in_assurance", gaps_assurance),
+                ("review_date", review),
+                ("trend", "Stable"),
+            ],
+        )
+        .await?;
         for (measure, trigger) in watches {
             add(store, "watch", &[("risk", &r), ("org", icb), ("measure", measure), ("trigger", trigger)]).await?;
         }
         risk_refs.push(r);
     }
     for (r, action, due) in [
-        (0, "Share practice-level broad-spectrum dashboards at every PCN meeting", "2026-02-28"),
-        (2, "Opioid tapering clinics in the three highest-prescribing PCNs", "2026-03-31"),
-        (7, "Joint recruitment campaign with the training hub", "2026-01-31"),
+        (0, "Share practice-level broad-spectrum dashboards at every PCN meeting", "2027-02-28"),
+        (2, "Opioid tapering clinics in the three highest-prescribing PCNs", "2026-10-31"),
+        (7, "Joint recruitment campaign with the training hub", "2027-01-31"),
     ] {
         add(
             store,
@@ -655,8 +799,8 @@ async fn programme(
         .await?;
     }
 
-    // Workforce: four quarters by sector and role, with a training pipeline.
-    let quarters = ["2025-Q1", "2025-Q2", "2025-Q3", "2025-Q4"];
+    // Workforce: the four quarters to 2026-Q3 by sector and role, with a training pipeline.
+    let quarters = ["2025-Q4", "2026-Q1", "2026-Q2", "2026-Q3"];
     for (qi, q) in quarters.iter().enumerate() {
         let step = qi as f64;
         for (sector, role, est, post, leavers) in [
@@ -666,7 +810,9 @@ async fn programme(
             ("General practice and PCNs", "PCN pharmacy technician (ARRS)", 25.0, 18.0 + step, 1.0),
             ("Community pharmacy", "Pharmacist", 150.0, 128.0 - step, 5.0),
             ("Community pharmacy", "Pharmacist independent prescriber", 20.0, 6.0 + 3.0 * step, 0.0),
-            ("Mental health trust", "Consultant pharmacist", 3.0, 2.0, 0.0),
+            ("Mental health trust", "Pharmacist", 32.0, 26.0 + step, 1.0),
+            ("Mental health trust", "Pharmacy technician", 22.0, 19.0, 0.5),
+            ("Mental health trust", "Consultant pharmacist", 2.0, 2.0, 0.0),
         ] {
             let post = format!("{post:.1}");
             let headcount = format!("{}", (post.parse::<f64>().unwrap_or(0.0) * 1.15).round());
@@ -707,7 +853,7 @@ async fn programme(
     }
 
     // Evidence and decisions.
-    add(store, "case-study", &[("title", "A system-wide medicines dashboard"), ("sector", "System-wide"), ("org", icb), ("summary", "Every practice, PCN and the ICB see the same measures monthly, with SPC charts and funnel plots; the IPMO leadership group reviews the alerts."), ("outcome", "Broad-spectrum share fell in the PCNs that used the practice-level views."), ("measures", "broad_spectrum, amoxicillin_500_capsules_per_item"), ("author", "F. Madeup")]).await?;
+    add(store, "case-study", &[("title", "A system-wide medicines dashboard"), ("sector", "System-wide"), ("org", icb), ("summary", "Every practice, PCN and the ICB see the same measures monthly, with SPC charts and funnel plots; the IPMO leadership group reviews the alerts."), ("outcome", outcome), ("measures", "broad_spectrum, amoxicillin_500_capsules_per_item"), ("author", "F. Madeup")]).await?;
     add(
         store,
         "case-study",

@@ -3,6 +3,7 @@
 //! `--governance` names another file. These work while `ipmo serve` runs: SQLite in WAL mode
 //! lets the server and the command share the file.
 
+use crate::output::{Cell, Format, Output};
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Subcommand;
 use ipmo_governance::kinds::{self, AcceptAll, Lookups};
@@ -33,7 +34,11 @@ pub enum UserCommand {
         password_stdin: bool,
     },
     /// List accounts.
-    List,
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
     /// Disable an account (its sessions end at once).
     Disable {
         /// The account.
@@ -69,7 +74,11 @@ pub enum DbCommand {
         file: PathBuf,
     },
     /// Check the database file (SQLite integrity check) and count records by kind.
-    Check,
+    Check {
+        /// Output format (of the counts).
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
 }
 
 /// `ipmo records …`.
@@ -84,7 +93,11 @@ pub enum RecordsCommand {
         file: PathBuf,
     },
     /// List the kinds of record and their fields.
-    Kinds,
+    Kinds {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
 }
 
 /// The governance database of a warehouse, or the file given.
@@ -135,19 +148,21 @@ pub fn user(db: &Path, cmd: UserCommand) -> Result<()> {
                     println!("password: {pw}\n(shown once; `ipmo user reset-password {}` sets a new one)", u.username);
                 }
             }
-            UserCommand::List => {
+            UserCommand::List { format } => {
                 let users = store.users().await?;
-                if users.is_empty() {
+                if users.is_empty() && format == Format::Table {
                     println!("no accounts yet; add one with `ipmo user add NAME --role admin`");
-                }
-                for u in users {
-                    println!(
-                        "{}\t{}\t{}\t{}",
-                        u.username,
-                        u.role.as_str(),
-                        if u.disabled { "disabled" } else { "active" },
-                        u.display_name
-                    );
+                } else {
+                    let mut table = Output::new(&["username", "role", "state", "name"]);
+                    for u in users {
+                        table.rows.push(vec![
+                            Cell::text(&u.username),
+                            Cell::text(u.role.as_str()),
+                            Cell::text(if u.disabled { "disabled" } else { "active" }),
+                            Cell::text(&u.display_name),
+                        ]);
+                    }
+                    table.write(format, &mut std::io::stdout().lock())?;
                 }
             }
             UserCommand::Disable { username } => {
@@ -176,7 +191,7 @@ pub fn user(db: &Path, cmd: UserCommand) -> Result<()> {
 pub fn db(db: &Path, cmd: DbCommand) -> Result<()> {
     let rt = runtime()?;
     rt.block_on(async {
-        if !db.is_file() && !matches!(cmd, DbCommand::Check) {
+        if !db.is_file() && !matches!(cmd, DbCommand::Check { .. }) {
             bail!(
                 "there is no governance database at {}; it is created by `ipmo serve`, `ipmo demo` or `ipmo user add`",
                 db.display()
@@ -200,16 +215,24 @@ pub fn db(db: &Path, cmd: DbCommand) -> Result<()> {
                     safety.display()
                 );
             }
-            DbCommand::Check => {
+            DbCommand::Check { format } => {
                 let ok = store.integrity_ok().await?;
-                println!("{}: integrity {}", db.display(), if ok { "ok" } else { "FAILED" });
+                let verdict = format!("{}: integrity {}", db.display(), if ok { "ok" } else { "FAILED" });
+                // The table is for reading, so the verdict heads it; CSV and JSON stay parseable.
+                if format == Format::Table {
+                    println!("{verdict}")
+                } else {
+                    eprintln!("{verdict}")
+                }
                 let counts = store.counts(true).await?;
                 // In the kinds' declared order, as `records kinds` lists them.
+                let mut table = Output::new(&["kind", "records"]);
                 for k in kinds::KINDS {
                     if let Some(n) = counts.get(k.id) {
-                        println!("{}\t{n}", k.id);
+                        table.rows.push(vec![Cell::text(k.id), Cell::Num(Some(*n as f64), 0)]);
                     }
                 }
+                table.write(format, &mut std::io::stdout().lock())?;
                 if !ok {
                     bail!("SQLite's integrity check failed; restore the latest backup with `ipmo db restore FILE`");
                 }
@@ -263,20 +286,21 @@ pub fn read_records_csv(kind: &kinds::Kind, file: &Path, lookups: &dyn Lookups) 
 /// Runs `ipmo records …`.
 pub fn records(db: &Path, cmd: RecordsCommand, quiet: bool) -> Result<()> {
     match cmd {
-        RecordsCommand::Kinds => {
+        RecordsCommand::Kinds { format } => {
+            let mut table = Output::new(&["kind", "plural", "fields"]);
             for k in kinds::KINDS {
-                println!(
-                    "{} ({}): {}",
-                    k.id,
-                    k.plural,
-                    k.fields
-                        .iter()
-                        .map(|f| if f.required { format!("{}*", f.name) } else { f.name.to_string() })
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
+                let fields = k
+                    .fields
+                    .iter()
+                    .map(|f| if f.required { format!("{}*", f.name) } else { f.name.to_string() })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                table.rows.push(vec![Cell::text(k.id), Cell::text(k.plural), Cell::text(fields)]);
             }
-            println!("(* required)");
+            table.write(format, &mut std::io::stdout().lock())?;
+            if format == Format::Table {
+                println!("(* required)");
+            }
             Ok(())
         }
         RecordsCommand::Import { kind, file } => {

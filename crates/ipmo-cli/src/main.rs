@@ -69,7 +69,11 @@ enum Command {
     #[command(subcommand)]
     Groups(measures::GroupsCommand),
     /// Show what the warehouse holds and every file loaded into it.
-    Status,
+    Status {
+        /// Output format (csv and json list the loads, one row each).
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
     /// Write synthetic prescribing, organisation, list-size, BNF and IMD files in the real formats.
     Synth(SynthArgs),
     /// Serve the dashboard and JSON API over what the warehouse holds.
@@ -275,7 +279,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Status => status(&open(&cli.warehouse)?),
+        Command::Status { format } => status(&open(&cli.warehouse)?, format),
         Command::Analyse(a) => analyse::run(&open(&cli.warehouse)?, a, quiet),
         Command::Bench(c) => bench::run(&open(&cli.warehouse)?, c),
         Command::Measures(c) => measures::run(&cli.warehouse, &measures::library_source(cli.measures), c, quiet),
@@ -437,10 +441,38 @@ fn print_outcome(wh: &Warehouse, o: &LoadOutcome, started: Instant) {
     );
 }
 
-fn status(wh: &Warehouse) -> Result<()> {
+fn status(wh: &Warehouse, format: Format) -> Result<()> {
     let m = wh.manifest()?;
     if m.loads.is_empty() {
         bail!("the warehouse at {} is empty; load files with `ipmo ingest …` or try `ipmo demo`", wh.root().display());
+    }
+    if format != Format::Table {
+        let mut table = output::Output::new(&[
+            "load_id",
+            "loaded_at",
+            "kind",
+            "file",
+            "rows_read",
+            "rows_kept",
+            "rows_rejected",
+            "partitions",
+            "sha256",
+        ]);
+        for r in &m.loads {
+            use output::Cell;
+            table.rows.push(vec![
+                Cell::Num(Some(r.load_id as f64), 0),
+                Cell::text(&r.loaded_at),
+                Cell::text(&r.kind),
+                Cell::text(&r.file),
+                Cell::Num(Some(r.rows_read as f64), 0),
+                Cell::Num(Some(r.rows_kept as f64), 0),
+                Cell::Num(Some(r.rows_rejected as f64), 0),
+                Cell::text(r.partitions.join(" ")),
+                Cell::text(&r.sha256),
+            ]);
+        }
+        return Ok(table.write(format, &mut std::io::stdout().lock())?);
     }
     println!("warehouse {}", wh.root().display());
     for (table, parts) in &m.tables {

@@ -1,7 +1,7 @@
 //! `ipmo measures …` and `ipmo groups …`: the measure library and custom groupings.
 
 use crate::measure_analysis;
-use crate::output::Format;
+use crate::output::{Cell, Format, Output};
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Subcommand, ValueEnum};
 use ipmo_domain::YearMonth;
@@ -23,6 +23,9 @@ pub enum MeasuresCommand {
         /// Only measures with this tag (e.g. antimicrobial).
         #[arg(long)]
         tag: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
     },
     /// Show a definition and the presentations it counts in this warehouse, with the SQL that
     /// reproduces its practice numerators.
@@ -143,7 +146,11 @@ impl From<MembershipArg> for Membership {
 #[derive(Subcommand)]
 pub enum GroupsCommand {
     /// List group sets and their groups.
-    List,
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
     /// Add (or replace) a group: `ipmo groups add localities north --name "North locality" --members A81001,A81002`.
     Add {
         /// Group set id (created if new), e.g. localities or peers.
@@ -247,24 +254,26 @@ pub fn run(wh_dir: &Path, dir: &LibrarySource, command: MeasuresCommand, quiet: 
             )?;
             Ok(())
         }
-        MeasuresCommand::List { tag } => {
+        MeasuresCommand::List { tag, format } => {
             let lib = load_library(dir)?;
+            let mut table = Output::new(&["id", "status", "unit", "tags", "components", "title"]);
             for m in lib.measures.iter().filter(|m| tag.as_ref().is_none_or(|t| m.tags.contains(t))) {
-                writeln!(
-                    out,
-                    "{:<28} {:<7} {:<32} {:<40} {}",
-                    m.id,
-                    m.status.as_str(),
-                    m.unit(),
-                    m.tags.join(","),
-                    m.title
-                )?;
+                table.rows.push(vec![
+                    Cell::text(&m.id),
+                    Cell::text(m.status.as_str()),
+                    Cell::text(m.unit()),
+                    Cell::text(m.tags.join(",")),
+                    Cell::text(m.components.join(",")),
+                    Cell::text(&m.title),
+                ]);
             }
             if wh_dir.join("manifest.json").is_file() && tag.is_none() {
                 for d in Warehouse::open(wh_dir)?.indicator_definitions()? {
-                    writeln!(out, "{:<28} {:<7} {:<32} {:<40} {}", d.id, "imported", "%", "indicator", d.title)?;
+                    let row = [&d.id, "imported", "%", "indicator", "", &d.title];
+                    table.rows.push(row.iter().map(Cell::text).collect());
                 }
             }
+            table.write(format, &mut out)?;
             Ok(())
         }
         MeasuresCommand::Show { id } => {
@@ -392,16 +401,24 @@ pub fn groups(wh: &Warehouse, command: GroupsCommand) -> Result<()> {
     let mut out = std::io::stdout().lock();
     let (mut sets, _) = read_groups(wh)?;
     match command {
-        GroupsCommand::List => {
-            if sets.is_empty() {
+        GroupsCommand::List { format } => {
+            if sets.is_empty() && format == Format::Table {
                 writeln!(out, "no custom groups; add one with `ipmo groups add SET CODE --name NAME --members A,B`")?;
+                return Ok(());
             }
+            let mut table = Output::new(&["set", "set_name", "code", "name", "members"]);
             for s in &sets {
-                writeln!(out, "{} ({})", s.id, s.name)?;
                 for g in &s.groups {
-                    writeln!(out, "  {:<16} {:<40} {}", g.code, g.name, g.members.join(","))?;
+                    table.rows.push(vec![
+                        Cell::text(&s.id),
+                        Cell::text(&s.name),
+                        Cell::text(&g.code),
+                        Cell::text(&g.name),
+                        Cell::text(g.members.join(",")),
+                    ]);
                 }
             }
+            table.write(format, &mut out)?;
             return Ok(());
         }
         GroupsCommand::Add { set, code, name, members, set_name } => {

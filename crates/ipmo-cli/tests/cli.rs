@@ -481,7 +481,23 @@ fn spc_funnel_lens_alerts_and_indicators_agree_with_independent_sql() {
     ));
     insta::assert_snapshot!("broad_spectrum_icb_funnel", icb_funnel);
     let no_count = failed(&ipmo(&wh, &["measures", "funnel", "--measure", "vitamin_d_cost_per_1000"]));
-    assert!(no_count.contains("numerator that counts items"), "{no_count}");
+    assert!(no_count.contains("numerator is money"), "{no_count}");
+    // ADQs and units are counts too: a Poisson funnel.
+    let adq = ok(&ipmo(
+        &wh,
+        &[
+            "-q",
+            "measures",
+            "funnel",
+            "--measure",
+            "hypnotics_anxiolytics_adq_per_1000",
+            "--org-type",
+            "icb",
+            "--format",
+            "csv",
+        ],
+    ));
+    assert!(adq.lines().count() > 2, "{adq}");
 
     // Lens: the engine's quintile values equal a plain SQL grouping over the imd table.
     let lens = csv_rows(&ok(&ipmo(&wh, &["measures", "lens", "--measure", "broad_spectrum", "--format", "csv"])));
@@ -510,7 +526,11 @@ fn spc_funnel_lens_alerts_and_indicators_agree_with_independent_sql() {
                 a["measure"], a["org_code"]
             ),
         );
-        assert!(a["message"].contains(&format!("£{:.0} ", total["x"])), "{a:?} vs {}", total["x"]);
+        let pounds = ipmo_domain::display::pounds(total["x"]);
+        assert!(
+            a["message"].starts_with(&format!("{pounds} could have been saved over November 2024 to April 2025")),
+            "{a:?} vs {pounds}"
+        );
     }
     let icb_alerts = ok(&ipmo(&wh, &["-q", "measures", "alerts", "--org-type", "icb", "--format", "json"]));
     insta::assert_snapshot!("icb_alerts", icb_alerts);
@@ -557,6 +577,20 @@ fn spc_funnel_lens_alerts_and_indicators_agree_with_independent_sql() {
     assert_same("indicator percentiles", &engine, &independent);
     let listed = ok(&ipmo(&wh, &["measures", "list"]));
     assert!(listed.contains("pincer_test") && listed.contains("imported"), "{listed}");
+    // Every listing command answers in table, CSV or JSON.
+    let csv = ok(&ipmo(&wh, &["measures", "list", "--format", "csv"]));
+    assert!(csv.starts_with("id,status,unit,tags,components,title\n"), "{csv}");
+    let omnibus = csv.lines().find(|l| l.starts_with("lp_omnibus,")).expect("the omnibus");
+    assert!(omnibus.contains("lp_aliskiren,lp_amiodarone"), "its components: {omnibus}");
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&ipmo(&wh, &["measures", "list", "--format", "json"]))).unwrap();
+    assert!(json.as_array().unwrap().iter().any(|m| m["id"] == "pincer_test"));
+    let kinds: serde_json::Value =
+        serde_json::from_str(&ok(&ipmo(&wh, &["records", "kinds", "--format", "json"]))).unwrap();
+    assert!(kinds.as_array().unwrap().len() >= 19);
+    let loads = ok(&ipmo(&wh, &["status", "--format", "csv"]));
+    assert!(loads.starts_with("load_id,loaded_at,kind,file,"), "{loads}");
+    assert!(ok(&ipmo(&wh, &["groups", "list", "--format", "csv"])).starts_with("set,set_name,code,name,members"));
     let shown = csv_rows(&ok(&ipmo(
         &wh,
         &["measures", "values", "--measure", "pincer_test", "--org-type", "icb", "--format", "csv"],
@@ -780,6 +814,48 @@ fn the_served_release_matches_the_stored_tables() {
     for o in release.orgs().iter().filter(|o| o.org_type == "practice") {
         assert_eq!(release.ancestors(&o.code).last().map(|e| e.code.as_str()), Some("ENG"), "{}", o.code);
     }
+
+    // The dashboard's savings headline for every ICB equals an independent sum in SQL: each cost
+    // measure's six-month savings, positive totals only, the low-priority omnibus left out
+    // because its components are counted (written here by name, not from the components list).
+    // The SQL the page shows for the figure gives the same again.
+    let from = month.minus(5).first_day();
+    let independent = |column: &str| {
+        sql_map(
+            &wh,
+            &format!(
+                "SELECT org_code, SUM(CASE WHEN s > 0 THEN s ELSE 0 END) FROM (SELECT org_code, measure_id, SUM({column}) AS s \
+                 FROM measure_values WHERE org_type = 'icb' AND month >= DATE '{from}' AND {column} IS NOT NULL \
+                 AND measure_id <> 'lp_omnibus' GROUP BY org_code, measure_id) GROUP BY org_code"
+            ),
+        )
+    };
+    let (at_median, at_p10) = (independent("saving_50"), independent("saving_10"));
+    assert!(!at_median.is_empty());
+    for icb in release.orgs().iter().filter(|o| o.org_type == "icb") {
+        let series = release.library.computed().filter_map(|m| release.series(&m.id, icb).map(|s| (m, s)));
+        let h = ipmo_measures::savings::headline(series, month);
+        assert_eq!(h.composites, ["lp_omnibus"]);
+        close(h.at_median, at_median[&icb.code], "headline at the median");
+        close(h.at_p10, at_p10[&icb.code], "headline at the 10th percentile");
+        let shown = sql_map(
+            &wh,
+            &format!("SELECT 'x', at_median FROM ({})", ipmo_measures::savings::headline_sql(&h, "icb", &icb.code)),
+        );
+        close(shown["x"], h.at_median, "the SQL shown on the page");
+    }
+}
+
+/// An analysis with no organisation map loaded says so and what to load, instead of 0 rows.
+#[test]
+fn analyse_without_an_organisation_map_says_what_to_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, wh) = (dir.path().join("in"), dir.path().join("wh"));
+    let input_s = input.to_str().unwrap();
+    ok(&ipmo(&wh, &["--quiet", "synth", "--out", input_s, "--practices", "10", "--months", "1", "--start", "2024-01"]));
+    ok(&ipmo(&wh, &["-q", "ingest", "epd", input.join("epd_202401.csv").to_str().unwrap()]));
+    let err = failed(&ipmo(&wh, &["-q", "analyse", "--numerator", "0501"]));
+    assert!(err.contains("organisation map") && err.contains("ipmo ingest orgs"), "{err}");
 }
 
 /// `ipmo.toml` in the working directory sets the warehouse; a flag still wins; a misspelt key is
@@ -855,9 +931,11 @@ fn accounts_are_managed_from_the_command_line() {
             .contains("at least 10 characters")
     );
     ok(&ipmo(&wh, &["user", "disable", "bob"]));
-    let list = ok(&ipmo(&wh, &["user", "list"]));
-    assert!(list.contains("ann\tadmin\tactive\tAnn Example"), "{list}");
-    assert!(list.contains("bob\tviewer\tdisabled"), "{list}");
+    let list = ok(&ipmo(&wh, &["user", "list", "--format", "csv"]));
+    assert!(list.contains("ann,admin,active,Ann Example"), "{list}");
+    assert!(list.contains("bob,viewer,disabled"), "{list}");
+    let json: serde_json::Value = serde_json::from_str(&ok(&ipmo(&wh, &["user", "list", "--format", "json"]))).unwrap();
+    assert_eq!(json[0]["username"], "ann");
     assert!(failed(&ipmo(&wh, &["user", "disable", "nobody"])).contains("no account called \"nobody\""));
     let out = ok(&ipmo(&wh, &["user", "reset-password", "ann"]));
     assert!(out.lines().any(|l| l.starts_with("password: ") && l != format!("password: {password}")));
@@ -876,7 +954,13 @@ fn stakeholder_csv(path: &Path, rows: usize) {
 }
 
 fn count_of(check: &str, kind: &str) -> usize {
-    check.lines().find_map(|l| l.strip_prefix(&format!("{kind}\t"))).map_or(0, |n| n.parse().unwrap())
+    check
+        .lines()
+        .find_map(|l| {
+            let mut words = l.split_whitespace();
+            (words.next() == Some(kind)).then(|| words.next().unwrap().parse().unwrap())
+        })
+        .unwrap_or(0)
 }
 
 #[test]

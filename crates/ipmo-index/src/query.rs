@@ -473,17 +473,6 @@ impl PrescribingIndex {
     /// (a typo reads as a chart of zeros otherwise), a period with no month held, or months in
     /// which no practice is in the organisation map (nothing to group).
     fn check(&self, a: &Analysis, months: &Range<usize>) -> Result<(), IndexError> {
-        let sides = [("numerator", Some(&a.numerator)), ("denominator", a.denominator.codes())];
-        for (parameter, set) in sides {
-            if let Some(p) = set.and_then(|s| self.unmatched(s).into_iter().next()) {
-                return Err(IndexError::Unanswerable {
-                    parameter,
-                    message: format!(
-                        "no presentation in the prescribing data has a BNF code starting \"{p}\"; check the code in the BNF browser (or by name)"
-                    ),
-                });
-            }
-        }
         if months.is_empty() {
             let (first, last) = match (self.months.first(), self.months.last()) {
                 (Some(f), Some(l)) => (*f, *l),
@@ -510,6 +499,17 @@ impl PrescribingIndex {
                 parameter: "organisations",
                 message: "no practice is in the organisation map for these months, so nothing can be grouped; load the practice map with `ipmo ingest orgs` (gp-reg-pat-prac-map or epraccur)".into(),
             });
+        }
+        let sides = [("numerator", Some(&a.numerator)), ("denominator", a.denominator.codes())];
+        for (parameter, set) in sides {
+            if let Some(p) = set.and_then(|s| self.unmatched(s).into_iter().next()) {
+                return Err(IndexError::Unanswerable {
+                    parameter,
+                    message: format!(
+                        "no presentation in the prescribing data has a BNF code starting \"{p}\"; check the code in the BNF browser (or by name)"
+                    ),
+                });
+            }
         }
         Ok(())
     }

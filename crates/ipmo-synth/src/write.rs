@@ -82,6 +82,18 @@ fn hash(a: u64, b: u64) -> u64 {
     x ^ (x >> 33)
 }
 
+/// The first ICB's antimicrobial stewardship programme, so the demo's programme has an effect to
+/// show: from the middle of the period its practices' broad-spectrum prescribing falls by 15%,
+/// reached over three months.
+fn stewardship(sys: &SynthSystem, p: &Practice, t: u32, months: u32) -> f64 {
+    let (_, _, icb, _) = sys.chain(p);
+    let start = months / 2;
+    if t < start || sys.icbs.first().is_none_or(|first| first.code != icb.code) {
+        return 1.0;
+    }
+    1.0 - 0.15 * (f64::from(t - start + 1) / 3.0).min(1.0)
+}
+
 /// A practice's lasting preference for one presentation (local formularies, habits): lognormal,
 /// mean one, the same every month.
 fn formulary(seed: u64, index: usize) -> f64 {
@@ -187,7 +199,11 @@ fn write_epd_month(
             let mut lambda = pres.rate * size * p.chapter_factor[chapter.min(23)] * formulary(p.formulary_seed, pi);
             lambda *= match pres.kind {
                 Kind::Antibacterial | Kind::BroadSpectrum => {
-                    let broad = if pres.kind == Kind::BroadSpectrum { p.broad_spectrum_propensity } else { 1.0 };
+                    let broad = if pres.kind == Kind::BroadSpectrum {
+                        p.broad_spectrum_propensity * stewardship(sys, p, t, config.months)
+                    } else {
+                        1.0
+                    };
                     abx_need
                         * p.antibiotic_propensity
                         * broad
@@ -213,7 +229,18 @@ fn write_epd_month(
             let splits = (1 + extra).min(k).min(6) as usize;
             let base = pres.quantity_per_item.round().max(1.0);
             let mut quantities: Vec<f64> = Vec::with_capacity(splits);
-            for m in [1.0, 2.0, 0.5, 3.0, 1.5, 4.0, 0.25, 6.0] {
+            // Quantities an item is written for, most common first. Acute oral antibiotics come
+            // in courses (amoxicillin 500 mg: 15 capsules for five days, 21 for seven, …);
+            // everything else in multiples of its usual pack.
+            let course = pres.code.starts_with("0501")
+                && (pres.name.contains("_Cap") || pres.name.contains("_Tab"))
+                && pres.quantity_per_item <= 35.0;
+            let multiples: &[f64] = if course {
+                &[0.714, 1.0, 0.476, 1.43, 1.333, 0.667]
+            } else {
+                &[1.0, 2.0, 0.5, 3.0, 1.5, 4.0, 0.25, 6.0]
+            };
+            for &m in multiples {
                 let q = (base * m).round().max(1.0);
                 if !quantities.contains(&q) {
                     quantities.push(q);
