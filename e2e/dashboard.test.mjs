@@ -19,7 +19,7 @@ const problems = [];
 before(async () => {
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox"] });
   // bypassCSP lets the test inject axe-core; the pages themselves run under the server's CSP.
-  context = await browser.newContext({ acceptDownloads: true, bypassCSP: true });
+  context = await browser.newContext({ acceptDownloads: true, bypassCSP: true, viewport: { width: 1280, height: 900 } });
   const origin = new URL(BASE).origin;
   context.on("page", watch);
   function watch(page) {
@@ -44,9 +44,23 @@ async function open(path) {
   return { page, response };
 }
 
-/** Runs axe-core on the page; serious and critical violations fail the test. */
+/**
+ * Checks the page reflows at 390 px (WCAG 1.4.10: no sideways scrolling of the page; wide tables
+ * and charts scroll inside their own regions) and then runs axe-core at both widths; serious and
+ * critical violations fail the test.
+ */
 async function accessible(page) {
-  await page.addScriptTag({ content: AXE });
+  const wide = page.viewportSize() ?? { width: 1280, height: 900 };
+  await page.setViewportSize({ width: 390, height: 844 });
+  const [scroll, inner] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+  assert.ok(scroll <= inner, `${page.url()} scrolls sideways at 390 px: scrollWidth ${scroll} > ${inner}`);
+  await axe(page);
+  await page.setViewportSize(wide);
+  await axe(page);
+}
+
+async function axe(page) {
+  if (!(await page.evaluate(() => typeof window.axe === "object"))) await page.addScriptTag({ content: AXE });
   const result = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ["violations"] }));
   const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
   assert.deepEqual(
@@ -64,6 +78,7 @@ test("search for an organisation, open its dashboard, drill down to a measure an
   const api = await (await fetch(`${BASE}/api/v1/organisations?org_type=pcn&limit=1`)).json();
   const pcn = api.organisations[0];
   assert.ok(pcn, "the demo has PCNs");
+  assert.ok(api.total >= 1 && "next" in api, "the list says how many there are and where the next page is");
 
   const { page, response } = await open("/");
   assert.equal(response.status(), 200);
@@ -71,8 +86,8 @@ test("search for an organisation, open its dashboard, drill down to a measure an
   await accessible(page);
 
   // Search from the header, as a user would.
-  await page.locator("header #search-q").fill(pcn.name);
-  await page.locator("header #search-q").press("Enter");
+  await page.locator("header #header-q").fill(pcn.name);
+  await page.locator("header #header-q").press("Enter");
   await page.waitForURL(/\/search\?q=/);
   await page.locator(`main a[href="/org/${pcn.code}"]`).first().click();
   await page.waitForURL(new RegExp(`/org/${pcn.code}$`));
@@ -91,9 +106,77 @@ test("search for an organisation, open its dashboard, drill down to a measure an
   await page.waitForURL(/\/measure\/[a-z0-9_]+\?level=pcn/);
   const [download] = await Promise.all([page.waitForEvent("download"), page.locator("a[download]").first().click()]);
   const csv = readFileSync(await download.path(), "utf8");
-  assert.match(csv.split("\n")[0], /^org_code,name,month,numerator,denominator,value,percentile,saving_50$/);
+  assert.match(csv.split("\n")[0], /^org_code,name,month,numerator,denominator,value,percentile,saving_50,saving_10,saving_50_6_months,saving_10_6_months$/);
   assert.ok(csv.trim().split("\n").length > 2, "rows in the CSV");
   await accessible(page);
+  noProblems();
+});
+
+test("an ICB's practices on a measure, its savings and alerts, the API page and search pages", async () => {
+  const icbs = await (await fetch(`${BASE}/api/v1/organisations?org_type=icb&limit=1`)).json();
+  const icb = icbs.organisations[0];
+  const { page } = await open(`/org/${icb.code}`);
+  const savings = await page.locator("dl.summary").innerText();
+  assert.match(savings, /Possible savings\s+£[\d,]+ at the median, £[\d,]+ at the 10th percentile\s+over/);
+  await page.locator("details summary", { hasText: "How this figure is worked out" }).click();
+  assert.ok(await page.locator("pre.sql").isVisible(), "the SQL behind the headline");
+  await accessible(page);
+  // Every "more" under the alerts is a working link.
+  const more = page.locator("main a[href*='/alerts#']").first();
+  if (await more.count()) {
+    await more.click();
+    await page.waitForURL(/\/alerts#/);
+    assert.match(await page.locator("main h1").innerText(), /Alerts/);
+    await accessible(page);
+  }
+  await page.goto(`${BASE}/measure/broad_spectrum/org/${icb.code}`);
+  const section = page.locator("#practices");
+  assert.match(await section.innerText(), new RegExp(`GP practices in ${icb.name}`));
+  const rows = await page.locator("table.practices tbody tr").count();
+  assert.ok(rows > 5, `the ICB's practices are listed (${rows})`);
+  assert.ok((await page.locator("svg.multiple").count()) >= 6, "small multiples");
+  await accessible(page);
+  await page.locator("main a", { hasText: "Small charts for every practice" }).click();
+  await page.waitForURL(/\/practices#multiples$/);
+  assert.equal(await page.locator("svg.multiple").count(), rows, "one small chart per practice");
+  await accessible(page);
+  // The practice ranking filtered to the ICB and another month.
+  await page.goto(`${BASE}/measure/broad_spectrum?level=practice&parent=${icb.code}`);
+  assert.match(await page.locator("#ranking").innerText(), new RegExp(`in ${icb.name}`));
+  await accessible(page);
+  // The funnel plot has a legend and its outliers are links a keyboard reaches.
+  assert.ok(await page.locator("ul.legend").first().isVisible(), "funnel legend");
+  const point = page.locator("svg[role=group] a").first();
+  if (await point.count()) {
+    await point.focus();
+    assert.equal(await page.evaluate(() => document.activeElement?.tagName.toLowerCase()), "a");
+  }
+
+  await page.goto(`${BASE}/api`);
+  assert.match(await page.locator("main h1").innerText(), /The IPMO API/);
+  await accessible(page);
+  await page.goto(`${BASE}/search?q=surgery`);
+  assert.match(await page.locator("main p.lede").innerText(), /^\d+ organisations?, \d+ BNF entr(y|ies) and \d+ measures? match/);
+  if (await page.locator("nav.pagination a[rel=next]").count()) {
+    await page.locator("nav.pagination a[rel=next]").click();
+    await page.waitForURL(/page=2/);
+  }
+  await accessible(page);
+  noProblems();
+});
+
+test("focus is plain to see on drop-downs and the header search button", async () => {
+  const { page } = await open("/analyse");
+  await page.locator("#value").focus();
+  const select = await page.evaluate(() => {
+    const s = getComputedStyle(document.activeElement);
+    return [s.outlineStyle, s.outlineWidth, s.outlineColor, s.boxShadow];
+  });
+  assert.deepEqual(select.slice(0, 3), ["solid", "4px", "rgb(255, 235, 59)"], `select focus: ${select}`);
+  assert.match(select[3], /inset/, "and a black inner edge");
+  await page.locator("header form.search button").focus();
+  const button = await page.evaluate(() => getComputedStyle(document.activeElement).backgroundColor);
+  assert.equal(button, "rgb(255, 235, 59)", "the header search button turns NHS yellow");
   noProblems();
 });
 
@@ -151,6 +234,7 @@ test("sign in to the governance workspace, add and edit a risk, and read the reg
   await page.locator("main form button[type=submit]").click();
   await page.waitForURL(/\/gov$/);
   assert.match(await page.locator("main h1").innerText(), /Governance workspace/);
+  assert.ok((await page.locator("ul.status li").count()) >= 6, "a status summary opens the workspace");
   await accessible(page);
 
   await page.goto(BASE + "/gov/risk");
@@ -166,6 +250,8 @@ test("sign in to the governance workspace, add and edit a risk, and read the reg
   await page.locator("main form.panel button[type=submit]").click();
   await page.waitForSelector(".error-summary");
   assert.match(await page.locator(".error-summary").innerText(), /Enter cause/);
+  assert.match(await page.title(), /^Error: /, "the title says there is an error");
+  assert.equal(await page.evaluate(() => document.activeElement?.classList.contains("error-summary")), true, "focus is on the error summary");
   assert.equal(await page.locator("#f-title").inputValue(), title, "typed values are kept");
   await accessible(page);
   for (const [field, text] of [["cause", "Staff shortages"], ["event", "Reviews are missed"], ["effect", "Harm"], ["owner", "Browser"]]) {

@@ -181,7 +181,7 @@ impl Frame {
         let x_title = wrap(x_title);
         let widest = y.labels.iter().map(|l| l.chars().count()).max().unwrap_or(1) as f64;
         let left = (12.0 + CHAR_W * widest).max(44.0);
-        let top = 12.0 + LINE_H * y_title.len() as f64;
+        let top = 14.0 + LINE_H * (y_title.len() as f64 + 0.5);
         let bottom = 10.0 + LINE_H * (1 + x_title.len()) as f64;
         Self { left, top, height: top + PLOT_H + bottom, y, y_title, x_title }
     }

@@ -101,7 +101,7 @@ fn bnf_page(r: &Release, code: &str, query: &str) -> Result<Html<String>, WebErr
             @if rows.is_empty() {
                 p { @if query.is_empty() { "Nothing is listed under this entry." } @else { "No BNF entry matches “" (query) "”." } }
             } @else {
-                table.table {
+                div.table-scroll role="region" aria-label="BNF entries" tabindex="0" { table.table {
                     caption { @if query.is_empty() { "Entries under " (title) } @else { "BNF entries matching “" (query) "”" }
                         @if let Some(m) = latest { ", national totals for " (long_month(m)) } }
                     thead { tr {
@@ -119,7 +119,7 @@ fn bnf_page(r: &Release, code: &str, query: &str) -> Result<Html<String>, WebErr
                             }
                         }
                     }
-                }
+                } }
             }
         },
     ))

@@ -481,7 +481,7 @@ pub async fn overview(State(s): State<Shared>, headers: HeaderMap) -> Response {
             }
             @for area in Area::ALL {
                 h2 { (area.title()) }
-                table.table.records {
+                div.table-scroll role="region" aria-label=(area.title()) tabindex="0" { table.table.records {
                     caption.visually-hidden { (area.title()) }
                     thead { tr { th scope="col" { "Record" } th scope="col" { "What it holds" } th scope="col" .num { "Records" } } }
                     tbody {
@@ -489,7 +489,7 @@ pub async fn overview(State(s): State<Shared>, headers: HeaderMap) -> Response {
                             tr { td { a href=(format!("/gov/{}", k.id)) { (k.plural) } } td { (k.description) } td.num { (counts.get(k.id).copied().unwrap_or(0)) } }
                         }
                     }
-                }
+                } }
             }
         },
     )
@@ -561,7 +561,7 @@ pub async fn list(
             @if records.is_empty() {
                 p { "There are no " (kind.plural.to_lowercase()) " yet." }
             } @else {
-                table.table {
+                div.table-scroll role="region" aria-label=(kind.plural) tabindex="0" { table.table {
                     caption.visually-hidden { (kind.plural) }
                     thead { tr {
                         th scope="col" { "Ref" }
@@ -577,7 +577,7 @@ pub async fn list(
                             }
                         }
                     }
-                }
+                } }
             }
         },
     )
@@ -635,7 +635,7 @@ pub async fn view(State(s): State<Shared>, headers: HeaderMap, Path((kind_id, id
                 ul { @for other in list { li { a href=(format!("/gov/{}/{}", k.id, other.id)) { (k.reference(other.id)) } " " (name_of(k, other)) } } }
             }
             h2 { "History" }
-            table.table {
+            div.table-scroll role="region" aria-label="Changes to this record" tabindex="0" { table.table {
                 caption.visually-hidden { "Changes to this record" }
                 thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "What" } th scope="col" { "Fields changed" } } }
                 tbody {
@@ -643,7 +643,7 @@ pub async fn view(State(s): State<Shared>, headers: HeaderMap, Path((kind_id, id
                         tr { td { (crate::format::timestamp(&a.at)) } td { (a.actor) } td { (a.action) } td { (changed_fields(a.before.as_ref(), a.after.as_ref())) } }
                     }
                 }
-            }
+            } }
         },
     )
 }
@@ -955,7 +955,7 @@ async fn conflict(
         html! {
             h1 { "Someone else changed this record" }
             p.lede { (current.updated_by) " saved " (kind.reference(current.id)) " at " (current.updated_at) " (version " (current.version) ") after you opened it. Your changes have not been saved." }
-            table.table {
+            div.table-scroll role="region" aria-label="Their version and yours" tabindex="0" { table.table {
                 caption { "Their version and yours" }
                 thead { tr { th scope="col" { "Field" } th scope="col" { "Now (version " (current.version) ")" } th scope="col" { "Yours" } } }
                 tbody {
@@ -968,7 +968,7 @@ async fn conflict(
                         }
                     }
                 }
-            }
+            } }
             form.inline method="post" action=(format!("{path}/edit")) {
                 input type="hidden" name="csrf" value=(session.csrf);
                 input type="hidden" name="version" value=(current.version);
@@ -1039,7 +1039,7 @@ pub async fn audit_trail(State(s): State<Shared>, headers: HeaderMap, p: crate::
         html! {
             h1 { "Audit trail" }
             p.lede { "Every change to accounts and records, newest first (the latest 500). Nothing here can be edited or removed." }
-            table.table {
+            div.table-scroll role="region" aria-label="Audit trail" tabindex="0" { table.table {
                 caption.visually-hidden { "Audit trail" }
                 thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "Action" } th scope="col" { "Record" } th scope="col" { "Fields changed" } } }
                 tbody {
@@ -1055,7 +1055,7 @@ pub async fn audit_trail(State(s): State<Shared>, headers: HeaderMap, p: crate::
                         }
                     }
                 }
-            }
+            } }
         },
     )
 }
@@ -1257,7 +1257,7 @@ async fn users_page(
             @if !errors.is_empty() {
                 div.error-summary role="alert" tabindex="-1" { h2 { "There is a problem" } ul { @for e in errors { li { a href=(format!("#u-{}", e.field)) { (e.message) } } } } }
             }
-            table.table {
+            div.table-scroll role="region" aria-label="Accounts" tabindex="0" { table.table {
                 caption.visually-hidden { "Accounts" }
                 thead { tr { th scope="col" { "Username" } th scope="col" { "Name" } th scope="col" { "Role" } th scope="col" { "State" } th scope="col" { "Change" } } }
                 tbody { @for u in &list { tr {
@@ -1275,7 +1275,7 @@ async fn users_page(
                         }
                     } @else { "(you)" } }
                 } } }
-            }
+            } }
             h2 { "Add an account" }
             form.panel method="post" action="/gov/users" {
                 input type="hidden" name="csrf" value=(session.csrf);

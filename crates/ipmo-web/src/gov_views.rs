@@ -201,7 +201,7 @@ pub async fn risk_register(s: &Shared, g: &Governance, risks: &[Record]) -> Resu
     Ok(html! {
         h2 { "Heat map of current risks" }
         p { "How many current risks sit in each cell of the 5×5 matrix (score = likelihood × consequence; bands 1–3 low, 4–6 moderate, 8–12 high, 15–25 extreme)." }
-        table.heatmap {
+        div.table-scroll role="region" aria-label="Current risks by likelihood and consequence" tabindex="0" { table.heatmap {
             caption.visually-hidden { "Current risks by likelihood and consequence" }
             thead { tr { th scope="col" { "Likelihood ↓ / consequence →" } @for c in 1..=5 { th scope="col" { (c) " " (CONSEQUENCE[c - 1]) } } } }
             tbody {
@@ -218,7 +218,7 @@ pub async fn risk_register(s: &Shared, g: &Governance, risks: &[Record]) -> Resu
                     }
                 }
             }
-        }
+        } }
         h2 { "Risks and their watched measures" }
         @if flagged > 0 {
             div.warning-callout { p { strong { (crate::format::plural(flagged, "risk has", "risks have")) } " a watched measure that has turned; they are listed first." } }
@@ -226,7 +226,7 @@ pub async fn risk_register(s: &Shared, g: &Governance, risks: &[Record]) -> Resu
         @if overdue > 0 {
             div.warning-callout { p { strong { (crate::format::plural(overdue, "risk is", "risks are")) } " past their next review date (" (crate::format::iso_date(&today.format("%Y-%m-%d").to_string())) ")." } }
         }
-        table.table {
+        div.table-scroll role="region" aria-label="Risks with scores and live signals" tabindex="0" { table.table {
             caption.visually-hidden { "Risks with scores and live signals" }
             thead { tr {
                 th scope="col" { "Risk" } th scope="col" { "Inherent" } th scope="col" { "Current" } th scope="col" { "Target" }
@@ -248,7 +248,7 @@ pub async fn risk_register(s: &Shared, g: &Governance, risks: &[Record]) -> Resu
                     }
                 }
             }
-        }
+        } }
     })
 }
 
@@ -402,14 +402,14 @@ pub async fn record_panel(s: &Shared, g: &Governance, kind: &Kind, rec: &Record)
                 g.store.records("watch", false).await?.into_iter().filter(|w| w.int("risk") == Some(rec.id)).collect();
             html! {
                 h2 { "Scores" }
-                table.table {
+                div.table-scroll role="region" aria-label="Risk scores" tabindex="0" { table.table {
                     caption.visually-hidden { "Risk scores" }
                     thead { tr { th scope="col" { "" } th scope="col" { "Likelihood" } th scope="col" { "Consequence" } th scope="col" { "Score and band" } } }
                     tbody { @for stage in ["inherent", "current", "target"] {
                         @let rt = Rating::of_record(&rec.data, stage);
                         tr { th scope="row" { (stage) } td { (rt.map_or(0, |x| x.likelihood)) } td { (rt.map_or(0, |x| x.consequence)) } td { (rating_tag(rt)) } }
                     } }
-                }
+                } }
                 h2 { "Watched measures, live" }
                 @if watches.is_empty() { p { "This risk watches no measures. " a href="/gov/watch/new" { "Add a watched measure" } } }
                 ul { @for w in &watches {
@@ -459,11 +459,12 @@ pub async fn assurance(State(s): State<Shared>, headers: HeaderMap) -> Response 
     let sk = kinds::kind("standard").expect("standard");
     let unlinked: Vec<&Record> =
         standards.iter().filter(|x| x.int("aim").is_none_or(|a| !aims.iter().any(|y| y.id == a))).collect();
-    let standards_table = |list: Vec<&Record>| {
+    let standards_table = |list: Vec<&Record>, of: &str| {
+        let label = format!("Performance standards: {of}");
         html! {
             @if list.is_empty() { p { "No performance standards." } } @else {
-                table.table {
-                    caption.visually-hidden { "Performance standards" }
+                div.table-scroll role="region" aria-label=(label) tabindex="0" { table.table {
+                    caption.visually-hidden { (label) }
                     thead { tr { th scope="col" { "Standard" } th scope="col" { "Measure" } th scope="col" { "Organisation" } th scope="col" { "RAG (computed)" } } }
                     tbody { @for x in list {
                         @let rag = standard_rag(r, x);
@@ -472,7 +473,7 @@ pub async fn assurance(State(s): State<Shared>, headers: HeaderMap) -> Response 
                              td { (cell(r, &names, sk.field("org").expect("field"), x)) }
                              td { (rag_tag(rag.rag)) " " (rag.why) } }
                     } }
-                }
+                } }
             }
         }
     };
@@ -527,10 +528,10 @@ pub async fn assurance(State(s): State<Shared>, headers: HeaderMap) -> Response 
                         }
                     }
                     h3 { "Performance standards" }
-                    (standards_table(standards.iter().filter(|x| x.int("aim") == Some(aim.id)).collect()))
+                    (standards_table(standards.iter().filter(|x| x.int("aim") == Some(aim.id)).collect(), aim.text("title")))
                 }
             }
-            @if !unlinked.is_empty() { h2 { "Standards not tied to an aim" } (standards_table(unlinked)) }
+            @if !unlinked.is_empty() { h2 { "Standards not tied to an aim" } (standards_table(unlinked, "not tied to an aim")) }
         },
     )
 }
@@ -592,14 +593,14 @@ pub async fn plans(State(s): State<Shared>, headers: HeaderMap, p: crate::Params
             @if *plan == "National priorities" {
                 h2 { "National medicines optimisation opportunities chosen" }
                 p { (opportunities.len()) " of 16 chosen" @if opportunities.len() < 5 { " — NHS England asks each system to choose at least five" } "." }
-                table.table {
+                div.table-scroll role="region" aria-label="Opportunities chosen" tabindex="0" { table.table {
                     caption.visually-hidden { "Opportunities chosen" }
                     thead { tr { th scope="col" { "No." } th scope="col" { "Opportunity" } th scope="col" { "Lead" } th scope="col" { "Measures" } } }
                     tbody { @for o in &opportunities { tr {
                         td { (o.int("number").unwrap_or(0)) } td { a href=(format!("/gov/opportunity/{}", o.id)) { (o.text("title")) } } td { (o.text("lead")) }
                         td { (cell(r, &names, ok.field("measures").expect("field"), o)) }
                     } } }
-                }
+                } }
             }
         },
     )
@@ -927,6 +928,23 @@ pub async fn workforce(State(s): State<Shared>, headers: HeaderMap, p: crate::Pa
                 p.hint { "From " (crate::format::plural(used, "workforce return", "workforce returns")) " for " (quarters.first().cloned().unwrap_or_default()) " to " (quarters.last().cloned().unwrap_or_default())
                     ". The dashed lines continue the least-squares trends of staff in post and of the funded establishment for two years: "
                     (wte(projected.last().copied().unwrap_or(0.0))) " WTE in post against an establishment of " (wte(projected_establishment.last().copied().unwrap_or(0.0))) " by " (labels.last().cloned().unwrap_or_default()) ". A projection, not a plan." }
+
+                div.table-scroll role="region" aria-label="Totals by quarter" tabindex="0" { table.table {
+                    caption { "Totals by quarter" }
+                    thead { tr { th scope="col" { "Quarter" } th scope="col" .num { "Establishment (WTE)" } th scope="col" .num { "In post (WTE)" } th scope="col" .num { "Headcount" } th scope="col" .num { "Vacancies (WTE)" } th scope="col" .num { "Vacancy rate" } th scope="col" .num { "Turnover" } } }
+                    tbody { @for (q, t) in &totals { tr {
+                        td { (q) } td.num { (wte(t.establishment)) } td.num { (wte(t.in_post)) } td.num { (t.headcount) } td.num { (wte(t.vacancies())) } td.num { (pct(t.vacancy_rate())) } td.num { (pct(t.turnover())) }
+                    } } }
+                } }
+                @if sector.is_none() && !by_sector.is_empty() {
+                    div.table-scroll role="region" aria-label="By sector" tabindex="0" { table.table {
+                        caption { "By sector, " (latest.clone().unwrap_or_default()) }
+                        thead { tr { th scope="col" { "Sector" } th scope="col" .num { "Establishment (WTE)" } th scope="col" .num { "In post (WTE)" } th scope="col" .num { "Vacancy rate" } th scope="col" .num { "Turnover" } } }
+                        tbody { @for (x, t) in &by_sector { tr {
+                            td { a href=(format!("/gov/workforce?sector={}", crate::gov::urlencode(x))) { (x) } } td.num { (wte(t.establishment)) } td.num { (wte(t.in_post)) } td.num { (pct(t.vacancy_rate())) } td.num { (pct(t.turnover())) }
+                        } } }
+                    } }
+                }
                 details {
                     summary { "The projection as a table" }
                     (layout::scroll("Projection", html! {
@@ -940,30 +958,14 @@ pub async fn workforce(State(s): State<Shared>, headers: HeaderMap, p: crate::Pa
                         }
                     }))
                 }
-                table.table {
-                    caption { "Totals by quarter" }
-                    thead { tr { th scope="col" { "Quarter" } th scope="col" .num { "Establishment (WTE)" } th scope="col" .num { "In post (WTE)" } th scope="col" .num { "Headcount" } th scope="col" .num { "Vacancies (WTE)" } th scope="col" .num { "Vacancy rate" } th scope="col" .num { "Turnover" } } }
-                    tbody { @for (q, t) in &totals { tr {
-                        td { (q) } td.num { (wte(t.establishment)) } td.num { (wte(t.in_post)) } td.num { (t.headcount) } td.num { (wte(t.vacancies())) } td.num { (pct(t.vacancy_rate())) } td.num { (pct(t.turnover())) }
-                    } } }
-                }
-                @if sector.is_none() && !by_sector.is_empty() {
-                    table.table {
-                        caption { "By sector, " (latest.clone().unwrap_or_default()) }
-                        thead { tr { th scope="col" { "Sector" } th scope="col" .num { "Establishment (WTE)" } th scope="col" .num { "In post (WTE)" } th scope="col" .num { "Vacancy rate" } th scope="col" .num { "Turnover" } } }
-                        tbody { @for (x, t) in &by_sector { tr {
-                            td { a href=(format!("/gov/workforce?sector={}", crate::gov::urlencode(x))) { (x) } } td.num { (wte(t.establishment)) } td.num { (wte(t.in_post)) } td.num { (pct(t.vacancy_rate())) } td.num { (pct(t.turnover())) }
-                        } } }
-                    }
-                }
             }
             h2 { "Training pipeline" }
             @if pipeline.is_empty() { p { "No training returns yet." } } @else {
-                table.table {
+                div.table-scroll role="region" aria-label="Training pipeline by quarter and programme" tabindex="0" { table.table {
                     caption.visually-hidden { "Training pipeline by quarter and programme" }
                     thead { tr { th scope="col" { "Quarter" } th scope="col" { "Programme" } th scope="col" .num { "Places" } th scope="col" .num { "Starters" } th scope="col" .num { "Completions" } } }
                     tbody { @for ((q, prog), (places, starters, done)) in &pipeline { tr { td { (q) } td { (prog) } td.num { (places) } td.num { (starters) } td.num { (done) } } } }
-                }
+                } }
             }
         },
     )

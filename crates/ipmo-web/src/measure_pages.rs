@@ -375,7 +375,7 @@ pub async fn measure(State(s): State<Shared>, Path(id): Path<String>, p: Params)
             Some(l) => {
                 @let d_lens = decimals_of(l.quintiles.iter().filter_map(|q| q.value));
                 p { "Practices grouped by the national IMD quintile of their population (1 = most deprived fifth), " (long_month(month)) ": the value pooled over each quintile's practices." }
-                table.table {
+                div.table-scroll role="region" aria-label="Value by deprivation quintile" tabindex="0" { table.table {
                     caption.visually-hidden { "Value by deprivation quintile" }
                     thead { tr { th scope="col" { "IMD quintile" } th scope="col" .num { "Practices" } th scope="col" .num { "Value (" (unit) ")" } } }
                     tbody {
@@ -384,7 +384,7 @@ pub async fn measure(State(s): State<Shared>, Path(id): Path<String>, p: Params)
                                  td.num { (number(q.practices as f64, 0)) } td.num { (fixed(q.value, d_lens)) } }
                         }
                     }
-                }
+                } }
                 p { "Gap between the most and least deprived fifths: " strong { (gap_text(l.gap, m, d_lens)) } "."
                     @if l.practices_without_imd > 0 { " Left out: " (plural(l.practices_without_imd, "practice", "practices")) " without an IMD score." } }
             }

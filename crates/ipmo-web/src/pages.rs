@@ -85,8 +85,8 @@ pub async fn home(State(s): State<Shared>) -> Html<String> {
             h2 { "The data" }
             (summary(&[
                 ("Latest month", html! { @match r.latest_month() { Some(m) => (long_month(m)), None => "No measures computed yet" } }),
-                ("Prescribing loaded", html! { (r.loaded_at.clone().unwrap_or_else(|| "never".into())) }),
-                ("Measures computed", html! { (r.computed_at.clone().unwrap_or_else(|| "never".into())) }),
+                ("Prescribing loaded", html! { (r.loaded_at.as_deref().map_or("never".to_string(), crate::format::timestamp)) }),
+                ("Measures computed", html! { (r.computed_at.as_deref().map_or("never".to_string(), crate::format::timestamp)) }),
                 ("Measures", html! { (r.library.computed().count()) }),
                 ("Organisations", html! { (number(count("practice") as f64, 0)) " practices, " (count("pcn")) " PCNs, " (count("sicbl")) " sub-ICB locations, " (count("icb")) " ICBs, " (count("region")) " regions" }),
             ]))
