@@ -6,7 +6,7 @@
 use crate::charts;
 use crate::format::{month_span, number, ordinal, plural, pounds, value};
 use crate::layout::{summary, tag};
-use crate::pages::{crumbs_for, csv, html_page, org_link, wants_csv};
+use crate::pages::{crumbs_for, csv, csv_number, html_page, org_link, org_of, wants_csv};
 use crate::{Params, Shared, WebError};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -168,10 +168,6 @@ fn alert_item(m: &Measure, a: &Alert, org: &Org) -> Markup {
     html! { li { (alert_tag(a)) " " a href=(format!("/measure/{}/org/{}", m.id, org.code)) { (m.title) } ": " (a.message) } }
 }
 
-fn not_found(code: &str) -> WebError {
-    WebError::NotFound(format!("There is no organisation with the code \"{code}\" in this data."))
-}
-
 /// The savings headline with how it is worked out.
 fn headline_block(r: &Release, org: &Org, h: &Headline) -> Markup {
     let period = month_span(h.from, h.to);
@@ -236,7 +232,7 @@ fn practice_facts(r: &Release, org: &Org) -> Markup {
 /// An organisation's dashboard.
 pub async fn organisation(State(s): State<Shared>, Path(code): Path<String>, p: Params) -> Result<Response, WebError> {
     let r = &s.release;
-    let org = r.org(&code).ok_or_else(|| not_found(&code))?;
+    let org = org_of(r, &code)?;
     let sort = sort_param(&p)?;
     let theme = theme_param(&p)?;
     let Some(latest) = r.latest_month() else {
@@ -252,7 +248,7 @@ pub async fn organisation(State(s): State<Shared>, Path(code): Path<String>, p: 
     order(&mut all, sort);
     let headline = savings::headline(all.iter().map(|row| (row.measure, row.series)), latest);
     if wants_csv(&p)? {
-        let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+        let opt = csv_number;
         let out = all
             .iter()
             .map(|row| {
@@ -430,7 +426,7 @@ fn measure_row(r: &Release, org: &Org, row: &Row<'_>) -> Markup {
 /// Every alert of an organisation, grouped.
 pub async fn alerts(State(s): State<Shared>, Path(code): Path<String>) -> Result<Response, WebError> {
     let r = &s.release;
-    let org = r.org(&code).ok_or_else(|| not_found(&code))?;
+    let org = org_of(r, &code)?;
     let latest =
         r.latest_month().ok_or_else(|| WebError::NotFound("No measure values have been computed yet.".into()))?;
     let all = rows(r, org, latest);

@@ -7,7 +7,7 @@ use crate::charts::{self, Fan, FunnelStyle};
 use crate::dashboard::standing_tag;
 use crate::format::{amount_of, decimals_of, fixed, long_month, month_span, number, ordinal, plural, pounds, value};
 use crate::layout::{summary, tag};
-use crate::pages::{crumbs_for, csv, html_page, level_param, measure_of, wants_csv};
+use crate::pages::{crumbs_for, csv, csv_number, html_page, level_param, measure_of, org_of, wants_csv};
 use crate::{Params, Shared, WebError};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -233,7 +233,7 @@ pub async fn measure(State(s): State<Shared>, Path(id): Path<String>, p: Params)
         lv.and_then(|l| l.series_of(&o.code)).and_then(|sr| savings::period_saving(sr, month, savings::SAVINGS_MONTHS))
     };
     if csv_wanted {
-        let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+        let opt = csv_number;
         let rows = ranked
             .iter()
             .map(|(o, pt)| {
@@ -438,15 +438,13 @@ pub async fn measure_for_org(
 ) -> Result<Response, WebError> {
     let r = &s.release;
     let m = measure_of(r, &id)?;
-    let org = r.org(&code).ok_or_else(|| {
-        WebError::NotFound(format!("There is no organisation with the code \"{code}\" in this data."))
-    })?;
+    let org = org_of(r, &code)?;
     let series = r.series(&m.id, org).unwrap_or(&[]);
     let lv = r.level_values(&m.id, &org.org_type);
     let judgement = Judgement::of(m);
     let spc = analysis::spc(series, &judgement);
     if wants_csv(&p)? {
-        let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+        let opt = csv_number;
         let rows = series
             .iter()
             .map(|pt| {

@@ -239,6 +239,17 @@ pub async fn search(State(s): State<Shared>, p: Params) -> Result<Html<String>, 
     ))
 }
 
+/// An organisation by code, or the 404 that says there is none.
+pub(crate) fn org_of<'a>(r: &'a Release, code: &str) -> Result<&'a Org, WebError> {
+    r.org(code)
+        .ok_or_else(|| WebError::NotFound(format!("There is no organisation with the code \"{code}\" in this data.")))
+}
+
+/// A number for a CSV cell: full precision, empty when absent.
+pub(crate) fn csv_number(v: Option<f64>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
+}
+
 pub(crate) fn measure_of<'a>(r: &'a Release, id: &str) -> Result<&'a Measure, WebError> {
     r.library
         .computed()

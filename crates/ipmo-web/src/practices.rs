@@ -7,7 +7,7 @@
 use crate::charts;
 use crate::dashboard::standing_tag;
 use crate::format::{long_month, month_span, ordinal, plural, pounds, value};
-use crate::pages::{crumbs_for, csv, html_page, measure_of, wants_csv};
+use crate::pages::{crumbs_for, csv, csv_number, html_page, measure_of, org_of, wants_csv};
 use crate::{Params, Shared, WebError};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -216,12 +216,10 @@ pub async fn page(
 ) -> Result<Response, WebError> {
     let r = &s.release;
     let m = measure_of(r, &id)?;
-    let org = r.org(&code).ok_or_else(|| {
-        WebError::NotFound(format!("There is no organisation with the code \"{code}\" in this data."))
-    })?;
+    let org = org_of(r, &code)?;
     let month = month_of(r, m, &p)?;
     if wants_csv(&p)? {
-        let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+        let opt = csv_number;
         let out = rows(r, m, org, month)
             .iter()
             .enumerate()
