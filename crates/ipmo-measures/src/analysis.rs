@@ -273,7 +273,7 @@ pub fn alerts(points: &[ValuePoint], judgement: &Judgement, latest: YearMonth) -
                 month: latest,
                 message: format!(
                     "percentile has {way} from a mean of {before:.0} to {to:.0} over {} (CUSUM)",
-                    plural(months as usize, "month", "months")
+                    plural(months, "month", "months")
                 ),
                 size: (to - before).abs(),
             });

@@ -78,7 +78,7 @@ pub fn standing(percentile: f64, direction: Direction) -> Standing {
         None => Standing::NoJudgement,
         Some(w) if w >= 90.0 => Standing::WorstTenth,
         Some(w) if w > 50.0 => Standing::WorseThanMedian,
-        Some(w) if w == 50.0 => Standing::AtMedian,
+        Some(50.0) => Standing::AtMedian,
         Some(w) if w > 10.0 => Standing::BetterThanMedian,
         Some(_) => Standing::BestTenth,
     }

@@ -338,8 +338,18 @@ pub struct Fan<'a> {
     pub unit: &'a str,
     /// The measure's target, drawn in red.
     pub target: Option<f64>,
-    /// Other organisations' lines: (name, values, colour).
-    pub others: &'a [(String, Vec<(YearMonth, Option<f64>)>, &'a str)],
+    /// Other organisations' lines.
+    pub others: &'a [OtherLine<'a>],
+}
+
+/// Another organisation's line on a [`Fan`] (a highlighted organisation of an analysis).
+pub struct OtherLine<'a> {
+    /// Hover name.
+    pub name: String,
+    /// Its values by month.
+    pub values: Vec<(YearMonth, Option<f64>)>,
+    /// Stroke colour.
+    pub colour: &'a str,
 }
 
 /// National deciles of a level as shaded bands (10th–90th percentile), the median dashed, one
@@ -354,7 +364,7 @@ pub fn fan_chart(fan: &Fan<'_>) -> String {
         .values()
         .flat_map(|d| d.iter().copied())
         .chain(fan.line.iter().filter_map(|p| p.1))
-        .chain(fan.others.iter().flat_map(|o| o.1.iter().filter_map(|p| p.1)));
+        .chain(fan.others.iter().flat_map(|o| o.values.iter().filter_map(|p| p.1)));
     let (lo, hi) = range(values.chain(fan.target), true);
     let f = Frame::new(axis(lo, hi), fan.unit, "");
     let desc = format!(
@@ -390,7 +400,7 @@ pub fn fan_chart(fan: &Fan<'_>) -> String {
         );
     }
     target_line(&mut s, &f, fan.target);
-    for (name, series, colour) in fan.others {
+    for OtherLine { name, values: series, colour } in fan.others {
         let pts: Vec<(YearMonth, f64)> = series.iter().filter_map(|(m, v)| v.map(|v| (*m, v))).collect();
         let _ = write!(
             s,

@@ -90,7 +90,7 @@ fn sort_param(p: &Params) -> Result<Sort, WebError> {
     }
 }
 
-fn theme_param<'a>(p: &'a Params) -> Result<Option<&'a str>, WebError> {
+fn theme_param(p: &Params) -> Result<Option<&str>, WebError> {
     match p.get("theme") {
         None => Ok(None),
         Some(t) if THEMES.iter().any(|(k, _)| *k == t) => Ok(Some(t)),
@@ -148,9 +148,12 @@ fn alert_tag(a: &Alert) -> Markup {
     }
 }
 
+/// One group of alerts: its anchor, its heading and its alerts.
+type AlertGroup<'a> = (&'static str, &'static str, Vec<(&'a Measure, &'a Alert)>);
+
 /// Alerts by group, each group's largest first.
-fn grouped<'a>(rows: &'a [Row<'a>]) -> Vec<(&'static str, &'static str, Vec<(&'a Measure, &'a Alert)>)> {
-    let mut out: Vec<(&'static str, &'static str, Vec<(&Measure, &Alert)>)> = Vec::new();
+fn grouped<'a>(rows: &'a [Row<'a>]) -> Vec<AlertGroup<'a>> {
+    let mut out: Vec<AlertGroup<'a>> = Vec::new();
     for g in GROUPS {
         let mut list: Vec<(&Measure, &Alert)> = rows
             .iter()

@@ -439,12 +439,13 @@ fn results(
         .filter_map(|(m, v)| <[f64; 9]>::try_from(ipmo_stats::percentile::deciles(v)).ok().map(|d| (*m, d)))
         .collect();
     let line: Vec<(YearMonth, Option<f64>)> = england.iter().map(|e| (e.month, e.value)).collect();
-    let others: Vec<(String, Vec<(YearMonth, Option<f64>)>, &str)> = highlighted
+    let others: Vec<charts::OtherLine> = highlighted
         .iter()
         .zip(HIGHLIGHT_COLOURS)
-        .map(|(o, colour)| {
-            let series = rows.iter().filter(|x| x.org_code == o.code).map(|x| (x.month, x.value)).collect();
-            (format!("{} ({})", o.name, o.code), series, colour)
+        .map(|(o, colour)| charts::OtherLine {
+            name: format!("{} ({})", o.name, o.code),
+            values: rows.iter().filter(|x| x.org_code == o.code).map(|x| (x.month, x.value)).collect(),
+            colour,
         })
         .collect();
     let last = rows.iter().map(|x| x.month).max();
@@ -501,7 +502,12 @@ fn results(
     );
     let legend: Vec<charts::Line> =
         std::iter::once(charts::Line { name: "England", colour: "#005eb8", dashed: false, values: vec![] })
-            .chain(others.iter().map(|(n, _, c)| charts::Line { name: n, colour: c, dashed: false, values: vec![] }))
+            .chain(others.iter().map(|o| charts::Line {
+                name: &o.name,
+                colour: o.colour,
+                dashed: false,
+                values: vec![],
+            }))
             .collect();
     html! {
         h2 #results { "Results" }
