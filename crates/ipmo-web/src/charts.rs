@@ -723,7 +723,8 @@ pub fn funnel_chart(
             let v = crate::format::value(Some(p.value * k));
             let _ = write!(
                 s,
-                r#"<a href="{}" aria-label="{name}: {v} ({what})"><circle cx="{}" cy="{}" r="4.5" fill="{fill}" stroke="{stroke}" stroke-width="2"><title>{name}: {v} ({what})</title></circle></a>"#,
+                // The link's first child, <title>, is both its accessible name and its tooltip.
+                r#"<a href="{}"><title>{name}: {v} ({what})</title><circle cx="{}" cy="{}" r="4.5" fill="{fill}" stroke="{stroke}" stroke-width="2"/></a>"#,
                 esc(&(style.href)(org)),
                 Px(x(p.denominator)),
                 Px(y(p.value)),
@@ -964,11 +965,11 @@ mod tests {
     #[test]
     fn funnel_colours_follow_the_measure_direction() {
         let high_point = |svg: &str| {
-            let at = svg.find(r#"aria-label="Org A"#).unwrap();
+            let at = svg.find("<title>Org A:").unwrap();
             svg[at..(at + 300).min(svg.len())].to_string()
         };
         let low_point = |svg: &str| {
-            let at = svg.find(r#"aria-label="Org F"#).unwrap();
+            let at = svg.find("<title>Org F:").unwrap();
             svg[at..(at + 300).min(svg.len())].to_string()
         };
         // Lower is better (antibacterials): high is concern (orange), low improvement (blue).
