@@ -230,6 +230,25 @@ impl Release {
         out
     }
 
+    /// The organisations of `level` within `parent`: its practices (see [`Release::practices_in`]),
+    /// or the organisations of the level below it, its members (for a custom group), or itself.
+    pub fn orgs_within(&self, parent: &str, level: &str) -> Vec<&Org> {
+        if level == "practice" {
+            return self.practices_in(parent);
+        }
+        let Some(p) = self.org(parent) else { return Vec::new() };
+        let members = self.children(&p.code);
+        self.orgs
+            .iter()
+            .filter(|o| o.org_type == level)
+            .filter(|o| {
+                o.code == p.code
+                    || members.iter().any(|c| c.code == o.code)
+                    || self.ancestors(&o.code).iter().any(|a| a.code == p.code)
+            })
+            .collect()
+    }
+
     /// A practice's postcode, list size and deprivation decile, when loaded.
     pub fn practice_facts(&self, code: &str) -> Option<&PracticeFacts> {
         self.practice_facts.get(code)
@@ -776,6 +795,13 @@ mod tests {
         assert_eq!(codes("P2"), ["A2"]);
         assert_eq!(codes("G1"), ["A1", "A2"], "a member practice and its PCN's practices, once");
         assert_eq!(codes("A3"), ["A3"]);
+        let within = |p: &str, l: &str| r.orgs_within(p, l).iter().map(|o| o.code.clone()).collect::<Vec<_>>();
+        assert_eq!(within("I1", "pcn"), ["P1", "P2"]);
+        assert_eq!(within("Y1", "icb"), ["I1"]);
+        assert_eq!(within("G1", "pcn"), ["P1", "P2"], "a custom group's member organisations");
+        assert_eq!(within("I1", "icb"), ["I1"], "itself at its own level");
+        assert_eq!(within("I1", "practice"), ["A1", "A2", "A3"]);
+        assert!(within("NOPE", "pcn").is_empty());
         assert!(codes("NOPE").is_empty());
         let a1 = r.practice_facts("A1").unwrap();
         assert_eq!(a1.postcode.as_deref(), Some("AB1 2CD"));

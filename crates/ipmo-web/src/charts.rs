@@ -114,10 +114,16 @@ fn label(n: i64, e: i32) -> String {
 
 /// Splits an axis title into lines of at most [`TITLE_CHARS`] characters, at spaces.
 fn wrap(text: &str) -> Vec<String> {
+    wrap_words(text, TITLE_CHARS)
+}
+
+/// Splits `text` at spaces into lines of at most `width` characters (a word longer than that
+/// keeps a line of its own): SVG text does not wrap, so charts and organograms break it here.
+pub(crate) fn wrap_words(text: &str, width: usize) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     for word in text.split_whitespace() {
         match lines.last_mut() {
-            Some(l) if l.chars().count() + 1 + word.chars().count() <= TITLE_CHARS => {
+            Some(l) if l.chars().count() + 1 + word.chars().count() <= width => {
                 l.push(' ');
                 l.push_str(word);
             }

@@ -251,7 +251,6 @@ pub async fn organisation(State(s): State<Shared>, Path(code): Path<String>, p: 
     order(&mut all, sort);
     let headline = savings::headline(all.iter().map(|row| (row.measure, row.series)), latest);
     if wants_csv(&p)? {
-        let opt = csv_number;
         let out = all
             .iter()
             .map(|row| {
@@ -259,16 +258,16 @@ pub async fn organisation(State(s): State<Shared>, Path(code): Path<String>, p: 
                     row.measure.id.clone(),
                     row.measure.title.clone(),
                     latest.to_string(),
-                    opt(row.latest.and_then(|x| x.numerator)),
-                    opt(row.latest.and_then(|x| x.denominator)),
-                    opt(row.latest.and_then(|x| x.value)),
-                    opt(row.latest.and_then(|x| x.percentile)),
+                    csv_number(row.latest.and_then(|x| x.numerator)),
+                    csv_number(row.latest.and_then(|x| x.denominator)),
+                    csv_number(row.latest.and_then(|x| x.value)),
+                    csv_number(row.latest.and_then(|x| x.percentile)),
                     row.latest
                         .and_then(|x| x.percentile)
                         .map(|pc| ranking::standing(pc, row.measure.direction).label().to_string())
                         .unwrap_or_default(),
-                    opt(row.saving.as_ref().map(|s| s.at_median)),
-                    opt(row.saving.as_ref().map(|s| s.at_p10)),
+                    csv_number(row.saving.as_ref().map(|s| s.at_median)),
+                    csv_number(row.saving.as_ref().map(|s| s.at_p10)),
                     row.no_signal.map(|n| n.reason().to_string()).unwrap_or_default(),
                 ]
             })

@@ -139,6 +139,8 @@ struct Form {
     highlight: String,
 }
 
+/// Most drug names one field of an analysis may hold.
+const MAX_NAMES: usize = 20;
 /// Most organisations an analysis can highlight.
 const MAX_HIGHLIGHT: usize = 10;
 /// Colours of highlighted organisations' lines.
@@ -208,10 +210,19 @@ struct Term {
 /// code, anything else a name looked up in the BNF. Returns the codes, comma-separated, and what
 /// each part meant.
 fn terms(r: &Release, field: &str, parameter: &str) -> Result<(String, Vec<Term>), WebError> {
+    let is_code = |part: &str| part.len() >= 2 && part.as_bytes()[..2].iter().all(u8::is_ascii_digit);
+    let parts: Vec<&str> = field.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
+    // Each name is a search of every BNF name, done on the request's own thread: bounded.
+    if parts.iter().filter(|p| !is_code(p)).count() > MAX_NAMES {
+        return Err(WebError::BadParameter(
+            parameter.into(),
+            format!("at most {MAX_NAMES} drug names; give BNF codes for more"),
+        ));
+    }
     let mut codes = Vec::new();
     let mut out = Vec::new();
-    for part in field.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let is_code = part.len() >= 2 && part.as_bytes()[..2].iter().all(u8::is_ascii_digit);
+    for part in parts {
+        let is_code = is_code(part);
         let entries: Vec<(String, String)> = if is_code {
             let code = part.to_ascii_uppercase();
             let name = r.bnf_name(&code).unwrap_or("(not in the BNF names loaded)").to_string();
@@ -306,14 +317,16 @@ pub async fn analyse(State(s): State<Shared>, p: Params) -> Result<Response, Web
             .map_err(|e| WebError::Internal(format!("the analysis failed: {e}")))??,
         ),
     };
-    let keep: Option<FxHashSet<String>> = within.map(|w| members_within(r, w, &f.level));
+    let level_code = if f.level.is_empty() { "icb" } else { f.level.as_str() };
+    let keep: Option<FxHashSet<&str>> =
+        within.map(|w| r.orgs_within(&w.code, level_code).into_iter().map(|o| o.code.as_str()).collect());
     if csv {
         let Some((rows, _)) = &result else {
             return Err(WebError::BadParameter("num".into(), "give BNF codes or drug names to analyse".into()));
         };
         let rows = rows
             .iter()
-            .filter(|row| keep.as_ref().is_none_or(|k| k.contains(&row.org_code)))
+            .filter(|row| keep.as_ref().is_none_or(|k| k.contains(row.org_code.as_str())))
             .map(|row| {
                 vec![
                     row.month.to_string(),
@@ -339,24 +352,6 @@ pub async fn analyse(State(s): State<Shared>, p: Params) -> Result<Response, Web
             (results(r, &f, &meaning, rows, england, &highlighted, within, keep.as_ref()))
         }
     }).into_response())
-}
-
-/// Codes of the organisations of `level` within `parent`.
-fn members_within(r: &Release, parent: &Org, level: &str) -> FxHashSet<String> {
-    let level = if level.is_empty() { "icb" } else { level };
-    if level == "practice" {
-        return r.practices_in(&parent.code).into_iter().map(|o| o.code.clone()).collect();
-    }
-    r.orgs()
-        .iter()
-        .filter(|o| o.org_type == level)
-        .filter(|o| {
-            o.code == parent.code
-                || r.ancestors(&o.code).iter().any(|a| a.code == parent.code)
-                || r.children(&parent.code).iter().any(|c| c.code == o.code)
-        })
-        .map(|o| o.code.clone())
-        .collect()
 }
 
 fn form(f: &Form, r: &Release) -> Markup {
@@ -424,7 +419,7 @@ fn results(
     england: &[AnalysisRow],
     highlighted: &[&Org],
     within: Option<&Org>,
-    keep: Option<&FxHashSet<String>>,
+    keep: Option<&FxHashSet<&str>>,
 ) -> Markup {
     let percentage = f.den != "list-size" && f.den != "list_size";
     let unit = if percentage { "%" } else { "per 1,000 patients" };
@@ -452,7 +447,9 @@ fn results(
     let mut latest: Vec<&AnalysisRow> = rows
         .iter()
         .filter(|x| Some(x.month) == last)
-        .filter(|x| keep.is_none_or(|k| k.contains(&x.org_code)) || highlighted.iter().any(|h| h.code == x.org_code))
+        .filter(|x| {
+            keep.is_none_or(|k| k.contains(x.org_code.as_str())) || highlighted.iter().any(|h| h.code == x.org_code)
+        })
         .collect();
     let is_highlighted = |code: &str| highlighted.iter().any(|h| h.code == code);
     latest.sort_by(|a, b| {

@@ -417,12 +417,7 @@ pub(crate) fn cell(r: &Release, names: &Names, f: &Field, rec: &Record) -> Marku
             let title = |id: &str| r.library.get(id).map_or(id.to_string(), |m| m.title.clone());
             html! { @for (i, id) in ids.iter().enumerate() { @if i > 0 { "; " } a href=(format!("/measure/{id}")) { (title(id)) } } }
         }
-        FieldType::Date => {
-            let text = kinds::display_value(f, v);
-            let late = ipmo_governance::due::due_field(&rec.kind) == Some(f.name)
-                && ipmo_governance::due::overdue(rec, names.today).is_some();
-            html! { (crate::format::iso_date(&text)) @if late { " " (layout::tag("Overdue", "red")) } }
-        }
+        FieldType::Date => date_cell(rec, f.name, names.today),
         FieldType::Org => match v.and_then(serde_json::Value::as_str) {
             Some(code) => {
                 html! { a href=(format!("/org/{code}")) { (r.org(code).map_or(code, |o| o.name.as_str())) } " " span.code { "(" (code) ")" } }
@@ -435,6 +430,14 @@ pub(crate) fn cell(r: &Release, names: &Names, f: &Field, rec: &Record) -> Marku
         }
         _ => html! { (kinds::display_value(f, v)) },
     }
+}
+
+/// A date field of a record in words ("31 January 2026"), tagged Overdue when it is the date the
+/// record is due by and that has passed (`ipmo_governance::due`).
+pub(crate) fn date_cell(rec: &Record, field: &str, today: chrono::NaiveDate) -> Markup {
+    let late = ipmo_governance::due::due_field(&rec.kind) == Some(field)
+        && ipmo_governance::due::overdue(rec, today).is_some();
+    html! { (crate::format::iso_date(rec.text(field))) @if late { " " (layout::tag("Overdue", "red")) } }
 }
 
 fn kind_or_404(id: &str) -> Result<&'static Kind, Response> {

@@ -138,12 +138,6 @@ fn watch_label(r: &Release, w: &Record) -> String {
     format!("{measure} for {org}")
 }
 
-/// A date field of a record in words, marked when it is overdue today.
-fn due_cell(rec: &Record, field: &str, today: chrono::NaiveDate) -> Markup {
-    let late = ipmo_governance::due::overdue(rec, today).is_some();
-    html! { (crate::format::iso_date(rec.text(field))) @if late { " " (layout::tag("Overdue", "red")) } }
-}
-
 fn band_class(b: Band) -> &'static str {
     match b {
         Band::Low => "band-low",
@@ -244,7 +238,7 @@ pub async fn risk_register(s: &Shared, g: &Governance, risks: &[Record]) -> Resu
                             li { a href=(format!("/measure/{}/org/{}", w.text("measure"), w.text("org"))) { (watch_label(r, w)) } ": "
                                  @if sig.turned { strong { (sig.text) } } @else { (sig.text) } }
                         } } } }
-                        td { (due_cell(risk, "review_date", today)) }
+                        td { (crate::gov::date_cell(risk, "review_date", today)) }
                     }
                 }
             }
@@ -252,9 +246,9 @@ pub async fn risk_register(s: &Shared, g: &Governance, risks: &[Record]) -> Resu
     })
 }
 
-/// One line of the workspace's status: how many, what, where to look.
+/// One line of the workspace's status: what, where to look, and the records needing attention
+/// (their number is the count shown).
 struct StatusItem {
-    count: usize,
     what: String,
     href: &'static str,
     detail: Vec<String>,
@@ -294,62 +288,36 @@ pub async fn status(s: &Shared, g: &Governance) -> Result<Markup, StoreError> {
     };
     let newest = returns.iter().map(|x| x.text("quarter")).max().unwrap_or("");
     let stale = !newest.is_empty() && ipmo_governance::due::returns_stale(newest, today);
+    let item = |what: &str, href: &'static str, detail: Vec<String>| StatusItem { what: what.into(), href, detail };
     let items = [
-        StatusItem {
-            count: extreme.len(),
-            what: "extreme risks (current score 15 to 25)".into(),
-            href: "/gov/risk",
-            detail: extreme,
-        },
-        StatusItem {
-            count: turned.len(),
-            what: "risks whose watched measure has turned".into(),
-            href: "/gov/risk",
-            detail: turned,
-        },
-        StatusItem {
-            count: red.len(),
-            what: "performance standards computed red".into(),
-            href: "/gov/assurance",
-            detail: red,
-        },
-        StatusItem {
-            count: late(&risks, "risk").len(),
-            what: "risks past their review date".into(),
-            href: "/gov/risk",
-            detail: late(&risks, "risk"),
-        },
-        StatusItem {
-            count: late(&actions, "risk-action").len(),
-            what: "risk actions overdue".into(),
-            href: "/gov/risk-action",
-            detail: late(&actions, "risk-action"),
-        },
-        StatusItem {
-            count: late(&milestones, "milestone").len(),
-            what: "milestones overdue".into(),
-            href: "/gov/plans",
-            detail: late(&milestones, "milestone"),
-        },
-        StatusItem {
-            count: usize::from(stale),
-            what: if newest.is_empty() {
-                "workforce returns: none recorded yet".into()
+        item("extreme risks (current score 15 to 25)", "/gov/risk", extreme),
+        item("risks whose watched measure has turned", "/gov/risk", turned),
+        item("performance standards computed red", "/gov/assurance", red),
+        item("risks past their review date", "/gov/risk", late(&risks, "risk")),
+        item("risk actions overdue", "/gov/risk-action", late(&actions, "risk-action")),
+        item("milestones overdue", "/gov/plans", late(&milestones, "milestone")),
+        item(
+            &if newest.is_empty() {
+                "workforce returns: none recorded yet".to_string()
             } else {
                 format!("workforce returns stale (the newest is for {newest})")
             },
-            href: "/gov/workforce",
-            detail: Vec::new(),
-        },
+            "/gov/workforce",
+            if stale {
+                vec![format!("Returns to {newest} only; the last complete quarter is later")]
+            } else {
+                Vec::new()
+            },
+        ),
     ];
-    let attention = items.iter().filter(|i| i.count > 0).count();
+    let attention = items.iter().filter(|i| !i.detail.is_empty()).count();
     Ok(html! {
         h2 { "Status, " (crate::format::iso_date(&today.format("%Y-%m-%d").to_string())) }
         p { @if attention == 0 { "Nothing needs attention today." } @else { (crate::format::plural(attention, "area needs", "areas need")) " attention." } }
         ul.status {
             @for i in &items {
-                li class=(if i.count > 0 { "status-item attention" } else { "status-item" }) {
-                    a href=(i.href) { strong.status-count { (i.count) } " " (i.what) }
+                li class=(if i.detail.is_empty() { "status-item" } else { "status-item attention" }) {
+                    a href=(i.href) { strong.status-count { (i.detail.len()) } " " (i.what) }
                     @if !i.detail.is_empty() {
                         ul.plain.hint { @for d in i.detail.iter().take(5) { li { (d) } } @if i.detail.len() > 5 { li { "and " (i.detail.len() - 5) " more" } } }
                     }
@@ -582,7 +550,7 @@ pub async fn plans(State(s): State<Shared>, headers: HeaderMap, p: crate::Params
                                 p.hint { "Owner: " (w.text("owner")) @if !w.text("start").is_empty() { " · " (w.text("start")) " to " (w.text("end")) } }
                                 @if !w.text("measures").is_empty() { p { "Measures: " (cell(r, &names, wk.field("measures").expect("field"), w)) } }
                                 ul.plain { @for m in milestones.iter().filter(|m| m.int("workstream") == Some(w.id)) {
-                                    li { (due_cell(m, "due", today)) " · " a href=(format!("/gov/milestone/{}", m.id)) { (m.text("title")) } " · " (m.text("status")) }
+                                    li { (crate::gov::date_cell(m, "due", today)) " · " a href=(format!("/gov/milestone/{}", m.id)) { (m.text("title")) } " · " (m.text("status")) }
                                 } }
                             }
                         }

@@ -136,24 +136,6 @@ fn funnel_method(plot: &FunnelPlot<&str>, m: &Measure) -> String {
     }
 }
 
-/// The codes of organisations of `level` within `parent` (None: no filter).
-fn within<'a>(r: &'a Release, level: &str, parent: Option<&Org>) -> Option<FxHashSet<&'a str>> {
-    let parent = parent?;
-    Some(if level == "practice" {
-        r.practices_in(&parent.code).into_iter().map(|o| o.code.as_str()).collect()
-    } else {
-        r.orgs()
-            .iter()
-            .filter(|o| o.org_type == level)
-            .filter(|o| {
-                r.ancestors(&o.code).iter().any(|a| a.code == parent.code)
-                    || r.children(&parent.code).iter().any(|c| c.code == o.code)
-            })
-            .map(|o| o.code.as_str())
-            .collect()
-    })
-}
-
 /// The organisation an organisation of `level` is shown as part of in a ranking.
 fn part_of<'a>(r: &'a Release, o: &Org) -> Vec<&'a Org> {
     r.ancestors(&o.code)
@@ -171,24 +153,7 @@ pub async fn measure(State(s): State<Shared>, Path(id): Path<String>, p: Params)
     let level = level_param(&p, "icb")?;
     let lv = r.level_values(&m.id, level);
     let months: Vec<YearMonth> = lv.map(|l| l.deciles.keys().copied().collect()).unwrap_or_default();
-    let month = match p.month("month")? {
-        Some(month) if months.is_empty() || months.contains(&month) => month,
-        Some(month) => {
-            return Err(WebError::BadParameter(
-                "month".into(),
-                format!(
-                    "{month} has no values; choose a month from {} to {}",
-                    months.first().map(ToString::to_string).unwrap_or_default(),
-                    months.last().map(ToString::to_string).unwrap_or_default()
-                ),
-            ));
-        }
-        None => months
-            .last()
-            .copied()
-            .or(r.latest_month())
-            .ok_or_else(|| WebError::NotFound(format!("No values of \"{id}\" have been computed yet.")))?,
-    };
+    let month = crate::practices::month_of(r, m, level, &p)?;
     let parent = match p.get("parent") {
         None => None,
         Some(code) => {
@@ -208,7 +173,8 @@ pub async fn measure(State(s): State<Shared>, Path(id): Path<String>, p: Params)
             Some(o)
         }
     };
-    let allowed = within(r, level, parent);
+    let allowed: Option<FxHashSet<&str>> =
+        parent.map(|par| r.orgs_within(&par.code, level).into_iter().map(|o| o.code.as_str()).collect());
     let points: Vec<(&str, &ValuePoint)> = lv.map(|l| l.at(month).collect()).unwrap_or_default();
     let mut ranked: Vec<(&str, &ValuePoint)> =
         points.iter().copied().filter(|(c, _)| allowed.as_ref().is_none_or(|a| a.contains(c))).collect();
@@ -233,7 +199,6 @@ pub async fn measure(State(s): State<Shared>, Path(id): Path<String>, p: Params)
         lv.and_then(|l| l.series_of(&o.code)).and_then(|sr| savings::period_saving(sr, month, savings::SAVINGS_MONTHS))
     };
     if csv_wanted {
-        let opt = csv_number;
         let rows = ranked
             .iter()
             .map(|(o, pt)| {
@@ -242,14 +207,14 @@ pub async fn measure(State(s): State<Shared>, Path(id): Path<String>, p: Params)
                     o.code.clone(),
                     o.name.clone(),
                     month.to_string(),
-                    opt(pt.numerator),
-                    opt(pt.denominator),
-                    opt(pt.value),
-                    opt(pt.percentile),
-                    opt(pt.saving_50),
-                    opt(pt.saving_10),
-                    opt(s.as_ref().map(|s| s.at_median)),
-                    opt(s.as_ref().map(|s| s.at_p10)),
+                    csv_number(pt.numerator),
+                    csv_number(pt.denominator),
+                    csv_number(pt.value),
+                    csv_number(pt.percentile),
+                    csv_number(pt.saving_50),
+                    csv_number(pt.saving_10),
+                    csv_number(s.as_ref().map(|s| s.at_median)),
+                    csv_number(s.as_ref().map(|s| s.at_p10)),
                 ]
             })
             .collect();
@@ -444,19 +409,18 @@ pub async fn measure_for_org(
     let judgement = Judgement::of(m);
     let spc = analysis::spc(series, &judgement);
     if wants_csv(&p)? {
-        let opt = csv_number;
         let rows = series
             .iter()
             .map(|pt| {
                 let d = lv.and_then(|l| l.deciles.get(&pt.month));
                 vec![
                     pt.month.to_string(),
-                    opt(pt.numerator),
-                    opt(pt.denominator),
-                    opt(pt.value),
-                    opt(pt.percentile),
-                    opt(pt.saving_50),
-                    opt(pt.saving_10),
+                    csv_number(pt.numerator),
+                    csv_number(pt.denominator),
+                    csv_number(pt.value),
+                    csv_number(pt.percentile),
+                    csv_number(pt.saving_50),
+                    csv_number(pt.saving_10),
                     d.map(|d| d[0].to_string()).unwrap_or_default(),
                     d.map(|d| d[4].to_string()).unwrap_or_default(),
                     d.map(|d| d[8].to_string()).unwrap_or_default(),
@@ -525,7 +489,7 @@ pub async fn measure_for_org(
     let bounds = (0.0, if m.is_percentage { 100.0 } else { f64::INFINITY });
     let practices_month = match org.org_type.as_str() {
         "practice" => None,
-        _ => Some(crate::practices::month_of(r, m, &p)?),
+        _ => Some(crate::practices::month_of(r, m, "practice", &p)?),
     };
     Ok(html_page(r, &format!("{} – {}", m.title, org.name), &crumbs, html! {
         span.caption { (org.name) " (" (org.code) ")" }

@@ -34,16 +34,8 @@ const MAX_LINES: usize = 4;
 
 /// Splits `text` into lines of at most `width` characters at spaces (a longer word is cut).
 fn wrap(text: &str, width: usize) -> Vec<String> {
-    let mut lines: Vec<String> = Vec::new();
-    for word in text.split_whitespace() {
-        match lines.last_mut() {
-            Some(l) if l.chars().count() + 1 + word.chars().count() <= width => {
-                l.push(' ');
-                l.push_str(word);
-            }
-            _ => lines.push(word.chars().take(width).collect()),
-        }
-    }
+    let mut lines: Vec<String> =
+        crate::charts::wrap_words(text, width).into_iter().map(|l| l.chars().take(width).collect()).collect();
     if lines.len() > MAX_LINES {
         lines.truncate(MAX_LINES);
         if let Some(l) = lines.last_mut() {

@@ -217,9 +217,8 @@ pub async fn page(
     let r = &s.release;
     let m = measure_of(r, &id)?;
     let org = org_of(r, &code)?;
-    let month = month_of(r, m, &p)?;
+    let month = month_of(r, m, "practice", &p)?;
     if wants_csv(&p)? {
-        let opt = csv_number;
         let out = rows(r, m, org, month)
             .iter()
             .enumerate()
@@ -230,16 +229,16 @@ pub async fn page(
                     row.practice.name.clone(),
                     row.pcn.map(|o| o.code.clone()).unwrap_or_default(),
                     month.to_string(),
-                    opt(row.point.and_then(|x| x.numerator)),
-                    opt(row.point.and_then(|x| x.denominator)),
-                    opt(row.point.and_then(|x| x.value)),
-                    opt(row.point.and_then(|x| x.percentile)),
+                    csv_number(row.point.and_then(|x| x.numerator)),
+                    csv_number(row.point.and_then(|x| x.denominator)),
+                    csv_number(row.point.and_then(|x| x.value)),
+                    csv_number(row.point.and_then(|x| x.percentile)),
                     row.point
                         .and_then(|x| x.percentile)
                         .map(|pc| ranking::standing(pc, m.direction).label().to_string())
                         .unwrap_or_default(),
-                    opt(row.saving.as_ref().map(|s| s.at_median)),
-                    opt(row.saving.as_ref().map(|s| s.at_p10)),
+                    csv_number(row.saving.as_ref().map(|s| s.at_median)),
+                    csv_number(row.saving.as_ref().map(|s| s.at_p10)),
                 ]
             })
             .collect();
@@ -275,10 +274,11 @@ pub async fn page(
     }).into_response())
 }
 
-/// The month of a `month` parameter, or the measure's latest; a month without values is a 400.
-pub(crate) fn month_of(r: &Release, m: &Measure, p: &Params) -> Result<YearMonth, WebError> {
+/// The month of a `month` parameter among those `level` has values of, or the latest of them; a
+/// month without values is a 400 naming the parameter and the months there are.
+pub(crate) fn month_of(r: &Release, m: &Measure, level: &str, p: &Params) -> Result<YearMonth, WebError> {
     let months =
-        r.level_values(&m.id, "practice").map(|lv| lv.deciles.keys().copied().collect::<Vec<_>>()).unwrap_or_default();
+        r.level_values(&m.id, level).map(|lv| lv.deciles.keys().copied().collect::<Vec<_>>()).unwrap_or_default();
     match p.month("month")? {
         Some(month) if months.contains(&month) => Ok(month),
         Some(month) => Err(WebError::BadParameter(

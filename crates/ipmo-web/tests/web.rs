@@ -472,6 +472,7 @@ async fn bnf_browser_and_analyse_page() {
         ("/analyse?num=0501&to=2001-01", "to"),
         ("/analyse?num=0501&within=NOPE", "within"),
         ("/analyse?num=0501&highlight=QMJ,NOPE", "highlight"),
+        (&*format!("/analyse?num={}", vec!["amoxicillin"; 21].join(",")), "num"),
     ] {
         let (s, _, body) = get(uri).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{uri}");
