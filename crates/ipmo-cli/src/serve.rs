@@ -26,6 +26,11 @@ pub struct ServeArgs {
     /// always (behind an HTTPS proxy), never (plain HTTP on a trusted network).
     #[arg(long, value_enum, default_value = "auto")]
     pub secure_cookies: CookieSecurity,
+    /// A reverse proxy sits in front and appends the client's address to X-Forwarded-For:
+    /// sign-in limits then count that address rather than the proxy's. Leave off otherwise, or
+    /// any client could choose the address it is counted under.
+    #[arg(long, env = "IPMO_BEHIND_PROXY")]
+    pub behind_proxy: bool,
 }
 
 /// When cookies are marked Secure.
@@ -48,6 +53,7 @@ pub fn run(
     quiet: bool,
 ) -> Result<()> {
     let started = Instant::now();
+    start_logging(quiet);
     let lib = load_library(library)?;
     let rt = tokio::runtime::Runtime::new().context("cannot start the server runtime")?;
     let (groups, _) = crate::measures::read_groups(wh)?;
@@ -75,6 +81,7 @@ pub fn run(
             CookieSecurity::Never => false,
         },
         today: None,
+        behind_proxy: args.behind_proxy,
     };
     let accounts = rt.block_on(ipmo_governance::GovernanceStore::users(&store))?.len();
     if !quiet {
@@ -90,4 +97,15 @@ pub fn run(
     rt.block_on(ipmo_web::serve(args.bind, state)).with_context(|| {
         format!("cannot serve on {} (is another program using the port? try --bind 127.0.0.1:8081)", args.bind)
     })
+}
+
+/// Structured server events (sign-ins, failures, lock-outs, refused connections) on stderr,
+/// filtered by `IPMO_LOG` (tracing's env-filter syntax; `info` for ipmo's own events by default,
+/// `warn` with --quiet).
+fn start_logging(quiet: bool) {
+    let default = if quiet { "warn" } else { "warn,ipmo=info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("IPMO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // A second call (the demo serves after its own set-up) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }

@@ -1042,3 +1042,164 @@ fn a_killed_import_leaves_the_database_consistent() {
         assert_eq!(n, 3, "a killed import leaves nothing of itself");
     }
 }
+
+/// A server started for one test on a free loopback port, stopped when dropped.
+struct Server {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(warehouse: &Path, extra: &[&str]) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(env!("CARGO_BIN_EXE_ipmo"))
+            .arg("--warehouse")
+            .arg(warehouse)
+            .args(["serve", "--no-index", "--bind", &format!("127.0.0.1:{port}")])
+            .args(extra)
+            .env_remove("IPMO_WAREHOUSE")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = Server { child, port };
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("ipmo serve did not start on port {port}");
+    }
+
+    /// One HTTP/1.1 request on its own connection: (status, head, body).
+    fn request(&self, raw: &str) -> (u16, String, String) {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+        s.write_all(raw.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let text = String::from_utf8_lossy(&out).to_string();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        (status, head.to_string(), body.to_string())
+    }
+
+    /// Peak resident memory of the server so far, in MB (Linux).
+    fn peak_rss_mb(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse::<f64>().unwrap() / 1024.0
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One failed sign-in as a browser makes it: the form, then the post, from `client`.
+fn failed_sign_in(server: &Server, client: &str, username: &str) -> (u16, String) {
+    let (_, head, body) = server.request("GET /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let cookie = head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: ipmo_login_csrf="))
+        .and_then(|v| v.split(';').next())
+        .unwrap()
+        .to_string();
+    let at = body.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let csrf = &body[at..at + 64];
+    let form = format!("csrf={csrf}&next=%2Fgov&username={username}&password=x");
+    let (status, head, _) = server.request(&format!(
+        "POST /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Forwarded-For: {client}\r\n\
+         Cookie: ipmo_login_csrf={cookie}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\n\r\n{form}",
+        form.len()
+    ));
+    (status, head)
+}
+
+/// The attack of the November security review (64 clients × 8 failed sign-ins at once, each
+/// with a new name) took the server from 0.1 GB to 10.3 GB. Here every attempt even comes from
+/// its own address, so only the bounded password pool stands in the way: memory must stay
+/// bounded, and the attempts it cannot take at once are told to retry.
+#[test]
+fn parallel_failed_sign_ins_leave_memory_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("wh"), &["--behind-proxy"]);
+    let statuses = std::sync::Mutex::new(std::collections::BTreeMap::<u16, usize>::new());
+    let retry_after = std::sync::atomic::AtomicBool::new(true);
+    std::thread::scope(|scope| {
+        for t in 0..64 {
+            let (server, statuses, retry_after) = (&server, &statuses, &retry_after);
+            scope.spawn(move || {
+                for i in 0..8 {
+                    let (status, head) = failed_sign_in(server, &format!("10.1.{t}.{i}"), &format!("c{t}-{i}"));
+                    if status == 503 && !head.to_ascii_lowercase().contains("retry-after: ") {
+                        retry_after.store(false, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    *statuses.lock().unwrap().entry(status).or_default() += 1;
+                }
+            });
+        }
+    });
+    let statuses = statuses.into_inner().unwrap();
+    let peak = server.peak_rss_mb();
+    eprintln!("512 parallel failed sign-ins: {statuses:?}; server peak RSS {peak:.0} MB");
+    assert_eq!(statuses.values().sum::<usize>(), 512);
+    assert!(statuses.keys().all(|s| [401, 503].contains(s)), "{statuses:?}");
+    assert!(statuses.get(&401).copied().unwrap_or(0) >= 8, "some attempts were checked: {statuses:?}");
+    assert!(retry_after.into_inner(), "every 503 says when to retry");
+    assert!(peak < 150.0, "peak RSS {peak:.0} MB");
+}
+
+/// Slow and idle connections are closed (the November review held 1,500 trickling and 200 idle
+/// connections open for 40 s): a client that never finishes its headers, one that trickles a
+/// header every few seconds, and a kept-alive connection left idle are all closed within
+/// about ipmo_web::HEADER_TIMEOUT (10 s).
+#[test]
+fn slow_and_idle_connections_are_closed() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("wh"), &[]);
+    let started = std::time::Instant::now();
+    let closed_after = |mut s: std::net::TcpStream, trickle: bool| -> f64 {
+        s.set_read_timeout(Some(std::time::Duration::from_secs(1))).unwrap();
+        let mut buf = [0u8; 4096];
+        loop {
+            if trickle {
+                // A header every 3 s, never the blank line that ends them.
+                let _ = s.write_all(b"X-a: b\r\n");
+            }
+            match s.read(&mut buf) {
+                Ok(0) => return started.elapsed().as_secs_f64(),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => return started.elapsed().as_secs_f64(),
+            }
+            assert!(started.elapsed().as_secs() < 30, "a connection was held open for 30 s");
+            if trickle {
+                std::thread::sleep(std::time::Duration::from_secs(2));
+            }
+        }
+    };
+    let connect = || std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let (mut silent, mut trickling, mut idle) = (connect(), connect(), connect());
+    silent.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+    trickling.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+    idle.write_all(b"GET /assets/favicon.svg HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let times = std::thread::scope(|scope| {
+        let a = scope.spawn(|| closed_after(silent, false));
+        let b = scope.spawn(|| closed_after(trickling, true));
+        let c = scope.spawn(|| closed_after(idle, false));
+        [a.join().unwrap(), b.join().unwrap(), c.join().unwrap()]
+    });
+    eprintln!("closed after (s): silent {:.1}, trickling {:.1}, idle keep-alive {:.1}", times[0], times[1], times[2]);
+    assert!(times.iter().all(|t| *t < 20.0), "{times:?}");
+    // The server still answers.
+    let (status, _, _) = server.request("GET /assets/favicon.svg HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_eq!(status, 200);
+}

@@ -2,10 +2,10 @@
 //! tokens and CSRF tokens are 256-bit random values, and the store keeps only a SHA-256 of the
 //! session token, so a copy of the database does not let anyone in.
 
-use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use argon2::{Argon2, PasswordHash};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -55,14 +55,67 @@ pub fn password_problem(password: &str) -> Option<String> {
     }
 }
 
-/// An argon2id hash of `password` in PHC string form.
-pub fn hash_password(password: &str) -> Result<String, String> {
-    Argon2::default().hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(|e| e.to_string())
+/// Most argon2 memory a stored hash may ask for (KiB): ours ask for 19 MiB; a hash asking for
+/// more than this is treated as malformed rather than allowed to allocate it.
+const MAX_ARGON2_KIB: u32 = 64 * 1024;
+
+thread_local! {
+    /// argon2's working memory, kept by each thread that hashes and reused for the next hash.
+    /// Allocating 19 MiB (64-byte aligned) for every check left glibc's heap holding each freed
+    /// block: 8 sign-ins in a row grew the server by 137 MB, 64 at once by 370 MB.
+    static ARGON2_MEMORY: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Whether `password` matches the PHC `hash`. A malformed hash never matches.
+/// Runs argon2 `a` over this thread's reusable memory.
+fn argon2_into(a: &Argon2, password: &[u8], salt: &[u8], out: &mut [u8]) -> Result<(), argon2::Error> {
+    ARGON2_MEMORY.with(|memory| {
+        let mut memory = memory.borrow_mut();
+        let blocks = a.params().block_count();
+        if memory.len() < blocks {
+            memory.resize(blocks, argon2::Block::new());
+        }
+        a.hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
+    })
+}
+
+/// An argon2id hash of `password` in PHC string form (argon2's default cost: 19 MiB, 2 passes).
+pub fn hash_password(password: &str) -> Result<String, String> {
+    use argon2::password_hash::phc::{Output, ParamsString, Salt};
+    let a = Argon2::default();
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    let mut out = [0u8; argon2::Params::DEFAULT_OUTPUT_LEN];
+    argon2_into(&a, password.as_bytes(), &salt, &mut out).map_err(|e| e.to_string())?;
+    let phc = PasswordHash {
+        algorithm: argon2::Algorithm::Argon2id.ident(),
+        version: Some(argon2::Version::V0x13.into()),
+        params: ParamsString::try_from(a.params()).map_err(|e| e.to_string())?,
+        salt: Some(Salt::new(&salt).map_err(|e| e.to_string())?),
+        hash: Some(Output::new(&out).map_err(|e| e.to_string())?),
+    };
+    Ok(phc.to_string())
+}
+
+/// Whether `password` matches the PHC `hash`. A malformed hash, or one asking for more than
+/// 64 MiB, never matches.
 pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+    let check = || -> Option<bool> {
+        let phc = PasswordHash::new(hash).ok()?;
+        let params = argon2::Params::try_from(&phc).ok()?;
+        if params.m_cost() > MAX_ARGON2_KIB {
+            return None;
+        }
+        let algorithm = argon2::Algorithm::try_from(phc.algorithm.as_str()).ok()?;
+        let version = phc.version.map(argon2::Version::try_from).transpose().ok()?.unwrap_or_default();
+        let (salt, expected) = (phc.salt?, phc.hash?);
+        let mut out = vec![0u8; expected.len()];
+        argon2_into(&Argon2::new(algorithm, version, params), password.as_bytes(), &salt, &mut out).ok()?;
+        Some(
+            out.len() == expected.len()
+                && out.iter().zip(expected.as_bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0,
+        )
+    };
+    check().unwrap_or(false)
 }
 
 /// A new random token, hex encoded.
@@ -97,38 +150,205 @@ pub fn same_secret(a: &str, b: &str) -> bool {
 
 /// Failed sign-ins allowed per account within [`LOCKOUT`] before further attempts are refused.
 pub const MAX_FAILURES: usize = 5;
+/// Failed sign-ins allowed from one client address within [`LOCKOUT`]: enough for a busy office
+/// behind one address to mistype, too few to spray passwords across many accounts.
+pub const MAX_CLIENT_FAILURES: usize = 30;
 /// The window and the lock-out period.
 pub const LOCKOUT: Duration = Duration::from_secs(15 * 60);
+/// Most account names, and most client addresses, whose failures are remembered at once. When
+/// full, the key whose latest failure is oldest is forgotten first, locked ones last; so a flood
+/// of new names cannot wipe the counts of the accounts under attack.
+pub const LIMITER_CAPACITY: usize = 20_000;
 
-/// Counts failed sign-ins per account name, in memory: after [`MAX_FAILURES`] failures within
-/// [`LOCKOUT`], the account cannot sign in until the oldest failure is that old.
-#[derive(Default)]
+/// Recent failures per key within a window, bounded in the number of keys.
+struct Failures {
+    max: usize,
+    map: HashMap<String, VecDeque<Instant>>,
+}
+
+impl Failures {
+    fn new(max: usize) -> Self {
+        Self { max, map: HashMap::new() }
+    }
+
+    fn wait(&mut self, key: &str, now: Instant) -> Option<Duration> {
+        let list = self.map.get_mut(key)?;
+        list.retain(|t| now.duration_since(*t) < LOCKOUT);
+        let wait = (list.len() >= self.max).then(|| LOCKOUT - now.duration_since(list[0]));
+        if list.is_empty() {
+            self.map.remove(key);
+        }
+        wait
+    }
+
+    /// Records a failure; true when it is the one that locks the key.
+    fn failed(&mut self, key: &str, now: Instant) -> bool {
+        if !self.map.contains_key(key) && self.map.len() >= LIMITER_CAPACITY {
+            self.make_room(now);
+        }
+        let list = self.map.entry(key.to_string()).or_default();
+        list.retain(|t| now.duration_since(*t) < LOCKOUT);
+        list.push_back(now);
+        while list.len() > self.max {
+            list.pop_front();
+        }
+        list.len() == self.max
+    }
+
+    /// Forgets expired keys; if that frees nothing, the tenth of the keys whose latest failure is
+    /// oldest, unlocked ones first (a tenth at a time, so a flood costs one sort per thousands of
+    /// names rather than a scan per name).
+    fn make_room(&mut self, now: Instant) {
+        self.map.retain(|_, l| l.back().is_some_and(|t| now.duration_since(*t) < LOCKOUT));
+        if self.map.len() < LIMITER_CAPACITY {
+            return;
+        }
+        let mut by_age: Vec<(bool, Option<Instant>, String)> =
+            self.map.iter().map(|(k, l)| (l.len() >= self.max, l.back().copied(), k.clone())).collect();
+        by_age.sort_unstable();
+        for (_, _, key) in by_age.into_iter().take(LIMITER_CAPACITY / 10) {
+            self.map.remove(&key);
+        }
+    }
+}
+
+/// Why a sign-in attempt is refused before any password is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The account has failed [`MAX_FAILURES`] times within [`LOCKOUT`].
+    Account(Duration),
+    /// The client address has failed [`MAX_CLIENT_FAILURES`] times within [`LOCKOUT`].
+    Client(Duration),
+}
+
+/// What a failed attempt changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Failed {
+    /// This failure locked the account.
+    pub account_locked: bool,
+    /// This failure locked the client address.
+    pub client_locked: bool,
+}
+
+/// Counts failed sign-ins per account name and per client address, in memory: after
+/// [`MAX_FAILURES`] failures of an account, or [`MAX_CLIENT_FAILURES`] from one address, within
+/// [`LOCKOUT`], further attempts are refused until the oldest failure is that old. Both maps are
+/// bounded by [`LIMITER_CAPACITY`].
 pub struct LoginLimiter {
-    failures: Mutex<HashMap<String, Vec<Instant>>>,
+    state: Mutex<(Failures, Failures)>,
+}
+
+impl Default for LoginLimiter {
+    fn default() -> Self {
+        Self { state: Mutex::new((Failures::new(MAX_FAILURES), Failures::new(MAX_CLIENT_FAILURES))) }
+    }
 }
 
 impl LoginLimiter {
-    /// How long `username` must wait before trying again, if it must.
-    pub fn wait(&self, username: &str, now: Instant) -> Option<Duration> {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let list = map.entry(username.to_lowercase()).or_default();
-        list.retain(|t| now.duration_since(*t) < LOCKOUT);
-        (list.len() >= MAX_FAILURES).then(|| LOCKOUT - now.duration_since(list[0]))
+    /// Whether an attempt on `username` from `client` must wait, and how long.
+    pub fn check(&self, username: &str, client: &str, now: Instant) -> Option<Refusal> {
+        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let (accounts, clients) = &mut *guard;
+        if let Some(w) = clients.wait(client, now) {
+            return Some(Refusal::Client(w));
+        }
+        accounts.wait(&username.to_lowercase(), now).map(Refusal::Account)
     }
 
     /// Records a failed attempt.
-    pub fn failed(&self, username: &str, now: Instant) {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() > 100_000 {
-            // Bounded: forget everything rather than grow without limit under a spray of names.
-            map.clear();
+    pub fn failed(&self, username: &str, client: &str, now: Instant) -> Failed {
+        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let (accounts, clients) = &mut *guard;
+        Failed {
+            account_locked: accounts.failed(&username.to_lowercase(), now),
+            client_locked: clients.failed(client, now),
         }
-        map.entry(username.to_lowercase()).or_default().push(now);
     }
 
-    /// Forgets an account's failures after it signs in.
+    /// Forgets an account's failures after it signs in (the address's stay: a correct password
+    /// for one account says nothing about the others tried from there).
     pub fn succeeded(&self, username: &str) {
-        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(&username.to_lowercase());
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).0.map.remove(&username.to_lowercase());
+    }
+}
+
+/// The key a client address is counted under: the address itself for IPv4, its /64 network for
+/// IPv6 (one household or host is usually given a whole /64, so single addresses are free).
+pub fn client_key(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
+/// Password hashing and checking on a fixed set of threads, one per core, with a short queue.
+/// argon2 needs about 19 MiB per hash: on a fixed pool that memory is allocated by a known number
+/// of threads and reused, and a burst of sign-ins waits or is told to come back rather than
+/// growing the process by 19 MiB per concurrent attempt.
+pub struct PasswordWorkers {
+    queue: std::sync::mpsc::SyncSender<Job>,
+    threads: usize,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The hashing pool is full; the caller should answer "busy, try again shortly".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the server is busy checking other passwords; try again in a moment")]
+pub struct Busy;
+
+/// Jobs that may wait per hashing thread before new ones are turned away.
+pub const QUEUE_PER_THREAD: usize = 4;
+
+impl PasswordWorkers {
+    /// A pool of `threads` hashing threads (at least one).
+    pub fn new(threads: usize) -> Self {
+        let threads = threads.max(1);
+        let (queue, jobs) = std::sync::mpsc::sync_channel::<Job>(threads * QUEUE_PER_THREAD);
+        let jobs = std::sync::Arc::new(Mutex::new(jobs));
+        for i in 0..threads {
+            let jobs = jobs.clone();
+            let spawned = std::thread::Builder::new().name(format!("ipmo-password-{i}")).spawn(move || {
+                loop {
+                    let job = match jobs.lock().unwrap_or_else(|e| e.into_inner()).recv() {
+                        Ok(job) => job,
+                        Err(_) => return,
+                    };
+                    job();
+                }
+            });
+            if spawned.is_err() {
+                break;
+            }
+        }
+        Self { queue, threads }
+    }
+
+    /// The process's pool, one thread per core.
+    pub fn shared() -> &'static PasswordWorkers {
+        static SHARED: std::sync::OnceLock<PasswordWorkers> = std::sync::OnceLock::new();
+        SHARED.get_or_init(|| PasswordWorkers::new(std::thread::available_parallelism().map_or(2, |n| n.get())))
+    }
+
+    /// How many hashes can run at once.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Runs `work` on the pool, or refuses at once when the queue is full.
+    pub async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, Busy> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = tx.send(work());
+        });
+        self.queue.try_send(job).map_err(|_| Busy)?;
+        rx.await.map_err(|_| Busy)
     }
 }
 
@@ -143,6 +363,14 @@ mod tests {
         assert!(verify_password("correct horse battery", &h));
         assert!(!verify_password("correct horse battery!", &h));
         assert!(!verify_password("x", "not a hash"));
+        // Hashes made by the argon2 crate's own API check the same way (accounts made before).
+        use argon2::PasswordHasher;
+        let theirs = Argon2::default().hash_password(b"correct horse battery").unwrap().to_string();
+        assert!(verify_password("correct horse battery", &theirs));
+        assert!(!verify_password("correct horse batterz", &theirs));
+        // A stored hash cannot make a check allocate without bound.
+        let greedy = theirs.replace("m=19456", "m=4000000");
+        assert!(!verify_password("correct horse battery", &greedy));
         assert!(password_problem("short").is_some());
         assert!(password_problem("long enough pass").is_none());
     }
@@ -170,15 +398,87 @@ mod tests {
         let l = LoginLimiter::default();
         let t0 = Instant::now();
         for i in 0..MAX_FAILURES {
-            assert_eq!(l.wait("Ann", t0), None, "attempt {i}");
-            l.failed("ann", t0);
+            assert_eq!(l.check("Ann", "10.0.0.1", t0), None, "attempt {i}");
+            let f = l.failed("ann", &format!("10.0.0.{i}"), t0);
+            assert_eq!(f.account_locked, i + 1 == MAX_FAILURES);
         }
-        assert!(l.wait("ANN", t0 + Duration::from_secs(60)).is_some());
-        assert_eq!(l.wait("bob", t0), None);
-        assert_eq!(l.wait("ann", t0 + LOCKOUT), None);
-        l.failed("bob", t0);
+        assert!(matches!(l.check("ANN", "10.0.0.9", t0 + Duration::from_secs(60)), Some(Refusal::Account(_))));
+        assert_eq!(l.check("bob", "10.0.0.9", t0), None);
+        assert_eq!(l.check("ann", "10.0.0.9", t0 + LOCKOUT), None);
+        l.failed("bob", "10.0.0.9", t0);
         l.succeeded("bob");
-        assert!(l.failures.lock().unwrap().get("bob").is_none());
+        assert!(l.state.lock().unwrap().0.map.get("bob").is_none());
+    }
+
+    #[test]
+    fn one_address_spraying_many_accounts_is_stopped() {
+        let l = LoginLimiter::default();
+        let t0 = Instant::now();
+        for i in 0..MAX_CLIENT_FAILURES {
+            assert_eq!(l.check(&format!("user{i}"), "192.0.2.7", t0), None);
+            l.failed(&format!("user{i}"), "192.0.2.7", t0);
+        }
+        assert!(matches!(l.check("someone-else", "192.0.2.7", t0), Some(Refusal::Client(_))));
+        assert_eq!(l.check("someone-else", "192.0.2.8", t0), None, "other addresses are not held up");
+        assert_eq!(l.check("someone-else", "192.0.2.7", t0 + LOCKOUT), None);
+    }
+
+    #[test]
+    fn a_flood_of_names_does_not_unlock_an_account() {
+        // The old limiter cleared every count once 100,000 names had failed.
+        let l = LoginLimiter::default();
+        let t0 = Instant::now();
+        for _ in 0..MAX_FAILURES {
+            l.failed("victim", "198.51.100.1", t0);
+        }
+        for i in 0..(LIMITER_CAPACITY * 2) {
+            let t = t0 + Duration::from_millis(1 + i as u64 / 100);
+            l.failed(&format!("spray{i}"), &format!("10.{}.{}.{}", i >> 16 & 255, i >> 8 & 255, i & 255), t);
+        }
+        let state = l.state.lock().unwrap();
+        assert!(state.0.map.len() <= LIMITER_CAPACITY && state.1.map.len() <= LIMITER_CAPACITY);
+        drop(state);
+        assert!(matches!(l.check("victim", "203.0.113.5", t0 + Duration::from_secs(1)), Some(Refusal::Account(_))));
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_network() {
+        let a: std::net::IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: std::net::IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        assert_eq!(client_key(a), client_key(b));
+        assert_eq!(client_key("::ffff:192.0.2.1".parse().unwrap()), "192.0.2.1");
+        assert_eq!(client_key("127.0.0.1".parse().unwrap()), "127.0.0.1");
+    }
+
+    #[tokio::test]
+    async fn the_password_pool_runs_a_bounded_number_at_once_and_turns_the_rest_away() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let pool = std::sync::Arc::new(PasswordWorkers::new(2));
+        let (running, peak) = (std::sync::Arc::new(AtomicUsize::new(0)), std::sync::Arc::new(AtomicUsize::new(0)));
+        let mut tasks = Vec::new();
+        for _ in 0..64 {
+            let (pool, running, peak) = (pool.clone(), running.clone(), peak.clone());
+            tasks.push(tokio::spawn(async move {
+                pool.run(move || {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(20));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                })
+                .await
+            }));
+        }
+        let mut done = 0;
+        let mut busy = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(()) => done += 1,
+                Err(Busy) => busy += 1,
+            }
+        }
+        assert!(peak.load(Ordering::SeqCst) <= 2, "peak {}", peak.load(Ordering::SeqCst));
+        assert!(done >= 2 && done <= 2 + 2 * QUEUE_PER_THREAD, "done {done}");
+        assert_eq!(done + busy, 64);
     }
 
     #[test]

@@ -5,7 +5,9 @@
 
 use crate::auth::{self, Role};
 use crate::kinds::{self, FieldError};
-use crate::store::{AuditEntry, Data, GovernanceStore, NewSession, Record, Session, StoreError, StoreResult, User};
+use crate::store::{
+    AuditEntry, Data, GovernanceStore, NewSession, Record, Session, SignInEvent, StoreError, StoreResult, User,
+};
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, SqliteConnection, SqlitePool};
@@ -269,13 +271,11 @@ impl SqliteStore {
     }
 }
 
-/// argon2 is slow on purpose, so it runs on a blocking thread rather than an async worker.
+/// argon2 is slow and memory-hungry on purpose, so it runs on the bounded password pool rather
+/// than an async worker or an unbounded blocking thread.
 async fn hash_off_thread(password: &str) -> StoreResult<String> {
     let password = password.to_string();
-    tokio::task::spawn_blocking(move || auth::hash_password(&password))
-        .await
-        .map_err(|e| StoreError::Hashing(e.to_string()))?
-        .map_err(StoreError::Hashing)
+    auth::PasswordWorkers::shared().run(move || auth::hash_password(&password)).await?.map_err(StoreError::Hashing)
 }
 
 enum RecordChange {
@@ -358,13 +358,15 @@ impl GovernanceStore for SqliteStore {
             Ok(found) => found,
             Err(StoreError::NotFound(_)) => {
                 // Spend the same effort as a real check, so timing does not reveal which names exist.
-                let _ = hash_off_thread(password).await;
+                if let Err(StoreError::Busy(busy)) = hash_off_thread(password).await {
+                    return Err(busy.into());
+                }
                 return Ok(None);
             }
             Err(e) => return Err(e),
         };
         let password = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash)).await.unwrap_or(false);
+        let ok = auth::PasswordWorkers::shared().run(move || auth::verify_password(&password, &hash)).await?;
         Ok((ok && !user.disabled).then_some(user))
     }
 
@@ -437,6 +439,38 @@ impl GovernanceStore for SqliteStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn log_sign_in(&self, e: &SignInEvent) -> StoreResult<()> {
+        let short = |s: &str, n: usize| s.chars().take(n).collect::<String>();
+        sqlx::query("INSERT INTO sign_in_events (at, event, username, client, detail) VALUES (?, ?, ?, ?, ?)")
+            .bind(now())
+            .bind(short(&e.event, 40))
+            .bind(short(&e.username, 100))
+            .bind(short(&e.client, 100))
+            .bind(short(&e.detail, 300))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn sign_in_events(&self, limit: i64) -> StoreResult<Vec<SignInEvent>> {
+        let rows =
+            sqlx::query("SELECT at, event, username, client, detail FROM sign_in_events ORDER BY id DESC LIMIT ?")
+                .bind(limit.clamp(1, 10_000))
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SignInEvent {
+                    at: r.try_get("at")?,
+                    event: r.try_get("event")?,
+                    username: r.try_get("username")?,
+                    client: r.try_get("client")?,
+                    detail: r.try_get("detail")?,
+                })
+            })
+            .collect()
     }
 
     async fn records(&self, kind: &str, include_archived: bool) -> StoreResult<Vec<Record>> {

@@ -101,6 +101,21 @@ pub struct AuditEntry {
     pub after: Option<Value>,
 }
 
+/// A sign-in, failure, lock-out or sign-out, kept for administrators.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct SignInEvent {
+    /// When (RFC 3339, UTC); set by the store.
+    pub at: String,
+    /// `sign-in`, `sign-in.failed`, `lockout.account`, `lockout.client` or `sign-out`.
+    pub event: String,
+    /// The name given (at most 100 characters are kept; it may not be an account).
+    pub username: String,
+    /// The client address it came from.
+    pub client: String,
+    /// Anything else worth knowing, in words.
+    pub detail: String,
+}
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -128,6 +143,9 @@ pub enum StoreError {
     /// A password could not be hashed.
     #[error("password hashing failed: {0}")]
     Hashing(String),
+    /// Too many passwords are being checked at once; try again in a moment.
+    #[error("{0}")]
+    Busy(#[from] crate::auth::Busy),
     /// A backup or restore could not be done.
     #[error("{0}")]
     Backup(String),
@@ -166,6 +184,11 @@ pub trait GovernanceStore: Send + Sync {
     async fn session(&self, token: &str) -> StoreResult<Option<Session>>;
     /// Ends a session.
     async fn end_session(&self, token: &str) -> StoreResult<()>;
+
+    /// Keeps a sign-in event (its `at` is ignored and set to now).
+    async fn log_sign_in(&self, event: &SignInEvent) -> StoreResult<()>;
+    /// The latest sign-in events, newest first.
+    async fn sign_in_events(&self, limit: i64) -> StoreResult<Vec<SignInEvent>>;
 
     /// Records of a kind, oldest first; archived ones only when asked for.
     async fn records(&self, kind: &str, include_archived: bool) -> StoreResult<Vec<Record>>;

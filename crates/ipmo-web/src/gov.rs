@@ -35,11 +35,14 @@ pub struct GovSettings {
     /// The date overdue and stale items are judged against; None is the server's own date
     /// (tests fix it).
     pub today: Option<chrono::NaiveDate>,
+    /// Whether a reverse proxy sits in front: then the client's address, which sign-in limits
+    /// count by, is the last one in `X-Forwarded-For` rather than the proxy's own.
+    pub behind_proxy: bool,
 }
 
 impl Default for GovSettings {
     fn default() -> Self {
-        Self { public_dashboard: true, secure_cookies: true, today: None }
+        Self { public_dashboard: true, secure_cookies: true, today: None, behind_proxy: false }
     }
 }
 
@@ -243,8 +246,65 @@ fn login_form(g: &Governance, next: &str, error: Option<&str>, username: &str) -
     r
 }
 
-/// Checks the credentials, starts a session and goes to `next` (a local path only).
-pub async fn login(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+/// The address sign-in limits count a request under: the connection's peer, or with
+/// [`GovSettings::behind_proxy`] the last address the proxy appended to `X-Forwarded-For`.
+fn client_of(g: &Governance, extensions: &axum::http::Extensions, headers: &HeaderMap) -> String {
+    let forwarded = || {
+        headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .next_back()
+            .and_then(|a| a.trim().parse::<std::net::IpAddr>().ok())
+    };
+    let peer = || extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    let ip = if g.settings.behind_proxy { forwarded().or_else(peer) } else { peer() };
+    ip.map_or_else(|| "unknown".to_string(), auth::client_key)
+}
+
+/// Logs a sign-in event for the server's output (`tracing`) and for administrators (the store).
+async fn sign_in_event(g: &Governance, event: &str, username: &str, client: &str, detail: &str) {
+    let username: String = username.chars().take(100).collect();
+    if event == "sign-in" || event == "sign-out" {
+        tracing::info!(target: "ipmo::auth", event, username, client, detail, "sign-in event");
+    } else {
+        tracing::warn!(target: "ipmo::auth", event, username, client, detail, "sign-in event");
+    }
+    let e = ipmo_governance::store::SignInEvent {
+        at: String::new(),
+        event: event.into(),
+        username,
+        client: client.into(),
+        detail: detail.into(),
+    };
+    if let Err(err) = g.store.log_sign_in(&e).await {
+        tracing::error!(target: "ipmo::auth", error = %err, "a sign-in event could not be stored");
+    }
+}
+
+/// A refusal that tells the client when to come back.
+fn retry_later(mut r: Response, status: StatusCode, after: std::time::Duration) -> Response {
+    *r.status_mut() = status;
+    if let Ok(v) = HeaderValue::from_str(&after.as_secs().max(1).to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+/// Seconds a client is asked to wait when every password thread is busy.
+const BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Checks the credentials, starts a session and goes to `next` (a local path only). Before any
+/// password is checked, the account's and the client's recent failures are counted (429 when
+/// either is over its limit); the check itself runs on the bounded password pool (503 when it is
+/// full).
+pub async fn login(
+    State(s): State<Shared>,
+    extensions: axum::http::Extensions,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let g = or_reply!(gov(&s));
     let form = or_reply!(form_fields(&body));
     let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or("");
@@ -257,29 +317,39 @@ pub async fn login(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> 
     let next = form.get("next").map(String::as_str).filter(|n| local_path(n)).unwrap_or("/gov");
     let username = form.get("username").map(|u| u.trim()).unwrap_or("");
     let password = form.get("password").map(String::as_str).unwrap_or("");
-    if let Some(wait) = g.limiter.wait(username, Instant::now()) {
-        let mut r = login_form(
-            g,
-            next,
-            Some(&format!(
-                "Too many failed sign-ins for this account. Try again in {} minutes.",
-                wait.as_secs().div_ceil(60)
-            )),
-            username,
-        );
-        *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-        return r;
+    let client = client_of(g, &extensions, &headers);
+    if let Some(refusal) = g.limiter.check(username, &client, Instant::now()) {
+        let (wait, whose) = match refusal {
+            auth::Refusal::Account(w) => (w, "this account"),
+            auth::Refusal::Client(w) => (w, "your network address"),
+        };
+        tracing::warn!(target: "ipmo::auth", event = "sign-in.refused", username, client, "locked out");
+        let message =
+            format!("Too many failed sign-ins from {whose}. Try again in {} minutes.", wait.as_secs().div_ceil(60));
+        return retry_later(login_form(g, next, Some(&message), username), StatusCode::TOO_MANY_REQUESTS, wait);
     }
     let user = match g.store.authenticate(username, password).await {
         Ok(Some(u)) => u,
         Ok(None) => {
-            g.limiter.failed(username, Instant::now());
+            let failed = g.limiter.failed(username, &client, Instant::now());
+            sign_in_event(g, "sign-in.failed", username, &client, "").await;
+            if failed.account_locked {
+                sign_in_event(g, "lockout.account", username, &client, "the account is locked for 15 minutes").await;
+            }
+            if failed.client_locked {
+                sign_in_event(g, "lockout.client", username, &client, "the address is locked for 15 minutes").await;
+            }
             return login_form(
                 g,
                 next,
                 Some("The username or password is not right, or the account is disabled."),
                 username,
             );
+        }
+        Err(StoreError::Busy(busy)) => {
+            tracing::warn!(target: "ipmo::auth", event = "sign-in.busy", client, "password pool full");
+            let r = login_form(g, next, Some(&format!("Sorry, {busy}.")), username);
+            return retry_later(r, StatusCode::SERVICE_UNAVAILABLE, BUSY_RETRY);
         }
         Err(e) => return WebError::Internal(e.to_string()).into_response(),
     };
@@ -288,6 +358,7 @@ pub async fn login(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> 
         Ok(s) => s,
         Err(e) => return WebError::Internal(e.to_string()).into_response(),
     };
+    sign_in_event(g, "sign-in", &user.username, &client, "").await;
     let mut r = Redirect::to(next).into_response();
     r.headers_mut().append(
         header::SET_COOKIE,
@@ -304,7 +375,12 @@ fn local_path(next: &str) -> bool {
 }
 
 /// Ends the session.
-pub async fn logout(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn logout(
+    State(s): State<Shared>,
+    extensions: axum::http::Extensions,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let g = or_reply!(gov(&s));
     let Some(session) = session_of(g, &headers).await else { return Redirect::to("/login").into_response() };
     let form = or_reply!(form_fields(&body));
@@ -312,6 +388,7 @@ pub async fn logout(State(s): State<Shared>, headers: HeaderMap, body: Bytes) ->
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
         let _ = g.store.end_session(token).await;
     }
+    sign_in_event(g, "sign-out", &session.user.username, &client_of(g, &extensions, &headers), "").await;
     let mut r = Redirect::to("/login").into_response();
     r.headers_mut().append(header::SET_COOKIE, session_cookie(g, SESSION_COOKIE, "", 0));
     r
@@ -1236,6 +1313,9 @@ pub async fn users(State(s): State<Shared>, headers: HeaderMap) -> Response {
     users_page(&s, &session, None, &[], StatusCode::OK).await
 }
 
+/// Sign-in events listed on the accounts page.
+const SIGN_IN_EVENTS_SHOWN: i64 = 100;
+
 async fn users_page(
     s: &Shared,
     session: &Session,
@@ -1245,6 +1325,10 @@ async fn users_page(
 ) -> Response {
     let g = s.governance.as_ref().expect("checked by require");
     let list = match g.store.users().await {
+        Ok(l) => l,
+        Err(e) => return store_error(e),
+    };
+    let events = match g.store.sign_in_events(SIGN_IN_EVENTS_SHOWN).await {
         Ok(l) => l,
         Err(e) => return store_error(e),
     };
@@ -1296,6 +1380,22 @@ async fn users_page(
                 p.hint { "A password is generated and shown once; give it to the person, who should keep it safe." }
                 button.button type="submit" { "Add account" }
             }
+            h2 #sign-ins { "Recent sign-ins" }
+            p { "The latest " (SIGN_IN_EVENTS_SHOWN) " sign-ins, failed sign-ins, lock-outs and sign-outs, newest first. A run of failures from one address, or against one account, is someone guessing passwords: each account locks for 15 minutes after " (auth::MAX_FAILURES) " failures, and each address after " (auth::MAX_CLIENT_FAILURES) "." }
+            div.table-scroll role="region" aria-label="Recent sign-ins" tabindex="0" { table.table {
+                caption.visually-hidden { "Recent sign-ins" }
+                thead { tr { th scope="col" { "When" } th scope="col" { "Event" } th scope="col" { "Username given" } th scope="col" { "From" } th scope="col" { "Detail" } } }
+                tbody { @for e in &events { tr {
+                    td { (crate::format::timestamp(&e.at)) }
+                    td { @match e.event.as_str() {
+                        "sign-in" => (layout::tag("Signed in", "green")),
+                        "sign-out" => (layout::tag("Signed out", "grey")),
+                        "sign-in.failed" => (layout::tag("Failed", "orange")),
+                        _ => (layout::tag("Locked out", "red")),
+                    } }
+                    td { (e.username) } td { (e.client) } td { (e.detail) }
+                } } }
+            } }
         },
     );
     *r.status_mut() = status;

@@ -424,10 +424,53 @@ pub fn router(state: Shared) -> Router {
         .with_state(state)
 }
 
+/// Most connections served at once; more wait in the listen queue. Each costs a task and a file
+/// descriptor, so a client cannot run the process out of either by opening connections.
+pub const MAX_CONNECTIONS: usize = 2_000;
+/// How long a client may take to send a request's headers, and how long a kept-alive connection
+/// may sit idle before its next request: slow or silent connections are closed after this.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Serves `state` on `bind` until the process is stopped.
 pub async fn serve(bind: std::net::SocketAddr, state: Shared) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(bind).await?;
-    axum::serve(listener, router(state)).await
+    serve_on(listener, state).await
+}
+
+/// Serves `state` on a bound listener: HTTP/1.1 with [`HEADER_TIMEOUT`] for headers and idle
+/// keep-alive, at most [`MAX_CONNECTIONS`] at once, and each request told its peer's address
+/// (`ConnectInfo`) so that sign-in limits can count by client.
+pub async fn serve_on(listener: tokio::net::TcpListener, state: Shared) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+    let app = router(state);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        // Wait for a free slot before accepting, so that excess clients queue in the kernel.
+        let Ok(permit) = slots.clone().acquire_owned().await else { return Ok(()) };
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors or a connection reset before accept: not fatal.
+                tracing::warn!(error = %e, "accepting a connection failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                app.clone().oneshot(request.map(axum::body::Body::new))
+            });
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).keep_alive(true);
+            if let Err(e) = http.serve_connection(TokioIo::new(stream), service).await {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+        });
+    }
 }
 
 #[cfg(test)]

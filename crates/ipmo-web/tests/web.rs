@@ -604,6 +604,8 @@ mod governance {
             public_dashboard: true,
             secure_cookies: true,
             today: chrono::NaiveDate::from_ymd_opt(2026, 11, 30),
+            // Tests name the client in X-Forwarded-For, as a proxy would.
+            behind_proxy: true,
         }
     }
 
@@ -614,7 +616,19 @@ mod governance {
     }
 
     async fn send(app: &axum::Router, method: &str, uri: &str, cookie: &str, form: Option<&str>) -> Reply {
-        let mut req = Request::builder().method(method).uri(uri);
+        send_from(app, "192.0.2.1", method, uri, cookie, form).await
+    }
+
+    /// [`send`] from a client address, which the test settings read from X-Forwarded-For.
+    async fn send_from(
+        app: &axum::Router,
+        client: &str,
+        method: &str,
+        uri: &str,
+        cookie: &str,
+        form: Option<&str>,
+    ) -> Reply {
+        let mut req = Request::builder().method(method).uri(uri).header("x-forwarded-for", client);
         if !cookie.is_empty() {
             req = req.header(header::COOKIE, cookie);
         }
@@ -771,6 +785,45 @@ mod governance {
             let r = send(&g.app, "POST", "/login", &cookie, Some(&form)).await;
             assert_eq!(r.headers.get(header::LOCATION).unwrap().to_str().unwrap(), "/gov", "{next}");
         }
+    }
+
+    #[tokio::test]
+    async fn one_address_is_limited_across_accounts_and_administrators_see_the_attempts() {
+        let g = gov_app(open_settings()).await;
+        let page = send(&g.app, "GET", "/login", "", None).await;
+        let csrf = hidden(&page.body, "csrf");
+        let cookie = set_cookie(&page, "ipmo_login_csrf").unwrap().split(';').next().unwrap().to_string();
+        // A spray of names from one address: each name fails once, so no account locks.
+        for i in 0..ipmo_governance::auth::MAX_CLIENT_FAILURES {
+            let form = format!("csrf={csrf}&username=guess{i}&password=Winter2026");
+            let r = send_from(&g.app, "203.0.113.9", "POST", "/login", &cookie, Some(&form)).await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "attempt {i}");
+        }
+        // Then even the right password is refused from there, with a time to come back …
+        let right = format!("csrf={csrf}&username=ada&password=a+long+enough+password");
+        let r = send_from(&g.app, "203.0.113.9", "POST", "/login", &cookie, Some(&right)).await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+        let retry: u64 = r.headers.get(header::RETRY_AFTER).unwrap().to_str().unwrap().parse().unwrap();
+        assert!((1..=900).contains(&retry), "{retry}");
+        assert!(r.body.contains("your network address"));
+        // … while other addresses sign in as usual.
+        let r = send_from(&g.app, "198.51.100.4", "POST", "/login", &cookie, Some(&right)).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+
+        // Administrators see the attempts, the lock-out and the sign-in; viewers cannot.
+        let (admin, _) = sign_in(&g, "ada").await;
+        let users = send(&g.app, "GET", "/gov/users", &admin, None).await;
+        assert!(users.body.contains("Recent sign-ins") && users.body.contains("203.0.113.9"));
+        assert!(users.body.contains("guess7") && users.body.contains("Locked out"));
+        let events = g.store.sign_in_events(1000).await.unwrap();
+        let count = |e: &str| events.iter().filter(|x| x.event == e).count();
+        assert_eq!(count("sign-in.failed"), ipmo_governance::auth::MAX_CLIENT_FAILURES);
+        assert_eq!((count("lockout.client"), count("lockout.account")), (1, 0));
+        assert_eq!(count("sign-in"), 2);
+        let (viewer, _) = sign_in(&g, "vera").await;
+        assert_eq!(send(&g.app, "GET", "/gov/users", &viewer, None).await.status, StatusCode::FORBIDDEN);
+        let audit = send(&g.app, "GET", "/gov/audit", &viewer, None).await;
+        assert!(!audit.body.contains("203.0.113.9"), "sign-in addresses are for administrators only");
     }
 
     #[tokio::test]
@@ -1250,7 +1303,9 @@ mod governance {
 
     #[tokio::test]
     async fn a_private_dashboard_needs_sign_in_too() {
-        let g = gov_app(GovSettings { public_dashboard: false, secure_cookies: false, today: None }).await;
+        let g =
+            gov_app(GovSettings { public_dashboard: false, secure_cookies: false, today: None, behind_proxy: false })
+                .await;
         let r = send(&g.app, "GET", "/org/QMJ", "", None).await;
         assert_eq!(r.status, StatusCode::SEE_OTHER);
         assert_eq!(send(&g.app, "GET", "/api/v1/measures", "", None).await.status, StatusCode::UNAUTHORIZED);
