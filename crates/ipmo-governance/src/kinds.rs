@@ -693,6 +693,11 @@ impl Lookups for AcceptAll {
 /// Longest text accepted in a field, in characters.
 pub const MAX_TEXT: usize = 20_000;
 
+/// Most levels a chain of records may have through a field that points at the same kind
+/// (`reports_to`, `parent`): an organogram deeper than this is a mistake, and a chain thousands
+/// deep once crashed the page that draws it. Saves and imports past it are refused.
+pub const MAX_HIERARCHY_DEPTH: usize = 50;
+
 /// Turns submitted text (a form or a CSV row) into a record's JSON data, or says what is wrong
 /// with each field. Blank optional fields are left out. Keys that are not fields of the kind are
 /// refused, so a typo in an API call or an import header is not silently dropped.

@@ -118,6 +118,90 @@ async fn check_refs(
     if errors.is_empty() { Ok(()) } else { Err(StoreError::Invalid(errors)) }
 }
 
+/// Refuses a save that would put the record in a loop through a field pointing at its own kind
+/// (`reports_to`, `parent`), or make a chain longer than [`kinds::MAX_HIERARCHY_DEPTH`] levels.
+async fn check_hierarchy(
+    conn: &mut SqliteConnection,
+    kind: &kinds::Kind,
+    data: &Data,
+    own_id: Option<i64>,
+) -> StoreResult<()> {
+    let max = kinds::MAX_HIERARCHY_DEPTH;
+    for (field, _) in kind.refs().filter(|(_, target)| *target == kind.id) {
+        let path = format!("$.{}", field.name);
+        // Levels above: walk up one parent at a time (at most `max` lookups).
+        let mut above = 0;
+        let mut seen = std::collections::HashSet::new();
+        let mut cur = data.get(field.name).and_then(Value::as_i64);
+        while let Some(id) = cur {
+            if Some(id) == own_id {
+                let reference = kind.reference(data.get(field.name).and_then(Value::as_i64).unwrap_or(id));
+                return Err(StoreError::Invalid(vec![FieldError::new(
+                    field.name,
+                    format!(
+                        "{}: {reference} is already under this record, so this would make a loop; choose someone or something above it",
+                        field.label
+                    ),
+                )]));
+            }
+            if !seen.insert(id) {
+                break; // an older loop elsewhere: stop counting there
+            }
+            above += 1;
+            if above >= max {
+                break;
+            }
+            cur = sqlx::query_scalar::<_, Option<i64>>("SELECT json_extract(data, ?) FROM records WHERE id = ?")
+                .bind(&path)
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?
+                .flatten();
+        }
+        // Levels below (an existing record may carry a subtree with it).
+        let mut below = 0;
+        if let Some(own) = own_id {
+            let rows: Vec<(i64, Option<i64>)> =
+                sqlx::query_as("SELECT id, json_extract(data, ?) FROM records WHERE kind = ? AND archived = 0")
+                    .bind(&path)
+                    .bind(kind.id)
+                    .fetch_all(&mut *conn)
+                    .await?;
+            let mut children: std::collections::HashMap<i64, Vec<i64>> = std::collections::HashMap::new();
+            for (id, parent) in rows {
+                if let Some(p) = parent.filter(|p| *p != id) {
+                    children.entry(p).or_default().push(id);
+                }
+            }
+            let mut level = vec![own];
+            let mut visited = std::collections::HashSet::from([own]);
+            while below < max {
+                level = level
+                    .iter()
+                    .flat_map(|id| children.get(id).into_iter().flatten().copied())
+                    .filter(|c| visited.insert(*c))
+                    .collect();
+                if level.is_empty() {
+                    break;
+                }
+                below += 1;
+            }
+        }
+        if above + 1 + below > max {
+            return Err(StoreError::Invalid(vec![FieldError::new(
+                field.name,
+                format!(
+                    "{}: this would make a chain more than {max} levels deep ({} above this record and {} below); an organogram that deep cannot be read, so link to someone or something higher up",
+                    field.label,
+                    if above >= max { format!("{max} or more") } else { above.to_string() },
+                    if below >= max { format!("{max} or more") } else { below.to_string() },
+                ),
+            )]));
+        }
+    }
+    Ok(())
+}
+
 fn kind_of(id: &str) -> StoreResult<&'static kinds::Kind> {
     kinds::kind(id).ok_or_else(|| StoreError::NotFound(format!("there is no kind of record called \"{id}\"")))
 }
@@ -184,6 +268,7 @@ impl SqliteStore {
         let (data, archived, action) = match change {
             RecordChange::Fields(data) => {
                 check_refs(&mut tx, kind_of(&before.kind)?, &data, Some(id)).await?;
+                check_hierarchy(&mut tx, kind_of(&before.kind)?, &data, Some(id)).await?;
                 (data, before.archived, "update")
             }
             RecordChange::Archive(a) => (before.data.clone(), a, if a { "archive" } else { "restore" }),
@@ -219,6 +304,7 @@ impl SqliteStore {
         actor: &str,
     ) -> StoreResult<Record> {
         check_refs(conn, kind, &data, None).await?;
+        check_hierarchy(conn, kind, &data, None).await?;
         let at = now();
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO records (kind, version, archived, data, created_at, created_by, updated_at, updated_by) VALUES (?, 1, 0, ?, ?, ?, ?, ?) RETURNING id",

@@ -606,10 +606,15 @@ pub async fn organogram(State(s): State<Shared>, headers: HeaderMap, p: crate::P
         } }
     };
     // A chart wider than the page's column scrolls inside its own box, and says so.
-    let chart = |(markup, width): (String, f64)| {
+    let chart = |drawn: crate::organogram::Drawn| {
         html! {
-            @if width > 1068.0 { p.hint { "The chart is wider than the page: scroll sideways inside it, or read the list below. It prints whole on landscape A3." } }
-            div.scroll.organogram-box tabindex="0" role="region" aria-label="Organogram (scrolls sideways)" { (maud::PreEscaped(markup)) }
+            @if drawn.too_deep > 0 {
+                div.warning-callout role="status" { p {
+                    (drawn.too_deep) " more sit more than " (crate::organogram::MAX_DEPTH) " levels down and are not drawn; they are listed below. Such a long chain is usually a mistake: edit the records to link them higher up."
+                } }
+            }
+            @if drawn.width > 1068.0 { p.hint { "The chart is wider than the page: scroll sideways inside it, or read the list below. It prints whole on landscape A3." } }
+            div.scroll.organogram-box tabindex="0" role="region" aria-label="Organogram (scrolls sideways)" { (maud::PreEscaped(drawn.svg)) }
         }
     };
     let body = if view == "system" {

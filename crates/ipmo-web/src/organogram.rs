@@ -52,25 +52,71 @@ struct Layout<'a> {
     x: BTreeMap<i64, f64>,
     depth: BTreeMap<i64, usize>,
     next_leaf: f64,
+    /// Nodes more than [`MAX_DEPTH`] levels down: not drawn.
+    too_deep: Vec<i64>,
+}
+
+/// A node being laid out: its unplaced children and the x of its first and last placed child.
+struct Frame {
+    id: i64,
+    depth: usize,
+    kids: Vec<i64>,
+    next: usize,
+    span: Option<(f64, f64)>,
 }
 
 impl Layout<'_> {
-    /// Places `id` and its subtree; returns its x centre. `seen` guards against cycles.
-    fn place(&mut self, id: i64, depth: usize, seen: &mut HashSet<i64>) -> f64 {
+    /// Places the tree under `root` (children in a row, each parent centred over its first and
+    /// last child) with an explicit stack, since the depth of a chain of records is the user's to
+    /// choose. `seen` guards against cycles; nodes past [`MAX_DEPTH`] go to `too_deep`.
+    fn place(&mut self, root: i64, seen: &mut HashSet<i64>) {
+        let mut stack = vec![self.enter(root, 0, seen)];
+        while let Some(top) = stack.last_mut() {
+            if let Some(&kid) = top.kids.get(top.next) {
+                top.next += 1;
+                let depth = top.depth + 1;
+                if seen.contains(&kid) {
+                    continue;
+                }
+                if depth > MAX_DEPTH {
+                    self.skip_subtree(kid, seen);
+                } else {
+                    let frame = self.enter(kid, depth, seen);
+                    stack.push(frame);
+                }
+                continue;
+            }
+            let Some(done) = stack.pop() else { break };
+            let x = match done.span {
+                Some((first, last)) => (first + last) / 2.0,
+                None => {
+                    let x = self.next_leaf;
+                    self.next_leaf += BOX_W + GAP_X;
+                    x
+                }
+            };
+            self.x.insert(done.id, x);
+            if let Some(parent) = stack.last_mut() {
+                parent.span = Some((parent.span.map_or(x, |(first, _)| first), x));
+            }
+        }
+    }
+
+    fn enter(&mut self, id: i64, depth: usize, seen: &mut HashSet<i64>) -> Frame {
         seen.insert(id);
         self.depth.insert(id, depth);
-        let kids: Vec<i64> =
-            self.children.get(&id).cloned().unwrap_or_default().into_iter().filter(|k| !seen.contains(k)).collect();
-        let x = if kids.is_empty() {
-            let x = self.next_leaf;
-            self.next_leaf += BOX_W + GAP_X;
-            x
-        } else {
-            let xs: Vec<f64> = kids.iter().map(|k| self.place(*k, depth + 1, seen)).collect();
-            (xs[0] + xs[xs.len() - 1]) / 2.0
-        };
-        self.x.insert(id, x);
-        x
+        Frame { id, depth, kids: self.children.get(&id).cloned().unwrap_or_default(), next: 0, span: None }
+    }
+
+    /// Marks `id` and everything under it as too deep to draw.
+    fn skip_subtree(&mut self, id: i64, seen: &mut HashSet<i64>) {
+        let mut todo = vec![id];
+        while let Some(n) = todo.pop() {
+            if seen.insert(n) {
+                self.too_deep.push(n);
+                todo.extend(self.children.get(&n).into_iter().flatten().copied());
+            }
+        }
     }
 }
 
@@ -80,15 +126,29 @@ fn roots(nodes: &[Node]) -> Vec<i64> {
     nodes.iter().filter(|n| n.parent.is_none_or(|p| !ids.contains(&p) || p == n.id)).map(|n| n.id).collect()
 }
 
-/// The organogram as SVG, with `dashed` extra lines from one node to another, and its width in
-/// pixels (the page says when it is wider than the column and scrolls).
-pub fn svg(id: &str, title: &str, nodes: &[Node], dashed: &[(i64, i64)]) -> (String, f64) {
+/// Levels drawn: as deep as the store lets a chain be saved. Older records may hold deeper
+/// chains; nodes below this are left out of the chart (the page says how many) and listed flat.
+pub const MAX_DEPTH: usize = ipmo_governance::kinds::MAX_HIERARCHY_DEPTH;
+
+/// An organogram drawn.
+pub struct Drawn {
+    /// The SVG.
+    pub svg: String,
+    /// Its width in pixels (the page says when it is wider than the column and scrolls).
+    pub width: f64,
+    /// How many nodes sit more than [`MAX_DEPTH`] levels down and were not drawn.
+    pub too_deep: usize,
+}
+
+/// The organogram as SVG, with `dashed` extra lines from one node to another.
+pub fn svg(id: &str, title: &str, nodes: &[Node], dashed: &[(i64, i64)]) -> Drawn {
     let mut l = Layout {
         nodes: nodes.iter().map(|n| (n.id, n)).collect(),
         children: BTreeMap::new(),
         x: BTreeMap::new(),
         depth: BTreeMap::new(),
         next_leaf: BOX_W / 2.0 + GAP_X,
+        too_deep: Vec::new(),
     };
     for n in nodes {
         if let Some(p) = n.parent.filter(|p| l.nodes.contains_key(p) && *p != n.id) {
@@ -97,14 +157,18 @@ pub fn svg(id: &str, title: &str, nodes: &[Node], dashed: &[(i64, i64)]) -> (Str
     }
     let mut seen = HashSet::new();
     for r in roots(nodes) {
-        l.place(r, 0, &mut seen);
+        l.place(r, &mut seen);
     }
     // Nodes only reachable through a cycle get a row of their own at the top.
     for n in nodes {
         if !seen.contains(&n.id) {
-            l.place(n.id, 0, &mut seen);
+            l.place(n.id, &mut seen);
         }
     }
+    // Only what was placed is drawn.
+    let hidden: HashSet<i64> = l.too_deep.iter().copied().collect();
+    let nodes: Vec<&Node> = nodes.iter().filter(|n| !hidden.contains(&n.id)).collect();
+    l.nodes.retain(|id, _| !hidden.contains(id));
     let texts: BTreeMap<i64, (Vec<String>, Vec<String>)> =
         nodes.iter().map(|n| (n.id, (wrap(&n.title, TITLE_CHARS), wrap(&n.subtitle, SUB_CHARS)))).collect();
     // Every box is as tall as the tallest needs, so rows stay level.
@@ -124,7 +188,7 @@ pub fn svg(id: &str, title: &str, nodes: &[Node], dashed: &[(i64, i64)]) -> (Str
         r#"<svg class="organogram" width="{width:.0}" viewBox="0 0 {width:.0} {height:.0}" role="group" aria-labelledby="{id}-t" xmlns="http://www.w3.org/2000/svg"><title id="{id}-t">{}</title>"#,
         esc(title)
     );
-    for n in nodes {
+    for n in &nodes {
         if let Some(p) = n.parent.filter(|p| l.nodes.contains_key(p) && *p != n.id) {
             let ((px, py), (cx, cy)) = (pos(p), pos(n.id));
             let mid = py + box_h + GAP_Y / 2.0;
@@ -167,7 +231,7 @@ pub fn svg(id: &str, title: &str, nodes: &[Node], dashed: &[(i64, i64)]) -> (Str
             );
         }
     }
-    for n in nodes {
+    for n in &nodes {
         let (x, y) = pos(n.id);
         let (title, sub) = &texts[&n.id];
         let _ = write!(
@@ -195,36 +259,79 @@ pub fn svg(id: &str, title: &str, nodes: &[Node], dashed: &[(i64, i64)]) -> (Str
         let _ = write!(s, "<title>{}: {}</title></a>", esc(&n.title), esc(&n.subtitle));
     }
     s.push_str("</svg>");
-    (s, width)
+    Drawn { svg: s, width, too_deep: hidden.len() }
 }
 
-/// The same tree as nested lists.
+/// The same tree as nested lists, nested at most [`MAX_DEPTH`] deep (deeper nodes follow in a
+/// flat list), built with an explicit stack like the chart.
 pub fn list(nodes: &[Node]) -> Markup {
     let by_id: BTreeMap<i64, &Node> = nodes.iter().map(|n| (n.id, n)).collect();
-    let mut children: BTreeMap<i64, Vec<&Node>> = BTreeMap::new();
+    let mut children: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
     for n in nodes {
         if let Some(p) = n.parent.filter(|p| by_id.contains_key(p) && *p != n.id) {
-            children.entry(p).or_default().push(n);
+            children.entry(p).or_default().push(n.id);
         }
     }
-    fn item(n: &Node, children: &BTreeMap<i64, Vec<&Node>>, seen: &mut HashSet<i64>) -> Markup {
-        seen.insert(n.id);
-        let kids: Vec<&Node> = children
-            .get(&n.id)
-            .map(|k| k.iter().copied().filter(|c| !seen.contains(&c.id)).collect())
-            .unwrap_or_default();
-        let inner: Vec<Markup> = kids.iter().map(|k| item(k, children, seen)).collect();
-        html! { li { a href=(n.href) { (n.title) } " — " (n.subtitle) @if !inner.is_empty() { ul { @for m in inner { (m) } } } } }
-    }
+    let item = |n: &Node| html! { a href=(n.href) { (n.title) } " — " (n.subtitle) }.into_string();
+    let mut out = String::from(r#"<ul class="tree">"#);
     let mut seen = HashSet::new();
-    let mut top: Vec<Markup> =
-        roots(nodes).into_iter().filter_map(|r| by_id.get(&r)).map(|n| item(n, &children, &mut seen)).collect();
-    for n in nodes {
-        if !seen.contains(&n.id) {
-            top.push(item(n, &children, &mut seen));
+    let mut too_deep = Vec::new();
+    let starts = roots(nodes).into_iter().chain(nodes.iter().map(|n| n.id));
+    for start in starts {
+        if !seen.insert(start) {
+            continue;
+        }
+        out.push_str("<li>");
+        out.push_str(&item(by_id[&start]));
+        // (node, index of its next child, whether its <ul> is open)
+        let mut stack: Vec<(i64, usize, bool)> = vec![(start, 0, false)];
+        loop {
+            let levels = stack.len();
+            let Some((id, next, open)) = stack.last_mut() else { break };
+            let kid = children.get(id).and_then(|k| k.get(*next)).copied();
+            *next += 1;
+            match kid {
+                Some(k) if seen.contains(&k) => {}
+                Some(k) if levels > MAX_DEPTH => {
+                    seen.insert(k);
+                    too_deep.push(k);
+                    let mut todo: Vec<i64> = children.get(&k).cloned().unwrap_or_default();
+                    while let Some(d) = todo.pop() {
+                        if seen.insert(d) {
+                            too_deep.push(d);
+                            todo.extend(children.get(&d).into_iter().flatten().copied());
+                        }
+                    }
+                }
+                Some(k) => {
+                    if !*open {
+                        out.push_str("<ul>");
+                        *open = true;
+                    }
+                    seen.insert(k);
+                    out.push_str("<li>");
+                    out.push_str(&item(by_id[&k]));
+                    stack.push((k, 0, false));
+                }
+                None => {
+                    if *open {
+                        out.push_str("</ul>");
+                    }
+                    out.push_str("</li>");
+                    stack.pop();
+                }
+            }
         }
     }
-    html! { ul.tree { @for m in top { (m) } } }
+    out.push_str("</ul>");
+    if !too_deep.is_empty() {
+        let deeper = html! {
+            p { (too_deep.len()) " more sit more than " (MAX_DEPTH) " levels down:" }
+            ul { @for id in &too_deep { li { (maud::PreEscaped(item(by_id[id]))) } } }
+        };
+        out.push_str(&deeper.into_string());
+    }
+    maud::PreEscaped(out)
 }
 
 #[cfg(test)]
@@ -245,7 +352,7 @@ mod tests {
             node(5, Some(2)),
             node(6, Some(3)),
         ];
-        let (svg, _) = svg("o", "T", &nodes, &[(6, 2)]);
+        let svg = svg("o", "T", &nodes, &[(6, 2)]).svg;
         let rects: Vec<(f64, f64)> = svg
             .match_indices("<rect x=\"")
             .map(|(i, _)| {
@@ -273,9 +380,31 @@ mod tests {
     #[test]
     fn cycles_and_missing_parents_still_draw_every_node_once() {
         let nodes = vec![node(1, Some(2)), node(2, Some(1)), node(3, Some(99)), node(4, Some(4))];
-        let (svg, _) = svg("o", "T", &nodes, &[]);
+        let svg = svg("o", "T", &nodes, &[]).svg;
         assert_eq!(svg.matches("<rect").count(), 4);
         let list = list(&nodes).into_string();
         assert_eq!(list.matches("<li>").count(), 4);
+    }
+
+    #[test]
+    fn a_chain_far_deeper_than_a_stack_draws_its_top_and_counts_the_rest() {
+        // 100,000 levels: recursion overflowed a worker's stack at about 6,000.
+        let n = 100_000;
+        let nodes: Vec<Node> = (1..=n).map(|i| node(i, (i > 1).then(|| i - 1))).collect();
+        let drawn = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                let d = svg("o", "T", &nodes, &[]);
+                (d.svg.matches("<rect").count(), d.too_deep, list(&nodes).into_string())
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!((drawn.0, drawn.1), (MAX_DEPTH + 1, n as usize - MAX_DEPTH - 1));
+        assert_eq!(drawn.2.matches("<ul>").count(), MAX_DEPTH + 1, "nested to the limit, then one flat list");
+        assert_eq!(drawn.2.matches("<li>").count(), n as usize);
+        assert!(
+            drawn.2.contains(&format!("{} more sit more than {MAX_DEPTH} levels down", n as usize - MAX_DEPTH - 1))
+        );
     }
 }

@@ -826,6 +826,79 @@ mod governance {
         assert!(!audit.body.contains("203.0.113.9"), "sign-in addresses are for administrators only");
     }
 
+    /// An API write with the session's CSRF token: (status, JSON body).
+    async fn api_write(
+        g: &Gov,
+        method: &str,
+        uri: &str,
+        cookie: &str,
+        body: &serde_json::Value,
+    ) -> (StatusCode, serde_json::Value) {
+        let token = json(&send(&g.app, "GET", "/api/v1/session", cookie, None).await.body)["csrf"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::COOKIE, cookie)
+            .header("x-csrf-token", token)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let res = g.app.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+    }
+
+    #[tokio::test]
+    async fn reporting_chains_are_bounded_and_loops_refused_and_the_organogram_answers() {
+        // The November review built a 6,000-deep reports_to chain through this API; the next
+        // leadership organogram overflowed a worker's stack and took the whole server down.
+        let g = gov_app(open_settings()).await;
+        let (editor, _) = sign_in(&g, "eddie").await;
+        let max = ipmo_governance::kinds::MAX_HIERARCHY_DEPTH;
+        let mut ids = Vec::new();
+        for i in 0..max + 1 {
+            let mut fields = serde_json::json!({ "name": format!("n{i}"), "role_title": "x" });
+            if let Some(prev) = ids.last() {
+                fields["reports_to"] = serde_json::json!(format!("PER-{prev}"));
+            }
+            let (status, body) =
+                api_write(&g, "POST", "/api/v1/records/person", &editor, &serde_json::json!({ "fields": fields }))
+                    .await;
+            if i < max {
+                assert_eq!(status, StatusCode::CREATED, "level {}: {body}", i + 1);
+                ids.push(body["id"].as_i64().unwrap());
+            } else {
+                // Level 51 is refused, naming the field and the limit.
+                assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+                let message = body.to_string();
+                assert!(message.contains("reports_to") && message.contains("more than 50 levels"), "{message}");
+            }
+        }
+        // Pointing the top of the chain at its bottom would make a loop: refused at save.
+        let (status, top) = api_write(
+            &g,
+            "PUT",
+            &format!("/api/v1/records/person/{}", ids[0]),
+            &editor,
+            &serde_json::json!({
+                "version": 1,
+                "fields": { "name": "n0", "role_title": "x", "reports_to": format!("PER-{}", ids[5]) }
+            }),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{top}");
+        assert!(top.to_string().contains("loop"), "{top}");
+        // The page draws all 50 levels and answers.
+        let r = send(&g.app, "GET", "/gov/organogram?view=leadership", &editor, None).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.body.matches("<rect").count(), max);
+        assert!(!r.body.contains("levels down and are not drawn"));
+    }
+
     #[tokio::test]
     async fn editors_create_edit_archive_with_validation_csrf_and_conflicts() {
         let g = gov_app(open_settings()).await;
