@@ -345,6 +345,13 @@ pub(crate) fn ingest(wh: &Warehouse, what: Ingest, quiet: bool) -> Result<()> {
                 let report =
                     ipmo_ingest::epd::read_prescribing(source, &mut data, &options, &mut |n| progress.rows(n))?;
                 progress.done(report.rows_read);
+                if report.negative_rows > 0 && !quiet {
+                    eprintln!(
+                        "warning: {}: {} with a negative items, quantity, cost or ADQ value (kept as published; the EPD should have none, so check the file)",
+                        report.file,
+                        ipmo_domain::display::plural(report.negative_rows as usize, "row", "rows")
+                    );
+                }
                 reports.push((report, path.clone()));
             }
             let mut say = |s: &str| {

@@ -32,13 +32,39 @@ pub struct Totals {
     pub adq_usage: f64,
 }
 
+/// A sum that no longer fits: which column, and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overflow {
+    /// `ITEMS` passed i64.
+    Items,
+    /// `NIC` passed i64 pence.
+    Nic,
+    /// `ACTUAL_COST` passed i64 hundred-thousandths of a pound.
+    ActualCost,
+    /// `TOTAL_QUANTITY` summed to infinity.
+    Quantity,
+    /// `ADQ_USAGE` summed to infinity.
+    AdqUsage,
+}
+
 impl Totals {
-    fn add(&mut self, o: &Totals) {
-        self.items += o.items;
-        self.quantity += o.quantity;
-        self.nic_pence += o.nic_pence;
-        self.actual_cost_e5 += o.actual_cost_e5;
-        self.adq_usage += o.adq_usage;
+    /// Adds `o`, all or nothing: every integer sum is checked and every float sum must stay
+    /// finite, so a file cannot panic the process (debug) or store wrapped totals (release).
+    pub fn add(&mut self, o: &Totals) -> Result<(), Overflow> {
+        let sum = Totals {
+            items: self.items.checked_add(o.items).ok_or(Overflow::Items)?,
+            quantity: Some(self.quantity + o.quantity).filter(|q| q.is_finite()).ok_or(Overflow::Quantity)?,
+            nic_pence: self.nic_pence.checked_add(o.nic_pence).ok_or(Overflow::Nic)?,
+            actual_cost_e5: self.actual_cost_e5.checked_add(o.actual_cost_e5).ok_or(Overflow::ActualCost)?,
+            adq_usage: Some(self.adq_usage + o.adq_usage).filter(|q| q.is_finite()).ok_or(Overflow::AdqUsage)?,
+        };
+        *self = sum;
+        Ok(())
+    }
+
+    /// Whether any value is below zero (real in hospital returns, never expected in the EPD).
+    pub fn has_negative(&self) -> bool {
+        self.items < 0 || self.quantity < 0.0 || self.nic_pence < 0 || self.actual_cost_e5 < 0 || self.adq_usage < 0.0
     }
 }
 
@@ -210,6 +236,9 @@ pub struct FileReport {
     pub rejected: Vec<Rejected>,
     /// Months the file held.
     pub months: BTreeSet<YearMonth>,
+    /// Rows kept that carry a negative items, quantity, cost or ADQ value: loaded as published,
+    /// and counted so that the load report can say so.
+    pub negative_rows: u64,
 }
 
 /// How to read prescribing files.
@@ -284,7 +313,7 @@ pub fn read_prescribing(
     let expected_month = options.month.or(name_month);
     let mut log = RejectLog::new(options.errors.max_errors);
     let mut months = BTreeSet::new();
-    let (mut rows_read, mut rows_kept) = (0u64, 0u64);
+    let (mut rows_read, mut rows_kept, mut negative_rows) = (0u64, 0u64, 0u64);
     let mut last_month: Option<(Vec<u8>, YearMonth, u64)> = None;
     let mut last_practice: Option<(Vec<u8>, u32)> = None;
     while t.advance()? {
@@ -297,7 +326,29 @@ pub fn read_prescribing(
         }
         match parse_row(&t, &c, data, fixed_month, expected_month, &mut last_month, &mut last_practice) {
             Ok((key, totals, month)) => {
-                data.cells.entry(key).or_default().add(&totals);
+                let cell = data.cells.entry(key).or_default();
+                if let Err(overflow) = cell.add(&totals) {
+                    let (practice, bnf) = split(key);
+                    let (column, value) = match overflow {
+                        Overflow::Items => (c.items, totals.items.to_string()),
+                        Overflow::Nic => (c.nic, t.field(c.nic).to_string()),
+                        Overflow::ActualCost => (c.cost, t.field(c.cost).to_string()),
+                        Overflow::Quantity => (c.quantity, t.field(c.quantity).to_string()),
+                        Overflow::AdqUsage => (c.adq.unwrap_or(c.quantity), totals.adq_usage.to_string()),
+                    };
+                    let e = t.error(
+                        column,
+                        format!(
+                            "\"{value}\" makes the total for practice {} and presentation {} in {month} too large to hold; check the value (no real month comes near this)",
+                            data.practices[practice], data.bnf_codes[bnf]
+                        ),
+                    );
+                    t.reject(&mut log, e)?;
+                    continue;
+                }
+                if totals.has_negative() {
+                    negative_rows += 1;
+                }
                 months.insert(month);
                 rows_kept += 1;
             }
@@ -318,6 +369,7 @@ pub fn read_prescribing(
         rows_kept,
         rejected: log.into_rows(),
         months,
+        negative_rows,
     })
 }
 
@@ -372,12 +424,20 @@ fn parse_row(
                     } else {
                         OdsCode::parse(text).map_err(|e| t.error(c.practice, e.to_string()))?.to_string()
                     };
-                    if data.practices.len() >= FIELD_MAX {
-                        return Err(t.error(c.practice, "too many distinct practices in one load"));
-                    }
-                    data.practices.push(code);
-                    data.practice_flagged.push(false);
-                    let i = data.practices.len() as u32 - 1;
+                    // The index is keyed by the bytes as written; `l84073` and `L84073` are one
+                    // practice, so a new spelling of a known code joins it.
+                    let i = match data.practice_index.get(code.as_bytes()) {
+                        Some(i) => *i,
+                        None => {
+                            if data.practices.len() >= FIELD_MAX {
+                                return Err(t.error(c.practice, "too many distinct practices in one load"));
+                            }
+                            data.practice_index.insert(code.as_bytes().to_vec(), data.practices.len() as u32);
+                            data.practices.push(code);
+                            data.practice_flagged.push(false);
+                            data.practices.len() as u32 - 1
+                        }
+                    };
                     data.practice_index.insert(praw.to_vec(), i);
                     i
                 }
@@ -390,13 +450,20 @@ fn parse_row(
     let bnf = match data.bnf_index.get(braw) {
         Some(i) => *i,
         None => {
-            let code = BnfCode::parse_presentation(t.field(c.bnf)).map_err(|e| t.error(c.bnf, e.to_string()))?;
-            if data.bnf_codes.len() >= FIELD_MAX {
-                return Err(t.error(c.bnf, "too many distinct BNF codes in one load"));
-            }
-            data.bnf_codes.push(code.to_string());
-            data.bnf_names.push(c.bnf_name.map(|i| t.text(i)).unwrap_or_default());
-            let i = data.bnf_codes.len() as u32 - 1;
+            let code =
+                BnfCode::parse_presentation(t.field(c.bnf)).map_err(|e| t.error(c.bnf, e.to_string()))?.to_string();
+            let i = match data.bnf_index.get(code.as_bytes()) {
+                Some(i) => *i,
+                None => {
+                    if data.bnf_codes.len() >= FIELD_MAX {
+                        return Err(t.error(c.bnf, "too many distinct BNF codes in one load"));
+                    }
+                    data.bnf_index.insert(code.as_bytes().to_vec(), data.bnf_codes.len() as u32);
+                    data.bnf_codes.push(code);
+                    data.bnf_names.push(c.bnf_name.map(|i| t.text(i)).unwrap_or_default());
+                    data.bnf_codes.len() as u32 - 1
+                }
+            };
             data.bnf_index.insert(braw.to_vec(), i);
             i
         }
@@ -516,6 +583,59 @@ mod tests {
         assert_eq!(data.rows_for("2017-09".parse().unwrap())[0].totals.quantity, 336.0);
         let (r, _) = read("dpi.csv", dpi.as_bytes(), 0);
         assert!(r.unwrap_err().to_string().contains("pass --month"));
+    }
+
+    const MINIMAL: &str = "YEAR_MONTH,PRACTICE_CODE,BNF_CODE,ITEMS,TOTAL_QUANTITY,NIC,ACTUAL_COST";
+
+    #[test]
+    fn sums_that_overflow_are_errors_naming_line_column_and_value_not_panics() {
+        // The review's seven fuzz cases that panicked with "attempt to add with overflow".
+        let cases = [
+            ("5000000000000000000", "10", "1.00", "1.00000", "ITEMS"),
+            ("1", "10", "50000000000000000.00", "1.00000", "NIC"),
+            ("1", "10", "1.00", "50000000000000.00000", "ACTUAL_COST"),
+            ("1", "1e308", "1.00", "1.00000", "TOTAL_QUANTITY"),
+        ];
+        for (items, quantity, nic, cost, column) in cases {
+            let row = format!("2017_09,L84073,0105010B0BIAAAS,{items},{quantity},{nic},{cost}\n");
+            let body = format!("{MINIMAL}\n{row}{row}");
+            let (r, _) = read("ovf_epd_201709.csv", body.as_bytes(), 0);
+            let msg = r.unwrap_err().to_string();
+            assert!(msg.starts_with(&format!("ovf_epd_201709.csv line 3, column {column}: \"")), "{msg}");
+            assert!(msg.contains("L84073") && msg.contains("too large"), "{msg}");
+            // Under --max-errors the row is set aside and the first row's totals stand unchanged.
+            let (r, data) = read("ovf_epd_201709.csv", body.as_bytes(), 5);
+            assert_eq!(r.unwrap().rejected.len(), 1);
+            let t = data.rows_for("2017-09".parse().unwrap())[0].totals;
+            assert_eq!(t.items.to_string(), items);
+        }
+        // A value at the limit meets any other row of its cell.
+        let body = format!(
+            "{MINIMAL}\n2017_09,L84073,0105010B0BIAAAS,9223372036854775807,1,1,1\n2017_09,L84073,0105010B0BIAAAS,1,1,1,1\n"
+        );
+        assert!(read("ovf_epd_201709.csv", body.as_bytes(), 0).0.unwrap_err().to_string().contains("column ITEMS"));
+    }
+
+    #[test]
+    fn codes_differing_only_in_case_are_one_row_and_negatives_are_counted() {
+        let body = format!(
+            "{MINIMAL}\n2017_09,L84073,0105010B0BIAAAS,1,1,1,1\n2017_09,l84073,0105010b0biaaas,2,1,1,1\n2017_09,l84073,0105010B0BIAAAS,-1,1,1,1\n"
+        );
+        let (r, data) = read("epd_201709.csv", body.as_bytes(), 0);
+        let r = r.unwrap();
+        let rows = data.rows_for("2017-09".parse().unwrap());
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!((rows[0].practice_code.as_str(), rows[0].bnf_code.as_str()), ("L84073", "0105010B0BIAAAS"));
+        assert_eq!((rows[0].totals.items, r.negative_rows), (2, 1));
+    }
+
+    #[test]
+    fn a_huge_value_is_quoted_in_part() {
+        let huge = "9".repeat(1 << 20) + "x";
+        let body = format!("{MINIMAL}\n2017_09,L84073,0105010B0BIAAAS,{huge},1,1,1\n");
+        let msg = read("epd_201709.csv", body.as_bytes(), 0).0.unwrap_err().to_string();
+        assert!(msg.len() < 1_000, "{} bytes", msg.len());
+        assert!(msg.contains("(1048577 characters in all)"), "{msg}");
     }
 
     #[test]

@@ -2,6 +2,29 @@
 
 use std::fmt;
 
+/// Most characters of a value quoted in an error message.
+pub const MAX_QUOTED: usize = 200;
+
+/// `value` cut to [`MAX_QUOTED`] characters, saying how long it was.
+pub fn clip(value: &str) -> String {
+    let n = value.chars().count();
+    if n <= MAX_QUOTED {
+        return value.to_string();
+    }
+    let head: String = value.chars().take(MAX_QUOTED).collect();
+    format!("{head}… ({n} characters in all)")
+}
+
+/// A whole message cut to a few lines' worth, whatever it quotes.
+pub fn clip_message(message: &str) -> String {
+    const MAX: usize = 4 * MAX_QUOTED;
+    if message.chars().count() <= MAX {
+        return message.to_string();
+    }
+    let head: String = message.chars().take(MAX).collect();
+    format!("{head}… (message cut)")
+}
+
 /// One bad value in one row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowError {
@@ -53,7 +76,8 @@ pub enum IngestError {
         /// The decoder's description.
         detail: String,
     },
-    /// A column the format needs is not in the header.
+    /// A column the format needs is not in the header (`found` is cut to a few hundred
+    /// characters).
     #[error("{file} line 1: required column {column} is missing (accepted names: {accepted}); the header has: {found}")]
     MissingColumn {
         /// File name.

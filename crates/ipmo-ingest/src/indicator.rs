@@ -64,6 +64,10 @@ pub struct IndicatorReport {
     pub rejected: Vec<Rejected>,
 }
 
+/// Largest numerator or denominator accepted: far beyond England's population times any
+/// number of events, and small enough that `numerator / denominator × 100` and sums stay finite.
+pub const MAX_COUNT: f64 = 1e15;
+
 /// Whether `id` can name an indicator (it becomes a partition name and an SQL literal).
 pub fn is_indicator_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
@@ -120,6 +124,12 @@ pub fn read_indicators(
                 let v = parse_decimal(t.field(i)).map_err(|e| t.error(i, e.to_string()))?;
                 if v < 0.0 {
                     return Err(t.error(i, format!("{v} is negative; counts are 0 or more")));
+                }
+                if v > MAX_COUNT {
+                    return Err(t.error(
+                        i,
+                        format!("{v} is larger than any real count (at most {MAX_COUNT:e}); check the value"),
+                    ));
                 }
                 Ok(v)
             };
@@ -182,6 +192,9 @@ pub fn read_indicators(
             Err(e) => t.reject(&mut log, e)?,
         }
     }
+    if read == 0 {
+        return Err(IngestError::format(&t.file, "the file has a header but no rows; nothing was loaded"));
+    }
     for info in &mut infos {
         if info.title.is_empty() {
             info.title = info.id.clone();
@@ -234,6 +247,8 @@ mod tests {
             ("x,A81001,2024-01,5,2\n", "numerator 5 is larger than denominator 2"),
             ("x,A81001,2024-01,-1,2\n", "-1 is negative"),
             ("x y,A81001,2024-01,1,2\n", "is not an indicator id"),
+            ("x,A81001,2024-01,1e308,1.7e308\n", "larger than any real count"),
+            ("", "ind.csv: the file has a header but no rows"),
             (
                 "x,A81001,2024-01,1,2\nx,A81001,2024-01,1,2\n",
                 "line 3, column org_code: x for A81001 in 2024-01 is already given on line 2",

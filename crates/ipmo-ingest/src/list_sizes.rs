@@ -5,6 +5,10 @@ use crate::{ErrorPolicy, IngestError, Rejected, SourceFile, Table};
 use ipmo_domain::{OdsCode, YearMonth, parse_extract_date, parse_whole_number};
 use std::collections::BTreeMap;
 
+/// Most patients one count may hold: the largest practice in England has under 150,000, and the
+/// bound keeps every sum over bands and months far from overflowing.
+pub const MAX_PATIENTS: i64 = 10_000_000;
+
 /// The nine age bands of the 2013 STAR-PUs.
 pub const STAR_PU_BANDS: [&str; 9] = ["0_4", "5_14", "15_24", "25_34", "35_44", "45_54", "55_64", "65_74", "75_plus"];
 
@@ -88,7 +92,15 @@ pub fn read_list_sizes(
     let mut log = RejectLog::new(errors.max_errors);
     let mut read = 0u64;
     let mut out: BTreeMap<(Option<YearMonth>, String), ListSize> = BTreeMap::new();
-    let count = |t: &Table, i: usize| parse_whole_number(t.field(i)).map_err(|e| t.error(i, e.to_string()));
+    let count = |t: &Table, i: usize| {
+        let n = parse_whole_number(t.field(i)).map_err(|e| t.error(i, e.to_string()))?;
+        if !(0..=MAX_PATIENTS).contains(&n) {
+            return Err(
+                t.error(i, format!("{n} patients is not a practice list size (0 to {MAX_PATIENTS}); check the value"))
+            );
+        }
+        Ok(n)
+    };
     let month_of = |t: &Table, col: Option<usize>| -> Result<Option<YearMonth>, crate::RowError> {
         if month.is_some() {
             return Ok(month);

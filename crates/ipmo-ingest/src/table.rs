@@ -145,7 +145,7 @@ impl Table {
             file: self.file.clone(),
             column: column.to_string(),
             accepted: aliases.join(", "),
-            found: self.raw_headers.join(","),
+            found: crate::error::clip_message(&self.raw_headers.join(",")),
         })
     }
 
@@ -207,13 +207,20 @@ impl Table {
         self.record.iter().all(|f| f.trim_ascii().is_empty())
     }
 
-    /// An error about column `i` of the current record.
+    /// An error about column `i` of the current record. A long value quoted in the message is
+    /// cut to [`crate::error::MAX_QUOTED`] characters, so that a 16 MiB field gives a one-line
+    /// error rather than a 16 MiB one.
     pub fn error(&self, i: usize, message: impl Into<String>) -> RowError {
+        let mut message = message.into();
+        let value = self.field(i);
+        if value.chars().count() > crate::error::MAX_QUOTED && message.contains(value) {
+            message = message.replace(value, &crate::error::clip(value));
+        }
         RowError {
             file: self.file.clone(),
             line: self.line,
-            column: self.raw_headers.get(i).cloned().unwrap_or_else(|| format!("#{}", i + 1)),
-            message: message.into(),
+            column: crate::error::clip(&self.raw_headers.get(i).cloned().unwrap_or_else(|| format!("#{}", i + 1))),
+            message: crate::error::clip_message(&message),
         }
     }
 
