@@ -738,7 +738,7 @@ pub fn validate(
 fn parse_value(f: &Field, raw: &str, lookups: &dyn Lookups) -> Result<Value, String> {
     let label = f.label;
     match f.ty {
-        Text if raw.contains('\n') => Err(format!("{label} must be one line")),
+        Text if raw.contains(['\n', '\r']) => Err(format!("{label} must be one line")),
         Text | LongText => Ok(Value::String(raw.replace("\r\n", "\n"))),
         Date => chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
             .map(|d| Value::String(d.format("%Y-%m-%d").to_string()))
@@ -903,6 +903,9 @@ mod tests {
         assert!(message("sector").starts_with("Sector must be one of: ICB;"));
         assert!(message("colour").contains("not a field"));
         assert_eq!(message("owner"), "Enter owner");
+        // A bare CR splits a CSV row in some readers: one-line fields refuse it too.
+        let cr = validate(risk, &input(&[("title", "CRtest\r=2+2")]), &Known).unwrap_err();
+        assert!(cr.iter().any(|e| e.field == "title" && e.message == "Title must be one line"));
     }
 
     #[test]

