@@ -1443,12 +1443,18 @@ pub async fn change_user(
     body: Bytes,
 ) -> Response {
     let (session, _, _) = or_reply!(submitted(&s, &headers, "/gov/users", Role::Admin, &body).await);
-    if username.eq_ignore_ascii_case(&session.user.username) {
+    let g = s.governance.as_ref().expect("checked by require");
+    // The account the store will change, found as the store finds it (trimmed, case-insensitive),
+    // compared by id: `admin2%20` is admin2.
+    let target = match g.store.users().await {
+        Ok(list) => list.into_iter().find(|u| u.username.eq_ignore_ascii_case(username.trim())),
+        Err(e) => return store_error(e),
+    };
+    if target.is_some_and(|u| u.id == session.user.id) {
         return forbidden(
             "You cannot change your own account here; ask another administrator, or use `ipmo user` on the server.",
         );
     }
-    let g = s.governance.as_ref().expect("checked by require");
     let actor = session.user.username.as_str();
     let result = match action.as_str() {
         "disable" => g

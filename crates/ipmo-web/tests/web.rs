@@ -1292,6 +1292,17 @@ mod governance {
         assert!(g.store.authenticate("zed", &password).await.unwrap().is_none());
         let r = send(&g.app, "POST", "/gov/users/ada/disable", &admin, Some(&format!("csrf={csrf}"))).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "not one's own account");
+        // Nor through another spelling of the name (the review disabled and reset its own account
+        // with a trailing %20).
+        for path in ["ada%20", "%20ADA", "Ada%09"] {
+            for action in ["disable", "reset-password"] {
+                let r =
+                    send(&g.app, "POST", &format!("/gov/users/{path}/{action}"), &admin, Some(&format!("csrf={csrf}")))
+                        .await;
+                assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}/{action}: {}", r.body);
+            }
+        }
+        assert!(!g.store.users().await.unwrap().iter().any(|u| u.username == "ada" && u.disabled));
         let r = send(&g.app, "POST", "/gov/users/nobody/disable", &admin, Some(&format!("csrf={csrf}"))).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
         let trail = g.store.audit(Some("user"), None, 10).await.unwrap();
