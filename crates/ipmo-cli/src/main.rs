@@ -334,6 +334,8 @@ pub(crate) fn synth(config: &ipmo_synth::SynthConfig, quiet: bool) -> Result<ipm
 
 pub(crate) fn ingest(wh: &Warehouse, what: Ingest, quiet: bool) -> Result<()> {
     let started = Instant::now();
+    // One load at a time, refused before a byte is read (held until this function returns).
+    let _writer = wh.lock_for_writing()?;
     let outcome = match what {
         Ingest::Epd { files, month, errors } => {
             let mut data = ipmo_ingest::epd::PrescribingData::new();

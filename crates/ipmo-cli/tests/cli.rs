@@ -1203,3 +1203,32 @@ fn slow_and_idle_connections_are_closed() {
     let (status, _, _) = server.request("GET /assets/favicon.svg HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert_eq!(status, 200);
 }
+
+/// A second `ipmo ingest` while one runs is refused at once, before it reads its file (the
+/// review's second load read 1.85 GB for 17 s before being refused, and a small one slipped in).
+#[test]
+fn a_second_ingest_is_refused_before_it_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    std::fs::create_dir_all(&wh).unwrap();
+    // Hold the lock as a running load does: this process takes it through the library.
+    let warehouse = ipmo_warehouse_lock(&wh);
+    // A file with a bad value: had it been read first, that would be the error.
+    let epd = dir.path().join("epd_201709.csv");
+    std::fs::write(&epd, "YEAR_MONTH,PRACTICE_CODE,BNF_CODE,ITEMS,TOTAL_QUANTITY,NIC,ACTUAL_COST\n2017_09,L84073,0105010B0BIAAAS,x,1,1,1\n").unwrap();
+    let started = std::time::Instant::now();
+    let err = failed(&ipmo(&wh, &["ingest", "epd", epd.to_str().unwrap()]));
+    assert!(err.contains("is being loaded by another ipmo process"), "{err}");
+    assert!(!err.contains("epd_201709.csv line"), "refused before reading: {err}");
+    eprintln!("refused in {:.2} s", started.elapsed().as_secs_f64());
+    drop(warehouse);
+    let err = failed(&ipmo(&wh, &["ingest", "epd", epd.to_str().unwrap()]));
+    assert!(err.contains("epd_201709.csv line 2, column ITEMS"), "once the lock is free the file is read: {err}");
+}
+
+/// The lock a running load holds, taken the way `ipmo ingest` takes it.
+fn ipmo_warehouse_lock(wh: &Path) -> std::fs::File {
+    let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(wh.join(".lock")).unwrap();
+    f.try_lock().unwrap();
+    f
+}

@@ -34,13 +34,29 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Debug)]
 pub struct Warehouse {
     root: PathBuf,
+    /// The writer's lock while [`Warehouse::lock_for_writing`]'s guard lives, so that loads in
+    /// this process use it rather than asking for it again.
+    held: std::sync::Arc<std::sync::Mutex<std::sync::Weak<lock::WarehouseLock>>>,
 }
 
 impl Warehouse {
     /// Opens (creating if need be) the warehouse at `root`.
     pub fn open(root: &Path) -> Result<Self, WarehouseError> {
         std::fs::create_dir_all(root).map_err(|e| WarehouseError::io(root, e))?;
-        Ok(Self { root: root.to_path_buf() })
+        Ok(Self { root: root.to_path_buf(), held: Default::default() })
+    }
+
+    /// Takes the writer's lock now, before a load starts reading its files, and keeps it until
+    /// the guard is dropped: a second `ipmo ingest` is refused at once rather than after reading
+    /// gigabytes, and a small load cannot slip in while a big one reads.
+    pub fn lock_for_writing(&self) -> Result<std::sync::Arc<lock::WarehouseLock>, WarehouseError> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(lock) = held.upgrade() {
+            return Ok(lock);
+        }
+        let lock = std::sync::Arc::new(lock::WarehouseLock::acquire(&self.root)?);
+        *held = std::sync::Arc::downgrade(&lock);
+        Ok(lock)
     }
 
     /// The directory.

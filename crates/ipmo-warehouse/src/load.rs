@@ -36,7 +36,7 @@ pub struct LoadOutcome {
 /// A load in progress: holds the lock and the manifest that will be committed.
 pub(crate) struct Txn<'a> {
     wh: &'a Warehouse,
-    _lock: WarehouseLock,
+    _lock: std::sync::Arc<WarehouseLock>,
     pub(crate) manifest: Manifest,
     pub(crate) load_id: u64,
     records: Vec<LoadRecord>,
@@ -57,7 +57,7 @@ pub(crate) struct FileCounts<'r> {
 
 impl Warehouse {
     pub(crate) fn begin(&self) -> Result<Txn<'_>, WarehouseError> {
-        let lock = WarehouseLock::acquire(&self.root)?;
+        let lock = self.lock_for_writing()?;
         let manifest = Manifest::read(&self.root)?;
         let load_id = manifest.next_load_id.max(1);
         Ok(Txn { wh: self, _lock: lock, manifest, load_id, records: Vec::new() })
