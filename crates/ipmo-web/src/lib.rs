@@ -264,6 +264,49 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Params {
     }
 }
 
+/// Every query parameter a dashboard page or API route reads. A response is cached under its
+/// path and these parameters, sorted; a request with any other parameter is answered but not
+/// cached, so unique junk query strings (`?cb=1`, `?cb=2`, …) cannot fill the cache.
+const KNOWN_PARAMETERS: &[&str] = &[
+    "code",
+    "den",
+    "exclude",
+    "format",
+    "from",
+    "highlight",
+    "level",
+    "limit",
+    "month",
+    "num",
+    "offset",
+    "org",
+    "org_type",
+    "page",
+    "parent",
+    "q",
+    "sort",
+    "theme",
+    "to",
+    "value",
+    "view",
+    "within",
+];
+
+/// The cache key of a request: its path and known parameters, decoded and sorted; None when it
+/// carries a parameter no page reads (or a query that does not decode).
+fn cache_key(uri: &axum::http::Uri) -> Option<String> {
+    let params = decode_pairs(uri.query().unwrap_or(""), 4_000).ok()?;
+    if params.keys().any(|k| !KNOWN_PARAMETERS.contains(&k.as_str())) {
+        return None;
+    }
+    let mut key = uri.path().to_string();
+    for (i, (k, v)) in params.iter().filter(|(_, v)| !v.trim().is_empty()).enumerate() {
+        key.push(if i == 0 { '?' } else { '&' });
+        key.push_str(&format!("{k}={}", gov::urlencode(v.trim())));
+    }
+    Some(key)
+}
+
 /// ETag for a URL in this release.
 fn etag(release_id: &str, uri: &str) -> String {
     // FNV-1a: stable across builds and platforms (the std hasher is not).
@@ -288,24 +331,28 @@ async fn caching(State(state): State<Shared>, headers: HeaderMap, request: Reque
     {
         // A private dashboard: everything but the sign-in page and assets needs a session.
         let e = WebError::Unauthorised("Sign in to read the dashboard.".into());
-        return if path.starts_with("/api/") {
+        let wanted = request.uri().path_and_query().map_or(path.as_str(), |p| p.as_str());
+        return security_headers(if path.starts_with("/api/") {
             e.json()
         } else {
-            axum::response::Redirect::to(&format!("/login?next={path}")).into_response()
-        };
+            axum::response::Redirect::to(&format!("/login?next={}", gov::urlencode(wanted))).into_response()
+        });
     }
     if gov::is_dynamic(&path) {
         // Pages that depend on who asks and on records that change: never cached or tagged.
-        let mut response = match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        let response = match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
             Ok(r) => r,
-            Err(_) => WebError::Internal("the request took too long and was stopped".into()).into_response(),
+            Err(_) => timed_out(&path),
         };
+        let mut response = api_errors_as_json(response, &path).await;
         response.headers_mut().entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
         return security_headers(response);
     }
     // (The ETag check comes first: a client that holds the page needs nothing rendered or read.)
     let uri = request.uri().to_string();
-    let tag = etag(&state.release.id, &uri);
+    let key = cache_key(request.uri());
+    let tag = etag(&state.release.id, key.as_deref().unwrap_or(&uri));
+    let private = state.governance.as_ref().is_some_and(|g| !g.settings.public_dashboard);
     let matches = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -315,24 +362,24 @@ async fn caching(State(state): State<Shared>, headers: HeaderMap, request: Reque
         if let Ok(v) = HeaderValue::from_str(&tag) {
             r.headers_mut().insert(header::ETAG, v);
         }
-        return r;
+        r.headers_mut().insert(header::CACHE_CONTROL, cache_control(private));
+        return security_headers(r);
     }
     let cacheable = request.method() == axum::http::Method::GET;
-    if cacheable && let Some((content_type, body)) = state.cache.get(&uri) {
+    if cacheable
+        && let Some(key) = &key
+        && let Some((content_type, body)) = state.cache.get(key)
+    {
         let mut r = Response::new(axum::body::Body::from(body));
         r.headers_mut().insert(header::CONTENT_TYPE, content_type);
-        return finish(r, &tag);
+        return finish(r, &tag, private);
     }
     let mut response = match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
         Ok(r) => r,
-        Err(_) => {
-            let e = WebError::Internal("the request took too long and was stopped".into());
-            let mut r = if uri.starts_with("/api/") { e.json() } else { e.into_response() };
-            *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-            return r;
-        }
+        Err(_) => return security_headers(timed_out(&path)),
     };
     if cacheable
+        && let Some(key) = key
         && response.status() == StatusCode::OK
         && !response.headers().contains_key(header::CONTENT_DISPOSITION)
         && let Some(content_type) = response.headers().get(header::CONTENT_TYPE).cloned()
@@ -342,31 +389,88 @@ async fn caching(State(state): State<Shared>, headers: HeaderMap, request: Reque
             Ok(b) => b,
             Err(_) => return WebError::Internal("a response could not be read back".into()).into_response(),
         };
-        state.cache.put(uri, content_type, bytes.clone());
+        state.cache.put(key, content_type, bytes.clone());
         response = Response::from_parts(parts, axum::body::Body::from(bytes));
     }
-    finish(response, &tag)
+    finish(api_errors_as_json(response, &path).await, &tag, private)
 }
 
-/// Headers every response gets: the ETag and revalidation on success, and a strict content
-/// security policy.
-fn finish(mut response: Response, tag: &str) -> Response {
+/// Revalidate before use; in a private dashboard, also keep it out of shared caches.
+fn cache_control(private: bool) -> HeaderValue {
+    HeaderValue::from_static(if private { "private, no-cache" } else { "no-cache" })
+}
+
+/// The API answers every error as `{"error": {…}}`: rejections made before a handler runs
+/// (a path segment that is not a number, a body over the limit, a wrong method) come back from
+/// axum as plain text, and are rewritten here with their message.
+async fn api_errors_as_json(response: Response, path: &str) -> Response {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let status = response.status();
+    if !path.starts_with("/api/") || is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 << 10).await.map(|b| String::from_utf8_lossy(&b).into_owned());
+    let message: String = text.unwrap_or_default().trim().chars().take(300).collect();
+    let code = match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    let body = serde_json::json!({ "error": { "code": code, "message": message, "parameter": null } });
+    let mut r = (status, axum::Json(body)).into_response();
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            r.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    r
+}
+
+/// The answer to a request that ran past [`REQUEST_TIMEOUT`]: 503 (as JSON on the API), since
+/// trying again later may well work (a long write lock on the governance database, a busy server).
+fn timed_out(path: &str) -> Response {
+    let e = WebError::Internal("the request took too long and was stopped; try again in a moment".into());
+    let mut r = if path.starts_with("/api/") { e.json() } else { e.into_response() };
+    *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    if let Ok(v) = HeaderValue::from_str("5") {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+/// Headers every response gets: the ETag and revalidation on success, and the security headers.
+fn finish(mut response: Response, tag: &str, private: bool) -> Response {
     if response.status() == StatusCode::OK {
         if let Ok(v) = HeaderValue::from_str(tag) {
             response.headers_mut().insert(header::ETAG, v);
         }
-        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        response.headers_mut().insert(header::CACHE_CONTROL, cache_control(private));
     }
     security_headers(response)
 }
 
-/// A strict content security policy, no MIME sniffing, no framing.
+/// The content security policy: everything from this site only, no plugins, no `<base>`, forms
+/// post only here, and no framing by anyone.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// The security headers, on every response (304s included): the policy above, no MIME sniffing,
+/// no framing (for browsers that predate `frame-ancestors`), and no record ids or filters in the
+/// Referer sent to other sites.
 fn security_headers(mut response: Response) -> Response {
-    response
-        .headers_mut()
-        .insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'self'; img-src 'self' data:"));
-    response.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    response.headers_mut().insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     response
 }
 
@@ -487,6 +591,26 @@ mod tests {
         assert!(bad.to_string().starts_with("month:"), "{bad}");
         assert!(Params::parse(Some("q=%ZZ")).is_err());
         assert!(Params::parse(Some("q=%FF")).is_err(), "not UTF-8");
+    }
+
+    #[test]
+    fn only_known_parameters_are_cached_and_their_order_does_not_matter() {
+        let key = |u: &str| cache_key(&u.parse().unwrap());
+        assert_eq!(key("/org/ENG?cb=1"), None, "junk parameters are never cached");
+        assert_eq!(key("/org/ENG?month=2024-01&cb=2"), None);
+        assert_eq!(key("/org/ENG?level=icb&month=2024-01"), key("/org/ENG?month=2024-01&level=icb"));
+        assert_eq!(key("/org/ENG?q=St+Mary%27s"), key("/org/ENG?q=St%20Mary's"));
+        assert_eq!(key("/org/ENG?level="), Some("/org/ENG".into()));
+        assert_eq!(key("/org/ENG?q=%FF"), None);
+    }
+
+    #[test]
+    fn a_timed_out_request_is_a_503_to_retry_and_json_on_the_api() {
+        let api = timed_out("/api/v1/records/risk");
+        assert_eq!(api.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(api.headers().get(header::CONTENT_TYPE).unwrap(), "application/json");
+        assert!(api.headers().contains_key(header::RETRY_AFTER));
+        assert_eq!(timed_out("/gov/risk").status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 
     #[test]

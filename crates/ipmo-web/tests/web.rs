@@ -1397,7 +1397,47 @@ mod governance {
         let page = send(&g.app, "GET", "/login", "", None).await;
         assert!(!set_cookie(&page, "ipmo_login_csrf").unwrap().contains("Secure"), "plain HTTP when asked");
         let (session, _) = sign_in_plain(&g).await;
-        assert_eq!(send(&g.app, "GET", "/org/QMJ", &session, None).await.status, StatusCode::OK);
+        let r = send(&g.app, "GET", "/org/QMJ", &session, None).await;
+        assert_eq!(r.status, StatusCode::OK);
+        // Kept out of shared caches; and signing in returns to the page asked for, query and all.
+        assert_eq!(r.headers.get(header::CACHE_CONTROL).unwrap(), "private, no-cache");
+        let r = send(&g.app, "GET", "/org/QMJ?month=2024-01", "", None).await;
+        assert_eq!(r.headers.get(header::LOCATION).unwrap(), "/login?next=/org/QMJ%3Fmonth%3D2024-01");
+    }
+
+    #[tokio::test]
+    async fn api_errors_are_always_json_and_every_response_carries_the_security_headers() {
+        let g = gov_app(open_settings()).await;
+        let (viewer, _) = sign_in(&g, "vera").await;
+        // A path segment that is not a number, and a body over the limit: JSON, not text.
+        let r = send(&g.app, "GET", "/api/v1/records/risk/abc", &viewer, None).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert_eq!(r.headers.get(header::CONTENT_TYPE).unwrap(), "application/json");
+        assert_eq!(json(&r.body)["error"]["code"], "bad_request", "{}", r.body);
+        let big = "x".repeat(3 << 20);
+        let r = send(&g.app, "POST", "/api/v1/records/risk", &viewer, Some(&big)).await;
+        assert!(r.status.is_client_error());
+        assert!(json(&r.body)["error"]["message"].is_string(), "{}", r.body);
+        let r = send(&g.app, "DELETE", "/api/v1/records/risk/1", &viewer, None).await;
+        assert_eq!(
+            (r.status, json(&r.body)["error"]["code"].as_str()),
+            (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed"))
+        );
+        // Security headers on pages, API, redirects and 304s.
+        let page = send(&g.app, "GET", "/org/QMJ", "", None).await;
+        let tag = page.headers.get(header::ETAG).unwrap().to_str().unwrap().to_string();
+        let req = Request::builder().uri("/org/QMJ").header(header::IF_NONE_MATCH, &tag).body(Body::empty()).unwrap();
+        let not_modified = g.app.clone().oneshot(req).await.unwrap();
+        assert_eq!(not_modified.status(), StatusCode::NOT_MODIFIED);
+        let anonymous_gov = send(&g.app, "GET", "/gov/risk", "", None).await;
+        for headers in [&page.headers, not_modified.headers(), &r.headers, &anonymous_gov.headers] {
+            let csp = headers.get(header::CONTENT_SECURITY_POLICY).unwrap().to_str().unwrap();
+            for directive in ["frame-ancestors 'none'", "form-action 'self'", "base-uri 'none'", "object-src 'none'"] {
+                assert!(csp.contains(directive), "{csp}");
+            }
+            assert_eq!(headers.get(header::REFERRER_POLICY).unwrap(), "same-origin");
+            assert_eq!(headers.get(header::X_CONTENT_TYPE_OPTIONS).unwrap(), "nosniff");
+        }
     }
 
     async fn sign_in_plain(g: &Gov) -> (String, String) {
