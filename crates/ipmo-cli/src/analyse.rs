@@ -114,7 +114,7 @@ pub fn run(wh: &Warehouse, a: AnalyseArgs, quiet: bool) -> Result<()> {
     let analysis = analysis(wh, &a)?;
     let membership: Membership = a.membership.into();
     if a.show_sql {
-        println!("{}", wh.analyse_sql(&analysis, membership)?);
+        out!("{}", wh.analyse_sql(&analysis, membership)?);
         return Ok(());
     }
     let rt = tokio::runtime::Runtime::new().context("cannot start the query runtime")?;

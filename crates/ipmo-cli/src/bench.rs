@@ -152,7 +152,7 @@ pub fn run(wh: &Warehouse, command: BenchCommand) -> Result<()> {
     }
     out.write(Format::Table, &mut std::io::stdout().lock())?;
     if let Some(mb) = peak_rss_mb() {
-        println!("peak memory: {mb:.0} MB");
+        out!("peak memory: {mb:.0} MB");
     }
     Ok(())
 }

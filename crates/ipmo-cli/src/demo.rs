@@ -115,7 +115,7 @@ pub fn run(a: DemoArgs, quiet: bool, measures_dir: &crate::measures::LibrarySour
     let programme_icb = crate::demo_programme::seed(&governance_db, &wh, quiet)?;
     let rt = tokio::runtime::Runtime::new().context("cannot start the query runtime")?;
     let mut out = std::io::stdout().lock();
-    println!("\nThe demo warehouse is {}. Per ICB, for the latest month:", wh.root().display());
+    out!("\nThe demo warehouse is {}. Per ICB, for the latest month:", wh.root().display());
     rt.block_on(wh.query_to(
         "SELECT o.name AS icb, COUNT(DISTINCT p.practice_code) AS practices, SUM(p.items) AS items, \
          ROUND(SUM(p.actual_cost), 2) AS actual_cost_gbp \
@@ -126,7 +126,7 @@ pub fn run(a: DemoArgs, quiet: bool, measures_dir: &crate::measures::LibrarySour
         OutputFormat::Table,
         &mut out,
     ))?;
-    println!(
+    out!(
         "\nBroad-spectrum antibiotics (% of oral antibacterial items) per ICB, latest month, with its percentile among ICBs:"
     );
     rt.block_on(wh.query_to(
@@ -137,7 +137,7 @@ pub fn run(a: DemoArgs, quiet: bool, measures_dir: &crate::measures::LibrarySour
         OutputFormat::Table,
         &mut out,
     ))?;
-    println!(
+    out!(
         "\nTry: ipmo --warehouse {w} measures show broad_spectrum\n     \
          ipmo --warehouse {w} measure values --measure broad_spectrum --org-type icb --org QAA\n     \
          ipmo --warehouse {w} measures alerts --org-type icb\n     \
@@ -146,7 +146,7 @@ pub fn run(a: DemoArgs, quiet: bool, measures_dir: &crate::measures::LibrarySour
          WHERE bnf_code LIKE '0501%' GROUP BY month ORDER BY month\"",
         w = wh.root().display()
     );
-    println!(
+    out!(
         "\nGovernance workspace (a fictional IPMO programme for {programme_icb}): sign in at /login as {} with password {}",
         crate::demo_programme::DEMO_ADMIN.0,
         crate::demo_programme::DEMO_ADMIN.1

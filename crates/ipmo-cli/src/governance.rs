@@ -143,15 +143,15 @@ pub fn user(db: &Path, cmd: UserCommand) -> Result<()> {
                     .ok_or_else(|| anyhow!("--role must be viewer, editor or admin, not \"{role}\""))?;
                 let (pw, generated) = password(password_stdin)?;
                 let u = store.add_user(&username, &name, role, &pw, CLI_ACTOR).await?;
-                println!("added {} ({}) to {}", u.username, u.role.as_str(), db.display());
+                out!("added {} ({}) to {}", u.username, u.role.as_str(), db.display());
                 if generated {
-                    println!("password: {pw}\n(shown once; `ipmo user reset-password {}` sets a new one)", u.username);
+                    out!("password: {pw}\n(shown once; `ipmo user reset-password {}` sets a new one)", u.username);
                 }
             }
             UserCommand::List { format } => {
                 let users = store.users().await?;
                 if users.is_empty() && format == Format::Table {
-                    println!("no accounts yet; add one with `ipmo user add NAME --role admin`");
+                    out!("no accounts yet; add one with `ipmo user add NAME --role admin`");
                 } else {
                     let mut table = Output::new(&["username", "role", "state", "name"]);
                     for u in users {
@@ -167,18 +167,18 @@ pub fn user(db: &Path, cmd: UserCommand) -> Result<()> {
             }
             UserCommand::Disable { username } => {
                 let u = store.set_disabled(&username, true, CLI_ACTOR).await?;
-                println!("disabled {}; their sessions have ended", u.username);
+                out!("disabled {}; their sessions have ended", u.username);
             }
             UserCommand::Enable { username } => {
                 let u = store.set_disabled(&username, false, CLI_ACTOR).await?;
-                println!("enabled {}", u.username);
+                out!("enabled {}", u.username);
             }
             UserCommand::ResetPassword { username, password_stdin } => {
                 let (pw, generated) = password(password_stdin)?;
                 let u = store.set_password(&username, &pw, CLI_ACTOR).await?;
-                println!("new password set for {}; their sessions have ended", u.username);
+                out!("new password set for {}; their sessions have ended", u.username);
                 if generated {
-                    println!("password: {pw}\n(shown once)");
+                    out!("password: {pw}\n(shown once)");
                 }
             }
         }
@@ -201,14 +201,14 @@ pub fn db(db: &Path, cmd: DbCommand) -> Result<()> {
         match cmd {
             DbCommand::Backup { file } => {
                 store.backup(&file).await?;
-                println!("backed up {} to {}", db.display(), file.display());
+                out!("backed up {} to {}", db.display(), file.display());
             }
             DbCommand::Restore { file } => {
                 let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
                 let safety = db.with_extension(format!("before-restore-{stamp}.sqlite"));
                 store.backup(&safety).await.context("cannot back up the current database before restoring")?;
                 store.restore(&file, CLI_ACTOR).await?;
-                println!(
+                out!(
                     "restored {} from {}; the previous content is in {}",
                     db.display(),
                     file.display(),
@@ -220,7 +220,7 @@ pub fn db(db: &Path, cmd: DbCommand) -> Result<()> {
                 let verdict = format!("{}: integrity {}", db.display(), if ok { "ok" } else { "FAILED" });
                 // The table is for reading, so the verdict heads it; CSV and JSON stay parseable.
                 if format == Format::Table {
-                    println!("{verdict}")
+                    out!("{verdict}")
                 } else {
                     eprintln!("{verdict}")
                 }
@@ -299,7 +299,7 @@ pub fn records(db: &Path, cmd: RecordsCommand, quiet: bool) -> Result<()> {
             }
             table.write(format, &mut std::io::stdout().lock())?;
             if format == Format::Table {
-                println!("(* required)");
+                out!("(* required)");
             }
             Ok(())
         }
@@ -321,7 +321,7 @@ pub fn records(db: &Path, cmd: RecordsCommand, quiet: bool) -> Result<()> {
                     .await
                     .map_err(|e| anyhow!("{}: nothing was imported: {e}", file.display()))?;
                 store.close().await;
-                println!("imported {n} {} into {}", k.plural.to_lowercase(), db.display());
+                out!("imported {n} {} into {}", k.plural.to_lowercase(), db.display());
                 Ok(())
             })
         }

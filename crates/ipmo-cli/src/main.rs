@@ -1,6 +1,15 @@
 //! `ipmo`: the one binary. It parses the command line and wires the library crates together;
 //! everything it does is done by them.
 
+/// `println!` that returns an error instead of panicking when stdout is closed
+/// (`ipmo status | head -1`); `main` then exits quietly on the broken pipe.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
 mod analyse;
 mod bench;
 mod config;
@@ -265,6 +274,12 @@ fn run(cli: Cli) -> Result<()> {
             let rt = tokio::runtime::Runtime::new().context("cannot start the query runtime")?;
             let mut out = std::io::stdout().lock();
             let rows = rt.block_on(wh.query_to(&query, format, &mut out)).map_err(|e| {
+                if let ipmo_warehouse::WarehouseError::Io { source, .. } = &e
+                    && source.kind() == std::io::ErrorKind::BrokenPipe
+                {
+                    // Keep the io error itself, so that a closed pipe exits quietly.
+                    return anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+                }
                 let text = e.to_string();
                 let hint = if text.contains("not found") {
                     "\nhint: `ipmo sql \"SHOW TABLES\"` lists the tables and `SHOW COLUMNS FROM <table>` their \
@@ -483,7 +498,7 @@ fn status(wh: &Warehouse, format: Format) -> Result<()> {
         }
         return Ok(table.write(format, &mut std::io::stdout().lock())?);
     }
-    println!("warehouse {}", wh.root().display());
+    out!("warehouse {}", wh.root().display());
     for (table, parts) in &m.tables {
         let keys: Vec<&String> = parts.keys().collect();
         let span = match (keys.first(), keys.last()) {
@@ -491,11 +506,11 @@ fn status(wh: &Warehouse, format: Format) -> Result<()> {
             (Some(a), _) => (*a).clone(),
             _ => String::new(),
         };
-        println!("  {table:<20} {span}");
+        out!("  {table:<20} {span}");
     }
-    println!("loads:");
+    out!("loads:");
     for r in &m.loads {
-        println!(
+        out!(
             "  {:>4} {} {:<10} {:<45} {:>10} read {:>10} kept {:>6} rejected  sha256 {}",
             r.load_id,
             r.loaded_at,

@@ -93,7 +93,7 @@ pub fn run(
         );
     }
     let state = Arc::new(ipmo_web::AppState::with_governance(release, Arc::new(store), settings));
-    println!("IPMO dashboard: http://{}/ (Ctrl-C stops it)", args.bind);
+    out!("IPMO dashboard: http://{}/ (Ctrl-C stops it)", args.bind);
     rt.block_on(ipmo_web::serve(args.bind, state)).with_context(|| {
         format!("cannot serve on {} (is another program using the port? try --bind 127.0.0.1:8081)", args.bind)
     })

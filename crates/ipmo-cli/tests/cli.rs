@@ -1232,3 +1232,40 @@ fn ipmo_warehouse_lock(wh: &Path) -> std::fs::File {
     f.try_lock().unwrap();
     f
 }
+
+/// `ipmo … | head -1`: a reader that stops early is not an error, and never a panic.
+#[test]
+fn commands_exit_quietly_when_their_reader_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    let epd = dir.path().join("epd_201709.csv");
+    std::fs::write(
+        &epd,
+        "YEAR_MONTH,PRACTICE_CODE,BNF_CODE,ITEMS,TOTAL_QUANTITY,NIC,ACTUAL_COST\n2017_09,L84073,0105010B0BIAAAS,1,1,1,1\n",
+    )
+    .unwrap();
+    ok(&ipmo(&wh, &["ingest", "epd", epd.to_str().unwrap()]));
+    ok(&ipmo(&wh, &["user", "add", "ann", "--role", "admin"]));
+    for args in [
+        &["status"][..],
+        &["measures", "list"],
+        &["db", "check"],
+        &["user", "list"],
+        &["sql", "SELECT * FROM prescribing"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ipmo"))
+            .arg("--warehouse")
+            .arg(&wh)
+            .args(args)
+            .env_remove("IPMO_WAREHOUSE")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader goes away before anything is written
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+}
