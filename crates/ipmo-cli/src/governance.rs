@@ -204,8 +204,16 @@ pub fn db(db: &Path, cmd: DbCommand) -> Result<()> {
                 out!("backed up {} to {}", db.display(), file.display());
             }
             DbCommand::Restore { file } => {
+                // The source first: a missing, foreign or damaged file leaves no copy behind.
+                store.check_backup(&file).await?;
                 let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
-                let safety = db.with_extension(format!("before-restore-{stamp}.sqlite"));
+                let safety = (1..1000)
+                    .map(|n| {
+                        let suffix = if n == 1 { String::new() } else { format!("-{n}") };
+                        db.with_extension(format!("before-restore-{stamp}{suffix}.sqlite"))
+                    })
+                    .find(|p| !p.exists())
+                    .context("999 restores this second already; wait a second")?;
                 store.backup(&safety).await.context("cannot back up the current database before restoring")?;
                 store.restore(&file, CLI_ACTOR).await?;
                 out!(
@@ -216,8 +224,14 @@ pub fn db(db: &Path, cmd: DbCommand) -> Result<()> {
                 );
             }
             DbCommand::Check { format } => {
-                let ok = store.integrity_ok().await?;
+                let ok = store.integrity_ok().await.unwrap_or(false);
                 let verdict = format!("{}: integrity {}", db.display(), if ok { "ok" } else { "FAILED" });
+                if !ok {
+                    // Counting records of a damaged file can fail on its own; the advice matters more.
+                    bail!(
+                        "{verdict}: SQLite's integrity check failed; restore the latest backup with `ipmo db restore FILE`"
+                    );
+                }
                 // The table is for reading, so the verdict heads it; CSV and JSON stay parseable.
                 if format == Format::Table {
                     out!("{verdict}")
@@ -233,9 +247,6 @@ pub fn db(db: &Path, cmd: DbCommand) -> Result<()> {
                     }
                 }
                 table.write(format, &mut std::io::stdout().lock())?;
-                if !ok {
-                    bail!("SQLite's integrity check failed; restore the latest backup with `ipmo db restore FILE`");
-                }
             }
         }
         store.close().await;

@@ -1269,3 +1269,56 @@ fn commands_exit_quietly_when_their_reader_stops() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
     }
 }
+
+/// `ipmo db restore` refuses a bad source before copying anything aside; two restores in one
+/// second both work; restoring the live file onto itself says so; and `db check` of a damaged
+/// file gives the restore hint.
+#[test]
+fn restore_and_check_edge_cases() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    ok(&ipmo(&wh, &["user", "add", "ann", "--role", "admin"]));
+    let copies = || {
+        std::fs::read_dir(&wh)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains("before-restore"))
+            .count()
+    };
+    let garbage = dir.path().join("garbage.sqlite");
+    std::fs::write(&garbage, "this is not a database\n".repeat(100)).unwrap();
+    let live = wh.join("governance.sqlite");
+    for (source, expect) in [
+        (dir.path().join("missing.sqlite"), "is not a file"),
+        (garbage.clone(), "is not a sound IPMO governance backup"),
+        (dir.path().to_path_buf(), "is not a file"),
+        (live.clone(), "is the live database itself"),
+    ] {
+        let e = failed(&ipmo(&wh, &["db", "restore", source.to_str().unwrap()]));
+        assert!(e.contains(expect), "{}: {e}", source.display());
+        assert!(!e.contains("database is locked"), "{e}");
+    }
+    assert_eq!(copies(), 0, "a refused restore leaves no copy behind");
+    let backup = dir.path().join("backup.sqlite");
+    ok(&ipmo(&wh, &["db", "backup", backup.to_str().unwrap()]));
+    ok(&ipmo(&wh, &["db", "restore", backup.to_str().unwrap()]));
+    ok(&ipmo(&wh, &["db", "restore", backup.to_str().unwrap()]));
+    assert_eq!(copies(), 2, "two restores within a second keep two copies");
+
+    // A damaged file: the verdict and the hint, not a decoding error.
+    let damaged = dir.path().join("damaged");
+    std::fs::create_dir_all(&damaged).unwrap();
+    let db = damaged.join("governance.sqlite");
+    std::fs::copy(&backup, &db).unwrap();
+    let mut bytes = std::fs::read(&db).unwrap();
+    let page = 4096;
+    assert!(bytes.len() > 3 * page, "{} bytes", bytes.len());
+    for b in &mut bytes[page + 100..3 * page] {
+        *b = 0x5a;
+    }
+    std::fs::write(&db, bytes).unwrap();
+    let out = ipmo(&damaged, &["db", "check"]);
+    let e = failed(&out);
+    assert!(e.contains("ipmo db restore") || e.contains("malformed"), "{e}");
+    assert!(!e.contains("utf-8") && !e.contains("UTF-8"), "{e}");
+}

@@ -221,6 +221,50 @@ impl SqliteStore {
         Ok(Self { pool, path: path.to_path_buf() })
     }
 
+    /// Checks that `path` can be restored from: a file other than this database, a sound SQLite
+    /// database, with schema versions this store knows. `ipmo db restore` calls it before it
+    /// copies the current database aside, so a bad source leaves nothing behind.
+    pub async fn check_backup(&self, path: &Path) -> StoreResult<()> {
+        if !path.is_file() {
+            return Err(StoreError::Backup(format!("{} is not a file", path.display())));
+        }
+        if let (Ok(a), Ok(b)) = (path.canonicalize(), self.path.canonicalize())
+            && a == b
+        {
+            return Err(StoreError::Backup(format!(
+                "{} is the live database itself; restore from a copy made by `ipmo db backup`",
+                path.display()
+            )));
+        }
+        // Check the backup on its own first: a sound SQLite file with this store's schema.
+        let backup = SqliteConnectOptions::new().filename(path).read_only(true);
+        let check = SqlitePoolOptions::new().max_connections(1).connect_with(backup).await.map_err(|e| {
+            StoreError::Backup(format!(
+                "{} cannot be opened as a database ({e}); is it a backup made by `ipmo db backup`?",
+                path.display()
+            ))
+        })?;
+        let ours: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version").fetch_all(&self.pool).await?;
+        let theirs: Result<Vec<i64>, _> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+                .fetch_all(&check)
+                .await;
+        let sound: Result<String, _> = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&check).await;
+        check.close().await;
+        match (theirs, sound) {
+            (Ok(v), Ok(s)) if s == "ok" && !v.is_empty() && v.iter().all(|x| ours.contains(x)) => {}
+            (Ok(v), Ok(s)) if s == "ok" => {
+                return Err(StoreError::Backup(format!(
+                    "{} has schema versions {v:?} but this ipmo knows {ours:?}; restore it with the ipmo version that made it",
+                    path.display()
+                )));
+            }
+            _ => return Err(StoreError::Backup(format!("{} is not a sound IPMO governance backup", path.display()))),
+        }
+        Ok(())
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -666,35 +710,7 @@ impl GovernanceStore for SqliteStore {
     }
 
     async fn restore(&self, path: &Path, actor: &str) -> StoreResult<()> {
-        if !path.is_file() {
-            return Err(StoreError::Backup(format!("{} is not a file", path.display())));
-        }
-        // Check the backup on its own first: a sound SQLite file with this store's schema.
-        let backup = SqliteConnectOptions::new().filename(path).read_only(true);
-        let check = SqlitePoolOptions::new().max_connections(1).connect_with(backup).await.map_err(|e| {
-            StoreError::Backup(format!(
-                "{} cannot be opened as a database ({e}); is it a backup made by `ipmo db backup`?",
-                path.display()
-            ))
-        })?;
-        let ours: Vec<i64> =
-            sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version").fetch_all(&self.pool).await?;
-        let theirs: Result<Vec<i64>, _> =
-            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
-                .fetch_all(&check)
-                .await;
-        let sound: Result<String, _> = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&check).await;
-        check.close().await;
-        match (theirs, sound) {
-            (Ok(v), Ok(s)) if s == "ok" && !v.is_empty() && v.iter().all(|x| ours.contains(x)) => {}
-            (Ok(v), Ok(s)) if s == "ok" => {
-                return Err(StoreError::Backup(format!(
-                    "{} has schema versions {v:?} but this ipmo knows {ours:?}; restore it with the ipmo version that made it",
-                    path.display()
-                )));
-            }
-            _ => return Err(StoreError::Backup(format!("{} is not a sound IPMO governance backup", path.display()))),
-        }
+        self.check_backup(path).await?;
         let source =
             path.to_str().ok_or_else(|| StoreError::Backup(format!("{} is not a UTF-8 path", path.display())))?;
         let mut conn = self.pool.acquire().await?;
