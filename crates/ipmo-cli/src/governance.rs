@@ -255,8 +255,9 @@ pub fn db(db: &Path, cmd: DbCommand) -> Result<()> {
 }
 
 /// Reads a CSV of records of `kind` and validates every row, naming the line and field of
-/// each problem.
-pub fn read_records_csv(kind: &kinds::Kind, file: &Path, lookups: &dyn Lookups) -> Result<Vec<Data>> {
+/// each problem. Header names are matched without regard to case; a column given twice, an empty
+/// file and a file with no records are errors. Returns each record with the line it starts on.
+pub fn read_records_csv(kind: &kinds::Kind, file: &Path, lookups: &dyn Lookups) -> Result<Vec<(u64, Data)>> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
         .from_path(file)
@@ -265,13 +266,26 @@ pub fn read_records_csv(kind: &kinds::Kind, file: &Path, lookups: &dyn Lookups) 
         .headers()
         .with_context(|| format!("{}: cannot read the header row", file.display()))?
         .iter()
-        .map(|h| h.trim().to_string())
+        .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
         .collect();
+    if headers.iter().all(String::is_empty) {
+        bail!(
+            "{}: the file is empty; it needs a header row of field names (`ipmo records kinds` lists them) and a row per record",
+            file.display()
+        );
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(twice) = headers.iter().find(|h| !h.is_empty() && !seen.insert(h.as_str())) {
+        bail!("{}: line 1: the column \"{twice}\" is given twice; keep one", file.display());
+    }
     let mut rows = Vec::new();
     let mut problems = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        let line = i + 2;
-        let record = record.with_context(|| format!("{}: line {line}: not valid CSV", file.display()))?;
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            anyhow!("{}: line {line}: not valid CSV ({e})", file.display())
+        })?;
+        let line = record.position().map_or(0, |p| p.line());
         let input: BTreeMap<String, String> = headers
             .iter()
             .zip(record.iter())
@@ -279,7 +293,7 @@ pub fn read_records_csv(kind: &kinds::Kind, file: &Path, lookups: &dyn Lookups) 
             .map(|(h, v)| (h.clone(), v.to_string()))
             .collect();
         match kinds::validate(kind, &input, lookups) {
-            Ok(d) => rows.push(d),
+            Ok(d) => rows.push((line, d)),
             Err(errors) => problems.extend(
                 errors.into_iter().map(|e| format!("{}: line {line}: {}: {}", file.display(), e.field, e.message)),
             ),
@@ -291,7 +305,33 @@ pub fn read_records_csv(kind: &kinds::Kind, file: &Path, lookups: &dyn Lookups) 
     if !problems.is_empty() {
         bail!("nothing was imported; fix these and run the import again:\n{}", problems.join("\n"));
     }
+    if rows.is_empty() {
+        bail!("{}: the file has a header but no records; nothing was imported", file.display());
+    }
     Ok(rows)
+}
+
+/// The store's import errors say `row N` (the Nth record given); here they name the file's line.
+fn import_error(file: &Path, lines: &[u64], e: ipmo_governance::StoreError) -> anyhow::Error {
+    let ipmo_governance::StoreError::Invalid(errors) = e else {
+        return anyhow!("{}: nothing was imported: {e}", file.display());
+    };
+    let described: Vec<String> = errors
+        .iter()
+        .map(|fe| {
+            let (line, message) = fe
+                .message
+                .strip_prefix("row ")
+                .and_then(|rest| rest.split_once(": "))
+                .and_then(|(n, m)| Some((lines.get(n.parse::<usize>().ok()?.checked_sub(1)?)?, m)))
+                .map_or((None, fe.message.as_str()), |(l, m)| (Some(*l), m));
+            match line {
+                Some(l) => format!("{}: line {l}: {}: {message}", file.display(), fe.field),
+                None => format!("{}: {}: {message}", file.display(), fe.field),
+            }
+        })
+        .collect();
+    anyhow!("nothing was imported; fix these and run the import again:\n{}", described.join("\n"))
 }
 
 /// Runs `ipmo records …`.
@@ -320,17 +360,14 @@ pub fn records(db: &Path, cmd: RecordsCommand, quiet: bool) -> Result<()> {
             })?;
             // Measure ids and organisation codes are checked by the dashboard's forms; an import
             // may come before the measures are computed, so here they are taken as given.
-            let rows = read_records_csv(k, &file, &AcceptAll)?;
+            let (lines, rows): (Vec<u64>, Vec<Data>) = read_records_csv(k, &file, &AcceptAll)?.into_iter().unzip();
             let rt = runtime()?;
             rt.block_on(async {
                 let store = open_store(db).await?;
                 if !quiet {
                     eprintln!("records: importing {} {} in one transaction…", rows.len(), k.plural.to_lowercase());
                 }
-                let n = store
-                    .import(k.id, rows, CLI_ACTOR)
-                    .await
-                    .map_err(|e| anyhow!("{}: nothing was imported: {e}", file.display()))?;
+                let n = store.import(k.id, rows, CLI_ACTOR).await.map_err(|e| import_error(&file, &lines, e))?;
                 store.close().await;
                 out!("imported {n} {} into {}", k.plural.to_lowercase(), db.display());
                 Ok(())

@@ -1322,3 +1322,36 @@ fn restore_and_check_edge_cases() {
     assert!(e.contains("ipmo db restore") || e.contains("malformed"), "{e}");
     assert!(!e.contains("utf-8") && !e.contains("UTF-8"), "{e}");
 }
+
+/// The review's import edge cases: a column given twice, upper-case headers, a bad reference
+/// named by its line (not "row"), and empty or header-only files.
+#[test]
+fn imports_refuse_duplicate_columns_and_empty_files_and_name_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    let f = dir.path().join("import.csv");
+    let import = |kind: &str, text: &str| {
+        std::fs::write(&f, text).unwrap();
+        ipmo(&wh, &["records", "import", kind, f.to_str().unwrap()])
+    };
+    let e = failed(&import(
+        "stakeholder",
+        "name,name,sector,power,interest,method,frequency,owner\nEve,Alice,ICB,1,1,Meeting,Monthly,O\n",
+    ));
+    assert!(e.contains("line 1: the column \"name\" is given twice"), "{e}");
+    let out = ok(&import(
+        "stakeholder",
+        "NAME,Sector,POWER,interest,method,frequency,owner\nEve,ICB,1,1,Meeting,Monthly,O\n",
+    ));
+    assert!(out.contains("imported 1 stakeholder"), "{out}");
+    for text in ["", "name,sector,power,interest,method,frequency,owner\n"] {
+        let e = failed(&import("stakeholder", text));
+        assert!(e.contains("nothing was imported") || e.contains("is empty"), "{text:?}: {e}");
+    }
+    // A reference to a record that does not exist, on the 4th record (line 5): the store's
+    // "row 4" is given as the file's line, as validation errors are.
+    let people = "name,role_title,reports_to\nA,x,\nB,x,\nC,x,\nD,x,PER-999999\n";
+    let e = failed(&import("person", people));
+    assert!(e.contains("line 5: reports_to:"), "{e}");
+    assert!(!e.contains("row "), "{e}");
+}

@@ -203,7 +203,8 @@ pub trait GovernanceStore: Send + Sync {
     async fn update(&self, id: i64, expected_version: i64, data: Data, actor: &str) -> StoreResult<Record>;
     /// Archives or brings back a record, if it is still at `expected_version`.
     async fn set_archived(&self, id: i64, expected_version: i64, archived: bool, actor: &str) -> StoreResult<Record>;
-    /// Creates many records of one kind in one transaction: all of them or none.
+    /// Creates many records of one kind in one transaction: all of them or none. A field error
+    /// names the record as `row N: …` (N counting from 1), which callers turn into a line number.
     async fn import(&self, kind: &str, rows: Vec<Data>, actor: &str) -> StoreResult<usize>;
     /// The audit trail, newest first: everything, or one entity's, or one record's.
     async fn audit(&self, entity: Option<&str>, entity_id: Option<i64>, limit: i64) -> StoreResult<Vec<AuditEntry>>;
