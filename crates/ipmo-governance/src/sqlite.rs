@@ -615,6 +615,31 @@ impl GovernanceStore for SqliteStore {
         rows.iter().map(record_of).collect()
     }
 
+    async fn records_page(
+        &self,
+        kind: &str,
+        include_archived: bool,
+        offset: usize,
+        limit: usize,
+    ) -> StoreResult<(Vec<Record>, usize)> {
+        kind_of(kind)?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {RECORD_COLUMNS} FROM records WHERE kind = ? AND (archived = 0 OR ?) ORDER BY id LIMIT ? OFFSET ?"
+        )))
+        .bind(kind)
+        .bind(include_archived)
+        .bind(limit.clamp(1, 1_000) as i64)
+        .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM records WHERE kind = ? AND (archived = 0 OR ?)")
+            .bind(kind)
+            .bind(include_archived)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((rows.iter().map(record_of).collect::<StoreResult<_>>()?, usize::try_from(total).unwrap_or(0)))
+    }
+
     async fn counts(&self, include_archived: bool) -> StoreResult<std::collections::BTreeMap<String, usize>> {
         let rows: Vec<(String, i64)> =
             sqlx::query_as("SELECT kind, COUNT(*) FROM records WHERE archived = 0 OR ? GROUP BY kind")

@@ -192,6 +192,16 @@ pub trait GovernanceStore: Send + Sync {
 
     /// Records of a kind, oldest first; archived ones only when asked for.
     async fn records(&self, kind: &str, include_archived: bool) -> StoreResult<Vec<Record>>;
+    /// One page of a kind's records, oldest first (`limit` at most 1,000), and how many there
+    /// are in all: lists and the API read a page, so 60,000 stakeholders do not make one
+    /// response of 20 MB.
+    async fn records_page(
+        &self,
+        kind: &str,
+        include_archived: bool,
+        offset: usize,
+        limit: usize,
+    ) -> StoreResult<(Vec<Record>, usize)>;
     /// How many records each kind holds (kinds with none are absent), counting archived ones
     /// only when asked for.
     async fn counts(&self, include_archived: bool) -> StoreResult<std::collections::BTreeMap<String, usize>>;

@@ -588,16 +588,44 @@ pub async fn list(
     let session = or_reply!(require(&s, &headers, &path, Role::Viewer).await);
     let g = s.governance.as_ref().expect("checked by require");
     let archived = p.get("archived") == Some("1");
-    let records = match g.store.records(kind.id, archived).await {
-        Ok(r) => r,
-        Err(e) => return store_error(e),
+    let csv = p.get("format") == Some("csv");
+    // The CSV download and the risk register's heat map need every record; the table a page.
+    let page = match p.get("page").map(str::parse::<usize>) {
+        None => 1,
+        Some(Ok(n)) if n >= 1 => n,
+        _ => return WebError::BadParameter("page".into(), "must be a whole number from 1".into()).into_response(),
+    };
+    let (records, total) = if csv || kind.id == "risk" {
+        match g.store.records(kind.id, archived).await {
+            Ok(all) => {
+                let n = all.len();
+                (all, n)
+            }
+            Err(e) => return store_error(e),
+        }
+    } else {
+        match g.store.records_page(kind.id, archived, (page - 1).saturating_mul(LIST_PAGE), LIST_PAGE).await {
+            Ok(x) => x,
+            Err(e) => return store_error(e),
+        }
+    };
+    let pages = total.div_ceil(LIST_PAGE).max(1);
+    if page > pages {
+        return WebError::NotFound(format!("There are {pages} pages of {}.", kind.plural.to_lowercase()))
+            .into_response();
+    }
+    let shown: &[Record] = if kind.id == "risk" && !csv {
+        let from = ((page - 1) * LIST_PAGE).min(records.len());
+        &records[from..(from + LIST_PAGE).min(records.len())]
+    } else {
+        &records
     };
     let names = match Names::for_kind(g.store.as_ref(), kind, g.settings.today()).await {
         Ok(n) => n,
         Err(e) => return store_error(e),
     };
     let r = &s.release;
-    if p.get("format") == Some("csv") {
+    if csv {
         let mut header_row = vec!["reference", "version", "archived"];
         header_row.extend(kind.fields.iter().map(|f| f.name));
         header_row.extend(["updated_at", "updated_by"]);
@@ -616,8 +644,18 @@ pub async fn list(
     }
     let extra = match kind.id {
         "risk" => crate::gov_views::risk_register(&s, g, &records).await,
-        "stakeholder" => Ok(crate::gov_views::stakeholder_grid(&records)),
+        "stakeholder" => match g.store.records(kind.id, false).await {
+            Ok(all) => Ok(crate::gov_views::stakeholder_grid(&all)),
+            Err(e) => Err(e),
+        },
         _ => Ok(html! {}),
+    };
+    let page_link = |n: usize| {
+        let mut q = vec![format!("page={n}")];
+        if archived {
+            q.push("archived=1".into());
+        }
+        format!("{path}?{}", q.join("&"))
     };
     let extra = match extra {
         Ok(m) => m,
@@ -638,9 +676,12 @@ pub async fn list(
                 @if archived { a href=(path) { "Hide archived" } } @else { a href=(format!("{path}?archived=1")) { "Show archived" } }
             }
             (extra)
-            @if records.is_empty() {
+            @if shown.is_empty() {
                 p { "There are no " (kind.plural.to_lowercase()) " yet." }
             } @else {
+                @if pages > 1 {
+                    p { (crate::format::number(((page - 1) * LIST_PAGE + 1) as f64, 0)) "–" (crate::format::number(((page - 1) * LIST_PAGE + shown.len()) as f64, 0)) " of " (crate::format::number(total as f64, 0)) ", oldest first." }
+                }
                 div.table-scroll role="region" aria-label=(kind.plural) tabindex="0" { table.table {
                     caption.visually-hidden { (kind.plural) }
                     thead { tr {
@@ -649,7 +690,7 @@ pub async fn list(
                         @if archived { th scope="col" { "State" } }
                     } }
                     tbody {
-                        @for rec in &records {
+                        @for rec in shown {
                             tr {
                                 td { a href=(format!("{path}/{}", rec.id)) { (kind.reference(rec.id)) } }
                                 @for c in kind.columns { td { @if let Some(f) = kind.field(c) { (cell(r, &names, f, rec)) } } }
@@ -658,6 +699,13 @@ pub async fn list(
                         }
                     }
                 } }
+                @if pages > 1 {
+                    nav.pagination aria-label="Pages" { ul {
+                        @if page > 1 { li { a href=(page_link(page - 1)) rel="prev" { "Previous" } } }
+                        li { "Page " (page) " of " (pages) }
+                        @if page < pages { li { a href=(page_link(page + 1)) rel="next" { "Next" } } }
+                    } }
+                }
             }
         },
     )
@@ -1144,17 +1192,53 @@ pub async fn audit_trail(State(s): State<Shared>, headers: HeaderMap, p: crate::
 // JSON
 
 /// `GET /api/v1/records/{kind}`: every current record of a kind.
-pub async fn api_list(State(s): State<Shared>, headers: HeaderMap, Path(kind_id): Path<String>) -> Response {
+pub async fn api_list(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(kind_id): Path<String>,
+    p: crate::Params,
+) -> Response {
     let Some(kind) = kinds::kind(&kind_id) else {
         return WebError::NotFound(format!("There is no kind of governance record called \"{kind_id}\".")).json();
     };
     or_reply!(require(&s, &headers, &format!("/api/v1/records/{kind_id}"), Role::Viewer).await);
     let g = s.governance.as_ref().expect("checked by require");
-    match g.store.records(kind.id, false).await {
-        Ok(list) => no_store(axum::Json(serde_json::json!({ "kind": kind.id, "records": list.iter().map(|r| record_json(kind, r)).collect::<Vec<_>>() })).into_response()),
+    let number = |name: &str, max: usize, default: usize| -> Result<usize, Response> {
+        match p.get(name) {
+            None => Ok(default),
+            Some(v) => v.parse::<usize>().ok().filter(|n| *n <= max).ok_or_else(|| {
+                WebError::BadParameter(name.into(), format!("\"{v}\" is not a whole number from 0 to {max}")).json()
+            }),
+        }
+    };
+    let limit = or_reply!(number("limit", API_PAGE_MAX, API_PAGE)).max(1);
+    let offset = or_reply!(number("offset", usize::MAX, 0));
+    match g.store.records_page(kind.id, false, offset, limit).await {
+        Ok((list, total)) => {
+            let next = (offset.saturating_add(list.len()) < total)
+                .then(|| format!("/api/v1/records/{}?limit={limit}&offset={}", kind.id, offset + list.len()));
+            no_store(
+                axum::Json(serde_json::json!({
+                    "kind": kind.id,
+                    "total": total,
+                    "offset": offset,
+                    "limit": limit,
+                    "next": next,
+                    "records": list.iter().map(|r| record_json(kind, r)).collect::<Vec<_>>(),
+                }))
+                .into_response(),
+            )
+        }
         Err(e) => WebError::Internal(e.to_string()).json(),
     }
 }
+
+/// Records per API page by default, and at most.
+pub const API_PAGE: usize = 100;
+/// See [`API_PAGE`].
+pub const API_PAGE_MAX: usize = 1_000;
+/// Records per page of a governance list.
+pub const LIST_PAGE: usize = 100;
 
 /// `GET /api/v1/records/{kind}/{id}`: one record.
 pub async fn api_record(

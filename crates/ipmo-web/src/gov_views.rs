@@ -327,6 +327,9 @@ pub async fn status(s: &Shared, g: &Governance) -> Result<Markup, StoreError> {
     })
 }
 
+/// Names listed in each quadrant of the stakeholder grid; the rest are counted.
+const GRID_NAMES: usize = 20;
+
 /// The power and interest grid over current stakeholders.
 pub fn stakeholder_grid(stakeholders: &[Record]) -> Markup {
     let kind = kinds::kind("stakeholder").expect("stakeholder kind");
@@ -345,7 +348,8 @@ pub fn stakeholder_grid(stakeholders: &[Record]) -> Markup {
             div.quadrant {
                 h3 { (title) } p.hint { (advice) }
                 @if list.is_empty() { p { "None" } }
-                ul.plain { @for x in list { li { a href=(format!("/gov/stakeholder/{}", x.id)) { (name_of(kind, x)) } " (power " (x.int("power").unwrap_or(0)) ", interest " (x.int("interest").unwrap_or(0)) ")" } } }
+                ul.plain { @for x in list.iter().take(GRID_NAMES) { li { a href=(format!("/gov/stakeholder/{}", x.id)) { (name_of(kind, x)) } " (power " (x.int("power").unwrap_or(0)) ", interest " (x.int("interest").unwrap_or(0)) ")" } } }
+                @if list.len() > GRID_NAMES { p.hint { "and " (crate::format::number((list.len() - GRID_NAMES) as f64, 0)) " more, in the table below" } }
             }
         }
     };
