@@ -407,7 +407,7 @@ mod tests {
         assert_eq!(l.check("ann", "10.0.0.9", t0 + LOCKOUT), None);
         l.failed("bob", "10.0.0.9", t0);
         l.succeeded("bob");
-        assert!(l.state.lock().unwrap().0.map.get("bob").is_none());
+        assert!(!l.state.lock().unwrap().0.map.contains_key("bob"));
     }
 
     #[test]
@@ -477,7 +477,7 @@ mod tests {
             }
         }
         assert!(peak.load(Ordering::SeqCst) <= 2, "peak {}", peak.load(Ordering::SeqCst));
-        assert!(done >= 2 && done <= 2 + 2 * QUEUE_PER_THREAD, "done {done}");
+        assert!((2..=2 + 2 * QUEUE_PER_THREAD).contains(&done), "done {done}");
         assert_eq!(done + busy, 64);
     }
 
