@@ -15,6 +15,7 @@ pub mod list_sizes;
 pub mod orgs;
 mod source;
 mod table;
+pub mod tariff;
 
 pub use error::{IngestError, Rejected, RowError};
 pub use source::{SourceFile, open_source};

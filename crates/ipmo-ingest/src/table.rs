@@ -134,6 +134,13 @@ impl Table {
         }
     }
 
+    /// Takes the current record as the header (for files that open with a title or preamble
+    /// before their header row); line numbers keep counting from the file's start.
+    pub fn use_current_as_header(&mut self) {
+        self.raw_headers = self.record.iter().map(|f| String::from_utf8_lossy(f).trim().to_string()).collect();
+        self.headers = self.raw_headers.iter().map(|h| normalise_header(h)).collect();
+    }
+
     /// Index of the first header matching any alias (aliases are given normalised).
     pub fn find(&self, aliases: &[&str]) -> Option<usize> {
         aliases.iter().find_map(|a| self.headers.iter().position(|h| h == a))

@@ -261,3 +261,46 @@ fn list_sizes_refuse_impossible_counts() {
         assert!(err.contains("is not a practice list size"), "{err}");
     }
 }
+
+/// Nine real months of Part VIII A: rows, categories and price sums as `drug-tariff/SOURCE.md`
+/// gives them (DuckDB over the same files), and six packs' prices.
+#[test]
+fn real_drug_tariff_months_read_exactly() {
+    let Some(dir) = ipmo_testkit::real_file("real_drug_tariff_months_read_exactly", "drug-tariff/csv-converted") else {
+        return;
+    };
+    // (month, rows, A, C, H, M, Σ basic price in pence)
+    let expected = [
+        ("202509", 3_616, 430, 2_572, 0, 614, 22_742_245),
+        ("202510", 3_609, 449, 2_552, 0, 608, 22_580_863),
+        ("202511", 3_603, 449, 2_546, 0, 608, 22_599_444),
+        ("202512", 3_595, 449, 2_538, 0, 608, 22_504_336),
+        ("202601", 3_590, 449, 2_527, 0, 614, 22_095_690),
+        ("202602", 3_590, 449, 2_527, 0, 614, 22_031_450),
+        ("202603", 3_577, 449, 2_503, 11, 614, 22_167_842),
+        ("202605", 3_558, 459, 2_469, 11, 619, 21_890_963),
+        ("202607", 3_535, 463, 2_437, 11, 624, 20_700_957),
+    ];
+    let packs = [
+        ("1271511000001104", [62, 60, 60, 60, 60, 60, 60, 61, 72]),
+        ("1040511000001102", [81, 78, 78, 78, 73, 73, 73, 81, 88]),
+        ("1320811000001101", [58, 56, 56, 56, 54, 54, 54, 55, 63]),
+        ("1037711000001109", [130, 122, 122, 122, 111, 111, 111, 119, 130]),
+        ("1064711000001107", [65, 62, 62, 62, 64, 64, 64, 61, 64]),
+        ("994511000001109", [2_414, 2_172, 2_172, 2_172, 2_217, 2_217, 2_217, 2_129, 2_206]),
+    ];
+    for (i, (month, n, a, c, h, m, sum)) in expected.into_iter().enumerate() {
+        let path = dir.join(format!("drug_tariff_viii_a_{month}.csv"));
+        let (rows, report) =
+            ipmo_ingest::tariff::read_tariff(open_source(&path).unwrap(), None, ErrorPolicy::default()).unwrap();
+        let count = |cat: &str| rows.iter().filter(|r| r.category == cat).count();
+        assert_eq!(report.month.to_string(), format!("{}-{}", &month[..4], &month[4..]));
+        assert_eq!((rows.len(), count("A"), count("C"), count("H"), count("M")), (n, a, c, h, m), "{month}");
+        assert_eq!(rows.iter().map(|r| r.price_pence).sum::<i64>(), sum, "{month}");
+        for (vmpp, prices) in &packs {
+            let row = rows.iter().find(|r| r.vmpp == *vmpp).unwrap_or_else(|| panic!("{vmpp} in {month}"));
+            assert_eq!((row.category.as_str(), row.price_pence), ("M", prices[i]), "{vmpp} in {month}");
+        }
+        assert_eq!(rows.iter().filter(|r| r.pack_size.fract() != 0.0).count(), 23, "{month}: fractional packs");
+    }
+}
