@@ -158,6 +158,18 @@ enum Ingest {
         #[command(flatten)]
         errors: ErrorArgs,
     },
+    /// Drug Tariff Part VIII A, one month per file (NHSBSA's monthly CSV as published, or the
+    /// named-column layout): each file's month replaces that month's prices.
+    Tariff {
+        /// CSV files, plain, .gz or .zip, the month in each name (e.g. part_viii_a_202607.csv).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The month the prices apply to, when there is one file whose name holds no YYYYMM.
+        #[arg(long)]
+        month: Option<YearMonth>,
+        #[command(flatten)]
+        errors: ErrorArgs,
+    },
     /// Practice deprivation: OHID Fingertips indicator 93553, or practice_code,imd_score.
     Imd {
         /// Files, plain, .gz or .zip.
@@ -403,6 +415,18 @@ pub(crate) fn ingest(wh: &Warehouse, what: Ingest, quiet: bool) -> Result<()> {
                 loaded.push((file, report, path.clone()));
             }
             wh.load_bnf(loaded)?
+        }
+        Ingest::Tariff { files, month, errors } => {
+            if month.is_some() && files.len() > 1 {
+                bail!("--month names the month of one file; give each file's month in its name instead");
+            }
+            let mut loaded = Vec::new();
+            for path in &files {
+                let (rows, report) =
+                    ipmo_ingest::tariff::read_tariff(ipmo_ingest::open_source(path)?, month, errors.into())?;
+                loaded.push((rows, report, path.clone()));
+            }
+            wh.load_tariff(loaded)?
         }
         Ingest::Imd { files, errors } => {
             let mut loaded = Vec::new();

@@ -47,6 +47,7 @@ fn every_subcommand_has_help() {
         &["ingest", "bnf"],
         &["ingest", "imd"],
         &["ingest", "indicator"],
+        &["ingest", "tariff"],
         &["sql"],
         &["analyse"],
         &["status"],
@@ -1354,4 +1355,39 @@ fn imports_refuse_duplicate_columns_and_empty_files_and_name_lines() {
     let e = failed(&import("person", people));
     assert!(e.contains("line 5: reports_to:"), "{e}");
     assert!(!e.contains("row "), "{e}");
+}
+
+/// Real Drug Tariff months load, and a price is looked up as at a prescribing month: April 2026,
+/// which NHSBSA's series here lacks, takes March's price.
+#[test]
+fn real_tariff_loads_and_prices_are_found_as_at_a_month() {
+    let Some(dir) =
+        ipmo_testkit::real_file("real_tariff_loads_and_prices_are_found_as_at_a_month", "drug-tariff/csv-converted")
+    else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let wh = tmp.path().join("wh");
+    let files: Vec<String> = ["202509", "202603", "202605"]
+        .iter()
+        .map(|m| dir.join(format!("drug_tariff_viii_a_{m}.csv")).to_str().unwrap().to_string())
+        .collect();
+    let mut args = vec!["ingest", "tariff"];
+    args.extend(files.iter().map(String::as_str));
+    ok(&ipmo(&wh, &args));
+    let as_at = |month: &str| {
+        let q = format!(
+            "SELECT price_pence FROM tariff WHERE vmpp = '1271511000001104' AND month = (SELECT MAX(month) FROM tariff WHERE month <= DATE '{month}-01')"
+        );
+        ok(&ipmo(&wh, &["sql", "--format", "csv", &q])).lines().nth(1).unwrap_or("").to_string()
+    };
+    assert_eq!((as_at("2025-09"), as_at("2026-04"), as_at("2026-06")), ("62".into(), "60".into(), "61".into()));
+    let sums = ok(&ipmo(&wh, &["sql", "--format", "csv", "SELECT SUM(price_pence) FROM tariff"]));
+    assert_eq!(sums.lines().nth(1), Some(&*(22_742_245i64 + 22_167_842 + 21_890_963).to_string()));
+    // Loading a month again replaces it; two files for one month in one load are refused.
+    ok(&ipmo(&wh, &["ingest", "tariff", &files[2]]));
+    let e = failed(&ipmo(&wh, &["ingest", "tariff", &files[2], &files[2]]));
+    assert!(e.contains("also gives the Drug Tariff for 2026-05"), "{e}");
+    let n = ok(&ipmo(&wh, &["sql", "--format", "csv", "SELECT COUNT(*) FROM tariff"]));
+    assert_eq!(n.lines().nth(1), Some("10751"));
 }

@@ -16,6 +16,7 @@ use ipmo_ingest::epd::{FileReport, PrescribingData, Totals};
 use ipmo_ingest::imd::{ImdReport, ImdRow, assign_quintiles};
 use ipmo_ingest::list_sizes::{ListSize, ListSizeReport, ORAL_ANTIBACTERIAL_ITEM_2013};
 use ipmo_ingest::orgs::{MembershipRow, OrgFile, OrgReport, PracticeDetails};
+use ipmo_ingest::tariff::{TariffReport, TariffRow};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -221,6 +222,60 @@ impl Warehouse {
                 [batch("list_sizes", cols)],
             )?;
             txn.set("list_sizes", &month.to_string(), rel);
+            partitions.push(month.to_string());
+        }
+        txn.commit(written, partitions)
+    }
+
+    /// Stores Drug Tariff Part VIII A months read by [`ipmo_ingest::tariff::read_tariff`]: each
+    /// file's month replaces that month's `tariff` partition, so prices keep their history and
+    /// can be looked up as at a prescribing month.
+    pub fn load_tariff(
+        &self,
+        files: Vec<(Vec<TariffRow>, TariffReport, PathBuf)>,
+    ) -> Result<LoadOutcome, WarehouseError> {
+        let mut txn = self.begin()?;
+        let mut by_month: BTreeMap<YearMonth, &Vec<TariffRow>> = BTreeMap::new();
+        for (rows, report, path) in &files {
+            if by_month.insert(report.month, rows).is_some() {
+                return Err(WarehouseError::Ingest(ipmo_ingest::IngestError::format(
+                    &path.display().to_string(),
+                    format!(
+                        "another file in this load also gives the Drug Tariff for {}; load one file per month",
+                        report.month
+                    ),
+                )));
+            }
+            txn.record(FileCounts {
+                kind: "tariff",
+                path,
+                layout: "Drug Tariff Part VIII A".into(),
+                sha256: report.sha256.clone(),
+                bytes: report.bytes,
+                rows_read: report.rows_read,
+                rows_kept: rows.len() as u64,
+                rejected: &report.rejected,
+                partitions: vec![report.month.to_string()],
+            })?;
+        }
+        let mut written = 0;
+        let mut partitions = Vec::new();
+        for (month, rows) in by_month {
+            let text = |f: fn(&TariffRow) -> &str| Col::Str(rows.iter().map(|r| Some(f(r).to_string())).collect());
+            let cols = vec![
+                Col::Date(vec![Some(month.days_since_epoch()); rows.len()]),
+                text(|r| &r.vmpp),
+                Col::Str(rows.iter().map(|r| r.vmp.clone()).collect()),
+                text(|r| &r.medicine),
+                text(|r| &r.category),
+                Col::I64(rows.iter().map(|r| r.price_pence).collect()),
+                Col::F64(rows.iter().map(|r| r.pack_size).collect()),
+                text(|r| &r.unit),
+            ];
+            let rel = txn.rel_path("tariff", &month.to_string());
+            written +=
+                write_parquet(&self.root.join(&rel), table_schema("tariff").expect("schema"), [batch("tariff", cols)])?;
+            txn.set("tariff", &month.to_string(), rel);
             partitions.push(month.to_string());
         }
         txn.commit(written, partitions)

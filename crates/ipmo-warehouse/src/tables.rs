@@ -107,6 +107,16 @@ pub fn table_schema(table: &str) -> Option<SchemaRef> {
             }
             Arc::new(Schema::new(f))
         }
+        "tariff" => schema(&[
+            ("month", Date32, false),
+            ("vmpp", Utf8, false),
+            ("vmp", Utf8, true),
+            ("medicine", Utf8, false),
+            ("category", Utf8, false),
+            ("price_pence", Int64, false),
+            ("pack_size", Float64, false),
+            ("unit", Utf8, false),
+        ]),
         "bnf_code_changes" => schema(&[("old_code", Utf8, false), ("new_code", Utf8, true), ("year", Int32, true)]),
         "bnf_map" => schema(&[("old_code", Utf8, false), ("current_code", Utf8, false)]),
         "presentations_seen" => schema(&[("bnf_code", Utf8, false), ("name", Utf8, false)]),
@@ -189,7 +199,7 @@ pub fn table_schema(table: &str) -> Option<SchemaRef> {
 }
 
 /// Every stored table, in the order `ipmo sql` lists them.
-pub const STORED_TABLES: [&str; 19] = [
+pub const STORED_TABLES: [&str; 20] = [
     PRESCRIBING,
     "org_map_snapshots",
     "org_membership",
@@ -209,6 +219,7 @@ pub const STORED_TABLES: [&str; 19] = [
     "indicator_values",
     "indicator_deciles",
     "indicator_definitions",
+    "tariff",
 ];
 
 /// A column under construction.
