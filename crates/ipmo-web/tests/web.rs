@@ -669,6 +669,13 @@ mod governance {
             .collect()
     }
 
+    /// The sign-in form's CSRF token and the matching login cookie.
+    async fn login_form(g: &Gov) -> (String, String) {
+        let page = send(&g.app, "GET", "/login", "", None).await;
+        let cookie = set_cookie(&page, "ipmo_login_csrf").unwrap().split(';').next().unwrap().to_string();
+        (hidden(&page.body, "csrf"), cookie)
+    }
+
     /// Signs in and returns the session cookie and the session's CSRF token.
     async fn sign_in(g: &Gov, user: &str) -> (String, String) {
         let page = send(&g.app, "GET", "/login", "", None).await;
@@ -735,9 +742,7 @@ mod governance {
     #[tokio::test]
     async fn sign_in_refuses_forged_forms_wrong_passwords_and_floods() {
         let g = gov_app(open_settings()).await;
-        let page = send(&g.app, "GET", "/login", "", None).await;
-        let csrf = hidden(&page.body, "csrf");
-        let cookie = set_cookie(&page, "ipmo_login_csrf").unwrap().split(';').next().unwrap().to_string();
+        let (csrf, cookie) = login_form(&g).await;
         // No login cookie (a form posted from another site): refused before any password check.
         let r = send(
             &g.app,
@@ -790,9 +795,7 @@ mod governance {
     #[tokio::test]
     async fn one_address_is_limited_across_accounts_and_administrators_see_the_attempts() {
         let g = gov_app(open_settings()).await;
-        let page = send(&g.app, "GET", "/login", "", None).await;
-        let csrf = hidden(&page.body, "csrf");
-        let cookie = set_cookie(&page, "ipmo_login_csrf").unwrap().split(';').next().unwrap().to_string();
+        let (csrf, cookie) = login_form(&g).await;
         // A spray of names from one address: each name fails once, so no account locks.
         for i in 0..ipmo_governance::auth::MAX_CLIENT_FAILURES {
             let form = format!("csrf={csrf}&username=guess{i}&password=Winter2026");
