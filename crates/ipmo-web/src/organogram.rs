@@ -79,7 +79,7 @@ impl Layout<'_> {
                     continue;
                 }
                 if depth > MAX_DEPTH {
-                    self.skip_subtree(kid, seen);
+                    set_aside(&self.children, kid, seen, &mut self.too_deep);
                 } else {
                     let frame = self.enter(kid, depth, seen);
                     stack.push(frame);
@@ -107,15 +107,29 @@ impl Layout<'_> {
         self.depth.insert(id, depth);
         Frame { id, depth, kids: self.children.get(&id).cloned().unwrap_or_default(), next: 0, span: None }
     }
+}
 
-    /// Marks `id` and everything under it as too deep to draw.
-    fn skip_subtree(&mut self, id: i64, seen: &mut HashSet<i64>) {
-        let mut todo = vec![id];
-        while let Some(n) = todo.pop() {
-            if seen.insert(n) {
-                self.too_deep.push(n);
-                todo.extend(self.children.get(&n).into_iter().flatten().copied());
-            }
+/// Each node's children among `nodes` (a parent outside the chart, or a node naming itself, makes
+/// no edge), in the nodes' order.
+fn children_of(nodes: &[Node]) -> BTreeMap<i64, Vec<i64>> {
+    let ids: HashSet<i64> = nodes.iter().map(|n| n.id).collect();
+    let mut children: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for n in nodes {
+        if let Some(p) = n.parent.filter(|p| ids.contains(p) && *p != n.id) {
+            children.entry(p).or_default().push(n.id);
+        }
+    }
+    children
+}
+
+/// Appends `id` and every node under it not yet `seen` to `out`, marking them seen: the part of a
+/// tree past [`MAX_DEPTH`], set aside without recursion.
+fn set_aside(children: &BTreeMap<i64, Vec<i64>>, id: i64, seen: &mut HashSet<i64>, out: &mut Vec<i64>) {
+    let mut todo = vec![id];
+    while let Some(n) = todo.pop() {
+        if seen.insert(n) {
+            out.push(n);
+            todo.extend(children.get(&n).into_iter().flatten().copied());
         }
     }
 }
@@ -144,17 +158,12 @@ pub struct Drawn {
 pub fn svg(id: &str, title: &str, nodes: &[Node], dashed: &[(i64, i64)]) -> Drawn {
     let mut l = Layout {
         nodes: nodes.iter().map(|n| (n.id, n)).collect(),
-        children: BTreeMap::new(),
+        children: children_of(nodes),
         x: BTreeMap::new(),
         depth: BTreeMap::new(),
         next_leaf: BOX_W / 2.0 + GAP_X,
         too_deep: Vec::new(),
     };
-    for n in nodes {
-        if let Some(p) = n.parent.filter(|p| l.nodes.contains_key(p) && *p != n.id) {
-            l.children.entry(p).or_default().push(n.id);
-        }
-    }
     let mut seen = HashSet::new();
     for r in roots(nodes) {
         l.place(r, &mut seen);
@@ -266,12 +275,7 @@ pub fn svg(id: &str, title: &str, nodes: &[Node], dashed: &[(i64, i64)]) -> Draw
 /// flat list), built with an explicit stack like the chart.
 pub fn list(nodes: &[Node]) -> Markup {
     let by_id: BTreeMap<i64, &Node> = nodes.iter().map(|n| (n.id, n)).collect();
-    let mut children: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
-    for n in nodes {
-        if let Some(p) = n.parent.filter(|p| by_id.contains_key(p) && *p != n.id) {
-            children.entry(p).or_default().push(n.id);
-        }
-    }
+    let children = children_of(nodes);
     let item = |n: &Node| html! { a href=(n.href) { (n.title) } " — " (n.subtitle) }.into_string();
     let mut out = String::from(r#"<ul class="tree">"#);
     let mut seen = HashSet::new();
@@ -292,17 +296,7 @@ pub fn list(nodes: &[Node]) -> Markup {
             *next += 1;
             match kid {
                 Some(k) if seen.contains(&k) => {}
-                Some(k) if levels > MAX_DEPTH => {
-                    seen.insert(k);
-                    too_deep.push(k);
-                    let mut todo: Vec<i64> = children.get(&k).cloned().unwrap_or_default();
-                    while let Some(d) = todo.pop() {
-                        if seen.insert(d) {
-                            too_deep.push(d);
-                            todo.extend(children.get(&d).into_iter().flatten().copied());
-                        }
-                    }
-                }
+                Some(k) if levels > MAX_DEPTH => set_aside(&children, k, &mut seen, &mut too_deep),
                 Some(k) => {
                     if !*open {
                         out.push_str("<ul>");
