@@ -589,13 +589,16 @@ pub async fn list(
     let g = s.governance.as_ref().expect("checked by require");
     let archived = p.get("archived") == Some("1");
     let csv = p.get("format") == Some("csv");
-    // The CSV download and the risk register's heat map need every record; the table a page.
     let page = match p.get("page").map(str::parse::<usize>) {
         None => 1,
         Some(Ok(n)) if n >= 1 => n,
         _ => return WebError::BadParameter("page".into(), "must be a whole number from 1".into()).into_response(),
     };
-    let (records, total) = if csv || kind.id == "risk" {
+    // The CSV download, the risk register's heat map and the stakeholder grid need every record,
+    // read once; other lists read only the page they show.
+    let whole = csv || matches!(kind.id, "risk" | "stakeholder");
+    let from = (page - 1).saturating_mul(LIST_PAGE);
+    let (records, total) = if whole {
         match g.store.records(kind.id, archived).await {
             Ok(all) => {
                 let n = all.len();
@@ -604,7 +607,7 @@ pub async fn list(
             Err(e) => return store_error(e),
         }
     } else {
-        match g.store.records_page(kind.id, archived, (page - 1).saturating_mul(LIST_PAGE), LIST_PAGE).await {
+        match g.store.records_page(kind.id, archived, from, LIST_PAGE).await {
             Ok(x) => x,
             Err(e) => return store_error(e),
         }
@@ -614,12 +617,8 @@ pub async fn list(
         return WebError::NotFound(format!("There are {pages} pages of {}.", kind.plural.to_lowercase()))
             .into_response();
     }
-    let shown: &[Record] = if kind.id == "risk" && !csv {
-        let from = ((page - 1) * LIST_PAGE).min(records.len());
-        &records[from..(from + LIST_PAGE).min(records.len())]
-    } else {
-        &records
-    };
+    let shown: &[Record] =
+        if whole && !csv { &records[from.min(records.len())..(from + LIST_PAGE).min(records.len())] } else { &records };
     let names = match Names::for_kind(g.store.as_ref(), kind, g.settings.today()).await {
         Ok(n) => n,
         Err(e) => return store_error(e),
@@ -644,10 +643,8 @@ pub async fn list(
     }
     let extra = match kind.id {
         "risk" => crate::gov_views::risk_register(&s, g, &records).await,
-        "stakeholder" => match g.store.records(kind.id, false).await {
-            Ok(all) => Ok(crate::gov_views::stakeholder_grid(&all)),
-            Err(e) => Err(e),
-        },
+        // (The grid leaves out archived stakeholders itself.)
+        "stakeholder" => Ok(crate::gov_views::stakeholder_grid(&records)),
         _ => Ok(html! {}),
     };
     let page_link = |n: usize| {
