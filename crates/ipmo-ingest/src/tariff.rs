@@ -95,21 +95,21 @@ pub fn read_tariff(
         }
         rows_read += 1;
         let row = (|| {
-            let id = t.field(vmpp);
-            if id.is_empty() || id.len() > 20 || !id.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(t.error(vmpp, format!("\"{id}\" is not a SNOMED CT id (digits only)")));
-            }
+            // SNOMED CT ids are up to 18 digits; a spreadsheet's `3.8E+16` is refused here.
+            let snomed = |i: usize| {
+                let id = t.field(i);
+                if id.is_empty() || id.len() > 20 || !id.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(t.error(i, format!("\"{id}\" is not a SNOMED CT id (digits only)")));
+                }
+                Ok(id)
+            };
+            let id = snomed(vmpp)?;
             if let Some(first) = seen.get(id) {
                 return Err(
                     t.error(vmpp, format!("{id} is already priced on line {first}; a pack has one price a month"))
                 );
             }
-            let vmp_id = vmp.map(|i| t.field(i)).filter(|v| !v.is_empty());
-            if let Some(v) = vmp_id
-                && (v.len() > 20 || !v.bytes().all(|b| b.is_ascii_digit()))
-            {
-                return Err(t.error(vmp.unwrap_or(vmpp), format!("\"{v}\" is not a SNOMED CT id (digits only)")));
-            }
+            let vmp_id = vmp.filter(|i| !t.field(*i).is_empty()).map(snomed).transpose()?;
             let cat_text = t.field(category);
             let letter = cat_text.trim_start_matches("Part VIIIA").trim().trim_start_matches("Category").trim();
             if !matches!(letter, "A" | "C" | "H" | "M") {
