@@ -110,10 +110,7 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
         let (salt, expected) = (phc.salt?, phc.hash?);
         let mut out = vec![0u8; expected.len()];
         argon2_into(&Argon2::new(algorithm, version, params), password.as_bytes(), &salt, &mut out).ok()?;
-        Some(
-            out.len() == expected.len()
-                && out.iter().zip(expected.as_bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0,
-        )
+        Some(same_bytes(&out, expected.as_bytes()))
     };
     check().unwrap_or(false)
 }
@@ -145,7 +142,12 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Compares two secrets in time independent of where they differ.
 pub fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    same_bytes(a.as_bytes(), b.as_bytes())
+}
+
+/// [`same_secret`] for bytes (tokens and password hashes alike).
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Failed sign-ins allowed per account within [`LOCKOUT`] before further attempts are refused.
