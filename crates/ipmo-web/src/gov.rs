@@ -283,15 +283,6 @@ async fn sign_in_event(g: &Governance, event: &str, username: &str, client: &str
     }
 }
 
-/// A refusal that tells the client when to come back.
-fn retry_later(mut r: Response, status: StatusCode, after: std::time::Duration) -> Response {
-    *r.status_mut() = status;
-    if let Ok(v) = HeaderValue::from_str(&after.as_secs().max(1).to_string()) {
-        r.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    r
-}
-
 /// Seconds a client is asked to wait when every password thread is busy.
 const BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -326,7 +317,7 @@ pub async fn login(
         tracing::warn!(target: "ipmo::auth", event = "sign-in.refused", username, client, "locked out");
         let message =
             format!("Too many failed sign-ins from {whose}. Try again in {} minutes.", wait.as_secs().div_ceil(60));
-        return retry_later(login_form(g, next, Some(&message), username), StatusCode::TOO_MANY_REQUESTS, wait);
+        return crate::retry_later(login_form(g, next, Some(&message), username), StatusCode::TOO_MANY_REQUESTS, wait);
     }
     let user = match g.store.authenticate(username, password).await {
         Ok(Some(u)) => u,
@@ -349,7 +340,7 @@ pub async fn login(
         Err(StoreError::Busy(busy)) => {
             tracing::warn!(target: "ipmo::auth", event = "sign-in.busy", client, "password pool full");
             let r = login_form(g, next, Some(&format!("Sorry, {busy}.")), username);
-            return retry_later(r, StatusCode::SERVICE_UNAVAILABLE, BUSY_RETRY);
+            return crate::retry_later(r, StatusCode::SERVICE_UNAVAILABLE, BUSY_RETRY);
         }
         Err(e) => return WebError::Internal(e.to_string()).into_response(),
     };

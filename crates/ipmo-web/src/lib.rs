@@ -435,16 +435,21 @@ async fn api_errors_as_json(response: Response, path: &str) -> Response {
     r
 }
 
+/// A refusal that tells the client when to come back.
+pub(crate) fn retry_later(mut r: Response, status: StatusCode, after: Duration) -> Response {
+    *r.status_mut() = status;
+    if let Ok(v) = HeaderValue::from_str(&after.as_secs().max(1).to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
 /// The answer to a request that ran past [`REQUEST_TIMEOUT`]: 503 (as JSON on the API), since
 /// trying again later may well work (a long write lock on the governance database, a busy server).
 fn timed_out(path: &str) -> Response {
     let e = WebError::Internal("the request took too long and was stopped; try again in a moment".into());
-    let mut r = if path.starts_with("/api/") { e.json() } else { e.into_response() };
-    *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-    if let Ok(v) = HeaderValue::from_str("5") {
-        r.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    r
+    let r = if path.starts_with("/api/") { e.json() } else { e.into_response() };
+    retry_later(r, StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(5))
 }
 
 /// Headers every response gets: the ETag and revalidation on success, and the security headers.
