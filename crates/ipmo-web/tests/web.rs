@@ -829,7 +829,30 @@ mod governance {
         assert!(!audit.body.contains("203.0.113.9"), "sign-in addresses are for administrators only");
     }
 
-    /// An API write with the session's CSRF token: (status, JSON body).
+    /// An API write with the CSRF token given: (status, JSON body; every API answer is JSON).
+    async fn api_send(
+        g: &Gov,
+        method: &str,
+        uri: impl AsRef<str>,
+        cookie: impl AsRef<str>,
+        token: impl AsRef<str>,
+        body: impl Into<Body>,
+    ) -> (StatusCode, serde_json::Value) {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri.as_ref())
+            .header(header::COOKIE, cookie.as_ref())
+            .header("x-csrf-token", token.as_ref())
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body.into())
+            .unwrap();
+        let res = g.app.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        (status, json(std::str::from_utf8(&bytes).unwrap()))
+    }
+
+    /// [`api_send`] with the session's own CSRF token.
     async fn api_write(
         g: &Gov,
         method: &str,
@@ -841,18 +864,7 @@ mod governance {
             .as_str()
             .unwrap()
             .to_string();
-        let req = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header(header::COOKIE, cookie)
-            .header("x-csrf-token", token)
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap();
-        let res = g.app.clone().oneshot(req).await.unwrap();
-        let status = res.status();
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+        api_send(g, method, uri, cookie, token, body.to_string()).await
     }
 
     #[tokio::test]
@@ -1378,42 +1390,25 @@ mod governance {
         let r = send(&g.app, "GET", &format!("/api/v1/records/aim/{}", a.id), &viewer, None).await;
         assert_eq!(json(&r.body)["version"], 1);
         // Writes need the editor role and the session's CSRF token in a header.
-        let write = |method: &'static str, uri: String, cookie: String, token: String, body: String| {
-            let app = g.app.clone();
-            async move {
-                let req = Request::builder()
-                    .method(method)
-                    .uri(uri)
-                    .header(header::COOKIE, cookie)
-                    .header("x-csrf-token", token)
-                    .header(header::CONTENT_TYPE, "application/json")
-                    .body(Body::from(body))
-                    .unwrap();
-                let res = app.oneshot(req).await.unwrap();
-                let status = res.status();
-                let bytes = res.into_body().collect().await.unwrap().to_bytes();
-                (status, json(std::str::from_utf8(&bytes).unwrap()))
-            }
-        };
         let aim = r#"{"fields": {"title": "Via the API", "owner": "o", "status": "In progress"}}"#.to_string();
         let token = json(&send(&g.app, "GET", "/api/v1/session", &viewer, None).await.body)["csrf"]
             .as_str()
             .unwrap()
             .to_string();
-        let (s, _) = write("POST", "/api/v1/records/aim".into(), viewer.clone(), token, aim.clone()).await;
+        let (s, _) = api_send(&g, "POST", "/api/v1/records/aim", viewer.clone(), token, aim.clone()).await;
         assert_eq!(s, StatusCode::FORBIDDEN, "a viewer cannot write");
         let (editor, _) = sign_in(&g, "eddie").await;
         let session = json(&send(&g.app, "GET", "/api/v1/session", &editor, None).await.body);
         assert_eq!(session["role"], "editor");
         let token = session["csrf"].as_str().unwrap().to_string();
-        let (s, body) = write("POST", "/api/v1/records/aim".into(), editor.clone(), "wrong".into(), aim.clone()).await;
+        let (s, body) = api_send(&g, "POST", "/api/v1/records/aim", editor.clone(), "wrong", aim.clone()).await;
         assert_eq!((s, body["error"]["parameter"].as_str()), (StatusCode::FORBIDDEN, Some("X-CSRF-Token")));
-        let (s, created) = write("POST", "/api/v1/records/aim".into(), editor.clone(), token.clone(), aim).await;
+        let (s, created) = api_send(&g, "POST", "/api/v1/records/aim", editor.clone(), token.clone(), aim).await;
         assert_eq!(s, StatusCode::CREATED, "{created}");
         assert_eq!((created["version"].as_i64(), created["fields"]["title"].as_str()), (Some(1), Some("Via the API")));
         let id = created["id"].as_i64().unwrap();
         let bad = r#"{"fields": {"title": "x", "owner": "", "status": "Sleeping"}}"#.to_string();
-        let (s, body) = write("POST", "/api/v1/records/aim".into(), editor.clone(), token.clone(), bad).await;
+        let (s, body) = api_send(&g, "POST", "/api/v1/records/aim", editor.clone(), token.clone(), bad).await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
         let fields: Vec<&str> =
             body["error"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
@@ -1421,12 +1416,14 @@ mod governance {
         let change =
             r#"{"version": 1, "fields": {"title": "Renamed", "owner": "o", "status": "Complete"}}"#.to_string();
         let (s, body) =
-            write("PUT", format!("/api/v1/records/aim/{id}"), editor.clone(), token.clone(), change.clone()).await;
+            api_send(&g, "PUT", format!("/api/v1/records/aim/{id}"), editor.clone(), token.clone(), change.clone())
+                .await;
         assert_eq!((s, body["version"].as_i64()), (StatusCode::OK, Some(2)));
-        let (s, body) = write("PUT", format!("/api/v1/records/aim/{id}"), editor.clone(), token.clone(), change).await;
+        let (s, body) =
+            api_send(&g, "PUT", format!("/api/v1/records/aim/{id}"), editor.clone(), token.clone(), change).await;
         assert_eq!(s, StatusCode::CONFLICT, "version 1 is stale");
         assert_eq!(body["error"]["current"]["fields"]["title"], "Renamed");
-        let (s, _) = write("PUT", format!("/api/v1/records/aim/{id}"), editor.clone(), token, "not json".into()).await;
+        let (s, _) = api_send(&g, "PUT", format!("/api/v1/records/aim/{id}"), editor.clone(), token, "not json").await;
         assert_eq!(s, StatusCode::BAD_REQUEST);
         let r = send(&g.app, "GET", "/api/v1/records/moon", &viewer, None).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
