@@ -6,7 +6,7 @@
 use crate::charts;
 use crate::format::{month_span, number, ordinal, plural, pounds, value};
 use crate::layout::{summary, tag};
-use crate::pages::{crumbs_for, csv, csv_number, html_page, org_link, org_of, wants_csv};
+use crate::pages::{crumbs_for, csv, csv_number, html_page, org_link, org_of, point_csv, wants_csv};
 use crate::{Params, Shared, WebError};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -254,14 +254,9 @@ pub async fn organisation(State(s): State<Shared>, Path(code): Path<String>, p: 
         let out = all
             .iter()
             .map(|row| {
-                vec![
-                    row.measure.id.clone(),
-                    row.measure.title.clone(),
-                    latest.to_string(),
-                    csv_number(row.latest.and_then(|x| x.numerator)),
-                    csv_number(row.latest.and_then(|x| x.denominator)),
-                    csv_number(row.latest.and_then(|x| x.value)),
-                    csv_number(row.latest.and_then(|x| x.percentile)),
+                let mut cells = vec![row.measure.id.clone(), row.measure.title.clone(), latest.to_string()];
+                cells.extend(point_csv(row.latest));
+                cells.extend([
                     row.latest
                         .and_then(|x| x.percentile)
                         .map(|pc| ranking::standing(pc, row.measure.direction).label().to_string())
@@ -269,7 +264,8 @@ pub async fn organisation(State(s): State<Shared>, Path(code): Path<String>, p: 
                     csv_number(row.saving.as_ref().map(|s| s.at_median)),
                     csv_number(row.saving.as_ref().map(|s| s.at_p10)),
                     row.no_signal.map(|n| n.reason().to_string()).unwrap_or_default(),
-                ]
+                ]);
+                cells
             })
             .collect();
         return Ok(csv(

@@ -7,7 +7,7 @@ use crate::charts::{self, Fan, FunnelStyle};
 use crate::dashboard::standing_tag;
 use crate::format::{amount_of, decimals_of, fixed, long_month, month_span, number, ordinal, plural, pounds, value};
 use crate::layout::{summary, tag};
-use crate::pages::{crumbs_for, csv, csv_number, html_page, level_param, measure_of, org_of, wants_csv};
+use crate::pages::{crumbs_for, csv, csv_number, html_page, level_param, measure_of, org_of, point_csv, wants_csv};
 use crate::{Params, Shared, WebError};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -203,19 +203,15 @@ pub async fn measure(State(s): State<Shared>, Path(id): Path<String>, p: Params)
             .iter()
             .map(|(o, pt)| {
                 let s = series_saving(o);
-                vec![
-                    o.code.clone(),
-                    o.name.clone(),
-                    month.to_string(),
-                    csv_number(pt.numerator),
-                    csv_number(pt.denominator),
-                    csv_number(pt.value),
-                    csv_number(pt.percentile),
+                let mut row = vec![o.code.clone(), o.name.clone(), month.to_string()];
+                row.extend(point_csv(Some(pt)));
+                row.extend([
                     csv_number(pt.saving_50),
                     csv_number(pt.saving_10),
                     csv_number(s.as_ref().map(|s| s.at_median)),
                     csv_number(s.as_ref().map(|s| s.at_p10)),
-                ]
+                ]);
+                row
             })
             .collect();
         return Ok(csv(
@@ -413,12 +409,9 @@ pub async fn measure_for_org(
             .iter()
             .map(|pt| {
                 let d = lv.and_then(|l| l.deciles.get(&pt.month));
-                vec![
-                    pt.month.to_string(),
-                    csv_number(pt.numerator),
-                    csv_number(pt.denominator),
-                    csv_number(pt.value),
-                    csv_number(pt.percentile),
+                let mut row = vec![pt.month.to_string()];
+                row.extend(point_csv(Some(pt)));
+                row.extend([
                     csv_number(pt.saving_50),
                     csv_number(pt.saving_10),
                     d.map(|d| d[0].to_string()).unwrap_or_default(),
@@ -428,7 +421,8 @@ pub async fn measure_for_org(
                         .and_then(|s| s.class_at(pt.month))
                         .map(|c| class_text(c).to_string())
                         .unwrap_or_default(),
-                ]
+                ]);
+                row
             })
             .collect();
         return Ok(csv(

@@ -256,6 +256,17 @@ pub(crate) fn csv_number(v: Option<f64>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()
 }
 
+/// A measure value's numerator, denominator, value and percentile as CSV cells (empty when
+/// there is no value or it is suppressed), in the order every measure CSV gives them.
+pub(crate) fn point_csv(pt: Option<&ipmo_measures::analysis::ValuePoint>) -> [String; 4] {
+    [
+        csv_number(pt.and_then(|x| x.numerator)),
+        csv_number(pt.and_then(|x| x.denominator)),
+        csv_number(pt.and_then(|x| x.value)),
+        csv_number(pt.and_then(|x| x.percentile)),
+    ]
+}
+
 pub(crate) fn measure_of<'a>(r: &'a Release, id: &str) -> Result<&'a Measure, WebError> {
     r.library
         .computed()

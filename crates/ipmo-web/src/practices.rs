@@ -7,7 +7,7 @@
 use crate::charts;
 use crate::dashboard::standing_tag;
 use crate::format::{long_month, month_span, ordinal, plural, pounds, value};
-use crate::pages::{crumbs_for, csv, csv_number, html_page, measure_of, org_of, wants_csv};
+use crate::pages::{crumbs_for, csv, csv_number, html_page, measure_of, org_of, point_csv, wants_csv};
 use crate::{Params, Shared, WebError};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -223,23 +223,23 @@ pub async fn page(
             .iter()
             .enumerate()
             .map(|(i, row)| {
-                vec![
+                let mut cells = vec![
                     (i + 1).to_string(),
                     row.practice.code.clone(),
                     row.practice.name.clone(),
                     row.pcn.map(|o| o.code.clone()).unwrap_or_default(),
                     month.to_string(),
-                    csv_number(row.point.and_then(|x| x.numerator)),
-                    csv_number(row.point.and_then(|x| x.denominator)),
-                    csv_number(row.point.and_then(|x| x.value)),
-                    csv_number(row.point.and_then(|x| x.percentile)),
+                ];
+                cells.extend(point_csv(row.point));
+                cells.extend([
                     row.point
                         .and_then(|x| x.percentile)
                         .map(|pc| ranking::standing(pc, m.direction).label().to_string())
                         .unwrap_or_default(),
                     csv_number(row.saving.as_ref().map(|s| s.at_median)),
                     csv_number(row.saving.as_ref().map(|s| s.at_p10)),
-                ]
+                ]);
+                cells
             })
             .collect();
         return Ok(csv(
