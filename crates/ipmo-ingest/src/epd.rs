@@ -5,8 +5,10 @@
 //! `BNF_PRESENTATION_CODE` and `ADQ_USAGE`), NHSBSA's older "Detailed Prescribing Information" (no
 //! month column; quantity per item) and NHS Digital's practice-level prescribing (PDPI: padded
 //! fields, `PERIOD`, `ACT COST`, total quantity). Rows are summed to practice × presentation ×
-//! month as they are read, because the EPD splits a presentation into one row per quantity per item
-//! and nothing downstream needs that split.
+//! month as they are read, which is what almost every measure needs. The EPD splits a presentation
+//! into one row per quantity per item (and, in the SNOMED layout, per dm+d product); that split is
+//! kept beside the sums as items per practice × presentation × product × quantity per item, because
+//! course-length measures ("amoxicillin 500 mg over 15 capsules") need exactly it.
 
 use crate::error::RejectLog;
 use crate::{ErrorPolicy, IngestError, ProgressFn, Rejected, SourceFile, Table};
@@ -114,6 +116,29 @@ pub struct PrescribingData {
     bnf_index: FxHashMap<Vec<u8>, u32>,
     months: Vec<YearMonth>,
     cells: FxHashMap<u64, Totals>,
+    snomed_codes: Vec<String>,
+    snomed_index: FxHashMap<Vec<u8>, u32>,
+    by_quantity: FxHashMap<QuantityKey, i64>,
+}
+
+/// Cell key, dm+d product ([`NO_SNOMED`] when the file names none), quantity per item as f64 bits.
+type QuantityKey = (u64, u32, u64);
+
+const NO_SNOMED: u32 = u32::MAX;
+
+/// One row of the quantity-per-item split, as handed to the warehouse.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct QuantityRow<'a> {
+    /// Practice code.
+    pub practice_code: &'a str,
+    /// BNF presentation code as published.
+    pub bnf_code: &'a str,
+    /// The dm+d VMP or AMP id from the EPD's `SNOMED_CODE`, when the file has that column.
+    pub snomed_code: Option<&'a str>,
+    /// Quantity on each prescription item.
+    pub quantity_per_item: f64,
+    /// Items with exactly that quantity.
+    pub items: i64,
 }
 
 const FIELD_BITS: u64 = 24;
@@ -195,6 +220,37 @@ impl PrescribingData {
         out
     }
 
+    /// Visits the quantity-per-item rows of one month, sorted by practice, presentation, product
+    /// and quantity. Files without a quantity per item (PDPI) contribute none.
+    pub fn for_each_quantity_sorted(&self, month: YearMonth, mut f: impl FnMut(QuantityRow<'_>)) {
+        let Some(mi) = self.months.iter().position(|m| *m == month) else { return };
+        let mut keys: Vec<&QuantityKey> =
+            self.by_quantity.keys().filter(|k| (k.0 >> (2 * FIELD_BITS)) as usize == mi).collect();
+        let code_of = |s: u32| (s != NO_SNOMED).then(|| self.snomed_codes[s as usize].as_str());
+        keys.sort_unstable_by(|a, b| {
+            let ((pa, ba), (pb, bb)) = (split(a.0), split(b.0));
+            (self.practices[pa].as_str(), self.bnf_codes[ba].as_str(), code_of(a.1))
+                .cmp(&(self.practices[pb].as_str(), self.bnf_codes[bb].as_str(), code_of(b.1)))
+                .then(f64::from_bits(a.2).total_cmp(&f64::from_bits(b.2)))
+        });
+        for key in keys {
+            let (p, b) = split(key.0);
+            f(QuantityRow {
+                practice_code: &self.practices[p],
+                bnf_code: &self.bnf_codes[b],
+                snomed_code: code_of(key.1),
+                quantity_per_item: f64::from_bits(key.2),
+                items: self.by_quantity[key],
+            });
+        }
+    }
+
+    /// Number of quantity-per-item rows in one month.
+    pub fn quantity_rows_in(&self, month: YearMonth) -> usize {
+        let Some(mi) = self.months.iter().position(|m| *m == month) else { return 0 };
+        self.by_quantity.keys().filter(|k| (k.0 >> (2 * FIELD_BITS)) as usize == mi).count()
+    }
+
     /// Number of aggregated rows in one month.
     pub fn rows_in(&self, month: YearMonth) -> usize {
         let Some(mi) = self.months.iter().position(|m| *m == month) else { return 0 };
@@ -259,6 +315,9 @@ struct Columns {
     nic: usize,
     cost: usize,
     quantity: usize,
+    /// Quantity per item: `QUANTITY` in the EPD, the quantity itself in DPI; PDPI has none.
+    per_item: Option<usize>,
+    snomed: Option<usize>,
     adq: Option<usize>,
     unidentified: Option<usize>,
     layout: EpdLayout,
@@ -281,6 +340,12 @@ fn columns(t: &Table) -> Result<Columns, IngestError> {
         nic: t.require("NIC", &["NIC"])?,
         cost: t.require("ACTUAL_COST", &["ACTUAL_COST", "ACT_COST"])?,
         quantity,
+        per_item: match layout {
+            EpdLayout::Epd => t.find(&["QUANTITY"]),
+            EpdLayout::Dpi => Some(quantity),
+            EpdLayout::Pdpi => None,
+        },
+        snomed: t.find(&["SNOMED_CODE"]),
         adq: t.find(&["ADQ_USAGE", "ADQUSAGE"]),
         unidentified: t.find(&["UNIDENTIFIED"]),
         layout,
@@ -325,9 +390,14 @@ pub fn read_prescribing(
             progress(rows_read);
         }
         match parse_row(&t, &c, data, fixed_month, expected_month, &mut last_month, &mut last_practice) {
-            Ok((key, totals, month)) => {
-                let cell = data.cells.entry(key).or_default();
-                if let Err(overflow) = cell.add(&totals) {
+            Ok(Parsed { key, totals, month, split_key }) => {
+                let mut sum = data.cells.get(&key).copied().unwrap_or_default();
+                let split_items = match split_key {
+                    Some(k) => data.by_quantity.get(&k).copied().unwrap_or(0).checked_add(totals.items),
+                    None => Some(0),
+                };
+                let added = sum.add(&totals).and_then(|()| split_items.map(|_| ()).ok_or(Overflow::Items));
+                if let Err(overflow) = added {
                     let (practice, bnf) = split(key);
                     let (column, value) = match overflow {
                         Overflow::Items => (c.items, totals.items.to_string()),
@@ -345,6 +415,10 @@ pub fn read_prescribing(
                     );
                     t.reject(&mut log, e)?;
                     continue;
+                }
+                data.cells.insert(key, sum);
+                if let (Some(k), Some(n)) = (split_key, split_items) {
+                    data.by_quantity.insert(k, n);
                 }
                 if totals.has_negative() {
                     negative_rows += 1;
@@ -373,7 +447,13 @@ pub fn read_prescribing(
     })
 }
 
-type Parsed = (u64, Totals, YearMonth);
+/// One row read: its cell, its values, and its place in the quantity-per-item split.
+struct Parsed {
+    key: u64,
+    totals: Totals,
+    month: YearMonth,
+    split_key: Option<QuantityKey>,
+}
 
 fn parse_row(
     t: &Table,
@@ -483,7 +563,45 @@ fn parse_row(
         data.practice_flagged[practice as usize] = true;
     }
     let key = (month_idx << (2 * FIELD_BITS)) | (u64::from(practice) << FIELD_BITS) | u64::from(bnf);
-    Ok((key, Totals { items, quantity, nic_pence, actual_cost_e5, adq_usage }, month))
+    let split_key = match c.per_item {
+        Some(i) => {
+            let per_item =
+                if i == c.quantity { q } else { parse_decimal(t.field(i)).map_err(|e| t.error(i, e.to_string()))? };
+            let snomed = match c.snomed {
+                Some(s) if !t.bytes(s).is_empty() => snomed_index(t, s, data)?,
+                _ => NO_SNOMED,
+            };
+            // `+ 0.0` folds -0 into 0 so that both spellings are one quantity.
+            Some((key, snomed, (per_item + 0.0).to_bits()))
+        }
+        None => None,
+    };
+    Ok(Parsed { key, totals: Totals { items, quantity, nic_pence, actual_cost_e5, adq_usage }, month, split_key })
+}
+
+/// The index of the row's `SNOMED_CODE`, checked to be a SNOMED CT id (6 to 18 digits) once per
+/// distinct spelling.
+fn snomed_index(t: &Table, column: usize, data: &mut PrescribingData) -> Result<u32, crate::RowError> {
+    let raw = t.bytes(column);
+    if let Some(i) = data.snomed_index.get(raw) {
+        return Ok(*i);
+    }
+    if !(6..=18).contains(&raw.len()) || !raw.iter().all(u8::is_ascii_digit) {
+        return Err(t.error(
+            column,
+            format!(
+                "\"{}\" is not a SNOMED CT id (6 to 18 digits); was the file opened and saved in a spreadsheet?",
+                t.field(column)
+            ),
+        ));
+    }
+    if data.snomed_codes.len() >= NO_SNOMED as usize {
+        return Err(t.error(column, "too many distinct SNOMED codes in one load"));
+    }
+    let i = data.snomed_codes.len() as u32;
+    data.snomed_codes.push(t.field(column).to_string());
+    data.snomed_index.insert(raw.to_vec(), i);
+    Ok(i)
 }
 
 #[cfg(test)]
@@ -526,6 +644,43 @@ mod tests {
         assert_eq!(rows[0].totals.nic_pence, 30);
         assert_eq!(rows[0].totals.actual_cost_e5, 246_912);
         assert_eq!(rows[0].totals.quantity, 112.0);
+    }
+
+    #[test]
+    fn quantity_per_item_and_snomed_code_are_kept_beside_the_sums() {
+        let row = |q: &str, items: &str, total: &str, snomed: &str| {
+            snomed_row("F84016", items, "0.10")
+                .replace(",28.0,", &format!(",{q},"))
+                .replace(",56.0,", &format!(",{total},"))
+                .replace("0325278007", snomed)
+        };
+        let body = format!(
+            "{SNOMED_HEADER}\n{}{}{}{}",
+            row("28.0", "2", "56.0", "325278007"),
+            row("28", "1", "28.0", "325278007"),
+            row("56.0", "1", "56.0", "325278007"),
+            row("28.0", "4", "112.0", "")
+        );
+        let (r, data) = read("epd_202411.csv", body.as_bytes(), 0);
+        r.unwrap();
+        let month = "2024-11".parse().unwrap();
+        let mut split = Vec::new();
+        data.for_each_quantity_sorted(month, |q| {
+            split.push((q.snomed_code.map(str::to_string), q.quantity_per_item, q.items))
+        });
+        assert_eq!(
+            split,
+            [(None, 28.0, 4), (Some("325278007".to_string()), 28.0, 3), (Some("325278007".to_string()), 56.0, 1)]
+        );
+        let rows = data.rows_for(month);
+        let total: f64 = split.iter().map(|(_, q, n)| q * *n as f64).sum();
+        assert_eq!((rows[0].totals.items, rows[0].totals.quantity, total), (8, 252.0, 252.0));
+        let bad = format!("{SNOMED_HEADER}\n{}", row("28.0", "2", "56.0", "3.25278E+08"));
+        let msg = read("epd_202411.csv", bad.as_bytes(), 0).0.unwrap_err().to_string();
+        assert!(
+            msg.starts_with("epd_202411.csv line 2, column SNOMED_CODE: \"3.25278E+08\" is not a SNOMED CT id"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -581,6 +736,9 @@ mod tests {
         let (r, data) = read("dpi_201709_x.csv", dpi.as_bytes(), 0);
         assert_eq!(r.unwrap().layout, EpdLayout::Dpi);
         assert_eq!(data.rows_for("2017-09".parse().unwrap())[0].totals.quantity, 336.0);
+        let mut split = Vec::new();
+        data.for_each_quantity_sorted("2017-09".parse().unwrap(), |q| split.push((q.quantity_per_item, q.items)));
+        assert_eq!(split, [(168.0, 2)]);
         let (r, _) = read("dpi.csv", dpi.as_bytes(), 0);
         assert!(r.unwrap_err().to_string().contains("pass --month"));
     }

@@ -3,7 +3,7 @@
 use crate::manifest::{LoadRecord, Manifest};
 use crate::membership;
 use crate::parquet_io::{ParquetSink, read_table, write_parquet};
-use crate::tables::{Col, PRESCRIBING, batch, days, string_pairs, table_schema};
+use crate::tables::{Col, PRESCRIBING, PRESCRIBING_BY_QUANTITY, batch, days, string_pairs, table_schema};
 use crate::{Warehouse, WarehouseError, WarehouseLock};
 use datafusion::arrow::array::{
     Array, AsArray, BooleanBuilder, Date32Array, Float64Builder, Int64Builder, RecordBatch, StringBuilder,
@@ -12,7 +12,7 @@ use datafusion::arrow::datatypes::{Date32Type, Int32Type};
 use ipmo_domain::YearMonth;
 use ipmo_ingest::Rejected;
 use ipmo_ingest::bnf::{BnfFile, BnfReport, CodeChange, CodeMapper};
-use ipmo_ingest::epd::{FileReport, PrescribingData, Totals};
+use ipmo_ingest::epd::{FileReport, PrescribingData, QuantityRow, Totals};
 use ipmo_ingest::imd::{ImdReport, ImdRow, assign_quintiles};
 use ipmo_ingest::list_sizes::{ListSize, ListSizeReport, ORAL_ANTIBACTERIAL_ITEM_2013};
 use ipmo_ingest::orgs::{MembershipRow, OrgFile, OrgReport, PracticeDetails};
@@ -102,6 +102,10 @@ impl Warehouse {
             total += n;
             txn.set(PRESCRIBING, &month.to_string(), rel);
             progress(&format!("{month}: {n} practice × presentation rows written"));
+            let split = txn.write_quantity_split(data, month)?;
+            if split > 0 {
+                progress(&format!("{month}: {split} practice × presentation × quantity-per-item rows written"));
+            }
         }
         let held = txn.read_table("presentations_seen")?;
         let mut seen: BTreeMap<String, String> =
@@ -413,6 +417,48 @@ impl Txn<'_> {
         Ok(n)
     }
 
+    /// Takes a partition out of the manifest (its file is collected as garbage after the commit).
+    pub(crate) fn unset(&mut self, table: &str, partition: &str) {
+        if let Some(t) = self.manifest.tables.get_mut(table) {
+            t.remove(partition);
+        }
+    }
+
+    /// Writes a month's quantity-per-item split beside its sums, or drops the month's old split
+    /// when the new files carry none (PDPI), so the two tables always describe the same load.
+    fn write_quantity_split(&mut self, data: &PrescribingData, month: YearMonth) -> Result<u64, WarehouseError> {
+        let part = month.to_string();
+        if data.quantity_rows_in(month) == 0 {
+            self.unset(PRESCRIBING_BY_QUANTITY, &part);
+            return Ok(0);
+        }
+        let schema = table_schema(PRESCRIBING_BY_QUANTITY).expect("schema");
+        let rel = self.rel_path(PRESCRIBING_BY_QUANTITY, &part);
+        let mut sink = ParquetSink::create(&self.wh.root.join(&rel), schema.clone())?;
+        let mut cols = QuantityColumns::new(month);
+        let mut failure = None;
+        data.for_each_quantity_sorted(month, |row| {
+            if failure.is_some() {
+                return;
+            }
+            cols.push(&row);
+            if cols.len >= 1 << 20
+                && let Err(e) = sink.write(&cols.finish(&schema))
+            {
+                failure = Some(e);
+            }
+        });
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        if cols.len > 0 {
+            sink.write(&cols.finish(&schema))?;
+        }
+        let n = sink.finish()?;
+        self.set(PRESCRIBING_BY_QUANTITY, &part, rel);
+        Ok(n)
+    }
+
     /// Writes an unpartitioned table.
     pub(crate) fn write_whole(&mut self, table: &str, cols: Vec<Col>) -> Result<u64, WarehouseError> {
         self.write_partition(table, "all", cols)
@@ -652,6 +698,58 @@ impl PrescribingColumns {
             ],
         )
         .expect("prescribing columns match the schema")
+    }
+}
+
+/// Column builders for `prescribing_by_quantity`, filled a million rows at a time.
+struct QuantityColumns {
+    month: i32,
+    len: usize,
+    practice: StringBuilder,
+    bnf: StringBuilder,
+    snomed: StringBuilder,
+    per_item: Float64Builder,
+    items: Int64Builder,
+}
+
+impl QuantityColumns {
+    fn new(month: YearMonth) -> Self {
+        let n = 1 << 20;
+        Self {
+            month: month.days_since_epoch(),
+            len: 0,
+            practice: StringBuilder::with_capacity(n, n * 6),
+            bnf: StringBuilder::with_capacity(n, n * 15),
+            snomed: StringBuilder::with_capacity(n, n * 17),
+            per_item: Float64Builder::with_capacity(n),
+            items: Int64Builder::with_capacity(n),
+        }
+    }
+
+    fn push(&mut self, row: &QuantityRow<'_>) {
+        self.practice.append_value(row.practice_code);
+        self.bnf.append_value(row.bnf_code);
+        self.snomed.append_option(row.snomed_code);
+        self.per_item.append_value(row.quantity_per_item);
+        self.items.append_value(row.items);
+        self.len += 1;
+    }
+
+    fn finish(&mut self, schema: &datafusion::arrow::datatypes::SchemaRef) -> RecordBatch {
+        let n = self.len;
+        self.len = 0;
+        RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Date32Array::from(vec![self.month; n])),
+                Arc::new(self.practice.finish()),
+                Arc::new(self.bnf.finish()),
+                Arc::new(self.snomed.finish()),
+                Arc::new(self.per_item.finish()),
+                Arc::new(self.items.finish()),
+            ],
+        )
+        .expect("quantity columns match the schema")
     }
 }
 

@@ -13,6 +13,10 @@ use std::sync::Arc;
 /// Name of the stored prescribing table; `prescribing` is a view over it with money in pounds.
 pub const PRESCRIBING: &str = "prescribing_exact";
 
+/// Items per practice, presentation, dm+d product and quantity per item: the split of
+/// [`PRESCRIBING`] that the EPD publishes and course-length measures need.
+pub const PRESCRIBING_BY_QUANTITY: &str = "prescribing_by_quantity";
+
 fn schema(fields: &[(&str, DataType, bool)]) -> SchemaRef {
     Arc::new(Schema::new(fields.iter().map(|(n, t, null)| Field::new(*n, t.clone(), *null)).collect::<Vec<_>>()))
 }
@@ -31,6 +35,14 @@ pub fn table_schema(table: &str) -> Option<SchemaRef> {
             ("actual_cost_e5", Int64, false),
             ("adq_usage", Float64, false),
             ("unidentified", Boolean, false),
+        ]),
+        PRESCRIBING_BY_QUANTITY => schema(&[
+            ("month", Date32, false),
+            ("practice_code", Utf8, false),
+            ("bnf_code", Utf8, false),
+            ("snomed_code", Utf8, true),
+            ("quantity_per_item", Float64, false),
+            ("items", Int64, false),
         ]),
         "org_map_snapshots" => schema(&[
             ("extract_date", Date32, false),
@@ -199,8 +211,9 @@ pub fn table_schema(table: &str) -> Option<SchemaRef> {
 }
 
 /// Every stored table, in the order `ipmo sql` lists them.
-pub const STORED_TABLES: [&str; 20] = [
+pub const STORED_TABLES: [&str; 21] = [
     PRESCRIBING,
+    PRESCRIBING_BY_QUANTITY,
     "org_map_snapshots",
     "org_membership",
     "orgs",

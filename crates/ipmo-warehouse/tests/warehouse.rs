@@ -121,6 +121,47 @@ fn epd_and_dpi_give_identical_warehouses_whose_totals_equal_the_raw_files() {
 }
 
 #[test]
+fn quantity_per_item_split_matches_the_raw_file_row_for_row() {
+    let Some(real) = ipmo_testkit::real_data("quantity_per_item") else { return };
+    let e2e = real.join("openprescribing/e2e-2017-09");
+    let dir = tempfile::tempdir().unwrap();
+    let wh = Warehouse::open(dir.path()).unwrap();
+    let epd = e2e.join("epd_201709.csv");
+    load_epd(&wh, std::slice::from_ref(&epd), 0).unwrap();
+    // Independent: DataFusion's CSV reader over the raw file, one row per EPD row.
+    let ctx = SessionContext::new();
+    let rt = rt();
+    rt.block_on(ctx.register_csv(
+        "raw",
+        epd.to_str().unwrap(),
+        CsvReadOptions::new().schema_infer_max_records(100_000),
+    ))
+    .unwrap();
+    let raw_sql = "SELECT CAST(\"PRACTICE_CODE\" AS VARCHAR) AS p, CAST(COUNT(*) AS BIGINT) AS n, \
+                   CAST(ROUND(SUM(\"TOTAL_QUANTITY\") * 1000) AS BIGINT) AS q FROM raw GROUP BY 1 ORDER BY 1";
+    let raw = rt.block_on(async { ctx.sql(raw_sql).await.unwrap().collect().await.unwrap() });
+    let ours = query(
+        &wh,
+        "SELECT practice_code, CAST(COUNT(*) AS BIGINT), CAST(ROUND(SUM(quantity_per_item * items) * 1000) AS BIGINT) \
+         FROM prescribing_by_quantity GROUP BY 1 ORDER BY 1",
+    );
+    assert_eq!((int(&ours, 1), int(&ours, 2)), (int(&raw, 1), int(&raw, 2)));
+    assert_eq!(int(&ours, 1).iter().sum::<i64>(), 10_027, "one split row per raw row");
+    assert_eq!(int(&ours, 2), [831_324_000, 1_071_140_000, 590_935_000, 358_610_000], "B85010, B85054, L84018, L84073");
+    // And the split sums back to the aggregated table, cell by cell.
+    let mismatched = query(
+        &wh,
+        "SELECT COUNT(*) FROM prescribing p JOIN (SELECT practice_code, bnf_code, SUM(items) AS items, \
+         SUM(quantity_per_item * items) AS quantity FROM prescribing_by_quantity GROUP BY 1, 2) s \
+         ON s.practice_code = p.practice_code AND s.bnf_code = p.bnf_code \
+         WHERE s.items <> p.items OR ABS(s.quantity - p.quantity) > 1e-6",
+    );
+    assert_eq!(int(&mismatched, 0), [0]);
+    let m = wh.manifest().unwrap();
+    assert_eq!(m.partitions("prescribing_by_quantity"), ["2017-09"]);
+}
+
+#[test]
 fn icb_era_extract_with_shuffled_columns_loads_exactly() {
     let Some(path) =
         ipmo_testkit::real_file("icb_era", "epd-nel-diabetes-202411/epd_202411_nel_3chemicals_api_extract.csv")
