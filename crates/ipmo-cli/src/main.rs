@@ -77,6 +77,9 @@ enum Command {
     /// Custom groups of practices or organisations (localities, peer sets) that every measure covers.
     #[command(subcommand)]
     Groups(measures::GroupsCommand),
+    /// What the warehouse knows of a medicine (dm+d, Drug Tariff, concessions, prescribing).
+    #[command(subcommand)]
+    Medicine(MedicineCommand),
     /// Show what the warehouse holds and every file loaded into it.
     Status {
         /// Output format (csv and json list the loads, one row each).
@@ -99,6 +102,19 @@ enum Command {
     /// Governance records: bulk import from CSV, and the kinds there are.
     #[command(subcommand)]
     Records(governance::RecordsCommand),
+}
+
+#[derive(Subcommand)]
+enum MedicineCommand {
+    /// Hierarchy, ingredients, form-route, packs with Drug Tariff price history, concessions and
+    /// national items and cost by month for one medicine.
+    Show {
+        /// A VMP, AMP, VMPP or AMPP id (an old id is followed), a BNF code, or part of a name.
+        term: String,
+        /// Print the SQL behind each section, to reproduce it with `ipmo sql`.
+        #[arg(long)]
+        show_sql: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -169,6 +185,35 @@ enum Ingest {
         month: Option<YearMonth>,
         #[command(flatten)]
         errors: ErrorArgs,
+    },
+    /// Price concessions: Community Pharmacy England's concessions page or archive page saved as
+    /// HTML, or a CSV (month,drug,pack_size,price in pounds; or Date,Name,Pack Size,Price Pence).
+    /// Lines are matched to dm+d packs by name and pack size (load dm+d or the Drug Tariff first);
+    /// each month in the files replaces that month's concessions.
+    Concessions {
+        /// HTML or CSV files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        errors: ErrorArgs,
+    },
+    /// NHSBSA's BNF SNOMED mapping (.xlsx as published, or CSV with BNF Code and SNOMED Code
+    /// columns); replaces the mapping held.
+    BnfSnomed {
+        /// Files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        errors: ErrorArgs,
+    },
+    /// A dm+d release (NHSBSA/TRUD): its folder, its zip (nested zips are opened) or the BNF/ATC/DDD
+    /// supplement (f_bnf) alone. The release replaces every dm+d table at once.
+    Dmd {
+        /// Release folder, .zip, or an f_bnf XML file.
+        path: PathBuf,
+        /// Load a release older than the one held.
+        #[arg(long)]
+        force: bool,
     },
     /// Practice deprivation: OHID Fingertips indicator 93553, or practice_code,imd_score.
     Imd {
@@ -275,6 +320,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Ingest(what) => {
             let wh = open(&cli.warehouse)?;
             ingest(&wh, what, quiet)
+        }
+        Command::Medicine(MedicineCommand::Show { term, show_sql }) => {
+            medicine_show(&open(&cli.warehouse)?, &term, show_sql)
         }
         Command::Sql { query, format } => {
             let wh = open(&cli.warehouse)?;
@@ -428,6 +476,69 @@ pub(crate) fn ingest(wh: &Warehouse, what: Ingest, quiet: bool) -> Result<()> {
             }
             wh.load_tariff(loaded)?
         }
+        Ingest::Concessions { files, errors } => {
+            let mut loaded = Vec::new();
+            for path in &files {
+                let (lines, report) =
+                    ipmo_ingest::concessions::read_concessions(ipmo_ingest::open_source(path)?, errors.into())?;
+                if !quiet {
+                    let mut months: std::collections::BTreeMap<String, (usize, i64)> = Default::default();
+                    for l in &lines {
+                        let m = months.entry(l.month.to_string()).or_default();
+                        m.0 += 1;
+                        m.1 += l.price_pence;
+                    }
+                    for (month, (n, sum)) in months {
+                        eprintln!(
+                            "  {month}: {}, prices summing to £{}",
+                            ipmo_domain::display::plural(n, "concession", "concessions"),
+                            ipmo_domain::display::number(sum as f64 / 100.0, 2)
+                        );
+                    }
+                    if report.repeated > 0 {
+                        eprintln!(
+                            "  {} lines repeated an earlier line of their month (a rolled-over table) and count once",
+                            report.repeated
+                        );
+                    }
+                }
+                loaded.push((lines, report, path.clone()));
+            }
+            wh.load_concessions(loaded)?
+        }
+        Ingest::BnfSnomed { files, errors } => {
+            let mut loaded = Vec::new();
+            for path in &files {
+                let (rows, report) = ipmo_ingest::bnf_snomed::read_bnf_snomed(
+                    ipmo_ingest::bnf_snomed::open_mapping(path)?,
+                    errors.into(),
+                )?;
+                if report.without_bnf > 0 && !quiet {
+                    eprintln!(
+                        "  {}: {} rows name no BNF code (products outside the BNF) and are not stored",
+                        path.display(),
+                        report.without_bnf
+                    );
+                }
+                loaded.push((rows, report, path.clone()));
+            }
+            wh.load_bnf_snomed(loaded)?
+        }
+        Ingest::Dmd { path, force } => {
+            let release = ipmo_ingest::dmd::read_dmd(&path, &mut |line| {
+                if !quiet {
+                    eprintln!("  {line} ({:.1} s)", started.elapsed().as_secs_f64());
+                }
+            })?;
+            if !quiet {
+                let date = release.date.map_or_else(|| "undated".to_string(), |d| d.to_string());
+                eprintln!("dm+d {} ({date}):", release.version);
+                for t in &release.tables {
+                    eprintln!("  {:<22} {:>9} rows", t.name, t.rows());
+                }
+            }
+            wh.load_dmd(&release, &path, force)?
+        }
         Ingest::Imd { files, errors } => {
             let mut loaded = Vec::new();
             for path in &files {
@@ -461,6 +572,47 @@ pub(crate) fn ingest(wh: &Warehouse, what: Ingest, quiet: bool) -> Result<()> {
     };
     if !quiet {
         print_outcome(wh, &outcome, started);
+    }
+    Ok(())
+}
+
+fn medicine_show(wh: &Warehouse, term: &str, show_sql: bool) -> Result<()> {
+    use ipmo_warehouse::medicine::{MAX_MATCHES, Resolved};
+    let rt = tokio::runtime::Runtime::new().context("cannot start the query runtime")?;
+    let mut out = std::io::stdout().lock();
+    match rt.block_on(wh.resolve_medicine(term))? {
+        Resolved::Product { vpid, via } => {
+            out!("{term}: dm+d product {vpid}, found by {via}");
+            rt.block_on(wh.describe_medicine(&vpid, show_sql, &mut out))?;
+        }
+        Resolved::Several(found) if found.is_empty() => {
+            bail!(
+                "no medicine in the warehouse matches \"{term}\" (by dm+d id, BNF code or name); is dm+d loaded? (`ipmo status`)"
+            )
+        }
+        Resolved::Several(found) => {
+            out!(
+                "\"{term}\" matches {} products; give one of these ids:",
+                if found.len() > MAX_MATCHES { format!("more than {MAX_MATCHES}") } else { found.len().to_string() }
+            );
+            for (id, name) in found.iter().take(MAX_MATCHES) {
+                out!("  {id:<20} {name}");
+            }
+        }
+        Resolved::BnfOnly(code) => {
+            out!(
+                "{code}: no dm+d product is mapped to this BNF code (load the BNF SNOMED mapping or an EPD with SNOMED codes)"
+            );
+            let sql = format!(
+                "SELECT month, SUM(items) AS items, SUM(quantity) AS quantity, ROUND(SUM(nic), 2) AS nic_pounds FROM prescribing \
+                 WHERE bnf_code = '{code}' GROUP BY month ORDER BY month"
+            );
+            out!("\nNational prescribing by month");
+            if show_sql {
+                out!("-- {sql}");
+            }
+            rt.block_on(wh.query_to(&sql, OutputFormat::Table, &mut out))?;
+        }
     }
     Ok(())
 }
@@ -531,6 +683,24 @@ fn status(wh: &Warehouse, format: Format) -> Result<()> {
             _ => String::new(),
         };
         out!("  {table:<20} {span}");
+    }
+    out!("medicines reference data:");
+    for (what, record) in [("dm+d release", &m.dmd_release), ("dm+d BNF/ATC/DDD supplement", &m.dmd_supplement)] {
+        match record {
+            Some(r) => out!("  {what:<28} {} ({}), load {}", r.date, r.version, r.load_id),
+            None => out!("  {what:<28} none loaded (`ipmo ingest dmd RELEASE`)"),
+        }
+    }
+    for (what, table, how) in [
+        ("Drug Tariff months", "tariff", "`ipmo ingest tariff FILE…`"),
+        ("price concession months", "concessions", "`ipmo ingest concessions FILE…`"),
+    ] {
+        let months = m.partitions(table);
+        if months.is_empty() {
+            out!("  {what:<28} none loaded ({how})");
+        } else {
+            out!("  {what:<28} {} ({})", months.len(), months.join(", "));
+        }
     }
     out!("loads:");
     for r in &m.loads {

@@ -1391,3 +1391,54 @@ fn real_tariff_loads_and_prices_are_found_as_at_a_month() {
     let n = ok(&ipmo(&wh, &["sql", "--format", "csv", "SELECT COUNT(*) FROM tariff"]));
     assert_eq!(n.lines().nth(1), Some("10751"));
 }
+
+/// The real dm+d cut, its BNF/ATC/DDD supplement, the BNF SNOMED workbook, Tariff and concessions
+/// load through the command line; `ipmo status` names them and `ipmo medicine show` finds a
+/// product by an old id, a BNF code and a name, and prints what is known of it.
+#[test]
+fn real_reference_data_loads_and_a_medicine_is_shown() {
+    let Some(real) = ipmo_testkit::real_data("real_reference_data_loads_and_a_medicine_is_shown") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let wh = tmp.path().join("wh");
+    let path = |p: &str| real.join(p).to_str().unwrap().to_string();
+    ok(&ipmo(&wh, &["ingest", "dmd", &path("dmd-openprescribing-tests/release-2019-04-01")]));
+    ok(&ipmo(&wh, &["ingest", "dmd", &path("dmd-bnf-atc-ddd-supplement-2021w49/f_bnf1_0021221.xml")]));
+    ok(&ipmo(&wh, &["ingest", "bnf-snomed", &path("dmd-openprescribing-tests/bnf-snomed-mapping/mapping.xlsx")]));
+    ok(&ipmo(&wh, &["ingest", "tariff", &path("drug-tariff/csv-converted/drug_tariff_viii_a_202509.csv")]));
+    ok(&ipmo(&wh, &["ingest", "concessions", &path("price-concessions/price_concessions_archive.html")]));
+    let status = ok(&ipmo(&wh, &["status"]));
+    assert!(status.contains("dm+d release                 2019-04-01 (release-2019-04-01)"), "{status}");
+    assert!(status.contains("dm+d BNF/ATC/DDD supplement  2021-12-02"), "{status}");
+    assert!(status.contains("Drug Tariff months           1 (2025-09)"), "{status}");
+    assert!(
+        status.contains("price concession months      5 (2019-11, 2019-12, 2020-01, 2023-11, 2023-12)"),
+        "{status}"
+    );
+    let mapped = ok(&ipmo(&wh, &["sql", "--format", "csv", "SELECT COUNT(*) FROM bnf_snomed"]));
+    assert_eq!(mapped.lines().nth(1), Some("48"), "56 rows, 48 with a BNF code");
+
+    let by_old_id = ok(&ipmo(&wh, &["medicine", "show", "318338001"]));
+    assert!(
+        by_old_id.starts_with("318338001: dm+d product 35894711000001106, found by previous VMP id 318338001"),
+        "{by_old_id}"
+    );
+    for expected in [
+        "Adenosine 6mg/2ml solution for injection vials",
+        "solutioninjection.intravenous",
+        "| Adenosine  | 35431001 | 3.0",
+        "Adenocor 6mg/2ml solution for injection vials",
+        "| 0203020C0AAAAAA | 35894711000001106 | VMP   | 02030200    | C01EB10 | 15.0 | mg",
+        "34516311000001106",
+    ] {
+        assert!(by_old_id.contains(expected), "{expected} in {by_old_id}");
+    }
+    let by_bnf = ok(&ipmo(&wh, &["medicine", "show", "0203020C0BBAAAA"]));
+    assert!(by_bnf.starts_with("0203020C0BBAAAA: dm+d product 35894711000001106, found by BNF code"), "{by_bnf}");
+    let by_name = ok(&ipmo(&wh, &["medicine", "show", "pilocarpine"]));
+    assert!(by_name.starts_with("\"pilocarpine\" matches 2 products"), "{by_name}");
+    let sql = ok(&ipmo(&wh, &["medicine", "show", "--show-sql", "Diclofenac 2.32% gel"]));
+    assert!(sql.contains("-- SELECT vppid, name, quantity, unit, tariff_category"), "{sql}");
+    assert!(sql.contains("| 1121 "), "{sql}");
+    let e = failed(&ipmo(&wh, &["medicine", "show", "no such medicine"]));
+    assert!(e.contains("no medicine in the warehouse matches"), "{e}");
+}

@@ -7,6 +7,9 @@
 //! to the warehouse crate, which keeps this crate free of Arrow and DataFusion and quick to test.
 
 pub mod bnf;
+pub mod bnf_snomed;
+pub mod concessions;
+pub mod dmd;
 pub mod epd;
 mod error;
 pub mod imd;

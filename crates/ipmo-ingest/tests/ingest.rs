@@ -304,3 +304,359 @@ fn real_drug_tariff_months_read_exactly() {
         assert_eq!(rows.iter().filter(|r| r.pack_size.fract() != 0.0).count(), 23, "{month}: fractional packs");
     }
 }
+
+fn read_release(path: &Path) -> ipmo_ingest::dmd::DmdRelease {
+    ipmo_ingest::dmd::read_dmd(path, &mut |_| {}).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Rows of `table` where `key` = `value`, as (column → text or number) for assertions.
+fn dmd_rows(release: &ipmo_ingest::dmd::DmdRelease, table: &str, key: &str, value: &str) -> Vec<Vec<(String, String)>> {
+    use ipmo_ingest::dmd::Values;
+    let t = release.table(table).unwrap_or_else(|| panic!("{table}"));
+    let keys = t.column(key).unwrap();
+    (0..t.rows())
+        .filter(|&i| keys.text(i) == Some(value))
+        .map(|i| {
+            t.columns
+                .iter()
+                .map(|(name, v)| {
+                    let cell = match v {
+                        Values::Text(c) => c[i].clone().unwrap_or_default(),
+                        Values::Int(c) => c[i].map(|x| x.to_string()).unwrap_or_default(),
+                        Values::Decimal(c) => c[i].map(|x| x.to_string()).unwrap_or_default(),
+                        Values::Date(c) => c[i]
+                            .map(|d| {
+                                (chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap() + chrono::Days::new(d as u64))
+                                    .to_string()
+                            })
+                            .unwrap_or_default(),
+                        Values::Flag(c) => c[i].to_string(),
+                    };
+                    (name.to_string(), cell)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn cell<'a>(row: &'a [(String, String)], name: &str) -> &'a str {
+    &row.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("column {name}")).1
+}
+
+/// The real 2019 dm+d cut: every count and value `dmd-openprescribing-tests/SOURCE.md` gives.
+#[test]
+fn real_dmd_release_reads_as_published() {
+    let Some(dir) = ipmo_testkit::real_file("real_dmd_release_reads_as_published", "dmd-openprescribing-tests") else {
+        return;
+    };
+    let r = read_release(&dir.join("release-2019-04-01"));
+    assert_eq!(r.date.unwrap().to_string(), "2019-04-01");
+    let rows = |t: &str| r.table(t).unwrap().rows();
+    assert_eq!(
+        (rows("dmd_vmp"), rows("dmd_vmpp"), rows("dmd_amp"), rows("dmd_ampp"), rows("dmd_vtm"), rows("dmd_ingredient")),
+        (7, 14, 15, 26, 2_859, 3_482)
+    );
+    let vtm = r.table("dmd_vtm").unwrap();
+    let invalid = match vtm.column("invalid").unwrap() {
+        ipmo_ingest::dmd::Values::Flag(f) => f.iter().filter(|x| **x).count(),
+        _ => unreachable!(),
+    };
+    assert_eq!(invalid, 96);
+    let vmpp = r.table("dmd_vmpp").unwrap();
+    let tariffed = (0..vmpp.rows()).filter(|&i| vmpp.column("tariff_category").unwrap().text(i).is_some()).count();
+    assert_eq!(tariffed, 3);
+    let ampp = r.table("dmd_ampp").unwrap();
+    let priced = match ampp.column("price_pence").unwrap() {
+        ipmo_ingest::dmd::Values::Int(p) => p.iter().filter(|x| x.is_some()).count(),
+        _ => unreachable!(),
+    };
+    assert_eq!(priced, 26);
+    let gtin = r.table("dmd_gtin").unwrap();
+    let with_gtin: std::collections::BTreeSet<_> =
+        (0..gtin.rows()).map(|i| gtin.column("appid").unwrap().text(i)).collect();
+    assert_eq!(with_gtin.len(), 11);
+    let lookup = r.table("dmd_lookup").unwrap();
+    let per_table =
+        |name: &str| (0..lookup.rows()).filter(|&i| lookup.column("lookup").unwrap().text(i) == Some(name)).count();
+    let tables: std::collections::BTreeSet<_> =
+        (0..lookup.rows()).map(|i| lookup.column("lookup").unwrap().text(i)).collect();
+    assert_eq!(tables.len(), 26);
+    assert_eq!(
+        (per_table("UNIT_OF_MEASURE"), per_table("FORM"), per_table("SUPPLIER"), per_table("DT_PAYMENT_CATEGORY")),
+        (166, 178, 1_818, 10)
+    );
+
+    let adenosine = &dmd_rows(&r, "dmd_vmp", "vpid", "35894711000001106")[0];
+    assert_eq!(
+        [
+            cell(adenosine, "vpid_prev"),
+            cell(adenosine, "vpid_date"),
+            cell(adenosine, "vtmid"),
+            cell(adenosine, "name_prev"),
+            cell(adenosine, "unit_dose_form_size"),
+            cell(adenosine, "unit_dose_form_units"),
+            cell(adenosine, "unit_dose_unit"),
+        ],
+        ["318338001", "2018-10-17", "108502004", "Adenosine 3mg/ml injection 2ml vials", "2", "ml", "vial"]
+    );
+    let ing = &dmd_rows(&r, "dmd_vmp_ingredient", "vpid", "35894711000001106")[0];
+    assert_eq!(
+        [
+            cell(ing, "isid"),
+            cell(ing, "strength_numerator"),
+            cell(ing, "strength_numerator_unit"),
+            cell(ing, "strength_denominator"),
+            cell(ing, "strength_denominator_unit")
+        ],
+        ["35431001", "3", "mg", "1", "ml"]
+    );
+    let packs: Vec<(String, String)> = dmd_rows(&r, "dmd_vmpp", "vpid", "35894711000001106")
+        .iter()
+        .map(|p| (cell(p, "vppid").to_string(), cell(p, "quantity").to_string()))
+        .collect();
+    assert!(
+        packs.contains(&("34516311000001106".into(), "5".into()))
+            && packs.contains(&("4744111000001109".into(), "6".into())),
+        "{packs:?}"
+    );
+
+    let diclofenac = &dmd_rows(&r, "dmd_vmp", "vpid", "22480211000001104")[0];
+    assert_eq!([cell(diclofenac, "name_prev"), cell(diclofenac, "name_date")], ["Diclofenac 2% gel", "2014-04-24"]);
+    let ing = &dmd_rows(&r, "dmd_vmp_ingredient", "vpid", "22480211000001104")[0];
+    assert_eq!(
+        [
+            cell(ing, "isid"),
+            cell(ing, "strength_numerator"),
+            cell(ing, "strength_numerator_unit"),
+            cell(ing, "strength_denominator_unit")
+        ],
+        ["426714006", "23.2", "mg", "gram"]
+    );
+    let mut gel: Vec<[String; 5]> = dmd_rows(&r, "dmd_vmpp", "vpid", "22480211000001104")
+        .iter()
+        .map(|p| {
+            ["quantity", "tariff_category", "tariff_price_pence", "tariff_prev_price_pence", "tariff_date"]
+                .map(|c| cell(p, c).to_string())
+        })
+        .collect();
+    gel.sort_by_key(|p| p[2].parse::<i64>().unwrap());
+    let c = "Part VIIIA Category C";
+    assert_eq!(
+        gel,
+        [
+            ["30", c, "461", "419", "2017-04-01"].map(String::from),
+            ["50", c, "659", "599", "2017-04-01"].map(String::from),
+            ["100", c, "1121", "1079", "2017-04-01"].map(String::from),
+        ]
+    );
+    // Voltarol packs carry the Tariff prices as NHS indicative prices; two suppliers' packs have none.
+    let amps = r.table("dmd_amp").unwrap();
+    let supplier_of = |apid: &str| {
+        (0..amps.rows())
+            .find(|&i| amps.column("apid").unwrap().text(i) == Some(apid))
+            .and_then(|i| amps.column("supplier").unwrap().text(i))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut gel_packs: Vec<(String, String, String)> = Vec::new();
+    for vppid in dmd_rows(&r, "dmd_vmpp", "vpid", "22480211000001104").iter().map(|p| cell(p, "vppid").to_string()) {
+        for p in dmd_rows(&r, "dmd_ampp", "vppid", &vppid) {
+            gel_packs.push((
+                supplier_of(cell(&p, "apid")),
+                cell(&p, "price_pence").to_string(),
+                cell(&p, "price_basis").to_string(),
+            ));
+        }
+    }
+    assert!(
+        gel_packs.iter().any(|(s, p, b)| s.contains("Colorama") && p == "0" && b == "No Price Available"),
+        "{gel_packs:?}"
+    );
+    assert!(
+        gel_packs.iter().any(|(s, p, b)| s.contains("DE Pharmaceuticals") && p == "0" && b == "No Price Available"),
+        "{gel_packs:?}"
+    );
+    assert!(
+        gel_packs
+            .iter()
+            .filter(|(_, _, b)| b == "NHS Indicative Price")
+            .all(|(_, p, _)| ["461", "659", "1121"].contains(&p.as_str()))
+    );
+
+    let gtins: Vec<[String; 3]> = dmd_rows(&r, "dmd_gtin", "appid", "1714711000001106")
+        .iter()
+        .map(|g| ["gtin", "start_date", "end_date"].map(|c| cell(g, c).to_string()))
+        .collect();
+    assert_eq!(
+        gtins,
+        [
+            ["8712400158572", "2010-02-01", "2013-07-21"].map(String::from),
+            ["8712400360258", "2013-07-22", ""].map(String::from)
+        ]
+    );
+
+    // The 2018 cut and OpenPrescribing's VPID-change variant: the new id carries the old one.
+    let before = read_release(&dir.join("release-2018-06-28/1"));
+    assert_eq!(
+        (
+            before.table("dmd_vmp").unwrap().rows(),
+            before.table("dmd_vmpp").unwrap().rows(),
+            before.table("dmd_ampp").unwrap().rows()
+        ),
+        (2, 5, 11)
+    );
+    let tobramycin = &dmd_rows(&before, "dmd_vmp", "vpid", "35084911000001108")[0];
+    assert_eq!(cell(tobramycin, "unit_dose_unit"), "spoonful");
+    let changed = read_release(&dir.join("release-2018-06-28/2"));
+    assert_eq!(cell(&dmd_rows(&changed, "dmd_vmp", "vpid", "12345")[0], "vpid_prev"), "22480211000001104");
+    let history = dmd_rows(&changed, "dmd_id_history", "old_id", "22480211000001104");
+    assert_eq!((cell(&history[0], "kind"), cell(&history[0], "new_id")), ("VMP", "12345"));
+    assert_eq!(dmd_rows(&changed, "dmd_vmpp", "vpid", "12345").len(), 3);
+    assert_eq!(dmd_rows(&changed, "dmd_amp", "vpid", "12345").len(), 3);
+}
+
+/// The complete BNF/ATC/DDD supplement of December 2021: counts and products from its SOURCE.md.
+#[test]
+fn real_dmd_bnf_supplement_reads_as_published() {
+    let Some(file) = ipmo_testkit::real_file(
+        "real_dmd_bnf_supplement_reads_as_published",
+        "dmd-bnf-atc-ddd-supplement-2021w49/f_bnf1_0021221.xml",
+    ) else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    let r = read_release(&file);
+    eprintln!("f_bnf1_0021221.xml read in {:.2} s", started.elapsed().as_secs_f64());
+    assert_eq!(r.date.unwrap().to_string(), "2021-12-02");
+    assert!(!r.has_core());
+    let t = r.table("dmd_bnf").unwrap();
+    let level = t.column("level").unwrap();
+    let count = |f: &dyn Fn(usize) -> bool| (0..t.rows()).filter(|&i| f(i)).count();
+    assert_eq!(count(&|i| level.text(i) == Some("VMP")), 14_894);
+    assert_eq!(count(&|i| level.text(i) == Some("AMP")), 5_971);
+    let is_vmp = |i: usize| level.text(i) == Some("VMP");
+    assert_eq!(count(&|i| is_vmp(i) && t.column("bnf").unwrap().text(i).is_some()), 5_233);
+    assert_eq!(count(&|i| is_vmp(i) && t.column("atc").unwrap().text(i).is_some()), 14_178 - 1_357, "n/a is no ATC");
+    assert_eq!(count(&|i| t.column("ddd_unit_code").unwrap().text(i).is_some()), 8_603);
+    assert!((0..t.rows()).filter_map(|i| t.column("bnf").unwrap().text(i)).all(|b| b.len() == 8));
+    let product = |id: &str| {
+        let row = &dmd_rows(&r, "dmd_bnf", "id", id)[0];
+        ["bnf", "atc", "ddd", "ddd_unit_code"].map(|c| cell(row, c).to_string())
+    };
+    assert_eq!(product("35894711000001106"), ["02030200", "C01EB10", "15", "258684004"]);
+    assert_eq!(product("4744411000001104")[0], "02030200");
+    assert_eq!(product("347208002"), ["", "S01EB01", "400", "258774008"]);
+    assert_eq!(product("3549611000001100"), ["", "", "", ""]);
+    assert_eq!(product("16102011000001108"), ["10010300", "L04AC07", "20", "258684004"]);
+    assert_eq!(product("326874007")[..3], ["13050300", "L04AX03", "2.5"]);
+    assert_eq!(product("326875008")[0], "10010300");
+    assert!(dmd_rows(&r, "dmd_bnf", "id", "22480211000001104").is_empty());
+}
+
+const FUZZ_VMP: &str = "<VIRTUAL_MED_PRODUCTS><!-- x --><VMPS><VMP><VPID>22</VPID><NM>Drug &amp; 5mg tablets</NM>\
+    <BASISCD>0001</BASISCD><UDFS>1.5</UDFS><VPIDDT>2019-01-02</VPIDDT><SUG_F>0001</SUG_F></VMP></VMPS>\
+    <ONT_DRUG_FORM><ONT><VPID>22</VPID><FORMCD>0001</FORMCD></ONT></ONT_DRUG_FORM></VIRTUAL_MED_PRODUCTS>\n";
+
+const FUZZ_PAGE: &str = "<html><body><div>December 2023</div><table><tr><td>Drug</td><td>Pack size</td>\
+    <td>Price concession</td></tr><tr><td>Amiloride 5mg tablets</td><td>28</td><td>&pound;15.70</td></tr>\
+    </table><script>var t = '<table>';</script></body></html>";
+
+fn spliced(base: &str, edits: Vec<(usize, Vec<u8>)>) -> Vec<u8> {
+    let mut bytes = base.as_bytes().to_vec();
+    for (pos, insert) in edits {
+        let at = pos.min(bytes.len());
+        let end = (at + insert.len() / 2).min(bytes.len());
+        bytes.splice(at..end, insert);
+    }
+    bytes
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// The dm+d XML reader never panics on bytes spliced into a valid file: it reads it or names
+    /// what is wrong.
+    #[test]
+    fn dmd_reader_never_panics(edits in proptest::collection::vec(arbitrary_edit(), 1..6)) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "f_vmp2_3010419.xml", &spliced(FUZZ_VMP, edits));
+        if let Err(e) = ipmo_ingest::dmd::read_dmd(&p, &mut |_| {}) {
+            prop_assert!(!e.to_string().is_empty());
+        }
+    }
+
+    /// The concessions reader never panics on bytes spliced into a valid page.
+    #[test]
+    fn concession_reader_never_panics(edits in proptest::collection::vec(arbitrary_edit(), 1..6), max_errors in 0u64..3) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "page.html", &spliced(FUZZ_PAGE, edits));
+        let _ = ipmo_ingest::concessions::read_concessions(open_source(&p).unwrap(), ErrorPolicy { max_errors });
+    }
+}
+
+/// The real CPE archive page and OpenPrescribing's hand-kept CSV: counts and sums per month as
+/// `price-concessions/SOURCE.md` gives them.
+#[test]
+fn real_price_concessions_read_exactly() {
+    let Some(dir) = ipmo_testkit::real_file("real_price_concessions_read_exactly", "price-concessions") else { return };
+    let read = |name: &str| {
+        ipmo_ingest::concessions::read_concessions(open_source(&dir.join(name)).unwrap(), ErrorPolicy::default())
+            .unwrap()
+    };
+    let (lines, report) = read("price_concessions_archive.html");
+    let mut months: std::collections::BTreeMap<String, (usize, i64)> = Default::default();
+    for l in &lines {
+        let m = months.entry(l.month.to_string()).or_default();
+        m.0 += 1;
+        m.1 += l.price_pence;
+    }
+    let expected: std::collections::BTreeMap<String, (usize, i64)> = [
+        ("2019-11", (53, 89_317)),
+        ("2019-12", (62, 92_467)),
+        ("2020-01", (55, 90_602)),
+        ("2023-11", (138, 157_125)),
+        ("2023-12", (152, 132_675)),
+    ]
+    .into_iter()
+    .map(|(m, v)| (m.to_string(), v))
+    .collect();
+    assert_eq!(months, expected);
+    assert_eq!((lines.len(), report.rows_read, report.repeated), (460, 460, 0));
+    assert_eq!(lines.iter().map(|l| l.price_pence).sum::<i64>(), 562_186);
+    let first = &lines[0];
+    assert_eq!(
+        (first.month.to_string(), first.drug.as_str(), first.pack_size.as_str(), first.price_pence),
+        ("2023-12".into(), "Acamprosate 333mg gastro-resistant tablets", "168", 2_276)
+    );
+    let last = lines.last().unwrap();
+    assert_eq!(
+        (last.month.to_string(), last.drug.as_str(), last.pack_size.as_str(), last.price_pence),
+        ("2019-11".into(), "Venlafaxine 75mg tablets", "56", 496)
+    );
+    let price = |month: &str, drug: &str, pack: &str| {
+        lines
+            .iter()
+            .find(|l| l.month.to_string() == month && l.drug == drug && l.pack_size == pack)
+            .map(|l| l.price_pence)
+    };
+    assert_eq!(price("2019-12", "Dexamfetamine 5mg/5ml oral solution sugar free", "500ml"), Some(38_163));
+    assert_eq!(lines.iter().map(|l| l.price_pence).min(), Some(79));
+    let amiloride: Vec<Option<i64>> = ["2019-11", "2019-12", "2020-01", "2023-11", "2023-12"]
+        .iter()
+        .map(|m| price(m, "Amiloride 5mg tablets", "28"))
+        .collect();
+    assert_eq!(amiloride, [Some(1_950), Some(1_920), Some(2_238), Some(1_650), Some(1_570)]);
+    assert_eq!(
+        (price("2023-11", "Zopiclone 7.5mg tablets", "28"), price("2023-12", "Zopiclone 7.5mg tablets", "28")),
+        (Some(157), Some(160))
+    );
+
+    let (manual, _) = read("manually_added_concessions.csv");
+    let months: std::collections::BTreeSet<String> = manual.iter().map(|l| l.month.to_string()).collect();
+    assert_eq!((manual.len(), months.len()), (17, 8));
+    assert_eq!(manual.iter().map(|l| l.price_pence).sum::<i64>(), 22_712);
+    assert_eq!(
+        (manual[0].drug.as_str(), manual[0].pack_size.as_str(), manual[0].price_pence),
+        ("Trimethoprim 200mg tablets", "6", 179)
+    );
+}

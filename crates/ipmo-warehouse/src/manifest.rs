@@ -31,6 +31,23 @@ pub struct Manifest {
     /// compute` redoes only months whose inputs or definitions changed.
     #[serde(default)]
     pub computed: BTreeMap<String, ComputeRecord>,
+    /// The dm+d release the `dmd_*` tables hold (core files), if one was loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dmd_release: Option<ReleaseRecord>,
+    /// The dm+d BNF/ATC/DDD supplement `dmd_bnf` holds, if one was loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dmd_supplement: Option<ReleaseRecord>,
+}
+
+/// Which reference release a set of tables holds, so an older one is not loaded over it unnoticed.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ReleaseRecord {
+    /// Release date (`YYYY-MM-DD`) from the release's file names.
+    pub date: String,
+    /// The release's name as shipped (zip or folder name).
+    pub version: String,
+    /// The load that stored it.
+    pub load_id: u64,
 }
 
 /// How one month's measure results were made.

@@ -25,7 +25,10 @@ pub enum OutputFormat {
 
 /// Views defined over the stored tables. `prescribing` shows money in pounds (DOUBLE) beside the
 /// exact integer columns; `prescribing_current` shows history under today's BNF codes.
-const VIEWS: [(&str, &str); 3] = [
+/// `dmd_product`, `dmd_vmp_strength` and `prescribing_dmd` put dm+d beside prescribing: a
+/// prescribing row's product (from the EPD's `SNOMED_CODE`, or the BNF ↔ SNOMED mapping where
+/// that names one product only), followed through changed ids, with its VTM and form-route.
+const VIEWS: [(&str, &str); 6] = [
     (
         "prescribing",
         "SELECT month, practice_code, bnf_code, items, quantity, \
@@ -37,6 +40,33 @@ const VIEWS: [(&str, &str); 3] = [
         "SELECT p.month, p.practice_code, COALESCE(m.current_code, p.bnf_code) AS bnf_code, p.bnf_code AS published_bnf_code, \
          p.items, p.quantity, p.nic, p.actual_cost, p.adq_usage, p.unidentified, p.nic_pence, p.actual_cost_e5 \
          FROM prescribing p LEFT JOIN bnf_map m ON p.bnf_code = m.old_code",
+    ),
+    (
+        "dmd_product",
+        "SELECT v.vpid AS id, 'VMP' AS level, v.vpid, v.vtmid, v.name, t.name AS vtm_name, v.form_route, v.route, \
+         v.prescribing_status, v.invalid FROM dmd_vmp v LEFT JOIN dmd_vtm t ON t.vtmid = v.vtmid \
+         UNION ALL \
+         SELECT a.apid AS id, 'AMP' AS level, a.vpid, v.vtmid, a.name, t.name AS vtm_name, v.form_route, v.route, \
+         v.prescribing_status, a.invalid FROM dmd_amp a LEFT JOIN dmd_vmp v ON v.vpid = a.vpid \
+         LEFT JOIN dmd_vtm t ON t.vtmid = v.vtmid",
+    ),
+    (
+        "dmd_vmp_strength",
+        "SELECT vi.vpid, vi.isid, i.name AS ingredient, vi.basis_of_strength, vi.strength_numerator, \
+         vi.strength_numerator_unit, vi.strength_denominator, vi.strength_denominator_unit \
+         FROM dmd_vmp_ingredient vi LEFT JOIN dmd_ingredient i ON i.isid = vi.isid",
+    ),
+    (
+        "prescribing_dmd",
+        "SELECT q.month, q.practice_code, q.bnf_code, q.quantity_per_item, q.items, \
+         COALESCE(h.new_id, q.snomed_code, m.snomed_code) AS snomed_code, p.level, p.vpid, p.vtmid, p.name, \
+         p.vtm_name, p.form_route, p.route \
+         FROM prescribing_by_quantity q \
+         LEFT JOIN (SELECT bnf_code, MIN(snomed_code) AS snomed_code FROM bnf_snomed \
+                    WHERE level IS NULL OR level IN ('VMP', 'AMP') GROUP BY bnf_code \
+                    HAVING COUNT(DISTINCT snomed_code) = 1) m ON m.bnf_code = q.bnf_code \
+         LEFT JOIN dmd_id_history h ON h.old_id = COALESCE(q.snomed_code, m.snomed_code) \
+         LEFT JOIN dmd_product p ON p.id = COALESCE(h.new_id, q.snomed_code, m.snomed_code)",
     ),
     (
         "org_membership_latest",

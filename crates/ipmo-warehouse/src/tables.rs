@@ -129,6 +129,20 @@ pub fn table_schema(table: &str) -> Option<SchemaRef> {
             ("pack_size", Float64, false),
             ("unit", Utf8, false),
         ]),
+        "bnf_snomed" => schema(&[
+            ("bnf_code", Utf8, false),
+            ("snomed_code", Utf8, false),
+            ("level", Utf8, true),
+            ("name", Utf8, true),
+        ]),
+        "concessions" => schema(&[
+            ("month", Date32, false),
+            ("vmpp", Utf8, false),
+            ("drug", Utf8, false),
+            ("pack_size", Utf8, false),
+            ("price_pence", Int64, false),
+            ("source_line", Utf8, false),
+        ]),
         "bnf_code_changes" => schema(&[("old_code", Utf8, false), ("new_code", Utf8, true), ("year", Int32, true)]),
         "bnf_map" => schema(&[("old_code", Utf8, false), ("current_code", Utf8, false)]),
         "presentations_seen" => schema(&[("bnf_code", Utf8, false), ("name", Utf8, false)]),
@@ -206,12 +220,30 @@ pub fn table_schema(table: &str) -> Option<SchemaRef> {
             ("suppress_at", Int32, true),
             ("source_file", Utf8, false),
         ]),
+        name if name.starts_with("dmd_") => return dmd_schema(name),
         _ => return None,
     })
 }
 
+/// Schemas of the dm+d tables come from the reader's table specs, so the two cannot disagree.
+fn dmd_schema(table: &str) -> Option<SchemaRef> {
+    use ipmo_ingest::dmd::ColumnType;
+    let (_, cols) = ipmo_ingest::dmd::table_columns().into_iter().find(|(t, _)| *t == table)?;
+    let fields: Vec<Field> = cols
+        .into_iter()
+        .map(|(name, t)| match t {
+            ColumnType::Text => Field::new(name, DataType::Utf8, true),
+            ColumnType::Int => Field::new(name, DataType::Int64, true),
+            ColumnType::Decimal => Field::new(name, DataType::Float64, true),
+            ColumnType::Date => Field::new(name, DataType::Date32, true),
+            ColumnType::Flag => Field::new(name, DataType::Boolean, false),
+        })
+        .collect();
+    Some(Arc::new(Schema::new(fields)))
+}
+
 /// Every stored table, in the order `ipmo sql` lists them.
-pub const STORED_TABLES: [&str; 21] = [
+pub const STORED_TABLES: [&str; 35] = [
     PRESCRIBING,
     PRESCRIBING_BY_QUANTITY,
     "org_map_snapshots",
@@ -233,6 +265,20 @@ pub const STORED_TABLES: [&str; 21] = [
     "indicator_deciles",
     "indicator_definitions",
     "tariff",
+    "concessions",
+    "bnf_snomed",
+    "dmd_vtm",
+    "dmd_vmp",
+    "dmd_vmp_ingredient",
+    "dmd_vmp_form_route",
+    "dmd_ingredient",
+    "dmd_amp",
+    "dmd_vmpp",
+    "dmd_ampp",
+    "dmd_gtin",
+    "dmd_bnf",
+    "dmd_lookup",
+    "dmd_id_history",
 ];
 
 /// A column under construction.
@@ -241,6 +287,8 @@ pub enum Col {
     Str(Vec<Option<String>>),
     /// 64-bit integers.
     I64(Vec<i64>),
+    /// 64-bit integers, nullable.
+    I64Opt(Vec<Option<i64>>),
     /// 32-bit integers, nullable.
     I32(Vec<Option<i32>>),
     /// Floats.
@@ -258,6 +306,7 @@ impl Col {
         match self {
             Col::Str(v) => Arc::new(StringArray::from(v)),
             Col::I64(v) => Arc::new(Int64Array::from(v)),
+            Col::I64Opt(v) => Arc::new(Int64Array::from(v)),
             Col::I32(v) => Arc::new(Int32Array::from(v)),
             Col::F64(v) => Arc::new(Float64Array::from(v)),
             Col::F64Opt(v) => Arc::new(Float64Array::from(v)),

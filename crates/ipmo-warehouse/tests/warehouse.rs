@@ -409,3 +409,101 @@ fn documented_tables_and_columns() {
     );
     insta::assert_snapshot!(listing);
 }
+
+fn load_release(wh: &Warehouse, path: &Path, force: bool) -> Result<ipmo_warehouse::LoadOutcome, WarehouseError> {
+    let release = ipmo_ingest::dmd::read_dmd(path, &mut |_| {})?;
+    wh.load_dmd(&release, path, force)
+}
+
+fn strings(wh: &Warehouse, sql: &str) -> Vec<String> {
+    csv_of(wh, sql).lines().skip(1).map(str::to_string).collect()
+}
+
+/// Real dm+d cuts loaded in turn: each release replaces the last, an older one needs --force,
+/// and a VPID that changed is followed, never duplicated, with the old id still findable.
+#[test]
+fn dmd_releases_replace_each_other_and_old_ids_stay_findable() {
+    let Some(real) = ipmo_testkit::real_data("dmd_releases") else { return };
+    let cuts = real.join("dmd-openprescribing-tests");
+    let dir = tempfile::tempdir().unwrap();
+    let wh = Warehouse::open(dir.path()).unwrap();
+    load_release(&wh, &cuts.join("release-2018-06-28/1"), false).unwrap();
+    assert_eq!(strings(&wh, "SELECT COUNT(*) FROM dmd_vmp"), ["2"]);
+    load_release(&wh, &cuts.join("release-2019-04-01"), false).unwrap();
+    let m = wh.manifest().unwrap();
+    assert_eq!(
+        m.dmd_release.as_ref().map(|r| (r.date.as_str(), r.version.as_str())),
+        Some(("2019-04-01", "release-2019-04-01"))
+    );
+    assert_eq!(strings(&wh, "SELECT COUNT(*), COUNT(DISTINCT vpid) FROM dmd_vmp"), ["7,7"]);
+    assert_eq!(strings(&wh, "SELECT COUNT(*) FROM dmd_product"), ["22"], "7 VMPs and 15 AMPs");
+    assert_eq!(
+        strings(
+            &wh,
+            "SELECT ingredient, strength_numerator, strength_numerator_unit FROM dmd_vmp_strength WHERE vpid = '35894711000001106'"
+        ),
+        ["Adenosine,3.0,mg"]
+    );
+    let err = load_release(&wh, &cuts.join("release-2018-06-28/2"), false).unwrap_err().to_string();
+    assert!(err.contains("dated 2018-06-28, older than the 2019-04-01 one held") && err.contains("--force"), "{err}");
+    assert_eq!(strings(&wh, "SELECT COUNT(*) FROM dmd_vmp"), ["7"], "a refused release changes nothing");
+    load_release(&wh, &cuts.join("release-2018-06-28/2"), true).unwrap();
+    // The changed VMP is there once, under its new id; its packs and brands follow it.
+    assert_eq!(strings(&wh, "SELECT vpid FROM dmd_vmp WHERE name LIKE 'Diclofenac%'"), ["12345"]);
+    assert_eq!(strings(&wh, "SELECT COUNT(*) FROM dmd_vmpp WHERE vpid = '12345'"), ["3"]);
+    // Both releases' id changes are kept: the 2019 adenosine change survives the 2018 reload.
+    assert_eq!(
+        strings(
+            &wh,
+            "SELECT kind, old_id, new_id FROM dmd_id_history WHERE old_id IN ('22480211000001104', '318338001') ORDER BY old_id"
+        ),
+        ["VMP,22480211000001104,12345", "VMP,318338001,35894711000001106"]
+    );
+}
+
+/// The real CPE archive matched against nine months of the real Drug Tariff: every stored line
+/// names one pack whose Tariff name and size are the line's; the rest are listed, not guessed.
+#[test]
+fn real_concessions_match_tariff_packs_or_are_listed() {
+    let Some(real) = ipmo_testkit::real_data("concessions_matched") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let wh = Warehouse::open(dir.path()).unwrap();
+    let page = real.join("price-concessions/price_concessions_archive.html");
+    let read = || {
+        let (lines, report) = ipmo_ingest::concessions::read_concessions(
+            ipmo_ingest::open_source(&page).unwrap(),
+            ErrorPolicy::default(),
+        )
+        .unwrap();
+        vec![(lines, report, page.clone())]
+    };
+    let err = wh.load_concessions(read()).unwrap_err().to_string();
+    assert!(err.contains("holds neither"), "{err}");
+    let tariff = real.join("drug-tariff/csv-converted/drug_tariff_viii_a_202509.csv");
+    let (rows, report) =
+        ipmo_ingest::tariff::read_tariff(ipmo_ingest::open_source(&tariff).unwrap(), None, ErrorPolicy::default())
+            .unwrap();
+    wh.load_tariff(vec![(rows, report, tariff)]).unwrap();
+    let out = wh.load_concessions(read()).unwrap();
+    let record = &out.records[0];
+    let stored: i64 = strings(&wh, "SELECT COUNT(*) FROM concessions")[0].parse().unwrap();
+    assert_eq!(stored as u64, record.rows_kept);
+    assert_eq!(record.rows_kept + record.rows_rejected, 460, "every line is stored or listed");
+    assert!(record.rows_kept > 200, "{} of 460 matched", record.rows_kept);
+    eprintln!("{} of 460 archive lines matched a Tariff pack; {} listed", record.rows_kept, record.rows_rejected);
+    let wrong = strings(
+        &wh,
+        "SELECT COUNT(*) FROM concessions c WHERE NOT EXISTS (SELECT 1 FROM tariff t WHERE t.vmpp = c.vmpp \
+         AND lower(t.medicine) = lower(c.drug) AND t.pack_size = CAST(regexp_replace(c.pack_size, '[^0-9.].*$', '') AS DOUBLE))",
+    );
+    assert_eq!(wrong, ["0"]);
+    assert_eq!(
+        strings(
+            &wh,
+            "SELECT CAST(month AS VARCHAR) AS m, price_pence FROM concessions WHERE drug = 'Amiloride 5mg tablets' AND pack_size = '28' ORDER BY month"
+        ),
+        ["2019-11-01,1950", "2019-12-01,1920", "2020-01-01,2238", "2023-11-01,1650", "2023-12-01,1570"]
+    );
+    let rejects = std::fs::read_to_string(dir.path().join(record.rejects_file.as_ref().unwrap())).unwrap();
+    assert!(rejects.lines().count() as u64 > record.rows_rejected, "a header and one line per unmatched concession");
+}
