@@ -73,17 +73,39 @@ pub fn run(a: DemoArgs, quiet: bool, measures_dir: &crate::measures::LibrarySour
     let reference = generator.write_reference()?;
     let [p, pcn, sicbl, icb, region] = generator.org_counts();
     say(&format!("system: {p} practices, {pcn} PCNs, {sicbl} sub-ICB locations, {icb} ICBs, {region} regions"));
+    // dm+d before the Tariff and concessions, which are matched to its packs.
+    let mut steps = Vec::new();
+    let mut tariffs = Vec::new();
     for path in reference {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        if path.is_dir() {
+            if name == "dmd" && manifest.dmd_release.is_none() {
+                steps.insert(0, Ingest::Dmd { path, force: false });
+            }
+            continue;
+        }
         if loaded.contains(&sha256_of(&path)?) {
             continue;
         }
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        let step = match name {
+        let step = match name.as_str() {
             "bnf_codes.csv" => Ingest::Bnf { files: vec![path], errors },
             "gp-reg-pat-prac-map.csv" => Ingest::Orgs { files: vec![path], as_at: None, errors },
             "practice_imd.csv" => Ingest::Imd { files: vec![path], errors },
+            "bnf_snomed_mapping.csv" => Ingest::BnfSnomed { files: vec![path], errors },
+            "price_concessions.html" => Ingest::Concessions { files: vec![path], errors },
+            n if n.starts_with("drug_tariff_part_viii_a_") => {
+                tariffs.push(path);
+                continue;
+            }
             other => bail!("ipmo synth wrote an unexpected file {other}"),
         };
+        steps.push(step);
+    }
+    if !tariffs.is_empty() {
+        let at = steps.iter().position(|s| matches!(s, Ingest::Concessions { .. })).unwrap_or(steps.len());
+        steps.insert(at, Ingest::Tariff { files: tariffs, month: None, errors });
+    }
+    for step in steps {
         crate::ingest(&wh, step, quiet)?;
     }
 

@@ -1442,3 +1442,57 @@ fn real_reference_data_loads_and_a_medicine_is_shown() {
     let e = failed(&ipmo(&wh, &["medicine", "show", "no such medicine"]));
     assert!(e.contains("no medicine in the warehouse matches"), "{e}");
 }
+
+/// `ipmo synth` writes a dm+d release, the BNF ↔ SNOMED mapping, a Tariff per month and a
+/// concessions page consistent with its prescribing: every EPD row's SNOMED code is a product of
+/// the release, names are in today's dm+d style, and concessions match the Tariff's packs.
+#[test]
+fn synthetic_medicines_reference_data_is_consistent_with_the_prescribing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, wh) = (dir.path().join("input"), dir.path().join("wh"));
+    let input_s = input.to_str().unwrap();
+    ok(&ipmo(&wh, &["-q", "synth", "--out", input_s, "--practices", "20", "--months", "2", "--start", "2025-01"]));
+    let f = |n: &str| input.join(n).to_str().unwrap().to_string();
+    ok(&ipmo(&wh, &["-q", "ingest", "dmd", &f("dmd")]));
+    ok(&ipmo(&wh, &["-q", "ingest", "bnf-snomed", &f("bnf_snomed_mapping.csv")]));
+    ok(&ipmo(
+        &wh,
+        &["-q", "ingest", "tariff", &f("drug_tariff_part_viii_a_202501.csv"), &f("drug_tariff_part_viii_a_202502.csv")],
+    ));
+    ok(&ipmo(&wh, &["-q", "ingest", "concessions", &f("price_concessions.html")]));
+    ok(&ipmo(&wh, &["-q", "ingest", "epd", &f("epd_202501.csv"), &f("epd_202502.csv")]));
+    let one = |sql: &str| ok(&ipmo(&wh, &["sql", "--format", "csv", sql])).lines().nth(1).unwrap_or("").to_string();
+    assert_eq!(
+        one(
+            "SELECT COUNT(*) FROM prescribing_by_quantity q LEFT JOIN dmd_product p ON p.id = q.snomed_code WHERE p.id IS NULL"
+        ),
+        "0",
+        "every EPD row names a product of the release"
+    );
+    assert_ne!(one("SELECT COUNT(*) FROM prescribing_by_quantity"), "0");
+    assert_eq!(one("SELECT COUNT(*) FROM presentations_seen WHERE name = 'Amoxicillin 500mg capsules'"), "1");
+    assert_eq!(
+        one("SELECT COUNT(*) FROM presentations_seen WHERE name LIKE '%\\_Cap %' ESCAPE '\\'"),
+        "0",
+        "no 2017 abbreviations"
+    );
+    let tablets = one("SELECT SUM(items) FROM prescribing_dmd WHERE form_route = 'tablet.oral'");
+    assert!(tablets.parse::<i64>().unwrap() > 0, "{tablets}");
+    // The mapping and the EPD's own code agree for every generic presentation.
+    assert_eq!(
+        one("SELECT COUNT(*) FROM (SELECT DISTINCT bnf_code, snomed_code FROM prescribing_by_quantity) q \
+             JOIN bnf_snomed m ON m.bnf_code = q.bnf_code WHERE m.snomed_code <> q.snomed_code"),
+        "0"
+    );
+    let concessions: i64 = one("SELECT COUNT(*) FROM concessions").parse().unwrap();
+    assert!(concessions > 10, "{concessions}");
+    assert_eq!(
+        one(
+            "SELECT COUNT(*) FROM concessions c LEFT JOIN tariff t ON t.vmpp = c.vmpp AND t.month = c.month WHERE t.vmpp IS NULL"
+        ),
+        "0"
+    );
+    let shown = ok(&ipmo(&wh, &["medicine", "show", "Amoxicillin 500mg capsules"]));
+    assert!(shown.contains("capsule.oral") && shown.contains("Drug Tariff price history"), "{shown}");
+    assert!(shown.contains("2025-01-01") && shown.contains("2025-02-01"), "{shown}");
+}

@@ -118,11 +118,21 @@ pub struct PrescribingData {
     cells: FxHashMap<u64, Totals>,
     snomed_codes: Vec<String>,
     snomed_index: FxHashMap<Vec<u8>, u32>,
-    by_quantity: FxHashMap<QuantityKey, i64>,
+    /// The quantity-per-item split, appended as rows are read and sorted and merged once a file
+    /// is read: a vector rather than a map, because nearly every EPD row is its own split row and
+    /// a national month's twenty million hash entries cost more than one sort.
+    by_quantity: Vec<SplitRow>,
 }
 
 /// Cell key, dm+d product ([`NO_SNOMED`] when the file names none), quantity per item as f64 bits.
 type QuantityKey = (u64, u32, u64);
+
+/// One split row: its key and its items.
+#[derive(Clone, Copy, Debug)]
+struct SplitRow {
+    key: QuantityKey,
+    items: i64,
+}
 
 const NO_SNOMED: u32 = u32::MAX;
 
@@ -220,35 +230,66 @@ impl PrescribingData {
         out
     }
 
-    /// Visits the quantity-per-item rows of one month, sorted by practice, presentation, product
-    /// and quantity. Files without a quantity per item (PDPI) contribute none.
+    /// Visits the quantity-per-item rows of one month, grouped by practice and presentation (in
+    /// the order the files first named them), then product and quantity. Files without a
+    /// quantity per item (PDPI) contribute none.
     pub fn for_each_quantity_sorted(&self, month: YearMonth, mut f: impl FnMut(QuantityRow<'_>)) {
-        let Some(mi) = self.months.iter().position(|m| *m == month) else { return };
-        let mut keys: Vec<&QuantityKey> =
-            self.by_quantity.keys().filter(|k| (k.0 >> (2 * FIELD_BITS)) as usize == mi).collect();
         let code_of = |s: u32| (s != NO_SNOMED).then(|| self.snomed_codes[s as usize].as_str());
-        keys.sort_unstable_by(|a, b| {
-            let ((pa, ba), (pb, bb)) = (split(a.0), split(b.0));
-            (self.practices[pa].as_str(), self.bnf_codes[ba].as_str(), code_of(a.1))
-                .cmp(&(self.practices[pb].as_str(), self.bnf_codes[bb].as_str(), code_of(b.1)))
-                .then(f64::from_bits(a.2).total_cmp(&f64::from_bits(b.2)))
-        });
-        for key in keys {
-            let (p, b) = split(key.0);
+        for row in self.split_of(month) {
+            let (p, b) = split(row.key.0);
             f(QuantityRow {
                 practice_code: &self.practices[p],
                 bnf_code: &self.bnf_codes[b],
-                snomed_code: code_of(key.1),
-                quantity_per_item: f64::from_bits(key.2),
-                items: self.by_quantity[key],
+                snomed_code: code_of(row.key.1),
+                quantity_per_item: f64::from_bits(row.key.2),
+                items: row.items,
             });
         }
     }
 
     /// Number of quantity-per-item rows in one month.
     pub fn quantity_rows_in(&self, month: YearMonth) -> usize {
-        let Some(mi) = self.months.iter().position(|m| *m == month) else { return 0 };
-        self.by_quantity.keys().filter(|k| (k.0 >> (2 * FIELD_BITS)) as usize == mi).count()
+        self.split_of(month).len()
+    }
+
+    /// The month's split rows: a contiguous run, since rows sort by their key and the key starts
+    /// with the month.
+    fn split_of(&self, month: YearMonth) -> &[SplitRow] {
+        let Some(mi) = self.months.iter().position(|m| *m == month) else { return &[] };
+        let month_of = |r: &SplitRow| (r.key.0 >> (2 * FIELD_BITS)) as usize;
+        let start = self.by_quantity.partition_point(|r| month_of(r) < mi);
+        let end = self.by_quantity.partition_point(|r| month_of(r) <= mi);
+        &self.by_quantity[start..end]
+    }
+
+    /// Sorts the split and adds up rows with the same key (a file that repeats a practice,
+    /// presentation, product and quantity), refusing a sum past the largest whole number.
+    fn settle_split(&mut self, file: &str) -> Result<(), IngestError> {
+        self.by_quantity.sort_unstable_by_key(|r| r.key);
+        let mut overflow = None;
+        self.by_quantity.dedup_by(|later, kept| {
+            if later.key != kept.key {
+                return false;
+            }
+            match kept.items.checked_add(later.items) {
+                Some(sum) => kept.items = sum,
+                None => overflow = Some(kept.key),
+            }
+            true
+        });
+        if let Some((key, _, q)) = overflow {
+            let (p, b) = split(key);
+            return Err(IngestError::format(
+                file,
+                format!(
+                    "the items of practice {} and presentation {} at quantity {} per item add up to more than can be held; check the file",
+                    self.practices[p],
+                    self.bnf_codes[b],
+                    f64::from_bits(q)
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Number of aggregated rows in one month.
@@ -391,13 +432,8 @@ pub fn read_prescribing(
         }
         match parse_row(&t, &c, data, fixed_month, expected_month, &mut last_month, &mut last_practice) {
             Ok(Parsed { key, totals, month, split_key }) => {
-                let mut sum = data.cells.get(&key).copied().unwrap_or_default();
-                let split_items = match split_key {
-                    Some(k) => data.by_quantity.get(&k).copied().unwrap_or(0).checked_add(totals.items),
-                    None => Some(0),
-                };
-                let added = sum.add(&totals).and_then(|()| split_items.map(|_| ()).ok_or(Overflow::Items));
-                if let Err(overflow) = added {
+                let cell = data.cells.entry(key).or_default();
+                if let Err(overflow) = cell.add(&totals) {
                     let (practice, bnf) = split(key);
                     let (column, value) = match overflow {
                         Overflow::Items => (c.items, totals.items.to_string()),
@@ -416,9 +452,8 @@ pub fn read_prescribing(
                     t.reject(&mut log, e)?;
                     continue;
                 }
-                data.cells.insert(key, sum);
-                if let (Some(k), Some(n)) = (split_key, split_items) {
-                    data.by_quantity.insert(k, n);
+                if let Some(k) = split_key {
+                    data.by_quantity.push(SplitRow { key: k, items: totals.items });
                 }
                 if totals.has_negative() {
                     negative_rows += 1;
@@ -433,6 +468,7 @@ pub fn read_prescribing(
     if rows_read == 0 {
         return Err(IngestError::format(&t.file, "the file has a header but no rows"));
     }
+    data.settle_split(&t.file)?;
     let (sha256, bytes) = checksum.get();
     Ok(FileReport {
         file: t.file.clone(),
@@ -670,7 +706,7 @@ mod tests {
         });
         assert_eq!(
             split,
-            [(None, 28.0, 4), (Some("325278007".to_string()), 28.0, 3), (Some("325278007".to_string()), 56.0, 1)]
+            [(Some("325278007".to_string()), 28.0, 3), (Some("325278007".to_string()), 56.0, 1), (None, 28.0, 4)]
         );
         let rows = data.rows_for(month);
         let total: f64 = split.iter().map(|(_, q, n)| q * *n as f64).sum();

@@ -3,8 +3,10 @@
 //! Real EPD is public, but a developer needs a whole country's worth, for any number of months,
 //! on a laptop without downloading 60 GB; the demo needs a system that looks like England. This
 //! crate writes files that the real readers ingest unchanged: EPD in the current "with SNOMED code"
-//! header, NHS Digital's practice map and quinary list sizes, NHSBSA BNF Code Information and a
-//! practice IMD file. Output is deterministic for a seed.
+//! header (dm+d-style presentation names and a `SNOMED_CODE` per row), NHS Digital's practice map
+//! and quinary list sizes, NHSBSA BNF Code Information, a practice IMD file, and the medicines
+//! reference data behind them: a dm+d release, the BNF ↔ SNOMED mapping, a Drug Tariff per month
+//! and a concessions page (see [`medicines`]). Output is deterministic for a seed.
 //!
 //! Realism comes from data, not invention: the 2,709 presentations, their relative volumes, pack
 //! quantities and prices come from a real month (see `scripts/build-synth-catalogue.py`), the
@@ -13,6 +15,7 @@
 //! choices, antibiotic seasonality, per-practice trends and a few outliers.
 
 mod catalogue;
+pub mod medicines;
 mod system;
 mod write;
 
@@ -90,6 +93,7 @@ pub struct MonthFiles {
 pub struct Generator {
     config: SynthConfig,
     catalogue: catalogue::Catalogue,
+    medicines: medicines::Medicines,
     system: SynthSystem,
     needs: Vec<(f64, f64)>,
 }
@@ -108,7 +112,8 @@ impl Generator {
         let catalogue = catalogue::Catalogue::load();
         let system = SynthSystem::build(config.practices, config.seed);
         let needs = write::all_needs(&system);
-        Ok(Self { config: config.clone(), catalogue, system, needs })
+        let medicines = medicines::Medicines::new(&catalogue);
+        Ok(Self { config: config.clone(), catalogue, medicines, system, needs })
     }
 
     /// Practices, PCNs, sub-ICB locations, ICBs and regions.
@@ -119,7 +124,7 @@ impl Generator {
 
     /// Writes the organisation map, BNF codes and IMD files.
     pub fn write_reference(&self) -> Result<Vec<PathBuf>, SynthError> {
-        write::write_reference(&self.config, &self.system, &self.catalogue)
+        write::write_reference(&self.config, &self.system, &self.catalogue, &self.medicines)
     }
 
     /// Writes month `t` (0-based from the configured start).
@@ -127,7 +132,7 @@ impl Generator {
         if t >= self.config.months {
             return Err(SynthError::Invalid(format!("month {t} is outside the {} configured", self.config.months)));
         }
-        write::write_month(&self.config, &self.system, &self.catalogue, &self.needs, t)
+        write::write_month(&self.config, &self.system, &self.catalogue, &self.medicines, &self.needs, t)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Writing the synthetic system as the real files.
 
 use crate::catalogue::{Catalogue, Kind};
+use crate::medicines::Medicines;
 use crate::system::{Practice, SynthSystem, quinary};
 use crate::{SynthConfig, SynthError};
 use ipmo_domain::YearMonth;
@@ -48,11 +49,11 @@ fn general_weight(band: usize) -> f64 {
     [0.35, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.85, 1.0, 1.3, 1.6, 2.0, 2.5, 3.0, 3.4, 3.7, 3.9, 4.0][band]
 }
 
-fn csv_field(s: &str) -> String {
+pub(crate) fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
 }
 
-fn io_err(path: &Path) -> impl Fn(std::io::Error) -> SynthError + use<> {
+pub(crate) fn io_err(path: &Path) -> impl Fn(std::io::Error) -> SynthError + use<> {
     let path = path.display().to_string();
     move |e| SynthError::Io { path: path.clone(), source: e }
 }
@@ -105,9 +106,16 @@ fn formulary(seed: u64, index: usize) -> f64 {
 
 /// Writes the files that do not change month to month: the organisation map (dated at the last
 /// month), BNF code information and practice IMD.
-pub fn write_reference(config: &SynthConfig, sys: &SynthSystem, cat: &Catalogue) -> Result<Vec<PathBuf>, SynthError> {
+pub fn write_reference(
+    config: &SynthConfig,
+    sys: &SynthSystem,
+    cat: &Catalogue,
+    meds: &Medicines,
+) -> Result<Vec<PathBuf>, SynthError> {
     let last = config.start.plus(config.months - 1);
-    Ok(vec![write_org_map(config, sys, last)?, write_bnf_codes(config, cat)?, write_imd(config, sys)?])
+    let mut files = vec![write_org_map(config, sys, last)?, write_bnf_codes(config, cat)?, write_imd(config, sys)?];
+    files.extend(meds.write(config, cat)?);
+    Ok(files)
 }
 
 /// Writes month `t` (0-based from `config.start`): the EPD file and the list sizes.
@@ -115,11 +123,12 @@ pub fn write_month(
     config: &SynthConfig,
     sys: &SynthSystem,
     cat: &Catalogue,
+    meds: &Medicines,
     needs: &[(f64, f64)],
     t: u32,
 ) -> Result<crate::MonthFiles, SynthError> {
     let month = config.start.plus(t);
-    let (epd, epd_rows, items) = write_epd_month(config, sys, cat, needs, t, month)?;
+    let (epd, epd_rows, items) = write_epd_month(config, sys, (cat, meds), needs, t, month)?;
     let (list_sizes, patients) = write_list_sizes(config, sys, t, month)?;
     Ok(crate::MonthFiles { month, epd, list_sizes, epd_rows, items, patients })
 }
@@ -132,7 +141,7 @@ pub fn all_needs(sys: &SynthSystem) -> Vec<(f64, f64)> {
 fn write_epd_month(
     config: &SynthConfig,
     sys: &SynthSystem,
-    cat: &Catalogue,
+    (cat, meds): (&Catalogue, &Medicines),
     needs: &[(f64, f64)],
     t: u32,
     month: YearMonth,
@@ -145,13 +154,15 @@ fn write_epd_month(
     let pres_parts: Vec<String> = cat
         .presentations
         .iter()
-        .map(|p| {
+        .zip(&meds.by_presentation)
+        .map(|(p, m)| {
+            // Today's EPD names presentations as dm+d does, not with the 2017 abbreviations.
             format!(
                 "{},{},{},{},{},",
                 p.chemical_code,
                 csv_field(&p.chemical_name),
                 p.code,
-                csv_field(&p.name),
+                csv_field(&m.name),
                 csv_field(&p.chapter_plus)
             )
         })
@@ -269,13 +280,14 @@ fn write_epd_month(
                 use std::fmt::Write as _;
                 let _ = writeln!(
                     line,
-                    "{q:.1},{n},{total_q:.1},{:.3},{}.{:02},{}.{:05},{},",
+                    "{q:.1},{n},{total_q:.1},{:.3},{}.{:02},{}.{:05},{},{}",
                     total_q * pres.adq_per_unit,
                     nic_pence / 100,
                     nic_pence % 100,
                     cost_e5 / 100_000,
                     cost_e5 % 100_000,
-                    if unidentified { "Y" } else { "N" }
+                    if unidentified { "Y" } else { "N" },
+                    meds.by_presentation[pi].snomed_code
                 );
                 w.write_all(line.as_bytes()).map_err(&err)?;
                 rows += 1;
