@@ -1496,3 +1496,41 @@ fn synthetic_medicines_reference_data_is_consistent_with_the_prescribing() {
     assert!(shown.contains("capsule.oral") && shown.contains("Drug Tariff price history"), "{shown}");
     assert!(shown.contains("2025-01-01") && shown.contains("2025-02-01"), "{shown}");
 }
+
+/// NHSBSA's Category M lists load beside Part VIII A without replacing its month, and agree with
+/// it as `drug-tariff/SOURCE.md` says: in October 2025 all 606 list packs match a Part VIII A
+/// Category M pack at the same price and Part VIII A has two the list lacks; in September 2025
+/// all 614 match.
+#[test]
+fn real_category_m_lists_load_beside_part_viii_a_and_agree_with_it() {
+    let Some(dir) = ipmo_testkit::real_file(
+        "real_category_m_lists_load_beside_part_viii_a_and_agree_with_it",
+        "drug-tariff/csv-converted",
+    ) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let wh = tmp.path().join("wh");
+    let f = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    ok(&ipmo(&wh, &["ingest", "tariff", &f("drug_tariff_viii_a_202509.csv"), &f("drug_tariff_viii_a_202510.csv")]));
+    ok(&ipmo(&wh, &["ingest", "tariff", &f("drug_tariff_cat_m_202509.csv"), &f("drug_tariff_cat_m_202510.csv")]));
+    let rows = |sql: &str| {
+        ok(&ipmo(&wh, &["sql", "--format", "csv", sql])).lines().skip(1).map(str::to_string).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        rows(
+            "SELECT CAST(month AS VARCHAR) AS m, COUNT(*), SUM(CASE WHEN category = 'M' THEN 1 ELSE 0 END) FROM tariff_cat_m GROUP BY 1 ORDER BY 1"
+        ),
+        ["2025-09-01,614,614", "2025-10-01,606,606"]
+    );
+    assert_eq!(rows("SELECT COUNT(*) FROM tariff"), [(3_616 + 3_609).to_string()], "Part VIII A untouched");
+    let agree = "SELECT CAST(c.month AS VARCHAR) AS m, COUNT(*) FROM tariff_cat_m c JOIN tariff t ON t.month = c.month \
+                 AND t.vmpp = c.vmpp AND t.category = 'M' AND t.price_pence = c.price_pence GROUP BY 1 ORDER BY 1";
+    assert_eq!(rows(agree), ["2025-09-01,614", "2025-10-01,606"]);
+    let lacking = "SELECT t.medicine, t.pack_size, t.price_pence FROM tariff t LEFT JOIN tariff_cat_m c ON c.month = t.month \
+                   AND c.vmpp = t.vmpp WHERE t.month = DATE '2025-10-01' AND t.category = 'M' AND c.vmpp IS NULL ORDER BY 1";
+    assert_eq!(
+        rows(lacking),
+        ["Acamprosate 333mg gastro-resistant tablets,168.0,2172", "Acetazolamide 250mg tablets,112.0,4741"]
+    );
+}

@@ -5,6 +5,9 @@
 //! empty rows) and in the named-column layout of converted copies (`drug_tariff_category,
 //! medicine,pack_size,unit_of_measure,basic_price_in_p,vmp_snomed_code,vmpp_snomed_code`).
 //!
+//! NHSBSA's quarterly Category M list (`drug_name, pack_size, unit_of_measure, basic_price_in_p,
+//! vmpp_snomed_code`) is read by the same reader and stored as its own table.
+//!
 //! A month's prices are what the medicines value work compares against ("what should this pack
 //! have cost in the month it was dispensed"), so each file is one month, named by its file name
 //! (`…_202607.csv`) or `--month`.
@@ -38,6 +41,9 @@ pub struct TariffRow {
 pub struct TariffReport {
     /// The month the prices apply to.
     pub month: YearMonth,
+    /// The file is NHSBSA's quarterly Category M price list (no category column; every pack is
+    /// in M), stored apart from Part VIII A so that loading it does not replace a month's Tariff.
+    pub category_m_list: bool,
     /// SHA-256 of the file as stored.
     pub sha256: String,
     /// Bytes.
@@ -78,7 +84,12 @@ pub fn read_tariff(
     let medicine = t.require("Medicine", &["MEDICINE", "DRUG_NAME"])?;
     let pack = t.require("Pack size", &["PACK_SIZE"])?;
     let price = t.require("Basic Price", &["BASIC_PRICE", "BASIC_PRICE_IN_P"])?;
-    let category = t.require("Drug Tariff Category", &["DRUG_TARIFF_CATEGORY"])?;
+    // NHSBSA's quarterly Category M list has no category column: every pack on it is in M.
+    let category = t.find(&["DRUG_TARIFF_CATEGORY"]);
+    let category_m_list = category.is_none() && t.find(&["DRUG_NAME"]).is_some();
+    if category.is_none() && !category_m_list {
+        t.require("Drug Tariff Category", &["DRUG_TARIFF_CATEGORY"])?;
+    }
     let vmp = t.find(&["VMP_SNOMED_CODE"]);
     // The unit column: named in converted copies, headed by nothing right after "Pack size" in
     // NHSBSA's own file.
@@ -110,11 +121,19 @@ pub fn read_tariff(
                 );
             }
             let vmp_id = vmp.filter(|i| !t.field(*i).is_empty()).map(snomed).transpose()?;
-            let cat_text = t.field(category);
-            let letter = cat_text.trim_start_matches("Part VIIIA").trim().trim_start_matches("Category").trim();
-            if !matches!(letter, "A" | "C" | "H" | "M") {
-                return Err(t.error(category, format!("\"{cat_text}\" is not Drug Tariff category A, C, H or M")));
-            }
+            let letter = match category {
+                None => "M",
+                Some(category) => {
+                    let cat_text = t.field(category);
+                    let letter = cat_text.trim_start_matches("Part VIIIA").trim().trim_start_matches("Category").trim();
+                    if !matches!(letter, "A" | "C" | "H" | "M") {
+                        return Err(
+                            t.error(category, format!("\"{cat_text}\" is not Drug Tariff category A, C, H or M"))
+                        );
+                    }
+                    letter
+                }
+            };
             let price_pence = parse_whole_number(t.field(price))
                 .map_err(|e| t.error(price, format!("{e} (the basic price is in pence)")))?;
             if !(0..=100_000_000).contains(&price_pence) {
@@ -146,7 +165,7 @@ pub fn read_tariff(
         return Err(IngestError::format(&t.file, "the file has a header but no rows; nothing was loaded"));
     }
     let (sha256, bytes) = checksum.get();
-    Ok((rows, TariffReport { month, sha256, bytes, rows_read, rejected: log.into_rows() }))
+    Ok((rows, TariffReport { month, category_m_list, sha256, bytes, rows_read, rejected: log.into_rows() }))
 }
 
 #[cfg(test)]

@@ -233,19 +233,22 @@ impl Warehouse {
 
     /// Stores Drug Tariff Part VIII A months read by [`ipmo_ingest::tariff::read_tariff`]: each
     /// file's month replaces that month's `tariff` partition, so prices keep their history and
-    /// can be looked up as at a prescribing month.
+    /// can be looked up as at a prescribing month. Category M lists go to `tariff_cat_m` the same
+    /// way, leaving the month's Part VIII A as it was.
     pub fn load_tariff(
         &self,
         files: Vec<(Vec<TariffRow>, TariffReport, PathBuf)>,
     ) -> Result<LoadOutcome, WarehouseError> {
         let mut txn = self.begin()?;
-        let mut by_month: BTreeMap<YearMonth, &Vec<TariffRow>> = BTreeMap::new();
+        let mut by_month: BTreeMap<(&str, YearMonth), &Vec<TariffRow>> = BTreeMap::new();
         for (rows, report, path) in &files {
-            if by_month.insert(report.month, rows).is_some() {
+            let (table, what) =
+                if report.category_m_list { ("tariff_cat_m", "Category M list") } else { ("tariff", "Drug Tariff") };
+            if by_month.insert((table, report.month), rows).is_some() {
                 return Err(WarehouseError::Ingest(ipmo_ingest::IngestError::format(
                     &path.display().to_string(),
                     format!(
-                        "another file in this load also gives the Drug Tariff for {}; load one file per month",
+                        "another file in this load also gives the {what} for {}; load one file per month",
                         report.month
                     ),
                 )));
@@ -253,7 +256,8 @@ impl Warehouse {
             txn.record(FileCounts {
                 kind: "tariff",
                 path,
-                layout: "Drug Tariff Part VIII A".into(),
+                layout: if report.category_m_list { "Drug Tariff Category M list" } else { "Drug Tariff Part VIII A" }
+                    .into(),
                 sha256: report.sha256.clone(),
                 bytes: report.bytes,
                 rows_read: report.rows_read,
@@ -264,7 +268,7 @@ impl Warehouse {
         }
         let mut written = 0;
         let mut partitions = Vec::new();
-        for (month, rows) in by_month {
+        for ((table, month), rows) in by_month {
             let text = |f: fn(&TariffRow) -> &str| Col::Str(rows.iter().map(|r| Some(f(r).to_string())).collect());
             let cols = vec![
                 Col::Date(vec![Some(month.days_since_epoch()); rows.len()]),
@@ -276,10 +280,7 @@ impl Warehouse {
                 Col::F64(rows.iter().map(|r| r.pack_size).collect()),
                 text(|r| &r.unit),
             ];
-            let rel = txn.rel_path("tariff", &month.to_string());
-            written +=
-                write_parquet(&self.root.join(&rel), table_schema("tariff").expect("schema"), [batch("tariff", cols)])?;
-            txn.set("tariff", &month.to_string(), rel);
+            written += txn.write_partition(table, &month.to_string(), cols)?;
             partitions.push(month.to_string());
         }
         txn.commit(written, partitions)

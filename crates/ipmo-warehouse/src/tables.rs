@@ -119,7 +119,7 @@ pub fn table_schema(table: &str) -> Option<SchemaRef> {
             }
             Arc::new(Schema::new(f))
         }
-        "tariff" => schema(&[
+        "tariff" | "tariff_cat_m" => schema(&[
             ("month", Date32, false),
             ("vmpp", Utf8, false),
             ("vmp", Utf8, true),
@@ -243,7 +243,7 @@ fn dmd_schema(table: &str) -> Option<SchemaRef> {
 }
 
 /// Every stored table, in the order `ipmo sql` lists them.
-pub const STORED_TABLES: [&str; 35] = [
+pub const STORED_TABLES: [&str; 36] = [
     PRESCRIBING,
     PRESCRIBING_BY_QUANTITY,
     "org_map_snapshots",
@@ -265,6 +265,7 @@ pub const STORED_TABLES: [&str; 35] = [
     "indicator_deciles",
     "indicator_definitions",
     "tariff",
+    "tariff_cat_m",
     "concessions",
     "bnf_snomed",
     "dmd_vtm",
