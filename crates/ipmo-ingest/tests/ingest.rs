@@ -495,6 +495,35 @@ fn real_dmd_release_reads_as_published() {
         ]
     );
 
+    // The same release as TRUD ships it: a zip holding a zip of the XML files.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut inner = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default();
+    for entry in std::fs::read_dir(dir.join("release-2019-04-01")).unwrap() {
+        let path = entry.unwrap().path();
+        inner.start_file(format!("files/{}", path.file_name().unwrap().to_string_lossy()), options).unwrap();
+        inner.write_all(&std::fs::read(&path).unwrap()).unwrap();
+    }
+    let inner = inner.finish().unwrap().into_inner();
+    let zipped = tmp.path().join("nhsbsa_dmd_4.0.1_20190401000001.zip");
+    let mut outer = zip::ZipWriter::new(std::fs::File::create(&zipped).unwrap());
+    outer.start_file("week142019-r2_3-main.zip", options).unwrap();
+    outer.write_all(&inner).unwrap();
+    outer.start_file("readme.txt", options).unwrap();
+    outer.write_all(b"not a release file").unwrap();
+    outer.finish().unwrap();
+    let from_zip = read_release(&zipped);
+    assert_eq!(from_zip.version, "nhsbsa_dmd_4.0.1_20190401000001");
+    for t in &r.tables {
+        assert_eq!(from_zip.table(t.name).map(|z| z.rows()), Some(t.rows()), "{}", t.name);
+    }
+    let shas = |rel: &ipmo_ingest::dmd::DmdRelease| {
+        let mut v: Vec<(String, String)> = rel.files.iter().map(|f| (f.kind.clone(), f.sha256.clone())).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(shas(&from_zip), shas(&r), "the members' checksums are the files'");
+
     // The 2018 cut and OpenPrescribing's VPID-change variant: the new id carries the old one.
     let before = read_release(&dir.join("release-2018-06-28/1"));
     assert_eq!(

@@ -14,8 +14,9 @@
 mod xml;
 
 use crate::error::clip;
-use crate::{IngestError, SourceFile, open_source};
+use crate::{IngestError, open_source};
 use rustc_hash::FxHashMap;
+use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufReader, Read};
 use std::path::Path;
@@ -547,7 +548,8 @@ pub fn read_dmd(path: &Path, progress: &mut dyn FnMut(&str)) -> Result<DmdReleas
                 let bytes = std::fs::read(&f).map_err(|source| IngestError::Io { file: name.clone(), source })?;
                 reader.read_zip(&name, bytes, 1, progress)?;
             } else if file_kind(&name).is_some() {
-                reader.read_xml(open_source(&f)?, progress)?;
+                let mut source = open_source(&f)?;
+                reader.read_xml(&name, &mut source.reader, progress)?;
             }
         }
     } else {
@@ -556,7 +558,7 @@ pub fn read_dmd(path: &Path, progress: &mut dyn FnMut(&str)) -> Result<DmdReleas
             reader.read_zip(&display, bytes, 1, progress)?;
         } else {
             let name = path.file_name().map_or(display.clone(), |n| n.to_string_lossy().into_owned());
-            reader.read_xml(SourceFile::from_bytes(&name, bytes), progress)?;
+            reader.read_xml(&name, &mut bytes.as_slice(), progress)?;
         }
     }
     reader.finish(&display, version)
@@ -574,6 +576,22 @@ fn collect_files(dir: &Path, depth: usize, out: &mut Vec<std::path::PathBuf>) ->
         }
     }
     Ok(())
+}
+
+/// Hashes what is read through it, so a streamed zip member gets its checksum too.
+struct Hashed<'r> {
+    inner: &'r mut dyn Read,
+    sha: Sha256,
+    bytes: u64,
+}
+
+impl Read for Hashed<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sha.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
 }
 
 /// Rows of one table while its file is read.
@@ -621,24 +639,31 @@ impl ReleaseReader {
                 continue;
             }
             let full = format!("{name}:{member}");
-            let mut data = Vec::with_capacity(entry.size().min(1 << 31) as usize);
-            entry.read_to_end(&mut data).map_err(|e| IngestError::Corrupt {
-                file: full.clone(),
-                line: 0,
-                detail: e.to_string(),
-            })?;
-            drop(entry);
             if is_zip {
+                // A zip inside the zip needs seeking, so it is read into memory (TRUD's inner
+                // zips are tens of megabytes); XML members are streamed straight out of it.
+                let mut data = Vec::with_capacity(entry.size().min(1 << 31) as usize);
+                entry.read_to_end(&mut data).map_err(|e| IngestError::Corrupt {
+                    file: full.clone(),
+                    line: 0,
+                    detail: e.to_string(),
+                })?;
+                drop(entry);
                 self.read_zip(&full, data, depth + 1, progress)?;
             } else {
-                self.read_xml(SourceFile::from_bytes(&full, data), progress)?;
+                self.read_xml(&full, &mut entry, progress)?;
             }
         }
         Ok(())
     }
 
-    fn read_xml(&mut self, source: SourceFile, progress: &mut dyn FnMut(&str)) -> Result<(), IngestError> {
-        let name = source.name.clone();
+    fn read_xml(
+        &mut self,
+        name: &str,
+        source: &mut dyn Read,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<(), IngestError> {
+        let name = name.to_string();
         let Some((kind, date)) = file_kind(&name) else { return Ok(()) };
         if !CORE_FILES.contains(&kind.as_str()) && kind != "gtin" && kind != "bnf" {
             return Ok(());
@@ -650,7 +675,6 @@ impl ReleaseReader {
             ));
         }
         progress(&format!("reading {name}"));
-        let checksum = source.checksum_handle();
         let specs: Vec<&'static TableSpec> = TABLES.iter().filter(|t| t.file == kind).collect();
         for spec in &specs {
             let types = spec.columns.iter().chain(spec.attached.iter().flat_map(|a| a.columns.iter()));
@@ -661,13 +685,15 @@ impl ReleaseReader {
             let attached = spec.attached.iter().map(|_| FxHashMap::default()).collect();
             self.building.insert(spec.table, Building { spec, columns, attached, origin: Vec::new() });
         }
-        let reader = BufReader::with_capacity(1 << 20, source.reader);
+        let mut hashed = Hashed { inner: source, sha: Sha256::new(), bytes: 0 };
+        let reader = BufReader::with_capacity(1 << 20, &mut hashed);
         let short = name.rsplit(':').next().unwrap_or(&name).to_string();
         let records = read_records(&name, reader, |r| self.take(&name, &kind, &specs, r))?;
         if records == 0 {
             return Err(IngestError::format(&name, "the file holds no records; download the release again"));
         }
-        let (sha256, bytes) = checksum.get();
+        let bytes = hashed.bytes;
+        let sha256 = hashed.sha.finalize().iter().map(|b| format!("{b:02x}")).collect();
         self.files.push(DmdFile { name: short, kind, date, sha256, bytes, records });
         Ok(())
     }
@@ -968,7 +994,7 @@ mod tests {
     fn release(files: &[(&str, &str)]) -> Result<DmdRelease, IngestError> {
         let mut r = ReleaseReader::default();
         for (name, body) in files {
-            r.read_xml(SourceFile::from_bytes(name, body.as_bytes().to_vec()), &mut |_| {})?;
+            r.read_xml(name, &mut body.as_bytes(), &mut |_| {})?;
         }
         r.finish("test", "test".into())
     }
