@@ -9,7 +9,6 @@
 use crate::error::{RejectLog, clip};
 use crate::{ErrorPolicy, IngestError, Rejected, SourceFile, Table};
 use calamine::{Data, Reader, Xlsx};
-use std::io::Read;
 
 /// One mapping row.
 #[derive(Clone, Debug, PartialEq)]
@@ -63,14 +62,7 @@ pub fn read_bnf_snomed(
 ) -> Result<(Vec<BnfSnomed>, BnfSnomedReport), IngestError> {
     let checksum = source.checksum_handle();
     let file = source.name.clone();
-    let mut bytes = Vec::new();
-    (&mut source.reader)
-        .take(MAX_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| IngestError::Io { file: file.clone(), source: e })?;
-    if bytes.len() as u64 > MAX_BYTES {
-        return Err(IngestError::format(&file, "the file is larger than 512 MB; the mapping is far smaller"));
-    }
+    let bytes = source.read_all(MAX_BYTES, "a BNF SNOMED mapping")?;
     let (csv, layout) =
         if bytes.starts_with(b"PK\x03\x04") { (sheet_as_csv(&file, bytes)?, "xlsx") } else { (bytes, "CSV") };
     let mut t = Table::open(SourceFile::from_bytes(&file, csv))?;

@@ -13,7 +13,6 @@ use crate::{ErrorPolicy, IngestError, Rejected, RowError, SourceFile, Table};
 use html5gum::{DefaultEmitter, Token, Tokenizer};
 use ipmo_domain::{YearMonth, parse_fixed_point};
 use std::collections::BTreeMap;
-use std::io::Read;
 
 /// One concession line.
 #[derive(Clone, Debug, PartialEq)]
@@ -58,17 +57,7 @@ pub fn read_concessions(
 ) -> Result<(Vec<Concession>, ConcessionReport), IngestError> {
     let checksum = source.checksum_handle();
     let file = source.name.clone();
-    let mut bytes = Vec::new();
-    (&mut source.reader)
-        .take(MAX_PAGE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| IngestError::Io { file: file.clone(), source: e })?;
-    if bytes.len() as u64 > MAX_PAGE {
-        return Err(IngestError::format(
-            &file,
-            "the file is larger than 64 MB; a concessions page or list is far smaller",
-        ));
-    }
+    let bytes = source.read_all(MAX_PAGE, "a concessions page or list")?;
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let mut log = RejectLog::new(errors.max_errors);
     let is_html = text.trim_start_matches('\u{feff}').trim_start().starts_with('<');

@@ -32,6 +32,23 @@ impl SourceFile {
         checksum_of(&self.digest)
     }
 
+    /// The whole file, for formats read at once (a workbook, a web page), refusing one larger
+    /// than `max` bytes: `what` says what the file should be, for the message.
+    pub fn read_all(&mut self, max: u64, what: &str) -> Result<Vec<u8>, IngestError> {
+        let mut bytes = Vec::new();
+        (&mut self.reader)
+            .take(max + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| IngestError::Io { file: self.name.clone(), source: e })?;
+        if bytes.len() as u64 > max {
+            return Err(IngestError::format(
+                &self.name,
+                format!("the file is larger than {} MB, far more than {what}; is it the right file?", max >> 20),
+            ));
+        }
+        Ok(bytes)
+    }
+
     /// A handle that can read the checksum after the reader has been moved elsewhere.
     pub fn checksum_handle(&self) -> ChecksumHandle {
         ChecksumHandle(self.digest.clone())

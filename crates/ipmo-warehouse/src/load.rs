@@ -8,7 +8,7 @@ use crate::{Warehouse, WarehouseError, WarehouseLock};
 use datafusion::arrow::array::{
     Array, AsArray, BooleanBuilder, Date32Array, Float64Builder, Int64Builder, RecordBatch, StringBuilder,
 };
-use datafusion::arrow::datatypes::{Date32Type, Int32Type};
+use datafusion::arrow::datatypes::{Date32Type, Int32Type, SchemaRef};
 use ipmo_domain::YearMonth;
 use ipmo_ingest::Rejected;
 use ipmo_ingest::bnf::{BnfFile, BnfReport, CodeChange, CodeMapper};
@@ -78,27 +78,9 @@ impl Warehouse {
         let months = data.months();
         for &month in &months {
             let rel = txn.rel_path(PRESCRIBING, &month.to_string());
-            let mut sink = ParquetSink::create(&self.root.join(&rel), schema.clone())?;
-            let mut cols = PrescribingColumns::new(month);
-            let mut failure = None;
-            data.for_each_sorted(month, |p, b, u, t| {
-                if failure.is_some() {
-                    return;
-                }
-                cols.push(p, b, u, t);
-                if cols.len >= 1 << 20
-                    && let Err(e) = sink.write(&cols.finish(&schema))
-                {
-                    failure = Some(e);
-                }
-            });
-            if let Some(e) = failure {
-                return Err(e);
-            }
-            if cols.len > 0 {
-                sink.write(&cols.finish(&schema))?;
-            }
-            let n = sink.finish()?;
+            let n = write_in_batches(&self.root.join(&rel), schema.clone(), PrescribingColumns::new(month), |emit| {
+                data.for_each_sorted(month, |p, b, u, t| emit((p, b, u, t)))
+            })?;
             total += n;
             txn.set(PRESCRIBING, &month.to_string(), rel);
             progress(&format!("{month}: {n} practice × presentation rows written"));
@@ -435,27 +417,9 @@ impl Txn<'_> {
         }
         let schema = table_schema(PRESCRIBING_BY_QUANTITY).expect("schema");
         let rel = self.rel_path(PRESCRIBING_BY_QUANTITY, &part);
-        let mut sink = ParquetSink::create(&self.wh.root.join(&rel), schema.clone())?;
-        let mut cols = QuantityColumns::new(month);
-        let mut failure = None;
-        data.for_each_quantity_sorted(month, |row| {
-            if failure.is_some() {
-                return;
-            }
-            cols.push(&row);
-            if cols.len >= 1 << 20
-                && let Err(e) = sink.write(&cols.finish(&schema))
-            {
-                failure = Some(e);
-            }
-        });
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        if cols.len > 0 {
-            sink.write(&cols.finish(&schema))?;
-        }
-        let n = sink.finish()?;
+        let n = write_in_batches(&self.wh.root.join(&rel), schema, QuantityColumns::new(month), |emit| {
+            data.for_each_quantity_sorted(month, emit)
+        })?;
         self.set(PRESCRIBING_BY_QUANTITY, &part, rel);
         Ok(n)
     }
@@ -639,6 +603,47 @@ fn write_rejects(path: &Path, rejected: &[Rejected]) -> Result<(), WarehouseErro
     w.flush().map_err(|e| WarehouseError::io(path, e))
 }
 
+/// Column builders for a month of a large table, filled and flushed a million rows at a time so
+/// that a national month is never held as Arrow arrays all at once.
+trait MonthColumns {
+    /// One row as the accumulator hands it over.
+    type Row<'a>;
+    fn push(&mut self, row: Self::Row<'_>);
+    fn len(&self) -> usize;
+    /// The rows pushed since the last call, as a batch; the builders start again empty.
+    fn finish(&mut self, schema: &SchemaRef) -> RecordBatch;
+}
+
+/// Writes the rows `visit` emits into a new Parquet file, a million at a time; returns the rows
+/// written.
+fn write_in_batches<C: MonthColumns>(
+    path: &Path,
+    schema: SchemaRef,
+    mut cols: C,
+    visit: impl FnOnce(&mut dyn for<'a> FnMut(C::Row<'a>)),
+) -> Result<u64, WarehouseError> {
+    let mut sink = ParquetSink::create(path, schema.clone())?;
+    let mut failure = None;
+    visit(&mut |row| {
+        if failure.is_some() {
+            return;
+        }
+        cols.push(row);
+        if cols.len() >= 1 << 20
+            && let Err(e) = sink.write(&cols.finish(&schema))
+        {
+            failure = Some(e);
+        }
+    });
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if cols.len() > 0 {
+        sink.write(&cols.finish(&schema))?;
+    }
+    sink.finish()
+}
+
 struct PrescribingColumns {
     month: i32,
     len: usize,
@@ -668,8 +673,12 @@ impl PrescribingColumns {
             unidentified: BooleanBuilder::with_capacity(n),
         }
     }
+}
 
-    fn push(&mut self, practice: &str, bnf: &str, unidentified: bool, t: &Totals) {
+impl MonthColumns for PrescribingColumns {
+    type Row<'a> = (&'a str, &'a str, bool, &'a Totals);
+
+    fn push(&mut self, (practice, bnf, unidentified, t): Self::Row<'_>) {
         self.practice.append_value(practice);
         self.bnf.append_value(bnf);
         self.items.append_value(t.items);
@@ -681,7 +690,11 @@ impl PrescribingColumns {
         self.len += 1;
     }
 
-    fn finish(&mut self, schema: &datafusion::arrow::datatypes::SchemaRef) -> RecordBatch {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn finish(&mut self, schema: &SchemaRef) -> RecordBatch {
         let n = self.len;
         self.len = 0;
         RecordBatch::try_new(
@@ -726,8 +739,12 @@ impl QuantityColumns {
             items: Int64Builder::with_capacity(n),
         }
     }
+}
 
-    fn push(&mut self, row: &QuantityRow<'_>) {
+impl MonthColumns for QuantityColumns {
+    type Row<'a> = QuantityRow<'a>;
+
+    fn push(&mut self, row: QuantityRow<'_>) {
         self.practice.append_value(row.practice_code);
         self.bnf.append_value(row.bnf_code);
         self.snomed.append_option(row.snomed_code);
@@ -736,7 +753,11 @@ impl QuantityColumns {
         self.len += 1;
     }
 
-    fn finish(&mut self, schema: &datafusion::arrow::datatypes::SchemaRef) -> RecordBatch {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn finish(&mut self, schema: &SchemaRef) -> RecordBatch {
         let n = self.len;
         self.len = 0;
         RecordBatch::try_new(
