@@ -111,10 +111,15 @@ pub fn run(a: DemoArgs, quiet: bool, measures_dir: &crate::measures::LibrarySour
 
     let have_epd: HashSet<&str> = manifest.partitions("prescribing_exact").into_iter().collect();
     let have_lists: HashSet<&str> = manifest.partitions("list_sizes").into_iter().collect();
+    // A month loaded by an older ipmo lacks the quantity-per-item split: load it again.
+    let have_split: HashSet<&str> = manifest.partitions("prescribing_by_quantity").into_iter().collect();
     let mut new_months = 0;
     for t in 0..a.months {
         let month = a.start.plus(t).to_string();
-        if have_epd.contains(month.as_str()) && have_lists.contains(month.as_str()) {
+        if have_epd.contains(month.as_str())
+            && have_lists.contains(month.as_str())
+            && have_split.contains(month.as_str())
+        {
             continue;
         }
         let files = generator.write_month(t)?;
