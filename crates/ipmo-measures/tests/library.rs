@@ -157,3 +157,28 @@ fn a_composite_must_be_the_sum_of_its_components() {
     assert!(err.contains("\"lp_trimipramine\" is not a measure of this library"), "{err}");
     assert!(err.contains("numerator only: [\"0101\", \"0403010Y0\"]"), "{err}");
 }
+
+/// Every OpenPrescribing measure id a definition cites exists among OpenPrescribing's own
+/// definitions (six once named ids that do not, such as `lpcoproxamol` for `lpcoprox`).
+#[test]
+fn cited_openprescribing_ids_exist() {
+    let Some(defs) = ipmo_testkit::real_file("cited_openprescribing_ids_exist", "openprescribing-measures/definitions")
+    else {
+        return;
+    };
+    let lib = Library::load(&library_dir()).unwrap_or_else(|e| panic!("{e}"));
+    let marker = "measures/definitions): ";
+    let mut cited = 0;
+    for m in &lib.measures {
+        let Some(at) = m.source.find(marker) else { continue };
+        let id: String =
+            m.source[at + marker.len()..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        assert!(
+            defs.join(format!("{id}.json")).is_file(),
+            "{} cites OpenPrescribing measure {id:?}, which does not exist",
+            m.id
+        );
+        cited += 1;
+    }
+    assert!(cited >= 40, "only {cited} measures cite OpenPrescribing");
+}
