@@ -252,7 +252,39 @@ pub fn run(wh_dir: &Path, dir: &LibrarySource, command: MeasuresCommand, quiet: 
                 lib.computed().count(),
                 lib.tables.len()
             )?;
-            Ok(())
+            // Against a warehouse that knows BNF codes, every criterion must select something.
+            if !wh_dir.join("manifest.json").is_file() {
+                return Ok(());
+            }
+            let wh = crate::open(wh_dir)?;
+            let names = wh.presentation_names()?;
+            if names.is_empty() {
+                return Ok(());
+            }
+            let current = wh.bnf_current_codes()?;
+            let today: Vec<(&str, &str)> =
+                names.iter().map(|(c, n)| (current.get(c).unwrap_or(c).as_str(), n.as_str())).collect();
+            let dead = lib.dead_criteria(&today);
+            if dead.is_empty() {
+                writeln!(
+                    out,
+                    "every code pattern and name keyword selects something among the {} presentations {} knows",
+                    today.len(),
+                    wh_dir.display()
+                )?;
+                return Ok(());
+            }
+            for d in &dead {
+                writeln!(out, "  {d}")?;
+            }
+            bail!(
+                "{} of the library's criteria select nothing among the {} presentations {} knows (its BNF codes and \
+                 prescribing, under today's codes); a code list left behind by the BNF re-coding counts nothing \
+                 without saying so: mend or retire them",
+                dead.len(),
+                today.len(),
+                wh_dir.display()
+            )
         }
         MeasuresCommand::List { tag, format } => {
             let lib = load_library(dir)?;

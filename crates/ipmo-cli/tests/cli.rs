@@ -1534,3 +1534,35 @@ fn real_category_m_lists_load_beside_part_viii_a_and_agree_with_it() {
         ["Acamprosate 333mg gastro-resistant tablets,168.0,2172", "Acetazolamide 250mg tablets,112.0,4741"]
     );
 }
+
+/// `ipmo measures check` against a warehouse holding the real BNF codes (2020 Code Information
+/// carried through the change lists to 2026) names each criterion that selects nothing and fails;
+/// without BNF codes it checks the files only.
+#[test]
+fn measures_check_names_criteria_that_select_nothing_in_the_warehouse() {
+    let Some(real) = ipmo_testkit::real_data("measures_check_names_dead_criteria") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let wh = tmp.path().join("wh");
+    ok(&ipmo(&wh, &["measures", "check"]));
+    let mut args: Vec<String> = ["-q", "ingest", "bnf", "--max-errors", "5"].map(String::from).to_vec();
+    args.push(
+        real.join("prescriptionsdata/bnf-code-information/20200201_1580570906919_BNF_Code_Information.csv.gz")
+            .to_str()
+            .unwrap()
+            .into(),
+    );
+    for y in [2020, 2021, 2022, 2023, 2024, 2025, 2026] {
+        args.push(real.join(format!("openprescribing/bnf-code-changes/{y}.txt")).to_str().unwrap().into());
+    }
+    ok(&ipmo(&wh, &args.iter().map(String::as_str).collect::<Vec<_>>()));
+    let out = ipmo(&wh, &["measures", "check"]);
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("ics_high_dose numerator: code pattern \"0302000C0%BZ\" selects nothing"), "{stdout}");
+    assert!(
+        stdout.contains("salbutamol_carbon_per_inhaler numerator: code pattern \"0301011R0BWABCA\" selects nothing"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("4 of the library's criteria select nothing among the 81655 presentations"), "{stderr}");
+}

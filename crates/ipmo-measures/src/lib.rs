@@ -20,4 +20,4 @@ pub mod savings;
 pub use codes::CodePattern;
 pub use definition::{Measure, Quantity, Side, Status};
 pub use error::{LibraryErrors, MeasureError};
-pub use library::Library;
+pub use library::{DeadCriterion, Library};

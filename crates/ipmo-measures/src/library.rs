@@ -215,6 +215,69 @@ impl Library {
     }
 }
 
+/// A criterion of a definition that selects nothing among the presentations known today: a code
+/// pattern the BNF re-coding left behind, or a name keyword written for another naming style.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DeadCriterion {
+    /// The measure.
+    pub measure: String,
+    /// `numerator` or `denominator`.
+    pub side: &'static str,
+    /// What kind of criterion: `code pattern`, `excluded pattern` or `name keyword`.
+    pub kind: &'static str,
+    /// The pattern or keyword as written.
+    pub criterion: String,
+}
+
+impl std::fmt::Display for DeadCriterion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {} \"{}\" selects nothing", self.measure, self.side, self.kind, self.criterion)
+    }
+}
+
+impl Library {
+    /// Every criterion of every computed measure that selects nothing among `presentations`
+    /// (today's code and name): code patterns and exclusions that match no code, and name keywords
+    /// that keep none of the presentations the side's codes select.
+    pub fn dead_criteria<'a>(&self, presentations: &[(&'a str, &'a str)]) -> Vec<DeadCriterion> {
+        let mut dead = Vec::new();
+        for m in self.computed() {
+            for (side_name, side) in [("numerator", &m.numerator), ("denominator", &m.denominator)] {
+                if !side.quantity.is_prescribing() {
+                    continue;
+                }
+                let mut report = |kind, criterion: String| {
+                    dead.push(DeadCriterion { measure: m.id.clone(), side: side_name, kind, criterion })
+                };
+                for p in &side.codes {
+                    if !presentations.iter().any(|(c, _)| p.matches(c)) {
+                        report("code pattern", p.to_string());
+                    }
+                }
+                for p in &side.exclude {
+                    if !presentations.iter().any(|(c, _)| p.matches(c)) {
+                        report("excluded pattern", p.to_string());
+                    }
+                }
+                let by_code: Vec<String> = presentations
+                    .iter()
+                    .filter(|(c, _)| {
+                        side.codes.iter().any(|p| p.matches(c)) && !side.exclude.iter().any(|p| p.matches(c))
+                    })
+                    .map(|(_, n)| n.to_ascii_lowercase())
+                    .collect();
+                for k in &side.name_contains {
+                    if !by_code.iter().any(|n| n.contains(k.as_str())) {
+                        report("name keyword", k.clone());
+                    }
+                }
+            }
+        }
+        dead.sort();
+        dead
+    }
+}
+
 /// A composite must be exactly the sum of its components, or a total over measures that leaves
 /// it out (or them) would still count some prescriptions twice or miss some: every component
 /// exists and is not itself composite, sums the same value over the same denominator, selects by

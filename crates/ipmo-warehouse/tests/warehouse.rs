@@ -507,3 +507,42 @@ fn real_concessions_match_tariff_packs_or_are_listed() {
     let rejects = std::fs::read_to_string(dir.path().join(record.rejects_file.as_ref().unwrap())).unwrap();
     assert!(rejects.lines().count() as u64 > record.rows_rejected, "a header and one line per unmatched concession");
 }
+
+/// The shipped measure library against real BNF codes as they stand today (NHSBSA's BNF Code
+/// Information of 2020 carried forward through every yearly change list to 2026): the criteria
+/// that select nothing are pinned here, so a code list that goes dead, or one that is mended, is
+/// a visible change.
+#[test]
+fn shipped_measure_criteria_that_select_nothing_in_todays_bnf() {
+    let Some(real) = ipmo_testkit::real_data("dead_measure_criteria") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let wh = Warehouse::open(dir.path()).unwrap();
+    let mut files = Vec::new();
+    let mut paths =
+        vec![real.join("prescriptionsdata/bnf-code-information/20200201_1580570906919_BNF_Code_Information.csv.gz")];
+    for y in [2020, 2021, 2022, 2023, 2024, 2025, 2026] {
+        paths.push(real.join(format!("openprescribing/bnf-code-changes/{y}.txt")));
+    }
+    for p in paths {
+        let (f, r) = ipmo_ingest::bnf::read_bnf(open_source(&p).unwrap(), ErrorPolicy { max_errors: 5 }).unwrap();
+        files.push((f, r, p));
+    }
+    wh.load_bnf(files).unwrap();
+    let today: Vec<(String, String)> = csv_of(
+        &wh,
+        "SELECT DISTINCT COALESCE(m.current_code, b.presentation_code) AS code, b.presentation_name AS name \
+         FROM bnf b LEFT JOIN bnf_map m ON m.old_code = b.presentation_code ORDER BY 1, 2",
+    )
+    .lines()
+    .skip(1)
+    .map(|l| {
+        let (c, n) = l.split_once(',').unwrap();
+        (c.to_string(), n.trim_matches('"').to_string())
+    })
+    .collect();
+    assert!(today.len() > 70_000, "{}", today.len());
+    let lib = ipmo_measures::Library::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../measures")).unwrap();
+    let pairs: Vec<(&str, &str)> = today.iter().map(|(c, n)| (c.as_str(), n.as_str())).collect();
+    let dead: Vec<String> = lib.dead_criteria(&pairs).iter().map(ToString::to_string).collect();
+    insta::assert_snapshot!(dead.join("\n"));
+}
