@@ -257,33 +257,56 @@ pub fn run(wh_dir: &Path, dir: &LibrarySource, command: MeasuresCommand, quiet: 
                 return Ok(());
             }
             let wh = crate::open(wh_dir)?;
+            let mut problems = Vec::new();
             let names = wh.presentation_names()?;
-            if names.is_empty() {
-                return Ok(());
+            if !names.is_empty() {
+                let current = wh.bnf_current_codes()?;
+                let today: Vec<(&str, &str)> =
+                    names.iter().map(|(c, n)| (current.get(c).unwrap_or(c).as_str(), n.as_str())).collect();
+                let dead = lib.dead_criteria(&today);
+                if dead.is_empty() {
+                    writeln!(
+                        out,
+                        "every code pattern and name keyword selects something among the {} presentations {} knows",
+                        today.len(),
+                        wh_dir.display()
+                    )?;
+                }
+                for d in &dead {
+                    writeln!(out, "  {d}")?;
+                }
+                if !dead.is_empty() {
+                    problems.push(format!(
+                        "{} of the library's criteria select nothing among the {} presentations {} knows (its BNF \
+                         codes and prescribing, under today's codes)",
+                        dead.len(),
+                        today.len(),
+                        wh_dir.display()
+                    ));
+                }
             }
-            let current = wh.bnf_current_codes()?;
-            let today: Vec<(&str, &str)> =
-                names.iter().map(|(c, n)| (current.get(c).unwrap_or(c).as_str(), n.as_str())).collect();
-            let dead = lib.dead_criteria(&today);
-            if dead.is_empty() {
+            let rt = tokio::runtime::Runtime::new().context("cannot start the query runtime")?;
+            let emptied = rt.block_on(wh.emptied_numerators())?;
+            for (id, month, before) in &emptied {
                 writeln!(
                     out,
-                    "every code pattern and name keyword selects something among the {} presentations {} knows",
-                    today.len(),
-                    wh_dir.display()
+                    "  {id}: the national numerator is 0 in {month}, {} a year before",
+                    ipmo_domain::display::number(*before, 2)
                 )?;
+            }
+            if !emptied.is_empty() {
+                problems.push(format!(
+                    "{} measure-months count nothing where they counted something a year before (`ipmo sql \"{}\"`)",
+                    emptied.len(),
+                    ipmo_warehouse::Warehouse::EMPTIED_NUMERATORS_SQL
+                ));
+            }
+            if problems.is_empty() {
                 return Ok(());
             }
-            for d in &dead {
-                writeln!(out, "  {d}")?;
-            }
             bail!(
-                "{} of the library's criteria select nothing among the {} presentations {} knows (its BNF codes and \
-                 prescribing, under today's codes); a code list left behind by the BNF re-coding counts nothing \
-                 without saying so: mend or retire them",
-                dead.len(),
-                today.len(),
-                wh_dir.display()
+                "{}; a code list left behind by the BNF re-coding counts nothing without saying so: mend or retire it",
+                problems.join("; and ")
             )
         }
         MeasuresCommand::List { tag, format } => {

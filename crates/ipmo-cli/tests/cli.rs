@@ -372,6 +372,11 @@ fn synth_and_load_months(input: &Path, wh: &Path, practices: &str, start: &str, 
     let input_s = input.to_str().unwrap();
     let n = months.to_string();
     ok(&ipmo(wh, &["--quiet", "synth", "--out", input_s, "--practices", practices, "--months", &n, "--start", start]));
+    synth_load_only(input, wh);
+}
+
+/// Loads every file `ipmo synth` wrote into `input`.
+fn synth_load_only(input: &Path, wh: &Path) {
     let all = |prefix: &str| -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(input)
             .unwrap()
@@ -1565,4 +1570,44 @@ fn measures_check_names_criteria_that_select_nothing_in_the_warehouse() {
         "{stdout}"
     );
     assert!(stderr.contains("4 of the library's criteria select nothing among the 81655 presentations"), "{stderr}");
+}
+
+/// A measure whose national numerator falls to nothing a year after it counted something is
+/// named by `ipmo measures check`: here every Z-drug row is taken out of the thirteenth month.
+#[test]
+fn measures_check_names_a_numerator_that_empties_a_year_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, wh) = (dir.path().join("synth"), dir.path().join("wh"));
+    ok(&ipmo(
+        &wh,
+        &[
+            "--quiet",
+            "synth",
+            "--out",
+            input.to_str().unwrap(),
+            "--practices",
+            "20",
+            "--months",
+            "13",
+            "--start",
+            "2024-01",
+        ],
+    ));
+    let last = input.join("epd_202501.csv");
+    let kept: String = std::fs::read_to_string(&last)
+        .unwrap()
+        .lines()
+        .filter(|l| !["0401010Z0", "0401010Y0", "0401010W0"].iter().any(|c| l.contains(&format!(",{c}"))))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&last, kept).unwrap();
+    synth_load_only(&input, &wh);
+    ok(&ipmo(&wh, &["-q", "measures", "compute"]));
+    let out = ipmo(&wh, &["measures", "check"]);
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("z_drugs_per_1000: the national numerator is 0 in 2025-01,"), "{stdout}");
+    assert_eq!(stdout.matches("the national numerator is 0").count(), 1, "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("1 measure-months count nothing where they counted something a year before"), "{stderr}");
 }
