@@ -526,6 +526,10 @@ fn file_kind(name: &str) -> Option<(String, Option<chrono::NaiveDate>)> {
     Some((kind, date))
 }
 
+/// Largest zip inside a release held in memory (TRUD's inner zips are tens of megabytes), so a
+/// crafted archive cannot exhaust memory.
+const MAX_INNER_ZIP: u64 = 1 << 30;
+
 /// Most nested zips followed (TRUD ships a zip of zips; deeper is not a dm+d release).
 const MAX_ZIP_DEPTH: usize = 3;
 
@@ -642,13 +646,22 @@ impl ReleaseReader {
             if is_zip {
                 // A zip inside the zip needs seeking, so it is read into memory (TRUD's inner
                 // zips are tens of megabytes); XML members are streamed straight out of it.
-                let mut data = Vec::with_capacity(entry.size().min(1 << 31) as usize);
-                entry.read_to_end(&mut data).map_err(|e| IngestError::Corrupt {
+                let mut data = Vec::with_capacity(entry.size().min(MAX_INNER_ZIP) as usize);
+                (&mut entry).take(MAX_INNER_ZIP + 1).read_to_end(&mut data).map_err(|e| IngestError::Corrupt {
                     file: full.clone(),
                     line: 0,
                     detail: e.to_string(),
                 })?;
                 drop(entry);
+                if data.len() as u64 > MAX_INNER_ZIP {
+                    return Err(IngestError::format(
+                        &full,
+                        format!(
+                            "a zip inside the release unpacks to more than {} MB; this is not a dm+d release",
+                            MAX_INNER_ZIP >> 20
+                        ),
+                    ));
+                }
                 self.read_zip(&full, data, depth + 1, progress)?;
             } else {
                 self.read_xml(&full, &mut entry, progress)?;
