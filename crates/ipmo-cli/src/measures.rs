@@ -371,6 +371,9 @@ fn show(wh_dir: &Path, dir: &LibrarySource, id: &str) -> Result<()> {
         writeln!(out, "  target: {} ({})", t.value, t.source)?;
     }
     writeln!(out, "  source: {}; authored {}, reviewed {}; hash {}", m.source, m.authored, m.reviewed, &m.hash[..12])?;
+    if let Some(op) = &m.openprescribing_id {
+        writeln!(out, "  OpenPrescribing measure: {op} (https://openprescribing.net/measure/{op}/)")?;
+    }
     let wh = Warehouse::open(wh_dir).ok();
     let names = wh.as_ref().and_then(|w| w.presentation_names().ok()).unwrap_or_default();
     for (label, side) in [("numerator", &m.numerator), ("denominator", &m.denominator)] {

@@ -1611,3 +1611,18 @@ fn measures_check_names_a_numerator_that_empties_a_year_on() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("1 measure-months count nothing where they counted something a year before"), "{stderr}");
 }
+
+/// A measure is found by its OpenPrescribing id too, and `measures show` names that id.
+#[test]
+fn measures_are_found_by_their_openprescribing_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wh = tmp.path().join("wh");
+    let shown = ok(&ipmo(&wh, &["measures", "show", "lpcoprox"]));
+    assert!(shown.starts_with("lp_coproxamol (version"), "{shown}");
+    assert!(
+        shown.contains("OpenPrescribing measure: lpcoprox (https://openprescribing.net/measure/lpcoprox/)"),
+        "{shown}"
+    );
+    let own = ok(&ipmo(&wh, &["measures", "show", "doac_share_of_anticoagulants"]));
+    assert!(!own.contains("OpenPrescribing measure:"), "{own}");
+}

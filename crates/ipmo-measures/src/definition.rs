@@ -13,6 +13,7 @@
 //! is_percentage = true
 //! is_cost_based = false
 //! source = "OpenPrescribing `broad_spectrum`; SOF 2021/22 antibacterial metric (b)"
+//! openprescribing_id = "broad_spectrum"   # optional: the OpenPrescribing measure it follows
 //! version = 1
 //! authored = "2026-11-23"
 //! reviewed = "2026-11-23"
@@ -260,6 +261,9 @@ pub struct Measure {
     pub target: Option<Target>,
     /// Where the definition comes from.
     pub source: String,
+    /// The OpenPrescribing measure this one follows or adapts, so a pharmacist can compare the
+    /// two and ask for values by either id.
+    pub openprescribing_id: Option<String>,
     /// Definition version, raised on every change to what is counted.
     pub version: u32,
     /// When first written.
@@ -371,6 +375,8 @@ struct RawMeasure {
     #[serde(default)]
     target: Option<Target>,
     source: String,
+    #[serde(default)]
+    openprescribing_id: Option<String>,
     version: u32,
     authored: String,
     reviewed: String,
@@ -403,6 +409,14 @@ pub fn parse(path: &Path, text: &str, tables: &[String], hash: String) -> Result
         if value.trim().is_empty() {
             return Err(bad(field, "must not be empty".into()));
         }
+    }
+    if let Some(op) = &raw.openprescribing_id
+        && (op.is_empty() || !op.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_'))
+    {
+        return Err(bad(
+            "openprescribing_id",
+            format!("\"{op}\" is not an OpenPrescribing measure id (lower-case letters, digits and _)"),
+        ));
     }
     if raw.tags.is_empty() {
         return Err(bad("tags", format!("give at least one of: {}", TAGS.join(", "))));
@@ -490,6 +504,7 @@ pub fn parse(path: &Path, text: &str, tables: &[String], hash: String) -> Result
         denominator,
         target: raw.target,
         source: raw.source,
+        openprescribing_id: raw.openprescribing_id,
         version: raw.version,
         authored: raw.authored,
         reviewed: raw.reviewed,

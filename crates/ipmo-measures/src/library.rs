@@ -170,9 +170,13 @@ impl Library {
         }
     }
 
-    /// A measure by id.
+    /// A measure by its id or, failing that, by the OpenPrescribing id it follows (`lpcoprox`
+    /// finds `lp_coproxamol`), so a pharmacist can ask in either vocabulary.
     pub fn get(&self, id: &str) -> Option<&Measure> {
-        self.measures.iter().find(|m| m.id == id)
+        self.measures
+            .iter()
+            .find(|m| m.id == id)
+            .or_else(|| self.measures.iter().find(|m| m.openprescribing_id.as_deref() == Some(id)))
     }
 
     /// Measures that are computed (draft and live).

@@ -167,17 +167,16 @@ fn cited_openprescribing_ids_exist() {
         return;
     };
     let lib = Library::load(&library_dir()).unwrap_or_else(|e| panic!("{e}"));
-    let marker = "measures/definitions): ";
     let mut cited = 0;
     for m in &lib.measures {
-        let Some(at) = m.source.find(marker) else { continue };
-        let id: String =
-            m.source[at + marker.len()..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        let Some(id) = &m.openprescribing_id else { continue };
         assert!(
             defs.join(format!("{id}.json")).is_file(),
             "{} cites OpenPrescribing measure {id:?}, which does not exist",
             m.id
         );
+        assert!(m.source.contains(id.as_str()), "{}: the source names another OpenPrescribing measure than {id}", m.id);
+        assert_eq!(lib.get(id).map(|x| x.id.as_str()), Some(m.id.as_str()), "{id} finds {}", m.id);
         cited += 1;
     }
     assert!(cited >= 40, "only {cited} measures cite OpenPrescribing");
