@@ -94,6 +94,15 @@ pub(crate) fn definition(m: &Measure) -> Markup {
             html! { @if m.is_composite() { "The sum of " (plural(m.components.len(), "measure", "measures")) ": " (m.components.join(", ")) } @else { "A single measure" } },
         ),
         ("Source of the definition", html! { (m.source) }),
+        (
+            "OpenPrescribing",
+            html! {
+                @match &m.openprescribing_id {
+                    Some(op) => { "Follows " a href=(format!("https://openprescribing.net/measure/{op}/")) { code { (op) } } " on OpenPrescribing, where your numbers can be compared; any difference from it is stated in the source above" }
+                    None => "No OpenPrescribing equivalent: a measure of our own"
+                }
+            },
+        ),
         ("Version", html! { (m.version) ", reviewed " (crate::format::iso_date(&m.reviewed)) }),
     ])
 }

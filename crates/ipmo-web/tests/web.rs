@@ -323,6 +323,12 @@ async fn measure_pages() {
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("National deciles for integrated care boards"));
     assert!(body.contains("<svg class=\"chart\""));
+    assert!(
+        body.contains(
+            "Follows <a href=\"https://openprescribing.net/measure/broad_spectrum/\"><code>broad_spectrum</code></a>"
+        ),
+        "the OpenPrescribing measure it follows is named and linked"
+    );
     let table = &body[body.find("Integrated care boards, December 2024</h2>").expect("the ranked table")..];
     let first = table.find("North Central London ICB").unwrap();
     let second = table.find("South East London ICB").unwrap();
