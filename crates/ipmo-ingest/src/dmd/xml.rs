@@ -10,6 +10,9 @@ use std::io::BufRead;
 /// must not grow the stack without bound.
 const MAX_DEPTH: usize = 16;
 
+/// Most fields one record may hold.
+const MAX_FIELDS: usize = 1_000;
+
 /// Longest field value kept: the longest dm+d names are a few hundred characters.
 const MAX_VALUE: usize = 64 * 1024;
 
@@ -119,14 +122,14 @@ pub(crate) fn read_records(
                 }
                 let frame = Frame { name, ..Frame::default() };
                 if is_empty {
-                    close(&mut stack, frame, reader.get_ref().newlines + 1, &mut records, &mut visit)?;
+                    close(file, &mut stack, frame, reader.get_ref().newlines + 1, &mut records, &mut visit)?;
                 } else {
                     stack.push(frame);
                 }
             }
             Event::End(_) => {
                 let frame = stack.pop().expect("quick-xml checks end names against open elements");
-                close(&mut stack, frame, reader.get_ref().newlines + 1, &mut records, &mut visit)?;
+                close(file, &mut stack, frame, reader.get_ref().newlines + 1, &mut records, &mut visit)?;
             }
             Event::Text(t) => push_text(file, &mut stack, &t.xml10_content(), &reader)?,
             Event::CData(t) => push_text(file, &mut stack, &t.xml10_content(), &reader)?,
@@ -193,6 +196,7 @@ fn push_text<R: BufRead>(
 
 /// Ends an element: a leaf becomes a field of its parent; an element with leaf fields is a record.
 fn close(
+    file: &str,
     stack: &mut [Frame],
     frame: Frame,
     line: u64,
@@ -201,6 +205,17 @@ fn close(
 ) -> Result<(), IngestError> {
     if !frame.has_children {
         if let Some(parent) = stack.last_mut() {
+            // A dm+d record has a few dozen fields; thousands would make every nested record's
+            // copy of its parent's fields quadratic.
+            if parent.fields.len() >= MAX_FIELDS {
+                return Err(IngestError::format(
+                    file,
+                    format!(
+                        "line {line}: <{}> has more than {MAX_FIELDS} fields; this is not a dm+d record",
+                        parent.name
+                    ),
+                ));
+            }
             parent.fields.push((frame.name, frame.text.trim().to_string()));
         }
         return Ok(());
@@ -263,5 +278,7 @@ mod tests {
         assert!(records("not xml").unwrap_err().to_string().contains("no XML element"));
         let deep = "<a>".repeat(100);
         assert!(records(&deep).unwrap_err().to_string().contains("nested more than"));
+        let wide = format!("<R><P>{}<X><y>1</y></X></P></R>", "<f>1</f>".repeat(MAX_FIELDS + 1));
+        assert!(records(&wide).unwrap_err().to_string().contains("has more than 1000 fields"));
     }
 }
