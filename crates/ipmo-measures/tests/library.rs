@@ -181,3 +181,60 @@ fn cited_openprescribing_ids_exist() {
     }
     assert!(cited >= 40, "only {cited} measures cite OpenPrescribing");
 }
+
+/// The measures that select by name keyword, read against both name styles for the same codes:
+/// the 2020 abbreviated BNF names (NHSBSA BNF Code Information) and today's dm+d names (a 2024
+/// EPD extract's `BNF_DESCRIPTION`). A keyword written for one style misses presentations in
+/// the other; the snapshot shows how many, so the fix (selection by dm+d form) is measurable.
+#[test]
+fn name_keyword_measures_under_both_name_styles() {
+    let (Some(old), Some(new)) = (
+        ipmo_testkit::real_file(
+            "name_keyword_measures_under_both_name_styles",
+            "prescriptionsdata/bnf-code-information/20200201_1580570906919_BNF_Code_Information.csv.gz",
+        ),
+        ipmo_testkit::real_file("name_keyword_measures_under_both_name_styles", "bolton-epd-coursework/Drugs.csv"),
+    ) else {
+        return;
+    };
+    let mut old_names = std::collections::HashMap::new();
+    let mut r = csv::Reader::from_reader(flate2::read::GzDecoder::new(std::fs::File::open(old).unwrap()));
+    let headers = r.headers().unwrap().clone();
+    let (code_at, name_at) = (
+        headers.iter().position(|h| h == "BNF Presentation Code").unwrap(),
+        headers.iter().position(|h| h == "BNF Presentation").unwrap(),
+    );
+    for rec in r.records() {
+        let rec = rec.unwrap();
+        old_names.insert(rec[code_at].to_string(), rec[name_at].to_string());
+    }
+    let mut r = csv::Reader::from_path(new).unwrap();
+    let both: Vec<(String, String, String)> = r
+        .records()
+        .map(|rec| rec.unwrap())
+        .filter_map(|rec| {
+            let code = rec[0].trim_start_matches('\u{feff}').to_string();
+            old_names.get(&code).map(|o| (code, o.clone(), rec[2].to_string()))
+        })
+        .collect();
+    assert!(both.len() > 4_000, "{} codes named in both styles", both.len());
+    let lib = Library::load(&library_dir()).unwrap_or_else(|e| panic!("{e}"));
+    let mut summary = String::new();
+    for m in lib.computed() {
+        for (label, side) in [("numerator", &m.numerator), ("denominator", &m.denominator)] {
+            if side.name_contains.is_empty() && side.name_excludes.is_empty() {
+                continue;
+            }
+            let by_old = both.iter().filter(|(c, o, _)| side.selects(c, o)).count();
+            let by_new = both.iter().filter(|(c, _, n)| side.selects(c, n)).count();
+            let lost = both.iter().filter(|(c, o, n)| side.selects(c, o) && !side.selects(c, n)).count();
+            writeln!(
+                summary,
+                "{:<34} {label:<11} 2020 names {by_old:>3} | dm+d names {by_new:>3} | lost {lost:>3}",
+                m.id
+            )
+            .unwrap();
+        }
+    }
+    insta::assert_snapshot!(summary);
+}
