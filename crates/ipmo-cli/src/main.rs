@@ -439,46 +439,34 @@ pub(crate) fn ingest(wh: &Warehouse, what: Ingest, quiet: bool) -> Result<()> {
             wh.load_prescribing(&data, &reports, &mut say)?
         }
         Ingest::Orgs { files, as_at, errors } => {
-            let mut loaded = Vec::new();
-            for path in &files {
-                let (file, report) =
-                    ipmo_ingest::orgs::read_orgs(ipmo_ingest::open_source(path)?, as_at, errors.into())?;
-                loaded.push((file, report, path.clone()));
-            }
+            let loaded = read_each(&files, |path| {
+                Ok(ipmo_ingest::orgs::read_orgs(ipmo_ingest::open_source(path)?, as_at, errors.into())?)
+            })?;
             wh.load_orgs(loaded)?
         }
         Ingest::ListSizes { files, month, errors } => {
-            let mut loaded = Vec::new();
-            for path in &files {
-                let (rows, report) =
-                    ipmo_ingest::list_sizes::read_list_sizes(ipmo_ingest::open_source(path)?, month, errors.into())?;
-                loaded.push((rows, report, path.clone()));
-            }
+            let loaded = read_each(&files, |path| {
+                Ok(ipmo_ingest::list_sizes::read_list_sizes(ipmo_ingest::open_source(path)?, month, errors.into())?)
+            })?;
             wh.load_list_sizes(loaded)?
         }
         Ingest::Bnf { files, errors } => {
-            let mut loaded = Vec::new();
-            for path in &files {
-                let (file, report) = ipmo_ingest::bnf::read_bnf(ipmo_ingest::open_source(path)?, errors.into())?;
-                loaded.push((file, report, path.clone()));
-            }
+            let loaded = read_each(&files, |path| {
+                Ok(ipmo_ingest::bnf::read_bnf(ipmo_ingest::open_source(path)?, errors.into())?)
+            })?;
             wh.load_bnf(loaded)?
         }
         Ingest::Tariff { files, month, errors } => {
             if month.is_some() && files.len() > 1 {
                 bail!("--month names the month of one file; give each file's month in its name instead");
             }
-            let mut loaded = Vec::new();
-            for path in &files {
-                let (rows, report) =
-                    ipmo_ingest::tariff::read_tariff(ipmo_ingest::open_source(path)?, month, errors.into())?;
-                loaded.push((rows, report, path.clone()));
-            }
+            let loaded = read_each(&files, |path| {
+                Ok(ipmo_ingest::tariff::read_tariff(ipmo_ingest::open_source(path)?, month, errors.into())?)
+            })?;
             wh.load_tariff(loaded)?
         }
         Ingest::Concessions { files, errors } => {
-            let mut loaded = Vec::new();
-            for path in &files {
+            let loaded = read_each(&files, |path| {
                 let (lines, report) =
                     ipmo_ingest::concessions::read_concessions(ipmo_ingest::open_source(path)?, errors.into())?;
                 if !quiet {
@@ -502,13 +490,12 @@ pub(crate) fn ingest(wh: &Warehouse, what: Ingest, quiet: bool) -> Result<()> {
                         );
                     }
                 }
-                loaded.push((lines, report, path.clone()));
-            }
+                Ok((lines, report))
+            })?;
             wh.load_concessions(loaded)?
         }
         Ingest::BnfSnomed { files, errors } => {
-            let mut loaded = Vec::new();
-            for path in &files {
+            let loaded = read_each(&files, |path| {
                 let (rows, report) = ipmo_ingest::bnf_snomed::read_bnf_snomed(
                     ipmo_ingest::bnf_snomed::open_mapping(path)?,
                     errors.into(),
@@ -520,8 +507,8 @@ pub(crate) fn ingest(wh: &Warehouse, what: Ingest, quiet: bool) -> Result<()> {
                         report.without_bnf
                     );
                 }
-                loaded.push((rows, report, path.clone()));
-            }
+                Ok((rows, report))
+            })?;
             wh.load_bnf_snomed(loaded)?
         }
         Ingest::Dmd { path, force } => {
@@ -540,11 +527,9 @@ pub(crate) fn ingest(wh: &Warehouse, what: Ingest, quiet: bool) -> Result<()> {
             wh.load_dmd(&release, &path, force)?
         }
         Ingest::Imd { files, errors } => {
-            let mut loaded = Vec::new();
-            for path in &files {
-                let (rows, report) = ipmo_ingest::imd::read_imd(ipmo_ingest::open_source(path)?, errors.into())?;
-                loaded.push((rows, report, path.clone()));
-            }
+            let loaded = read_each(&files, |path| {
+                Ok(ipmo_ingest::imd::read_imd(ipmo_ingest::open_source(path)?, errors.into())?)
+            })?;
             wh.load_imd(loaded)?
         }
         Ingest::Indicator { files, suppress_at, errors } => {
@@ -558,15 +543,13 @@ pub(crate) fn ingest(wh: &Warehouse, what: Ingest, quiet: bool) -> Result<()> {
                 );
             }
             let org_type_of = |code: &str| known.get(code).cloned();
-            let mut loaded = Vec::new();
-            for path in &files {
-                let (rows, report) = ipmo_ingest::indicator::read_indicators(
+            let loaded = read_each(&files, |path| {
+                Ok(ipmo_ingest::indicator::read_indicators(
                     ipmo_ingest::open_source(path)?,
                     errors.into(),
                     &org_type_of,
-                )?;
-                loaded.push((rows, report, path.clone()));
-            }
+                )?)
+            })?;
             wh.load_indicators(loaded, suppress_at)?
         }
     };
@@ -574,6 +557,12 @@ pub(crate) fn ingest(wh: &Warehouse, what: Ingest, quiet: bool) -> Result<()> {
         print_outcome(wh, &outcome, started);
     }
     Ok(())
+}
+
+/// Reads every file of one load with `read`, each result beside its path for the manifest; the
+/// first file that fails stops the load before anything is stored.
+fn read_each<R, P>(files: &[PathBuf], mut read: impl FnMut(&Path) -> Result<(R, P)>) -> Result<Vec<(R, P, PathBuf)>> {
+    files.iter().map(|path| read(path).map(|(rows, report)| (rows, report, path.clone()))).collect()
 }
 
 fn medicine_show(wh: &Warehouse, term: &str, show_sql: bool) -> Result<()> {
