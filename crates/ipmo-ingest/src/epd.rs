@@ -108,20 +108,65 @@ pub struct PrescribingRow {
 /// Prescribing read from one or more files, summed per month, practice and presentation.
 #[derive(Default)]
 pub struct PrescribingData {
-    practices: Vec<String>,
-    practice_index: FxHashMap<Vec<u8>, u32>,
+    practices: CodeIndex,
     practice_flagged: Vec<bool>,
-    bnf_codes: Vec<String>,
+    bnf_codes: CodeIndex,
     bnf_names: Vec<String>,
-    bnf_index: FxHashMap<Vec<u8>, u32>,
     months: Vec<YearMonth>,
     cells: FxHashMap<u64, Totals>,
-    snomed_codes: Vec<String>,
-    snomed_index: FxHashMap<Vec<u8>, u32>,
+    snomed_codes: CodeIndex,
     /// The quantity-per-item split, appended as rows are read and sorted and merged once a file
     /// is read: a vector rather than a map, because nearly every EPD row is its own split row and
     /// a national month's twenty million hash entries cost more than one sort.
     by_quantity: Vec<SplitRow>,
+}
+
+/// Codes numbered in the order first seen, found by the bytes as written: the practice, BNF and
+/// SNOMED columns of twenty million rows hold a few thousand distinct spellings, so each is
+/// checked once.
+#[derive(Default)]
+struct CodeIndex {
+    codes: Vec<String>,
+    by_spelling: FxHashMap<Vec<u8>, u32>,
+}
+
+impl CodeIndex {
+    /// The number of the code spelled `raw`, and whether the code is new. A spelling not seen
+    /// before is checked by `canonical`, which gives the code's one spelling, so `l84073` and
+    /// `L84073` are one code; `full` is the error once `limit` codes are held.
+    fn number<E>(
+        &mut self,
+        raw: &[u8],
+        limit: usize,
+        canonical: impl FnOnce() -> Result<String, E>,
+        full: impl FnOnce() -> E,
+    ) -> Result<(u32, bool), E> {
+        if let Some(i) = self.by_spelling.get(raw) {
+            return Ok((*i, false));
+        }
+        let code = canonical()?;
+        let (i, new) = match self.by_spelling.get(code.as_bytes()) {
+            Some(i) => (*i, false),
+            None => {
+                if self.codes.len() >= limit {
+                    return Err(full());
+                }
+                let i = self.codes.len() as u32;
+                self.by_spelling.insert(code.as_bytes().to_vec(), i);
+                self.codes.push(code);
+                (i, true)
+            }
+        };
+        self.by_spelling.insert(raw.to_vec(), i);
+        Ok((i, new))
+    }
+}
+
+impl std::ops::Index<usize> for CodeIndex {
+    type Output = String;
+    fn index(&self, i: usize) -> &String {
+        &self.codes[i]
+    }
 }
 
 /// Cell key, dm+d product ([`NO_SNOMED`] when the file names none), quantity per item as f64 bits.
@@ -180,7 +225,7 @@ impl PrescribingData {
     /// Presentation names as first seen in the files (code, name), for codes missing from the BNF
     /// code list.
     pub fn presentation_names(&self) -> Vec<(String, String)> {
-        self.bnf_codes.iter().cloned().zip(self.bnf_names.iter().cloned()).collect()
+        self.bnf_codes.codes.iter().cloned().zip(self.bnf_names.iter().cloned()).collect()
     }
 
     /// Visits the rows of one month sorted by practice then presentation (sorted files compress
@@ -197,7 +242,7 @@ impl PrescribingData {
             }
             r
         };
-        let (prank, brank) = (rank(&self.practices), rank(&self.bnf_codes));
+        let (prank, brank) = (rank(&self.practices.codes), rank(&self.bnf_codes.codes));
         let mut keys: Vec<(u64, u64)> = self
             .cells
             .keys()
@@ -234,7 +279,7 @@ impl PrescribingData {
     /// the order the files first named them), then product and quantity. Files without a
     /// quantity per item (PDPI) contribute none.
     pub fn for_each_quantity_sorted(&self, month: YearMonth, mut f: impl FnMut(QuantityRow<'_>)) {
-        let code_of = |s: u32| (s != NO_SNOMED).then(|| self.snomed_codes[s as usize].as_str());
+        let code_of = |s: u32| (s != NO_SNOMED).then(|| self.snomed_codes.codes[s as usize].as_str());
         for row in self.split_of(month) {
             let (p, b) = split(row.key.0);
             f(QuantityRow {
@@ -531,59 +576,35 @@ fn parse_row(
     let practice = match last_practice {
         Some((b, idx)) if b.as_slice() == praw => *idx,
         _ => {
-            let idx = match data.practice_index.get(praw) {
-                Some(i) => *i,
-                None => {
-                    let text = t.field(c.practice);
-                    let code = if text == "-" {
-                        "-".to_string()
-                    } else {
-                        OdsCode::parse(text).map_err(|e| t.error(c.practice, e.to_string()))?.to_string()
-                    };
-                    // The index is keyed by the bytes as written; `l84073` and `L84073` are one
-                    // practice, so a new spelling of a known code joins it.
-                    let i = match data.practice_index.get(code.as_bytes()) {
-                        Some(i) => *i,
-                        None => {
-                            if data.practices.len() >= FIELD_MAX {
-                                return Err(t.error(c.practice, "too many distinct practices in one load"));
-                            }
-                            data.practice_index.insert(code.as_bytes().to_vec(), data.practices.len() as u32);
-                            data.practices.push(code);
-                            data.practice_flagged.push(false);
-                            data.practices.len() as u32 - 1
-                        }
-                    };
-                    data.practice_index.insert(praw.to_vec(), i);
-                    i
+            // The index is keyed by the bytes as written; `l84073` and `L84073` are one practice.
+            let canonical = || {
+                let text = t.field(c.practice);
+                if text == "-" {
+                    Ok("-".to_string())
+                } else {
+                    OdsCode::parse(text).map(|code| code.to_string()).map_err(|e| t.error(c.practice, e.to_string()))
                 }
             };
+            let full = || t.error(c.practice, "too many distinct practices in one load");
+            let (idx, new) = data.practices.number(praw, FIELD_MAX, canonical, full)?;
+            if new {
+                data.practice_flagged.push(false);
+            }
             *last_practice = Some((praw.to_vec(), idx));
             idx
         }
     };
     let braw = t.bytes(c.bnf);
-    let bnf = match data.bnf_index.get(braw) {
-        Some(i) => *i,
-        None => {
-            let code =
-                BnfCode::parse_presentation(t.field(c.bnf)).map_err(|e| t.error(c.bnf, e.to_string()))?.to_string();
-            let i = match data.bnf_index.get(code.as_bytes()) {
-                Some(i) => *i,
-                None => {
-                    if data.bnf_codes.len() >= FIELD_MAX {
-                        return Err(t.error(c.bnf, "too many distinct BNF codes in one load"));
-                    }
-                    data.bnf_index.insert(code.as_bytes().to_vec(), data.bnf_codes.len() as u32);
-                    data.bnf_codes.push(code);
-                    data.bnf_names.push(c.bnf_name.map(|i| t.text(i)).unwrap_or_default());
-                    data.bnf_codes.len() as u32 - 1
-                }
-            };
-            data.bnf_index.insert(braw.to_vec(), i);
-            i
-        }
+    let canonical = || {
+        BnfCode::parse_presentation(t.field(c.bnf))
+            .map(|code| code.to_string())
+            .map_err(|e| t.error(c.bnf, e.to_string()))
     };
+    let full = || t.error(c.bnf, "too many distinct BNF codes in one load");
+    let (bnf, new) = data.bnf_codes.number(braw, FIELD_MAX, canonical, full)?;
+    if new {
+        data.bnf_names.push(c.bnf_name.map(|i| t.text(i)).unwrap_or_default());
+    }
     let items = parse_whole_number(t.field(c.items)).map_err(|e| t.error(c.items, e.to_string()))?;
     let nic_pence = parse_fixed_point(t.field(c.nic), 2).map_err(|e| t.error(c.nic, e.to_string()))?;
     let actual_cost_e5 = parse_fixed_point(t.field(c.cost), 5).map_err(|e| t.error(c.cost, e.to_string()))?;
@@ -618,26 +639,21 @@ fn parse_row(
 /// The index of the row's `SNOMED_CODE`, checked to be a SNOMED CT id (6 to 18 digits) once per
 /// distinct spelling.
 fn snomed_index(t: &Table, column: usize, data: &mut PrescribingData) -> Result<u32, crate::RowError> {
-    let raw = t.bytes(column);
-    if let Some(i) = data.snomed_index.get(raw) {
-        return Ok(*i);
-    }
-    if !(6..=18).contains(&raw.len()) || !raw.iter().all(u8::is_ascii_digit) {
-        return Err(t.error(
-            column,
-            format!(
-                "\"{}\" is not a SNOMED CT id (6 to 18 digits); was the file opened and saved in a spreadsheet?",
-                t.field(column)
-            ),
-        ));
-    }
-    if data.snomed_codes.len() >= NO_SNOMED as usize {
-        return Err(t.error(column, "too many distinct SNOMED codes in one load"));
-    }
-    let i = data.snomed_codes.len() as u32;
-    data.snomed_codes.push(t.field(column).to_string());
-    data.snomed_index.insert(raw.to_vec(), i);
-    Ok(i)
+    let canonical = || {
+        let raw = t.bytes(column);
+        if !(6..=18).contains(&raw.len()) || !raw.iter().all(u8::is_ascii_digit) {
+            return Err(t.error(
+                column,
+                format!(
+                    "\"{}\" is not a SNOMED CT id (6 to 18 digits); was the file opened and saved in a spreadsheet?",
+                    t.field(column)
+                ),
+            ));
+        }
+        Ok(t.field(column).to_string())
+    };
+    let full = || t.error(column, "too many distinct SNOMED codes in one load");
+    Ok(data.snomed_codes.number(t.bytes(column), NO_SNOMED as usize, canonical, full)?.0)
 }
 
 #[cfg(test)]
