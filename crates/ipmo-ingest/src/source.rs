@@ -72,9 +72,18 @@ fn checksum_of(d: &Arc<Mutex<(Sha256, u64)>>) -> (String, u64) {
     (hex, guard.1)
 }
 
-struct Hashing<R> {
+/// Hashes the bytes read through it, for the manifest's checksum of a file as stored.
+pub(crate) struct Hashing<R> {
     inner: R,
     digest: Arc<Mutex<(Sha256, u64)>>,
+}
+
+impl<R: Read> Hashing<R> {
+    /// A reader hashing `inner`, and the handle that gives the checksum once it is drained.
+    pub(crate) fn new(inner: R) -> (Self, ChecksumHandle) {
+        let digest = Arc::new(Mutex::new((Sha256::new(), 0u64)));
+        (Hashing { inner, digest: digest.clone() }, ChecksumHandle(digest))
+    }
 }
 
 impl<R: Read> Read for Hashing<R> {

@@ -16,7 +16,6 @@ mod xml;
 use crate::error::clip;
 use crate::{IngestError, open_source};
 use rustc_hash::FxHashMap;
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufReader, Read};
 use std::path::Path;
@@ -582,22 +581,6 @@ fn collect_files(dir: &Path, depth: usize, out: &mut Vec<std::path::PathBuf>) ->
     Ok(())
 }
 
-/// Hashes what is read through it, so a streamed zip member gets its checksum too.
-struct Hashed<'r> {
-    inner: &'r mut dyn Read,
-    sha: Sha256,
-    bytes: u64,
-}
-
-impl Read for Hashed<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.sha.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-}
-
 /// Rows of one table while its file is read.
 struct Building {
     spec: &'static TableSpec,
@@ -698,15 +681,15 @@ impl ReleaseReader {
             let attached = spec.attached.iter().map(|_| FxHashMap::default()).collect();
             self.building.insert(spec.table, Building { spec, columns, attached, origin: Vec::new() });
         }
-        let mut hashed = Hashed { inner: source, sha: Sha256::new(), bytes: 0 };
-        let reader = BufReader::with_capacity(1 << 20, &mut hashed);
+        // Hashed as it is read, so a member streamed out of a zip gets its checksum too.
+        let (hashed, checksum) = crate::source::Hashing::new(source);
+        let reader = BufReader::with_capacity(1 << 20, hashed);
         let short = name.rsplit(':').next().unwrap_or(&name).to_string();
         let records = read_records(&name, reader, |r| self.take(&name, &kind, &specs, r))?;
         if records == 0 {
             return Err(IngestError::format(&name, "the file holds no records; download the release again"));
         }
-        let bytes = hashed.bytes;
-        let sha256 = hashed.sha.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        let (sha256, bytes) = checksum.get();
         self.files.push(DmdFile { name: short, kind, date, sha256, bytes, records });
         Ok(())
     }
@@ -791,6 +774,7 @@ impl ReleaseReader {
                 "f_gtin is loaded with its release, not alone; give the whole release",
             ));
         }
+        self.lookup.sort();
         let lookups: FxHashMap<(&str, &str), &str> =
             self.lookup.iter().map(|(t, c, d)| ((t.as_str(), c.as_str()), d.as_str())).collect();
         let mut tables = Vec::new();
@@ -805,10 +789,8 @@ impl ReleaseReader {
             .max();
         if has_core {
             let mut lookup = DmdTable { name: LOOKUP_TABLE, columns: Vec::new() };
-            let mut rows = self.lookup.clone();
-            rows.sort();
             let col = |f: fn(&(String, String, String)) -> &String| {
-                Values::Text(rows.iter().map(|r| Some(f(r).clone())).collect())
+                Values::Text(self.lookup.iter().map(|r| Some(f(r).clone())).collect())
             };
             lookup.columns = vec![("lookup", col(|r| &r.0)), ("code", col(|r| &r.1)), ("description", col(|r| &r.2))];
             tables.push(lookup);
