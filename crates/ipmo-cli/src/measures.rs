@@ -258,18 +258,29 @@ pub fn run(wh_dir: &Path, dir: &LibrarySource, command: MeasuresCommand, quiet: 
             }
             let wh = crate::open(wh_dir)?;
             let mut problems = Vec::new();
-            let names = wh.presentation_names()?;
-            if !names.is_empty() {
-                let current = wh.bnf_current_codes()?;
-                let today: Vec<(&str, &str)> =
-                    names.iter().map(|(c, n)| (current.get(c).unwrap_or(c).as_str(), n.as_str())).collect();
+            let presentations = wh.presentations()?;
+            if !presentations.is_empty() {
+                let today: Vec<ipmo_measures::Presentation> = presentations.into_values().collect();
+                let dmd_loaded = today.iter().any(|p| !p.products.is_empty());
                 let dead = lib.dead_criteria(&today);
                 if dead.is_empty() {
                     writeln!(
                         out,
-                        "every code pattern and name keyword selects something among the {} presentations {} knows",
+                        "every code pattern, name keyword{} selects something among the {} presentations {} knows",
+                        if dmd_loaded { " and product rule" } else { "" },
                         today.len(),
                         wh_dir.display()
+                    )?;
+                }
+                let uses_dmd = lib.uses_dmd();
+                if !dmd_loaded && !uses_dmd.is_empty() {
+                    let ids: Vec<&str> = uses_dmd.iter().map(|m| m.id.as_str()).collect();
+                    writeln!(
+                        out,
+                        "not checked: {} select by dm+d and no release is loaded, so they are not computed ({}); \
+                         load one with `ipmo ingest dmd`",
+                        ipmo_domain::display::plural(ids.len(), "measure", "measures"),
+                        ids.join(", ")
                     )?;
                 }
                 for d in &dead {
@@ -278,7 +289,7 @@ pub fn run(wh_dir: &Path, dir: &LibrarySource, command: MeasuresCommand, quiet: 
                 if !dead.is_empty() {
                     problems.push(format!(
                         "{} of the library's criteria select nothing among the {} presentations {} knows (its BNF \
-                         codes and prescribing, under today's codes)",
+                         codes, prescribing and dm+d products, under today's codes)",
                         dead.len(),
                         today.len(),
                         wh_dir.display()
@@ -375,7 +386,9 @@ fn show(wh_dir: &Path, dir: &LibrarySource, id: &str) -> Result<()> {
         writeln!(out, "  OpenPrescribing measure: {op} (https://openprescribing.net/measure/{op}/)")?;
     }
     let wh = Warehouse::open(wh_dir).ok();
-    let names = wh.as_ref().and_then(|w| w.presentation_names().ok()).unwrap_or_default();
+    let mut presentations: Vec<ipmo_measures::Presentation> =
+        wh.as_ref().and_then(|w| w.presentations().ok()).unwrap_or_default().into_values().collect();
+    presentations.sort_by(|a, b| a.code.cmp(&b.code));
     for (label, side) in [("numerator", &m.numerator), ("denominator", &m.denominator)] {
         writeln!(out, "{label}: {}", side.quantity.name())?;
         if !side.quantity.is_prescribing() {
@@ -383,7 +396,9 @@ fn show(wh_dir: &Path, dir: &LibrarySource, id: &str) -> Result<()> {
         }
         let pats =
             |v: &[ipmo_measures::CodePattern]| v.iter().map(|p| p.as_str().to_string()).collect::<Vec<_>>().join(" ");
-        writeln!(out, "  codes: {}", pats(&side.codes))?;
+        if !side.codes.is_empty() {
+            writeln!(out, "  codes: {}", pats(&side.codes))?;
+        }
         if !side.exclude.is_empty() {
             writeln!(out, "  excluding: {}", pats(&side.exclude))?;
         }
@@ -393,8 +408,17 @@ fn show(wh_dir: &Path, dir: &LibrarySource, id: &str) -> Result<()> {
         if !side.name_excludes.is_empty() {
             writeln!(out, "  name contains none of: {}", side.name_excludes.join(", "))?;
         }
-        let resolved = lib.resolve(side, names.iter().map(|(c, n)| (c.as_str(), n.as_str())));
-        if names.is_empty() {
+        for r in &side.products {
+            writeln!(out, "  dm+d product: {r}")?;
+        }
+        for r in &side.exclude_products {
+            writeln!(out, "  excluding dm+d product: {r}")?;
+        }
+        for r in &side.quantity_per_item {
+            writeln!(out, "  counting only prescriptions with {r}")?;
+        }
+        let resolved = lib.resolve(side, &presentations);
+        if presentations.is_empty() {
             writeln!(out, "  (no presentations in the warehouse at {} to resolve against)", wh_dir.display())?;
         } else {
             writeln!(
@@ -540,19 +564,18 @@ pub fn compute(wh: &Warehouse, dir: &LibrarySource, all: bool, membership: Membe
         }
         return Ok(());
     }
-    let names = wh.presentation_names()?;
+    let presentations = wh.presentations()?;
     let current = wh.bnf_current_codes()?;
-    // Every code the warehouse knows, for `measure_codes`; taken before the index owns the names.
-    // Current codes reached only through the BNF map have no name; a named code keeps its name.
-    let mut all_codes: Vec<(String, String)> = names.iter().map(|(c, n)| (c.clone(), n.clone())).collect();
-    for c in current.values() {
-        if !names.contains_key(c) {
-            all_codes.push((c.clone(), String::new()));
+    // Every presentation the warehouse knows, for `measure_codes`; taken before the index owns them.
+    let mut all_codes: Vec<ipmo_measures::Presentation> = presentations.values().cloned().collect();
+    all_codes.sort_by(|a, b| a.code.cmp(&b.code));
+    let index = CodeIndex::new(&lib, presentations);
+    if !quiet {
+        for (m, why) in index.skipped() {
+            eprintln!("measures: {} not computed: it {why}", m.id);
         }
     }
-    all_codes.sort();
-    all_codes.dedup_by(|a, b| a.0 == b.0);
-    let index = CodeIndex::new(&lib, names);
+    let reads_split = index.uses_quantity_split();
     let rt = tokio::runtime::Runtime::new().context("cannot start the query runtime")?;
     let wanted: Vec<ipmo_domain::YearMonth> = months.iter().map(|m| m.month).collect();
     let mut practices = rt.block_on(wh.practices_for_months(&wanted, membership))?;
@@ -588,6 +611,16 @@ pub fn compute(wh: &Warehouse, dir: &LibrarySource, all: bool, membership: Membe
                         let rows = wh.for_each_prescribing_keyed(month, current, &mut keys, |keys, p, code, a| {
                             acc.add_keyed(&mut index, keys, p, code, a)
                         })?;
+                        if reads_split {
+                            wh.for_each_quantity_split_keyed(month, current, &mut keys, |keys, p, code, per_item, items| {
+                                acc.add_split_keyed(&mut index, keys, p, code, per_item, items)
+                            })?;
+                            if acc.split_rows == 0 && !quiet {
+                                eprintln!(
+                                    "measures: {month}: no quantity split (loaded before it was kept); measures that read quantity per item get no values this month: reload the month with `ipmo ingest epd` to include them"
+                                );
+                            }
+                        }
                         let results = compute_month(&index, &acc, month, &practices, groups);
                         if !quiet {
                             eprintln!(
@@ -618,9 +651,9 @@ pub fn compute(wh: &Warehouse, dir: &LibrarySource, all: bool, membership: Membe
         n_months += r?;
     }
     let mut counted = Vec::new();
-    for m in lib.computed() {
+    for m in index.measures() {
         for (side_name, side) in [("numerator", &m.numerator), ("denominator", &m.denominator)] {
-            for r in lib.resolve(side, all_codes.iter().map(|(c, n)| (c.as_str(), n.as_str()))) {
+            for r in lib.resolve(side, &all_codes) {
                 counted.push(CountedCode {
                     measure_id: m.id.clone(),
                     side: side_name,

@@ -19,6 +19,7 @@
 
 use crate::definition::{Measure, Quantity};
 use crate::library::Library;
+use crate::selection::{Bounds, Presentation};
 use ipmo_domain::YearMonth;
 use ipmo_stats::percentile::{deciles, percent_ranks};
 use rustc_hash::FxHashMap;
@@ -78,6 +79,24 @@ struct Contribution {
     factor: f64,
 }
 
+/// A side that counts a presentation's rows of the quantity split whose quantity per item meets
+/// one of `bounds`.
+#[derive(Clone, Debug)]
+struct SplitContribution {
+    slot: usize,
+    numerator: bool,
+    /// Sums quantity (quantity per item × items) rather than items.
+    quantity: bool,
+    bounds: Vec<Bounds>,
+}
+
+/// What one presentation feeds: sides over the monthly totals and sides over the quantity split.
+#[derive(Clone, Debug, Default)]
+struct CodeLists {
+    totals: Vec<Contribution>,
+    split: Vec<SplitContribution>,
+}
+
 /// Strings numbered in the order first seen, so a hot loop carries a `u32` instead of hashing
 /// text for every row.
 #[derive(Clone, Debug, Default)]
@@ -135,44 +154,88 @@ const NOT_COUNTED: u32 = u32::MAX - 1;
 pub struct CodeIndex<'l> {
     measures: Vec<&'l Measure>,
     library: &'l Library,
-    names: FxHashMap<String, String>,
+    presentations: FxHashMap<String, Presentation>,
+    /// Measures left out, with why (they select by dm+d and no release is loaded).
+    skipped: Vec<(&'l Measure, &'static str)>,
     cache: FxHashMap<String, u32>,
-    lists: Vec<Vec<Contribution>>,
+    lists: Vec<CodeLists>,
     /// Code number (of the [`RowKeys`] in use) → position in `lists`.
     by_id: Vec<u32>,
 }
 
 impl<'l> CodeIndex<'l> {
-    /// An index over the library's computed measures; `names` gives BNF names for name filters
-    /// (a code without a name matches only filters that need no name).
-    pub fn new(library: &'l Library, names: FxHashMap<String, String>) -> Self {
+    /// An index over the library's computed measures; `presentations` gives each current code's
+    /// name and dm+d products for name filters and product rules (a code not in it is known by
+    /// its code alone). Measures that select by dm+d are left out when no presentation has a
+    /// product, rather than computed as zero: see [`CodeIndex::skipped`].
+    pub fn new(library: &'l Library, presentations: FxHashMap<String, Presentation>) -> Self {
+        let dmd_loaded = presentations.values().any(|p| !p.products.is_empty());
+        let (mut measures, mut skipped) = (Vec::new(), Vec::new());
+        for m in library.computed() {
+            if !dmd_loaded && (m.numerator.uses_dmd() || m.denominator.uses_dmd()) {
+                skipped.push((m, "selects by dm+d and no dm+d release is loaded (`ipmo ingest dmd`)"));
+            } else {
+                measures.push(m);
+            }
+        }
         Self {
-            measures: library.computed().collect(),
+            measures,
             library,
-            names,
+            presentations,
+            skipped,
             cache: FxHashMap::default(),
             lists: Vec::new(),
             by_id: Vec::new(),
         }
     }
 
+    /// The measures this index computes, in slot order.
+    pub fn measures(&self) -> &[&'l Measure] {
+        &self.measures
+    }
+
+    /// Measures the library holds that this index cannot compute, with the reason.
+    pub fn skipped(&self) -> &[(&'l Measure, &'static str)] {
+        &self.skipped
+    }
+
+    /// Whether any measure reads the EPD's quantity split.
+    pub fn uses_quantity_split(&self) -> bool {
+        self.measures.iter().any(|m| m.numerator.uses_quantity_split() || m.denominator.uses_quantity_split())
+    }
+
     fn list_for(&mut self, code: &str) -> usize {
         if let Some(&i) = self.cache.get(code) {
             return i as usize;
         }
-        let name = self.names.get(code).map(String::as_str).unwrap_or("");
-        let mut list = Vec::new();
+        let unknown;
+        let presentation = match self.presentations.get(code) {
+            Some(p) => p,
+            None => {
+                unknown = Presentation::named(code, "");
+                &unknown
+            }
+        };
+        let mut lists = CodeLists::default();
         for (slot, m) in self.measures.iter().enumerate() {
             for (numerator, side) in [(true, &m.numerator), (false, &m.denominator)] {
                 let Some(amount) = Amount::of(&side.quantity) else { continue };
-                if side.selects(code, name)
-                    && let Some(factor) = self.library.weight(side, code)
-                {
-                    list.push(Contribution { slot, numerator, amount, factor });
+                if !side.selects(presentation) {
+                    continue;
+                }
+                if side.uses_quantity_split() {
+                    let bounds: Vec<Bounds> =
+                        side.quantity_per_item.iter().filter(|r| r.covers(code)).map(|r| r.bounds.clone()).collect();
+                    if !bounds.is_empty() {
+                        let quantity = side.quantity == Quantity::Quantity;
+                        lists.split.push(SplitContribution { slot, numerator, quantity, bounds });
+                    }
+                } else if let Some(factor) = self.library.weight(side, code) {
+                    lists.totals.push(Contribution { slot, numerator, amount, factor });
                 }
             }
         }
-        self.lists.push(list);
+        self.lists.push(lists);
         self.cache.insert(code.to_string(), (self.lists.len() - 1) as u32);
         self.lists.len() - 1
     }
@@ -249,6 +312,9 @@ pub struct MonthAccumulator {
     pub rows_other_prescribers: u64,
     /// Rows counted.
     pub rows_counted: u64,
+    /// Rows of the quantity split read; measures that read the split get no values for a month
+    /// without it (loaded before the split was kept), rather than zeros.
+    pub split_rows: u64,
 }
 
 impl MonthAccumulator {
@@ -265,6 +331,7 @@ impl MonthAccumulator {
             denominator: vec![0.0; slots * practices.len()],
             rows_other_prescribers: 0,
             rows_counted: 0,
+            split_rows: 0,
         }
     }
 
@@ -296,6 +363,44 @@ impl MonthAccumulator {
         code: u32,
         amounts: &Amounts,
     ) {
+        let Some(slot) = self.practice_slot(keys, practice) else {
+            self.rows_other_prescribers += 1;
+            return;
+        };
+        let list = index.list_for_id(keys, code);
+        self.count(index, slot, list, amounts);
+    }
+
+    /// Adds one row of the EPD's quantity split (items prescribed at one quantity per item) for
+    /// the sides that read it.
+    pub fn add_split_keyed(
+        &mut self,
+        index: &mut CodeIndex<'_>,
+        keys: &RowKeys,
+        practice: u32,
+        code: u32,
+        quantity_per_item: f64,
+        items: i64,
+    ) {
+        self.split_rows += 1;
+        let Some(p) = self.practice_slot(keys, practice) else { return };
+        let list = index.list_for_id(keys, code);
+        for c in &index.lists[list].split {
+            if !c.bounds.iter().any(|b| b.hold(quantity_per_item)) {
+                continue;
+            }
+            let v = if c.quantity { quantity_per_item * items as f64 } else { items as f64 };
+            let cell = p * self.slots + c.slot;
+            if c.numerator {
+                self.numerator[cell] += v;
+            } else {
+                self.denominator[cell] += v;
+            }
+        }
+    }
+
+    /// The practice's position, or `None` when it is not a standard practice this month.
+    fn practice_slot(&mut self, keys: &RowKeys, practice: u32) -> Option<usize> {
         let id = practice as usize;
         let slot = match self.practice_by_id.get(id) {
             Some(&s) if s != UNRESOLVED => s,
@@ -308,17 +413,12 @@ impl MonthAccumulator {
                 s
             }
         };
-        if slot == NOT_COUNTED {
-            self.rows_other_prescribers += 1;
-            return;
-        }
-        let list = index.list_for_id(keys, code);
-        self.count(index, slot as usize, list, amounts);
+        (slot != NOT_COUNTED).then_some(slot as usize)
     }
 
     fn count(&mut self, index: &CodeIndex<'_>, p: usize, list: usize, amounts: &Amounts) {
         self.rows_counted += 1;
-        for c in &index.lists[list] {
+        for c in &index.lists[list].totals {
             let v = c.amount.pick(amounts) * c.factor;
             let cell = p * self.slots + c.slot;
             if c.numerator {
@@ -458,6 +558,9 @@ pub fn compute_month(
     let levels = levels(practices, groups);
     let mut results = MonthResults::default();
     for (slot, m) in index.measures.iter().enumerate() {
+        if acc.split_rows == 0 && (m.numerator.uses_quantity_split() || m.denominator.uses_quantity_split()) {
+            continue;
+        }
         let multiplier = m.multiplier();
         // Practice numerators and denominators, and whether each practice counts.
         let mut num = Vec::with_capacity(practices.len());

@@ -29,6 +29,18 @@
 //! name_excludes = []                # optional: drop presentations whose name contains any of these
 //! label = "broad-spectrum antibiotic items"   # optional: what the side counts, in words
 //!
+//! [[numerator.products]]            # optional, repeatable: keep presentations with a dm+d product
+//! ingredient = ["omeprazole"]       #   that meets every condition of one rule (see `selection`):
+//! strength = { above = 10 }         #   vtm, ingredient, strength (+ strength_unit), form_route,
+//! form_route = ["%.oral"]           #   name, atc, vmp, ingredients = { at_most = 1 }, brand
+//!
+//! [[numerator.exclude_products]]    # optional, repeatable: drop presentations whose product meets one
+//! ingredients = { at_least = 3 }
+//!
+//! [[numerator.quantity_per_item]]   # optional, repeatable: count only prescriptions whose quantity
+//! codes = ["0501013B0%AB"]          #   per item meets the bound (above, at_least, below, at_most,
+//! above = 15                        #   equals); read from the EPD's quantity split
+//!
 //! [denominator]
 //! value = "items"                   # or "list_size" (per 1,000 patients), "star_pu_oral_antibacterial"
 //! codes = ["0501"]
@@ -45,6 +57,7 @@
 
 use crate::codes::CodePattern;
 use crate::error::MeasureError;
+use crate::selection::{Presentation, ProductRule, QuantityRule, RawProductRule, RawQuantityRule};
 use ipmo_stats::Direction;
 use serde::Deserialize;
 use std::path::Path;
@@ -146,6 +159,13 @@ pub struct Side {
     pub name_contains: Vec<String>,
     /// Drop presentations whose name contains one of these (case-insensitive).
     pub name_excludes: Vec<String>,
+    /// Keep only presentations with a dm+d product that meets one of these rules.
+    pub products: Vec<ProductRule>,
+    /// Drop presentations with a dm+d product that meets one of these rules.
+    pub exclude_products: Vec<ProductRule>,
+    /// Count only prescriptions whose quantity per item meets one of these rules (read from the
+    /// EPD's quantity split, so the side sums items or quantity only).
+    pub quantity_per_item: Vec<QuantityRule>,
     /// What the side counts, in words ("oral antibacterial items"), for axis titles and tables.
     pub label: Option<String>,
 }
@@ -170,19 +190,50 @@ impl Side {
 }
 
 impl Side {
-    /// Whether a presentation (current code and BNF name) is counted on this side.
-    pub fn selects(&self, code: &str, name: &str) -> bool {
-        if !self.quantity.is_prescribing() || !self.codes.iter().any(|p| p.matches(code)) {
+    /// Whether a presentation is counted on this side: its code matches (or the side selects by
+    /// dm+d alone), no exclusion, name filter or excluded product drops it, and when the side has
+    /// product rules one of its dm+d products meets one.
+    pub fn selects(&self, p: &Presentation) -> bool {
+        if !self.quantity.is_prescribing() {
             return false;
         }
-        if self.exclude.iter().any(|p| p.matches(code)) {
+        if self.codes.is_empty() {
+            if self.products.is_empty() {
+                return false;
+            }
+        } else if !self.codes.iter().any(|c| c.matches(&p.code)) {
             return false;
         }
-        let lower = name.to_ascii_lowercase();
+        if self.exclude.iter().any(|c| c.matches(&p.code)) {
+            return false;
+        }
+        let lower = p.name.to_ascii_lowercase();
         if !self.name_contains.is_empty() && !self.name_contains.iter().any(|n| lower.contains(n.as_str())) {
             return false;
         }
-        !self.name_excludes.iter().any(|n| lower.contains(n.as_str()))
+        if self.name_excludes.iter().any(|n| lower.contains(n.as_str())) {
+            return false;
+        }
+        if !self.products.is_empty() && !self.products.iter().any(|r| r.selects(p)) {
+            return false;
+        }
+        !self.exclude_products.iter().any(|r| r.selects(p))
+    }
+
+    /// Whether selection reads dm+d (and so needs a release loaded to select anything).
+    pub fn uses_dmd(&self) -> bool {
+        !self.products.is_empty() || !self.exclude_products.is_empty()
+    }
+
+    /// Whether the side reads the EPD's quantity split rather than the monthly totals.
+    pub fn uses_quantity_split(&self) -> bool {
+        !self.quantity_per_item.is_empty()
+    }
+
+    /// Whether a prescription of `code` with `quantity_per_item` counts, for a side that reads
+    /// the quantity split.
+    pub fn counts_quantity(&self, code: &str, quantity_per_item: f64) -> bool {
+        self.quantity_per_item.iter().any(|r| r.covers(code) && r.bounds.hold(quantity_per_item))
     }
 }
 
@@ -350,6 +401,12 @@ struct RawSide {
     name_contains: Vec<String>,
     #[serde(default)]
     name_excludes: Vec<String>,
+    #[serde(default)]
+    products: Vec<RawProductRule>,
+    #[serde(default)]
+    exclude_products: Vec<RawProductRule>,
+    #[serde(default)]
+    quantity_per_item: Vec<RawQuantityRule>,
     #[serde(default)]
     label: Option<String>,
 }
@@ -549,10 +606,47 @@ fn side(path: &Path, which: &str, raw: RawSide, tables: &[String]) -> Result<Sid
     };
     let codes = parse_all("codes", &raw.codes)?;
     let exclude = parse_all("exclude", &raw.exclude)?;
-    if quantity.is_prescribing() && codes.is_empty() {
-        return Err(bad("codes", "list the BNF codes or prefixes to sum".into()));
+    let rules = |field: &str, list: Vec<RawProductRule>| -> Result<Vec<ProductRule>, MeasureError> {
+        list.into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                r.build().map_err(|(f, m)| {
+                    let at = if f.is_empty() { String::new() } else { format!(".{f}") };
+                    bad(&format!("{field}[{}]{at}", i + 1), m)
+                })
+            })
+            .collect()
+    };
+    let products = rules("products", raw.products)?;
+    let exclude_products = rules("exclude_products", raw.exclude_products)?;
+    let quantity_per_item = raw
+        .quantity_per_item
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            r.build().map_err(|(f, m)| {
+                let at = if f.is_empty() { String::new() } else { format!(".{f}") };
+                bad(&format!("quantity_per_item[{}]{at}", i + 1), m)
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if quantity.is_prescribing() && codes.is_empty() && products.is_empty() {
+        return Err(bad("codes", "list the BNF codes or prefixes to sum, or dm+d `products` rules".into()));
     }
-    let has_codes = !codes.is_empty() || !exclude.is_empty();
+    if !quantity_per_item.is_empty() && !matches!(quantity, Quantity::Items | Quantity::Quantity) {
+        return Err(bad(
+            "quantity_per_item",
+            format!(
+                "the quantity split holds items and quantity per item only, so such a side sums items or quantity, not {}",
+                quantity.name()
+            ),
+        ));
+    }
+    let has_codes = !codes.is_empty()
+        || !exclude.is_empty()
+        || !products.is_empty()
+        || !exclude_products.is_empty()
+        || !quantity_per_item.is_empty();
     if !quantity.is_prescribing() && has_codes {
         return Err(bad("codes", format!("a {} denominator takes no codes", quantity.name())));
     }
@@ -563,6 +657,9 @@ fn side(path: &Path, which: &str, raw: RawSide, tables: &[String]) -> Result<Sid
         exclude,
         name_contains: lower(raw.name_contains),
         name_excludes: lower(raw.name_excludes),
+        products,
+        exclude_products,
+        quantity_per_item,
         label: raw.label.map(|l| l.trim().to_string()).filter(|l| !l.is_empty()),
     })
 }
@@ -620,8 +717,8 @@ codes = ["1001030U0%AB", "1001030U0%AC"]
         let m = parse_text(GOOD).unwrap();
         assert_eq!(m.multiplier(), 100.0);
         assert_eq!(m.unit(), "%");
-        assert!(m.numerator.selects("1001030U0AAACAC", "Methotrexate_Tab 10mg"));
-        assert!(!m.numerator.selects("1001030U0AAABAB", "Methotrexate_Tab 2.5mg"));
+        assert!(m.numerator.selects(&Presentation::named("1001030U0AAACAC", "Methotrexate_Tab 10mg")));
+        assert!(!m.numerator.selects(&Presentation::named("1001030U0AAABAB", "Methotrexate_Tab 2.5mg")));
         assert!(m.include_in_alerts);
     }
 
@@ -672,9 +769,9 @@ codes = ["1001030U0%AB", "1001030U0%AC"]
             "codes = [\"0501\"]\nexclude = [\"050109\"]\nname_contains = [\"Tab\", \"Cap\"]\nname_excludes = [\"inj\"]",
         );
         let m = parse_text(&text).unwrap();
-        assert!(m.numerator.selects("0501013B0AAABAB", "Amoxicillin_Cap 500mg"));
-        assert!(!m.numerator.selects("0501090K0AAAAAA", "Isoniazid_Tab 100mg"));
-        assert!(!m.numerator.selects("0501013B0AAAXAX", "Amoxicillin_Oral Susp 250mg/5ml"));
-        assert!(!m.numerator.selects("0501013B0AAAYAY", "Amoxicillin_Cap Inj"));
+        assert!(m.numerator.selects(&Presentation::named("0501013B0AAABAB", "Amoxicillin_Cap 500mg")));
+        assert!(!m.numerator.selects(&Presentation::named("0501090K0AAAAAA", "Isoniazid_Tab 100mg")));
+        assert!(!m.numerator.selects(&Presentation::named("0501013B0AAAXAX", "Amoxicillin_Oral Susp 250mg/5ml")));
+        assert!(!m.numerator.selects(&Presentation::named("0501013B0AAAYAY", "Amoxicillin_Cap Inj")));
     }
 }

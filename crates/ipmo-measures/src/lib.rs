@@ -16,8 +16,10 @@ mod error;
 pub mod library;
 pub mod ranking;
 pub mod savings;
+pub mod selection;
 
 pub use codes::CodePattern;
 pub use definition::{Measure, Quantity, Side, Status};
 pub use error::{LibraryErrors, MeasureError};
 pub use library::{DeadCriterion, Library};
+pub use selection::{Ingredient, Presentation, Product, ProductRule, QuantityRule};

@@ -3,6 +3,7 @@
 use crate::codes::CodePattern;
 use crate::definition::{self, Measure, Quantity, Side, Status};
 use crate::error::{LibraryErrors, MeasureError};
+use crate::selection::Presentation;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -204,13 +205,21 @@ impl Library {
         }
     }
 
-    /// The presentations a side counts among `codes` (current code, name).
-    pub fn resolve<'a>(&self, side: &Side, codes: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<ResolvedCode> {
-        let mut out: Vec<ResolvedCode> = codes
+    /// The presentations a side counts among `presentations`.
+    pub fn resolve<'a>(
+        &self,
+        side: &Side,
+        presentations: impl IntoIterator<Item = &'a Presentation>,
+    ) -> Vec<ResolvedCode> {
+        let mut out: Vec<ResolvedCode> = presentations
             .into_iter()
-            .filter(|(c, n)| side.selects(c, n))
-            .filter_map(|(c, n)| {
-                self.weight(side, c).map(|factor| ResolvedCode { bnf_code: c.to_string(), name: n.to_string(), factor })
+            .filter(|p| side.selects(p))
+            .filter_map(|p| {
+                self.weight(side, &p.code).map(|factor| ResolvedCode {
+                    bnf_code: p.code.clone(),
+                    name: p.name.clone(),
+                    factor,
+                })
             })
             .collect();
         out.sort_by(|a, b| a.bnf_code.cmp(&b.bnf_code));
@@ -241,9 +250,12 @@ impl std::fmt::Display for DeadCriterion {
 
 impl Library {
     /// Every criterion of every computed measure that selects nothing among `presentations`
-    /// (today's code and name): code patterns and exclusions that match no code, and name keywords
-    /// that keep none of the presentations the side's codes select.
-    pub fn dead_criteria<'a>(&self, presentations: &[(&'a str, &'a str)]) -> Vec<DeadCriterion> {
+    /// (today's codes, names and dm+d products): code patterns and exclusions that match no code,
+    /// name keywords and product rules that keep none of the presentations the side's codes
+    /// select, and quantity rules whose codes match nothing. Product rules are checked only when
+    /// some presentation has dm+d products (a release is loaded); see [`Library::uses_dmd`].
+    pub fn dead_criteria(&self, presentations: &[Presentation]) -> Vec<DeadCriterion> {
+        let dmd_loaded = presentations.iter().any(|p| !p.products.is_empty());
         let mut dead = Vec::new();
         for m in self.computed() {
             for (side_name, side) in [("numerator", &m.numerator), ("denominator", &m.denominator)] {
@@ -253,32 +265,44 @@ impl Library {
                 let mut report = |kind, criterion: String| {
                     dead.push(DeadCriterion { measure: m.id.clone(), side: side_name, kind, criterion })
                 };
-                for p in &side.codes {
-                    if !presentations.iter().any(|(c, _)| p.matches(c)) {
-                        report("code pattern", p.to_string());
-                    }
+                let matches_none = |p: &CodePattern| !presentations.iter().any(|x| p.matches(&x.code));
+                for p in side.codes.iter().filter(|p| matches_none(p)) {
+                    report("code pattern", p.to_string());
                 }
-                for p in &side.exclude {
-                    if !presentations.iter().any(|(c, _)| p.matches(c)) {
-                        report("excluded pattern", p.to_string());
-                    }
+                for p in side.exclude.iter().filter(|p| matches_none(p)) {
+                    report("excluded pattern", p.to_string());
                 }
-                let by_code: Vec<String> = presentations
+                for p in side.quantity_per_item.iter().flat_map(|r| &r.codes).filter(|p| matches_none(p)) {
+                    report("quantity rule pattern", p.to_string());
+                }
+                let by_code: Vec<&Presentation> = presentations
                     .iter()
-                    .filter(|(c, _)| {
-                        side.codes.iter().any(|p| p.matches(c)) && !side.exclude.iter().any(|p| p.matches(c))
+                    .filter(|x| {
+                        (side.codes.is_empty() || side.codes.iter().any(|p| p.matches(&x.code)))
+                            && !side.exclude.iter().any(|p| p.matches(&x.code))
                     })
-                    .map(|(_, n)| n.to_ascii_lowercase())
                     .collect();
                 for k in &side.name_contains {
-                    if !by_code.iter().any(|n| n.contains(k.as_str())) {
+                    if !by_code.iter().any(|x| x.name.to_ascii_lowercase().contains(k.as_str())) {
                         report("name keyword", k.clone());
+                    }
+                }
+                if dmd_loaded {
+                    for r in &side.products {
+                        if !by_code.iter().any(|x| r.selects(x)) {
+                            report("product rule", r.to_string());
+                        }
                     }
                 }
             }
         }
         dead.sort();
         dead
+    }
+
+    /// The computed measures that select by dm+d, which select nothing until a release is loaded.
+    pub fn uses_dmd(&self) -> Vec<&Measure> {
+        self.computed().filter(|m| m.numerator.uses_dmd() || m.denominator.uses_dmd()).collect()
     }
 }
 
@@ -291,7 +315,13 @@ fn check_composites(dir: &Path, measures: &[Measure]) -> Vec<MeasureError> {
     for m in measures.iter().filter(|m| m.is_composite()) {
         let path = dir.join(format!("{}.toml", m.id));
         let bad = |msg: String| MeasureError::invalid(&path, "components", msg);
-        let plain = |s: &Side| s.exclude.is_empty() && s.name_contains.is_empty() && s.name_excludes.is_empty();
+        let plain = |s: &Side| {
+            s.exclude.is_empty()
+                && s.name_contains.is_empty()
+                && s.name_excludes.is_empty()
+                && !s.uses_dmd()
+                && !s.uses_quantity_split()
+        };
         if !plain(&m.numerator) {
             errors.push(bad("a composite's numerator selects by code alone (no exclusions or name filters)".into()));
             continue;

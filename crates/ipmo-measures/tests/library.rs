@@ -1,7 +1,7 @@
 //! The shipped measure library: it loads, it is large enough, and what each measure resolves to
 //! among real BNF presentations is pinned by a snapshot so a changed code list is a visible diff.
 
-use ipmo_measures::{Library, Quantity};
+use ipmo_measures::{Library, Presentation, Quantity};
 use std::fmt::Write;
 use std::path::PathBuf;
 
@@ -16,10 +16,10 @@ fn library_dir() -> PathBuf {
 }
 
 /// Real presentation codes and names (a real month of EPD, as kept for the synthesiser).
-fn real_presentations() -> Vec<(String, String)> {
+fn real_presentations() -> Vec<Presentation> {
     let path = crate_dir().join("../ipmo-synth/data/catalogue.csv");
     let mut reader = csv::Reader::from_path(&path).expect("catalogue");
-    reader.records().map(|r| r.expect("row")).map(|r| (r[0].to_string(), r[1].to_string())).collect()
+    reader.records().map(|r| r.expect("row")).map(|r| Presentation::named(&r[0], &r[1])).collect()
 }
 
 #[test]
@@ -55,7 +55,7 @@ fn every_measure_resolves_to_real_presentations() {
     let mut summary = String::new();
     let mut matched = 0;
     for m in lib.computed() {
-        let count = |side| lib.resolve(side, codes.iter().map(|(c, n)| (c.as_str(), n.as_str()))).len();
+        let count = |side| lib.resolve(side, &codes).len();
         let num = count(&m.numerator);
         let den = if m.denominator.quantity.is_prescribing() { count(&m.denominator).to_string() } else { "-".into() };
         // The catalogue is one month's subset, so a rare product (dronedarone) may be absent.
@@ -112,7 +112,7 @@ fn savings_totals_never_count_a_presentation_twice() {
     let mut owner: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
     let mut counted = 0;
     for m in lib.computed().filter(|m| m.is_cost_based && !m.is_composite()) {
-        for r in lib.resolve(&m.numerator, codes.iter().map(|(c, n)| (c.as_str(), n.as_str()))) {
+        for r in lib.resolve(&m.numerator, &codes) {
             counted += 1;
             if let Some(other) = owner.insert(r.bnf_code.clone(), m.id.clone()) {
                 panic!("{} is counted by both {other} and {}", r.bnf_code, m.id);
@@ -124,16 +124,11 @@ fn savings_totals_never_count_a_presentation_twice() {
     let components: std::collections::BTreeSet<String> = omnibus
         .components
         .iter()
-        .flat_map(|id| {
-            lib.resolve(&lib.get(id).unwrap().numerator, codes.iter().map(|(c, n)| (c.as_str(), n.as_str())))
-        })
+        .flat_map(|id| lib.resolve(&lib.get(id).unwrap().numerator, &codes))
         .map(|r| r.bnf_code)
         .collect();
-    let own: std::collections::BTreeSet<String> = lib
-        .resolve(&omnibus.numerator, codes.iter().map(|(c, n)| (c.as_str(), n.as_str())))
-        .into_iter()
-        .map(|r| r.bnf_code)
-        .collect();
+    let own: std::collections::BTreeSet<String> =
+        lib.resolve(&omnibus.numerator, &codes).into_iter().map(|r| r.bnf_code).collect();
     assert_eq!(own, components);
 }
 
@@ -225,9 +220,14 @@ fn name_keyword_measures_under_both_name_styles() {
             if side.name_contains.is_empty() && side.name_excludes.is_empty() {
                 continue;
             }
-            let by_old = both.iter().filter(|(c, o, _)| side.selects(c, o)).count();
-            let by_new = both.iter().filter(|(c, _, n)| side.selects(c, n)).count();
-            let lost = both.iter().filter(|(c, o, n)| side.selects(c, o) && !side.selects(c, n)).count();
+            let by_old = both.iter().filter(|(c, o, _)| side.selects(&Presentation::named(c, o))).count();
+            let by_new = both.iter().filter(|(c, _, n)| side.selects(&Presentation::named(c, n))).count();
+            let lost = both
+                .iter()
+                .filter(|(c, o, n)| {
+                    side.selects(&Presentation::named(c, o)) && !side.selects(&Presentation::named(c, n))
+                })
+                .count();
             writeln!(
                 summary,
                 "{:<34} {label:<11} 2020 names {by_old:>3} | dm+d names {by_new:>3} | lost {lost:>3}",

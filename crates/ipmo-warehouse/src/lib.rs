@@ -15,6 +15,7 @@ pub mod measure_store;
 pub mod medicine;
 pub mod membership;
 mod parquet_io;
+mod presentations;
 mod query;
 mod reference;
 pub mod release;

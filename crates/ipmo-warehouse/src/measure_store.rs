@@ -8,7 +8,7 @@
 
 use crate::manifest::ComputeRecord;
 use crate::parquet_io::read_table;
-use crate::tables::{Col, PRESCRIBING, string_pairs};
+use crate::tables::{Col, PRESCRIBING, PRESCRIBING_BY_QUANTITY, string_pairs};
 use crate::{Warehouse, WarehouseError};
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{Float64Type, Int64Type};
@@ -169,10 +169,59 @@ impl Warehouse {
         keys: &mut RowKeys,
         mut f: impl FnMut(&RowKeys, u32, u32, &Amounts),
     ) -> Result<u64, WarehouseError> {
+        self.for_each_keyed_batch(PRESCRIBING, month, current, keys, 8, |keys, b, ids| {
+            let items = b.column(3).as_primitive::<Int64Type>();
+            let quantity = b.column(4).as_primitive::<Float64Type>();
+            let nic = b.column(5).as_primitive::<Int64Type>();
+            let cost = b.column(6).as_primitive::<Int64Type>();
+            let adq = b.column(7).as_primitive::<Float64Type>();
+            for (i, &(p, c)) in ids.iter().enumerate() {
+                let amounts = Amounts {
+                    items: items.value(i),
+                    quantity: quantity.value(i),
+                    actual_cost_e5: cost.value(i),
+                    nic_pence: nic.value(i),
+                    adq: adq.value(i),
+                };
+                f(keys, p, c, &amounts);
+            }
+        })
+    }
+
+    /// Calls `f(keys, practice number, current BNF code number, quantity per item, items)` for
+    /// every row of a month's quantity split (`prescribing_by_quantity`). Returns the rows read:
+    /// 0 for a month loaded before the split was kept.
+    pub fn for_each_quantity_split_keyed(
+        &self,
+        month: YearMonth,
+        current: &FxHashMap<String, String>,
+        keys: &mut RowKeys,
+        mut f: impl FnMut(&RowKeys, u32, u32, f64, i64),
+    ) -> Result<u64, WarehouseError> {
+        self.for_each_keyed_batch(PRESCRIBING_BY_QUANTITY, month, current, keys, 6, |keys, b, ids| {
+            let per_item = b.column(4).as_primitive::<Float64Type>();
+            let items = b.column(5).as_primitive::<Int64Type>();
+            for (i, &(p, c)) in ids.iter().enumerate() {
+                f(keys, p, c, per_item.value(i), items.value(i));
+            }
+        })
+    }
+
+    /// Reads a month's partition of `table` (month, practice, BNF code, then amounts) batch by
+    /// batch, handing `f` each batch with its rows' practice and current-code numbers.
+    fn for_each_keyed_batch(
+        &self,
+        table: &str,
+        month: YearMonth,
+        current: &FxHashMap<String, String>,
+        keys: &mut RowKeys,
+        columns: usize,
+        mut f: impl FnMut(&RowKeys, &datafusion::arrow::record_batch::RecordBatch, &[(u32, u32)]),
+    ) -> Result<u64, WarehouseError> {
         use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema};
         use datafusion::parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
         let manifest = self.manifest()?;
-        let Some(rel) = manifest.tables.get(PRESCRIBING).and_then(|t| t.get(&month.to_string())) else {
+        let Some(rel) = manifest.tables.get(table).and_then(|t| t.get(&month.to_string())) else {
             return Ok(0);
         };
         let path = self.root().join(rel);
@@ -208,10 +257,11 @@ impl Warehouse {
         let mut practice_dict: Option<(datafusion::arrow::array::ArrayRef, Vec<u32>)> = None;
         let mut code_dict: Option<(datafusion::arrow::array::ArrayRef, Vec<u32>)> = None;
         let mut rows = 0u64;
+        let mut ids: Vec<(u32, u32)> = Vec::new();
         for b in reader {
             let b = b.map_err(|e| corrupt(e.to_string()))?;
-            if b.num_columns() < 8 {
-                return Err(corrupt(format!("{} columns; a prescribing partition has 8", b.num_columns())));
+            if b.num_columns() < columns {
+                return Err(corrupt(format!("{} columns; a {table} partition has {columns}", b.num_columns())));
             }
             let (Some(practice), Some(bnf)) =
                 (b.column(1).as_dictionary_opt::<Int32Type>(), b.column(2).as_dictionary_opt::<Int32Type>())
@@ -234,27 +284,16 @@ impl Warehouse {
             renumber(&mut code_dict, bnf.values(), &mut |c| keys.codes.id(current.get(c).map_or(c, String::as_str)))?;
             let (practice_ids, code_ids) =
                 (&practice_dict.as_ref().expect("numbered above").1, &code_dict.as_ref().expect("numbered above").1);
-            let items = b.column(3).as_primitive::<Int64Type>();
-            let quantity = b.column(4).as_primitive::<Float64Type>();
-            let nic = b.column(5).as_primitive::<Int64Type>();
-            let cost = b.column(6).as_primitive::<Int64Type>();
-            let adq = b.column(7).as_primitive::<Float64Type>();
             let (pk, ck) = (practice.keys(), bnf.keys());
-            let keys: &RowKeys = keys;
+            ids.clear();
             for i in 0..b.num_rows() {
                 let (Some(&p), Some(&c)) = (practice_ids.get(pk.value(i) as usize), code_ids.get(ck.value(i) as usize))
                 else {
                     return Err(corrupt(format!("row {i} of a batch points outside its dictionary")));
                 };
-                let amounts = Amounts {
-                    items: items.value(i),
-                    quantity: quantity.value(i),
-                    actual_cost_e5: cost.value(i),
-                    nic_pence: nic.value(i),
-                    adq: adq.value(i),
-                };
-                f(keys, p, c, &amounts);
+                ids.push((p, c));
             }
+            f(keys, &b, &ids);
             rows += b.num_rows() as u64;
         }
         Ok(rows)
@@ -278,16 +317,21 @@ impl Warehouse {
             let Ok(month) = partition.parse::<YearMonth>() else { continue };
             let mut inputs: Vec<String> = [
                 (PRESCRIBING, partition),
+                (PRESCRIBING_BY_QUANTITY, partition),
                 ("list_sizes", partition),
                 ("org_membership", "all"),
                 ("practices", "all"),
                 ("bnf_map", "all"),
                 ("bnf", "all"),
                 ("presentations_seen", "all"),
+                ("bnf_snomed", "all"),
             ]
             .into_iter()
             .filter_map(|(table, part)| file(table, part))
             .collect();
+            // Product rules read the dm+d release, so a new release recomputes.
+            let dmd_tables = ipmo_ingest::dmd::TABLES.iter().map(|t| t.table).chain([ipmo_ingest::dmd::HISTORY_TABLE]);
+            inputs.extend(dmd_tables.flat_map(|t| manifest.files(t)).map(str::to_string));
             inputs.extend(extra_inputs.iter().cloned());
             let fresh = manifest.computed.get(partition).is_some_and(|r| {
                 r.library_hash == library_hash && r.membership == membership.as_str() && r.inputs == inputs

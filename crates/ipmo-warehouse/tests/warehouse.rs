@@ -542,7 +542,8 @@ fn shipped_measure_criteria_that_select_nothing_in_todays_bnf() {
     .collect();
     assert!(today.len() > 70_000, "{}", today.len());
     let lib = ipmo_measures::Library::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../measures")).unwrap();
-    let pairs: Vec<(&str, &str)> = today.iter().map(|(c, n)| (c.as_str(), n.as_str())).collect();
-    let dead: Vec<String> = lib.dead_criteria(&pairs).iter().map(ToString::to_string).collect();
+    let presentations: Vec<ipmo_measures::Presentation> =
+        today.iter().map(|(c, n)| ipmo_measures::Presentation::named(c, n)).collect();
+    let dead: Vec<String> = lib.dead_criteria(&presentations).iter().map(ToString::to_string).collect();
     insta::assert_snapshot!(dead.join("\n"));
 }
