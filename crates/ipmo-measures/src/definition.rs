@@ -14,6 +14,7 @@
 //! is_cost_based = false
 //! source = "OpenPrescribing `broad_spectrum`; SOF 2021/22 antibacterial metric (b)"
 //! openprescribing_id = "broad_spectrum"   # optional: the OpenPrescribing measure it follows
+//! differences = "…"                 # optional: each deliberate difference from it, with the reason
 //! version = 1
 //! authored = "2026-11-23"
 //! reviewed = "2026-11-23"
@@ -36,6 +37,10 @@
 //!
 //! [[numerator.exclude_products]]    # optional, repeatable: drop presentations whose product meets one
 //! ingredients = { at_least = 3 }
+//!
+//! [[numerator.any_of]]             # optional, repeatable: alternatives, each with its own codes,
+//! codes = ["1302011"]               #   exclude, name filters and product rules; the side selects
+//!                                   #   what any alternative selects (and has no selection of its own)
 //!
 //! [[numerator.quantity_per_item]]   # optional, repeatable: count only prescriptions whose quantity
 //! codes = ["0501013B0%AB"]          #   per item meets the bound (above, at_least, below, at_most,
@@ -166,6 +171,10 @@ pub struct Side {
     /// Count only prescriptions whose quantity per item meets one of these rules (read from the
     /// EPD's quantity split, so the side sums items or quantity only).
     pub quantity_per_item: Vec<QuantityRule>,
+    /// Alternatives: the side selects what any of them selects, and nothing of its own (each
+    /// alternative's own codes, filters and rules hold together). A composite's numerator holds
+    /// its components' numerators here.
+    pub any_of: Vec<Side>,
     /// What the side counts, in words ("oral antibacterial items"), for axis titles and tables.
     pub label: Option<String>,
 }
@@ -197,6 +206,9 @@ impl Side {
         if !self.quantity.is_prescribing() {
             return false;
         }
+        if !self.any_of.is_empty() {
+            return self.any_of.iter().any(|s| s.selects(p));
+        }
         if self.codes.is_empty() {
             if self.products.is_empty() {
                 return false;
@@ -222,18 +234,12 @@ impl Side {
 
     /// Whether selection reads dm+d (and so needs a release loaded to select anything).
     pub fn uses_dmd(&self) -> bool {
-        !self.products.is_empty() || !self.exclude_products.is_empty()
+        !self.products.is_empty() || !self.exclude_products.is_empty() || self.any_of.iter().any(Side::uses_dmd)
     }
 
     /// Whether the side reads the EPD's quantity split rather than the monthly totals.
     pub fn uses_quantity_split(&self) -> bool {
-        !self.quantity_per_item.is_empty()
-    }
-
-    /// Whether a prescription of `code` with `quantity_per_item` counts, for a side that reads
-    /// the quantity split.
-    pub fn counts_quantity(&self, code: &str, quantity_per_item: f64) -> bool {
-        self.quantity_per_item.iter().any(|r| r.covers(code) && r.bounds.hold(quantity_per_item))
+        !self.quantity_per_item.is_empty() || self.any_of.iter().any(Side::uses_quantity_split)
     }
 }
 
@@ -315,6 +321,9 @@ pub struct Measure {
     /// The OpenPrescribing measure this one follows or adapts, so a pharmacist can compare the
     /// two and ask for values by either id.
     pub openprescribing_id: Option<String>,
+    /// Where this measure deliberately differs from the OpenPrescribing measure it follows, and
+    /// why: a pharmacist comparing the two numbers reads this first. Empty when it is the same.
+    pub differences: Option<String>,
     /// Definition version, raised on every change to what is counted.
     pub version: u32,
     /// When first written.
@@ -332,7 +341,38 @@ pub struct Measure {
     pub components: Vec<String>,
 }
 
+/// How a measure stands against OpenPrescribing, for a pharmacist comparing numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Fidelity {
+    /// Follows an OpenPrescribing measure with no stated difference.
+    Same,
+    /// Follows one, with deliberate differences stated in `differences`.
+    DeliberatelyDifferent,
+    /// Has no OpenPrescribing counterpart.
+    OursOnly,
+}
+
+impl Fidelity {
+    /// In words, for listings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fidelity::Same => "same as OpenPrescribing",
+            Fidelity::DeliberatelyDifferent => "deliberately different",
+            Fidelity::OursOnly => "ours only",
+        }
+    }
+}
+
 impl Measure {
+    /// How it stands against OpenPrescribing.
+    pub fn fidelity(&self) -> Fidelity {
+        match (&self.openprescribing_id, &self.differences) {
+            (None, _) => Fidelity::OursOnly,
+            (Some(_), None) => Fidelity::Same,
+            (Some(_), Some(_)) => Fidelity::DeliberatelyDifferent,
+        }
+    }
+
     /// `value = numerator × multiplier / denominator`: 100 for percentages, 1,000 for per-1,000
     /// patients, 1 otherwise.
     pub fn multiplier(&self) -> f64 {
@@ -390,7 +430,8 @@ impl Measure {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSide {
-    value: String,
+    #[serde(default)]
+    value: Option<String>,
     #[serde(default)]
     codes: Vec<String>,
     #[serde(default)]
@@ -407,6 +448,8 @@ struct RawSide {
     exclude_products: Vec<RawProductRule>,
     #[serde(default)]
     quantity_per_item: Vec<RawQuantityRule>,
+    #[serde(default)]
+    any_of: Vec<RawSide>,
     #[serde(default)]
     label: Option<String>,
 }
@@ -434,6 +477,8 @@ struct RawMeasure {
     source: String,
     #[serde(default)]
     openprescribing_id: Option<String>,
+    #[serde(default)]
+    differences: Option<String>,
     version: u32,
     authored: String,
     reviewed: String,
@@ -502,8 +547,8 @@ pub fn parse(path: &Path, text: &str, tables: &[String], hash: String) -> Result
             return Err(bad(field, format!("\"{date}\" is not a date like 2026-11-23")));
         }
     }
-    let numerator = side(path, "numerator", raw.numerator, tables)?;
-    let denominator = side(path, "denominator", raw.denominator, tables)?;
+    let numerator = side(path, "numerator", raw.numerator, tables, !raw.components.is_empty(), None)?;
+    let denominator = side(path, "denominator", raw.denominator, tables, false, None)?;
     if !numerator.quantity.is_prescribing() {
         return Err(bad(
             "numerator.value",
@@ -562,6 +607,7 @@ pub fn parse(path: &Path, text: &str, tables: &[String], hash: String) -> Result
         target: raw.target,
         source: raw.source,
         openprescribing_id: raw.openprescribing_id,
+        differences: raw.differences.map(|d| d.trim().to_string()).filter(|d| !d.is_empty()),
         version: raw.version,
         authored: raw.authored,
         reviewed: raw.reviewed,
@@ -572,9 +618,38 @@ pub fn parse(path: &Path, text: &str, tables: &[String], hash: String) -> Result
     })
 }
 
-fn side(path: &Path, which: &str, raw: RawSide, tables: &[String]) -> Result<Side, MeasureError> {
+/// Parses one side; `composite` allows a numerator that selects nothing of its own (a composite's
+/// is its components'). An alternative of `any_of` is parsed with its side's value as `inherited`.
+fn side(
+    path: &Path,
+    which: &str,
+    raw: RawSide,
+    tables: &[String],
+    composite: bool,
+    inherited: Option<&Quantity>,
+) -> Result<Side, MeasureError> {
     let bad = |field: &str, msg: String| MeasureError::invalid(path, &format!("{which}.{field}"), msg);
-    let quantity = match raw.value.as_str() {
+    if let Some(parent) = inherited {
+        let own = [
+            ("value", raw.value.is_some()),
+            ("factors", raw.factors.is_some()),
+            ("label", raw.label.is_some()),
+            ("quantity_per_item", !raw.quantity_per_item.is_empty()),
+            ("any_of", !raw.any_of.is_empty()),
+        ];
+        if let Some((field, _)) = own.iter().find(|(_, given)| *given) {
+            return Err(bad(field, "an alternative of any_of only selects presentations; give this on its side".into()));
+        }
+        let mut alternative = RawSide { value: Some(parent.name().to_string()), ..raw };
+        if let Quantity::WeightedQuantity(t) = parent {
+            alternative.factors = Some(t.clone());
+        }
+        return side(path, which, alternative, tables, false, None);
+    }
+    let Some(value) = raw.value.as_deref() else {
+        return Err(bad("value", "say what the side sums: items, quantity, actual_cost, nic, adq, weighted_quantity or list_size".into()));
+    };
+    let quantity = match value {
         "items" => Quantity::Items,
         "quantity" => Quantity::Quantity,
         "actual_cost" => Quantity::ActualCost,
@@ -630,7 +705,27 @@ fn side(path: &Path, which: &str, raw: RawSide, tables: &[String]) -> Result<Sid
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    if quantity.is_prescribing() && codes.is_empty() && products.is_empty() {
+    let any_of = raw
+        .any_of
+        .into_iter()
+        .enumerate()
+        .map(|(i, alt)| side(path, &format!("{which}.any_of[{}]", i + 1), alt, tables, false, Some(&quantity)))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !any_of.is_empty()
+        && (!codes.is_empty()
+            || !exclude.is_empty()
+            || !raw.name_contains.is_empty()
+            || !raw.name_excludes.is_empty()
+            || !products.is_empty()
+            || !exclude_products.is_empty())
+    {
+        return Err(bad(
+            "any_of",
+            "a side with alternatives selects what any of them selects; move its own codes, filters and rules into them"
+                .into(),
+        ));
+    }
+    if quantity.is_prescribing() && codes.is_empty() && products.is_empty() && any_of.is_empty() && !composite {
         return Err(bad("codes", "list the BNF codes or prefixes to sum, or dm+d `products` rules".into()));
     }
     if !quantity_per_item.is_empty() && !matches!(quantity, Quantity::Items | Quantity::Quantity) {
@@ -643,6 +738,7 @@ fn side(path: &Path, which: &str, raw: RawSide, tables: &[String]) -> Result<Sid
         ));
     }
     let has_codes = !codes.is_empty()
+        || !any_of.is_empty()
         || !exclude.is_empty()
         || !products.is_empty()
         || !exclude_products.is_empty()
@@ -660,6 +756,7 @@ fn side(path: &Path, which: &str, raw: RawSide, tables: &[String]) -> Result<Sid
         products,
         exclude_products,
         quantity_per_item,
+        any_of,
         label: raw.label.map(|l| l.trim().to_string()).filter(|l| !l.is_empty()),
     })
 }

@@ -164,6 +164,7 @@ impl Library {
         }
         measures.sort_by(|a, b| a.id.cmp(&b.id));
         errors.extend(check_composites(dir, &measures));
+        link_composites(&mut measures);
         if errors.is_empty() {
             Ok(Self { dir: dir.to_path_buf(), measures, tables })
         } else {
@@ -234,8 +235,8 @@ impl Library {
 pub struct DeadCriterion {
     /// The measure.
     pub measure: String,
-    /// `numerator` or `denominator`.
-    pub side: &'static str,
+    /// `numerator` or `denominator` (`numerator.any_of[2]` for an alternative).
+    pub side: String,
     /// What kind of criterion: `code pattern`, `excluded pattern` or `name keyword`.
     pub kind: &'static str,
     /// The pattern or keyword as written.
@@ -259,40 +260,9 @@ impl Library {
         let mut dead = Vec::new();
         for m in self.computed() {
             for (side_name, side) in [("numerator", &m.numerator), ("denominator", &m.denominator)] {
-                if !side.quantity.is_prescribing() {
-                    continue;
-                }
-                let mut report = |kind, criterion: String| {
-                    dead.push(DeadCriterion { measure: m.id.clone(), side: side_name, kind, criterion })
-                };
-                let matches_none = |p: &CodePattern| !presentations.iter().any(|x| p.matches(&x.code));
-                for p in side.codes.iter().filter(|p| matches_none(p)) {
-                    report("code pattern", p.to_string());
-                }
-                for p in side.exclude.iter().filter(|p| matches_none(p)) {
-                    report("excluded pattern", p.to_string());
-                }
-                for p in side.quantity_per_item.iter().flat_map(|r| &r.codes).filter(|p| matches_none(p)) {
-                    report("quantity rule pattern", p.to_string());
-                }
-                let by_code: Vec<&Presentation> = presentations
-                    .iter()
-                    .filter(|x| {
-                        (side.codes.is_empty() || side.codes.iter().any(|p| p.matches(&x.code)))
-                            && !side.exclude.iter().any(|p| p.matches(&x.code))
-                    })
-                    .collect();
-                for k in &side.name_contains {
-                    if !by_code.iter().any(|x| x.name.to_ascii_lowercase().contains(k.as_str())) {
-                        report("name keyword", k.clone());
-                    }
-                }
-                if dmd_loaded {
-                    for r in &side.products {
-                        if !by_code.iter().any(|x| r.selects(x)) {
-                            report("product rule", r.to_string());
-                        }
-                    }
+                // A composite's numerator is its components', which are checked themselves.
+                if !(m.is_composite() && side_name == "numerator") {
+                    dead_in_side(&m.id, side_name.to_string(), side, presentations, dmd_loaded, &mut dead);
                 }
             }
         }
@@ -306,27 +276,82 @@ impl Library {
     }
 }
 
+/// The criteria of one side (and of its alternatives) that select nothing among `presentations`.
+fn dead_in_side(
+    measure: &str,
+    side_name: String,
+    side: &Side,
+    presentations: &[Presentation],
+    dmd_loaded: bool,
+    dead: &mut Vec<DeadCriterion>,
+) {
+    if !side.quantity.is_prescribing() {
+        return;
+    }
+    for (i, alternative) in side.any_of.iter().enumerate() {
+        dead_in_side(measure, format!("{side_name}.any_of[{}]", i + 1), alternative, presentations, dmd_loaded, dead);
+    }
+    let mut report = |kind, criterion: String| {
+        dead.push(DeadCriterion { measure: measure.to_string(), side: side_name.clone(), kind, criterion })
+    };
+    let matches_none = |p: &CodePattern| !presentations.iter().any(|x| p.matches(&x.code));
+    for p in side.codes.iter().filter(|p| matches_none(p)) {
+        report("code pattern", p.to_string());
+    }
+    for p in side.exclude.iter().filter(|p| matches_none(p)) {
+        report("excluded pattern", p.to_string());
+    }
+    for p in side.quantity_per_item.iter().flat_map(|r| &r.codes).filter(|p| matches_none(p)) {
+        report("quantity rule pattern", p.to_string());
+    }
+    if !side.any_of.is_empty() {
+        return;
+    }
+    let by_code: Vec<&Presentation> = presentations
+        .iter()
+        .filter(|x| {
+            (side.codes.is_empty() || side.codes.iter().any(|p| p.matches(&x.code)))
+                && !side.exclude.iter().any(|p| p.matches(&x.code))
+        })
+        .collect();
+    for k in &side.name_contains {
+        if !by_code.iter().any(|x| x.name.to_ascii_lowercase().contains(k.as_str())) {
+            report("name keyword", k.clone());
+        }
+    }
+    if dmd_loaded {
+        for r in &side.products {
+            if !by_code.iter().any(|x| r.selects(x)) {
+                report("product rule", r.to_string());
+            }
+        }
+    }
+}
+
 /// A composite must be exactly the sum of its components, or a total over measures that leaves
 /// it out (or them) would still count some prescriptions twice or miss some: every component
-/// exists and is not itself composite, sums the same value over the same denominator, selects by
-/// code alone, and the components' code patterns together are the composite's.
+/// exists and is not itself composite, and sums the same value over the same denominator; the
+/// composite's numerator selects nothing of its own, because it is its components' (see
+/// [`Side::any_of`], filled in by [`link_composites`]).
 fn check_composites(dir: &Path, measures: &[Measure]) -> Vec<MeasureError> {
     let mut errors = Vec::new();
     for m in measures.iter().filter(|m| m.is_composite()) {
         let path = dir.join(format!("{}.toml", m.id));
         let bad = |msg: String| MeasureError::invalid(&path, "components", msg);
-        let plain = |s: &Side| {
-            s.exclude.is_empty()
-                && s.name_contains.is_empty()
-                && s.name_excludes.is_empty()
-                && !s.uses_dmd()
-                && !s.uses_quantity_split()
-        };
-        if !plain(&m.numerator) {
-            errors.push(bad("a composite's numerator selects by code alone (no exclusions or name filters)".into()));
+        let n = &m.numerator;
+        if !n.codes.is_empty()
+            || !n.any_of.is_empty()
+            || !n.exclude.is_empty()
+            || !n.name_contains.is_empty()
+            || !n.name_excludes.is_empty()
+            || n.uses_dmd()
+            || n.uses_quantity_split()
+        {
+            errors.push(bad(
+                "a composite's numerator is the sum of its components' numerators: give it no codes, filters or rules of its own".into(),
+            ));
             continue;
         }
-        let mut union: Vec<String> = Vec::new();
         for id in &m.components {
             let Some(c) = measures.iter().find(|x| &x.id == id) else {
                 errors.push(bad(format!("\"{id}\" is not a measure of this library")));
@@ -345,25 +370,24 @@ fn check_composites(dir: &Path, measures: &[Measure]) -> Vec<MeasureError> {
                     m.numerator.quantity.name(),
                     m.denominator.quantity.name()
                 )));
-            } else if !plain(&c.numerator) {
-                errors.push(bad(format!("\"{id}\" uses exclusions or name filters, which a composite cannot repeat")));
+            } else if c.numerator.uses_quantity_split() {
+                errors.push(bad(format!("\"{id}\" counts by quantity per item, which a composite cannot sum")));
+            } else if c.status == Status::Retired {
+                errors.push(bad(format!("\"{id}\" is retired; a composite sums live measures")));
             }
-            union.extend(c.numerator.codes.iter().map(|p| p.to_string()));
-        }
-        let mut own: Vec<String> = m.numerator.codes.iter().map(|p| p.to_string()).collect();
-        own.sort();
-        own.dedup();
-        union.sort();
-        union.dedup();
-        if own != union {
-            let missing: Vec<&String> = union.iter().filter(|c| !own.contains(c)).collect();
-            let extra: Vec<&String> = own.iter().filter(|c| !union.contains(c)).collect();
-            errors.push(bad(format!(
-                "the components' codes and the numerator's differ (components only: {missing:?}; numerator only: {extra:?})"
-            )));
         }
     }
     errors
+}
+
+/// Gives each composite's numerator its components' numerators, so it selects exactly what they
+/// select (checked by [`check_composites`] first).
+fn link_composites(measures: &mut [Measure]) {
+    let sides: Vec<(String, Side)> = measures.iter().map(|m| (m.id.clone(), m.numerator.clone())).collect();
+    for m in measures.iter_mut().filter(|m| m.is_composite()) {
+        m.numerator.any_of =
+            m.components.iter().filter_map(|id| sides.iter().find(|(x, _)| x == id).map(|(_, s)| s.clone())).collect();
+    }
 }
 
 fn sorted_files(dir: &Path, ext: &str) -> std::io::Result<Vec<PathBuf>> {

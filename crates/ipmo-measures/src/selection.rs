@@ -42,6 +42,8 @@ pub struct Product {
     pub is_brand: bool,
     /// dm+d name.
     pub name: String,
+    /// The VMP's name (the product's own for a VMP), which an AMP's rules may also match.
+    pub vmp_name: String,
     /// The VTM's name, when the product has one.
     pub vtm: Option<String>,
     /// Ontology form-routes (`tablet.oral`, `pressurizedinhalation.inhalation`).
@@ -203,7 +205,7 @@ pub struct ProductRule {
     pub strength: Option<StrengthRule>,
     /// Form-routes: one of the product's matches one of these.
     pub form_route: Vec<TextPattern>,
-    /// dm+d product names (VMP or AMP).
+    /// dm+d product names: the product's own or, for an AMP, its VMP's.
     pub name: Vec<TextPattern>,
     /// ATC codes (`J01%`).
     pub atc: Vec<TextPattern>,
@@ -222,7 +224,7 @@ impl ProductRule {
             patterns.is_empty() || text.is_some_and(|t| patterns.iter().any(|x| x.matches(t)))
         };
         if !any(&self.vtm, p.vtm.as_deref())
-            || !any(&self.name, Some(&p.name))
+            || !(any(&self.name, Some(&p.name)) || any(&self.name, Some(&p.vmp_name)))
             || !any(&self.atc, p.atc.as_deref())
             || self.brand.is_some_and(|b| b != p.is_brand)
             || (!self.vmp.is_empty() && !self.vmp.contains(&p.vmp_id))
@@ -424,6 +426,7 @@ mod tests {
             vmp_id: "1".into(),
             is_brand: false,
             name: format!("{vtm} product"),
+            vmp_name: format!("{vtm} product"),
             vtm: Some(vtm.into()),
             form_routes: vec![form_route.into()],
             ingredients: ingredients

@@ -172,6 +172,7 @@ impl Warehouse {
                         vmp_id: id.to_string(),
                         is_brand: false,
                         name: name(i).unwrap_or_default().to_string(),
+                        vmp_name: name(i).unwrap_or_default().to_string(),
                         vtm: vtmid(i).and_then(|v| vtm.get(v).cloned()),
                         // Several form-routes of one VMP are joined with "; " in this column.
                         form_routes: form_route(i)
