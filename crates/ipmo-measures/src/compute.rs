@@ -52,7 +52,9 @@ impl Amount {
     fn of(q: &Quantity) -> Option<Self> {
         Some(match q {
             Quantity::Items => Amount::Items,
-            Quantity::Quantity | Quantity::WeightedQuantity(_) => Amount::Quantity,
+            Quantity::Quantity | Quantity::WeightedQuantity(_) | Quantity::IngredientAmount { .. } | Quantity::Ddd => {
+                Amount::Quantity
+            }
             Quantity::ActualCost => Amount::ActualCost,
             Quantity::Nic => Amount::Nic,
             Quantity::Adq => Amount::Adq,
@@ -230,7 +232,7 @@ impl<'l> CodeIndex<'l> {
                         let quantity = side.quantity == Quantity::Quantity;
                         lists.split.push(SplitContribution { slot, numerator, quantity, bounds });
                     }
-                } else if let Some(factor) = self.library.weight(side, code) {
+                } else if let Some(factor) = self.library.weight(side, presentation) {
                     lists.totals.push(Contribution { slot, numerator, amount, factor });
                 }
             }

@@ -56,6 +56,10 @@
 //! source = "NHS Oversight Framework 2021/22: broad-spectrum ≤ 10%"
 //! ```
 //!
+//! An `ingredient_amount` side (with `amount_unit = "mg"`) sums quantity × the dm+d strength of the
+//! ingredients its product rules name; a `ddd` side sums WHO defined daily doses from dm+d's
+//! DDD supplement. Both need a dm+d release loaded.
+//!
 //! A `weighted_quantity` side names a factor table (`factors = "ome"` reads
 //! `measures/tables/ome.csv`, columns `bnf_code,factor,note`) and sums quantity × factor, e.g.
 //! oral morphine equivalent or kg CO2e.
@@ -106,6 +110,18 @@ pub enum Quantity {
     Adq,
     /// Quantity × a per-code factor from a named table.
     WeightedQuantity(String),
+    /// Amount of active ingredient: quantity × the dm+d strength per unit (tablet, ml, dose) of
+    /// the ingredients the side's product rules name, in `unit` (mg, microgram, gram), times a
+    /// per-code factor when `factors` names a table (1 ÷ ADQ turns milligrams into ADQs).
+    IngredientAmount {
+        /// The unit the amount is in.
+        unit: String,
+        /// A factor table to multiply by, if any.
+        factors: Option<String>,
+    },
+    /// WHO defined daily doses: the ingredient amount in the unit of the product's DDD from dm+d's
+    /// BNF/ATC/DDD supplement, divided by that DDD.
+    Ddd,
     /// Registered patients (the value is per 1,000 patients).
     ListSize,
     /// The 2013 oral-antibacterial item STAR-PU.
@@ -132,6 +148,8 @@ impl Quantity {
             Quantity::Nic => "nic",
             Quantity::Adq => "adq",
             Quantity::WeightedQuantity(_) => "weighted_quantity",
+            Quantity::IngredientAmount { .. } => "ingredient_amount",
+            Quantity::Ddd => "ddd",
             Quantity::ListSize => "list_size",
             Quantity::StarPuOralAntibacterial => "star_pu_oral_antibacterial",
         }
@@ -141,7 +159,9 @@ impl Quantity {
     pub fn sql_column(&self) -> &str {
         match self {
             Quantity::Items => "items",
-            Quantity::Quantity | Quantity::WeightedQuantity(_) => "quantity",
+            Quantity::Quantity | Quantity::WeightedQuantity(_) | Quantity::IngredientAmount { .. } | Quantity::Ddd => {
+                "quantity"
+            }
             Quantity::ActualCost => "actual_cost",
             Quantity::Nic => "nic",
             Quantity::Adq => "adq_usage",
@@ -192,6 +212,11 @@ impl Side {
             Quantity::Nic => "net ingredient cost (£)".into(),
             Quantity::Adq => "average daily quantities".into(),
             Quantity::WeightedQuantity(t) => format!("quantity weighted by the {} table", t.replace('_', " ")),
+            Quantity::IngredientAmount { unit, factors: None } => format!("ingredient ({unit})"),
+            Quantity::IngredientAmount { unit, factors: Some(t) } => {
+                format!("ingredient ({unit}) weighted by the {} table", t.replace('_', " "))
+            }
+            Quantity::Ddd => "defined daily doses".into(),
             Quantity::ListSize => "registered patients".into(),
             Quantity::StarPuOralAntibacterial => "STAR-PU (oral antibacterial items)".into(),
         }
@@ -232,9 +257,22 @@ impl Side {
         !self.exclude_products.iter().any(|r| r.selects(p))
     }
 
-    /// Whether selection reads dm+d (and so needs a release loaded to select anything).
+    /// Whether the side reads dm+d (and so needs a release loaded to select or weigh anything).
     pub fn uses_dmd(&self) -> bool {
-        !self.products.is_empty() || !self.exclude_products.is_empty() || self.any_of.iter().any(Side::uses_dmd)
+        !self.products.is_empty()
+            || !self.exclude_products.is_empty()
+            || matches!(self.quantity, Quantity::IngredientAmount { .. } | Quantity::Ddd)
+            || self.any_of.iter().any(Side::uses_dmd)
+    }
+
+    /// The product rules whose named ingredients an amount is taken from: the side's own, or its
+    /// alternatives' (a presentation's amount comes from the first rule one of its products meets).
+    pub fn rules_for_amounts(&self) -> Vec<ProductRule> {
+        let mut rules = self.products.clone();
+        for a in &self.any_of {
+            rules.extend(a.rules_for_amounts());
+        }
+        rules
     }
 
     /// Whether the side reads the EPD's quantity split rather than the monthly totals.
@@ -399,13 +437,18 @@ impl Measure {
             Quantity::Quantity => "units",
             Quantity::Adq => "ADQs",
             Quantity::WeightedQuantity(_) => "weighted units",
+            Quantity::IngredientAmount { unit, factors: None } => unit.as_str(),
+            Quantity::IngredientAmount { .. } => "weighted amount",
+            Quantity::Ddd => "DDDs",
             _ => "",
         };
-        let per = match self.denominator.quantity {
+        let per = match &self.denominator.quantity {
             Quantity::ListSize => "1,000 patients",
             Quantity::StarPuOralAntibacterial => "STAR-PU",
             Quantity::Items => "item",
             Quantity::Quantity | Quantity::WeightedQuantity(_) => "unit",
+            Quantity::IngredientAmount { unit, .. } => unit.as_str(),
+            Quantity::Ddd => "DDD",
             Quantity::Adq => "ADQ",
             Quantity::ActualCost | Quantity::Nic => "£ spent",
         };
@@ -422,7 +465,12 @@ impl Measure {
     pub fn counts_events(&self) -> bool {
         matches!(
             self.numerator.quantity,
-            Quantity::Items | Quantity::Quantity | Quantity::Adq | Quantity::WeightedQuantity(_)
+            Quantity::Items
+                | Quantity::Quantity
+                | Quantity::Adq
+                | Quantity::WeightedQuantity(_)
+                | Quantity::IngredientAmount { .. }
+                | Quantity::Ddd
         )
     }
 }
@@ -438,6 +486,8 @@ struct RawSide {
     exclude: Vec<String>,
     #[serde(default)]
     factors: Option<String>,
+    #[serde(default)]
+    amount_unit: Option<String>,
     #[serde(default)]
     name_contains: Vec<String>,
     #[serde(default)]
@@ -641,8 +691,14 @@ fn side(
             return Err(bad(field, "an alternative of any_of only selects presentations; give this on its side".into()));
         }
         let mut alternative = RawSide { value: Some(parent.name().to_string()), ..raw };
-        if let Quantity::WeightedQuantity(t) = parent {
-            alternative.factors = Some(t.clone());
+        match parent {
+            Quantity::WeightedQuantity(t) | Quantity::IngredientAmount { factors: Some(t), .. } => {
+                alternative.factors = Some(t.clone());
+            }
+            _ => {}
+        }
+        if let Quantity::IngredientAmount { unit, .. } = parent {
+            alternative.amount_unit = Some(unit.clone());
         }
         return side(path, which, alternative, tables, false, None);
     }
@@ -657,6 +713,21 @@ fn side(
         "adq" => Quantity::Adq,
         "list_size" => Quantity::ListSize,
         "star_pu_oral_antibacterial" => Quantity::StarPuOralAntibacterial,
+        "ddd" => Quantity::Ddd,
+        "ingredient_amount" => {
+            let Some(unit) = raw.amount_unit.clone() else {
+                return Err(bad("amount_unit", "say the unit of the amount: mg, microgram or gram".into()));
+            };
+            if !crate::selection::is_mass_unit(&unit) {
+                return Err(bad("amount_unit", format!("\"{unit}\" is not mg, microgram, gram or nanogram")));
+            }
+            let factors = match &raw.factors {
+                Some(t) if tables.contains(t) => Some(t.clone()),
+                Some(t) => return Err(bad("factors", format!("no factor table \"{t}\": add measures/tables/{t}.csv"))),
+                None => None,
+            };
+            Quantity::IngredientAmount { unit, factors }
+        }
         "weighted_quantity" => match &raw.factors {
             Some(t) if tables.contains(t) => Quantity::WeightedQuantity(t.clone()),
             Some(t) => {
@@ -668,13 +739,16 @@ fn side(
             return Err(bad(
                 "value",
                 format!(
-                    "\"{other}\" must be one of items, quantity, actual_cost, nic, adq, weighted_quantity, list_size, star_pu_oral_antibacterial"
+                    "\"{other}\" must be one of items, quantity, actual_cost, nic, adq, weighted_quantity, ingredient_amount, ddd, list_size, star_pu_oral_antibacterial"
                 ),
             ));
         }
     };
-    if raw.factors.is_some() && !matches!(quantity, Quantity::WeightedQuantity(_)) {
-        return Err(bad("factors", "only a weighted_quantity uses a factor table".into()));
+    if raw.factors.is_some() && !matches!(quantity, Quantity::WeightedQuantity(_) | Quantity::IngredientAmount { .. }) {
+        return Err(bad("factors", "only a weighted_quantity or an ingredient_amount uses a factor table".into()));
+    }
+    if raw.amount_unit.is_some() && !matches!(quantity, Quantity::IngredientAmount { .. }) {
+        return Err(bad("amount_unit", "only an ingredient_amount has an amount unit".into()));
     }
     let parse_all = |field: &str, list: &[String]| -> Result<Vec<CodePattern>, MeasureError> {
         list.iter().map(|c| CodePattern::parse(c).map_err(|m| bad(field, m))).collect()

@@ -199,9 +199,18 @@ impl Library {
 
     /// The weight a side applies to a presentation it selects: 1, or the factor table's value
     /// (`None` when a weighted side's table does not cover the code, which then is not counted).
-    pub fn weight(&self, side: &Side, code: &str) -> Option<f64> {
+    pub fn weight(&self, side: &Side, p: &Presentation) -> Option<f64> {
+        let table = |t: &String| self.tables.get(t).and_then(|t| t.factor(&p.code));
         match &side.quantity {
-            Quantity::WeightedQuantity(t) => self.tables.get(t).and_then(|t| t.factor(code)),
+            Quantity::WeightedQuantity(t) => table(t),
+            Quantity::IngredientAmount { unit, factors } => {
+                let amount = crate::selection::amount_per_unit(p, &side.rules_for_amounts(), unit)?;
+                match factors {
+                    Some(t) => table(t).map(|f| amount * f),
+                    None => Some(amount),
+                }
+            }
+            Quantity::Ddd => crate::selection::ddds_per_unit(p, &side.rules_for_amounts()),
             _ => Some(1.0),
         }
     }
@@ -216,7 +225,7 @@ impl Library {
             .into_iter()
             .filter(|p| side.selects(p))
             .filter_map(|p| {
-                self.weight(side, &p.code).map(|factor| ResolvedCode {
+                self.weight(side, p).map(|factor| ResolvedCode {
                     bnf_code: p.code.clone(),
                     name: p.name.clone(),
                     factor,

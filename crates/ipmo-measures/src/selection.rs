@@ -50,8 +50,10 @@ pub struct Product {
     pub form_routes: Vec<String>,
     /// Active ingredients with their strengths.
     pub ingredients: Vec<Ingredient>,
-    /// WHO ATC code, from dm+d's BNF/ATC supplement.
+    /// WHO ATC code, from dm+d's BNF/ATC/DDD supplement.
     pub atc: Option<String>,
+    /// WHO defined daily dose and its unit (`300`, `mg`), from the same supplement.
+    pub ddd: Option<(f64, String)>,
 }
 
 /// One active ingredient of a product.
@@ -81,6 +83,11 @@ impl Ingredient {
         };
         Some(value / per)
     }
+}
+
+/// Whether `unit` is a mass unit strengths convert into.
+pub fn is_mass_unit(unit: &str) -> bool {
+    mass_factor(unit).is_some()
 }
 
 /// Milligrams per unit, for the mass units dm+d uses.
@@ -251,6 +258,45 @@ impl ProductRule {
     pub fn selects(&self, p: &Presentation) -> bool {
         p.products.iter().any(|x| self.matches(x))
     }
+
+    /// The ingredients of a product the rule speaks of: those its ingredient names match, or all.
+    fn ingredients_of<'p>(&self, p: &'p Product) -> impl Iterator<Item = &'p Ingredient> {
+        p.ingredients.iter().filter(|i| self.ingredient.is_empty() || self.ingredient.iter().any(|x| x.matches(&i.name)))
+    }
+}
+
+/// The amount of ingredient in one unit of a presentation (one tablet, one ml, one dose), in
+/// `unit`: the strength of the ingredients named by the first rule one of its products meets
+/// (every ingredient when `rules` is empty or the rule names none). `None` when no product
+/// qualifies or a strength is missing or in a unit that does not convert.
+pub fn amount_per_unit(p: &Presentation, rules: &[ProductRule], unit: &str) -> Option<f64> {
+    let every = ProductRule::default();
+    let (product, rule) = qualifying(p, rules, &every)?;
+    let amounts: Option<Vec<f64>> = rule.ingredients_of(product).map(|i| i.strength_in(Some(unit))).collect();
+    amounts.filter(|a| !a.is_empty()).map(|a| a.iter().sum())
+}
+
+/// Defined daily doses in one unit of a presentation: the ingredient amount in the unit of the
+/// product's DDD, divided by the DDD. `None` without a DDD, a strength, or a unit that converts.
+pub fn ddds_per_unit(p: &Presentation, rules: &[ProductRule]) -> Option<f64> {
+    let every = ProductRule::default();
+    let (product, rule) = qualifying(p, rules, &every)?;
+    let (ddd, unit) = product.ddd.as_ref().filter(|(d, _)| *d > 0.0)?;
+    let amounts: Option<Vec<f64>> = rule.ingredients_of(product).map(|i| i.strength_in(Some(unit))).collect();
+    amounts.filter(|a| !a.is_empty()).map(|a| a.iter().sum::<f64>() / ddd)
+}
+
+/// The first product of `p` that meets one of `rules` (any product when there are none), with
+/// the rule it meets.
+fn qualifying<'a>(
+    p: &'a Presentation,
+    rules: &'a [ProductRule],
+    every: &'a ProductRule,
+) -> Option<(&'a Product, &'a ProductRule)> {
+    if rules.is_empty() {
+        return p.products.first().map(|x| (x, every));
+    }
+    p.products.iter().find_map(|x| rules.iter().find(|r| r.matches(x)).map(|r| (x, r)))
 }
 
 impl fmt::Display for ProductRule {
@@ -434,6 +480,7 @@ mod tests {
                 .map(|(n, s, u)| Ingredient { name: n.to_string(), strength: Some((*s, u.to_string())), per: None })
                 .collect(),
             atc: None,
+            ddd: None,
         }
     }
 

@@ -1,8 +1,9 @@
 //! Presentations as the measures engine sees them: each current BNF code with its name and the
 //! dm+d products behind it, so a definition can select by what a medicine is.
 //!
-//! A code's products come from dm+d's own BNF supplement (`dmd_bnf`) and from NHSBSA's BNF ↔
-//! SNOMED mapping (`bnf_snomed`), with old dm+d ids followed to today's. A branded code with no
+//! A code's products come from NHSBSA's BNF ↔ SNOMED mapping (`bnf_snomed`), with old dm+d ids
+//! followed to today's. (dm+d's own BNF supplement names BNF sections, not presentations, so it
+//! gives ATC codes and DDDs here, not links.) A branded code with no
 //! product of its own borrows the products of its generic equivalent (the same chemical and
 //! strength, `AA` in place of the brand), as OpenPrescribing joins prescribing to dm+d. The tables
 //! are read straight from Parquet and joined here: a full release is some 25,000 VMPs and
@@ -43,6 +44,19 @@ fn corrupt(column: &str, what: &str) -> WarehouseError {
         path: "dm+d tables".into(),
         detail: format!("column {column} is not {what}; reload the release with `ipmo ingest dmd --force`"),
     }
+}
+
+/// The dm+d codes of the mass units, for a supplement loaded without its release's lookup.
+fn mass_unit(code: &str) -> Option<String> {
+    Some(
+        match code {
+            "258684004" => "mg",
+            "258682000" => "gram",
+            "258685003" => "microgram",
+            _ => return None,
+        }
+        .to_string(),
+    )
 }
 
 /// The generic equivalent of a branded BNF code: chemical, `AA`, and the strength code twice.
@@ -88,15 +102,6 @@ impl Warehouse {
         }
         // Links from BNF codes to products.
         let mut links: Vec<(String, String)> = Vec::new();
-        for b in read("dmd_bnf")? {
-            let c = Columns { batch: &b };
-            let (id, bnf) = (c.text("id")?, c.text("bnf")?);
-            for i in 0..b.num_rows() {
-                if let (Some(id), Some(bnf)) = (id(i), bnf(i)) {
-                    links.push((today(bnf), latest(id)));
-                }
-            }
-        }
         for (bnf, snomed) in string_pairs(&read("bnf_snomed")?) {
             links.push((today(bnf), latest(snomed)));
         }
@@ -148,13 +153,29 @@ impl Warehouse {
                 }
             }
         }
+        // Units of measure by code, for DDDs.
+        let mut units: FxHashMap<String, String> = FxHashMap::default();
+        for b in read("dmd_lookup")? {
+            let c = Columns { batch: &b };
+            let (table, code, description) = (c.text("lookup")?, c.text("code")?, c.text("description")?);
+            for i in 0..b.num_rows() {
+                if let (Some("UNIT_OF_MEASURE"), Some(code), Some(d)) = (table(i), code(i), description(i)) {
+                    units.insert(code.to_string(), d.to_string());
+                }
+            }
+        }
         let mut atc: FxHashMap<String, String> = FxHashMap::default();
+        let mut ddd: FxHashMap<String, (f64, String)> = FxHashMap::default();
         for b in read("dmd_bnf")? {
             let c = Columns { batch: &b };
-            let (id, code) = (c.text("id")?, c.text("atc")?);
+            let (id, code, value, unit) = (c.text("id")?, c.text("atc")?, c.number("ddd")?, c.text("ddd_unit_code")?);
             for i in 0..b.num_rows() {
-                if let (Some(id), Some(code)) = (id(i), code(i)) {
+                let Some(id) = id(i) else { continue };
+                if let Some(code) = code(i).filter(|c| *c != "n/a") {
                     atc.insert(id.to_string(), code.to_string());
+                }
+                if let (Some(v), Some(u)) = (value(i), unit(i).and_then(|u| units.get(u).cloned().or_else(|| mass_unit(u)))) {
+                    ddd.insert(id.to_string(), (v, u));
                 }
             }
         }
@@ -180,6 +201,7 @@ impl Warehouse {
                             .unwrap_or_default(),
                         ingredients: Vec::new(),
                         atc: atc.get(id).cloned(),
+                        ddd: ddd.get(id).cloned(),
                     },
                 );
             }
@@ -228,6 +250,7 @@ impl Warehouse {
                         is_brand: true,
                         name: name(i).unwrap_or_default().to_string(),
                         atc: atc.get(id).cloned().or_else(|| vmp.atc.clone()),
+                        ddd: ddd.get(id).cloned().or_else(|| vmp.ddd.clone()),
                         ..vmp.clone()
                     },
                 );
