@@ -101,6 +101,7 @@ fn synth_and_load(input: &Path, wh: &Path, practices: &str, [first, second]: [&s
     ok(&ipmo(wh, &["-q", "ingest", "bnf", &f("bnf_codes.csv")]));
     ok(&ipmo(wh, &["-q", "ingest", "orgs", &f("gp-reg-pat-prac-map.csv")]));
     ok(&ipmo(wh, &["-q", "ingest", "imd", &f("practice_imd.csv")]));
+    load_synthetic_dmd(input, wh);
     let lists =
         [f(&format!("gp-reg-pat-prac-quin-age_{first}.csv")), f(&format!("gp-reg-pat-prac-quin-age_{second}.csv"))];
     ok(&ipmo(wh, &["-q", "ingest", "list-sizes", &lists[0], &lists[1]]));
@@ -324,9 +325,13 @@ fn measure_values_agree_with_independent_sql() {
          GROUP BY m.icb_code ORDER BY 1"
     ).replace("p.practice_code IN", "p.practice_code IN").replace("AND NOT unidentified", "AND NOT p.unidentified"));
     assert_same("generic_prescribing", &engine("generic_prescribing", "icb"), &sql);
-    // Cost per 1,000 patients, per practice and for the custom group.
+    // Cost per 1,000 patients, per practice and for the custom group, of presentations whose dm+d
+    // product has colecalciferol as its only ingredient (selected here in SQL over the dm+d views).
     let cost = "SELECT p.practice_code AS code, SUM(p.actual_cost) AS cost FROM prescribing_current p \
-                WHERE p.month = DATE '2025-02-01' AND p.bnf_code LIKE '0906040G0%' GROUP BY p.practice_code";
+                WHERE p.month = DATE '2025-02-01' AND p.bnf_code IN (SELECT m.bnf_code FROM bnf_snomed m \
+                JOIN dmd_product d ON d.id = m.snomed_code JOIN (SELECT vpid, COUNT(*) AS n, \
+                MAX(LOWER(ingredient)) AS ingredient FROM dmd_vmp_strength GROUP BY vpid) s ON s.vpid = d.vpid \
+                WHERE s.n = 1 AND s.ingredient = 'colecalciferol') GROUP BY p.practice_code";
     let sql = sql_map(
         &wh,
         &format!(
@@ -376,6 +381,14 @@ fn synth_and_load_months(input: &Path, wh: &Path, practices: &str, start: &str, 
 }
 
 /// Loads every file `ipmo synth` wrote into `input`.
+/// Loads the synthetic dm+d release and BNF ↔ SNOMED mapping `ipmo synth` wrote, so measures
+/// that select by dm+d are computed.
+fn load_synthetic_dmd(input: &Path, wh: &Path) {
+    let f = |n: &str| input.join(n).to_str().unwrap().to_string();
+    ok(&ipmo(wh, &["-q", "ingest", "dmd", &f("dmd")]));
+    ok(&ipmo(wh, &["-q", "ingest", "bnf-snomed", &f("bnf_snomed_mapping.csv")]));
+}
+
 fn synth_load_only(input: &Path, wh: &Path) {
     let all = |prefix: &str| -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(input)
@@ -391,6 +404,7 @@ fn synth_load_only(input: &Path, wh: &Path) {
     ok(&ipmo(wh, &["-q", "ingest", "bnf", &f("bnf_codes.csv")]));
     ok(&ipmo(wh, &["-q", "ingest", "orgs", &f("gp-reg-pat-prac-map.csv")]));
     ok(&ipmo(wh, &["-q", "ingest", "imd", &f("practice_imd.csv")]));
+    load_synthetic_dmd(input, wh);
     let mut args = vec!["-q".to_string(), "ingest".into(), "list-sizes".into()];
     args.extend(all("gp-reg-pat-prac-quin-age_"));
     ok(&ipmo(wh, &args.iter().map(String::as_str).collect::<Vec<_>>()));
@@ -1541,10 +1555,11 @@ fn real_category_m_lists_load_beside_part_viii_a_and_agree_with_it() {
 }
 
 /// `ipmo measures check` against a warehouse holding the real BNF codes (2020 Code Information
-/// carried through the change lists to 2026) names each criterion that selects nothing and fails;
-/// without BNF codes it checks the files only.
+/// carried through the change lists to 2026): the shipped library passes, and a library with one
+/// deliberately stale pattern (Fostair 200/6 under its pre-2023 code) fails, naming the measure,
+/// side and pattern. Without BNF codes it checks the files only.
 #[test]
-fn measures_check_names_criteria_that_select_nothing_in_the_warehouse() {
+fn measures_check_passes_the_shipped_library_and_names_a_stale_pattern() {
     let Some(real) = ipmo_testkit::real_data("measures_check_names_dead_criteria") else { return };
     let tmp = tempfile::tempdir().unwrap();
     let wh = tmp.path().join("wh");
@@ -1560,16 +1575,47 @@ fn measures_check_names_criteria_that_select_nothing_in_the_warehouse() {
         args.push(real.join(format!("openprescribing/bnf-code-changes/{y}.txt")).to_str().unwrap().into());
     }
     ok(&ipmo(&wh, &args.iter().map(String::as_str).collect::<Vec<_>>()));
-    let out = ipmo(&wh, &["measures", "check"]);
+    let shipped = ok(&ipmo(&wh, &["measures", "check"]));
+    assert!(
+        shipped.contains("every code pattern, name keyword selects something among the 81651 presentations"),
+        "{shipped}"
+    );
+    assert!(
+        shipped.contains("not checked:") && shipped.contains("ppi_higher_dose"),
+        "dm+d measures are named: {shipped}"
+    );
+
+    let stale = tmp.path().join("measures");
+    std::fs::create_dir_all(stale.join("tables")).unwrap();
+    let library = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../measures");
+    for e in std::fs::read_dir(&library).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            std::fs::copy(&p, stale.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    for e in std::fs::read_dir(library.join("tables")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, stale.join("tables").join(p.file_name().unwrap())).unwrap();
+    }
+    let methotrexate = std::fs::read_to_string(stale.join("methotrexate_10mg.toml")).unwrap();
+    std::fs::write(
+        stale.join("methotrexate_10mg.toml"),
+        methotrexate.replace(
+            "codes = [\"1001030U0%AB\", \"1001030U0%AC\"]",
+            "codes = [\"1001030U0%AB\", \"1001030U0%AC\", \"0302000C0%BZ\"]",
+        ),
+    )
+    .unwrap();
+    let out = ipmo(&wh, &["--measures", stale.to_str().unwrap(), "measures", "check"]);
     assert!(!out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stdout.contains("ics_high_dose numerator: code pattern \"0302000C0%BZ\" selects nothing"), "{stdout}");
     assert!(
-        !stdout.contains("salbutamol_carbon_per_inhaler"),
-        "its Easyhaler 200 code is today's since version 2: {stdout}"
+        stdout.contains("methotrexate_10mg denominator: code pattern \"0302000C0%BZ\" selects nothing"),
+        "{stdout}"
     );
-    assert!(stderr.contains("2 of the library's criteria select nothing among the 81655 presentations"), "{stderr}");
+    assert!(stderr.contains("1 of the library's criteria select nothing among the 81651 presentations"), "{stderr}");
 }
 
 /// A measure whose national numerator falls to nothing a year after it counted something is

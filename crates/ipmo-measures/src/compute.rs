@@ -799,4 +799,88 @@ status = "live"
         assert_eq!(north.value, Some(15.0)); // 30 items per 2,000 patients
         assert_eq!(north.percentile, Some(0.0));
     }
+
+    #[test]
+    fn quantity_per_item_shares_by_hand() {
+        let amox = format!(
+            "id = \"amox\"\n{HEAD}is_percentage = true\n[numerator]\nvalue = \"items\"\ncodes = [\"0501013B0%AB\"]\n[[numerator.quantity_per_item]]\nabove = 15\n[denominator]\nvalue = \"items\"\ncodes = [\"0501013B0%AB\"]\n"
+        );
+        let lib = library(&[("amox", &amox)]);
+        let mut index = CodeIndex::new(&lib, FxHashMap::default());
+        let practices = vec![practice("A1", "P1", "QAA", Some(1000.0)), practice("A2", "P1", "QAA", Some(1000.0))];
+        let mut acc = MonthAccumulator::new(&index, &practices);
+        let mut keys = RowKeys::default();
+        let (a1, a2, other) = (keys.practices.id("A1"), keys.practices.id("A2"), keys.practices.id("Y99998"));
+        let (cap, brand, susp) =
+            (keys.codes.id("0501013B0AAABAB"), keys.codes.id("0501013B0BBABAB"), keys.codes.id("0501013B0AAAAAA"));
+        // The monthly totals give the denominator: A1 10 items, A2 4.
+        acc.add_keyed(&mut index, &keys, a1, cap, &items(8));
+        acc.add_keyed(&mut index, &keys, a1, brand, &items(2));
+        acc.add_keyed(&mut index, &keys, a2, cap, &items(4));
+        acc.add_keyed(&mut index, &keys, a1, susp, &items(7)); // another strength: in neither side
+        // The split gives the numerator: only rows over 15 capsules count.
+        acc.add_split_keyed(&mut index, &keys, a1, cap, 15.0, 6);
+        acc.add_split_keyed(&mut index, &keys, a1, cap, 21.0, 2);
+        acc.add_split_keyed(&mut index, &keys, a1, brand, 30.0, 1);
+        acc.add_split_keyed(&mut index, &keys, a1, brand, 15.0, 1);
+        acc.add_split_keyed(&mut index, &keys, a2, cap, 15.0, 4);
+        acc.add_split_keyed(&mut index, &keys, other, cap, 100.0, 9); // not a standard practice
+        acc.add_split_keyed(&mut index, &keys, a1, susp, 100.0, 7);
+        let r = compute_month(&index, &acc, YearMonth::new(2025, 1).unwrap(), &practices, &[]);
+        let get = |t: &str, c: &str| r.values.iter().find(|v| v.org_type == t && v.org_code == c).unwrap().clone();
+        // A1: (2 + 1) of 10 items over 15 capsules = 30%; A2: 0 of 4.
+        assert_eq!((get("practice", "A1").numerator, get("practice", "A1").denominator), (3.0, 10.0));
+        assert_eq!(get("practice", "A1").value, Some(30.0));
+        assert_eq!(get("practice", "A2").value, Some(0.0));
+        assert_eq!(get("pcn", "P1").value, Some(3.0 * 100.0 / 14.0));
+        // A month without the split gives no values for the measure rather than zeros.
+        let mut acc = MonthAccumulator::new(&index, &practices);
+        acc.add_keyed(&mut index, &keys, a1, cap, &items(8));
+        let r = compute_month(&index, &acc, YearMonth::new(2025, 2).unwrap(), &practices, &[]);
+        assert!(r.values.is_empty());
+    }
+
+    #[test]
+    fn ingredient_amounts_and_dmd_rules_by_hand() {
+        use crate::selection::{Ingredient, Product};
+        let mg = format!(
+            "id = \"mg\"\n{HEAD}is_percentage = false\n[numerator]\nvalue = \"ingredient_amount\"\namount_unit = \"mg\"\ncodes = [\"0408010AE\"]\n[[numerator.products]]\ningredient = [\"pregabalin\"]\n[denominator]\nvalue = \"list_size\"\n"
+        );
+        let lib = library(&[("mg", &mg)]);
+        let product = |strength: f64, unit: &str| Product {
+            id: "1".into(),
+            vmp_id: "1".into(),
+            name: "Pregabalin capsules".into(),
+            vmp_name: "Pregabalin capsules".into(),
+            vtm: Some("Pregabalin".into()),
+            form_routes: vec!["capsule.oral".into()],
+            ingredients: vec![Ingredient {
+                name: "Pregabalin".into(),
+                strength: Some((strength, unit.into())),
+                per: None,
+            }],
+            ..Default::default()
+        };
+        let mut presentations = FxHashMap::default();
+        for (code, p) in [("0408010AEAAAAAA", product(75.0, "mg")), ("0408010AEAAABAB", product(0.3, "gram"))] {
+            presentations
+                .insert(code.to_string(), Presentation { code: code.into(), name: String::new(), products: vec![p] });
+        }
+        let mut index = CodeIndex::new(&lib, presentations);
+        assert!(index.skipped().is_empty());
+        let practices = vec![practice("A1", "P1", "QAA", Some(2000.0))];
+        let mut acc = MonthAccumulator::new(&index, &practices);
+        let qty = |q: f64| Amounts { items: 1, quantity: q, ..Default::default() };
+        acc.add(&mut index, "A1", "0408010AEAAAAAA", &qty(56.0)); // 56 × 75 mg = 4,200 mg
+        acc.add(&mut index, "A1", "0408010AEAAABAB", &qty(28.0)); // 28 × 300 mg = 8,400 mg
+        acc.add(&mut index, "A1", "0408010AEAAACAC", &qty(99.0)); // no dm+d product: not counted
+        let r = compute_month(&index, &acc, YearMonth::new(2025, 1).unwrap(), &practices, &[]);
+        let a1 = r.values.iter().find(|v| v.org_type == "practice").unwrap();
+        assert_eq!(a1.numerator, 12_600.0);
+        assert_eq!(a1.value, Some(6_300.0)); // mg per 1,000 patients
+        // Without any dm+d product the measure is left out, with the reason, not computed as zero.
+        let index = CodeIndex::new(&lib, FxHashMap::default());
+        assert!(index.measures().is_empty());
+        assert!(index.skipped()[0].1.contains("no dm+d release is loaded"));
+    }
 }

@@ -688,7 +688,10 @@ fn side(
             ("any_of", !raw.any_of.is_empty()),
         ];
         if let Some((field, _)) = own.iter().find(|(_, given)| *given) {
-            return Err(bad(field, "an alternative of any_of only selects presentations; give this on its side".into()));
+            return Err(bad(
+                field,
+                "an alternative of any_of only selects presentations; give this on its side".into(),
+            ));
         }
         let mut alternative = RawSide { value: Some(parent.name().to_string()), ..raw };
         match parent {
@@ -703,7 +706,10 @@ fn side(
         return side(path, which, alternative, tables, false, None);
     }
     let Some(value) = raw.value.as_deref() else {
-        return Err(bad("value", "say what the side sums: items, quantity, actual_cost, nic, adq, weighted_quantity or list_size".into()));
+        return Err(bad(
+            "value",
+            "say what the side sums: items, quantity, actual_cost, nic, adq, weighted_quantity or list_size".into(),
+        ));
     };
     let quantity = match value {
         "items" => Quantity::Items,

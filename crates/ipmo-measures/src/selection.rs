@@ -261,7 +261,9 @@ impl ProductRule {
 
     /// The ingredients of a product the rule speaks of: those its ingredient names match, or all.
     fn ingredients_of<'p>(&self, p: &'p Product) -> impl Iterator<Item = &'p Ingredient> {
-        p.ingredients.iter().filter(|i| self.ingredient.is_empty() || self.ingredient.iter().any(|x| x.matches(&i.name)))
+        p.ingredients
+            .iter()
+            .filter(|i| self.ingredient.is_empty() || self.ingredient.iter().any(|x| x.matches(&i.name)))
     }
 }
 

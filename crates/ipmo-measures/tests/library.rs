@@ -143,14 +143,27 @@ fn a_composite_must_be_the_sum_of_its_components() {
     for id in Library::load(&library_dir()).unwrap().get("lp_omnibus").unwrap().components.iter() {
         copy(id, &|t| t);
     }
-    // A component missing from the folder, and a code of the omnibus no component counts.
+    // A component missing from the folder, and a code of the omnibus's own.
     std::fs::remove_file(dir.path().join("lp_trimipramine.toml")).unwrap();
-    std::fs::write(dir.path().join("lp_omnibus.toml"), omnibus.replace("\"1902030\"]", "\"1902030\", \"0101\"]"))
-        .unwrap();
+    std::fs::write(
+        dir.path().join("lp_omnibus.toml"),
+        omnibus.replace("value = \"actual_cost\"\n", "value = \"actual_cost\"\ncodes = [\"0101\"]\n"),
+    )
+    .unwrap();
     let err = Library::load(dir.path()).unwrap_err().to_string();
     assert!(err.contains("lp_omnibus.toml") && err.contains("components"), "{err}");
+    assert!(err.contains("give it no codes, filters or rules of its own"), "{err}");
+    std::fs::write(dir.path().join("lp_omnibus.toml"), &omnibus).unwrap();
+    let err = Library::load(dir.path()).unwrap_err().to_string();
     assert!(err.contains("\"lp_trimipramine\" is not a measure of this library"), "{err}");
-    assert!(err.contains("numerator only: [\"0101\", \"0403010Y0\"]"), "{err}");
+    // Whole, the composite selects what its components select, dm+d rules included.
+    copy("lp_trimipramine", &|t| t);
+    let lib = Library::load(dir.path()).unwrap();
+    let omnibus = lib.get("lp_omnibus").unwrap();
+    assert_eq!(omnibus.numerator.any_of.len(), 23);
+    assert!(omnibus.numerator.uses_dmd(), "fentanyl, herbal, needles and tramadol/paracetamol select by dm+d");
+    assert!(omnibus.numerator.selects(&Presentation::named("0403010Y0AAAAAA", "Trimipramine_Tab 10mg")));
+    assert!(!omnibus.numerator.selects(&Presentation::named("0403010X0AAAAAA", "another antidepressant")));
 }
 
 /// Every OpenPrescribing measure id a definition cites exists among OpenPrescribing's own
@@ -215,8 +228,13 @@ fn name_keyword_measures_under_both_name_styles() {
     assert!(both.len() > 4_000, "{} codes named in both styles", both.len());
     let lib = Library::load(&library_dir()).unwrap_or_else(|e| panic!("{e}"));
     let mut summary = String::new();
-    for m in lib.computed() {
+    for m in lib.computed().filter(|m| !m.is_composite()) {
+        let mut sides: Vec<(String, &ipmo_measures::Side)> =
+            vec![("numerator".into(), &m.numerator), ("denominator".into(), &m.denominator)];
         for (label, side) in [("numerator", &m.numerator), ("denominator", &m.denominator)] {
+            sides.extend(side.any_of.iter().enumerate().map(|(i, a)| (format!("{label}.any_of[{}]", i + 1), a)));
+        }
+        for (label, side) in sides {
             if side.name_contains.is_empty() && side.name_excludes.is_empty() {
                 continue;
             }
@@ -230,7 +248,7 @@ fn name_keyword_measures_under_both_name_styles() {
                 .count();
             writeln!(
                 summary,
-                "{:<34} {label:<11} 2020 names {by_old:>3} | dm+d names {by_new:>3} | lost {lost:>3}",
+                "{:<34} {label:<18} 2020 names {by_old:>3} | dm+d names {by_new:>3} | lost {lost:>3}",
                 m.id
             )
             .unwrap();

@@ -174,7 +174,9 @@ impl Warehouse {
                 if let Some(code) = code(i).filter(|c| *c != "n/a") {
                     atc.insert(id.to_string(), code.to_string());
                 }
-                if let (Some(v), Some(u)) = (value(i), unit(i).and_then(|u| units.get(u).cloned().or_else(|| mass_unit(u)))) {
+                if let (Some(v), Some(u)) =
+                    (value(i), unit(i).and_then(|u| units.get(u).cloned().or_else(|| mass_unit(u))))
+                {
                     ddd.insert(id.to_string(), (v, u));
                 }
             }

@@ -508,13 +508,36 @@ fn real_concessions_match_tariff_packs_or_are_listed() {
     assert!(rejects.lines().count() as u64 > record.rows_rejected, "a header and one line per unmatched concession");
 }
 
-/// The shipped measure library against real BNF codes as they stand today (NHSBSA's BNF Code
-/// Information of 2020 carried forward through every yearly change list to 2026): the criteria
-/// that select nothing are pinned here, so a code list that goes dead, or one that is mended, is
-/// a visible change.
-#[test]
-fn shipped_measure_criteria_that_select_nothing_in_todays_bnf() {
-    let Some(real) = ipmo_testkit::real_data("dead_measure_criteria") else { return };
+/// Hand reviews of the selection snapshots below: which measure, when, against what. A snapshot
+/// not named here is pinned (a change shows as a diff) but not yet reviewed by hand.
+const REVIEWED: &[(&str, &str)] = &[
+    (
+        "amoxicillin_500_over_15_capsules",
+        "2026-12-01: numerator and denominator are the amoxicillin 500 mg capsules (strength AB, generic and brands) of OpenPrescribing's amox_500_15_caps",
+    ),
+    (
+        "uti_antibiotics_3_day",
+        "2026-12-01: the six presentations (pivmecillinam 200 mg, trimethoprim 200 mg, nitrofurantoin 50 mg capsules and tablets and 100 mg MR capsules, fosfomycin 3 g) of OpenPrescribing's uti_antibiotics_3_day, brands included",
+    ),
+    (
+        "gluten_free_cost_per_1000",
+        "2026-12-01: gluten-free breads, mixes and other foods under 0913 27/46 as OpenPrescribing's glutenfree; no low-protein products",
+    ),
+    (
+        "salbutamol_carbon_per_inhaler",
+        "2026-12-01: the 18 presentations of OpenPrescribing's carbon_salbutamol, each with its factor",
+    ),
+    (
+        "lp_omnibus",
+        "2026-12-01: the union of the 23 low-priority measures of OpenPrescribing's vw__practice_data_all_low_priority; dm+d-selected components select nothing without a release",
+    ),
+];
+
+/// Today's presentations from real reference data: NHSBSA's BNF Code Information of 2020
+/// carried forward through every yearly change list to 2026, named as today's EPD names them
+/// where a current name list (Bolton, NHSBSA API extract 2024, UKHSA 2025) has the code, with the
+/// dm+d products of OpenPrescribing's 2019 test release behind the codes its mapping names.
+fn todays_presentations(real: &Path) -> Vec<ipmo_measures::Presentation> {
     let dir = tempfile::tempdir().unwrap();
     let wh = Warehouse::open(dir.path()).unwrap();
     let mut files = Vec::new();
@@ -528,22 +551,97 @@ fn shipped_measure_criteria_that_select_nothing_in_todays_bnf() {
         files.push((f, r, p));
     }
     wh.load_bnf(files).unwrap();
-    let today: Vec<(String, String)> = csv_of(
-        &wh,
-        "SELECT DISTINCT COALESCE(m.current_code, b.presentation_code) AS code, b.presentation_name AS name \
-         FROM bnf b LEFT JOIN bnf_map m ON m.old_code = b.presentation_code ORDER BY 1, 2",
+    let cuts = real.join("dmd-openprescribing-tests");
+    load_release(&wh, &cuts.join("release-2019-04-01"), false).unwrap();
+    let mapping = cuts.join("bnf-snomed-mapping/mapping.xlsx");
+    let (rows, report) = ipmo_ingest::bnf_snomed::read_bnf_snomed(
+        ipmo_ingest::bnf_snomed::open_mapping(&mapping).unwrap(),
+        ErrorPolicy { max_errors: 0 },
     )
-    .lines()
-    .skip(1)
-    .map(|l| {
-        let (c, n) = l.split_once(',').unwrap();
-        (c.to_string(), n.trim_matches('"').to_string())
-    })
-    .collect();
-    assert!(today.len() > 70_000, "{}", today.len());
+    .unwrap();
+    wh.load_bnf_snomed(vec![(rows, report, mapping)]).unwrap();
+    let mut current: BTreeMap<String, String> = BTreeMap::new();
+    let mut names = |path: PathBuf, code: &str, name: &str| {
+        let mut r = csv::Reader::from_path(path).unwrap();
+        let h = r.headers().unwrap().clone();
+        let at = |n: &str| h.iter().position(|x| x.trim_start_matches('\u{feff}') == n).unwrap();
+        let (c, n) = (at(code), at(name));
+        for rec in r.records() {
+            let rec = rec.unwrap();
+            current.insert(rec[c].to_string(), rec[n].to_string());
+        }
+    };
+    names(real.join("bolton-epd-coursework/Drugs.csv"), "BNF_CODE", "BNF_DESCRIPTION");
+    names(
+        real.join("epd-nel-diabetes-202411/epd_202411_nel_3chemicals_api_extract.csv"),
+        "BNF_CODE",
+        "BNF_DESCRIPTION",
+    );
+    names(real.join("ukhsa-antibiotics-teaching-202511/bnf_code_lookup.csv"), "bnf_code", "bnf_description");
+    let mut out: Vec<ipmo_measures::Presentation> = wh.presentations().unwrap().into_values().collect();
+    for p in &mut out {
+        if let Some(n) = current.get(&p.code) {
+            p.name.clone_from(n);
+        }
+    }
+    out.sort_by(|a, b| a.code.cmp(&b.code));
+    out
+}
+
+/// Per measure, the real presentations each side selects today, pinned as a snapshot so a changed
+/// definition or code list is a visible diff; sides of more than 60 presentations are summarised by
+/// BNF chemical (by BNF section beyond 3,000). Every code pattern and name keyword of the shipped library selects something
+/// among them.
+#[test]
+fn shipped_measures_select_these_real_presentations() {
+    let Some(real) = ipmo_testkit::real_data("measure_selection_snapshots") else { return };
+    let today = todays_presentations(&real);
+    assert!(today.len() > 80_000, "{}", today.len());
+    assert!(today.iter().filter(|p| !p.products.is_empty()).count() >= 5, "the test release's products are linked");
     let lib = ipmo_measures::Library::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../measures")).unwrap();
-    let presentations: Vec<ipmo_measures::Presentation> =
-        today.iter().map(|(c, n)| ipmo_measures::Presentation::named(c, n)).collect();
-    let dead: Vec<String> = lib.dead_criteria(&presentations).iter().map(ToString::to_string).collect();
-    insta::assert_snapshot!(dead.join("\n"));
+    // Product rules are left out of this check: a seven-product test cut of dm+d cannot show
+    // that a rule selects nothing in a full release.
+    let named: Vec<ipmo_measures::Presentation> =
+        today.iter().map(|p| ipmo_measures::Presentation::named(&p.code, &p.name)).collect();
+    let dead: Vec<String> = lib.dead_criteria(&named).iter().map(ToString::to_string).collect();
+    assert!(dead.is_empty(), "criteria that select nothing today: {dead:#?}");
+    for (id, _) in REVIEWED {
+        assert!(lib.get(id).is_some(), "a review names {id}, which is not in the library");
+    }
+    for m in lib.computed() {
+        let mut text = format!(
+            "{} (version {}, {}{})\nreview: {}\n",
+            m.id,
+            m.version,
+            m.fidelity().as_str(),
+            m.openprescribing_id.as_ref().map(|o| format!(": {o}")).unwrap_or_default(),
+            REVIEWED.iter().find(|(id, _)| *id == m.id).map_or("not yet reviewed by hand", |(_, r)| r)
+        );
+        for (label, side) in [("numerator", &m.numerator), ("denominator", &m.denominator)] {
+            if !side.quantity.is_prescribing() {
+                text.push_str(&format!("{label}: {}\n", side.quantity.name()));
+                continue;
+            }
+            let selected = lib.resolve(side, &today);
+            text.push_str(&format!("{label}: {} presentations\n", selected.len()));
+            if selected.len() <= 60 {
+                for r in &selected {
+                    let factor = if r.factor == 1.0 { String::new() } else { format!(" × {}", r.factor) };
+                    text.push_str(&format!("  {} {}{factor}\n", r.bnf_code, r.name));
+                }
+            } else {
+                // By chemical, or by BNF section for the very largest sides.
+                let width = if selected.len() <= 3_000 { 9 } else { 4 };
+                let mut by_group: BTreeMap<&str, (usize, &str)> = BTreeMap::new();
+                for r in &selected {
+                    let e = by_group.entry(&r.bnf_code[..width.min(r.bnf_code.len())]).or_insert((0, &r.name));
+                    e.0 += 1;
+                }
+                for (group, (n, first)) in by_group {
+                    text.push_str(&format!("  {group} × {n:<5} e.g. {first}\n"));
+                }
+            }
+        }
+        insta::assert_snapshot!(format!("selects__{}", m.id), text);
+    }
 }
