@@ -783,6 +783,61 @@ fn real_practices_analyse_and_star_pu_match_the_raw_file() {
             items_by_code.iter().filter(|(p, c, _)| p == practice && codes.contains_key(c)).map(|x| x.2).sum();
         close(*value, items / star_pu[practice], &format!("items per STAR-PU for {practice}"));
     }
+
+    // Course-length measures read each row's quantity per item: their values equal the share of
+    // ITEMS on rows whose QUANTITY is over the threshold, summed from the raw file.
+    let mut r = csv::Reader::from_path(e2e.join("epd_201709.csv")).unwrap();
+    let h = r.headers().unwrap().clone();
+    let col = |name: &str| h.iter().position(|x| x == name).unwrap();
+    let (pc, bc, qc, ic) = (col("PRACTICE_CODE"), col("BNF_CODE"), col("QUANTITY"), col("ITEMS"));
+    let rows: Vec<(String, String, f64, f64)> = r
+        .records()
+        .map(|x| x.unwrap())
+        .map(|x| (x[pc].to_string(), x[bc].to_string(), x[qc].parse().unwrap(), x[ic].parse().unwrap()))
+        .collect();
+    let like = |code: &str, pattern: &str| {
+        let (head, tail) = pattern.split_once('%').unwrap();
+        code.starts_with(head) && code.ends_with(tail)
+    };
+    let rules: [(&str, &[(&str, f64)]); 3] = [
+        ("amoxicillin_500_over_15_capsules", &[("0501013B0%AB", 15.0)]),
+        ("doxycycline_100_over_6", &[("0501030I0%AB", 6.0), ("0501030Z0%AB", 6.0)]),
+        (
+            "uti_antibiotics_3_day",
+            &[
+                ("0501015P0%AB", 10.0),
+                ("0501080W0%AE", 6.0),
+                ("0501130R0%AA", 12.0),
+                ("0501130R0%AD", 12.0),
+                ("0501130R0%AG", 6.0),
+                ("0501070AE%AD", 1.0),
+            ],
+        ),
+    ];
+    let mut compared = 0;
+    for (measure, thresholds) in rules {
+        let values = sql_map(
+            &wh,
+            &format!(
+                "SELECT org_code, value FROM measure_values WHERE measure_id = '{measure}' AND org_type = 'practice' \
+                 AND value IS NOT NULL"
+            ),
+        );
+        for (practice, value) in &values {
+            let (mut over, mut all) = (0.0, 0.0);
+            for (_, code, quantity, items) in rows.iter().filter(|r| &r.0 == practice) {
+                if let Some((_, limit)) = thresholds.iter().find(|(pattern, _)| like(code, pattern)) {
+                    all += items;
+                    if quantity > limit {
+                        over += items;
+                    }
+                }
+            }
+            close(*value, 100.0 * over / all, &format!("{measure} for {practice}"));
+            compared += 1;
+        }
+    }
+    assert!(compared >= 8, "only {compared} practice values compared");
 }
 
 /// The release the dashboard serves holds exactly what `measure_values` and `measure_deciles`
