@@ -27,6 +27,16 @@ pub enum MeasuresCommand {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// What changed in the library: every version of every measure after its first, newest
+    /// first, and how each measure stands against OpenPrescribing.
+    Changes {
+        /// Only changes on or after this date (YYYY-MM-DD).
+        #[arg(long)]
+        since: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
     /// Show a definition and the presentations it counts in this warehouse, with the SQL that
     /// reproduces its practice numerators.
     Show {
@@ -342,6 +352,45 @@ pub fn run(wh_dir: &Path, dir: &LibrarySource, command: MeasuresCommand, quiet: 
             table.write(format, &mut out)?;
             Ok(())
         }
+        MeasuresCommand::Changes { since, format } => {
+            let lib = load_library(dir)?;
+            if let Some(d) = &since
+                && chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err()
+            {
+                bail!("--since \"{d}\" is not a date like 2026-11-23");
+            }
+            let mut rows: Vec<(&str, &str, u32, &str, &str)> = lib
+                .measures
+                .iter()
+                .flat_map(|m| {
+                    m.changes
+                        .iter()
+                        .map(move |c| (c.date.as_str(), m.id.as_str(), c.version, m.status.as_str(), c.what.as_str()))
+                })
+                .filter(|(date, ..)| since.as_deref().is_none_or(|s| *date >= s))
+                .collect();
+            rows.sort_by(|a, b| b.0.cmp(a.0).then(a.1.cmp(b.1)).then(a.2.cmp(&b.2)));
+            let mut table = Output::new(&["date", "measure", "version", "status", "what changed"]);
+            for (date, id, version, status, what) in rows {
+                table.rows.push(vec![
+                    Cell::text(date),
+                    Cell::text(id),
+                    Cell::text(version.to_string()),
+                    Cell::text(status),
+                    Cell::text(what),
+                ]);
+            }
+            table.write(format, &mut out)?;
+            if format == Format::Table {
+                let mut by_class = std::collections::BTreeMap::new();
+                for m in lib.computed() {
+                    *by_class.entry(m.fidelity()).or_insert(0) += 1;
+                }
+                let counts: Vec<String> = by_class.iter().map(|(f, n)| format!("{n} {}", f.as_str())).collect();
+                writeln!(out, "{} computed measures: {}", lib.computed().count(), counts.join(", "))?;
+            }
+            Ok(())
+        }
         MeasuresCommand::Show { id } => {
             drop(out);
             show(wh_dir, dir, &id)
@@ -385,37 +434,32 @@ fn show(wh_dir: &Path, dir: &LibrarySource, id: &str) -> Result<()> {
     if let Some(op) = &m.openprescribing_id {
         writeln!(out, "  OpenPrescribing measure: {op} (https://openprescribing.net/measure/{op}/)")?;
     }
+    writeln!(out, "  against OpenPrescribing: {}", m.fidelity().as_str())?;
+    if let Some(d) = &m.differences {
+        writeln!(out, "  deliberate differences: {d}")?;
+    }
+    for c in &m.changes {
+        writeln!(out, "  version {} ({}): {}", c.version, c.date, c.what)?;
+    }
     let wh = Warehouse::open(wh_dir).ok();
     let mut presentations: Vec<ipmo_measures::Presentation> =
         wh.as_ref().and_then(|w| w.presentations().ok()).unwrap_or_default().into_values().collect();
     presentations.sort_by(|a, b| a.code.cmp(&b.code));
+    let (latest, items) = match &wh {
+        Some(w) => w.latest_month_items(&w.bnf_current_codes()?)?,
+        None => (None, Default::default()),
+    };
     for (label, side) in [("numerator", &m.numerator), ("denominator", &m.denominator)] {
-        writeln!(out, "{label}: {}", side.quantity.name())?;
+        writeln!(out, "{label}: {}", side.describe())?;
         if !side.quantity.is_prescribing() {
             continue;
         }
-        let pats =
-            |v: &[ipmo_measures::CodePattern]| v.iter().map(|p| p.as_str().to_string()).collect::<Vec<_>>().join(" ");
-        if !side.codes.is_empty() {
-            writeln!(out, "  codes: {}", pats(&side.codes))?;
-        }
-        if !side.exclude.is_empty() {
-            writeln!(out, "  excluding: {}", pats(&side.exclude))?;
-        }
-        if !side.name_contains.is_empty() {
-            writeln!(out, "  name contains one of: {}", side.name_contains.join(", "))?;
-        }
-        if !side.name_excludes.is_empty() {
-            writeln!(out, "  name contains none of: {}", side.name_excludes.join(", "))?;
-        }
-        for r in &side.products {
-            writeln!(out, "  dm+d product: {r}")?;
-        }
-        for r in &side.exclude_products {
-            writeln!(out, "  excluding dm+d product: {r}")?;
-        }
-        for r in &side.quantity_per_item {
-            writeln!(out, "  counting only prescriptions with {r}")?;
+        if m.is_composite() && label == "numerator" {
+            writeln!(out, "  the sum of its components' numerators: {}", m.components.join(", "))?;
+        } else {
+            for line in side.criteria() {
+                writeln!(out, "  {line}")?;
+            }
         }
         let resolved = lib.resolve(side, &presentations);
         if presentations.is_empty() {
@@ -423,23 +467,52 @@ fn show(wh_dir: &Path, dir: &LibrarySource, id: &str) -> Result<()> {
         } else {
             writeln!(
                 out,
-                "  resolves to {} in this warehouse:",
-                ipmo_domain::display::plural(resolved.len(), "presentation", "presentations")
+                "  resolves to {} in this warehouse{}:",
+                ipmo_domain::display::plural(resolved.len(), "presentation", "presentations"),
+                latest.map(|m| format!(" (items in England in {m})")).unwrap_or_default()
             )?;
             for r in &resolved {
                 let factor = if r.factor == 1.0 { String::new() } else { format!("  × {}", r.factor) };
-                writeln!(out, "    {} {}{factor}", r.bnf_code, r.name)?;
+                let n = items.get(&r.bnf_code).copied().unwrap_or(0);
+                writeln!(
+                    out,
+                    "    {} {:>10}  {}{factor}",
+                    r.bnf_code,
+                    ipmo_domain::display::number(n as f64, 0),
+                    r.name
+                )?;
             }
         }
     }
     writeln!(out, "reproduce practice numerators for a month (after `ipmo measures compute`):")?;
-    writeln!(
-        out,
-        "  ipmo sql \"SELECT p.practice_code, SUM(p.{col} * c.factor) AS numerator FROM prescribing_current p \
-         JOIN measure_codes c ON c.bnf_code = p.bnf_code AND c.measure_id = '{id}' AND c.side = 'numerator' \
-         WHERE p.month = DATE '2025-01-01' GROUP BY p.practice_code ORDER BY 1\"",
-        col = m.numerator.quantity.sql_column()
-    )?;
+    if m.numerator.uses_quantity_split() {
+        // The split holds published codes; the rules name today's.
+        let rules: Vec<String> =
+            m.numerator.quantity_per_item.iter().map(|r| r.sql("c.bnf_code", "q.quantity_per_item")).collect();
+        let value = if m.numerator.quantity == ipmo_measures::Quantity::Quantity {
+            "q.quantity_per_item * q.items"
+        } else {
+            "q.items"
+        };
+        writeln!(
+            out,
+            "  ipmo sql \"SELECT q.practice_code, SUM({value}) AS numerator FROM prescribing_by_quantity q \
+             LEFT JOIN bnf_map b ON b.old_code = q.bnf_code JOIN measure_codes c ON c.bnf_code = COALESCE(b.current_code, q.bnf_code) \
+             AND c.measure_id = '{id}' AND c.side = 'numerator' WHERE q.month = DATE '2025-01-01' AND ({}) \
+             GROUP BY q.practice_code ORDER BY 1\"",
+            rules.join(" OR "),
+            id = m.id
+        )?;
+    } else {
+        writeln!(
+            out,
+            "  ipmo sql \"SELECT p.practice_code, SUM(p.{col} * c.factor) AS numerator FROM prescribing_current p \
+             JOIN measure_codes c ON c.bnf_code = p.bnf_code AND c.measure_id = '{id}' AND c.side = 'numerator' \
+             WHERE p.month = DATE '2025-01-01' GROUP BY p.practice_code ORDER BY 1\"",
+            col = m.numerator.quantity.sql_column(),
+            id = m.id
+        )?;
+    }
     Ok(())
 }
 
@@ -650,16 +723,20 @@ pub fn compute(wh: &Warehouse, dir: &LibrarySource, all: bool, membership: Membe
     for r in results {
         n_months += r?;
     }
+    // National items per presentation in the latest month, stored beside each counted code.
+    let (_, latest_items) = wh.latest_month_items(&current)?;
     let mut counted = Vec::new();
     for m in index.measures() {
         for (side_name, side) in [("numerator", &m.numerator), ("denominator", &m.denominator)] {
             for r in lib.resolve(side, &all_codes) {
+                let code = r.bnf_code;
                 counted.push(CountedCode {
                     measure_id: m.id.clone(),
                     side: side_name,
-                    bnf_code: r.bnf_code,
+                    bnf_code: code.clone(),
                     name: r.name,
                     factor: r.factor,
+                    latest_items: latest_items.get(&code).copied().unwrap_or(0),
                 });
             }
         }

@@ -15,7 +15,8 @@
 //! source = "OpenPrescribing `broad_spectrum`; SOF 2021/22 antibacterial metric (b)"
 //! openprescribing_id = "broad_spectrum"   # optional: the OpenPrescribing measure it follows
 //! differences = "…"                 # optional: each deliberate difference from it, with the reason
-//! version = 1
+//! version = 1                     # raised on every change to what is counted; each version
+//!                                   # after the first has a [[changes]] entry (version, date, what)
 //! authored = "2026-11-23"
 //! reviewed = "2026-11-23"
 //! status = "live"                   # or "draft", "retired"
@@ -257,6 +258,44 @@ impl Side {
         !self.exclude_products.iter().any(|r| r.selects(p))
     }
 
+    /// What the side selects, in words, one criterion a line (alternatives indented under "any
+    /// of"), for `ipmo measures show` and the measure page: the same words in both.
+    pub fn criteria(&self) -> Vec<String> {
+        let codes = |v: &[CodePattern]| v.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        let mut out = Vec::new();
+        if !self.codes.is_empty() {
+            out.push(format!("BNF codes {}", codes(&self.codes)));
+        }
+        if !self.exclude.is_empty() {
+            out.push(format!("leaving out BNF codes {}", codes(&self.exclude)));
+        }
+        if !self.name_contains.is_empty() {
+            out.push(format!("name contains {}", self.name_contains.join(" or ")));
+        }
+        if !self.name_excludes.is_empty() {
+            out.push(format!("name contains none of {}", self.name_excludes.join(", ")));
+        }
+        for r in &self.products {
+            out.push(format!("dm+d product: {r}"));
+        }
+        for r in &self.exclude_products {
+            out.push(format!("leaving out dm+d products: {r}"));
+        }
+        for r in &self.quantity_per_item {
+            out.push(format!("counting only prescriptions where {r}"));
+        }
+        if !self.any_of.is_empty() {
+            out.push("any of:".into());
+            for (i, a) in self.any_of.iter().enumerate() {
+                for (j, line) in a.criteria().into_iter().enumerate() {
+                    let lead = if j == 0 { format!("{}. ", i + 1) } else { "   ".into() };
+                    out.push(format!("  {lead}{line}"));
+                }
+            }
+        }
+        out
+    }
+
     /// Whether the side reads dm+d (and so needs a release loaded to select or weigh anything).
     pub fn uses_dmd(&self) -> bool {
         !self.products.is_empty()
@@ -315,6 +354,19 @@ pub fn direction_name(direction: Direction) -> &'static str {
     DIRECTIONS.iter().find(|(_, d)| *d == direction).map_or("no_judgement", |(name, _)| name)
 }
 
+/// One change to what a measure counts: the version it made, when, and what changed, so a
+/// pharmacist comparing this month's number with last year's knows whether the measure moved.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Change {
+    /// The version the change made.
+    pub version: u32,
+    /// When (YYYY-MM-DD).
+    pub date: String,
+    /// What changed and why, in words.
+    pub what: String,
+}
+
 /// An optional target with where it comes from.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -364,6 +416,8 @@ pub struct Measure {
     pub differences: Option<String>,
     /// Definition version, raised on every change to what is counted.
     pub version: u32,
+    /// What each version after the first changed, oldest first.
+    pub changes: Vec<Change>,
     /// When first written.
     pub authored: String,
     /// When last clinically reviewed.
@@ -530,6 +584,8 @@ struct RawMeasure {
     #[serde(default)]
     differences: Option<String>,
     version: u32,
+    #[serde(default)]
+    changes: Vec<Change>,
     authored: String,
     reviewed: String,
     status: String,
@@ -591,6 +647,29 @@ pub fn parse(path: &Path, text: &str, tables: &[String], hash: String) -> Result
         .ok_or_else(|| bad("status", format!("\"{}\" must be \"draft\", \"live\" or \"retired\"", raw.status)))?;
     if raw.version == 0 {
         return Err(bad("version", "versions start at 1".into()));
+    }
+    let mut changes = raw.changes;
+    changes.sort_by_key(|c| c.version);
+    for c in &changes {
+        if c.version < 2 || c.version > raw.version {
+            return Err(bad(
+                "changes",
+                format!("version {} is not between 2 and the definition's {}", c.version, raw.version),
+            ));
+        }
+        if !is_iso_date(&c.date) {
+            return Err(bad("changes", format!("\"{}\" is not a date like 2026-11-23", c.date)));
+        }
+        if c.what.trim().is_empty() {
+            return Err(bad("changes", format!("say what version {} changed", c.version)));
+        }
+    }
+    for v in 2..=raw.version {
+        match changes.iter().filter(|c| c.version == v).count() {
+            0 => return Err(bad("changes", format!("add a [[changes]] entry saying what version {v} changed"))),
+            1 => {}
+            _ => return Err(bad("changes", format!("version {v} has more than one entry"))),
+        }
     }
     for (field, date) in [("authored", &raw.authored), ("reviewed", &raw.reviewed)] {
         if !is_iso_date(date) {
@@ -659,6 +738,7 @@ pub fn parse(path: &Path, text: &str, tables: &[String], hash: String) -> Result
         openprescribing_id: raw.openprescribing_id,
         differences: raw.differences.map(|d| d.trim().to_string()).filter(|d| !d.is_empty()),
         version: raw.version,
+        changes,
         authored: raw.authored,
         reviewed: raw.reviewed,
         status,

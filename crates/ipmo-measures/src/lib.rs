@@ -19,7 +19,7 @@ pub mod savings;
 pub mod selection;
 
 pub use codes::CodePattern;
-pub use definition::{Fidelity, Measure, Quantity, Side, Status};
+pub use definition::{Change, Fidelity, Measure, Quantity, Side, Status};
 pub use error::{LibraryErrors, MeasureError};
 pub use library::{DeadCriterion, Library};
 pub use selection::{Ingredient, Presentation, Product, ProductRule, QuantityRule};

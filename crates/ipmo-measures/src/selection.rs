@@ -357,6 +357,30 @@ impl QuantityRule {
     }
 }
 
+impl Bounds {
+    /// The bounds as a SQL condition on `column`.
+    pub fn sql(&self, column: &str) -> String {
+        let parts: Vec<String> =
+            [(">", self.above), (">=", self.at_least), ("<", self.below), ("<=", self.at_most), ("=", self.equals)]
+                .into_iter()
+                .filter_map(|(op, v)| v.map(|v| format!("{column} {op} {v}")))
+                .collect();
+        parts.join(" AND ")
+    }
+}
+
+impl QuantityRule {
+    /// The rule as a SQL condition on a code column and a quantity-per-item column.
+    pub fn sql(&self, code: &str, per_item: &str) -> String {
+        let bound = self.bounds.sql(per_item);
+        if self.codes.is_empty() {
+            return bound;
+        }
+        let codes: Vec<String> = self.codes.iter().map(|c| format!("{code} LIKE '{}'", c.sql_like())).collect();
+        format!("(({}) AND {bound})", codes.join(" OR "))
+    }
+}
+
 impl fmt::Display for QuantityRule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.codes.is_empty() {

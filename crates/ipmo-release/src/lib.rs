@@ -152,6 +152,9 @@ pub struct Release {
     imd: FxHashMap<String, u8>,
     /// Measure id → the presentations its numerator counts.
     numerator_codes: FxHashMap<String, Vec<String>>,
+    /// Measure id → every presentation either side counts, with national items in the latest
+    /// month, most prescribed first.
+    counted: FxHashMap<String, Vec<CountedPresentation>>,
     /// Custom group → its members (positions in `orgs`).
     members: FxHashMap<usize, Vec<usize>>,
     /// Measure id → month → the deprivation lens over its practices, worked out once at load
@@ -343,6 +346,11 @@ impl Release {
         self.numerator_codes.get(measure).map_or(&[], Vec::as_slice)
     }
 
+    /// The presentations a measure counts on both sides, most prescribed nationally first.
+    pub fn counted_presentations(&self, measure: &str) -> &[CountedPresentation] {
+        self.counted.get(measure).map_or(&[], Vec::as_slice)
+    }
+
     /// The BNF name of a code at any level.
     pub fn bnf_name(&self, code: &str) -> Option<&str> {
         self.bnf.get(code).map(String::as_str)
@@ -441,8 +449,22 @@ pub struct ReleaseBuilder {
     bnf: BTreeMap<String, String>,
     imd: FxHashMap<String, u8>,
     numerator_codes: FxHashMap<String, Vec<String>>,
+    counted: FxHashMap<String, Vec<CountedPresentation>>,
     groups: Vec<(Org, Vec<String>)>,
     practice_facts: FxHashMap<String, PracticeFacts>,
+}
+
+/// A presentation a measure counts, as shown on its page.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CountedPresentation {
+    /// `numerator` or `denominator`.
+    pub side: String,
+    /// Current BNF code.
+    pub code: String,
+    /// Its name.
+    pub name: String,
+    /// Items prescribed in England in the latest month loaded.
+    pub latest_items: i64,
 }
 
 impl ReleaseBuilder {
@@ -460,6 +482,7 @@ impl ReleaseBuilder {
             bnf: BTreeMap::new(),
             imd: FxHashMap::default(),
             numerator_codes: FxHashMap::default(),
+            counted: FxHashMap::default(),
             groups: Vec::new(),
             practice_facts: FxHashMap::default(),
         }
@@ -499,6 +522,11 @@ impl ReleaseBuilder {
     /// Records that `measure`'s numerator counts the presentation `code`.
     pub fn numerator_code(&mut self, measure: &str, code: &str) {
         self.numerator_codes.entry(measure.to_string()).or_default().push(code.to_string());
+    }
+
+    /// Records a presentation a measure side counts, with its national items in the latest month.
+    pub fn counted_presentation(&mut self, measure: &str, p: CountedPresentation) {
+        self.counted.entry(measure.to_string()).or_default().push(p);
     }
 
     /// A practice's national IMD quintile (1–5; others are ignored).
@@ -639,6 +667,13 @@ impl ReleaseBuilder {
             bnf: self.bnf,
             imd: self.imd,
             numerator_codes: self.numerator_codes,
+            counted: {
+                let mut counted = self.counted;
+                for list in counted.values_mut() {
+                    list.sort_by(|a, b| b.latest_items.cmp(&a.latest_items).then_with(|| a.code.cmp(&b.code)));
+                }
+                counted
+            },
             members,
             lenses,
             practice_facts,

@@ -51,6 +51,9 @@ pub struct CountedCode {
     pub name: String,
     /// Weight on quantity.
     pub factor: f64,
+    /// Items of it prescribed in England in the latest month with prescribing, so a reader sees
+    /// which presentations carry a measure and which are empty shelves.
+    pub latest_items: i64,
 }
 
 /// A month's measure inputs and whether its stored results are current.
@@ -135,6 +138,23 @@ impl Warehouse {
         // The first two columns of `bnf` are the presentation code and name; they win.
         let bnf = read_table(self.root(), &manifest, "bnf")?;
         Ok(string_pairs(&seen).chain(string_pairs(&bnf)).map(|(c, n)| (c.to_string(), n.to_string())).collect())
+    }
+
+    /// Items prescribed in England per current BNF code in the latest month with prescribing,
+    /// and that month (`None` when nothing is loaded).
+    pub fn latest_month_items(
+        &self,
+        current: &FxHashMap<String, String>,
+    ) -> Result<(Option<YearMonth>, std::collections::HashMap<String, i64>), WarehouseError> {
+        let manifest = self.manifest()?;
+        let latest = manifest.partitions(PRESCRIBING).into_iter().filter_map(|p| p.parse::<YearMonth>().ok()).max();
+        let mut items = std::collections::HashMap::new();
+        if let Some(month) = latest {
+            self.for_each_prescribing(month, current, |_, code, a| {
+                *items.entry(code.to_string()).or_default() += a.items;
+            })?;
+        }
+        Ok((latest, items))
     }
 
     /// Old BNF code → current code.
@@ -440,6 +460,7 @@ impl MeasureWriter<'_> {
             Col::Str(codes.iter().map(|c| Some(c.bnf_code.clone())).collect()),
             Col::Str(codes.iter().map(|c| Some(c.name.clone())).collect()),
             Col::F64(codes.iter().map(|c| c.factor).collect()),
+            Col::I64(codes.iter().map(|c| c.latest_items).collect()),
         ];
         txn.write_whole("measure_codes", cols)?;
         txn.commit(rows, Vec::new())?;

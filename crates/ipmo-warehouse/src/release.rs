@@ -8,7 +8,7 @@ use crate::tables::PRESCRIBING;
 use crate::values::month_of;
 use crate::{Warehouse, WarehouseError};
 use datafusion::arrow::array::{Array, AsArray};
-use datafusion::arrow::datatypes::{Date32Type, Float64Type, Int32Type};
+use datafusion::arrow::datatypes::{Date32Type, Float64Type, Int32Type, Int64Type};
 use ipmo_measures::Library;
 use ipmo_measures::analysis::ValuePoint;
 use ipmo_release::{Org, Release, ReleaseBuilder};
@@ -136,10 +136,23 @@ impl Warehouse {
                     batch.column(1).as_string::<i32>(),
                     batch.column(2).as_string::<i32>(),
                 );
+                let name = batch.column(3).as_string::<i32>();
+                // Absent from a store written before the column existed.
+                let items =
+                    batch.column_by_name("latest_month_items").and_then(|c| c.as_primitive_opt::<Int64Type>().cloned());
                 for i in 0..batch.num_rows() {
                     if side.value(i) == "numerator" {
                         b.numerator_code(measure.value(i), code.value(i));
                     }
+                    b.counted_presentation(
+                        measure.value(i),
+                        ipmo_release::CountedPresentation {
+                            side: side.value(i).to_string(),
+                            code: code.value(i).to_string(),
+                            name: name.value(i).to_string(),
+                            latest_items: items.as_ref().filter(|c| !c.is_null(i)).map_or(0, |c| c.value(i)),
+                        },
+                    );
                 }
             }
         }
@@ -156,7 +169,7 @@ impl Warehouse {
             for batch in read_parquet(&self.root().join(rel))? {
                 let month = batch.column(0).as_primitive::<Date32Type>();
                 let code = batch.column(1).as_string::<i32>();
-                let total = batch.column(2).as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+                let total = batch.column(2).as_primitive::<Int64Type>();
                 for i in 0..batch.num_rows() {
                     b.list_size(code.value(i), month_of(month.value(i)), total.value(i) as f64);
                 }

@@ -194,6 +194,8 @@ pub fn table_schema(table: &str) -> Option<SchemaRef> {
             ("bnf_code", Utf8, false),
             ("name", Utf8, false),
             ("factor", Float64, false),
+            // Nullable so that a store written before the column existed still reads.
+            ("latest_month_items", Int64, true),
         ]),
         "indicator_values" => schema(&[
             ("month", Date32, false),
