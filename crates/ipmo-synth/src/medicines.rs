@@ -115,6 +115,10 @@ pub fn dmd_style(name: &str) -> String {
 fn form_details(form: &str) -> (&'static str, &'static str, f64) {
     let oral = |f: &str| f.ends_with("tablets") || f.ends_with("capsules");
     match form {
+        "gastro-resistant tablets" => ("tabletgastro-resistant.oral", "tablet", 28.0),
+        "gastro-resistant capsules" => ("capsulegastro-resistant.oral", "capsule", 28.0),
+        "modified-release tablets" => ("tabletmodified-release.oral", "tablet", 28.0),
+        "modified-release capsules" => ("capsulemodified-release.oral", "capsule", 28.0),
         f if oral(f) && f.contains("tablets") => ("tablet.oral", "tablet", 28.0),
         f if oral(f) => ("capsule.oral", "capsule", 28.0),
         "inhaler" => ("pressurizedinhalation.inhalation", "dose", 200.0),
@@ -130,6 +134,30 @@ fn form_details(form: &str) -> (&'static str, &'static str, f64) {
         "suppositories" => ("suppository.rectal", "suppository", 12.0),
         "nasal spray" => ("spray.nasal", "dose", 120.0),
         _ => ("other.other", "pack", 1.0),
+    }
+}
+
+/// The device of an inhaler, read from its abbreviated BNF name: dry-powder devices and capsules,
+/// soft-mist (Respimat) solutions, or a pressurised metered-dose inhaler.
+fn inhaler_form_route(abbreviated: &str) -> &'static str {
+    const POWDER: [&str; 10] = [
+        "Pdr",
+        "Accuhaler",
+        "Turbohaler",
+        "Easyhaler",
+        "Novolizer",
+        "Genuair",
+        "Ellipta",
+        "Breezhaler",
+        "Inh Cap",
+        "Nexthaler",
+    ];
+    if abbreviated.contains("Respimat") {
+        "inhalationsolution.inhalation"
+    } else if POWDER.iter().any(|w| abbreviated.contains(w)) {
+        "powderinhalation.inhalation"
+    } else {
+        "pressurizedinhalation.inhalation"
     }
 }
 
@@ -218,7 +246,10 @@ impl Medicines {
             let branded = p.code.len() == 15 && &p.code[9..11] != "AA";
             let form =
                 FORMS.iter().map(|(_, w)| *w).filter(|w| name.contains(*w)).max_by_key(|w| w.len()).unwrap_or("");
-            let (form_route, unit, size) = form_details(form);
+            let (mut form_route, unit, size) = form_details(form);
+            if form == "inhaler" {
+                form_route = inhaler_form_route(&p.name);
+            }
             let strength = strength_of(&name);
             let vmp_name = if branded {
                 let after = name.find(|c: char| c.is_ascii_digit()).map_or("", |at| &name[at..]);

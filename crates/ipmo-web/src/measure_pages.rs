@@ -67,22 +67,22 @@ fn class_text(c: PointClass) -> &'static str {
 
 /// The definition as a summary list, in words.
 pub(crate) fn definition(m: &Measure) -> Markup {
-    let side = |s: &ipmo_measures::Side| -> Markup {
+    let side = |s: &ipmo_measures::Side, numerator: bool| -> Markup {
+        let criteria = if numerator && m.is_composite() {
+            vec![format!("the sum of its components' numerators: {}", m.components.join(", "))]
+        } else {
+            s.criteria()
+        };
         html! {
             (s.describe())
-            @if !s.codes.is_empty() {
-                ": " (s.quantity.name().replace('_', " ")) " of BNF codes " code { (s.codes.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")) }
+            @if !criteria.is_empty() {
+                ul.criteria { @for c in &criteria { li { (c) } } }
             }
-            @if !s.exclude.is_empty() {
-                ", leaving out " code { (s.exclude.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")) }
-            }
-            @if !s.name_contains.is_empty() { ", named with " (s.name_contains.join(" or ")) }
-            @if !s.name_excludes.is_empty() { ", not named with " (s.name_excludes.join(" or ")) }
         }
     };
     summary(&[
-        ("Numerator", side(&m.numerator)),
-        ("Denominator", side(&m.denominator)),
+        ("Numerator", side(&m.numerator, true)),
+        ("Denominator", side(&m.denominator, false)),
         ("Unit", html! { (m.unit()) }),
         ("Direction", html! { (direction_text(m.direction)) }),
         (
@@ -97,14 +97,54 @@ pub(crate) fn definition(m: &Measure) -> Markup {
         (
             "OpenPrescribing",
             html! {
-                @match &m.openprescribing_id {
-                    Some(op) => { "Follows " a href=(format!("https://openprescribing.net/measure/{op}/")) { code { (op) } } " on OpenPrescribing, where your numbers can be compared; any difference from it is stated in the source above" }
-                    None => "No OpenPrescribing equivalent: a measure of our own"
+                @match (&m.openprescribing_id, &m.differences) {
+                    (Some(op), None) => { "The same as " a href=(format!("https://openprescribing.net/measure/{op}/")) { code { (op) } } " on OpenPrescribing, where your numbers can be compared" }
+                    (Some(op), Some(d)) => { "Follows " a href=(format!("https://openprescribing.net/measure/{op}/")) { code { (op) } } " on OpenPrescribing, with deliberate differences: " (d) }
+                    (None, _) => "No OpenPrescribing equivalent: a measure of our own"
                 }
             },
         ),
-        ("Version", html! { (m.version) ", reviewed " (crate::format::iso_date(&m.reviewed)) }),
+        (
+            "Version",
+            html! {
+                (m.version) ", reviewed " (crate::format::iso_date(&m.reviewed))
+                @if !m.changes.is_empty() {
+                    ul.criteria { @for c in m.changes.iter().rev() { li { "Version " (c.version) " (" (crate::format::iso_date(&c.date)) "): " (c.what) } } }
+                }
+            },
+        ),
     ])
+}
+
+/// How many presentations of each side the measure page lists before pointing to the full list.
+const PRESENTATIONS_SHOWN: usize = 12;
+
+/// The presentations a measure counts today, most prescribed first, with national items in the
+/// latest month: what a pharmacist checks first when a number looks wrong.
+pub(crate) fn counted_presentations(r: &Release, m: &Measure) -> Markup {
+    let all = r.counted_presentations(&m.id);
+    let month = r.months.last().map(|mo| long_month(*mo)).unwrap_or_default();
+    html! {
+        @for (label, side) in [("Numerator", "numerator"), ("Denominator", "denominator")] {
+            @let rows: Vec<&ipmo_release::CountedPresentation> = all.iter().filter(|p| p.side == side).collect();
+            @if !rows.is_empty() {
+                h3 { (label) ": " (plural(rows.len(), "presentation", "presentations")) }
+                div.table-scroll role="region" aria-label=(format!("{label} presentations")) tabindex="0" {
+                    table.table {
+                        thead { tr { th scope="col" { "Presentation and BNF code" } th.num scope="col" { "Items in England, " (month) } } }
+                        tbody {
+                            @for p in rows.iter().take(PRESENTATIONS_SHOWN) {
+                                tr { td { (p.name) br; span.code { (p.code) } } td.num { (number(p.latest_items as f64, 0)) } }
+                            }
+                        }
+                    }
+                }
+                @if rows.len() > PRESENTATIONS_SHOWN {
+                    p.hint { (rows.len() - PRESENTATIONS_SHOWN) " more; " code { "ipmo measures show " (m.id) } " lists every one." }
+                }
+            }
+        }
+    }
 }
 
 /// Every organisation's numerator and denominator among `points` (for the funnel plot).
@@ -286,6 +326,8 @@ pub async fn measure(State(s): State<Shared>, Path(id): Path<String>, p: Params)
         @if !m.why_it_matters.is_empty() { h2 { "Why it matters" } p { (m.why_it_matters) } }
         h2 { "Definition" }
         (definition(m))
+        h2 { "What it counts today" }
+        (counted_presentations(r, m))
         nav.tabs aria-label="Organisation level" {
             ul {
                 @for l in ipmo_release::LEVELS.iter().filter(|l| **l != "england") {
