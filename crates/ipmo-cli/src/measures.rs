@@ -248,6 +248,10 @@ pub(crate) fn load_library(source: &LibrarySource) -> Result<Library> {
     }
 }
 
+/// Below this many presentations a warehouse holds only part of the BNF, so criteria that select
+/// nothing there may still select something nationally (the full BNF lists some 80,000).
+const PARTIAL_BNF: usize = 20_000;
+
 /// Runs a measures subcommand.
 pub fn run(wh_dir: &Path, dir: &LibrarySource, command: MeasuresCommand, quiet: bool) -> Result<()> {
     let mut out = std::io::stdout().lock();
@@ -295,6 +299,16 @@ pub fn run(wh_dir: &Path, dir: &LibrarySource, command: MeasuresCommand, quiet: 
                 }
                 for d in &dead {
                     writeln!(out, "  {d}")?;
+                }
+                if !dead.is_empty() && today.len() < PARTIAL_BNF {
+                    writeln!(
+                        out,
+                        "note: {} knows only {} presentations (the demo's catalogue, or prescribing alone); criteria \
+                         for products it has never seen are listed too. Load NHSBSA's BNF Code Information and the \
+                         yearly change lists (`ipmo ingest bnf`) for a full check",
+                        wh_dir.display(),
+                        today.len()
+                    )?;
                 }
                 if !dead.is_empty() {
                     problems.push(format!(
@@ -646,6 +660,14 @@ pub fn compute(wh: &Warehouse, dir: &LibrarySource, all: bool, membership: Membe
     if !quiet {
         for (m, why) in index.skipped() {
             eprintln!("measures: {} not computed: it {why}", m.id);
+        }
+        let dead = lib.dead_criteria(&all_codes);
+        if !dead.is_empty() {
+            eprintln!(
+                "measures: {} of the library's criteria select nothing among the {} presentations known here; `ipmo measures check` lists them",
+                dead.len(),
+                all_codes.len()
+            );
         }
     }
     let reads_split = index.uses_quantity_split();
