@@ -52,9 +52,11 @@ impl Amount {
     fn of(q: &Quantity) -> Option<Self> {
         Some(match q {
             Quantity::Items => Amount::Items,
-            Quantity::Quantity | Quantity::WeightedQuantity(_) | Quantity::IngredientAmount { .. } | Quantity::Ddd => {
-                Amount::Quantity
-            }
+            Quantity::Quantity
+            | Quantity::WeightedQuantity(_)
+            | Quantity::IngredientAmount { .. }
+            | Quantity::Ddd
+            | Quantity::Inhalers => Amount::Quantity,
             Quantity::ActualCost => Amount::ActualCost,
             Quantity::Nic => Amount::Nic,
             Quantity::Adq => Amount::Adq,
@@ -79,6 +81,8 @@ struct Contribution {
     numerator: bool,
     amount: Amount,
     factor: f64,
+    /// Counts inhalers: added once the month's national quantity per item is known.
+    inhalers: bool,
 }
 
 /// A side that counts a presentation's rows of the quantity split whose quantity per item meets
@@ -97,7 +101,15 @@ struct SplitContribution {
 struct CodeLists {
     totals: Vec<Contribution>,
     split: Vec<SplitContribution>,
+    /// Whether a side counts this presentation's inhalers, and the smallest pack that turns doses
+    /// into inhalers.
+    inhalers: bool,
+    smallest_pack: Option<f64>,
 }
+
+/// Above this national quantity per item, a presentation's quantity is taken to be doses rather
+/// than inhalers (OpenPrescribing's rule).
+const DOSES_NOT_INHALERS: f64 = 9.0;
 
 /// Strings numbered in the order first seen, so a hot loop carries a `u32` instead of hashing
 /// text for every row.
@@ -233,9 +245,14 @@ impl<'l> CodeIndex<'l> {
                         lists.split.push(SplitContribution { slot, numerator, quantity, bounds });
                     }
                 } else if let Some(factor) = self.library.weight(side, presentation) {
-                    lists.totals.push(Contribution { slot, numerator, amount, factor });
+                    let inhalers = side.quantity == Quantity::Inhalers;
+                    lists.inhalers |= inhalers;
+                    lists.totals.push(Contribution { slot, numerator, amount, factor, inhalers });
                 }
             }
+        }
+        if lists.inhalers {
+            lists.smallest_pack = crate::selection::smallest_pack(presentation);
         }
         self.lists.push(lists);
         self.cache.insert(code.to_string(), (self.lists.len() - 1) as u32);
@@ -317,6 +334,10 @@ pub struct MonthAccumulator {
     /// Rows of the quantity split read; measures that read the split get no values for a month
     /// without it (loaded before the split was kept), rather than zeros.
     pub split_rows: u64,
+    /// For presentations counted as inhalers: each practice's quantity, and England's items and
+    /// quantity (every prescriber's), which decide whether the quantity is doses.
+    inhaler_quantity: FxHashMap<(usize, usize), f64>,
+    inhaler_england: FxHashMap<usize, (f64, f64)>,
 }
 
 impl MonthAccumulator {
@@ -334,6 +355,8 @@ impl MonthAccumulator {
             rows_other_prescribers: 0,
             rows_counted: 0,
             split_rows: 0,
+            inhaler_quantity: FxHashMap::default(),
+            inhaler_england: FxHashMap::default(),
         }
     }
 
@@ -347,11 +370,12 @@ impl MonthAccumulator {
                 found
             }
         };
+        let list = index.list_for(bnf_code);
+        self.tally_england(index, list, amounts);
         let Some(p) = found else {
             self.rows_other_prescribers += 1;
             return;
         };
-        let list = index.list_for(bnf_code);
         self.count(index, p, list, amounts);
     }
 
@@ -365,11 +389,12 @@ impl MonthAccumulator {
         code: u32,
         amounts: &Amounts,
     ) {
+        let list = index.list_for_id(keys, code);
+        self.tally_england(index, list, amounts);
         let Some(slot) = self.practice_slot(keys, practice) else {
             self.rows_other_prescribers += 1;
             return;
         };
-        let list = index.list_for_id(keys, code);
         self.count(index, slot, list, amounts);
     }
 
@@ -401,6 +426,30 @@ impl MonthAccumulator {
         }
     }
 
+    /// Numerators and denominators with inhaler counts added: each practice's quantity of a
+    /// presentation, divided by its smallest pack when England's quantity per item for it this
+    /// month is over 9. A presentation that needs dividing but has no pack size is not counted.
+    fn with_inhalers(&self, index: &CodeIndex<'_>) -> (Vec<f64>, Vec<f64>) {
+        let (mut num, mut den) = (self.numerator.clone(), self.denominator.clone());
+        for (&(p, list), &quantity) in &self.inhaler_quantity {
+            let lists = &index.lists[list];
+            let (items, total) = self.inhaler_england.get(&list).copied().unwrap_or_default();
+            let per_item = if items > 0.0 { total / items } else { 0.0 };
+            let divisor = if per_item > DOSES_NOT_INHALERS { lists.smallest_pack } else { Some(1.0) };
+            let Some(divisor) = divisor else { continue };
+            for c in lists.totals.iter().filter(|c| c.inhalers) {
+                let cell = p * self.slots + c.slot;
+                let v = quantity / divisor * c.factor;
+                if c.numerator {
+                    num[cell] += v;
+                } else {
+                    den[cell] += v;
+                }
+            }
+        }
+        (num, den)
+    }
+
     /// The practice's position, or `None` when it is not a standard practice this month.
     fn practice_slot(&mut self, keys: &RowKeys, practice: u32) -> Option<usize> {
         let id = practice as usize;
@@ -418,9 +467,24 @@ impl MonthAccumulator {
         (slot != NOT_COUNTED).then_some(slot as usize)
     }
 
+    /// England's items and quantity of a presentation counted as inhalers, from every prescriber.
+    fn tally_england(&mut self, index: &CodeIndex<'_>, list: usize, amounts: &Amounts) {
+        if index.lists[list].inhalers {
+            let e = self.inhaler_england.entry(list).or_default();
+            e.0 += amounts.items as f64;
+            e.1 += amounts.quantity;
+        }
+    }
+
     fn count(&mut self, index: &CodeIndex<'_>, p: usize, list: usize, amounts: &Amounts) {
         self.rows_counted += 1;
+        if index.lists[list].inhalers {
+            *self.inhaler_quantity.entry((p, list)).or_default() += amounts.quantity;
+        }
         for c in &index.lists[list].totals {
+            if c.inhalers {
+                continue;
+            }
             let v = c.amount.pick(amounts) * c.factor;
             let cell = p * self.slots + c.slot;
             if c.numerator {
@@ -558,6 +622,11 @@ pub fn compute_month(
     groups: &[GroupSet],
 ) -> MonthResults {
     let levels = levels(practices, groups);
+    let adjusted = (!acc.inhaler_quantity.is_empty()).then(|| acc.with_inhalers(index));
+    let (numerators, denominators) = match &adjusted {
+        Some((n, d)) => (n.as_slice(), d.as_slice()),
+        None => (acc.numerator.as_slice(), acc.denominator.as_slice()),
+    };
     let mut results = MonthResults::default();
     for (slot, m) in index.measures.iter().enumerate() {
         if acc.split_rows == 0 && (m.numerator.uses_quantity_split() || m.denominator.uses_quantity_split()) {
@@ -569,11 +638,11 @@ pub fn compute_month(
         let mut den = Vec::with_capacity(practices.len());
         let mut counts = Vec::with_capacity(practices.len());
         for (pi, p) in practices.iter().enumerate() {
-            let n = acc.numerator[pi * acc.slots + slot];
+            let n = numerators[pi * acc.slots + slot];
             let (d, ok) = match m.denominator.quantity {
                 Quantity::ListSize => (p.list_size.unwrap_or(0.0), p.list_size.is_some()),
                 Quantity::StarPuOralAntibacterial => (p.star_pu.unwrap_or(0.0), p.star_pu.is_some()),
-                _ => (acc.denominator[pi * acc.slots + slot], true),
+                _ => (denominators[pi * acc.slots + slot], true),
             };
             num.push(n);
             den.push(d);
@@ -882,5 +951,53 @@ status = "live"
         let index = CodeIndex::new(&lib, FxHashMap::default());
         assert!(index.measures().is_empty());
         assert!(index.skipped()[0].1.contains("no dm+d release is loaded"));
+    }
+
+    #[test]
+    fn inhalers_are_counted_as_openprescribing_adjusts_doses() {
+        use crate::selection::Product;
+        let saba = format!(
+            "id = \"saba\"\n{HEAD}is_percentage = true\n[numerator]\nvalue = \"inhalers\"\ncodes = [\"0301011R0\"]\n[denominator]\nvalue = \"inhalers\"\ncodes = [\"0301011R0\", \"0302\"]\n"
+        );
+        let lib = library(&[("saba", &saba)]);
+        let with_pack = |code: &str, pack: f64| Presentation {
+            code: code.into(),
+            name: String::new(),
+            products: vec![Product { min_pack: Some(pack), form_routes: vec!["x".into()], ..Default::default() }],
+        };
+        let mut presentations = FxHashMap::default();
+        for p in [with_pack("0301011R0AAAAAA", 200.0), with_pack("0302000N0AAAAAA", 120.0)] {
+            presentations.insert(p.code.clone(), p);
+        }
+        let mut index = CodeIndex::new(&lib, presentations);
+        let practices = vec![practice("A1", "P1", "QAA", Some(1000.0)), practice("A2", "P1", "QAA", Some(1000.0))];
+        let mut acc = MonthAccumulator::new(&index, &practices);
+        let rx = |items: i64, quantity: f64| Amounts { items, quantity, ..Default::default() };
+        // Salbutamol is published in inhalers (1.5 per item nationally): counted as they are.
+        acc.add(&mut index, "A1", "0301011R0AAAAAA", &rx(4, 6.0));
+        acc.add(&mut index, "A2", "0301011R0AAAAAA", &rx(2, 3.0));
+        // The ICS is published in doses (120 per item nationally, another prescriber included):
+        // divided by the 120-dose pack.
+        acc.add(&mut index, "A1", "0302000N0AAAAAA", &rx(2, 240.0));
+        acc.add(&mut index, "A2", "0302000N0AAAAAA", &rx(1, 120.0));
+        acc.add(&mut index, "Y99998", "0302000N0AAAAAA", &rx(1, 120.0));
+        let r = compute_month(&index, &acc, YearMonth::new(2025, 1).unwrap(), &practices, &[]);
+        let get = |c: &str| r.values.iter().find(|v| v.org_type == "practice" && v.org_code == c).unwrap().clone();
+        // A1: 6 SABA inhalers of 6 + 2 = 75%; A2: 3 of 3 + 1 = 75%.
+        assert_eq!((get("A1").numerator, get("A1").denominator), (6.0, 8.0));
+        assert_eq!((get("A2").numerator, get("A2").denominator), (3.0, 4.0));
+        // Without a pack size a presentation published in doses cannot be counted, and is not.
+        let mut presentations = FxHashMap::default();
+        presentations.insert("0301011R0AAAAAA".to_string(), with_pack("0301011R0AAAAAA", 200.0));
+        let mut no_pack = with_pack("0302000N0AAAAAA", 0.0);
+        no_pack.products[0].min_pack = None;
+        presentations.insert(no_pack.code.clone(), no_pack);
+        let mut index = CodeIndex::new(&lib, presentations);
+        let mut acc = MonthAccumulator::new(&index, &practices);
+        acc.add(&mut index, "A1", "0301011R0AAAAAA", &rx(4, 6.0));
+        acc.add(&mut index, "A1", "0302000N0AAAAAA", &rx(2, 240.0));
+        let r = compute_month(&index, &acc, YearMonth::new(2025, 1).unwrap(), &practices, &[]);
+        let a1 = r.values.iter().find(|v| v.org_type == "practice" && v.org_code == "A1").unwrap();
+        assert_eq!((a1.numerator, a1.denominator), (6.0, 6.0));
     }
 }

@@ -123,6 +123,10 @@ pub enum Quantity {
     /// WHO defined daily doses: the ingredient amount in the unit of the product's DDD from dm+d's
     /// BNF/ATC/DDD supplement, divided by that DDD.
     Ddd,
+    /// Inhalers, as OpenPrescribing counts them: the quantity, divided by the smallest dm+d pack
+    /// of the product where the presentation's quantity per item across England that month is
+    /// over 9 (the quantity is then doses, not inhalers).
+    Inhalers,
     /// Registered patients (the value is per 1,000 patients).
     ListSize,
     /// The 2013 oral-antibacterial item STAR-PU.
@@ -151,6 +155,7 @@ impl Quantity {
             Quantity::WeightedQuantity(_) => "weighted_quantity",
             Quantity::IngredientAmount { .. } => "ingredient_amount",
             Quantity::Ddd => "ddd",
+            Quantity::Inhalers => "inhalers",
             Quantity::ListSize => "list_size",
             Quantity::StarPuOralAntibacterial => "star_pu_oral_antibacterial",
         }
@@ -160,9 +165,11 @@ impl Quantity {
     pub fn sql_column(&self) -> &str {
         match self {
             Quantity::Items => "items",
-            Quantity::Quantity | Quantity::WeightedQuantity(_) | Quantity::IngredientAmount { .. } | Quantity::Ddd => {
-                "quantity"
-            }
+            Quantity::Quantity
+            | Quantity::WeightedQuantity(_)
+            | Quantity::IngredientAmount { .. }
+            | Quantity::Ddd
+            | Quantity::Inhalers => "quantity",
             Quantity::ActualCost => "actual_cost",
             Quantity::Nic => "nic",
             Quantity::Adq => "adq_usage",
@@ -218,6 +225,7 @@ impl Side {
                 format!("ingredient ({unit}) weighted by the {} table", t.replace('_', " "))
             }
             Quantity::Ddd => "defined daily doses".into(),
+            Quantity::Inhalers => "inhalers".into(),
             Quantity::ListSize => "registered patients".into(),
             Quantity::StarPuOralAntibacterial => "STAR-PU (oral antibacterial items)".into(),
         }
@@ -300,7 +308,7 @@ impl Side {
     pub fn uses_dmd(&self) -> bool {
         !self.products.is_empty()
             || !self.exclude_products.is_empty()
-            || matches!(self.quantity, Quantity::IngredientAmount { .. } | Quantity::Ddd)
+            || matches!(self.quantity, Quantity::IngredientAmount { .. } | Quantity::Ddd | Quantity::Inhalers)
             || self.any_of.iter().any(Side::uses_dmd)
     }
 
@@ -494,6 +502,7 @@ impl Measure {
             Quantity::IngredientAmount { unit, factors: None } => unit.as_str(),
             Quantity::IngredientAmount { .. } => "weighted amount",
             Quantity::Ddd => "DDDs",
+            Quantity::Inhalers => "inhalers",
             _ => "",
         };
         let per = match &self.denominator.quantity {
@@ -503,6 +512,7 @@ impl Measure {
             Quantity::Quantity | Quantity::WeightedQuantity(_) => "unit",
             Quantity::IngredientAmount { unit, .. } => unit.as_str(),
             Quantity::Ddd => "DDD",
+            Quantity::Inhalers => "inhaler",
             Quantity::Adq => "ADQ",
             Quantity::ActualCost | Quantity::Nic => "£ spent",
         };
@@ -525,6 +535,7 @@ impl Measure {
                 | Quantity::WeightedQuantity(_)
                 | Quantity::IngredientAmount { .. }
                 | Quantity::Ddd
+                | Quantity::Inhalers
         )
     }
 }
@@ -800,6 +811,7 @@ fn side(
         "list_size" => Quantity::ListSize,
         "star_pu_oral_antibacterial" => Quantity::StarPuOralAntibacterial,
         "ddd" => Quantity::Ddd,
+        "inhalers" => Quantity::Inhalers,
         "ingredient_amount" => {
             let Some(unit) = raw.amount_unit.clone() else {
                 return Err(bad("amount_unit", "say the unit of the amount: mg, microgram or gram".into()));
@@ -825,7 +837,7 @@ fn side(
             return Err(bad(
                 "value",
                 format!(
-                    "\"{other}\" must be one of items, quantity, actual_cost, nic, adq, weighted_quantity, ingredient_amount, ddd, list_size, star_pu_oral_antibacterial"
+                    "\"{other}\" must be one of items, quantity, actual_cost, nic, adq, weighted_quantity, ingredient_amount, ddd, inhalers, list_size, star_pu_oral_antibacterial"
                 ),
             ));
         }

@@ -54,6 +54,8 @@ pub struct Product {
     pub atc: Option<String>,
     /// WHO defined daily dose and its unit (`300`, `mg`), from the same supplement.
     pub ddd: Option<(f64, String)>,
+    /// The smallest pack of the VMP (doses in an inhaler, tablets in a box), from dm+d's VMPPs.
+    pub min_pack: Option<f64>,
 }
 
 /// One active ingredient of a product.
@@ -288,6 +290,11 @@ pub fn ddds_per_unit(p: &Presentation, rules: &[ProductRule]) -> Option<f64> {
     amounts.filter(|a| !a.is_empty()).map(|a| a.iter().sum::<f64>() / ddd)
 }
 
+/// The smallest pack among a presentation's products, for turning doses into inhalers.
+pub fn smallest_pack(p: &Presentation) -> Option<f64> {
+    p.products.iter().filter_map(|x| x.min_pack).filter(|q| *q > 0.0).min_by(f64::total_cmp)
+}
+
 /// The first product of `p` that meets one of `rules` (any product when there are none), with
 /// the rule it meets.
 fn qualifying<'a>(
@@ -507,6 +514,7 @@ mod tests {
                 .collect(),
             atc: None,
             ddd: None,
+            min_pack: None,
         }
     }
 

@@ -204,6 +204,7 @@ impl Warehouse {
                         ingredients: Vec::new(),
                         atc: atc.get(id).cloned(),
                         ddd: ddd.get(id).cloned(),
+                        min_pack: None,
                     },
                 );
             }
@@ -237,6 +238,18 @@ impl Warehouse {
                     strength: num(i).map(|n| (n, num_unit(i).unwrap_or_default().to_string())),
                     per: den(i).map(|d| (d, den_unit(i).unwrap_or_default().to_string())),
                 });
+            }
+        }
+        for b in read("dmd_vmpp")? {
+            let c = Columns { batch: &b };
+            let (vpid, quantity) = (c.text("vpid")?, c.number("quantity")?);
+            for i in 0..b.num_rows() {
+                if let (Some(v), Some(q)) = (vpid(i).and_then(|v| vmps.get_mut(v)), quantity(i))
+                    && q > 0.0
+                    && v.min_pack.is_none_or(|m| q < m)
+                {
+                    v.min_pack = Some(q);
+                }
             }
         }
         let mut out = vmps.clone();
