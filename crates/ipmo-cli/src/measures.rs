@@ -276,7 +276,8 @@ pub fn run(wh_dir: &Path, dir: &LibrarySource, command: MeasuresCommand, quiet: 
             if !presentations.is_empty() {
                 let today: Vec<ipmo_measures::Presentation> = presentations.into_values().collect();
                 let dmd_loaded = today.iter().any(|p| !p.products.is_empty());
-                let dead = lib.dead_criteria(&today);
+                let (dead, unknown): (Vec<_>, Vec<_>) =
+                    lib.dead_criteria(&today).into_iter().partition(ipmo_measures::DeadCriterion::is_error);
                 if dead.is_empty() {
                     writeln!(
                         out,
@@ -285,6 +286,18 @@ pub fn run(wh_dir: &Path, dir: &LibrarySource, command: MeasuresCommand, quiet: 
                         today.len(),
                         wh_dir.display()
                     )?;
+                }
+                if !unknown.is_empty() {
+                    writeln!(
+                        out,
+                        "note: {} exclude single presentations {} has never seen (products newer than its BNF list; \
+                         they cannot be counted wrongly):",
+                        ipmo_domain::display::plural(unknown.len(), "exclusion", "exclusions"),
+                        wh_dir.display()
+                    )?;
+                    for d in &unknown {
+                        writeln!(out, "  {} {}: {}", d.measure, d.side, d.criterion)?;
+                    }
                 }
                 let uses_dmd = lib.uses_dmd();
                 if !dmd_loaded && !uses_dmd.is_empty() {
@@ -661,7 +674,8 @@ pub fn compute(wh: &Warehouse, dir: &LibrarySource, all: bool, membership: Membe
         for (m, why) in index.skipped() {
             eprintln!("measures: {} not computed: it {why}", m.id);
         }
-        let dead = lib.dead_criteria(&all_codes);
+        let dead: Vec<_> =
+            lib.dead_criteria(&all_codes).into_iter().filter(ipmo_measures::DeadCriterion::is_error).collect();
         if !dead.is_empty() {
             eprintln!(
                 "measures: {} of the library's criteria select nothing among the {} presentations known here; `ipmo measures check` lists them",
@@ -702,6 +716,7 @@ pub fn compute(wh: &Warehouse, dir: &LibrarySource, all: bool, membership: Membe
                             );
                             continue;
                         }
+                        index.set_month(month);
                         let mut acc = MonthAccumulator::new(&index, &practices);
                         let rows = wh.for_each_prescribing_keyed(month, current, &mut keys, |keys, p, code, a| {
                             acc.add_keyed(&mut index, keys, p, code, a)

@@ -838,6 +838,38 @@ fn real_practices_analyse_and_star_pu_match_the_raw_file() {
         }
     }
     assert!(compared >= 8, "only {compared} practice values compared");
+
+    // Age-band denominators equal the published quinary counts: children 0–4 for the CMPA
+    // measure, women 35–74 for tamoxifen.
+    let mut r = csv::Reader::from_path(e2e.join("gp-reg-pat-prac-quin-age_201709.csv")).unwrap();
+    let h = r.headers().unwrap().clone();
+    let col = |name: &str| h.iter().position(|x| x == name).unwrap();
+    let (oc, sc, ac, nc) = (col("ORG_CODE"), col("SEX"), col("AGE_GROUP_5"), col("NUMBER_OF_PATIENTS"));
+    let (mut children, mut women): (std::collections::BTreeMap<String, f64>, std::collections::BTreeMap<String, f64>) =
+        Default::default();
+    for rec in r.records().map(|x| x.unwrap()) {
+        let n: f64 = rec[nc].parse().unwrap();
+        let age = &rec[ac];
+        if age == "0_4" && rec[sc] != *"ALL" {
+            *children.entry(rec[oc].to_string()).or_default() += n;
+        }
+        let lower: Option<u32> = age.split('_').next().and_then(|a| a.parse().ok());
+        if rec[sc] == *"FEMALE" && age != "ALL" && lower.is_some_and(|a| (35..75).contains(&a)) {
+            *women.entry(rec[oc].to_string()).or_default() += n;
+        }
+    }
+    for (measure, want) in [("cmpa_formula_per_child", &children), ("tamoxifen", &women)] {
+        let got = sql_map(
+            &wh,
+            &format!(
+                "SELECT org_code, denominator FROM measure_values WHERE measure_id = '{measure}' AND org_type = 'practice'"
+            ),
+        );
+        assert_eq!(got.len(), 4, "{measure}: {got:?}");
+        for (practice, d) in &got {
+            close(*d, want[practice], &format!("{measure} denominator for {practice}"));
+        }
+    }
 }
 
 /// The release the dashboard serves holds exactly what `measure_values` and `measure_deciles`

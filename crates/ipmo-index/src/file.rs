@@ -322,6 +322,7 @@ mod tests {
             region: "R".into(),
             list_size: Some(10.0),
             star_pu: None,
+            age_bands: None,
         };
         b.add_month("2024-01".parse().unwrap(), &[p]).unwrap();
         b.add("A", "0501013K0AAAAAA", &Amounts { items: 3, quantity: 0.5, actual_cost_e5: 7, nic_pence: 9, adq: 0.0 });

@@ -636,6 +636,7 @@ mod tests {
             region: "Y1".into(),
             list_size: list,
             star_pu: None,
+            age_bands: None,
         }
     }
 

@@ -146,6 +146,7 @@ fn fill(c: &Case, mut b: IndexBuilder) -> IndexBuilder {
                     region: "R".into(),
                     list_size: list.map(f64::from),
                     star_pu: None,
+                    age_bands: None,
                 })
             })
             .collect();

@@ -60,7 +60,7 @@ impl Amount {
             Quantity::ActualCost => Amount::ActualCost,
             Quantity::Nic => Amount::Nic,
             Quantity::Adq => Amount::Adq,
-            Quantity::ListSize | Quantity::StarPuOralAntibacterial => return None,
+            Quantity::ListSize | Quantity::StarPuOralAntibacterial | Quantity::Patients { .. } => return None,
         })
     }
 
@@ -175,9 +175,24 @@ pub struct CodeIndex<'l> {
     lists: Vec<CodeLists>,
     /// Code number (of the [`RowKeys`] in use) → position in `lists`.
     by_id: Vec<u32>,
+    /// The month being computed, for selections that change by month.
+    month: Option<YearMonth>,
+    /// Whether any measure's selection changes by month.
+    dated: bool,
 }
 
 impl<'l> CodeIndex<'l> {
+    /// Sets the month being computed. Where a measure's selection changes by month, what each
+    /// presentation feeds is worked out again for the new month.
+    pub fn set_month(&mut self, month: YearMonth) {
+        if self.dated && self.month != Some(month) {
+            self.cache.clear();
+            self.lists.clear();
+            self.by_id.clear();
+        }
+        self.month = Some(month);
+    }
+
     /// An index over the library's computed measures; `presentations` gives each current code's
     /// name and dm+d products for name filters and product rules (a code not in it is known by
     /// its code alone). Measures that select by dm+d are left out when no presentation has a
@@ -200,6 +215,8 @@ impl<'l> CodeIndex<'l> {
             cache: FxHashMap::default(),
             lists: Vec::new(),
             by_id: Vec::new(),
+            month: None,
+            dated: library.computed().any(|m| m.numerator.is_dated() || m.denominator.is_dated()),
         }
     }
 
@@ -234,7 +251,7 @@ impl<'l> CodeIndex<'l> {
         for (slot, m) in self.measures.iter().enumerate() {
             for (numerator, side) in [(true, &m.numerator), (false, &m.denominator)] {
                 let Some(amount) = Amount::of(&side.quantity) else { continue };
-                if !side.selects(presentation) {
+                if !side.selects_in(presentation, self.month) {
                     continue;
                 }
                 if side.uses_quantity_split() {
@@ -292,6 +309,9 @@ pub struct PracticeMonth {
     pub list_size: Option<f64>,
     /// Oral-antibacterial STAR-PU, when computable.
     pub star_pu: Option<f64>,
+    /// Registered patients by sex and age band (male bands then female, in the order of the
+    /// published quinary file's STAR-PU bands: 0–4, 5–14, …, 75+), when published for the month.
+    pub age_bands: Option<[f64; 18]>,
 }
 
 /// A user-defined set of groups (localities, a peer set of ICBs…). A practice is in a group when
@@ -639,9 +659,13 @@ pub fn compute_month(
         let mut counts = Vec::with_capacity(practices.len());
         for (pi, p) in practices.iter().enumerate() {
             let n = numerators[pi * acc.slots + slot];
-            let (d, ok) = match m.denominator.quantity {
+            let (d, ok) = match &m.denominator.quantity {
                 Quantity::ListSize => (p.list_size.unwrap_or(0.0), p.list_size.is_some()),
                 Quantity::StarPuOralAntibacterial => (p.star_pu.unwrap_or(0.0), p.star_pu.is_some()),
+                Quantity::Patients { bands, .. } => match &p.age_bands {
+                    Some(counts) => (bands.iter().map(|&b| counts[b]).sum(), true),
+                    None => (0.0, false),
+                },
                 _ => (denominators[pi * acc.slots + slot], true),
             };
             num.push(n);
@@ -754,6 +778,7 @@ status = "live"
             region: "Y60".into(),
             list_size: list,
             star_pu: None,
+            age_bands: None,
         }
     }
 
@@ -999,5 +1024,32 @@ status = "live"
         let r = compute_month(&index, &acc, YearMonth::new(2025, 1).unwrap(), &practices, &[]);
         let a1 = r.values.iter().find(|v| v.org_type == "practice" && v.org_code == "A1").unwrap();
         assert_eq!((a1.numerator, a1.denominator), (6.0, 6.0));
+    }
+
+    #[test]
+    fn dated_exclusions_follow_the_month() {
+        let strips = format!(
+            "id = \"strips\"\n{HEAD}is_percentage = true\n[numerator]\nvalue = \"items\"\ncodes = [\"0601060D0\"]\n[[numerator.exclude_during]]\ncodes = [\"0601060D0FGAAA0\"]\nfrom = \"2025-07\"\n[[numerator.exclude_during]]\ncodes = [\"0601060D0CUABA0\"]\nuntil = \"2025-06\"\n[denominator]\nvalue = \"items\"\ncodes = [\"0601060D0\"]\n"
+        );
+        let lib = library(&[("strips", &strips)]);
+        let mut index = CodeIndex::new(&lib, FxHashMap::default());
+        let practices = vec![practice("A1", "P1", "QAA", Some(1000.0))];
+        let mut keys = RowKeys::default();
+        let a1 = keys.practices.id("A1");
+        let (added, removed) = (keys.codes.id("0601060D0FGAAA0"), keys.codes.id("0601060D0CUABA0"));
+        let mut share = |month: &str| {
+            let month: YearMonth = month.parse().unwrap();
+            index.set_month(month);
+            let mut acc = MonthAccumulator::new(&index, &practices);
+            acc.add_keyed(&mut index, &keys, a1, added, &items(3));
+            acc.add_keyed(&mut index, &keys, a1, removed, &items(1));
+            let r = compute_month(&index, &acc, month, &practices, &[]);
+            r.values.iter().find(|v| v.org_type == "practice").unwrap().numerator
+        };
+        // June 2025: the strip added in July still counts as off the list; the one removed in
+        // July is still on it. July: the other way round.
+        assert_eq!(share("2025-06"), 3.0);
+        assert_eq!(share("2025-07"), 1.0);
+        assert_eq!(share("2025-06"), 3.0);
     }
 }

@@ -39,6 +39,10 @@
 //! [[numerator.exclude_products]]    # optional, repeatable: drop presentations whose product meets one
 //! ingredients = { at_least = 3 }
 //!
+//! [[numerator.exclude_during]]     # optional, repeatable: presentations left out in some months
+//! codes = ["0601060D0FGAAA0"]       #   only (a list that changed on a date); from and until are
+//! from = "2025-07"                  #   months, either may be left out
+//!
 //! [[numerator.any_of]]             # optional, repeatable: alternatives, each with its own codes,
 //! codes = ["1302011"]               #   exclude, name filters and product rules; the side selects
 //!                                   #   what any alternative selects (and has no selection of its own)
@@ -48,7 +52,9 @@
 //! above = 15                        #   equals); read from the EPD's quantity split
 //!
 //! [denominator]
-//! value = "items"                   # or "list_size" (per 1,000 patients), "star_pu_oral_antibacterial"
+//! value = "items"                   # or "list_size" (per 1,000 patients), "star_pu_oral_antibacterial",
+//!                                   # or "patients" with ages = ["0_4"], sexes = ["female"] (default
+//!                                   # both) and per_thousand = false (default true)
 //! codes = ["0501"]
 //! exclude = ["050109", "050110", "0501130H0"]
 //!
@@ -67,10 +73,17 @@
 
 use crate::codes::CodePattern;
 use crate::error::MeasureError;
-use crate::selection::{Presentation, ProductRule, QuantityRule, RawProductRule, RawQuantityRule};
+use crate::selection::{
+    DatedExclusion, Presentation, ProductRule, QuantityRule, RawDatedExclusion, RawProductRule, RawQuantityRule,
+};
+use ipmo_domain::YearMonth;
 use ipmo_stats::Direction;
 use serde::Deserialize;
 use std::path::Path;
+
+/// Age bands of the published list sizes by sex and quinary age, grouped as the STAR-PU bands
+/// the warehouse keeps.
+pub const AGE_BANDS: [&str; 9] = ["0_4", "5_14", "15_24", "25_34", "35_44", "45_54", "55_64", "65_74", "75_plus"];
 
 /// Tags a measure may carry; a closed list so that filters and the dashboard's groupings work.
 pub const TAGS: &[&str] = &[
@@ -131,12 +144,22 @@ pub enum Quantity {
     ListSize,
     /// The 2013 oral-antibacterial item STAR-PU.
     StarPuOralAntibacterial,
+    /// Registered patients of some sexes and age bands (women aged 35–74, children under 5),
+    /// per 1,000 or per patient.
+    Patients {
+        /// Positions in [`AGE_BANDS`] × sex: male bands 0–8, female bands 9–17.
+        bands: Vec<usize>,
+        /// The value is per 1,000 of them (else per one).
+        per_thousand: bool,
+        /// The bands in words, for labels ("female 35_44, 45_54").
+        described: String,
+    },
 }
 
 impl Quantity {
     /// Whether this sums prescribing (as opposed to a list-size statistic).
     pub fn is_prescribing(&self) -> bool {
-        !matches!(self, Quantity::ListSize | Quantity::StarPuOralAntibacterial)
+        !matches!(self, Quantity::ListSize | Quantity::StarPuOralAntibacterial | Quantity::Patients { .. })
     }
 
     /// Whether it is money.
@@ -158,6 +181,7 @@ impl Quantity {
             Quantity::Inhalers => "inhalers",
             Quantity::ListSize => "list_size",
             Quantity::StarPuOralAntibacterial => "star_pu_oral_antibacterial",
+            Quantity::Patients { .. } => "patients",
         }
     }
 
@@ -175,6 +199,7 @@ impl Quantity {
             Quantity::Adq => "adq_usage",
             Quantity::ListSize => "total",
             Quantity::StarPuOralAntibacterial => "star_pu_oral_antibacterial",
+            Quantity::Patients { .. } => "total",
         }
     }
 }
@@ -188,6 +213,8 @@ pub struct Side {
     pub codes: Vec<CodePattern>,
     /// Presentations left out even though `codes` matches them.
     pub exclude: Vec<CodePattern>,
+    /// Presentations left out in some months only (a commissioning list that changed).
+    pub exclude_during: Vec<DatedExclusion>,
     /// Keep only presentations whose name contains one of these (case-insensitive).
     pub name_contains: Vec<String>,
     /// Drop presentations whose name contains one of these (case-insensitive).
@@ -228,6 +255,7 @@ impl Side {
             Quantity::Inhalers => "inhalers".into(),
             Quantity::ListSize => "registered patients".into(),
             Quantity::StarPuOralAntibacterial => "STAR-PU (oral antibacterial items)".into(),
+            Quantity::Patients { described, .. } => format!("registered patients ({described})"),
         }
     }
 }
@@ -237,11 +265,22 @@ impl Side {
     /// dm+d alone), no exclusion, name filter or excluded product drops it, and when the side has
     /// product rules one of its dm+d products meets one.
     pub fn selects(&self, p: &Presentation) -> bool {
+        self.selects_in(p, None)
+    }
+
+    /// [`Side::selects`] in one month, when dated exclusions apply (with no month, none does:
+    /// the presentation is counted in some month).
+    pub fn selects_in(&self, p: &Presentation, month: Option<YearMonth>) -> bool {
         if !self.quantity.is_prescribing() {
             return false;
         }
         if !self.any_of.is_empty() {
-            return self.any_of.iter().any(|s| s.selects(p));
+            return self.any_of.iter().any(|s| s.selects_in(p, month));
+        }
+        if let Some(m) = month
+            && self.exclude_during.iter().any(|d| d.excludes(&p.code, m))
+        {
+            return false;
         }
         if self.codes.is_empty() {
             if self.products.is_empty() {
@@ -276,6 +315,9 @@ impl Side {
         }
         if !self.exclude.is_empty() {
             out.push(format!("leaving out BNF codes {}", codes(&self.exclude)));
+        }
+        for d in &self.exclude_during {
+            out.push(format!("leaving out BNF codes {d}"));
         }
         if !self.name_contains.is_empty() {
             out.push(format!("name contains {}", self.name_contains.join(" or ")));
@@ -320,6 +362,11 @@ impl Side {
             rules.extend(a.rules_for_amounts());
         }
         rules
+    }
+
+    /// Whether what the side selects depends on the month.
+    pub fn is_dated(&self) -> bool {
+        !self.exclude_during.is_empty() || self.any_of.iter().any(Side::is_dated)
     }
 
     /// Whether the side reads the EPD's quantity split rather than the monthly totals.
@@ -478,7 +525,9 @@ impl Measure {
     pub fn multiplier(&self) -> f64 {
         if self.is_percentage {
             100.0
-        } else if self.denominator.quantity == Quantity::ListSize {
+        } else if self.denominator.quantity == Quantity::ListSize
+            || matches!(self.denominator.quantity, Quantity::Patients { per_thousand: true, .. })
+        {
             1000.0
         } else {
             1.0
@@ -508,6 +557,8 @@ impl Measure {
         let per = match &self.denominator.quantity {
             Quantity::ListSize => "1,000 patients",
             Quantity::StarPuOralAntibacterial => "STAR-PU",
+            Quantity::Patients { per_thousand: true, .. } => "1,000 patients in the age bands",
+            Quantity::Patients { .. } => "patient in the age bands",
             Quantity::Items => "item",
             Quantity::Quantity | Quantity::WeightedQuantity(_) => "unit",
             Quantity::IngredientAmount { unit, .. } => unit.as_str(),
@@ -550,9 +601,17 @@ struct RawSide {
     #[serde(default)]
     exclude: Vec<String>,
     #[serde(default)]
+    exclude_during: Vec<RawDatedExclusion>,
+    #[serde(default)]
     factors: Option<String>,
     #[serde(default)]
     amount_unit: Option<String>,
+    #[serde(default)]
+    ages: Vec<String>,
+    #[serde(default)]
+    sexes: Vec<String>,
+    #[serde(default)]
+    per_thousand: Option<bool>,
     #[serde(default)]
     name_contains: Vec<String>,
     #[serde(default)]
@@ -810,6 +869,34 @@ fn side(
         "adq" => Quantity::Adq,
         "list_size" => Quantity::ListSize,
         "star_pu_oral_antibacterial" => Quantity::StarPuOralAntibacterial,
+        "patients" => {
+            if raw.ages.is_empty() {
+                return Err(bad("ages", format!("name the age bands counted: {}", AGE_BANDS.join(", "))));
+            }
+            let sexes =
+                if raw.sexes.is_empty() { vec!["male".to_string(), "female".to_string()] } else { raw.sexes.clone() };
+            let mut bands = Vec::new();
+            for sex in &sexes {
+                let offset = match sex.as_str() {
+                    "male" => 0,
+                    "female" => AGE_BANDS.len(),
+                    other => return Err(bad("sexes", format!("\"{other}\" must be male or female"))),
+                };
+                for age in &raw.ages {
+                    let at = AGE_BANDS.iter().position(|b| b == age).ok_or_else(|| {
+                        bad("ages", format!("\"{age}\" is not an age band; use {}", AGE_BANDS.join(", ")))
+                    })?;
+                    bands.push(offset + at);
+                }
+            }
+            bands.sort_unstable();
+            bands.dedup();
+            Quantity::Patients {
+                bands,
+                per_thousand: raw.per_thousand.unwrap_or(true),
+                described: format!("{} aged {}", sexes.join(" and "), raw.ages.join(", ").replace('_', "–")),
+            }
+        }
         "ddd" => Quantity::Ddd,
         "inhalers" => Quantity::Inhalers,
         "ingredient_amount" => {
@@ -837,13 +924,17 @@ fn side(
             return Err(bad(
                 "value",
                 format!(
-                    "\"{other}\" must be one of items, quantity, actual_cost, nic, adq, weighted_quantity, ingredient_amount, ddd, inhalers, list_size, star_pu_oral_antibacterial"
+                    "\"{other}\" must be one of items, quantity, actual_cost, nic, adq, weighted_quantity, ingredient_amount, ddd, inhalers, list_size, patients, star_pu_oral_antibacterial"
                 ),
             ));
         }
     };
     if raw.factors.is_some() && !matches!(quantity, Quantity::WeightedQuantity(_) | Quantity::IngredientAmount { .. }) {
         return Err(bad("factors", "only a weighted_quantity or an ingredient_amount uses a factor table".into()));
+    }
+    let patients = matches!(quantity, Quantity::Patients { .. });
+    if !patients && (!raw.ages.is_empty() || !raw.sexes.is_empty() || raw.per_thousand.is_some()) {
+        return Err(bad("ages", "only a patients side has ages, sexes and per_thousand".into()));
     }
     if raw.amount_unit.is_some() && !matches!(quantity, Quantity::IngredientAmount { .. }) {
         return Err(bad("amount_unit", "only an ingredient_amount has an amount unit".into()));
@@ -865,6 +956,17 @@ fn side(
             .collect()
     };
     let products = rules("products", raw.products)?;
+    let exclude_during = raw
+        .exclude_during
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| {
+            d.build().map_err(|(f, m)| {
+                let at = if f.is_empty() { String::new() } else { format!(".{f}") };
+                bad(&format!("exclude_during[{}]{at}", i + 1), m)
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let exclude_products = rules("exclude_products", raw.exclude_products)?;
     let quantity_per_item = raw
         .quantity_per_item
@@ -912,6 +1014,7 @@ fn side(
     let has_codes = !codes.is_empty()
         || !any_of.is_empty()
         || !exclude.is_empty()
+        || !exclude_during.is_empty()
         || !products.is_empty()
         || !exclude_products.is_empty()
         || !quantity_per_item.is_empty();
@@ -923,6 +1026,7 @@ fn side(
         quantity,
         codes,
         exclude,
+        exclude_during,
         name_contains: lower(raw.name_contains),
         name_excludes: lower(raw.name_excludes),
         products,

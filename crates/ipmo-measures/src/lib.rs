@@ -21,5 +21,5 @@ pub mod selection;
 pub use codes::CodePattern;
 pub use definition::{Change, Fidelity, Measure, Quantity, Side, Status};
 pub use error::{LibraryErrors, MeasureError};
-pub use library::{DeadCriterion, Library};
+pub use library::{DeadCriterion, Library, UNKNOWN_EXCLUDED};
 pub use selection::{Ingredient, Presentation, Product, ProductRule, QuantityRule};

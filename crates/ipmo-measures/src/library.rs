@@ -246,10 +246,23 @@ pub struct DeadCriterion {
     pub measure: String,
     /// `numerator` or `denominator` (`numerator.any_of[2]` for an alternative).
     pub side: String,
-    /// What kind of criterion: `code pattern`, `excluded pattern` or `name keyword`.
+    /// What kind of criterion: `code pattern`, `excluded pattern`, `dated exclusion`,
+    /// `quantity rule pattern`, `name keyword`, `product rule`, or [`UNKNOWN_EXCLUDED`].
     pub kind: &'static str,
     /// The pattern or keyword as written.
     pub criterion: String,
+}
+
+/// The kind of an exclusion naming one whole presentation this warehouse has never seen: a
+/// product newer than its BNF list (commissioning lists name them). Excluding it cannot count
+/// anything wrongly, so it is a note, not an error.
+pub const UNKNOWN_EXCLUDED: &str = "excluded presentation not known here";
+
+impl DeadCriterion {
+    /// Whether it makes `ipmo measures check` fail (all kinds but [`UNKNOWN_EXCLUDED`]).
+    pub fn is_error(&self) -> bool {
+        self.kind != UNKNOWN_EXCLUDED
+    }
 }
 
 impl std::fmt::Display for DeadCriterion {
@@ -307,8 +320,16 @@ fn dead_in_side(
     for p in side.codes.iter().filter(|p| matches_none(p)) {
         report("code pattern", p.to_string());
     }
+    // An exclusion naming one whole presentation may name a product newer than the BNF list.
+    let whole = |p: &CodePattern| {
+        let t = p.as_str();
+        !t.contains(['%', '_']) && (t.len() == 15 || (t.len() == 11 && t.as_bytes()[0] == b'2'))
+    };
     for p in side.exclude.iter().filter(|p| matches_none(p)) {
-        report("excluded pattern", p.to_string());
+        report(if whole(p) { UNKNOWN_EXCLUDED } else { "excluded pattern" }, p.to_string());
+    }
+    for p in side.exclude_during.iter().flat_map(|d| &d.codes).filter(|p| matches_none(p)) {
+        report(if whole(p) { UNKNOWN_EXCLUDED } else { "dated exclusion" }, p.to_string());
     }
     for p in side.quantity_per_item.iter().flat_map(|r| &r.codes).filter(|p| matches_none(p)) {
         report("quantity rule pattern", p.to_string());

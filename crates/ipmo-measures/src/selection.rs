@@ -347,6 +347,82 @@ impl fmt::Display for ProductRule {
     }
 }
 
+/// An exclusion that holds for some months only: a commissioning list that changed on a date
+/// (blood glucose strips recommended from July 2025) is followed month by month.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DatedExclusion {
+    /// The presentations excluded.
+    pub codes: Vec<CodePattern>,
+    /// First month it holds (from the start when `None`).
+    pub from: Option<ipmo_domain::YearMonth>,
+    /// Last month it holds (for ever when `None`).
+    pub until: Option<ipmo_domain::YearMonth>,
+}
+
+impl DatedExclusion {
+    /// Whether it excludes `code` in `month`.
+    pub fn excludes(&self, code: &str, month: ipmo_domain::YearMonth) -> bool {
+        self.from.is_none_or(|f| month >= f)
+            && self.until.is_none_or(|u| month <= u)
+            && self.codes.iter().any(|c| c.matches(code))
+    }
+}
+
+impl fmt::Display for DatedExclusion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let codes: Vec<String> = self.codes.iter().map(ToString::to_string).collect();
+        let when = match (self.from, self.until) {
+            (Some(a), Some(b)) => format!("from {a} to {b}"),
+            (Some(a), None) => format!("from {a}"),
+            (None, Some(b)) => format!("until {b}"),
+            (None, None) => "always".into(),
+        };
+        write!(f, "{} {when}", codes.join(", "))
+    }
+}
+
+/// A dated exclusion as a definition file writes it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDatedExclusion {
+    codes: Vec<String>,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    until: Option<String>,
+}
+
+impl RawDatedExclusion {
+    /// Validates it; the error names the field within it.
+    pub(crate) fn build(self) -> Result<DatedExclusion, (String, String)> {
+        let month = |field: &str, v: Option<String>| -> Result<Option<ipmo_domain::YearMonth>, (String, String)> {
+            v.map(|s| s.parse().map_err(|_| (field.to_string(), format!("\"{s}\" is not a month like 2025-07"))))
+                .transpose()
+        };
+        let codes: Vec<CodePattern> = self
+            .codes
+            .iter()
+            .map(|c| CodePattern::parse(c).map_err(|m| ("codes".to_string(), m)))
+            .collect::<Result<_, _>>()?;
+        if codes.is_empty() {
+            return Err(("codes".into(), "list the BNF codes excluded".into()));
+        }
+        let (from, until) = (month("from", self.from)?, month("until", self.until)?);
+        if from.is_none() && until.is_none() {
+            return Err((
+                String::new(),
+                "give from, until or both; an exclusion for all months belongs in exclude".into(),
+            ));
+        }
+        if let (Some(a), Some(b)) = (from, until)
+            && a > b
+        {
+            return Err(("until".into(), format!("{b} is before {a}")));
+        }
+        Ok(DatedExclusion { codes, from, until })
+    }
+}
+
 /// A condition on the quantity per item: rows of the EPD's quantity split count only when it
 /// holds (amoxicillin 500 mg: more than 15 capsules).
 #[derive(Clone, Debug, PartialEq)]

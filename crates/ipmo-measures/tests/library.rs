@@ -188,6 +188,19 @@ fn cited_openprescribing_ids_exist() {
         cited += 1;
     }
     assert!(cited >= 40, "only {cited} measures cite OpenPrescribing");
+    // Every current OpenPrescribing measure (a definition without the `retired` tag) is here.
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(&defs).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let def: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let retired = def["tags"].as_array().is_some_and(|t| t.iter().any(|x| x == "retired"));
+        let id = path.file_stem().unwrap().to_string_lossy().to_string();
+        if !retired && !lib.computed().any(|m| m.openprescribing_id.as_deref() == Some(id.as_str())) {
+            missing.push(id);
+        }
+    }
+    assert!(missing.is_empty(), "current OpenPrescribing measures missing from the library: {missing:?}");
 }
 
 /// The measures that select by name keyword, read against both name styles for the same codes:

@@ -96,9 +96,17 @@ impl Warehouse {
             }
             Membership::Latest => "m.is_latest",
         };
+        // Patients by sex and age band, male then female, as measures with a patients side read them.
+        let bands: Vec<String> = ["male", "female"]
+            .iter()
+            .flat_map(|sex| {
+                ipmo_ingest::list_sizes::STAR_PU_BANDS.iter().map(move |b| format!("CAST(l.{sex}_{b} AS DOUBLE)"))
+            })
+            .collect();
+        let bands = bands.join(", ");
         let sql = format!(
             "SELECT mo.month, m.practice_code, m.pcn_code, m.sicbl_code, m.icb_code, m.region_code, \
-             CAST(l.total AS DOUBLE) AS total, l.star_pu_oral_antibacterial \
+             CAST(l.total AS DOUBLE) AS total, l.star_pu_oral_antibacterial, {bands} \
              FROM (VALUES {}) AS mo(month) JOIN org_membership m ON {filter} \
              JOIN practices p ON p.practice_code = m.practice_code AND p.is_gp_practice \
              LEFT JOIN list_sizes l ON l.practice_code = m.practice_code AND l.month = mo.month \
@@ -125,6 +133,12 @@ impl Warehouse {
                     region: region.value(i).to_string(),
                     list_size: (!total.is_null(i)).then(|| total.value(i)),
                     star_pu: (!star.is_null(i)).then(|| star.value(i)),
+                    age_bands: (!total.is_null(i)).then(|| {
+                        std::array::from_fn(|k| {
+                            let c = b.column(8 + k).as_primitive::<Float64Type>();
+                            if c.is_null(i) { 0.0 } else { c.value(i) }
+                        })
+                    }),
                 });
             }
         }
@@ -465,5 +479,15 @@ impl MeasureWriter<'_> {
         txn.write_whole("measure_codes", cols)?;
         txn.commit(rows, Vec::new())?;
         Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A measure's age bands are positions in the bands the warehouse stores: the two lists must
+    /// be the same, in the same order.
+    #[test]
+    fn measure_age_bands_are_the_stored_bands() {
+        assert_eq!(ipmo_measures::definition::AGE_BANDS, ipmo_ingest::list_sizes::STAR_PU_BANDS);
     }
 }

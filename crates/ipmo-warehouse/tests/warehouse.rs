@@ -603,7 +603,8 @@ fn shipped_measures_select_these_real_presentations() {
     // that a rule selects nothing in a full release.
     let named: Vec<ipmo_measures::Presentation> =
         today.iter().map(|p| ipmo_measures::Presentation::named(&p.code, &p.name)).collect();
-    let dead: Vec<String> = lib.dead_criteria(&named).iter().map(ToString::to_string).collect();
+    let dead: Vec<String> =
+        lib.dead_criteria(&named).iter().filter(|d| d.is_error()).map(ToString::to_string).collect();
     assert!(dead.is_empty(), "criteria that select nothing today: {dead:#?}");
     for (id, _) in REVIEWED {
         assert!(lib.get(id).is_some(), "a review names {id}, which is not in the library");

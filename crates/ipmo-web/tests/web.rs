@@ -133,6 +133,7 @@ fn index(start: YearMonth) -> ipmo_index::PrescribingIndex {
         region: "Y56".into(),
         list_size: Some(list),
         star_pu: None,
+        age_bands: None,
     };
     let items = |n: i64| Amounts {
         items: n,
