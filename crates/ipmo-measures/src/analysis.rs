@@ -271,10 +271,14 @@ pub fn alerts(points: &[ValuePoint], judgement: &Judgement, latest: YearMonth) -
                 kind: AlertKind::Changed,
                 tone: tone_of(increase, judgement.direction),
                 month: latest,
-                message: format!(
-                    "percentile has {way} from a mean of {before:.0} to {to:.0} over {} (CUSUM)",
-                    plural(months, "month", "months")
-                ),
+                message: {
+                    // One decimal where whole numbers would print the same on both sides.
+                    let d = if format!("{before:.0}") == format!("{to:.0}") { 1 } else { 0 };
+                    format!(
+                        "percentile has {way} from a mean of {before:.d$} to {to:.d$} over {} (CUSUM)",
+                        plural(months, "month", "months")
+                    )
+                },
                 size: (to - before).abs(),
             });
         }

@@ -7,7 +7,9 @@
 //! 5) and slack k = σ/2. Two one-sided sums S⁺ = max(0, S⁺ + x − μ − k) and
 //! S⁻ = min(0, S⁻ + x − μ + k) run over the points after the window; a point where either sum is
 //! beyond h is in alarm. An alert is raised when the latest point is in alarm, reported as the
-//! move from μ to the latest value over the alarm run. Unlike OpenPrescribing's implementation,
+//! move from μ to the mean of the alarm run, upwards when it is S⁺ that is beyond h at the latest
+//! point (a sum can stay in alarm for a point or two after the series turns, so the direction is
+//! read from the sum, and the level from the run, never from the latest value alone). Unlike OpenPrescribing's implementation,
 //! the reference is not re-estimated after an alarm: with 18 months and a 12-month window there
 //! are only six monitored months, and a fixed reference keeps the alert explainable.
 
@@ -34,7 +36,7 @@ impl Default for CusumOptions {
 pub struct CusumAlert {
     /// Reference mean.
     pub from: f64,
-    /// Latest value.
+    /// Mean of the points in alarm.
     pub to: f64,
     /// Number of consecutive points in alarm, ending with the latest.
     pub months: usize,
@@ -61,14 +63,18 @@ pub fn latest_alert(series: &[Option<f64>], options: CusumOptions) -> Option<Cus
     for &x in &values[options.window..] {
         up = (up + x - mean - slack).max(0.0);
         down = (down + x - mean + slack).min(0.0);
-        if up > threshold || -down > threshold {
-            run += 1;
-            increase = up > -down;
+        let (high, low) = (up > threshold, -down > threshold);
+        if high || low {
+            // Both sums can be in alarm after a swing; the latest point says which way it went.
+            let now_up = if high && low { x > mean } else { high };
+            run = if run > 0 && now_up != increase { 1 } else { run + 1 };
+            increase = now_up;
         } else {
             run = 0;
         }
     }
-    (run > 0).then(|| CusumAlert { from: mean, to: *values.last().expect("non-empty"), months: run, increase })
+    let in_run = &values[values.len() - run..];
+    (run > 0).then(|| CusumAlert { from: mean, to: in_run.iter().sum::<f64>() / run as f64, months: run, increase })
 }
 
 #[cfg(test)]
@@ -84,6 +90,22 @@ mod tests {
         s.extend([Some(50.0), Some(50.0), Some(50.0)]);
         let a = latest_alert(&s, CusumOptions::default()).unwrap();
         assert_eq!(a, CusumAlert { from: 42.0, to: 50.0, months: 2, increase: true });
+    }
+
+    #[test]
+    fn the_direction_and_level_come_from_the_sum_and_the_run() {
+        // Reference μ = 42, σ = 2 (h = 10, k = 1). A jump to 60 puts S⁺ in alarm; the series then
+        // falls to 30, where S⁺ (still above h for a point) and then S⁻ take over. The alert must
+        // never read "risen … to 30".
+        let mut s: Vec<Option<f64>> = (0..12).map(|i| Some(if i % 2 == 0 { 40.0 } else { 44.0 })).collect();
+        s.extend([Some(60.0), Some(30.0), Some(30.0), Some(30.0)]);
+        let a = latest_alert(&s, CusumOptions::default()).unwrap();
+        assert!(!a.increase, "{a:?}");
+        assert!(a.to < a.from, "{a:?}");
+        let mut s: Vec<Option<f64>> = (0..12).map(|i| Some(if i % 2 == 0 { 40.0 } else { 44.0 })).collect();
+        s.extend([Some(60.0), Some(60.0), Some(41.0)]);
+        let a = latest_alert(&s, CusumOptions::default()).unwrap();
+        assert!(a.increase && a.to > a.from, "{a:?}");
     }
 
     #[test]
