@@ -528,6 +528,18 @@ const REVIEWED: &[(&str, &str)] = &[
         "2026-12-01: the 18 presentations of OpenPrescribing's carbon_salbutamol, each with its factor",
     ),
     (
+        "soluble_paracetamol",
+        "2026-12-01: numerator the effervescent co-codamol 8/500 and 30/500 (AC, AF) and soluble paracetamol 500 mg (AQ), denominator the nine strength codes of OpenPrescribing's solublepara, brands included",
+    ),
+    (
+        "ciclosporin_tacrolimus_generic",
+        "2026-12-01: numerator every generic (AA) ciclosporin and tacrolimus product, all forms, denominator every product, as OpenPrescribing's ciclosporin filters by code",
+    ),
+    (
+        "high_cost_erectile_dysfunction",
+        "2026-12-01: all of 7.4.5 less the nine generic sildenafil, tadalafil and vardenafil tablet codes of OpenPrescribing's highcost_ed",
+    ),
+    (
         "lp_omnibus",
         "2026-12-01: the union of the 23 low-priority measures of OpenPrescribing's vw__practice_data_all_low_priority; dm+d-selected components select nothing without a release",
     ),
