@@ -488,7 +488,7 @@ fn show(wh_dir: &Path, dir: &LibrarySource, id: &str) -> Result<()> {
                 writeln!(out, "  {line}")?;
             }
         }
-        let resolved = lib.resolve(side, &presentations);
+        let resolved = lib.resolve_in(side, &presentations, latest);
         if presentations.is_empty() {
             writeln!(out, "  (no presentations in the warehouse at {} to resolve against)", wh_dir.display())?;
         } else {
@@ -760,12 +760,13 @@ pub fn compute(wh: &Warehouse, dir: &LibrarySource, all: bool, membership: Membe
     for r in results {
         n_months += r?;
     }
-    // National items per presentation in the latest month, stored beside each counted code.
-    let (_, latest_items) = wh.latest_month_items(&current)?;
+    // National items per presentation in the latest month, stored beside each counted code, and
+    // what each measure counts in that month (some lists change by month).
+    let (latest, latest_items) = wh.latest_month_items(&current)?;
     let mut counted = Vec::new();
     for m in index.measures() {
         for (side_name, side) in [("numerator", &m.numerator), ("denominator", &m.denominator)] {
-            for r in lib.resolve(side, &all_codes) {
+            for r in lib.resolve_in(side, &all_codes, latest) {
                 let code = r.bnf_code;
                 counted.push(CountedCode {
                     measure_id: m.id.clone(),

@@ -215,15 +215,26 @@ impl Library {
         }
     }
 
-    /// The presentations a side counts among `presentations`.
+    /// The presentations a side counts among `presentations` (in some month, where its
+    /// selection changes by month).
     pub fn resolve<'a>(
         &self,
         side: &Side,
         presentations: impl IntoIterator<Item = &'a Presentation>,
     ) -> Vec<ResolvedCode> {
+        self.resolve_in(side, presentations, None)
+    }
+
+    /// The presentations a side counts in `month` (as [`Library::resolve`] when `None`).
+    pub fn resolve_in<'a>(
+        &self,
+        side: &Side,
+        presentations: impl IntoIterator<Item = &'a Presentation>,
+        month: Option<ipmo_domain::YearMonth>,
+    ) -> Vec<ResolvedCode> {
         let mut out: Vec<ResolvedCode> = presentations
             .into_iter()
-            .filter(|p| side.selects(p))
+            .filter(|p| side.selects_in(p, month))
             .filter_map(|p| {
                 self.weight(side, p).map(|factor| ResolvedCode {
                     bnf_code: p.code.clone(),
