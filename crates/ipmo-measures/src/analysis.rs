@@ -37,6 +37,8 @@ pub const DECILE_ALERT_MIN_NUMERATOR: f64 = 15.0;
 pub const CUSUM_MONTHS: u32 = 18;
 /// Months of median savings summed for a savings alert (the same period as the headline).
 pub const SAVINGS_MONTHS: u32 = crate::savings::SAVINGS_MONTHS;
+
+pub use crate::series::ValuePoint;
 /// Summed savings (in pounds) that make an alert.
 pub const SAVINGS_ALERT_POUNDS: f64 = 1_000.0;
 
@@ -93,25 +95,6 @@ impl Judgement {
             alerts: true,
         }
     }
-}
-
-/// One stored month of a measure for one organisation.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct ValuePoint {
-    /// The month.
-    pub month: YearMonth,
-    /// Numerator (None when suppressed).
-    pub numerator: Option<f64>,
-    /// Denominator (None when suppressed).
-    pub denominator: Option<f64>,
-    /// Value in the measure's unit.
-    pub value: Option<f64>,
-    /// Percentile among organisations of the level (0–100).
-    pub percentile: Option<f64>,
-    /// Saving at the median, pounds (cost-based measures).
-    pub saving_50: Option<f64>,
-    /// Saving at the 10th percentile, pounds (cost-based measures).
-    pub saving_10: Option<f64>,
 }
 
 /// An SPC chart with the month of each point.

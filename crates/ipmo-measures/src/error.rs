@@ -1,3 +1,7 @@
+//! Errors of the measure library: a definition or factor table that cannot be read or is wrong,
+//! each naming its file (and field or line) so that `ipmo measures check` can list every problem
+//! at once.
+
 use std::path::PathBuf;
 
 /// What can go wrong loading or checking measure definitions.

@@ -17,6 +17,7 @@ pub mod library;
 pub mod ranking;
 pub mod savings;
 pub mod selection;
+pub mod series;
 
 pub use codes::CodePattern;
 pub use definition::{Change, Fidelity, Measure, Quantity, Side, Status};

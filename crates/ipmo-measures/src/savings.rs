@@ -11,8 +11,8 @@
 //! only measures whose summed saving is positive count, since an organisation that already
 //! prescribes below the median on one measure cannot spend that against another.
 
-use crate::analysis::ValuePoint;
 use crate::definition::Measure;
+use crate::series::ValuePoint;
 use ipmo_domain::YearMonth;
 
 /// Months summed for a saving: the latest month and the five before it.

@@ -24,6 +24,17 @@ pub use system::SynthSystem;
 use ipmo_domain::YearMonth;
 use std::path::PathBuf;
 
+/// A CSV field, quoted when it holds a separator, quote or line break.
+pub(crate) fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}
+
+/// Maps an I/O error on `path` to the synthesiser's error naming the file.
+pub(crate) fn io_err(path: &std::path::Path) -> impl Fn(std::io::Error) -> SynthError + use<> {
+    let path = path.display().to_string();
+    move |e| SynthError::Io { path: path.clone(), source: e }
+}
+
 /// What to generate.
 #[derive(Clone, Debug)]
 pub struct SynthConfig {

@@ -8,8 +8,8 @@
 //! Identifiers are SNOMED-shaped (digits, the NHS dm+d namespace `1000001`) and never real.
 
 use crate::catalogue::Catalogue;
-use crate::write::{csv_field, io_err};
 use crate::{SynthConfig, SynthError};
+use crate::{csv_field, io_err};
 use ipmo_domain::YearMonth;
 use std::fmt::Write as _;
 use std::path::PathBuf;

@@ -3,14 +3,13 @@
 use crate::catalogue::{Catalogue, Kind};
 use crate::medicines::Medicines;
 use crate::system::{Practice, SynthSystem, quinary};
-use crate::{SynthConfig, SynthError};
+use crate::{SynthConfig, SynthError, csv_field, io_err};
 use ipmo_domain::YearMonth;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Binomial, Distribution, Poisson};
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::Path;
 use std::path::PathBuf;
 
 const EPD_HEADER: &str = "YEAR_MONTH,REGIONAL_OFFICE_NAME,REGIONAL_OFFICE_CODE,ICB_NAME,ICB_CODE,PCO_NAME,PCO_CODE,PRACTICE_NAME,PRACTICE_CODE,ADDRESS_1,ADDRESS_2,ADDRESS_3,ADDRESS_4,POSTCODE,BNF_CHEMICAL_SUBSTANCE_CODE,BNF_CHEMICAL_SUBSTANCE_NAME,BNF_PRESENTATION_CODE,BNF_PRESENTATION_NAME,BNF_CHAPTER_PLUS_CODE,QUANTITY,ITEMS,TOTAL_QUANTITY,ADQ_USAGE,NIC,ACTUAL_COST,UNIDENTIFIED,SNOMED_CODE";
@@ -47,15 +46,6 @@ fn antibiotic_weight(band: usize, female: bool) -> f64 {
 /// Relative prescribing of all other medicines by quinary band.
 fn general_weight(band: usize) -> f64 {
     [0.35, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.85, 1.0, 1.3, 1.6, 2.0, 2.5, 3.0, 3.4, 3.7, 3.9, 4.0][band]
-}
-
-pub(crate) fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
-}
-
-pub(crate) fn io_err(path: &Path) -> impl Fn(std::io::Error) -> SynthError + use<> {
-    let path = path.display().to_string();
-    move |e| SynthError::Io { path: path.clone(), source: e }
 }
 
 /// Per patient, how much this practice's age mix prescribes relative to England's.

@@ -5,6 +5,8 @@
 //! `IPMO_REQUIRE_REAL_DATA=1`, which turns the absence into a failure so real-data tests cannot
 //! silently stop running.
 
+pub mod tidy;
+
 use std::path::PathBuf;
 
 /// The real-data folder, or `None` (after printing why) when the test should skip.
