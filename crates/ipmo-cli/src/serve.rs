@@ -31,6 +31,20 @@ pub struct ServeArgs {
     /// any client could choose the address it is counted under.
     #[arg(long, env = "IPMO_BEHIND_PROXY")]
     pub behind_proxy: bool,
+    /// How log lines on stderr are written: text for a person, json (one object a line) for a
+    /// log collector. Which events are written is set by IPMO_LOG (or RUST_LOG), e.g.
+    /// `ipmo=debug` or `warn,ipmo::access=info`.
+    #[arg(long, value_enum, env = "IPMO_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// The shape of log lines.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// When cookies are marked Secure.
@@ -53,7 +67,7 @@ pub fn run(
     quiet: bool,
 ) -> Result<()> {
     let started = Instant::now();
-    start_logging(quiet);
+    start_logging(quiet, args.log_format);
     let lib = load_library(library)?;
     let rt = tokio::runtime::Runtime::new().context("cannot start the server runtime")?;
     let (groups, _) = crate::measures::read_groups(wh)?;
@@ -99,13 +113,19 @@ pub fn run(
     })
 }
 
-/// Structured server events (sign-ins, failures, lock-outs, refused connections) on stderr,
-/// filtered by `IPMO_LOG` (tracing's env-filter syntax; `info` for ipmo's own events by default,
-/// `warn` with --quiet).
-fn start_logging(quiet: bool) {
+/// Structured server events on stderr: every request (`ipmo::access`), every internal error with
+/// its cause (`ipmo::error`), sign-ins, failures, lock-outs and refused connections. Filtered by
+/// `IPMO_LOG`, else `RUST_LOG` (tracing's env-filter syntax; `info` for ipmo's own events by
+/// default, `warn` with --quiet), as text or JSON lines.
+fn start_logging(quiet: bool, format: LogFormat) {
     let default = if quiet { "warn" } else { "warn,ipmo=info" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("IPMO_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // A second call (the demo serves after its own set-up) keeps the first subscriber.
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }

@@ -153,8 +153,17 @@ impl WebError {
         }
     }
 
+    /// Records an error on our side in the server's log (target `ipmo::error`), so a failure a
+    /// user sees always leaves a trace for the operator.
+    fn log(&self) {
+        if let Self::Internal(cause) = self {
+            tracing::error!(target: "ipmo::error", cause = %cause, "internal error");
+        }
+    }
+
     /// As API JSON: `{"error": {"code", "message", "parameter"?}}`.
     pub fn json(self) -> Response {
+        self.log();
         let parameter = match &self {
             Self::BadParameter(p, _) => Some(p.clone()),
             _ => None,
@@ -168,6 +177,7 @@ impl WebError {
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
+        self.log();
         let (title, advice) = match &self {
             Self::NotFound(_) => {
                 ("Page not found", "Check the code or address, or search for the organisation or measure you want.")
@@ -493,6 +503,25 @@ async fn not_found(request: Request) -> Response {
     if path.starts_with("/api/") { e.json() } else { e.into_response() }
 }
 
+/// One line per request at `info` (target `ipmo::access`): method, path (never the query, which may
+/// hold what a user typed), status, time taken and the data release served, so an operator can
+/// see what the server did and which release it did it from.
+async fn access_log(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let response = next.run(request).await;
+    tracing::info!(
+        target: "ipmo::access",
+        method = %method,
+        path = %path,
+        status = response.status().as_u16(),
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        release = %state.release.id,
+        "request"
+    );
+    response
+}
+
 /// Every route of the dashboard and the API.
 pub fn router(state: Shared) -> Router {
     Router::new()
@@ -530,6 +559,7 @@ pub fn router(state: Shared) -> Router {
         .nest("/api/v1", api::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), caching))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), access_log))
         .with_state(state)
 }
 

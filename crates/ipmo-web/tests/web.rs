@@ -4,6 +4,7 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use axum::response::IntoResponse;
 use http_body_util::BodyExt;
 use ipmo_domain::YearMonth;
 use ipmo_index::IndexBuilder;
@@ -361,6 +362,55 @@ async fn measure_pages() {
     let drivers = &body[body.find("What drives the numerator, December 2024").expect("drivers section")..];
     assert!(drivers.contains("Cefalexin 250mg capsules"), "{drivers}");
     assert!(drivers.contains(">10<") && drivers.contains("£15"), "{drivers}");
+}
+
+/// A log writer the test can read back.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// Every request leaves a log line (method, path without its query, status, time, release), and
+/// an error on our side leaves its cause, as JSON lines a log collector reads.
+#[tokio::test]
+async fn requests_and_server_errors_are_logged() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt().json().with_writer(captured.clone()).finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let (status, _, _) = get("/search?q=amoxicillin").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = get("/org/NOPE").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let _ = ipmo_web::WebError::Internal("the governance database is read-only".into()).into_response();
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let access: Vec<&serde_json::Value> = lines.iter().filter(|l| l["target"] == "ipmo::access").collect();
+    assert_eq!(access.len(), 2, "{text}");
+    assert_eq!(access[0]["fields"]["method"], "GET");
+    assert_eq!(access[0]["fields"]["path"], "/search", "no query string in the log");
+    assert_eq!(access[0]["fields"]["status"], 200);
+    assert_eq!(access[1]["fields"]["status"], 404);
+    assert!(access[0]["fields"]["release"].as_str().is_some_and(|r| !r.is_empty()));
+    assert!(access[0]["fields"]["duration_ms"].as_f64().is_some());
+    let errors: Vec<&serde_json::Value> = lines.iter().filter(|l| l["target"] == "ipmo::error").collect();
+    assert_eq!(errors.len(), 1, "{text}");
+    assert_eq!(errors[0]["level"], "ERROR");
+    assert_eq!(errors[0]["fields"]["cause"], "the governance database is read-only");
 }
 
 #[tokio::test]
