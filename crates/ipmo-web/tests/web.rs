@@ -385,32 +385,49 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
     }
 }
 
+/// The JSON log lines of this test binary. The subscriber is global, not scoped to one test:
+/// a scoped one races with tests on other threads over tracing's per-callsite cache, and loses
+/// events. So every test's requests land here, and a test looks for its own.
+fn captured_logs() -> &'static Captured {
+    static LOGS: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::fmt().json().with_writer(captured.clone()).finish();
+        tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber in this binary");
+        captured
+    })
+}
+
 /// Every request leaves a log line (method, path without its query, status, time, release), and
 /// an error on our side leaves its cause, as JSON lines a log collector reads.
 #[tokio::test]
 async fn requests_and_server_errors_are_logged() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt().json().with_writer(captured.clone()).finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let captured = captured_logs();
     let (status, _, _) = get("/search?q=amoxicillin").await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _, _) = get("/org/NOPE").await;
+    let (status, _, _) = get("/org/NOPE-LOGGED").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let _ = ipmo_web::WebError::Internal("the governance database is read-only".into()).into_response();
+    let _ = ipmo_web::WebError::Internal("the governance database is read-only (log test)".into()).into_response();
     let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let access: Vec<&serde_json::Value> = lines.iter().filter(|l| l["target"] == "ipmo::access").collect();
-    assert_eq!(access.len(), 2, "{text}");
-    assert_eq!(access[0]["fields"]["method"], "GET");
-    assert_eq!(access[0]["fields"]["path"], "/search", "no query string in the log");
-    assert_eq!(access[0]["fields"]["status"], 200);
-    assert_eq!(access[1]["fields"]["status"], 404);
-    assert!(access[0]["fields"]["release"].as_str().is_some_and(|r| !r.is_empty()));
-    assert!(access[0]["fields"]["duration_ms"].as_f64().is_some());
-    let errors: Vec<&serde_json::Value> = lines.iter().filter(|l| l["target"] == "ipmo::error").collect();
-    assert_eq!(errors.len(), 1, "{text}");
-    assert_eq!(errors[0]["level"], "ERROR");
-    assert_eq!(errors[0]["fields"]["cause"], "the governance database is read-only");
+    let access = |path: &str, status: u64| {
+        lines
+            .iter()
+            .find(|l| l["target"] == "ipmo::access" && l["fields"]["path"] == path && l["fields"]["status"] == status)
+    };
+    let search = access("/search", 200).unwrap_or_else(|| panic!("no access line for /search: {text}"));
+    assert_eq!(search["fields"]["method"], "GET");
+    assert!(search["fields"]["release"].as_str().is_some_and(|r| !r.is_empty()));
+    assert!(search["fields"]["duration_ms"].as_f64().is_some());
+    assert!(access("/org/NOPE-LOGGED", 404).is_some(), "{text}");
+    assert!(!text.contains("amoxicillin"), "no query string in the log");
+    let error = lines
+        .iter()
+        .find(|l| {
+            l["target"] == "ipmo::error" && l["fields"]["cause"] == "the governance database is read-only (log test)"
+        })
+        .unwrap_or_else(|| panic!("no error line: {text}"));
+    assert_eq!(error["level"], "ERROR");
 }
 
 #[tokio::test]
