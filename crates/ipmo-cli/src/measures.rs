@@ -8,7 +8,6 @@ use ipmo_domain::YearMonth;
 use ipmo_measures::Library;
 use ipmo_measures::compute::{CodeIndex, GroupSet, MonthAccumulator, PracticeMonth, compute_month};
 use ipmo_warehouse::{ComputeRecord, CountedCode, MeasureMonth, Membership, Warehouse};
-use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -543,39 +542,9 @@ fn show(wh_dir: &Path, dir: &LibrarySource, id: &str) -> Result<()> {
     Ok(())
 }
 
-fn groups_path(wh: &Warehouse) -> PathBuf {
-    wh.root().join("groups.toml")
-}
-
-#[derive(serde::Deserialize, serde::Serialize, Default)]
-struct GroupsFile {
-    #[serde(default)]
-    group_set: Vec<GroupSet>,
-}
-
+/// The custom group sets and the input tag of the groups file (see [`Warehouse::groups`]).
 pub(crate) fn read_groups(wh: &Warehouse) -> Result<(Vec<GroupSet>, Option<String>)> {
-    let path = groups_path(wh);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let file: GroupsFile = toml::from_str(&text).map_err(|e| {
-                anyhow!("{}: {e}\nhint: fix the file or rebuild it with `ipmo groups add`", path.display())
-            })?;
-            for set in &file.group_set {
-                if !is_set_id(&set.id) {
-                    bail!("{}: group set id \"{}\" must be letters, digits, - and _", path.display(), set.id);
-                }
-            }
-            let hash: String = Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
-            Ok((file.group_set, Some(format!("groups.toml#{}", &hash[..16]))))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((Vec::new(), None)),
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-    }
-}
-
-/// A group set id becomes part of an organisation type (`group:<id>`), so it is kept plain.
-fn is_set_id(id: &str) -> bool {
-    !id.is_empty() && id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+    Ok(wh.groups()?)
 }
 
 /// Runs a groups subcommand.
@@ -604,7 +573,7 @@ pub fn groups(wh: &Warehouse, command: GroupsCommand) -> Result<()> {
             return Ok(());
         }
         GroupsCommand::Add { set, code, name, members, set_name } => {
-            if !is_set_id(&set) {
+            if !ipmo_warehouse::groups::is_group_set_id(&set) {
                 bail!("group set id \"{set}\" must be letters, digits, - and _");
             }
             let members: Vec<String> =
@@ -637,11 +606,7 @@ pub fn groups(wh: &Warehouse, command: GroupsCommand) -> Result<()> {
             sets.retain(|s| !s.groups.is_empty());
         }
     }
-    let path = groups_path(wh);
-    let text = toml::to_string_pretty(&GroupsFile { group_set: sets }).context("cannot write the groups file")?;
-    let tmp = path.with_extension("toml.tmp");
-    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("cannot replace {}", path.display()))?;
+    let path = wh.save_groups(sets)?;
     writeln!(out, "saved {}; run `ipmo measures compute` to include the change", path.display())?;
     Ok(())
 }

@@ -7,6 +7,7 @@
 
 pub mod analyse;
 mod error;
+pub mod groups;
 pub mod indicator_store;
 mod load;
 mod lock;
