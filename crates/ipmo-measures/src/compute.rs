@@ -437,12 +437,7 @@ impl MonthAccumulator {
                 continue;
             }
             let v = if c.quantity { quantity_per_item * items as f64 } else { items as f64 };
-            let cell = p * self.slots + c.slot;
-            if c.numerator {
-                self.numerator[cell] += v;
-            } else {
-                self.denominator[cell] += v;
-            }
+            add_to(&mut self.numerator, &mut self.denominator, c.numerator, p * self.slots + c.slot, v);
         }
     }
 
@@ -458,13 +453,7 @@ impl MonthAccumulator {
             let divisor = if per_item > DOSES_NOT_INHALERS { lists.smallest_pack } else { Some(1.0) };
             let Some(divisor) = divisor else { continue };
             for c in lists.totals.iter().filter(|c| c.inhalers) {
-                let cell = p * self.slots + c.slot;
-                let v = quantity / divisor * c.factor;
-                if c.numerator {
-                    num[cell] += v;
-                } else {
-                    den[cell] += v;
-                }
+                add_to(&mut num, &mut den, c.numerator, p * self.slots + c.slot, quantity / divisor * c.factor);
             }
         }
         (num, den)
@@ -506,13 +495,17 @@ impl MonthAccumulator {
                 continue;
             }
             let v = c.amount.pick(amounts) * c.factor;
-            let cell = p * self.slots + c.slot;
-            if c.numerator {
-                self.numerator[cell] += v;
-            } else {
-                self.denominator[cell] += v;
-            }
+            add_to(&mut self.numerator, &mut self.denominator, c.numerator, p * self.slots + c.slot, v);
         }
+    }
+}
+
+/// Adds `v` to a practice × measure cell of the numerators or the denominators.
+fn add_to(numerator: &mut [f64], denominator: &mut [f64], to_numerator: bool, cell: usize, v: f64) {
+    if to_numerator {
+        numerator[cell] += v;
+    } else {
+        denominator[cell] += v;
     }
 }
 

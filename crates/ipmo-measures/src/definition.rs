@@ -944,41 +944,10 @@ fn side(
     };
     let codes = parse_all("codes", &raw.codes)?;
     let exclude = parse_all("exclude", &raw.exclude)?;
-    let rules = |field: &str, list: Vec<RawProductRule>| -> Result<Vec<ProductRule>, MeasureError> {
-        list.into_iter()
-            .enumerate()
-            .map(|(i, r)| {
-                r.build().map_err(|(f, m)| {
-                    let at = if f.is_empty() { String::new() } else { format!(".{f}") };
-                    bad(&format!("{field}[{}]{at}", i + 1), m)
-                })
-            })
-            .collect()
-    };
-    let products = rules("products", raw.products)?;
-    let exclude_during = raw
-        .exclude_during
-        .into_iter()
-        .enumerate()
-        .map(|(i, d)| {
-            d.build().map_err(|(f, m)| {
-                let at = if f.is_empty() { String::new() } else { format!(".{f}") };
-                bad(&format!("exclude_during[{}]{at}", i + 1), m)
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let exclude_products = rules("exclude_products", raw.exclude_products)?;
-    let quantity_per_item = raw
-        .quantity_per_item
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| {
-            r.build().map_err(|(f, m)| {
-                let at = if f.is_empty() { String::new() } else { format!(".{f}") };
-                bad(&format!("quantity_per_item[{}]{at}", i + 1), m)
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let products = build_each(raw.products, RawProductRule::build, "products", &bad)?;
+    let exclude_during = build_each(raw.exclude_during, RawDatedExclusion::build, "exclude_during", &bad)?;
+    let exclude_products = build_each(raw.exclude_products, RawProductRule::build, "exclude_products", &bad)?;
+    let quantity_per_item = build_each(raw.quantity_per_item, RawQuantityRule::build, "quantity_per_item", &bad)?;
     let any_of = raw
         .any_of
         .into_iter()
@@ -1035,6 +1004,25 @@ fn side(
         any_of,
         label: raw.label.map(|l| l.trim().to_string()).filter(|l| !l.is_empty()),
     })
+}
+
+/// Builds each entry of a repeated table (`[[numerator.products]]`…) with `build`; an error names
+/// the entry (`products[2]`) and the key within it.
+fn build_each<R, T>(
+    list: Vec<R>,
+    build: fn(R) -> Result<T, (String, String)>,
+    field: &str,
+    bad: &dyn Fn(&str, String) -> MeasureError,
+) -> Result<Vec<T>, MeasureError> {
+    list.into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            build(r).map_err(|(f, m)| {
+                let at = if f.is_empty() { String::new() } else { format!(".{f}") };
+                bad(&format!("{field}[{}]{at}", i + 1), m)
+            })
+        })
+        .collect()
 }
 
 fn is_iso_date(s: &str) -> bool {

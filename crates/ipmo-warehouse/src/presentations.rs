@@ -39,6 +39,21 @@ impl<'a> Columns<'a> {
     }
 }
 
+/// Id → name over a dm+d table with an id column and a `name` column (VTMs, ingredients).
+fn names_by_id(batches: &[RecordBatch], id_column: &str) -> Result<FxHashMap<String, String>, WarehouseError> {
+    let mut out = FxHashMap::default();
+    for b in batches {
+        let c = Columns { batch: b };
+        let (id, name) = (c.text(id_column)?, c.text("name")?);
+        for i in 0..b.num_rows() {
+            if let (Some(id), Some(name)) = (id(i), name(i)) {
+                out.insert(id.to_string(), name.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn corrupt(column: &str, what: &str) -> WarehouseError {
     WarehouseError::Corrupt {
         path: "dm+d tables".into(),
@@ -133,26 +148,8 @@ impl Warehouse {
     fn dmd_products(&self) -> Result<FxHashMap<String, Product>, WarehouseError> {
         let manifest = self.manifest()?;
         let read = |t: &str| read_table(self.root(), &manifest, t);
-        let mut vtm: FxHashMap<String, String> = FxHashMap::default();
-        for b in read("dmd_vtm")? {
-            let c = Columns { batch: &b };
-            let (id, name) = (c.text("vtmid")?, c.text("name")?);
-            for i in 0..b.num_rows() {
-                if let (Some(id), Some(name)) = (id(i), name(i)) {
-                    vtm.insert(id.to_string(), name.to_string());
-                }
-            }
-        }
-        let mut substance: FxHashMap<String, String> = FxHashMap::default();
-        for b in read("dmd_ingredient")? {
-            let c = Columns { batch: &b };
-            let (id, name) = (c.text("isid")?, c.text("name")?);
-            for i in 0..b.num_rows() {
-                if let (Some(id), Some(name)) = (id(i), name(i)) {
-                    substance.insert(id.to_string(), name.to_string());
-                }
-            }
-        }
+        let vtm = names_by_id(&read("dmd_vtm")?, "vtmid")?;
+        let substance = names_by_id(&read("dmd_ingredient")?, "isid")?;
         // Units of measure by code, for DDDs.
         let mut units: FxHashMap<String, String> = FxHashMap::default();
         for b in read("dmd_lookup")? {
