@@ -92,10 +92,8 @@ async fn organisations(State(s): State<Shared>, p: Params) -> ApiResult {
     let total = all.len();
     let list: Vec<Value> = all.into_iter().skip(offset).take(limit).map(org_json).collect();
     let next = (offset + limit < total).then(|| {
-        let mut q: Vec<String> = ["q", "org_type"]
-            .iter()
-            .filter_map(|k| p.get(k).map(|v| format!("{k}={}", crate::gov::urlencode(v))))
-            .collect();
+        let mut q: Vec<String> =
+            ["q", "org_type"].iter().filter_map(|k| p.get(k).map(|v| format!("{k}={}", crate::urlencode(v)))).collect();
         q.push(format!("limit={limit}"));
         q.push(format!("offset={}", offset + limit));
         format!("/api/v1/organisations?{}", q.join("&"))

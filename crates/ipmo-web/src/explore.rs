@@ -461,7 +461,7 @@ fn results(
     latest.truncate(TABLE_ROWS.max(highlighted.len()));
     let d = decimals_of(latest.iter().filter_map(|x| x.value));
     let money = matches!(f.value.as_str(), "actual_cost" | "nic");
-    let q = |s: &str| crate::gov::urlencode(s);
+    let q = |s: &str| crate::urlencode(s);
     let share = format!(
         "/analyse?num={}&exclude={}&den={}&value={}&level={}&from={}&to={}&within={}&highlight={}",
         q(&f.num),

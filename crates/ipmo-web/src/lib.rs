@@ -24,24 +24,24 @@ mod api;
 mod apidoc;
 mod charts;
 mod dashboard;
+mod error;
 mod explore;
 mod format;
 mod gov;
-mod gov_views;
 mod layout;
 mod measure_pages;
-mod organogram;
 mod pages;
 mod practices;
 
+pub use error::{ApiCode, WebError};
 pub use gov::{GovSettings, Governance};
 
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use ipmo_release::Release;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -116,94 +116,6 @@ impl PageCache {
 /// Shared state.
 pub type Shared = Arc<AppState>;
 
-/// Why a request failed, shown as a page or as API JSON.
-#[derive(Debug, thiserror::Error)]
-pub enum WebError {
-    /// No such organisation, measure or page.
-    #[error("{0}")]
-    NotFound(String),
-    /// A query parameter is malformed: (parameter, what is wrong).
-    #[error("{0}: {1}")]
-    BadParameter(String, String),
-    /// The request needs a signed-in session.
-    #[error("{0}")]
-    Unauthorised(String),
-    /// Something on our side.
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl WebError {
-    fn status(&self) -> StatusCode {
-        match self {
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::BadParameter(..) => StatusCode::BAD_REQUEST,
-            Self::Unauthorised(_) => StatusCode::UNAUTHORIZED,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    /// Stable code for API clients.
-    fn code(&self) -> &'static str {
-        match self {
-            Self::NotFound(_) => "not_found",
-            Self::BadParameter(..) => "bad_parameter",
-            Self::Unauthorised(_) => "unauthorised",
-            Self::Internal(_) => "internal",
-        }
-    }
-
-    /// Records an error on our side in the server's log (target `ipmo::error`), so a failure a
-    /// user sees always leaves a trace for the operator.
-    fn log(&self) {
-        if let Self::Internal(cause) = self {
-            tracing::error!(target: "ipmo::error", cause = %cause, "internal error");
-        }
-    }
-
-    /// As API JSON: `{"error": {"code", "message", "parameter"?}}`.
-    pub fn json(self) -> Response {
-        self.log();
-        let parameter = match &self {
-            Self::BadParameter(p, _) => Some(p.clone()),
-            _ => None,
-        };
-        let body = serde_json::json!({
-            "error": { "code": self.code(), "message": self.to_string(), "parameter": parameter }
-        });
-        (self.status(), axum::Json(body)).into_response()
-    }
-}
-
-impl IntoResponse for WebError {
-    fn into_response(self) -> Response {
-        self.log();
-        let (title, advice) = match &self {
-            Self::NotFound(_) => {
-                ("Page not found", "Check the code or address, or search for the organisation or measure you want.")
-            }
-            Self::BadParameter(..) => {
-                ("There is a problem with the address", "Correct the part named above and try again.")
-            }
-            Self::Unauthorised(_) => ("Sign in", "Sign in to continue."),
-            Self::Internal(_) => ("Sorry, there is a problem with the service", "Try again later."),
-        };
-        let body = layout::page(
-            title,
-            &[],
-            None,
-            maud::html! {
-                h1 { (title) }
-                p.lede { (self.to_string()) }
-                p { (advice) }
-                (layout::search_form(""))
-                p { a href="/" { "Go to the home page" } }
-            },
-        );
-        (self.status(), Html(body.into_string())).into_response()
-    }
-}
-
 /// Query parameters as given, for handlers that check each one and name it when it is wrong.
 pub(crate) struct Params(BTreeMap<String, String>);
 
@@ -264,6 +176,16 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// `s` percent-encoded for a query value or a path (unreserved characters and `/` kept).
+pub(crate) fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// Extracts [`Params`] from the request, answering 400 when the query string is malformed.
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Params {
     type Rejection = Response;
@@ -312,7 +234,7 @@ fn cache_key(uri: &axum::http::Uri) -> Option<String> {
     let mut key = uri.path().to_string();
     for (i, (k, v)) in params.iter().filter(|(_, v)| !v.trim().is_empty()).enumerate() {
         key.push(if i == 0 { '?' } else { '&' });
-        key.push_str(&format!("{k}={}", gov::urlencode(v.trim())));
+        key.push_str(&format!("{k}={}", urlencode(v.trim())));
     }
     Some(key)
 }
@@ -345,7 +267,7 @@ async fn caching(State(state): State<Shared>, headers: HeaderMap, request: Reque
         return security_headers(if path.starts_with("/api/") {
             e.json()
         } else {
-            axum::response::Redirect::to(&format!("/login?next={}", gov::urlencode(wanted))).into_response()
+            axum::response::Redirect::to(&format!("/login?next={}", urlencode(wanted))).into_response()
         });
     }
     if gov::is_dynamic(&path) {
@@ -426,17 +348,7 @@ async fn api_errors_as_json(response: Response, path: &str) -> Response {
     let (parts, body) = response.into_parts();
     let text = axum::body::to_bytes(body, 64 << 10).await.map(|b| String::from_utf8_lossy(&b).into_owned());
     let message: String = text.unwrap_or_default().trim().chars().take(300).collect();
-    let code = match status {
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
-        s if s.is_server_error() => "internal",
-        _ => "bad_request",
-    };
-    let body = serde_json::json!({ "error": { "code": code, "message": message, "parameter": null } });
-    let mut r = (status, axum::Json(body)).into_response();
+    let mut r = error::api_error(status, error::ApiCode::for_status(status), message, None);
     for (name, value) in parts.headers.iter() {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
             r.headers_mut().insert(name.clone(), value.clone());
@@ -538,24 +450,7 @@ pub fn router(state: Shared) -> Router {
         .route("/assets/ipmo.css", get(stylesheet))
         .route("/assets/favicon.svg", get(favicon))
         .route("/favicon.ico", get(favicon))
-        .route("/login", get(gov::login_page).post(gov::login))
-        .route("/logout", post(gov::logout))
-        .route("/gov", get(gov::overview))
-        .route("/gov/audit", get(gov::audit_trail))
-        .route("/gov/users", get(gov::users).post(gov::add_user))
-        .route("/gov/users/{username}/{action}", post(gov::change_user))
-        .route("/gov/assurance", get(gov_views::assurance))
-        .route("/gov/plans", get(gov_views::plans))
-        .route("/gov/organogram", get(gov_views::organogram))
-        .route("/gov/workforce", get(gov_views::workforce))
-        .route("/gov/{kind}", get(gov::list))
-        .route("/gov/{kind}/new", get(gov::new_form).post(gov::create))
-        .route("/gov/{kind}/{id}", get(gov::view))
-        .route("/gov/{kind}/{id}/edit", get(gov::edit_form).post(gov::update))
-        .route("/gov/{kind}/{id}/{action}", post(gov::archive))
-        .route("/api/v1/session", get(gov::api_session))
-        .route("/api/v1/records/{kind}", get(gov::api_list).post(gov::api_create))
-        .route("/api/v1/records/{kind}/{id}", get(gov::api_record).put(gov::api_update))
+        .merge(gov::routes())
         .nest("/api/v1", api::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), caching))

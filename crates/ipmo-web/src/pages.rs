@@ -188,7 +188,7 @@ pub async fn search(State(s): State<Shared>, p: Params) -> Result<Html<String>, 
     let shown = &orgs[((page - 1) * SEARCH_PAGE).min(orgs.len())..(page * SEARCH_PAGE).min(orgs.len())];
     let measures = r.search_measures(q);
     let drugs = if q.trim().chars().count() >= 3 { r.bnf_search(q, usize::MAX) } else { Vec::new() };
-    let page_link = |n: usize| format!("/search?q={}&page={n}", crate::gov::urlencode(q));
+    let page_link = |n: usize| format!("/search?q={}&page={n}", crate::urlencode(q));
     Ok(html_page(
         r,
         "Search",
@@ -230,7 +230,7 @@ pub async fn search(State(s): State<Shared>, p: Params) -> Result<Html<String>, 
                                  " · " a href=(format!("/analyse?num={code}&den=list-size&level=icb")) { "Analyse" span.visually-hidden { " " (name) } } }
                         }
                     }
-                    @if drugs.len() > SEARCH_DRUGS { p { a href=(format!("/bnf?q={}", crate::gov::urlencode(q))) { "All " (drugs.len()) " BNF entries matching “" (q) "”" } } }
+                    @if drugs.len() > SEARCH_DRUGS { p { a href=(format!("/bnf?q={}", crate::urlencode(q))) { "All " (drugs.len()) " BNF entries matching “" (q) "”" } } }
                 }
                 @if !measures.is_empty() {
                     h2 #measures { "Measures" }

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 
 /// One box of an organogram.
-pub struct Node {
+pub(super) struct Node {
     /// Record id.
     pub id: i64,
     /// The node above it, if it is in the chart.
@@ -142,10 +142,10 @@ fn roots(nodes: &[Node]) -> Vec<i64> {
 
 /// Levels drawn: as deep as the store lets a chain be saved. Older records may hold deeper
 /// chains; nodes below this are left out of the chart (the page says how many) and listed flat.
-pub const MAX_DEPTH: usize = ipmo_governance::kinds::MAX_HIERARCHY_DEPTH;
+pub(super) const MAX_DEPTH: usize = ipmo_governance::kinds::MAX_HIERARCHY_DEPTH;
 
 /// An organogram drawn.
-pub struct Drawn {
+pub(super) struct Drawn {
     /// The SVG.
     pub svg: String,
     /// Its width in pixels (the page says when it is wider than the column and scrolls).
@@ -155,7 +155,7 @@ pub struct Drawn {
 }
 
 /// The organogram as SVG, with `dashed` extra lines from one node to another.
-pub fn svg(id: &str, title: &str, nodes: &[Node], dashed: &[(i64, i64)]) -> Drawn {
+pub(super) fn svg(id: &str, title: &str, nodes: &[Node], dashed: &[(i64, i64)]) -> Drawn {
     let mut l = Layout {
         nodes: nodes.iter().map(|n| (n.id, n)).collect(),
         children: children_of(nodes),
@@ -273,7 +273,7 @@ pub fn svg(id: &str, title: &str, nodes: &[Node], dashed: &[(i64, i64)]) -> Draw
 
 /// The same tree as nested lists, nested at most [`MAX_DEPTH`] deep (deeper nodes follow in a
 /// flat list), built with an explicit stack like the chart.
-pub fn list(nodes: &[Node]) -> Markup {
+pub(super) fn list(nodes: &[Node]) -> Markup {
     let by_id: BTreeMap<i64, &Node> = nodes.iter().map(|n| (n.id, n)).collect();
     let children = children_of(nodes);
     let item = |n: &Node| html! { a href=(n.href) { (n.title) } " — " (n.subtitle) }.into_string();

@@ -1,0 +1,14 @@
+//! The programme's records judged against the data. A risk that watches a measure, a performance
+//! standard with a target and a quarter's workforce returns each carry a verdict that is not stored
+//! but worked out from the loaded release: whether the watched measure has turned, the standard's
+//! RAG, the vacancy rate and where it is heading. The rules live here, apart from the web layer, so
+//! that the governance pages, the API and the board report reach the same verdict from the same
+//! records.
+
+pub mod rag;
+pub mod signals;
+pub mod workforce;
+
+pub use rag::{StandardRag, standard_rag};
+pub use signals::{Signal, watch_signal};
+pub use workforce::{QuarterTotals, next_quarter, projection, workforce_totals};
