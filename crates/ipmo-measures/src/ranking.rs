@@ -137,6 +137,31 @@ pub fn no_signal(
     None
 }
 
+/// Organisations' values in a month, worst first by the measure's direction (highest first
+/// when it makes no judgement), organisations without a value last, ties by organisation code so
+/// that the page and the API list them in the same order. With `first`, only that many are kept,
+/// and only they are fully sorted (a partial selection keeps a national practice list cheap).
+pub fn worst_first<'a>(
+    mut rows: Vec<(&'a str, &'a ValuePoint)>,
+    direction: Direction,
+    first: Option<usize>,
+) -> Vec<(&'a str, &'a ValuePoint)> {
+    let key = |pt: &ValuePoint| match pt.value {
+        Some(v) if direction == Direction::HigherIsBetter => -v,
+        Some(v) => v,
+        None => f64::NEG_INFINITY,
+    };
+    let order = |a: &(&str, &ValuePoint), b: &(&str, &ValuePoint)| key(b.1).total_cmp(&key(a.1)).then(a.0.cmp(b.0));
+    if let Some(n) = first
+        && rows.len() > n
+    {
+        rows.select_nth_unstable_by(n, order);
+        rows.truncate(n);
+    }
+    rows.sort_unstable_by(order);
+    rows
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,5 +221,25 @@ mod tests {
         assert_eq!(no_signal(&some, Some(&spread), latest, Direction::LowerIsBetter), None);
         assert_eq!(no_signal(&some, Some(&[2.0; 9]), latest, Direction::LowerIsBetter), Some(NoSignal::NoVariation));
         assert_eq!(no_signal(&some, None, ym("2024-07"), Direction::LowerIsBetter), Some(NoSignal::NoValue));
+    }
+
+    #[test]
+    fn worst_first_reads_the_direction_puts_gaps_last_and_breaks_ties_by_code() {
+        let pt = |v: Option<f64>| ValuePoint {
+            month: "2025-01".parse().unwrap(),
+            numerator: None,
+            denominator: None,
+            value: v,
+            percentile: None,
+            saving_50: None,
+            saving_10: None,
+        };
+        let (a, b, c, d) = (pt(Some(2.0)), pt(Some(5.0)), pt(Some(2.0)), pt(None));
+        let rows = || vec![("C", &c), ("D", &d), ("A", &a), ("B", &b)];
+        let codes = |r: Vec<(&str, &ValuePoint)>| r.into_iter().map(|(c, _)| c.to_string()).collect::<Vec<_>>();
+        assert_eq!(codes(worst_first(rows(), Direction::LowerIsBetter, None)), ["B", "A", "C", "D"]);
+        assert_eq!(codes(worst_first(rows(), Direction::Neither, None)), ["B", "A", "C", "D"]);
+        assert_eq!(codes(worst_first(rows(), Direction::HigherIsBetter, None)), ["A", "C", "B", "D"]);
+        assert_eq!(codes(worst_first(rows(), Direction::HigherIsBetter, Some(2))), ["A", "C"]);
     }
 }

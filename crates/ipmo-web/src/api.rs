@@ -1,7 +1,8 @@
 //! `/api/v1`: organisations, measures and measure values as JSON, described by the OpenAPI
 //! document at `/api/v1/openapi.json`. Errors are `{"error": {"code", "message", "parameter"}}`.
 
-use crate::{Params, Shared, WebError};
+use crate::params::Params;
+use crate::{Shared, WebError};
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -9,7 +10,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use ipmo_measures::Measure;
-use ipmo_measures::analysis::{self, Judgement};
+use ipmo_measures::analysis::{self, Judgement, ValuePoint};
 use ipmo_release::{Org, Release};
 use serde_json::{Value, json};
 
@@ -82,7 +83,7 @@ async fn organisations(State(s): State<Shared>, p: Params) -> ApiResult {
     let limit = number("limit", 1, MAX_LIMIT, 100)?;
     let offset = number("offset", 0, usize::MAX / 2, 0)?;
     if let Some(t) = p.get("org_type") {
-        crate::pages::known_level("org_type", t).map_err(fail)?;
+        crate::params::known_level("org_type", t).map_err(fail)?;
     }
     let of_type = |o: &&Org| p.get("org_type").is_none_or(|t| o.org_type == t);
     let all: Vec<&Org> = match p.get("q") {
@@ -92,8 +93,10 @@ async fn organisations(State(s): State<Shared>, p: Params) -> ApiResult {
     let total = all.len();
     let list: Vec<Value> = all.into_iter().skip(offset).take(limit).map(org_json).collect();
     let next = (offset + limit < total).then(|| {
-        let mut q: Vec<String> =
-            ["q", "org_type"].iter().filter_map(|k| p.get(k).map(|v| format!("{k}={}", crate::urlencode(v)))).collect();
+        let mut q: Vec<String> = ["q", "org_type"]
+            .iter()
+            .filter_map(|k| p.get(k).map(|v| format!("{k}={}", crate::params::urlencode(v))))
+            .collect();
         q.push(format!("limit={limit}"));
         q.push(format!("offset={}", offset + limit));
         format!("/api/v1/organisations?{}", q.join("&"))
@@ -199,7 +202,7 @@ async fn values(State(s): State<Shared>, Path(id): Path<String>, p: Params) -> A
 async fn ranking(State(s): State<Shared>, Path(id): Path<String>, p: Params) -> ApiResult {
     let r = &s.release;
     let m = find_measure(r, &id)?;
-    let level = crate::pages::level_param(&p, "icb")?;
+    let level = crate::params::level_param(&p, "icb")?;
     let lv = r.level_values(&m.id, level);
     let month = match p.month("month").map_err(fail)? {
         Some(month) => month,
@@ -207,63 +210,41 @@ async fn ranking(State(s): State<Shared>, Path(id): Path<String>, p: Params) -> 
             .and_then(|l| l.deciles.keys().next_back().copied())
             .ok_or_else(|| fail(WebError::NotFound(format!("no values of \"{id}\" at level {level}"))))?,
     };
-    let mut rows: Vec<Value> = lv
-        .map(|l| {
-            l.at(month)
-                .map(|(code, pt)| {
-                    json!({
-                        "org_code": code,
-                        "name": r.org(code).map(|o| o.name.as_str()),
-                        "numerator": pt.numerator,
-                        "denominator": pt.denominator,
-                        "value": pt.value,
-                        "percentile": pt.percentile,
-                        "saving_50": pt.saving_50,
-                        "saving_10": pt.saving_10,
-                        "standing": pt.percentile.map(|pc| ipmo_measures::ranking::standing(pc, m.direction)),
-                    })
-                })
-                .collect()
+    let points: Vec<(&str, &ValuePoint)> = lv.map(|l| l.at(month).collect()).unwrap_or_default();
+    let rows: Vec<Value> = ipmo_measures::ranking::worst_first(points, m.direction, None)
+        .into_iter()
+        .map(|(code, pt)| {
+            json!({
+                "org_code": code,
+                "name": r.org(code).map(|o| o.name.as_str()),
+                "numerator": pt.numerator,
+                "denominator": pt.denominator,
+                "value": pt.value,
+                "percentile": pt.percentile,
+                "saving_50": pt.saving_50,
+                "saving_10": pt.saving_10,
+                "standing": pt.percentile.map(|pc| ipmo_measures::ranking::standing(pc, m.direction)),
+            })
         })
-        .unwrap_or_default();
-    // Worst first by the measure's direction (highest first when it makes no judgement).
-    let flip = if m.direction == ipmo_stats::Direction::HigherIsBetter { -1.0 } else { 1.0 };
-    rows.sort_by(|a, b| {
-        let v = |x: &Value| x["value"].as_f64().map_or(f64::NEG_INFINITY, |v| flip * v);
-        v(b).total_cmp(&v(a))
-    });
+        .collect();
     let deciles = lv.and_then(|l| l.deciles.get(&month)).map(|d| d.to_vec());
     Ok(Json(json!({ "measure": m.id, "level": level, "month": month.to_string(), "deciles": deciles, "rows": rows })))
 }
 
 async fn analyse(State(s): State<Shared>, p: Params) -> ApiResult {
-    use crate::explore::{bad, no_index, parse_level, parse_value};
-    let num = p
-        .get("num")
-        .ok_or_else(|| fail(WebError::BadParameter("num".into(), "is required (BNF code prefixes)".into())))?;
-    let numerator =
-        ipmo_index::CodeSet::parse(num, p.get("exclude").unwrap_or(""), "num").map_err(|e| fail(bad("num")(e)))?;
-    let denominator = match p.get("den").unwrap_or("list-size") {
-        "list-size" | "list_size" => ipmo_index::Denominator::ListSize,
-        codes => ipmo_index::Denominator::Codes(
-            ipmo_index::CodeSet::parse(codes, "", "den").map_err(|e| fail(bad("den")(e)))?,
-        ),
+    use crate::explore::no_index;
+    use crate::params::index_error;
+    let request = crate::analyse_request::AnalyseRequest::read(&s.release, &p)?;
+    let Some(mut a) = request.analysis else {
+        return Err(fail(WebError::BadParameter("num".into(), "is required (BNF code prefixes or drug names)".into())));
     };
-    let a = ipmo_index::Analysis {
-        numerator,
-        denominator,
-        value: parse_value(p.get("value").unwrap_or("items"))?,
-        level: parse_level(p.get("level").unwrap_or("icb"))?,
-        org: p.get("org").map(str::to_string),
-        from: p.month("from")?,
-        to: p.month("to")?,
-    };
+    a.org = p.get("org").map(str::to_string);
     let state = s.clone();
     let rows = tokio::task::spawn_blocking(move || {
         let ix = state.release.index.as_ref().ok_or_else(no_index)?;
         ix.analyse(&a).map_err(|e| match e {
             ipmo_index::IndexError::Query(m) if m.contains("no organisation") => WebError::NotFound(m),
-            other => bad("num")(other),
+            other => index_error("num")(other),
         })
     })
     .await

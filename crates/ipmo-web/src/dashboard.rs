@@ -4,10 +4,13 @@
 //! `ipmo_measures::savings`, shared with the command line and the board report.
 
 use crate::charts;
+use crate::csv::{csv, csv_number, point_csv};
 use crate::format::{month_span, number, ordinal, plural, pounds, value};
 use crate::layout::{summary, tag};
-use crate::pages::{crumbs_for, csv, csv_number, html_page, org_link, org_of, point_csv, wants_csv};
-use crate::{Params, Shared, WebError};
+use crate::pages::{crumbs_for, html_page, org_link};
+use crate::params::Params;
+use crate::params::{org_of, wants_csv};
+use crate::{Shared, WebError};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use ipmo_domain::YearMonth;

@@ -3,14 +3,16 @@
 //! prescribing index. Requests are bounded: at most `MAX_PREFIXES` prefixes a side, the months the
 //! index holds, and the server's request timeout.
 
+use crate::analyse_request::{AnalyseRequest, Term};
 use crate::charts::{self, long_month};
 use crate::format::{amount_of, decimals_of, number, pounds, value};
 use crate::layout::{self, Crumb};
-use crate::{Params, Shared, WebError};
+use crate::params::{Params, index_error};
+use crate::{Shared, WebError};
 use axum::extract::State;
 use axum::response::{Html, IntoResponse, Response};
 use ipmo_domain::YearMonth;
-use ipmo_index::{Analysis, AnalysisRow, CodeSet, Denominator, Level, ValueKind};
+use ipmo_index::{Analysis, AnalysisRow, CodeSet, Level};
 use ipmo_release::{Org, Release, bnf_level_name, level_name, level_plural};
 use maud::{Markup, PreEscaped, html};
 use rustc_hash::FxHashSet;
@@ -139,106 +141,11 @@ struct Form {
     highlight: String,
 }
 
-/// Most drug names one field of an analysis may hold.
-const MAX_NAMES: usize = 20;
 /// Most organisations an analysis can highlight.
 const MAX_HIGHLIGHT: usize = 10;
 /// Colours of highlighted organisations' lines.
 const HIGHLIGHT_COLOURS: [&str; MAX_HIGHLIGHT] =
     ["#d5281b", "#007f3b", "#7c2855", "#ed8b00", "#330072", "#00a499", "#425563", "#ae2573", "#78be20", "#41b6e6"];
-
-pub(crate) fn parse_value(v: &str) -> Result<ValueKind, WebError> {
-    match v {
-        "" | "items" => Ok(ValueKind::Items),
-        "quantity" => Ok(ValueKind::Quantity),
-        "actual_cost" => Ok(ValueKind::ActualCost),
-        "nic" => Ok(ValueKind::Nic),
-        other => Err(WebError::BadParameter(
-            "value".into(),
-            format!("\"{other}\" is not items, quantity, actual_cost or nic"),
-        )),
-    }
-}
-
-pub(crate) fn parse_level(v: &str) -> Result<Level, WebError> {
-    Ok(match v {
-        "practice" => Level::Practice,
-        "pcn" => Level::Pcn,
-        "sicbl" => Level::Sicbl,
-        "" | "icb" => Level::Icb,
-        "region" => Level::Region,
-        "england" => Level::England,
-        other => {
-            return Err(WebError::BadParameter(
-                "level".into(),
-                format!("\"{other}\" is not one of practice, pcn, sicbl, icb, region, england"),
-            ));
-        }
-    })
-}
-
-/// An index error about parameter `param` (its message may already name it). A part the data
-/// cannot answer names its own parameter: `numerator` is `num`, `denominator` is `den`.
-pub(crate) fn bad(param: &str) -> impl Fn(ipmo_index::IndexError) -> WebError + '_ {
-    move |e| match e {
-        ipmo_index::IndexError::Unanswerable { parameter, message } => {
-            let name = match parameter {
-                "numerator" => "num",
-                "denominator" => "den",
-                "organisations" => "level",
-                other => other,
-            };
-            WebError::BadParameter(name.into(), message)
-        }
-        other => {
-            let text = other.to_string();
-            let text = text.strip_prefix(&format!("{param}: ")).unwrap_or(&text).to_string();
-            WebError::BadParameter(param.into(), text)
-        }
-    }
-}
-
-/// What one comma-separated part of a code field meant.
-struct Term {
-    /// As typed.
-    typed: String,
-    /// The BNF entries it stands for (code, name).
-    entries: Vec<(String, String)>,
-}
-
-/// Reads a field of BNF code prefixes and drug names: a part that starts with two digits is a
-/// code, anything else a name looked up in the BNF. Returns the codes, comma-separated, and what
-/// each part meant.
-fn terms(r: &Release, field: &str, parameter: &str) -> Result<(String, Vec<Term>), WebError> {
-    let is_code = |part: &str| part.len() >= 2 && part.as_bytes()[..2].iter().all(u8::is_ascii_digit);
-    let parts: Vec<&str> = field.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
-    // Each name is a search of every BNF name, done on the request's own thread: bounded.
-    if parts.iter().filter(|p| !is_code(p)).count() > MAX_NAMES {
-        return Err(WebError::BadParameter(
-            parameter.into(),
-            format!("at most {MAX_NAMES} drug names; give BNF codes for more"),
-        ));
-    }
-    let mut codes = Vec::new();
-    let mut out = Vec::new();
-    for part in parts {
-        let is_code = is_code(part);
-        let entries: Vec<(String, String)> = if is_code {
-            let code = part.to_ascii_uppercase();
-            let name = r.bnf_name(&code).unwrap_or("(not in the BNF names loaded)").to_string();
-            vec![(code, name)]
-        } else {
-            r.bnf_for_name(part)
-                .map_err(|m| WebError::BadParameter(parameter.into(), m))?
-                .into_iter()
-                .map(|(c, n)| (c.to_string(), n.to_string()))
-                .collect()
-        };
-        codes.extend(entries.iter().map(|e| e.0.clone()));
-        out.push(Term { typed: part.to_string(), entries });
-    }
-    Ok((codes.join(","), out))
-}
 
 /// The organisations asked to be highlighted, each one known.
 fn highlights<'a>(r: &'a Release, text: &str) -> Result<Vec<&'a Org>, WebError> {
@@ -271,10 +178,9 @@ pub async fn analyse(State(s): State<Shared>, p: Params) -> Result<Response, Web
         within: p.get("within").unwrap_or("").to_string(),
         highlight: p.get("highlight").unwrap_or("").to_string(),
     };
-    let csv = crate::pages::wants_csv(&p)?;
-    let (from, to) = (p.month("from")?, p.month("to")?);
+    let csv = crate::params::wants_csv(&p)?;
     let r = &s.release;
-    let level = parse_level(&f.level)?;
+    let AnalyseRequest { analysis: request, meaning } = AnalyseRequest::read(r, &p)?;
     let highlighted = highlights(r, &f.highlight)?;
     let within = match f.within.as_str() {
         "" => None,
@@ -282,35 +188,14 @@ pub async fn analyse(State(s): State<Shared>, p: Params) -> Result<Response, Web
             WebError::BadParameter("within".into(), format!("there is no organisation with the code \"{code}\""))
         })?),
     };
-    let mut meaning: Vec<(&str, Vec<Term>)> = Vec::new();
-    let request = if f.num.is_empty() {
-        None
-    } else {
-        let (num_codes, num_terms) = terms(r, &f.num, "num")?;
-        let (exclude_codes, exclude_terms) = terms(r, &f.exclude, "exclude")?;
-        meaning.push(("Numerator", num_terms));
-        if !exclude_terms.is_empty() {
-            meaning.push(("Left out", exclude_terms));
-        }
-        let numerator = CodeSet::parse(&num_codes, &exclude_codes, "num").map_err(bad("num"))?;
-        let denominator = match f.den.as_str() {
-            "list-size" | "list_size" => Denominator::ListSize,
-            text => {
-                let (den_codes, den_terms) = terms(r, text, "den")?;
-                meaning.push(("Denominator", den_terms));
-                Denominator::Codes(CodeSet::parse(&den_codes, "", "den").map_err(bad("den"))?)
-            }
-        };
-        Some(Analysis { numerator, denominator, value: parse_value(&f.value)?, level, org: None, from, to })
-    };
     let state = s.clone();
     let result = match request {
         None => None,
         Some(a) => Some(
             tokio::task::spawn_blocking(move || -> Result<(Vec<AnalysisRow>, Vec<AnalysisRow>), WebError> {
                 let ix = state.release.index.as_ref().ok_or_else(no_index)?;
-                let rows = ix.analyse(&a).map_err(bad("num"))?;
-                let england = ix.analyse(&Analysis { level: Level::England, ..a }).map_err(bad("num"))?;
+                let rows = ix.analyse(&a).map_err(index_error("num"))?;
+                let england = ix.analyse(&Analysis { level: Level::England, ..a }).map_err(index_error("num"))?;
                 Ok((rows, england))
             })
             .await
@@ -338,7 +223,7 @@ pub async fn analyse(State(s): State<Shared>, p: Params) -> Result<Response, Web
                 ]
             })
             .collect();
-        return Ok(crate::pages::csv(
+        return Ok(crate::csv::csv(
             "analysis.csv",
             &["month", "org_code", "name", "numerator", "denominator", "value"],
             rows,
@@ -461,7 +346,7 @@ fn results(
     latest.truncate(TABLE_ROWS.max(highlighted.len()));
     let d = decimals_of(latest.iter().filter_map(|x| x.value));
     let money = matches!(f.value.as_str(), "actual_cost" | "nic");
-    let q = |s: &str| crate::urlencode(s);
+    let q = |s: &str| crate::params::urlencode(s);
     let share = format!(
         "/analyse?num={}&exclude={}&den={}&value={}&level={}&from={}&to={}&within={}&highlight={}",
         q(&f.num),

@@ -20,9 +20,11 @@ macro_rules! or_reply {
     };
 }
 
+mod analyse_request;
 mod api;
 mod apidoc;
 mod charts;
+mod csv;
 mod dashboard;
 mod error;
 mod explore;
@@ -31,6 +33,7 @@ mod gov;
 mod layout;
 mod measure_pages;
 mod pages;
+mod params;
 mod practices;
 
 pub use error::{ApiCode, WebError};
@@ -43,7 +46,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use ipmo_release::Release;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -116,86 +118,6 @@ impl PageCache {
 /// Shared state.
 pub type Shared = Arc<AppState>;
 
-/// Query parameters as given, for handlers that check each one and name it when it is wrong.
-pub(crate) struct Params(BTreeMap<String, String>);
-
-impl Params {
-    fn parse(query: Option<&str>) -> Result<Self, WebError> {
-        decode_pairs(query.unwrap_or(""), 4_000).map(Self)
-    }
-
-    /// A parameter, trimmed; None when absent or empty.
-    pub(crate) fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
-    }
-
-    /// A month parameter (`YYYY-MM`).
-    pub(crate) fn month(&self, name: &str) -> Result<Option<ipmo_domain::YearMonth>, WebError> {
-        self.get(name)
-            .map(|s| {
-                s.parse().map_err(|_| WebError::BadParameter(name.into(), format!("\"{s}\" is not a month (YYYY-MM)")))
-            })
-            .transpose()
-    }
-}
-
-/// `application/x-www-form-urlencoded` pairs (a query string or a form body) as a map, each value
-/// at most `max_value` bytes; a malformed or oversized pair is a 400 naming it.
-fn decode_pairs(text: &str, max_value: usize) -> Result<BTreeMap<String, String>, WebError> {
-    let mut out = BTreeMap::new();
-    for pair in text.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let decode = |s: &str| -> Result<String, WebError> {
-            let plus = s.replace('+', " ");
-            percent_decode(&plus)
-                .ok_or_else(|| WebError::BadParameter(k.to_string(), "is not valid percent-encoded UTF-8".into()))
-        };
-        let (k, v) = (decode(k)?, decode(v)?);
-        if k.len() > 64 || v.len() > max_value {
-            return Err(WebError::BadParameter(k.chars().take(64).collect(), "is too long".into()));
-        }
-        out.insert(k, v);
-    }
-    Ok(out)
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-/// `s` percent-encoded for a query value or a path (unreserved characters and `/` kept).
-pub(crate) fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// Extracts [`Params`] from the request, answering 400 when the query string is malformed.
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Params {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let api = parts.uri.path().starts_with("/api/");
-        Params::parse(parts.uri.query()).map_err(|e| if api { e.json() } else { e.into_response() })
-    }
-}
-
 /// Every query parameter a dashboard page or API route reads. A response is cached under its
 /// path and these parameters, sorted; a request with any other parameter is answered but not
 /// cached, so unique junk query strings (`?cb=1`, `?cb=2`, …) cannot fill the cache.
@@ -227,14 +149,14 @@ const KNOWN_PARAMETERS: &[&str] = &[
 /// The cache key of a request: its path and known parameters, decoded and sorted; None when it
 /// carries a parameter no page reads (or a query that does not decode).
 fn cache_key(uri: &axum::http::Uri) -> Option<String> {
-    let params = decode_pairs(uri.query().unwrap_or(""), 4_000).ok()?;
+    let params = params::decode_pairs(uri.query().unwrap_or(""), 4_000).ok()?;
     if params.keys().any(|k| !KNOWN_PARAMETERS.contains(&k.as_str())) {
         return None;
     }
     let mut key = uri.path().to_string();
     for (i, (k, v)) in params.iter().filter(|(_, v)| !v.trim().is_empty()).enumerate() {
         key.push(if i == 0 { '?' } else { '&' });
-        key.push_str(&format!("{k}={}", urlencode(v.trim())));
+        key.push_str(&format!("{k}={}", params::urlencode(v.trim())));
     }
     Some(key)
 }
@@ -267,7 +189,7 @@ async fn caching(State(state): State<Shared>, headers: HeaderMap, request: Reque
         return security_headers(if path.starts_with("/api/") {
             e.json()
         } else {
-            axum::response::Redirect::to(&format!("/login?next={}", urlencode(wanted))).into_response()
+            axum::response::Redirect::to(&format!("/login?next={}", params::urlencode(wanted))).into_response()
         });
     }
     if gov::is_dynamic(&path) {
@@ -510,18 +432,6 @@ pub async fn serve_on(listener: tokio::net::TcpListener, state: Shared) -> std::
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn params_decode_and_name_bad_parts() {
-        let p = Params::parse(Some("q=St+Mary%27s&month=2024-01&empty=")).unwrap();
-        assert_eq!(p.get("q"), Some("St Mary's"));
-        assert_eq!(p.get("empty"), None);
-        assert_eq!(p.month("month").unwrap().unwrap().to_string(), "2024-01");
-        let bad = Params::parse(Some("month=2024-13")).unwrap().month("month").unwrap_err();
-        assert!(bad.to_string().starts_with("month:"), "{bad}");
-        assert!(Params::parse(Some("q=%ZZ")).is_err());
-        assert!(Params::parse(Some("q=%FF")).is_err(), "not UTF-8");
-    }
 
     #[test]
     fn only_known_parameters_are_cached_and_their_order_does_not_matter() {

@@ -4,17 +4,20 @@
 //! its numerator, its savings, and its practices).
 
 use crate::charts::{self, Fan, FunnelStyle};
+use crate::csv::{csv, csv_number, point_csv};
 use crate::dashboard::standing_tag;
 use crate::format::{amount_of, decimals_of, fixed, long_month, month_span, number, ordinal, plural, pounds, value};
 use crate::layout::{summary, tag};
-use crate::pages::{crumbs_for, csv, csv_number, html_page, level_param, measure_of, org_of, point_csv, wants_csv};
-use crate::{Params, Shared, WebError};
+use crate::pages::{crumbs_for, html_page};
+use crate::params::Params;
+use crate::params::{level_param, measure_of, org_of, wants_csv};
+use crate::{Shared, WebError};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use ipmo_domain::YearMonth;
 use ipmo_measures::Measure;
 use ipmo_measures::analysis::{self, FunnelPlot, Judgement, OrgCounts, ValuePoint};
-use ipmo_measures::savings;
+use ipmo_measures::{ranking, savings};
 use ipmo_release::{Org, Release, level_plural};
 use ipmo_stats::Direction;
 use ipmo_stats::funnel::{FunnelBand, FunnelModel};
@@ -225,23 +228,12 @@ pub async fn measure(State(s): State<Shared>, Path(id): Path<String>, p: Params)
     let allowed: Option<FxHashSet<&str>> =
         parent.map(|par| r.orgs_within(&par.code, level).into_iter().map(|o| o.code.as_str()).collect());
     let points: Vec<(&str, &ValuePoint)> = lv.map(|l| l.at(month).collect()).unwrap_or_default();
-    let mut ranked: Vec<(&str, &ValuePoint)> =
+    let in_scope: Vec<(&str, &ValuePoint)> =
         points.iter().copied().filter(|(c, _)| allowed.as_ref().is_none_or(|a| a.contains(c))).collect();
-    let total = ranked.len();
-    // Worst first by the measure's direction (highest first when it makes no judgement), ties by
-    // code. The page shows the first TABLE_ROWS, so only those are fully sorted (a partial
-    // selection keeps a national practice list cheap); the CSV has all.
-    let key = |pt: &ValuePoint| {
-        let v = pt.value.unwrap_or(f64::NEG_INFINITY);
-        if m.direction == Direction::HigherIsBetter && pt.value.is_some() { -v } else { v }
-    };
-    let order = |a: &(&str, &ValuePoint), b: &(&str, &ValuePoint)| key(b.1).total_cmp(&key(a.1)).then(a.0.cmp(b.0));
+    let total = in_scope.len();
+    // The page shows the first TABLE_ROWS; the CSV has all.
     let csv_wanted = wants_csv(&p)?;
-    if !csv_wanted && ranked.len() > TABLE_ROWS {
-        ranked.select_nth_unstable_by(TABLE_ROWS, order);
-        ranked.truncate(TABLE_ROWS);
-    }
-    ranked.sort_unstable_by(order);
+    let ranked = ranking::worst_first(in_scope, m.direction, (!csv_wanted).then_some(TABLE_ROWS));
     let ranked: Vec<(&Org, &ValuePoint)> =
         ranked.into_iter().filter_map(|(code, pt)| r.org(code).map(|o| (o, pt))).collect();
     let series_saving = |o: &Org| {
@@ -516,7 +508,7 @@ pub async fn measure_for_org(
     let drivers = match (&r.index, series.last()) {
         (Some(ix), Some(pt)) => {
             let set = ipmo_index::CodeSet { include: r.numerator_codes(&m.id).to_vec(), exclude: Vec::new() };
-            let level = crate::explore::parse_level(&org.org_type).ok();
+            let level = crate::params::parse_level(&org.org_type).ok();
             match level {
                 Some(level) if !set.include.is_empty() => Some(
                     ix.breakdown(&set, &level, &org.code, pt.month, DRIVERS)

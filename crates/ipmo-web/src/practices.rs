@@ -5,10 +5,13 @@
 //! scale, after OpenPrescribing's measure pages).
 
 use crate::charts;
+use crate::csv::{csv, csv_number, point_csv};
 use crate::dashboard::standing_tag;
 use crate::format::{long_month, month_span, ordinal, plural, pounds, value};
-use crate::pages::{crumbs_for, csv, csv_number, html_page, measure_of, org_of, point_csv, wants_csv};
-use crate::{Params, Shared, WebError};
+use crate::pages::{crumbs_for, html_page};
+use crate::params::Params;
+use crate::params::{measure_of, org_of, wants_csv};
+use crate::{Shared, WebError};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use ipmo_domain::YearMonth;

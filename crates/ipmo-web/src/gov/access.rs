@@ -69,7 +69,7 @@ fn sign_in_first(path: &str, api: bool) -> Response {
             None,
         );
     }
-    Redirect::to(&format!("/login?next={}", crate::urlencode(path))).into_response()
+    Redirect::to(&format!("/login?next={}", crate::params::urlencode(path))).into_response()
 }
 
 /// The 403 page, with what to do about it.
@@ -117,7 +117,7 @@ pub(super) async fn require<'a>(
 pub(super) fn form_fields(body: &Bytes) -> Result<BTreeMap<String, String>, Response> {
     let text = std::str::from_utf8(body)
         .map_err(|_| WebError::BadParameter("form".into(), "is not UTF-8".into()).into_response())?;
-    crate::decode_pairs(text, 4 * kinds::MAX_TEXT).map_err(IntoResponse::into_response)
+    crate::params::decode_pairs(text, 4 * kinds::MAX_TEXT).map_err(IntoResponse::into_response)
 }
 
 /// Refuses a form without the session's CSRF token with 403.

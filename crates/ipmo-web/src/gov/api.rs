@@ -21,7 +21,7 @@ pub(super) async fn list(
     State(s): State<Shared>,
     headers: HeaderMap,
     Path(kind_id): Path<String>,
-    p: crate::Params,
+    p: crate::params::Params,
 ) -> Response {
     let Some(kind) = kinds::kind(&kind_id) else {
         return WebError::NotFound(format!("There is no kind of governance record called \"{kind_id}\".")).json();

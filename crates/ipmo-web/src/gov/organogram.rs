@@ -15,7 +15,7 @@ use maud::html;
 /// The two organograms: the wider system (organisations by where they sit) and the pharmacy and
 /// medicines leadership (people by line management, accountability dashed, and the committee
 /// structure).
-pub(super) async fn page(State(s): State<Shared>, headers: HeaderMap, p: crate::Params) -> Response {
+pub(super) async fn page(State(s): State<Shared>, headers: HeaderMap, p: crate::params::Params) -> Response {
     let Access { gov: g, session } = or_reply!(require(&s, &headers, "/gov/organogram", Role::Viewer).await);
     let view = p.get("view").unwrap_or("system");
     if view != "system" && view != "leadership" {

@@ -65,7 +65,7 @@ pub(super) async fn list(
     State(s): State<Shared>,
     headers: HeaderMap,
     Path(kind_id): Path<String>,
-    p: crate::Params,
+    p: crate::params::Params,
 ) -> Response {
     let kind = or_reply!(kind_or_404(&kind_id));
     let path = format!("/gov/{}", kind.id);
@@ -120,7 +120,7 @@ pub(super) async fn list(
                 row
             })
             .collect();
-        let mut resp = crate::pages::csv(&format!("{}.csv", kind.id), &header_row, rows);
+        let mut resp = crate::csv::csv(&format!("{}.csv", kind.id), &header_row, rows);
         resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         return resp;
     }
@@ -335,7 +335,7 @@ pub(super) async fn archive(
 }
 
 /// The audit trail, newest first.
-pub(super) async fn audit_trail(State(s): State<Shared>, headers: HeaderMap, p: crate::Params) -> Response {
+pub(super) async fn audit_trail(State(s): State<Shared>, headers: HeaderMap, p: crate::params::Params) -> Response {
     let Access { gov: g, session } = or_reply!(require(&s, &headers, "/gov/audit", Role::Viewer).await);
     let entity = p.get("entity");
     let entries = match g.store.audit(entity, None, 500).await {

@@ -16,7 +16,7 @@ use maud::html;
 use std::time::Instant;
 
 /// The sign-in form.
-pub(super) async fn login_page(State(s): State<Shared>, p: crate::Params) -> Response {
+pub(super) async fn login_page(State(s): State<Shared>, p: crate::params::Params) -> Response {
     let g = or_reply!(access::workspace(&s));
     login_form(g, p.get("next").unwrap_or("/gov"), None, "")
 }

@@ -57,12 +57,12 @@ async fn users_page(
                     td { (u.username) } td { (u.display_name) } td { (u.role.as_str()) }
                     td { @if u.disabled { (layout::tag("Disabled", "grey")) } @else { (layout::tag("Active", "green")) } }
                     td { @if u.username != session.user.username {
-                        form.inline method="post" action=(format!("/gov/users/{}/{}", crate::urlencode(&u.username), if u.disabled { "enable" } else { "disable" })) {
+                        form.inline method="post" action=(format!("/gov/users/{}/{}", crate::params::urlencode(&u.username), if u.disabled { "enable" } else { "disable" })) {
                             input type="hidden" name="csrf" value=(session.csrf);
                             button.link-button type="submit" { @if u.disabled { "Enable " } @else { "Disable " } span.visually-hidden { (u.username) } }
                         }
                         " · "
-                        form.inline method="post" action=(format!("/gov/users/{}/reset-password", crate::urlencode(&u.username))) {
+                        form.inline method="post" action=(format!("/gov/users/{}/reset-password", crate::params::urlencode(&u.username))) {
                             input type="hidden" name="csrf" value=(session.csrf);
                             button.link-button type="submit" { "Reset password" span.visually-hidden { " of " (u.username) } }
                         }

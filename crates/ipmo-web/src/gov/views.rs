@@ -397,7 +397,7 @@ pub(super) async fn assurance(State(s): State<Shared>, headers: HeaderMap) -> Re
 
 /// A plan on a page: aims, the workstreams of this plan under each, their milestones and
 /// measures, on one printable page.
-pub(super) async fn plans(State(s): State<Shared>, headers: HeaderMap, p: crate::Params) -> Response {
+pub(super) async fn plans(State(s): State<Shared>, headers: HeaderMap, p: crate::params::Params) -> Response {
     let Access { gov: g, session } = or_reply!(require(&s, &headers, "/gov/plans", Role::Viewer).await);
     let plan = p.get("plan").unwrap_or(kinds::PLANS[0]);
     let Some(plan) = kinds::PLANS.iter().find(|x| x.eq_ignore_ascii_case(plan)) else {
@@ -429,7 +429,7 @@ pub(super) async fn plans(State(s): State<Shared>, headers: HeaderMap, p: crate:
         html! {
             h1 { "Plan on a page: " (plan.to_lowercase()) }
             p.hint { "Each workstream's RAG is set by its owner on the workstream record (performance standards, by contrast, compute theirs from the measures); milestones past their due date and not complete are marked Overdue." }
-            nav.tabs aria-label="Plans" { ul { @for x in kinds::PLANS { li { a href=(format!("/gov/plans?plan={}", crate::urlencode(x))) aria-current=[(x == plan).then_some("page")] { (x) } } } } }
+            nav.tabs aria-label="Plans" { ul { @for x in kinds::PLANS { li { a href=(format!("/gov/plans?plan={}", crate::params::urlencode(x))) aria-current=[(x == plan).then_some("page")] { (x) } } } } }
             div.plan {
                 @for aim in aims.iter().filter(|a| ours.iter().any(|w| w.int("aim") == Some(a.id))) {
                     section.plan-aim {

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 /// The workforce plan: establishment, staff in post, vacancies and turnover per quarter, by sector
 /// for the latest quarter, the trend with a two-year projection, and the training pipeline.
-pub(super) async fn page(State(s): State<Shared>, headers: HeaderMap, p: crate::Params) -> Response {
+pub(super) async fn page(State(s): State<Shared>, headers: HeaderMap, p: crate::params::Params) -> Response {
     let Access { gov: g, session } = or_reply!(require(&s, &headers, "/gov/workforce", Role::Viewer).await);
     let sector = p.get("sector");
     if let Some(x) = sector
@@ -168,7 +168,7 @@ pub(super) async fn page(State(s): State<Shared>, headers: HeaderMap, p: crate::
                         caption { "By sector, " (latest.clone().unwrap_or_default()) }
                         thead { tr { th scope="col" { "Sector" } th scope="col" .num { "Establishment (WTE)" } th scope="col" .num { "In post (WTE)" } th scope="col" .num { "Vacancy rate" } th scope="col" .num { "Turnover" } } }
                         tbody { @for (x, t) in &by_sector { tr {
-                            td { a href=(format!("/gov/workforce?sector={}", crate::urlencode(x))) { (x) } } td.num { (wte(t.establishment)) } td.num { (wte(t.in_post)) } td.num { (pct(t.vacancy_rate())) } td.num { (pct(t.turnover())) }
+                            td { a href=(format!("/gov/workforce?sector={}", crate::params::urlencode(x))) { (x) } } td.num { (wte(t.establishment)) } td.num { (wte(t.in_post)) } td.num { (pct(t.vacancy_rate())) } td.num { (pct(t.turnover())) }
                         } } }
                     } }
                 }
