@@ -252,48 +252,126 @@ pub async fn organisation(State(s): State<Shared>, Path(code): Path<String>, p: 
     };
     let mut all = rows(r, org, latest);
     order(&mut all, sort);
-    let headline = savings::headline(all.iter().map(|row| (row.measure, row.series)), latest);
     if wants_csv(&p)? {
-        let out = all
-            .iter()
-            .map(|row| {
-                let mut cells = vec![row.measure.id.clone(), row.measure.title.clone(), latest.to_string()];
-                cells.extend(point_csv(row.latest));
-                cells.extend([
-                    row.latest
-                        .and_then(|x| x.percentile)
-                        .map(|pc| ranking::standing(pc, row.measure.direction).label().to_string())
-                        .unwrap_or_default(),
-                    csv_number(row.saving.as_ref().map(|s| s.at_median)),
-                    csv_number(row.saving.as_ref().map(|s| s.at_p10)),
-                    row.no_signal.map(|n| n.reason().to_string()).unwrap_or_default(),
-                ]);
-                cells
-            })
-            .collect();
-        return Ok(csv(
-            &format!("{}-measures.csv", org.code),
-            &[
-                "measure_id",
-                "title",
-                "month",
-                "numerator",
-                "denominator",
-                "value",
-                "percentile",
-                "standing",
-                "saving_50_6_months",
-                "saving_10_6_months",
-                "no_signal",
-            ],
-            out,
-        ));
+        return Ok(dashboard_csv(org, latest, &all));
     }
-    let groups = grouped(&all);
+    let view = DashboardView { r, org, latest, all: &all, sort, theme };
+    let title = format!("{} ({})", org.name, org.code);
+    let main = html! {
+        (dashboard_head(&view))
+        (alerts_section(&view))
+        (measures_section(&view))
+        (related_section(&view))
+    };
+    Ok(html_page(r, &title, &crumbs_for(r, org), main).into_response())
+}
+
+/// An organisation's dashboard as the handler gathered it, for the page's sections to draw.
+struct DashboardView<'a> {
+    r: &'a Release,
+    org: &'a Org,
+    latest: YearMonth,
+    /// Every measure with data, in the chosen order.
+    all: &'a [Row<'a>],
+    sort: Sort,
+    /// The theme the measures table is limited to, if any.
+    theme: Option<&'a str>,
+}
+
+impl DashboardView<'_> {
+    /// The measures of the theme: those with something to compare, and those without.
+    fn split(&self) -> (Vec<&Row<'_>>, Vec<&Row<'_>>) {
+        let in_theme = |m: &Measure| self.theme.is_none_or(|t| m.tags.iter().any(|x| x == t));
+        self.all.iter().filter(|row| in_theme(row.measure)).partition(|row| row.no_signal.is_none())
+    }
+}
+
+/// Every measure of the dashboard as a CSV row, in the page's order.
+fn dashboard_csv(org: &Org, latest: YearMonth, all: &[Row<'_>]) -> Response {
+    let out = all
+        .iter()
+        .map(|row| {
+            let mut cells = vec![row.measure.id.clone(), row.measure.title.clone(), latest.to_string()];
+            cells.extend(point_csv(row.latest));
+            cells.extend([
+                row.latest
+                    .and_then(|x| x.percentile)
+                    .map(|pc| ranking::standing(pc, row.measure.direction).label().to_string())
+                    .unwrap_or_default(),
+                csv_number(row.saving.as_ref().map(|s| s.at_median)),
+                csv_number(row.saving.as_ref().map(|s| s.at_p10)),
+                row.no_signal.map(|n| n.reason().to_string()).unwrap_or_default(),
+            ]);
+            cells
+        })
+        .collect();
+    csv(
+        &format!("{}-measures.csv", org.code),
+        &[
+            "measure_id",
+            "title",
+            "month",
+            "numerator",
+            "denominator",
+            "value",
+            "percentile",
+            "standing",
+            "saving_50_6_months",
+            "saving_10_6_months",
+            "no_signal",
+        ],
+        out,
+    )
+}
+
+/// The organisation's name, facts and headline: latest month, measures, possible savings.
+fn dashboard_head(view: &DashboardView) -> Markup {
+    let DashboardView { r, org, latest, all, .. } = *view;
+    let (_, quiet) = view.split();
+    let headline = savings::headline(all.iter().map(|row| (row.measure, row.series)), latest);
+    let any_cost = all.iter().any(|row| row.measure.is_cost_based);
+    html! {
+        span.caption { (level_name(&org.org_type)) }
+        h1 { (org.name) " " span.code { (org.code) } }
+        @if org.org_type == "practice" { (practice_facts(r, org)) }
+        (summary(&[
+            ("Latest month", html! { (crate::format::long_month(latest)) }),
+            ("Measures with data", html! { (all.len()) @if !quiet.is_empty() { " (" (quiet.len()) " with nothing to compare)" } }),
+            ("Possible savings", if any_cost { headline_block(r, org, &headline) } else { html! { "No cost measures" } }),
+        ]))
+    }
+}
+
+/// The month's alerts by group, a few of each.
+fn alerts_section(view: &DashboardView) -> Markup {
+    let DashboardView { org, latest, all, .. } = *view;
+    let groups = grouped(all);
     let total_alerts: usize = groups.iter().map(|g| g.2.len()).sum();
-    let in_theme = |m: &Measure| theme.is_none_or(|t| m.tags.iter().any(|x| x == t));
-    let (signal, quiet): (Vec<&Row<'_>>, Vec<&Row<'_>>) =
-        all.iter().filter(|row| in_theme(row.measure)).partition(|row| row.no_signal.is_none());
+    html! {
+        h2 #alerts { "Alerts" }
+        @if total_alerts == 0 {
+            p { "No alerts: no measure has been in the top or bottom decile for three months, shown special-cause variation this month, changed sharply, or carries savings of £1,000 or more over six months." }
+        } @else {
+            p { (plural(total_alerts, "alert", "alerts")) " for " (crate::format::long_month(latest)) ": "
+                (groups.iter().filter(|g| !g.2.is_empty()).map(|g| format!("{} {}", g.2.len(), g.1.to_lowercase())).collect::<Vec<_>>().join(", ")) ". "
+                a href=(format!("/org/{}/alerts", org.code)) { "All alerts" } }
+            @for (id, heading, list) in &groups {
+                @if !list.is_empty() {
+                    h3 #(format!("alerts-{id}")) { (heading) " (" (list.len()) ")" }
+                    ul.alerts { @for (m, a) in list.iter().take(ALERTS_SHOWN) { (alert_item(m, a, org)) } }
+                    @if list.len() > ALERTS_SHOWN {
+                        p { a href=(format!("/org/{}/alerts#{id}", org.code)) { (list.len() - ALERTS_SHOWN) " more " (heading.to_lowercase()) " " @if list.len() - ALERTS_SHOWN == 1 { "alert" } @else { "alerts" } } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The measures table with its theme tabs and orders, and the measures with nothing to compare.
+fn measures_section(view: &DashboardView) -> Markup {
+    let DashboardView { r, org, latest, all, sort, theme } = *view;
+    let (signal, quiet) = view.split();
     let theme_counts: Vec<(&str, &str, usize)> = THEMES
         .iter()
         .map(|(k, label)| (*k, *label, all.iter().filter(|row| row.measure.tags.iter().any(|t| t == k)).count()))
@@ -312,36 +390,7 @@ pub async fn organisation(State(s): State<Shared>, Path(code): Path<String>, p: 
         let q = if q.is_empty() { String::new() } else { format!("?{}", q.join("&")) };
         format!("/org/{}{q}#measures", org.code)
     };
-    let children = r.children(&org.code);
-    let peers = r.peers(&org.code);
-    let title = format!("{} ({})", org.name, org.code);
-    let any_cost = all.iter().any(|row| row.measure.is_cost_based);
-    Ok(html_page(r, &title, &crumbs_for(r, org), html! {
-        span.caption { (level_name(&org.org_type)) }
-        h1 { (org.name) " " span.code { (org.code) } }
-        @if org.org_type == "practice" { (practice_facts(r, org)) }
-        (summary(&[
-            ("Latest month", html! { (crate::format::long_month(latest)) }),
-            ("Measures with data", html! { (all.len()) @if !quiet.is_empty() { " (" (quiet.len()) " with nothing to compare)" } }),
-            ("Possible savings", if any_cost { headline_block(r, org, &headline) } else { html! { "No cost measures" } }),
-        ]))
-        h2 #alerts { "Alerts" }
-        @if total_alerts == 0 {
-            p { "No alerts: no measure has been in the top or bottom decile for three months, shown special-cause variation this month, changed sharply, or carries savings of £1,000 or more over six months." }
-        } @else {
-            p { (plural(total_alerts, "alert", "alerts")) " for " (crate::format::long_month(latest)) ": "
-                (groups.iter().filter(|g| !g.2.is_empty()).map(|g| format!("{} {}", g.2.len(), g.1.to_lowercase())).collect::<Vec<_>>().join(", ")) ". "
-                a href=(format!("/org/{}/alerts", org.code)) { "All alerts" } }
-            @for (id, heading, list) in &groups {
-                @if !list.is_empty() {
-                    h3 #(format!("alerts-{id}")) { (heading) " (" (list.len()) ")" }
-                    ul.alerts { @for (m, a) in list.iter().take(ALERTS_SHOWN) { (alert_item(m, a, org)) } }
-                    @if list.len() > ALERTS_SHOWN {
-                        p { a href=(format!("/org/{}/alerts#{id}", org.code)) { (list.len() - ALERTS_SHOWN) " more " (heading.to_lowercase()) " " @if list.len() - ALERTS_SHOWN == 1 { "alert" } @else { "alerts" } } }
-                    }
-                }
-            }
-        }
+    html! {
         h2 #measures { "Measures" }
         nav.tabs aria-label="Themes" { ul {
             li { a href=(link(sort, None)) aria-current=[theme.is_none().then_some("page")] { "All (" (all.len()) ")" } }
@@ -384,6 +433,15 @@ pub async fn organisation(State(s): State<Shared>, Path(code): Path<String>, p: 
                 } }
             }
         }
+    }
+}
+
+/// The organisations within this one, and its peers.
+fn related_section(view: &DashboardView) -> Markup {
+    let DashboardView { r, org, .. } = *view;
+    let children = r.children(&org.code);
+    let peers = r.peers(&org.code);
+    html! {
         @if !children.is_empty() {
             h2 #children { (level_plural(&children[0].org_type)) " in " (org.name) }
             ul.columns { @for c in &children { li { (org_link(c)) } } }
@@ -393,7 +451,7 @@ pub async fn organisation(State(s): State<Shared>, Path(code): Path<String>, p: 
             p { "Other " (ipmo_release::level_plural_lower(&org.org_type)) " in the same " (r.ancestors(&org.code).first().map(|a| ipmo_release::level_name_lower(&a.org_type)).unwrap_or_default()) "." }
             ul.columns { @for c in &peers { li { (org_link(c)) } } }
         }
-    }).into_response())
+    }
 }
 
 fn measure_row(r: &Release, org: &Org, row: &Row<'_>) -> Markup {

@@ -197,6 +197,64 @@ fn part_of<'a>(r: &'a Release, o: &Org) -> Vec<&'a Org> {
         .collect()
 }
 
+/// A measure across one level for one month, as the measure page shows it: what the handler
+/// gathered, for the page's sections to draw.
+struct LevelView<'a> {
+    r: &'a Release,
+    m: &'a Measure,
+    level: &'a str,
+    /// The level's stored values (None when the measure has none at this level).
+    lv: Option<&'a ipmo_release::LevelValues>,
+    /// Months with deciles, oldest first.
+    months: Vec<YearMonth>,
+    month: YearMonth,
+    /// The organisation the ranking is limited to, if any.
+    parent: Option<&'a Org>,
+    /// Every organisation of the level with a value this month.
+    points: Vec<(&'a str, &'a ValuePoint)>,
+    /// Those within `parent`, worst first (the first TABLE_ROWS of them on the page).
+    ranked: Vec<(&'a Org, &'a ValuePoint)>,
+    /// How many organisations are within `parent`.
+    total: usize,
+}
+
+impl LevelView<'_> {
+    /// The saving over the last six months of an organisation's series.
+    fn series_saving(&self, o: &Org) -> Option<savings::PeriodSaving> {
+        self.lv
+            .and_then(|l| l.series_of(&o.code))
+            .and_then(|sr| savings::period_saving(sr, self.month, savings::SAVINGS_MONTHS))
+    }
+
+    /// This page's address for another level or month, keeping the parent.
+    fn link(&self, level: &str, month: YearMonth) -> String {
+        let mut q = format!("/measure/{}?level={level}&month={month}", self.m.id);
+        if let Some(par) = self.parent {
+            q.push_str(&format!("&parent={}", par.code));
+        }
+        q
+    }
+}
+
+/// The `parent` parameter: an organisation above `level` to limit the ranking to.
+fn parent_param<'a>(r: &'a Release, p: &Params, level: &str) -> Result<Option<&'a Org>, WebError> {
+    let Some(code) = p.get("parent") else { return Ok(None) };
+    let o = r.org(code).ok_or_else(|| {
+        WebError::BadParameter("parent".into(), format!("there is no organisation with the code \"{code}\""))
+    })?;
+    if o.org_type == level {
+        return Err(WebError::BadParameter(
+            "parent".into(),
+            format!(
+                "{} is itself a {}; choose an organisation above that level",
+                o.code,
+                ipmo_release::level_name_lower(level)
+            ),
+        ));
+    }
+    Ok(Some(o))
+}
+
 /// A measure: its definition, every organisation of a level ranked for a month, and the national
 /// deciles over time.
 pub async fn measure(State(s): State<Shared>, Path(id): Path<String>, p: Params) -> Result<Response, WebError> {
@@ -206,25 +264,7 @@ pub async fn measure(State(s): State<Shared>, Path(id): Path<String>, p: Params)
     let lv = r.level_values(&m.id, level);
     let months: Vec<YearMonth> = lv.map(|l| l.deciles.keys().copied().collect()).unwrap_or_default();
     let month = crate::practices::month_of(r, m, level, &p)?;
-    let parent = match p.get("parent") {
-        None => None,
-        Some(code) => {
-            let o = r.org(code).ok_or_else(|| {
-                WebError::BadParameter("parent".into(), format!("there is no organisation with the code \"{code}\""))
-            })?;
-            if o.org_type == level {
-                return Err(WebError::BadParameter(
-                    "parent".into(),
-                    format!(
-                        "{} is itself a {}; choose an organisation above that level",
-                        o.code,
-                        ipmo_release::level_name_lower(level)
-                    ),
-                ));
-            }
-            Some(o)
-        }
-    };
+    let parent = parent_param(r, &p, level)?;
     let allowed: Option<FxHashSet<&str>> =
         parent.map(|par| r.orgs_within(&par.code, level).into_iter().map(|o| o.code.as_str()).collect());
     let points: Vec<(&str, &ValuePoint)> = lv.map(|l| l.at(month).collect()).unwrap_or_default();
@@ -236,82 +276,63 @@ pub async fn measure(State(s): State<Shared>, Path(id): Path<String>, p: Params)
     let ranked = ranking::worst_first(in_scope, m.direction, (!csv_wanted).then_some(TABLE_ROWS));
     let ranked: Vec<(&Org, &ValuePoint)> =
         ranked.into_iter().filter_map(|(code, pt)| r.org(code).map(|o| (o, pt))).collect();
-    let series_saving = |o: &Org| {
-        lv.and_then(|l| l.series_of(&o.code)).and_then(|sr| savings::period_saving(sr, month, savings::SAVINGS_MONTHS))
-    };
+    let view = LevelView { r, m, level, lv, months, month, parent, points, ranked, total };
     if csv_wanted {
-        let rows = ranked
-            .iter()
-            .map(|(o, pt)| {
-                let s = series_saving(o);
-                let mut row = vec![o.code.clone(), o.name.clone(), month.to_string()];
-                row.extend(point_csv(Some(pt)));
-                row.extend([
-                    csv_number(pt.saving_50),
-                    csv_number(pt.saving_10),
-                    csv_number(s.as_ref().map(|s| s.at_median)),
-                    csv_number(s.as_ref().map(|s| s.at_p10)),
-                ]);
-                row
-            })
-            .collect();
-        return Ok(csv(
-            &format!("{}-{level}-{month}.csv", m.id),
-            &[
-                "org_code",
-                "name",
-                "month",
-                "numerator",
-                "denominator",
-                "value",
-                "percentile",
-                "saving_50",
-                "saving_10",
-                "saving_50_6_months",
-                "saving_10_6_months",
-            ],
-            rows,
-        ));
+        return Ok(ranking_csv(&view));
     }
-    let empty = BTreeMap::new();
-    let deciles = lv.map_or(&empty, |l| &l.deciles);
-    let unit = m.unit();
-    let orgs_at_level = points.len();
-    let fan = charts::fan_chart(&Fan {
-        id: "fan",
-        title: &format!("{}: national deciles for {} by month", m.title, ipmo_release::level_plural_lower(level)),
-        deciles,
-        line: &[],
-        line_label: level_plural(level),
-        unit: &unit,
-        target: m.target.as_ref().map(|t| t.value),
-        others: &[],
-    });
-    let shown = ranked.len();
-    let funnel = analysis::funnel_plot(&counts_of(&points), &Judgement::of(m));
-    let outside = funnel.as_ref().map_or(0, |p| {
-        p.funnel.points.iter().filter(|x| matches!(x.band, FunnelBand::AboveControl | FunnelBand::BelowControl)).count()
-    });
-    let lens = r.lens(&m.id, month);
-    let query = |l: &str, mo: YearMonth| {
-        let mut q = format!("/measure/{}?level={l}&month={mo}", m.id);
-        if let Some(par) = parent {
-            q.push_str(&format!("&parent={}", par.code));
-        }
-        q
+    let main = html! {
+        (definition_section(&view))
+        (level_form(&view))
+        (deciles_section(&view))
+        (funnel_section(&view))
+        (lens_section(&view))
+        (ranking_section(&view))
     };
-    let csv_link = format!("{}&format=csv", query(level, month));
-    let d_col = decimals_of(ranked.iter().filter_map(|(_, pt)| pt.value));
-    let d_dec = decimals_of(deciles.values().flat_map(|d| d.iter().copied()));
-    let money = m.numerator.quantity.is_cost();
-    let name = |code: &str| r.org(code).map_or(code.to_string(), |o| o.name.clone());
-    let href = |code: &str| format!("/measure/{}/org/{code}", m.id);
-    let direction_order = match m.direction {
-        Direction::LowerIsBetter => "highest (worst) first",
-        Direction::HigherIsBetter => "lowest (worst) first",
-        Direction::Neither => "highest first",
-    };
-    Ok(html_page(r, &m.title, &[(m.title.clone(), format!("/measure/{}", m.id))], html! {
+    Ok(html_page(r, &m.title, &[(m.title.clone(), format!("/measure/{}", m.id))], main).into_response())
+}
+
+/// Every organisation of the ranking with its value, percentile and savings.
+fn ranking_csv(view: &LevelView) -> Response {
+    let LevelView { m, level, month, .. } = *view;
+    let rows = view
+        .ranked
+        .iter()
+        .map(|(o, pt)| {
+            let s = view.series_saving(o);
+            let mut row = vec![o.code.clone(), o.name.clone(), month.to_string()];
+            row.extend(point_csv(Some(pt)));
+            row.extend([
+                csv_number(pt.saving_50),
+                csv_number(pt.saving_10),
+                csv_number(s.as_ref().map(|s| s.at_median)),
+                csv_number(s.as_ref().map(|s| s.at_p10)),
+            ]);
+            row
+        })
+        .collect();
+    csv(
+        &format!("{}-{level}-{month}.csv", m.id),
+        &[
+            "org_code",
+            "name",
+            "month",
+            "numerator",
+            "denominator",
+            "value",
+            "percentile",
+            "saving_50",
+            "saving_10",
+            "saving_50_6_months",
+            "saving_10_6_months",
+        ],
+        rows,
+    )
+}
+
+/// The measure's title, description, why it matters, definition and what it counts today.
+fn definition_section(view: &LevelView) -> Markup {
+    let LevelView { r, m, .. } = *view;
+    html! {
         span.caption { "Measure" }
         h1 { (m.title) }
         p.lede { (m.description) }
@@ -320,6 +341,14 @@ pub async fn measure(State(s): State<Shared>, Path(id): Path<String>, p: Params)
         (definition(m))
         h2 { "What it counts today" }
         (counted_presentations(r, m))
+    }
+}
+
+/// The level tabs and the month and parent form.
+fn level_form(view: &LevelView) -> Markup {
+    let LevelView { r, m, level, month, parent, .. } = *view;
+    let months = &view.months;
+    html! {
         nav.tabs aria-label="Organisation level" {
             ul {
                 @for l in ipmo_release::LEVELS.iter().filter(|l| **l != "england") {
@@ -342,6 +371,28 @@ pub async fn measure(State(s): State<Shared>, Path(id): Path<String>, p: Params)
             }
             button.button type="submit" { "Show" }
         }
+    }
+}
+
+/// The national deciles by month as a fan chart and a table.
+fn deciles_section(view: &LevelView) -> Markup {
+    let LevelView { m, level, lv, .. } = *view;
+    let empty = BTreeMap::new();
+    let deciles = lv.map_or(&empty, |l| &l.deciles);
+    let unit = m.unit();
+    let orgs_at_level = view.points.len();
+    let fan = charts::fan_chart(&Fan {
+        id: "fan",
+        title: &format!("{}: national deciles for {} by month", m.title, ipmo_release::level_plural_lower(level)),
+        deciles,
+        line: &[],
+        line_label: level_plural(level),
+        unit: &unit,
+        target: m.target.as_ref().map(|t| t.value),
+        others: &[],
+    });
+    let d_dec = decimals_of(deciles.values().flat_map(|d| d.iter().copied()));
+    html! {
         h2 { "National deciles for " (ipmo_release::level_plural_lower(level)) }
         (PreEscaped(fan))
         p.hint { "Shaded bands run from the 10th to the 90th percentile of the " (orgs_at_level) " " (ipmo_release::level_plural_lower(level)) " each month; the dashed line is the median"
@@ -356,6 +407,20 @@ pub async fn measure(State(s): State<Shared>, Path(id): Path<String>, p: Params)
                 }
             }
         }
+    }
+}
+
+/// The funnel plot of every organisation of the level against its denominator.
+fn funnel_section(view: &LevelView) -> Markup {
+    let LevelView { r, m, level, month, .. } = *view;
+    let unit = m.unit();
+    let funnel = analysis::funnel_plot(&counts_of(&view.points), &Judgement::of(m));
+    let outside = funnel.as_ref().map_or(0, |p| {
+        p.funnel.points.iter().filter(|x| matches!(x.band, FunnelBand::AboveControl | FunnelBand::BelowControl)).count()
+    });
+    let name = |code: &str| r.org(code).map_or(code.to_string(), |o| o.name.clone());
+    let href = |code: &str| format!("/measure/{}/org/{code}", m.id);
+    html! {
         h2 { "Funnel plot, " (long_month(month)) }
         @match &funnel {
             Ok(plot) => {
@@ -374,6 +439,15 @@ pub async fn measure(State(s): State<Shared>, Path(id): Path<String>, p: Params)
             }
             Err(why) => p { "No funnel plot: " (why.to_string()) "." }
         }
+    }
+}
+
+/// The value by deprivation quintile, and the gap between the most and least deprived.
+fn lens_section(view: &LevelView) -> Markup {
+    let LevelView { r, m, month, .. } = *view;
+    let unit = m.unit();
+    let lens = r.lens(&m.id, month);
+    html! {
         h2 { "Deprivation" }
         @match lens {
             Some(l) => {
@@ -394,6 +468,25 @@ pub async fn measure(State(s): State<Shared>, Path(id): Path<String>, p: Params)
             }
             None => p { "No deprivation scores are loaded (" code { "ipmo ingest imd" } "), or no practice has a value this month." }
         }
+    }
+}
+
+/// The organisations ranked worst first, with a link to the CSV and to other months.
+fn ranking_section(view: &LevelView) -> Markup {
+    let LevelView { r, m, level, month, parent, total, .. } = *view;
+    let ranked = &view.ranked;
+    let unit = m.unit();
+    let shown = ranked.len();
+    let csv_link = format!("{}&format=csv", view.link(level, month));
+    let d_col = decimals_of(ranked.iter().filter_map(|(_, pt)| pt.value));
+    let money = m.numerator.quantity.is_cost();
+    let direction_order = match m.direction {
+        Direction::LowerIsBetter => "highest (worst) first",
+        Direction::HigherIsBetter => "lowest (worst) first",
+        Direction::Neither => "highest first",
+    };
+    let months = &view.months;
+    html! {
         h2 #ranking { (level_plural(level)) @if let Some(par) = parent { " in " (par.name) } ", " (long_month(month)) }
         p { (plural(total, &ipmo_release::level_name_lower(level), &ipmo_release::level_plural_lower(level))) ", " (direction_order)
             @if shown < total { "; the first " (shown) " are shown" } ". "
@@ -422,15 +515,37 @@ pub async fn measure(State(s): State<Shared>, Path(id): Path<String>, p: Params)
                         td.num { (amount_of(pt.denominator, m.denominator.quantity.is_cost())) }
                         td.num { (fixed(pt.value, d_col)) }
                         td { (ordinal(pt.percentile)) " " (standing_tag(pt.percentile, m)) }
-                        @if m.is_cost_based { td.num { @match series_saving(o) { Some(s) => (pounds(s.at_median.max(0.0))), None => "–" } } }
+                        @if m.is_cost_based { td.num { @match view.series_saving(o) { Some(s) => (pounds(s.at_median.max(0.0))), None => "–" } } }
                     }
                 }
             }
         }
         }
         p { "Other months: "
-            @for mo in months.iter().rev().take(6) { @if *mo != month { a href=(format!("{}#ranking", query(level, *mo))) { (long_month(*mo)) } " " } } }
-    }).into_response())
+            @for mo in months.iter().rev().take(6) { @if *mo != month { a href=(format!("{}#ranking", view.link(level, *mo))) { (long_month(*mo)) } " " } } }
+    }
+}
+
+/// One measure for one organisation, as its page shows it: what the handler gathered, for the
+/// page's sections to draw.
+struct OrgView<'a> {
+    r: &'a Release,
+    m: &'a Measure,
+    org: &'a Org,
+    /// The organisation's series, oldest first.
+    series: &'a [ValuePoint],
+    /// The stored values of the organisation's level.
+    lv: Option<&'a ipmo_release::LevelValues>,
+    /// Its SPC chart, when there are enough months.
+    spc: Option<analysis::Spc>,
+}
+
+impl<'a> OrgView<'a> {
+    /// The national deciles of the organisation's level, by month.
+    fn deciles(&self) -> &'a BTreeMap<YearMonth, [f64; 9]> {
+        static EMPTY: BTreeMap<YearMonth, [f64; 9]> = BTreeMap::new();
+        self.lv.map_or(&EMPTY, |l| &l.deciles)
+    }
 }
 
 /// One measure for one organisation: its line against the national deciles, its SPC chart with
@@ -445,64 +560,11 @@ pub async fn measure_for_org(
     let org = org_of(r, &code)?;
     let series = r.series(&m.id, org).unwrap_or(&[]);
     let lv = r.level_values(&m.id, &org.org_type);
-    let judgement = Judgement::of(m);
-    let spc = analysis::spc(series, &judgement);
+    let spc = analysis::spc(series, &Judgement::of(m));
+    let view = OrgView { r, m, org, series, lv, spc };
     if wants_csv(&p)? {
-        let rows = series
-            .iter()
-            .map(|pt| {
-                let d = lv.and_then(|l| l.deciles.get(&pt.month));
-                let mut row = vec![pt.month.to_string()];
-                row.extend(point_csv(Some(pt)));
-                row.extend([
-                    csv_number(pt.saving_50),
-                    csv_number(pt.saving_10),
-                    d.map(|d| d[0].to_string()).unwrap_or_default(),
-                    d.map(|d| d[4].to_string()).unwrap_or_default(),
-                    d.map(|d| d[8].to_string()).unwrap_or_default(),
-                    spc.as_ref()
-                        .and_then(|s| s.class_at(pt.month))
-                        .map(|c| class_text(c).to_string())
-                        .unwrap_or_default(),
-                ]);
-                row
-            })
-            .collect();
-        return Ok(csv(
-            &format!("{}-{}.csv", m.id, org.code),
-            &[
-                "month",
-                "numerator",
-                "denominator",
-                "value",
-                "percentile",
-                "saving_50",
-                "saving_10",
-                "p10",
-                "p50",
-                "p90",
-                "spc",
-            ],
-            rows,
-        ));
+        return Ok(org_csv(&view));
     }
-    let unit = m.unit();
-    let line: Vec<(YearMonth, Option<f64>)> = series.iter().map(|p| (p.month, p.value)).collect();
-    let empty = BTreeMap::new();
-    let deciles = lv.map_or(&empty, |l| &l.deciles);
-    let fan = charts::fan_chart(&Fan {
-        id: "fan",
-        title: &format!("{}: {} against national deciles", m.title, org.name),
-        deciles,
-        line: &line,
-        line_label: &org.name,
-        unit: &unit,
-        target: m.target.as_ref().map(|t| t.value),
-        others: &[],
-    });
-    let children = r.children(&org.code);
-    let child_rows: Vec<(&Org, &ValuePoint)> =
-        children.iter().filter_map(|c| r.series(&m.id, c).and_then(|s| s.last()).map(|pt| (*c, pt))).collect();
     let mut crumbs = crumbs_for(r, org);
     crumbs.push((m.title.clone(), format!("/measure/{}/org/{}", m.id, org.code)));
     let drivers = match (&r.index, series.last()) {
@@ -519,16 +581,72 @@ pub async fn measure_for_org(
         }
         _ => None,
     };
-    let latest = series.last();
-    let saving = latest.and_then(|pt| savings::period_saving(series, pt.month, savings::SAVINGS_MONTHS));
-    let money = m.numerator.quantity.is_cost();
-    let d_col = decimals_of(series.iter().filter_map(|pt| pt.value).chain(deciles.values().map(|d| d[4])));
-    let bounds = (0.0, if m.is_percentage { 100.0 } else { f64::INFINITY });
     let practices_month = match org.org_type.as_str() {
         "practice" => None,
         _ => Some(crate::practices::month_of(r, m, "practice", &p)?),
     };
-    Ok(html_page(r, &format!("{} – {}", m.title, org.name), &crumbs, html! {
+    let main = html! {
+        (org_summary(&view))
+        (org_fan(&view))
+        (org_spc(&view))
+        (drivers_section(&view, drivers.as_deref()))
+        @if let Some(month) = practices_month { (crate::practices::section(r, m, org, month, false)) }
+        (org_data(&view))
+        (members_section(&view))
+        (org_definition(&view))
+    };
+    Ok(html_page(r, &format!("{} – {}", m.title, org.name), &crumbs, main).into_response())
+}
+
+/// The organisation's series with deciles and SPC classes, one row per month.
+fn org_csv(view: &OrgView) -> Response {
+    let OrgView { m, org, series, lv, .. } = *view;
+    let spc = &view.spc;
+    let rows = series
+        .iter()
+        .map(|pt| {
+            let d = lv.and_then(|l| l.deciles.get(&pt.month));
+            let mut row = vec![pt.month.to_string()];
+            row.extend(point_csv(Some(pt)));
+            row.extend([
+                csv_number(pt.saving_50),
+                csv_number(pt.saving_10),
+                d.map(|d| d[0].to_string()).unwrap_or_default(),
+                d.map(|d| d[4].to_string()).unwrap_or_default(),
+                d.map(|d| d[8].to_string()).unwrap_or_default(),
+                spc.as_ref().and_then(|s| s.class_at(pt.month)).map(|c| class_text(c).to_string()).unwrap_or_default(),
+            ]);
+            row
+        })
+        .collect();
+    csv(
+        &format!("{}-{}.csv", m.id, org.code),
+        &[
+            "month",
+            "numerator",
+            "denominator",
+            "value",
+            "percentile",
+            "saving_50",
+            "saving_10",
+            "p10",
+            "p50",
+            "p90",
+            "spc",
+        ],
+        rows,
+    )
+}
+
+/// The latest value, percentile, saving, variation and assurance.
+fn org_summary(view: &OrgView) -> Markup {
+    let OrgView { m, org, series, .. } = *view;
+    let spc = &view.spc;
+    let unit = m.unit();
+    let latest = series.last();
+    let saving = latest.and_then(|pt| savings::period_saving(series, pt.month, savings::SAVINGS_MONTHS));
+    let money = m.numerator.quantity.is_cost();
+    html! {
         span.caption { (org.name) " (" (org.code) ")" }
         h1 { (m.title) }
         p.lede { (m.description) " " a href=(format!("/measure/{}?level={}", m.id, org.org_type)) { "All " (ipmo_release::level_plural_lower(&org.org_type)) } }
@@ -547,10 +665,39 @@ pub async fn measure_for_org(
         } @else {
             p { "There are no values of this measure for " (org.name) "." }
         }
+    }
+}
+
+/// The organisation's line against the national deciles.
+fn org_fan(view: &OrgView) -> Markup {
+    let OrgView { m, org, series, .. } = *view;
+    let unit = m.unit();
+    let line: Vec<(YearMonth, Option<f64>)> = series.iter().map(|p| (p.month, p.value)).collect();
+    let fan = charts::fan_chart(&Fan {
+        id: "fan",
+        title: &format!("{}: {} against national deciles", m.title, org.name),
+        deciles: view.deciles(),
+        line: &line,
+        line_label: &org.name,
+        unit: &unit,
+        target: m.target.as_ref().map(|t| t.value),
+        others: &[],
+    });
+    html! {
         h2 { "Against the national deciles" }
         (PreEscaped(fan))
         p.hint { "Blue line: " (org.name) ". Shaded bands: 10th to 90th percentile of " (ipmo_release::level_plural_lower(&org.org_type)) "; dashed: median"
             @if m.target.is_some() { "; red: target" } ". The y axis starts at zero." }
+    }
+}
+
+/// The SPC chart, or why there is none.
+fn org_spc(view: &OrgView) -> Markup {
+    let OrgView { m, org, .. } = *view;
+    let spc = &view.spc;
+    let unit = m.unit();
+    let bounds = (0.0, if m.is_percentage { 100.0 } else { f64::INFINITY });
+    html! {
         h2 { "Statistical process control" }
         @match &spc {
             Some(sc) => {
@@ -562,9 +709,17 @@ pub async fn measure_for_org(
             }
             None => p { "An SPC chart needs at least 15 months of values." }
         }
+    }
+}
+
+/// The presentations behind the numerator in the latest month (None: no index to ask).
+fn drivers_section(view: &OrgView, drivers: Option<&[(String, i64, f64)]>) -> Markup {
+    let OrgView { r, org, series, .. } = *view;
+    let latest = series.last();
+    html! {
         @if let Some(month) = latest.map(|p| p.month) {
             h2 { "What drives the numerator, " (long_month(month)) }
-            @match &drivers {
+            @match drivers {
                 Some(list) if !list.is_empty() => {
                     p { "The presentations counted in the numerator that " (org.name) " prescribed most that month (up to " (DRIVERS) "), from the prescribing index." }
                     div.table-scroll role="region" aria-label="Presentations table" tabindex="0" {
@@ -587,7 +742,18 @@ pub async fn measure_for_org(
                 None => p { "The prescribing index is not open on this server, so the presentations cannot be listed." }
             }
         }
-        @if let Some(month) = practices_month { (crate::practices::section(r, m, org, month, false)) }
+    }
+}
+
+/// Every month's value with the national median and the SPC class, newest first.
+fn org_data(view: &OrgView) -> Markup {
+    let OrgView { m, org, series, .. } = *view;
+    let spc = &view.spc;
+    let unit = m.unit();
+    let money = m.numerator.quantity.is_cost();
+    let deciles = view.deciles();
+    let d_col = decimals_of(series.iter().filter_map(|pt| pt.value).chain(deciles.values().map(|d| d[4])));
+    html! {
         h2 { "Data" }
         p { a href=(format!("/measure/{}/org/{}?format=csv", m.id, org.code)) download { "Download (CSV)" } }
         div.table-scroll role="region" aria-label="Data table" tabindex="0" {
@@ -612,6 +778,17 @@ pub async fn measure_for_org(
             }
         }
         }
+    }
+}
+
+/// The latest value of each organisation within this one.
+fn members_section(view: &OrgView) -> Markup {
+    let OrgView { r, m, org, .. } = *view;
+    let unit = m.unit();
+    let children = r.children(&org.code);
+    let child_rows: Vec<(&Org, &ValuePoint)> =
+        children.iter().filter_map(|c| r.series(&m.id, c).and_then(|s| s.last()).map(|pt| (*c, pt))).collect();
+    html! {
         @if !child_rows.is_empty() {
             @let d_child = decimals_of(child_rows.iter().filter_map(|(_, pt)| pt.value));
             h2 { (level_plural(&child_rows[0].0.org_type)) " in " (org.name) }
@@ -631,9 +808,16 @@ pub async fn measure_for_org(
             }
             }
         }
+    }
+}
+
+/// The definition, and how percentiles and standing are read.
+fn org_definition(view: &OrgView) -> Markup {
+    let OrgView { m, org, .. } = *view;
+    html! {
         h2 { "Definition" }
         (definition(m))
         p.hint { "Percentiles rank " (ipmo_release::level_plural_lower(&org.org_type)) " in England each month (0th lowest, 100th highest); organisations with the same value share a percentile. "
             "Standing reads it by the measure's direction: " (direction_text(m.direction).to_lowercase()) "." }
-    }).into_response())
+    }
 }
