@@ -6,10 +6,10 @@
 use crate::output::{Cell, Format, Output};
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Subcommand;
-use ipmo_governance::kinds::{self, AcceptAll, Lookups};
+use ipmo_governance::kinds::{self, AcceptAll};
+use ipmo_governance::records_csv;
 use ipmo_governance::store::Data;
 use ipmo_governance::{GovernanceStore, Role, SqliteStore};
-use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
@@ -254,86 +254,6 @@ pub fn db(db: &Path, cmd: DbCommand) -> Result<()> {
     })
 }
 
-/// Reads a CSV of records of `kind` and validates every row, naming the line and field of
-/// each problem. Header names are matched without regard to case; a column given twice, an empty
-/// file and a file with no records are errors. Returns each record with the line it starts on.
-pub fn read_records_csv(kind: &kinds::Kind, file: &Path, lookups: &dyn Lookups) -> Result<Vec<(u64, Data)>> {
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(false)
-        .from_path(file)
-        .with_context(|| format!("cannot read {}", file.display()))?;
-    let headers: Vec<String> = reader
-        .headers()
-        .with_context(|| format!("{}: cannot read the header row", file.display()))?
-        .iter()
-        .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
-        .collect();
-    if headers.iter().all(String::is_empty) {
-        bail!(
-            "{}: the file is empty; it needs a header row of field names (`ipmo records kinds` lists them) and a row per record",
-            file.display()
-        );
-    }
-    let mut seen = std::collections::BTreeSet::new();
-    if let Some(twice) = headers.iter().find(|h| !h.is_empty() && !seen.insert(h.as_str())) {
-        bail!("{}: line 1: the column \"{twice}\" is given twice; keep one", file.display());
-    }
-    let mut rows = Vec::new();
-    let mut problems = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line());
-            anyhow!("{}: line {line}: not valid CSV ({e})", file.display())
-        })?;
-        let line = record.position().map_or(0, |p| p.line());
-        let input: BTreeMap<String, String> = headers
-            .iter()
-            .zip(record.iter())
-            .filter(|(h, _)| !matches!(h.as_str(), "reference" | "version" | "archived" | "updated_at" | "updated_by"))
-            .map(|(h, v)| (h.clone(), v.to_string()))
-            .collect();
-        match kinds::validate(kind, &input, lookups) {
-            Ok(d) => rows.push((line, d)),
-            Err(errors) => problems.extend(
-                errors.into_iter().map(|e| format!("{}: line {line}: {}: {}", file.display(), e.field, e.message)),
-            ),
-        }
-        if problems.len() >= 50 {
-            break;
-        }
-    }
-    if !problems.is_empty() {
-        bail!("nothing was imported; fix these and run the import again:\n{}", problems.join("\n"));
-    }
-    if rows.is_empty() {
-        bail!("{}: the file has a header but no records; nothing was imported", file.display());
-    }
-    Ok(rows)
-}
-
-/// The store's import errors say `row N` (the Nth record given); here they name the file's line.
-fn import_error(file: &Path, lines: &[u64], e: ipmo_governance::StoreError) -> anyhow::Error {
-    let ipmo_governance::StoreError::Invalid(errors) = e else {
-        return anyhow!("{}: nothing was imported: {e}", file.display());
-    };
-    let described: Vec<String> = errors
-        .iter()
-        .map(|fe| {
-            let (line, message) = fe
-                .message
-                .strip_prefix("row ")
-                .and_then(|rest| rest.split_once(": "))
-                .and_then(|(n, m)| Some((lines.get(n.parse::<usize>().ok()?.checked_sub(1)?)?, m)))
-                .map_or((None, fe.message.as_str()), |(l, m)| (Some(*l), m));
-            match line {
-                Some(l) => format!("{}: line {l}: {}: {message}", file.display(), fe.field),
-                None => format!("{}: {}: {message}", file.display(), fe.field),
-            }
-        })
-        .collect();
-    anyhow!("nothing was imported; fix these and run the import again:\n{}", described.join("\n"))
-}
-
 /// Runs `ipmo records …`.
 pub fn records(db: &Path, cmd: RecordsCommand, quiet: bool) -> Result<()> {
     match cmd {
@@ -360,14 +280,17 @@ pub fn records(db: &Path, cmd: RecordsCommand, quiet: bool) -> Result<()> {
             })?;
             // Measure ids and organisation codes are checked by the dashboard's forms; an import
             // may come before the measures are computed, so here they are taken as given.
-            let (lines, rows): (Vec<u64>, Vec<Data>) = read_records_csv(k, &file, &AcceptAll)?.into_iter().unzip();
+            let (lines, rows): (Vec<u64>, Vec<Data>) = records_csv::read(k, &file, &AcceptAll)?.into_iter().unzip();
             let rt = runtime()?;
             rt.block_on(async {
                 let store = open_store(db).await?;
                 if !quiet {
                     eprintln!("records: importing {} {} in one transaction…", rows.len(), k.plural.to_lowercase());
                 }
-                let n = store.import(k.id, rows, CLI_ACTOR).await.map_err(|e| import_error(&file, &lines, e))?;
+                let n = store
+                    .import(k.id, rows, CLI_ACTOR)
+                    .await
+                    .map_err(|e| records_csv::store_refusal(&file, &lines, e))?;
                 store.close().await;
                 out!("imported {n} {} into {}", k.plural.to_lowercase(), db.display());
                 Ok(())

@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod due;
 pub mod kinds;
+pub mod records_csv;
 pub mod risk;
 pub mod sqlite;
 pub mod store;

@@ -11,4 +11,6 @@ pub mod workforce;
 
 pub use rag::{StandardRag, standard_rag};
 pub use signals::{Signal, watch_signal};
-pub use workforce::{QuarterTotals, next_quarter, projection, workforce_totals};
+pub use workforce::{
+    Projection, QuarterTotals, by_sector, next_quarter, project, projection, training_pipeline, workforce_totals,
+};

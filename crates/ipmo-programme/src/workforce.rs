@@ -70,6 +70,72 @@ pub fn next_quarter(q: &str) -> String {
     }
 }
 
+/// Quarters a workforce projection runs ahead (two years).
+pub const AHEAD: usize = 8;
+
+/// Staff in post and funded establishment per recorded quarter, each continued [`AHEAD`]
+/// quarters by its least-squares line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Projection {
+    /// The recorded quarters, then the projected ones.
+    pub labels: Vec<String>,
+    /// How many of `labels` are recorded.
+    pub recorded: usize,
+    /// Staff in post, WTE, per recorded quarter.
+    pub in_post: Vec<f64>,
+    /// Funded establishment, WTE, per recorded quarter.
+    pub establishment: Vec<f64>,
+    /// Staff in post, WTE, per projected quarter.
+    pub in_post_ahead: Vec<f64>,
+    /// Funded establishment, WTE, per projected quarter.
+    pub establishment_ahead: Vec<f64>,
+}
+
+/// The projection of quarterly totals (as [`workforce_totals`] gives them).
+pub fn project(totals: &BTreeMap<String, QuarterTotals>) -> Projection {
+    let mut labels: Vec<String> = totals.keys().cloned().collect();
+    let recorded = labels.len();
+    let in_post: Vec<f64> = totals.values().map(|t| t.in_post).collect();
+    let establishment: Vec<f64> = totals.values().map(|t| t.establishment).collect();
+    let mut q = labels.last().cloned().unwrap_or_default();
+    for _ in 0..AHEAD {
+        q = next_quarter(&q);
+        labels.push(q.clone());
+    }
+    Projection {
+        labels,
+        recorded,
+        in_post_ahead: projection(&in_post, AHEAD),
+        establishment_ahead: projection(&establishment, AHEAD),
+        in_post,
+        establishment,
+    }
+}
+
+/// Each sector's totals for one quarter, for the sectors that made a return.
+pub fn by_sector(returns: &[Record], sectors: &[&str], quarter: &str) -> BTreeMap<String, QuarterTotals> {
+    let mut out = BTreeMap::new();
+    for x in sectors {
+        let t = workforce_totals(returns, &|r: &Record| r.text("sector") == *x && r.text("quarter") == quarter);
+        if let Some(t) = t.into_values().next() {
+            out.insert(x.to_string(), t);
+        }
+    }
+    out
+}
+
+/// Places, starters and completions of the training returns, by (quarter, programme).
+pub fn training_pipeline(training: &[Record]) -> BTreeMap<(String, String), (i64, i64, i64)> {
+    let mut pipeline: BTreeMap<(String, String), (i64, i64, i64)> = BTreeMap::new();
+    for t in training {
+        let e = pipeline.entry((t.text("quarter").to_string(), t.text("programme").to_string())).or_default();
+        e.0 += t.int("places").unwrap_or(0);
+        e.1 += t.int("starters").unwrap_or(0);
+        e.2 += t.int("completions").unwrap_or(0);
+    }
+    pipeline
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,5 +159,20 @@ mod tests {
         assert_eq!(QuarterTotals::default().vacancy_rate(), None);
         let over = QuarterTotals { establishment: 10.0, in_post: 12.0, ..Default::default() };
         assert_eq!(over.vacancies(), 0.0);
+    }
+
+    #[test]
+    fn a_projection_labels_two_years_of_quarters_after_the_last_return() {
+        let mut totals = BTreeMap::new();
+        for (q, in_post) in [("2025-Q3", 10.0), ("2025-Q4", 12.0)] {
+            totals.insert(q.to_string(), QuarterTotals { establishment: 20.0, in_post, ..Default::default() });
+        }
+        let p = project(&totals);
+        assert_eq!(p.recorded, 2);
+        assert_eq!(p.labels.len(), 2 + AHEAD);
+        assert_eq!(p.labels[2], "2026-Q1");
+        assert_eq!(p.labels.last().map(String::as_str), Some("2027-Q4"));
+        assert_eq!(p.in_post_ahead[0], 14.0);
+        assert_eq!(p.establishment_ahead, vec![20.0; AHEAD]);
     }
 }

@@ -150,10 +150,8 @@ pub async fn search(State(s): State<Shared>, p: Params) -> Result<Html<String>, 
     if page > pages {
         return Err(WebError::BadParameter("page".into(), format!("there are only {pages} pages of results")));
     }
-    let shown = &orgs[((page - 1) * SEARCH_PAGE).min(orgs.len())..(page * SEARCH_PAGE).min(orgs.len())];
     let measures = r.search_measures(q);
     let drugs = if q.trim().chars().count() >= 3 { r.bnf_search(q, usize::MAX) } else { Vec::new() };
-    let page_link = |n: usize| format!("/search?q={}&page={n}", crate::params::urlencode(q));
     Ok(html_page(
         r,
         "Search",
@@ -165,47 +163,63 @@ pub async fn search(State(s): State<Shared>, p: Params) -> Result<Html<String>, 
                 p { "Type a practice, PCN, ICB or region name or ODS code, a medicine, or words from a measure's title." }
             } @else {
                 p.lede role="status" { (plural(orgs.len(), "organisation", "organisations")) ", " (plural(drugs.len(), "BNF entry", "BNF entries")) " and " (plural(measures.len(), "measure", "measures")) " match “" (q) "”." }
-                @if !orgs.is_empty() {
-                    h2 #organisations { "Organisations" }
-                    @if pages > 1 { p { "Showing " ((page - 1) * SEARCH_PAGE + 1) " to " ((page - 1) * SEARCH_PAGE + shown.len()) " of " (orgs.len()) "." } }
-                    (layout::scroll("Organisations matching the search", html! {
-                        table.table {
-                            caption.visually-hidden { "Organisations matching the search" }
-                            thead { tr { th scope="col" { "Organisation" } th scope="col" { "Type" } th scope="col" { "Where" } } }
-                            tbody {
-                                @for o in shown {
-                                    tr { td { (org_link(o)) } td { (level_name(&o.org_type)) } td { (whereabouts(r, o)) } }
-                                }
-                            }
-                        }
-                    }))
-                    @if pages > 1 {
-                        nav.pagination aria-label="Pages of organisations" { ul {
-                            @if page > 1 { li { a href=(page_link(page - 1)) rel="prev" { "Previous" } } }
-                            li { "Page " (page) " of " (pages) }
-                            @if page < pages { li { a href=(page_link(page + 1)) rel="next" { "Next" } } }
-                        } }
-                    }
-                }
-                @if !drugs.is_empty() {
-                    h2 #medicines { "Medicines in the BNF" }
-                    ul {
-                        @for (code, name) in drugs.iter().take(SEARCH_DRUGS) {
-                            li { a href=(format!("/bnf?code={code}")) { (name) } " " span.code { "(" (bnf_level_name(code.len()).to_lowercase()) " " (code) ")" }
-                                 " · " a href=(format!("/analyse?num={code}&den=list-size&level=icb")) { "Analyse" span.visually-hidden { " " (name) } } }
-                        }
-                    }
-                    @if drugs.len() > SEARCH_DRUGS { p { a href=(format!("/bnf?q={}", crate::params::urlencode(q))) { "All " (drugs.len()) " BNF entries matching “" (q) "”" } } }
-                }
-                @if !measures.is_empty() {
-                    h2 #measures { "Measures" }
-                    ul {
-                        @for m in &measures {
-                            li { a href=(format!("/measure/{}", m.id)) { (m.title) } }
-                        }
-                    }
-                }
+                (org_results(r, q, &orgs, page, pages))
+                (other_results(q, &drugs, &measures))
             }
         },
     ))
+}
+
+/// One page of the organisations found, with where each is, and links to the other pages.
+fn org_results(r: &Release, q: &str, orgs: &[&Org], page: usize, pages: usize) -> Markup {
+    let shown = &orgs[((page - 1) * SEARCH_PAGE).min(orgs.len())..(page * SEARCH_PAGE).min(orgs.len())];
+    let page_link = |n: usize| format!("/search?q={}&page={n}", crate::params::urlencode(q));
+    html! {
+        @if !orgs.is_empty() {
+            h2 #organisations { "Organisations" }
+            @if pages > 1 { p { "Showing " ((page - 1) * SEARCH_PAGE + 1) " to " ((page - 1) * SEARCH_PAGE + shown.len()) " of " (orgs.len()) "." } }
+            (layout::scroll("Organisations matching the search", html! {
+                table.table {
+                    caption.visually-hidden { "Organisations matching the search" }
+                    thead { tr { th scope="col" { "Organisation" } th scope="col" { "Type" } th scope="col" { "Where" } } }
+                    tbody {
+                        @for o in shown {
+                            tr { td { (org_link(o)) } td { (level_name(&o.org_type)) } td { (whereabouts(r, o)) } }
+                        }
+                    }
+                }
+            }))
+            @if pages > 1 {
+                nav.pagination aria-label="Pages of organisations" { ul {
+                    @if page > 1 { li { a href=(page_link(page - 1)) rel="prev" { "Previous" } } }
+                    li { "Page " (page) " of " (pages) }
+                    @if page < pages { li { a href=(page_link(page + 1)) rel="next" { "Next" } } }
+                } }
+            }
+        }
+    }
+}
+
+/// The medicines in the BNF and the measures found.
+fn other_results(q: &str, drugs: &[(&str, &str)], measures: &[&Measure]) -> Markup {
+    html! {
+        @if !drugs.is_empty() {
+            h2 #medicines { "Medicines in the BNF" }
+            ul {
+                @for (code, name) in drugs.iter().take(SEARCH_DRUGS) {
+                    li { a href=(format!("/bnf?code={code}")) { (name) } " " span.code { "(" (bnf_level_name(code.len()).to_lowercase()) " " (code) ")" }
+                         " · " a href=(format!("/analyse?num={code}&den=list-size&level=icb")) { "Analyse" span.visually-hidden { " " (name) } } }
+                }
+            }
+            @if drugs.len() > SEARCH_DRUGS { p { a href=(format!("/bnf?q={}", crate::params::urlencode(q))) { "All " (drugs.len()) " BNF entries matching “" (q) "”" } } }
+        }
+        @if !measures.is_empty() {
+            h2 #measures { "Measures" }
+            ul {
+                @for m in measures {
+                    li { a href=(format!("/measure/{}", m.id)) { (m.title) } }
+                }
+            }
+        }
+    }
 }

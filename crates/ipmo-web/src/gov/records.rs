@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use ipmo_governance::Role;
 use ipmo_governance::kinds::{self, Area, Kind};
 use ipmo_governance::store::{GovernanceStore, Record, StoreError};
-use maud::html;
+use maud::{Markup, html};
 
 /// Records per page of a governance list.
 pub(crate) const LIST_PAGE: usize = 100;
@@ -81,55 +81,72 @@ pub(super) async fn list(
     // read once; other lists read only the page they show.
     let whole = csv || matches!(kind.id, "risk" | "stakeholder");
     let from = (page - 1).saturating_mul(LIST_PAGE);
-    let (records, total) = if whole {
-        match g.store.records(kind.id, archived).await {
-            Ok(all) => {
-                let n = all.len();
-                (all, n)
-            }
-            Err(e) => return store_error(e),
-        }
+    let read = if whole {
+        g.store.records(kind.id, archived).await.map(|all| {
+            let n = all.len();
+            (all, n)
+        })
     } else {
-        match g.store.records_page(kind.id, archived, from, LIST_PAGE).await {
-            Ok(x) => x,
-            Err(e) => return store_error(e),
-        }
+        g.store.records_page(kind.id, archived, from, LIST_PAGE).await
     };
+    let (records, total) = or_reply!(read.map_err(store_error));
     let pages = total.div_ceil(LIST_PAGE).max(1);
     if page > pages {
         return WebError::NotFound(format!("There are {pages} pages of {}.", kind.plural.to_lowercase()))
             .into_response();
     }
-    let shown: &[Record] =
-        if whole && !csv { &records[from.min(records.len())..(from + LIST_PAGE).min(records.len())] } else { &records };
-    let names = match Names::for_kind(g.store.as_ref(), kind, g.settings.today()).await {
-        Ok(n) => n,
-        Err(e) => return store_error(e),
-    };
-    let r = &s.release;
     if csv {
-        let mut header_row = vec!["reference", "version", "archived"];
-        header_row.extend(kind.fields.iter().map(|f| f.name));
-        header_row.extend(["updated_at", "updated_by"]);
-        let rows = records
-            .iter()
-            .map(|rec| {
-                let mut row = vec![kind.reference(rec.id), rec.version.to_string(), rec.archived.to_string()];
-                row.extend(kind.fields.iter().map(|f| kinds::display_value(f, rec.data.get(f.name))));
-                row.extend([rec.updated_at.clone(), rec.updated_by.clone()]);
-                row
-            })
-            .collect();
+        let (header_row, rows) = ipmo_governance::records_csv::export(kind, &records);
         let mut resp = crate::csv::csv(&format!("{}.csv", kind.id), &header_row, rows);
         resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         return resp;
     }
+    let shown: &[Record] =
+        if whole { &records[from.min(records.len())..(from + LIST_PAGE).min(records.len())] } else { &records };
+    let names = or_reply!(Names::for_kind(g.store.as_ref(), kind, g.settings.today()).await.map_err(store_error));
     let extra = match kind.id {
-        "risk" => super::views::risk_register(&s, g, &records).await,
+        "risk" => or_reply!(super::views::risk_register(&s, g, &records).await.map_err(store_error)),
         // (The grid leaves out archived stakeholders itself.)
-        "stakeholder" => Ok(super::views::stakeholder_grid(&records)),
-        _ => Ok(html! {}),
+        "stakeholder" => super::views::stakeholder_grid(&records),
+        _ => html! {},
     };
+    let editor = session.user.role >= Role::Editor;
+    let listing = Listing { kind, path: &path, archived, page, pages, total, shown, names: &names };
+    let main = html! {
+        span.caption { (kind.area.title()) }
+        h1 { (kind.plural) }
+        p.lede { (kind.description) }
+        p {
+            @if editor { a.button-link href=(format!("{path}/new")) { "Add a " (kind.title.to_lowercase()) } " · " }
+            a href=(format!("{path}?format=csv{}", if archived { "&archived=1" } else { "" })) download { "Download as CSV" } " · "
+            @if archived { a href=(path) { "Hide archived" } } @else { a href=(format!("{path}?archived=1")) { "Show archived" } }
+        }
+        (extra)
+        (list_table(&s.release, &listing))
+    };
+    gov_page(&session, kind.plural, &[(kind.plural.to_string(), path.clone())], main)
+}
+
+/// One page of a kind's list, as the handler gathered it.
+struct Listing<'a> {
+    kind: &'a Kind,
+    /// The list's path, `/gov/{kind}`.
+    path: &'a str,
+    /// Whether archived records are shown too.
+    archived: bool,
+    page: usize,
+    pages: usize,
+    /// Records in the whole list.
+    total: usize,
+    /// The records on this page.
+    shown: &'a [Record],
+    names: &'a Names,
+}
+
+/// The page's records as a table, with where they sit in the whole list and links to the other
+/// pages.
+fn list_table(r: &ipmo_release::Release, listing: &Listing) -> Markup {
+    let Listing { kind, path, archived, page, pages, total, shown, names } = *listing;
     let page_link = |n: usize| {
         let mut q = vec![format!("page={n}")];
         if archived {
@@ -137,58 +154,39 @@ pub(super) async fn list(
         }
         format!("{path}?{}", q.join("&"))
     };
-    let extra = match extra {
-        Ok(m) => m,
-        Err(e) => return store_error(e),
-    };
-    let editor = session.user.role >= Role::Editor;
-    gov_page(
-        &session,
-        kind.plural,
-        &[(kind.plural.to_string(), path.clone())],
-        html! {
-            span.caption { (kind.area.title()) }
-            h1 { (kind.plural) }
-            p.lede { (kind.description) }
-            p {
-                @if editor { a.button-link href=(format!("{path}/new")) { "Add a " (kind.title.to_lowercase()) } " · " }
-                a href=(format!("{path}?format=csv{}", if archived { "&archived=1" } else { "" })) download { "Download as CSV" } " · "
-                @if archived { a href=(path) { "Hide archived" } } @else { a href=(format!("{path}?archived=1")) { "Show archived" } }
-            }
-            (extra)
-            @if shown.is_empty() {
-                p { "There are no " (kind.plural.to_lowercase()) " yet." }
-            } @else {
-                @if pages > 1 {
-                    p { (crate::format::number(((page - 1) * LIST_PAGE + 1) as f64, 0)) "–" (crate::format::number(((page - 1) * LIST_PAGE + shown.len()) as f64, 0)) " of " (crate::format::number(total as f64, 0)) ", oldest first." }
-                }
-                div.table-scroll role="region" aria-label=(kind.plural) tabindex="0" { table.table {
-                    caption.visually-hidden { (kind.plural) }
-                    thead { tr {
-                        th scope="col" { "Ref" }
-                        @for c in kind.columns { th scope="col" { (kind.field(c).map_or(*c, |f| f.label)) } }
-                        @if archived { th scope="col" { "State" } }
-                    } }
-                    tbody {
-                        @for rec in shown {
-                            tr {
-                                td { a href=(format!("{path}/{}", rec.id)) { (kind.reference(rec.id)) } }
-                                @for c in kind.columns { td { @if let Some(f) = kind.field(c) { (cell(r, &names, f, rec)) } } }
-                                @if archived { td { @if rec.archived { (layout::tag("Archived", "grey")) } } }
-                            }
-                        }
+    html! {
+    @if shown.is_empty() {
+        p { "There are no " (kind.plural.to_lowercase()) " yet." }
+    } @else {
+        @if pages > 1 {
+            p { (crate::format::number(((page - 1) * LIST_PAGE + 1) as f64, 0)) "–" (crate::format::number(((page - 1) * LIST_PAGE + shown.len()) as f64, 0)) " of " (crate::format::number(total as f64, 0)) ", oldest first." }
+        }
+        div.table-scroll role="region" aria-label=(kind.plural) tabindex="0" { table.table {
+            caption.visually-hidden { (kind.plural) }
+            thead { tr {
+                th scope="col" { "Ref" }
+                @for c in kind.columns { th scope="col" { (kind.field(c).map_or(*c, |f| f.label)) } }
+                @if archived { th scope="col" { "State" } }
+            } }
+            tbody {
+                @for rec in shown {
+                    tr {
+                        td { a href=(format!("{path}/{}", rec.id)) { (kind.reference(rec.id)) } }
+                        @for c in kind.columns { td { @if let Some(f) = kind.field(c) { (cell(r, names, f, rec)) } } }
+                        @if archived { td { @if rec.archived { (layout::tag("Archived", "grey")) } } }
                     }
-                } }
-                @if pages > 1 {
-                    nav.pagination aria-label="Pages" { ul {
-                        @if page > 1 { li { a href=(page_link(page - 1)) rel="prev" { "Previous" } } }
-                        li { "Page " (page) " of " (pages) }
-                        @if page < pages { li { a href=(page_link(page + 1)) rel="next" { "Next" } } }
-                    } }
                 }
             }
-        },
-    )
+        } }
+        @if pages > 1 {
+            nav.pagination aria-label="Pages" { ul {
+                @if page > 1 { li { a href=(page_link(page - 1)) rel="prev" { "Previous" } } }
+                li { "Page " (page) " of " (pages) }
+                @if page < pages { li { a href=(page_link(page + 1)) rel="next" { "Next" } } }
+            } }
+        }
+    }
+    }
 }
 
 /// One record: its fields, what it links to and from, kind-specific signals, and its history.

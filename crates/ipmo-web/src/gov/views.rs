@@ -301,41 +301,18 @@ pub(super) async fn record_panel(s: &Shared, g: &Governance, kind: &Kind, rec: &
 pub(super) async fn assurance(State(s): State<Shared>, headers: HeaderMap) -> Response {
     let Access { gov: g, session } = or_reply!(require(&s, &headers, "/gov/assurance", Role::Viewer).await);
     let load = async {
-        Ok::<_, StoreError>((
-            g.store.records("aim", false).await?,
-            g.store.records("risk", false).await?,
-            g.store.records("assurance-source", false).await?,
-            g.store.records("standard", false).await?,
-            Names::of_kinds(g.store.as_ref(), &["aim", "risk"], g.settings.today()).await?,
-        ))
+        Ok::<_, StoreError>(Framework {
+            aims: g.store.records("aim", false).await?,
+            risks: g.store.records("risk", false).await?,
+            sources: g.store.records("assurance-source", false).await?,
+            standards: g.store.records("standard", false).await?,
+            names: Names::of_kinds(g.store.as_ref(), &["aim", "risk"], g.settings.today()).await?,
+        })
     };
-    let (aims, risks, sources, standards, names) = match load.await {
-        Ok(x) => x,
-        Err(e) => return store_error(e),
-    };
+    let f = or_reply!(load.await.map_err(store_error));
     let r = &s.release;
-    let rk = kinds::kind("risk").expect("risk");
-    let sk = kinds::kind("standard").expect("standard");
     let unlinked: Vec<&Record> =
-        standards.iter().filter(|x| x.int("aim").is_none_or(|a| !aims.iter().any(|y| y.id == a))).collect();
-    let standards_table = |list: Vec<&Record>, of: &str| {
-        let label = format!("Performance standards: {of}");
-        html! {
-            @if list.is_empty() { p { "No performance standards." } } @else {
-                div.table-scroll role="region" aria-label=(label) tabindex="0" { table.table {
-                    caption.visually-hidden { (label) }
-                    thead { tr { th scope="col" { "Standard" } th scope="col" { "Measure" } th scope="col" { "Organisation" } th scope="col" { "RAG (computed)" } } }
-                    tbody { @for x in list {
-                        @let rag = standard_rag(r, x);
-                        tr { td { a href=(format!("/gov/standard/{}", x.id)) { (sk.reference(x.id)) } " " (name_of(sk, x)) }
-                             td { (cell(r, &names, sk.field("measure").expect("field"), x)) }
-                             td { (cell(r, &names, sk.field("org").expect("field"), x)) }
-                             td { (rag_tag(rag.rag)) " " (rag.why) } }
-                    } }
-                } }
-            }
-        }
-    };
+        f.standards.iter().filter(|x| x.int("aim").is_none_or(|a| !f.aims.iter().any(|y| y.id == a))).collect();
     gov_page(
         &session,
         "Assurance framework",
@@ -343,56 +320,105 @@ pub(super) async fn assurance(State(s): State<Shared>, headers: HeaderMap) -> Re
         html! {
             h1 { "Assurance framework" }
             p.lede { "For each aim: the principal risks that threaten it, their key controls and gaps, the sources of assurance by line of defence, and the performance standards whose RAG is computed from the measures." }
-            h2 { "Summary" }
-            p { "Each aim's performance standards by computed RAG, and its highest current principal risk. An aim is as red as its reddest standard." }
-            (layout::scroll("Aims by RAG", html! {
-                table.table {
-                    caption.visually-hidden { "Aims by RAG" }
-                    thead { tr { th scope="col" { "Aim" } th scope="col" { "Overall" } th scope="col" .num { "Red" } th scope="col" .num { "Amber" } th scope="col" .num { "Green" } th scope="col" .num { "No data" } th scope="col" { "Highest principal risk" } } }
-                    tbody { @for aim in &aims {
-                        @let rags: Vec<Option<&str>> = standards.iter().filter(|x| x.int("aim") == Some(aim.id)).map(|x| standard_rag(r, x).rag).collect();
-                        @let count = |c: Option<&str>| rags.iter().filter(|x| **x == c).count();
-                        @let overall = ["Red", "Amber", "Green"].into_iter().find(|c| rags.contains(&Some(*c)));
-                        @let top = risks.iter().filter(|x| x.int("aim") == Some(aim.id)).filter_map(|x| Rating::of_record(&x.data, "current").map(|rt| (x, rt))).max_by_key(|(_, rt)| rt.score());
-                        tr {
-                            td { a href=(format!("#aim-{}", aim.id)) { (aim.text("title")) } }
-                            td { @if rags.is_empty() { "No standards" } @else { (rag_tag(overall)) } }
-                            td.num { (count(Some("Red"))) } td.num { (count(Some("Amber"))) } td.num { (count(Some("Green"))) } td.num { (count(None)) }
-                            td { @match top { Some((x, rt)) => { a href=(format!("/gov/risk/{}", x.id)) { (rk.reference(x.id)) } " " (rating_tag(Some(rt))) }, None => "None recorded" } }
-                        }
-                    } }
-                }
-            }))
-            @for aim in &aims {
-                section.aim id=(format!("aim-{}", aim.id)) {
-                    h2 { a href=(format!("/gov/aim/{}", aim.id)) { (aim.text("title")) } }
-                    p.hint { "Owner: " (aim.text("owner")) }
-                    @let principal: Vec<&Record> = risks.iter().filter(|x| x.int("aim") == Some(aim.id)).collect();
-                    h3 { "Principal risks" }
-                    @if principal.is_empty() { p { "No principal risks recorded against this aim." } }
-                    @for risk in principal {
-                        div.panel {
-                            h4 { a href=(format!("/gov/risk/{}", risk.id)) { (rk.reference(risk.id)) " " (risk.text("title")) } " " (rating_tag(Rating::of_record(&risk.data, "current"))) }
-                            (layout::summary(&[
-                                ("Owner", html! { (risk.text("owner")) }),
-                                ("Key controls", html! { (risk.text("controls")) }),
-                                ("Gaps in control", html! { (risk.text("gaps_in_control")) }),
-                                ("Sources of assurance", html! {
-                                    @let own: Vec<&Record> = sources.iter().filter(|x| x.int("risk") == Some(risk.id)).collect();
-                                    @if own.is_empty() { "None recorded" }
-                                    ul.plain { @for x in own { li { strong { (x.text("line")) } ": " (x.text("source")) " — " (x.text("rating")) } } }
-                                }),
-                                ("Gaps in assurance", html! { (risk.text("gaps_in_assurance")) }),
-                            ]))
-                        }
-                    }
-                    h3 { "Performance standards" }
-                    (standards_table(standards.iter().filter(|x| x.int("aim") == Some(aim.id)).collect(), aim.text("title")))
-                }
-            }
-            @if !unlinked.is_empty() { h2 { "Standards not tied to an aim" } (standards_table(unlinked, "not tied to an aim")) }
+            (framework_summary(r, &f))
+            (framework_by_aim(r, &f))
+            @if !unlinked.is_empty() { h2 { "Standards not tied to an aim" } (standards_table(r, &f.names, unlinked, "not tied to an aim")) }
         },
     )
+}
+
+/// The records the assurance framework is drawn from.
+struct Framework {
+    aims: Vec<Record>,
+    risks: Vec<Record>,
+    sources: Vec<Record>,
+    standards: Vec<Record>,
+    names: Names,
+}
+
+/// Each aim's standards by computed RAG, and its highest current principal risk.
+fn framework_summary(r: &Release, f: &Framework) -> Markup {
+    let (aims, risks, standards) = (&f.aims, &f.risks, &f.standards);
+    let rk = kinds::kind("risk").expect("risk");
+    html! {
+    h2 { "Summary" }
+    p { "Each aim's performance standards by computed RAG, and its highest current principal risk. An aim is as red as its reddest standard." }
+    (layout::scroll("Aims by RAG", html! {
+        table.table {
+            caption.visually-hidden { "Aims by RAG" }
+            thead { tr { th scope="col" { "Aim" } th scope="col" { "Overall" } th scope="col" .num { "Red" } th scope="col" .num { "Amber" } th scope="col" .num { "Green" } th scope="col" .num { "No data" } th scope="col" { "Highest principal risk" } } }
+            tbody { @for aim in aims {
+                @let rags: Vec<Option<&str>> = standards.iter().filter(|x| x.int("aim") == Some(aim.id)).map(|x| standard_rag(r, x).rag).collect();
+                @let count = |c: Option<&str>| rags.iter().filter(|x| **x == c).count();
+                @let overall = ["Red", "Amber", "Green"].into_iter().find(|c| rags.contains(&Some(*c)));
+                @let top = risks.iter().filter(|x| x.int("aim") == Some(aim.id)).filter_map(|x| Rating::of_record(&x.data, "current").map(|rt| (x, rt))).max_by_key(|(_, rt)| rt.score());
+                tr {
+                    td { a href=(format!("#aim-{}", aim.id)) { (aim.text("title")) } }
+                    td { @if rags.is_empty() { "No standards" } @else { (rag_tag(overall)) } }
+                    td.num { (count(Some("Red"))) } td.num { (count(Some("Amber"))) } td.num { (count(Some("Green"))) } td.num { (count(None)) }
+                    td { @match top { Some((x, rt)) => { a href=(format!("/gov/risk/{}", x.id)) { (rk.reference(x.id)) } " " (rating_tag(Some(rt))) }, None => "None recorded" } }
+                }
+            } }
+        }
+    }))
+    }
+}
+
+/// For each aim: its principal risks with controls, gaps and sources of assurance, and its
+/// performance standards.
+fn framework_by_aim(r: &Release, f: &Framework) -> Markup {
+    let (aims, risks, sources, standards) = (&f.aims, &f.risks, &f.sources, &f.standards);
+    let rk = kinds::kind("risk").expect("risk");
+    html! {
+        @for aim in aims {
+            section.aim id=(format!("aim-{}", aim.id)) {
+                h2 { a href=(format!("/gov/aim/{}", aim.id)) { (aim.text("title")) } }
+                p.hint { "Owner: " (aim.text("owner")) }
+                @let principal: Vec<&Record> = risks.iter().filter(|x| x.int("aim") == Some(aim.id)).collect();
+                h3 { "Principal risks" }
+                @if principal.is_empty() { p { "No principal risks recorded against this aim." } }
+                @for risk in principal {
+                    div.panel {
+                        h4 { a href=(format!("/gov/risk/{}", risk.id)) { (rk.reference(risk.id)) " " (risk.text("title")) } " " (rating_tag(Rating::of_record(&risk.data, "current"))) }
+                        (layout::summary(&[
+                            ("Owner", html! { (risk.text("owner")) }),
+                            ("Key controls", html! { (risk.text("controls")) }),
+                            ("Gaps in control", html! { (risk.text("gaps_in_control")) }),
+                            ("Sources of assurance", html! {
+                                @let own: Vec<&Record> = sources.iter().filter(|x| x.int("risk") == Some(risk.id)).collect();
+                                @if own.is_empty() { "None recorded" }
+                                ul.plain { @for x in own { li { strong { (x.text("line")) } ": " (x.text("source")) " — " (x.text("rating")) } } }
+                            }),
+                            ("Gaps in assurance", html! { (risk.text("gaps_in_assurance")) }),
+                        ]))
+                    }
+                }
+                h3 { "Performance standards" }
+                (standards_table(r, &f.names, standards.iter().filter(|x| x.int("aim") == Some(aim.id)).collect(), aim.text("title")))
+            }
+        }
+    }
+}
+
+/// Performance standards with their computed RAG and why.
+fn standards_table(r: &Release, names: &Names, list: Vec<&Record>, of: &str) -> Markup {
+    let sk = kinds::kind("standard").expect("standard");
+    let label = format!("Performance standards: {of}");
+    html! {
+        @if list.is_empty() { p { "No performance standards." } } @else {
+            div.table-scroll role="region" aria-label=(label) tabindex="0" { table.table {
+                caption.visually-hidden { (label) }
+                thead { tr { th scope="col" { "Standard" } th scope="col" { "Measure" } th scope="col" { "Organisation" } th scope="col" { "RAG (computed)" } } }
+                tbody { @for x in list {
+                    @let rag = standard_rag(r, x);
+                    tr { td { a href=(format!("/gov/standard/{}", x.id)) { (sk.reference(x.id)) } " " (name_of(sk, x)) }
+                         td { (cell(r, names, sk.field("measure").expect("field"), x)) }
+                         td { (cell(r, names, sk.field("org").expect("field"), x)) }
+                         td { (rag_tag(rag.rag)) " " (rag.why) } }
+                } }
+            } }
+        }
+    }
 }
 
 /// A plan on a page: aims, the workstreams of this plan under each, their milestones and
