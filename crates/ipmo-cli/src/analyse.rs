@@ -11,7 +11,7 @@ use std::time::Instant;
 
 /// `ipmo analyse` options.
 #[derive(Args)]
-pub struct AnalyseArgs {
+pub(crate) struct AnalyseArgs {
     /// Numerator BNF code prefixes, comma-separated (e.g. 0501013K0,0501021).
     #[arg(long)]
     numerator: String,
@@ -27,7 +27,7 @@ pub struct AnalyseArgs {
     /// What is summed.
     #[arg(long, value_enum, default_value = "items")]
     value: ValueArg,
-    /// practice, pcn, sicbl, icb, region, national (or england), or group:<set>.
+    /// practice, pcn, sicbl, icb, region, national (or england), or `group:<set>`.
     #[arg(long, default_value = "practice")]
     org_type: String,
     /// One organisation's code.
@@ -55,7 +55,7 @@ pub struct AnalyseArgs {
 
 /// What is summed, on the command line.
 #[derive(Clone, Copy, ValueEnum)]
-pub enum ValueArg {
+pub(crate) enum ValueArg {
     /// Prescription items.
     Items,
     /// Quantity as published.
@@ -68,7 +68,7 @@ pub enum ValueArg {
 
 /// Which implementation answers.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Engine {
+pub(crate) enum Engine {
     /// The prescribing index.
     Index,
     /// DataFusion SQL over the warehouse.
@@ -76,7 +76,7 @@ pub enum Engine {
 }
 
 /// Turns command-line choices into an analysis (groups are read from the warehouse).
-pub fn analysis(wh: &Warehouse, a: &AnalyseArgs) -> Result<Analysis> {
+pub(crate) fn analysis(wh: &Warehouse, a: &AnalyseArgs) -> Result<Analysis> {
     let numerator = CodeSet::parse(&a.numerator, &a.exclude, "--numerator")?;
     let denominator = if a.denominator.trim().eq_ignore_ascii_case("list-size") {
         Denominator::ListSize
@@ -110,7 +110,7 @@ pub fn analysis(wh: &Warehouse, a: &AnalyseArgs) -> Result<Analysis> {
 }
 
 /// Runs `ipmo analyse`.
-pub fn run(wh: &Warehouse, a: AnalyseArgs, quiet: bool) -> Result<()> {
+pub(crate) fn run(wh: &Warehouse, a: AnalyseArgs, quiet: bool) -> Result<()> {
     let analysis = analysis(wh, &a)?;
     let membership: Membership = a.membership.into();
     if a.show_sql {

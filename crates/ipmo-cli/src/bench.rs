@@ -12,14 +12,14 @@ use std::time::Instant;
 
 /// Benchmarks (they print figures and assert nothing).
 #[derive(Subcommand)]
-pub enum BenchCommand {
+pub(crate) enum BenchCommand {
     /// Time ad-hoc analyses on the prescribing index: N random BNF prefix sets at each level.
     Analyse(BenchAnalyseArgs),
 }
 
 /// `ipmo bench analyse` options.
 #[derive(Args)]
-pub struct BenchAnalyseArgs {
+pub(crate) struct BenchAnalyseArgs {
     /// Random prefix sets per level.
     #[arg(long, default_value_t = 100)]
     queries: usize,
@@ -81,14 +81,14 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Peak resident memory of this process, MB (Linux).
-pub fn peak_rss_mb() -> Option<f64> {
+pub(crate) fn peak_rss_mb() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse::<f64>().ok().map(|kb| kb / 1024.0)
 }
 
 /// Runs a benchmark.
-pub fn run(wh: &Warehouse, command: BenchCommand) -> Result<()> {
+pub(crate) fn run(wh: &Warehouse, command: BenchCommand) -> Result<()> {
     let BenchCommand::Analyse(a) = command;
     let rt = tokio::runtime::Runtime::new().context("cannot start the query runtime")?;
     let t = Instant::now();

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 /// Settings read from the file; absent keys are None.
 #[derive(Debug, Default, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub(crate) struct Config {
     /// Warehouse directory.
     pub warehouse: Option<PathBuf>,
     /// Measure library folder.
@@ -33,7 +33,7 @@ pub struct Config {
 }
 
 /// The configuration file to read, if any: `IPMO_CONFIG` (which must exist) or `./ipmo.toml`.
-pub fn path() -> Result<Option<PathBuf>> {
+pub(crate) fn path() -> Result<Option<PathBuf>> {
     match std::env::var_os("IPMO_CONFIG") {
         Some(p) => {
             let p = PathBuf::from(p);
@@ -47,7 +47,7 @@ pub fn path() -> Result<Option<PathBuf>> {
 }
 
 /// Reads a configuration file; errors name the file and the key or line at fault.
-pub fn read(path: &Path) -> Result<Config> {
+pub(crate) fn read(path: &Path) -> Result<Config> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let config: Config = toml::from_str(&text).map_err(|e| {
         anyhow::anyhow!(

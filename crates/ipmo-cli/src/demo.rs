@@ -16,7 +16,7 @@ use std::time::Instant;
 
 /// Options of `ipmo demo`.
 #[derive(Args)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Directory for the generated files (`input/`) and the demo warehouse (`warehouse/`).
     #[arg(long, default_value = "ipmo-demo")]
     dir: PathBuf,
@@ -45,7 +45,7 @@ pub struct DemoArgs {
 const STAMP: &str = "ipmo-demo.stamp";
 
 /// Runs the demo.
-pub fn run(a: DemoArgs, quiet: bool, measures_dir: &crate::measures::LibrarySource) -> Result<()> {
+pub(crate) fn run(a: DemoArgs, quiet: bool, measures_dir: &crate::measures::LibrarySource) -> Result<()> {
     let started = Instant::now();
     let say = |s: &str| {
         if !quiet {

@@ -11,7 +11,7 @@ use ipmo_warehouse::{OutputFormat, Warehouse};
 use std::collections::BTreeMap;
 
 /// The demo administrator's sign-in.
-pub const DEMO_ADMIN: (&str, &str) = ("demo-admin", "ipmo-demo-password");
+pub(crate) const DEMO_ADMIN: (&str, &str) = ("demo-admin", "ipmo-demo-password");
 
 async fn add(store: &SqliteStore, kind: &str, pairs: &[(&str, &str)]) -> Result<String> {
     let k = kinds::kind(kind).ok_or_else(|| anyhow!("unknown kind {kind}"))?;
@@ -34,7 +34,7 @@ fn rows(wh: &Warehouse, rt: &tokio::runtime::Runtime, sql: &str) -> Result<Vec<s
 
 /// Seeds the programme into `store` unless it already holds records, and makes sure the demo
 /// administrator exists. Returns the ICB the programme is for.
-pub fn seed(store_path: &std::path::Path, wh: &Warehouse, quiet: bool) -> Result<String> {
+pub(crate) fn seed(store_path: &std::path::Path, wh: &Warehouse, quiet: bool) -> Result<String> {
     let rt = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
     let icbs = rows(wh, &rt, "SELECT code, name FROM orgs WHERE org_type = 'icb' ORDER BY code LIMIT 2")?;
     let text = |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();

@@ -14,11 +14,11 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 /// Who the command line acts as in the audit trail.
-pub const CLI_ACTOR: &str = "ipmo (command line)";
+pub(crate) const CLI_ACTOR: &str = "ipmo (command line)";
 
 /// `ipmo user …`.
 #[derive(Subcommand)]
-pub enum UserCommand {
+pub(crate) enum UserCommand {
     /// Add an account. Prints a generated password unless --password-stdin is given.
     Add {
         /// Sign-in name (letters, digits, . _ - @).
@@ -61,7 +61,7 @@ pub enum UserCommand {
 
 /// `ipmo db …`.
 #[derive(Subcommand)]
-pub enum DbCommand {
+pub(crate) enum DbCommand {
     /// Write a consistent copy of the governance database to FILE (safe while the server runs).
     Backup {
         /// A new file.
@@ -83,7 +83,7 @@ pub enum DbCommand {
 
 /// `ipmo records …`.
 #[derive(Subcommand)]
-pub enum RecordsCommand {
+pub(crate) enum RecordsCommand {
     /// Load many records of one kind from CSV, in one transaction: every row or none. The header
     /// names the kind's fields (see `ipmo records kinds`); references are written like RSK-3.
     Import {
@@ -101,12 +101,12 @@ pub enum RecordsCommand {
 }
 
 /// The governance database of a warehouse, or the file given.
-pub fn database_path(warehouse: &Path, explicit: Option<&Path>) -> PathBuf {
+pub(crate) fn database_path(warehouse: &Path, explicit: Option<&Path>) -> PathBuf {
     explicit.map_or_else(|| warehouse.join(ipmo_governance::DATABASE_FILE), Path::to_path_buf)
 }
 
 /// Opens (creating when needed) the governance store.
-pub async fn open_store(path: &Path) -> Result<SqliteStore> {
+pub(crate) async fn open_store(path: &Path) -> Result<SqliteStore> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
@@ -133,7 +133,7 @@ fn password(from_stdin: bool) -> Result<(String, bool)> {
 }
 
 /// Runs `ipmo user …`.
-pub fn user(db: &Path, cmd: UserCommand) -> Result<()> {
+pub(crate) fn user(db: &Path, cmd: UserCommand) -> Result<()> {
     let rt = runtime()?;
     rt.block_on(async {
         let store = open_store(db).await?;
@@ -188,7 +188,7 @@ pub fn user(db: &Path, cmd: UserCommand) -> Result<()> {
 }
 
 /// Runs `ipmo db …`.
-pub fn db(db: &Path, cmd: DbCommand) -> Result<()> {
+pub(crate) fn db(db: &Path, cmd: DbCommand) -> Result<()> {
     let rt = runtime()?;
     rt.block_on(async {
         if !db.is_file() && !matches!(cmd, DbCommand::Check { .. }) {
@@ -255,7 +255,7 @@ pub fn db(db: &Path, cmd: DbCommand) -> Result<()> {
 }
 
 /// Runs `ipmo records …`.
-pub fn records(db: &Path, cmd: RecordsCommand, quiet: bool) -> Result<()> {
+pub(crate) fn records(db: &Path, cmd: RecordsCommand, quiet: bool) -> Result<()> {
     match cmd {
         RecordsCommand::Kinds { format } => {
             let mut table = Output::new(&["kind", "plural", "fields"]);

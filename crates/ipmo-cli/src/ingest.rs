@@ -47,7 +47,7 @@ pub(crate) enum Ingest {
         #[command(flatten)]
         errors: ErrorArgs,
     },
-    /// NHSBSA BNF Code Information, or BNF code-change lists (old<TAB>new, or old_code,new_code).
+    /// NHSBSA BNF Code Information, or BNF code-change lists (`old<TAB>new`, or old_code,new_code).
     Bnf {
         /// Files, plain, .gz or .zip.
         #[arg(required = true)]

@@ -196,6 +196,9 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     let quiet = cli.quiet;
+    if !matches!(cli.command, Command::Serve(_) | Command::Demo(_)) {
+        serve::start_logging_with("warn", serve::LogFormat::Text);
+    }
     match cli.command {
         Command::Ingest(what) => {
             let wh = open(&cli.warehouse)?;

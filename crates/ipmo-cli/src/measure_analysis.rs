@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 /// What the analyses need to know about a measure or an imported indicator.
-pub struct Metric {
+pub(crate) struct Metric {
     /// Id.
     pub id: String,
     /// Title.
@@ -32,7 +32,7 @@ pub struct Metric {
 }
 
 /// Finds a measure in the library, else an imported indicator in the warehouse.
-pub fn metric(lib: &Library, wh: &Warehouse, id: &str) -> Result<Metric> {
+pub(crate) fn metric(lib: &Library, wh: &Warehouse, id: &str) -> Result<Metric> {
     if let Some(m) = lib.get(id) {
         return Ok(Metric {
             id: m.id.clone(),
@@ -60,7 +60,7 @@ pub fn metric(lib: &Library, wh: &Warehouse, id: &str) -> Result<Metric> {
 }
 
 /// Accepts the organisation types values are stored under (and `national` for England).
-pub fn org_type(arg: &str) -> Result<String> {
+pub(crate) fn org_type(arg: &str) -> Result<String> {
     let t = arg.trim().to_ascii_lowercase();
     let t = if t == "national" { "england".to_string() } else { t };
     if LEVELS.contains(&t.as_str()) || t.strip_prefix("group:").is_some_and(|g| !g.is_empty()) {
@@ -94,7 +94,7 @@ fn reproduce(sql: &str, quiet: bool) {
 
 /// `ipmo measures values`.
 #[allow(clippy::too_many_arguments)]
-pub fn values(
+pub(crate) fn values(
     wh: &Warehouse,
     lib: &Library,
     id: &str,
@@ -212,7 +212,7 @@ fn month_or_latest(
 }
 
 /// `ipmo measures funnel`.
-pub fn funnel(
+pub(crate) fn funnel(
     wh: &Warehouse,
     lib: &Library,
     id: &str,
@@ -277,7 +277,7 @@ pub fn funnel(
 }
 
 /// `ipmo measures alerts`.
-pub fn alerts_cmd(
+pub(crate) fn alerts_cmd(
     wh: &Warehouse,
     lib: &Library,
     org_type_arg: &str,
@@ -340,7 +340,7 @@ pub fn alerts_cmd(
 
 /// `ipmo measures lens`.
 #[allow(clippy::too_many_arguments)]
-pub fn lens_cmd(
+pub(crate) fn lens_cmd(
     wh: &Warehouse,
     lib: &Library,
     id: &str,

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 /// Measure library commands.
 #[derive(Subcommand)]
-pub enum MeasuresCommand {
+pub(crate) enum MeasuresCommand {
     /// Validate every definition and factor table, reporting all problems at once.
     Check,
     /// List the measures: id, status, unit, tags and title.
@@ -58,7 +58,7 @@ pub enum MeasuresCommand {
         /// Measure or indicator id.
         #[arg(long)]
         measure: String,
-        /// practice, pcn, sicbl, icb, region, england (or national), or group:<set>.
+        /// practice, pcn, sicbl, icb, region, england (or national), or `group:<set>`.
         #[arg(long, default_value = "icb")]
         org_type: String,
         /// One organisation's code.
@@ -153,7 +153,7 @@ impl From<MembershipArg> for Membership {
 
 /// Custom grouping commands; groups live in `groups.toml` in the warehouse.
 #[derive(Subcommand)]
-pub enum GroupsCommand {
+pub(crate) enum GroupsCommand {
     /// List group sets and their groups.
     List {
         /// Output format.
@@ -187,7 +187,7 @@ pub enum GroupsCommand {
 
 /// Where the measure library comes from.
 #[derive(Clone, Debug)]
-pub enum LibrarySource {
+pub(crate) enum LibrarySource {
     /// A folder of definitions (`--measures`, or a `measures/` folder found from the current
     /// directory).
     Dir(PathBuf),
@@ -207,7 +207,7 @@ impl std::fmt::Display for LibrarySource {
 /// The measure library: `--measures`, else the nearest `measures/` folder in the current
 /// directory or one of its parents (so edits in a source checkout take effect at once), else the
 /// library built into ipmo.
-pub fn library_source(flag: Option<PathBuf>) -> LibrarySource {
+pub(crate) fn library_source(flag: Option<PathBuf>) -> LibrarySource {
     if let Some(dir) = flag {
         return LibrarySource::Dir(dir);
     }
@@ -252,7 +252,7 @@ pub(crate) fn load_library(source: &LibrarySource) -> Result<Library> {
 const PARTIAL_BNF: usize = 20_000;
 
 /// Runs a measures subcommand.
-pub fn run(wh_dir: &Path, dir: &LibrarySource, command: MeasuresCommand, quiet: bool) -> Result<()> {
+pub(crate) fn run(wh_dir: &Path, dir: &LibrarySource, command: MeasuresCommand, quiet: bool) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match command {
         MeasuresCommand::Check => {
@@ -548,7 +548,7 @@ pub(crate) fn read_groups(wh: &Warehouse) -> Result<(Vec<GroupSet>, Option<Strin
 }
 
 /// Runs a groups subcommand.
-pub fn groups(wh: &Warehouse, command: GroupsCommand) -> Result<()> {
+pub(crate) fn groups(wh: &Warehouse, command: GroupsCommand) -> Result<()> {
     let mut out = std::io::stdout().lock();
     let (mut sets, _) = read_groups(wh)?;
     match command {
@@ -612,7 +612,13 @@ pub fn groups(wh: &Warehouse, command: GroupsCommand) -> Result<()> {
 }
 
 /// Computes stale months and stores them.
-pub fn compute(wh: &Warehouse, dir: &LibrarySource, all: bool, membership: Membership, quiet: bool) -> Result<()> {
+pub(crate) fn compute(
+    wh: &Warehouse,
+    dir: &LibrarySource,
+    all: bool,
+    membership: Membership,
+    quiet: bool,
+) -> Result<()> {
     let started = Instant::now();
     let lib = load_library(dir)?;
     let (groups, groups_input) = read_groups(wh)?;
@@ -697,6 +703,15 @@ pub fn compute(wh: &Warehouse, dir: &LibrarySource, all: bool, membership: Membe
                             }
                         }
                         let results = compute_month(&index, &acc, month, &practices, groups);
+                        tracing::info!(
+                            target: "ipmo::compute",
+                            month = %month,
+                            rows,
+                            practices = practices.len(),
+                            values = results.values.len(),
+                            ms = t.elapsed().as_millis() as u64,
+                            "month computed"
+                        );
                         if !quiet {
                             eprintln!(
                                 "measures: {month}: {rows} rows ({} from other prescribers left out), {} practices, {} values in {:.2} s",
@@ -745,6 +760,14 @@ pub fn compute(wh: &Warehouse, dir: &LibrarySource, all: bool, membership: Membe
         }
     }
     let rows = writer.finish(&lib, &counted)?;
+    tracing::info!(
+        target: "ipmo::compute",
+        values = rows,
+        measures = lib.computed().count(),
+        months = n_months,
+        ms = started.elapsed().as_millis() as u64,
+        "values stored"
+    );
     if !quiet {
         eprintln!(
             "measures: stored {rows} values for {} measures over {} in {:.1} s",

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 /// Output format of a result table.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// Aligned columns for reading.
     Table,
     /// CSV with a header, full precision.
@@ -15,7 +15,7 @@ pub enum Format {
 }
 
 /// One value in a result table.
-pub enum Cell {
+pub(crate) enum Cell {
     /// Text.
     Text(String),
     /// A number shown with `decimals` places in the text table (CSV and JSON keep full precision).
@@ -24,7 +24,7 @@ pub enum Cell {
 
 impl Cell {
     /// Text from anything displayable.
-    pub fn text(s: impl std::fmt::Display) -> Self {
+    pub(crate) fn text(s: impl std::fmt::Display) -> Self {
         Cell::Text(s.to_string())
     }
 
@@ -55,7 +55,7 @@ impl Cell {
 }
 
 /// A result table.
-pub struct Output {
+pub(crate) struct Output {
     /// Column names.
     pub columns: Vec<String>,
     /// Rows, each as long as `columns`.
@@ -64,12 +64,12 @@ pub struct Output {
 
 impl Output {
     /// An empty table with these columns.
-    pub fn new(columns: &[&str]) -> Self {
+    pub(crate) fn new(columns: &[&str]) -> Self {
         Self { columns: columns.iter().map(|c| c.to_string()).collect(), rows: Vec::new() }
     }
 
     /// Writes the table in `format`.
-    pub fn write(&self, format: Format, out: &mut dyn Write) -> io::Result<()> {
+    pub(crate) fn write(&self, format: Format, out: &mut dyn Write) -> io::Result<()> {
         match format {
             Format::Csv => {
                 writeln!(out, "{}", self.columns.join(","))?;

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 /// Options of `ipmo serve`.
 #[derive(Args, Clone)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// Address to listen on. Keep 127.0.0.1 unless a reverse proxy with TLS sits in front.
     #[arg(long, env = "IPMO_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
@@ -40,7 +40,7 @@ pub struct ServeArgs {
 
 /// The shape of log lines.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     /// Readable lines.
     Text,
     /// One JSON object per line.
@@ -49,7 +49,7 @@ pub enum LogFormat {
 
 /// When cookies are marked Secure.
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
-pub enum CookieSecurity {
+pub(crate) enum CookieSecurity {
     /// Secure unless listening on a loopback address (browsers on the same machine use http://).
     Auto,
     /// Always Secure.
@@ -59,7 +59,7 @@ pub enum CookieSecurity {
 }
 
 /// Loads the release and serves it until the process is stopped.
-pub fn run(
+pub(crate) fn run(
     wh: &Warehouse,
     library: &LibrarySource,
     args: &ServeArgs,
@@ -117,13 +117,21 @@ pub fn run(
 /// its cause (`ipmo::error`), sign-ins, failures, lock-outs and refused connections. Filtered by
 /// `IPMO_LOG`, else `RUST_LOG` (tracing's env-filter syntax; `info` for ipmo's own events by
 /// default, `warn` with --quiet), as text or JSON lines.
-fn start_logging(quiet: bool, format: LogFormat) {
-    let default = if quiet { "warn" } else { "warn,ipmo=info" };
+pub(crate) fn start_logging(quiet: bool, format: LogFormat) {
+    start_logging_with(if quiet { "warn" } else { "warn,ipmo=info" }, format);
+}
+
+/// Logging for any command, with `default` as the filter when neither variable is set. Commands
+/// other than `serve` use `warn`: their progress is already on stderr, and `IPMO_LOG=ipmo=info`
+/// adds the timed phases of ingest (`ipmo::ingest`), computation (`ipmo::compute`) and index
+/// builds (`ipmo::index`).
+pub(crate) fn start_logging_with(default: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("IPMO_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // A second call (the demo serves after its own set-up) keeps the first subscriber.
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),

@@ -296,6 +296,18 @@ fn measure_values_agree_with_independent_sql() {
         "{}",
         String::from_utf8_lossy(&again.stderr)
     );
+    // An operator who asks (IPMO_LOG) gets each phase as a timed log event.
+    let logged = Command::new(env!("CARGO_BIN_EXE_ipmo"))
+        .arg("--warehouse")
+        .arg(&wh)
+        .args(["-q", "measures", "compute", "--all"])
+        .env("IPMO_LOG", "ipmo=info")
+        .output()
+        .expect("the ipmo binary runs");
+    ok(&logged);
+    let log = String::from_utf8_lossy(&logged.stderr);
+    assert!(log.contains("ipmo::compute") && log.contains("month computed") && log.contains(" ms="), "{log}");
+    assert!(log.contains("ipmo::warehouse") && log.contains("load committed"), "{log}");
 
     let engine = |measure: &str, level: &str| {
         sql_map(

@@ -11,7 +11,7 @@ use std::ops::Range;
 const PARALLEL_ROWS: usize = 250_000;
 
 /// Most prefixes one side of an analysis may list (a bound on the work a request can ask for).
-pub const MAX_PREFIXES: usize = 500;
+pub(crate) const MAX_PREFIXES: usize = 500;
 
 /// What is summed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -92,7 +92,7 @@ pub(crate) struct Chunk {
 }
 
 impl RowStore {
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         match self {
             Self::Memory(c) => c.len(),
             Self::File(f) => f.rows,
@@ -100,7 +100,7 @@ impl RowStore {
     }
 
     /// Reads rows `rows` (at most [`CHUNK_ROWS`] at a time is best) into `chunk`.
-    pub fn read(&self, rows: Range<usize>, kind: ValueKind, chunk: &mut Chunk) -> Result<(), IndexError> {
+    pub(crate) fn read(&self, rows: Range<usize>, kind: ValueKind, chunk: &mut Chunk) -> Result<(), IndexError> {
         chunk.month.clear();
         chunk.practice.clear();
         chunk.ints.clear();
@@ -147,7 +147,7 @@ impl RowStore {
     }
 
     /// The month index of one row.
-    pub fn month_at(&self, row: usize) -> Result<u8, IndexError> {
+    pub(crate) fn month_at(&self, row: usize) -> Result<u8, IndexError> {
         match self {
             Self::Memory(c) => {
                 c.month.get(row).copied().ok_or_else(|| IndexError::Query(format!("row {row} is outside the index")))
@@ -161,7 +161,7 @@ impl RowStore {
     }
 
     /// Every row in memory (for tests and for comparing a file with what was written).
-    pub fn columns(&self) -> Result<Columns, IndexError> {
+    pub(crate) fn columns(&self) -> Result<Columns, IndexError> {
         match self {
             Self::Memory(c) => Ok(c.clone()),
             Self::File(f) => {

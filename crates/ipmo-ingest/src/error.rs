@@ -3,10 +3,10 @@
 use std::fmt;
 
 /// Most characters of a value quoted in an error message.
-pub const MAX_QUOTED: usize = 200;
+pub(crate) const MAX_QUOTED: usize = 200;
 
 /// `value` cut to [`MAX_QUOTED`] characters, saying how long it was.
-pub fn clip(value: &str) -> String {
+pub(crate) fn clip(value: &str) -> String {
     let n = value.chars().count();
     if n <= MAX_QUOTED {
         return value.to_string();
@@ -16,7 +16,7 @@ pub fn clip(value: &str) -> String {
 }
 
 /// A whole message cut to a few lines' worth, whatever it quotes.
-pub fn clip_message(message: &str) -> String {
+pub(crate) fn clip_message(message: &str) -> String {
     const MAX: usize = 4 * MAX_QUOTED;
     if message.chars().count() <= MAX {
         return message.to_string();

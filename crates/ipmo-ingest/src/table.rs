@@ -215,7 +215,7 @@ impl Table {
     }
 
     /// An error about column `i` of the current record. A long value quoted in the message is
-    /// cut to [`crate::error::MAX_QUOTED`] characters, so that a 16 MiB field gives a one-line
+    /// cut to `MAX_QUOTED` characters, so that a 16 MiB field gives a one-line
     /// error rather than a 16 MiB one.
     pub fn error(&self, i: usize, message: impl Into<String>) -> RowError {
         let mut message = message.into();

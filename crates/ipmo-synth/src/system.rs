@@ -5,7 +5,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, LogNormal, Normal};
 
 /// England's seven NHS commissioning regions (real codes and names).
-pub const REGIONS: [(&str, &str); 7] = [
+pub(crate) const REGIONS: [(&str, &str); 7] = [
     ("Y56", "London"),
     ("Y58", "South West"),
     ("Y59", "South East"),
@@ -234,11 +234,11 @@ impl SynthSystem {
 }
 
 /// England's registered population by five-year band (0–4 … 95+), roughly, as shares.
-pub const AGE_PROFILE: [f64; 20] =
+pub(crate) const AGE_PROFILE: [f64; 20] =
     [5.5, 6.0, 5.9, 5.4, 6.0, 7.0, 7.2, 7.0, 6.5, 6.4, 6.8, 6.6, 5.7, 4.9, 4.8, 3.6, 2.4, 1.4, 0.6, 0.2];
 
 /// A practice's patients by sex and five-year band in month `t` (months since the start).
-pub fn quinary(p: &Practice, t: u32) -> ([i64; 20], [i64; 20]) {
+pub(crate) fn quinary(p: &Practice, t: u32) -> ([i64; 20], [i64; 20]) {
     let size = p.list_size * (1.0 + p.list_growth * f64::from(t) / 12.0);
     let weights: Vec<f64> =
         AGE_PROFILE.iter().enumerate().map(|(b, s)| s * (p.age_skew * (b as f64 - 9.0) / 10.0).exp()).collect();

@@ -96,7 +96,7 @@ fn formulary(seed: u64, index: usize) -> f64 {
 
 /// Writes the files that do not change month to month: the organisation map (dated at the last
 /// month), BNF code information and practice IMD.
-pub fn write_reference(
+pub(crate) fn write_reference(
     config: &SynthConfig,
     sys: &SynthSystem,
     cat: &Catalogue,
@@ -109,7 +109,7 @@ pub fn write_reference(
 }
 
 /// Writes month `t` (0-based from `config.start`): the EPD file and the list sizes.
-pub fn write_month(
+pub(crate) fn write_month(
     config: &SynthConfig,
     sys: &SynthSystem,
     cat: &Catalogue,
@@ -124,7 +124,7 @@ pub fn write_month(
 }
 
 /// Per-practice prescribing needs, computed once for all months.
-pub fn all_needs(sys: &SynthSystem) -> Vec<(f64, f64)> {
+pub(crate) fn all_needs(sys: &SynthSystem) -> Vec<(f64, f64)> {
     sys.practices.iter().map(needs).collect()
 }
 

@@ -215,6 +215,125 @@ pub fn module_circles(root: &Path) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
+/// The workspace's declared minimum Rust version (`[workspace.package] rust-version`), as
+/// (major, minor).
+pub fn declared_rust_version(root: &Path) -> Result<(u32, u32), String> {
+    let path = root.join("Cargo.toml");
+    let table: toml::Table = std::fs::read_to_string(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .parse()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = table
+        .get("workspace")
+        .and_then(|w| w.get("package"))
+        .and_then(|p| p.get("rust-version"))
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| format!("{}: no [workspace.package] rust-version", path.display()))?;
+    parse_version(text).ok_or_else(|| format!("{}: rust-version \"{text}\" is not MAJOR.MINOR", path.display()))
+}
+
+/// "1.94" or "1.94.0" as (1, 94).
+pub fn parse_version(text: &str) -> Option<(u32, u32)> {
+    let mut parts = text.trim().split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next().map_or(Some(0), |m| m.parse().ok())?;
+    Some((major, minor))
+}
+
+/// Registry packages in `Cargo.lock` whose own `rust-version` is newer than the workspace's
+/// declared one, found among the unpacked sources in `registry_src` (cargo's
+/// `registry/src/<index>/` folders). A dependency that needs a newer compiler makes the declared
+/// minimum a promise the build cannot keep. Returns the violations and how many locked packages
+/// were not unpacked there (those of other platforms), so the caller can see what was checked.
+pub fn dependencies_needing_newer_rust(root: &Path, registry_src: &[PathBuf]) -> Result<(Vec<String>, usize), String> {
+    let (major, minor) = declared_rust_version(root)?;
+    let lock_path = root.join("Cargo.lock");
+    let lock: toml::Table = std::fs::read_to_string(&lock_path)
+        .map_err(|e| format!("{}: {e}", lock_path.display()))?
+        .parse()
+        .map_err(|e| format!("{}: {e}", lock_path.display()))?;
+    let (mut newer, mut unseen) = (Vec::new(), 0);
+    for p in lock.get("package").and_then(|p| p.as_array()).into_iter().flatten() {
+        let source = p.get("source").and_then(|s| s.as_str()).unwrap_or("");
+        if !source.starts_with("registry+") {
+            continue;
+        }
+        let (Some(name), Some(version)) =
+            (p.get("name").and_then(|n| n.as_str()), p.get("version").and_then(|v| v.as_str()))
+        else {
+            continue;
+        };
+        let folder = format!("{name}-{version}");
+        let Some(manifest) = registry_src.iter().map(|d| d.join(&folder).join("Cargo.toml")).find(|m| m.is_file())
+        else {
+            unseen += 1;
+            continue;
+        };
+        let table: toml::Table = std::fs::read_to_string(&manifest)
+            .map_err(|e| format!("{}: {e}", manifest.display()))?
+            .parse()
+            .map_err(|e| format!("{}: {e}", manifest.display()))?;
+        let needed = table.get("package").and_then(|p| p.get("rust-version")).and_then(|v| v.as_str());
+        if let Some(needed) = needed
+            && parse_version(needed).is_some_and(|v| v > (major, minor))
+        {
+            newer.push(format!("{folder} needs Rust {needed}; the workspace declares {major}.{minor}"));
+        }
+    }
+    newer.sort();
+    Ok((newer, unseen))
+}
+
+/// Where ARCHITECTURE.md's code map disagrees with the manifests: a crate without a row, or a
+/// row whose "Depends on" cell leaves out one of the crate's `ipmo-*` dependencies or names one
+/// it does not have. (A cell that says "everything above" is the binary's and is not checked.)
+pub fn code_map_mismatches(root: &Path) -> Result<Vec<String>, String> {
+    let doc_path = root.join("ARCHITECTURE.md");
+    let doc = std::fs::read_to_string(&doc_path).map_err(|e| format!("{}: {e}", doc_path.display()))?;
+    let mut rows: BTreeMap<String, String> = BTreeMap::new();
+    for line in doc.lines().filter(|l| l.starts_with("| `crates/")) {
+        let folder: String = line["| `crates/".len()..].chars().take_while(|c| *c != '`').collect();
+        let cell = line.trim_end().trim_end_matches('|').rsplit('|').next().unwrap_or("").to_string();
+        rows.insert(folder, cell);
+    }
+    let mut out = Vec::new();
+    for (name, dir) in crates(root)? {
+        let folder = dir.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let Some(cell) = rows.get(&folder) else {
+            out.push(format!("{name}: no row in ARCHITECTURE.md's code map"));
+            continue;
+        };
+        if cell.contains("everything above") {
+            continue;
+        }
+        let manifest = dir.join("Cargo.toml");
+        let table: toml::Table = std::fs::read_to_string(&manifest)
+            .map_err(|e| format!("{}: {e}", manifest.display()))?
+            .parse()
+            .map_err(|e| format!("{}: {e}", manifest.display()))?;
+        let deps: BTreeSet<String> = table
+            .get("dependencies")
+            .and_then(|d| d.as_table())
+            .into_iter()
+            .flat_map(|d| d.keys())
+            .filter(|k| k.starts_with("ipmo-"))
+            .cloned()
+            .collect();
+        let named: BTreeSet<String> = cell
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .filter(|w| w.starts_with("ipmo-"))
+            .map(str::to_string)
+            .collect();
+        for missing in deps.difference(&named) {
+            out.push(format!("{name}: depends on {missing}, which its code-map row does not name"));
+        }
+        for extra in named.difference(&deps) {
+            out.push(format!("{name}: its code-map row names {extra}, which is not a dependency"));
+        }
+    }
+    Ok(out)
+}
+
 /// Tarjan's strongly connected components of a small graph, each sorted.
 fn strongly_connected(edges: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
     struct State<'a> {

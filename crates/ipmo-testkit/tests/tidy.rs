@@ -78,3 +78,87 @@ fn each_check_catches_a_deliberate_violation() {
     write(root, "crates/web/src/c.rs", "//! c\n#[cfg(test)]\nmod t { use crate::a; }\n");
     assert_eq!(tidy::module_circles(root).unwrap(), ["ipmo-web: a ↔ b"]);
 }
+
+/// cargo's unpacked registry sources (`$CARGO_HOME/registry/src/*`).
+fn registry_sources() -> Vec<PathBuf> {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .expect("CARGO_HOME or HOME is set");
+    std::fs::read_dir(home.join("registry/src")).into_iter().flatten().flatten().map(|e| e.path()).collect()
+}
+
+#[test]
+fn the_declared_minimum_rust_version_holds() {
+    let root = workspace();
+    let declared = tidy::declared_rust_version(&root).unwrap();
+    // The compiler here must be at least the declared minimum (clippy's `incompatible_msrv`, on by
+    // default, then flags any standard library API newer than it).
+    let rustc = std::process::Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        .arg("--version")
+        .output()
+        .expect("rustc runs");
+    let text = String::from_utf8_lossy(&rustc.stdout).to_string();
+    let installed = text.split_whitespace().nth(1).and_then(tidy::parse_version).expect("rustc prints its version");
+    assert!(installed >= declared, "rustc {installed:?} is older than the declared rust-version {declared:?}");
+    let (newer, unseen) = tidy::dependencies_needing_newer_rust(&root, &registry_sources()).unwrap();
+    assert!(newer.is_empty(), "{newer:#?}");
+    println!(
+        "rust-version {declared:?}: every unpacked dependency fits ({unseen} locked packages of other platforms not unpacked)"
+    );
+}
+
+#[test]
+fn a_dependency_needing_a_newer_rust_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("ws");
+    let registry = dir.path().join("registry");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("Cargo.toml"), "[workspace.package]\nrust-version = \"1.80\"\n").unwrap();
+    std::fs::write(
+        root.join("Cargo.lock"),
+        "version = 4\n\n[[package]]\nname = \"shiny\"\nversion = \"1.0.0\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\n\n[[package]]\nname = \"old\"\nversion = \"0.1.0\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\n",
+    )
+    .unwrap();
+    for (folder, version) in [("shiny-1.0.0", "1.85"), ("old-0.1.0", "1.70")] {
+        std::fs::create_dir_all(registry.join(folder)).unwrap();
+        std::fs::write(
+            registry.join(folder).join("Cargo.toml"),
+            format!("[package]\nname = \"x\"\nversion = \"0.0.0\"\nrust-version = \"{version}\"\n"),
+        )
+        .unwrap();
+    }
+    let (newer, unseen) = tidy::dependencies_needing_newer_rust(&root, &[registry]).unwrap();
+    assert_eq!(newer, ["shiny-1.0.0 needs Rust 1.85; the workspace declares 1.80"]);
+    assert_eq!(unseen, 0);
+}
+
+#[test]
+fn the_code_map_names_each_crates_dependencies() {
+    let found = tidy::code_map_mismatches(&workspace()).unwrap();
+    assert!(found.is_empty(), "fix the \"Depends on\" column of ARCHITECTURE.md: {found:#?}");
+}
+
+#[test]
+fn a_stale_code_map_row_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for (name, deps) in [("ipmo-a", ""), ("ipmo-b", "ipmo-a.workspace = true\n")] {
+        std::fs::create_dir_all(root.join("crates").join(name)).unwrap();
+        std::fs::write(
+            root.join("crates").join(name).join("Cargo.toml"),
+            format!("[package]\nname = \"{name}\"\n\n[dependencies]\n{deps}"),
+        )
+        .unwrap();
+    }
+    std::fs::write(root.join("ARCHITECTURE.md"), "| `crates/ipmo-b` | B. | ipmo-c, serde |\n").unwrap();
+    let found = tidy::code_map_mismatches(root).unwrap();
+    assert_eq!(
+        found,
+        [
+            "ipmo-a: no row in ARCHITECTURE.md's code map",
+            "ipmo-b: depends on ipmo-a, which its code-map row does not name",
+            "ipmo-b: its code-map row names ipmo-c, which is not a dependency",
+        ]
+    );
+}

@@ -1,4 +1,4 @@
-//! Ad-hoc analyses: building the in-memory index (`ipmo-index`) from the warehouse, keeping it
+//! Ad-hoc analyses: building the file-backed prescribing index (`ipmo-index`) from the warehouse, keeping it
 //! on disk beside the manifest, and the DataFusion SQL implementation of the same analysis that
 //! serves as its reference (and as the query a user can run to check any figure).
 
@@ -56,14 +56,27 @@ impl Warehouse {
         let mut builder = IndexBuilder::spilling_to(scratch)?;
         let months: Vec<YearMonth> = manifest.partitions(PRESCRIBING).iter().filter_map(|p| p.parse().ok()).collect();
         let mut practices = self.practices_for_months(&months, membership).await?;
+        let started = std::time::Instant::now();
+        let n_months = months.len();
         for month in months {
+            let t = std::time::Instant::now();
             builder.add_month(month, &practices.remove(&month).unwrap_or_default())?;
             let rows = self.for_each_prescribing(month, &current, |p, code, a| {
                 builder.add(p, code, a);
             })?;
+            tracing::info!(target: "ipmo::index", month = %month, rows, ms = t.elapsed().as_millis() as u64, "month sorted");
             progress(month, rows);
         }
-        Ok(builder.finish_to_file(inputs, NodePolicy::default(), &path)?)
+        let t = std::time::Instant::now();
+        let index = builder.finish_to_file(inputs, NodePolicy::default(), &path)?;
+        tracing::info!(
+            target: "ipmo::index",
+            months = n_months,
+            merge_ms = t.elapsed().as_millis() as u64,
+            ms = started.elapsed().as_millis() as u64,
+            "index built"
+        );
+        Ok(index)
     }
 
     /// The stored index when it was built from what the warehouse holds now, else a new one

@@ -38,6 +38,8 @@ pub struct LoadOutcome {
 pub(crate) struct Txn<'a> {
     wh: &'a Warehouse,
     _lock: std::sync::Arc<WarehouseLock>,
+    /// When the load began, for the log line of its commit.
+    started: std::time::Instant,
     pub(crate) manifest: Manifest,
     pub(crate) load_id: u64,
     records: Vec<LoadRecord>,
@@ -61,7 +63,7 @@ impl Warehouse {
         let lock = self.lock_for_writing()?;
         let manifest = Manifest::read(&self.root)?;
         let load_id = manifest.next_load_id.max(1);
-        Ok(Txn { wh: self, _lock: lock, manifest, load_id, records: Vec::new() })
+        Ok(Txn { wh: self, _lock: lock, started: std::time::Instant::now(), manifest, load_id, records: Vec::new() })
     }
 
     /// Stores prescribing read by [`ipmo_ingest::epd::read_prescribing`]: each month in `data`
@@ -85,6 +87,7 @@ impl Warehouse {
             txn.set(PRESCRIBING, &month.to_string(), rel);
             progress(&format!("{month}: {n} practice × presentation rows written"));
             let split = txn.write_quantity_split(data, month)?;
+            tracing::info!(target: "ipmo::ingest", month = %month, rows = n, split_rows = split, "month written");
             if split > 0 {
                 progress(&format!("{month}: {split} practice × presentation × quantity-per-item rows written"));
             }
@@ -562,6 +565,15 @@ impl Txn<'_> {
         self.manifest.loads.extend(self.records.iter().cloned());
         self.manifest.commit(&self.wh.root)?;
         collect_garbage(&self.wh.root, &self.manifest);
+        tracing::info!(
+            target: "ipmo::warehouse",
+            load_id = self.load_id,
+            files = self.records.len(),
+            rows = rows_written,
+            partitions = partitions.len(),
+            ms = self.started.elapsed().as_millis() as u64,
+            "load committed"
+        );
         Ok(LoadOutcome { load_id: self.load_id, records: self.records, rows_written, partitions })
     }
 }

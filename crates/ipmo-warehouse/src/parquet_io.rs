@@ -12,7 +12,7 @@ use std::path::Path;
 
 /// A Parquet file being written under a temporary name; [`ParquetSink::finish`] renames it into
 /// place, so a file under its final name is always complete.
-pub struct ParquetSink {
+pub(crate) struct ParquetSink {
     path: std::path::PathBuf,
     tmp: std::path::PathBuf,
     writer: ArrowWriter<File>,
@@ -21,7 +21,7 @@ pub struct ParquetSink {
 
 impl ParquetSink {
     /// Starts a file.
-    pub fn create(path: &Path, schema: SchemaRef) -> Result<Self, WarehouseError> {
+    pub(crate) fn create(path: &Path, schema: SchemaRef) -> Result<Self, WarehouseError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| WarehouseError::io(dir, e))?;
         }
@@ -36,13 +36,13 @@ impl ParquetSink {
     }
 
     /// Appends a batch.
-    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), WarehouseError> {
+    pub(crate) fn write(&mut self, batch: &RecordBatch) -> Result<(), WarehouseError> {
         self.rows += batch.num_rows() as u64;
         self.writer.write(batch).map_err(|e| WarehouseError::parquet(&self.tmp, e))
     }
 
     /// Flushes, syncs and renames into place; returns the rows written.
-    pub fn finish(self) -> Result<u64, WarehouseError> {
+    pub(crate) fn finish(self) -> Result<u64, WarehouseError> {
         let file = self.writer.into_inner().map_err(|e| WarehouseError::parquet(&self.tmp, e))?;
         file.sync_all().map_err(|e| WarehouseError::io(&self.tmp, e))?;
         drop(file);
@@ -52,7 +52,7 @@ impl ParquetSink {
 }
 
 /// Writes batches to a new file at `path`.
-pub fn write_parquet(
+pub(crate) fn write_parquet(
     path: &Path,
     schema: SchemaRef,
     batches: impl IntoIterator<Item = RecordBatch>,
@@ -65,7 +65,7 @@ pub fn write_parquet(
 }
 
 /// Reads a whole Parquet file (used for the small reference tables a load rebuilds).
-pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>, WarehouseError> {
+pub(crate) fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>, WarehouseError> {
     let file = File::open(path).map_err(|e| WarehouseError::io(path, e))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| WarehouseError::parquet(path, e))?
@@ -78,7 +78,11 @@ pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>, WarehouseError> {
 }
 
 /// Every batch of a table as `manifest` lists it (all partitions, in partition order).
-pub fn read_table(root: &Path, manifest: &crate::Manifest, table: &str) -> Result<Vec<RecordBatch>, WarehouseError> {
+pub(crate) fn read_table(
+    root: &Path,
+    manifest: &crate::Manifest,
+    table: &str,
+) -> Result<Vec<RecordBatch>, WarehouseError> {
     let mut out = Vec::new();
     for rel in manifest.files(table) {
         out.extend(read_parquet(&root.join(rel))?);

@@ -126,7 +126,7 @@ impl Warehouse {
 
     /// Runs one read-only SQL statement and prints the result as it arrives; returns the row
     /// count. CSV and JSON stream without limit; the text table, which must be held to align
-    /// it, shows the first [`TABLE_ROW_LIMIT`] rows and says how many more there were.
+    /// it, shows the first `TABLE_ROW_LIMIT` rows and says how many more there were.
     pub async fn query_to(
         &self,
         sql: &str,
@@ -189,4 +189,4 @@ impl Warehouse {
 }
 
 /// Rows the text table shows before asking for CSV instead.
-pub const TABLE_ROW_LIMIT: usize = 10_000;
+pub(crate) const TABLE_ROW_LIMIT: usize = 10_000;

@@ -9,7 +9,7 @@ use serde_json::Value;
 const DOCUMENT: &str = include_str!("../assets/openapi.json");
 
 /// The API page.
-pub async fn page() -> Html<String> {
+pub(crate) async fn page() -> Html<String> {
     let doc: Value = serde_json::from_str(DOCUMENT).unwrap_or(Value::Null);
     let base = doc["servers"][0]["url"].as_str().unwrap_or("/api/v1");
     let paths = doc["paths"].as_object().cloned().unwrap_or_default();

@@ -18,13 +18,13 @@ use ipmo_stats::spc::PointClass;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-pub use ipmo_domain::display::long_month;
+pub(crate) use ipmo_domain::display::long_month;
 
 const W: f64 = 640.0;
 /// Room right of the plot for half of a centred x label at the largest text size.
 const RIGHT: f64 = 50.0;
 /// Largest text size the stylesheet uses (viewBox units, on the narrowest screens).
-pub const MOBILE_FONT: f64 = 27.0;
+pub(crate) const MOBILE_FONT: f64 = 27.0;
 /// Width of a character at [`MOBILE_FONT`] (Arial digits and lower case are about 0.56 em).
 const CHAR_W: f64 = MOBILE_FONT * 0.58;
 /// Height of a line of text at [`MOBILE_FONT`].
@@ -46,13 +46,13 @@ const GREY: &str = "#768692";
 const DARK_GREY: &str = "#4c6272";
 
 /// Escapes text for SVG content and attributes.
-pub fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// A numeric axis: its range, the gridline values and their labels.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Axis {
+pub(crate) struct Axis {
     /// Lowest value shown.
     pub lo: f64,
     /// Highest value shown.
@@ -64,7 +64,7 @@ pub struct Axis {
 }
 
 /// A "nice" axis covering `lo`–`hi` with about five steps of 1, 2, 2.5 or 5 × 10ⁿ.
-pub fn axis(lo: f64, hi: f64) -> Axis {
+pub(crate) fn axis(lo: f64, hi: f64) -> Axis {
     let (mut lo, mut hi) = if lo.is_finite() && hi.is_finite() { (lo.min(hi), lo.max(hi)) } else { (0.0, 1.0) };
     if hi - lo < 1e-12 * hi.abs().max(1.0) {
         let pad = if hi.abs() > 0.0 { hi.abs() * 0.1 } else { 1.0 };
@@ -300,7 +300,7 @@ impl Months {
 }
 
 /// "Jan 24".
-pub fn short_month(m: YearMonth) -> String {
+pub(crate) fn short_month(m: YearMonth) -> String {
     const NAMES: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     format!("{} {:02}", NAMES[usize::from(m.month().clamp(1, 12) - 1)], m.year() % 100)
 }
@@ -329,7 +329,7 @@ fn target_line(s: &mut String, f: &Frame, target: Option<f64>) {
 }
 
 /// What a decile fan shows.
-pub struct Fan<'a> {
+pub(crate) struct Fan<'a> {
     /// Element id prefix.
     pub id: &'a str,
     /// Accessible name.
@@ -349,7 +349,7 @@ pub struct Fan<'a> {
 }
 
 /// Another organisation's line on a [`Fan`] (a highlighted organisation of an analysis).
-pub struct OtherLine<'a> {
+pub(crate) struct OtherLine<'a> {
     /// Hover name.
     pub name: String,
     /// Its values by month.
@@ -360,7 +360,7 @@ pub struct OtherLine<'a> {
 
 /// National deciles of a level as shaded bands (10th–90th percentile), the median dashed, one
 /// organisation's line on top, the target in red; the y axis starts at zero.
-pub fn fan_chart(fan: &Fan<'_>) -> String {
+pub(crate) fn fan_chart(fan: &Fan<'_>) -> String {
     let mut months: Vec<YearMonth> = fan.deciles.keys().copied().chain(fan.line.iter().map(|p| p.0)).collect();
     months.sort();
     months.dedup();
@@ -439,7 +439,14 @@ pub fn fan_chart(fan: &Fan<'_>) -> String {
 
 /// A Making Data Count XmR chart: centre line, process limits per segment (shown within
 /// `bounds`, the values the measure can take), points coloured by their class, and the target.
-pub fn spc_chart(id: &str, title: &str, spc: &Spc, target: Option<f64>, unit: &str, bounds: (f64, f64)) -> String {
+pub(crate) fn spc_chart(
+    id: &str,
+    title: &str,
+    spc: &Spc,
+    target: Option<f64>,
+    unit: &str,
+    bounds: (f64, f64),
+) -> String {
     let chart = &spc.chart;
     let clamp = |v: f64| v.clamp(bounds.0, bounds.1);
     let values = chart
@@ -504,7 +511,7 @@ pub fn spc_chart(id: &str, title: &str, spc: &Spc, target: Option<f64>, unit: &s
 }
 
 /// A small line of an organisation's values with the national median dashed behind it.
-pub fn sparkline(label: &str, own: &[(YearMonth, f64)], median: &[(YearMonth, f64)]) -> String {
+pub(crate) fn sparkline(label: &str, own: &[(YearMonth, f64)], median: &[(YearMonth, f64)]) -> String {
     const SW: f64 = 160.0;
     const SH: f64 = 40.0;
     let mut months: Vec<YearMonth> = own.iter().chain(median).map(|p| p.0).collect();
@@ -548,7 +555,7 @@ pub fn sparkline(label: &str, own: &[(YearMonth, f64)], median: &[(YearMonth, f6
 /// the national 10th–90th percentile band and median, on a scale shared by every chart of the
 /// set (`scale`), so that the charts can be compared at a glance. No text inside: the page puts
 /// the name and value above it.
-pub fn small_multiple(
+pub(crate) fn small_multiple(
     label: &str,
     own: &[(YearMonth, f64)],
     deciles: &BTreeMap<YearMonth, [f64; 9]>,
@@ -590,7 +597,7 @@ pub fn small_multiple(
 }
 
 /// How a funnel plot's points are coloured and what its axes are called.
-pub struct FunnelStyle<'a> {
+pub(crate) struct FunnelStyle<'a> {
     /// The measure's direction: beyond a limit on the worse side is concern (orange), on the
     /// better side improvement (blue); with no judgement, grey.
     pub direction: Direction,
@@ -617,9 +624,9 @@ fn funnel_judgement(high: bool, direction: Direction) -> (&'static str, &'static
 /// pooled value and the 95% and 99.8% limits drawn as curves. Points beyond a limit are coloured
 /// by the measure's direction (Making Data Count: orange concern, blue improvement, grey where
 /// the measure makes no judgement); beyond 95% a ring, beyond 99.8% a filled dot. Points are links
-/// to the organisation's page, reachable by keyboard; on a plot of more than [`MANY`] points only
+/// to the organisation's page, reachable by keyboard; on a plot of more than 400 points (`MANY`) only
 /// those beyond the 99.8% limits are (the others are listed in the ranked table below).
-pub fn funnel_chart(
+pub(crate) fn funnel_chart(
     id: &str,
     title: &str,
     plot: &ipmo_measures::analysis::FunnelPlot<&str>,
@@ -742,7 +749,7 @@ pub fn funnel_chart(
 }
 
 /// The legend of a funnel plot for a measure with `direction`, as HTML.
-pub fn funnel_legend(direction: Direction) -> String {
+pub(crate) fn funnel_legend(direction: Direction) -> String {
     let dot = |fill: &str, stroke: &str| {
         format!(
             r#"<svg class="key" viewBox="0 0 16 16" aria-hidden="true" focusable="false"><circle cx="8" cy="8" r="5" fill="{fill}" stroke="{stroke}" stroke-width="2"/></svg>"#
@@ -782,7 +789,7 @@ pub fn funnel_legend(direction: Direction) -> String {
 }
 
 /// One line of a [`line_chart`].
-pub struct Line<'a> {
+pub(crate) struct Line<'a> {
     /// Legend and hover name.
     pub name: &'a str,
     /// Stroke colour.
@@ -795,7 +802,7 @@ pub struct Line<'a> {
 
 /// Lines over labelled periods (quarters, years) with hover values: the workforce trends and
 /// projections. The legend is [`line_legend`], beside the chart rather than over its lines.
-pub fn line_chart(id: &str, title: &str, labels: &[String], lines: &[Line], unit: &str) -> String {
+pub(crate) fn line_chart(id: &str, title: &str, labels: &[String], lines: &[Line], unit: &str) -> String {
     let all = lines.iter().flat_map(|l| l.values.iter().flatten().copied());
     let (lo, hi) = range(all, true);
     let f = Frame::new(axis(lo, hi), unit, "");
@@ -829,7 +836,7 @@ pub fn line_chart(id: &str, title: &str, labels: &[String], lines: &[Line], unit
 }
 
 /// The legend of a [`line_chart`], as HTML.
-pub fn line_legend(lines: &[Line]) -> String {
+pub(crate) fn line_legend(lines: &[Line]) -> String {
     let mut s = String::from(r#"<ul class="legend">"#);
     for l in lines {
         let dash = if l.dashed { "6 4" } else { "" };

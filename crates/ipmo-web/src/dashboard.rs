@@ -236,7 +236,11 @@ fn practice_facts(r: &Release, org: &Org) -> Markup {
 }
 
 /// An organisation's dashboard.
-pub async fn organisation(State(s): State<Shared>, Path(code): Path<String>, p: Params) -> Result<Response, WebError> {
+pub(crate) async fn organisation(
+    State(s): State<Shared>,
+    Path(code): Path<String>,
+    p: Params,
+) -> Result<Response, WebError> {
     let r = &s.release;
     let org = org_of(r, &code)?;
     let sort = sort_param(&p)?;
@@ -483,7 +487,7 @@ fn measure_row(r: &Release, org: &Org, row: &Row<'_>) -> Markup {
 }
 
 /// Every alert of an organisation, grouped.
-pub async fn alerts(State(s): State<Shared>, Path(code): Path<String>) -> Result<Response, WebError> {
+pub(crate) async fn alerts(State(s): State<Shared>, Path(code): Path<String>) -> Result<Response, WebError> {
     let r = &s.release;
     let org = org_of(r, &code)?;
     let latest =

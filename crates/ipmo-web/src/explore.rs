@@ -38,7 +38,7 @@ pub(crate) fn no_index() -> WebError {
 
 /// The BNF browser: the entries under a code with national items and cost for the latest
 /// month, or entries whose name matches a search.
-pub async fn bnf(State(s): State<Shared>, p: Params) -> Result<Response, WebError> {
+pub(crate) async fn bnf(State(s): State<Shared>, p: Params) -> Result<Response, WebError> {
     let code = p.get("code").unwrap_or("").to_ascii_uppercase();
     let query = p.get("q").unwrap_or("");
     if code.len() > 15 || !code.bytes().all(|c| c.is_ascii_alphanumeric()) {
@@ -166,7 +166,7 @@ fn highlights<'a>(r: &'a Release, text: &str) -> Result<Vec<&'a Org>, WebError> 
 /// The analyse page: the form, and when codes are given, the analysis as a fan chart of the
 /// level's deciles with England's line and any highlighted organisations, the organisations
 /// ranked for the last month (all, or those within one organisation), and England by month.
-pub async fn analyse(State(s): State<Shared>, p: Params) -> Result<Response, WebError> {
+pub(crate) async fn analyse(State(s): State<Shared>, p: Params) -> Result<Response, WebError> {
     let f = Form {
         num: p.get("num").unwrap_or("").to_string(),
         exclude: p.get("exclude").unwrap_or("").to_string(),

@@ -2,10 +2,10 @@
 //! pounds, ordinals, dates in words. The shared rules live in [`ipmo_domain::display`], so an
 //! alert sentence written by the measure engine and a table cell written here agree.
 
-pub use ipmo_domain::display::{iso_date, long_month, month_span, number, plural, pounds, timestamp};
+pub(crate) use ipmo_domain::display::{iso_date, long_month, month_span, number, plural, pounds, timestamp};
 
 /// A measure value with decimals by its own size (for a value standing alone in a sentence).
-pub fn value(v: Option<f64>) -> String {
+pub(crate) fn value(v: Option<f64>) -> String {
     match v {
         None => "–".into(),
         Some(v) => number(v, ipmo_domain::display::decimals_for(v).min(3)),
@@ -13,14 +13,14 @@ pub fn value(v: Option<f64>) -> String {
 }
 
 /// A value with the decimals its column uses (see [`decimals_of`]).
-pub fn fixed(v: Option<f64>, decimals: usize) -> String {
+pub(crate) fn fixed(v: Option<f64>, decimals: usize) -> String {
     v.map_or_else(|| "–".into(), |v| number(v, decimals))
 }
 
 /// One precision for a column of values: enough decimals for its typical (median non-zero)
 /// magnitude to show about three significant figures, so 9.86 and 10.60 sit in one column as
 /// 9.9 and 10.6, never as 9.858 beside 10.6.
-pub fn decimals_of(values: impl IntoIterator<Item = f64>) -> usize {
+pub(crate) fn decimals_of(values: impl IntoIterator<Item = f64>) -> usize {
     let mut v: Vec<f64> = values.into_iter().map(f64::abs).filter(|v| v.is_finite() && *v > 0.0).collect();
     if v.is_empty() {
         return 1;
@@ -30,7 +30,7 @@ pub fn decimals_of(values: impl IntoIterator<Item = f64>) -> usize {
 }
 
 /// A numerator or denominator: whole numbers (items, patients) without decimals.
-pub fn amount(v: Option<f64>) -> String {
+pub(crate) fn amount(v: Option<f64>) -> String {
     match v {
         Some(x) if x.is_finite() && x.fract() == 0.0 => number(x, 0),
         other => value(other),
@@ -38,7 +38,7 @@ pub fn amount(v: Option<f64>) -> String {
 }
 
 /// A numerator or denominator in pounds when the side is money.
-pub fn amount_of(v: Option<f64>, money: bool) -> String {
+pub(crate) fn amount_of(v: Option<f64>, money: bool) -> String {
     match (v, money) {
         (Some(x), true) => pounds(x),
         (other, _) => amount(other),
@@ -46,7 +46,7 @@ pub fn amount_of(v: Option<f64>, money: bool) -> String {
 }
 
 /// A percentile rank as "72nd".
-pub fn ordinal(p: Option<f64>) -> String {
+pub(crate) fn ordinal(p: Option<f64>) -> String {
     let Some(p) = p else { return "–".into() };
     let n = p.round() as i64;
     let suffix = match (n % 10, n % 100) {

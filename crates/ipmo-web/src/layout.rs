@@ -4,11 +4,11 @@
 use maud::{DOCTYPE, Markup, html};
 
 /// One breadcrumb: (label, link).
-pub type Crumb = (String, String);
+pub(crate) type Crumb = (String, String);
 
 /// The search form on the home, search and error pages (the header has its own, with another
 /// id and landmark name, so each page's ids and landmarks stay unique).
-pub fn search_form(value: &str) -> Markup {
+pub(crate) fn search_form(value: &str) -> Markup {
     search("search-q", "Search organisations, measures and medicines", value)
 }
 
@@ -24,12 +24,12 @@ fn search(id: &str, name: &str, value: &str) -> Markup {
 
 /// A table that scrolls inside its own region on narrow screens instead of widening the page
 /// (WCAG 1.4.10); the region can be focused so keyboard users can scroll it.
-pub fn scroll(label: &str, table: Markup) -> Markup {
+pub(crate) fn scroll(label: &str, table: Markup) -> Markup {
     html! { div.table-scroll role="region" aria-label=(label) tabindex="0" { (table) } }
 }
 
 /// A whole page. `footer_note` says which data release and month the page shows.
-pub fn page(title: &str, crumbs: &[Crumb], footer_note: Option<&str>, main: Markup) -> Markup {
+pub(crate) fn page(title: &str, crumbs: &[Crumb], footer_note: Option<&str>, main: Markup) -> Markup {
     page_with(title, crumbs, footer_note, main)
 }
 
@@ -92,12 +92,12 @@ fn page_with(title: &str, crumbs: &[Crumb], footer_note: Option<&str>, main: Mar
 }
 
 /// A coloured tag.
-pub fn tag(text: &str, kind: &str) -> Markup {
+pub(crate) fn tag(text: &str, kind: &str) -> Markup {
     html! { strong class=(format!("tag tag-{kind}")) { (text) } }
 }
 
 /// A summary list of (key, value) rows.
-pub fn summary(rows: &[(&str, Markup)]) -> Markup {
+pub(crate) fn summary(rows: &[(&str, Markup)]) -> Markup {
     html! {
         dl.summary {
             @for (k, v) in rows {

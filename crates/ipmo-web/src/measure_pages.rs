@@ -257,7 +257,7 @@ fn parent_param<'a>(r: &'a Release, p: &Params, level: &str) -> Result<Option<&'
 
 /// A measure: its definition, every organisation of a level ranked for a month, and the national
 /// deciles over time.
-pub async fn measure(State(s): State<Shared>, Path(id): Path<String>, p: Params) -> Result<Response, WebError> {
+pub(crate) async fn measure(State(s): State<Shared>, Path(id): Path<String>, p: Params) -> Result<Response, WebError> {
     let r = &s.release;
     let m = measure_of(r, &id)?;
     let level = level_param(&p, "icb")?;
@@ -550,7 +550,7 @@ impl<'a> OrgView<'a> {
 
 /// One measure for one organisation: its line against the national deciles, its SPC chart with
 /// the Making Data Count icons, what drives the numerator, the data, its children and practices.
-pub async fn measure_for_org(
+pub(crate) async fn measure_for_org(
     State(s): State<Shared>,
     Path((id, code)): Path<(String, String)>,
     p: Params,

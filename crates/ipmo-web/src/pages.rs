@@ -35,7 +35,7 @@ pub(crate) fn crumbs_for(r: &Release, org: &Org) -> Vec<Crumb> {
 }
 
 /// The home page: search, what data are loaded, the regions and ICBs, and the measures by area.
-pub async fn home(State(s): State<Shared>) -> Html<String> {
+pub(crate) async fn home(State(s): State<Shared>) -> Html<String> {
     let r = &s.release;
     let count = |t: &str| r.orgs().iter().filter(|o| o.org_type == t).count();
     let mut tags: std::collections::BTreeMap<&str, Vec<&Measure>> = std::collections::BTreeMap::new();
@@ -131,7 +131,7 @@ fn whereabouts(r: &Release, o: &Org) -> String {
 
 /// Search results: organisations (counted and paged, each with where it is), medicines in the
 /// BNF, and measures.
-pub async fn search(State(s): State<Shared>, p: Params) -> Result<Html<String>, WebError> {
+pub(crate) async fn search(State(s): State<Shared>, p: Params) -> Result<Html<String>, WebError> {
     let r = &s.release;
     let q = p.get("q").unwrap_or("");
     if q.chars().count() > 100 {

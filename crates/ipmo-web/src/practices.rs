@@ -212,7 +212,7 @@ pub(crate) fn section(r: &Release, m: &Measure, org: &Org, month: YearMonth, all
 
 /// `/measure/{id}/org/{code}/practices`: every practice of an organisation on a measure, with
 /// every small multiple; `?format=csv` for the table; `?month=YYYY-MM` for another month.
-pub async fn page(
+pub(crate) async fn page(
     State(s): State<Shared>,
     Path((id, code)): Path<(String, String)>,
     p: Params,

@@ -33,7 +33,7 @@ pub(crate) struct Record {
 
 impl Record {
     /// A field's value, looking in the enclosing element too.
-    pub fn get(&self, field: &str) -> Option<&str> {
+    pub(super) fn get(&self, field: &str) -> Option<&str> {
         self.fields
             .iter()
             .chain(self.parent_fields.iter())

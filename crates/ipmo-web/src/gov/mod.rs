@@ -32,7 +32,7 @@ use ipmo_governance::store::GovernanceStore;
 use std::sync::Arc;
 
 /// Session cookie name.
-pub const SESSION_COOKIE: &str = "ipmo_session";
+pub(crate) const SESSION_COOKIE: &str = "ipmo_session";
 const LOGIN_CSRF_COOKIE: &str = "ipmo_login_csrf";
 
 /// How the governance workspace behaves.
@@ -74,7 +74,7 @@ pub struct Governance {
 }
 
 /// Paths whose responses depend on the user or on changing data: never cached, never tagged.
-pub fn is_dynamic(path: &str) -> bool {
+pub(crate) fn is_dynamic(path: &str) -> bool {
     path == "/login"
         || path == "/logout"
         || path.starts_with("/gov")
@@ -83,7 +83,7 @@ pub fn is_dynamic(path: &str) -> bool {
 }
 
 /// Paths anyone may open even when the dashboard is private.
-pub fn is_open(path: &str) -> bool {
+pub(crate) fn is_open(path: &str) -> bool {
     path == "/login" || path.starts_with("/assets/") || path == "/favicon.ico"
 }
 
