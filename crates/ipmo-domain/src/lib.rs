@@ -9,6 +9,7 @@ mod codes;
 pub mod display;
 mod money;
 mod month;
+pub mod practice;
 
 pub use codes::{BnfCode, CodeError, OdsCode, is_unidentified_practice};
 pub use money::{MoneyError, parse_decimal, parse_fixed_point, parse_whole_number};

@@ -5,10 +5,10 @@
 //! number of months.
 
 use crate::file::FileSink;
-use crate::rows::{Columns, RowStore};
+use crate::rows::{Columns, Row, RowStore, Sink};
 use crate::{IndexError, Member, NODE_DEPTHS, NONE, Node, PrescribingIndex};
 use ipmo_domain::YearMonth;
-use ipmo_measures::compute::{Amounts, PracticeMonth};
+use ipmo_domain::practice::{Amounts, PracticeMonth};
 use rustc_hash::FxHashMap;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -27,23 +27,6 @@ impl Default for NodePolicy {
     fn default() -> Self {
         Self { max_share: 0.5 }
     }
-}
-
-/// One row as the index stores it.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Row {
-    pub month: u8,
-    pub practice: u16,
-    pub items: i32,
-    pub quantity: f64,
-    pub cost: i64,
-    pub nic: i64,
-}
-
-/// Where merged rows go: presentation rows in code order, and node totals.
-pub(crate) trait Sink {
-    fn base(&mut self, row: &Row) -> Result<(), IndexError>;
-    fn node(&mut self, row: &Row) -> Result<(), IndexError>;
 }
 
 /// Rows kept in memory: presentation rows, then node totals.

@@ -15,8 +15,7 @@
 //! Written under a temporary name and renamed, so a reader never sees half a file. Opening an
 //! index reads the header only; queries read the rows they need.
 
-use crate::build::{Row, Sink};
-use crate::rows::{FileRows, RowStore, WIDTHS};
+use crate::rows::{FileRows, Row, RowStore, Sink, WIDTHS};
 use crate::{IndexError, Member, Node, PrescribingIndex};
 use ipmo_domain::YearMonth;
 use std::fs::{File, OpenOptions};
@@ -310,7 +309,7 @@ fn check(ix: &PrescribingIndex) -> Result<(), String> {
 mod tests {
     use super::*;
     use crate::IndexBuilder;
-    use ipmo_measures::compute::{Amounts, PracticeMonth};
+    use ipmo_domain::practice::{Amounts, PracticeMonth};
 
     fn small() -> PrescribingIndex {
         let mut b = IndexBuilder::new();

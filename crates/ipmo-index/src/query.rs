@@ -4,7 +4,7 @@
 use crate::rows::{CHUNK_ROWS, Chunk};
 use crate::{IndexError, NONE, PrescribingIndex};
 use ipmo_domain::YearMonth;
-use ipmo_measures::compute::{ENGLAND, Group};
+use ipmo_domain::practice::{ENGLAND, Group, OrgLevel};
 use std::ops::Range;
 
 /// Scans shorter than this many rows per core stay on one thread (spawning costs more).
@@ -100,6 +100,19 @@ pub enum Level {
     England,
     /// A custom group set (members may be practices or organisations of any level).
     Groups(Vec<Group>),
+}
+
+impl From<OrgLevel> for Level {
+    fn from(level: OrgLevel) -> Self {
+        match level {
+            OrgLevel::Practice => Level::Practice,
+            OrgLevel::Pcn => Level::Pcn,
+            OrgLevel::Sicbl => Level::Sicbl,
+            OrgLevel::Icb => Level::Icb,
+            OrgLevel::Region => Level::Region,
+            OrgLevel::England => Level::England,
+        }
+    }
 }
 
 impl Level {
@@ -625,7 +638,7 @@ impl PrescribingIndex {
 mod tests {
     use super::*;
     use crate::IndexBuilder;
-    use ipmo_measures::compute::{Amounts, PracticeMonth};
+    use ipmo_domain::practice::{Amounts, PracticeMonth};
 
     fn practice(code: &str, pcn: &str, icb: &str, list: Option<f64>) -> PracticeMonth {
         PracticeMonth {

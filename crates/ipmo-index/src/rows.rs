@@ -204,3 +204,19 @@ impl FileRows {
         self.file.read_exact_at(nodes, at_nodes).map_err(io)
     }
 }
+/// One row as the index stores it.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Row {
+    pub month: u8,
+    pub practice: u16,
+    pub items: i32,
+    pub quantity: f64,
+    pub cost: i64,
+    pub nic: i64,
+}
+
+/// Where merged rows go: presentation rows in code order, and node totals.
+pub(crate) trait Sink {
+    fn base(&mut self, row: &Row) -> Result<(), IndexError>;
+    fn node(&mut self, row: &Row) -> Result<(), IndexError>;
+}

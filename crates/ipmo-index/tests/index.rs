@@ -3,8 +3,8 @@
 //! plain loop over the rows gives.
 
 use ipmo_domain::YearMonth;
+use ipmo_domain::practice::{Amounts, PracticeMonth};
 use ipmo_index::{Analysis, CodeSet, Denominator, IndexBuilder, Level, NodePolicy, PrescribingIndex, ValueKind};
-use ipmo_measures::compute::{Amounts, PracticeMonth};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 

@@ -21,23 +21,9 @@ use crate::definition::{Measure, Quantity};
 use crate::library::Library;
 use crate::selection::{Bounds, Presentation};
 use ipmo_domain::YearMonth;
+pub use ipmo_domain::practice::{Amounts, ENGLAND, Group, GroupSet, LEVELS, PracticeMonth};
 use ipmo_stats::percentile::{deciles, percent_ranks};
 use rustc_hash::FxHashMap;
-
-/// One aggregated prescribing row's amounts, as stored in the warehouse.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Amounts {
-    /// Items.
-    pub items: i64,
-    /// Total quantity.
-    pub quantity: f64,
-    /// Actual cost in hundred-thousandths of a pound.
-    pub actual_cost_e5: i64,
-    /// Net ingredient cost in pence.
-    pub nic_pence: i64,
-    /// ADQ usage.
-    pub adq: f64,
-}
 
 #[derive(Clone, Copy, Debug)]
 enum Amount {
@@ -292,51 +278,6 @@ impl<'l> CodeIndex<'l> {
     }
 }
 
-/// A standard GP practice in one month, with where it sits and its list size.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PracticeMonth {
-    /// ODS code.
-    pub code: String,
-    /// PCN, when it belongs to one.
-    pub pcn: Option<String>,
-    /// Sub-ICB location.
-    pub sicbl: String,
-    /// ICB.
-    pub icb: String,
-    /// NHS England region.
-    pub region: String,
-    /// Registered patients, when published for the month.
-    pub list_size: Option<f64>,
-    /// Oral-antibacterial STAR-PU, when computable.
-    pub star_pu: Option<f64>,
-    /// Registered patients by sex and age band (male bands then female, in the order of the
-    /// published quinary file's STAR-PU bands: 0–4, 5–14, …, 75+), when published for the month.
-    pub age_bands: Option<[f64; 18]>,
-}
-
-/// A user-defined set of groups (localities, a peer set of ICBs…). A practice is in a group when
-/// its own code or any of its organisations' codes is a member.
-#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
-pub struct GroupSet {
-    /// Identifier, used as `group:<id>` for the organisation type.
-    pub id: String,
-    /// Name for display.
-    pub name: String,
-    /// The groups.
-    pub groups: Vec<Group>,
-}
-
-/// One custom group.
-#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
-pub struct Group {
-    /// Code, unique within its set.
-    pub code: String,
-    /// Name for display.
-    pub name: String,
-    /// Practice, PCN, sub-ICB location, ICB or region codes.
-    pub members: Vec<String>,
-}
-
 /// Sums numerators and denominators per practice for one month.
 pub struct MonthAccumulator {
     slots: usize,
@@ -557,12 +498,6 @@ pub struct MonthResults {
     /// Deciles per level.
     pub deciles: Vec<DecileRow>,
 }
-
-/// The organisation levels, in display order.
-pub const LEVELS: [&str; 6] = ["practice", "pcn", "sicbl", "icb", "region", "england"];
-
-/// Code of the single England organisation.
-pub const ENGLAND: &str = "ENG";
 
 struct Level {
     org_type: String,

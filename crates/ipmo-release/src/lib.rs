@@ -12,21 +12,17 @@ use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 
 /// Organisation levels, broadest last, as stored.
-pub const LEVELS: [&str; 6] = ipmo_measures::compute::LEVELS;
+pub const LEVELS: [&str; 6] = ipmo_domain::practice::LEVELS;
+pub use ipmo_domain::practice::OrgLevel;
 
 /// What people call a level.
 pub fn level_name(org_type: &str) -> &str {
     if org_type.starts_with("group:") {
         return "Custom group";
     }
-    match org_type {
-        "practice" => "GP practice",
-        "pcn" => "Primary care network",
-        "sicbl" => "Sub-ICB location",
-        "icb" => "Integrated care board",
-        "region" => "NHS England region",
-        "england" => "England",
-        other => other,
+    match OrgLevel::parse(org_type) {
+        Some(l) => l.name(),
+        None => org_type,
     }
 }
 
@@ -35,14 +31,9 @@ pub fn level_plural(org_type: &str) -> &str {
     if org_type.starts_with("group:") {
         return "Custom groups";
     }
-    match org_type {
-        "practice" => "GP practices",
-        "pcn" => "Primary care networks",
-        "sicbl" => "Sub-ICB locations",
-        "icb" => "Integrated care boards",
-        "region" => "NHS England regions",
-        "england" => "England",
-        other => other,
+    match OrgLevel::parse(org_type) {
+        Some(l) => l.plural(),
+        None => org_type,
     }
 }
 

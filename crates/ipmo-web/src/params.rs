@@ -6,7 +6,7 @@ use crate::WebError;
 use axum::response::{IntoResponse, Response};
 use ipmo_index::{Level, ValueKind};
 use ipmo_measures::Measure;
-use ipmo_release::{Org, Release};
+use ipmo_release::{Org, OrgLevel, Release};
 use std::collections::BTreeMap;
 
 /// Query parameters as given, for handlers that check each one and name it when it is wrong.
@@ -119,7 +119,7 @@ pub(crate) fn level_param<'a>(p: &'a Params, default: &'a str) -> Result<&'a str
 
 /// `level` when it is one of the stored organisation levels; otherwise a 400 naming `parameter`.
 pub(crate) fn known_level<'a>(parameter: &str, level: &'a str) -> Result<&'a str, WebError> {
-    if ipmo_release::LEVELS.contains(&level) {
+    if OrgLevel::parse(level).is_some() {
         Ok(level)
     } else {
         Err(WebError::BadParameter(
@@ -145,19 +145,9 @@ pub(crate) fn parse_value(v: &str) -> Result<ValueKind, WebError> {
 
 /// The `level` parameter of an analysis, as the index names levels.
 pub(crate) fn parse_level(v: &str) -> Result<Level, WebError> {
-    Ok(match v {
-        "practice" => Level::Practice,
-        "pcn" => Level::Pcn,
-        "sicbl" => Level::Sicbl,
-        "" | "icb" => Level::Icb,
-        "region" => Level::Region,
-        "england" => Level::England,
-        other => {
-            return Err(WebError::BadParameter(
-                "level".into(),
-                format!("\"{other}\" is not one of practice, pcn, sicbl, icb, region, england"),
-            ));
-        }
+    let v = if v.is_empty() { "icb" } else { v };
+    OrgLevel::parse(v).map(Level::from).ok_or_else(|| {
+        WebError::BadParameter("level".into(), format!("\"{v}\" is not one of {}", ipmo_release::LEVELS.join(", ")))
     })
 }
 
