@@ -188,19 +188,9 @@ pub(crate) async fn analyse(State(s): State<Shared>, p: Params) -> Result<Respon
             WebError::BadParameter("within".into(), format!("there is no organisation with the code \"{code}\""))
         })?),
     };
-    let state = s.clone();
     let result = match request {
         None => None,
-        Some(a) => Some(
-            tokio::task::spawn_blocking(move || -> Result<(Vec<AnalysisRow>, Vec<AnalysisRow>), WebError> {
-                let ix = state.release.index.as_ref().ok_or_else(no_index)?;
-                let rows = ix.analyse(&a).map_err(index_error("num"))?;
-                let england = ix.analyse(&Analysis { level: Level::England, ..a }).map_err(index_error("num"))?;
-                Ok((rows, england))
-            })
-            .await
-            .map_err(|e| WebError::Internal(format!("the analysis failed: {e}")))??,
-        ),
+        Some(a) => Some(run_with_england(&s, a).await?),
     };
     let level_code = if f.level.is_empty() { "icb" } else { f.level.as_str() };
     let keep: Option<FxHashSet<&str>> =
@@ -209,25 +199,7 @@ pub(crate) async fn analyse(State(s): State<Shared>, p: Params) -> Result<Respon
         let Some((rows, _)) = &result else {
             return Err(WebError::BadParameter("num".into(), "give BNF codes or drug names to analyse".into()));
         };
-        let rows = rows
-            .iter()
-            .filter(|row| keep.as_ref().is_none_or(|k| k.contains(row.org_code.as_str())))
-            .map(|row| {
-                vec![
-                    row.month.to_string(),
-                    row.org_code.clone(),
-                    r.org(&row.org_code).map(|o| o.name.clone()).unwrap_or_default(),
-                    row.numerator.to_string(),
-                    row.denominator.to_string(),
-                    row.value.map(|v| v.to_string()).unwrap_or_default(),
-                ]
-            })
-            .collect();
-        return Ok(crate::csv::csv(
-            "analysis.csv",
-            &["month", "org_code", "name", "numerator", "denominator", "value"],
-            rows,
-        ));
+        return Ok(analysis_csv(r, rows, keep.as_ref()));
     }
     Ok(page(r, "Analyse prescribing", &[("Analyse".into(), "/analyse".into())], html! {
         h1 { "Analyse prescribing" }
@@ -237,6 +209,39 @@ pub(crate) async fn analyse(State(s): State<Shared>, p: Params) -> Result<Respon
             (results(r, &f, &meaning, rows, england, &highlighted, within, keep.as_ref()))
         }
     }).into_response())
+}
+
+/// The analysis and England's line, run off the request's thread (an index read can take a
+/// while on a national index).
+async fn run_with_england(s: &Shared, a: Analysis) -> Result<(Vec<AnalysisRow>, Vec<AnalysisRow>), WebError> {
+    let state = s.clone();
+    tokio::task::spawn_blocking(move || -> Result<(Vec<AnalysisRow>, Vec<AnalysisRow>), WebError> {
+        let ix = state.release.index.as_ref().ok_or_else(no_index)?;
+        let rows = ix.analyse(&a).map_err(index_error("num"))?;
+        let england = ix.analyse(&Analysis { level: Level::England, ..a }).map_err(index_error("num"))?;
+        Ok((rows, england))
+    })
+    .await
+    .map_err(|e| WebError::Internal(format!("the analysis failed: {e}")))?
+}
+
+/// Every row of an analysis (within one organisation when `keep` says so) as CSV.
+fn analysis_csv(r: &Release, rows: &[AnalysisRow], keep: Option<&FxHashSet<&str>>) -> Response {
+    let rows = rows
+        .iter()
+        .filter(|row| keep.is_none_or(|k| k.contains(row.org_code.as_str())))
+        .map(|row| {
+            vec![
+                row.month.to_string(),
+                row.org_code.clone(),
+                r.org(&row.org_code).map(|o| o.name.clone()).unwrap_or_default(),
+                row.numerator.to_string(),
+                row.denominator.to_string(),
+                row.value.map(|v| v.to_string()).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    crate::csv::csv("analysis.csv", &["month", "org_code", "name", "numerator", "denominator", "value"], rows)
 }
 
 fn form(f: &Form, r: &Release) -> Markup {

@@ -11,9 +11,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use ipmo_governance::Role;
-use ipmo_governance::kinds::{self, FieldError, FieldType, Kind};
+use ipmo_governance::kinds::{self, Field, FieldError, FieldType, Kind};
 use ipmo_governance::store::{Data, Record, StoreError};
-use maud::html;
+use maud::{Markup, html};
 use std::collections::{BTreeMap, HashMap};
 
 /// Form for a new record.
@@ -93,52 +93,7 @@ async fn render_form(
                 input type="hidden" name="csrf" value=(session.csrf);
                 @if let Some((_, version)) = editing { input type="hidden" name="version" value=(version); }
                 @for f in kind.fields {
-                    @let id = format!("f-{}", f.name);
-                    @let value = values.get(f.name).map(String::as_str).unwrap_or("");
-                    @let error = error_for(f.name);
-                    @let described = format!("{}{}", if f.hint.is_empty() { String::new() } else { format!("{id}-hint ") }, if error.is_some() { format!("{id}-error") } else { String::new() });
-                    div class=(if error.is_some() { "field field-error" } else { "field" }) {
-                        label for=(id) { (f.label) @if !f.required { " (optional)" } }
-                        @if !f.hint.is_empty() { span.hint id=(format!("{id}-hint")) { (f.hint) } }
-                        @if let Some(e) = error { span.error-message id=(format!("{id}-error")) { span.visually-hidden { "Error: " } (e) } }
-                        @match f.ty {
-                            FieldType::LongText => {
-                                textarea id=(id) name=(f.name) rows="4" aria-describedby=[(!described.trim().is_empty()).then_some(described.trim())] aria-invalid=[error.map(|_| "true")] { (value) }
-                            }
-                            FieldType::Choice(list) => {
-                                select id=(id) name=(f.name) aria-describedby=[(!described.trim().is_empty()).then_some(described.trim())] aria-invalid=[error.map(|_| "true")] {
-                                    option value="" { @if f.required { "Choose…" } @else { "None" } }
-                                    @for o in list { option value=(o) selected[o.eq_ignore_ascii_case(value)] { (o) } }
-                                }
-                            }
-                            FieldType::Score => {
-                                select id=(id) name=(f.name) aria-describedby=[(!described.trim().is_empty()).then_some(described.trim())] aria-invalid=[error.map(|_| "true")] {
-                                    option value="" { "Choose…" }
-                                    @for n in 1..=5 { option value=(n) selected[value == n.to_string()] { (score_label(f.name, n)) } }
-                                }
-                            }
-                            FieldType::Ref(t) => {
-                                select id=(id) name=(f.name) aria-describedby=[(!described.trim().is_empty()).then_some(described.trim())] aria-invalid=[error.map(|_| "true")] {
-                                    option value="" { @if f.required { "Choose…" } @else { "None" } }
-                                    @for (reference, label) in options.get(t).map(Vec::as_slice).unwrap_or(&[]) {
-                                        option value=(reference) selected[reference == value] { (label) }
-                                    }
-                                }
-                            }
-                            FieldType::Measure => {
-                                select id=(id) name=(f.name) aria-describedby=[(!described.trim().is_empty()).then_some(described.trim())] aria-invalid=[error.map(|_| "true")] {
-                                    option value="" { "Choose…" }
-                                    @for m in measures { option value=(m.id) selected[m.id == value] { (m.title) " (" (m.id) ")" } }
-                                }
-                            }
-                            FieldType::Date => {
-                                input id=(id) type="date" name=(f.name) value=(value) aria-describedby=[(!described.trim().is_empty()).then_some(described.trim())] aria-invalid=[error.map(|_| "true")];
-                            }
-                            _ => {
-                                input id=(id) type="text" name=(f.name) value=(value) aria-describedby=[(!described.trim().is_empty()).then_some(described.trim())] aria-invalid=[error.map(|_| "true")];
-                            }
-                        }
-                    }
+                    (field_input(f, values.get(f.name).map(String::as_str).unwrap_or(""), error_for(f.name), &options, measures))
                 }
                 @for e in &stray { p.error-message { (e.field) ": " (e.message) } }
                 button.button type="submit" { "Save" }
@@ -149,6 +104,63 @@ async fn render_form(
     );
     *r.status_mut() = status;
     r
+}
+
+/// One field of a record's form: its label, hint and error, and the input its type calls for
+/// (choices, scores with their words, references to other records, measures, dates, text).
+fn field_input(
+    f: &Field,
+    value: &str,
+    error: Option<&str>,
+    options: &HashMap<&str, Vec<(String, String)>>,
+    measures: &[ipmo_measures::Measure],
+) -> Markup {
+    html! {
+        @let id = format!("f-{}", f.name);
+        @let described = format!("{}{}", if f.hint.is_empty() { String::new() } else { format!("{id}-hint ") }, if error.is_some() { format!("{id}-error") } else { String::new() });
+        div class=(if error.is_some() { "field field-error" } else { "field" }) {
+            label for=(id) { (f.label) @if !f.required { " (optional)" } }
+            @if !f.hint.is_empty() { span.hint id=(format!("{id}-hint")) { (f.hint) } }
+            @if let Some(e) = error { span.error-message id=(format!("{id}-error")) { span.visually-hidden { "Error: " } (e) } }
+            @match f.ty {
+                FieldType::LongText => {
+                    textarea id=(id) name=(f.name) rows="4" aria-describedby=[(!described.trim().is_empty()).then_some(described.trim())] aria-invalid=[error.map(|_| "true")] { (value) }
+                }
+                FieldType::Choice(list) => {
+                    select id=(id) name=(f.name) aria-describedby=[(!described.trim().is_empty()).then_some(described.trim())] aria-invalid=[error.map(|_| "true")] {
+                        option value="" { @if f.required { "Choose…" } @else { "None" } }
+                        @for o in list { option value=(o) selected[o.eq_ignore_ascii_case(value)] { (o) } }
+                    }
+                }
+                FieldType::Score => {
+                    select id=(id) name=(f.name) aria-describedby=[(!described.trim().is_empty()).then_some(described.trim())] aria-invalid=[error.map(|_| "true")] {
+                        option value="" { "Choose…" }
+                        @for n in 1..=5 { option value=(n) selected[value == n.to_string()] { (score_label(f.name, n)) } }
+                    }
+                }
+                FieldType::Ref(t) => {
+                    select id=(id) name=(f.name) aria-describedby=[(!described.trim().is_empty()).then_some(described.trim())] aria-invalid=[error.map(|_| "true")] {
+                        option value="" { @if f.required { "Choose…" } @else { "None" } }
+                        @for (reference, label) in options.get(t).map(Vec::as_slice).unwrap_or(&[]) {
+                            option value=(reference) selected[reference == value] { (label) }
+                        }
+                    }
+                }
+                FieldType::Measure => {
+                    select id=(id) name=(f.name) aria-describedby=[(!described.trim().is_empty()).then_some(described.trim())] aria-invalid=[error.map(|_| "true")] {
+                        option value="" { "Choose…" }
+                        @for m in measures { option value=(m.id) selected[m.id == value] { (m.title) " (" (m.id) ")" } }
+                    }
+                }
+                FieldType::Date => {
+                    input id=(id) type="date" name=(f.name) value=(value) aria-describedby=[(!described.trim().is_empty()).then_some(described.trim())] aria-invalid=[error.map(|_| "true")];
+                }
+                _ => {
+                    input id=(id) type="text" name=(f.name) value=(value) aria-describedby=[(!described.trim().is_empty()).then_some(described.trim())] aria-invalid=[error.map(|_| "true")];
+                }
+            }
+        }
+    }
 }
 
 fn score_label(field: &str, n: usize) -> String {

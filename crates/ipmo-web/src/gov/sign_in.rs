@@ -117,34 +117,12 @@ pub(super) async fn login(
     let username = form.get("username").map(|u| u.trim()).unwrap_or("");
     let password = form.get("password").map(String::as_str).unwrap_or("");
     let client = client_of(g, &extensions, &headers);
-    if let Some(refusal) = g.limiter.check(username, &client, Instant::now()) {
-        let (wait, whose) = match refusal {
-            auth::Refusal::Account(w) => (w, "this account"),
-            auth::Refusal::Client(w) => (w, "your network address"),
-        };
-        tracing::warn!(target: "ipmo::auth", event = "sign-in.refused", username, client, "locked out");
-        let message =
-            format!("Too many failed sign-ins from {whose}. Try again in {} minutes.", wait.as_secs().div_ceil(60));
-        return crate::retry_later(login_form(g, next, Some(&message), username), StatusCode::TOO_MANY_REQUESTS, wait);
+    if let Some(refused) = locked_out(g, username, &client, next) {
+        return refused;
     }
     let user = match g.store.authenticate(username, password).await {
         Ok(Some(u)) => u,
-        Ok(None) => {
-            let failed = g.limiter.failed(username, &client, Instant::now());
-            sign_in_event(g, "sign-in.failed", username, &client, "").await;
-            if failed.account_locked {
-                sign_in_event(g, "lockout.account", username, &client, "the account is locked for 15 minutes").await;
-            }
-            if failed.client_locked {
-                sign_in_event(g, "lockout.client", username, &client, "the address is locked for 15 minutes").await;
-            }
-            return login_form(
-                g,
-                next,
-                Some("The username or password is not right, or the account is disabled."),
-                username,
-            );
-        }
+        Ok(None) => return failed_sign_in(g, username, &client, next).await,
         Err(StoreError::Busy(busy)) => {
             tracing::warn!(target: "ipmo::auth", event = "sign-in.busy", client, "password pool full");
             let r = login_form(g, next, Some(&format!("Sorry, {busy}.")), username);
@@ -165,6 +143,33 @@ pub(super) async fn login(
     );
     r.headers_mut().append(header::SET_COOKIE, session_cookie(g, LOGIN_CSRF_COOKIE, "", 0));
     r
+}
+
+/// The 429 for an account or address over its limit of failed sign-ins, before any password is
+/// checked.
+fn locked_out(g: &Governance, username: &str, client: &str, next: &str) -> Option<Response> {
+    let (wait, whose) = match g.limiter.check(username, client, Instant::now())? {
+        auth::Refusal::Account(w) => (w, "this account"),
+        auth::Refusal::Client(w) => (w, "your network address"),
+    };
+    tracing::warn!(target: "ipmo::auth", event = "sign-in.refused", username, client, "locked out");
+    let message =
+        format!("Too many failed sign-ins from {whose}. Try again in {} minutes.", wait.as_secs().div_ceil(60));
+    Some(crate::retry_later(login_form(g, next, Some(&message), username), StatusCode::TOO_MANY_REQUESTS, wait))
+}
+
+/// A wrong username or password: counted against the account and the address (logged, with any
+/// lock-out it causes), and the form again.
+async fn failed_sign_in(g: &Governance, username: &str, client: &str, next: &str) -> Response {
+    let failed = g.limiter.failed(username, client, Instant::now());
+    sign_in_event(g, "sign-in.failed", username, client, "").await;
+    if failed.account_locked {
+        sign_in_event(g, "lockout.account", username, client, "the account is locked for 15 minutes").await;
+    }
+    if failed.client_locked {
+        sign_in_event(g, "lockout.client", username, client, "the address is locked for 15 minutes").await;
+    }
+    login_form(g, next, Some("The username or password is not right, or the account is disabled."), username)
 }
 
 /// Whether `next` is a path on this site, so that signing in cannot send anyone elsewhere

@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ipmo_governance::kinds::FieldError;
-use ipmo_governance::store::StoreError;
+use ipmo_governance::store::{SignInEvent, StoreError};
 use ipmo_governance::{Role, auth};
 use maud::{Markup, html};
 
@@ -86,26 +86,33 @@ async fn users_page(
                 p.hint { "A password is generated and shown once; give it to the person, who should keep it safe." }
                 button.button type="submit" { "Add account" }
             }
-            h2 #sign-ins { "Recent sign-ins" }
-            p { "The latest " (SIGN_IN_EVENTS_SHOWN) " sign-ins, failed sign-ins, lock-outs and sign-outs, newest first. A run of failures from one address, or against one account, is someone guessing passwords: each account locks for 15 minutes after " (auth::MAX_FAILURES) " failures, and each address after " (auth::MAX_CLIENT_FAILURES) "." }
-            div.table-scroll role="region" aria-label="Recent sign-ins" tabindex="0" { table.table {
-                caption.visually-hidden { "Recent sign-ins" }
-                thead { tr { th scope="col" { "When" } th scope="col" { "Event" } th scope="col" { "Username given" } th scope="col" { "From" } th scope="col" { "Detail" } } }
-                tbody { @for e in &events { tr {
-                    td { (crate::format::timestamp(&e.at)) }
-                    td { @match e.event.as_str() {
-                        "sign-in" => (layout::tag("Signed in", "green")),
-                        "sign-out" => (layout::tag("Signed out", "grey")),
-                        "sign-in.failed" => (layout::tag("Failed", "orange")),
-                        _ => (layout::tag("Locked out", "red")),
-                    } }
-                    td { (e.username) } td { (e.client) } td { (e.detail) }
-                } } }
-            } }
+            (sign_in_events(&events))
         },
     );
     *r.status_mut() = status;
     r
+}
+
+/// The latest sign-in events, newest first, with how lock-outs work.
+fn sign_in_events(events: &[SignInEvent]) -> Markup {
+    html! {
+        h2 #sign-ins { "Recent sign-ins" }
+        p { "The latest " (SIGN_IN_EVENTS_SHOWN) " sign-ins, failed sign-ins, lock-outs and sign-outs, newest first. A run of failures from one address, or against one account, is someone guessing passwords: each account locks for 15 minutes after " (auth::MAX_FAILURES) " failures, and each address after " (auth::MAX_CLIENT_FAILURES) "." }
+        div.table-scroll role="region" aria-label="Recent sign-ins" tabindex="0" { table.table {
+            caption.visually-hidden { "Recent sign-ins" }
+            thead { tr { th scope="col" { "When" } th scope="col" { "Event" } th scope="col" { "Username given" } th scope="col" { "From" } th scope="col" { "Detail" } } }
+            tbody { @for e in events { tr {
+                td { (crate::format::timestamp(&e.at)) }
+                td { @match e.event.as_str() {
+                    "sign-in" => (layout::tag("Signed in", "green")),
+                    "sign-out" => (layout::tag("Signed out", "grey")),
+                    "sign-in.failed" => (layout::tag("Failed", "orange")),
+                    _ => (layout::tag("Locked out", "red")),
+                } }
+                td { (e.username) } td { (e.client) } td { (e.detail) }
+            } } }
+        } }
+    }
 }
 
 /// Adds an account with a generated password, shown once.
