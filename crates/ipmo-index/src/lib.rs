@@ -1,5 +1,5 @@
-//! The prescribing index behind `ipmo analyse` (and, later, the web dashboard's
-//! analyse page): ad-hoc "these BNF codes over those, per organisation per month" answered in
+//! The prescribing index behind `ipmo analyse`, the dashboard's analyse page and BNF browser, and
+//! `/api/v1/analyse`: ad-hoc "these BNF codes over those, per organisation per month" answered in
 //! milliseconds without planning a query.
 //!
 //! Layout: every prescribing row of a standard GP practice, under its current BNF code, sorted by
