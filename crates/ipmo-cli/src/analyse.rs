@@ -84,14 +84,10 @@ pub(crate) fn analysis(wh: &Warehouse, a: &AnalyseArgs) -> Result<Analysis> {
         Denominator::Codes(CodeSet::parse(&a.denominator, &a.denominator_exclude, "--denominator")?)
     };
     let t = crate::measure_analysis::org_type(&a.org_type)?;
-    let level = match t.as_str() {
-        "practice" => Level::Practice,
-        "pcn" => Level::Pcn,
-        "sicbl" => Level::Sicbl,
-        "icb" => Level::Icb,
-        "region" => Level::Region,
-        "england" => Level::England,
-        other => {
+    let level = match ipmo_domain::practice::OrgLevel::parse(&t) {
+        Some(level) => Level::from(level),
+        None => {
+            let other = t.as_str();
             let id = other.trim_start_matches("group:");
             let (sets, _) = read_groups(wh)?;
             let set = sets.into_iter().find(|s| s.id == id).ok_or_else(|| {

@@ -42,15 +42,6 @@ struct QuerySpec {
     denominator: Option<Vec<String>>,
 }
 
-const LEVELS: [(&str, Level); 6] = [
-    ("practice", Level::Practice),
-    ("pcn", Level::Pcn),
-    ("sicbl", Level::Sicbl),
-    ("icb", Level::Icb),
-    ("region", Level::Region),
-    ("england", Level::England),
-];
-
 /// Random prefix sets drawn from the codes the index holds: 1–3 numerator prefixes cut at a BNF
 /// level (chapter … presentation); half over list size, half over the first prefix's section.
 fn query_set(index: &PrescribingIndex, n: usize, seed: u64) -> Vec<QuerySpec> {
@@ -113,7 +104,8 @@ pub(crate) fn run(wh: &Warehouse, command: BenchCommand) -> Result<()> {
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     let mut out = Output::new(&["level", "queries", "p50_ms", "p99_ms", "max_ms", "rows_per_query"]);
-    for (name, level) in LEVELS {
+    for org_level in ipmo_domain::practice::OrgLevel::ALL {
+        let (name, level) = (org_level.as_str(), Level::from(org_level));
         let mut times = Vec::with_capacity(specs.len());
         let mut rows = 0usize;
         for (i, s) in specs.iter().enumerate() {

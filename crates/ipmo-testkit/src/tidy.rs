@@ -6,6 +6,18 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
 
+/// A TOML file as a table; an error names the file.
+fn read_toml(path: &Path) -> Result<toml::Table, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    text.parse().map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The names in a crate's `[dependencies]` (not its dev- or build-dependencies).
+fn normal_dependencies(crate_dir: &Path) -> Result<Vec<String>, String> {
+    let table = read_toml(&crate_dir.join("Cargo.toml"))?;
+    Ok(table.get("dependencies").and_then(|d| d.as_table()).map(|t| t.keys().cloned().collect()).unwrap_or_default())
+}
+
 /// The workspace's library and binary crates: each folder of `crates/` with a `Cargo.toml`.
 pub fn crates(root: &Path) -> Result<Vec<(String, PathBuf)>, String> {
     let dir = root.join("crates");
@@ -15,8 +27,7 @@ pub fn crates(root: &Path) -> Result<Vec<(String, PathBuf)>, String> {
         let path = e.path();
         let manifest = path.join("Cargo.toml");
         if manifest.is_file() {
-            let text = std::fs::read_to_string(&manifest).map_err(|e| format!("{}: {e}", manifest.display()))?;
-            let value: toml::Table = text.parse().map_err(|e| format!("{}: {e}", manifest.display()))?;
+            let value = read_toml(&manifest)?;
             let name = value
                 .get("package")
                 .and_then(|p| p.get("name"))
@@ -34,10 +45,7 @@ pub fn crates(root: &Path) -> Result<Vec<(String, PathBuf)>, String> {
 /// crate's `Cargo.toml` and the resolved graph in `Cargo.lock`). Each violation names the path.
 pub fn forbidden_dependencies(root: &Path, allowed: &[&str], forbidden: &[&str]) -> Result<Vec<String>, String> {
     let lock_path = root.join("Cargo.lock");
-    let lock: toml::Table = std::fs::read_to_string(&lock_path)
-        .map_err(|e| format!("{}: {e}", lock_path.display()))?
-        .parse()
-        .map_err(|e| format!("{}: {e}", lock_path.display()))?;
+    let lock: toml::Table = read_toml(&lock_path)?;
     // Package name → the names it depends on (versions dropped: one name, one node).
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for p in lock.get("package").and_then(|p| p.as_array()).into_iter().flatten() {
@@ -53,16 +61,7 @@ pub fn forbidden_dependencies(root: &Path, allowed: &[&str], forbidden: &[&str])
         if allowed.contains(&name.as_str()) {
             continue;
         }
-        let manifest = dir.join("Cargo.toml");
-        let table: toml::Table = std::fs::read_to_string(&manifest)
-            .map_err(|e| format!("{}: {e}", manifest.display()))?
-            .parse()
-            .map_err(|e| format!("{}: {e}", manifest.display()))?;
-        let direct: Vec<String> = table
-            .get("dependencies")
-            .and_then(|d| d.as_table())
-            .map(|t| t.keys().cloned().collect())
-            .unwrap_or_default();
+        let direct = normal_dependencies(&dir)?;
         // Breadth first, remembering how each package was reached, to name the path.
         let mut via: BTreeMap<String, String> = BTreeMap::new();
         let mut queue: VecDeque<String> = VecDeque::new();
@@ -219,10 +218,7 @@ pub fn module_circles(root: &Path) -> Result<Vec<String>, String> {
 /// (major, minor).
 pub fn declared_rust_version(root: &Path) -> Result<(u32, u32), String> {
     let path = root.join("Cargo.toml");
-    let table: toml::Table = std::fs::read_to_string(&path)
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .parse()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let table: toml::Table = read_toml(&path)?;
     let text = table
         .get("workspace")
         .and_then(|w| w.get("package"))
@@ -248,10 +244,7 @@ pub fn parse_version(text: &str) -> Option<(u32, u32)> {
 pub fn dependencies_needing_newer_rust(root: &Path, registry_src: &[PathBuf]) -> Result<(Vec<String>, usize), String> {
     let (major, minor) = declared_rust_version(root)?;
     let lock_path = root.join("Cargo.lock");
-    let lock: toml::Table = std::fs::read_to_string(&lock_path)
-        .map_err(|e| format!("{}: {e}", lock_path.display()))?
-        .parse()
-        .map_err(|e| format!("{}: {e}", lock_path.display()))?;
+    let lock: toml::Table = read_toml(&lock_path)?;
     let (mut newer, mut unseen) = (Vec::new(), 0);
     for p in lock.get("package").and_then(|p| p.as_array()).into_iter().flatten() {
         let source = p.get("source").and_then(|s| s.as_str()).unwrap_or("");
@@ -269,10 +262,7 @@ pub fn dependencies_needing_newer_rust(root: &Path, registry_src: &[PathBuf]) ->
             unseen += 1;
             continue;
         };
-        let table: toml::Table = std::fs::read_to_string(&manifest)
-            .map_err(|e| format!("{}: {e}", manifest.display()))?
-            .parse()
-            .map_err(|e| format!("{}: {e}", manifest.display()))?;
+        let table: toml::Table = read_toml(&manifest)?;
         let needed = table.get("package").and_then(|p| p.get("rust-version")).and_then(|v| v.as_str());
         if let Some(needed) = needed
             && parse_version(needed).is_some_and(|v| v > (major, minor))
@@ -306,19 +296,8 @@ pub fn code_map_mismatches(root: &Path) -> Result<Vec<String>, String> {
         if cell.contains("everything above") {
             continue;
         }
-        let manifest = dir.join("Cargo.toml");
-        let table: toml::Table = std::fs::read_to_string(&manifest)
-            .map_err(|e| format!("{}: {e}", manifest.display()))?
-            .parse()
-            .map_err(|e| format!("{}: {e}", manifest.display()))?;
-        let deps: BTreeSet<String> = table
-            .get("dependencies")
-            .and_then(|d| d.as_table())
-            .into_iter()
-            .flat_map(|d| d.keys())
-            .filter(|k| k.starts_with("ipmo-"))
-            .cloned()
-            .collect();
+        let deps: BTreeSet<String> =
+            normal_dependencies(&dir)?.into_iter().filter(|k| k.starts_with("ipmo-")).collect();
         let named: BTreeSet<String> = cell
             .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
             .filter(|w| w.starts_with("ipmo-"))

@@ -55,6 +55,22 @@ async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], include_str!("../assets/openapi.json"))
 }
 
+/// A measure value's numbers, as every API answer that carries one gives them.
+fn point_json(pt: &ValuePoint) -> serde_json::Map<String, Value> {
+    let mut out = serde_json::Map::new();
+    for (key, v) in [
+        ("numerator", pt.numerator),
+        ("denominator", pt.denominator),
+        ("value", pt.value),
+        ("percentile", pt.percentile),
+        ("saving_50", pt.saving_50),
+        ("saving_10", pt.saving_10),
+    ] {
+        out.insert(key.into(), json!(v));
+    }
+    out
+}
+
 fn org_json(o: &Org) -> Value {
     json!({ "code": o.code, "name": o.name, "org_type": o.org_type, "parent": o.parent })
 }
@@ -174,17 +190,11 @@ async fn values(State(s): State<Shared>, Path(id): Path<String>, p: Params) -> A
             let deciles = lv
                 .and_then(|l| l.deciles.get(&pt.month))
                 .map(|d| d.iter().map(|v| v.is_finite().then_some(*v)).collect::<Vec<_>>());
-            json!({
-                "month": pt.month.to_string(),
-                "numerator": pt.numerator,
-                "denominator": pt.denominator,
-                "value": pt.value,
-                "percentile": pt.percentile,
-                "saving_50": pt.saving_50,
-                "saving_10": pt.saving_10,
-                "deciles": deciles,
-                "spc_class": spc.as_ref().and_then(|s| s.class_at(pt.month)),
-            })
+            let mut point = point_json(pt);
+            point.insert("month".into(), json!(pt.month.to_string()));
+            point.insert("deciles".into(), json!(deciles));
+            point.insert("spc_class".into(), json!(spc.as_ref().and_then(|s| s.class_at(pt.month))));
+            Value::Object(point)
         })
         .collect();
     Ok(Json(json!({
@@ -214,17 +224,14 @@ async fn ranking(State(s): State<Shared>, Path(id): Path<String>, p: Params) -> 
     let rows: Vec<Value> = ipmo_measures::ranking::worst_first(points, m.direction, None)
         .into_iter()
         .map(|(code, pt)| {
-            json!({
-                "org_code": code,
-                "name": r.org(code).map(|o| o.name.as_str()),
-                "numerator": pt.numerator,
-                "denominator": pt.denominator,
-                "value": pt.value,
-                "percentile": pt.percentile,
-                "saving_50": pt.saving_50,
-                "saving_10": pt.saving_10,
-                "standing": pt.percentile.map(|pc| ipmo_measures::ranking::standing(pc, m.direction)),
-            })
+            let mut row = point_json(pt);
+            row.insert("org_code".into(), json!(code));
+            row.insert("name".into(), json!(r.org(code).map(|o| o.name.as_str())));
+            row.insert(
+                "standing".into(),
+                json!(pt.percentile.map(|pc| ipmo_measures::ranking::standing(pc, m.direction))),
+            );
+            Value::Object(row)
         })
         .collect();
     let deciles = lv.and_then(|l| l.deciles.get(&month)).map(|d| d.to_vec());

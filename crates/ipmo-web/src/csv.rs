@@ -36,6 +36,15 @@ pub(crate) fn csv_number(v: Option<f64>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()
 }
 
+/// The header cells of [`point_csv`], in its order.
+pub(crate) const POINT_COLUMNS: [&str; 4] = ["numerator", "denominator", "value", "percentile"];
+
+/// A CSV header of the `lead` columns, a measure value's four ([`POINT_COLUMNS`]), then `tail`:
+/// every measure download puts them in this order.
+pub(crate) fn point_header<'a>(lead: &[&'a str], tail: &[&'a str]) -> Vec<&'a str> {
+    lead.iter().chain(POINT_COLUMNS.iter()).chain(tail).copied().collect()
+}
+
 /// A measure value's numerator, denominator, value and percentile as CSV cells (empty when
 /// there is no value or it is suppressed), in the order every measure CSV gives them.
 pub(crate) fn point_csv(pt: Option<&ipmo_measures::analysis::ValuePoint>) -> [String; 4] {

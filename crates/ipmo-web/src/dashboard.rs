@@ -4,7 +4,7 @@
 //! `ipmo_measures::savings`, shared with the command line and the board report.
 
 use crate::charts;
-use crate::csv::{csv, csv_number, point_csv};
+use crate::csv::{csv, csv_number, point_csv, point_header};
 use crate::format::{month_span, number, ordinal, plural, pounds, value};
 use crate::layout::{summary, tag};
 use crate::pages::{crumbs_for, html_page, org_link};
@@ -311,19 +311,10 @@ fn dashboard_csv(org: &Org, latest: YearMonth, all: &[Row<'_>]) -> Response {
         .collect();
     csv(
         &format!("{}-measures.csv", org.code),
-        &[
-            "measure_id",
-            "title",
-            "month",
-            "numerator",
-            "denominator",
-            "value",
-            "percentile",
-            "standing",
-            "saving_50_6_months",
-            "saving_10_6_months",
-            "no_signal",
-        ],
+        &point_header(
+            &["measure_id", "title", "month"],
+            &["standing", "saving_50_6_months", "saving_10_6_months", "no_signal"],
+        ),
         out,
     )
 }

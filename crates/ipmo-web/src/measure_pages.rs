@@ -4,7 +4,7 @@
 //! its numerator, its savings, and its practices).
 
 use crate::charts::{self, Fan, FunnelStyle};
-use crate::csv::{csv, csv_number, point_csv};
+use crate::csv::{csv, csv_number, point_csv, point_header};
 use crate::dashboard::standing_tag;
 use crate::format::{amount_of, decimals_of, fixed, long_month, month_span, number, ordinal, plural, pounds, value};
 use crate::layout::{summary, tag};
@@ -312,19 +312,10 @@ fn ranking_csv(view: &LevelView) -> Response {
         .collect();
     csv(
         &format!("{}-{level}-{month}.csv", m.id),
-        &[
-            "org_code",
-            "name",
-            "month",
-            "numerator",
-            "denominator",
-            "value",
-            "percentile",
-            "saving_50",
-            "saving_10",
-            "saving_50_6_months",
-            "saving_10_6_months",
-        ],
+        &point_header(
+            &["org_code", "name", "month"],
+            &["saving_50", "saving_10", "saving_50_6_months", "saving_10_6_months"],
+        ),
         rows,
     )
 }
@@ -621,19 +612,7 @@ fn org_csv(view: &OrgView) -> Response {
         .collect();
     csv(
         &format!("{}-{}.csv", m.id, org.code),
-        &[
-            "month",
-            "numerator",
-            "denominator",
-            "value",
-            "percentile",
-            "saving_50",
-            "saving_10",
-            "p10",
-            "p50",
-            "p90",
-            "spc",
-        ],
+        &point_header(&["month"], &["saving_50", "saving_10", "p10", "p50", "p90", "spc"]),
         rows,
     )
 }

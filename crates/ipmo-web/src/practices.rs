@@ -5,7 +5,7 @@
 //! scale, after OpenPrescribing's measure pages).
 
 use crate::charts;
-use crate::csv::{csv, csv_number, point_csv};
+use crate::csv::{csv, csv_number, point_csv, point_header};
 use crate::dashboard::standing_tag;
 use crate::format::{long_month, month_span, ordinal, plural, pounds, value};
 use crate::pages::{crumbs_for, html_page};
@@ -247,20 +247,10 @@ pub(crate) async fn page(
             .collect();
         return Ok(csv(
             &format!("{}-{}-practices-{month}.csv", m.id, org.code),
-            &[
-                "rank",
-                "practice_code",
-                "name",
-                "pcn_code",
-                "month",
-                "numerator",
-                "denominator",
-                "value",
-                "percentile",
-                "standing",
-                "saving_50_6_months",
-                "saving_10_6_months",
-            ],
+            &point_header(
+                &["rank", "practice_code", "name", "pcn_code", "month"],
+                &["standing", "saving_50_6_months", "saving_10_6_months"],
+            ),
             out,
         ));
     }

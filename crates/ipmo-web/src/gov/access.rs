@@ -212,3 +212,16 @@ pub(super) async fn load(g: &Governance, kind: &Kind, id: i64) -> Result<Record,
         Err(e) => Err(store_error(e)),
     }
 }
+
+/// The current (not archived) records of each kind named, read one kind after another; a store
+/// failure is the response to send.
+pub(super) async fn current_records<const N: usize>(
+    g: &Governance,
+    kinds: [&str; N],
+) -> Result<[Vec<Record>; N], Response> {
+    let mut out: [Vec<Record>; N] = std::array::from_fn(|_| Vec::new());
+    for (slot, kind) in out.iter_mut().zip(kinds) {
+        *slot = g.store.records(kind, false).await.map_err(store_error)?;
+    }
+    Ok(out)
+}

@@ -2,13 +2,13 @@
 //! medicines leadership (people by line management, accountability dashed, and the committee
 //! structure), each drawn by `layout_tree` and given again as a nested list.
 
-use super::access::{Access, gov_page, require, store_error};
+use super::access::{Access, current_records, gov_page, require};
 use crate::{Shared, WebError};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use ipmo_governance::Role;
-use ipmo_governance::store::{Record, StoreError};
+use ipmo_governance::store::Record;
 use layout_tree::{Node, list, svg};
 use maud::{Markup, html};
 
@@ -21,17 +21,7 @@ pub(super) async fn page(State(s): State<Shared>, headers: HeaderMap, p: crate::
     if view != "system" && view != "leadership" {
         return WebError::BadParameter("view".into(), "must be system or leadership".into()).into_response();
     }
-    let load = async {
-        Ok::<_, StoreError>((
-            g.store.records("system-org", false).await?,
-            g.store.records("person", false).await?,
-            g.store.records("committee", false).await?,
-        ))
-    };
-    let (orgs, people, committees) = match load.await {
-        Ok(x) => x,
-        Err(e) => return store_error(e),
-    };
+    let [orgs, people, committees] = or_reply!(current_records(g, ["system-org", "person", "committee"]).await);
     let body = if view == "system" { system(&orgs) } else { leadership(&orgs, &people, &committees) };
     gov_page(
         &session,

@@ -15,6 +15,19 @@ use ipmo_governance::kinds::{self, Area, Kind};
 use ipmo_governance::store::{GovernanceStore, Record, StoreError};
 use maud::{Markup, html};
 
+/// The workspace's views, listed on its home page.
+const VIEWS: [(&str, &str); 9] = [
+    ("/gov/risk", "Risk register and heat map"),
+    ("/gov/assurance", "Assurance framework"),
+    ("/gov/plans?plan=National+priorities", "Plan on a page: national priorities"),
+    ("/gov/plans?plan=Workforce", "Plan on a page: workforce over two years"),
+    ("/gov/stakeholder", "Stakeholder power and interest grid"),
+    ("/gov/organogram?view=system", "Organogram of the wider system"),
+    ("/gov/organogram?view=leadership", "Pharmacy and medicines leadership organogram"),
+    ("/gov/workforce", "Workforce plan: trends and two-year projection"),
+    ("/gov/audit", "Audit trail"),
+];
+
 /// Records per page of a governance list.
 pub(crate) const LIST_PAGE: usize = 100;
 
@@ -32,17 +45,7 @@ pub(super) async fn overview(State(s): State<Shared>, headers: HeaderMap) -> Res
             p.lede { "The programme's structures, plans, stakeholders, risks, assurance and workforce, kept as records and tied to the prescribing measures." }
             (status)
             h2 { "Views" }
-            ul.views {
-                li { a href="/gov/risk" { "Risk register and heat map" } }
-                li { a href="/gov/assurance" { "Assurance framework" } }
-                li { a href="/gov/plans?plan=National+priorities" { "Plan on a page: national priorities" } }
-                li { a href="/gov/plans?plan=Workforce" { "Plan on a page: workforce over two years" } }
-                li { a href="/gov/stakeholder" { "Stakeholder power and interest grid" } }
-                li { a href="/gov/organogram?view=system" { "Organogram of the wider system" } }
-                li { a href="/gov/organogram?view=leadership" { "Pharmacy and medicines leadership organogram" } }
-                li { a href="/gov/workforce" { "Workforce plan: trends and two-year projection" } }
-                li { a href="/gov/audit" { "Audit trail" } }
-            }
+            ul.views { @for (href, label) in VIEWS { li { a href=(href) { (label) } } } }
             @for area in Area::ALL {
                 h2 { (area.title()) }
                 div.table-scroll role="region" aria-label=(area.title()) tabindex="0" { table.table.records {

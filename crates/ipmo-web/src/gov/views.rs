@@ -4,7 +4,7 @@
 //! verdicts themselves (signals, RAG) come from `ipmo_programme`, so the board report agrees.
 
 use super::Governance;
-use super::access::{Access, gov_page, require, store_error};
+use super::access::{Access, current_records, gov_page, require, store_error};
 use super::cells::{Names, cell, date_cell, name_of};
 use crate::layout;
 use crate::{Shared, WebError};
@@ -430,18 +430,8 @@ pub(super) async fn plans(State(s): State<Shared>, headers: HeaderMap, p: crate:
         return WebError::BadParameter("plan".into(), format!("must be one of {}", kinds::PLANS.join(", ")))
             .into_response();
     };
-    let load = async {
-        Ok::<_, StoreError>((
-            g.store.records("aim", false).await?,
-            g.store.records("workstream", false).await?,
-            g.store.records("milestone", false).await?,
-            g.store.records("opportunity", false).await?,
-        ))
-    };
-    let (aims, workstreams, milestones, opportunities) = match load.await {
-        Ok(x) => x,
-        Err(e) => return store_error(e),
-    };
+    let [aims, workstreams, milestones, opportunities] =
+        or_reply!(current_records(g, ["aim", "workstream", "milestone", "opportunity"]).await);
     let today = g.settings.today();
     let names = Names::empty(today);
     let wk = kinds::kind("workstream").expect("workstream");

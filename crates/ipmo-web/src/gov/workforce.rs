@@ -2,7 +2,7 @@
 //! sector for the latest quarter, the trend with a two-year projection, and the training
 //! pipeline. The totals and the projection come from `ipmo_programme::workforce`.
 
-use super::access::{Access, gov_page, require, store_error};
+use super::access::{Access, current_records, gov_page, require};
 use crate::layout;
 use crate::{Shared, WebError};
 use axum::extract::State;
@@ -10,7 +10,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use ipmo_governance::Role;
 use ipmo_governance::kinds;
-use ipmo_governance::store::{Record, StoreError};
+use ipmo_governance::store::Record;
 use ipmo_programme::workforce::AHEAD;
 use ipmo_programme::{Projection, QuarterTotals, by_sector, project, training_pipeline, workforce_totals};
 use maud::{Markup, html};
@@ -27,16 +27,7 @@ pub(super) async fn page(State(s): State<Shared>, headers: HeaderMap, p: crate::
         return WebError::BadParameter("sector".into(), format!("must be one of {}", kinds::SECTORS.join(", ")))
             .into_response();
     }
-    let load = async {
-        Ok::<_, StoreError>((
-            g.store.records("workforce-return", false).await?,
-            g.store.records("training", false).await?,
-        ))
-    };
-    let (returns, training) = match load.await {
-        Ok(x) => x,
-        Err(e) => return store_error(e),
-    };
+    let [returns, training] = or_reply!(current_records(g, ["workforce-return", "training"]).await);
     let in_sector = |r: &Record| sector.is_none_or(|x| r.text("sector") == x);
     let totals = workforce_totals(&returns, &in_sector);
     let latest = totals.keys().next_back().cloned();
@@ -129,31 +120,12 @@ fn trend(plan: &Plan) -> Markup {
         }
         line
     };
+    let line = |name, colour, dashed, values| crate::charts::Line { name, colour, dashed, values };
     let lines = [
-        crate::charts::Line {
-            name: "Funded establishment",
-            colour: "#768692",
-            dashed: false,
-            values: pad(proj.establishment.clone(), 0, AHEAD),
-        },
-        crate::charts::Line {
-            name: "Establishment, projected",
-            colour: "#768692",
-            dashed: true,
-            values: joined(&proj.establishment, projected_establishment),
-        },
-        crate::charts::Line {
-            name: "Staff in post",
-            colour: "#005eb8",
-            dashed: false,
-            values: pad(proj.in_post.clone(), 0, AHEAD),
-        },
-        crate::charts::Line {
-            name: "Staff in post, projected",
-            colour: "#005eb8",
-            dashed: true,
-            values: joined(&proj.in_post, projected),
-        },
+        line("Funded establishment", "#768692", false, pad(proj.establishment.clone(), 0, AHEAD)),
+        line("Establishment, projected", "#768692", true, joined(&proj.establishment, projected_establishment)),
+        line("Staff in post", "#005eb8", false, pad(proj.in_post.clone(), 0, AHEAD)),
+        line("Staff in post, projected", "#005eb8", true, joined(&proj.in_post, projected)),
     ];
     let chart = crate::charts::line_chart(
         "workforce",
