@@ -20,6 +20,7 @@ mod presentations;
 mod query;
 mod reference;
 pub mod release;
+mod substitution;
 pub mod tables;
 pub mod values;
 

@@ -18,29 +18,32 @@ use ipmo_measures::{Ingredient, Presentation, Product};
 use rustc_hash::FxHashMap;
 
 /// Reads one column of a stored table by name, so a reordered schema cannot shift values.
-struct Columns<'a> {
-    batch: &'a RecordBatch,
+pub(crate) struct Columns<'a> {
+    pub(crate) batch: &'a RecordBatch,
 }
 
 impl<'a> Columns<'a> {
-    fn text(&self, name: &str) -> Result<impl Fn(usize) -> Option<&'a str> + 'a, WarehouseError> {
+    pub(crate) fn text(&self, name: &str) -> Result<impl Fn(usize) -> Option<&'a str> + 'a, WarehouseError> {
         let col = self.column(name)?.as_string_opt::<i32>().ok_or_else(|| corrupt(name, "text"))?;
         Ok(move |i: usize| (!col.is_null(i)).then(|| col.value(i)))
     }
 
-    fn number(&self, name: &str) -> Result<impl Fn(usize) -> Option<f64> + 'a, WarehouseError> {
+    pub(crate) fn number(&self, name: &str) -> Result<impl Fn(usize) -> Option<f64> + 'a, WarehouseError> {
         let col = self.column(name)?.as_primitive_opt::<Float64Type>().ok_or_else(|| corrupt(name, "a number"))?;
         Ok(move |i: usize| (!col.is_null(i)).then(|| col.value(i)))
     }
 
-    fn column(&self, name: &str) -> Result<&'a dyn Array, WarehouseError> {
+    pub(crate) fn column(&self, name: &str) -> Result<&'a dyn Array, WarehouseError> {
         let batch: &'a RecordBatch = self.batch;
         batch.column_by_name(name).map(|c| c.as_ref()).ok_or_else(|| corrupt(name, "present"))
     }
 }
 
 /// Id → name over a dm+d table with an id column and a `name` column (VTMs, ingredients).
-fn names_by_id(batches: &[RecordBatch], id_column: &str) -> Result<FxHashMap<String, String>, WarehouseError> {
+pub(crate) fn names_by_id(
+    batches: &[RecordBatch],
+    id_column: &str,
+) -> Result<FxHashMap<String, String>, WarehouseError> {
     let mut out = FxHashMap::default();
     for b in batches {
         let c = Columns { batch: b };
@@ -54,7 +57,7 @@ fn names_by_id(batches: &[RecordBatch], id_column: &str) -> Result<FxHashMap<Str
     Ok(out)
 }
 
-fn corrupt(column: &str, what: &str) -> WarehouseError {
+pub(crate) fn corrupt(column: &str, what: &str) -> WarehouseError {
     WarehouseError::Corrupt {
         path: "dm+d tables".into(),
         detail: format!("column {column} is not {what}; reload the release with `ipmo ingest dmd --force`"),

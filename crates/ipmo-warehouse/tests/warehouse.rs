@@ -658,3 +658,49 @@ fn shipped_measures_select_these_real_presentations() {
         insta::assert_snapshot!(format!("selects__{}", m.id), text);
     }
 }
+
+/// Substitution sets from the real 2019 dm+d cut and its BNF ↔ SNOMED mapping, against the sets
+/// worked out by hand from the release's seven VMP families (see the assertions).
+#[test]
+fn substitution_sets_from_the_real_dmd_cut() {
+    let Some(real) = ipmo_testkit::real_data("substitution_sets") else { return };
+    let cuts = real.join("dmd-openprescribing-tests");
+    let dir = tempfile::tempdir().unwrap();
+    let wh = Warehouse::open(dir.path()).unwrap();
+    assert_eq!(wh.substitution_inputs().unwrap(), (vec![], vec![]), "no release, no products");
+    load_release(&wh, &cuts.join("release-2019-04-01"), false).unwrap();
+    let mapping = cuts.join("bnf-snomed-mapping/mapping.xlsx");
+    let (rows, report) = ipmo_ingest::bnf_snomed::read_bnf_snomed(
+        ipmo_ingest::bnf_snomed::open_mapping(&mapping).unwrap(),
+        ErrorPolicy { max_errors: 0 },
+    )
+    .unwrap();
+    wh.load_bnf_snomed(vec![(rows, report, mapping)]).unwrap();
+    let (generics, brands) = wh.substitution_inputs().unwrap();
+    assert_eq!((generics.len(), brands.len()), (7, 15));
+    let sets = ipmo_value::substitution::build(&generics, &brands, None);
+    let got: Vec<(&str, Vec<&str>)> =
+        sets.sets.iter().map(|s| (s.id.as_str(), s.codes.iter().map(String::as_str).collect())).collect();
+    assert_eq!(
+        got,
+        [
+            // Adenosine 6mg/2ml vials: its brands are all restricted, so it stands alone.
+            ("0203020C0AAAAAA", vec!["0203020C0AAAAAA"]),
+            // Diclofenac 2.32% gel with its brand (Voltarol 12 hour emulgel P).
+            ("1003020U0AAAIAI", vec!["1003020U0AAAIAI", "1003020U0BBADAI"]),
+            // Pilocarpine 6% eye drops: preservative-free and preserved are not offered for each other.
+            ("1106000X0AAA4A4", vec!["1106000X0AAA4A4"]),
+            ("1106000X0AAAIAI", vec!["1106000X0AAAIAI"]),
+            // The two coal tar creams differ in substance (coal tar, coal tar solution) but share a code.
+            ("1305020C0AAFVFV", vec!["1305020C0AAFVFV"]),
+        ]
+    );
+    assert!(sets.sets.iter().all(|s| s.formulation_swap.is_none()));
+    let reasons = |reason: &str| sets.left_out.iter().filter(|l| l.reason == reason).count();
+    // Generic Nutrison and three brands have no BNF code in the mapping; ten brands are restricted
+    // (not available); one brand's generic (Nutrison) is never valid to prescribe as a VMP.
+    assert_eq!(reasons("no BNF code"), 4);
+    assert_eq!(reasons("not available"), 10);
+    assert_eq!(reasons("its generic is not available or not suitable for prescribing in primary care"), 1);
+    assert_eq!(sets.left_out.len(), 15);
+}
