@@ -22,6 +22,7 @@ mod measures;
 mod output;
 mod progress;
 mod serve;
+mod value;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
@@ -81,6 +82,9 @@ enum Command {
     /// What the warehouse knows of a medicine (dm+d, Drug Tariff, concessions, prescribing).
     #[command(subcommand)]
     Medicine(MedicineCommand),
+    /// The medicines value programme: substitution sets of generically equivalent presentations.
+    #[command(subcommand)]
+    Value(value::ValueCommand),
     /// Show what the warehouse holds and every file loaded into it.
     Status {
         /// Output format (csv and json list the loads, one row each).
@@ -204,6 +208,7 @@ fn run(cli: Cli) -> Result<()> {
             let wh = open(&cli.warehouse)?;
             ingest(&wh, what, quiet)
         }
+        Command::Value(c) => value::run(&open(&cli.warehouse)?, c),
         Command::Medicine(MedicineCommand::Show { term, show_sql }) => {
             medicine_show(&open(&cli.warehouse)?, &term, show_sql)
         }

@@ -1534,6 +1534,14 @@ fn real_reference_data_loads_and_a_medicine_is_shown() {
     );
     let mapped = ok(&ipmo(&wh, &["sql", "--format", "csv", "SELECT COUNT(*) FROM bnf_snomed"]));
     assert_eq!(mapped.lines().nth(1), Some("48"), "56 rows, 48 with a BNF code");
+    // Substitution sets of the cut (every mapped code: no prescribing is loaded here).
+    let sets = ok(&ipmo(&wh, &["value", "sets", "--all", "--format", "csv"]));
+    assert!(sets.contains("1003020U0AAAIAI,Diclofenac 2.32% gel,1003020U0AAAIAI 1003020U0BBADAI,"), "{sets}");
+    assert_eq!(sets.lines().count(), 6, "a header and five sets: {sets}");
+    let left = ok(&ipmo(&wh, &["value", "sets", "--all", "--left-out", "--format", "csv"]));
+    assert!(left.contains("3549611000001100,,no BNF code"), "{left}");
+    let none = failed(&ipmo(&tmp.path().join("empty"), &["value", "sets"]));
+    assert!(none.contains("no dm+d release is loaded"), "{none}");
 
     let by_old_id = ok(&ipmo(&wh, &["medicine", "show", "318338001"]));
     assert!(
