@@ -87,8 +87,6 @@ impl Warehouse {
     /// Every presentation known today — named in the BNF list or as prescribed, or listed by dm+d
     /// — under its current BNF code, with its dm+d products when a release is loaded.
     pub fn presentations(&self) -> Result<FxHashMap<String, Presentation>, WarehouseError> {
-        let manifest = self.manifest()?;
-        let read = |t: &str| read_table(self.root(), &manifest, t);
         let names = self.presentation_names()?;
         let current = self.bnf_current_codes()?;
         let today = |c: &str| current.get(c).cloned().unwrap_or_else(|| c.to_string());
@@ -102,29 +100,11 @@ impl Warehouse {
                 p.name.clone_from(name);
             }
         }
-        let history: FxHashMap<String, String> =
-            string_pairs(&read("dmd_id_history")?).map(|(o, n)| (o.to_string(), n.to_string())).collect();
-        let latest = |id: &str| {
-            let mut id = id.to_string();
-            for _ in 0..8 {
-                match history.get(&id) {
-                    Some(next) if *next != id => id.clone_from(next),
-                    _ => break,
-                }
-            }
-            id
-        };
         let products = self.dmd_products()?;
         if products.is_empty() {
             return Ok(out);
         }
-        // Links from BNF codes to products.
-        let mut links: Vec<(String, String)> = Vec::new();
-        for (bnf, snomed) in string_pairs(&read("bnf_snomed")?) {
-            links.push((today(bnf), latest(snomed)));
-        }
-        links.sort_unstable();
-        links.dedup();
+        let links = self.bnf_product_links(&current)?;
         for (code, id) in links {
             let Some(product) = products.get(&id) else { continue };
             let p = out.entry(code.clone()).or_insert_with(|| Presentation::named(&code, &product.name));
@@ -145,6 +125,37 @@ impl Warehouse {
             }
         }
         Ok(out)
+    }
+
+    /// NHSBSA's BNF ↔ SNOMED mapping as (current BNF code, today's dm+d id) pairs, sorted and
+    /// without repeats: codes moved on by `current` (old code → current), and ids that dm+d has
+    /// replaced followed through `dmd_id_history`.
+    pub(crate) fn bnf_product_links(
+        &self,
+        current: &FxHashMap<String, String>,
+    ) -> Result<Vec<(String, String)>, WarehouseError> {
+        let manifest = self.manifest()?;
+        let read = |t: &str| read_table(self.root(), &manifest, t);
+        let history: FxHashMap<String, String> =
+            string_pairs(&read("dmd_id_history")?).map(|(o, n)| (o.to_string(), n.to_string())).collect();
+        let latest = |id: &str| {
+            let mut id = id.to_string();
+            for _ in 0..8 {
+                match history.get(&id) {
+                    Some(next) if *next != id => id.clone_from(next),
+                    _ => break,
+                }
+            }
+            id
+        };
+        let today = |c: &str| current.get(c).cloned().unwrap_or_else(|| c.to_string());
+        let mut links: Vec<(String, String)> = Vec::new();
+        for (bnf, snomed) in string_pairs(&read("bnf_snomed")?) {
+            links.push((today(bnf), latest(snomed)));
+        }
+        links.sort_unstable();
+        links.dedup();
+        Ok(links)
     }
 
     /// Every VMP and AMP of the loaded release by id, an AMP carrying its VMP's facts.

@@ -2,11 +2,11 @@
 //! and NHSBSA's BNF ↔ SNOMED mapping: each generic (VMP) with its prescribing status,
 //! availability, preservative-free flag, route, form-route, unit dose and ingredient strengths
 //! (by the basis-of-strength substance where dm+d names one), and each brand (AMP) with its
-//! availability, both under their current BNF codes.
+//! availability, both under their current BNF codes (through the same links as
+//! [`Warehouse::presentations`]: old codes moved on, replaced dm+d ids followed).
 
 use crate::parquet_io::read_table;
 use crate::presentations::{Columns, corrupt, names_by_id};
-use crate::tables::string_pairs;
 use crate::{Warehouse, WarehouseError};
 use datafusion::arrow::array::{Array, AsArray};
 use ipmo_value::substitution::{Brand, Generic, Strength};
@@ -27,14 +27,11 @@ impl Warehouse {
         }
         let read = |t: &str| read_table(self.root(), &manifest, t);
         let current = self.bnf_current_codes()?;
-        // Each product's current BNF code (the smallest, should the mapping give two).
+        // Each product's current BNF code (the smallest, should the mapping give two: the links
+        // come sorted by code).
         let mut bnf: FxHashMap<String, String> = FxHashMap::default();
-        for (code, snomed) in string_pairs(&read("bnf_snomed")?) {
-            let now = current.get(code).cloned().unwrap_or_else(|| code.to_string());
-            let slot = bnf.entry(snomed.to_string()).or_insert_with(|| now.clone());
-            if now < *slot {
-                *slot = now;
-            }
+        for (code, id) in self.bnf_product_links(&current)? {
+            bnf.entry(id).or_insert(code);
         }
         let code_of = |id: &str| bnf.get(id).cloned().unwrap_or_default();
         let substance = names_by_id(&read("dmd_ingredient")?, "isid")?;

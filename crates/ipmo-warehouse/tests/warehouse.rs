@@ -415,6 +415,18 @@ fn load_release(wh: &Warehouse, path: &Path, force: bool) -> Result<ipmo_warehou
     wh.load_dmd(&release, path, force)
 }
 
+/// The real 2019 dm+d cut and its BNF ↔ SNOMED mapping, loaded.
+fn load_2019_cut_with_mapping(wh: &Warehouse, cuts: &Path) {
+    load_release(wh, &cuts.join("release-2019-04-01"), false).unwrap();
+    let mapping = cuts.join("bnf-snomed-mapping/mapping.xlsx");
+    let (rows, report) = ipmo_ingest::bnf_snomed::read_bnf_snomed(
+        ipmo_ingest::bnf_snomed::open_mapping(&mapping).unwrap(),
+        ErrorPolicy { max_errors: 0 },
+    )
+    .unwrap();
+    wh.load_bnf_snomed(vec![(rows, report, mapping)]).unwrap();
+}
+
 fn strings(wh: &Warehouse, sql: &str) -> Vec<String> {
     csv_of(wh, sql).lines().skip(1).map(str::to_string).collect()
 }
@@ -564,14 +576,7 @@ fn todays_presentations(real: &Path) -> Vec<ipmo_measures::Presentation> {
     }
     wh.load_bnf(files).unwrap();
     let cuts = real.join("dmd-openprescribing-tests");
-    load_release(&wh, &cuts.join("release-2019-04-01"), false).unwrap();
-    let mapping = cuts.join("bnf-snomed-mapping/mapping.xlsx");
-    let (rows, report) = ipmo_ingest::bnf_snomed::read_bnf_snomed(
-        ipmo_ingest::bnf_snomed::open_mapping(&mapping).unwrap(),
-        ErrorPolicy { max_errors: 0 },
-    )
-    .unwrap();
-    wh.load_bnf_snomed(vec![(rows, report, mapping)]).unwrap();
+    load_2019_cut_with_mapping(&wh, &cuts);
     let mut current: BTreeMap<String, String> = BTreeMap::new();
     let mut names = |path: PathBuf, code: &str, name: &str| {
         let mut r = csv::Reader::from_path(path).unwrap();
@@ -668,14 +673,7 @@ fn substitution_sets_from_the_real_dmd_cut() {
     let dir = tempfile::tempdir().unwrap();
     let wh = Warehouse::open(dir.path()).unwrap();
     assert_eq!(wh.substitution_inputs().unwrap(), (vec![], vec![]), "no release, no products");
-    load_release(&wh, &cuts.join("release-2019-04-01"), false).unwrap();
-    let mapping = cuts.join("bnf-snomed-mapping/mapping.xlsx");
-    let (rows, report) = ipmo_ingest::bnf_snomed::read_bnf_snomed(
-        ipmo_ingest::bnf_snomed::open_mapping(&mapping).unwrap(),
-        ErrorPolicy { max_errors: 0 },
-    )
-    .unwrap();
-    wh.load_bnf_snomed(vec![(rows, report, mapping)]).unwrap();
+    load_2019_cut_with_mapping(&wh, &cuts);
     let (generics, brands) = wh.substitution_inputs().unwrap();
     assert_eq!((generics.len(), brands.len()), (7, 15));
     let sets = ipmo_value::substitution::build(&generics, &brands, None);

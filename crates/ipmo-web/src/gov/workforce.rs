@@ -38,7 +38,6 @@ pub(super) async fn page(State(s): State<Shared>, headers: HeaderMap, p: crate::
         by_sector: latest.as_deref().map(|q| by_sector(&returns, kinds::SECTORS, q)).unwrap_or_default(),
         projection: project(&totals),
         totals,
-        latest,
     };
     let title = match sector {
         Some(x) => format!("Workforce: {x}"),
@@ -62,8 +61,6 @@ struct Plan<'a> {
     sector: Option<&'a str>,
     /// Totals per quarter, oldest first.
     totals: BTreeMap<String, QuarterTotals>,
-    /// The newest quarter with a return.
-    latest: Option<String>,
     /// Returns counted.
     used: usize,
     /// Whether the newest return is more than a quarter old.
@@ -151,7 +148,8 @@ fn trend(plan: &Plan) -> Markup {
 
 /// Totals by quarter, and by sector for the newest quarter.
 fn tables(plan: &Plan) -> Markup {
-    let (totals, by_sector, sector, latest) = (&plan.totals, &plan.by_sector, plan.sector, &plan.latest);
+    let (totals, by_sector, sector) = (&plan.totals, &plan.by_sector, plan.sector);
+    let latest = totals.keys().next_back();
     html! {
         div.table-scroll role="region" aria-label="Totals by quarter" tabindex="0" { table.table {
             caption { "Totals by quarter" }
@@ -162,7 +160,7 @@ fn tables(plan: &Plan) -> Markup {
         } }
         @if sector.is_none() && !by_sector.is_empty() {
             div.table-scroll role="region" aria-label="By sector" tabindex="0" { table.table {
-                caption { "By sector, " (latest.clone().unwrap_or_default()) }
+                caption { "By sector, " (latest.cloned().unwrap_or_default()) }
                 thead { tr { th scope="col" { "Sector" } th scope="col" .num { "Establishment (WTE)" } th scope="col" .num { "In post (WTE)" } th scope="col" .num { "Vacancy rate" } th scope="col" .num { "Turnover" } } }
                 tbody { @for (x, t) in by_sector { tr {
                     td { a href=(format!("/gov/workforce?sector={}", crate::params::urlencode(x))) { (x) } } td.num { (wte(t.establishment)) } td.num { (wte(t.in_post)) } td.num { (pct(t.vacancy_rate())) } td.num { (pct(t.turnover())) }
