@@ -82,7 +82,8 @@ enum Command {
     /// What the warehouse knows of a medicine (dm+d, Drug Tariff, concessions, prescribing).
     #[command(subcommand)]
     Medicine(MedicineCommand),
-    /// The medicines value programme: substitution sets of generically equivalent presentations.
+    /// The medicines value programme: substitution sets of generically equivalent presentations and
+    /// price-per-unit savings.
     #[command(subcommand)]
     Value(value::ValueCommand),
     /// Show what the warehouse holds and every file loaded into it.
@@ -208,7 +209,7 @@ fn run(cli: Cli) -> Result<()> {
             let wh = open(&cli.warehouse)?;
             ingest(&wh, what, quiet)
         }
-        Command::Value(c) => value::run(&open(&cli.warehouse)?, c),
+        Command::Value(c) => value::run(&open(&cli.warehouse)?, c, quiet),
         Command::Medicine(MedicineCommand::Show { term, show_sql }) => {
             medicine_show(&open(&cli.warehouse)?, &term, show_sql)
         }

@@ -1,14 +1,19 @@
-//! `ipmo value …`: the medicines value programme. So far `value sets`: the substitution sets
-//! built from the loaded dm+d release (`ipmo_value::substitution`), limited to the presentations
-//! seen in prescribing unless `--all`, and with `--left-out` the products that take no part and
-//! why.
+//! `ipmo value …`: the medicines value programme. `value sets` lists the substitution sets built
+//! from the loaded dm+d release (`ipmo_value::substitution`), limited to the presentations seen in
+//! prescribing unless `--all`, and with `--left-out` the products that take no part and why;
+//! `value compute` stores price-per-unit savings for every month; `value ppu` lists an
+//! organisation's PPU opportunities through SQL it can print.
 
+use crate::measures::MembershipArg;
 use crate::output::{Cell, Format, Output};
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use clap::Subcommand;
-use ipmo_value::substitution;
+use ipmo_domain::YearMonth;
+use ipmo_domain::display::pounds;
+use ipmo_value::ppu::{Mode, Thresholds};
 use ipmo_warehouse::Warehouse;
-use std::collections::BTreeSet;
+use ipmo_warehouse::ppu::opportunities_sql;
+use std::time::Instant;
 
 /// `ipmo value` subcommands.
 #[derive(Subcommand)]
@@ -26,25 +31,49 @@ pub(crate) enum ValueCommand {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// Compute price-per-unit savings for every month with prescribing (replaces the `ppu_*`
+    /// tables in one commit).
+    Compute {
+        /// Which organisations a practice's savings count towards.
+        #[arg(long, value_enum, default_value = "as-at")]
+        membership: MembershipArg,
+    },
+    /// An organisation's price-per-unit opportunities in a month, largest saving first.
+    Ppu {
+        /// Organisation level: practice, pcn, sicbl, icb, region, england or group:<set>.
+        #[arg(long, default_value = "england")]
+        level: String,
+        /// Organisation code (ENG for England).
+        #[arg(long, default_value = "ENG")]
+        org: String,
+        /// Month (YYYY-MM); the latest computed when left out.
+        #[arg(long)]
+        month: Option<YearMonth>,
+        /// `date-correct` (the discount in force in the month) or `reference` (OpenPrescribing's).
+        #[arg(long, default_value = "date-correct")]
+        mode: String,
+        /// Smallest saving listed, in pounds; the level's default when left out (£10 practice,
+        /// £20 PCN, £200 sub-ICB location or group, £500 ICB, £5,000 region, £50,000 England).
+        #[arg(long)]
+        min_saving: Option<f64>,
+        /// Print the SQL instead of running it.
+        #[arg(long)]
+        sql: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
 }
 
 /// Runs `ipmo value …`.
-pub(crate) fn run(wh: &Warehouse, cmd: ValueCommand) -> Result<()> {
+pub(crate) fn run(wh: &Warehouse, cmd: ValueCommand, quiet: bool) -> Result<()> {
     match cmd {
         ValueCommand::Sets { all, left_out, format } => {
-            let (generics, brands) = wh.substitution_inputs()?;
-            if generics.is_empty() && brands.is_empty() {
+            let Some(sets) = wh.substitution_sets(all)? else {
                 bail!(
                     "no dm+d release is loaded: load one with `ipmo ingest dmd DIR`, and NHSBSA's BNF SNOMED mapping with `ipmo ingest bnf-snomed FILE`"
                 );
-            }
-            let prescribed: Option<BTreeSet<String>> = if all {
-                None
-            } else {
-                let current = wh.bnf_current_codes()?;
-                Some(wh.presentation_names()?.into_keys().map(|c| current.get(&c).cloned().unwrap_or(c)).collect())
             };
-            let sets = substitution::build(&generics, &brands, prescribed.as_ref());
             let table = if left_out {
                 let mut t = Output::new(&["id", "bnf_code", "reason"]);
                 for l in &sets.left_out {
@@ -66,5 +95,74 @@ pub(crate) fn run(wh: &Warehouse, cmd: ValueCommand) -> Result<()> {
             table.write(format, &mut std::io::stdout().lock())?;
             Ok(())
         }
+        ValueCommand::Compute { membership } => compute(wh, membership.into(), quiet),
+        ValueCommand::Ppu { level, org, month, mode, min_saving, sql, format } => {
+            let mode = Mode::parse(&mode).ok_or_else(|| anyhow!("--mode must be date-correct or reference, not \"{mode}\""))?;
+            if min_saving.is_some_and(|m| !m.is_finite() || m < 0.0) {
+                bail!("--min-saving must be a number of pounds, 0 or more");
+            }
+            let month = match month {
+                Some(m) => m,
+                None => latest_ppu_month(wh)?,
+            };
+            let min_pence = min_saving.map_or_else(|| Thresholds::default().for_level(&level), |p| p * 100.0);
+            let query = opportunities_sql(&level, &org, month, mode, min_pence);
+            if sql {
+                println!("{query};");
+                return Ok(());
+            }
+            let rt = tokio::runtime::Runtime::new().context("cannot start the query runtime")?;
+            let out_format = match format {
+                Format::Table => ipmo_warehouse::OutputFormat::Table,
+                Format::Csv => ipmo_warehouse::OutputFormat::Csv,
+                Format::Json => ipmo_warehouse::OutputFormat::Json,
+            };
+            let rows = rt.block_on(wh.query_to(&query, out_format, &mut std::io::stdout().lock()))?;
+            if !quiet {
+                let total = rt.block_on(wh.query_f64(&format!("SELECT SUM(saving_pounds) FROM ({query})")))?;
+                eprintln!(
+                    "{level} {org}, {month}, {} mode: {rows} sets with a saving of {} or more, {} in all",
+                    mode.as_str(),
+                    pounds(min_pence / 100.0),
+                    pounds(total.unwrap_or(0.0))
+                );
+            }
+            Ok(())
+        }
     }
+}
+
+/// The newest month with stored PPU savings.
+fn latest_ppu_month(wh: &Warehouse) -> Result<YearMonth> {
+    wh.manifest()?
+        .partitions("ppu_savings")
+        .into_iter()
+        .filter_map(|p| p.parse().ok())
+        .max()
+        .ok_or_else(|| anyhow!("no PPU savings are stored yet: run `ipmo value compute` first"))
+}
+
+/// `ipmo value compute`.
+fn compute(wh: &Warehouse, membership: ipmo_warehouse::Membership, quiet: bool) -> Result<()> {
+    let started = Instant::now();
+    let (groups, _) = wh.groups()?;
+    let rt = tokio::runtime::Runtime::new().context("cannot start the query runtime")?;
+    let report = rt.block_on(wh.compute_ppu(membership, &groups, |month, rows| {
+        if !quiet {
+            eprintln!("ppu: {month}: {rows} prescribing rows read");
+        }
+    }))?;
+    if report.months.is_empty() {
+        bail!("the warehouse at {} has no prescribing; load some with `ipmo ingest epd`", wh.root().display());
+    }
+    if !quiet {
+        eprintln!(
+            "ppu: {} sets over {} months, {} rows stored in {:.1} s",
+            report.sets,
+            report.months.len(),
+            report.rows_stored,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
 }

@@ -1779,3 +1779,145 @@ fn measures_are_found_by_their_openprescribing_id() {
     let own = ok(&ipmo(&wh, &["measures", "show", "doac_share_of_anticoagulants"]));
     assert!(!own.contains("OpenPrescribing measure:"), "{own}");
 }
+
+/// `ipmo value compute` stores PPU savings that independent SQL over the prescribing reproduces:
+/// each practice's discounted NIC per set, the 10th-percentile target, each practice's saving and
+/// each ICB's sum of them; the discount factors follow the scale in force in the month (March
+/// 2024 the 7.2% average, April 2024 the category scale) and OpenPrescribing's in reference mode.
+#[test]
+fn ppu_savings_agree_with_independent_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, wh) = (dir.path().join("input"), dir.path().join("wh"));
+    synth_and_load_months(&input, &wh, "40", "2024-03", 2);
+    let f = |n: &str| input.join(n).to_str().unwrap().to_string();
+    ok(&ipmo(
+        &wh,
+        &["-q", "ingest", "tariff", &f("drug_tariff_part_viii_a_202403.csv"), &f("drug_tariff_part_viii_a_202404.csv")],
+    ));
+    ok(&ipmo(&wh, &["-q", "ingest", "concessions", &f("price_concessions.html")]));
+    let out = ipmo(&wh, &["value", "compute"]);
+    ok(&out);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("over 2 months"), "{}", String::from_utf8_lossy(&out.stderr));
+    for month in ["2024-03-01", "2024-04-01"] {
+        let stored = |column: &str, org_type: &str| {
+            sql_map(
+                &wh,
+                &format!(
+                    "SELECT org_code || ' ' || set_id, {column} FROM ppu_savings \
+                     WHERE month = DATE '{month}' AND org_type = '{org_type}' ORDER BY 1"
+                ),
+            )
+        };
+        let practices = "FROM prescribing_current p \
+             JOIN ppu_prices f ON f.month = p.month AND f.bnf_code = p.bnf_code \
+             JOIN org_membership m ON m.practice_code = p.practice_code \
+               AND (m.valid_from IS NULL OR m.valid_from <= p.month) AND (m.valid_to IS NULL OR m.valid_to > p.month) \
+             JOIN practices pr ON pr.practice_code = p.practice_code AND pr.is_gp_practice";
+        let nic = sql_map(
+            &wh,
+            &format!(
+                "SELECT p.practice_code || ' ' || f.set_id, SUM(p.nic_pence * f.discount_factor) {practices} \
+                 WHERE p.month = DATE '{month}' AND p.practice_code NOT LIKE '%998' GROUP BY 1 ORDER BY 1"
+            ),
+        );
+        assert_same(&format!("{month} practice NIC"), &stored("nic_pence", "practice"), &nic);
+        // The target: SQL's PERCENTILE_CONT over the stored practice rows.
+        let targets = sql_map(
+            &wh,
+            &format!("SELECT set_id, target_ppu FROM ppu_targets WHERE month = DATE '{month}' ORDER BY 1"),
+        );
+        let sql_targets = sql_map(
+            &wh,
+            &format!(
+                "SELECT set_id, percentile_cont(0.1) WITHIN GROUP (ORDER BY nic_pence / quantity) FROM ppu_savings \
+                 WHERE month = DATE '{month}' AND org_type = 'practice' AND quantity > 0 GROUP BY set_id ORDER BY 1"
+            ),
+        );
+        assert_eq!(targets.len(), sql_targets.len());
+        for (set, t) in &sql_targets {
+            assert!((targets[set] - t).abs() <= 1e-8 * t.abs().max(1.0), "{month} {set}: {} vs {t}", targets[set]);
+        }
+        // Each practice's saving, and an ICB's as the sum of its practices'.
+        let saving = sql_map(
+            &wh,
+            &format!(
+                "SELECT s.org_code || ' ' || s.set_id, GREATEST(0, s.nic_pence - s.quantity * t.target_ppu) \
+                 FROM ppu_savings s JOIN ppu_targets t ON t.month = s.month AND t.set_id = s.set_id \
+                 WHERE s.month = DATE '{month}' AND s.org_type = 'practice' ORDER BY 1"
+            ),
+        );
+        let engine = stored("saving_pence", "practice");
+        for (k, v) in &saving {
+            assert!((engine[k] - v).abs() <= 1e-6 * v.max(1.0), "{month} {k}: {} vs {v}", engine[k]);
+        }
+        let icb = sql_map(
+            &wh,
+            &format!(
+                "SELECT m.icb_code || ' ' || s.set_id, SUM(s.saving_pence) FROM ppu_savings s \
+                 JOIN org_membership m ON m.practice_code = s.org_code \
+                   AND (m.valid_from IS NULL OR m.valid_from <= s.month) AND (m.valid_to IS NULL OR m.valid_to > s.month) \
+                 WHERE s.month = DATE '{month}' AND s.org_type = 'practice' GROUP BY 1 HAVING SUM(s.saving_pence) > 0 ORDER BY 1"
+            ),
+        );
+        let stored_icb = stored("saving_pence", "icb");
+        let stored_icb: std::collections::BTreeMap<String, f64> =
+            stored_icb.into_iter().filter(|(_, v)| *v > 0.0).collect();
+        assert_same(&format!("{month} ICB savings"), &stored_icb, &icb);
+    }
+    // Discount factors by the rules, from the Tariff category each code's generic pack carries.
+    let wrong = ok(&ipmo(
+        &wh,
+        &[
+            "sql",
+            "--format",
+            "csv",
+            "SELECT COUNT(*) FROM ppu_prices WHERE discount_factor <> CASE \
+               WHEN month < DATE '2024-04-01' AND conceded THEN 1.0 \
+               WHEN month < DATE '2024-04-01' THEN 0.928 \
+               WHEN conceded THEN 1.0 WHEN tariff_category IN ('A', 'M') THEN 0.8 ELSE 0.95 END \
+             OR reference_discount_factor <> CASE \
+               WHEN conceded THEN 1.0 WHEN tariff_category IN ('A', 'M') THEN 0.8 ELSE 0.95 END",
+        ],
+    ));
+    assert_eq!(wrong.lines().nth(1), Some("0"), "{wrong}");
+    let categories = ok(&ipmo(
+        &wh,
+        &[
+            "sql",
+            "--format",
+            "csv",
+            "SELECT COUNT(*) FILTER (WHERE f.tariff_category = t.category), COUNT(*) FROM ppu_prices f \
+             JOIN bnf_snomed b ON b.bnf_code = f.bnf_code JOIN tariff t ON t.vmp = b.snomed_code AND t.month = f.month",
+        ],
+    ));
+    let counts: Vec<i64> = categories.lines().nth(1).unwrap().split(',').map(|n| n.parse().unwrap()).collect();
+    assert!(counts[1] > 100 && counts[0] == counts[1], "categories agree with the Tariff: {categories}");
+    // The reference mode differs before April 2024 (0.80/0.95 against 0.928) and not after.
+    let totals = sql_map(
+        &wh,
+        "SELECT CAST(month AS VARCHAR), SUM(saving_pence) - SUM(reference_saving_pence) FROM ppu_savings \
+         WHERE org_type = 'england' GROUP BY 1 ORDER BY 1",
+    );
+    assert!(totals["2024-03-01"].abs() > 1.0 && totals["2024-04-01"].abs() < 1e-6, "{totals:?}");
+    // `ipmo value ppu` lists what the stored rows hold, and shows its SQL.
+    let icb = sql_map(&wh, "SELECT icb_code, COUNT(*) FROM org_membership GROUP BY icb_code ORDER BY 1");
+    let code = icb.keys().next().unwrap();
+    let listed = ok(&ipmo(
+        &wh,
+        &["value", "ppu", "--level", "icb", "--org", code, "--min-saving", "0", "--format", "csv", "--month", "2024-04"],
+    ));
+    let rows = csv_rows(&listed);
+    let listed_total: f64 = rows.iter().map(|r| r["saving_pounds"].parse::<f64>().unwrap()).sum();
+    let stored_total = sql_map(
+        &wh,
+        &format!(
+            "SELECT org_code, SUM(saving_pence) / 100 FROM ppu_savings WHERE org_type = 'icb' AND org_code = '{code}' \
+             AND month = DATE '2024-04-01' AND saving_pence > 0 GROUP BY org_code"
+        ),
+    );
+    assert!(!rows.is_empty() && (listed_total - stored_total[code]).abs() < 0.01 * rows.len() as f64);
+    let sql = ok(&ipmo(&wh, &["value", "ppu", "--level", "icb", "--org", code, "--sql"]));
+    assert!(sql.contains("FROM ppu_savings") && sql.contains("2024-04-01"), "{sql}");
+    let bad = ipmo(&wh, &["value", "ppu", "--mode", "cheapest"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("date-correct or reference"));
+}

@@ -147,6 +147,70 @@ pub const LEVELS: [&str; 6] = [
 /// Code of the single England organisation.
 pub const ENGLAND: &str = "ENG";
 
+/// The organisations of one level (or one custom group set) in a month, and which of them each
+/// practice counts towards, so that every engine sums practices into organisations alike.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LevelMembers {
+    /// The level's stored name ([`OrgLevel::as_str`], or `group:<set>`).
+    pub org_type: String,
+    /// The level's organisations, in order of first appearance (a group set's in its order).
+    pub codes: Vec<String>,
+    /// For each practice (in the order given), positions in `codes` it counts towards: one at
+    /// an NHS level (none for a practice outside any PCN), any number in a custom group set.
+    pub of_practice: Vec<Vec<usize>>,
+}
+
+/// Every NHS level, smallest first, then each custom group set, for a month's practices. A
+/// practice is in a group when its own code or any of its organisations' codes is a member.
+pub fn level_members(practices: &[PracticeMonth], groups: &[GroupSet]) -> Vec<LevelMembers> {
+    let key_level = |level: OrgLevel, key: &dyn Fn(&PracticeMonth) -> Option<&str>| {
+        let mut codes: Vec<String> = Vec::new();
+        let mut position: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        let of_practice = practices
+            .iter()
+            .map(|p| match key(p) {
+                Some(k) => {
+                    let i = *position.entry(k).or_insert_with(|| {
+                        codes.push(k.to_string());
+                        codes.len() - 1
+                    });
+                    vec![i]
+                }
+                None => vec![],
+            })
+            .collect();
+        LevelMembers { org_type: level.as_str().to_string(), codes, of_practice }
+    };
+    let mut out = vec![
+        key_level(OrgLevel::Practice, &|p| Some(p.code.as_str())),
+        key_level(OrgLevel::Pcn, &|p| p.pcn.as_deref()),
+        key_level(OrgLevel::Sicbl, &|p| Some(p.sicbl.as_str())),
+        key_level(OrgLevel::Icb, &|p| Some(p.icb.as_str())),
+        key_level(OrgLevel::Region, &|p| Some(p.region.as_str())),
+        key_level(OrgLevel::England, &|_| Some(ENGLAND)),
+    ];
+    for set in groups {
+        let of_practice = practices
+            .iter()
+            .map(|p| {
+                let orgs = [Some(p.code.as_str()), p.pcn.as_deref(), Some(&p.sicbl), Some(&p.icb), Some(&p.region)];
+                set.groups
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, g)| g.members.iter().any(|m| orgs.contains(&Some(m.as_str()))))
+                    .map(|(i, _)| i)
+                    .collect()
+            })
+            .collect();
+        out.push(LevelMembers {
+            org_type: format!("group:{}", set.id),
+            codes: set.groups.iter().map(|g| g.code.clone()).collect(),
+            of_practice,
+        });
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,6 +22,7 @@ use crate::library::Library;
 use crate::selection::{Bounds, Presentation};
 use ipmo_domain::YearMonth;
 pub use ipmo_domain::practice::{Amounts, ENGLAND, Group, GroupSet, LEVELS, PracticeMonth};
+use ipmo_domain::practice::level_members;
 use ipmo_stats::percentile::{deciles, percent_ranks};
 use rustc_hash::FxHashMap;
 
@@ -499,68 +500,6 @@ pub struct MonthResults {
     pub deciles: Vec<DecileRow>,
 }
 
-struct Level {
-    org_type: String,
-    codes: Vec<String>,
-    /// For each practice, the organisations it counts towards at this level.
-    of_practice: Vec<Vec<usize>>,
-}
-
-fn levels(practices: &[PracticeMonth], groups: &[GroupSet]) -> Vec<Level> {
-    let mut out = Vec::new();
-    let key_level = |org_type: &str, key: &dyn Fn(&PracticeMonth) -> Option<&str>| {
-        let mut codes: Vec<String> = Vec::new();
-        let mut position: FxHashMap<String, usize> = FxHashMap::default();
-        let of_practice = practices
-            .iter()
-            .map(|p| match key(p) {
-                Some(k) => {
-                    let i = *position.entry(k.to_string()).or_insert_with(|| {
-                        codes.push(k.to_string());
-                        codes.len() - 1
-                    });
-                    vec![i]
-                }
-                None => vec![],
-            })
-            .collect();
-        Level { org_type: org_type.to_string(), codes, of_practice }
-    };
-    out.push(key_level("practice", &|p| Some(p.code.as_str())));
-    out.push(key_level("pcn", &|p| p.pcn.as_deref()));
-    out.push(key_level("sicbl", &|p| Some(p.sicbl.as_str())));
-    out.push(key_level("icb", &|p| Some(p.icb.as_str())));
-    out.push(key_level("region", &|p| Some(p.region.as_str())));
-    out.push(key_level("england", &|_| Some(ENGLAND)));
-    for set in groups {
-        let of_practice = practices
-            .iter()
-            .map(|p| {
-                set.groups
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, g)| {
-                        g.members.iter().any(|m| {
-                            m == &p.code
-                                || Some(m.as_str()) == p.pcn.as_deref()
-                                || m == &p.sicbl
-                                || m == &p.icb
-                                || m == &p.region
-                        })
-                    })
-                    .map(|(i, _)| i)
-                    .collect()
-            })
-            .collect();
-        out.push(Level {
-            org_type: format!("group:{}", set.id),
-            codes: set.groups.iter().map(|g| g.code.clone()).collect(),
-            of_practice,
-        });
-    }
-    out
-}
-
 /// Computes every measure in `index` for every organisation level and custom group.
 pub fn compute_month(
     index: &CodeIndex<'_>,
@@ -569,7 +508,7 @@ pub fn compute_month(
     practices: &[PracticeMonth],
     groups: &[GroupSet],
 ) -> MonthResults {
-    let levels = levels(practices, groups);
+    let levels = level_members(practices, groups);
     let adjusted = (!acc.inhaler_quantity.is_empty()).then(|| acc.with_inhalers(index));
     let (numerators, denominators) = match &adjusted {
         Some((n, d)) => (n.as_slice(), d.as_slice()),

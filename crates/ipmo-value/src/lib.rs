@@ -1,7 +1,9 @@
 //! The medicines value programme's computations, apart from storage and pages: which
-//! presentations a prescriber could swap for one another at the same dose ([`substitution`]), so
-//! that price-per-unit variation within such a set is money that could be saved. Inputs are plain
-//! facts read from dm+d by the warehouse; outputs are plain sets, each with the rule that joined
-//! its members and the reasons products were left out.
+//! presentations a prescriber could swap for one another at the same dose ([`substitution`]), and
+//! what price-per-unit variation within such a set says could be saved ([`ppu`]). Inputs are plain
+//! facts the warehouse reads (dm+d, prices, a month's prescribing by practice); outputs are plain
+//! structs: sets with the rule that joined their members and why products were left out, targets
+//! and savings per practice and organisation.
 
+pub mod ppu;
 pub mod substitution;

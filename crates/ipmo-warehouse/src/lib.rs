@@ -16,6 +16,7 @@ pub mod measure_store;
 pub mod medicine;
 pub mod membership;
 mod parquet_io;
+pub mod ppu;
 mod presentations;
 mod query;
 mod reference;

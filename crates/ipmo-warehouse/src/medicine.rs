@@ -27,7 +27,7 @@ pub enum Resolved {
 /// Most products listed when a name matches several.
 pub const MAX_MATCHES: usize = 25;
 
-fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 

@@ -115,6 +115,23 @@ impl Warehouse {
         Ok(self.dataframe(sql).await?.collect().await?)
     }
 
+    /// The first column of the first row of a query as a number (None when empty, null or not
+    /// a number): for a total printed beside a listing.
+    pub async fn query_f64(&self, sql: &str) -> Result<Option<f64>, WarehouseError> {
+        use datafusion::arrow::array::{Array, AsArray};
+        use datafusion::arrow::datatypes::{DataType, Float64Type};
+        for b in self.query(sql).await? {
+            if b.num_rows() == 0 {
+                continue;
+            }
+            let col = datafusion::arrow::compute::cast(b.column(0), &DataType::Float64)
+                .map_err(|e| WarehouseError::Query(e.to_string()))?;
+            let col = col.as_primitive::<Float64Type>();
+            return Ok((!col.is_null(0)).then(|| col.value(0)));
+        }
+        Ok(None)
+    }
+
     /// Plans one SQL statement. Statements that would change anything (`CREATE`, `INSERT`,
     /// `COPY`, `SET`) are refused: the warehouse changes only through `ipmo ingest`, so that the
     /// manifest stays a true account of what it holds.

@@ -222,6 +222,40 @@ pub fn table_schema(table: &str) -> Option<SchemaRef> {
             ("suppress_at", Int32, true),
             ("source_file", Utf8, false),
         ]),
+        "ppu_sets" => schema(&[
+            ("set_id", Utf8, false),
+            ("bnf_code", Utf8, false),
+            ("set_name", Utf8, false),
+            ("formulation_swap", Utf8, true),
+            ("dmd_release", Utf8, true),
+        ]),
+        "ppu_prices" => schema(&[
+            ("month", Date32, false),
+            ("bnf_code", Utf8, false),
+            ("set_id", Utf8, false),
+            ("tariff_category", Utf8, true),
+            ("conceded", Boolean, false),
+            ("discount_factor", Float64, false),
+            ("reference_discount_factor", Float64, false),
+        ]),
+        "ppu_targets" => schema(&[
+            ("month", Date32, false),
+            ("set_id", Utf8, false),
+            ("target_ppu", Float64, true),
+            ("reference_target_ppu", Float64, true),
+            ("practices", Int64, false),
+        ]),
+        "ppu_savings" => schema(&[
+            ("month", Date32, false),
+            ("set_id", Utf8, false),
+            ("org_type", Utf8, false),
+            ("org_code", Utf8, false),
+            ("quantity", Float64, false),
+            ("nic_pence", Float64, false),
+            ("saving_pence", Float64, false),
+            ("reference_nic_pence", Float64, false),
+            ("reference_saving_pence", Float64, false),
+        ]),
         name if name.starts_with("dmd_") => return dmd_schema(name),
         _ => return None,
     })
@@ -245,7 +279,7 @@ fn dmd_schema(table: &str) -> Option<SchemaRef> {
 }
 
 /// Every stored table, in the order `ipmo sql` lists them.
-pub const STORED_TABLES: [&str; 36] = [
+pub const STORED_TABLES: [&str; 40] = [
     PRESCRIBING,
     PRESCRIBING_BY_QUANTITY,
     "org_map_snapshots",
@@ -266,6 +300,10 @@ pub const STORED_TABLES: [&str; 36] = [
     "indicator_values",
     "indicator_deciles",
     "indicator_definitions",
+    "ppu_sets",
+    "ppu_prices",
+    "ppu_targets",
+    "ppu_savings",
     "tariff",
     "tariff_cat_m",
     "concessions",

@@ -1,0 +1,382 @@
+//! Price-per-unit savings computed over the stored prescribing and stored beside it, so that the
+//! dashboard reads them and `ipmo sql` can recompute any of them.
+//!
+//! Four tables, replaced whole by each computation: `ppu_sets` (the substitution sets of the
+//! loaded dm+d release, one row per code), `ppu_prices` (per month and code, the Drug Tariff
+//! category, whether a pack was conceded, and the discount factor under each mode), `ppu_targets`
+//! (per month and set, the target PPU under each mode) and `ppu_savings` (per month, set and
+//! organisation: quantity, discounted NIC and saving under each mode; every practice that
+//! prescribed the set, and every other organisation with a saving, England always).
+
+use crate::measure_store::Membership;
+use crate::parquet_io::read_table;
+use crate::presentations::Columns;
+use crate::tables::Col;
+use crate::{Warehouse, WarehouseError};
+use datafusion::arrow::array::AsArray;
+use datafusion::arrow::datatypes::Date32Type;
+use ipmo_domain::YearMonth;
+use ipmo_domain::practice::{GroupSet, level_members};
+use ipmo_measures::compute::RowKeys;
+use ipmo_value::ppu::{self, Mode, PracticeAmounts};
+use ipmo_value::substitution::{self, Sets};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeSet;
+
+/// What a PPU computation did, for the command's report.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PpuReport {
+    /// Substitution sets with a code seen in prescribing.
+    pub sets: usize,
+    /// Months computed.
+    pub months: Vec<YearMonth>,
+    /// Prescribing rows read.
+    pub rows_read: u64,
+    /// Rows stored in `ppu_savings`.
+    pub rows_stored: u64,
+}
+
+/// One code's prices in one month.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct CodePrice {
+    /// Drug Tariff Part VIIIA category letter of its packs, if it has any in the Tariff.
+    category: Option<char>,
+    /// Whether any of its packs had a price concession.
+    conceded: bool,
+}
+
+impl Warehouse {
+    /// The substitution sets of the loaded dm+d release, limited to codes seen in prescribing
+    /// unless `all`; None when no release is loaded.
+    pub fn substitution_sets(&self, all: bool) -> Result<Option<Sets>, WarehouseError> {
+        let (generics, brands) = self.substitution_inputs()?;
+        if generics.is_empty() && brands.is_empty() {
+            return Ok(None);
+        }
+        let prescribed: Option<BTreeSet<String>> = if all {
+            None
+        } else {
+            let current = self.bnf_current_codes()?;
+            Some(self.presentation_names()?.into_keys().map(|c| current.get(&c).cloned().unwrap_or(c)).collect())
+        };
+        Ok(Some(substitution::build(&generics, &brands, prescribed.as_ref())))
+    }
+
+    /// Computes PPU savings for every month with prescribing and replaces the `ppu_*` tables in
+    /// one commit. `progress(month, rows)` is called after each month.
+    pub async fn compute_ppu(
+        &self,
+        membership: Membership,
+        groups: &[GroupSet],
+        mut progress: impl FnMut(YearMonth, u64),
+    ) -> Result<PpuReport, WarehouseError> {
+        let Some(sets) = self.substitution_sets(false)? else {
+            return Err(WarehouseError::Query(
+                "no dm+d release is loaded: load one with `ipmo ingest dmd DIR` and NHSBSA's BNF SNOMED mapping with `ipmo ingest bnf-snomed FILE`, then compute again".into(),
+            ));
+        };
+        let manifest = self.manifest()?;
+        let current = self.bnf_current_codes()?;
+        let set_of: FxHashMap<&str, u32> =
+            sets.sets.iter().enumerate().flat_map(|(i, s)| s.codes.iter().map(move |c| (c.as_str(), i as u32))).collect();
+        let prices = self.code_prices(&set_of)?;
+        let months: Vec<YearMonth> = manifest
+            .partitions(crate::tables::PRESCRIBING)
+            .into_iter()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        let mut practices_by_month = self.practices_for_months(&months, membership).await?;
+        let mut txn = self.begin()?;
+        let mut report = PpuReport { sets: sets.sets.len(), ..Default::default() };
+        let mut keys = RowKeys::default();
+        for &month in &months {
+            let practices = practices_by_month.remove(&month).unwrap_or_default();
+            let position: FxHashMap<&str, usize> =
+                practices.iter().enumerate().map(|(i, p)| (p.code.as_str(), i)).collect();
+            // Practice and code numbers → practice position and (set, factors), looked up once each.
+            let mut practice_of: Vec<Option<Option<usize>>> = Vec::new();
+            let mut code_of: Vec<Option<Option<(u32, ppu::PerMode)>>> = Vec::new();
+            let mut cells: FxHashMap<(u32, usize), (f64, ppu::PerMode)> = FxHashMap::default();
+            let rows = self.for_each_prescribing_keyed(month, &current, &mut keys, |keys, p, c, a| {
+                let (p, c) = (p as usize, c as usize);
+                if practice_of.len() <= p {
+                    practice_of.resize(p + 1, None);
+                }
+                if code_of.len() <= c {
+                    code_of.resize(c + 1, None);
+                }
+                let practice =
+                    *practice_of[p].get_or_insert_with(|| position.get(keys.practices.name(p as u32)).copied());
+                let code = *code_of[c].get_or_insert_with(|| {
+                    let code = keys.codes.name(c as u32);
+                    let price = prices.get(&(month, code.to_string())).copied().unwrap_or_default();
+                    set_of.get(code).map(|&s| {
+                        (s, Mode::ALL.map(|m| ppu::discount_factor(m, month, price.category, price.conceded)))
+                    })
+                });
+                if let (Some(practice), Some((set, factor))) = (practice, code) {
+                    let cell = cells.entry((set, practice)).or_insert((0.0, [0.0; 2]));
+                    cell.0 += a.quantity;
+                    for m in 0..2 {
+                        cell.1[m] += a.nic_pence as f64 * factor[m];
+                    }
+                }
+            })?;
+            report.rows_read += rows;
+            report.rows_stored += self.store_ppu_month(&mut txn, month, &sets, &practices, groups, cells)?;
+            txn.write_partition("ppu_prices", &month.to_string(), price_columns(month, &sets, &prices))?;
+            report.months.push(month);
+            progress(month, rows);
+        }
+        // Months no longer in prescribing leave the tables with them.
+        for table in ["ppu_savings", "ppu_targets", "ppu_prices"] {
+            let stale: Vec<String> = manifest
+                .partitions(table)
+                .into_iter()
+                .filter(|p| !months.iter().any(|m| m.to_string() == *p))
+                .map(str::to_string)
+                .collect();
+            for p in stale {
+                txn.unset(table, &p);
+            }
+        }
+        txn.write_whole("ppu_sets", set_columns(&sets, manifest.dmd_release.as_ref().map(|r| r.date.as_str())))?;
+        txn.commit(report.rows_stored, report.months.iter().map(ToString::to_string).collect())?;
+        Ok(report)
+    }
+
+    /// Each set code's Tariff category and concession flag per month, from the `tariff` and
+    /// `concessions` tables: a pack's VMP (a concession's through `dmd_vmpp`) is linked to its
+    /// current BNF code through the BNF ↔ SNOMED mapping.
+    fn code_prices(
+        &self,
+        set_of: &FxHashMap<&str, u32>,
+    ) -> Result<FxHashMap<(YearMonth, String), CodePrice>, WarehouseError> {
+        let manifest = self.manifest()?;
+        let read = |t: &str| read_table(self.root(), &manifest, t);
+        let current = self.bnf_current_codes()?;
+        let mut code_of_id: FxHashMap<String, String> = FxHashMap::default();
+        for (code, id) in self.bnf_product_links(&current)? {
+            if set_of.contains_key(code.as_str()) {
+                code_of_id.entry(id).or_insert(code);
+            }
+        }
+        let mut vmp_of_pack: FxHashMap<String, String> = FxHashMap::default();
+        for b in read("dmd_vmpp")? {
+            let c = Columns { batch: &b };
+            let (pack, vmp) = (c.text("vppid")?, c.text("vpid")?);
+            for i in 0..b.num_rows() {
+                if let (Some(pack), Some(vmp)) = (pack(i), vmp(i)) {
+                    vmp_of_pack.insert(pack.to_string(), vmp.to_string());
+                }
+            }
+        }
+        let code_of_pack = |pack: &str, vmp: Option<&str>| {
+            code_of_id
+                .get(pack)
+                .or_else(|| vmp.or_else(|| vmp_of_pack.get(pack).map(String::as_str)).and_then(|v| code_of_id.get(v)))
+        };
+        let month_of = |b: &datafusion::arrow::record_batch::RecordBatch| -> Result<Vec<YearMonth>, WarehouseError> {
+            let days = Columns { batch: b }
+                .column("month")?
+                .as_primitive_opt::<Date32Type>()
+                .ok_or_else(|| crate::presentations::corrupt("month", "a date"))?;
+            Ok((0..b.num_rows()).map(|i| crate::values::month_of(days.value(i))).collect())
+        };
+        let mut out: FxHashMap<(YearMonth, String), CodePrice> = FxHashMap::default();
+        for b in read("tariff")? {
+            let months = month_of(&b)?;
+            let c = Columns { batch: &b };
+            let (pack, vmp, category) = (c.text("vmpp")?, c.text("vmp")?, c.text("category")?);
+            for (i, &month) in months.iter().enumerate() {
+                if let Some(code) = pack(i).and_then(|p| code_of_pack(p, vmp(i))) {
+                    let price = out.entry((month, code.clone())).or_default();
+                    // Packs of one presentation share a category; should two differ, A or M wins,
+                    // as the larger deduction is the one the NHS takes on the cheaper pack.
+                    let letter = category(i).and_then(|c| c.chars().next());
+                    if price.category.is_none() || matches!(letter, Some('A' | 'M')) {
+                        price.category = letter;
+                    }
+                }
+            }
+        }
+        for b in read("concessions")? {
+            let months = month_of(&b)?;
+            let pack = Columns { batch: &b }.text("vmpp")?;
+            for (i, &month) in months.iter().enumerate() {
+                if let Some(code) = pack(i).filter(|p| !p.is_empty()).and_then(|p| code_of_pack(p, None)) {
+                    out.entry((month, code.clone())).or_default().conceded = true;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Targets and savings of one month: every set's practices, then every organisation.
+    fn store_ppu_month(
+        &self,
+        txn: &mut crate::load::Txn<'_>,
+        month: YearMonth,
+        sets: &Sets,
+        practices: &[ipmo_domain::practice::PracticeMonth],
+        groups: &[GroupSet],
+        cells: FxHashMap<(u32, usize), (f64, ppu::PerMode)>,
+    ) -> Result<u64, WarehouseError> {
+        let levels = level_members(practices, groups);
+        let mut by_set: Vec<Vec<PracticeAmounts>> = vec![Vec::new(); sets.sets.len()];
+        for ((set, practice), (quantity, nic)) in cells {
+            by_set[set as usize].push(PracticeAmounts { practice, quantity, nic });
+        }
+        let mut savings = SavingsColumns::default();
+        let mut targets = TargetColumns::default();
+        for (si, mut amounts) in by_set.into_iter().enumerate() {
+            if amounts.is_empty() {
+                continue;
+            }
+            amounts.sort_by_key(|a| a.practice);
+            // Every practice in the organisation map is a standard GP practice.
+            let result = ppu::set_month(amounts, |_| true);
+            let id = &sets.sets[si].id;
+            targets.push(id, &result);
+            for org in ppu::org_savings(&result, &levels) {
+                let level = &levels[org.level];
+                let keep = level.org_type == "practice"
+                    || level.org_type == "england"
+                    || org.saving.iter().any(|s| *s > 0.0);
+                if keep {
+                    savings.push(id, &level.org_type, &level.codes[org.org], &org);
+                }
+            }
+        }
+        let key = month.to_string();
+        let day = month.days_since_epoch();
+        txn.write_partition("ppu_targets", &key, targets.into_columns(day))?;
+        txn.write_partition("ppu_savings", &key, savings.into_columns(day))
+    }
+}
+
+#[derive(Default)]
+struct SavingsColumns {
+    set: Vec<Option<String>>,
+    org_type: Vec<Option<String>>,
+    org_code: Vec<Option<String>>,
+    quantity: Vec<f64>,
+    nic: [Vec<f64>; 2],
+    saving: [Vec<f64>; 2],
+}
+
+impl SavingsColumns {
+    fn push(&mut self, set: &str, org_type: &str, org_code: &str, org: &ppu::OrgSaving) {
+        self.set.push(Some(set.to_string()));
+        self.org_type.push(Some(org_type.to_string()));
+        self.org_code.push(Some(org_code.to_string()));
+        self.quantity.push(org.quantity);
+        for m in 0..2 {
+            self.nic[m].push(org.nic[m]);
+            self.saving[m].push(org.saving[m]);
+        }
+    }
+
+    fn into_columns(self, day: i32) -> Vec<Col> {
+        let [nic, reference_nic] = self.nic;
+        let [saving, reference_saving] = self.saving;
+        vec![
+            Col::Date(vec![Some(day); self.set.len()]),
+            Col::Str(self.set),
+            Col::Str(self.org_type),
+            Col::Str(self.org_code),
+            Col::F64(self.quantity),
+            Col::F64(nic),
+            Col::F64(saving),
+            Col::F64(reference_nic),
+            Col::F64(reference_saving),
+        ]
+    }
+}
+
+#[derive(Default)]
+struct TargetColumns {
+    set: Vec<Option<String>>,
+    target: [Vec<Option<f64>>; 2],
+    practices: Vec<i64>,
+}
+
+impl TargetColumns {
+    fn push(&mut self, set: &str, result: &ppu::SetMonth) {
+        self.set.push(Some(set.to_string()));
+        for m in 0..2 {
+            self.target[m].push(result.target[m]);
+        }
+        self.practices.push(result.standard_practices as i64);
+    }
+
+    fn into_columns(self, day: i32) -> Vec<Col> {
+        let [target, reference_target] = self.target;
+        vec![
+            Col::Date(vec![Some(day); self.set.len()]),
+            Col::Str(self.set),
+            Col::F64Opt(target),
+            Col::F64Opt(reference_target),
+            Col::I64(self.practices),
+        ]
+    }
+}
+
+/// `ppu_prices` for one month: every set code with its category, concession and factors.
+fn price_columns(month: YearMonth, sets: &Sets, prices: &FxHashMap<(YearMonth, String), CodePrice>) -> Vec<Col> {
+    let rows: Vec<(&str, &str, CodePrice)> = sets
+        .sets
+        .iter()
+        .flat_map(|s| s.codes.iter().map(move |c| (s.id.as_str(), c.as_str())))
+        .map(|(set, code)| (set, code, prices.get(&(month, code.to_string())).copied().unwrap_or_default()))
+        .collect();
+    let factor = |mode: Mode| {
+        Col::F64(rows.iter().map(|(_, _, p)| ppu::discount_factor(mode, month, p.category, p.conceded)).collect())
+    };
+    vec![
+        Col::Date(vec![Some(month.days_since_epoch()); rows.len()]),
+        Col::Str(rows.iter().map(|(_, c, _)| Some(c.to_string())).collect()),
+        Col::Str(rows.iter().map(|(s, _, _)| Some(s.to_string())).collect()),
+        Col::Str(rows.iter().map(|(_, _, p)| p.category.map(String::from)).collect()),
+        Col::Bool(rows.iter().map(|(_, _, p)| p.conceded).collect()),
+        factor(Mode::DateCorrect),
+        factor(Mode::Reference),
+    ]
+}
+
+/// `ppu_sets`: one row per code of each set.
+fn set_columns(sets: &Sets, release: Option<&str>) -> Vec<Col> {
+    let rows: Vec<(&substitution::SubstitutionSet, &str)> =
+        sets.sets.iter().flat_map(|s| s.codes.iter().map(move |c| (s, c.as_str()))).collect();
+    vec![
+        Col::Str(rows.iter().map(|(s, _)| Some(s.id.clone())).collect()),
+        Col::Str(rows.iter().map(|(_, c)| Some(c.to_string())).collect()),
+        Col::Str(rows.iter().map(|(s, _)| Some(s.name.clone())).collect()),
+        Col::Str(rows.iter().map(|(s, _)| s.formulation_swap.clone()).collect()),
+        Col::Str(rows.iter().map(|_| release.map(str::to_string)).collect()),
+    ]
+}
+
+/// The SQL that lists an organisation's PPU opportunities in a month under `mode`, largest
+/// saving first, keeping sets whose saving reaches `min_saving_pence`: what `ipmo value ppu`
+/// runs and prints with `--sql`, so any figure it shows can be checked.
+pub fn opportunities_sql(org_type: &str, org_code: &str, month: YearMonth, mode: Mode, min_saving_pence: f64) -> String {
+    use crate::medicine::quote;
+    let prefix = match mode {
+        Mode::DateCorrect => "",
+        Mode::Reference => "reference_",
+    };
+    format!(
+        "SELECT s.set_id, n.set_name, n.formulation_swap, s.quantity, \
+         ROUND(s.{prefix}nic_pence / s.quantity, 4) AS ppu_pence, ROUND(t.{prefix}target_ppu, 4) AS target_ppu_pence, \
+         ROUND(s.{prefix}saving_pence / 100, 2) AS saving_pounds \
+         FROM ppu_savings s \
+         JOIN ppu_targets t ON t.month = s.month AND t.set_id = s.set_id \
+         JOIN (SELECT DISTINCT set_id, set_name, formulation_swap FROM ppu_sets) n ON n.set_id = s.set_id \
+         WHERE s.month = DATE '{}' AND s.org_type = {} AND s.org_code = {} AND s.{prefix}saving_pence >= {min_saving_pence} \
+         ORDER BY s.{prefix}saving_pence DESC, s.set_id",
+        month.first_day().format("%Y-%m-%d"),
+        quote(org_type),
+        quote(org_code),
+    )
+}
