@@ -1863,6 +1863,32 @@ fn ppu_savings_agree_with_independent_sql() {
         let stored_icb: std::collections::BTreeMap<String, f64> =
             stored_icb.into_iter().filter(|(_, v)| *v > 0.0).collect();
         assert_same(&format!("{month} ICB savings"), &stored_icb, &icb);
+        // England's quantity per code adds up to the set's; the headline adds the sets over £500.
+        let by_code = sql_map(
+            &wh,
+            &format!("SELECT set_id, SUM(quantity) FROM ppu_prices WHERE month = DATE '{month}' GROUP BY 1 ORDER BY 1"),
+        );
+        let england: std::collections::BTreeMap<String, f64> = stored("quantity", "england")
+            .into_iter()
+            .map(|(k, v)| (k.trim_start_matches("ENG ").to_string(), v))
+            .collect();
+        let by_code: std::collections::BTreeMap<String, f64> = by_code.into_iter().filter(|(_, v)| *v > 0.0).collect();
+        assert_same(&format!("{month} quantity by code"), &england, &by_code);
+        let headline = sql_map(
+            &wh,
+            &format!(
+                "SELECT org_code, SUM(saving_pence) FROM ppu_savings WHERE month = DATE '{month}' AND org_type = 'icb' \
+                 AND saving_pence >= 50000 GROUP BY 1 ORDER BY 1"
+            ),
+        );
+        let totals = sql_map(
+            &wh,
+            &format!(
+                "SELECT org_code, saving_pence FROM ppu_totals WHERE month = DATE '{month}' AND org_type = 'icb' \
+                 AND sets > 0 ORDER BY 1"
+            ),
+        );
+        assert_same(&format!("{month} ICB headline"), &totals, &headline);
     }
     // Discount factors by the rules, from the Tariff category each code's generic pack carries.
     let wrong = ok(&ipmo(

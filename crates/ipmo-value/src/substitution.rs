@@ -274,12 +274,19 @@ pub fn build(generics: &[Generic], brands: &[Brand], prescribed: Option<&BTreeSe
             members.entry(r).or_default().push(c);
         }
     }
+    // The strips keep the synthetic generic's id and name when it is not prescribed itself, so
+    // the set is not named after whichever brand sorts first.
+    let strips_root = classes.parent.contains_key(STRIPS_GENERIC).then(|| classes.root(STRIPS_GENERIC));
     let mut sets = Vec::new();
-    for (_, mut list) in members {
+    for (root, mut list) in members {
         list.sort();
         // A set is a choice between presentations; a lone code has none unless rule 1 found it
         // alone (a single generic whose practices' prices still vary, kept as OpenPrescribing does).
-        let id = list.iter().find(|c| is_generic_code(c)).unwrap_or(&list[0]).clone();
+        let id = if strips_root.as_ref() == Some(&root) {
+            STRIPS_GENERIC.to_string()
+        } else {
+            list.iter().find(|c| is_generic_code(c)).unwrap_or(&list[0]).clone()
+        };
         let distinct_forms: BTreeSet<String> =
             list.iter().filter_map(|c| forms.get(c)).filter(|f| !f.is_empty()).map(|f| capitalised(f)).collect();
         let signatures: BTreeSet<String> = list.iter().filter_map(|c| signature_of.get(c).cloned()).collect();
@@ -411,6 +418,11 @@ mod tests {
         assert_eq!(s.sets[0].id, STRIPS_GENERIC);
         assert_eq!(s.sets[0].name, STRIPS_NAME);
         assert_eq!(s.sets[0].codes.len(), 4);
+        // Limited to what is prescribed, the set keeps its id and name.
+        let prescribed: BTreeSet<String> = ["0601060D0BCAAA0", "0601060D0BDAAA0"].map(String::from).into();
+        let s = build(&[], &b, Some(&prescribed));
+        assert_eq!((s.sets[0].id.as_str(), s.sets[0].name.as_str()), (STRIPS_GENERIC, STRIPS_NAME));
+        assert_eq!(s.sets[0].codes.len(), 2);
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! Price-per-unit savings computed over the stored prescribing and stored beside it, so that the
 //! dashboard reads them and `ipmo sql` can recompute any of them.
 //!
-//! Four tables, replaced whole by each computation: `ppu_sets` (the substitution sets of the
+//! Five tables, replaced whole by each computation: `ppu_sets` (the substitution sets of the
 //! loaded dm+d release, one row per code), `ppu_prices` (per month and code, the Drug Tariff
-//! category, whether a pack was conceded, and the discount factor under each mode), `ppu_targets`
-//! (per month and set, the target PPU under each mode) and `ppu_savings` (per month, set and
-//! organisation: quantity, discounted NIC and saving under each mode; every practice that
-//! prescribed the set, and every other organisation with a saving, England always).
+//! category, whether a pack was conceded, the discount factor under each mode, and England's
+//! quantity and discounted NIC), `ppu_targets` (per month and set, the target PPU under each
+//! mode), `ppu_savings` (per month, set and organisation: quantity, discounted NIC and saving
+//! under each mode; every practice that prescribed the set, and every other organisation with a
+//! saving, England always) and `ppu_totals` (per month and organisation, the headline: sets whose
+//! saving reaches the level's default threshold, and their sum).
 
 use crate::measure_store::Membership;
 use crate::parquet_io::read_table;
@@ -97,6 +99,7 @@ impl Warehouse {
             let mut practice_of: Vec<Option<Option<usize>>> = Vec::new();
             let mut code_of: Vec<Option<Option<(u32, ppu::PerMode)>>> = Vec::new();
             let mut cells: FxHashMap<(u32, usize), (f64, ppu::PerMode)> = FxHashMap::default();
+            let mut by_code: FxHashMap<String, (f64, ppu::PerMode)> = FxHashMap::default();
             let rows = self.for_each_prescribing_keyed(month, &current, &mut keys, |keys, p, c, a| {
                 let (p, c) = (p as usize, c as usize);
                 if practice_of.len() <= p {
@@ -115,21 +118,27 @@ impl Warehouse {
                     })
                 });
                 if let (Some(practice), Some((set, factor))) = (practice, code) {
-                    let cell = cells.entry((set, practice)).or_insert((0.0, [0.0; 2]));
-                    cell.0 += a.quantity;
-                    for m in 0..2 {
-                        cell.1[m] += a.nic_pence as f64 * factor[m];
+                    let nic = factor.map(|f| a.nic_pence as f64 * f);
+                    let code_total = match by_code.get_mut(keys.codes.name(c as u32)) {
+                        Some(t) => t,
+                        None => by_code.entry(keys.codes.name(c as u32).to_string()).or_default(),
+                    };
+                    for (sum, quantity) in [(cells.entry((set, practice)).or_default(), a.quantity), (code_total, a.quantity)] {
+                        sum.0 += quantity;
+                        for m in 0..2 {
+                            sum.1[m] += nic[m];
+                        }
                     }
                 }
             })?;
             report.rows_read += rows;
             report.rows_stored += self.store_ppu_month(&mut txn, month, &sets, &practices, groups, cells)?;
-            txn.write_partition("ppu_prices", &month.to_string(), price_columns(month, &sets, &prices))?;
+            txn.write_partition("ppu_prices", &month.to_string(), price_columns(month, &sets, &prices, &by_code))?;
             report.months.push(month);
             progress(month, rows);
         }
         // Months no longer in prescribing leave the tables with them.
-        for table in ["ppu_savings", "ppu_targets", "ppu_prices"] {
+        for table in ["ppu_savings", "ppu_targets", "ppu_prices", "ppu_totals"] {
             let stale: Vec<String> = manifest
                 .partitions(table)
                 .into_iter()
@@ -229,6 +238,10 @@ impl Warehouse {
         }
         let mut savings = SavingsColumns::default();
         let mut targets = TargetColumns::default();
+        let thresholds = ppu::Thresholds::default();
+        // Per level and organisation: sets counted and their savings, per mode.
+        let mut totals: Vec<Vec<([u64; 2], ppu::PerMode)>> =
+            levels.iter().map(|l| vec![([0; 2], [0.0; 2]); l.codes.len()]).collect();
         for (si, mut amounts) in by_set.into_iter().enumerate() {
             if amounts.is_empty() {
                 continue;
@@ -240,6 +253,14 @@ impl Warehouse {
             targets.push(id, &result);
             for org in ppu::org_savings(&result, &levels) {
                 let level = &levels[org.level];
+                let threshold = thresholds.for_level(&level.org_type);
+                let total = &mut totals[org.level][org.org];
+                for m in 0..2 {
+                    if org.saving[m] > 0.0 && org.saving[m] >= threshold {
+                        total.0[m] += 1;
+                        total.1[m] += org.saving[m];
+                    }
+                }
                 let keep = level.org_type == "practice"
                     || level.org_type == "england"
                     || org.saving.iter().any(|s| *s > 0.0);
@@ -251,6 +272,7 @@ impl Warehouse {
         let key = month.to_string();
         let day = month.days_since_epoch();
         txn.write_partition("ppu_targets", &key, targets.into_columns(day))?;
+        txn.write_partition("ppu_totals", &key, total_columns(day, &levels, &totals))?;
         txn.write_partition("ppu_savings", &key, savings.into_columns(day))
     }
 }
@@ -322,8 +344,37 @@ impl TargetColumns {
     }
 }
 
-/// `ppu_prices` for one month: every set code with its category, concession and factors.
-fn price_columns(month: YearMonth, sets: &Sets, prices: &FxHashMap<(YearMonth, String), CodePrice>) -> Vec<Col> {
+/// `ppu_totals` for one month: each organisation's headline under the default thresholds.
+fn total_columns(
+    day: i32,
+    levels: &[ipmo_domain::practice::LevelMembers],
+    totals: &[Vec<([u64; 2], ppu::PerMode)>],
+) -> Vec<Col> {
+    let rows: Vec<(&str, &str, &([u64; 2], ppu::PerMode))> = levels
+        .iter()
+        .zip(totals)
+        .flat_map(|(l, t)| l.codes.iter().zip(t).map(move |(c, t)| (l.org_type.as_str(), c.as_str(), t)))
+        .filter(|(_, _, t)| t.0 != [0, 0])
+        .collect();
+    vec![
+        Col::Date(vec![Some(day); rows.len()]),
+        Col::Str(rows.iter().map(|r| Some(r.0.to_string())).collect()),
+        Col::Str(rows.iter().map(|r| Some(r.1.to_string())).collect()),
+        Col::I64(rows.iter().map(|r| r.2.0[0] as i64).collect()),
+        Col::F64(rows.iter().map(|r| r.2.1[0]).collect()),
+        Col::I64(rows.iter().map(|r| r.2.0[1] as i64).collect()),
+        Col::F64(rows.iter().map(|r| r.2.1[1]).collect()),
+    ]
+}
+
+/// `ppu_prices` for one month: every set code with its category, concession and factors, and
+/// England's quantity and discounted NIC of it (the presentations behind a set's price gap).
+fn price_columns(
+    month: YearMonth,
+    sets: &Sets,
+    prices: &FxHashMap<(YearMonth, String), CodePrice>,
+    by_code: &FxHashMap<String, (f64, ppu::PerMode)>,
+) -> Vec<Col> {
     let rows: Vec<(&str, &str, CodePrice)> = sets
         .sets
         .iter()
@@ -341,6 +392,9 @@ fn price_columns(month: YearMonth, sets: &Sets, prices: &FxHashMap<(YearMonth, S
         Col::Bool(rows.iter().map(|(_, _, p)| p.conceded).collect()),
         factor(Mode::DateCorrect),
         factor(Mode::Reference),
+        Col::F64(rows.iter().map(|(_, c, _)| by_code.get(*c).map_or(0.0, |t| t.0)).collect()),
+        Col::F64(rows.iter().map(|(_, c, _)| by_code.get(*c).map_or(0.0, |t| t.1[0])).collect()),
+        Col::F64(rows.iter().map(|(_, c, _)| by_code.get(*c).map_or(0.0, |t| t.1[1])).collect()),
     ]
 }
 

@@ -237,6 +237,18 @@ pub fn table_schema(table: &str) -> Option<SchemaRef> {
             ("conceded", Boolean, false),
             ("discount_factor", Float64, false),
             ("reference_discount_factor", Float64, false),
+            ("quantity", Float64, false),
+            ("nic_pence", Float64, false),
+            ("reference_nic_pence", Float64, false),
+        ]),
+        "ppu_totals" => schema(&[
+            ("month", Date32, false),
+            ("org_type", Utf8, false),
+            ("org_code", Utf8, false),
+            ("sets", Int64, false),
+            ("saving_pence", Float64, false),
+            ("reference_sets", Int64, false),
+            ("reference_saving_pence", Float64, false),
         ]),
         "ppu_targets" => schema(&[
             ("month", Date32, false),
@@ -279,7 +291,7 @@ fn dmd_schema(table: &str) -> Option<SchemaRef> {
 }
 
 /// Every stored table, in the order `ipmo sql` lists them.
-pub const STORED_TABLES: [&str; 40] = [
+pub const STORED_TABLES: [&str; 41] = [
     PRESCRIBING,
     PRESCRIBING_BY_QUANTITY,
     "org_map_snapshots",
@@ -304,6 +316,7 @@ pub const STORED_TABLES: [&str; 40] = [
     "ppu_prices",
     "ppu_targets",
     "ppu_savings",
+    "ppu_totals",
     "tariff",
     "tariff_cat_m",
     "concessions",
