@@ -112,6 +112,29 @@ test("search for an organisation, open its dashboard, drill down to a measure an
   noProblems();
 });
 
+test("an ICB's price-per-unit opportunities from its dashboard, one set's chart and its CSV", async () => {
+  const icbs = await (await fetch(`${BASE}/api/v1/organisations?org_type=icb&limit=1`)).json();
+  const icb = icbs.organisations[0];
+  const api = await (await fetch(`${BASE}/api/v1/ppu/${icb.code}`)).json();
+  assert.ok(api.opportunities.length > 0, "the demo ICB has PPU opportunities");
+  const { page } = await open(`/org/${icb.code}`);
+  await page.locator("dl.summary a", { hasText: "price-per-unit opportunities" }).click();
+  await page.waitForURL(new RegExp(`/ppu/${icb.code}$`));
+  // The headline on the page is the API's total, in whole pounds.
+  const pounds = `£${Math.round(api.total_saving_pence / 100).toLocaleString("en-GB")}`;
+  assert.match(await page.locator("dl.summary").innerText(), new RegExp(`${pounds} on ${api.opportunities.length} sets?`));
+  assert.ok(await page.locator("svg.chart").first().isVisible(), "the monthly chart");
+  await accessible(page);
+  await page.locator("main table tbody a").first().click();
+  await page.waitForURL(new RegExp(`/ppu/${icb.code}/set/${api.opportunities[0].set_id}$`));
+  assert.ok((await page.locator("svg.chart circle").count()) > 0, "a dot per practice");
+  await accessible(page);
+  const [download] = await Promise.all([page.waitForEvent("download"), page.locator("a[download]").first().click()]);
+  const csv = readFileSync(await download.path(), "utf8");
+  assert.equal(csv.split("\n")[0], "practice_code,name,month,mode,set_id,quantity,nic_pence,ppu_pence,target_ppu_pence,saving_pence");
+  noProblems();
+});
+
 test("an ICB's practices on a measure, its savings and alerts, the API page and search pages", async () => {
   const icbs = await (await fetch(`${BASE}/api/v1/organisations?org_type=icb&limit=1`)).json();
   const icb = icbs.organisations[0];

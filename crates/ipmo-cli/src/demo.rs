@@ -137,6 +137,8 @@ pub(crate) fn run(a: DemoArgs, quiet: bool, measures_dir: &crate::measures::Libr
 
     say("computing the measure library for every month and organisation level");
     crate::measures::compute(&wh, measures_dir, false, ipmo_warehouse::Membership::AsAt, quiet)?;
+    say("computing price-per-unit savings over the substitution sets of the synthetic dm+d release");
+    crate::value::compute(&wh, ipmo_warehouse::Membership::AsAt, false, quiet)?;
 
     let governance_db = wh.root().join(ipmo_governance::DATABASE_FILE);
     let programme_icb = crate::demo_programme::seed(&governance_db, &wh, quiet)?;

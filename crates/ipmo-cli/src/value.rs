@@ -37,6 +37,9 @@ pub(crate) enum ValueCommand {
         /// Which organisations a practice's savings count towards.
         #[arg(long, value_enum, default_value = "as-at")]
         membership: MembershipArg,
+        /// Compute even when nothing they depend on changed.
+        #[arg(long)]
+        all: bool,
     },
     /// An organisation's price-per-unit opportunities in a month, largest saving first.
     Ppu {
@@ -95,9 +98,10 @@ pub(crate) fn run(wh: &Warehouse, cmd: ValueCommand, quiet: bool) -> Result<()> 
             table.write(format, &mut std::io::stdout().lock())?;
             Ok(())
         }
-        ValueCommand::Compute { membership } => compute(wh, membership.into(), quiet),
+        ValueCommand::Compute { membership, all } => compute(wh, membership.into(), all, quiet),
         ValueCommand::Ppu { level, org, month, mode, min_saving, sql, format } => {
-            let mode = Mode::parse(&mode).ok_or_else(|| anyhow!("--mode must be date-correct or reference, not \"{mode}\""))?;
+            let mode = Mode::parse(&mode)
+                .ok_or_else(|| anyhow!("--mode must be date-correct or reference, not \"{mode}\""))?;
             if min_saving.is_some_and(|m| !m.is_finite() || m < 0.0) {
                 bail!("--min-saving must be a number of pounds, 0 or more");
             }
@@ -142,12 +146,19 @@ fn latest_ppu_month(wh: &Warehouse) -> Result<YearMonth> {
         .ok_or_else(|| anyhow!("no PPU savings are stored yet: run `ipmo value compute` first"))
 }
 
-/// `ipmo value compute`.
-fn compute(wh: &Warehouse, membership: ipmo_warehouse::Membership, quiet: bool) -> Result<()> {
+/// `ipmo value compute`: PPU savings for every month, unless they are up to date and `all` is
+/// not asked for.
+pub(crate) fn compute(wh: &Warehouse, membership: ipmo_warehouse::Membership, all: bool, quiet: bool) -> Result<()> {
     let started = Instant::now();
-    let (groups, _) = wh.groups()?;
+    let (groups, groups_input) = wh.groups()?;
+    if !all && wh.ppu_fresh(membership, groups_input.as_deref())? {
+        if !quiet {
+            eprintln!("ppu: up to date (nothing it depends on changed; --all computes anyway)");
+        }
+        return Ok(());
+    }
     let rt = tokio::runtime::Runtime::new().context("cannot start the query runtime")?;
-    let report = rt.block_on(wh.compute_ppu(membership, &groups, |month, rows| {
+    let report = rt.block_on(wh.compute_ppu(membership, (&groups, groups_input.as_deref()), |month, rows| {
         if !quiet {
             eprintln!("ppu: {month}: {rows} prescribing rows read");
         }

@@ -1930,7 +1930,20 @@ fn ppu_savings_agree_with_independent_sql() {
     let code = icb.keys().next().unwrap();
     let listed = ok(&ipmo(
         &wh,
-        &["value", "ppu", "--level", "icb", "--org", code, "--min-saving", "0", "--format", "csv", "--month", "2024-04"],
+        &[
+            "value",
+            "ppu",
+            "--level",
+            "icb",
+            "--org",
+            code,
+            "--min-saving",
+            "0",
+            "--format",
+            "csv",
+            "--month",
+            "2024-04",
+        ],
     ));
     let rows = csv_rows(&listed);
     let listed_total: f64 = rows.iter().map(|r| r["saving_pounds"].parse::<f64>().unwrap()).sum();

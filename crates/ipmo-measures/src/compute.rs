@@ -21,8 +21,8 @@ use crate::definition::{Measure, Quantity};
 use crate::library::Library;
 use crate::selection::{Bounds, Presentation};
 use ipmo_domain::YearMonth;
-pub use ipmo_domain::practice::{Amounts, ENGLAND, Group, GroupSet, LEVELS, PracticeMonth};
 use ipmo_domain::practice::level_members;
+pub use ipmo_domain::practice::{Amounts, ENGLAND, Group, GroupSet, LEVELS, PracticeMonth};
 use ipmo_stats::percentile::{deciles, percent_ranks};
 use rustc_hash::FxHashMap;
 

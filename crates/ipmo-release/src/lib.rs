@@ -4,6 +4,8 @@
 //! reads it. Its [`Release::id`] changes whenever the warehouse does, so it is the basis of HTTP
 //! ETags.
 
+pub mod ppu;
+
 use ipmo_domain::YearMonth;
 use ipmo_index::PrescribingIndex;
 use ipmo_measures::analysis::{self, Lens, ValuePoint};
@@ -132,6 +134,8 @@ pub struct Release {
     pub library: Library,
     /// Prescribing index for ad-hoc analyses, when built.
     pub index: Option<PrescribingIndex>,
+    /// Price-per-unit savings, when computed (`ipmo value compute`).
+    pub ppu: Option<ppu::Ppu>,
     orgs: Vec<Org>,
     org_pos: FxHashMap<String, usize>,
     children: Vec<Vec<usize>>,
@@ -437,6 +441,7 @@ pub struct ReleaseBuilder {
     loaded_at: Option<String>,
     computed_at: Option<String>,
     index: Option<PrescribingIndex>,
+    ppu: Option<ppu::Ppu>,
     bnf: BTreeMap<String, String>,
     imd: FxHashMap<String, u8>,
     numerator_codes: FxHashMap<String, Vec<String>>,
@@ -470,6 +475,7 @@ impl ReleaseBuilder {
             loaded_at: None,
             computed_at: None,
             index: None,
+            ppu: None,
             bnf: BTreeMap::new(),
             imd: FxHashMap::default(),
             numerator_codes: FxHashMap::default(),
@@ -574,6 +580,11 @@ impl ReleaseBuilder {
         row.entry(month).or_insert([f64::NAN; 9])[usize::from(percentile / 10 - 1)] = value;
     }
 
+    /// Price-per-unit savings to serve.
+    pub fn ppu(&mut self, ppu: ppu::Ppu) {
+        self.ppu = Some(ppu.finish());
+    }
+
     /// Sorts, indexes and links everything.
     pub fn finish(self) -> Release {
         let mut by_code: BTreeMap<String, Org> = BTreeMap::new();
@@ -651,6 +662,7 @@ impl ReleaseBuilder {
             months: months.into_iter().collect(),
             library: self.library,
             index: self.index,
+            ppu: self.ppu,
             orgs,
             org_pos,
             children,

@@ -196,7 +196,7 @@ pub struct Medicine {
     vmp_name: String,
     vppid: String,
     chemical: usize,
-    strength: Option<(f64, &'static str)>,
+    strength: Option<Strength>,
     form_route: &'static str,
     pack: (f64, &'static str),
     price_pence: i64,
@@ -211,20 +211,36 @@ pub struct Medicines {
     chemicals: Vec<(String, String)>,
 }
 
-fn strength_of(name: &str) -> Option<(f64, &'static str)> {
-    let word = name.split_whitespace().find(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()))?;
-    let number: String = word.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
-    let unit = &word[number.len()..];
-    let unit = if unit.starts_with("micrograms") {
+/// A strength as dm+d gives it: an amount, and for liquids, inhalers and the like what it is in
+/// (`500mg/5ml` is 500 mg in 5 ml).
+type Strength = (f64, &'static str, Option<(f64, &'static str)>);
+
+fn unit_word(text: &str) -> Option<&'static str> {
+    Some(if text.starts_with("microgram") {
         "microgram"
-    } else if unit.starts_with("mg") {
+    } else if text.starts_with("mg") {
         "mg"
-    } else if unit.starts_with('g') {
+    } else if text.starts_with("ml") {
+        "ml"
+    } else if text.starts_with("dose") {
+        "dose"
+    } else if text.starts_with('g') {
         "gram"
     } else {
         return None;
+    })
+}
+
+fn strength_of(name: &str) -> Option<Strength> {
+    let word = name.split_whitespace().find(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()))?;
+    let amount = |text: &str| -> Option<(f64, &'static str)> {
+        let number: String = text.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+        let value = if number.is_empty() { 1.0 } else { number.parse().ok()? };
+        Some((value, unit_word(&text[number.len()..])?))
     };
-    Some((number.parse().ok()?, unit))
+    let (numerator, per) = word.split_once('/').map_or((word, None), |(n, d)| (n, Some(d)));
+    let (value, unit) = amount(numerator)?;
+    Some((value, unit, per.and_then(amount)))
 }
 
 impl Medicines {
@@ -415,10 +431,16 @@ impl Medicines {
                     snomed_id(1, m.chemical),
                     x(&m.vmp_name)
                 );
-                if let Some((value, unit)) = m.strength {
+                if let Some((value, unit, per)) = m.strength {
+                    let per = per.map_or(String::new(), |(v, u)| {
+                        format!(
+                            "      <STRNT_DNMTR_VAL>{v}</STRNT_DNMTR_VAL>\n      <STRNT_DNMTR_UOMCD>{}</STRNT_DNMTR_UOMCD>\n",
+                            unit_code(u)
+                        )
+                    });
                     let _ = write!(
                         vpis,
-                        "    <VPI>\n      <VPID>{}</VPID>\n      <ISID>{}</ISID>\n      <BASIS_STRNTCD>0001</BASIS_STRNTCD>\n      <STRNT_NMRTR_VAL>{value}</STRNT_NMRTR_VAL>\n      <STRNT_NMRTR_UOMCD>{}</STRNT_NMRTR_UOMCD>\n    </VPI>\n",
+                        "    <VPI>\n      <VPID>{}</VPID>\n      <ISID>{}</ISID>\n      <BASIS_STRNTCD>0001</BASIS_STRNTCD>\n      <STRNT_NMRTR_VAL>{value}</STRNT_NMRTR_VAL>\n      <STRNT_NMRTR_UOMCD>{}</STRNT_NMRTR_UOMCD>\n{per}    </VPI>\n",
                         m.vpid,
                         snomed_id(2, m.chemical),
                         unit_code(unit)
@@ -547,8 +569,12 @@ mod tests {
         assert_eq!(dmd_style("Lactulose_Oral Soln 3.35g/5ml S/F"), "Lactulose 3.35g/5ml oral solution sugar free");
         assert_eq!(dmd_style("Octasa_MR Tab E/C 800mg"), "Octasa MR 800mg gastro-resistant tablets");
         assert_eq!(dmd_style("Metformin HCl_Tab 500mg M/R"), "Metformin HCl 500mg modified-release tablets");
-        assert_eq!(strength_of("Amoxicillin 500mg capsules"), Some((500.0, "mg")));
-        assert_eq!(strength_of("Salbutamol 100micrograms/dose inhaler"), Some((100.0, "microgram")));
+        assert_eq!(strength_of("Amoxicillin 500mg capsules"), Some((500.0, "mg", None)));
+        assert_eq!(
+            strength_of("Salbutamol 100micrograms/dose inhaler"),
+            Some((100.0, "microgram", Some((1.0, "dose"))))
+        );
+        assert_eq!(strength_of("Levetiracetam 500mg/5ml oral solution"), Some((500.0, "mg", Some((5.0, "ml")))));
     }
 
     #[test]

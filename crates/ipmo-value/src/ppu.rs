@@ -333,7 +333,8 @@ mod tests {
         let levels = level_members(&list, &[] as &[GroupSet]);
         // A pays 1p, B 3p, C 2p a unit; target over three = 1 + 0.2 × 1 = 1.2p.
         let amounts = |p: usize, q: f64, nic: f64| PracticeAmounts { practice: p, quantity: q, nic: [nic; 2] };
-        let set = set_month(vec![amounts(0, 100.0, 100.0), amounts(1, 100.0, 300.0), amounts(2, 50.0, 100.0)], |_| true);
+        let set =
+            set_month(vec![amounts(0, 100.0, 100.0), amounts(1, 100.0, 300.0), amounts(2, 50.0, 100.0)], |_| true);
         let orgs = org_savings(&set, &levels);
         let find = |level: &str, code: &str| {
             let li = levels.iter().position(|l| l.org_type == level).unwrap();

@@ -304,8 +304,17 @@ pub fn build(generics: &[Generic], brands: &[Brand], prescribed: Option<&BTreeSe
     Sets { sets, left_out }
 }
 
-fn capitalised(s: &str) -> String {
-    let mut c = s.chars();
+/// A dm+d form (the part of a form-route before the dot) as a reader says it: dm+d runs a
+/// qualifier into its base form (`tabletgastro-resistant`, `capsulemodified-release`), which
+/// reads as "Gastro-resistant tablet".
+fn capitalised(form: &str) -> String {
+    const BASES: [&str; 8] = ["tablet", "capsule", "granules", "powder", "solution", "suspension", "cream", "gel"];
+    let (qualifier, base) = BASES
+        .iter()
+        .find_map(|b| form.strip_prefix(b).filter(|rest| !rest.is_empty()).map(|rest| (rest, *b)))
+        .map_or((form, ""), |(rest, b)| (rest, b));
+    let words = if base.is_empty() { qualifier.to_string() } else { format!("{qualifier} {base}") };
+    let mut c = words.chars();
     c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
 }
 
@@ -423,6 +432,14 @@ mod tests {
         let s = build(&[], &b, Some(&prescribed));
         assert_eq!((s.sets[0].id.as_str(), s.sets[0].name.as_str()), (STRIPS_GENERIC, STRIPS_NAME));
         assert_eq!(s.sets[0].codes.len(), 2);
+    }
+
+    #[test]
+    fn forms_read_as_words() {
+        assert_eq!(capitalised("tablet"), "Tablet");
+        assert_eq!(capitalised("tabletgastro-resistant"), "Gastro-resistant tablet");
+        assert_eq!(capitalised("capsulemodified-release"), "Modified-release capsule");
+        assert_eq!(capitalised("oralsolution"), "Oralsolution", "no known base: left as dm+d has it");
     }
 
     #[test]

@@ -64,14 +64,49 @@ impl Warehouse {
         Ok(Some(substitution::build(&generics, &brands, prescribed.as_ref())))
     }
 
+    /// What PPU savings depend on: every file of prescribing, membership, practices, BNF codes,
+    /// the mapping, dm+d, Tariff and concessions, with the membership choice and the groups
+    /// file's tag (see [`Warehouse::groups`]).
+    pub fn ppu_inputs(
+        &self,
+        membership: Membership,
+        groups_input: Option<&str>,
+    ) -> Result<Vec<String>, WarehouseError> {
+        let manifest = self.manifest()?;
+        let tables = [
+            crate::tables::PRESCRIBING,
+            "org_membership",
+            "practices",
+            "bnf_map",
+            "presentations_seen",
+            "bnf_snomed",
+            "tariff",
+            "concessions",
+            ipmo_ingest::dmd::HISTORY_TABLE,
+        ]
+        .into_iter()
+        .chain(ipmo_ingest::dmd::TABLES.iter().map(|t| t.table));
+        let mut inputs: Vec<String> = tables.flat_map(|t| manifest.files(t)).map(str::to_string).collect();
+        inputs.push(format!("membership:{}", membership.as_str()));
+        inputs.extend(groups_input.map(str::to_string));
+        Ok(inputs)
+    }
+
+    /// Whether the stored PPU savings were computed from exactly today's inputs.
+    pub fn ppu_fresh(&self, membership: Membership, groups_input: Option<&str>) -> Result<bool, WarehouseError> {
+        let stored = self.manifest()?.ppu_inputs;
+        Ok(!stored.is_empty() && stored == self.ppu_inputs(membership, groups_input)?)
+    }
+
     /// Computes PPU savings for every month with prescribing and replaces the `ppu_*` tables in
-    /// one commit. `progress(month, rows)` is called after each month.
+    /// one commit, recording its inputs. `progress(month, rows)` is called after each month.
     pub async fn compute_ppu(
         &self,
         membership: Membership,
-        groups: &[GroupSet],
+        (groups, groups_input): (&[GroupSet], Option<&str>),
         mut progress: impl FnMut(YearMonth, u64),
     ) -> Result<PpuReport, WarehouseError> {
+        let inputs = self.ppu_inputs(membership, groups_input)?;
         let Some(sets) = self.substitution_sets(false)? else {
             return Err(WarehouseError::Query(
                 "no dm+d release is loaded: load one with `ipmo ingest dmd DIR` and NHSBSA's BNF SNOMED mapping with `ipmo ingest bnf-snomed FILE`, then compute again".into(),
@@ -79,14 +114,15 @@ impl Warehouse {
         };
         let manifest = self.manifest()?;
         let current = self.bnf_current_codes()?;
-        let set_of: FxHashMap<&str, u32> =
-            sets.sets.iter().enumerate().flat_map(|(i, s)| s.codes.iter().map(move |c| (c.as_str(), i as u32))).collect();
-        let prices = self.code_prices(&set_of)?;
-        let months: Vec<YearMonth> = manifest
-            .partitions(crate::tables::PRESCRIBING)
-            .into_iter()
-            .filter_map(|p| p.parse().ok())
+        let set_of: FxHashMap<&str, u32> = sets
+            .sets
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| s.codes.iter().map(move |c| (c.as_str(), i as u32)))
             .collect();
+        let prices = self.code_prices(&set_of)?;
+        let months: Vec<YearMonth> =
+            manifest.partitions(crate::tables::PRESCRIBING).into_iter().filter_map(|p| p.parse().ok()).collect();
         let mut practices_by_month = self.practices_for_months(&months, membership).await?;
         let mut txn = self.begin()?;
         let mut report = PpuReport { sets: sets.sets.len(), ..Default::default() };
@@ -123,7 +159,9 @@ impl Warehouse {
                         Some(t) => t,
                         None => by_code.entry(keys.codes.name(c as u32).to_string()).or_default(),
                     };
-                    for (sum, quantity) in [(cells.entry((set, practice)).or_default(), a.quantity), (code_total, a.quantity)] {
+                    for (sum, quantity) in
+                        [(cells.entry((set, practice)).or_default(), a.quantity), (code_total, a.quantity)]
+                    {
                         sum.0 += quantity;
                         for m in 0..2 {
                             sum.1[m] += nic[m];
@@ -150,6 +188,7 @@ impl Warehouse {
             }
         }
         txn.write_whole("ppu_sets", set_columns(&sets, manifest.dmd_release.as_ref().map(|r| r.date.as_str())))?;
+        txn.manifest.ppu_inputs = inputs;
         txn.commit(report.rows_stored, report.months.iter().map(ToString::to_string).collect())?;
         Ok(report)
     }
@@ -261,9 +300,8 @@ impl Warehouse {
                         total.1[m] += org.saving[m];
                     }
                 }
-                let keep = level.org_type == "practice"
-                    || level.org_type == "england"
-                    || org.saving.iter().any(|s| *s > 0.0);
+                let keep =
+                    level.org_type == "practice" || level.org_type == "england" || org.saving.iter().any(|s| *s > 0.0);
                 if keep {
                     savings.push(id, &level.org_type, &level.codes[org.org], &org);
                 }
@@ -414,7 +452,13 @@ fn set_columns(sets: &Sets, release: Option<&str>) -> Vec<Col> {
 /// The SQL that lists an organisation's PPU opportunities in a month under `mode`, largest
 /// saving first, keeping sets whose saving reaches `min_saving_pence`: what `ipmo value ppu`
 /// runs and prints with `--sql`, so any figure it shows can be checked.
-pub fn opportunities_sql(org_type: &str, org_code: &str, month: YearMonth, mode: Mode, min_saving_pence: f64) -> String {
+pub fn opportunities_sql(
+    org_type: &str,
+    org_code: &str,
+    month: YearMonth,
+    mode: Mode,
+    min_saving_pence: f64,
+) -> String {
     use crate::medicine::quote;
     let prefix = match mode {
         Mode::DateCorrect => "",
@@ -433,4 +477,128 @@ pub fn opportunities_sql(org_type: &str, org_code: &str, month: YearMonth, mode:
         quote(org_type),
         quote(org_code),
     )
+}
+
+impl Warehouse {
+    /// The PPU savings the dashboard serves: sets, prices, targets and every organisation's rows
+    /// for the newest computed month, and every month's headlines; None before `ipmo value
+    /// compute` has run.
+    pub fn load_ppu(&self) -> Result<Option<ipmo_release::ppu::Ppu>, WarehouseError> {
+        use ipmo_release::ppu::{Ppu, PpuCode, PpuRow, PpuSet, PpuTotal};
+        let manifest = self.manifest()?;
+        let Some(month) =
+            manifest.partitions("ppu_savings").into_iter().filter_map(|p| p.parse::<YearMonth>().ok()).max()
+        else {
+            return Ok(None);
+        };
+        let partition = |table: &str| -> Result<Vec<datafusion::arrow::record_batch::RecordBatch>, WarehouseError> {
+            match manifest.tables.get(table).and_then(|t| t.get(&month.to_string())) {
+                Some(rel) => crate::parquet_io::read_parquet(&self.root().join(rel)),
+                None => Ok(Vec::new()),
+            }
+        };
+        let names = self.presentation_names()?;
+        let mut ppu = Ppu::new(month);
+        // Sets, with their codes' prices and England's amounts this month.
+        let mut codes: FxHashMap<String, Vec<PpuCode>> = FxHashMap::default();
+        for b in partition("ppu_prices")? {
+            let c = Columns { batch: &b };
+            let (code, set, category) = (c.text("bnf_code")?, c.text("set_id")?, c.text("tariff_category")?);
+            let conceded = c
+                .column("conceded")?
+                .as_boolean_opt()
+                .ok_or_else(|| crate::presentations::corrupt("conceded", "a flag"))?;
+            let (factor, reference_factor) = (c.number("discount_factor")?, c.number("reference_discount_factor")?);
+            let (quantity, nic, reference_nic) =
+                (c.number("quantity")?, c.number("nic_pence")?, c.number("reference_nic_pence")?);
+            for i in 0..b.num_rows() {
+                let (Some(code), Some(set)) = (code(i), set(i)) else { continue };
+                codes.entry(set.to_string()).or_default().push(PpuCode {
+                    code: code.to_string(),
+                    name: names.get(code).cloned().unwrap_or_default(),
+                    category: category(i).map(str::to_string),
+                    conceded: conceded.value(i),
+                    factor: [factor(i).unwrap_or(1.0), reference_factor(i).unwrap_or(1.0)],
+                    quantity: quantity(i).unwrap_or(0.0),
+                    nic: [nic(i).unwrap_or(0.0), reference_nic(i).unwrap_or(0.0)],
+                });
+            }
+        }
+        let mut set_names: FxHashMap<String, (String, Option<String>)> = FxHashMap::default();
+        for b in read_table(self.root(), &manifest, "ppu_sets")? {
+            let c = Columns { batch: &b };
+            let (id, name, swap) = (c.text("set_id")?, c.text("set_name")?, c.text("formulation_swap")?);
+            for i in 0..b.num_rows() {
+                if let Some(id) = id(i) {
+                    set_names
+                        .insert(id.to_string(), (name(i).unwrap_or_default().to_string(), swap(i).map(str::to_string)));
+                }
+            }
+        }
+        for b in partition("ppu_targets")? {
+            let c = Columns { batch: &b };
+            let (id, target, reference) =
+                (c.text("set_id")?, c.number("target_ppu")?, c.number("reference_target_ppu")?);
+            for i in 0..b.num_rows() {
+                let Some(id) = id(i) else { continue };
+                let (name, formulation_swap) = set_names.get(id).cloned().unwrap_or_default();
+                ppu.add_set(PpuSet {
+                    id: id.to_string(),
+                    name,
+                    formulation_swap,
+                    codes: codes.remove(id).unwrap_or_default(),
+                    target: [target(i), reference(i)],
+                });
+            }
+        }
+        for b in partition("ppu_savings")? {
+            let c = Columns { batch: &b };
+            let (set, org_type, org_code) = (c.text("set_id")?, c.text("org_type")?, c.text("org_code")?);
+            let (quantity, nic, saving) = (c.number("quantity")?, c.number("nic_pence")?, c.number("saving_pence")?);
+            let (reference_nic, reference_saving) =
+                (c.number("reference_nic_pence")?, c.number("reference_saving_pence")?);
+            for i in 0..b.num_rows() {
+                let (Some(set), Some(t), Some(code)) = (set(i), org_type(i), org_code(i)) else { continue };
+                let Some((position, _)) = ppu.set(set) else { continue };
+                ppu.add_row(
+                    t,
+                    code,
+                    PpuRow {
+                        set: position,
+                        quantity: quantity(i).unwrap_or(0.0),
+                        nic: [nic(i).unwrap_or(0.0), reference_nic(i).unwrap_or(0.0)],
+                        saving: [saving(i).unwrap_or(0.0), reference_saving(i).unwrap_or(0.0)],
+                    },
+                );
+            }
+        }
+        for b in read_table(self.root(), &manifest, "ppu_totals")? {
+            let c = Columns { batch: &b };
+            let days = c
+                .column("month")?
+                .as_primitive_opt::<Date32Type>()
+                .ok_or_else(|| crate::presentations::corrupt("month", "a date"))?;
+            let (org_type, org_code) = (c.text("org_type")?, c.text("org_code")?);
+            let count = |n: &str| {
+                c.column(n)?
+                    .as_primitive_opt::<datafusion::arrow::datatypes::Int64Type>()
+                    .ok_or_else(|| crate::presentations::corrupt(n, "a count"))
+            };
+            let (sets, reference_sets) = (count("sets")?, count("reference_sets")?);
+            let (saving, reference_saving) = (c.number("saving_pence")?, c.number("reference_saving_pence")?);
+            for i in 0..b.num_rows() {
+                let (Some(t), Some(code)) = (org_type(i), org_code(i)) else { continue };
+                ppu.add_total(
+                    t,
+                    code,
+                    PpuTotal {
+                        month: crate::values::month_of(days.value(i)),
+                        sets: [sets.value(i) as u32, reference_sets.value(i) as u32],
+                        saving: [saving(i).unwrap_or(0.0), reference_saving(i).unwrap_or(0.0)],
+                    },
+                );
+            }
+        }
+        Ok(Some(ppu))
+    }
 }

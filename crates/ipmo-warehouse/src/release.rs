@@ -201,6 +201,9 @@ impl Warehouse {
             let (index, _) = self.current_index(Membership::AsAt, progress).await?;
             b.index(index);
         }
+        if let Some(ppu) = self.load_ppu()? {
+            b.ppu(ppu);
+        }
         Ok(b.finish())
     }
 }

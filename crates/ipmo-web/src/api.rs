@@ -28,6 +28,8 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/measures/{id}/ranking", get(ranking))
         .route("/analyse", get(analyse))
         .route("/bnf", get(bnf))
+        .route("/ppu/{code}", get(ppu_organisation))
+        .route("/ppu/{code}/sets/{set}", get(ppu_set))
 }
 
 /// A [`WebError`] answered as API JSON.
@@ -285,4 +287,14 @@ async fn bnf(State(s): State<Shared>, p: Params) -> ApiResult {
         "name": r.bnf_name(&code),
         "children": r.bnf_children(&code).into_iter().map(entry).collect::<Vec<_>>(),
     })))
+}
+
+/// `/ppu/{code}`: an organisation's price-per-unit opportunities.
+async fn ppu_organisation(State(s): State<Shared>, Path(code): Path<String>, p: Params) -> ApiResult {
+    Ok(Json(crate::ppu::organisation_json(&s.release, &code, &p).map_err(fail)?))
+}
+
+/// `/ppu/{code}/sets/{set}`: one substitution set for an organisation.
+async fn ppu_set(State(s): State<Shared>, Path((code, set)): Path<(String, String)>, p: Params) -> ApiResult {
+    Ok(Json(crate::ppu::set_json(&s.release, &code, &set, &p).map_err(fail)?))
 }

@@ -788,6 +788,64 @@ pub(crate) fn funnel_legend(direction: Direction) -> String {
     s
 }
 
+/// Values of many organisations as dots on one vertical scale, with a target line: the price
+/// per unit each practice paid for a set. Dots are spread across the width by a hash of their
+/// label, so the same organisation sits in the same place on every request; the `highlight`ed
+/// one is drawn larger, in orange, last.
+pub(crate) fn strip_chart(
+    id: &str,
+    title: &str,
+    points: &[(String, f64)],
+    target: Option<f64>,
+    highlight: Option<&str>,
+    unit: &str,
+) -> String {
+    let values = points.iter().map(|(_, v)| *v).chain(target);
+    let (lo, hi) = range(values, true);
+    let f = Frame::new(axis(lo, hi), unit, "");
+    let mut s = f.open(
+        id,
+        "img",
+        title,
+        &format!(
+            "{} dots, one per organisation, at the value it had{}.",
+            points.len(),
+            target.map_or(String::new(), |t| format!("; a red line marks the target, {}", crate::format::number(t, 3)))
+        ),
+    );
+    let spread = |label: &str| {
+        // FNV-1a: stable across runs and platforms.
+        let h = label.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        0.04 + 0.92 * ((h >> 11) as f64 / (1u64 << 53) as f64)
+    };
+    let is_own = |label: &str| highlight == Some(label);
+    let ordered = points.iter().filter(|(l, _)| !is_own(l)).chain(points.iter().filter(|(l, _)| is_own(l)));
+    for (label, v) in ordered {
+        let x = f.left + (f.right() - f.left) * spread(label);
+        let (r, colour, opacity) = if is_own(label) { (6, CONCERN, 1.0) } else { (4, IMPROVEMENT, 0.55) };
+        let _ = write!(
+            s,
+            r#"<circle cx="{}" cy="{}" r="{r}" fill="{colour}" fill-opacity="{opacity}"><title>{}: {}</title></circle>"#,
+            Px(x),
+            Px(f.y(*v)),
+            esc(label),
+            crate::format::number(*v, 3)
+        );
+    }
+    if let Some(t) = target {
+        let _ = write!(
+            s,
+            r#"<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="{TARGET}" stroke-width="2"/>"#,
+            Px(f.left),
+            Px(f.right()),
+            Px(f.y(t)),
+            Px(f.y(t))
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
 /// One line of a [`line_chart`].
 pub(crate) struct Line<'a> {
     /// Legend and hover name.

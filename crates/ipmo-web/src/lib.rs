@@ -34,6 +34,7 @@ mod layout;
 mod measure_pages;
 mod pages;
 mod params;
+mod ppu;
 mod practices;
 
 pub use error::{ApiCode, WebError};
@@ -367,6 +368,8 @@ pub fn router(state: Shared) -> Router {
         .route("/measure/{id}", get(measure_pages::measure))
         .route("/measure/{id}/org/{code}", get(measure_pages::measure_for_org))
         .route("/measure/{id}/org/{code}/practices", get(practices::page))
+        .route("/ppu/{code}", get(ppu::organisation))
+        .route("/ppu/{code}/set/{set}", get(ppu::set))
         .route("/bnf", get(explore::bnf))
         .route("/analyse", get(explore::analyse))
         .route("/assets/ipmo.css", get(stylesheet))

@@ -119,7 +119,59 @@ fn release() -> Release {
     b.imd("F83001", 1);
     b.imd("F83002", 5);
     b.index(index(start));
+    b.ppu(ppu());
     b.finish()
+}
+
+/// PPU savings for December 2024: test strips (target 21p) and simvastatin (target 2p, 1.9p in
+/// reference mode). St Mary's pays 25p for strips (100,000 units: £4,000 saving) and 3p for
+/// simvastatin (50,000 units: £500, £550 in reference mode); Kentish Town pays the target for
+/// strips and saves £100 on simvastatin only in reference mode. QMJ, its PCN and England sum them.
+fn ppu() -> ipmo_release::ppu::Ppu {
+    use ipmo_release::ppu::{Ppu, PpuCode, PpuRow, PpuSet, PpuTotal};
+    let month: YearMonth = "2024-12".parse().unwrap();
+    let mut p = Ppu::new(month);
+    let code = |code: &str, name: &str, category: Option<&str>, factor: f64, quantity: f64, nic: f64| PpuCode {
+        code: code.into(),
+        name: name.into(),
+        category: category.map(str::to_string),
+        conceded: false,
+        factor: [factor; 2],
+        quantity,
+        nic: [nic; 2],
+    };
+    let strips = p.add_set(PpuSet {
+        id: "0601060D0AAAAA0".into(),
+        name: "Blood glucose biosensor testing strips".into(),
+        formulation_swap: None,
+        codes: vec![
+            code("0601060D0BHABA0", "OneTouch Ultra strips", None, 0.95, 100_000.0, 2_500_000.0),
+            code("0601060D0BWAAA0", "FreeStyle strips", None, 0.95, 200_000.0, 4_200_000.0),
+        ],
+        target: [Some(21.0), Some(21.0)],
+    });
+    let simvastatin = p.add_set(PpuSet {
+        id: "0212000Y0AAADAD".into(),
+        name: "Simvastatin 40mg tablets".into(),
+        formulation_swap: Some("Capsule / Tablet".into()),
+        codes: vec![code("0212000Y0AAADAD", "Simvastatin 40mg tablets", Some("M"), 0.8, 150_000.0, 350_000.0)],
+        target: [Some(2.0), Some(1.9)],
+    });
+    let row = |set, quantity: f64, nic: f64, saving: [f64; 2]| PpuRow { set, quantity, nic: [nic; 2], saving };
+    for (t, c) in [("practice", "F83001")] {
+        p.add_row(t, c, row(strips, 100_000.0, 2_500_000.0, [400_000.0; 2]));
+        p.add_row(t, c, row(simvastatin, 50_000.0, 150_000.0, [50_000.0, 55_000.0]));
+    }
+    p.add_row("practice", "F83002", row(strips, 200_000.0, 4_200_000.0, [0.0; 2]));
+    p.add_row("practice", "F83002", row(simvastatin, 100_000.0, 200_000.0, [0.0, 10_000.0]));
+    for (t, c) in [("pcn", "U12345"), ("sicbl", "93C"), ("icb", "QMJ"), ("region", "Y56"), ("england", "ENG")] {
+        p.add_row(t, c, row(strips, 300_000.0, 6_700_000.0, [400_000.0; 2]));
+        p.add_row(t, c, row(simvastatin, 150_000.0, 350_000.0, [50_000.0, 65_000.0]));
+    }
+    for (m, saving) in [("2024-11", [420_000.0, 430_000.0]), ("2024-12", [450_000.0, 465_000.0])] {
+        p.add_total("icb", "QMJ", PpuTotal { month: m.parse().unwrap(), sets: [2, 2], saving });
+    }
+    p
 }
 
 /// Two months of prescribing for the two practices: F83001 (1,000 patients) 30 amoxicillin and
@@ -597,6 +649,8 @@ async fn openapi_documents_every_api_route() {
         ("/openapi.json", "/openapi.json"),
         ("/analyse", "/analyse?num=0501013&den=0501&level=practice"),
         ("/bnf", "/bnf?code=0501"),
+        ("/ppu/{code}", "/ppu/QMJ"),
+        ("/ppu/{code}/sets/{set}", "/ppu/QMJ/sets/0601060D0AAAAA0"),
         ("/records/{kind}", ""),
         ("/records/{kind}/{id}", ""),
         ("/session", ""),
@@ -609,7 +663,7 @@ async fn openapi_documents_every_api_route() {
         let (s, _, _) = get(&format!("/api/v1{example}")).await;
         assert_eq!(s, StatusCode::OK, "{example}");
     }
-    assert_eq!(paths.len(), 12, "a documented path without a test above");
+    assert_eq!(paths.len(), 14, "a documented path without a test above");
     let (_, _, body) = get("/api/v1/analyse?num=0501013&den=0501&level=practice&from=2024-12").await;
     insta::assert_json_snapshot!("api_analyse_practice", json(&body));
     let (_, _, body) = get("/api/v1/bnf?code=0501").await;
@@ -1584,4 +1638,74 @@ mod governance {
         )
         .unwrap()
     }
+}
+
+/// The PPU pages and API: opportunities largest first with the level's threshold, the
+/// reference mode, a chosen threshold, CSV, a set's page with its practices, bad parameters
+/// named, and the dashboard's link.
+#[tokio::test]
+async fn price_per_unit_pages_and_api() {
+    let (status, _, body) = get("/ppu/QMJ").await;
+    assert_eq!(status, StatusCode::OK);
+    // The ICB default (£500) keeps both sets: £4,000 + £500.
+    assert!(body.contains("<strong>£4,500</strong> on 2 sets saving at least £500 each"), "{body}");
+    let strips = body.find("Blood glucose biosensor testing strips").unwrap();
+    assert!(strips < body.find("Simvastatin 40mg tablets").unwrap(), "largest saving first");
+    assert!(body.contains("Capsule / Tablet") && body.contains("22.33p") && body.contains("21.00p"), "{body}");
+    assert!(body.contains("id=\"ppu-trend-t\""), "a chart of the months");
+    let (_, _, body) = get("/ppu/QMJ?mode=reference").await;
+    assert!(body.contains("<strong>£4,650</strong> on 2 sets"), "{body}");
+    let (_, _, body) = get("/ppu/QMJ?min=1000").await;
+    assert!(body.contains("<strong>£4,000</strong> on 1 set saving at least £1,000 each"), "{body}");
+    let (_, headers, csv) = get("/ppu/QMJ?format=csv&mode=reference").await;
+    assert_eq!(headers.get(header::CONTENT_TYPE).unwrap(), "text/csv; charset=utf-8");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "rank,org_code,month,mode,set_id,set_name,formulation_swap,quantity,nic_pence,ppu_pence,target_ppu_pence,saving_pence"
+    );
+    assert_eq!(
+        lines[2],
+        "2,QMJ,2024-12,reference,0212000Y0AAADAD,Simvastatin 40mg tablets,Capsule / Tablet,150000,350000,2.3333333333333335,1.9,65000"
+    );
+    // A practice: £10 threshold; its set page draws its PCN's practices with it highlighted.
+    let (_, _, body) = get("/ppu/F83001").await;
+    assert!(body.contains("had it paid") && body.contains("<strong>£4,500</strong>"), "{body}");
+    let (status, _, body) = get("/ppu/F83001/set/0212000Y0AAADAD").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("it could have saved <strong>£500</strong>"), "{body}");
+    assert!(body.contains("of Camden South PCN") && body.contains("fill=\"#e46c0a\""), "{body}");
+    let (_, _, body) = get("/ppu/QMJ/set/0212000Y0AAADAD").await;
+    assert!(body.contains("1 practice of 2 prescribing it paid above the target"), "{body}");
+    assert!(body.contains("St Mary&#39;s Surgery") || body.contains("St Mary's Surgery"));
+    let (_, _, body) = get("/ppu/QMJ/set/0212000Y0AAADAD?mode=reference").await;
+    assert!(body.contains("2 practices of 2 prescribing it paid above the target"), "{body}");
+    let (_, _, csv) = get("/ppu/QMJ/set/0212000Y0AAADAD?format=csv").await;
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    // Bad parameters are named; unknown sets and organisations are 404s.
+    for (uri, parameter) in [
+        ("/api/v1/ppu/QMJ?mode=cheapest", "mode"),
+        ("/api/v1/ppu/QMJ?min=-5", "min"),
+        ("/api/v1/ppu/QMJ?min=1e99", "min"),
+    ] {
+        let (s, _, body) = get(uri).await;
+        assert_eq!(
+            (s, json(&body)["error"]["parameter"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(parameter)),
+            "{uri}"
+        );
+    }
+    assert_eq!(get("/ppu/QMJ/set/NOSUCH").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(get("/ppu/NOSUCH").await.0, StatusCode::NOT_FOUND);
+    // The API answers the same figures.
+    let (_, _, body) = get("/api/v1/ppu/QMJ?mode=reference").await;
+    insta::assert_json_snapshot!("api_ppu_qmj_reference", json(&body));
+    let (_, _, body) = get("/api/v1/ppu/QMJ/sets/0601060D0AAAAA0").await;
+    let set = json(&body);
+    assert_eq!(set["saving_pence"], 400_000.0);
+    assert_eq!(set["practices"][0]["code"], "F83001");
+    assert_eq!(set["presentations"].as_array().unwrap().len(), 2);
+    // The dashboard links to it with this month's headline.
+    let (_, _, body) = get("/org/QMJ").await;
+    assert!(body.contains("£4,500 on 2 sets in December 2024") && body.contains("href=\"/ppu/QMJ\""), "{body}");
 }
