@@ -38,6 +38,9 @@ pub struct PpuReport {
     pub rows_stored: u64,
 }
 
+/// An organisation's headline in a month: sets counted and their savings, per mode.
+type Headline = ([u64; 2], ppu::PerMode);
+
 /// One code's prices in one month.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 struct CodePrice {
@@ -159,12 +162,10 @@ impl Warehouse {
                         Some(t) => t,
                         None => by_code.entry(keys.codes.name(c as u32).to_string()).or_default(),
                     };
-                    for (sum, quantity) in
-                        [(cells.entry((set, practice)).or_default(), a.quantity), (code_total, a.quantity)]
-                    {
-                        sum.0 += quantity;
-                        for m in 0..2 {
-                            sum.1[m] += nic[m];
+                    for sum in [cells.entry((set, practice)).or_default(), code_total] {
+                        sum.0 += a.quantity;
+                        for (total, add) in sum.1.iter_mut().zip(nic) {
+                            *total += add;
                         }
                     }
                 }
@@ -278,9 +279,7 @@ impl Warehouse {
         let mut savings = SavingsColumns::default();
         let mut targets = TargetColumns::default();
         let thresholds = ppu::Thresholds::default();
-        // Per level and organisation: sets counted and their savings, per mode.
-        let mut totals: Vec<Vec<([u64; 2], ppu::PerMode)>> =
-            levels.iter().map(|l| vec![([0; 2], [0.0; 2]); l.codes.len()]).collect();
+        let mut totals: Vec<Vec<Headline>> = levels.iter().map(|l| vec![([0; 2], [0.0; 2]); l.codes.len()]).collect();
         for (si, mut amounts) in by_set.into_iter().enumerate() {
             if amounts.is_empty() {
                 continue;
@@ -383,12 +382,8 @@ impl TargetColumns {
 }
 
 /// `ppu_totals` for one month: each organisation's headline under the default thresholds.
-fn total_columns(
-    day: i32,
-    levels: &[ipmo_domain::practice::LevelMembers],
-    totals: &[Vec<([u64; 2], ppu::PerMode)>],
-) -> Vec<Col> {
-    let rows: Vec<(&str, &str, &([u64; 2], ppu::PerMode))> = levels
+fn total_columns(day: i32, levels: &[ipmo_domain::practice::LevelMembers], totals: &[Vec<Headline>]) -> Vec<Col> {
+    let rows: Vec<(&str, &str, &Headline)> = levels
         .iter()
         .zip(totals)
         .flat_map(|(l, t)| l.codes.iter().zip(t).map(move |(c, t)| (l.org_type.as_str(), c.as_str(), t)))

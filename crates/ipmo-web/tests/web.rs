@@ -158,10 +158,8 @@ fn ppu() -> ipmo_release::ppu::Ppu {
         target: [Some(2.0), Some(1.9)],
     });
     let row = |set, quantity: f64, nic: f64, saving: [f64; 2]| PpuRow { set, quantity, nic: [nic; 2], saving };
-    for (t, c) in [("practice", "F83001")] {
-        p.add_row(t, c, row(strips, 100_000.0, 2_500_000.0, [400_000.0; 2]));
-        p.add_row(t, c, row(simvastatin, 50_000.0, 150_000.0, [50_000.0, 55_000.0]));
-    }
+    p.add_row("practice", "F83001", row(strips, 100_000.0, 2_500_000.0, [400_000.0; 2]));
+    p.add_row("practice", "F83001", row(simvastatin, 50_000.0, 150_000.0, [50_000.0, 55_000.0]));
     p.add_row("practice", "F83002", row(strips, 200_000.0, 4_200_000.0, [0.0; 2]));
     p.add_row("practice", "F83002", row(simvastatin, 100_000.0, 200_000.0, [0.0, 10_000.0]));
     for (t, c) in [("pcn", "U12345"), ("sicbl", "93C"), ("icb", "QMJ"), ("region", "Y56"), ("england", "ENG")] {
