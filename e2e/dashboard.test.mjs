@@ -135,6 +135,20 @@ test("an ICB's price-per-unit opportunities from its dashboard, one set's chart 
   noProblems();
 });
 
+test("an ICB's concessions this month, from its dashboard", async () => {
+  const icbs = await (await fetch(`${BASE}/api/v1/organisations?org_type=icb&limit=1`)).json();
+  const icb = icbs.organisations[0];
+  const api = await (await fetch(`${BASE}/api/v1/concessions/${icb.code}`)).json();
+  const { page } = await open(`/org/${icb.code}`);
+  await page.locator("dl.summary a", { hasText: "concessions this month" }).click();
+  await page.waitForURL(new RegExp(`/concessions/${icb.code}$`));
+  const pounds = `£${Math.round(api.extra_cost_pence / 100).toLocaleString("en-GB")}`;
+  assert.ok((await page.locator("dl.summary").innerText()).includes(pounds), `the page shows the API's ${pounds}`);
+  assert.equal(await page.locator("main table tbody tr").count(), api.presentations.length);
+  await accessible(page);
+  noProblems();
+});
+
 test("an ICB's practices on a measure, its savings and alerts, the API page and search pages", async () => {
   const icbs = await (await fetch(`${BASE}/api/v1/organisations?org_type=icb&limit=1`)).json();
   const icb = icbs.organisations[0];

@@ -151,26 +151,38 @@ fn latest_ppu_month(wh: &Warehouse) -> Result<YearMonth> {
 pub(crate) fn compute(wh: &Warehouse, membership: ipmo_warehouse::Membership, all: bool, quiet: bool) -> Result<()> {
     let started = Instant::now();
     let (groups, groups_input) = wh.groups()?;
-    if !all && wh.ppu_fresh(membership, groups_input.as_deref())? {
+    if !all && wh.value_fresh(membership, groups_input.as_deref())? {
         if !quiet {
-            eprintln!("ppu: up to date (nothing it depends on changed; --all computes anyway)");
+            eprintln!("value: up to date (nothing it depends on changed; --all computes anyway)");
         }
         return Ok(());
     }
     let rt = tokio::runtime::Runtime::new().context("cannot start the query runtime")?;
-    let report = rt.block_on(wh.compute_ppu(membership, (&groups, groups_input.as_deref()), |month, rows| {
+    let report = rt.block_on(wh.compute_value(membership, (&groups, groups_input.as_deref()), |month, rows| {
         if !quiet {
-            eprintln!("ppu: {month}: {rows} prescribing rows read");
+            eprintln!("value: {month}: {rows} prescribing rows read");
         }
     }))?;
     if report.months.is_empty() {
         bail!("the warehouse at {} has no prescribing; load some with `ipmo ingest epd`", wh.root().display());
     }
-    if !quiet {
+    if report.without_dmd && !quiet {
         eprintln!(
-            "ppu: {} sets over {} months, {} rows stored in {:.1} s",
+            "value: no dm+d release is loaded, so there are no substitution sets and no price-per-unit savings; load one with `ipmo ingest dmd DIR` and NHSBSA's BNF SNOMED mapping with `ipmo ingest bnf-snomed FILE`"
+        );
+    }
+    if !quiet {
+        let estimated = report.concession_months.iter().filter(|(_, e)| *e).count();
+        eprintln!(
+            "value: {} sets over {} months; concessions costed in {} months ({estimated} estimated from the newest prescribing){}; {} rows stored in {:.1} s",
             report.sets,
             report.months.len(),
+            report.concession_months.len(),
+            if report.unpriced_concessions > 0 {
+                format!(", {} concessions without a Tariff price or presentation left out", report.unpriced_concessions)
+            } else {
+                String::new()
+            },
             report.rows_stored,
             started.elapsed().as_secs_f64()
         );

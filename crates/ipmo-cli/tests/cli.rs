@@ -1583,7 +1583,14 @@ fn synthetic_medicines_reference_data_is_consistent_with_the_prescribing() {
     ok(&ipmo(&wh, &["-q", "ingest", "bnf-snomed", &f("bnf_snomed_mapping.csv")]));
     ok(&ipmo(
         &wh,
-        &["-q", "ingest", "tariff", &f("drug_tariff_part_viii_a_202501.csv"), &f("drug_tariff_part_viii_a_202502.csv")],
+        &[
+            "-q",
+            "ingest",
+            "tariff",
+            &f("drug_tariff_part_viii_a_202501.csv"),
+            &f("drug_tariff_part_viii_a_202502.csv"),
+            &f("drug_tariff_part_viii_a_202503.csv"),
+        ],
     ));
     ok(&ipmo(&wh, &["-q", "ingest", "concessions", &f("price_concessions.html")]));
     ok(&ipmo(&wh, &["-q", "ingest", "epd", &f("epd_202501.csv"), &f("epd_202502.csv")]));
@@ -1959,4 +1966,113 @@ fn ppu_savings_agree_with_independent_sql() {
     assert!(sql.contains("FROM ppu_savings") && sql.contains("2024-04-01"), "{sql}");
     let bad = ipmo(&wh, &["value", "ppu", "--mode", "cheapest"]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("date-correct or reference"));
+}
+
+/// What concessions cost, on real prices: OpenPrescribing's hand-kept concession list and
+/// NHSBSA's Drug Tariff (October 2025, January and February 2026), with a practice prescribing
+/// three of the conceded presentations. Worked by hand (category M, so from April 2024 the Tariff
+/// price loses 20% and the conceded price nothing):
+/// - lofepramine 70mg × 56, October 2025: Tariff 2,099p, conceded 2,455p; 1,120 tablets are 20
+///   packs: 20 × (2,455 − 0.8 × 2,099) = 15,516p;
+/// - rosuvastatin 10mg × 28, January 2026: Tariff 76p, conceded 484p; 280 tablets, 10 packs:
+///   10 × (484 − 60.8) = 4,232p;
+/// - trimethoprim 100mg × 28, January 2026: Tariff 343p, conceded 408p; 56 tablets, 2 packs:
+///   2 × (408 − 274.4) = 133.6 × 2 = 267.2p;
+/// - February 2026 has no prescribing, so January's quantities price its concessions
+///   (lofepramine 2,486p against February's Tariff; trimethoprim 407p) and are marked estimates.
+#[test]
+fn concession_costs_on_real_prices_match_a_hand_computation() {
+    let Some(real) = ipmo_testkit::real_data("concession_costs_on_real_prices_match_a_hand_computation") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let wh = tmp.path().join("wh");
+    let tariff = |m: &str| {
+        real.join(format!("drug-tariff/csv-converted/drug_tariff_viii_a_{m}.csv")).to_str().unwrap().to_string()
+    };
+    ok(&ipmo(&wh, &["-q", "ingest", "tariff", &tariff("202510"), &tariff("202601"), &tariff("202602")]));
+    let list = real.join("price-concessions/manually_added_concessions.csv");
+    ok(&ipmo(&wh, &["-q", "ingest", "concessions", list.to_str().unwrap()]));
+    // The presentations, linked to the Tariff's VMPs as NHSBSA's mapping links them.
+    let lofepramine = ("0403010V0AAAAAA", "Lofepramine 70mg tablets", "39699211000001104");
+    let rosuvastatin = ("0212000AAAAAAAA", "Rosuvastatin 10mg tablets", "42297211000001100");
+    let trimethoprim = ("0501080W0AAAAAA", "Trimethoprim 100mg tablets", "41956111000001103");
+    let mapping = tmp.path().join("mapping.csv");
+    let mut text = String::from("BNF Code,SNOMED Code,VMP / VMPP/ AMP / AMPP\n");
+    for (code, _, vmp) in [lofepramine, rosuvastatin, trimethoprim] {
+        text.push_str(&format!("{code},{vmp},VMP\n"));
+    }
+    std::fs::write(&mapping, text).unwrap();
+    ok(&ipmo(&wh, &["-q", "ingest", "bnf-snomed", mapping.to_str().unwrap()]));
+    let map = tmp.path().join("gp-reg-pat-prac-map.csv");
+    std::fs::write(
+        &map,
+        "PUBLICATION,EXTRACT_DATE,PRACTICE_CODE,PRACTICE_NAME,PRACTICE_POSTCODE,PCN_CODE,PCN_NAME,ONS_SUB_ICB_LOCATION_CODE,SUB_ICB_LOCATION_CODE,SUB_ICB_LOCATION_NAME,ONS_ICB_CODE,ICB_CODE,ICB_NAME,ONS_COMM_REGION_CODE,COMM_REGION_CODE,COMM_REGION_NAME,SUPPLIER_NAME\n\
+         GP_PRAC_PAT_LIST,01Oct2025,A81001,THE SURGERY,ZZ1 0AA,U10000,ONE PCN,E38000001,10A,SUB ICB 10A,E54000001,QAA,AN ICB,E40000001,Y56,London,EMIS\n",
+    )
+    .unwrap();
+    ok(&ipmo(&wh, &["-q", "ingest", "orgs", map.to_str().unwrap()]));
+    let epd = |month: &str, rows: &[((&str, &str, &str), u32)]| {
+        let path = tmp.path().join(format!("epd_{month}.csv"));
+        let mut text = String::from(
+            "YEAR_MONTH,REGIONAL_OFFICE_NAME,REGIONAL_OFFICE_CODE,ICB_NAME,ICB_CODE,PCO_NAME,PCO_CODE,PRACTICE_NAME,PRACTICE_CODE,ADDRESS_1,ADDRESS_2,ADDRESS_3,ADDRESS_4,POSTCODE,BNF_CHEMICAL_SUBSTANCE_CODE,BNF_CHEMICAL_SUBSTANCE_NAME,BNF_PRESENTATION_CODE,BNF_PRESENTATION_NAME,BNF_CHAPTER_PLUS_CODE,QUANTITY,ITEMS,TOTAL_QUANTITY,ADQ_USAGE,NIC,ACTUAL_COST,UNIDENTIFIED,SNOMED_CODE\n",
+        );
+        for ((code, name, vmp), quantity) in rows {
+            text.push_str(&format!(
+                "{month},LONDON,Y56,AN ICB,QAA,SUB ICB 10A,10A,THE SURGERY,A81001,,,,,ZZ1 0AA,{},X,{code},{name},X,{quantity},1,{quantity},0,10.00,9.00,N,{vmp}\n",
+                &code[..9]
+            ));
+        }
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let october = epd("202510", &[(lofepramine, 1120)]);
+    let january = epd("202601", &[(lofepramine, 560), (rosuvastatin, 280), (trimethoprim, 56)]);
+    ok(&ipmo(&wh, &["-q", "ingest", "epd", &october, &january]));
+    let out = ipmo(&wh, &["value", "compute"]);
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    ok(&out);
+    assert!(said.contains("no dm+d release") && said.contains("(1 estimated"), "{said}");
+    let costs = sql_map(
+        &wh,
+        "SELECT CAST(month AS VARCHAR) || ' ' || bnf_code, extra_cost_pence FROM concession_costs \
+         WHERE org_type = 'practice' ORDER BY 1",
+    );
+    let expect = [
+        (format!("2025-10-01 {}", lofepramine.0), 15_516.0),
+        (format!("2026-01-01 {}", rosuvastatin.0), 4_232.0),
+        (format!("2026-01-01 {}", trimethoprim.0), 267.2),
+        // February: January's quantities (560 lofepramine = 10 packs; 56 trimethoprim = 2 packs)
+        // at February's prices: 10 × (2,486 − 0.8 × Tariff) and 2 × (407 − 0.8 × Tariff).
+    ];
+    for (key, pence) in &expect {
+        assert!((costs[key] - pence).abs() < 1e-6, "{key}: {} against {pence} by hand", costs[key]);
+    }
+    let february_tariff = |vmpp: &str| {
+        let q = format!("SELECT price_pence FROM tariff WHERE month = DATE '2026-02-01' AND vmpp = '{vmpp}'");
+        ok(&ipmo(&wh, &["sql", "--format", "csv", &q])).lines().nth(1).unwrap().parse::<f64>().unwrap()
+    };
+    let lofepramine_february = 10.0 * (2_486.0 - 0.8 * february_tariff("1279011000001106"));
+    let key = format!("2026-02-01 {}", lofepramine.0);
+    assert!((costs[&key] - lofepramine_february).abs() < 1e-6, "{} against {lofepramine_february}", costs[&key]);
+    let estimates = ok(&ipmo(
+        &wh,
+        &[
+            "sql",
+            "--format",
+            "csv",
+            "SELECT DISTINCT CAST(month AS VARCHAR), is_estimate, CAST(quantity_month AS VARCHAR) FROM concession_costs ORDER BY 1",
+        ],
+    ));
+    assert_eq!(
+        estimates.lines().skip(1).collect::<Vec<_>>(),
+        ["2025-10-01,false,2025-10-01", "2026-01-01,false,2026-01-01", "2026-02-01,true,2026-01-01"]
+    );
+    // The ICB's rows add up to the practice's; the concession months without prescribing of
+    // their own before the newest month (March 2025 and the rest) are not costed.
+    let icb = sql_map(
+        &wh,
+        "SELECT CAST(month AS VARCHAR) || ' ' || bnf_code, extra_cost_pence FROM concession_costs WHERE org_type = 'icb' ORDER BY 1",
+    );
+    assert_eq!(icb, costs);
 }

@@ -4,6 +4,7 @@
 //! reads it. Its [`Release::id`] changes whenever the warehouse does, so it is the basis of HTTP
 //! ETags.
 
+pub mod concessions;
 pub mod ppu;
 
 use ipmo_domain::YearMonth;
@@ -136,6 +137,8 @@ pub struct Release {
     pub index: Option<PrescribingIndex>,
     /// Price-per-unit savings, when computed (`ipmo value compute`).
     pub ppu: Option<ppu::Ppu>,
+    /// Price-concession costs of recent months, when computed (`ipmo value compute`).
+    pub concessions: Option<concessions::Concessions>,
     orgs: Vec<Org>,
     org_pos: FxHashMap<String, usize>,
     children: Vec<Vec<usize>>,
@@ -442,6 +445,7 @@ pub struct ReleaseBuilder {
     computed_at: Option<String>,
     index: Option<PrescribingIndex>,
     ppu: Option<ppu::Ppu>,
+    concessions: Option<concessions::Concessions>,
     bnf: BTreeMap<String, String>,
     imd: FxHashMap<String, u8>,
     numerator_codes: FxHashMap<String, Vec<String>>,
@@ -476,6 +480,7 @@ impl ReleaseBuilder {
             computed_at: None,
             index: None,
             ppu: None,
+            concessions: None,
             bnf: BTreeMap::new(),
             imd: FxHashMap::default(),
             numerator_codes: FxHashMap::default(),
@@ -585,6 +590,11 @@ impl ReleaseBuilder {
         self.ppu = Some(ppu.finish());
     }
 
+    /// Price-concession costs to serve.
+    pub fn concessions(&mut self, concessions: concessions::Concessions) {
+        self.concessions = Some(concessions.finish());
+    }
+
     /// Sorts, indexes and links everything.
     pub fn finish(self) -> Release {
         let mut by_code: BTreeMap<String, Org> = BTreeMap::new();
@@ -663,6 +673,7 @@ impl ReleaseBuilder {
             library: self.library,
             index: self.index,
             ppu: self.ppu,
+            concessions: self.concessions,
             orgs,
             org_pos,
             children,

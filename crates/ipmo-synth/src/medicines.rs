@@ -300,7 +300,9 @@ impl Medicines {
     }
 
     /// Writes the release (a folder of XML files), the BNF ↔ SNOMED mapping, a Tariff per month
-    /// and the concessions page into `config.out`.
+    /// and the concessions page into `config.out`. The Tariff and the concessions run a month past
+    /// the prescribing, as the real ones do: both are published for the month in progress, weeks
+    /// before its prescribing.
     pub fn write(&self, config: &SynthConfig, cat: &Catalogue) -> Result<Vec<PathBuf>, SynthError> {
         let first = config.start;
         let dir = config.out.join("dmd");
@@ -321,7 +323,7 @@ impl Medicines {
         }
         std::fs::write(&mapping, m).map_err(io_err(&mapping))?;
         files.push(mapping);
-        for t in 0..config.months {
+        for t in 0..=config.months {
             files.push(self.write_tariff(config, config.start.plus(t))?);
         }
         files.push(self.write_concessions(config)?);
@@ -365,7 +367,7 @@ impl Medicines {
         let mut s = String::from(
             "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"UTF-8\"><title>Price concessions archive</title></head><body>\n<h1>Price concession archive</h1>\n",
         );
-        for t in (0..config.months).rev() {
+        for t in (0..=config.months).rev() {
             let month = config.start.plus(t);
             let _ = write!(
                 s,

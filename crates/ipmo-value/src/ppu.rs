@@ -12,6 +12,7 @@
 //! [`Mode::Reference`] is OpenPrescribing's: the April 2024 scale for every month and no
 //! deduction on a conceded pack, so its totals can be reconciled to openprescribing.net.
 
+use crate::discount;
 use ipmo_domain::YearMonth;
 use ipmo_domain::practice::LevelMembers;
 use ipmo_stats::percentile::percentile_cont_sorted;
@@ -54,30 +55,15 @@ impl Mode {
 /// One amount under each [`Mode`], indexed by [`Mode::index`].
 pub type PerMode = [f64; 2];
 
-/// The national average deduction (7.2%) applied to every reimbursed price before the category
-/// scale began.
-pub const AVERAGE_DISCOUNT_FACTOR: f64 = 0.928;
-/// The month the category scale began (April 2024).
-pub const CATEGORY_SCALE_FROM: (u16, u8) = (2024, 4);
-/// The month from which conceded prices carry no deduction (April 2023).
-pub const CONCESSIONS_UNDISCOUNTED_FROM: (u16, u8) = (2023, 4);
-
 /// The share of NIC the NHS pays for a code in a month: `category` is the Drug Tariff Part VIIIA
 /// category letter of its packs that month (None for a brand or anything not in the Tariff),
 /// `conceded` whether any of its packs has a price concession that month.
 pub fn discount_factor(mode: Mode, month: YearMonth, category: Option<char>, conceded: bool) -> f64 {
-    let on_or_after = |(y, m): (u16, u8)| YearMonth::new(y, m).is_some_and(|from| month >= from);
-    let scale = || match category {
-        // Categories A and M: generics with the largest margins.
-        Some('A' | 'M') => 0.80,
-        _ => 0.95,
-    };
     match mode {
         Mode::Reference if conceded => 1.0,
-        Mode::Reference => scale(),
-        Mode::DateCorrect if conceded && on_or_after(CONCESSIONS_UNDISCOUNTED_FROM) => 1.0,
-        Mode::DateCorrect if !conceded && on_or_after(CATEGORY_SCALE_FROM) => scale(),
-        Mode::DateCorrect => AVERAGE_DISCOUNT_FACTOR,
+        Mode::Reference => discount::category_scale(category),
+        Mode::DateCorrect if conceded => discount::concession_factor(month),
+        Mode::DateCorrect => discount::tariff_factor(month, category),
     }
 }
 

@@ -6,6 +6,7 @@
 //! the current files. See the module docs of [`manifest`] for how a load stays atomic.
 
 pub mod analyse;
+mod concession_costs;
 mod error;
 pub mod groups;
 pub mod indicator_store;
@@ -18,6 +19,7 @@ pub mod membership;
 mod parquet_io;
 pub mod ppu;
 mod presentations;
+mod prices;
 mod query;
 mod reference;
 pub mod release;

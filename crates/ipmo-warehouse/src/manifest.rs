@@ -34,7 +34,7 @@ pub struct Manifest {
     /// Files, membership choice and groups the stored PPU savings were computed from, so that
     /// `ipmo value compute` and the demo redo them only when one changed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ppu_inputs: Vec<String>,
+    pub value_inputs: Vec<String>,
     /// The dm+d release the `dmd_*` tables hold (core files), if one was loaded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dmd_release: Option<ReleaseRecord>,

@@ -10,9 +10,11 @@
 //! saving, England always) and `ppu_totals` (per month and organisation, the headline: sets whose
 //! saving reaches the level's default threshold, and their sum).
 
+use crate::concession_costs::store_month;
 use crate::measure_store::Membership;
 use crate::parquet_io::read_table;
 use crate::presentations::Columns;
+use crate::prices::months_of;
 use crate::tables::Col;
 use crate::{Warehouse, WarehouseError};
 use datafusion::arrow::array::AsArray;
@@ -25,13 +27,21 @@ use ipmo_value::substitution::{self, Sets};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeSet;
 
-/// What a PPU computation did, for the command's report.
+/// What a value computation did, for the command's report.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PpuReport {
     /// Substitution sets with a code seen in prescribing.
     pub sets: usize,
     /// Months computed.
     pub months: Vec<YearMonth>,
+    /// Concession months costed, each with whether its quantities were estimated from the
+    /// newest prescribing month.
+    pub concession_months: Vec<(YearMonth, bool)>,
+    /// Whether no dm+d release was loaded, so that no sets (and no PPU savings) could be built.
+    pub without_dmd: bool,
+    /// Concessions that could not be priced (no Tariff entry on or before the month, or a pack
+    /// not traced to a presentation).
+    pub unpriced_concessions: usize,
     /// Prescribing rows read.
     pub rows_read: u64,
     /// Rows stored in `ppu_savings`.
@@ -40,6 +50,14 @@ pub struct PpuReport {
 
 /// An organisation's headline in a month: sets counted and their savings, per mode.
 type Headline = ([u64; 2], ppu::PerMode);
+
+/// What one code's rows feed in a month: a set (with its discount factors), and the costing of
+/// a concession.
+#[derive(Clone, Copy, Debug)]
+struct CodeUse {
+    set: Option<(u32, ppu::PerMode)>,
+    conceded: bool,
+}
 
 /// One code's prices in one month.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -67,10 +85,10 @@ impl Warehouse {
         Ok(Some(substitution::build(&generics, &brands, prescribed.as_ref())))
     }
 
-    /// What PPU savings depend on: every file of prescribing, membership, practices, BNF codes,
+    /// What PPU savings and concession costs depend on: every file of prescribing, membership, practices, BNF codes,
     /// the mapping, dm+d, Tariff and concessions, with the membership choice and the groups
     /// file's tag (see [`Warehouse::groups`]).
-    pub fn ppu_inputs(
+    pub fn value_inputs(
         &self,
         membership: Membership,
         groups_input: Option<&str>,
@@ -95,26 +113,27 @@ impl Warehouse {
         Ok(inputs)
     }
 
-    /// Whether the stored PPU savings were computed from exactly today's inputs.
-    pub fn ppu_fresh(&self, membership: Membership, groups_input: Option<&str>) -> Result<bool, WarehouseError> {
-        let stored = self.manifest()?.ppu_inputs;
-        Ok(!stored.is_empty() && stored == self.ppu_inputs(membership, groups_input)?)
+    /// Whether the stored PPU savings and concession costs were computed from exactly today's inputs.
+    pub fn value_fresh(&self, membership: Membership, groups_input: Option<&str>) -> Result<bool, WarehouseError> {
+        let stored = self.manifest()?.value_inputs;
+        Ok(!stored.is_empty() && stored == self.value_inputs(membership, groups_input)?)
     }
 
-    /// Computes PPU savings for every month with prescribing and replaces the `ppu_*` tables in
-    /// one commit, recording its inputs. `progress(month, rows)` is called after each month.
-    pub async fn compute_ppu(
+    /// Computes PPU savings and concession costs for every month with prescribing (and every
+    /// later concession month, estimated) and replaces the `ppu_*` and `concession_costs` tables
+    /// in one commit, recording its inputs. `progress(month, rows)` is called after each month.
+    pub async fn compute_value(
         &self,
         membership: Membership,
         (groups, groups_input): (&[GroupSet], Option<&str>),
         mut progress: impl FnMut(YearMonth, u64),
     ) -> Result<PpuReport, WarehouseError> {
-        let inputs = self.ppu_inputs(membership, groups_input)?;
-        let Some(sets) = self.substitution_sets(false)? else {
-            return Err(WarehouseError::Query(
-                "no dm+d release is loaded: load one with `ipmo ingest dmd DIR` and NHSBSA's BNF SNOMED mapping with `ipmo ingest bnf-snomed FILE`, then compute again".into(),
-            ));
-        };
+        let inputs = self.value_inputs(membership, groups_input)?;
+        // Without a dm+d release there are no sets, and so no PPU savings; concessions are still
+        // costed through the Tariff's packs.
+        let built = self.substitution_sets(false)?;
+        let without_dmd = built.is_none();
+        let sets = built.unwrap_or_default();
         let manifest = self.manifest()?;
         let current = self.bnf_current_codes()?;
         let set_of: FxHashMap<&str, u32> = sets
@@ -127,16 +146,26 @@ impl Warehouse {
         let months: Vec<YearMonth> =
             manifest.partitions(crate::tables::PRESCRIBING).into_iter().filter_map(|p| p.parse().ok()).collect();
         let mut practices_by_month = self.practices_for_months(&months, membership).await?;
+        let conceded = self.conceded()?;
+        let newest = months.last().copied();
         let mut txn = self.begin()?;
-        let mut report = PpuReport { sets: sets.sets.len(), ..Default::default() };
+        let mut report = PpuReport {
+            sets: sets.sets.len(),
+            without_dmd,
+            unpriced_concessions: conceded.unpriced,
+            ..Default::default()
+        };
         let mut keys = RowKeys::default();
         for &month in &months {
             let practices = practices_by_month.remove(&month).unwrap_or_default();
             let position: FxHashMap<&str, usize> =
                 practices.iter().enumerate().map(|(i, p)| (p.code.as_str(), i)).collect();
-            // Practice and code numbers → practice position and (set, factors), looked up once each.
+            let needed = conceded.codes_needed(month, newest.unwrap_or(month));
+            // Practice and code numbers → practice position, and (set, factors) and whether the
+            // code's quantities price a concession, looked up once each.
             let mut practice_of: Vec<Option<Option<usize>>> = Vec::new();
-            let mut code_of: Vec<Option<Option<(u32, ppu::PerMode)>>> = Vec::new();
+            let mut code_of: Vec<Option<CodeUse>> = Vec::new();
+            let mut conceded_quantity: FxHashMap<(u32, usize), f64> = FxHashMap::default();
             let mut cells: FxHashMap<(u32, usize), (f64, ppu::PerMode)> = FxHashMap::default();
             let mut by_code: FxHashMap<String, (f64, ppu::PerMode)> = FxHashMap::default();
             let rows = self.for_each_prescribing_keyed(month, &current, &mut keys, |keys, p, c, a| {
@@ -152,11 +181,17 @@ impl Warehouse {
                 let code = *code_of[c].get_or_insert_with(|| {
                     let code = keys.codes.name(c as u32);
                     let price = prices.get(&(month, code.to_string())).copied().unwrap_or_default();
-                    set_of.get(code).map(|&s| {
-                        (s, Mode::ALL.map(|m| ppu::discount_factor(m, month, price.category, price.conceded)))
-                    })
+                    CodeUse {
+                        set: set_of.get(code).map(|&s| {
+                            (s, Mode::ALL.map(|m| ppu::discount_factor(m, month, price.category, price.conceded)))
+                        }),
+                        conceded: needed.contains(code),
+                    }
                 });
-                if let (Some(practice), Some((set, factor))) = (practice, code) {
+                if let (Some(practice), true) = (practice, code.conceded) {
+                    *conceded_quantity.entry((c as u32, practice)).or_default() += a.quantity;
+                }
+                if let (Some(practice), Some((set, factor))) = (practice, code.set) {
                     let nic = factor.map(|f| a.nic_pence as f64 * f);
                     let code_total = match by_code.get_mut(keys.codes.name(c as u32)) {
                         Some(t) => t,
@@ -171,25 +206,42 @@ impl Warehouse {
                 }
             })?;
             report.rows_read += rows;
+            let mut by_practice: FxHashMap<String, Vec<(usize, f64)>> = FxHashMap::default();
+            for ((c, practice), quantity) in conceded_quantity {
+                by_practice.entry(keys.codes.name(c).to_string()).or_default().push((practice, quantity));
+            }
+            for (concession_month, estimate) in conceded.months_for(month, newest.unwrap_or(month)) {
+                let codes = conceded.by_month.get(&concession_month).map_or(&[][..], Vec::as_slice);
+                let key = (concession_month, month, estimate);
+                report.rows_stored += store_month(&mut txn, key, codes, &by_practice, &practices, groups)?;
+                report.concession_months.push((concession_month, estimate));
+            }
             report.rows_stored += self.store_ppu_month(&mut txn, month, &sets, &practices, groups, cells)?;
             txn.write_partition("ppu_prices", &month.to_string(), price_columns(month, &sets, &prices, &by_code))?;
             report.months.push(month);
             progress(month, rows);
         }
-        // Months no longer in prescribing leave the tables with them.
-        for table in ["ppu_savings", "ppu_targets", "ppu_prices", "ppu_totals"] {
-            let stale: Vec<String> = manifest
-                .partitions(table)
-                .into_iter()
-                .filter(|p| !months.iter().any(|m| m.to_string() == *p))
-                .map(str::to_string)
-                .collect();
-            for p in stale {
-                txn.unset(table, &p);
+        // Months no longer in prescribing (or no longer conceded) leave the tables with them.
+        let written: Vec<String> = report.concession_months.iter().map(|(m, _)| m.to_string()).collect();
+        for (table, kept) in [
+            ("ppu_savings", &report.months),
+            ("ppu_targets", &report.months),
+            ("ppu_prices", &report.months),
+            ("ppu_totals", &report.months),
+        ] {
+            for p in manifest.partitions(table) {
+                if !kept.iter().any(|m| m.to_string() == p) {
+                    txn.unset(table, p);
+                }
+            }
+        }
+        for p in manifest.partitions("concession_costs") {
+            if !written.iter().any(|w| w == p) {
+                txn.unset("concession_costs", p);
             }
         }
         txn.write_whole("ppu_sets", set_columns(&sets, manifest.dmd_release.as_ref().map(|r| r.date.as_str())))?;
-        txn.manifest.ppu_inputs = inputs;
+        txn.manifest.value_inputs = inputs;
         txn.commit(report.rows_stored, report.months.iter().map(ToString::to_string).collect())?;
         Ok(report)
     }
@@ -203,43 +255,16 @@ impl Warehouse {
     ) -> Result<FxHashMap<(YearMonth, String), CodePrice>, WarehouseError> {
         let manifest = self.manifest()?;
         let read = |t: &str| read_table(self.root(), &manifest, t);
-        let current = self.bnf_current_codes()?;
-        let mut code_of_id: FxHashMap<String, String> = FxHashMap::default();
-        for (code, id) in self.bnf_product_links(&current)? {
-            if set_of.contains_key(code.as_str()) {
-                code_of_id.entry(id).or_insert(code);
-            }
-        }
-        let mut vmp_of_pack: FxHashMap<String, String> = FxHashMap::default();
-        for b in read("dmd_vmpp")? {
-            let c = Columns { batch: &b };
-            let (pack, vmp) = (c.text("vppid")?, c.text("vpid")?);
-            for i in 0..b.num_rows() {
-                if let (Some(pack), Some(vmp)) = (pack(i), vmp(i)) {
-                    vmp_of_pack.insert(pack.to_string(), vmp.to_string());
-                }
-            }
-        }
-        let code_of_pack = |pack: &str, vmp: Option<&str>| {
-            code_of_id
-                .get(pack)
-                .or_else(|| vmp.or_else(|| vmp_of_pack.get(pack).map(String::as_str)).and_then(|v| code_of_id.get(v)))
-        };
-        let month_of = |b: &datafusion::arrow::record_batch::RecordBatch| -> Result<Vec<YearMonth>, WarehouseError> {
-            let days = Columns { batch: b }
-                .column("month")?
-                .as_primitive_opt::<Date32Type>()
-                .ok_or_else(|| crate::presentations::corrupt("month", "a date"))?;
-            Ok((0..b.num_rows()).map(|i| crate::values::month_of(days.value(i))).collect())
-        };
+        let packs = self.pack_codes()?;
+        let code_of_pack = |pack: &str, vmp: Option<&str>| packs.code(pack, vmp).filter(|c| set_of.contains_key(c));
         let mut out: FxHashMap<(YearMonth, String), CodePrice> = FxHashMap::default();
         for b in read("tariff")? {
-            let months = month_of(&b)?;
+            let months = months_of(&b)?;
             let c = Columns { batch: &b };
             let (pack, vmp, category) = (c.text("vmpp")?, c.text("vmp")?, c.text("category")?);
             for (i, &month) in months.iter().enumerate() {
                 if let Some(code) = pack(i).and_then(|p| code_of_pack(p, vmp(i))) {
-                    let price = out.entry((month, code.clone())).or_default();
+                    let price = out.entry((month, code.to_string())).or_default();
                     // Packs of one presentation share a category; should two differ, A or M wins,
                     // as the larger deduction is the one the NHS takes on the cheaper pack.
                     let letter = category(i).and_then(|c| c.chars().next());
@@ -250,11 +275,11 @@ impl Warehouse {
             }
         }
         for b in read("concessions")? {
-            let months = month_of(&b)?;
+            let months = months_of(&b)?;
             let pack = Columns { batch: &b }.text("vmpp")?;
             for (i, &month) in months.iter().enumerate() {
                 if let Some(code) = pack(i).filter(|p| !p.is_empty()).and_then(|p| code_of_pack(p, None)) {
-                    out.entry((month, code.clone())).or_default().conceded = true;
+                    out.entry((month, code.to_string())).or_default().conceded = true;
                 }
             }
         }
@@ -529,6 +554,10 @@ impl Warehouse {
                         .insert(id.to_string(), (name(i).unwrap_or_default().to_string(), swap(i).map(str::to_string)));
                 }
             }
+        }
+        // Computed without a dm+d release: no sets, nothing to serve.
+        if set_names.is_empty() {
+            return Ok(None);
         }
         for b in partition("ppu_targets")? {
             let c = Columns { batch: &b };

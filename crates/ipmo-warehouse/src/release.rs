@@ -204,6 +204,9 @@ impl Warehouse {
         if let Some(ppu) = self.load_ppu()? {
             b.ppu(ppu);
         }
+        if let Some(concessions) = self.recent_concession_costs()? {
+            b.concessions(concessions);
+        }
         Ok(b.finish())
     }
 }

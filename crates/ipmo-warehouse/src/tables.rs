@@ -241,6 +241,20 @@ pub fn table_schema(table: &str) -> Option<SchemaRef> {
             ("nic_pence", Float64, false),
             ("reference_nic_pence", Float64, false),
         ]),
+        "concession_costs" => schema(&[
+            ("month", Date32, false),
+            ("bnf_code", Utf8, false),
+            ("vmpp", Utf8, false),
+            ("pack_name", Utf8, false),
+            ("org_type", Utf8, false),
+            ("org_code", Utf8, false),
+            ("quantity", Float64, false),
+            ("tariff_ppu_pence", Float64, false),
+            ("concession_ppu_pence", Float64, false),
+            ("extra_cost_pence", Float64, false),
+            ("quantity_month", Date32, false),
+            ("is_estimate", Boolean, false),
+        ]),
         "ppu_totals" => schema(&[
             ("month", Date32, false),
             ("org_type", Utf8, false),
@@ -291,7 +305,7 @@ fn dmd_schema(table: &str) -> Option<SchemaRef> {
 }
 
 /// Every stored table, in the order `ipmo sql` lists them.
-pub const STORED_TABLES: [&str; 41] = [
+pub const STORED_TABLES: [&str; 42] = [
     PRESCRIBING,
     PRESCRIBING_BY_QUANTITY,
     "org_map_snapshots",
@@ -317,6 +331,7 @@ pub const STORED_TABLES: [&str; 41] = [
     "ppu_targets",
     "ppu_savings",
     "ppu_totals",
+    "concession_costs",
     "tariff",
     "tariff_cat_m",
     "concessions",

@@ -30,6 +30,7 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/bnf", get(bnf))
         .route("/ppu/{code}", get(ppu_organisation))
         .route("/ppu/{code}/sets/{set}", get(ppu_set))
+        .route("/concessions/{code}", get(concessions))
 }
 
 /// A [`WebError`] answered as API JSON.
@@ -297,4 +298,9 @@ async fn ppu_organisation(State(s): State<Shared>, Path(code): Path<String>, p: 
 /// `/ppu/{code}/sets/{set}`: one substitution set for an organisation.
 async fn ppu_set(State(s): State<Shared>, Path((code, set)): Path<(String, String)>, p: Params) -> ApiResult {
     Ok(Json(crate::ppu::set_json(&s.release, &code, &set, &p).map_err(fail)?))
+}
+
+/// `/concessions/{code}`: what price concessions cost an organisation in a month.
+async fn concessions(State(s): State<Shared>, Path(code): Path<String>, p: Params) -> ApiResult {
+    Ok(Json(crate::concessions::json_answer(&s.release, &code, &p).map_err(fail)?))
 }

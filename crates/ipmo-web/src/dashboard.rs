@@ -333,7 +333,10 @@ fn dashboard_head(view: &DashboardView) -> Markup {
             ("Latest month", html! { (crate::format::long_month(latest)) }),
             ("Measures with data", html! { (all.len()) @if !quiet.is_empty() { " (" (quiet.len()) " with nothing to compare)" } }),
             ("Possible savings", if any_cost { headline_block(r, org, &headline) } else { html! { "No cost measures" } }),
-        ].into_iter().chain(crate::ppu::dashboard_line(r, org).map(|line| ("Price per unit", line))).collect::<Vec<_>>()))
+        ].into_iter()
+            .chain(crate::ppu::dashboard_line(r, org).map(|line| ("Price per unit", line)))
+            .chain(crate::concessions::dashboard_line(r, org).map(|line| ("Price concessions", line)))
+            .collect::<Vec<_>>()))
     }
 }
 

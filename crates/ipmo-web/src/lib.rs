@@ -24,6 +24,7 @@ mod analyse_request;
 mod api;
 mod apidoc;
 mod charts;
+mod concessions;
 mod csv;
 mod dashboard;
 mod error;
@@ -369,6 +370,7 @@ pub fn router(state: Shared) -> Router {
         .route("/measure/{id}/org/{code}", get(measure_pages::measure_for_org))
         .route("/measure/{id}/org/{code}/practices", get(practices::page))
         .route("/ppu/{code}", get(ppu::organisation))
+        .route("/concessions/{code}", get(concessions::page))
         .route("/ppu/{code}/set/{set}", get(ppu::set))
         .route("/bnf", get(explore::bnf))
         .route("/analyse", get(explore::analyse))

@@ -120,7 +120,35 @@ fn release() -> Release {
     b.imd("F83002", 5);
     b.index(index(start));
     b.ppu(ppu());
+    b.concessions(concessions());
     b.finish()
+}
+
+/// Concession costs: November and December 2024 priced on their own prescribing, January 2025
+/// on December's (an estimate). QMJ's December: omeprazole £120 and amoxicillin £30.
+fn concessions() -> ipmo_release::concessions::Concessions {
+    use ipmo_release::concessions::{ConcessionCost, ConcessionMonth, Concessions};
+    let m = |s: &str| s.parse::<YearMonth>().unwrap();
+    let mut c = Concessions::default();
+    for (month, quantity_month, estimate) in
+        [("2024-11", "2024-11", false), ("2024-12", "2024-12", false), ("2025-01", "2024-12", true)]
+    {
+        c.add_month(ConcessionMonth { month: m(month), quantity_month: m(quantity_month), estimate });
+    }
+    let cost = |code: &str, pack: &str, quantity: f64, tariff: f64, conceded: f64| ConcessionCost {
+        bnf_code: code.into(),
+        pack: "1234".into(),
+        pack_name: pack.into(),
+        quantity,
+        tariff_ppu: tariff,
+        concession_ppu: conceded,
+        extra_cost: quantity * (conceded - tariff),
+    };
+    c.add_cost("icb", "QMJ", m("2024-11"), cost("0501013K0AAABAB", "Amoxicillin 500mg capsules 21", 1_000.0, 5.0, 6.0));
+    c.add_cost("icb", "QMJ", m("2024-12"), cost("0501013K0AAABAB", "Amoxicillin 500mg capsules 21", 3_000.0, 5.0, 6.0));
+    c.add_cost("icb", "QMJ", m("2024-12"), cost("0103050P0AAAAAA", "Omeprazole 20mg capsules 28", 6_000.0, 3.0, 5.0));
+    c.add_cost("icb", "QMJ", m("2025-01"), cost("0103050P0AAAAAA", "Omeprazole 20mg capsules 28", 6_000.0, 3.0, 5.5));
+    c
 }
 
 /// PPU savings for December 2024: test strips (target 21p) and simvastatin (target 2p, 1.9p in
@@ -649,6 +677,7 @@ async fn openapi_documents_every_api_route() {
         ("/bnf", "/bnf?code=0501"),
         ("/ppu/{code}", "/ppu/QMJ"),
         ("/ppu/{code}/sets/{set}", "/ppu/QMJ/sets/0601060D0AAAAA0"),
+        ("/concessions/{code}", "/concessions/QMJ"),
         ("/records/{kind}", ""),
         ("/records/{kind}/{id}", ""),
         ("/session", ""),
@@ -661,7 +690,7 @@ async fn openapi_documents_every_api_route() {
         let (s, _, _) = get(&format!("/api/v1{example}")).await;
         assert_eq!(s, StatusCode::OK, "{example}");
     }
-    assert_eq!(paths.len(), 14, "a documented path without a test above");
+    assert_eq!(paths.len(), 15, "a documented path without a test above");
     let (_, _, body) = get("/api/v1/analyse?num=0501013&den=0501&level=practice&from=2024-12").await;
     insta::assert_json_snapshot!("api_analyse_practice", json(&body));
     let (_, _, body) = get("/api/v1/bnf?code=0501").await;
@@ -1706,4 +1735,46 @@ async fn price_per_unit_pages_and_api() {
     // The dashboard links to it with this month's headline.
     let (_, _, body) = get("/org/QMJ").await;
     assert!(body.contains("£4,500 on 2 sets in December 2024") && body.contains("href=\"/ppu/QMJ\""), "{body}");
+}
+
+/// The concessions page: the newest month by default, an estimate said as one, an earlier month
+/// chosen, the costs largest first, CSV and API, and a month not held named in the 400.
+#[tokio::test]
+async fn concessions_this_month() {
+    let (status, _, body) = get("/concessions/QMJ").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("Price concessions, January 2025"), "{body}");
+    assert!(body.contains("<strong>£150</strong> on 1 conceded presentation"), "6,000 × 2.5p: {body}");
+    assert!(body.contains("estimated: January 2025 prescribing is not published yet, so December 2024"), "{body}");
+    assert!(
+        body.contains("concessions-trend-t") && body.contains("stroke-dasharray=\"6 4\""),
+        "estimates dashed: {body}"
+    );
+    let (_, _, body) = get("/concessions/QMJ?month=2024-12").await;
+    assert!(body.contains("<strong>£150</strong> on 2 conceded presentations"), "{body}");
+    let omeprazole = body.find("Omeprazole 20mg capsules 28").unwrap();
+    assert!(omeprazole < body.find("Amoxicillin 500mg capsules 21").unwrap(), "largest first");
+    let (_, _, csv) = get("/concessions/QMJ?month=2024-12&format=csv").await;
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "org_code,month,bnf_code,name,vmpp,pack,quantity,tariff_ppu_pence,concession_ppu_pence,extra_cost_pence,quantity_month,is_estimate"
+    );
+    assert_eq!(
+        lines[2],
+        "QMJ,2024-12,0501013K0AAABAB,Amoxicillin 500mg capsules,1234,Amoxicillin 500mg capsules 21,3000,5,6,3000,2024-12,false"
+    );
+    let (_, _, body) = get("/api/v1/concessions/QMJ").await;
+    let answer = json(&body);
+    assert_eq!((answer["month"].as_str(), answer["is_estimate"].as_bool()), (Some("2025-01"), Some(true)));
+    assert_eq!(answer["extra_cost_pence"], 15_000.0);
+    assert_eq!(answer["by_month"].as_array().unwrap().len(), 3);
+    let (s, _, body) = get("/api/v1/concessions/QMJ?month=2023-01").await;
+    assert_eq!((s, json(&body)["error"]["parameter"].as_str()), (StatusCode::BAD_REQUEST, Some("month")));
+    assert!(body.contains("choose a month from 2024-11 to 2025-01"), "{body}");
+    // An organisation that prescribed none of them says so; the dashboard links to the page.
+    let (_, _, body) = get("/concessions/QKK").await;
+    assert!(body.contains("prescribed none of January 2025"), "{body}");
+    let (_, _, body) = get("/org/QMJ").await;
+    assert!(body.contains("£150 in January 2025 (estimated)") && body.contains("href=\"/concessions/QMJ\""), "{body}");
 }
