@@ -128,8 +128,9 @@ impl Warehouse {
     }
 
     /// NHSBSA's BNF ↔ SNOMED mapping as (current BNF code, today's dm+d id) pairs, sorted and
-    /// without repeats: codes moved on by `current` (old code → current), and ids that dm+d has
-    /// replaced followed through `dmd_id_history`.
+    /// without repeats: codes moved on by `current` (old code → current), ids that dm+d has
+    /// replaced followed through `dmd_id_history`, and a VMP or AMP the mapping names only through
+    /// its packs given their code when they agree.
     pub(crate) fn bnf_product_links(
         &self,
         current: &FxHashMap<String, String>,
@@ -153,6 +154,36 @@ impl Warehouse {
         for (bnf, snomed) in string_pairs(&read("bnf_snomed")?) {
             links.push((today(bnf), latest(snomed)));
         }
+        // A product the mapping names only through its packs (as its 2018 edition does) takes
+        // their code when they all agree, as OpenPrescribing derives it.
+        let linked: FxHashMap<&str, Vec<&str>> = links.iter().fold(FxHashMap::default(), |mut m, (code, id)| {
+            m.entry(id.as_str()).or_default().push(code.as_str());
+            m
+        });
+        let mut inherited: Vec<(String, String)> = Vec::new();
+        for (table, pack_column, product_column) in [("dmd_vmpp", "vppid", "vpid"), ("dmd_ampp", "appid", "apid")] {
+            let mut codes: FxHashMap<String, Vec<&str>> = FxHashMap::default();
+            for b in read(table)? {
+                let c = Columns { batch: &b };
+                let (pack, product) = (c.text(pack_column)?, c.text(product_column)?);
+                for i in 0..b.num_rows() {
+                    if let (Some(pack), Some(product)) = (pack(i), product(i))
+                        && !linked.contains_key(product)
+                        && let Some(pack_codes) = linked.get(pack)
+                    {
+                        codes.entry(product.to_string()).or_default().extend(pack_codes);
+                    }
+                }
+            }
+            for (product, mut list) in codes {
+                list.sort_unstable();
+                list.dedup();
+                if let [only] = list[..] {
+                    inherited.push((only.to_string(), product));
+                }
+            }
+        }
+        links.extend(inherited);
         links.sort_unstable();
         links.dedup();
         Ok(links)

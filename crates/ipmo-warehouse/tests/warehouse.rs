@@ -702,3 +702,33 @@ fn substitution_sets_from_the_real_dmd_cut() {
     assert_eq!(reasons("its generic is not available or not suitable for prescribing in primary care"), 1);
     assert_eq!(sets.left_out.len(), 15);
 }
+
+/// The 2018 cuts and their June 2018 mapping, which names only packs: the diclofenac gel VMP and
+/// the Voltarol AMP take their packs' codes (each pack of one product agrees), so the gel and its
+/// brand form one set; in the hand-edited cut the VMP's new id (12345) changes nothing.
+#[test]
+fn substitution_sets_from_the_2018_cuts_whose_mapping_names_packs() {
+    let Some(real) = ipmo_testkit::real_data("substitution_sets_2018") else { return };
+    let cuts = real.join("dmd-openprescribing-tests");
+    for cut in ["release-2018-06-28/1", "release-2018-06-28/2"] {
+        let dir = tempfile::tempdir().unwrap();
+        let wh = Warehouse::open(dir.path()).unwrap();
+        load_release(&wh, &cuts.join(cut), false).unwrap();
+        let mapping = cuts.join("bnf-snomed-mapping/june-2018-snomed-mapping.xlsx");
+        let (rows, report) = ipmo_ingest::bnf_snomed::read_bnf_snomed(
+            ipmo_ingest::bnf_snomed::open_mapping(&mapping).unwrap(),
+            ErrorPolicy { max_errors: 0 },
+        )
+        .unwrap();
+        wh.load_bnf_snomed(vec![(rows, report, mapping)]).unwrap();
+        let sets = wh.substitution_sets(true).unwrap().expect("a release is loaded");
+        let got: Vec<(&str, Vec<&str>)> =
+            sets.sets.iter().map(|s| (s.id.as_str(), s.codes.iter().map(String::as_str).collect())).collect();
+        assert_eq!(got, [("1003020U0AAAIAI", vec!["1003020U0AAAIAI", "1003020U0BBADAI"])], "{cut}");
+        // Two generic-named brands (Colorama, DE Pharmaceuticals) are restricted; three products
+        // have no pack in the mapping.
+        let reasons: Vec<&str> = sets.left_out.iter().map(|l| l.reason).collect();
+        assert_eq!(reasons.iter().filter(|r| **r == "not available").count(), 2, "{cut}: {reasons:?}");
+        assert_eq!(reasons.iter().filter(|r| **r == "no BNF code").count(), 3, "{cut}: {reasons:?}");
+    }
+}

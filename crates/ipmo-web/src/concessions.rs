@@ -242,7 +242,7 @@ pub(crate) fn dashboard_line(r: &Release, org: &Org) -> Option<Markup> {
     let newest = c.newest()?;
     let total: f64 = c.costs(&org.org_type, &org.code, newest.month).iter().map(|x| x.extra_cost).sum();
     Some(html! {
-        (pounds(total / 100.0)) " in " (long_month(newest.month)) @if newest.estimate { " (estimated)" } " · "
+        (pounds(total / 100.0)) " above the Drug Tariff in " (long_month(newest.month)) @if newest.estimate { " (estimated)" } " · "
         a href=(format!("/concessions/{}", org.code)) { "concessions this month" }
     })
 }

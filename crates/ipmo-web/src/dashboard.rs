@@ -334,7 +334,7 @@ fn dashboard_head(view: &DashboardView) -> Markup {
             ("Measures with data", html! { (all.len()) @if !quiet.is_empty() { " (" (quiet.len()) " with nothing to compare)" } }),
             ("Possible savings", if any_cost { headline_block(r, org, &headline) } else { html! { "No cost measures" } }),
         ].into_iter()
-            .chain(crate::ppu::dashboard_line(r, org).map(|line| ("Price per unit", line)))
+            .chain(crate::ppu::dashboard_line(r, org).map(|line| ("Price-per-unit savings", line)))
             .chain(crate::concessions::dashboard_line(r, org).map(|line| ("Price concessions", line)))
             .collect::<Vec<_>>()))
     }

@@ -526,7 +526,7 @@ pub(crate) fn dashboard_line(r: &Release, org: &Org) -> Option<Markup> {
     let total = ppu.totals(&org.org_type, &org.code).iter().find(|t| t.month == month);
     let (sets, saving) = total.map_or((0, 0.0), |t| (t.sets[0], t.saving[0]));
     Some(html! {
-        (pounds(saving / 100.0)) " on " (plural(sets as usize, "set", "sets")) " in " (long_month(month)) " · "
+        (pounds(saving / 100.0)) " could be saved on " (plural(sets as usize, "set", "sets")) " in " (long_month(month)) " · "
         a href=(format!("/ppu/{}", org.code)) { "price-per-unit opportunities" }
     })
 }

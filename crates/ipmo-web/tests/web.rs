@@ -1734,7 +1734,10 @@ async fn price_per_unit_pages_and_api() {
     assert_eq!(set["presentations"].as_array().unwrap().len(), 2);
     // The dashboard links to it with this month's headline.
     let (_, _, body) = get("/org/QMJ").await;
-    assert!(body.contains("£4,500 on 2 sets in December 2024") && body.contains("href=\"/ppu/QMJ\""), "{body}");
+    assert!(
+        body.contains("£4,500 could be saved on 2 sets in December 2024") && body.contains("href=\"/ppu/QMJ\""),
+        "{body}"
+    );
 }
 
 /// The concessions page: the newest month by default, an estimate said as one, an earlier month
@@ -1776,5 +1779,9 @@ async fn concessions_this_month() {
     let (_, _, body) = get("/concessions/QKK").await;
     assert!(body.contains("prescribed none of January 2025"), "{body}");
     let (_, _, body) = get("/org/QMJ").await;
-    assert!(body.contains("£150 in January 2025 (estimated)") && body.contains("href=\"/concessions/QMJ\""), "{body}");
+    assert!(
+        body.contains("£150 above the Drug Tariff in January 2025 (estimated)")
+            && body.contains("href=\"/concessions/QMJ\""),
+        "{body}"
+    );
 }
