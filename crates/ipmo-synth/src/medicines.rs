@@ -240,7 +240,10 @@ fn strength_of(name: &str) -> Option<Strength> {
     };
     let (numerator, per) = word.split_once('/').map_or((word, None), |(n, d)| (n, Some(d)));
     let (value, unit) = amount(numerator)?;
-    Some((value, unit, per.and_then(amount)))
+    // What a strength is in: a volume, a dose, or "per gram"; "320micrograms/9micrograms" is two
+    // ingredients' strengths, not a ratio.
+    let per = per.and_then(amount).filter(|(_, u)| matches!(*u, "ml" | "dose" | "gram"));
+    Some((value, unit, per))
 }
 
 impl Medicines {
@@ -577,6 +580,8 @@ mod tests {
             Some((100.0, "microgram", Some((1.0, "dose"))))
         );
         assert_eq!(strength_of("Levetiracetam 500mg/5ml oral solution"), Some((500.0, "mg", Some((5.0, "ml")))));
+        assert_eq!(strength_of("Budesonide 320micrograms/9micrograms inhaler"), Some((320.0, "microgram", None)));
+        assert_eq!(strength_of("Hydrocortisone 10mg/g cream"), Some((10.0, "mg", Some((1.0, "gram")))));
     }
 
     #[test]

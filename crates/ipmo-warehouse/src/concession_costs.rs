@@ -13,7 +13,6 @@ use crate::presentations::Columns;
 use crate::prices::months_of;
 use crate::tables::Col;
 use crate::{Warehouse, WarehouseError};
-use datafusion::arrow::array::Array;
 use ipmo_domain::YearMonth;
 use ipmo_domain::practice::{GroupSet, PracticeMonth, level_members};
 use ipmo_value::concessions::{ConcededPack, UnitPrices, largest_increases};
@@ -82,18 +81,14 @@ impl Warehouse {
             let c = Columns { batch: &b };
             let (pack, vmp, category, size) =
                 (c.text("vmpp")?, c.text("vmp")?, c.text("category")?, c.number("pack_size")?);
-            let price = c
-                .column("price_pence")?
-                .as_any()
-                .downcast_ref::<datafusion::arrow::array::Int64Array>()
-                .ok_or_else(|| crate::presentations::corrupt("price_pence", "a whole number"))?;
+            let price = c.integer("price_pence")?;
             for (i, month) in months.into_iter().enumerate() {
                 let Some(pack) = pack(i) else { continue };
                 if let Some(vmp) = vmp(i) {
                     vmp_of_pack.insert(pack.to_string(), vmp.to_string());
                 }
                 let entry = TariffEntry {
-                    price_pence: price.value(i) as f64,
+                    price_pence: price(i).unwrap_or(0) as f64,
                     pack_size: size(i).unwrap_or(0.0),
                     category: category(i).and_then(|c| c.chars().next()),
                 };
@@ -107,11 +102,7 @@ impl Warehouse {
             let months = months_of(&b)?;
             let c = Columns { batch: &b };
             let (pack, drug, size) = (c.text("vmpp")?, c.text("drug")?, c.text("pack_size")?);
-            let price = c
-                .column("price_pence")?
-                .as_any()
-                .downcast_ref::<datafusion::arrow::array::Int64Array>()
-                .ok_or_else(|| crate::presentations::corrupt("price_pence", "a whole number"))?;
+            let price = c.integer("price_pence")?;
             for (i, month) in months.into_iter().enumerate() {
                 let Some(pack) = pack(i).filter(|p| !p.is_empty()) else {
                     unpriced += 1;
@@ -133,7 +124,7 @@ impl Warehouse {
                     pack_size,
                     category,
                     tariff_pence,
-                    concession_pence: price.value(i) as f64,
+                    concession_pence: price(i).unwrap_or(0) as f64,
                 });
             }
         }
@@ -247,7 +238,7 @@ impl Warehouse {
     /// The newest [`ipmo_release::concessions::MONTHS_KEPT`] concession months' costs for the
     /// dashboard; None before `ipmo value compute` has run.
     pub fn recent_concession_costs(&self) -> Result<Option<ipmo_release::concessions::Concessions>, WarehouseError> {
-        use datafusion::arrow::array::AsArray;
+        use datafusion::arrow::array::{Array, AsArray};
         use ipmo_release::concessions::{ConcessionCost, ConcessionMonth, Concessions, MONTHS_KEPT};
         let manifest = self.manifest()?;
         let mut months: Vec<YearMonth> =

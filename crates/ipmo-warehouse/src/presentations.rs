@@ -33,6 +33,14 @@ impl<'a> Columns<'a> {
         Ok(move |i: usize| (!col.is_null(i)).then(|| col.value(i)))
     }
 
+    pub(crate) fn integer(&self, name: &str) -> Result<impl Fn(usize) -> Option<i64> + 'a, WarehouseError> {
+        let col = self
+            .column(name)?
+            .as_primitive_opt::<datafusion::arrow::datatypes::Int64Type>()
+            .ok_or_else(|| corrupt(name, "a whole number"))?;
+        Ok(move |i: usize| (!col.is_null(i)).then(|| col.value(i)))
+    }
+
     pub(crate) fn column(&self, name: &str) -> Result<&'a dyn Array, WarehouseError> {
         let batch: &'a RecordBatch = self.batch;
         batch.column_by_name(name).map(|c| c.as_ref()).ok_or_else(|| corrupt(name, "present"))

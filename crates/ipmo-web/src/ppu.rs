@@ -228,8 +228,23 @@ fn opportunities_table(q: &PpuRequest<'_>, rows: &[&PpuRow]) -> Markup {
     }
 }
 
+/// The last five cells of both PPU downloads (`AMOUNT_COLUMNS`): a row's amounts and its set's
+/// target under `mode`.
+fn amount_cells(row: &PpuRow, set: &PpuSet, mode: Mode) -> [String; 5] {
+    let m = mode.index();
+    [
+        csv_number(Some(row.quantity)),
+        csv_number(Some(row.nic[m])),
+        csv_number(row.ppu(mode)),
+        csv_number(set.target[m]),
+        csv_number(Some(row.saving[m])),
+    ]
+}
+
+/// The headers of [`amount_cells`].
+const AMOUNT_COLUMNS: [&str; 5] = ["quantity", "nic_pence", "ppu_pence", "target_ppu_pence", "saving_pence"];
+
 fn opportunities_csv(q: &PpuRequest<'_>, rows: &[&PpuRow]) -> Response {
-    let m = q.mode.index();
     let month = q.month;
     let out = rows
         .iter()
@@ -244,32 +259,17 @@ fn opportunities_csv(q: &PpuRequest<'_>, rows: &[&PpuRow]) -> Response {
                 set.id.clone(),
                 set.name.clone(),
                 set.formulation_swap.clone().unwrap_or_default(),
-                csv_number(Some(row.quantity)),
-                csv_number(Some(row.nic[m])),
-                csv_number(row.ppu(q.mode)),
-                csv_number(set.target[m]),
-                csv_number(Some(row.saving[m])),
             ]
+            .into_iter()
+            .chain(amount_cells(row, set, q.mode))
+            .collect()
         })
         .collect();
-    csv(
-        &format!("{}-ppu-{month}.csv", q.org.code),
-        &[
-            "rank",
-            "org_code",
-            "month",
-            "mode",
-            "set_id",
-            "set_name",
-            "formulation_swap",
-            "quantity",
-            "nic_pence",
-            "ppu_pence",
-            "target_ppu_pence",
-            "saving_pence",
-        ],
-        out,
-    )
+    let header: Vec<&str> = ["rank", "org_code", "month", "mode", "set_id", "set_name", "formulation_swap"]
+        .into_iter()
+        .chain(AMOUNT_COLUMNS)
+        .collect();
+    csv(&format!("{}-ppu-{month}.csv", q.org.code), &header, out)
 }
 
 /// The organisations drawn on a set's chart: the practices within `org`, or its ICBs when it
@@ -420,41 +420,19 @@ fn member_rows<'a>(r: &'a Release, q: &PpuRequest<'a>, set: u32) -> Vec<(&'a Org
 }
 
 fn set_csv(q: &PpuRequest<'_>, set: &PpuSet, practices: &[(&Org, &PpuRow)]) -> Response {
-    let m = q.mode.index();
     let month = q.month;
     let out = practices
         .iter()
         .map(|(o, row)| {
-            vec![
-                o.code.clone(),
-                o.name.clone(),
-                month.to_string(),
-                q.mode.as_str().to_string(),
-                set.id.clone(),
-                csv_number(Some(row.quantity)),
-                csv_number(Some(row.nic[m])),
-                csv_number(row.ppu(q.mode)),
-                csv_number(set.target[m]),
-                csv_number(Some(row.saving[m])),
-            ]
+            vec![o.code.clone(), o.name.clone(), month.to_string(), q.mode.as_str().to_string(), set.id.clone()]
+                .into_iter()
+                .chain(amount_cells(row, set, q.mode))
+                .collect()
         })
         .collect();
-    csv(
-        &format!("{}-ppu-{}-{month}.csv", q.org.code, set.id),
-        &[
-            "practice_code",
-            "name",
-            "month",
-            "mode",
-            "set_id",
-            "quantity",
-            "nic_pence",
-            "ppu_pence",
-            "target_ppu_pence",
-            "saving_pence",
-        ],
-        out,
-    )
+    let header: Vec<&str> =
+        ["practice_code", "name", "month", "mode", "set_id"].into_iter().chain(AMOUNT_COLUMNS).collect();
+    csv(&format!("{}-ppu-{}-{month}.csv", q.org.code, set.id), &header, out)
 }
 
 /// `/api/v1/ppu/{code}` as JSON: the request, the total and every opportunity.
