@@ -43,7 +43,7 @@ pub(crate) enum ValueCommand {
     },
     /// An organisation's price-per-unit opportunities in a month, largest saving first.
     Ppu {
-        /// Organisation level: practice, pcn, sicbl, icb, region, england or group:<set>.
+        /// Organisation level: practice, pcn, sicbl, icb, region, england or group:SET.
         #[arg(long, default_value = "england")]
         level: String,
         /// Organisation code (ENG for England).
