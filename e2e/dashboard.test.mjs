@@ -135,7 +135,7 @@ test("an ICB's price-per-unit opportunities from its dashboard, one set's chart 
   noProblems();
 });
 
-test("an ICB's concessions this month, from its dashboard", async () => {
+test("an ICB's concessions and Tariff changes this month, from its dashboard", async () => {
   const icbs = await (await fetch(`${BASE}/api/v1/organisations?org_type=icb&limit=1`)).json();
   const icb = icbs.organisations[0];
   const api = await (await fetch(`${BASE}/api/v1/concessions/${icb.code}`)).json();
@@ -144,7 +144,14 @@ test("an ICB's concessions this month, from its dashboard", async () => {
   await page.waitForURL(new RegExp(`/concessions/${icb.code}$`));
   const pounds = `£${Math.round(api.extra_cost_pence / 100).toLocaleString("en-GB")}`;
   assert.ok((await page.locator("dl.summary").innerText()).includes(pounds), `the page shows the API's ${pounds}`);
-  assert.equal(await page.locator("main table tbody tr").count(), api.presentations.length);
+  assert.equal(await page.locator("main table tbody tr").count(), Math.min(100, api.presentations.length), "the 100 largest are listed");
+  await accessible(page);
+  // The Tariff's own changes, from the same dashboard.
+  const changes = await (await fetch(`${BASE}/api/v1/price-changes/${icb.code}`)).json();
+  await page.goto(`${BASE}/org/${icb.code}`);
+  await page.locator("dl.summary a", { hasText: "price changes this month" }).click();
+  await page.waitForURL(new RegExp(`/price-changes/${icb.code}$`));
+  assert.equal(await page.locator("main table tbody tr").count(), Math.min(100, changes.presentations.length), "the 100 largest are listed");
   await accessible(page);
   noProblems();
 });

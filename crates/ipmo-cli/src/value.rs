@@ -172,12 +172,15 @@ pub(crate) fn compute(wh: &Warehouse, membership: ipmo_warehouse::Membership, al
         );
     }
     if !quiet {
-        let estimated = report.concession_months.iter().filter(|(_, e)| *e).count();
+        let estimated = |months: &[(YearMonth, bool)]| months.iter().filter(|(_, e)| *e).count();
         eprintln!(
-            "value: {} sets over {} months; concessions costed in {} months ({estimated} estimated from the newest prescribing){}; {} rows stored in {:.1} s",
+            "value: {} sets over {} months; concessions costed in {} months ({} estimated from the newest prescribing); Drug Tariff changes in {} months ({} estimated){}; {} rows stored in {:.1} s",
             report.sets,
             report.months.len(),
             report.concession_months.len(),
+            estimated(&report.concession_months),
+            report.price_change_months.len(),
+            estimated(&report.price_change_months),
             if report.unpriced_concessions > 0 {
                 format!(", {} concessions without a Tariff price or presentation left out", report.unpriced_concessions)
             } else {

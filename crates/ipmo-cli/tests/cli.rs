@@ -1990,7 +1990,10 @@ fn concession_costs_on_real_prices_match_a_hand_computation() {
     let tariff = |m: &str| {
         real.join(format!("drug-tariff/csv-converted/drug_tariff_viii_a_{m}.csv")).to_str().unwrap().to_string()
     };
-    ok(&ipmo(&wh, &["-q", "ingest", "tariff", &tariff("202510"), &tariff("202601"), &tariff("202602")]));
+    ok(&ipmo(
+        &wh,
+        &["-q", "ingest", "tariff", &tariff("202509"), &tariff("202510"), &tariff("202601"), &tariff("202602")],
+    ));
     let list = real.join("price-concessions/manually_added_concessions.csv");
     ok(&ipmo(&wh, &["-q", "ingest", "concessions", list.to_str().unwrap()]));
     // The presentations, linked to the Tariff's VMPs as NHSBSA's mapping links them.
@@ -2075,4 +2078,16 @@ fn concession_costs_on_real_prices_match_a_hand_computation() {
         "SELECT CAST(month AS VARCHAR) || ' ' || bnf_code, extra_cost_pence FROM concession_costs WHERE org_type = 'icb' ORDER BY 1",
     );
     assert_eq!(icb, costs);
+    // The Tariff's own change: lofepramine fell from 2,398p (September 2025) to 2,099p (October),
+    // category M both months: 20 packs × 0.8 × (2,099 − 2,398) = −4,784p in October. January to
+    // February left all three prices alone, so February has no rows for them; December 2025 is
+    // not loaded, so January is set against nothing.
+    let changes = sql_map(
+        &wh,
+        "SELECT CAST(month AS VARCHAR) || ' ' || bnf_code || ' ' || org_type, impact_pence FROM price_change_costs \
+         WHERE org_type IN ('practice', 'icb') ORDER BY 1",
+    );
+    let october = |level: &str| format!("2025-10-01 {} {level}", lofepramine.0);
+    assert_eq!(changes.keys().collect::<Vec<_>>(), [&october("icb"), &october("practice")], "{changes:?}");
+    assert!((changes[&october("practice")] + 4_784.0).abs() < 1e-6, "{changes:?}");
 }

@@ -4,8 +4,8 @@
 //! reads it. Its [`Release::id`] changes whenever the warehouse does, so it is the basis of HTTP
 //! ETags.
 
-pub mod concessions;
 pub mod ppu;
+pub mod price_impacts;
 
 use ipmo_domain::YearMonth;
 use ipmo_index::PrescribingIndex;
@@ -138,7 +138,9 @@ pub struct Release {
     /// Price-per-unit savings, when computed (`ipmo value compute`).
     pub ppu: Option<ppu::Ppu>,
     /// Price-concession costs of recent months, when computed (`ipmo value compute`).
-    pub concessions: Option<concessions::Concessions>,
+    pub concessions: Option<price_impacts::PriceImpacts>,
+    /// What recent Drug Tariff changes cost, when computed (`ipmo value compute`).
+    pub price_changes: Option<price_impacts::PriceImpacts>,
     orgs: Vec<Org>,
     org_pos: FxHashMap<String, usize>,
     children: Vec<Vec<usize>>,
@@ -445,7 +447,8 @@ pub struct ReleaseBuilder {
     computed_at: Option<String>,
     index: Option<PrescribingIndex>,
     ppu: Option<ppu::Ppu>,
-    concessions: Option<concessions::Concessions>,
+    concessions: Option<price_impacts::PriceImpacts>,
+    price_changes: Option<price_impacts::PriceImpacts>,
     bnf: BTreeMap<String, String>,
     imd: FxHashMap<String, u8>,
     numerator_codes: FxHashMap<String, Vec<String>>,
@@ -481,6 +484,7 @@ impl ReleaseBuilder {
             index: None,
             ppu: None,
             concessions: None,
+            price_changes: None,
             bnf: BTreeMap::new(),
             imd: FxHashMap::default(),
             numerator_codes: FxHashMap::default(),
@@ -591,8 +595,13 @@ impl ReleaseBuilder {
     }
 
     /// Price-concession costs to serve.
-    pub fn concessions(&mut self, concessions: concessions::Concessions) {
+    pub fn concessions(&mut self, concessions: price_impacts::PriceImpacts) {
         self.concessions = Some(concessions.finish());
+    }
+
+    /// Drug Tariff change costs to serve.
+    pub fn price_changes(&mut self, changes: price_impacts::PriceImpacts) {
+        self.price_changes = Some(changes.finish());
     }
 
     /// Sorts, indexes and links everything.
@@ -674,6 +683,7 @@ impl ReleaseBuilder {
             index: self.index,
             ppu: self.ppu,
             concessions: self.concessions,
+            price_changes: self.price_changes,
             orgs,
             org_pos,
             children,

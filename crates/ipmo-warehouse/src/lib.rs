@@ -6,7 +6,6 @@
 //! the current files. See the module docs of [`manifest`] for how a load stays atomic.
 
 pub mod analyse;
-mod concession_costs;
 mod error;
 pub mod groups;
 pub mod indicator_store;
@@ -19,6 +18,7 @@ pub mod membership;
 mod parquet_io;
 pub mod ppu;
 mod presentations;
+mod price_costs;
 mod prices;
 mod query;
 mod reference;

@@ -10,10 +10,10 @@
 //! saving, England always) and `ppu_totals` (per month and organisation, the headline: sets whose
 //! saving reaches the level's default threshold, and their sum).
 
-use crate::concession_costs::store_month;
 use crate::measure_store::Membership;
 use crate::parquet_io::read_table;
 use crate::presentations::Columns;
+use crate::price_costs::store_month;
 use crate::prices::months_of;
 use crate::tables::Col;
 use crate::{Warehouse, WarehouseError};
@@ -27,6 +27,10 @@ use ipmo_value::substitution::{self, Sets};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeSet;
 
+/// The version of what `ipmo value compute` stores, part of its recorded inputs: bumped when a
+/// table is added or a rule changes, so that stored results from before are computed again.
+pub const VALUE_COMPUTATION: u32 = 2;
+
 /// What a value computation did, for the command's report.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PpuReport {
@@ -39,6 +43,9 @@ pub struct PpuReport {
     pub concession_months: Vec<(YearMonth, bool)>,
     /// Whether no dm+d release was loaded, so that no sets (and no PPU savings) could be built.
     pub without_dmd: bool,
+    /// Tariff months set against the month before, each with whether its quantities were
+    /// estimated.
+    pub price_change_months: Vec<(YearMonth, bool)>,
     /// Concessions that could not be priced (no Tariff entry on or before the month, or a pack
     /// not traced to a presentation).
     pub unpriced_concessions: usize,
@@ -109,6 +116,7 @@ impl Warehouse {
         .chain(ipmo_ingest::dmd::TABLES.iter().map(|t| t.table));
         let mut inputs: Vec<String> = tables.flat_map(|t| manifest.files(t)).map(str::to_string).collect();
         inputs.push(format!("membership:{}", membership.as_str()));
+        inputs.push(format!("computation:{VALUE_COMPUTATION}"));
         inputs.extend(groups_input.map(str::to_string));
         Ok(inputs)
     }
@@ -119,9 +127,10 @@ impl Warehouse {
         Ok(!stored.is_empty() && stored == self.value_inputs(membership, groups_input)?)
     }
 
-    /// Computes PPU savings and concession costs for every month with prescribing (and every
-    /// later concession month, estimated) and replaces the `ppu_*` and `concession_costs` tables
-    /// in one commit, recording its inputs. `progress(month, rows)` is called after each month.
+    /// Computes PPU savings, concession costs and Tariff change costs for every month with
+    /// prescribing (and every later concession or Tariff month, estimated) and replaces the
+    /// `ppu_*`, `concession_costs` and `price_change_costs` tables in one commit, recording its
+    /// inputs. `progress(month, rows)` is called after each month.
     pub async fn compute_value(
         &self,
         membership: Membership,
@@ -147,6 +156,7 @@ impl Warehouse {
             manifest.partitions(crate::tables::PRESCRIBING).into_iter().filter_map(|p| p.parse().ok()).collect();
         let mut practices_by_month = self.practices_for_months(&months, membership).await?;
         let conceded = self.conceded()?;
+        let changed = self.tariff_changes()?;
         let newest = months.last().copied();
         let mut txn = self.begin()?;
         let mut report = PpuReport {
@@ -160,7 +170,8 @@ impl Warehouse {
             let practices = practices_by_month.remove(&month).unwrap_or_default();
             let position: FxHashMap<&str, usize> =
                 practices.iter().enumerate().map(|(i, p)| (p.code.as_str(), i)).collect();
-            let needed = conceded.codes_needed(month, newest.unwrap_or(month));
+            let mut needed = conceded.codes_needed(month, newest.unwrap_or(month));
+            needed.extend(changed.codes_needed(month, newest.unwrap_or(month)));
             // Practice and code numbers → practice position, and (set, factors) and whether the
             // code's quantities price a concession, looked up once each.
             let mut practice_of: Vec<Option<Option<usize>>> = Vec::new();
@@ -210,19 +221,23 @@ impl Warehouse {
             for ((c, practice), quantity) in conceded_quantity {
                 by_practice.entry(keys.codes.name(c).to_string()).or_default().push((practice, quantity));
             }
-            for (concession_month, estimate) in conceded.months_for(month, newest.unwrap_or(month)) {
-                let codes = conceded.by_month.get(&concession_month).map_or(&[][..], Vec::as_slice);
-                let key = (concession_month, month, estimate);
-                report.rows_stored += store_month(&mut txn, key, codes, &by_practice, &practices, groups)?;
-                report.concession_months.push((concession_month, estimate));
+            for (table, priced, done) in [
+                ("concession_costs", &conceded, &mut report.concession_months),
+                ("price_change_costs", &changed, &mut report.price_change_months),
+            ] {
+                for (priced_month, estimate) in priced.months_for(month, newest.unwrap_or(month)) {
+                    let codes = priced.by_month.get(&priced_month).map_or(&[][..], Vec::as_slice);
+                    let key = (priced_month, month, estimate);
+                    report.rows_stored += store_month(&mut txn, table, key, codes, &by_practice, &practices, groups)?;
+                    done.push((priced_month, estimate));
+                }
             }
             report.rows_stored += self.store_ppu_month(&mut txn, month, &sets, &practices, groups, cells)?;
             txn.write_partition("ppu_prices", &month.to_string(), price_columns(month, &sets, &prices, &by_code))?;
             report.months.push(month);
             progress(month, rows);
         }
-        // Months no longer in prescribing (or no longer conceded) leave the tables with them.
-        let written: Vec<String> = report.concession_months.iter().map(|(m, _)| m.to_string()).collect();
+        // Months no longer in prescribing (or no longer conceded or changed) leave the tables.
         for (table, kept) in [
             ("ppu_savings", &report.months),
             ("ppu_targets", &report.months),
@@ -235,9 +250,13 @@ impl Warehouse {
                 }
             }
         }
-        for p in manifest.partitions("concession_costs") {
-            if !written.iter().any(|w| w == p) {
-                txn.unset("concession_costs", p);
+        for (table, written) in
+            [("concession_costs", &report.concession_months), ("price_change_costs", &report.price_change_months)]
+        {
+            for p in manifest.partitions(table) {
+                if !written.iter().any(|(m, _)| m.to_string() == p) {
+                    txn.unset(table, p);
+                }
             }
         }
         txn.write_whole("ppu_sets", set_columns(&sets, manifest.dmd_release.as_ref().map(|r| r.date.as_str())))?;

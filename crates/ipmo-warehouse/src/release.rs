@@ -204,8 +204,11 @@ impl Warehouse {
         if let Some(ppu) = self.load_ppu()? {
             b.ppu(ppu);
         }
-        if let Some(concessions) = self.recent_concession_costs()? {
+        if let Some(concessions) = self.recent_price_costs("concession_costs")? {
             b.concessions(concessions);
+        }
+        if let Some(changes) = self.recent_price_costs("price_change_costs")? {
+            b.price_changes(changes);
         }
         Ok(b.finish())
     }

@@ -255,6 +255,20 @@ pub fn table_schema(table: &str) -> Option<SchemaRef> {
             ("quantity_month", Date32, false),
             ("is_estimate", Boolean, false),
         ]),
+        "price_change_costs" => schema(&[
+            ("month", Date32, false),
+            ("bnf_code", Utf8, false),
+            ("vmpp", Utf8, false),
+            ("pack_name", Utf8, false),
+            ("org_type", Utf8, false),
+            ("org_code", Utf8, false),
+            ("quantity", Float64, false),
+            ("ppu_before_pence", Float64, false),
+            ("ppu_after_pence", Float64, false),
+            ("impact_pence", Float64, false),
+            ("quantity_month", Date32, false),
+            ("is_estimate", Boolean, false),
+        ]),
         "ppu_totals" => schema(&[
             ("month", Date32, false),
             ("org_type", Utf8, false),
@@ -305,7 +319,7 @@ fn dmd_schema(table: &str) -> Option<SchemaRef> {
 }
 
 /// Every stored table, in the order `ipmo sql` lists them.
-pub const STORED_TABLES: [&str; 42] = [
+pub const STORED_TABLES: [&str; 43] = [
     PRESCRIBING,
     PRESCRIBING_BY_QUANTITY,
     "org_map_snapshots",
@@ -332,6 +346,7 @@ pub const STORED_TABLES: [&str; 42] = [
     "ppu_savings",
     "ppu_totals",
     "concession_costs",
+    "price_change_costs",
     "tariff",
     "tariff_cat_m",
     "concessions",

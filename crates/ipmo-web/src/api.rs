@@ -31,6 +31,7 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/ppu/{code}", get(ppu_organisation))
         .route("/ppu/{code}/sets/{set}", get(ppu_set))
         .route("/concessions/{code}", get(concessions))
+        .route("/price-changes/{code}", get(price_changes))
 }
 
 /// A [`WebError`] answered as API JSON.
@@ -302,5 +303,12 @@ async fn ppu_set(State(s): State<Shared>, Path((code, set)): Path<(String, Strin
 
 /// `/concessions/{code}`: what price concessions cost an organisation in a month.
 async fn concessions(State(s): State<Shared>, Path(code): Path<String>, p: Params) -> ApiResult {
-    Ok(Json(crate::concessions::json_answer(&s.release, &code, &p).map_err(fail)?))
+    use crate::price_impacts::{Kind, json_answer};
+    Ok(Json(json_answer(Kind::Concessions, &s.release, &code, &p).map_err(fail)?))
+}
+
+/// `/price-changes/{code}`: what a month's Drug Tariff changes cost an organisation.
+async fn price_changes(State(s): State<Shared>, Path(code): Path<String>, p: Params) -> ApiResult {
+    use crate::price_impacts::{Kind, json_answer};
+    Ok(Json(json_answer(Kind::TariffChanges, &s.release, &code, &p).map_err(fail)?))
 }

@@ -335,7 +335,8 @@ fn dashboard_head(view: &DashboardView) -> Markup {
             ("Possible savings", if any_cost { headline_block(r, org, &headline) } else { html! { "No cost measures" } }),
         ].into_iter()
             .chain(crate::ppu::dashboard_line(r, org).map(|line| ("Price-per-unit savings", line)))
-            .chain(crate::concessions::dashboard_line(r, org).map(|line| ("Price concessions", line)))
+            .chain(crate::price_impacts::dashboard_line(crate::price_impacts::Kind::Concessions, r, org).map(|line| ("Price concessions", line)))
+            .chain(crate::price_impacts::dashboard_line(crate::price_impacts::Kind::TariffChanges, r, org).map(|line| ("Drug Tariff changes", line)))
             .collect::<Vec<_>>()))
     }
 }

@@ -24,7 +24,6 @@ mod analyse_request;
 mod api;
 mod apidoc;
 mod charts;
-mod concessions;
 mod csv;
 mod dashboard;
 mod error;
@@ -37,6 +36,7 @@ mod pages;
 mod params;
 mod ppu;
 mod practices;
+mod price_impacts;
 
 pub use error::{ApiCode, WebError};
 pub use gov::{GovSettings, Governance};
@@ -370,7 +370,8 @@ pub fn router(state: Shared) -> Router {
         .route("/measure/{id}/org/{code}", get(measure_pages::measure_for_org))
         .route("/measure/{id}/org/{code}/practices", get(practices::page))
         .route("/ppu/{code}", get(ppu::organisation))
-        .route("/concessions/{code}", get(concessions::page))
+        .route("/concessions/{code}", get(price_impacts::concessions))
+        .route("/price-changes/{code}", get(price_impacts::tariff_changes))
         .route("/ppu/{code}/set/{set}", get(ppu::set))
         .route("/bnf", get(explore::bnf))
         .route("/analyse", get(explore::analyse))

@@ -121,28 +121,29 @@ fn release() -> Release {
     b.index(index(start));
     b.ppu(ppu());
     b.concessions(concessions());
+    b.price_changes(tariff_changes());
     b.finish()
 }
 
 /// Concession costs: November and December 2024 priced on their own prescribing, January 2025
 /// on December's (an estimate). QMJ's December: omeprazole £120 and amoxicillin £30.
-fn concessions() -> ipmo_release::concessions::Concessions {
-    use ipmo_release::concessions::{ConcessionCost, ConcessionMonth, Concessions};
+fn concessions() -> ipmo_release::price_impacts::PriceImpacts {
+    use ipmo_release::price_impacts::{ImpactCost, ImpactMonth, PriceImpacts};
     let m = |s: &str| s.parse::<YearMonth>().unwrap();
-    let mut c = Concessions::default();
+    let mut c = PriceImpacts::default();
     for (month, quantity_month, estimate) in
         [("2024-11", "2024-11", false), ("2024-12", "2024-12", false), ("2025-01", "2024-12", true)]
     {
-        c.add_month(ConcessionMonth { month: m(month), quantity_month: m(quantity_month), estimate });
+        c.add_month(ImpactMonth { month: m(month), quantity_month: m(quantity_month), estimate });
     }
-    let cost = |code: &str, pack: &str, quantity: f64, tariff: f64, conceded: f64| ConcessionCost {
+    let cost = |code: &str, pack: &str, quantity: f64, tariff: f64, conceded: f64| ImpactCost {
         bnf_code: code.into(),
         pack: "1234".into(),
         pack_name: pack.into(),
         quantity,
-        tariff_ppu: tariff,
-        concession_ppu: conceded,
-        extra_cost: quantity * (conceded - tariff),
+        before: tariff,
+        after: conceded,
+        impact: quantity * (conceded - tariff),
     };
     c.add_cost("icb", "QMJ", m("2024-11"), cost("0501013K0AAABAB", "Amoxicillin 500mg capsules 21", 1_000.0, 5.0, 6.0));
     c.add_cost("icb", "QMJ", m("2024-12"), cost("0501013K0AAABAB", "Amoxicillin 500mg capsules 21", 3_000.0, 5.0, 6.0));
@@ -678,6 +679,7 @@ async fn openapi_documents_every_api_route() {
         ("/ppu/{code}", "/ppu/QMJ"),
         ("/ppu/{code}/sets/{set}", "/ppu/QMJ/sets/0601060D0AAAAA0"),
         ("/concessions/{code}", "/concessions/QMJ"),
+        ("/price-changes/{code}", "/price-changes/QMJ"),
         ("/records/{kind}", ""),
         ("/records/{kind}/{id}", ""),
         ("/session", ""),
@@ -690,7 +692,7 @@ async fn openapi_documents_every_api_route() {
         let (s, _, _) = get(&format!("/api/v1{example}")).await;
         assert_eq!(s, StatusCode::OK, "{example}");
     }
-    assert_eq!(paths.len(), 15, "a documented path without a test above");
+    assert_eq!(paths.len(), 16, "a documented path without a test above");
     let (_, _, body) = get("/api/v1/analyse?num=0501013&den=0501&level=practice&from=2024-12").await;
     insta::assert_json_snapshot!("api_analyse_practice", json(&body));
     let (_, _, body) = get("/api/v1/bnf?code=0501").await;
@@ -1740,6 +1742,60 @@ async fn price_per_unit_pages_and_api() {
     );
 }
 
+/// December 2024's Tariff against November's for QMJ: omeprazole up 1p a unit on 6,000 units
+/// (£60), amoxicillin down 0.5p on 3,000 (−£15).
+fn tariff_changes() -> ipmo_release::price_impacts::PriceImpacts {
+    use ipmo_release::price_impacts::{ImpactCost, ImpactMonth, PriceImpacts};
+    let month: YearMonth = "2024-12".parse().unwrap();
+    let mut c = PriceImpacts::default();
+    c.add_month(ImpactMonth { month, quantity_month: month, estimate: false });
+    for (code, quantity, before, after) in
+        [("0103050P0AAAAAA", 6_000.0, 3.0, 4.0), ("0501013K0AAABAB", 3_000.0, 5.0, 4.5)]
+    {
+        c.add_cost(
+            "icb",
+            "QMJ",
+            month,
+            ImpactCost {
+                bnf_code: code.into(),
+                pack: "1".into(),
+                pack_name: "pack".into(),
+                quantity,
+                before,
+                after,
+                impact: quantity * (after - before),
+            },
+        );
+    }
+    c
+}
+
+/// The Tariff changes page: cost pressures and savings together, largest either way first.
+#[tokio::test]
+async fn tariff_price_changes_this_month() {
+    let (status, _, body) = get("/price-changes/QMJ").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("Drug Tariff price changes, December 2024"), "{body}");
+    assert!(body.contains("<strong>£45</strong> on 2 presentations"), "£60 − £15: {body}");
+    assert!(body.find("(0103050P0AAAAAA)").unwrap() < body.find("(0501013K0AAABAB)").unwrap(), "largest first");
+    assert!(body.contains("−£15") || body.contains("-£15"), "a saving shows as negative: {body}");
+    let (_, _, body) = get("/api/v1/price-changes/QMJ").await;
+    assert_eq!(json(&body)["impact_pence"], 4_500.0);
+    let (_, _, csv) = get("/price-changes/QMJ?format=csv").await;
+    assert!(
+        csv.starts_with(
+            "org_code,month,bnf_code,name,vmpp,pack,quantity,ppu_before_pence,ppu_after_pence,impact_pence,"
+        ),
+        "{csv}"
+    );
+    let (_, _, body) = get("/org/QMJ").await;
+    assert!(
+        body.contains("£45 from the Tariff&#39;s changes in December 2024")
+            || body.contains("£45 from the Tariff's changes in December 2024"),
+        "{body}"
+    );
+}
+
 /// The concessions page: the newest month by default, an estimate said as one, an earlier month
 /// chosen, the costs largest first, CSV and API, and a month not held named in the 400.
 #[tokio::test]
@@ -1747,14 +1803,14 @@ async fn concessions_this_month() {
     let (status, _, body) = get("/concessions/QMJ").await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("Price concessions, January 2025"), "{body}");
-    assert!(body.contains("<strong>£150</strong> on 1 conceded presentation"), "6,000 × 2.5p: {body}");
+    assert!(body.contains("<strong>£150</strong> on 1 presentation prescribed"), "6,000 × 2.5p: {body}");
     assert!(body.contains("estimated: January 2025 prescribing is not published yet, so December 2024"), "{body}");
     assert!(
         body.contains("concessions-trend-t") && body.contains("stroke-dasharray=\"6 4\""),
         "estimates dashed: {body}"
     );
     let (_, _, body) = get("/concessions/QMJ?month=2024-12").await;
-    assert!(body.contains("<strong>£150</strong> on 2 conceded presentations"), "{body}");
+    assert!(body.contains("<strong>£150</strong> on 2 presentations prescribed"), "{body}");
     let omeprazole = body.find("Omeprazole 20mg capsules 28").unwrap();
     assert!(omeprazole < body.find("Amoxicillin 500mg capsules 21").unwrap(), "largest first");
     let (_, _, csv) = get("/concessions/QMJ?month=2024-12&format=csv").await;

@@ -1,10 +1,14 @@
-//! What price concessions cost each organisation, month and presentation, computed by
-//! `ipmo value compute` beside the PPU savings and stored as `concession_costs`.
+//! What price changes cost each organisation, month and presentation, computed by `ipmo value
+//! compute` beside the PPU savings: price concessions (`concession_costs`) and Drug Tariff changes
+//! from one month to the next (`price_change_costs`). Both are a price per unit before and after
+//! for each presentation in a month, times the units each practice prescribed, summed into every
+//! organisation.
 //!
 //! Each concession (month, pack) is priced against the same pack's Drug Tariff entry for the
 //! month (the newest one before it when the month's Tariff is not loaded), traced to its
 //! presentation, and the pack with the largest increase per unit stands for the presentation
-//! (`ipmo_value::concessions`). Quantities are the month's prescribing; a concession month newer
+//! (`ipmo_value::concessions`). Each Tariff month is set against the month before it when both
+//! are loaded (`ipmo_value::price_changes`). Quantities are the month's prescribing; a month newer
 //! than the newest prescribing takes the newest month's quantities and is marked an estimate.
 
 use crate::load::Txn;
@@ -15,45 +19,54 @@ use crate::tables::Col;
 use crate::{Warehouse, WarehouseError};
 use ipmo_domain::YearMonth;
 use ipmo_domain::practice::{GroupSet, PracticeMonth, level_members};
-use ipmo_value::concessions::{ConcededPack, UnitPrices, largest_increases};
+use ipmo_value::concessions::{ConcededPack, largest_increases};
+use ipmo_value::price_changes::{TariffPack, changes};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::BTreeMap;
 
-/// One presentation conceded in one month: the pack standing for it and its prices per unit.
+/// The smallest Tariff change counted, as a share of the old price per unit paid (1%).
+pub(crate) const MIN_PRICE_CHANGE: f64 = 0.01;
+
+/// One presentation whose price changed in a month: the pack standing for it and its prices per
+/// unit paid before and after.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct ConcededCode {
+pub(crate) struct PricedCode {
     pub(crate) bnf_code: String,
     pub(crate) pack: String,
-    /// The concession's own words for the pack ("Omeprazole 10mg gastro-resistant tablets 28").
+    /// The pack in words: the concession's ("Omeprazole 10mg gastro-resistant tablets 28"), or
+    /// the Tariff's medicine and pack size.
     pub(crate) pack_name: String,
-    pub(crate) prices: UnitPrices,
+    pub(crate) before: f64,
+    pub(crate) after: f64,
 }
 
 /// A pack's Drug Tariff entry in one month.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct TariffEntry {
     price_pence: f64,
     pack_size: f64,
     category: Option<char>,
+    /// The medicine and pack size in words ("Lofepramine 70mg tablets 56").
+    name: String,
 }
 
-/// Every month's conceded presentations, and what could not be priced.
+/// Every month's changed presentations of one kind, and what could not be priced.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Conceded {
-    pub(crate) by_month: BTreeMap<YearMonth, Vec<ConcededCode>>,
+pub(crate) struct PricedMonths {
+    pub(crate) by_month: BTreeMap<YearMonth, Vec<PricedCode>>,
     /// Concessions whose pack has no Tariff price on or before the month, or no presentation.
     pub(crate) unpriced: usize,
 }
 
-impl Conceded {
+impl PricedMonths {
     /// The presentations whose quantities month `month` of prescribing must give: its own
-    /// concessions, and for the newest month those of every later concession month.
+    /// changes, and for the newest month those of every later month.
     pub(crate) fn codes_needed(&self, month: YearMonth, newest: YearMonth) -> FxHashSet<String> {
         self.standing_for(month, newest).flat_map(|(_, codes)| codes.iter().map(|c| c.bnf_code.clone())).collect()
     }
 
-    /// The concession months a prescribing month's quantities stand for: itself, and for the
-    /// newest month every later one (estimates).
+    /// The months a prescribing month's quantities stand for: itself, and for the newest month
+    /// every later one (estimates).
     pub(crate) fn months_for(&self, month: YearMonth, newest: YearMonth) -> Vec<(YearMonth, bool)> {
         self.standing_for(month, newest).map(|(m, _)| (*m, *m != month)).collect()
     }
@@ -62,17 +75,16 @@ impl Conceded {
         &self,
         month: YearMonth,
         newest: YearMonth,
-    ) -> std::collections::btree_map::Range<'_, YearMonth, Vec<ConcededCode>> {
+    ) -> std::collections::btree_map::Range<'_, YearMonth, Vec<PricedCode>> {
         if month == newest { self.by_month.range(month..) } else { self.by_month.range(month..=month) }
     }
 }
 
 impl Warehouse {
-    /// Every concession priced against the Tariff and traced to its presentation.
-    pub(crate) fn conceded(&self) -> Result<Conceded, WarehouseError> {
+    /// Every pack's Tariff entry by month, and each pack's VMP as the Tariff gives it.
+    fn tariff_by_pack(&self) -> Result<TariffByPack, WarehouseError> {
         let manifest = self.manifest()?;
         let read = |t: &str| read_table(self.root(), &manifest, t);
-        let packs = self.pack_codes()?;
         // Tariff entries by pack: month → (price, pack size, category).
         let mut tariff: FxHashMap<String, BTreeMap<YearMonth, TariffEntry>> = FxHashMap::default();
         let mut vmp_of_pack: FxHashMap<String, String> = FxHashMap::default();
@@ -81,6 +93,7 @@ impl Warehouse {
             let c = Columns { batch: &b };
             let (pack, vmp, category, size) =
                 (c.text("vmpp")?, c.text("vmp")?, c.text("category")?, c.number("pack_size")?);
+            let medicine = c.text("medicine")?;
             let price = c.integer("price_pence")?;
             for (i, month) in months.into_iter().enumerate() {
                 let Some(pack) = pack(i) else { continue };
@@ -91,10 +104,20 @@ impl Warehouse {
                     price_pence: price(i).unwrap_or(0) as f64,
                     pack_size: size(i).unwrap_or(0.0),
                     category: category(i).and_then(|c| c.chars().next()),
+                    name: format!("{} {}", medicine(i).unwrap_or_default(), size(i).unwrap_or(0.0)),
                 };
                 tariff.entry(pack.to_string()).or_default().insert(month, entry);
             }
         }
+        Ok(TariffByPack { tariff, vmp_of_pack })
+    }
+
+    /// Every concession priced against the Tariff and traced to its presentation.
+    pub(crate) fn conceded(&self) -> Result<PricedMonths, WarehouseError> {
+        let manifest = self.manifest()?;
+        let read = |t: &str| read_table(self.root(), &manifest, t);
+        let packs = self.pack_codes()?;
+        let TariffByPack { tariff, vmp_of_pack } = self.tariff_by_pack()?;
         let mut packs_by_month: BTreeMap<YearMonth, Vec<ConcededPack>> = BTreeMap::new();
         let mut pack_names: FxHashMap<(YearMonth, String), String> = FxHashMap::default();
         let mut unpriced = 0;
@@ -109,9 +132,10 @@ impl Warehouse {
                     continue;
                 };
                 // The month's Tariff, or the newest before it.
-                let entry = tariff.get(pack).and_then(|t| t.range(..=month).next_back()).map(|(_, e)| *e);
+                let entry = tariff.get(pack).and_then(|t| t.range(..=month).next_back()).map(|(_, e)| e);
                 let code = packs.code(pack, vmp_of_pack.get(pack).map(String::as_str));
-                let (Some(TariffEntry { price_pence: tariff_pence, pack_size, category }), Some(code)) = (entry, code)
+                let (Some(&TariffEntry { price_pence: tariff_pence, pack_size, category, .. }), Some(code)) =
+                    (entry, code)
                 else {
                     unpriced += 1;
                     continue;
@@ -134,26 +158,74 @@ impl Warehouse {
                 let best = largest_increases(month, &packs)
                     .into_iter()
                     .filter(|(_, prices)| prices.increase() > 0.0)
-                    .map(|(p, prices)| ConcededCode {
+                    .map(|(p, prices)| PricedCode {
                         bnf_code: p.bnf_code.clone(),
                         pack: p.pack.clone(),
                         pack_name: pack_names.get(&(month, p.pack.clone())).cloned().unwrap_or_default(),
-                        prices,
+                        before: prices.tariff,
+                        after: prices.concession,
                     })
                     .collect();
                 (month, best)
             })
             .collect();
-        Ok(Conceded { by_month, unpriced })
+        Ok(PricedMonths { by_month, unpriced })
+    }
+
+    /// Every Tariff month set against the month before it (when both are loaded): the
+    /// presentations whose price per unit paid moved by more than [`MIN_PRICE_CHANGE`].
+    pub(crate) fn tariff_changes(&self) -> Result<PricedMonths, WarehouseError> {
+        let packs = self.pack_codes()?;
+        let TariffByPack { tariff, vmp_of_pack } = self.tariff_by_pack()?;
+        let mut by_month: BTreeMap<YearMonth, Vec<TariffPack>> = BTreeMap::new();
+        let mut names: FxHashMap<String, String> = FxHashMap::default();
+        for (pack, months) in &tariff {
+            let Some(code) = packs.code(pack, vmp_of_pack.get(pack).map(String::as_str)) else { continue };
+            for (month, entry) in months {
+                names.entry(pack.clone()).or_insert_with(|| entry.name.clone());
+                by_month.entry(*month).or_default().push(TariffPack {
+                    bnf_code: code.to_string(),
+                    pack: pack.clone(),
+                    pack_size: entry.pack_size,
+                    category: entry.category,
+                    price_pence: entry.price_pence,
+                });
+            }
+        }
+        let mut out = PricedMonths::default();
+        for (month, current) in &by_month {
+            let Some(previous) = by_month.get(&month.minus(1)) else { continue };
+            let found = changes((month.minus(1), previous), (*month, current), MIN_PRICE_CHANGE);
+            let priced = found
+                .into_iter()
+                .map(|c| PricedCode {
+                    pack_name: names.get(&c.pack).cloned().unwrap_or_default(),
+                    bnf_code: c.bnf_code,
+                    pack: c.pack,
+                    before: c.before,
+                    after: c.after,
+                })
+                .collect();
+            out.by_month.insert(*month, priced);
+        }
+        Ok(out)
     }
 }
 
-/// Writes one concession month's costs: every practice that prescribed a conceded presentation
-/// in `quantity_month`, and every organisation they count towards. Returns the rows written.
+/// The Drug Tariff by pack: month → entry, and each pack's VMP.
+struct TariffByPack {
+    tariff: FxHashMap<String, BTreeMap<YearMonth, TariffEntry>>,
+    vmp_of_pack: FxHashMap<String, String>,
+}
+
+/// Writes one month's costs into `table` (`concession_costs` or `price_change_costs`): every
+/// practice that prescribed a changed presentation in `quantity_month`, and every organisation
+/// they count towards. Returns the rows written.
 pub(crate) fn store_month(
     txn: &mut Txn<'_>,
+    table: &str,
     (month, quantity_month, estimate): (YearMonth, YearMonth, bool),
-    codes: &[ConcededCode],
+    codes: &[PricedCode],
     quantities: &FxHashMap<String, Vec<(usize, f64)>>,
     practices: &[PracticeMonth],
     groups: &[GroupSet],
@@ -181,7 +253,7 @@ pub(crate) fn store_month(
     }
     let n = rows.len();
     let cols = rows.into_columns(month, quantity_month, estimate);
-    txn.write_partition("concession_costs", &month.to_string(), cols)?;
+    txn.write_partition(table, &month.to_string(), cols)?;
     Ok(n as u64)
 }
 
@@ -193,20 +265,20 @@ struct CostColumns {
     org_type: Vec<Option<String>>,
     org_code: Vec<Option<String>>,
     quantity: Vec<f64>,
-    tariff: Vec<f64>,
-    concession: Vec<f64>,
+    before: Vec<f64>,
+    after: Vec<f64>,
 }
 
 impl CostColumns {
-    fn push(&mut self, code: &ConcededCode, org_type: &str, org_code: &str, quantity: f64) {
+    fn push(&mut self, code: &PricedCode, org_type: &str, org_code: &str, quantity: f64) {
         self.code.push(Some(code.bnf_code.clone()));
         self.pack.push(Some(code.pack.clone()));
         self.pack_name.push(Some(code.pack_name.clone()));
         self.org_type.push(Some(org_type.to_string()));
         self.org_code.push(Some(org_code.to_string()));
         self.quantity.push(quantity);
-        self.tariff.push(code.prices.tariff);
-        self.concession.push(code.prices.concession);
+        self.before.push(code.before);
+        self.after.push(code.after);
     }
 
     fn len(&self) -> usize {
@@ -216,7 +288,7 @@ impl CostColumns {
     fn into_columns(self, month: YearMonth, quantity_month: YearMonth, estimate: bool) -> Vec<Col> {
         let n = self.code.len();
         let extra: Vec<f64> =
-            self.quantity.iter().zip(self.tariff.iter().zip(&self.concession)).map(|(q, (t, c))| q * (c - t)).collect();
+            self.quantity.iter().zip(self.before.iter().zip(&self.after)).map(|(q, (b, a))| q * (a - b)).collect();
         vec![
             Col::Date(vec![Some(month.days_since_epoch()); n]),
             Col::Str(self.code),
@@ -225,8 +297,8 @@ impl CostColumns {
             Col::Str(self.org_type),
             Col::Str(self.org_code),
             Col::F64(self.quantity),
-            Col::F64(self.tariff),
-            Col::F64(self.concession),
+            Col::F64(self.before),
+            Col::F64(self.after),
             Col::F64(extra),
             Col::Date(vec![Some(quantity_month.days_since_epoch()); n]),
             Col::Bool(vec![estimate; n]),
@@ -235,32 +307,41 @@ impl CostColumns {
 }
 
 impl Warehouse {
-    /// The newest [`ipmo_release::concessions::MONTHS_KEPT`] concession months' costs for the
-    /// dashboard; None before `ipmo value compute` has run.
-    pub fn recent_concession_costs(&self) -> Result<Option<ipmo_release::concessions::Concessions>, WarehouseError> {
+    /// The newest [`ipmo_release::price_impacts::MONTHS_KEPT`] months of `table`
+    /// (`concession_costs` or `price_change_costs`) for the dashboard; None before `ipmo value
+    /// compute` has run.
+    pub fn recent_price_costs(
+        &self,
+        table: &str,
+    ) -> Result<Option<ipmo_release::price_impacts::PriceImpacts>, WarehouseError> {
         use datafusion::arrow::array::{Array, AsArray};
-        use ipmo_release::concessions::{ConcessionCost, ConcessionMonth, Concessions, MONTHS_KEPT};
+        use ipmo_release::price_impacts::{ImpactCost, ImpactMonth, MONTHS_KEPT, PriceImpacts};
+        // The before, after and impact columns, named for what each table holds.
+        let [before_column, after_column, impact_column] = match table {
+            "concession_costs" => ["tariff_ppu_pence", "concession_ppu_pence", "extra_cost_pence"],
+            _ => ["ppu_before_pence", "ppu_after_pence", "impact_pence"],
+        };
         let manifest = self.manifest()?;
         let mut months: Vec<YearMonth> =
-            manifest.partitions("concession_costs").into_iter().filter_map(|p| p.parse().ok()).collect();
+            manifest.partitions(table).into_iter().filter_map(|p| p.parse().ok()).collect();
         if months.is_empty() {
             return Ok(None);
         }
         months.sort();
-        let mut out = Concessions::default();
+        let mut out = PriceImpacts::default();
         for month in &months[months.len().saturating_sub(MONTHS_KEPT)..] {
-            let Some(rel) = manifest.tables.get("concession_costs").and_then(|t| t.get(&month.to_string())) else {
+            let Some(rel) = manifest.tables.get(table).and_then(|t| t.get(&month.to_string())) else {
                 continue;
             };
             for b in crate::parquet_io::read_parquet(&self.root().join(rel))? {
                 let c = Columns { batch: &b };
                 let (code, pack, pack_name) = (c.text("bnf_code")?, c.text("vmpp")?, c.text("pack_name")?);
                 let (org_type, org_code) = (c.text("org_type")?, c.text("org_code")?);
-                let (quantity, tariff, concession, extra) = (
+                let (quantity, before, after, impact) = (
                     c.number("quantity")?,
-                    c.number("tariff_ppu_pence")?,
-                    c.number("concession_ppu_pence")?,
-                    c.number("extra_cost_pence")?,
+                    c.number(before_column)?,
+                    c.number(after_column)?,
+                    c.number(impact_column)?,
                 );
                 let estimate = c
                     .column("is_estimate")?
@@ -272,7 +353,7 @@ impl Warehouse {
                     .ok_or_else(|| crate::presentations::corrupt("quantity_month", "a date"))?;
                 // Every row of a month was priced from the same quantities.
                 if b.num_rows() > 0 {
-                    out.add_month(ConcessionMonth {
+                    out.add_month(ImpactMonth {
                         month: *month,
                         quantity_month: crate::values::month_of(days.value(0)),
                         estimate: !estimate.is_null(0) && estimate.value(0),
@@ -284,14 +365,14 @@ impl Warehouse {
                         t,
                         o,
                         *month,
-                        ConcessionCost {
+                        ImpactCost {
                             bnf_code: code.to_string(),
                             pack: pack(i).unwrap_or_default().to_string(),
                             pack_name: pack_name(i).unwrap_or_default().to_string(),
                             quantity: quantity(i).unwrap_or(0.0),
-                            tariff_ppu: tariff(i).unwrap_or(0.0),
-                            concession_ppu: concession(i).unwrap_or(0.0),
-                            extra_cost: extra(i).unwrap_or(0.0),
+                            before: before(i).unwrap_or(0.0),
+                            after: after(i).unwrap_or(0.0),
+                            impact: impact(i).unwrap_or(0.0),
                         },
                     );
                 }

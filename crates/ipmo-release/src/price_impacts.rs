@@ -1,0 +1,142 @@
+//! Price changes as the dashboard serves them, for both kinds the value programme sizes: price
+//! concessions (what each conceded presentation cost above the Drug Tariff) and Tariff changes
+//! (what this month's new prices cost against last month's). For each recent month, every
+//! organisation's impact per presentation. The warehouse fills one from `concession_costs` and
+//! one from `price_change_costs`, keeping the newest [`MONTHS_KEPT`] months so that serving memory
+//! does not grow with history (the tables and `ipmo sql` keep every month).
+
+use ipmo_domain::YearMonth;
+use rustc_hash::FxHashMap;
+
+/// Months held for the pages: a year and the current month.
+pub const MONTHS_KEPT: usize = 13;
+
+/// One month of price changes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ImpactMonth {
+    /// The month the prices are for.
+    pub month: YearMonth,
+    /// The prescribing month whose quantities priced it.
+    pub quantity_month: YearMonth,
+    /// Whether those quantities are an earlier month's (the month's prescribing is not out yet).
+    pub estimate: bool,
+}
+
+/// One presentation's price change for one organisation in one month.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImpactCost {
+    /// Current BNF code.
+    pub bnf_code: String,
+    /// The pack standing for it (the largest change per unit).
+    pub pack: String,
+    /// The pack in words (the concession's, or the Tariff's medicine and pack size).
+    pub pack_name: String,
+    /// Units prescribed.
+    pub quantity: f64,
+    /// Price per unit paid before (the Tariff's, or last month's Tariff's), in pence.
+    pub before: f64,
+    /// Price per unit paid after (the conceded, or this month's Tariff's), in pence.
+    pub after: f64,
+    /// `quantity × (after − before)` in pence: the extra cost (negative: a saving).
+    pub impact: f64,
+}
+
+/// What the concession and Tariff-change pages read.
+#[derive(Clone, Debug, Default)]
+pub struct PriceImpacts {
+    months: Vec<ImpactMonth>,
+    /// Level → organisation code → month → costs, largest impact first.
+    costs: FxHashMap<String, FxHashMap<String, FxHashMap<YearMonth, Vec<ImpactCost>>>>,
+}
+
+impl PriceImpacts {
+    /// Adds a month (once, before or after its costs).
+    pub fn add_month(&mut self, month: ImpactMonth) {
+        if !self.months.iter().any(|m| m.month == month.month) {
+            self.months.push(month);
+        }
+    }
+
+    /// Adds one organisation's cost of one presentation in `month`.
+    pub fn add_cost(&mut self, org_type: &str, org_code: &str, month: YearMonth, cost: ImpactCost) {
+        self.costs
+            .entry(org_type.to_string())
+            .or_default()
+            .entry(org_code.to_string())
+            .or_default()
+            .entry(month)
+            .or_default()
+            .push(cost);
+    }
+
+    /// Sorts months oldest first and costs by the size of their impact, once everything is added.
+    pub fn finish(mut self) -> Self {
+        self.months.sort_by_key(|m| m.month);
+        for orgs in self.costs.values_mut() {
+            for months in orgs.values_mut() {
+                for costs in months.values_mut() {
+                    costs.sort_by(|a, b| {
+                        b.impact.abs().total_cmp(&a.impact.abs()).then_with(|| a.bnf_code.cmp(&b.bnf_code))
+                    });
+                }
+            }
+        }
+        self
+    }
+
+    /// The months held, oldest first.
+    pub fn months(&self) -> &[ImpactMonth] {
+        &self.months
+    }
+
+    /// The newest month held.
+    pub fn newest(&self) -> Option<ImpactMonth> {
+        self.months.last().copied()
+    }
+
+    /// An organisation's costs in `month`, largest impact (either way) first.
+    pub fn costs(&self, org_type: &str, org_code: &str, month: YearMonth) -> &[ImpactCost] {
+        self.costs.get(org_type).and_then(|o| o.get(org_code)).and_then(|m| m.get(&month)).map_or(&[], Vec::as_slice)
+    }
+
+    /// An organisation's total impact in each month held, oldest first.
+    pub fn totals(&self, org_type: &str, org_code: &str) -> Vec<(ImpactMonth, f64)> {
+        self.months
+            .iter()
+            .map(|m| (*m, self.costs(org_type, org_code, m.month).iter().map(|c| c.impact).sum()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn costs_come_back_largest_first_and_months_in_order() {
+        let m = |s: &str| s.parse::<YearMonth>().unwrap();
+        let mut c = PriceImpacts::default();
+        c.add_month(ImpactMonth { month: m("2025-02"), quantity_month: m("2025-01"), estimate: true });
+        c.add_month(ImpactMonth { month: m("2025-01"), quantity_month: m("2025-01"), estimate: false });
+        let cost = |code: &str, extra: f64| ImpactCost {
+            bnf_code: code.into(),
+            pack: "p".into(),
+            pack_name: "P 28".into(),
+            quantity: 1.0,
+            before: 1.0,
+            after: 1.0 + extra,
+            impact: extra,
+        };
+        c.add_cost("icb", "Q1", m("2025-01"), cost("A", 5.0));
+        c.add_cost("icb", "Q1", m("2025-01"), cost("B", 9.0));
+        c.add_cost("icb", "Q1", m("2025-02"), cost("A", 2.0));
+        let c = c.finish();
+        assert_eq!(c.newest().map(|n| (n.month, n.estimate)), Some((m("2025-02"), true)));
+        assert_eq!(
+            c.costs("icb", "Q1", m("2025-01")).iter().map(|x| x.bnf_code.as_str()).collect::<Vec<_>>(),
+            ["B", "A"]
+        );
+        assert_eq!(c.totals("icb", "Q1").iter().map(|(_, t)| *t).collect::<Vec<_>>(), [14.0, 2.0]);
+        assert!(c.costs("icb", "Q2", m("2025-01")).is_empty());
+    }
+}
