@@ -299,12 +299,33 @@ pub(crate) async fn set(
     }
     let m = q.mode.index();
     let own = q.ppu.row(&q.org.org_type, &q.org.code, position);
-    let month = q.month;
     let mut crumbs = crumbs_for(r, q.org);
     crumbs.push(("Price-per-unit savings".into(), format!("/ppu/{}{}", q.org.code, q.query())));
     crumbs.push((set.name.clone(), format!("/ppu/{}/set/{}", q.org.code, set.id)));
+    let main = html! {
+        span.caption { (q.org.name) " (" (q.org.code) ") · " (long_month(q.month)) }
+        h1 { (set.name) }
+        p.lede {
+            @if let Some(swap) = &set.formulation_swap { "A swap between forms: " (swap) ". " }
+            @match own {
+                Some(row) => { (q.org.name) " paid " strong { (ppu_text(row.ppu(q.mode))) } " per unit for " (number(row.quantity, 0)) " units against a target of "
+                    strong { (ppu_text(set.target[m])) } "; " @if q.org.org_type == "practice" { "it" } @else { "its practices" } " could have saved " strong { (pounds(row.saving[m] / 100.0)) } "." }
+                None => { (q.org.name) " prescribed nothing of this set in " (long_month(q.month)) ", or saved nothing on it." }
+            }
+        }
+        (strip_section(r, &q, set, position))
+        h2 #presentations { "The presentations in the set" }
+        p.hint { "England, " (long_month(q.month)) ", most units first. The Drug Tariff category of a presentation's packs sets the discount (– : not in Part VIIIA, as brands are); a conceded pack is paid at the concession price." }
+        (presentations_table(set, q.mode))
+        (practices_section(&q, set, &practices))
+    };
+    Ok(html_page(r, &format!("{} – price per unit in {}", set.name, q.org.name), &crumbs, main).into_response())
+}
+
+/// Each practice's (or, for a large organisation, each ICB's) price per unit as a dot against
+/// the target; a practice is drawn among the practices of its PCN, highlighted.
+fn strip_section(r: &Release, q: &PpuRequest<'_>, set: &PpuSet, position: u32) -> Markup {
     let drawn = chart_orgs(r, q.org);
-    // A practice is drawn among the practices of its PCN (or sub-ICB location).
     let chart_parent = (q.org.org_type == "practice").then(|| q.org.parent.as_deref().and_then(|p| r.org(p))).flatten();
     let own_label = format!("{} ({})", q.org.name, q.org.code);
     let points: Vec<(String, f64)> = drawn
@@ -318,23 +339,13 @@ pub(crate) async fn set(
     let level_drawn = drawn.first().map_or("practice", |o| o.org_type.as_str());
     let chart = charts::strip_chart(
         "ppu-strip",
-        &format!("Price per unit of {} by {}, {}", set.name, level_name_lower(level_drawn), long_month(month)),
+        &format!("Price per unit of {} by {}, {}", set.name, level_name_lower(level_drawn), long_month(q.month)),
         &points,
-        set.target[m],
+        set.target[q.mode.index()],
         chart_parent.map(|_| own_label.as_str()),
         "Pence per unit",
     );
-    let main = html! {
-        span.caption { (q.org.name) " (" (q.org.code) ") · " (long_month(month)) }
-        h1 { (set.name) }
-        p.lede {
-            @if let Some(swap) = &set.formulation_swap { "A swap between forms: " (swap) ". " }
-            @match own {
-                Some(row) => { (q.org.name) " paid " strong { (ppu_text(row.ppu(q.mode))) } " per unit for " (number(row.quantity, 0)) " units against a target of "
-                    strong { (ppu_text(set.target[m])) } "; " @if q.org.org_type == "practice" { "it" } @else { "its practices" } " could have saved " strong { (pounds(row.saving[m] / 100.0)) } "." }
-                None => { (q.org.name) " prescribed nothing of this set in " (long_month(month)) ", or saved nothing on it." }
-            }
-        }
+    html! {
         h2 #chart { "Each " (level_name_lower(level_drawn)) "'s price per unit" }
         p.hint { "Each dot is one " (level_name_lower(level_drawn)) " "
             @if let Some(parent) = chart_parent { "of " (parent.name) " " }
@@ -342,13 +353,18 @@ pub(crate) async fn set(
             @if chart_parent.is_some() { ", " (q.org.name) " in orange" }
             "; the red line is the target, the 10th percentile of practices' price per unit in England, under " (mode_words(q.mode)) "." }
         figure.chart-figure { (PreEscaped(chart)) }
-        h2 #presentations { "The presentations in the set" }
-        p.hint { "England, " (long_month(month)) ", most units first. The Drug Tariff category of a presentation's packs sets the discount (– : not in Part VIIIA, as brands are); a conceded pack is paid at the concession price." }
-        (presentations_table(set, q.mode))
+    }
+}
+
+/// The practices that paid above the target, largest saving first, and the download of all.
+fn practices_section(q: &PpuRequest<'_>, set: &PpuSet, practices: &[(&Org, &PpuRow)]) -> Markup {
+    let m = q.mode.index();
+    let with_saving: Vec<&(&Org, &PpuRow)> = practices.iter().filter(|(_, row)| row.saving[m] > 0.0).collect();
+    let join = if q.query().is_empty() { "?" } else { "&" };
+    html! {
         h2 #practices { "Practices with a saving" }
-        @let with_saving: Vec<&(&Org, &PpuRow)> = practices.iter().filter(|(_, row)| row.saving[m] > 0.0).collect();
         p { (plural(with_saving.len(), "practice", "practices")) " of " (practices.len()) " prescribing it paid above the target. "
-            a href=(format!("/ppu/{}/set/{}{}{}format=csv", q.org.code, set.id, q.query(), if q.query().is_empty() { "?" } else { "&" })) download { "Download every practice (CSV)" } }
+            a href=(format!("/ppu/{}/set/{}{}{join}format=csv", q.org.code, set.id, q.query())) download { "Download every practice (CSV)" } }
         @if !with_saving.is_empty() {
             div.table-scroll role="region" aria-label="Practices table" tabindex="0" {
                 table.table {
@@ -368,8 +384,7 @@ pub(crate) async fn set(
             }
             @if with_saving.len() > SET_PAGE_PRACTICES { p { "The " (SET_PAGE_PRACTICES) " largest savings are listed; the CSV has every practice." } }
         }
-    };
-    Ok(html_page(r, &format!("{} – price per unit in {}", set.name, q.org.name), &crumbs, main).into_response())
+    }
 }
 
 /// A set's presentations, most units in England first, then by code.
