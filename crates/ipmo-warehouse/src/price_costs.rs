@@ -316,11 +316,7 @@ impl Warehouse {
     ) -> Result<Option<ipmo_release::price_impacts::PriceImpacts>, WarehouseError> {
         use datafusion::arrow::array::{Array, AsArray};
         use ipmo_release::price_impacts::{ImpactCost, ImpactMonth, MONTHS_KEPT, PriceImpacts};
-        // The before, after and impact columns, named for what each table holds.
-        let [before_column, after_column, impact_column] = match table {
-            "concession_costs" => ["tariff_ppu_pence", "concession_ppu_pence", "extra_cost_pence"],
-            _ => ["ppu_before_pence", "ppu_after_pence", "impact_pence"],
-        };
+        let [before_column, after_column, impact_column] = crate::tables::price_cost_columns(table);
         let manifest = self.manifest()?;
         let mut months: Vec<YearMonth> =
             manifest.partitions(table).into_iter().filter_map(|p| p.parse().ok()).collect();

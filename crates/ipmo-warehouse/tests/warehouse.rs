@@ -418,7 +418,11 @@ fn load_release(wh: &Warehouse, path: &Path, force: bool) -> Result<ipmo_warehou
 /// The real 2019 dm+d cut and its BNF ↔ SNOMED mapping, loaded.
 fn load_2019_cut_with_mapping(wh: &Warehouse, cuts: &Path) {
     load_release(wh, &cuts.join("release-2019-04-01"), false).unwrap();
-    let mapping = cuts.join("bnf-snomed-mapping/mapping.xlsx");
+    load_mapping(wh, cuts.join("bnf-snomed-mapping/mapping.xlsx"));
+}
+
+/// Loads one of NHSBSA's BNF ↔ SNOMED mapping workbooks.
+fn load_mapping(wh: &Warehouse, mapping: std::path::PathBuf) {
     let (rows, report) = ipmo_ingest::bnf_snomed::read_bnf_snomed(
         ipmo_ingest::bnf_snomed::open_mapping(&mapping).unwrap(),
         ErrorPolicy { max_errors: 0 },
@@ -714,13 +718,7 @@ fn substitution_sets_from_the_2018_cuts_whose_mapping_names_packs() {
         let dir = tempfile::tempdir().unwrap();
         let wh = Warehouse::open(dir.path()).unwrap();
         load_release(&wh, &cuts.join(cut), false).unwrap();
-        let mapping = cuts.join("bnf-snomed-mapping/june-2018-snomed-mapping.xlsx");
-        let (rows, report) = ipmo_ingest::bnf_snomed::read_bnf_snomed(
-            ipmo_ingest::bnf_snomed::open_mapping(&mapping).unwrap(),
-            ErrorPolicy { max_errors: 0 },
-        )
-        .unwrap();
-        wh.load_bnf_snomed(vec![(rows, report, mapping)]).unwrap();
+        load_mapping(&wh, cuts.join("bnf-snomed-mapping/june-2018-snomed-mapping.xlsx"));
         let sets = wh.substitution_sets(true).unwrap().expect("a release is loaded");
         let got: Vec<(&str, Vec<&str>)> =
             sets.sets.iter().map(|s| (s.id.as_str(), s.codes.iter().map(String::as_str).collect())).collect();
