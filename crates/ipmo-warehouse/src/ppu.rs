@@ -59,11 +59,102 @@ pub struct PpuReport {
 type Headline = ([u64; 2], ppu::PerMode);
 
 /// What one code's rows feed in a month: a set (with its discount factors), and the costing of
-/// a concession.
+/// a concession or Tariff change.
 #[derive(Clone, Copy, Debug)]
 struct CodeUse {
     set: Option<(u32, ppu::PerMode)>,
     conceded: bool,
+}
+
+/// What a month's rows are looked up against.
+struct MonthLookup<'a> {
+    month: YearMonth,
+    /// Practice code → position in the month's practice list.
+    position: &'a FxHashMap<&'a str, usize>,
+    prices: &'a FxHashMap<(YearMonth, String), CodePrice>,
+    /// Current BNF code → substitution set.
+    set_of: &'a FxHashMap<&'a str, u32>,
+    /// Codes whose quantities price a concession or a Tariff change.
+    needed: &'a rustc_hash::FxHashSet<String>,
+}
+
+/// One month's prescribing summed for the value computations. Practice and code numbers are
+/// looked up once each (to a practice position, and to a set with its discount factors and
+/// whether the code's quantities price a change), not once per row.
+#[derive(Default)]
+struct MonthSums {
+    practice_of: Vec<Option<Option<usize>>>,
+    code_of: Vec<Option<CodeUse>>,
+    /// (set, practice) → quantity and discounted NIC per mode.
+    cells: FxHashMap<(u32, usize), (f64, ppu::PerMode)>,
+    /// Current code → England's quantity and discounted NIC per mode.
+    by_code: FxHashMap<String, (f64, ppu::PerMode)>,
+    /// (code number, practice) → quantity, for concessions and Tariff changes.
+    changed_quantity: FxHashMap<(u32, usize), f64>,
+}
+
+impl MonthSums {
+    fn add(&mut self, at: &MonthLookup<'_>, keys: &RowKeys, (p, c): (u32, u32), a: &ipmo_domain::practice::Amounts) {
+        let (pi, ci) = (p as usize, c as usize);
+        if self.practice_of.len() <= pi {
+            self.practice_of.resize(pi + 1, None);
+        }
+        if self.code_of.len() <= ci {
+            self.code_of.resize(ci + 1, None);
+        }
+        let Some(practice) =
+            *self.practice_of[pi].get_or_insert_with(|| at.position.get(keys.practices.name(p)).copied())
+        else {
+            return;
+        };
+        let code = *self.code_of[ci].get_or_insert_with(|| {
+            let code = keys.codes.name(c);
+            let price = at.prices.get(&(at.month, code.to_string())).copied().unwrap_or_default();
+            CodeUse {
+                set: at.set_of.get(code).map(|&s| {
+                    (s, Mode::ALL.map(|m| ppu::discount_factor(m, at.month, price.category, price.conceded)))
+                }),
+                conceded: at.needed.contains(code),
+            }
+        });
+        if code.conceded {
+            *self.changed_quantity.entry((c, practice)).or_default() += a.quantity;
+        }
+        if let Some((set, factor)) = code.set {
+            let nic = factor.map(|f| a.nic_pence as f64 * f);
+            let code_total = match self.by_code.get_mut(keys.codes.name(c)) {
+                Some(t) => t,
+                None => self.by_code.entry(keys.codes.name(c).to_string()).or_default(),
+            };
+            for sum in [self.cells.entry((set, practice)).or_default(), code_total] {
+                sum.0 += a.quantity;
+                for (total, add) in sum.1.iter_mut().zip(nic) {
+                    *total += add;
+                }
+            }
+        }
+    }
+}
+
+/// Unsets partitions this computation did not write: months no longer in prescribing, and
+/// concession or Tariff months no longer costed.
+fn drop_stale_partitions(txn: &mut crate::load::Txn<'_>, manifest: &crate::Manifest, report: &PpuReport) {
+    let ppu_months: Vec<String> = report.months.iter().map(ToString::to_string).collect();
+    let months_of = |list: &[(YearMonth, bool)]| list.iter().map(|(m, _)| m.to_string()).collect::<Vec<_>>();
+    for (table, kept) in [
+        ("ppu_savings", ppu_months.clone()),
+        ("ppu_targets", ppu_months.clone()),
+        ("ppu_prices", ppu_months.clone()),
+        ("ppu_totals", ppu_months),
+        ("concession_costs", months_of(&report.concession_months)),
+        ("price_change_costs", months_of(&report.price_change_months)),
+    ] {
+        for p in manifest.partitions(table) {
+            if !kept.iter().any(|k| k == p) {
+                txn.unset(table, p);
+            }
+        }
+    }
 }
 
 /// One code's prices in one month.
@@ -172,53 +263,15 @@ impl Warehouse {
                 practices.iter().enumerate().map(|(i, p)| (p.code.as_str(), i)).collect();
             let mut needed = conceded.codes_needed(month, newest.unwrap_or(month));
             needed.extend(changed.codes_needed(month, newest.unwrap_or(month)));
-            // Practice and code numbers → practice position, and (set, factors) and whether the
-            // code's quantities price a concession, looked up once each.
-            let mut practice_of: Vec<Option<Option<usize>>> = Vec::new();
-            let mut code_of: Vec<Option<CodeUse>> = Vec::new();
-            let mut conceded_quantity: FxHashMap<(u32, usize), f64> = FxHashMap::default();
-            let mut cells: FxHashMap<(u32, usize), (f64, ppu::PerMode)> = FxHashMap::default();
-            let mut by_code: FxHashMap<String, (f64, ppu::PerMode)> = FxHashMap::default();
+            let lookup = MonthLookup { month, position: &position, prices: &prices, set_of: &set_of, needed: &needed };
+            let mut sums = MonthSums::default();
             let rows = self.for_each_prescribing_keyed(month, &current, &mut keys, |keys, p, c, a| {
-                let (p, c) = (p as usize, c as usize);
-                if practice_of.len() <= p {
-                    practice_of.resize(p + 1, None);
-                }
-                if code_of.len() <= c {
-                    code_of.resize(c + 1, None);
-                }
-                let practice =
-                    *practice_of[p].get_or_insert_with(|| position.get(keys.practices.name(p as u32)).copied());
-                let code = *code_of[c].get_or_insert_with(|| {
-                    let code = keys.codes.name(c as u32);
-                    let price = prices.get(&(month, code.to_string())).copied().unwrap_or_default();
-                    CodeUse {
-                        set: set_of.get(code).map(|&s| {
-                            (s, Mode::ALL.map(|m| ppu::discount_factor(m, month, price.category, price.conceded)))
-                        }),
-                        conceded: needed.contains(code),
-                    }
-                });
-                if let (Some(practice), true) = (practice, code.conceded) {
-                    *conceded_quantity.entry((c as u32, practice)).or_default() += a.quantity;
-                }
-                if let (Some(practice), Some((set, factor))) = (practice, code.set) {
-                    let nic = factor.map(|f| a.nic_pence as f64 * f);
-                    let code_total = match by_code.get_mut(keys.codes.name(c as u32)) {
-                        Some(t) => t,
-                        None => by_code.entry(keys.codes.name(c as u32).to_string()).or_default(),
-                    };
-                    for sum in [cells.entry((set, practice)).or_default(), code_total] {
-                        sum.0 += a.quantity;
-                        for (total, add) in sum.1.iter_mut().zip(nic) {
-                            *total += add;
-                        }
-                    }
-                }
+                sums.add(&lookup, keys, (p, c), a);
             })?;
             report.rows_read += rows;
+            let MonthSums { cells, by_code, changed_quantity, .. } = sums;
             let mut by_practice: FxHashMap<String, Vec<(usize, f64)>> = FxHashMap::default();
-            for ((c, practice), quantity) in conceded_quantity {
+            for ((c, practice), quantity) in changed_quantity {
                 by_practice.entry(keys.codes.name(c).to_string()).or_default().push((practice, quantity));
             }
             for (table, priced, done) in [
@@ -237,28 +290,7 @@ impl Warehouse {
             report.months.push(month);
             progress(month, rows);
         }
-        // Months no longer in prescribing (or no longer conceded or changed) leave the tables.
-        for (table, kept) in [
-            ("ppu_savings", &report.months),
-            ("ppu_targets", &report.months),
-            ("ppu_prices", &report.months),
-            ("ppu_totals", &report.months),
-        ] {
-            for p in manifest.partitions(table) {
-                if !kept.iter().any(|m| m.to_string() == p) {
-                    txn.unset(table, p);
-                }
-            }
-        }
-        for (table, written) in
-            [("concession_costs", &report.concession_months), ("price_change_costs", &report.price_change_months)]
-        {
-            for p in manifest.partitions(table) {
-                if !written.iter().any(|(m, _)| m.to_string() == p) {
-                    txn.unset(table, p);
-                }
-            }
-        }
+        drop_stale_partitions(&mut txn, &manifest, &report);
         txn.write_whole("ppu_sets", set_columns(&sets, manifest.dmd_release.as_ref().map(|r| r.date.as_str())))?;
         txn.manifest.value_inputs = inputs;
         txn.commit(report.rows_stored, report.months.iter().map(ToString::to_string).collect())?;
@@ -523,7 +555,7 @@ impl Warehouse {
     /// for the newest computed month, and every month's headlines; None before `ipmo value
     /// compute` has run.
     pub fn load_ppu(&self) -> Result<Option<ipmo_release::ppu::Ppu>, WarehouseError> {
-        use ipmo_release::ppu::{Ppu, PpuCode, PpuRow, PpuSet, PpuTotal};
+        use ipmo_release::ppu::{Ppu, PpuRow, PpuSet, PpuTotal};
         let manifest = self.manifest()?;
         let Some(month) =
             manifest.partitions("ppu_savings").into_iter().filter_map(|p| p.parse::<YearMonth>().ok()).max()
@@ -539,30 +571,7 @@ impl Warehouse {
         let names = self.presentation_names()?;
         let mut ppu = Ppu::new(month);
         // Sets, with their codes' prices and England's amounts this month.
-        let mut codes: FxHashMap<String, Vec<PpuCode>> = FxHashMap::default();
-        for b in partition("ppu_prices")? {
-            let c = Columns { batch: &b };
-            let (code, set, category) = (c.text("bnf_code")?, c.text("set_id")?, c.text("tariff_category")?);
-            let conceded = c
-                .column("conceded")?
-                .as_boolean_opt()
-                .ok_or_else(|| crate::presentations::corrupt("conceded", "a flag"))?;
-            let (factor, reference_factor) = (c.number("discount_factor")?, c.number("reference_discount_factor")?);
-            let (quantity, nic, reference_nic) =
-                (c.number("quantity")?, c.number("nic_pence")?, c.number("reference_nic_pence")?);
-            for i in 0..b.num_rows() {
-                let (Some(code), Some(set)) = (code(i), set(i)) else { continue };
-                codes.entry(set.to_string()).or_default().push(PpuCode {
-                    code: code.to_string(),
-                    name: names.get(code).cloned().unwrap_or_default(),
-                    category: category(i).map(str::to_string),
-                    conceded: conceded.value(i),
-                    factor: [factor(i).unwrap_or(1.0), reference_factor(i).unwrap_or(1.0)],
-                    quantity: quantity(i).unwrap_or(0.0),
-                    nic: [nic(i).unwrap_or(0.0), reference_nic(i).unwrap_or(0.0)],
-                });
-            }
-        }
+        let mut codes = release_codes(&partition("ppu_prices")?, &names)?;
         let mut set_names: FxHashMap<String, (String, Option<String>)> = FxHashMap::default();
         for b in read_table(self.root(), &manifest, "ppu_sets")? {
             let c = Columns { batch: &b };
@@ -644,4 +653,37 @@ impl Warehouse {
         }
         Ok(Some(ppu))
     }
+}
+
+/// Each set's presentations as the dashboard shows them, from a month's `ppu_prices`.
+fn release_codes(
+    batches: &[datafusion::arrow::record_batch::RecordBatch],
+    names: &FxHashMap<String, String>,
+) -> Result<FxHashMap<String, Vec<ipmo_release::ppu::PpuCode>>, WarehouseError> {
+    use ipmo_release::ppu::PpuCode;
+    let mut codes: FxHashMap<String, Vec<PpuCode>> = FxHashMap::default();
+    for b in batches {
+        let c = Columns { batch: b };
+        let (code, set, category) = (c.text("bnf_code")?, c.text("set_id")?, c.text("tariff_category")?);
+        let conceded = c
+            .column("conceded")?
+            .as_boolean_opt()
+            .ok_or_else(|| crate::presentations::corrupt("conceded", "a flag"))?;
+        let (factor, reference_factor) = (c.number("discount_factor")?, c.number("reference_discount_factor")?);
+        let (quantity, nic, reference_nic) =
+            (c.number("quantity")?, c.number("nic_pence")?, c.number("reference_nic_pence")?);
+        for i in 0..b.num_rows() {
+            let (Some(code), Some(set)) = (code(i), set(i)) else { continue };
+            codes.entry(set.to_string()).or_default().push(PpuCode {
+                code: code.to_string(),
+                name: names.get(code).cloned().unwrap_or_default(),
+                category: category(i).map(str::to_string),
+                conceded: conceded.value(i),
+                factor: [factor(i).unwrap_or(1.0), reference_factor(i).unwrap_or(1.0)],
+                quantity: quantity(i).unwrap_or(0.0),
+                nic: [nic(i).unwrap_or(0.0), reference_nic(i).unwrap_or(0.0)],
+            });
+        }
+    }
+    Ok(codes)
 }
