@@ -1,8 +1,9 @@
 //! `ipmo value …`: the medicines value programme. `value sets` lists the substitution sets built
 //! from the loaded dm+d release (`ipmo_value::substitution`), limited to the presentations seen in
 //! prescribing unless `--all`, and with `--left-out` the products that take no part and why;
-//! `value compute` stores price-per-unit savings for every month; `value ppu` lists an
-//! organisation's PPU opportunities through SQL it can print.
+//! `value compute` stores price-per-unit savings, concession and Tariff-change costs and
+//! ghost-branded generic costs for every month; `value ppu` and `value gbg` list an
+//! organisation's through SQL they can print.
 
 use crate::measures::MembershipArg;
 use crate::output::{Cell, Format, Output};
@@ -12,7 +13,7 @@ use ipmo_domain::YearMonth;
 use ipmo_domain::display::pounds;
 use ipmo_value::ppu::{Mode, Thresholds};
 use ipmo_warehouse::Warehouse;
-use ipmo_warehouse::ppu::opportunities_sql;
+use ipmo_warehouse::ppu::{gbg_sql, opportunities_sql};
 use std::time::Instant;
 
 /// `ipmo value` subcommands.
@@ -40,6 +41,25 @@ pub(crate) enum ValueCommand {
         /// Compute even when nothing they depend on changed.
         #[arg(long)]
         all: bool,
+    },
+    /// Ghost-branded generics (OpenPrescribing's inferred method): an organisation's extra cost
+    /// per generic presentation in a month, largest first.
+    Gbg {
+        /// Organisation level: practice, pcn, sicbl, icb, region, england or group:SET.
+        #[arg(long, default_value = "england")]
+        level: String,
+        /// Organisation code (ENG for England).
+        #[arg(long, default_value = "ENG")]
+        org: String,
+        /// Month (YYYY-MM); the latest computed when left out.
+        #[arg(long)]
+        month: Option<YearMonth>,
+        /// Print the SQL instead of running it.
+        #[arg(long)]
+        sql: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
     },
     /// An organisation's price-per-unit opportunities in a month, largest saving first.
     Ppu {
@@ -99,6 +119,27 @@ pub(crate) fn run(wh: &Warehouse, cmd: ValueCommand, quiet: bool) -> Result<()> 
             Ok(())
         }
         ValueCommand::Compute { membership, all } => compute(wh, membership.into(), all, quiet),
+        ValueCommand::Gbg { level, org, month, sql, format } => {
+            let month = match month {
+                Some(m) => m,
+                None => latest_ppu_month(wh)?,
+            };
+            let query = gbg_sql(&level, &org, month);
+            if sql {
+                println!("{query};");
+                return Ok(());
+            }
+            let rt = tokio::runtime::Runtime::new().context("cannot start the query runtime")?;
+            let rows = rt.block_on(wh.query_to(&query, output_format(format), &mut std::io::stdout().lock()))?;
+            if !quiet {
+                let total = rt.block_on(wh.query_f64(&format!("SELECT SUM(extra_cost_pounds) FROM ({query})")))?;
+                eprintln!(
+                    "{level} {org}, {month}: {rows} generic presentations paid above (or below) the inferred price, {} in all",
+                    pounds(total.unwrap_or(0.0))
+                );
+            }
+            Ok(())
+        }
         ValueCommand::Ppu { level, org, month, mode, min_saving, sql, format } => {
             let mode = Mode::parse(&mode)
                 .ok_or_else(|| anyhow!("--mode must be date-correct or reference, not \"{mode}\""))?;
@@ -116,12 +157,7 @@ pub(crate) fn run(wh: &Warehouse, cmd: ValueCommand, quiet: bool) -> Result<()> 
                 return Ok(());
             }
             let rt = tokio::runtime::Runtime::new().context("cannot start the query runtime")?;
-            let out_format = match format {
-                Format::Table => ipmo_warehouse::OutputFormat::Table,
-                Format::Csv => ipmo_warehouse::OutputFormat::Csv,
-                Format::Json => ipmo_warehouse::OutputFormat::Json,
-            };
-            let rows = rt.block_on(wh.query_to(&query, out_format, &mut std::io::stdout().lock()))?;
+            let rows = rt.block_on(wh.query_to(&query, output_format(format), &mut std::io::stdout().lock()))?;
             if !quiet {
                 let total = rt.block_on(wh.query_f64(&format!("SELECT SUM(saving_pounds) FROM ({query})")))?;
                 eprintln!(
@@ -133,6 +169,15 @@ pub(crate) fn run(wh: &Warehouse, cmd: ValueCommand, quiet: bool) -> Result<()> 
             }
             Ok(())
         }
+    }
+}
+
+/// The warehouse's streaming format for an output format.
+fn output_format(format: Format) -> ipmo_warehouse::OutputFormat {
+    match format {
+        Format::Table => ipmo_warehouse::OutputFormat::Table,
+        Format::Csv => ipmo_warehouse::OutputFormat::Csv,
+        Format::Json => ipmo_warehouse::OutputFormat::Json,
     }
 }
 

@@ -1966,6 +1966,33 @@ fn ppu_savings_agree_with_independent_sql() {
     assert!(sql.contains("FROM ppu_savings") && sql.contains("2024-04-01"), "{sql}");
     let bad = ipmo(&wh, &["value", "ppu", "--mode", "cheapest"]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("date-correct or reference"));
+    // Ghost-branded generics: each counted practice's NIC less its quantity at the lower median
+    // practice price per unit of the presentation, recomputed in SQL.
+    let gbg = sql_map(
+        &wh,
+        "WITH cells AS (SELECT p.bnf_code, p.practice_code, SUM(p.quantity) AS q, SUM(p.nic_pence) AS n \
+           FROM prescribing_current p JOIN org_membership m ON m.practice_code = p.practice_code \
+             AND (m.valid_from IS NULL OR m.valid_from <= p.month) AND (m.valid_to IS NULL OR m.valid_to > p.month) \
+           JOIN practices pr ON pr.practice_code = p.practice_code AND pr.is_gp_practice \
+           WHERE p.month = DATE '2024-04-01' AND p.practice_code NOT LIKE '%998' \
+             AND p.bnf_code IN (SELECT DISTINCT bnf_code FROM gbg_costs WHERE month = DATE '2024-04-01') \
+           GROUP BY 1, 2), \
+         ranked AS (SELECT bnf_code, n / q AS ppu, ROW_NUMBER() OVER (PARTITION BY bnf_code ORDER BY n / q) AS r, \
+           COUNT(*) OVER (PARTITION BY bnf_code) AS c FROM cells WHERE q > 0), \
+         med AS (SELECT bnf_code, MIN(ppu) AS median FROM ranked WHERE r = (c - 1) / 2 + 1 GROUP BY bnf_code) \
+         SELECT cells.practice_code || ' ' || cells.bnf_code, cells.n - cells.q * med.median \
+         FROM cells JOIN med ON med.bnf_code = cells.bnf_code \
+         WHERE ABS(cells.n - cells.q * med.median) >= 200 ORDER BY 1",
+    );
+    let stored = sql_map(
+        &wh,
+        "SELECT org_code || ' ' || bnf_code, extra_cost_pence FROM gbg_costs \
+         WHERE month = DATE '2024-04-01' AND org_type = 'practice' ORDER BY 1",
+    );
+    assert_same("ghost-branded generics, April 2024", &stored, &gbg);
+    let listed =
+        ok(&ipmo(&wh, &["value", "gbg", "--level", "icb", "--org", code, "--month", "2024-04", "--format", "csv"]));
+    assert!(listed.starts_with("bnf_code,name,quantity,nic_pence,median_ppu_pence,extra_cost_pounds"), "{listed}");
 }
 
 /// What concessions cost, on real prices: OpenPrescribing's hand-kept concession list and

@@ -9,6 +9,7 @@
 
 pub mod concessions;
 pub mod discount;
+pub mod gbg;
 pub mod ppu;
 pub mod price_changes;
 pub mod substitution;

@@ -29,7 +29,7 @@ use std::collections::BTreeSet;
 
 /// The version of what `ipmo value compute` stores, part of its recorded inputs: bumped when a
 /// table is added or a rule changes, so that stored results from before are computed again.
-pub const VALUE_COMPUTATION: u32 = 2;
+pub const VALUE_COMPUTATION: u32 = 3;
 
 /// What a value computation did, for the command's report.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -64,6 +64,7 @@ type Headline = ([u64; 2], ppu::PerMode);
 struct CodeUse {
     set: Option<(u32, ppu::PerMode)>,
     conceded: bool,
+    gbg: bool,
 }
 
 /// What a month's rows are looked up against.
@@ -76,6 +77,8 @@ struct MonthLookup<'a> {
     set_of: &'a FxHashMap<&'a str, u32>,
     /// Codes whose quantities price a concession or a Tariff change.
     needed: &'a rustc_hash::FxHashSet<String>,
+    /// Codes eligible for the ghost-branded generics inference this month.
+    gbg: &'a rustc_hash::FxHashSet<String>,
 }
 
 /// One month's prescribing summed for the value computations. Practice and code numbers are
@@ -91,6 +94,8 @@ struct MonthSums {
     by_code: FxHashMap<String, (f64, ppu::PerMode)>,
     /// (code number, practice) → quantity, for concessions and Tariff changes.
     changed_quantity: FxHashMap<(u32, usize), f64>,
+    /// (code number, practice) → quantity and undiscounted NIC, for ghost-branded generics.
+    gbg: FxHashMap<(u32, usize), (f64, f64)>,
 }
 
 impl MonthSums {
@@ -115,10 +120,16 @@ impl MonthSums {
                     (s, Mode::ALL.map(|m| ppu::discount_factor(m, at.month, price.category, price.conceded)))
                 }),
                 conceded: at.needed.contains(code),
+                gbg: at.gbg.contains(code),
             }
         });
         if code.conceded {
             *self.changed_quantity.entry((c, practice)).or_default() += a.quantity;
+        }
+        if code.gbg {
+            let cell = self.gbg.entry((c, practice)).or_default();
+            cell.0 += a.quantity;
+            cell.1 += a.nic_pence as f64;
         }
         if let Some((set, factor)) = code.set {
             let nic = factor.map(|f| a.nic_pence as f64 * f);
@@ -136,6 +147,67 @@ impl MonthSums {
     }
 }
 
+/// Writes a month's ghost-branded generic costs: every counted practice of every eligible
+/// presentation, and every organisation with a non-zero sum of its practices' counted values.
+fn store_gbg_month(
+    txn: &mut crate::load::Txn<'_>,
+    month: YearMonth,
+    keys: &RowKeys,
+    cells: FxHashMap<(u32, usize), (f64, f64)>,
+    practices: &[ipmo_domain::practice::PracticeMonth],
+    groups: &[GroupSet],
+) -> Result<u64, WarehouseError> {
+    use ipmo_value::gbg::{Cell, code_month};
+    let levels = level_members(practices, groups);
+    let mut by_code: std::collections::BTreeMap<&str, Vec<Cell>> = std::collections::BTreeMap::new();
+    for ((c, practice), (quantity, nic_pence)) in cells {
+        by_code.entry(keys.codes.name(c)).or_default().push(Cell { practice, quantity, nic_pence });
+    }
+    let mut cols: [Vec<Option<String>>; 3] = Default::default();
+    let mut numbers: [Vec<f64>; 4] = Default::default();
+    for (code, mut list) in by_code {
+        list.sort_by_key(|c| c.practice);
+        let Some(result) = code_month(&list) else { continue };
+        let amounts: FxHashMap<usize, &Cell> = list.iter().map(|c| (c.practice, c)).collect();
+        for (level, members) in levels.iter().enumerate() {
+            // Quantity, NIC and extra cost of the counted practices, per organisation.
+            let mut sums: Vec<[f64; 3]> = vec![[0.0; 3]; members.codes.len()];
+            for &(practice, extra) in &result.counted {
+                let cell = amounts[&practice];
+                for &org in members.of_practice.get(practice).map_or(&[][..], Vec::as_slice) {
+                    let s = &mut sums[org];
+                    s[0] += cell.quantity;
+                    s[1] += cell.nic_pence;
+                    s[2] += extra;
+                }
+            }
+            for (org, s) in sums.iter().enumerate().filter(|(_, s)| s[0] != 0.0 || s[2] != 0.0) {
+                cols[0].push(Some(code.to_string()));
+                cols[1].push(Some(levels[level].org_type.clone()));
+                cols[2].push(Some(members.codes[org].clone()));
+                numbers[0].push(s[0]);
+                numbers[1].push(s[1]);
+                numbers[2].push(result.median_ppu);
+                numbers[3].push(s[2]);
+            }
+        }
+    }
+    let n = cols[0].len();
+    let [code, org_type, org_code] = cols;
+    let [quantity, nic, median, extra] = numbers;
+    let columns = vec![
+        Col::Date(vec![Some(month.days_since_epoch()); n]),
+        Col::Str(code),
+        Col::Str(org_type),
+        Col::Str(org_code),
+        Col::F64(quantity),
+        Col::F64(nic),
+        Col::F64(median),
+        Col::F64(extra),
+    ];
+    txn.write_partition("gbg_costs", &month.to_string(), columns)
+}
+
 /// Unsets partitions this computation did not write: months no longer in prescribing, and
 /// concession or Tariff months no longer costed.
 fn drop_stale_partitions(txn: &mut crate::load::Txn<'_>, manifest: &crate::Manifest, report: &PpuReport) {
@@ -145,7 +217,8 @@ fn drop_stale_partitions(txn: &mut crate::load::Txn<'_>, manifest: &crate::Manif
         ("ppu_savings", ppu_months.clone()),
         ("ppu_targets", ppu_months.clone()),
         ("ppu_prices", ppu_months.clone()),
-        ("ppu_totals", ppu_months),
+        ("ppu_totals", ppu_months.clone()),
+        ("gbg_costs", ppu_months),
         ("concession_costs", months_of(&report.concession_months)),
         ("price_change_costs", months_of(&report.price_change_months)),
     ] {
@@ -248,6 +321,8 @@ impl Warehouse {
         let mut practices_by_month = self.practices_for_months(&months, membership).await?;
         let conceded = self.conceded()?;
         let changed = self.tariff_changes()?;
+        let gbg_eligible = self.gbg_eligible()?;
+        let none = rustc_hash::FxHashSet::default();
         let newest = months.last().copied();
         let mut txn = self.begin()?;
         let mut report = PpuReport {
@@ -263,13 +338,16 @@ impl Warehouse {
                 practices.iter().enumerate().map(|(i, p)| (p.code.as_str(), i)).collect();
             let mut needed = conceded.codes_needed(month, newest.unwrap_or(month));
             needed.extend(changed.codes_needed(month, newest.unwrap_or(month)));
-            let lookup = MonthLookup { month, position: &position, prices: &prices, set_of: &set_of, needed: &needed };
+            let gbg = gbg_eligible.get(&month).unwrap_or(&none);
+            let lookup =
+                MonthLookup { month, position: &position, prices: &prices, set_of: &set_of, needed: &needed, gbg };
             let mut sums = MonthSums::default();
             let rows = self.for_each_prescribing_keyed(month, &current, &mut keys, |keys, p, c, a| {
                 sums.add(&lookup, keys, (p, c), a);
             })?;
             report.rows_read += rows;
-            let MonthSums { cells, by_code, changed_quantity, .. } = sums;
+            let MonthSums { cells, by_code, changed_quantity, gbg, .. } = sums;
+            report.rows_stored += store_gbg_month(&mut txn, month, &keys, gbg, &practices, groups)?;
             let mut by_practice: FxHashMap<String, Vec<(usize, f64)>> = FxHashMap::default();
             for ((c, practice), quantity) in changed_quantity {
                 by_practice.entry(keys.codes.name(c).to_string()).or_default().push((practice, quantity));
@@ -518,6 +596,22 @@ fn set_columns(sets: &Sets, release: Option<&str>) -> Vec<Col> {
         Col::Str(rows.iter().map(|(s, _)| s.formulation_swap.clone()).collect()),
         Col::Str(rows.iter().map(|_| release.map(str::to_string)).collect()),
     ]
+}
+
+/// The SQL that lists an organisation's ghost-branded generic costs in a month, largest first:
+/// what `ipmo value gbg` runs and prints with `--sql`.
+pub fn gbg_sql(org_type: &str, org_code: &str, month: YearMonth) -> String {
+    use crate::medicine::quote;
+    format!(
+        "SELECT g.bnf_code, n.name, g.quantity, g.nic_pence, ROUND(g.median_ppu_pence, 4) AS median_ppu_pence, \
+         ROUND(g.extra_cost_pence / 100, 2) AS extra_cost_pounds \
+         FROM gbg_costs g LEFT JOIN (SELECT bnf_code, MIN(name) AS name FROM presentations_seen GROUP BY bnf_code) n \
+         ON n.bnf_code = g.bnf_code \
+         WHERE g.month = DATE '{}' AND g.org_type = {} AND g.org_code = {} ORDER BY g.extra_cost_pence DESC, g.bnf_code",
+        month.first_day().format("%Y-%m-%d"),
+        quote(org_type),
+        quote(org_code),
+    )
 }
 
 /// The SQL that lists an organisation's PPU opportunities in a month under `mode`, largest

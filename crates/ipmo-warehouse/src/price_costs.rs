@@ -172,6 +172,31 @@ impl Warehouse {
         Ok(PricedMonths { by_month, unpriced })
     }
 
+    /// The presentations eligible for the ghost-branded generics inference in each Tariff
+    /// month: generic codes whose packs all cost the same per unit, less the ignore list.
+    pub(crate) fn gbg_eligible(&self) -> Result<FxHashMap<YearMonth, FxHashSet<String>>, WarehouseError> {
+        let packs = self.pack_codes()?;
+        let TariffByPack { tariff, vmp_of_pack } = self.tariff_by_pack()?;
+        let ignored: FxHashSet<&str> = ipmo_value::gbg::ignored().into_iter().map(|(code, _)| code).collect();
+        let mut by_code: FxHashMap<(YearMonth, String), Vec<(f64, f64)>> = FxHashMap::default();
+        for (pack, months) in &tariff {
+            let Some(code) = packs.code(pack, vmp_of_pack.get(pack).map(String::as_str)) else { continue };
+            if !ipmo_value::substitution::is_generic_code(code) || ignored.contains(code) {
+                continue;
+            }
+            for (month, entry) in months {
+                by_code.entry((*month, code.to_string())).or_default().push((entry.price_pence, entry.pack_size));
+            }
+        }
+        let mut out: FxHashMap<YearMonth, FxHashSet<String>> = FxHashMap::default();
+        for ((month, code), packs) in by_code {
+            if ipmo_value::gbg::constant_unit_price(&packs) {
+                out.entry(month).or_default().insert(code);
+            }
+        }
+        Ok(out)
+    }
+
     /// Every Tariff month set against the month before it (when both are loaded): the
     /// presentations whose price per unit paid moved by more than [`MIN_PRICE_CHANGE`].
     pub(crate) fn tariff_changes(&self) -> Result<PricedMonths, WarehouseError> {

@@ -268,6 +268,16 @@ pub fn table_schema(table: &str) -> Option<SchemaRef> {
                 ("is_estimate", Boolean, false),
             ])
         }
+        "gbg_costs" => schema(&[
+            ("month", Date32, false),
+            ("bnf_code", Utf8, false),
+            ("org_type", Utf8, false),
+            ("org_code", Utf8, false),
+            ("quantity", Float64, false),
+            ("nic_pence", Float64, false),
+            ("median_ppu_pence", Float64, false),
+            ("extra_cost_pence", Float64, false),
+        ]),
         "ppu_totals" => schema(&[
             ("month", Date32, false),
             ("org_type", Utf8, false),
@@ -318,7 +328,7 @@ fn dmd_schema(table: &str) -> Option<SchemaRef> {
 }
 
 /// Every stored table, in the order `ipmo sql` lists them.
-pub const STORED_TABLES: [&str; 43] = [
+pub const STORED_TABLES: [&str; 44] = [
     PRESCRIBING,
     PRESCRIBING_BY_QUANTITY,
     "org_map_snapshots",
@@ -346,6 +356,7 @@ pub const STORED_TABLES: [&str; 43] = [
     "ppu_totals",
     "concession_costs",
     "price_change_costs",
+    "gbg_costs",
     "tariff",
     "tariff_cat_m",
     "concessions",
