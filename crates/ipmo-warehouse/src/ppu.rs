@@ -29,7 +29,7 @@ use std::collections::BTreeSet;
 
 /// The version of what `ipmo value compute` stores, part of its recorded inputs: bumped when a
 /// table is added or a rule changes, so that stored results from before are computed again.
-pub const VALUE_COMPUTATION: u32 = 3;
+pub const VALUE_COMPUTATION: u32 = 4;
 
 /// What a value computation did, for the command's report.
 #[derive(Clone, Debug, Default, PartialEq)]

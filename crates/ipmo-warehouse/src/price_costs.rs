@@ -24,6 +24,10 @@ use ipmo_value::price_changes::{TariffPack, changes};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::BTreeMap;
 
+/// The smallest impact of a Tariff change stored for a single practice, in pence (£1 either
+/// way); organisations' sums include every practice.
+pub(crate) const MIN_PRACTICE_CHANGE_PENCE: f64 = 100.0;
+
 /// The smallest Tariff change counted, as a share of the old price per unit paid (1%).
 pub(crate) const MIN_PRICE_CHANGE: f64 = 0.01;
 
@@ -256,6 +260,7 @@ pub(crate) fn store_month(
     groups: &[GroupSet],
 ) -> Result<u64, WarehouseError> {
     let levels = level_members(practices, groups);
+    let practice_floor = if table == "price_change_costs" { MIN_PRACTICE_CHANGE_PENCE } else { 0.0 };
     let mut rows = CostColumns::default();
     for code in codes {
         // Per level, per organisation: quantity.
@@ -269,8 +274,11 @@ pub(crate) fn store_month(
             }
         }
         for (li, level) in levels.iter().enumerate() {
+            // Every organisation's sum counts every practice; practice rows themselves are kept
+            // from `practice_floor` (a Tariff change touches most practices by pennies).
+            let floor = if level.org_type == "practice" { practice_floor } else { 0.0 };
             for (oi, &quantity) in sums[li].iter().enumerate() {
-                if quantity != 0.0 {
+                if quantity != 0.0 && (quantity * (code.after - code.before)).abs() >= floor {
                     rows.push(code, &level.org_type, &level.codes[oi], quantity);
                 }
             }
