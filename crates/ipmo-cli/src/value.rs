@@ -120,25 +120,12 @@ pub(crate) fn run(wh: &Warehouse, cmd: ValueCommand, quiet: bool) -> Result<()> 
         }
         ValueCommand::Compute { membership, all } => compute(wh, membership.into(), all, quiet),
         ValueCommand::Gbg { level, org, month, sql, format } => {
-            let month = match month {
-                Some(m) => m,
-                None => latest_ppu_month(wh)?,
-            };
-            let query = gbg_sql(&level, &org, month);
-            if sql {
-                println!("{query};");
-                return Ok(());
-            }
-            let rt = tokio::runtime::Runtime::new().context("cannot start the query runtime")?;
-            let rows = rt.block_on(wh.query_to(&query, output_format(format), &mut std::io::stdout().lock()))?;
-            if !quiet {
-                let total = rt.block_on(wh.query_f64(&format!("SELECT SUM(extra_cost_pounds) FROM ({query})")))?;
-                eprintln!(
-                    "{level} {org}, {month}: {rows} generic presentations paid above (or below) the inferred price, {} in all",
-                    pounds(total.unwrap_or(0.0))
-                );
-            }
-            Ok(())
+            let month = month.map_or_else(|| latest_ppu_month(wh), Ok)?;
+            let listing =
+                Listing { query: gbg_sql(&level, &org, month), sql, format, quiet, total_column: "extra_cost_pounds" };
+            listing.run(wh, |rows, total| {
+                format!("{level} {org}, {month}: {rows} generic presentations paid above (or below) the inferred price, {total} in all")
+            })
         }
         ValueCommand::Ppu { level, org, month, mode, min_saving, sql, format } => {
             let mode = Mode::parse(&mode)
@@ -146,29 +133,45 @@ pub(crate) fn run(wh: &Warehouse, cmd: ValueCommand, quiet: bool) -> Result<()> 
             if min_saving.is_some_and(|m| !m.is_finite() || m < 0.0) {
                 bail!("--min-saving must be a number of pounds, 0 or more");
             }
-            let month = match month {
-                Some(m) => m,
-                None => latest_ppu_month(wh)?,
-            };
+            let month = month.map_or_else(|| latest_ppu_month(wh), Ok)?;
             let min_pence = min_saving.map_or_else(|| Thresholds::default().for_level(&level), |p| p * 100.0);
             let query = opportunities_sql(&level, &org, month, mode, min_pence);
-            if sql {
-                println!("{query};");
-                return Ok(());
-            }
-            let rt = tokio::runtime::Runtime::new().context("cannot start the query runtime")?;
-            let rows = rt.block_on(wh.query_to(&query, output_format(format), &mut std::io::stdout().lock()))?;
-            if !quiet {
-                let total = rt.block_on(wh.query_f64(&format!("SELECT SUM(saving_pounds) FROM ({query})")))?;
-                eprintln!(
-                    "{level} {org}, {month}, {} mode: {rows} sets with a saving of {} or more, {} in all",
+            let listing = Listing { query, sql, format, quiet, total_column: "saving_pounds" };
+            listing.run(wh, |rows, total| {
+                format!(
+                    "{level} {org}, {month}, {} mode: {rows} sets with a saving of {} or more, {total} in all",
                     mode.as_str(),
-                    pounds(min_pence / 100.0),
-                    pounds(total.unwrap_or(0.0))
-                );
-            }
-            Ok(())
+                    pounds(min_pence / 100.0)
+                )
+            })
         }
+    }
+}
+
+/// A listing `ipmo value` prints from SQL: the query itself with `--sql`, else its rows, and on
+/// stderr a line with the row count and the sum of `total_column` (pounds).
+struct Listing {
+    query: String,
+    sql: bool,
+    format: Format,
+    quiet: bool,
+    total_column: &'static str,
+}
+
+impl Listing {
+    fn run(self, wh: &Warehouse, summary: impl FnOnce(usize, String) -> String) -> Result<()> {
+        if self.sql {
+            println!("{};", self.query);
+            return Ok(());
+        }
+        let rt = tokio::runtime::Runtime::new().context("cannot start the query runtime")?;
+        let rows = rt.block_on(wh.query_to(&self.query, output_format(self.format), &mut std::io::stdout().lock()))?;
+        if !self.quiet {
+            let sum = format!("SELECT SUM({}) FROM ({})", self.total_column, self.query);
+            let total = rt.block_on(wh.query_f64(&sum))?;
+            eprintln!("{}", summary(rows, pounds(total.unwrap_or(0.0))));
+        }
+        Ok(())
     }
 }
 
