@@ -8,12 +8,14 @@
 //! mode), `ppu_savings` (per month, set and organisation: quantity, discounted NIC and saving
 //! under each mode; every practice that prescribed the set, and every other organisation with a
 //! saving, England always) and `ppu_totals` (per month and organisation, the headline: sets whose
-//! saving reaches the level's default threshold, and their sum).
+//! saving reaches the level's default threshold, and their sum). The same pass over each month's
+//! rows also feeds `gbg_costs` (ghost-branded generics, below) and the price-change costs of
+//! `price_costs.rs`.
 
 use crate::measure_store::Membership;
 use crate::parquet_io::read_table;
 use crate::presentations::Columns;
-use crate::price_costs::store_month;
+use crate::price_costs::{PriceData, store_month};
 use crate::prices::months_of;
 use crate::tables::Col;
 use crate::{Warehouse, WarehouseError};
@@ -51,7 +53,7 @@ pub struct PpuReport {
     pub unpriced_concessions: usize,
     /// Prescribing rows read.
     pub rows_read: u64,
-    /// Rows stored in `ppu_savings`.
+    /// Rows stored in every table the computation writes.
     pub rows_stored: u64,
 }
 
@@ -256,9 +258,9 @@ impl Warehouse {
         Ok(Some(substitution::build(&generics, &brands, prescribed.as_ref())))
     }
 
-    /// What PPU savings and concession costs depend on: every file of prescribing, membership, practices, BNF codes,
-    /// the mapping, dm+d, Tariff and concessions, with the membership choice and the groups
-    /// file's tag (see [`Warehouse::groups`]).
+    /// What the value computations depend on: every file of prescribing, membership, practices,
+    /// BNF codes, the mapping, dm+d, Tariff and concessions, with the membership choice, the
+    /// computation's version and the groups file's tag (see [`Warehouse::groups`]).
     pub fn value_inputs(
         &self,
         membership: Membership,
@@ -285,16 +287,16 @@ impl Warehouse {
         Ok(inputs)
     }
 
-    /// Whether the stored PPU savings and concession costs were computed from exactly today's inputs.
+    /// Whether the stored value computations were made from exactly today's inputs.
     pub fn value_fresh(&self, membership: Membership, groups_input: Option<&str>) -> Result<bool, WarehouseError> {
         let stored = self.manifest()?.value_inputs;
         Ok(!stored.is_empty() && stored == self.value_inputs(membership, groups_input)?)
     }
 
-    /// Computes PPU savings, concession costs and Tariff change costs for every month with
-    /// prescribing (and every later concession or Tariff month, estimated) and replaces the
-    /// `ppu_*`, `concession_costs` and `price_change_costs` tables in one commit, recording its
-    /// inputs. `progress(month, rows)` is called after each month.
+    /// Computes PPU savings, ghost-branded generic costs, concession costs and Tariff change
+    /// costs for every month with prescribing (and every later concession or Tariff month,
+    /// estimated) and replaces the `ppu_*`, `gbg_costs`, `concession_costs` and
+    /// `price_change_costs` tables in one commit, recording its inputs. `progress(month, rows)` is called after each month.
     pub async fn compute_value(
         &self,
         membership: Membership,
@@ -315,13 +317,14 @@ impl Warehouse {
             .enumerate()
             .flat_map(|(i, s)| s.codes.iter().map(move |c| (c.as_str(), i as u32)))
             .collect();
-        let prices = self.code_prices(&set_of)?;
+        let price_data = self.price_data()?;
+        let prices = self.code_prices(&set_of, &price_data)?;
         let months: Vec<YearMonth> =
             manifest.partitions(crate::tables::PRESCRIBING).into_iter().filter_map(|p| p.parse().ok()).collect();
         let mut practices_by_month = self.practices_for_months(&months, membership).await?;
-        let conceded = self.conceded()?;
-        let changed = self.tariff_changes()?;
-        let gbg_eligible = self.gbg_eligible()?;
+        let conceded = self.conceded(&price_data)?;
+        let changed = price_data.tariff_changes();
+        let gbg_eligible = price_data.gbg_eligible();
         let none = rustc_hash::FxHashSet::default();
         let newest = months.last().copied();
         let mut txn = self.begin()?;
@@ -381,33 +384,24 @@ impl Warehouse {
     fn code_prices(
         &self,
         set_of: &FxHashMap<&str, u32>,
+        data: &PriceData,
     ) -> Result<FxHashMap<(YearMonth, String), CodePrice>, WarehouseError> {
-        let manifest = self.manifest()?;
-        let read = |t: &str| read_table(self.root(), &manifest, t);
-        let packs = self.pack_codes()?;
-        let code_of_pack = |pack: &str, vmp: Option<&str>| packs.code(pack, vmp).filter(|c| set_of.contains_key(c));
         let mut out: FxHashMap<(YearMonth, String), CodePrice> = FxHashMap::default();
-        for b in read("tariff")? {
-            let months = months_of(&b)?;
-            let c = Columns { batch: &b };
-            let (pack, vmp, category) = (c.text("vmpp")?, c.text("vmp")?, c.text("category")?);
-            for (i, &month) in months.iter().enumerate() {
-                if let Some(code) = pack(i).and_then(|p| code_of_pack(p, vmp(i))) {
-                    let price = out.entry((month, code.to_string())).or_default();
-                    // Packs of one presentation share a category; should two differ, A or M wins,
-                    // as the larger deduction is the one the NHS takes on the cheaper pack.
-                    let letter = category(i).and_then(|c| c.chars().next());
-                    if price.category.is_none() || matches!(letter, Some('A' | 'M')) {
-                        price.category = letter;
-                    }
-                }
+        for (month, code, letter) in data.categories(|c| set_of.contains_key(c)) {
+            let price = out.entry((month, code.to_string())).or_default();
+            // Packs of one presentation share a category; should two differ, A or M wins, as
+            // the larger deduction is the one the NHS takes on the cheaper pack.
+            if price.category.is_none() || matches!(letter, Some('A' | 'M')) {
+                price.category = letter;
             }
         }
-        for b in read("concessions")? {
+        let manifest = self.manifest()?;
+        for b in read_table(self.root(), &manifest, "concessions")? {
             let months = months_of(&b)?;
             let pack = Columns { batch: &b }.text("vmpp")?;
             for (i, &month) in months.iter().enumerate() {
-                if let Some(code) = pack(i).filter(|p| !p.is_empty()).and_then(|p| code_of_pack(p, None)) {
+                let code = pack(i).filter(|p| !p.is_empty()).and_then(|p| data.code_of_pack(p));
+                if let Some(code) = code.filter(|c| set_of.contains_key(c)) {
                     out.entry((month, code.to_string())).or_default().conceded = true;
                 }
             }

@@ -85,6 +85,12 @@ impl PricedMonths {
 }
 
 impl Warehouse {
+    /// The Drug Tariff by pack and the links from packs to presentations, read once for every
+    /// price computation of `ipmo value compute`.
+    pub(crate) fn price_data(&self) -> Result<PriceData, WarehouseError> {
+        Ok(PriceData { packs: self.pack_codes()?, tariff: self.tariff_by_pack()? })
+    }
+
     /// Every pack's Tariff entry by month, and each pack's VMP as the Tariff gives it.
     fn tariff_by_pack(&self) -> Result<TariffByPack, WarehouseError> {
         let manifest = self.manifest()?;
@@ -117,11 +123,10 @@ impl Warehouse {
     }
 
     /// Every concession priced against the Tariff and traced to its presentation.
-    pub(crate) fn conceded(&self) -> Result<PricedMonths, WarehouseError> {
+    pub(crate) fn conceded(&self, data: &PriceData) -> Result<PricedMonths, WarehouseError> {
         let manifest = self.manifest()?;
         let read = |t: &str| read_table(self.root(), &manifest, t);
-        let packs = self.pack_codes()?;
-        let TariffByPack { tariff, vmp_of_pack } = self.tariff_by_pack()?;
+        let PriceData { packs, tariff: TariffByPack { tariff, vmp_of_pack } } = data;
         let mut packs_by_month: BTreeMap<YearMonth, Vec<ConcededPack>> = BTreeMap::new();
         let mut pack_names: FxHashMap<(YearMonth, String), String> = FxHashMap::default();
         let mut unpriced = 0;
@@ -175,15 +180,16 @@ impl Warehouse {
             .collect();
         Ok(PricedMonths { by_month, unpriced })
     }
+}
 
+impl PriceData {
     /// The presentations eligible for the ghost-branded generics inference in each Tariff
     /// month: generic codes whose packs all cost the same per unit, less the ignore list.
-    pub(crate) fn gbg_eligible(&self) -> Result<FxHashMap<YearMonth, FxHashSet<String>>, WarehouseError> {
-        let packs = self.pack_codes()?;
-        let TariffByPack { tariff, vmp_of_pack } = self.tariff_by_pack()?;
+    pub(crate) fn gbg_eligible(&self) -> FxHashMap<YearMonth, FxHashSet<String>> {
+        let PriceData { packs, tariff: TariffByPack { tariff, vmp_of_pack } } = self;
         let ignored: FxHashSet<&str> = ipmo_value::gbg::ignored().into_iter().map(|(code, _)| code).collect();
         let mut by_code: FxHashMap<(YearMonth, String), Vec<(f64, f64)>> = FxHashMap::default();
-        for (pack, months) in &tariff {
+        for (pack, months) in tariff {
             let Some(code) = packs.code(pack, vmp_of_pack.get(pack).map(String::as_str)) else { continue };
             if !ipmo_value::substitution::is_generic_code(code) || ignored.contains(code) {
                 continue;
@@ -198,17 +204,16 @@ impl Warehouse {
                 out.entry(month).or_default().insert(code);
             }
         }
-        Ok(out)
+        out
     }
 
     /// Every Tariff month set against the month before it (when both are loaded): the
     /// presentations whose price per unit paid moved by more than [`MIN_PRICE_CHANGE`].
-    pub(crate) fn tariff_changes(&self) -> Result<PricedMonths, WarehouseError> {
-        let packs = self.pack_codes()?;
-        let TariffByPack { tariff, vmp_of_pack } = self.tariff_by_pack()?;
+    pub(crate) fn tariff_changes(&self) -> PricedMonths {
+        let PriceData { packs, tariff: TariffByPack { tariff, vmp_of_pack } } = self;
         let mut by_month: BTreeMap<YearMonth, Vec<TariffPack>> = BTreeMap::new();
         let mut names: FxHashMap<String, String> = FxHashMap::default();
-        for (pack, months) in &tariff {
+        for (pack, months) in tariff {
             let Some(code) = packs.code(pack, vmp_of_pack.get(pack).map(String::as_str)) else { continue };
             for (month, entry) in months {
                 names.entry(pack.clone()).or_insert_with(|| entry.name.clone());
@@ -237,14 +242,39 @@ impl Warehouse {
                 .collect();
             out.by_month.insert(*month, priced);
         }
-        Ok(out)
+        out
     }
 }
 
 /// The Drug Tariff by pack: month → entry, and each pack's VMP.
-struct TariffByPack {
+pub(crate) struct TariffByPack {
     tariff: FxHashMap<String, BTreeMap<YearMonth, TariffEntry>>,
     vmp_of_pack: FxHashMap<String, String>,
+}
+
+/// The Tariff and the pack links, as [`Warehouse::price_data`] reads them once.
+pub(crate) struct PriceData {
+    packs: crate::prices::PackCodes,
+    tariff: TariffByPack,
+}
+
+impl PriceData {
+    /// Each presentation's Tariff category letters by month, as `(month, current code,
+    /// category)` for every pack traced to a code `keep` accepts.
+    pub(crate) fn categories(&self, keep: impl Fn(&str) -> bool) -> Vec<(YearMonth, &str, Option<char>)> {
+        let mut out = Vec::new();
+        for (pack, months) in &self.tariff.tariff {
+            let vmp = self.tariff.vmp_of_pack.get(pack).map(String::as_str);
+            let Some(code) = self.packs.code(pack, vmp).filter(|c| keep(c)) else { continue };
+            out.extend(months.iter().map(|(month, entry)| (*month, code, entry.category)));
+        }
+        out
+    }
+
+    /// The current code of a conceded pack.
+    pub(crate) fn code_of_pack(&self, pack: &str) -> Option<&str> {
+        self.packs.code(pack, self.tariff.vmp_of_pack.get(pack).map(String::as_str))
+    }
 }
 
 /// Writes one month's costs into `table` (`concession_costs` or `price_change_costs`): every
