@@ -45,15 +45,8 @@ pub(crate) enum ValueCommand {
     /// Ghost-branded generics (OpenPrescribing's inferred method): an organisation's extra cost
     /// per generic presentation in a month, largest first.
     Gbg {
-        /// Organisation level: practice, pcn, sicbl, icb, region, england or group:SET.
-        #[arg(long, default_value = "england")]
-        level: String,
-        /// Organisation code (ENG for England).
-        #[arg(long, default_value = "ENG")]
-        org: String,
-        /// Month (YYYY-MM); the latest computed when left out.
-        #[arg(long)]
-        month: Option<YearMonth>,
+        #[command(flatten)]
+        at: OrgMonth,
         /// Print the SQL instead of running it.
         #[arg(long)]
         sql: bool,
@@ -63,15 +56,8 @@ pub(crate) enum ValueCommand {
     },
     /// An organisation's price-per-unit opportunities in a month, largest saving first.
     Ppu {
-        /// Organisation level: practice, pcn, sicbl, icb, region, england or group:SET.
-        #[arg(long, default_value = "england")]
-        level: String,
-        /// Organisation code (ENG for England).
-        #[arg(long, default_value = "ENG")]
-        org: String,
-        /// Month (YYYY-MM); the latest computed when left out.
-        #[arg(long)]
-        month: Option<YearMonth>,
+        #[command(flatten)]
+        at: OrgMonth,
         /// `date-correct` (the discount in force in the month) or `reference` (OpenPrescribing's).
         #[arg(long, default_value = "date-correct")]
         mode: String,
@@ -86,6 +72,20 @@ pub(crate) enum ValueCommand {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+}
+
+/// Whose listing, and for which month: the arguments `value ppu` and `value gbg` share.
+#[derive(clap::Args)]
+pub(crate) struct OrgMonth {
+    /// Organisation level: practice, pcn, sicbl, icb, region, england or group:SET.
+    #[arg(long, default_value = "england")]
+    level: String,
+    /// Organisation code (ENG for England).
+    #[arg(long, default_value = "ENG")]
+    org: String,
+    /// Month (YYYY-MM); the latest computed when left out.
+    #[arg(long)]
+    month: Option<YearMonth>,
 }
 
 /// Runs `ipmo value …`.
@@ -119,7 +119,7 @@ pub(crate) fn run(wh: &Warehouse, cmd: ValueCommand, quiet: bool) -> Result<()> 
             Ok(())
         }
         ValueCommand::Compute { membership, all } => compute(wh, membership.into(), all, quiet),
-        ValueCommand::Gbg { level, org, month, sql, format } => {
+        ValueCommand::Gbg { at: OrgMonth { level, org, month }, sql, format } => {
             let month = month.map_or_else(|| latest_ppu_month(wh), Ok)?;
             let listing =
                 Listing { query: gbg_sql(&level, &org, month), sql, format, quiet, total_column: "extra_cost_pounds" };
@@ -127,7 +127,7 @@ pub(crate) fn run(wh: &Warehouse, cmd: ValueCommand, quiet: bool) -> Result<()> 
                 format!("{level} {org}, {month}: {rows} generic presentations paid above (or below) the inferred price, {total} in all")
             })
         }
-        ValueCommand::Ppu { level, org, month, mode, min_saving, sql, format } => {
+        ValueCommand::Ppu { at: OrgMonth { level, org, month }, mode, min_saving, sql, format } => {
             let mode = Mode::parse(&mode)
                 .ok_or_else(|| anyhow!("--mode must be date-correct or reference, not \"{mode}\""))?;
             if min_saving.is_some_and(|m| !m.is_finite() || m < 0.0) {
