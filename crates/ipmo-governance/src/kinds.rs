@@ -42,6 +42,10 @@ pub enum FieldType {
     MeasureList,
     /// An organisation code known to the dashboard (practice to England).
     Org,
+    /// A calendar month, `YYYY-MM` (a scheme's start and baseline).
+    Month,
+    /// BNF code prefixes separated by commas (the products a scheme or horizon item concerns).
+    BnfCodes,
 }
 
 /// One field of a kind.
@@ -99,17 +103,20 @@ pub enum Area {
     Workforce,
     /// Case studies and the leadership group's decisions.
     Evidence,
+    /// The cost-efficiency programme: savings schemes and the horizon scan.
+    Value,
 }
 
 impl Area {
     /// Every area in navigation order.
-    pub const ALL: [Area; 7] = [
+    pub const ALL: [Area; 8] = [
         Area::SystemMap,
         Area::Strategy,
         Area::Stakeholders,
         Area::Risk,
         Area::Assurance,
         Area::Workforce,
+        Area::Value,
         Area::Evidence,
     ];
 
@@ -123,6 +130,7 @@ impl Area {
             Area::Assurance => "Assurance framework",
             Area::Workforce => "Workforce",
             Area::Evidence => "Case studies and decisions",
+            Area::Value => "Medicines value",
         }
     }
 }
@@ -181,6 +189,27 @@ pub const PROGRAMMES: &[&str] = &[
     "Designated prescribing practitioners",
     "Trainee pharmacy technicians",
 ];
+
+/// How a savings scheme saves, which decides how its saving is measured.
+pub const SCHEME_TYPES: &[&str] = &["Switch", "Reduction", "Price per unit"];
+/// What a horizon-scan item is about.
+pub const HORIZON_CATEGORIES: &[&str] = &[
+    "Patent expiry and generic launch",
+    "Biosimilar launch",
+    "NICE technology appraisal",
+    "Drug Tariff category change",
+    "Drug Tariff price change",
+    "Price concession",
+    "Discontinuation",
+    "Shortage",
+    "Growing use",
+    "New product",
+];
+/// Where a horizon-scan item stands.
+pub const HORIZON_STATUS: &[&str] = &["Watching", "Planning a response", "Scheme started", "Closed"];
+
+/// Most BNF prefixes one field may list (each is a search of the prescribing index).
+pub const MAX_BNF_CODES: usize = 50;
 
 use FieldType::*;
 
@@ -623,6 +652,109 @@ pub static KINDS: &[Kind] = &[
             field("status", "Status", Choice(&["Agreed", "Deferred", "Superseded"]), true),
         ],
     },
+    Kind {
+        id: "scheme",
+        title: "Savings scheme",
+        plural: "Savings schemes",
+        prefix: "SAV",
+        area: Area::Value,
+        description: "The cost-efficiency programme: switches from one set of products to another, reductions in a product's use, and better prices for a set. Each scheme's saving is measured every month from the prescribing against a baseline period, never typed in.",
+        name_field: "title",
+        columns: &["title", "scheme_type", "org", "start", "planned_annual", "status"],
+        fields: &[
+            field("title", "Scheme", Text, true),
+            hinted(
+                "scheme_type",
+                "Type",
+                "Switch: volume moved from the first products to the second. Reduction: spend per patient below the baseline. Price per unit: a lower price paid for the same products.",
+                Choice(SCHEME_TYPES),
+                true,
+            ),
+            hinted(
+                "org",
+                "Organisation covered",
+                "Code of the ICB, sub-ICB location, PCN or practice whose practices the scheme covers.",
+                Org,
+                true,
+            ),
+            hinted(
+                "from_codes",
+                "Products (from)",
+                "BNF code prefixes separated by commas: what is switched from, reduced, or bought better (e.g. 0212000B0).",
+                BnfCodes,
+                true,
+            ),
+            hinted(
+                "to_codes",
+                "Products switched to",
+                "Switches only: BNF code prefixes of what is switched to.",
+                BnfCodes,
+                false,
+            ),
+            hinted("start", "Start", "First month the scheme counts savings, YYYY-MM.", Month, true),
+            hinted("baseline_from", "Baseline from", "First month of the baseline period, YYYY-MM.", Month, true),
+            hinted("baseline_to", "Baseline to", "Last month of the baseline period, before the start.", Month, true),
+            hinted(
+                "planned_annual",
+                "Planned saving a year (£)",
+                "What the scheme is planned to save in a full year.",
+                Number { min: 0.0, max: 1e10 },
+                true,
+            ),
+            field("aim", "Aim", Ref("aim"), false),
+            field("risk", "Risk", Ref("risk"), false),
+            hinted(
+                "workstream",
+                "Workstream",
+                "The plan-on-a-page workstream that delivers it.",
+                Ref("workstream"),
+                false,
+            ),
+            field("owner", "Owner", Text, true),
+            field("status", "Status", Choice(WORK_STATUS), true),
+            field("notes", "Notes", LongText, false),
+        ],
+    },
+    Kind {
+        id: "horizon",
+        title: "Horizon-scan item",
+        plural: "Horizon scan",
+        prefix: "HZN",
+        area: Area::Value,
+        description: "What is coming that will change medicines spend: patent expiries and generic launches, biosimilars, NICE technology appraisals, Drug Tariff changes, concessions, discontinuations and shortages. The cost pressure or saving a year is computed from the organisation's own prescribing and the expected price change, not typed.",
+        name_field: "title",
+        columns: &["title", "category", "expected", "org", "price_change_pct", "status"],
+        fields: &[
+            field("title", "Item", Text, true),
+            field("category", "Category", Choice(HORIZON_CATEGORIES), true),
+            hinted("expected", "Expected", "When it is expected to happen, YYYY-MM-DD.", Date, true),
+            hinted(
+                "codes",
+                "Products concerned",
+                "BNF code prefixes separated by commas whose prescribing it changes.",
+                BnfCodes,
+                true,
+            ),
+            hinted("org", "Organisation", "Whose prescribing sizes the impact (usually the ICB).", Org, true),
+            hinted(
+                "price_change_pct",
+                "Expected change in cost (%)",
+                "Per cent change in what the products cost: -80 for generics at a fifth of the brand's price, +25 for a shortage premium.",
+                Number { min: -100.0, max: 10_000.0 },
+                true,
+            ),
+            field("owner", "Owner", Text, true),
+            field("status", "Status", Choice(HORIZON_STATUS), true),
+            hinted(
+                "source",
+                "Source",
+                "Where it came from: a signal in the data, a regional scan, a NICE publication.",
+                Text,
+                false,
+            ),
+            field("notes", "Notes", LongText, false),
+        ],
+    },
 ];
 
 /// The kind with this id.
@@ -676,6 +808,8 @@ pub trait Lookups {
     fn measure_exists(&self, id: &str) -> bool;
     /// Whether the dashboard knows this organisation code.
     fn org_exists(&self, code: &str) -> bool;
+    /// Whether some presentation in the prescribing data has a BNF code starting with this.
+    fn bnf_prefix_exists(&self, prefix: &str) -> bool;
 }
 
 /// Lookups that accept everything, for tools that have no measure library at hand.
@@ -686,6 +820,9 @@ impl Lookups for AcceptAll {
         true
     }
     fn org_exists(&self, _: &str) -> bool {
+        true
+    }
+    fn bnf_prefix_exists(&self, _: &str) -> bool {
         true
     }
 }
@@ -732,7 +869,33 @@ pub fn validate(
             Err(message) => errors.push(FieldError::new(f.name, message)),
         }
     }
+    if errors.is_empty() {
+        errors = across_fields(kind, &data);
+    }
     if errors.is_empty() { Ok(data) } else { Err(errors) }
+}
+
+/// Checks that involve more than one field: a switch names what it switches to, and a scheme's
+/// baseline runs forwards and ends before the scheme starts (months written `YYYY-MM` compare
+/// as text).
+fn across_fields(kind: &Kind, data: &Map<String, Value>) -> Vec<FieldError> {
+    let text = |name: &str| data.get(name).and_then(Value::as_str).unwrap_or("");
+    let mut errors = Vec::new();
+    if kind.id == "scheme" {
+        if text("scheme_type") == "Switch" && text("to_codes").is_empty() {
+            errors.push(FieldError::new("to_codes", "A switch needs the products switched to"));
+        }
+        if text("scheme_type") != "Switch" && !text("to_codes").is_empty() {
+            errors.push(FieldError::new("to_codes", "Only a switch has products switched to; leave this blank"));
+        }
+        if text("baseline_from") > text("baseline_to") {
+            errors.push(FieldError::new("baseline_to", "The baseline must end on or after the month it starts"));
+        }
+        if text("baseline_to") >= text("start") {
+            errors.push(FieldError::new("baseline_to", "The baseline must end before the scheme starts"));
+        }
+    }
+    errors
 }
 
 fn parse_value(f: &Field, raw: &str, lookups: &dyn Lookups) -> Result<Value, String> {
@@ -787,6 +950,28 @@ fn parse_value(f: &Field, raw: &str, lookups: &dyn Lookups) -> Result<Value, Str
                 Err(format!("Unknown measure ids: {}", unknown.join(", ")))
             }
         }
+        Month => chrono::NaiveDate::parse_from_str(&format!("{raw}-01"), "%Y-%m-%d")
+            .map(|d| Value::String(d.format("%Y-%m").to_string()))
+            .map_err(|_| format!("{label} must be a month written YYYY-MM, e.g. 2025-04")),
+        BnfCodes => {
+            let codes: Vec<String> =
+                raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_ascii_uppercase).collect();
+            if codes.len() > MAX_BNF_CODES {
+                return Err(format!("{label}: at most {MAX_BNF_CODES} BNF codes"));
+            }
+            if let Some(bad) = codes.iter().find(|c| c.len() > 15 || !c.bytes().all(|b| b.is_ascii_alphanumeric())) {
+                return Err(format!(
+                    "\"{bad}\" is not a BNF code prefix (letters and digits, at most 15, e.g. 0212000B0)"
+                ));
+            }
+            let unknown: Vec<&str> =
+                codes.iter().filter(|c| !lookups.bnf_prefix_exists(c)).map(String::as_str).collect();
+            if unknown.is_empty() {
+                Ok(Value::String(codes.join(", ")))
+            } else {
+                Err(format!("No presentation in the prescribing data has a BNF code starting {}", unknown.join(", ")))
+            }
+        }
         Org => {
             let code = raw.to_uppercase();
             if lookups.org_exists(&code) {
@@ -836,6 +1021,53 @@ mod tests {
         fn org_exists(&self, code: &str) -> bool {
             code == "QMJ"
         }
+        fn bnf_prefix_exists(&self, prefix: &str) -> bool {
+            "0212000B0AAAAAA".starts_with(prefix) || "0212000AAAAAAAA".starts_with(prefix)
+        }
+    }
+
+    #[test]
+    fn a_scheme_is_checked_across_its_fields() {
+        let scheme = kind("scheme").unwrap();
+        let base = [
+            ("title", "Atorvastatin to rosuvastatin"),
+            ("scheme_type", "switch"),
+            ("org", "qmj"),
+            ("from_codes", "0212000b0, 0212000AA"),
+            ("start", "2025-04"),
+            ("baseline_from", "2024-04"),
+            ("baseline_to", "2025-03"),
+            ("planned_annual", "12,000"),
+            ("owner", "Lead pharmacist"),
+            ("status", "In progress"),
+        ];
+        let errors = validate(scheme, &input(&base), &Known).unwrap_err();
+        assert_eq!(errors, [FieldError::new("to_codes", "A switch needs the products switched to")]);
+        let mut ok = base.to_vec();
+        ok.push(("to_codes", "0212000AA"));
+        let data = validate(scheme, &input(&ok), &Known).unwrap();
+        assert_eq!(data["from_codes"], "0212000B0, 0212000AA");
+        assert_eq!(data["scheme_type"], "Switch");
+        assert_eq!(data["start"], "2025-04");
+        let mut late = ok.clone();
+        late.push(("baseline_to", "2025-04"));
+        late.retain(|(k, v)| *k != "baseline_to" || *v == "2025-04");
+        let errors = validate(scheme, &input(&late), &Known).unwrap_err();
+        assert_eq!(errors[0].message, "The baseline must end before the scheme starts");
+        let mut bad = ok.clone();
+        bad.retain(|(k, _)| *k != "to_codes");
+        bad.push(("to_codes", "9999, 02'12"));
+        let errors = validate(scheme, &input(&bad), &Known).unwrap_err();
+        assert!(errors[0].message.contains("\"02'12\" is not a BNF code prefix"), "{errors:?}");
+        let mut unknown = ok.clone();
+        unknown.retain(|(k, _)| *k != "to_codes");
+        unknown.push(("to_codes", "0407"));
+        let errors = validate(scheme, &input(&unknown), &Known).unwrap_err();
+        assert!(errors[0].message.contains("starting 0407"), "{errors:?}");
+        let mut month = ok;
+        month.retain(|(k, _)| *k != "start");
+        month.push(("start", "April 2025"));
+        assert!(validate(scheme, &input(&month), &Known).unwrap_err()[0].message.contains("YYYY-MM"));
     }
 
     #[test]

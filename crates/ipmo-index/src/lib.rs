@@ -25,7 +25,7 @@ mod rows;
 
 pub use build::{IndexBuilder, NodePolicy};
 pub use file::{FORMAT_VERSION, read_index, write_index};
-pub use query::{Analysis, AnalysisRow, CodeSet, Denominator, Level, Totals, ValueKind};
+pub use query::{Activity, Analysis, AnalysisRow, CodeSet, Denominator, Level, Totals, ValueKind};
 pub use rows::Columns;
 use rows::RowStore;
 

@@ -163,6 +163,19 @@ pub struct AnalysisRow {
     pub value: Option<f64>,
 }
 
+/// One presentation's national activity, for horizon-scanning signals.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Activity {
+    /// Current BNF code.
+    pub code: String,
+    /// First month in the index with a row for it.
+    pub first_month: YearMonth,
+    /// Items in the recent window.
+    pub items: i64,
+    /// Items in the earlier window.
+    pub items_before: i64,
+}
+
 /// National totals of a code set.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Totals {
@@ -412,37 +425,12 @@ impl PrescribingIndex {
         top: usize,
     ) -> Result<Vec<(String, i64, f64)>, IndexError> {
         let Ok(mi) = self.months.binary_search(&month) else { return Ok(Vec::new()) };
-        let parent = level.parent_slot();
-        let counted: Vec<bool> = self.membership[mi]
-            .iter()
-            .enumerate()
-            .map(|(p, m)| match (m, level, parent) {
-                (None, ..) => false,
-                (Some(_), Level::Practice, _) => self.practices[p].eq_ignore_ascii_case(org),
-                (Some(m), _, Some(l)) => {
-                    m.orgs[l] != NONE && self.orgs[l][m.orgs[l] as usize].eq_ignore_ascii_case(org)
-                }
-                (Some(_), Level::England, _) => true,
-                _ => false,
-            })
-            .collect();
-        let mi = mi as u8;
+        let counted = self.counted(level, org, mi);
         let mut out = Vec::new();
         let mut chunk = Chunk::default();
         for codes in self.code_ranges(set) {
             for c in codes {
-                let run = self.code_rows[c] as usize..self.code_rows[c + 1] as usize;
-                // First row of the month and first row after it.
-                let bound = |after: bool| -> Result<usize, IndexError> {
-                    let (mut lo, mut hi) = (run.start, run.end);
-                    while lo < hi {
-                        let mid = lo + (hi - lo) / 2;
-                        let m = self.rows.month_at(mid)?;
-                        if m < mi || (after && m == mi) { lo = mid + 1 } else { hi = mid }
-                    }
-                    Ok(lo)
-                };
-                let rows = bound(false)?..bound(true)?;
+                let rows = self.code_month_rows(c, mi..mi + 1)?;
                 if rows.is_empty() {
                     continue;
                 }
@@ -462,6 +450,79 @@ impl PrescribingIndex {
         }
         out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         out.truncate(top);
+        Ok(out)
+    }
+
+    /// Whether each practice counts towards `org` at `level` in month `mi` (every practice in the
+    /// map for England; custom groups count nothing here).
+    fn counted(&self, level: &Level, org: &str, mi: usize) -> Vec<bool> {
+        let parent = level.parent_slot();
+        self.membership[mi]
+            .iter()
+            .enumerate()
+            .map(|(p, m)| match (m, level, parent) {
+                (None, ..) => false,
+                (Some(_), Level::Practice, _) => self.practices[p].eq_ignore_ascii_case(org),
+                (Some(m), _, Some(l)) => {
+                    m.orgs[l] != NONE && self.orgs[l][m.orgs[l] as usize].eq_ignore_ascii_case(org)
+                }
+                (Some(_), Level::England, _) => true,
+                _ => false,
+            })
+            .collect()
+    }
+
+    /// The practices counted towards `org` at `level` in `month`, as the organisation map had
+    /// them then: what a savings scheme covering that organisation is measured over.
+    pub fn practices_counted(&self, level: &Level, org: &str, month: YearMonth) -> Vec<&str> {
+        let Ok(mi) = self.months.binary_search(&month) else { return Vec::new() };
+        let counted = self.counted(level, org, mi);
+        self.practices.iter().zip(counted).filter(|(_, c)| *c).map(|(p, _)| p.as_str()).collect()
+    }
+
+    /// The rows of code index `c` in the month indices `months` (a code's rows are sorted by
+    /// month, so two binary searches find them).
+    fn code_month_rows(&self, c: usize, months: Range<usize>) -> Result<Range<usize>, IndexError> {
+        let run = self.code_rows[c] as usize..self.code_rows[c + 1] as usize;
+        let bound = |month: usize| -> Result<usize, IndexError> {
+            let (mut lo, mut hi) = (run.start, run.end);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                if usize::from(self.rows.month_at(mid)?) < month { lo = mid + 1 } else { hi = mid }
+            }
+            Ok(lo)
+        };
+        Ok(bound(months.start)?..bound(months.end)?)
+    }
+
+    /// Each presentation's national activity: the first month it was prescribed in, and its
+    /// items in `from..=to` and in `before_from..=before_to` (two windows compared for growth).
+    /// Only the rows of the two windows are read, besides one row per code for its first month.
+    pub fn presentation_activity(
+        &self,
+        window: (YearMonth, YearMonth),
+        before: (YearMonth, YearMonth),
+    ) -> Result<Vec<Activity>, IndexError> {
+        let now = self.month_range(Some(window.0), Some(window.1))?;
+        let then = self.month_range(Some(before.0), Some(before.1))?;
+        let mut chunk = Chunk::default();
+        let mut out = Vec::with_capacity(self.codes.len());
+        for (c, code) in self.codes.iter().enumerate() {
+            let start = self.code_rows[c] as usize;
+            if start == self.code_rows[c + 1] as usize {
+                continue;
+            }
+            let mut items = [0i64; 2];
+            for (slot, months) in [&now, &then].into_iter().enumerate() {
+                let rows = self.code_month_rows(c, months.clone())?;
+                if !rows.is_empty() {
+                    self.rows.read(rows, ValueKind::Items, &mut chunk)?;
+                    items[slot] = chunk.ints.iter().sum();
+                }
+            }
+            let first = self.months[usize::from(self.rows.month_at(start)?)];
+            out.push(Activity { code: code.clone(), first_month: first, items: items[0], items_before: items[1] });
+        }
         Ok(out)
     }
 
@@ -805,6 +866,27 @@ mod tests {
         assert_eq!(b.iter().map(|x| x.1).collect::<Vec<_>>(), [3], "merged February rows of A");
         assert_eq!(ix.breakdown(&set, &Level::England, "ENG", jan, 1).unwrap().len(), 1, "top 1");
         assert!(ix.breakdown(&set, &Level::Icb, "I1", "2030-01".parse().unwrap(), 5).unwrap().is_empty());
+    }
+
+    #[test]
+    fn practices_counted_and_presentation_activity() {
+        let ix = index();
+        let (jan, feb) = ("2024-01".parse().unwrap(), "2024-02".parse().unwrap());
+        assert_eq!(ix.practices_counted(&Level::Icb, "I1", jan), ["A", "B"]);
+        assert_eq!(ix.practices_counted(&Level::Practice, "c", feb), ["C"]);
+        assert!(ix.practices_counted(&Level::Icb, "I1", "2030-01".parse().unwrap()).is_empty());
+        let activity = ix.presentation_activity((feb, feb), (jan, jan)).unwrap();
+        let got: Vec<(&str, String, i64, i64)> =
+            activity.iter().map(|a| (a.code.as_str(), a.first_month.to_string(), a.items, a.items_before)).collect();
+        assert_eq!(
+            got,
+            [
+                ("0212000AAAAAAAA", "2024-02".to_string(), 7, 0),
+                ("0501013K0AAAAAA", "2024-01".to_string(), 3, 10),
+                ("0501021A0AAAAAA", "2024-01".to_string(), 0, 6),
+                ("0501050B0AAAAAA", "2024-01".to_string(), 0, 9),
+            ]
+        );
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! that the governance pages, the API and the board report reach the same verdict from the same
 //! records.
 
+pub mod horizon;
+pub mod ledger;
 pub mod rag;
 pub mod signals;
 pub mod workforce;
