@@ -53,7 +53,7 @@ pub(crate) fn run(a: DemoArgs, quiet: bool, measures_dir: &crate::measures::Libr
         }
     };
     let stamp =
-        format!("ipmo demo 2\npractices={}\nmonths={}\nstart={}\nseed={}\n", a.practices, a.months, a.start, a.seed);
+        format!("ipmo demo 3\npractices={}\nmonths={}\nstart={}\nseed={}\n", a.practices, a.months, a.start, a.seed);
     prepare_dir(&a.dir, &stamp, &say)?;
     let input = a.dir.join("input");
     let config = ipmo_synth::SynthConfig {
@@ -141,7 +141,11 @@ pub(crate) fn run(a: DemoArgs, quiet: bool, measures_dir: &crate::measures::Libr
     crate::value::compute(&wh, ipmo_warehouse::Membership::AsAt, false, quiet)?;
 
     let governance_db = wh.root().join(ipmo_governance::DATABASE_FILE);
-    let programme_icb = crate::demo_programme::seed(&governance_db, &wh, quiet)?;
+    let value = crate::demo_programme::ValueEvents {
+        events: ipmo_synth::events::events(&config),
+        latest: a.start.plus(a.months - 1),
+    };
+    let programme_icb = crate::demo_programme::seed(&governance_db, &wh, &value, quiet)?;
     let rt = tokio::runtime::Runtime::new().context("cannot start the query runtime")?;
     let mut out = std::io::stdout().lock();
     out!("\nThe demo warehouse is {}. Per ICB, for the latest month:", wh.root().display());

@@ -5,6 +5,7 @@
 
 use crate::governance::CLI_ACTOR;
 use anyhow::{Context, Result, anyhow};
+use ipmo_domain::YearMonth;
 use ipmo_governance::kinds::{self, AcceptAll};
 use ipmo_governance::{GovernanceStore, Role, SqliteStore};
 use ipmo_warehouse::{OutputFormat, Warehouse};
@@ -26,15 +27,218 @@ async fn add(store: &SqliteStore, kind: &str, pairs: &[(&str, &str)]) -> Result<
     Ok(k.reference(rec.id))
 }
 
+/// Baseline period of the demo's schemes: the six months before each starts.
+const BASELINE_MONTHS: u32 = 6;
+
+/// The demo schemes' planned annual savings, set from the ICB's baseline spend the way a
+/// pharmacist would size a plan (a share of what is spent), rounded to £100.
+struct SchemePlans {
+    switch: f64,
+    price: f64,
+    reduction: f64,
+}
+
+impl SchemePlans {
+    fn from_data(wh: &Warehouse, rt: &tokio::runtime::Runtime, icb: &str, v: &ValueEvents) -> Result<Self> {
+        let e = &v.events;
+        // A year of the ICB's NIC on `codes` at the rate of the six months before `start`.
+        let annual = |codes: &str, start: YearMonth| -> Result<f64> {
+            let sql = format!(
+                "SELECT SUM(p.nic) AS nic FROM prescribing_current p                  JOIN org_membership_latest m ON p.practice_code = m.practice_code                  WHERE m.icb_code = '{}' AND p.bnf_code LIKE '{codes}%'                  AND p.month >= DATE '{}' AND p.month <= DATE '{}'",
+                icb.replace('\'', "''"),
+                start.minus(BASELINE_MONTHS).first_day(),
+                start.minus(1).first_day()
+            );
+            let nic = rows(wh, rt, &sql)?.first().and_then(|r| r.get("nic")).and_then(|n| n.as_f64()).unwrap_or(0.0);
+            Ok(nic * 12.0 / f64::from(BASELINE_MONTHS))
+        };
+        let round = |v: f64| (v / 100.0).round() * 100.0;
+        Ok(Self {
+            // Half the esomeprazole moved, at about seven-tenths of its price saved.
+            switch: round(annual(e.switch_from, e.switch_start)? * 0.5 * 0.7),
+            // Most of the fall in price, a little less than the whole.
+            price: round(annual(e.price_drop_chemical, e.price_drop)? * -e.price_drop_pct / 100.0 * 0.9),
+            // A tenth off dosulepin, a low-priority item.
+            reduction: round(annual(DOSULEPIN, e.switch_start)? * 0.1).max(100.0),
+        })
+    }
+}
+
+/// Dosulepin, a low-priority item (NHS England advises against starting it).
+const DOSULEPIN: &str = "0403010J0";
+
+/// The demo's value programme: three schemes measured from the synthetic data (the switch and the
+/// price drop it carries, and a reduction it does not, which shows red), and a horizon scan
+/// spread over two financial years.
+async fn value_programme(store: &SqliteStore, icb: &str, v: &ValueEvents, plans: &SchemePlans) -> Result<()> {
+    let e = &v.events;
+    let records = store.records("aim", false).await?;
+    let aim = |words: &str| records.iter().find(|r| r.text("title").contains(words)).map(|r| format!("AIM-{}", r.id));
+    let (value_aim, horizon_aim) =
+        (aim("medicines value").unwrap_or_default(), aim("horizon scanning").unwrap_or_default());
+    let workstreams = store.records("workstream", false).await?;
+    let ws = workstreams.iter().find(|w| w.text("title").contains("Best-value")).map(|w| format!("WS-{}", w.id));
+    let risks = store.records("risk", false).await?;
+    let lp_risk = risks.iter().find(|r| r.text("title").contains("Low-priority")).map(|r| format!("RSK-{}", r.id));
+    let month = |m: YearMonth| m.to_string();
+    let money = |v: f64| format!("{v:.0}");
+    let schemes: [(&str, &str, &str, &str, YearMonth, f64, &str, Option<String>, &str); 3] = [
+        (
+            "Esomeprazole to omeprazole capsules",
+            "Switch",
+            e.switch_from,
+            "0103050P0AAAAAA, 0103050P0AAAEAE",
+            e.switch_start,
+            plans.switch,
+            &value_aim,
+            ws.clone(),
+            "PCN pharmacists review patients on esomeprazole and switch those suitable to omeprazole capsules of the equivalent strength.",
+        ),
+        (
+            "Rivaroxaban at the generic price",
+            "Price per unit",
+            e.price_drop_chemical,
+            "",
+            e.price_drop,
+            plans.price,
+            &horizon_aim,
+            ws.clone(),
+            "Generic rivaroxaban from the month of launch; prescribers keep prescribing generically so that the ICB pays the new price.",
+        ),
+        (
+            "Dosulepin: review and deprescribe",
+            "Reduction",
+            DOSULEPIN,
+            "",
+            e.switch_start,
+            plans.reduction,
+            &value_aim,
+            None,
+            "A low-priority item: practices review patients on dosulepin and, with them, taper and stop or change treatment.",
+        ),
+    ];
+    for (title, kind, from, to, start, planned, aim, workstream, notes) in schemes {
+        let risk = if kind == "Reduction" { lp_risk.clone().unwrap_or_default() } else { String::new() };
+        add(
+            store,
+            "scheme",
+            &[
+                ("title", title),
+                ("scheme_type", kind),
+                ("org", icb),
+                ("from_codes", from),
+                ("to_codes", to),
+                ("start", &month(start)),
+                ("baseline_from", &month(start.minus(BASELINE_MONTHS))),
+                ("baseline_to", &month(start.minus(1))),
+                ("planned_annual", &money(planned)),
+                ("aim", aim),
+                ("risk", &risk),
+                ("workstream", workstream.as_deref().unwrap_or("")),
+                ("owner", "Dr A. Example"),
+                ("status", "In progress"),
+                ("notes", notes),
+            ],
+        )
+        .await?;
+    }
+    let ahead = |n: u32| v.latest.plus(n).first_day().format("%Y-%m-%d").to_string();
+    let launch = e.price_drop.first_day().format("%Y-%m-%d").to_string();
+    let pct = format!("{:.0}", e.price_drop_pct);
+    let items: [(&str, &str, String, &str, &str, &str, &str); 6] = [
+        (
+            "Rivaroxaban generic launch",
+            "Patent expiry and generic launch",
+            launch,
+            e.price_drop_chemical,
+            &pct,
+            "Scheme started",
+            "Regional horizon scan",
+        ),
+        (
+            "Tiotropium capsules: supply shortage premium",
+            "Shortage",
+            ahead(2),
+            "0301020Q0",
+            "25",
+            "Watching",
+            "Regional procurement bulletin",
+        ),
+        (
+            "Edoxaban moves to Drug Tariff Category A",
+            "Drug Tariff category change",
+            ahead(3),
+            "0208020AA",
+            "-20",
+            "Watching",
+            "Drug Tariff notice",
+        ),
+        (
+            "Sitagliptin generic launch",
+            "Patent expiry and generic launch",
+            ahead(5),
+            "0601023X0",
+            "-85",
+            "Planning a response",
+            "Regional horizon scan",
+        ),
+        (
+            "Ticagrelor generic launch",
+            "Patent expiry and generic launch",
+            ahead(9),
+            "0209000Z0",
+            "-60",
+            "Watching",
+            "Regional horizon scan",
+        ),
+        (
+            "Dapagliflozin generic entry",
+            "Patent expiry and generic launch",
+            ahead(14),
+            "0601023AG",
+            "-70",
+            "Watching",
+            "Regional horizon scan",
+        ),
+    ];
+    for (title, category, expected, codes, change, status, source) in items {
+        add(
+            store,
+            "horizon",
+            &[
+                ("title", title),
+                ("category", category),
+                ("expected", &expected),
+                ("codes", codes),
+                ("org", icb),
+                ("price_change_pct", change),
+                ("owner", "Dr A. Example"),
+                ("status", status),
+                ("source", source),
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 fn rows(wh: &Warehouse, rt: &tokio::runtime::Runtime, sql: &str) -> Result<Vec<serde_json::Value>> {
     let mut out = Vec::new();
     rt.block_on(wh.query_to(sql, OutputFormat::Json, &mut out))?;
     Ok(serde_json::from_slice::<Vec<serde_json::Value>>(&out).unwrap_or_default())
 }
 
+/// What the synthetic data carry for the value programme, and the newest month of prescribing.
+pub(crate) struct ValueEvents {
+    /// The switch and the price drop the synthetic prescribing carries.
+    pub events: ipmo_synth::events::Events,
+    /// Newest month of prescribing.
+    pub latest: YearMonth,
+}
+
 /// Seeds the programme into `store` unless it already holds records, and makes sure the demo
 /// administrator exists. Returns the ICB the programme is for.
-pub(crate) fn seed(store_path: &std::path::Path, wh: &Warehouse, quiet: bool) -> Result<String> {
+pub(crate) fn seed(store_path: &std::path::Path, wh: &Warehouse, value: &ValueEvents, quiet: bool) -> Result<String> {
     let rt = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
     let icbs = rows(wh, &rt, "SELECT code, name FROM orgs WHERE org_type = 'icb' ORDER BY code LIMIT 2")?;
     let text = |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
@@ -51,6 +255,7 @@ pub(crate) fn seed(store_path: &std::path::Path, wh: &Warehouse, quiet: bool) ->
         ),
     )?;
     let outcome = broad_spectrum_outcome(wh, &rt, &icb_code)?;
+    let plans = SchemePlans::from_data(wh, &rt, &icb_code, value)?;
     rt.block_on(async {
         let store = crate::governance::open_store(store_path).await?;
         if !store.users().await?.iter().any(|u| u.username == DEMO_ADMIN.0) {
@@ -72,6 +277,7 @@ pub(crate) fn seed(store_path: &std::path::Path, wh: &Warehouse, quiet: bool) ->
             &outcome,
         )
         .await?;
+        value_programme(&store, &icb_code, value, &plans).await?;
         store.close().await;
         Ok(icb_code.clone())
     })

@@ -1000,6 +1000,10 @@ pub fn display_value(f: &Field, v: Option<&Value>) -> String {
             _ => n.to_string(),
         },
         (Some(Value::String(s)), _) => s.clone(),
+        // Whole numbers read without a trailing ".0" (a planned saving of 19600, not 19600.0).
+        (Some(Value::Number(n)), _) if n.as_f64().is_some_and(|x| x.fract() == 0.0 && x.abs() < 1e15) => {
+            format!("{}", n.as_f64().unwrap_or(0.0) as i64)
+        }
         (Some(other), _) => other.to_string(),
     }
 }

@@ -20,7 +20,9 @@ pub const MIN_PRICE_IMPACT: f64 = 50.0;
 /// Smallest growth in national items, per cent, for a presentation to be offered as growing.
 pub const MIN_GROWTH_PCT: f64 = 20.0;
 
-/// An item's cost a year, computed.
+/// An item's cost a year, computed. The run rate is the latest months' unless the item's expected
+/// date has already passed in the data: then it is the months just before that date, so that a
+/// price change already in the prescribing is not counted again on top of itself.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Impact {
     /// First month of the run rate.
@@ -59,18 +61,28 @@ pub fn impact(r: &Release, rec: &Record) -> Result<Impact, String> {
         .and_then(|o| OrgLevel::parse(&o.org_type))
         .ok_or_else(|| format!("The organisation {org} is not in this release."))?;
     let codes = CodeSet::parse(rec.text("codes"), "", "codes").map_err(|e| e.to_string())?;
-    impact_of(index, level, org, &codes, rec.number("price_change_pct").unwrap_or(0.0))
+    let expected = rec.text("expected").get(..7).and_then(|m| m.parse().ok());
+    impact_of(index, level, org, &codes, rec.number("price_change_pct").unwrap_or(0.0), expected)
 }
 
-/// The impact of a `pct` change in cost on `org`'s spend on `codes` at the current run rate.
+/// The impact of a `pct` change in cost on `org`'s spend on `codes` at the run rate before
+/// `expected` (the latest run rate when it is after the data or not given).
 pub fn impact_of(
     index: &PrescribingIndex,
     level: OrgLevel,
     org: &str,
     codes: &CodeSet,
     pct: f64,
+    expected: Option<YearMonth>,
 ) -> Result<Impact, String> {
-    let last = *index.months.last().ok_or("No prescribing is loaded.")?;
+    let (first, newest) = match (index.months.first(), index.months.last()) {
+        (Some(f), Some(l)) => (*f, *l),
+        _ => return Err("No prescribing is loaded.".into()),
+    };
+    let last = match expected {
+        Some(e) if e <= newest => e.minus(1).max(first),
+        _ => newest,
+    };
     let from = index.months.iter().copied().find(|m| *m >= last.minus(RUN_RATE_MONTHS - 1)).unwrap_or(last);
     let held = index.months.iter().filter(|m| (from..=last).contains(*m)).count().max(1);
     let analysis = ipmo_index::Analysis {
@@ -233,7 +245,7 @@ mod tests {
     #[test]
     fn impact_is_the_run_rate_times_the_change() {
         let codes = CodeSet::parse("0601022B0", "", "codes").unwrap();
-        let i = impact_of(&index(), OrgLevel::Icb, "I1", &codes, -80.0).unwrap();
+        let i = impact_of(&index(), OrgLevel::Icb, "I1", &codes, -80.0, None).unwrap();
         // March to May: £30, £120 a year; −80% is a saving of £96 a year.
         assert_eq!((i.from.to_string(), i.to.to_string()), ("2025-03".into(), "2025-05".into()));
         assert!((i.spend - 30.0).abs() < 1e-9 && (i.annual_spend - 120.0).abs() < 1e-9);
@@ -242,8 +254,13 @@ mod tests {
             i.explain(-80.0),
             "NIC £30 from March 2025 to May 2025, £120 a year at that rate, × −80% = −£96 a year."
         );
-        let e = impact_of(&index(), OrgLevel::Icb, "I1", &CodeSet::parse("0407", "", "codes").unwrap(), 5.0);
+        let e = impact_of(&index(), OrgLevel::Icb, "I1", &CodeSet::parse("0407", "", "codes").unwrap(), 5.0, None);
         assert!(e.unwrap_err().contains("0407"));
+        // An item expected in April, inside the data, is sized on January to March.
+        let i = impact_of(&index(), OrgLevel::Icb, "I1", &codes, -80.0, "2025-04".parse().ok()).unwrap();
+        assert_eq!((i.from.to_string(), i.to.to_string()), ("2025-01".into(), "2025-03".into()));
+        let later = impact_of(&index(), OrgLevel::Icb, "I1", &codes, -80.0, "2027-01".parse().ok()).unwrap();
+        assert_eq!(later.to.to_string(), "2025-05");
     }
 
     #[test]

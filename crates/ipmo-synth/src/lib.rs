@@ -15,6 +15,7 @@
 //! choices, antibiotic seasonality, per-practice trends and a few outliers.
 
 mod catalogue;
+pub mod events;
 pub mod medicines;
 mod system;
 mod write;

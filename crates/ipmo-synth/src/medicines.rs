@@ -338,10 +338,13 @@ impl Medicines {
         self.by_presentation.iter().filter(|m| m.brand.is_none())
     }
 
-    fn price_in(&self, m: &Medicine, month: YearMonth) -> i64 {
+    fn price_in(&self, config: &SynthConfig, m: &Medicine, month: YearMonth) -> i64 {
         // Category M moves quarterly, others drift a little each month.
         let step = if m.category == 'M' { month.month() as i64 / 3 } else { month.month() as i64 };
-        (m.price_pence as f64 * (1.0 + 0.01 * ((step * 7 + m.chemical as i64) % 5 - 2) as f64)).round().max(1.0) as i64
+        let event =
+            crate::events::price_factor(&self.chemicals[m.chemical].0, config.start.months_to(month), config.months);
+        (m.price_pence as f64 * event * (1.0 + 0.01 * ((step * 7 + m.chemical as i64) % 5 - 2) as f64)).round().max(1.0)
+            as i64
     }
 
     fn write_tariff(&self, config: &SynthConfig, month: YearMonth) -> Result<PathBuf, SynthError> {
@@ -358,7 +361,7 @@ impl Medicines {
                 m.vpid,
                 m.vppid,
                 m.category,
-                self.price_in(m, month)
+                self.price_in(config, m, month)
             );
         }
         std::fs::write(&path, s).map_err(io_err(&path))?;
@@ -383,7 +386,7 @@ impl Medicines {
                 if !short {
                     continue;
                 }
-                let price = self.price_in(m, month) * (130 + (i as i64 % 170)) / 100;
+                let price = self.price_in(config, m, month) * (130 + (i as i64 % 170)) / 100;
                 let _ = writeln!(
                     s,
                     "<tr><td>{}</td><td>{}</td><td>&pound;{}.{:02}</td></tr>",

@@ -172,10 +172,20 @@ fn write_epd_month(
             p
         })
         .collect();
+    let position: std::collections::HashMap<&str, usize> =
+        cat.presentations.iter().enumerate().map(|(i, p)| (p.code.as_str(), i)).collect();
+    let price_factors: Vec<f64> = cat
+        .presentations
+        .iter()
+        .map(|p| crate::events::price_factor(&p.chemical_code, t as i32, config.months))
+        .collect();
+    // The switch happens in the ICB whose code sorts first (the one the demo's programme is for).
+    let first_icb = sys.icbs.iter().map(|i| &i.code).min();
     for (idx, p) in sys.practices.iter().chain(pseudo.iter()).enumerate() {
         let unidentified = idx >= sys.practices.len();
         let (abx_need, gen_need) = needs[idx % needs.len()];
         let (_, sicbl, icb, region) = sys.chain(p);
+        let switching = !unidentified && first_icb == Some(&icb.code);
         let prefix = format!(
             "{},{},{},{},{},{},{},{},{},{},{},{},,{},",
             month.compact(),
@@ -262,7 +272,18 @@ fn write_epd_month(
                 remaining -= extra_items;
                 let n = 1 + extra_items;
                 let total_q = q * n as f64;
-                let nic_pence = (total_q * pres.nic_pence_per_unit * p.price_factor).round().max(0.0) as i64;
+                // A row of the first ICB's switch is written as the presentation switched to,
+                // decided by a draw fixed for the row (not taken from the random stream).
+                let draw = (hash(p.formulary_seed ^ (pi as u64) << 8, u64::from(t) * 64 + j as u64) >> 11) as f64
+                    / (1u64 << 53) as f64;
+                let pi = match switching.then(|| crate::events::switched(&pres.code, t, config.months, draw)).flatten()
+                {
+                    Some(to) => position.get(to).copied().unwrap_or(pi),
+                    None => pi,
+                };
+                let pres = &cat.presentations[pi];
+                let nic_pence =
+                    (total_q * pres.nic_pence_per_unit * price_factors[pi] * p.price_factor).round().max(0.0) as i64;
                 let cost_e5 = (nic_pence as f64 * 1000.0 * pres.cost_ratio).round() as i64;
                 line.clear();
                 line.push_str(&prefix);

@@ -19,6 +19,12 @@ impl Lookups for ReleaseLookups<'_> {
     fn org_exists(&self, code: &str) -> bool {
         self.0.org(code).is_some()
     }
+    fn bnf_prefix_exists(&self, prefix: &str) -> bool {
+        match &self.0.index {
+            Some(index) => !index.prefix_range(prefix).is_empty(),
+            None => self.0.bnf_name(prefix).is_some(),
+        }
+    }
 }
 
 /// What a table cell needs besides its record: the names of records by id (for showing
@@ -113,6 +119,12 @@ pub(super) fn cell(r: &Release, names: &Names, f: &Field, rec: &Record) -> Marku
             }
             None => html! {},
         },
+        FieldType::BnfCodes => {
+            let codes: Vec<&str> =
+                v.and_then(serde_json::Value::as_str).unwrap_or("").split(", ").filter(|s| !s.is_empty()).collect();
+            html! { @for (i, code) in codes.iter().enumerate() { @if i > 0 { "; " }
+            a href=(format!("/bnf?code={code}")) { (r.bnf_name(code).unwrap_or(code)) } " " span.code { "(" (code) ")" } } }
+        }
         FieldType::LongText => {
             let text = kinds::display_value(f, v);
             html! { @for (i, line) in text.lines().enumerate() { @if i > 0 { br; } (line) } }

@@ -17,10 +17,18 @@ use maud::{Markup, html};
 use std::collections::{BTreeMap, HashMap};
 
 /// Form for a new record.
-pub(super) async fn new_form(State(s): State<Shared>, headers: HeaderMap, Path(kind_id): Path<String>) -> Response {
+pub(super) async fn new_form(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(kind_id): Path<String>,
+    p: crate::params::Params,
+) -> Response {
     let kind = or_reply!(kind_or_404(&kind_id));
     let access = or_reply!(require(&s, &headers, &format!("/gov/{}/new", kind.id), Role::Editor).await);
-    let values = BTreeMap::new();
+    // Fields named in the query start filled in (a horizon-scan signal offered for acceptance);
+    // nothing is saved until the person submits the form.
+    let values: BTreeMap<String, String> =
+        kind.fields.iter().filter_map(|f| p.get(f.name).map(|v| (f.name.to_string(), v.to_string()))).collect();
     render_form(&s, &access, kind, None, &values, &[], StatusCode::OK).await
 }
 

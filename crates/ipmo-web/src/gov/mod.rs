@@ -19,6 +19,7 @@ mod organogram;
 mod records;
 mod sign_in;
 mod users;
+mod value;
 mod views;
 mod workforce;
 

@@ -16,7 +16,7 @@ use ipmo_governance::store::{GovernanceStore, Record, StoreError};
 use maud::{Markup, html};
 
 /// The workspace's views, listed on its home page.
-const VIEWS: [(&str, &str); 9] = [
+const VIEWS: [(&str, &str); 11] = [
     ("/gov/risk", "Risk register and heat map"),
     ("/gov/assurance", "Assurance framework"),
     ("/gov/plans?plan=National+priorities", "Plan on a page: national priorities"),
@@ -25,6 +25,8 @@ const VIEWS: [(&str, &str); 9] = [
     ("/gov/organogram?view=system", "Organogram of the wider system"),
     ("/gov/organogram?view=leadership", "Pharmacy and medicines leadership organogram"),
     ("/gov/workforce", "Workforce plan: trends and two-year projection"),
+    ("/gov/scheme", "Savings ledger: each scheme's saving measured against its plan"),
+    ("/gov/horizon", "Horizon scan by financial year, with signals from the data"),
     ("/gov/audit", "Audit trail"),
 ];
 
@@ -82,7 +84,7 @@ pub(super) async fn list(
     };
     // The CSV download, the risk register's heat map and the stakeholder grid need every record,
     // read once; other lists read only the page they show.
-    let whole = csv || matches!(kind.id, "risk" | "stakeholder");
+    let whole = csv || matches!(kind.id, "risk" | "stakeholder" | "scheme" | "horizon");
     let from = (page - 1).saturating_mul(LIST_PAGE);
     let read = if whole {
         g.store.records(kind.id, archived).await.map(|all| {
@@ -111,6 +113,10 @@ pub(super) async fn list(
         "risk" => or_reply!(super::views::risk_register(&s, g, &records).await.map_err(store_error)),
         // (The grid leaves out archived stakeholders itself.)
         "stakeholder" => super::views::stakeholder_grid(&records),
+        "scheme" if !archived => super::value::ledger(&s.release, &records),
+        "horizon" if !archived => {
+            super::value::horizon_scan(&s.release, &records, p.get("org"), session.user.role >= Role::Editor)
+        }
         _ => html! {},
     };
     let editor = session.user.role >= Role::Editor;

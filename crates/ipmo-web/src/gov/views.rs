@@ -6,6 +6,7 @@
 use super::Governance;
 use super::access::{Access, current_records, gov_page, require, store_error};
 use super::cells::{Names, cell, date_cell, name_of};
+use super::value::{rag_tag, scheme_rag};
 use crate::layout;
 use crate::{Shared, WebError};
 use axum::extract::State;
@@ -41,15 +42,6 @@ fn rating_tag(r: Option<Rating>) -> Markup {
             html! { span class=(format!("score {}", band_class(r.band()))) { (r.score()) " " (r.band().label()) } }
         }
         None => html! { "—" },
-    }
-}
-
-fn rag_tag(rag: Option<&str>) -> Markup {
-    match rag {
-        Some("Green") => layout::tag("Green", "green"),
-        Some("Amber") => layout::tag("Amber", "orange"),
-        Some("Red") => layout::tag("Red", "red"),
-        _ => layout::tag("No data", "grey"),
     }
 }
 
@@ -154,6 +146,7 @@ pub(super) async fn status(s: &Shared, g: &Governance) -> Result<Markup, StoreEr
         g.store.records("milestone", false).await?,
         g.store.records("workforce-return", false).await?,
     );
+    let schemes = g.store.records("scheme", false).await?;
     let rk = kinds::kind("risk").expect("risk");
     let name = |k: &str, x: &Record| {
         let kind = kinds::kind(k).expect("kind");
@@ -171,6 +164,8 @@ pub(super) async fn status(s: &Shared, g: &Governance) -> Result<Markup, StoreEr
         .collect();
     let red: Vec<String> =
         standards.iter().filter(|x| standard_rag(r, x).rag == Some("Red")).map(|x| name("standard", x)).collect();
+    let off_plan: Vec<String> =
+        schemes.iter().filter(|x| scheme_rag(r, x).0 == Some("Red")).map(|x| name("scheme", x)).collect();
     let late = |list: &[Record], k: &str| -> Vec<String> {
         list.iter().filter(|x| ipmo_governance::due::overdue(x, today).is_some()).map(|x| name(k, x)).collect()
     };
@@ -181,6 +176,7 @@ pub(super) async fn status(s: &Shared, g: &Governance) -> Result<Markup, StoreEr
         item("extreme risks (current score 15 to 25)", "/gov/risk", extreme),
         item("risks whose watched measure has turned", "/gov/risk", turned),
         item("performance standards computed red", "/gov/assurance", red),
+        item("savings schemes off plan (red)", "/gov/scheme", off_plan),
         item("risks past their review date", "/gov/risk", late(&risks, "risk")),
         item("risk actions overdue", "/gov/risk-action", late(&actions, "risk-action")),
         item("milestones overdue", "/gov/plans", late(&milestones, "milestone")),
@@ -288,6 +284,8 @@ pub(super) async fn record_panel(s: &Shared, g: &Governance, kind: &Kind, rec: &
                     a href=(format!("/measure/{}/org/{}", rec.text("measure"), rec.text("org"))) { "See the SPC chart" } "." }
             }
         }
+        "scheme" => super::value::scheme_panel(r, rec),
+        "horizon" => super::value::horizon_panel(r, rec),
         "watch" => {
             let sig = watch_signal(r, rec);
             html! { h2 { "Signal now" } p { @if sig.turned { (layout::tag("Turned", "red")) } @else { (layout::tag("Quiet", "green")) } " " (sig.text) } }
@@ -306,6 +304,7 @@ pub(super) async fn assurance(State(s): State<Shared>, headers: HeaderMap) -> Re
             risks: g.store.records("risk", false).await?,
             sources: g.store.records("assurance-source", false).await?,
             standards: g.store.records("standard", false).await?,
+            schemes: g.store.records("scheme", false).await?,
             names: Names::of_kinds(g.store.as_ref(), &["aim", "risk"], g.settings.today()).await?,
         })
     };
@@ -333,6 +332,7 @@ struct Framework {
     risks: Vec<Record>,
     sources: Vec<Record>,
     standards: Vec<Record>,
+    schemes: Vec<Record>,
     names: Names,
 }
 
@@ -342,19 +342,20 @@ fn framework_summary(r: &Release, f: &Framework) -> Markup {
     let rk = kinds::kind("risk").expect("risk");
     html! {
     h2 { "Summary" }
-    p { "Each aim's performance standards by computed RAG, and its highest current principal risk. An aim is as red as its reddest standard." }
+    p { "Each aim's performance standards and savings schemes by computed RAG, and its highest current principal risk. An aim is as red as its reddest standard or scheme." }
     (layout::scroll("Aims by RAG", html! {
         table.table {
             caption.visually-hidden { "Aims by RAG" }
             thead { tr { th scope="col" { "Aim" } th scope="col" { "Overall" } th scope="col" .num { "Red" } th scope="col" .num { "Amber" } th scope="col" .num { "Green" } th scope="col" .num { "No data" } th scope="col" { "Highest principal risk" } } }
             tbody { @for aim in aims {
-                @let rags: Vec<Option<&str>> = standards.iter().filter(|x| x.int("aim") == Some(aim.id)).map(|x| standard_rag(r, x).rag).collect();
+                @let rags: Vec<Option<&str>> = standards.iter().filter(|x| x.int("aim") == Some(aim.id)).map(|x| standard_rag(r, x).rag)
+                    .chain(f.schemes.iter().filter(|x| x.int("aim") == Some(aim.id)).map(|x| scheme_rag(r, x).0)).collect();
                 @let count = |c: Option<&str>| rags.iter().filter(|x| **x == c).count();
                 @let overall = ["Red", "Amber", "Green"].into_iter().find(|c| rags.contains(&Some(*c)));
                 @let top = risks.iter().filter(|x| x.int("aim") == Some(aim.id)).filter_map(|x| Rating::of_record(&x.data, "current").map(|rt| (x, rt))).max_by_key(|(_, rt)| rt.score());
                 tr {
                     td { a href=(format!("#aim-{}", aim.id)) { (aim.text("title")) } }
-                    td { @if rags.is_empty() { "No standards" } @else { (rag_tag(overall)) } }
+                    td { @if rags.is_empty() { "No standards or schemes" } @else { (rag_tag(overall)) } }
                     td.num { (count(Some("Red"))) } td.num { (count(Some("Amber"))) } td.num { (count(Some("Green"))) } td.num { (count(None)) }
                     td { @match top { Some((x, rt)) => { a href=(format!("/gov/risk/{}", x.id)) { (rk.reference(x.id)) } " " (rating_tag(Some(rt))) }, None => "None recorded" } }
                 }
@@ -395,8 +396,29 @@ fn framework_by_aim(r: &Release, f: &Framework) -> Markup {
                 }
                 h3 { "Performance standards" }
                 (standards_table(r, &f.names, standards.iter().filter(|x| x.int("aim") == Some(aim.id)).collect(), aim.text("title")))
+                @let schemes: Vec<&Record> = f.schemes.iter().filter(|x| x.int("aim") == Some(aim.id)).collect();
+                @if !schemes.is_empty() {
+                    h3 { "Savings schemes" }
+                    (schemes_table(r, schemes, aim.text("title")))
+                }
             }
         }
+    }
+}
+
+/// Savings schemes with their RAG computed from the prescribing, and why.
+fn schemes_table(r: &Release, list: Vec<&Record>, of: &str) -> Markup {
+    let sk = kinds::kind("scheme").expect("scheme");
+    let label = format!("Savings schemes: {of}");
+    html! {
+        div.table-scroll role="region" aria-label=(label) tabindex="0" { table.table {
+            caption.visually-hidden { (label) }
+            thead { tr { th scope="col" { "Scheme" } th scope="col" { "RAG (computed)" } } }
+            tbody { @for x in list {
+                @let (rag, why) = scheme_rag(r, x);
+                tr { td { a href=(format!("/gov/scheme/{}", x.id)) { (sk.reference(x.id)) } " " (name_of(sk, x)) } td { (rag_tag(rag)) " " (why) } }
+            } }
+        } }
     }
 }
 
