@@ -8,7 +8,7 @@
 //! restated baseline changes history only through the audited edit of the scheme's record.
 
 use ipmo_domain::YearMonth;
-use ipmo_domain::display::{long_month, pounds};
+use ipmo_domain::display::{long_month, month_span, pounds};
 use ipmo_domain::practice::OrgLevel;
 use ipmo_governance::store::Record;
 use ipmo_index::{Analysis, CodeSet, Denominator, Level, PrescribingIndex, ValueKind};
@@ -206,7 +206,7 @@ pub fn realise_scheme(
         }
     }
     let ratio = |a: f64, b: f64| (b > 0.0).then(|| a / b);
-    let months_text = format!("{} to {}", long_month(b0), long_month(b1));
+    let months_text = month_span(b0, b1);
     // What each practice is judged against: its own baseline, or the organisation's when it had none.
     let (org_baseline, baseline_text) = match s.kind {
         SchemeType::Switch => {
@@ -285,11 +285,10 @@ fn rag(realised: f64, planned: f64, months: &[SchemeMonth], start: YearMonth) ->
         "Red"
     };
     let why = format!(
-        "{} realised against {} planned from {} to {} ({:.0}% of plan; green from {:.0}%, amber from {:.0}%).",
+        "{} realised against {} planned, {} ({:.0}% of plan; green from {:.0}%, amber from {:.0}%).",
         pounds(realised),
         pounds(planned),
-        long_month(start),
-        long_month(last.month),
+        month_span(start, last.month),
         share * 100.0,
         GREEN_FROM * 100.0,
         AMBER_FROM * 100.0

@@ -25,6 +25,11 @@ fn org(code: &str, name: &str, t: &str, parent: Option<&str>) -> Org {
 /// England, one region, two ICBs (one sub-ICB location and PCN under the first), two practices;
 /// 24 months of `broad_spectrum` where I1 jumps in the last 8 months (an SPC signal).
 fn release() -> Release {
+    release_with(index)
+}
+
+/// The test release with the prescribing index `make_index` builds from the first month.
+fn release_with(make_index: fn(YearMonth) -> ipmo_index::PrescribingIndex) -> Release {
     let mut b = ReleaseBuilder::new("test1".into(), Library::built_in().expect("the built-in library"));
     for o in [
         org("Y56", "London", "region", Some("ENG")),
@@ -118,7 +123,7 @@ fn release() -> Release {
     b.numerator_code(MEASURE, "0501021A0AAAAAA");
     b.imd("F83001", 1);
     b.imd("F83002", 5);
-    b.index(index(start));
+    b.index(make_index(start));
     b.ppu(ppu());
     b.concessions(concessions());
     b.price_changes(tariff_changes());
@@ -236,6 +241,41 @@ fn index(start: YearMonth) -> ipmo_index::PrescribingIndex {
     b.finish(vec![])
 }
 
+/// October to December 2024: in October F83001 (IMD quintile 1) prescribes 900 units of
+/// cefalexin at 20p and 100 of amoxicillin at 5p, F83002 (quintile 5) 500 and 500; in November
+/// and December F83001 moves to 500/500 and F83002 to 200/800.
+fn switch_index(start: YearMonth) -> ipmo_index::PrescribingIndex {
+    let mut b = IndexBuilder::new();
+    let practice = |code: &str, list: f64| PracticeMonth {
+        code: code.into(),
+        pcn: Some("U12345".into()),
+        sicbl: "93C".into(),
+        icb: "QMJ".into(),
+        region: "Y56".into(),
+        list_size: Some(list),
+        star_pu: None,
+        age_bands: None,
+    };
+    let units = |q: f64, pence: i64| Amounts {
+        items: 10,
+        quantity: q,
+        actual_cost_e5: q as i64 * pence * 1000,
+        nic_pence: q as i64 * pence,
+        adq: 0.0,
+    };
+    for (i, rows) in [[(900.0, 100.0), (500.0, 500.0)], [(500.0, 500.0), (200.0, 800.0)], [(500.0, 500.0), (200.0, 800.0)]]
+        .into_iter()
+        .enumerate()
+    {
+        b.add_month(start.plus(21 + i as u32), &[practice("F83001", 1000.0), practice("F83002", 3000.0)]).unwrap();
+        for (p, (cefalexin, amoxicillin)) in ["F83001", "F83002"].into_iter().zip(rows) {
+            b.add(p, "0501013K0AAABAB", &units(amoxicillin, 5));
+            b.add(p, "0501021A0AAAAAA", &units(cefalexin, 20));
+        }
+    }
+    b.finish(vec![])
+}
+
 fn app() -> axum::Router {
     router(Arc::new(AppState::new(release())))
 }
@@ -254,6 +294,25 @@ async fn get_with(uri: &str, if_none_match: Option<&str>) -> (StatusCode, axum::
     let headers = res.headers().clone();
     let body = res.into_body().collect().await.unwrap().to_bytes();
     (status, headers, String::from_utf8(body.to_vec()).unwrap())
+}
+
+/// A page's text without its tags, runs of whitespace made one space, for asserting what a
+/// reader sees across table cells.
+fn squash(html: &str) -> String {
+    let mut text = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => {
+                in_tag = true;
+                text.push(' ');
+            }
+            '>' => in_tag = false,
+            _ if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text.replace("&amp;", "&").split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn json(body: &str) -> serde_json::Value {
@@ -747,12 +806,16 @@ mod governance {
     }
 
     async fn gov_app(settings: GovSettings) -> Gov {
+        gov_app_with(settings, release()).await
+    }
+
+    async fn gov_app_with(settings: GovSettings, release: Release) -> Gov {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(&dir.path().join("gov.sqlite")).await.unwrap());
         for (name, role) in [("vera", Role::Viewer), ("eddie", Role::Editor), ("ada", Role::Admin)] {
             store.add_user(name, "", role, "a long enough password", "test").await.unwrap();
         }
-        let state = AppState::with_governance(release(), store.clone(), settings);
+        let state = AppState::with_governance(release, store.clone(), settings);
         Gov { app: router(Arc::new(state)), store, _dir: dir }
     }
 
@@ -1393,6 +1456,86 @@ mod governance {
     /// Every kind of record through the forms: create, view, edit, export, archive and JSON,
     /// with a sample value for each field type, so a new kind is tested the day it is declared.
     #[tokio::test]
+    async fn a_switch_scheme_is_measured_from_the_prescribing_and_restated_only_by_an_audited_edit() {
+        let g = gov_app_with(open_settings(), release_with(switch_index)).await;
+        let (editor, csrf) = sign_in(&g, "eddie").await;
+        let form = |start: &str, baseline_to: &str, version: Option<i64>| {
+            let mut f = format!(
+                "csrf={csrf}&title=Cefalexin+to+amoxicillin&scheme_type=Switch&org=QMJ&from_codes=0501021A0&to_codes=0501013K0\
+                 &start={start}&baseline_from=2024-10&baseline_to={baseline_to}&planned_annual=1200&owner=Lead&status=In+progress"
+            );
+            if let Some(v) = version {
+                f.push_str(&format!("&version={v}"));
+            }
+            f
+        };
+        let r = send(&g.app, "POST", "/gov/scheme/new", &editor, Some(&form("2024-11", "2024-10", None))).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let at = r.headers.get(header::LOCATION).unwrap().to_str().unwrap().to_string();
+        // November and December: F83001 moved 500 − 10% × 1,000 = 400 units, F83002 800 − 50% ×
+        // 1,000 = 300, each month; 700 units × (20p − 5p) = £105 a month, £210 against £200 planned.
+        let ledger = send(&g.app, "GET", "/gov/scheme", &editor, None).await;
+        assert_eq!(ledger.status, StatusCode::OK);
+        let text = squash(&ledger.body);
+        assert!(text.contains("£210 realised against £200 planned to date (105%) across 1 scheme, to December 2024"), "{text}");
+        assert!(text.contains("1 (most deprived) £120 57.1%") && text.contains("5 (least deprived) £90 42.9%"), "{text}");
+        assert!(text.contains("2024/25 £500 £200 £210"), "plan for November to March, to date, realised: {text}");
+        let page = squash(&send(&g.app, "GET", &at, &editor, None).await.body);
+        assert!(page.contains("Green £210 realised against £200 planned, November to December 2024 (105% of plan"), "{page}");
+        assert!(page.contains("November 2024 2 £100 £105 £100 £105") && page.contains("December 2024 2 £100 £105 £200 £210"), "{page}");
+        assert!(page.contains("30.0% of the quantity was of the products switched to, October 2024"), "{page}");
+        assert!(page.contains("ipmo analyse --numerator 0501021A0 --denominator 0501013K0 --value quantity --org-type practice --from 2024-10 --to 2024-12"), "{page}");
+        // The same figures again: nothing moves without an edit.
+        assert_eq!(squash(&send(&g.app, "GET", &at, &editor, None).await.body), page);
+
+        // Restating the baseline (October and November, start December) is an edit like any
+        // other: audited, with the old and new values, and the saving follows it.
+        let r = send(&g.app, "POST", &format!("{at}/edit"), &editor, Some(&form("2024-12", "2024-11", Some(1)))).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let id: i64 = at.rsplit('/').next().unwrap().parse().unwrap();
+        let trail = g.store.audit(Some("scheme"), Some(id), 10).await.unwrap();
+        let update = trail.iter().find(|e| e.action == "update").expect("the restatement is audited");
+        assert_eq!(update.actor, "eddie");
+        assert_eq!(update.before.as_ref().unwrap()["data"]["baseline_to"], "2024-10", "{update:?}");
+        assert_eq!(update.after.as_ref().unwrap()["data"]["baseline_to"], "2024-11", "{update:?}");
+        // Baseline shares 30% and 65%: (500 − 300) + (800 − 650) = 350 units × 15p = £52.50.
+        let page = squash(&send(&g.app, "GET", &at, &editor, None).await.body);
+        assert!(page.contains("Red £53 realised against £100 planned, December 2024 (52% of plan"), "{page}");
+    }
+
+    #[tokio::test]
+    async fn the_horizon_scan_sizes_items_from_the_prescribing_and_offers_signals() {
+        let g = gov_app_with(open_settings(), release_with(switch_index)).await;
+        let (editor, csrf) = sign_in(&g, "eddie").await;
+        let item = format!(
+            "csrf={csrf}&title=Amoxicillin+price+cut&category=Drug+Tariff+price+change&expected=2027-01-01&codes=0501013K0\
+             &org=QMJ&price_change_pct=-50&owner=Lead&status=Watching"
+        );
+        let r = send(&g.app, "POST", "/gov/horizon/new", &editor, Some(&item)).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        // Amoxicillin NIC October to December: £30 + £65 + £65 = £160, £640 a year; −50% is −£320.
+        let scan = squash(&send(&g.app, "GET", "/gov/horizon", &editor, None).await.body);
+        assert!(scan.contains("2026/27 1 £0 −£320 −£320"), "{scan}");
+        let at = r.headers.get(header::LOCATION).unwrap().to_str().unwrap().to_string();
+        let page = squash(&send(&g.app, "GET", &at, &editor, None).await.body);
+        assert!(page.contains("NIC £160 from October 2024 to December 2024, £640 a year at that rate, × −50% = −£320 a year."), "{page}");
+        // The fixture's Tariff change of omeprazole (3p to 4p on 6,000 units, £60) is offered with
+        // a link that opens the form filled in; amoxicillin's (−£15) is under the £50 threshold.
+        // Items are 10 a row every month, so nothing is offered as growing.
+        assert!(scan.contains("Signals in the data for North Central London ICB"), "{scan}");
+        assert!(
+            scan.contains("Drug Tariff price change pack (0103050P0AAAAAA) December 2024: 4.00p a unit against 3.00p before (+33%), £60 for QMJ in December 2024. 33% Accept into the register"),
+            "{scan}"
+        );
+        assert!(!scan.contains("(0501013K0AAABAB) December 2024") && !scan.contains("Growing use"), "{scan}");
+        let offer = send(&g.app, "GET", "/gov/horizon/new?title=Offered&codes=0501013K0&price_change_pct=12.5", &editor, None).await;
+        assert!(offer.body.contains("value=\"Offered\"") && offer.body.contains("value=\"12.5\""), "the form starts filled in");
+        let bad = send(&g.app, "POST", "/gov/horizon/new", &editor, Some(&item.replace("0501013K0", "0407"))).await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(bad.body.contains("No presentation in the prescribing data has a BNF code starting 0407"), "{}", bad.body);
+    }
+
+    #[tokio::test]
     async fn every_kind_of_record_goes_through_its_forms() {
         use ipmo_governance::kinds::{FieldType, KINDS};
         let g = gov_app(open_settings()).await;
@@ -1418,6 +1561,9 @@ mod governance {
                     },
                     FieldType::Measure | FieldType::MeasureList => MEASURE.into(),
                     FieldType::Org => "QMJ".into(),
+                    FieldType::Month if f.name == "start" => "2026-03".into(),
+                    FieldType::Month => "2026-01".into(),
+                    FieldType::BnfCodes => "0501013K0".into(),
                 };
                 if matches!(f.ty, FieldType::Text) {
                     expected.push(value.clone());
