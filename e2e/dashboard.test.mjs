@@ -405,6 +405,34 @@ test("records added through the forms appear in the stakeholder grid, the workfo
   noProblems();
 });
 
+test("the savings ledger, a scheme measured from the data, and the horizon scan with a signal accepted", async () => {
+  const { page } = await open("/login?next=/gov/scheme");
+  await page.locator("#username").fill("demo-admin");
+  await page.locator("#password").fill("ipmo-demo-password");
+  await page.locator("main form button[type=submit]").click();
+  await page.waitForURL(/\/gov\/scheme$/);
+  assert.match(await page.locator("main .headline").first().innerText(), /realised against £[\d,]+ planned to date .* across 3 schemes/);
+  assert.equal(await page.locator("main svg[role=img]").count(), 1, "the cumulative chart");
+  await accessible(page);
+  await page.locator("main table.table tbody a").first().click();
+  await page.waitForURL(/\/gov\/scheme\/\d+$/);
+  assert.match(await page.locator("main").innerText(), /Saving, measured[\s\S]*Method[\s\S]*Baseline[\s\S]*ipmo analyse --numerator 0103050E0/);
+  await accessible(page);
+
+  await page.goto(BASE + "/gov/horizon");
+  assert.match(await page.locator("main").innerText(), /The annual horizon scan[\s\S]*Signals in the data for/);
+  await accessible(page);
+  const accept = page.locator("main a", { hasText: "Accept into the register" }).first();
+  await accept.click();
+  await page.waitForURL(/\/gov\/horizon\/new\?/);
+  const title = await page.locator("#f-title").inputValue();
+  assert.ok(title.length > 0, "the offered item fills the form");
+  await page.locator("main form.panel button[type=submit]").click();
+  await page.waitForURL(/\/gov\/horizon\/\d+$/);
+  assert.match(await page.locator("main").innerText(), /Impact a year, computed/);
+  noProblems();
+});
+
 test("every kind of governance record can be added through its form in the browser", async () => {
   const { page } = await open("/login?next=/gov");
   await page.locator("#username").fill("demo-admin");
@@ -413,7 +441,9 @@ test("every kind of governance record can be added through its form in the brows
   await page.waitForURL(/\/gov$/);
   const kinds = await page.locator("main table.table tbody a").evaluateAll((as) => as.map((a) => a.getAttribute("href").slice(5)));
   assert.ok(kinds.length >= 19, `kinds listed: ${kinds}`);
-  const numeric = new Set(["establishment_wte", "in_post_wte", "headcount", "leavers_wte", "places", "starters", "completions", "number", "target"]);
+  const numeric = new Set(["establishment_wte", "in_post_wte", "headcount", "leavers_wte", "places", "starters", "completions", "number", "target", "planned_annual", "price_change_pct"]);
+  const months = { start: "2026-03", baseline_from: "2026-01", baseline_to: "2026-02" };
+  const codes = new Set(["from_codes", "to_codes", "codes"]);
   for (const kind of kinds) {
     await page.goto(`${BASE}/gov/${kind}/new`);
     for (const select of await page.locator("main form.panel select").all()) {
@@ -423,7 +453,7 @@ test("every kind of governance record can be added through its form in the brows
       const field = (await input.getAttribute("name")) ?? "";
       const type = await input.getAttribute("type");
       const value = type === "date" ? "2026-03-31" : field === "quarter" ? "2026-Q1" : numeric.has(field) ? "3"
-        : field === "org" ? "QAA" : field === "measures" ? "broad_spectrum" : `E2E ${kind} ${field}`;
+        : field === "org" ? "QAA" : field === "measures" ? "broad_spectrum" : months[field] ?? (codes.has(field) ? "0501" : `E2E ${kind} ${field}`);
       await input.fill(value);
     }
     for (const area of await page.locator("main form.panel textarea").all()) await area.fill(`E2E text for ${kind}`);

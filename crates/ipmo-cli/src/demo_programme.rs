@@ -64,6 +64,20 @@ impl SchemePlans {
     }
 }
 
+/// One of the demo's savings schemes, as its form would be filled in.
+struct DemoScheme<'a> {
+    title: &'a str,
+    kind: &'a str,
+    from: &'a str,
+    to: &'a str,
+    start: YearMonth,
+    planned: f64,
+    aim: &'a str,
+    workstream: Option<&'a str>,
+    risk: Option<&'a str>,
+    notes: &'a str,
+}
+
 /// Dosulepin, a low-priority item (NHS England advises against starting it).
 const DOSULEPIN: &str = "0403010J0";
 
@@ -80,64 +94,64 @@ async fn value_programme(store: &SqliteStore, icb: &str, v: &ValueEvents, plans:
     let ws = workstreams.iter().find(|w| w.text("title").contains("Best-value")).map(|w| format!("WS-{}", w.id));
     let risks = store.records("risk", false).await?;
     let lp_risk = risks.iter().find(|r| r.text("title").contains("Low-priority")).map(|r| format!("RSK-{}", r.id));
-    let month = |m: YearMonth| m.to_string();
-    let money = |v: f64| format!("{v:.0}");
-    let schemes: [(&str, &str, &str, &str, YearMonth, f64, &str, Option<String>, &str); 3] = [
-        (
-            "Esomeprazole to omeprazole capsules",
-            "Switch",
-            e.switch_from,
-            "0103050P0AAAAAA, 0103050P0AAAEAE",
-            e.switch_start,
-            plans.switch,
-            &value_aim,
-            ws.clone(),
-            "PCN pharmacists review patients on esomeprazole and switch those suitable to omeprazole capsules of the equivalent strength.",
-        ),
-        (
-            "Rivaroxaban at the generic price",
-            "Price per unit",
-            e.price_drop_chemical,
-            "",
-            e.price_drop,
-            plans.price,
-            &horizon_aim,
-            ws.clone(),
-            "Generic rivaroxaban from the month of launch; prescribers keep prescribing generically so that the ICB pays the new price.",
-        ),
-        (
-            "Dosulepin: review and deprescribe",
-            "Reduction",
-            DOSULEPIN,
-            "",
-            e.switch_start,
-            plans.reduction,
-            &value_aim,
-            None,
-            "A low-priority item: practices review patients on dosulepin and, with them, taper and stop or change treatment.",
-        ),
+    let schemes = [
+        DemoScheme {
+            title: "Esomeprazole to omeprazole capsules",
+            kind: "Switch",
+            from: e.switch_from,
+            to: "0103050P0AAAAAA, 0103050P0AAAEAE",
+            start: e.switch_start,
+            planned: plans.switch,
+            aim: &value_aim,
+            workstream: ws.as_deref(),
+            risk: None,
+            notes: "PCN pharmacists review patients on esomeprazole and switch those suitable to omeprazole capsules of the equivalent strength.",
+        },
+        DemoScheme {
+            title: "Rivaroxaban at the generic price",
+            kind: "Price per unit",
+            from: e.price_drop_chemical,
+            to: "",
+            start: e.price_drop,
+            planned: plans.price,
+            aim: &horizon_aim,
+            workstream: ws.as_deref(),
+            risk: None,
+            notes: "Generic rivaroxaban from the month of launch; prescribers keep prescribing generically so that the ICB pays the new price.",
+        },
+        DemoScheme {
+            title: "Dosulepin: review and deprescribe",
+            kind: "Reduction",
+            from: DOSULEPIN,
+            to: "",
+            start: e.switch_start,
+            planned: plans.reduction,
+            aim: &value_aim,
+            workstream: None,
+            risk: lp_risk.as_deref(),
+            notes: "A low-priority item: practices review patients on dosulepin and, with them, taper and stop or change treatment.",
+        },
     ];
-    for (title, kind, from, to, start, planned, aim, workstream, notes) in schemes {
-        let risk = if kind == "Reduction" { lp_risk.clone().unwrap_or_default() } else { String::new() };
+    for x in schemes {
         add(
             store,
             "scheme",
             &[
-                ("title", title),
-                ("scheme_type", kind),
+                ("title", x.title),
+                ("scheme_type", x.kind),
                 ("org", icb),
-                ("from_codes", from),
-                ("to_codes", to),
-                ("start", &month(start)),
-                ("baseline_from", &month(start.minus(BASELINE_MONTHS))),
-                ("baseline_to", &month(start.minus(1))),
-                ("planned_annual", &money(planned)),
-                ("aim", aim),
-                ("risk", &risk),
-                ("workstream", workstream.as_deref().unwrap_or("")),
+                ("from_codes", x.from),
+                ("to_codes", x.to),
+                ("start", &x.start.to_string()),
+                ("baseline_from", &x.start.minus(BASELINE_MONTHS).to_string()),
+                ("baseline_to", &x.start.minus(1).to_string()),
+                ("planned_annual", &format!("{:.0}", x.planned)),
+                ("aim", x.aim),
+                ("risk", x.risk.unwrap_or("")),
+                ("workstream", x.workstream.unwrap_or("")),
                 ("owner", "Dr A. Example"),
                 ("status", "In progress"),
-                ("notes", notes),
+                ("notes", x.notes),
             ],
         )
         .await?;

@@ -54,6 +54,13 @@ pub(crate) enum ValueCommand {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// The savings ledger: each scheme's saving, month by month, measured from the prescribing
+    /// against its baseline (the governance store's schemes, as the ledger page shows them).
+    Ledger {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
     /// An organisation's price-per-unit opportunities in a month, largest saving first.
     Ppu {
         #[command(flatten)]
@@ -72,6 +79,57 @@ pub(crate) enum ValueCommand {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+}
+
+/// The savings ledger: every current scheme in the governance store, each month's saving measured
+/// from the prescribing index as the ledger page shows it.
+pub(crate) fn ledger(wh: &Warehouse, governance_db: &std::path::Path, format: Format, quiet: bool) -> Result<()> {
+    let rt = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+    let (groups, _) = crate::measures::read_groups(wh)?;
+    // No measure library: the ledger reads the prescribing index and the organisations only.
+    let release = rt.block_on(wh.load_release(Default::default(), &groups, true, &mut |month, rows| {
+        if !quiet {
+            eprintln!("value ledger: index {month}: {rows} rows");
+        }
+    }))?;
+    let schemes = rt.block_on(async {
+        let store = crate::governance::open_store(governance_db).await?;
+        let schemes = ipmo_governance::GovernanceStore::records(&store, "scheme", false).await;
+        store.close().await;
+        Ok::<_, anyhow::Error>(schemes?)
+    })?;
+    let kind = ipmo_governance::kinds::kind("scheme").ok_or_else(|| anyhow!("no scheme kind"))?;
+    let mut t = Output::new(&["scheme", "title", "month", "practices", "planned", "realised"]);
+    let (mut planned, mut realised) = (0.0, 0.0);
+    for rec in &schemes {
+        match ipmo_programme::ledger::realise(&release, rec) {
+            Ok(r) => {
+                for m in &r.months {
+                    t.rows.push(vec![
+                        Cell::text(kind.reference(rec.id)),
+                        Cell::text(rec.text("title")),
+                        Cell::text(m.month),
+                        Cell::Num(Some(m.practices as f64), 0),
+                        Cell::Num(Some(m.planned), 2),
+                        Cell::Num(Some(m.realised), 2),
+                    ]);
+                }
+                planned += r.planned;
+                realised += r.realised;
+            }
+            Err(e) => eprintln!("{} {}: not measured: {e}", kind.reference(rec.id), rec.text("title")),
+        }
+    }
+    t.write(format, &mut std::io::stdout().lock())?;
+    if !quiet {
+        eprintln!(
+            "{} realised against {} planned to date across {} schemes",
+            pounds(realised),
+            pounds(planned),
+            schemes.len()
+        );
+    }
+    Ok(())
 }
 
 /// Whose listing, and for which month: the arguments `value ppu` and `value gbg` share.
@@ -145,6 +203,7 @@ pub(crate) fn run(wh: &Warehouse, cmd: ValueCommand, quiet: bool) -> Result<()> 
                 )
             })
         }
+        ValueCommand::Ledger { .. } => bail!("`ipmo value ledger` needs the governance store; run it through `ipmo`"),
     }
 }
 

@@ -263,9 +263,10 @@ fn switch_index(start: YearMonth) -> ipmo_index::PrescribingIndex {
         nic_pence: q as i64 * pence,
         adq: 0.0,
     };
-    for (i, rows) in [[(900.0, 100.0), (500.0, 500.0)], [(500.0, 500.0), (200.0, 800.0)], [(500.0, 500.0), (200.0, 800.0)]]
-        .into_iter()
-        .enumerate()
+    for (i, rows) in
+        [[(900.0, 100.0), (500.0, 500.0)], [(500.0, 500.0), (200.0, 800.0)], [(500.0, 500.0), (200.0, 800.0)]]
+            .into_iter()
+            .enumerate()
     {
         b.add_month(start.plus(21 + i as u32), &[practice("F83001", 1000.0), practice("F83002", 3000.0)]).unwrap();
         for (p, (cefalexin, amoxicillin)) in ["F83001", "F83002"].into_iter().zip(rows) {
@@ -1477,12 +1478,25 @@ mod governance {
         let ledger = send(&g.app, "GET", "/gov/scheme", &editor, None).await;
         assert_eq!(ledger.status, StatusCode::OK);
         let text = squash(&ledger.body);
-        assert!(text.contains("£210 realised against £200 planned to date (105%) across 1 scheme, to December 2024"), "{text}");
-        assert!(text.contains("1 (most deprived) £120 57.1%") && text.contains("5 (least deprived) £90 42.9%"), "{text}");
+        assert!(
+            text.contains("£210 realised against £200 planned to date (105%) across 1 scheme, to December 2024"),
+            "{text}"
+        );
+        assert!(
+            text.contains("1 (most deprived) £120 57.1%") && text.contains("5 (least deprived) £90 42.9%"),
+            "{text}"
+        );
         assert!(text.contains("2024/25 £500 £200 £210"), "plan for November to March, to date, realised: {text}");
         let page = squash(&send(&g.app, "GET", &at, &editor, None).await.body);
-        assert!(page.contains("Green £210 realised against £200 planned, November to December 2024 (105% of plan"), "{page}");
-        assert!(page.contains("November 2024 2 £100 £105 £100 £105") && page.contains("December 2024 2 £100 £105 £200 £210"), "{page}");
+        assert!(
+            page.contains("Green £210 realised against £200 planned, November to December 2024 (105% of plan"),
+            "{page}"
+        );
+        assert!(
+            page.contains("November 2024 2 £100 £105 £100 £105")
+                && page.contains("December 2024 2 £100 £105 £200 £210"),
+            "{page}"
+        );
         assert!(page.contains("30.0% of the quantity was of the products switched to, October 2024"), "{page}");
         assert!(page.contains("ipmo analyse --numerator 0501021A0 --denominator 0501013K0 --value quantity --org-type practice --from 2024-10 --to 2024-12"), "{page}");
         // The same figures again: nothing moves without an edit.
@@ -1518,7 +1532,12 @@ mod governance {
         assert!(scan.contains("2026/27 1 £0 −£320 −£320"), "{scan}");
         let at = r.headers.get(header::LOCATION).unwrap().to_str().unwrap().to_string();
         let page = squash(&send(&g.app, "GET", &at, &editor, None).await.body);
-        assert!(page.contains("NIC £160 from October 2024 to December 2024, £640 a year at that rate, × −50% = −£320 a year."), "{page}");
+        assert!(
+            page.contains(
+                "NIC £160 from October 2024 to December 2024, £640 a year at that rate, × −50% = −£320 a year."
+            ),
+            "{page}"
+        );
         // The fixture's Tariff change of omeprazole (3p to 4p on 6,000 units, £60) is offered with
         // a link that opens the form filled in; amoxicillin's (−£15) is under the £50 threshold.
         // Items are 10 a row every month, so nothing is offered as growing.
@@ -1528,11 +1547,20 @@ mod governance {
             "{scan}"
         );
         assert!(!scan.contains("(0501013K0AAABAB) December 2024") && !scan.contains("Growing use"), "{scan}");
-        let offer = send(&g.app, "GET", "/gov/horizon/new?title=Offered&codes=0501013K0&price_change_pct=12.5", &editor, None).await;
-        assert!(offer.body.contains("value=\"Offered\"") && offer.body.contains("value=\"12.5\""), "the form starts filled in");
+        let offer =
+            send(&g.app, "GET", "/gov/horizon/new?title=Offered&codes=0501013K0&price_change_pct=12.5", &editor, None)
+                .await;
+        assert!(
+            offer.body.contains("value=\"Offered\"") && offer.body.contains("value=\"12.5\""),
+            "the form starts filled in"
+        );
         let bad = send(&g.app, "POST", "/gov/horizon/new", &editor, Some(&item.replace("0501013K0", "0407"))).await;
         assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert!(bad.body.contains("No presentation in the prescribing data has a BNF code starting 0407"), "{}", bad.body);
+        assert!(
+            bad.body.contains("No presentation in the prescribing data has a BNF code starting 0407"),
+            "{}",
+            bad.body
+        );
     }
 
     #[tokio::test]

@@ -192,7 +192,14 @@ pub(super) fn scheme_panel(r: &Release, rec: &Record) -> Markup {
             s.baseline.0
         )
     };
-    let (mut cum_r, mut cum_p) = (0.0, 0.0);
+    let cumulative: Vec<(f64, f64)> = real
+        .months
+        .iter()
+        .scan((0.0, 0.0), |sum, m| {
+            *sum = (sum.0 + m.planned, sum.1 + m.realised);
+            Some(*sum)
+        })
+        .collect();
     html! {
         h2 { "Saving, measured" }
         p { (rag_tag(real.rag)) " " (real.why) }
@@ -206,9 +213,8 @@ pub(super) fn scheme_panel(r: &Release, rec: &Record) -> Markup {
             table.table {
                 caption { "Each month" }
                 thead { tr { th scope="col" { "Month" } th scope="col" .num { "Practices" } th scope="col" .num { "Planned" } th scope="col" .num { "Realised" } th scope="col" .num { "Planned, cumulative" } th scope="col" .num { "Realised, cumulative" } } }
-                tbody { @for m in &real.months {
-                    @let _ = { cum_r += m.realised; cum_p += m.planned; };
-                    tr { td { (long_month(m.month)) } td.num { (m.practices) } td.num { (pounds(m.planned)) } td.num { (pounds(m.realised)) } td.num { (pounds(cum_p)) } td.num { (pounds(cum_r)) } }
+                tbody { @for (m, (cum_p, cum_r)) in real.months.iter().zip(&cumulative) {
+                    tr { td { (long_month(m.month)) } td.num { (m.practices) } td.num { (pounds(m.planned)) } td.num { (pounds(m.realised)) } td.num { (pounds(*cum_p)) } td.num { (pounds(*cum_r)) } }
                 } }
             }
         }))
@@ -241,12 +247,12 @@ pub(super) fn horizon_panel(r: &Release, rec: &Record) -> Markup {
 /// the data's offers for `org`.
 pub(super) fn horizon_scan(r: &Release, items: &[Record], org: Option<&str>, editor: bool) -> Markup {
     let hk = kinds::kind("horizon").expect("horizon");
-    let mut years: BTreeMap<String, Vec<(&Record, Result<Impact, String>)>> = BTreeMap::new();
+    let mut years: BTreeMap<String, Vec<SizedItem>> = BTreeMap::new();
     for rec in items {
         let year = rec.text("expected").get(..7).and_then(|m| m.parse::<YearMonth>().ok()).map(ledger::financial_year);
         years.entry(year.unwrap_or_else(|| "No date".into())).or_default().push((rec, impact_of(r, rec)));
     }
-    let sums = |list: &[(&Record, Result<Impact, String>)]| {
+    let sums = |list: &[SizedItem]| {
         list.iter()
             .filter_map(|(_, i)| i.as_ref().ok())
             .fold((0.0, 0.0), |a, i| if i.impact >= 0.0 { (a.0 + i.impact, a.1) } else { (a.0, a.1 + i.impact) })
@@ -265,12 +271,12 @@ pub(super) fn horizon_scan(r: &Release, items: &[Record], org: Option<&str>, edi
                     thead { tr { th scope="col" { "Year" } th scope="col" .num { "Items" } th scope="col" .num { "Cost pressures a year" } th scope="col" .num { "Savings a year" } th scope="col" .num { "Net" } } }
                     tbody { @for (y, list) in &years {
                         @let (up, down) = sums(list);
-                        tr { td { a href=(format!("#fy-{}", y.replace('/', "-").replace(' ', "-"))) { (y) } } td.num { (list.len()) } td.num { (pounds(up)) } td.num { (pounds(down)) } td.num { (pounds(up + down)) } }
+                        tr { td { a href=(format!("#{}", year_anchor(y))) { (y) } } td.num { (list.len()) } td.num { (pounds(up)) } td.num { (pounds(down)) } td.num { (pounds(up + down)) } }
                     } }
                 }
             }))
             @for (y, list) in &years {
-                h3 id=(format!("fy-{}", y.replace('/', "-").replace(' ', "-"))) { (y) }
+                h3 id=(year_anchor(y)) { (y) }
                 (layout::scroll(&format!("Horizon scan {y}"), html! {
                     table.table {
                         caption.visually-hidden { "Horizon scan " (y) }
@@ -295,6 +301,14 @@ pub(super) fn horizon_scan(r: &Release, items: &[Record], org: Option<&str>, edi
         }
         @if let Some(org) = org { (offers(r, items, &org, editor)) }
     }
+}
+
+/// A horizon item with its impact, or why it could not be sized.
+type SizedItem<'a> = (&'a Record, Result<Impact, String>);
+
+/// The id of a financial year's section: `fy-2025-26`.
+fn year_anchor(year: &str) -> String {
+    format!("fy-{}", year.replace(['/', ' '], "-"))
 }
 
 /// The data's suggestions for the register, each with a link that opens the new-item form

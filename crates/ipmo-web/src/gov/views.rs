@@ -318,7 +318,7 @@ pub(super) async fn assurance(State(s): State<Shared>, headers: HeaderMap) -> Re
         &[("Assurance framework".into(), "/gov/assurance".into())],
         html! {
             h1 { "Assurance framework" }
-            p.lede { "For each aim: the principal risks that threaten it, their key controls and gaps, the sources of assurance by line of defence, and the performance standards whose RAG is computed from the measures." }
+            p.lede { "For each aim: the principal risks that threaten it, their key controls and gaps, the sources of assurance by line of defence, and the performance standards and savings schemes whose RAG is computed from the data." }
             (framework_summary(r, &f))
             (framework_by_aim(r, &f))
             @if !unlinked.is_empty() { h2 { "Standards not tied to an aim" } (standards_table(r, &f.names, unlinked, "not tied to an aim")) }
