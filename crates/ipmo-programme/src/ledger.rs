@@ -431,7 +431,9 @@ mod tests {
             c.icb = "I2".into();
             c
         }];
-        let plan: [(&str, [(f64, f64); 3], (i64, i64)); 4] = [
+        // Month, (atorvastatin, rosuvastatin) units of A, B and C, and the two prices in pence.
+        type MonthPlan = (&'static str, [(f64, f64); 3], (i64, i64));
+        let plan: [MonthPlan; 4] = [
             ("2025-01", [(900.0, 100.0), (500.0, 500.0), (50.0, 50.0)], (10, 4)),
             ("2025-02", [(900.0, 100.0), (500.0, 500.0), (50.0, 50.0)], (10, 4)),
             ("2025-03", [(500.0, 500.0), (200.0, 800.0), (0.0, 100.0)], (10, 4)),
