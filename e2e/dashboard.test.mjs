@@ -427,6 +427,8 @@ test("the savings ledger, a scheme measured from the data, and the horizon scan 
   await page.waitForURL(/\/gov\/horizon\/new\?/);
   const title = await page.locator("#f-title").inputValue();
   assert.ok(title.length > 0, "the offered item fills the form");
+  // Accepting means taking it on: the person names the owner.
+  await page.locator("#f-owner").fill("E2E owner");
   await page.locator("main form.panel button[type=submit]").click();
   await page.waitForURL(/\/gov\/horizon\/\d+$/);
   assert.match(await page.locator("main").innerText(), /Impact a year, computed/);

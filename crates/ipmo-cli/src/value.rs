@@ -13,7 +13,7 @@ use ipmo_domain::YearMonth;
 use ipmo_domain::display::pounds;
 use ipmo_value::ppu::{Mode, Thresholds};
 use ipmo_warehouse::Warehouse;
-use ipmo_warehouse::ppu::{gbg_sql, opportunities_sql};
+use ipmo_warehouse::ppu::{gbg_direct_sql, gbg_sql, opportunities_sql};
 use std::time::Instant;
 
 /// `ipmo value` subcommands.
@@ -42,11 +42,17 @@ pub(crate) enum ValueCommand {
         #[arg(long)]
         all: bool,
     },
-    /// Ghost-branded generics (OpenPrescribing's inferred method): an organisation's extra cost
-    /// per generic presentation in a month, largest first.
+    /// Ghost-branded generics, by OpenPrescribing's inferred method or directly from the EPD's
+    /// SNOMED column: an organisation's extra cost per generic presentation in a month, largest
+    /// first.
     Gbg {
         #[command(flatten)]
         at: OrgMonth,
+        /// `inferred` (OpenPrescribing's: practices paying above the median price of a generic
+        /// whose Tariff price is constant per unit, from `ipmo value compute`) or `direct` (rows
+        /// whose SNOMED code is a manufacturer's product, priced from dm+d against the Tariff).
+        #[arg(long, default_value = "inferred")]
+        method: String,
         /// Print the SQL instead of running it.
         #[arg(long)]
         sql: bool,
@@ -177,14 +183,30 @@ pub(crate) fn run(wh: &Warehouse, cmd: ValueCommand, quiet: bool) -> Result<()> 
             Ok(())
         }
         ValueCommand::Compute { membership, all } => compute(wh, membership.into(), all, quiet),
-        ValueCommand::Gbg { at: OrgMonth { level, org, month }, sql, format } => {
-            let month = month.map_or_else(|| latest_ppu_month(wh), Ok)?;
-            let listing =
-                Listing { query: gbg_sql(&level, &org, month), sql, format, quiet, total_column: "extra_cost_pounds" };
-            listing.run(wh, |rows, total| {
-                format!("{level} {org}, {month}: {rows} generic presentations paid above (or below) the inferred price, {total} in all")
-            })
-        }
+        ValueCommand::Gbg { at: OrgMonth { level, org, month }, method, sql, format } => match method.as_str() {
+            "inferred" => {
+                let month = month.map_or_else(|| latest_ppu_month(wh), Ok)?;
+                let query = gbg_sql(&level, &org, month);
+                let listing = Listing { query, sql, format, quiet, total_column: "extra_cost_pounds" };
+                listing.run(wh, |rows, total| {
+                    format!("{level} {org}, {month}: {rows} generic presentations paid above (or below) the inferred price, {total} in all")
+                })
+            }
+            "direct" => {
+                let month = match month {
+                    Some(m) => m,
+                    None => latest_partition(wh, "prescribing_by_quantity")?,
+                };
+                let query = gbg_direct_sql(&level, &org, month).ok_or_else(|| {
+                    anyhow!("--level {level}: the direct method takes practice, pcn, sicbl, icb, region or england")
+                })?;
+                let listing = Listing { query, sql, format, quiet, total_column: "extra_cost_pounds" };
+                listing.run(wh, |rows, total| {
+                    format!("{level} {org}, {month}: {rows} generic presentations prescribed as a manufacturer's product, {total} above the Drug Tariff in all")
+                })
+            }
+            other => bail!("--method must be inferred or direct, not \"{other}\""),
+        },
         ValueCommand::Ppu { at: OrgMonth { level, org, month }, mode, min_saving, sql, format } => {
             let mode = Mode::parse(&mode)
                 .ok_or_else(|| anyhow!("--mode must be date-correct or reference, not \"{mode}\""))?;
@@ -244,6 +266,16 @@ fn output_format(format: Format) -> ipmo_warehouse::OutputFormat {
 }
 
 /// The newest month with stored PPU savings.
+/// The newest month stored in `table`.
+fn latest_partition(wh: &Warehouse, table: &str) -> Result<YearMonth> {
+    wh.manifest()?
+        .partitions(table)
+        .into_iter()
+        .filter_map(|p| p.parse().ok())
+        .max()
+        .ok_or_else(|| anyhow!("no prescribing is loaded: load a month with `ipmo ingest epd FILE`"))
+}
+
 fn latest_ppu_month(wh: &Warehouse) -> Result<YearMonth> {
     wh.manifest()?
         .partitions("ppu_savings")

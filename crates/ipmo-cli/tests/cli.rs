@@ -2180,3 +2180,65 @@ fn the_savings_ledger_agrees_with_independent_sql() {
         assert!((engine[k] - v).abs() <= 1e-8 * v.abs().max(1.0), "{k}: ledger {}, SQL {v}", engine[k]);
     }
 }
+
+/// Ghost-branded generics the direct way: the synthetic EPD names a manufacturer's product
+/// ("… (Fictional Generics Ltd)", listed at 1.3 × the Tariff) on a tenth of the rows of one
+/// generic in twenty. `ipmo value gbg --method direct` finds only those, only under generic BNF
+/// codes, and its extra cost for an ICB and for England equals independent SQL over the
+/// `prescribing_dmd` view priced pack by pack.
+#[test]
+fn direct_ghost_generics_agree_with_independent_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, wh) = (dir.path().join("input"), dir.path().join("wh"));
+    synth_and_load_months(&input, &wh, "40", "2024-03", 2);
+    load_synthetic_dmd(&input, &wh);
+    let f = |n: &str| input.join(n).to_str().unwrap().to_string();
+    ok(&ipmo(
+        &wh,
+        &["-q", "ingest", "tariff", &f("drug_tariff_part_viii_a_202403.csv"), &f("drug_tariff_part_viii_a_202404.csv")],
+    ));
+    let icb = sql_map(&wh, "SELECT MIN(code) AS code, 1 AS n FROM orgs WHERE org_type = 'icb'")
+        .into_keys()
+        .next()
+        .expect("an ICB");
+    for (level, org, key) in [("icb", icb.as_str(), icb.as_str()), ("england", "ENG", "ENG")] {
+        let out = ipmo(&wh, &["value", "gbg", "--method", "direct", "--level", level, "--org", org, "--format", "csv"]);
+        let text = ok(&out);
+        assert!(String::from_utf8_lossy(&out.stderr).contains("2024-04"), "the latest month by default");
+        let mut total = 0.0;
+        let mut rows = 0;
+        for rec in csv::Reader::from_reader(text.as_bytes()).records() {
+            let rec = rec.unwrap();
+            assert_eq!(&rec[0][9..11], "AA", "a generic code: {rec:?}");
+            assert!(rec[1].ends_with("(Fictional Generics Ltd)"), "{rec:?}");
+            assert!(
+                rec[3].parse::<f64>().unwrap() > rec[4].parse::<f64>().unwrap(),
+                "listed above the Tariff: {rec:?}"
+            );
+            total += rec[5].parse::<f64>().unwrap();
+            rows += 1;
+        }
+        assert!(rows > 0, "{level} {org}: no ghost-branded generics found");
+        let filter = if level == "icb" { format!("AND m.icb_code = '{org}'") } else { String::new() };
+        let sql = sql_map(
+            &wh,
+            &format!(
+                "SELECT '{key}' AS org, SUM(d.quantity_per_item * d.items \
+                   * (CAST(pp.price_pence AS DOUBLE) / v.quantity - CAST(t.price_pence AS DOUBLE) / t.pack_size)) / 100 \
+                 FROM prescribing_dmd d \
+                 JOIN dmd_ampp pp ON pp.apid = d.snomed_code JOIN dmd_vmpp v ON v.vppid = pp.vppid \
+                 JOIN tariff t ON t.vmpp = pp.vppid AND t.month = d.month \
+                 JOIN org_membership m ON m.practice_code = d.practice_code \
+                   AND (m.valid_from IS NULL OR m.valid_from <= d.month) AND (m.valid_to IS NULL OR m.valid_to > d.month) \
+                 JOIN practices pr ON pr.practice_code = d.practice_code AND pr.is_gp_practice \
+                 WHERE d.level = 'AMP' AND SUBSTR(d.bnf_code, 10, 2) = 'AA' AND d.month = DATE '2024-04-01' \
+                   AND d.practice_code NOT LIKE '%998' {filter}"
+            ),
+        );
+        // The command rounds each row to the penny.
+        assert!((total - sql[key]).abs() <= 0.005 * rows as f64 + 1e-9, "{level}: command £{total}, SQL £{}", sql[key]);
+    }
+    let refused = ipmo(&wh, &["value", "gbg", "--method", "guess"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--method must be inferred or direct"));
+}

@@ -186,12 +186,22 @@ fn snomed_id(kind: u64, seq: usize) -> String {
     format!("{n}1000001{}{}", if kind == 9 { "11" } else { "10" }, n % 10)
 }
 
+/// Every this-many-th generic presentation also has a manufacturer's product (a "ghost brand").
+const GHOST_EVERY: usize = 20;
+/// Share of such a presentation's EPD rows prescribed as the manufacturer's product.
+pub(crate) const GHOST_SHARE: f64 = 0.1;
+/// The manufacturer's list price against the Tariff's, and what those rows cost against the rest.
+pub(crate) const GHOST_PREMIUM: f64 = 1.3;
+
 /// One synthetic product: what the EPD names it, and its place in dm+d and the Tariff.
 pub struct Medicine {
     /// dm+d-style name (the VMP's or, for a brand, the AMP's).
     pub name: String,
     /// The id the EPD's `SNOMED_CODE` carries: the VMP's, or the AMP's for a brand.
     pub snomed_code: String,
+    /// For some generics, the AMP id of a manufacturer's product ("… (Fictional Generics Ltd)",
+    /// listed at [`GHOST_PREMIUM`] × the Tariff price) that a share of rows are prescribed as.
+    pub ghost: Option<String>,
     vpid: String,
     vmp_name: String,
     vppid: String,
@@ -284,7 +294,9 @@ impl Medicines {
                 2 => 'A',
                 _ => 'C',
             };
+            let ghost = (brand.is_none() && i % GHOST_EVERY == 7).then(|| snomed_id(6, i));
             by_presentation.push(Medicine {
+                ghost,
                 snomed_code: brand.as_ref().map_or(vpid.clone(), |b| b.0.clone()),
                 name,
                 vpid,
@@ -482,6 +494,30 @@ impl Medicines {
                     m.vppid, m.price_pence
                 );
             }
+            if let Some(apid) = &m.ghost {
+                let name = format!("{} (Fictional Generics Ltd)", m.vmp_name);
+                let appid = format!("{apid}9");
+                let _ = write!(
+                    amps,
+                    "    <AMP>\n      <APID>{apid}</APID>\n      <VPID>{}</VPID>\n      <NM>{}</NM>\n      <DESC>{}</DESC>\n      <SUPPCD>2</SUPPCD>\n      <LIC_AUTHCD>0001</LIC_AUTHCD>\n      <AVAIL_RESTRICTCD>0001</AVAIL_RESTRICTCD>\n    </AMP>\n",
+                    m.vpid,
+                    x(&name),
+                    x(&name)
+                );
+                let _ = write!(
+                    ampps,
+                    "    <AMPP>\n      <APPID>{appid}</APPID>\n      <NM>{} {} {}</NM>\n      <VPPID>{}</VPPID>\n      <APID>{apid}</APID>\n      <LEGAL_CATCD>0003</LEGAL_CATCD>\n    </AMPP>\n",
+                    x(&name),
+                    m.pack.0,
+                    m.pack.1,
+                    m.vppid
+                );
+                let _ = write!(
+                    prices,
+                    "    <PRICE_INFO>\n      <APPID>{appid}</APPID>\n      <PRICE>{}</PRICE>\n      <PRICE_BASISCD>0001</PRICE_BASISCD>\n    </PRICE_INFO>\n",
+                    (m.price_pence as f64 * GHOST_PREMIUM).round() as i64
+                );
+            }
             if let Some((apid, name)) = &m.brand {
                 let _ = write!(
                     amps,
@@ -547,7 +583,7 @@ impl Medicines {
                 ("0003", "Part VIIIA Category M"),
             ]),
         );
-        table("SUPPLIER", &pairs(&[("1", "Synthetic Pharma Ltd")]));
+        table("SUPPLIER", &pairs(&[("1", "Synthetic Pharma Ltd"), ("2", "Fictional Generics Ltd")]));
         table("LICENSING_AUTHORITY", &pairs(&[("0001", "Medicines - MHRA/EMA")]));
         table("AVAILABILITY_RESTRICTION", &pairs(&[("0001", "None")]));
         table("LEGAL_CATEGORY", &pairs(&[("0003", "POM")]));

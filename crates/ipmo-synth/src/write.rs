@@ -1,7 +1,7 @@
 //! Writing the synthetic system as the real files.
 
 use crate::catalogue::{Catalogue, Kind};
-use crate::medicines::Medicines;
+use crate::medicines::{GHOST_PREMIUM, GHOST_SHARE, Medicines};
 use crate::system::{Practice, SynthSystem, quinary};
 use crate::{SynthConfig, SynthError, csv_field, io_err};
 use ipmo_domain::YearMonth;
@@ -282,8 +282,16 @@ fn write_epd_month(
                     None => pi,
                 };
                 let pres = &cat.presentations[pi];
-                let nic_pence =
-                    (total_q * pres.nic_pence_per_unit * price_factors[pi] * p.price_factor).round().max(0.0) as i64;
+                // A share of a ghost-branded generic's rows name the manufacturer's product and
+                // cost its higher price (a second fixed draw, again not from the random stream).
+                let ghost_draw = (hash(p.formulary_seed ^ 0x9e37 ^ (pi as u64) << 8, u64::from(t) * 64 + j as u64)
+                    >> 11) as f64
+                    / (1u64 << 53) as f64;
+                let ghost = meds.by_presentation[pi].ghost.as_deref().filter(|_| ghost_draw < GHOST_SHARE);
+                let premium = if ghost.is_some() { GHOST_PREMIUM } else { 1.0 };
+                let nic_pence = (total_q * pres.nic_pence_per_unit * price_factors[pi] * p.price_factor * premium)
+                    .round()
+                    .max(0.0) as i64;
                 let cost_e5 = (nic_pence as f64 * 1000.0 * pres.cost_ratio).round() as i64;
                 line.clear();
                 line.push_str(&prefix);
@@ -298,7 +306,7 @@ fn write_epd_month(
                     cost_e5 / 100_000,
                     cost_e5 % 100_000,
                     if unidentified { "Y" } else { "N" },
-                    meds.by_presentation[pi].snomed_code
+                    ghost.unwrap_or(&meds.by_presentation[pi].snomed_code)
                 );
                 w.write_all(line.as_bytes()).map_err(&err)?;
                 rows += 1;

@@ -608,6 +608,30 @@ pub fn gbg_sql(org_type: &str, org_code: &str, month: YearMonth) -> String {
     )
 }
 
+/// Ghost-branded generics the direct way, from the EPD's SNOMED column: the rows of a generic BNF
+/// code whose product is an AMP (a generic prescribed or dispensed under a manufacturer's name),
+/// in `month`, for the standard practices counted towards the organisation then. Each AMP's extra
+/// cost is its quantity × (its list price per unit, the lowest of its packs in dm+d, less the
+/// month's Drug Tariff price per unit, the lowest of the VMP's packs). What `ipmo value gbg
+/// --method direct` runs and prints with `--sql`. None for a custom group level, which this
+/// query does not resolve (the inferred method's stored table covers groups).
+pub fn gbg_direct_sql(org_type: &str, org_code: &str, month: YearMonth) -> Option<String> {
+    use crate::medicine::quote;
+    let org = quote(&org_code.to_ascii_uppercase());
+    let filter = match ipmo_domain::practice::OrgLevel::parse(org_type)? {
+        ipmo_domain::practice::OrgLevel::Practice => format!("UPPER(m.practice_code) = {org}"),
+        ipmo_domain::practice::OrgLevel::Pcn => format!("UPPER(m.pcn_code) = {org}"),
+        ipmo_domain::practice::OrgLevel::Sicbl => format!("UPPER(m.sicbl_code) = {org}"),
+        ipmo_domain::practice::OrgLevel::Icb => format!("UPPER(m.icb_code) = {org}"),
+        ipmo_domain::practice::OrgLevel::Region => format!("UPPER(m.region_code) = {org}"),
+        ipmo_domain::practice::OrgLevel::England => "TRUE".to_string(),
+    };
+    let m = month.first_day().format("%Y-%m-%d");
+    Some(format!(
+        "WITH rx AS (SELECT q.practice_code, q.bnf_code, COALESCE(h.new_id, q.snomed_code) AS apid,            q.quantity_per_item * q.items AS quantity            FROM prescribing_by_quantity q LEFT JOIN dmd_id_history h ON h.old_id = q.snomed_code            WHERE q.month = DATE '{m}' AND SUBSTR(q.bnf_code, 10, 2) = 'AA'),          members AS (SELECT DISTINCT m.practice_code FROM org_membership m            JOIN practices p ON p.practice_code = m.practice_code AND p.is_gp_practice            WHERE (m.valid_from IS NULL OR m.valid_from <= DATE '{m}') AND (m.valid_to IS NULL OR m.valid_to > DATE '{m}')            AND m.practice_code NOT LIKE '%998' AND {filter}),          amp_price AS (SELECT pp.apid, MIN(CAST(pp.price_pence AS DOUBLE) / v.quantity) AS ppu            FROM dmd_ampp pp JOIN dmd_vmpp v ON v.vppid = pp.vppid            WHERE pp.price_pence IS NOT NULL AND v.quantity > 0 GROUP BY pp.apid),          tariff_price AS (SELECT vmp, MIN(CAST(price_pence AS DOUBLE) / pack_size) AS ppu FROM tariff            WHERE month = DATE '{m}' AND pack_size > 0 GROUP BY vmp)          SELECT rx.bnf_code, a.name AS dispensed_as, SUM(rx.quantity) AS quantity,            ROUND(ap.ppu, 4) AS amp_ppu_pence, ROUND(t.ppu, 4) AS tariff_ppu_pence,            ROUND(SUM(rx.quantity) * (ap.ppu - t.ppu) / 100, 2) AS extra_cost_pounds          FROM rx JOIN members mb ON mb.practice_code = rx.practice_code          JOIN dmd_amp a ON a.apid = rx.apid          JOIN amp_price ap ON ap.apid = a.apid          JOIN tariff_price t ON t.vmp = a.vpid          GROUP BY rx.bnf_code, a.name, ap.ppu, t.ppu          ORDER BY extra_cost_pounds DESC, rx.bnf_code, a.name"
+    ))
+}
+
 /// The SQL that lists an organisation's PPU opportunities in a month under `mode`, largest
 /// saving first, keeping sets whose saving reaches `min_saving_pence`: what `ipmo value ppu`
 /// runs and prints with `--sql`, so any figure it shows can be checked.
