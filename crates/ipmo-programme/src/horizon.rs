@@ -116,18 +116,39 @@ pub struct Offer {
     pub expected: YearMonth,
 }
 
+/// Every presentation's national items in the latest months and in the months they are compared
+/// with, and the month each was first prescribed: national, so worked out once per release (a
+/// national index reads several months of rows for it) and shared by every organisation's offers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NationalActivity {
+    /// First month held.
+    pub first: YearMonth,
+    /// The latest [`RUN_RATE_MONTHS`] months.
+    pub window: (YearMonth, YearMonth),
+    /// The same months a year before when held (seasonality), else the months just before.
+    pub before: (YearMonth, YearMonth),
+    /// One entry per presentation.
+    pub presentations: Vec<ipmo_index::Activity>,
+}
+
+/// Works out [`NationalActivity`]; None when no prescribing is loaded.
+pub fn national_activity(index: &PrescribingIndex) -> Result<Option<NationalActivity>, String> {
+    let (Some(&first), Some(&last)) = (index.months.first(), index.months.last()) else { return Ok(None) };
+    let window = (last.minus(RUN_RATE_MONTHS - 1), last);
+    let year_before = (window.0.minus(12), last.minus(12));
+    let before = if year_before.0 >= first { year_before } else { (window.0.minus(3), window.0.minus(1)) };
+    let presentations = index.presentation_activity(window, before).map_err(|e| e.to_string())?;
+    Ok(Some(NationalActivity { first, window, before, presentations }))
+}
+
 /// What the data offer for `org`'s horizon scan: new presentations and the fastest-growing ones
-/// nationally, and the organisation's largest Drug Tariff changes and concessions this month.
-pub fn offers(r: &Release, org: &str) -> Result<Vec<Offer>, String> {
-    let index = r.index.as_ref().ok_or("The prescribing index is not loaded.")?;
+/// nationally (from `activity`), and the organisation's largest Drug Tariff changes and
+/// concessions this month.
+pub fn offers(r: &Release, org: &str, activity: Option<&NationalActivity>) -> Vec<Offer> {
     let name = |code: &str| r.bnf_name(code).unwrap_or(code).to_string();
     let mut out = Vec::new();
-    if let (Some(&first), Some(&last)) = (index.months.first(), index.months.last()) {
-        let window = (last.minus(RUN_RATE_MONTHS - 1), last);
-        // The same months a year before when held (seasonality), else the months just before.
-        let year_before = (window.0.minus(12), last.minus(12));
-        let before = if year_before.0 >= first { year_before } else { (window.0.minus(3), window.0.minus(1)) };
-        let activity = index.presentation_activity(window, before).map_err(|e| e.to_string())?;
+    if let Some(NationalActivity { first, window, before, presentations: activity }) = activity {
+        let (first, window, before, last) = (*first, *window, *before, window.1);
         let mut new: Vec<_> = activity.iter().filter(|a| a.first_month > first && a.first_month >= window.0).collect();
         new.sort_by(|a, b| b.items.cmp(&a.items).then(a.code.cmp(&b.code)));
         out.extend(new.into_iter().take(OFFERS_PER_KIND).map(|a| Offer {
@@ -194,7 +215,7 @@ pub fn offers(r: &Release, org: &str) -> Result<Vec<Offer>, String> {
             }
         }));
     }
-    Ok(out)
+    out
 }
 
 /// A percentage with its sign: `+25`, `−80`.
@@ -287,7 +308,8 @@ mod tests {
         changes.add_cost("icb", "I1", may, cost("0212000B0AAAAAA", 10.0, 30.0, 200.0));
         b.price_changes(changes.finish());
         let r = b.finish();
-        let offers = offers(&r, "I1").unwrap();
+        let activity = national_activity(r.index.as_ref().unwrap()).unwrap();
+        let offers = offers(&r, "I1", activity.as_ref());
         let got: Vec<(&str, &str, f64)> =
             offers.iter().map(|o| (o.category, o.code.as_str(), o.price_change_pct)).collect();
         // Window March–May against December–February (no year before is held): the old product

@@ -200,7 +200,7 @@ pub struct Medicine {
     /// The id the EPD's `SNOMED_CODE` carries: the VMP's, or the AMP's for a brand.
     pub snomed_code: String,
     /// For some generics, the AMP id of a manufacturer's product ("… (Fictional Generics Ltd)",
-    /// listed at [`GHOST_PREMIUM`] × the Tariff price) that a share of rows are prescribed as.
+    /// listed at 1.3 × the Tariff price) that a share of rows are prescribed as.
     pub ghost: Option<String>,
     vpid: String,
     vmp_name: String,

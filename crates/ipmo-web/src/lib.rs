@@ -61,12 +61,24 @@ pub struct AppState {
     /// The governance workspace, when a store is attached.
     pub governance: Option<Governance>,
     cache: PageCache,
+    /// National presentation activity for the horizon scan's signals, worked out on first use.
+    activity: std::sync::OnceLock<Result<Option<ipmo_programme::horizon::NationalActivity>, String>>,
 }
 
 impl AppState {
     /// State serving `release` (the dashboard only).
     pub fn new(release: Release) -> Self {
-        Self { release, governance: None, cache: PageCache::default() }
+        Self { release, governance: None, cache: PageCache::default(), activity: Default::default() }
+    }
+
+    /// The release's national presentation activity, worked out by the first request that needs
+    /// it (a national index reads several months of rows) and kept for the release's life.
+    pub(crate) fn activity(&self) -> Result<Option<&ipmo_programme::horizon::NationalActivity>, &str> {
+        let found = self.activity.get_or_init(|| match &self.release.index {
+            Some(index) => ipmo_programme::horizon::national_activity(index),
+            None => Err("The prescribing index is not loaded.".into()),
+        });
+        found.as_ref().map(Option::as_ref).map_err(String::as_str)
     }
 
     /// State serving `release` and the governance workspace kept in `store`.
@@ -76,7 +88,7 @@ impl AppState {
         settings: GovSettings,
     ) -> Self {
         let governance = Governance { store, settings, limiter: Default::default() };
-        Self { release, governance: Some(governance), cache: PageCache::default() }
+        Self { release, governance: Some(governance), cache: PageCache::default(), activity: Default::default() }
     }
 }
 

@@ -115,7 +115,7 @@ pub(super) async fn list(
         "stakeholder" => super::views::stakeholder_grid(&records),
         "scheme" if !archived => super::value::ledger(&s.release, &records),
         "horizon" if !archived => {
-            super::value::horizon_scan(&s.release, &records, p.get("org"), session.user.role >= Role::Editor)
+            super::value::horizon_scan(&s, &records, p.get("org"), session.user.role >= Role::Editor)
         }
         _ => html! {},
     };

@@ -5,6 +5,7 @@
 //! and the assurance framework reach the same ones.
 
 use super::cells::name_of;
+use crate::Shared;
 use crate::charts::{self, Line};
 use crate::format::{long_month, number, pounds};
 use crate::layout;
@@ -245,7 +246,8 @@ pub(super) fn horizon_panel(r: &Release, rec: &Record) -> Markup {
 
 /// The annual horizon scan above the list of items: items by financial year with totals, then
 /// the data's offers for `org`.
-pub(super) fn horizon_scan(r: &Release, items: &[Record], org: Option<&str>, editor: bool) -> Markup {
+pub(super) fn horizon_scan(s: &Shared, items: &[Record], org: Option<&str>, editor: bool) -> Markup {
+    let r = &s.release;
     let hk = kinds::kind("horizon").expect("horizon");
     let mut years: BTreeMap<String, Vec<SizedItem>> = BTreeMap::new();
     for rec in items {
@@ -299,7 +301,7 @@ pub(super) fn horizon_scan(r: &Release, items: &[Record], org: Option<&str>, edi
                 }))
             }
         }
-        @if let Some(org) = org { (offers(r, items, &org, editor)) }
+        @if let Some(org) = org { (offers(s, items, &org, editor)) }
     }
 }
 
@@ -313,10 +315,13 @@ fn year_anchor(year: &str) -> String {
 
 /// The data's suggestions for the register, each with a link that opens the new-item form
 /// filled in: saving it is the acceptance.
-fn offers(r: &Release, items: &[Record], org: &str, editor: bool) -> Markup {
+fn offers(s: &Shared, items: &[Record], org: &str, editor: bool) -> Markup {
+    let r = &s.release;
     let hk = kinds::kind("horizon").expect("horizon");
-    let name = r.org(org).map_or(org.to_string(), |o| o.name.clone());
-    let found = horizon::offers(r, org);
+    let Some(name) = r.org(org).map(|o| o.name.clone()) else {
+        return html! { h2 { "Signals in the data" } p { "There is no organisation with the code \"" (org) "\" in this data." } };
+    };
+    let found = s.activity().map(|activity| horizon::offers(r, org, activity));
     let in_register = |o: &Offer| {
         items.iter().find(|x| {
             x.text("codes").split(", ").any(|c| o.code.starts_with(c) && !c.is_empty())
