@@ -452,8 +452,9 @@ pub(super) async fn plans(State(s): State<Shared>, headers: HeaderMap, p: crate:
         return WebError::BadParameter("plan".into(), format!("must be one of {}", kinds::PLANS.join(", ")))
             .into_response();
     };
-    let [aims, workstreams, milestones, opportunities] =
-        or_reply!(current_records(g, ["aim", "workstream", "milestone", "opportunity"]).await);
+    let [aims, workstreams, milestones, opportunities, schemes] =
+        or_reply!(current_records(g, ["aim", "workstream", "milestone", "opportunity", "scheme"]).await);
+    let sk = kinds::kind("scheme").expect("scheme");
     let today = g.settings.today();
     let names = Names::empty(today);
     let wk = kinds::kind("workstream").expect("workstream");
@@ -480,6 +481,13 @@ pub(super) async fn plans(State(s): State<Shared>, headers: HeaderMap, p: crate:
                                 ul.plain { @for m in milestones.iter().filter(|m| m.int("workstream") == Some(w.id)) {
                                     li { (date_cell(m, "due", today)) " · " a href=(format!("/gov/milestone/{}", m.id)) { (m.text("title")) } " · " (m.text("status")) }
                                 } }
+                                @let delivered: Vec<&Record> = schemes.iter().filter(|x| x.int("workstream") == Some(w.id)).collect();
+                                @if !delivered.is_empty() {
+                                    p.hint { "Savings schemes, RAG computed from the prescribing:" }
+                                    ul.plain { @for x in delivered {
+                                        li { (rag_tag(scheme_rag(r, x).0)) " " a href=(format!("/gov/scheme/{}", x.id)) { (sk.reference(x.id)) " " (x.text("title")) } }
+                                    } }
+                                }
                             }
                         }
                     }
