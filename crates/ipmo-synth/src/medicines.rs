@@ -494,12 +494,17 @@ impl Medicines {
                     m.vppid, m.price_pence
                 );
             }
-            if let Some(apid) = &m.ghost {
-                let name = format!("{} (Fictional Generics Ltd)", m.vmp_name);
+            // A manufacturer's generic, listed above the Tariff, and a brand, at half as much again.
+            let ghost = m.ghost.as_ref().map(|apid| {
+                let price = (m.price_pence as f64 * GHOST_PREMIUM).round() as i64;
+                (apid.as_str(), format!("{} (Fictional Generics Ltd)", m.vmp_name), 2, price)
+            });
+            let brand = m.brand.as_ref().map(|(apid, name)| (apid.as_str(), name.clone(), 1, m.price_pence * 3 / 2));
+            for (apid, name, supplier, price) in ghost.into_iter().chain(brand) {
                 let appid = format!("{apid}9");
                 let _ = write!(
                     amps,
-                    "    <AMP>\n      <APID>{apid}</APID>\n      <VPID>{}</VPID>\n      <NM>{}</NM>\n      <DESC>{}</DESC>\n      <SUPPCD>2</SUPPCD>\n      <LIC_AUTHCD>0001</LIC_AUTHCD>\n      <AVAIL_RESTRICTCD>0001</AVAIL_RESTRICTCD>\n    </AMP>\n",
+                    "    <AMP>\n      <APID>{apid}</APID>\n      <VPID>{}</VPID>\n      <NM>{}</NM>\n      <DESC>{}</DESC>\n      <SUPPCD>{supplier}</SUPPCD>\n      <LIC_AUTHCD>0001</LIC_AUTHCD>\n      <AVAIL_RESTRICTCD>0001</AVAIL_RESTRICTCD>\n    </AMP>\n",
                     m.vpid,
                     x(&name),
                     x(&name)
@@ -514,31 +519,7 @@ impl Medicines {
                 );
                 let _ = write!(
                     prices,
-                    "    <PRICE_INFO>\n      <APPID>{appid}</APPID>\n      <PRICE>{}</PRICE>\n      <PRICE_BASISCD>0001</PRICE_BASISCD>\n    </PRICE_INFO>\n",
-                    (m.price_pence as f64 * GHOST_PREMIUM).round() as i64
-                );
-            }
-            if let Some((apid, name)) = &m.brand {
-                let _ = write!(
-                    amps,
-                    "    <AMP>\n      <APID>{apid}</APID>\n      <VPID>{}</VPID>\n      <NM>{}</NM>\n      <DESC>{}</DESC>\n      <SUPPCD>1</SUPPCD>\n      <LIC_AUTHCD>0001</LIC_AUTHCD>\n      <AVAIL_RESTRICTCD>0001</AVAIL_RESTRICTCD>\n    </AMP>\n",
-                    m.vpid,
-                    x(name),
-                    x(name)
-                );
-                let appid = format!("{apid}9");
-                let _ = write!(
-                    ampps,
-                    "    <AMPP>\n      <APPID>{appid}</APPID>\n      <NM>{} {} {}</NM>\n      <VPPID>{}</VPPID>\n      <APID>{apid}</APID>\n      <LEGAL_CATCD>0003</LEGAL_CATCD>\n    </AMPP>\n",
-                    x(name),
-                    m.pack.0,
-                    m.pack.1,
-                    m.vppid
-                );
-                let _ = write!(
-                    prices,
-                    "    <PRICE_INFO>\n      <APPID>{appid}</APPID>\n      <PRICE>{}</PRICE>\n      <PRICE_BASISCD>0001</PRICE_BASISCD>\n    </PRICE_INFO>\n",
-                    m.price_pence * 3 / 2
+                    "    <PRICE_INFO>\n      <APPID>{appid}</APPID>\n      <PRICE>{price}</PRICE>\n      <PRICE_BASISCD>0001</PRICE_BASISCD>\n    </PRICE_INFO>\n"
                 );
             }
         }

@@ -206,11 +206,9 @@ fn ppu() -> ipmo_release::ppu::Ppu {
     p
 }
 
-/// Two months of prescribing for the two practices: F83001 (1,000 patients) 30 amoxicillin and
-/// 10 cefalexin items a month, F83002 (3,000 patients) 20 and 20.
-fn index(start: YearMonth) -> ipmo_index::PrescribingIndex {
-    let mut b = IndexBuilder::new();
-    let practice = |code: &str, list: f64| PracticeMonth {
+/// A practice of Camden South PCN in North Central London ICB with `list` patients.
+fn practice(code: &str, list: f64) -> PracticeMonth {
+    PracticeMonth {
         code: code.into(),
         pcn: Some("U12345".into()),
         sicbl: "93C".into(),
@@ -219,7 +217,13 @@ fn index(start: YearMonth) -> ipmo_index::PrescribingIndex {
         list_size: Some(list),
         star_pu: None,
         age_bands: None,
-    };
+    }
+}
+
+/// Two months of prescribing for the two practices: F83001 (1,000 patients) 30 amoxicillin and
+/// 10 cefalexin items a month, F83002 (3,000 patients) 20 and 20.
+fn index(start: YearMonth) -> ipmo_index::PrescribingIndex {
+    let mut b = IndexBuilder::new();
     let items = |n: i64| Amounts {
         items: n,
         quantity: n as f64 * 21.0,
@@ -246,16 +250,6 @@ fn index(start: YearMonth) -> ipmo_index::PrescribingIndex {
 /// and December F83001 moves to 500/500 and F83002 to 200/800.
 fn switch_index(start: YearMonth) -> ipmo_index::PrescribingIndex {
     let mut b = IndexBuilder::new();
-    let practice = |code: &str, list: f64| PracticeMonth {
-        code: code.into(),
-        pcn: Some("U12345".into()),
-        sicbl: "93C".into(),
-        icb: "QMJ".into(),
-        region: "Y56".into(),
-        list_size: Some(list),
-        star_pu: None,
-        age_bands: None,
-    };
     let units = |q: f64, pence: i64| Amounts {
         items: 10,
         quantity: q,
