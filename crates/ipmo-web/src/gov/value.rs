@@ -226,17 +226,12 @@ pub(super) fn scheme_panel(r: &Release, rec: &Record) -> Markup {
     }
 }
 
-/// A horizon item's impact, or why it cannot be sized.
-fn impact_of(r: &Release, rec: &Record) -> Result<Impact, String> {
-    horizon::impact(r, rec)
-}
-
 /// What a horizon item's page shows: the impact and how it was reached.
 pub(super) fn horizon_panel(r: &Release, rec: &Record) -> Markup {
     let pct = rec.number("price_change_pct").unwrap_or(0.0);
     html! {
         h2 { "Impact a year, computed" }
-        @match impact_of(r, rec) {
+        @match horizon::impact(r, rec) {
             Ok(i) => { p.headline { strong { (pounds(i.impact)) } @if i.impact >= 0.0 { " cost pressure a year" } @else { " saving a year" } } p { (i.explain(pct)) } }
             Err(e) => { p { "Not sized: " (e) } }
         }
@@ -252,7 +247,7 @@ pub(super) fn horizon_scan(s: &Shared, items: &[Record], org: Option<&str>, edit
     let mut years: BTreeMap<String, Vec<SizedItem>> = BTreeMap::new();
     for rec in items {
         let year = rec.text("expected").get(..7).and_then(|m| m.parse::<YearMonth>().ok()).map(ledger::financial_year);
-        years.entry(year.unwrap_or_else(|| "No date".into())).or_default().push((rec, impact_of(r, rec)));
+        years.entry(year.unwrap_or_else(|| "No date".into())).or_default().push((rec, horizon::impact(r, rec)));
     }
     let sums = |list: &[SizedItem]| {
         list.iter()
