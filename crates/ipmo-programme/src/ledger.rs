@@ -156,11 +156,20 @@ struct Cell {
     patients: f64,
 }
 
-/// Measures a scheme's saving from the release's prescribing index.
-pub fn realise(r: &Release, rec: &Record) -> Result<Realisation, String> {
+/// A scheme read from its record and its saving, or why it could not be measured.
+pub type Measurement = Result<(Scheme, Realisation), String>;
+
+/// Reads a scheme record and measures it.
+pub fn measure(r: &Release, rec: &Record) -> Measurement {
     let scheme = Scheme::of_record(r, rec)?;
     let index = r.index.as_ref().ok_or("The prescribing index is not loaded, so savings cannot be measured.")?;
-    realise_scheme(index, r.imd_quintiles(), &scheme)
+    let real = realise_scheme(index, r.imd_quintiles(), &scheme)?;
+    Ok((scheme, real))
+}
+
+/// Measures a scheme's saving from the release's prescribing index.
+pub fn realise(r: &Release, rec: &Record) -> Result<Realisation, String> {
+    measure(r, rec).map(|(_, real)| real)
 }
 
 /// The computation itself, on an index and each practice's IMD quintile.

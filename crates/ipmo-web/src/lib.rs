@@ -61,6 +61,10 @@ pub struct AppState {
     /// The governance workspace, when a store is attached.
     pub governance: Option<Governance>,
     cache: PageCache,
+    /// Savings schemes measured, by record id and version: a scheme's figures change only with
+    /// its record or the release, so each is measured once (the ledger, assurance, status and
+    /// plan pages all read them).
+    schemes: std::sync::Mutex<std::collections::HashMap<(i64, i64), Arc<ipmo_programme::ledger::Measurement>>>,
     /// National presentation activity for the horizon scan's signals, worked out on first use.
     activity: std::sync::OnceLock<Result<Option<ipmo_programme::horizon::NationalActivity>, String>>,
 }
@@ -68,7 +72,30 @@ pub struct AppState {
 impl AppState {
     /// State serving `release` (the dashboard only).
     pub fn new(release: Release) -> Self {
-        Self { release, governance: None, cache: PageCache::default(), activity: Default::default() }
+        Self {
+            release,
+            governance: None,
+            cache: PageCache::default(),
+            schemes: Default::default(),
+            activity: Default::default(),
+        }
+    }
+
+    /// A savings scheme measured from the release, once per record version.
+    pub(crate) fn scheme(&self, rec: &ipmo_governance::store::Record) -> Arc<ipmo_programme::ledger::Measurement> {
+        let key = (rec.id, rec.version);
+        let lock = || self.schemes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(found) = lock().get(&key) {
+            return found.clone();
+        }
+        let measured = Arc::new(ipmo_programme::ledger::measure(&self.release, rec));
+        let mut memo = lock();
+        // Bounded: a record's older versions are never asked for again.
+        if memo.len() >= MAX_SCHEMES_MEMO {
+            memo.clear();
+        }
+        memo.insert(key, measured.clone());
+        measured
     }
 
     /// The release's national presentation activity, worked out by the first request that needs
@@ -88,9 +115,12 @@ impl AppState {
         settings: GovSettings,
     ) -> Self {
         let governance = Governance { store, settings, limiter: Default::default() };
-        Self { release, governance: Some(governance), cache: PageCache::default(), activity: Default::default() }
+        Self { governance: Some(governance), ..Self::new(release) }
     }
 }
+
+/// Most scheme measurements kept; past this the memo starts afresh.
+const MAX_SCHEMES_MEMO: usize = 10_000;
 
 /// Most bytes of rendered responses kept; past this the cache starts afresh.
 const CACHE_BYTES: usize = 256 << 20;

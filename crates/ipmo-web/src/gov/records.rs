@@ -113,7 +113,7 @@ pub(super) async fn list(
         "risk" => or_reply!(super::views::risk_register(&s, g, &records).await.map_err(store_error)),
         // (The grid leaves out archived stakeholders itself.)
         "stakeholder" => super::views::stakeholder_grid(&records),
-        "scheme" if !archived => super::value::ledger(&s.release, &records),
+        "scheme" if !archived => super::value::ledger(&s, &records),
         "horizon" if !archived => {
             super::value::horizon_scan(&s, &records, p.get("org"), session.user.role >= Role::Editor)
         }

@@ -5,45 +5,36 @@
 //! and the assurance framework reach the same ones.
 
 use super::cells::name_of;
-use crate::Shared;
 use crate::charts::{self, Line};
 use crate::format::{long_month, number, pounds};
 use crate::layout;
 use crate::params::urlencode;
+use crate::{AppState, Shared};
 use ipmo_domain::YearMonth;
 use ipmo_governance::kinds;
 use ipmo_governance::store::Record;
 use ipmo_programme::horizon::{self, Impact, Offer};
+use ipmo_programme::ledger::Measurement;
 use ipmo_programme::ledger::{self, AMBER_FROM, GREEN_FROM, LedgerYear, Realisation, Scheme, SchemeType};
 use ipmo_release::Release;
 use maud::{Markup, PreEscaped, html};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Quintile labels, `[unknown, 1, …, 5]` as [`Realisation::by_quintile`] holds them.
 const QUINTILES: [&str; 6] = ["IMD not known", "1 (most deprived)", "2", "3", "4", "5 (least deprived)"];
 
 /// A scheme and its measured saving (or why it could not be measured).
-pub(super) struct Measured<'a> {
-    pub rec: &'a Record,
-    pub result: Result<(Scheme, Realisation), String>,
-}
-
-/// Measures every scheme.
-pub(super) fn measure<'a>(r: &Release, schemes: &'a [Record]) -> Vec<Measured<'a>> {
-    schemes
-        .iter()
-        .map(|rec| Measured {
-            rec,
-            result: Scheme::of_record(r, rec).and_then(|s| ledger::realise(r, rec).map(|real| (s, real))),
-        })
-        .collect()
+struct Measured<'a> {
+    rec: &'a Record,
+    result: Arc<Measurement>,
 }
 
 /// A scheme's RAG for the assurance framework (None when it cannot be measured yet).
-pub(super) fn scheme_rag(r: &Release, rec: &Record) -> (Option<&'static str>, String) {
-    match ledger::realise(r, rec) {
-        Ok(real) => (real.rag, real.why),
-        Err(e) => (None, e),
+pub(super) fn scheme_rag(s: &AppState, rec: &Record) -> (Option<&'static str>, String) {
+    match s.scheme(rec).as_ref() {
+        Ok((_, real)) => (real.rag, real.why.clone()),
+        Err(e) => (None, e.clone()),
     }
 }
 
@@ -78,14 +69,15 @@ fn cumulative_chart(id: &str, title: &str, months: &BTreeMap<YearMonth, (f64, f6
 }
 
 /// The savings ledger above the list of schemes.
-pub(super) fn ledger(r: &Release, schemes: &[Record]) -> Markup {
+pub(super) fn ledger(s: &AppState, schemes: &[Record]) -> Markup {
+    let r = &s.release;
     let sk = kinds::kind("scheme").expect("scheme");
     if schemes.is_empty() {
         return html! { p { "No savings schemes yet." } };
     }
-    let measured = measure(r, schemes);
+    let measured: Vec<Measured> = schemes.iter().map(|rec| Measured { rec, result: s.scheme(rec) }).collect();
     let ok: Vec<(&Record, &Scheme, &Realisation)> =
-        measured.iter().filter_map(|m| m.result.as_ref().ok().map(|(s, real)| (m.rec, s, real))).collect();
+        measured.iter().filter_map(|m| m.result.as_ref().as_ref().ok().map(|(s, real)| (m.rec, s, real))).collect();
     let (realised, planned): (f64, f64) =
         ok.iter().fold((0.0, 0.0), |a, (_, _, x)| (a.0 + x.realised, a.1 + x.planned));
     let mut by_month: BTreeMap<YearMonth, (f64, f64)> = BTreeMap::new();
@@ -125,7 +117,7 @@ pub(super) fn ledger(r: &Release, schemes: &[Record]) -> Markup {
                         td { (r.org(m.rec.text("org")).map_or(m.rec.text("org"), |o| o.name.as_str())) }
                         td { (m.rec.text("start")) }
                         td.num { (pounds(m.rec.number("planned_annual").unwrap_or(0.0))) }
-                        @match &m.result {
+                        @match m.result.as_ref() {
                             Ok((_, real)) => { td.num { (pounds(real.planned)) } td.num { (pounds(real.realised)) } td { (rag_tag(real.rag)) } }
                             Err(e) => { td colspan="3" { "Not measured: " (e) } }
                         }
@@ -173,10 +165,10 @@ fn quintile_table(caption: &str, quintiles: &[f64; 6]) -> Markup {
 
 /// What a scheme's page shows: RAG, method, baseline, the cumulative chart, each month, the
 /// quintile split, and the commands that reproduce the monthly sums.
-pub(super) fn scheme_panel(r: &Release, rec: &Record) -> Markup {
-    let result = Scheme::of_record(r, rec).and_then(|s| ledger::realise(r, rec).map(|real| (s, real)));
-    let (s, real) = match result {
-        Ok(x) => x,
+pub(super) fn scheme_panel(state: &AppState, rec: &Record) -> Markup {
+    let result = state.scheme(rec);
+    let (s, real) = match result.as_ref() {
+        Ok((s, real)) => (s, real),
         Err(e) => return html! { h2 { "Saving, measured" } p { "Not measured: " (e) } },
     };
     let mut by_month: BTreeMap<YearMonth, (f64, f64)> = BTreeMap::new();

@@ -8,7 +8,7 @@ use super::access::{Access, current_records, gov_page, require, store_error};
 use super::cells::{Names, cell, date_cell, name_of};
 use super::value::{rag_tag, scheme_rag};
 use crate::layout;
-use crate::{Shared, WebError};
+use crate::{AppState, Shared, WebError};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -165,7 +165,7 @@ pub(super) async fn status(s: &Shared, g: &Governance) -> Result<Markup, StoreEr
     let red: Vec<String> =
         standards.iter().filter(|x| standard_rag(r, x).rag == Some("Red")).map(|x| name("standard", x)).collect();
     let off_plan: Vec<String> =
-        schemes.iter().filter(|x| scheme_rag(r, x).0 == Some("Red")).map(|x| name("scheme", x)).collect();
+        schemes.iter().filter(|x| scheme_rag(s, x).0 == Some("Red")).map(|x| name("scheme", x)).collect();
     let late = |list: &[Record], k: &str| -> Vec<String> {
         list.iter().filter(|x| ipmo_governance::due::overdue(x, today).is_some()).map(|x| name(k, x)).collect()
     };
@@ -284,7 +284,7 @@ pub(super) async fn record_panel(s: &Shared, g: &Governance, kind: &Kind, rec: &
                     a href=(format!("/measure/{}/org/{}", rec.text("measure"), rec.text("org"))) { "See the SPC chart" } "." }
             }
         }
-        "scheme" => super::value::scheme_panel(r, rec),
+        "scheme" => super::value::scheme_panel(s, rec),
         "horizon" => super::value::horizon_panel(r, rec),
         "watch" => {
             let sig = watch_signal(r, rec);
@@ -319,8 +319,8 @@ pub(super) async fn assurance(State(s): State<Shared>, headers: HeaderMap) -> Re
         html! {
             h1 { "Assurance framework" }
             p.lede { "For each aim: the principal risks that threaten it, their key controls and gaps, the sources of assurance by line of defence, and the performance standards and savings schemes whose RAG is computed from the data." }
-            (framework_summary(r, &f))
-            (framework_by_aim(r, &f))
+            (framework_summary(&s, &f))
+            (framework_by_aim(&s, &f))
             @if !unlinked.is_empty() { h2 { "Standards not tied to an aim" } (standards_table(r, &f.names, unlinked, "not tied to an aim")) }
         },
     )
@@ -337,7 +337,8 @@ struct Framework {
 }
 
 /// Each aim's standards by computed RAG, and its highest current principal risk.
-fn framework_summary(r: &Release, f: &Framework) -> Markup {
+fn framework_summary(s: &AppState, f: &Framework) -> Markup {
+    let r = &s.release;
     let (aims, risks, standards) = (&f.aims, &f.risks, &f.standards);
     let rk = kinds::kind("risk").expect("risk");
     html! {
@@ -349,7 +350,7 @@ fn framework_summary(r: &Release, f: &Framework) -> Markup {
             thead { tr { th scope="col" { "Aim" } th scope="col" { "Overall" } th scope="col" .num { "Red" } th scope="col" .num { "Amber" } th scope="col" .num { "Green" } th scope="col" .num { "No data" } th scope="col" { "Highest principal risk" } } }
             tbody { @for aim in aims {
                 @let rags: Vec<Option<&str>> = standards.iter().filter(|x| x.int("aim") == Some(aim.id)).map(|x| standard_rag(r, x).rag)
-                    .chain(f.schemes.iter().filter(|x| x.int("aim") == Some(aim.id)).map(|x| scheme_rag(r, x).0)).collect();
+                    .chain(f.schemes.iter().filter(|x| x.int("aim") == Some(aim.id)).map(|x| scheme_rag(s, x).0)).collect();
                 @let count = |c: Option<&str>| rags.iter().filter(|x| **x == c).count();
                 @let overall = ["Red", "Amber", "Green"].into_iter().find(|c| rags.contains(&Some(*c)));
                 @let top = risks.iter().filter(|x| x.int("aim") == Some(aim.id)).filter_map(|x| Rating::of_record(&x.data, "current").map(|rt| (x, rt))).max_by_key(|(_, rt)| rt.score());
@@ -367,7 +368,8 @@ fn framework_summary(r: &Release, f: &Framework) -> Markup {
 
 /// For each aim: its principal risks with controls, gaps and sources of assurance, and its
 /// performance standards.
-fn framework_by_aim(r: &Release, f: &Framework) -> Markup {
+fn framework_by_aim(s: &AppState, f: &Framework) -> Markup {
+    let r = &s.release;
     let (aims, risks, sources, standards) = (&f.aims, &f.risks, &f.sources, &f.standards);
     let rk = kinds::kind("risk").expect("risk");
     html! {
@@ -399,7 +401,7 @@ fn framework_by_aim(r: &Release, f: &Framework) -> Markup {
                 @let schemes: Vec<&Record> = f.schemes.iter().filter(|x| x.int("aim") == Some(aim.id)).collect();
                 @if !schemes.is_empty() {
                     h3 { "Savings schemes" }
-                    (schemes_table(r, schemes, aim.text("title")))
+                    (schemes_table(s, schemes, aim.text("title")))
                 }
             }
         }
@@ -407,7 +409,7 @@ fn framework_by_aim(r: &Release, f: &Framework) -> Markup {
 }
 
 /// Savings schemes with their RAG computed from the prescribing, and why.
-fn schemes_table(r: &Release, list: Vec<&Record>, of: &str) -> Markup {
+fn schemes_table(s: &AppState, list: Vec<&Record>, of: &str) -> Markup {
     let sk = kinds::kind("scheme").expect("scheme");
     let label = format!("Savings schemes: {of}");
     html! {
@@ -415,7 +417,7 @@ fn schemes_table(r: &Release, list: Vec<&Record>, of: &str) -> Markup {
             caption.visually-hidden { (label) }
             thead { tr { th scope="col" { "Scheme" } th scope="col" { "RAG (computed)" } } }
             tbody { @for x in list {
-                @let (rag, why) = scheme_rag(r, x);
+                @let (rag, why) = scheme_rag(s, x);
                 tr { td { a href=(format!("/gov/scheme/{}", x.id)) { (sk.reference(x.id)) } " " (name_of(sk, x)) } td { (rag_tag(rag)) " " (why) } }
             } }
         } }
@@ -485,7 +487,7 @@ pub(super) async fn plans(State(s): State<Shared>, headers: HeaderMap, p: crate:
                                 @if !delivered.is_empty() {
                                     p.hint { "Savings schemes, RAG computed from the prescribing:" }
                                     ul.plain { @for x in delivered {
-                                        li { (rag_tag(scheme_rag(r, x).0)) " " a href=(format!("/gov/scheme/{}", x.id)) { (sk.reference(x.id)) " " (x.text("title")) } }
+                                        li { (rag_tag(scheme_rag(&s, x).0)) " " a href=(format!("/gov/scheme/{}", x.id)) { (sk.reference(x.id)) " " (x.text("title")) } }
                                     } }
                                 }
                             }
