@@ -61,10 +61,11 @@ pub struct AppState {
     /// The governance workspace, when a store is attached.
     pub governance: Option<Governance>,
     cache: PageCache,
-    /// Savings schemes measured, by record id and version: a scheme's figures change only with
-    /// its record or the release, so each is measured once (the ledger, assurance, status and
-    /// plan pages all read them).
-    schemes: std::sync::Mutex<std::collections::HashMap<(i64, i64), Arc<ipmo_programme::ledger::Measurement>>>,
+    /// Savings schemes measured, by record version: the ledger, assurance, status and plan pages
+    /// all read them.
+    schemes: Memo<ipmo_programme::ledger::Measurement>,
+    /// Horizon-scan items' impacts, by record version.
+    horizon: Memo<Result<ipmo_programme::horizon::Impact, String>>,
     /// National presentation activity for the horizon scan's signals, worked out on first use.
     activity: std::sync::OnceLock<Result<Option<ipmo_programme::horizon::NationalActivity>, String>>,
 }
@@ -76,26 +77,23 @@ impl AppState {
             release,
             governance: None,
             cache: PageCache::default(),
-            schemes: Default::default(),
+            schemes: Memo::default(),
+            horizon: Memo::default(),
             activity: Default::default(),
         }
     }
 
     /// A savings scheme measured from the release, once per record version.
     pub(crate) fn scheme(&self, rec: &ipmo_governance::store::Record) -> Arc<ipmo_programme::ledger::Measurement> {
-        let key = (rec.id, rec.version);
-        let lock = || self.schemes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(found) = lock().get(&key) {
-            return found.clone();
-        }
-        let measured = Arc::new(ipmo_programme::ledger::measure(&self.release, rec));
-        let mut memo = lock();
-        // Bounded: a record's older versions are never asked for again.
-        if memo.len() >= MAX_SCHEMES_MEMO {
-            memo.clear();
-        }
-        memo.insert(key, measured.clone());
-        measured
+        self.schemes.get(rec, || ipmo_programme::ledger::measure(&self.release, rec))
+    }
+
+    /// A horizon-scan item's impact a year, once per record version.
+    pub(crate) fn horizon_impact(
+        &self,
+        rec: &ipmo_governance::store::Record,
+    ) -> Arc<Result<ipmo_programme::horizon::Impact, String>> {
+        self.horizon.get(rec, || ipmo_programme::horizon::impact(&self.release, rec))
     }
 
     /// The release's national presentation activity, worked out by the first request that needs
@@ -119,8 +117,38 @@ impl AppState {
     }
 }
 
-/// Most scheme measurements kept; past this the memo starts afresh.
-const MAX_SCHEMES_MEMO: usize = 10_000;
+/// Most results a [`Memo`] keeps; past this it starts afresh.
+const MAX_MEMO: usize = 10_000;
+
+/// What a governance record's figures come to, worked out from the release once per record
+/// version: the figures change only with the record (a new version) or the release (a new
+/// state), so pages that show them many times over compute them once.
+struct Memo<T>(std::sync::Mutex<std::collections::HashMap<(i64, i64), Arc<T>>>);
+
+impl<T> Default for Memo<T> {
+    fn default() -> Self {
+        Self(std::sync::Mutex::new(std::collections::HashMap::new()))
+    }
+}
+
+impl<T> Memo<T> {
+    /// The record's result, working it out with `compute` the first time.
+    fn get(&self, rec: &ipmo_governance::store::Record, compute: impl FnOnce() -> T) -> Arc<T> {
+        let key = (rec.id, rec.version);
+        let lock = || self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(found) = lock().get(&key) {
+            return found.clone();
+        }
+        let result = Arc::new(compute());
+        let mut memo = lock();
+        // Bounded: a record's older versions are never asked for again.
+        if memo.len() >= MAX_MEMO {
+            memo.clear();
+        }
+        memo.insert(key, result.clone());
+        result
+    }
+}
 
 /// Most bytes of rendered responses kept; past this the cache starts afresh.
 const CACHE_BYTES: usize = 256 << 20;

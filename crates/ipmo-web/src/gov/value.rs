@@ -16,7 +16,6 @@ use ipmo_governance::store::Record;
 use ipmo_programme::horizon::{self, Impact, Offer};
 use ipmo_programme::ledger::Measurement;
 use ipmo_programme::ledger::{self, AMBER_FROM, GREEN_FROM, LedgerYear, Realisation, Scheme, SchemeType};
-use ipmo_release::Release;
 use maud::{Markup, PreEscaped, html};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -219,11 +218,11 @@ pub(super) fn scheme_panel(state: &AppState, rec: &Record) -> Markup {
 }
 
 /// What a horizon item's page shows: the impact and how it was reached.
-pub(super) fn horizon_panel(r: &Release, rec: &Record) -> Markup {
+pub(super) fn horizon_panel(s: &AppState, rec: &Record) -> Markup {
     let pct = rec.number("price_change_pct").unwrap_or(0.0);
     html! {
         h2 { "Impact a year, computed" }
-        @match horizon::impact(r, rec) {
+        @match s.horizon_impact(rec).as_ref() {
             Ok(i) => { p.headline { strong { (pounds(i.impact)) } @if i.impact >= 0.0 { " cost pressure a year" } @else { " saving a year" } } p { (i.explain(pct)) } }
             Err(e) => { p { "Not sized: " (e) } }
         }
@@ -239,11 +238,11 @@ pub(super) fn horizon_scan(s: &Shared, items: &[Record], org: Option<&str>, edit
     let mut years: BTreeMap<String, Vec<SizedItem>> = BTreeMap::new();
     for rec in items {
         let year = rec.text("expected").get(..7).and_then(|m| m.parse::<YearMonth>().ok()).map(ledger::financial_year);
-        years.entry(year.unwrap_or_else(|| "No date".into())).or_default().push((rec, horizon::impact(r, rec)));
+        years.entry(year.unwrap_or_else(|| "No date".into())).or_default().push((rec, s.horizon_impact(rec)));
     }
     let sums = |list: &[SizedItem]| {
         list.iter()
-            .filter_map(|(_, i)| i.as_ref().ok())
+            .filter_map(|(_, i)| i.as_ref().as_ref().ok())
             .fold((0.0, 0.0), |a, i| if i.impact >= 0.0 { (a.0 + i.impact, a.1) } else { (a.0, a.1 + i.impact) })
     };
     let org = org
@@ -277,7 +276,7 @@ pub(super) fn horizon_scan(s: &Shared, items: &[Record], org: Option<&str>, edit
                                 td { (crate::format::iso_date(rec.text("expected"))) }
                                 td { (rec.text("org")) }
                                 td.num { (number(rec.number("price_change_pct").unwrap_or(0.0), 0)) "%" }
-                                @match impact {
+                                @match impact.as_ref() {
                                     Ok(i) => { td.num { (pounds(i.annual_spend)) } td.num { (pounds(i.impact)) } }
                                     Err(e) => { td colspan="2" { "Not sized: " (e) } }
                                 }
@@ -293,7 +292,7 @@ pub(super) fn horizon_scan(s: &Shared, items: &[Record], org: Option<&str>, edit
 }
 
 /// A horizon item with its impact, or why it could not be sized.
-type SizedItem<'a> = (&'a Record, Result<Impact, String>);
+type SizedItem<'a> = (&'a Record, Arc<Result<Impact, String>>);
 
 /// The id of a financial year's section: `fy-2025-26`.
 fn year_anchor(year: &str) -> String {

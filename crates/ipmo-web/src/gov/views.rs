@@ -285,7 +285,7 @@ pub(super) async fn record_panel(s: &Shared, g: &Governance, kind: &Kind, rec: &
             }
         }
         "scheme" => super::value::scheme_panel(s, rec),
-        "horizon" => super::value::horizon_panel(r, rec),
+        "horizon" => super::value::horizon_panel(s, rec),
         "watch" => {
             let sig = watch_signal(r, rec);
             html! { h2 { "Signal now" } p { @if sig.turned { (layout::tag("Turned", "red")) } @else { (layout::tag("Quiet", "green")) } " " (sig.text) } }
