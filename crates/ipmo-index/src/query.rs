@@ -520,7 +520,11 @@ impl PrescribingIndex {
                     items[slot] = chunk.ints.iter().sum();
                 }
             }
-            let first = self.months[usize::from(self.rows.month_at(start)?)];
+            let first =
+                *self.months.get(usize::from(self.rows.month_at(start)?)).ok_or_else(|| IndexError::Format {
+                    path: "the prescribing index".into(),
+                    detail: "a row points outside the months".into(),
+                })?;
             out.push(Activity { code: code.clone(), first_month: first, items: items[0], items_before: items[1] });
         }
         Ok(out)
