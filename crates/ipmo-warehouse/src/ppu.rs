@@ -16,7 +16,6 @@ use crate::measure_store::Membership;
 use crate::parquet_io::read_table;
 use crate::presentations::Columns;
 use crate::price_costs::{PriceData, store_month};
-use crate::prices::months_of;
 use crate::tables::Col;
 use crate::{Warehouse, WarehouseError};
 use datafusion::arrow::array::AsArray;
@@ -318,11 +317,11 @@ impl Warehouse {
             .flat_map(|(i, s)| s.codes.iter().map(move |c| (c.as_str(), i as u32)))
             .collect();
         let price_data = self.price_data()?;
-        let prices = self.code_prices(&set_of, &price_data)?;
+        let crate::price_costs::Conceded { priced: conceded, codes: conceded_codes } = self.conceded(&price_data)?;
+        let prices = Self::code_prices(&set_of, &price_data, &conceded_codes);
         let months: Vec<YearMonth> =
             manifest.partitions(crate::tables::PRESCRIBING).into_iter().filter_map(|p| p.parse().ok()).collect();
         let mut practices_by_month = self.practices_for_months(&months, membership).await?;
-        let conceded = self.conceded(&price_data)?;
         let changed = price_data.tariff_changes();
         let gbg_eligible = price_data.gbg_eligible();
         let none = rustc_hash::FxHashSet::default();
@@ -378,14 +377,14 @@ impl Warehouse {
         Ok(report)
     }
 
-    /// Each set code's Tariff category and concession flag per month, from the `tariff` and
-    /// `concessions` tables: a pack's VMP (a concession's through `dmd_vmpp`) is linked to its
-    /// current BNF code through the BNF ↔ SNOMED mapping.
+    /// Each set code's Tariff category and concession flag per month, from the Tariff's packs and
+    /// the presentations conceded (`conceded`): a pack's VMP (a concession's through `dmd_vmpp`)
+    /// is linked to its current BNF code through the BNF ↔ SNOMED mapping.
     fn code_prices(
-        &self,
         set_of: &FxHashMap<&str, u32>,
         data: &PriceData,
-    ) -> Result<FxHashMap<(YearMonth, String), CodePrice>, WarehouseError> {
+        conceded: &rustc_hash::FxHashSet<(YearMonth, String)>,
+    ) -> FxHashMap<(YearMonth, String), CodePrice> {
         let mut out: FxHashMap<(YearMonth, String), CodePrice> = FxHashMap::default();
         for (month, code, letter) in data.categories(|c| set_of.contains_key(c)) {
             let price = out.entry((month, code.to_string())).or_default();
@@ -395,18 +394,10 @@ impl Warehouse {
                 price.category = letter;
             }
         }
-        let manifest = self.manifest()?;
-        for b in read_table(self.root(), &manifest, "concessions")? {
-            let months = months_of(&b)?;
-            let pack = Columns { batch: &b }.text("vmpp")?;
-            for (i, &month) in months.iter().enumerate() {
-                let code = pack(i).filter(|p| !p.is_empty()).and_then(|p| data.code_of_pack(p));
-                if let Some(code) = code.filter(|c| set_of.contains_key(c)) {
-                    out.entry((month, code.to_string())).or_default().conceded = true;
-                }
-            }
+        for (month, code) in conceded.iter().filter(|(_, c)| set_of.contains_key(c.as_str())) {
+            out.entry((*month, code.clone())).or_default().conceded = true;
         }
-        Ok(out)
+        out
     }
 
     /// Targets and savings of one month: every set's practices, then every organisation.

@@ -54,6 +54,14 @@ struct TariffEntry {
     name: String,
 }
 
+/// The concessions of every month, as `ipmo value compute` uses them.
+pub(crate) struct Conceded {
+    /// Priced against the Tariff: what they cost.
+    pub(crate) priced: PricedMonths,
+    /// Every presentation with a conceded pack that month, priced or not.
+    pub(crate) codes: FxHashSet<(YearMonth, String)>,
+}
+
 /// Every month's changed presentations of one kind, and what could not be priced.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct PricedMonths {
@@ -122,14 +130,16 @@ impl Warehouse {
         Ok(TariffByPack { tariff, vmp_of_pack })
     }
 
-    /// Every concession priced against the Tariff and traced to its presentation.
-    pub(crate) fn conceded(&self, data: &PriceData) -> Result<PricedMonths, WarehouseError> {
+    /// Every concession priced against the Tariff and traced to its presentation, read once for
+    /// both its uses: costing, and the PPU discount (a conceded presentation is not discounted).
+    pub(crate) fn conceded(&self, data: &PriceData) -> Result<Conceded, WarehouseError> {
         let manifest = self.manifest()?;
         let read = |t: &str| read_table(self.root(), &manifest, t);
-        let PriceData { packs, tariff: TariffByPack { tariff, vmp_of_pack } } = data;
+        let tariff = &data.tariff.tariff;
         let mut packs_by_month: BTreeMap<YearMonth, Vec<ConcededPack>> = BTreeMap::new();
         let mut pack_names: FxHashMap<(YearMonth, String), String> = FxHashMap::default();
         let mut unpriced = 0;
+        let mut codes: FxHashSet<(YearMonth, String)> = FxHashSet::default();
         for b in read("concessions")? {
             let months = months_of(&b)?;
             let c = Columns { batch: &b };
@@ -142,7 +152,10 @@ impl Warehouse {
                 };
                 // The month's Tariff, or the newest before it.
                 let entry = tariff.get(pack).and_then(|t| t.range(..=month).next_back()).map(|(_, e)| e);
-                let code = packs.code(pack, vmp_of_pack.get(pack).map(String::as_str));
+                let code = data.code_of_pack(pack);
+                if let Some(code) = code {
+                    codes.insert((month, code.to_string()));
+                }
                 let (Some(&TariffEntry { price_pence: tariff_pence, pack_size, category, .. }), Some(code)) =
                     (entry, code)
                 else {
@@ -178,7 +191,7 @@ impl Warehouse {
                 (month, best)
             })
             .collect();
-        Ok(PricedMonths { by_month, unpriced })
+        Ok(Conceded { priced: PricedMonths { by_month, unpriced }, codes })
     }
 }
 
@@ -186,11 +199,11 @@ impl PriceData {
     /// The presentations eligible for the ghost-branded generics inference in each Tariff
     /// month: generic codes whose packs all cost the same per unit, less the ignore list.
     pub(crate) fn gbg_eligible(&self) -> FxHashMap<YearMonth, FxHashSet<String>> {
-        let PriceData { packs, tariff: TariffByPack { tariff, vmp_of_pack } } = self;
+        let tariff = &self.tariff.tariff;
         let ignored: FxHashSet<&str> = ipmo_value::gbg::ignored().into_iter().map(|(code, _)| code).collect();
         let mut by_code: FxHashMap<(YearMonth, String), Vec<(f64, f64)>> = FxHashMap::default();
         for (pack, months) in tariff {
-            let Some(code) = packs.code(pack, vmp_of_pack.get(pack).map(String::as_str)) else { continue };
+            let Some(code) = self.code_of_pack(pack) else { continue };
             if !ipmo_value::substitution::is_generic_code(code) || ignored.contains(code) {
                 continue;
             }
@@ -210,11 +223,11 @@ impl PriceData {
     /// Every Tariff month set against the month before it (when both are loaded): the
     /// presentations whose price per unit paid moved by more than [`MIN_PRICE_CHANGE`].
     pub(crate) fn tariff_changes(&self) -> PricedMonths {
-        let PriceData { packs, tariff: TariffByPack { tariff, vmp_of_pack } } = self;
+        let tariff = &self.tariff.tariff;
         let mut by_month: BTreeMap<YearMonth, Vec<TariffPack>> = BTreeMap::new();
         let mut names: FxHashMap<String, String> = FxHashMap::default();
         for (pack, months) in tariff {
-            let Some(code) = packs.code(pack, vmp_of_pack.get(pack).map(String::as_str)) else { continue };
+            let Some(code) = self.code_of_pack(pack) else { continue };
             for (month, entry) in months {
                 names.entry(pack.clone()).or_insert_with(|| entry.name.clone());
                 by_month.entry(*month).or_default().push(TariffPack {
@@ -264,14 +277,13 @@ impl PriceData {
     pub(crate) fn categories(&self, keep: impl Fn(&str) -> bool) -> Vec<(YearMonth, &str, Option<char>)> {
         let mut out = Vec::new();
         for (pack, months) in &self.tariff.tariff {
-            let vmp = self.tariff.vmp_of_pack.get(pack).map(String::as_str);
-            let Some(code) = self.packs.code(pack, vmp).filter(|c| keep(c)) else { continue };
+            let Some(code) = self.code_of_pack(pack).filter(|c| keep(c)) else { continue };
             out.extend(months.iter().map(|(month, entry)| (*month, code, entry.category)));
         }
         out
     }
 
-    /// The current code of a conceded pack.
+    /// The current BNF code of a pack (a Tariff or concession VMPP), traced through its VMP.
     pub(crate) fn code_of_pack(&self, pack: &str) -> Option<&str> {
         self.packs.code(pack, self.tariff.vmp_of_pack.get(pack).map(String::as_str))
     }
@@ -379,7 +391,7 @@ impl Warehouse {
     ) -> Result<Option<ipmo_release::price_impacts::PriceImpacts>, WarehouseError> {
         use datafusion::arrow::array::{Array, AsArray};
         use ipmo_release::price_impacts::{ImpactCost, ImpactMonth, MONTHS_KEPT, PriceImpacts};
-        let [before_column, after_column, impact_column] = crate::tables::price_cost_columns(table);
+        let [before_column, after_column, impact_column] = ipmo_release::price_impacts::cost_columns(table);
         let manifest = self.manifest()?;
         let mut months: Vec<YearMonth> =
             manifest.partitions(table).into_iter().filter_map(|p| p.parse().ok()).collect();
