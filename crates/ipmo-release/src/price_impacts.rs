@@ -8,6 +8,17 @@
 use ipmo_domain::YearMonth;
 use rustc_hash::FxHashMap;
 
+/// The price per unit before and after, and the impact, as the stored `table` names them:
+/// `concession_costs` (the Tariff's price, the conceded price, the extra cost) or
+/// `price_change_costs` (last month's Tariff price, this month's, the impact). The two tables
+/// differ only in these names; the warehouse writes them and the pages' CSV uses them.
+pub fn cost_columns(table: &str) -> [&'static str; 3] {
+    match table {
+        "concession_costs" => ["tariff_ppu_pence", "concession_ppu_pence", "extra_cost_pence"],
+        _ => ["ppu_before_pence", "ppu_after_pence", "impact_pence"],
+    }
+}
+
 /// Months held for the pages: a year and the current month.
 pub const MONTHS_KEPT: usize = 13;
 

@@ -21,16 +21,6 @@ fn schema(fields: &[(&str, DataType, bool)]) -> SchemaRef {
     Arc::new(Schema::new(fields.iter().map(|(n, t, null)| Field::new(*n, t.clone(), *null)).collect::<Vec<_>>()))
 }
 
-/// The price per unit before and after, and the impact, of `concession_costs` (the Tariff's
-/// price, the conceded price, the extra cost) or of `price_change_costs` (last month's Tariff
-/// price, this month's, the impact): the two tables differ only in these names.
-pub(crate) fn price_cost_columns(table: &str) -> [&'static str; 3] {
-    match table {
-        "concession_costs" => ["tariff_ppu_pence", "concession_ppu_pence", "extra_cost_pence"],
-        _ => ["ppu_before_pence", "ppu_after_pence", "impact_pence"],
-    }
-}
-
 /// Schema of each stored table by name.
 pub fn table_schema(table: &str) -> Option<SchemaRef> {
     use DataType::{Boolean, Date32, Float64, Int32, Int64, Utf8};
@@ -252,7 +242,7 @@ pub fn table_schema(table: &str) -> Option<SchemaRef> {
             ("reference_nic_pence", Float64, false),
         ]),
         "concession_costs" | "price_change_costs" => {
-            let [before, after, impact] = price_cost_columns(table);
+            let [before, after, impact] = ipmo_release::price_impacts::cost_columns(table);
             schema(&[
                 ("month", Date32, false),
                 ("bnf_code", Utf8, false),

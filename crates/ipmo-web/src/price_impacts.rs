@@ -65,10 +65,7 @@ impl Kind {
 
     /// The CSV's before, after and impact columns (the stored table's names).
     fn columns(self) -> [&'static str; 3] {
-        match self {
-            Kind::Concessions => ["tariff_ppu_pence", "concession_ppu_pence", "extra_cost_pence"],
-            Kind::TariffChanges => ["ppu_before_pence", "ppu_after_pence", "impact_pence"],
-        }
+        ipmo_release::price_impacts::cost_columns(self.table())
     }
 
     fn table(self) -> &'static str {
