@@ -209,13 +209,10 @@ fn run(cli: Cli) -> Result<()> {
             let wh = open(&cli.warehouse)?;
             ingest(&wh, what, quiet)
         }
-        Command::Value(value::ValueCommand::Ledger { format }) => value::ledger(
-            &open(&cli.warehouse)?,
-            &governance::database_path(&cli.warehouse, cli.governance.as_deref()),
-            format,
-            quiet,
-        ),
-        Command::Value(c) => value::run(&open(&cli.warehouse)?, c, quiet),
+        Command::Value(c) => {
+            let db = governance::database_path(&cli.warehouse, cli.governance.as_deref());
+            value::run(&open(&cli.warehouse)?, c, &db, quiet)
+        }
         Command::Medicine(MedicineCommand::Show { term, show_sql }) => {
             medicine_show(&open(&cli.warehouse)?, &term, show_sql)
         }

@@ -89,7 +89,7 @@ pub(crate) enum ValueCommand {
 
 /// The savings ledger: every current scheme in the governance store, each month's saving measured
 /// from the prescribing index as the ledger page shows it.
-pub(crate) fn ledger(wh: &Warehouse, governance_db: &std::path::Path, format: Format, quiet: bool) -> Result<()> {
+fn ledger(wh: &Warehouse, governance_db: &std::path::Path, format: Format, quiet: bool) -> Result<()> {
     let rt = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
     let (groups, _) = crate::measures::read_groups(wh)?;
     // No measure library: the ledger reads the prescribing index and the organisations only.
@@ -108,8 +108,8 @@ pub(crate) fn ledger(wh: &Warehouse, governance_db: &std::path::Path, format: Fo
     let mut t = Output::new(&["scheme", "title", "month", "practices", "planned", "realised"]);
     let (mut planned, mut realised) = (0.0, 0.0);
     for rec in &schemes {
-        match ipmo_programme::ledger::realise(&release, rec) {
-            Ok(r) => {
+        match ipmo_programme::ledger::measure(&release, rec) {
+            Ok((_, r)) => {
                 for m in &r.months {
                     t.rows.push(vec![
                         Cell::text(kind.reference(rec.id)),
@@ -152,8 +152,8 @@ pub(crate) struct OrgMonth {
     month: Option<YearMonth>,
 }
 
-/// Runs `ipmo value …`.
-pub(crate) fn run(wh: &Warehouse, cmd: ValueCommand, quiet: bool) -> Result<()> {
+/// Runs `ipmo value …`; the ledger reads its schemes from the governance database `governance_db`.
+pub(crate) fn run(wh: &Warehouse, cmd: ValueCommand, governance_db: &std::path::Path, quiet: bool) -> Result<()> {
     match cmd {
         ValueCommand::Sets { all, left_out, format } => {
             let Some(sets) = wh.substitution_sets(all)? else {
@@ -225,7 +225,7 @@ pub(crate) fn run(wh: &Warehouse, cmd: ValueCommand, quiet: bool) -> Result<()> 
                 )
             })
         }
-        ValueCommand::Ledger { .. } => bail!("`ipmo value ledger` needs the governance store; run it through `ipmo`"),
+        ValueCommand::Ledger { format } => ledger(wh, governance_db, format, quiet),
     }
 }
 

@@ -56,10 +56,7 @@ impl Impact {
 pub fn impact(r: &Release, rec: &Record) -> Result<Impact, String> {
     let index = r.index.as_ref().ok_or("The prescribing index is not loaded, so the impact cannot be sized.")?;
     let org = rec.text("org");
-    let level = r
-        .org(org)
-        .and_then(|o| OrgLevel::parse(&o.org_type))
-        .ok_or_else(|| format!("The organisation {org} is not in this release."))?;
+    let level = crate::org_level(r, org)?;
     let codes = CodeSet::parse(rec.text("codes"), "", "codes").map_err(|e| e.to_string())?;
     let expected = rec.text("expected").get(..7).and_then(|m| m.parse().ok());
     impact_of(index, level, org, &codes, rec.number("price_change_pct").unwrap_or(0.0), expected)

@@ -86,10 +86,7 @@ impl Scheme {
         let kind = SchemeType::parse(rec.text("scheme_type"))
             .ok_or_else(|| format!("\"{}\" is not a scheme type", rec.text("scheme_type")))?;
         let org = rec.text("org").to_string();
-        let level = r
-            .org(&org)
-            .and_then(|o| OrgLevel::parse(&o.org_type))
-            .ok_or_else(|| format!("The organisation {org} is not in this release."))?;
+        let level = crate::org_level(r, &org)?;
         let codes = |field: &str| -> Result<Option<CodeSet>, String> {
             let text = rec.text(field);
             if text.is_empty() {
@@ -165,11 +162,6 @@ pub fn measure(r: &Release, rec: &Record) -> Measurement {
     let index = r.index.as_ref().ok_or("The prescribing index is not loaded, so savings cannot be measured.")?;
     let real = realise_scheme(index, r.imd_quintiles(), &scheme)?;
     Ok((scheme, real))
-}
-
-/// Measures a scheme's saving from the release's prescribing index.
-pub fn realise(r: &Release, rec: &Record) -> Result<Realisation, String> {
-    measure(r, rec).map(|(_, real)| real)
 }
 
 /// The computation itself, on an index and each practice's IMD quintile.

@@ -12,6 +12,14 @@ pub mod signals;
 pub mod workforce;
 
 pub use rag::{StandardRag, standard_rag};
+
+/// The level of the organisation a record names (its `org` field), or why it has none: the
+/// organisation is not in this release.
+pub(crate) fn org_level(r: &ipmo_release::Release, code: &str) -> Result<ipmo_domain::practice::OrgLevel, String> {
+    r.org(code)
+        .and_then(|o| ipmo_domain::practice::OrgLevel::parse(&o.org_type))
+        .ok_or_else(|| format!("The organisation {code} is not in this release."))
+}
 pub use signals::{Signal, watch_signal};
 pub use workforce::{
     Projection, QuarterTotals, by_sector, next_quarter, project, projection, training_pipeline, workforce_totals,

@@ -79,10 +79,21 @@ fn hash(a: u64, b: u64) -> u64 {
 fn stewardship(sys: &SynthSystem, p: &Practice, t: u32, months: u32) -> f64 {
     let (_, _, icb, _) = sys.chain(p);
     let start = months / 2;
-    if t < start || sys.icbs.first().is_none_or(|first| first.code != icb.code) {
+    if t < start || !is_first_icb(sys, &icb.code) {
         return 1.0;
     }
     1.0 - 0.15 * (f64::from(t - start + 1) / 3.0).min(1.0)
+}
+
+/// Whether `code` is the first ICB, which runs the programmes the demo shows (stewardship, the
+/// esomeprazole switch); its code also sorts first, so the demo's programme is seeded for it.
+fn is_first_icb(sys: &SynthSystem, code: &str) -> bool {
+    sys.icbs.first().is_some_and(|first| first.code == code)
+}
+
+/// A number in 0..1 fixed by `a` and `b`, for choices that must not draw on the random stream.
+fn fixed_draw(a: u64, b: u64) -> f64 {
+    (hash(a, b) >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// A practice's lasting preference for one presentation (local formularies, habits): lognormal,
@@ -179,13 +190,11 @@ fn write_epd_month(
         .iter()
         .map(|p| crate::events::price_factor(&p.chemical_code, t as i32, config.months))
         .collect();
-    // The switch happens in the ICB whose code sorts first (the one the demo's programme is for).
-    let first_icb = sys.icbs.iter().map(|i| &i.code).min();
     for (idx, p) in sys.practices.iter().chain(pseudo.iter()).enumerate() {
         let unidentified = idx >= sys.practices.len();
         let (abx_need, gen_need) = needs[idx % needs.len()];
         let (_, sicbl, icb, region) = sys.chain(p);
-        let switching = !unidentified && first_icb == Some(&icb.code);
+        let switching = !unidentified && is_first_icb(sys, &icb.code);
         let prefix = format!(
             "{},{},{},{},{},{},{},{},{},{},{},{},,{},",
             month.compact(),
@@ -274,8 +283,7 @@ fn write_epd_month(
                 let total_q = q * n as f64;
                 // A row of the first ICB's switch is written as the presentation switched to,
                 // decided by a draw fixed for the row (not taken from the random stream).
-                let draw = (hash(p.formulary_seed ^ (pi as u64) << 8, u64::from(t) * 64 + j as u64) >> 11) as f64
-                    / (1u64 << 53) as f64;
+                let draw = fixed_draw(p.formulary_seed ^ (pi as u64) << 8, u64::from(t) * 64 + j as u64);
                 let pi = match switching.then(|| crate::events::switched(&pres.code, t, config.months, draw)).flatten()
                 {
                     Some(to) => position.get(to).copied().unwrap_or(pi),
@@ -284,9 +292,7 @@ fn write_epd_month(
                 let pres = &cat.presentations[pi];
                 // A share of a ghost-branded generic's rows name the manufacturer's product and
                 // cost its higher price (a second fixed draw, again not from the random stream).
-                let ghost_draw = (hash(p.formulary_seed ^ 0x9e37 ^ (pi as u64) << 8, u64::from(t) * 64 + j as u64)
-                    >> 11) as f64
-                    / (1u64 << 53) as f64;
+                let ghost_draw = fixed_draw(p.formulary_seed ^ 0x9e37 ^ (pi as u64) << 8, u64::from(t) * 64 + j as u64);
                 let ghost = meds.by_presentation[pi].ghost.as_deref().filter(|_| ghost_draw < GHOST_SHARE);
                 let premium = if ghost.is_some() { GHOST_PREMIUM } else { 1.0 };
                 let nic_pence = (total_q * pres.nic_pence_per_unit * price_factors[pi] * p.price_factor * premium)

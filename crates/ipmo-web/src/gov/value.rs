@@ -14,8 +14,7 @@ use ipmo_domain::YearMonth;
 use ipmo_governance::kinds;
 use ipmo_governance::store::Record;
 use ipmo_programme::horizon::{self, Impact, Offer};
-use ipmo_programme::ledger::Measurement;
-use ipmo_programme::ledger::{self, AMBER_FROM, GREEN_FROM, LedgerYear, Realisation, Scheme, SchemeType};
+use ipmo_programme::ledger::{self, AMBER_FROM, GREEN_FROM, LedgerYear, Measurement, Realisation, Scheme, SchemeType};
 use maud::{Markup, PreEscaped, html};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -46,20 +45,32 @@ pub(super) fn rag_tag(rag: Option<&str>) -> Markup {
     }
 }
 
-/// Cumulative realised and planned savings by month, as chart lines.
-fn cumulative_chart(id: &str, title: &str, months: &BTreeMap<YearMonth, (f64, f64)>) -> Markup {
-    let labels: Vec<String> = months.keys().map(|m| charts::short_month(*m)).collect();
-    let (mut realised, mut planned) = (Vec::new(), Vec::new());
-    let (mut r, mut p) = (0.0, 0.0);
-    for (real, plan) in months.values() {
-        r += real;
-        p += plan;
-        realised.push(Some(r));
-        planned.push(Some(p));
-    }
+/// Running totals of (planned, realised) month by month.
+fn cumulative(months: impl Iterator<Item = (f64, f64)>) -> Vec<(f64, f64)> {
+    months
+        .scan((0.0, 0.0), |sum, (planned, realised)| {
+            *sum = (sum.0 + planned, sum.1 + realised);
+            Some(*sum)
+        })
+        .collect()
+}
+
+/// Cumulative planned and realised savings by month (`sums`, from [`cumulative`]), as lines.
+fn cumulative_chart(id: &str, title: &str, months: &[YearMonth], sums: &[(f64, f64)]) -> Markup {
+    let labels: Vec<String> = months.iter().map(|m| charts::short_month(*m)).collect();
     let lines = [
-        Line { name: "Planned, cumulative", colour: "#768692", dashed: true, values: planned },
-        Line { name: "Realised, cumulative", colour: "#005eb8", dashed: false, values: realised },
+        Line {
+            name: "Planned, cumulative",
+            colour: "#768692",
+            dashed: true,
+            values: sums.iter().map(|x| Some(x.0)).collect(),
+        },
+        Line {
+            name: "Realised, cumulative",
+            colour: "#005eb8",
+            dashed: false,
+            values: sums.iter().map(|x| Some(x.1)).collect(),
+        },
     ];
     html! {
         (PreEscaped(charts::line_chart(id, title, &labels, &lines, "£")))
@@ -79,13 +90,14 @@ pub(super) fn ledger(s: &AppState, schemes: &[Record]) -> Markup {
         measured.iter().filter_map(|m| m.result.as_ref().as_ref().ok().map(|(s, real)| (m.rec, s, real))).collect();
     let (realised, planned): (f64, f64) =
         ok.iter().fold((0.0, 0.0), |a, (_, _, x)| (a.0 + x.realised, a.1 + x.planned));
+    // (planned, realised) by month over every scheme.
     let mut by_month: BTreeMap<YearMonth, (f64, f64)> = BTreeMap::new();
     let mut quintiles = [0.0; 6];
     for (_, _, real) in &ok {
         for m in &real.months {
             let e = by_month.entry(m.month).or_default();
-            e.0 += m.realised;
-            e.1 += m.planned;
+            e.0 += m.planned;
+            e.1 += m.realised;
         }
         for (q, v) in quintiles.iter_mut().zip(real.by_quintile) {
             *q += v;
@@ -103,7 +115,10 @@ pub(super) fn ledger(s: &AppState, schemes: &[Record]) -> Markup {
         }
         p.hint { "Every saving is measured from the prescribing each month against the scheme's own baseline; none is typed in. A scheme is green from "
             (number(GREEN_FROM * 100.0, 0)) "% of its plan to date, amber from " (number(AMBER_FROM * 100.0, 0)) "%, red below." }
-        @if !by_month.is_empty() { (cumulative_chart("ledger-chart", "Savings realised and planned, cumulative, all schemes", &by_month)) }
+        @if !by_month.is_empty() {
+            (cumulative_chart("ledger-chart", "Savings realised and planned, cumulative, all schemes",
+                &by_month.keys().copied().collect::<Vec<_>>(), &cumulative(by_month.values().copied())))
+        }
         (layout::scroll("Schemes", html! {
             table.table {
                 caption { "Schemes" }
@@ -170,10 +185,6 @@ pub(super) fn scheme_panel(state: &AppState, rec: &Record) -> Markup {
         Ok((s, real)) => (s, real),
         Err(e) => return html! { h2 { "Saving, measured" } p { "Not measured: " (e) } },
     };
-    let mut by_month: BTreeMap<YearMonth, (f64, f64)> = BTreeMap::new();
-    for m in &real.months {
-        by_month.insert(m.month, (m.realised, m.planned));
-    }
     let to = real.months.last().map_or(s.start, |m| m.month);
     let from_codes = s.from.include.join(",");
     let den = s.to.as_ref().map_or(from_codes.clone(), |t| t.include.join(","));
@@ -184,14 +195,8 @@ pub(super) fn scheme_panel(state: &AppState, rec: &Record) -> Markup {
             s.baseline.0
         )
     };
-    let cumulative: Vec<(f64, f64)> = real
-        .months
-        .iter()
-        .scan((0.0, 0.0), |sum, m| {
-            *sum = (sum.0 + m.planned, sum.1 + m.realised);
-            Some(*sum)
-        })
-        .collect();
+    let months: Vec<YearMonth> = real.months.iter().map(|m| m.month).collect();
+    let cumulative = cumulative(real.months.iter().map(|m| (m.planned, m.realised)));
     html! {
         h2 { "Saving, measured" }
         p { (rag_tag(real.rag)) " " (real.why) }
@@ -200,7 +205,7 @@ pub(super) fn scheme_panel(state: &AppState, rec: &Record) -> Markup {
             ("Baseline", html! { (real.baseline) }),
             ("Plan", html! { (pounds(s.planned_annual)) " a year, " (pounds(s.planned_annual / 12.0)) " a month from " (long_month(s.start)) }),
         ]))
-        @if !by_month.is_empty() { (cumulative_chart("scheme-chart", "Saving realised and planned, cumulative", &by_month)) }
+        @if !months.is_empty() { (cumulative_chart("scheme-chart", "Saving realised and planned, cumulative", &months, &cumulative)) }
         (layout::scroll("Each month", html! {
             table.table {
                 caption { "Each month" }
