@@ -21,6 +21,7 @@ mod measure_analysis;
 mod measures;
 mod output;
 mod progress;
+mod report;
 mod serve;
 mod value;
 
@@ -86,6 +87,10 @@ enum Command {
     /// price-per-unit savings.
     #[command(subcommand)]
     Value(value::ValueCommand),
+    /// The monthly board report for an organisation (or every ICB) as PDF or self-contained HTML:
+    /// summary, medicines value, stewardship and safety, variation, risks, assurance, workforce,
+    /// plans, decisions.
+    Report(report::ReportArgs),
     /// Show what the warehouse holds and every file loaded into it.
     Status {
         /// Output format (csv and json list the loads, one row each).
@@ -264,6 +269,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Serve(a) => {
             let db = governance::database_path(&cli.warehouse, cli.governance.as_deref());
             serve::run(&open(&cli.warehouse)?, &measures::library_source(cli.measures), &a, &db, quiet)
+        }
+        Command::Report(a) => {
+            let db = governance::database_path(&cli.warehouse, cli.governance.as_deref());
+            report::run(&open(&cli.warehouse)?, &measures::library_source(cli.measures), a, &db, quiet)
         }
         Command::User(c) => governance::user(&governance::database_path(&cli.warehouse, cli.governance.as_deref()), c),
         Command::Db(c) => governance::db(&governance::database_path(&cli.warehouse, cli.governance.as_deref()), c),

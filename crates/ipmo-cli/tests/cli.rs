@@ -2250,3 +2250,111 @@ fn direct_ghost_generics_agree_with_independent_sql() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--method must be inferred or direct"));
 }
+
+/// Runs a poppler tool (installed by scripts/test) on a PDF and returns its standard output.
+fn poppler(tool: &str, args: &[&str]) -> Vec<u8> {
+    let out = Command::new(tool).args(args).output().unwrap_or_else(|e| {
+        panic!("{tool} is needed to read the board report (Debian: apt-get install poppler-utils; scripts/test installs it): {e}")
+    });
+    assert!(out.status.success(), "{tool} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+/// The demo ICB's board report as a PDF, read back with poppler: every section title in the
+/// contents and in the body; the ICB's name and "Page N of M" on every page; the headline
+/// figures equal to the API's for the same month; a sane page count on A4; a page drawn to PNG at
+/// the expected size; the same bytes when rebuilt with the same `--as-of`; and another ICB's
+/// report, whose programme sections say plainly that they have no records.
+#[test]
+#[cfg(feature = "pdf")]
+fn the_demo_icbs_board_report_is_a_readable_pdf() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let out = Command::new(env!("CARGO_BIN_EXE_ipmo"))
+        .args(["demo", "--dir", demo.to_str().unwrap(), "--practices", "60", "--months", "18", "--start", "2023-07"])
+        .args(["--no-serve", "--quiet"])
+        .env_remove("IPMO_WAREHOUSE")
+        .output()
+        .unwrap();
+    ok(&out);
+    let wh = demo.join("warehouse");
+    let icbs: Vec<String> = sql_map(&wh, "SELECT code, 1 AS n FROM orgs WHERE org_type = 'icb'").into_keys().collect();
+    let (icb, other) = (&icbs[0], &icbs[1]);
+    let month =
+        sql_map(&wh, "SELECT CAST(MAX(month) AS VARCHAR) AS m, 1 AS n FROM measure_values").into_keys().next().unwrap()
+            [..7]
+            .to_string();
+    let pdf = dir.path().join("report.pdf");
+    let args = ["report", "--as-of", "2026-12-01", "--out"];
+    ok(&ipmo(&wh, &[&args[..], &[pdf.to_str().unwrap()]].concat()));
+    let pdf_path = pdf.to_str().unwrap();
+    let text = String::from_utf8(poppler("pdftotext", &["-layout", pdf_path, "-"])).unwrap();
+    let pages: Vec<&str> = text.split('\u{c}').filter(|p| !p.trim().is_empty()).collect();
+    let info = String::from_utf8(poppler("pdfinfo", &[pdf_path])).unwrap();
+    let count: usize = info.lines().find_map(|l| l.strip_prefix("Pages:")).unwrap().trim().parse().unwrap();
+    assert!((6..=40).contains(&count), "{count} pages");
+    assert_eq!(pages.len(), count, "text on every page");
+    assert!(info.contains("595.276 x 841.89 pts (A4)"), "A4: {info}");
+    let name = sql_map(&wh, &format!("SELECT name, 1 AS n FROM orgs WHERE code = '{icb}'")).into_keys().next().unwrap();
+    for (i, page) in pages.iter().enumerate() {
+        assert!(page.contains(&format!("{name} ({icb})")), "page {} names the ICB", i + 1);
+        assert!(page.contains(&format!("Page {} of {count}", i + 1)), "page {} is numbered", i + 1);
+    }
+    for title in [
+        "Contents",
+        "Summary",
+        "Medicines value",
+        "Antimicrobial stewardship and safety",
+        "Variation within",
+        "Integrated risk register",
+        "Assurance framework",
+        "Workforce",
+        "Plans on a page",
+        "Decisions and case studies",
+    ] {
+        assert!(text.matches(title).count() >= 2 || title == "Contents", "{title} in the contents and the body");
+    }
+    // The headline figures are the API's for the same month.
+    let server = Server::start(&wh, &[]);
+    let api = |path: &str| {
+        let (status, _, body) = server.request(&format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()
+    };
+    let ppu = api(&format!("/api/v1/ppu/{icb}"));
+    let saving =
+        ppu["by_month"].as_array().unwrap().iter().find(|m| m["month"] == month.as_str()).unwrap()["saving_pence"]
+            .as_f64()
+            .unwrap();
+    let pounds = ipmo_domain::display::pounds(saving / 100.0);
+    assert!(text.contains(&pounds), "PPU savings {pounds} in the report");
+    let conc = api(&format!("/api/v1/concessions/{icb}?month={month}"));
+    let extra = conc["extra_cost_pence"].as_f64().unwrap();
+    let pounds = ipmo_domain::display::pounds(extra / 100.0);
+    assert!(
+        text.contains(&format!("Price concessions cost {pounds} above the Drug Tariff")),
+        "concessions {pounds}: {text}"
+    );
+    // A page drawn: A4 at 30 dots per inch is 248 × 351 pixels.
+    let png = dir.path().join("page");
+    poppler("pdftoppm", &["-f", "2", "-l", "2", "-r", "30", "-png", "-singlefile", pdf_path, png.to_str().unwrap()]);
+    let bytes = std::fs::read(dir.path().join("page.png")).unwrap();
+    let size = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    assert_eq!((size(16), size(20)), (248, 351), "IHDR width and height");
+    assert!(bytes.len() > 2_000, "the page has something drawn on it: {} bytes", bytes.len());
+    // Rebuilt from the same data and records at the same date: the same bytes.
+    let again = dir.path().join("again.pdf");
+    ok(&ipmo(&wh, &[&args[..], &[again.to_str().unwrap()]].concat()));
+    assert!(std::fs::read(&pdf).unwrap() == std::fs::read(&again).unwrap(), "a rebuilt report is byte-identical");
+    // Another ICB: the data sections, and the programme's plainly absent.
+    let o = dir.path().join("other.pdf");
+    ok(&ipmo(&wh, &["report", "--org", other, "--as-of", "2026-12-01", "--out", o.to_str().unwrap()]));
+    let text = String::from_utf8(poppler("pdftotext", &[o.to_str().unwrap(), "-"])).unwrap().replace('\n', " ");
+    assert!(text.contains("Antimicrobial stewardship and safety"));
+    assert!(text.contains("The programme sections have no records for"), "{text}");
+    let html = dir.path().join("report.html");
+    ok(&ipmo(&wh, &["report", "--as-of", "2026-12-01", "--template", "summary", "--out", html.to_str().unwrap()]));
+    let html = std::fs::read_to_string(html).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.contains("What needs a decision"));
+    assert!(!html.contains("Integrated risk register"), "the summary template is the summary alone");
+}

@@ -270,7 +270,7 @@ pub fn realise_scheme(
 }
 
 /// Green from [`GREEN_FROM`] of the plan to date, amber from [`AMBER_FROM`], red below.
-fn rag(realised: f64, planned: f64, months: &[SchemeMonth], start: YearMonth) -> (Option<&'static str>, String) {
+pub fn rag(realised: f64, planned: f64, months: &[SchemeMonth], start: YearMonth) -> (Option<&'static str>, String) {
     let Some(last) = months.last() else {
         return (None, format!("No month from {} on is in the prescribing data yet.", long_month(start)));
     };

@@ -37,6 +37,7 @@ mod params;
 mod ppu;
 mod practices;
 mod price_impacts;
+pub mod report;
 
 pub use error::{ApiCode, WebError};
 pub use gov::{GovSettings, Governance};
@@ -68,6 +69,8 @@ pub struct AppState {
     horizon: Memo<Result<ipmo_programme::horizon::Impact, String>>,
     /// National presentation activity for the horizon scan's signals, worked out on first use.
     activity: std::sync::OnceLock<Result<Option<ipmo_programme::horizon::NationalActivity>, String>>,
+    /// Turns to build a board report: at most [`gov::MAX_REPORTS`] at once.
+    reports: tokio::sync::Semaphore,
 }
 
 impl AppState {
@@ -80,6 +83,7 @@ impl AppState {
             schemes: Memo::default(),
             horizon: Memo::default(),
             activity: Default::default(),
+            reports: tokio::sync::Semaphore::new(gov::MAX_REPORTS),
         }
     }
 
@@ -395,8 +399,12 @@ fn security_headers(mut response: Response) -> Response {
     response
 }
 
+/// The dashboard's stylesheet and, after it, the board report's (all under `.report`).
+static STYLESHEET: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("{}\n{}", include_str!("../assets/ipmo.css"), ipmo_report::html::STYLE));
+
 async fn stylesheet() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("../assets/ipmo.css"))
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLESHEET.as_str())
 }
 
 async fn favicon() -> impl IntoResponse {

@@ -39,7 +39,7 @@ pub(crate) fn direction_text(d: Direction) -> &'static str {
     }
 }
 
-fn variation_text(v: Variation) -> (&'static str, &'static str) {
+pub(crate) fn variation_text(v: Variation) -> (&'static str, &'static str) {
     match v {
         Variation::CommonCause => ("Common cause variation", "grey"),
         Variation::ImprovementHigh => ("Special cause improvement (high)", "blue"),

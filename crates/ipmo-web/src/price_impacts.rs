@@ -113,7 +113,7 @@ impl<'a> ImpactRequest<'a> {
     }
 }
 
-fn name_of<'a>(r: &'a Release, c: &'a ImpactCost) -> &'a str {
+pub(crate) fn name_of<'a>(r: &'a Release, c: &'a ImpactCost) -> &'a str {
     r.bnf_name(&c.bnf_code).unwrap_or(&c.bnf_code)
 }
 

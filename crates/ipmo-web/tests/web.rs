@@ -857,7 +857,7 @@ mod governance {
         let res = app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
         let (status, headers) = (res.status(), res.headers().clone());
         let body = res.into_body().collect().await.unwrap().to_bytes();
-        Reply { status, headers, body: String::from_utf8(body.to_vec()).unwrap() }
+        Reply { status, headers, body: String::from_utf8_lossy(&body).into_owned() }
     }
 
     fn set_cookie(r: &Reply, name: &str) -> Option<String> {
@@ -1824,6 +1824,153 @@ mod governance {
         )
         .await;
         (set_cookie(&r, "ipmo_session").unwrap().split(';').next().unwrap().to_string(), csrf)
+    }
+
+    /// The report with the parts that change from run to run (the build time and the audit
+    /// position, which carries the records' creation times) blanked.
+    fn steady(html: &str) -> String {
+        let mut out = html.to_string();
+        for label in ["Programme records", "Built"] {
+            let open = format!("<dt>{label}</dt><dd>");
+            if let Some(at) = out.find(&open) {
+                let start = at + open.len();
+                let end = start + out[start..].find("</dd>").unwrap();
+                out.replace_range(start..end, "…");
+            }
+        }
+        // One element a line, so that a change shows as a readable diff.
+        out.replace("><", ">\n<")
+    }
+
+    /// The board report on screen and as files: sign-in first; the sections in the order a board
+    /// reads them; the headline figures equal to the API's for the month; what needs a decision
+    /// from the records; another ICB's report says its programme sections have no records; the
+    /// HTML file is self-contained (snapshot) and the PDF, when built, is a PDF.
+    #[tokio::test]
+    async fn the_board_report_page_and_its_files() {
+        let g = gov_app(open_settings()).await;
+        let signed_out = send(&g.app, "GET", "/gov/report?org=QMJ", "", None).await;
+        assert!(signed_out.status.is_redirection(), "{}", signed_out.status);
+        let icb = data(
+            "system-org",
+            &[("name", "North Central London ICB"), ("org_type", "Integrated care board"), ("ods_code", "QMJ")],
+        );
+        g.store.create("system-org", icb, "t").await.unwrap();
+        let aim = g
+            .store
+            .create(
+                "aim",
+                data("aim", &[("title", "Safer antibiotics"), ("owner", "o"), ("status", "In progress")]),
+                "t",
+            )
+            .await
+            .unwrap();
+        let aim_ref = format!("AIM-{}", aim.id);
+        let risk = [
+            ("title", "Broad-spectrum use"),
+            ("cause", "c"),
+            ("event", "e"),
+            ("effect", "f"),
+            ("sector", "ICB"),
+            ("owner", "o"),
+            ("review_date", "2027-06-30"),
+            ("aim", aim_ref.as_str()),
+            ("inherent_likelihood", "4"),
+            ("inherent_consequence", "4"),
+            ("current_likelihood", "4"),
+            ("current_consequence", "4"),
+            ("target_likelihood", "2"),
+            ("target_consequence", "4"),
+        ];
+        let r = g.store.create("risk", data("risk", &risk), "t").await.unwrap();
+        let watch = [
+            ("risk", format!("RSK-{}", r.id)),
+            ("org", "QMJ".into()),
+            ("measure", MEASURE.into()),
+            ("trigger", "SPC special cause of concern".into()),
+        ];
+        let pairs: Vec<(&str, &str)> = watch.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        g.store.create("watch", data("watch", &pairs), "t").await.unwrap();
+        let standard = [
+            ("title", "NCL at most 5%"),
+            ("aim", aim_ref.as_str()),
+            ("org", "QMJ"),
+            ("measure", MEASURE),
+            ("target", "5"),
+            ("owner", "o"),
+        ];
+        g.store.create("standard", data("standard", &standard), "t").await.unwrap();
+        let (viewer, _) = sign_in(&g, "vera").await;
+
+        let page = send(&g.app, "GET", "/gov/report?org=QMJ&month=2024-12", &viewer, None).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let body = &page.body;
+        let order = [
+            "Summary",
+            "Medicines value",
+            "Antimicrobial stewardship and safety",
+            "Variation within North Central London ICB",
+            "Integrated risk register",
+            "Assurance framework",
+            "Workforce",
+            "Plans on a page",
+            "Decisions and case studies",
+        ];
+        let at: Vec<usize> = order
+            .iter()
+            .map(|t| body.find(&format!("-h\">{t}</h2>")).unwrap_or_else(|| panic!("no section {t}")))
+            .collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "sections in board order: {at:?}");
+        // The headline figures are the API's for the same month.
+        let ppu = json(&send(&g.app, "GET", "/api/v1/ppu/QMJ", "", None).await.body);
+        let ppu_month = ppu["by_month"].as_array().unwrap().iter().find(|m| m["month"] == "2024-12").unwrap();
+        let ppu_pounds = ppu_month["saving_pence"].as_f64().unwrap() / 100.0;
+        assert_eq!(ppu_pounds, 4_500.0);
+        assert!(
+            body.contains("<th scope=\"row\">Price-per-unit savings, December 2024</th><td class=\"num\">£4,500</td>"),
+            "{body}"
+        );
+        let conc = json(&send(&g.app, "GET", "/api/v1/concessions/QMJ?month=2024-12", "", None).await.body);
+        let conc_pounds = conc["extra_cost_pence"].as_f64().unwrap() / 100.0;
+        assert_eq!(conc_pounds, 150.0, "{conc}");
+        assert!(
+            body.contains(
+                "Cost of price concessions above the Drug Tariff, December 2024</th><td class=\"num\">£150</td>"
+            ),
+            "{body}"
+        );
+        // What needs a decision, from the records and the data.
+        let text = squash(body);
+        assert!(text.contains(&format!("Extreme risk: RSK-{} Broad-spectrum use", r.id)), "{text}");
+        assert!(text.contains(&format!("Watched measure turned for RSK-{}", r.id)));
+        assert!(text.contains("Performance standard failing: STD-"));
+        assert!(text.contains("Download HTML"));
+        assert_eq!(text.contains("Download PDF"), ipmo_report::PDF_AVAILABLE);
+
+        // Another ICB: the data sections, and a plain word that the programme is not its.
+        let other = squash(&send(&g.app, "GET", "/gov/report?org=QKK&month=2024-12", &viewer, None).await.body);
+        assert!(other.contains("Antimicrobial stewardship and safety"));
+        assert!(other.contains("The programme sections have no records for South East London ICB: the governance workspace is North Central London ICB (QMJ)"), "{other}");
+        assert!(!other.contains("Extreme risk"));
+
+        let file = send(&g.app, "GET", "/gov/report/file?org=QMJ&month=2024-12&format=html", &viewer, None).await;
+        assert_eq!(file.status, StatusCode::OK);
+        assert_eq!(
+            file.headers.get(header::CONTENT_DISPOSITION).unwrap(),
+            "attachment; filename=\"ipmo-report-qmj-2024-12.html\""
+        );
+        assert!(file.body.starts_with("<!DOCTYPE html>") && file.body.contains("<style>"));
+        insta::assert_snapshot!("board_report_html", steady(&file.body));
+        let pdf = send(&g.app, "GET", "/gov/report/file?org=QMJ&month=2024-12&format=pdf", &viewer, None).await;
+        if ipmo_report::PDF_AVAILABLE {
+            assert_eq!(pdf.headers.get(header::CONTENT_TYPE).unwrap(), "application/pdf");
+            assert!(pdf.body.starts_with("%PDF-"), "a PDF, not a page about one");
+        } else {
+            assert_eq!(pdf.status, StatusCode::NOT_FOUND);
+        }
+        let bad = send(&g.app, "GET", "/gov/report?org=QMJ&month=2031-01", &viewer, None).await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+        assert!(bad.body.contains("2031-01 is not in the data"), "{}", bad.body);
     }
 
     fn data(kind: &str, pairs: &[(&str, &str)]) -> ipmo_governance::store::Data {

@@ -79,7 +79,7 @@ impl Names {
 }
 
 /// What a record is called in lists and links.
-pub(super) fn name_of(kind: &Kind, r: &Record) -> String {
+pub(crate) fn name_of(kind: &Kind, r: &Record) -> String {
     let f = kind.field(kind.name_field).copied();
     let text = f.map(|f| kinds::display_value(&f, r.data.get(f.name))).unwrap_or_default();
     let short: String = text.chars().take(80).collect();

@@ -17,6 +17,7 @@ mod cells;
 mod forms;
 mod organogram;
 mod records;
+mod report_page;
 mod sign_in;
 mod users;
 mod value;
@@ -24,6 +25,10 @@ mod views;
 mod workforce;
 
 pub(crate) use access::session_of;
+pub(crate) use cells::name_of as record_name;
+pub(crate) use records::changed_fields;
+pub(crate) use report_page::MAX_REPORTS;
+pub(crate) use value::{cumulative, cumulative_lines};
 
 use crate::Shared;
 use axum::Router;
@@ -101,6 +106,8 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/gov/plans", get(views::plans))
         .route("/gov/organogram", get(organogram::page))
         .route("/gov/workforce", get(workforce::page))
+        .route("/gov/report", get(report_page::page))
+        .route("/gov/report/file", get(report_page::file))
         .route("/gov/{kind}", get(records::list))
         .route("/gov/{kind}/new", get(forms::new_form).post(forms::create))
         .route("/gov/{kind}/{id}", get(records::view))

@@ -266,7 +266,7 @@ pub(super) async fn view(
     )
 }
 
-fn changed_fields(before: Option<&serde_json::Value>, after: Option<&serde_json::Value>) -> String {
+pub(crate) fn changed_fields(before: Option<&serde_json::Value>, after: Option<&serde_json::Value>) -> String {
     let data = |v: Option<&serde_json::Value>| {
         v.and_then(|v| v.get("data")).and_then(|d| d.as_object()).cloned().unwrap_or_default()
     };

@@ -46,7 +46,7 @@ pub(super) fn rag_tag(rag: Option<&str>) -> Markup {
 }
 
 /// Running totals of (planned, realised) month by month.
-fn cumulative(months: impl Iterator<Item = (f64, f64)>) -> Vec<(f64, f64)> {
+pub(crate) fn cumulative(months: impl Iterator<Item = (f64, f64)>) -> Vec<(f64, f64)> {
     months
         .scan((0.0, 0.0), |sum, (planned, realised)| {
             *sum = (sum.0 + planned, sum.1 + realised);
@@ -55,10 +55,10 @@ fn cumulative(months: impl Iterator<Item = (f64, f64)>) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// Cumulative planned and realised savings by month (`sums`, from [`cumulative`]), as lines.
-fn cumulative_chart(id: &str, title: &str, months: &[YearMonth], sums: &[(f64, f64)]) -> Markup {
-    let labels: Vec<String> = months.iter().map(|m| charts::short_month(*m)).collect();
-    let lines = [
+/// The lines of cumulative planned (grey, dashed) and realised (blue) savings, from
+/// [`cumulative`]'s running totals.
+pub(crate) fn cumulative_lines(sums: &[(f64, f64)]) -> [Line<'static>; 2] {
+    [
         Line {
             name: "Planned, cumulative",
             colour: "#768692",
@@ -71,7 +71,13 @@ fn cumulative_chart(id: &str, title: &str, months: &[YearMonth], sums: &[(f64, f
             dashed: false,
             values: sums.iter().map(|x| Some(x.1)).collect(),
         },
-    ];
+    ]
+}
+
+/// Cumulative planned and realised savings by month (`sums`, from [`cumulative`]), as lines.
+fn cumulative_chart(id: &str, title: &str, months: &[YearMonth], sums: &[(f64, f64)]) -> Markup {
+    let labels: Vec<String> = months.iter().map(|m| charts::short_month(*m)).collect();
+    let lines = cumulative_lines(sums);
     html! {
         (PreEscaped(charts::line_chart(id, title, &labels, &lines, "£")))
         (PreEscaped(charts::line_legend(&lines)))
