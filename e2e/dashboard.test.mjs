@@ -435,6 +435,36 @@ test("the savings ledger, a scheme measured from the data, and the horizon scan 
   noProblems();
 });
 
+test("the board report from the workspace's home: sections, another month, and the PDF and HTML files", async () => {
+  const { page } = await open("/login?next=/gov");
+  await page.locator("#username").fill("demo-admin");
+  await page.locator("#password").fill("ipmo-demo-password");
+  await page.locator("main form button[type=submit]").click();
+  await page.waitForURL(/\/gov$/);
+  await page.locator("main a", { hasText: "Board report" }).click();
+  await page.waitForURL(/\/gov\/report$/);
+  const headings = await page.locator("article.report h2").allInnerTexts();
+  assert.deepEqual(headings.slice(0, 3), ["Contents", "Summary", "Medicines value"]);
+  assert.ok(headings.includes("Integrated risk register") && headings.includes("Decisions and case studies"), headings.join(" | "));
+  assert.ok(await page.locator("article.report svg[role=img]").count() >= 3, "the dashboard's charts are in the report");
+  await accessible(page);
+  const months = await page.locator("#month option").evaluateAll((os) => os.map((o) => o.value));
+  await page.locator("#month").selectOption(months[1]);
+  await page.locator("#template").selectOption("summary");
+  await page.locator("main form button[type=submit]").click();
+  await page.waitForURL(new RegExp(`month=${months[1]}`));
+  assert.deepEqual(await page.locator("article.report h2").allInnerTexts(), ["Contents", "Summary"]);
+  for (const [label, type, start] of [["Download PDF", "application/pdf", "%PDF-"], ["Download HTML", "text/html; charset=utf-8", "<!DOCTYPE html>"]]) {
+    const href = await page.locator("main a", { hasText: label }).getAttribute("href");
+    const response = await page.request.get(BASE + href);
+    assert.equal(response.status(), 200, label);
+    assert.equal(response.headers()["content-type"], type);
+    assert.match(response.headers()["content-disposition"], new RegExp(`attachment; filename="ipmo-report-[a-z0-9]+-${months[1]}\\.`));
+    assert.ok((await response.body()).subarray(0, start.length).toString() === start, `${label} starts with ${start}`);
+  }
+  noProblems();
+});
+
 test("every kind of governance record can be added through its form in the browser", async () => {
   const { page } = await open("/login?next=/gov");
   await page.locator("#username").fill("demo-admin");

@@ -48,7 +48,7 @@ pub(crate) struct ReportArgs {
     as_of: Option<NaiveDate>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum ReportFormat {
     Pdf,
     Html,

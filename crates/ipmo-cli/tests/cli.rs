@@ -2335,12 +2335,12 @@ fn the_demo_icbs_board_report_is_a_readable_pdf() {
         text.contains(&format!("Price concessions cost {pounds} above the Drug Tariff")),
         "concessions {pounds}: {text}"
     );
-    // A page drawn: A4 at 30 dots per inch is 248 × 351 pixels.
+    // A page drawn: A4 (595.3 × 841.9 pt) at 30 dots per inch is 249 × 351 pixels, rounded up.
     let png = dir.path().join("page");
     poppler("pdftoppm", &["-f", "2", "-l", "2", "-r", "30", "-png", "-singlefile", pdf_path, png.to_str().unwrap()]);
     let bytes = std::fs::read(dir.path().join("page.png")).unwrap();
     let size = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
-    assert_eq!((size(16), size(20)), (248, 351), "IHDR width and height");
+    assert_eq!((size(16), size(20)), (249, 351), "IHDR width and height");
     assert!(bytes.len() > 2_000, "the page has something drawn on it: {} bytes", bytes.len());
     // Rebuilt from the same data and records at the same date: the same bytes.
     let again = dir.path().join("again.pdf");

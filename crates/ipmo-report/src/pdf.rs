@@ -128,7 +128,11 @@ pub(crate) fn render(doc: &Document, template: Option<&str>, timestamp: [i32; 6]
         timestamp: Some(typst_pdf::Timestamp::new_utc(datetime)),
         ..Default::default()
     };
-    typst_pdf::pdf(&pages, &options).map_err(|errors| ReportError::Pdf(diagnostics(&world, &errors)))
+    let pdf = typst_pdf::pdf(&pages, &options).map_err(|errors| ReportError::Pdf(diagnostics(&world, &errors)));
+    // Typst memoises across compilations; a batch of reports (every ICB) would otherwise keep
+    // each one's layout. Entries unused for a few compilations are dropped.
+    typst::comemo::evict(4);
+    pdf
 }
 
 #[cfg(test)]

@@ -18,6 +18,21 @@ fn only_the_warehouse_reaches_arrow_parquet_or_datafusion() {
     assert!(found.is_empty(), "{found:#?}");
 }
 
+/// Typst, the PDF typesetter, is an optional dependency of the report crate alone, so that the
+/// default build (the README's demo) never compiles it.
+#[test]
+fn only_the_report_crate_names_typst() {
+    for (name, dir) in tidy::crates(&workspace()).unwrap() {
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+        let typst: Vec<&str> = manifest.lines().filter(|l| l.trim_start().starts_with("typst")).collect();
+        if name == "ipmo-report" {
+            assert!(!typst.is_empty() && typst.iter().all(|l| l.contains("optional = true")), "{typst:?}");
+        } else {
+            assert!(typst.is_empty(), "{name} names typst: {typst:?}");
+        }
+    }
+}
+
 #[test]
 fn at_most_one_integration_test_binary_per_crate() {
     let found = tidy::extra_test_binaries(&workspace()).unwrap();

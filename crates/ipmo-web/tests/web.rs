@@ -1251,25 +1251,7 @@ mod governance {
             .await
             .unwrap();
         let aim_ref = format!("AIM-{}", aim.id);
-        let risk = data(
-            "risk",
-            &[
-                ("title", "Broad-spectrum use"),
-                ("cause", "c"),
-                ("event", "e"),
-                ("effect", "f"),
-                ("sector", "ICB"),
-                ("owner", "o"),
-                ("review_date", "2026-06-30"),
-                ("aim", &aim_ref),
-                ("inherent_likelihood", "4"),
-                ("inherent_consequence", "4"),
-                ("current_likelihood", "4"),
-                ("current_consequence", "4"),
-                ("target_likelihood", "2"),
-                ("target_consequence", "4"),
-            ],
-        );
+        let risk = extreme_risk(&aim_ref, "2026-06-30");
         let r = g.store.create("risk", risk.clone(), "t").await.unwrap();
         let quiet = g
             .store
@@ -1866,23 +1848,7 @@ mod governance {
             .await
             .unwrap();
         let aim_ref = format!("AIM-{}", aim.id);
-        let risk = [
-            ("title", "Broad-spectrum use"),
-            ("cause", "c"),
-            ("event", "e"),
-            ("effect", "f"),
-            ("sector", "ICB"),
-            ("owner", "o"),
-            ("review_date", "2027-06-30"),
-            ("aim", aim_ref.as_str()),
-            ("inherent_likelihood", "4"),
-            ("inherent_consequence", "4"),
-            ("current_likelihood", "4"),
-            ("current_consequence", "4"),
-            ("target_likelihood", "2"),
-            ("target_consequence", "4"),
-        ];
-        let r = g.store.create("risk", data("risk", &risk), "t").await.unwrap();
+        let r = g.store.create("risk", extreme_risk(&aim_ref, "2027-06-30"), "t").await.unwrap();
         let watch = [
             ("risk", format!("RSK-{}", r.id)),
             ("org", "QMJ".into()),
@@ -1971,6 +1937,29 @@ mod governance {
         let bad = send(&g.app, "GET", "/gov/report?org=QMJ&month=2031-01", &viewer, None).await;
         assert_eq!(bad.status, StatusCode::BAD_REQUEST);
         assert!(bad.body.contains("2031-01 is not in the data"), "{}", bad.body);
+    }
+
+    /// A risk under `aim_ref` scoring 4 × 4 now (16, extreme), due for review on `review`.
+    fn extreme_risk(aim_ref: &str, review: &str) -> ipmo_governance::store::Data {
+        data(
+            "risk",
+            &[
+                ("title", "Broad-spectrum use"),
+                ("cause", "c"),
+                ("event", "e"),
+                ("effect", "f"),
+                ("sector", "ICB"),
+                ("owner", "o"),
+                ("review_date", review),
+                ("aim", aim_ref),
+                ("inherent_likelihood", "4"),
+                ("inherent_consequence", "4"),
+                ("current_likelihood", "4"),
+                ("current_consequence", "4"),
+                ("target_likelihood", "2"),
+                ("target_consequence", "4"),
+            ],
+        )
     }
 
     fn data(kind: &str, pairs: &[(&str, &str)]) -> ipmo_governance::store::Data {

@@ -16,7 +16,8 @@ use ipmo_governance::store::{GovernanceStore, Record, StoreError};
 use maud::{Markup, html};
 
 /// The workspace's views, listed on its home page.
-const VIEWS: [(&str, &str); 11] = [
+const VIEWS: [(&str, &str); 12] = [
+    ("/gov/report", "Board report: the month's figures and the programme as a board paper (PDF or HTML)"),
     ("/gov/risk", "Risk register and heat map"),
     ("/gov/assurance", "Assurance framework"),
     ("/gov/plans?plan=National+priorities", "Plan on a page: national priorities"),

@@ -81,20 +81,27 @@ fn query(req: &ReportRequest, month: &str) -> String {
     format!("org={}&month={month}&template={}", crate::params::urlencode(&req.org), req.template.name())
 }
 
+/// The report the query asks for, built in its turn: the request, the document, and the turn,
+/// which the caller holds while it renders.
+async fn built<'a>(
+    s: &'a Shared,
+    g: &super::Governance,
+    p: &crate::params::Params,
+) -> Result<(ReportRequest, ipmo_report::Document, tokio::sync::SemaphorePermit<'a>), Response> {
+    let req = request(s, g, p).await.map_err(IntoResponse::into_response)?;
+    let turn = s
+        .reports
+        .acquire()
+        .await
+        .map_err(|_| WebError::Internal("the report queue is closed".into()).into_response())?;
+    let doc = document(s, &req).await.map_err(IntoResponse::into_response)?;
+    Ok((req, doc, turn))
+}
+
 /// The report on screen.
 pub(super) async fn page(State(s): State<Shared>, headers: HeaderMap, p: crate::params::Params) -> Response {
     let Access { gov: g, session } = or_reply!(require(&s, &headers, "/gov/report", Role::Viewer).await);
-    let req = match request(&s, g, &p).await {
-        Ok(x) => x,
-        Err(e) => return e.into_response(),
-    };
-    let Ok(_turn) = s.reports.acquire().await else {
-        return WebError::Internal("the report queue is closed".into()).into_response();
-    };
-    let doc = match document(&s, &req).await {
-        Ok(d) => d,
-        Err(e) => return e.into_response(),
-    };
+    let (req, doc, _turn) = or_reply!(built(&s, g, &p).await);
     let month = req.month.or_else(|| s.release.latest_month());
     let month_text = month.map(|m| m.to_string()).unwrap_or_default();
     let main = html! {
@@ -129,17 +136,7 @@ pub(super) async fn file(State(s): State<Shared>, headers: HeaderMap, p: crate::
     if pdf && !ipmo_report::PDF_AVAILABLE {
         return WebError::NotFound(ipmo_report::ReportError::NoPdf.to_string()).into_response();
     }
-    let req = match request(&s, g, &p).await {
-        Ok(x) => x,
-        Err(e) => return e.into_response(),
-    };
-    let Ok(_turn) = s.reports.acquire().await else {
-        return WebError::Internal("the report queue is closed".into()).into_response();
-    };
-    let doc = match document(&s, &req).await {
-        Ok(d) => d,
-        Err(e) => return e.into_response(),
-    };
+    let (req, doc, _turn) = or_reply!(built(&s, g, &p).await);
     let month = req.month.or_else(|| s.release.latest_month()).map(|m| m.to_string()).unwrap_or_default();
     let stem = format!("ipmo-report-{}-{month}", req.org.to_ascii_lowercase());
     let (bytes, content_type, ext) = if pdf {

@@ -69,6 +69,16 @@ fn standing_tone(s: Standing) -> Option<Tone> {
     }
 }
 
+/// A measure's title with its unit, unless the title already says it.
+fn titled(m: &Measure) -> String {
+    let unit = m.unit();
+    if m.title.contains(&unit) || (m.is_percentage && m.title.contains('%')) {
+        m.title.clone()
+    } else {
+        format!("{} ({unit})", m.title)
+    }
+}
+
 /// A series up to and including `month`.
 fn to_month(series: &[ValuePoint], month: YearMonth) -> &[ValuePoint] {
     &series[..series.partition_point(|p| p.month <= month)]
@@ -448,7 +458,7 @@ pub(super) fn stewardship(c: &Context) -> Section {
                 charted.push((m, sc, class, worse));
             }
             vec![
-                Cell::text(format!("{} ({})", m.title, m.unit())),
+                Cell::text(titled(m)),
                 Cell::text(value(pt.value)),
                 Cell::toned(ordinal(pt.percentile), standing.and_then(standing_tone)),
                 Cell::text(value(median)),
