@@ -194,7 +194,9 @@ pub(crate) fn run(
     };
     let month = args.month.or_else(|| state.release.latest_month()).map(|m| m.to_string()).unwrap_or_default();
     if args.all_icbs {
-        return all_icbs(&job, &args, format, &month, quiet, started);
+        let written = all_icbs(&job, &args, format, &month, quiet, started);
+        std::mem::forget(state);
+        return written;
     }
     let org = match args.org {
         Some(o) => o,
@@ -215,6 +217,9 @@ pub(crate) fn run(
         );
     }
     out!("{}", path.display());
+    // The release of a national warehouse is gigabytes of small allocations; freeing them one by
+    // one takes longer than writing the report, and the process ends here anyway.
+    std::mem::forget(state);
     Ok(())
 }
 

@@ -770,6 +770,21 @@ impl Kind {
         fields.iter().find(|f| f.name == name)
     }
 
+    /// What record `id` of this kind, holding `data`, is called in lists, links and reports: its
+    /// name field, cut to 80 characters, or its reference when that is empty.
+    pub fn record_name(&self, id: i64, data: &Map<String, Value>) -> String {
+        let f = self.field(self.name_field).copied();
+        let text = f.map(|f| display_value(&f, data.get(f.name))).unwrap_or_default();
+        let short: String = text.chars().take(80).collect();
+        if short.is_empty() {
+            self.reference(id)
+        } else if short.len() < text.len() {
+            format!("{short}…")
+        } else {
+            short
+        }
+    }
+
     /// A record's reference for people, e.g. `RSK-12`.
     pub fn reference(&self, id: i64) -> String {
         format!("{}-{id}", self.prefix)

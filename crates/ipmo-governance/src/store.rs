@@ -101,6 +101,19 @@ pub struct AuditEntry {
     pub after: Option<Value>,
 }
 
+impl AuditEntry {
+    /// The names of the record's fields this entry changed, comma-separated (none for a create).
+    pub fn changed_fields(&self) -> String {
+        let data =
+            |v: Option<&Value>| v.and_then(|v| v.get("data")).and_then(|d| d.as_object()).cloned().unwrap_or_default();
+        let (b, a) = (data(self.before.as_ref()), data(self.after.as_ref()));
+        let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        keys.into_iter().filter(|k| b.get(*k) != a.get(*k)).map(String::as_str).collect::<Vec<_>>().join(", ")
+    }
+}
+
 /// A sign-in, failure, lock-out or sign-out, kept for administrators.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct SignInEvent {

@@ -348,6 +348,16 @@ fn cells(
     Ok(out)
 }
 
+/// Running totals of (planned, realised) month by month, for the cumulative charts.
+pub fn running_totals(months: impl Iterator<Item = (f64, f64)>) -> Vec<(f64, f64)> {
+    months
+        .scan((0.0, 0.0), |sum, (planned, realised)| {
+            *sum = (sum.0 + planned, sum.1 + realised);
+            Some(*sum)
+        })
+        .collect()
+}
+
 /// The financial year a month falls in, April to March: `2025/26`.
 pub fn financial_year(m: YearMonth) -> String {
     let start = if m.month() >= 4 { m.year() } else { m.year() - 1 };

@@ -151,6 +151,14 @@ mod tests {
     }
 
     #[test]
+    fn a_custom_template_reads_the_same_json_and_figures() {
+        let own = "#let d = json(\"report.json\")\n= #d.organisation\n#for (i, s) in d.sections.enumerate() [#s.title]\n#image(\"figure-2.svg\")\n";
+        let pdf = render(&crate::tests::sample(), Some(own), WHEN).expect("a template of one's own typesets");
+        assert!(pdf.starts_with(b"%PDF-"));
+        assert_ne!(pdf, render(&crate::tests::sample(), None, WHEN).unwrap());
+    }
+
+    #[test]
     fn a_broken_template_is_an_error_naming_its_line() {
         let e = render(&crate::tests::sample(), Some("= Fine\n#let x = (\n"), WHEN).unwrap_err().to_string();
         assert!(e.contains("template line 2"), "{e}");

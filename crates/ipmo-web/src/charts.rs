@@ -893,6 +893,25 @@ pub(crate) fn line_chart(id: &str, title: &str, labels: &[String], lines: &[Line
     s
 }
 
+/// The lines of cumulative planned (grey, dashed) and realised (blue) savings, from
+/// running totals (`ipmo_programme::ledger::running_totals`).
+pub(crate) fn cumulative_lines(sums: &[(f64, f64)]) -> [Line<'static>; 2] {
+    [
+        Line {
+            name: "Planned, cumulative",
+            colour: "#768692",
+            dashed: true,
+            values: sums.iter().map(|x| Some(x.0)).collect(),
+        },
+        Line {
+            name: "Realised, cumulative",
+            colour: "#005eb8",
+            dashed: false,
+            values: sums.iter().map(|x| Some(x.1)).collect(),
+        },
+    ]
+}
+
 /// The legend of a [`line_chart`], as HTML.
 pub(crate) fn line_legend(lines: &[Line]) -> String {
     let mut s = String::from(r#"<ul class="legend">"#);

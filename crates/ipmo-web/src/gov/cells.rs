@@ -79,17 +79,8 @@ impl Names {
 }
 
 /// What a record is called in lists and links.
-pub(crate) fn name_of(kind: &Kind, r: &Record) -> String {
-    let f = kind.field(kind.name_field).copied();
-    let text = f.map(|f| kinds::display_value(&f, r.data.get(f.name))).unwrap_or_default();
-    let short: String = text.chars().take(80).collect();
-    if short.is_empty() {
-        kind.reference(r.id)
-    } else if short.len() < text.len() {
-        format!("{short}…")
-    } else {
-        short
-    }
+pub(super) fn name_of(kind: &Kind, r: &Record) -> String {
+    kind.record_name(r.id, &r.data)
 }
 
 /// A field's value for a table cell or summary: references and measures become links.

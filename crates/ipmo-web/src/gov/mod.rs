@@ -25,10 +25,7 @@ mod views;
 mod workforce;
 
 pub(crate) use access::session_of;
-pub(crate) use cells::name_of as record_name;
-pub(crate) use records::changed_fields;
 pub(crate) use report_page::MAX_REPORTS;
-pub(crate) use value::{cumulative, cumulative_lines};
 
 use crate::Shared;
 use axum::Router;

@@ -259,23 +259,12 @@ pub(super) async fn view(
                 thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "What" } th scope="col" { "Fields changed" } } }
                 tbody {
                     @for a in &history {
-                        tr { td { (crate::format::timestamp(&a.at)) } td { (a.actor) } td { (a.action) } td { (changed_fields(a.before.as_ref(), a.after.as_ref())) } }
+                        tr { td { (crate::format::timestamp(&a.at)) } td { (a.actor) } td { (a.action) } td { (a.changed_fields()) } }
                     }
                 }
             } }
         },
     )
-}
-
-pub(crate) fn changed_fields(before: Option<&serde_json::Value>, after: Option<&serde_json::Value>) -> String {
-    let data = |v: Option<&serde_json::Value>| {
-        v.and_then(|v| v.get("data")).and_then(|d| d.as_object()).cloned().unwrap_or_default()
-    };
-    let (b, a) = (data(before), data(after));
-    let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    keys.into_iter().filter(|k| b.get(*k) != a.get(*k)).map(String::as_str).collect::<Vec<_>>().join(", ")
 }
 
 /// Records of any kind whose reference fields point at record `id` of `kind`.
@@ -369,7 +358,7 @@ pub(super) async fn audit_trail(State(s): State<Shared>, headers: HeaderMap, p: 
                                 (_, Some(id)) => { (a.entity) " " (id) },
                                 _ => (a.entity),
                             } }
-                            td { (changed_fields(a.before.as_ref(), a.after.as_ref())) }
+                            td { (a.changed_fields()) }
                         }
                     }
                 }

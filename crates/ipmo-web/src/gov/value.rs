@@ -5,7 +5,7 @@
 //! and the assurance framework reach the same ones.
 
 use super::cells::name_of;
-use crate::charts::{self, Line};
+use crate::charts;
 use crate::format::{long_month, number, pounds};
 use crate::layout;
 use crate::params::urlencode;
@@ -45,39 +45,10 @@ pub(super) fn rag_tag(rag: Option<&str>) -> Markup {
     }
 }
 
-/// Running totals of (planned, realised) month by month.
-pub(crate) fn cumulative(months: impl Iterator<Item = (f64, f64)>) -> Vec<(f64, f64)> {
-    months
-        .scan((0.0, 0.0), |sum, (planned, realised)| {
-            *sum = (sum.0 + planned, sum.1 + realised);
-            Some(*sum)
-        })
-        .collect()
-}
-
-/// The lines of cumulative planned (grey, dashed) and realised (blue) savings, from
-/// [`cumulative`]'s running totals.
-pub(crate) fn cumulative_lines(sums: &[(f64, f64)]) -> [Line<'static>; 2] {
-    [
-        Line {
-            name: "Planned, cumulative",
-            colour: "#768692",
-            dashed: true,
-            values: sums.iter().map(|x| Some(x.0)).collect(),
-        },
-        Line {
-            name: "Realised, cumulative",
-            colour: "#005eb8",
-            dashed: false,
-            values: sums.iter().map(|x| Some(x.1)).collect(),
-        },
-    ]
-}
-
-/// Cumulative planned and realised savings by month (`sums`, from [`cumulative`]), as lines.
+/// Cumulative planned and realised savings by month (`sums`, running totals), as lines.
 fn cumulative_chart(id: &str, title: &str, months: &[YearMonth], sums: &[(f64, f64)]) -> Markup {
     let labels: Vec<String> = months.iter().map(|m| charts::short_month(*m)).collect();
-    let lines = cumulative_lines(sums);
+    let lines = charts::cumulative_lines(sums);
     html! {
         (PreEscaped(charts::line_chart(id, title, &labels, &lines, "£")))
         (PreEscaped(charts::line_legend(&lines)))
@@ -123,7 +94,7 @@ pub(super) fn ledger(s: &AppState, schemes: &[Record]) -> Markup {
             (number(GREEN_FROM * 100.0, 0)) "% of its plan to date, amber from " (number(AMBER_FROM * 100.0, 0)) "%, red below." }
         @if !by_month.is_empty() {
             (cumulative_chart("ledger-chart", "Savings realised and planned, cumulative, all schemes",
-                &by_month.keys().copied().collect::<Vec<_>>(), &cumulative(by_month.values().copied())))
+                &by_month.keys().copied().collect::<Vec<_>>(), &ledger::running_totals(by_month.values().copied())))
         }
         (layout::scroll("Schemes", html! {
             table.table {
@@ -202,7 +173,7 @@ pub(super) fn scheme_panel(state: &AppState, rec: &Record) -> Markup {
         )
     };
     let months: Vec<YearMonth> = real.months.iter().map(|m| m.month).collect();
-    let cumulative = cumulative(real.months.iter().map(|m| (m.planned, m.realised)));
+    let cumulative = ledger::running_totals(real.months.iter().map(|m| (m.planned, m.realised)));
     html! {
         h2 { "Saving, measured" }
         p { (rag_tag(real.rag)) " " (real.why) }

@@ -288,8 +288,8 @@ pub(super) fn medicines_value(c: &Context) -> Option<Section> {
             )));
             if !l.by_month.is_empty() {
                 let months: Vec<YearMonth> = l.by_month.keys().copied().collect();
-                let sums = crate::gov::cumulative(l.by_month.values().copied());
-                let lines = crate::gov::cumulative_lines(&sums);
+                let sums = ledger::running_totals(l.by_month.values().copied());
+                let lines = charts::cumulative_lines(&sums);
                 let labels: Vec<String> = months.iter().map(|m| charts::short_month(*m)).collect();
                 blocks.push(figure(
                     charts::line_chart(

@@ -96,7 +96,7 @@ impl Records {
     async fn load(store: &dyn ipmo_governance::GovernanceStore) -> Result<Self, StoreError> {
         let mut changes = store.audit(Some("risk"), None, CHANGES_READ).await?;
         changes.extend(store.audit(Some("case-study"), None, CHANGES_READ).await?);
-        changes.sort_by(|a, b| b.id.cmp(&a.id));
+        changes.sort_by_key(|e| std::cmp::Reverse(e.id));
         Ok(Self {
             risks: store.records("risk", false).await?,
             watches: store.records("watch", false).await?,

@@ -23,7 +23,7 @@ const QUARTERS: usize = 8;
 /// "RSK-12 Title" for a record of `kind`.
 fn reference(kind: &str, rec: &Record) -> String {
     match kinds::kind(kind) {
-        Some(k) => format!("{} {}", k.reference(rec.id), crate::gov::record_name(k, rec)),
+        Some(k) => format!("{} {}", k.reference(rec.id), k.record_name(rec.id, &rec.data)),
         None => rec.id.to_string(),
     }
 }
@@ -256,7 +256,7 @@ fn risks(c: &Context, records: &Records) -> Section {
             let what = match (e.action.as_str(), score(e.before.as_ref()), score(e.after.as_ref())) {
                 ("update", Some(b), Some(a)) if b != a => format!("current score {b} → {a}"),
                 ("update", ..) => {
-                    format!("updated: {}", crate::gov::changed_fields(e.before.as_ref(), e.after.as_ref()))
+                    format!("updated: {}", e.changed_fields())
                 }
                 (action, ..) => action.to_string(),
             };
