@@ -451,7 +451,7 @@ test("the board report from the workspace's home: sections, another month, and t
   const months = await page.locator("#month option").evaluateAll((os) => os.map((o) => o.value));
   await page.locator("#month").selectOption(months[1]);
   await page.locator("#template").selectOption("summary");
-  await page.locator("main form button[type=submit]").click();
+  await page.locator('main form[action="/gov/report"] button[type=submit]').click();
   await page.waitForURL(new RegExp(`month=${months[1]}`));
   assert.deepEqual(await page.locator("article.report h2").allInnerTexts(), ["Contents", "Summary"]);
   for (const [label, type, start] of [["Download PDF", "application/pdf", "%PDF-"], ["Download HTML", "text/html; charset=utf-8", "<!DOCTYPE html>"]]) {
