@@ -38,6 +38,16 @@ impl Band {
     }
 }
 
+/// How many risks sit in each cell of the 5×5 matrix by their current rating:
+/// `[likelihood − 1][consequence − 1]`; risks without a current rating are not counted.
+pub fn heat_map<'a>(risks: impl IntoIterator<Item = &'a Map<String, Value>>) -> [[usize; 5]; 5] {
+    let mut grid = [[0usize; 5]; 5];
+    for rt in risks.into_iter().filter_map(|data| Rating::of_record(data, "current")) {
+        grid[usize::from(rt.likelihood) - 1][usize::from(rt.consequence) - 1] += 1;
+    }
+    grid
+}
+
 /// Likelihood and consequence, each 1–5.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Rating {

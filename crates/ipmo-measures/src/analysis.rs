@@ -200,7 +200,9 @@ pub struct Alert {
     pub size: f64,
 }
 
-fn tone_of(high: bool, direction: Direction) -> Tone {
+/// Whether being high (or low) is good, bad or neither, by the measure's direction: the one
+/// judgement that alerts, funnel plots and the board report colour by.
+pub fn tone_of(high: bool, direction: Direction) -> Tone {
     match (direction, high) {
         (Direction::Neither, _) => Tone::Neutral,
         (Direction::LowerIsBetter, true) | (Direction::HigherIsBetter, false) => Tone::Bad,

@@ -11,7 +11,7 @@ pub mod rag;
 pub mod signals;
 pub mod workforce;
 
-pub use rag::{StandardRag, standard_rag};
+pub use rag::{AimStanding, StandardRag, aim_standing, standard_rag};
 
 /// The level of the organisation a record names (its `org` field), or why it has none: the
 /// organisation is not in this release.

@@ -3,6 +3,7 @@
 //! variation, with one sentence saying why.
 
 use ipmo_domain::display::{decimals_for, long_month, number};
+use ipmo_governance::risk::Rating;
 use ipmo_governance::store::Record;
 use ipmo_measures::analysis::{self, Judgement};
 use ipmo_release::Release;
@@ -57,4 +58,51 @@ pub fn standard_rag(r: &Release, standard: &Record) -> StandardRag {
 /// A value standing alone in a sentence, with decimals by its own size (as the pages show it).
 fn value(v: f64) -> String {
     number(v, decimals_for(v).min(3))
+}
+/// An aim in the assurance framework: the computed RAG of each of its performance standards and
+/// savings schemes, and its highest current principal risk.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AimStanding<'a> {
+    /// One RAG per standard, then per scheme, tied to the aim (None: not computable).
+    pub rags: Vec<Option<&'static str>>,
+    /// The aim's principal risk with the highest current score, and that rating.
+    pub top_risk: Option<(&'a Record, Rating)>,
+}
+
+impl AimStanding<'_> {
+    /// As red as its reddest standard or scheme; None when none has a RAG.
+    pub fn overall(&self) -> Option<&'static str> {
+        ["Red", "Amber", "Green"].into_iter().find(|c| self.rags.contains(&Some(*c)))
+    }
+
+    /// How many of its standards and schemes have `rag` (None: no data).
+    pub fn count(&self, rag: Option<&str>) -> usize {
+        self.rags.iter().filter(|x| **x == rag).count()
+    }
+}
+
+/// `aim`'s standing: its standards' RAGs computed from the release, its schemes' from
+/// `scheme_rag` (measured by the caller, which keeps them per record version), and its highest
+/// current principal risk among `risks`.
+pub fn aim_standing<'a>(
+    r: &Release,
+    aim: &Record,
+    standards: &[Record],
+    schemes: &[Record],
+    scheme_rag: impl Fn(&Record) -> Option<&'static str>,
+    risks: &'a [Record],
+) -> AimStanding<'a> {
+    let of_aim = |x: &&Record| x.int("aim") == Some(aim.id);
+    let rags = standards
+        .iter()
+        .filter(of_aim)
+        .map(|x| standard_rag(r, x).rag)
+        .chain(schemes.iter().filter(of_aim).map(scheme_rag))
+        .collect();
+    let top_risk = risks
+        .iter()
+        .filter(of_aim)
+        .filter_map(|x| Rating::of_record(&x.data, "current").map(|rt| (x, rt)))
+        .max_by_key(|(_, rt)| rt.score());
+    AimStanding { rags, top_risk }
 }

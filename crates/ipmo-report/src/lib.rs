@@ -153,20 +153,7 @@ pub enum Tone {
 }
 
 impl Tone {
-    /// The fill colour behind the text, light enough for black text (WCAG AA) when printed.
-    pub fn fill(self) -> &'static str {
-        match self {
-            Tone::Red => "#f4c7c3",
-            Tone::Amber => "#fbd8a9",
-            Tone::Yellow => "#fff3a6",
-            Tone::Green => "#cce5cc",
-            Tone::Improvement => "#c9def2",
-            Tone::Concern => "#fbd3b4",
-            Tone::Grey => "#e8edee",
-        }
-    }
-
-    /// The word a reader without colour needs (RAG names, band names are in the text already).
+    /// Its name in the HTML classes (`tone-red`) and in `report.json`, where the templates colour it.
     pub fn css(self) -> &'static str {
         match self {
             Tone::Red => "red",

@@ -613,10 +613,10 @@ pub(crate) struct FunnelStyle<'a> {
 
 /// The colour and words for a point outside the limits on the `high` side.
 fn funnel_judgement(high: bool, direction: Direction) -> (&'static str, &'static str) {
-    match (direction, high) {
-        (Direction::Neither, _) => (DARK_GREY, "no judgement"),
-        (Direction::LowerIsBetter, true) | (Direction::HigherIsBetter, false) => (CONCERN, "concern"),
-        _ => (IMPROVEMENT, "improvement"),
+    match ipmo_measures::analysis::tone_of(high, direction) {
+        ipmo_measures::analysis::Tone::Neutral => (DARK_GREY, "no judgement"),
+        ipmo_measures::analysis::Tone::Bad => (CONCERN, "concern"),
+        ipmo_measures::analysis::Tone::Good => (IMPROVEMENT, "improvement"),
     }
 }
 

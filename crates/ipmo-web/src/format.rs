@@ -4,6 +4,11 @@
 
 pub(crate) use ipmo_domain::display::{iso_date, long_month, month_span, number, plural, pounds, timestamp};
 
+/// A percentage to one decimal place ("12.5%"), or a dash when there is none.
+pub(crate) fn percent(v: Option<f64>) -> String {
+    v.map_or("–".to_string(), |v| format!("{v:.1}%"))
+}
+
 /// A measure value with decimals by its own size (for a value standing alone in a sentence).
 pub(crate) fn value(v: Option<f64>) -> String {
     match v {

@@ -92,6 +92,15 @@ impl AppState {
         self.schemes.get(rec, || ipmo_programme::ledger::measure(&self.release, rec))
     }
 
+    /// A savings scheme's RAG to date and why (None when it cannot be measured yet): what the
+    /// assurance framework, the status, the plans and the board report show.
+    pub(crate) fn scheme_rag(&self, rec: &ipmo_governance::store::Record) -> (Option<&'static str>, String) {
+        match self.scheme(rec).as_ref() {
+            Ok((_, real)) => (real.rag, real.why.clone()),
+            Err(e) => (None, e.clone()),
+        }
+    }
+
     /// A horizon-scan item's impact a year, once per record version.
     pub(crate) fn horizon_impact(
         &self,

@@ -151,7 +151,7 @@ pub(crate) fn counted_presentations(r: &Release, m: &Measure) -> Markup {
 }
 
 /// Every organisation's numerator and denominator among `points` (for the funnel plot).
-fn counts_of<'a>(points: &[(&'a str, &ValuePoint)]) -> Vec<OrgCounts<&'a str>> {
+pub(crate) fn counts_of<'a>(points: &[(&'a str, &ValuePoint)]) -> Vec<OrgCounts<&'a str>> {
     points
         .iter()
         .filter_map(|(code, pt)| {

@@ -28,14 +28,6 @@ struct Measured<'a> {
     result: Arc<Measurement>,
 }
 
-/// A scheme's RAG for the assurance framework (None when it cannot be measured yet).
-pub(super) fn scheme_rag(s: &AppState, rec: &Record) -> (Option<&'static str>, String) {
-    match s.scheme(rec).as_ref() {
-        Ok((_, real)) => (real.rag, real.why.clone()),
-        Err(e) => (None, e.clone()),
-    }
-}
-
 pub(super) fn rag_tag(rag: Option<&str>) -> Markup {
     match rag {
         Some("Green") => layout::tag("Green", "green"),

@@ -6,7 +6,7 @@
 use super::Governance;
 use super::access::{Access, current_records, gov_page, require, store_error};
 use super::cells::{Names, cell, date_cell, name_of};
-use super::value::{rag_tag, scheme_rag};
+use super::value::rag_tag;
 use crate::layout;
 use crate::{AppState, Shared, WebError};
 use axum::extract::State;
@@ -16,7 +16,7 @@ use ipmo_governance::Role;
 use ipmo_governance::kinds::{self, Kind};
 use ipmo_governance::risk::{Band, CONSEQUENCE, LIKELIHOOD, Rating};
 use ipmo_governance::store::{Record, StoreError};
-use ipmo_programme::{Signal, standard_rag, watch_signal};
+use ipmo_programme::{Signal, aim_standing, standard_rag, watch_signal};
 use ipmo_release::Release;
 use maud::{Markup, html};
 
@@ -51,12 +51,7 @@ pub(super) async fn risk_register(s: &Shared, g: &Governance, risks: &[Record]) 
     let watches = g.store.records("watch", false).await?;
     let r = &s.release;
     let live: Vec<&Record> = risks.iter().filter(|x| !x.archived).collect();
-    let mut grid = [[0usize; 5]; 5];
-    for risk in &live {
-        if let Some(rt) = Rating::of_record(&risk.data, "current") {
-            grid[usize::from(rt.likelihood) - 1][usize::from(rt.consequence) - 1] += 1;
-        }
-    }
+    let grid = ipmo_governance::risk::heat_map(live.iter().map(|x| &x.data));
     let mut rows: Vec<(&Record, Vec<(&Record, Signal)>)> = live
         .iter()
         .map(|risk| {
@@ -165,7 +160,7 @@ pub(super) async fn status(s: &Shared, g: &Governance) -> Result<Markup, StoreEr
     let red: Vec<String> =
         standards.iter().filter(|x| standard_rag(r, x).rag == Some("Red")).map(|x| name("standard", x)).collect();
     let off_plan: Vec<String> =
-        schemes.iter().filter(|x| scheme_rag(s, x).0 == Some("Red")).map(|x| name("scheme", x)).collect();
+        schemes.iter().filter(|x| s.scheme_rag(x).0 == Some("Red")).map(|x| name("scheme", x)).collect();
     let late = |list: &[Record], k: &str| -> Vec<String> {
         list.iter().filter(|x| ipmo_governance::due::overdue(x, today).is_some()).map(|x| name(k, x)).collect()
     };
@@ -349,16 +344,12 @@ fn framework_summary(s: &AppState, f: &Framework) -> Markup {
             caption.visually-hidden { "Aims by RAG" }
             thead { tr { th scope="col" { "Aim" } th scope="col" { "Overall" } th scope="col" .num { "Red" } th scope="col" .num { "Amber" } th scope="col" .num { "Green" } th scope="col" .num { "No data" } th scope="col" { "Highest principal risk" } } }
             tbody { @for aim in aims {
-                @let rags: Vec<Option<&str>> = standards.iter().filter(|x| x.int("aim") == Some(aim.id)).map(|x| standard_rag(r, x).rag)
-                    .chain(f.schemes.iter().filter(|x| x.int("aim") == Some(aim.id)).map(|x| scheme_rag(s, x).0)).collect();
-                @let count = |c: Option<&str>| rags.iter().filter(|x| **x == c).count();
-                @let overall = ["Red", "Amber", "Green"].into_iter().find(|c| rags.contains(&Some(*c)));
-                @let top = risks.iter().filter(|x| x.int("aim") == Some(aim.id)).filter_map(|x| Rating::of_record(&x.data, "current").map(|rt| (x, rt))).max_by_key(|(_, rt)| rt.score());
+                @let a = aim_standing(r, aim, standards, &f.schemes, |x| s.scheme_rag(x).0, risks);
                 tr {
                     td { a href=(format!("#aim-{}", aim.id)) { (aim.text("title")) } }
-                    td { @if rags.is_empty() { "No standards or schemes" } @else { (rag_tag(overall)) } }
-                    td.num { (count(Some("Red"))) } td.num { (count(Some("Amber"))) } td.num { (count(Some("Green"))) } td.num { (count(None)) }
-                    td { @match top { Some((x, rt)) => { a href=(format!("/gov/risk/{}", x.id)) { (rk.reference(x.id)) } " " (rating_tag(Some(rt))) }, None => "None recorded" } }
+                    td { @if a.rags.is_empty() { "No standards or schemes" } @else { (rag_tag(a.overall())) } }
+                    td.num { (a.count(Some("Red"))) } td.num { (a.count(Some("Amber"))) } td.num { (a.count(Some("Green"))) } td.num { (a.count(None)) }
+                    td { @match a.top_risk { Some((x, rt)) => { a href=(format!("/gov/risk/{}", x.id)) { (rk.reference(x.id)) } " " (rating_tag(Some(rt))) }, None => "None recorded" } }
                 }
             } }
         }
@@ -417,7 +408,7 @@ fn schemes_table(s: &AppState, list: Vec<&Record>, of: &str) -> Markup {
             caption.visually-hidden { (label) }
             thead { tr { th scope="col" { "Scheme" } th scope="col" { "RAG (computed)" } } }
             tbody { @for x in list {
-                @let (rag, why) = scheme_rag(s, x);
+                @let (rag, why) = s.scheme_rag(x);
                 tr { td { a href=(format!("/gov/scheme/{}", x.id)) { (sk.reference(x.id)) } " " (name_of(sk, x)) } td { (rag_tag(rag)) " " (why) } }
             } }
         } }
@@ -487,7 +478,7 @@ pub(super) async fn plans(State(s): State<Shared>, headers: HeaderMap, p: crate:
                                 @if !delivered.is_empty() {
                                     p.hint { "Savings schemes, RAG computed from the prescribing:" }
                                     ul.plain { @for x in delivered {
-                                        li { (rag_tag(scheme_rag(&s, x).0)) " " a href=(format!("/gov/scheme/{}", x.id)) { (sk.reference(x.id)) " " (x.text("title")) } }
+                                        li { (rag_tag(s.scheme_rag(x).0)) " " a href=(format!("/gov/scheme/{}", x.id)) { (sk.reference(x.id)) " " (x.text("title")) } }
                                     } }
                                 }
                             }

@@ -71,10 +71,6 @@ struct Plan<'a> {
     projection: Projection,
 }
 
-fn pct(v: Option<f64>) -> String {
-    v.map_or("–".to_string(), |v| format!("{v:.1}%"))
-}
-
 fn wte(v: f64) -> String {
     crate::format::number(v, 1)
 }
@@ -155,7 +151,7 @@ fn tables(plan: &Plan) -> Markup {
             caption { "Totals by quarter" }
             thead { tr { th scope="col" { "Quarter" } th scope="col" .num { "Establishment (WTE)" } th scope="col" .num { "In post (WTE)" } th scope="col" .num { "Headcount" } th scope="col" .num { "Vacancies (WTE)" } th scope="col" .num { "Vacancy rate" } th scope="col" .num { "Turnover" } } }
             tbody { @for (q, t) in totals { tr {
-                td { (q) } td.num { (wte(t.establishment)) } td.num { (wte(t.in_post)) } td.num { (t.headcount) } td.num { (wte(t.vacancies())) } td.num { (pct(t.vacancy_rate())) } td.num { (pct(t.turnover())) }
+                td { (q) } td.num { (wte(t.establishment)) } td.num { (wte(t.in_post)) } td.num { (t.headcount) } td.num { (wte(t.vacancies())) } td.num { (crate::format::percent(t.vacancy_rate())) } td.num { (crate::format::percent(t.turnover())) }
             } } }
         } }
         @if sector.is_none() && !by_sector.is_empty() {
@@ -163,7 +159,7 @@ fn tables(plan: &Plan) -> Markup {
                 caption { "By sector, " (latest.cloned().unwrap_or_default()) }
                 thead { tr { th scope="col" { "Sector" } th scope="col" .num { "Establishment (WTE)" } th scope="col" .num { "In post (WTE)" } th scope="col" .num { "Vacancy rate" } th scope="col" .num { "Turnover" } } }
                 tbody { @for (x, t) in by_sector { tr {
-                    td { a href=(format!("/gov/workforce?sector={}", crate::params::urlencode(x))) { (x) } } td.num { (wte(t.establishment)) } td.num { (wte(t.in_post)) } td.num { (pct(t.vacancy_rate())) } td.num { (pct(t.turnover())) }
+                    td { a href=(format!("/gov/workforce?sector={}", crate::params::urlencode(x))) { (x) } } td.num { (wte(t.establishment)) } td.num { (wte(t.in_post)) } td.num { (crate::format::percent(t.vacancy_rate())) } td.num { (crate::format::percent(t.turnover())) }
                 } } }
             } }
         }

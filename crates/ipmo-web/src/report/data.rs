@@ -7,7 +7,7 @@ use crate::dashboard;
 use crate::format::{long_month, month_span, number, ordinal, plural, pounds, value};
 use ipmo_domain::YearMonth;
 use ipmo_measures::Measure;
-use ipmo_measures::analysis::{self, Judgement, OrgCounts, Tone as AlertTone, ValuePoint};
+use ipmo_measures::analysis::{self, Judgement, Tone as AlertTone, ValuePoint};
 use ipmo_measures::ranking::{self, Standing};
 use ipmo_measures::savings;
 use ipmo_programme::ledger;
@@ -556,12 +556,7 @@ pub(super) fn variation(c: &Context) -> Section {
             .iter()
             .filter_map(|p| Some((p.code.as_str(), lv.series_of(&p.code)?.iter().find(|x| x.month == c.month)?)))
             .collect();
-        let counts: Vec<OrgCounts<&str>> = points
-            .iter()
-            .filter_map(|(code, pt)| {
-                Some(OrgCounts { org_code: *code, numerator: pt.numerator?, denominator: pt.denominator? })
-            })
-            .collect();
+        let counts = crate::measure_pages::counts_of(&points);
         let Ok(plot) = analysis::funnel_plot(&counts, &Judgement::of(m)) else { continue };
         drawn += 1;
         let name = |code: &str| c.r.org(code).map_or(code.to_string(), |o| o.name.clone());
@@ -590,27 +585,26 @@ pub(super) fn variation(c: &Context) -> Section {
             ),
             c.epd_source(),
         ));
-        let outside: Vec<Vec<Cell>> =
-            plot.orgs
-                .iter()
-                .zip(&plot.funnel.points)
-                .filter(|(_, p)| matches!(p.band, FunnelBand::AboveControl | FunnelBand::BelowControl))
-                .map(|(code, p)| {
-                    let high = p.band == FunnelBand::AboveControl;
-                    let tone = match (m.direction, high) {
-                        (ipmo_stats::Direction::LowerIsBetter, true)
-                        | (ipmo_stats::Direction::HigherIsBetter, false) => Some(Tone::Concern),
-                        (ipmo_stats::Direction::Neither, _) => Some(Tone::Grey),
-                        _ => Some(Tone::Improvement),
-                    };
-                    vec![
-                        Cell::text(format!("{} ({code})", name(code))),
-                        Cell::text(value(Some(p.value * plot.multiplier))),
-                        Cell::text(number(p.denominator, 0)),
-                        Cell::toned(if high { "Above" } else { "Below" }, tone),
-                    ]
-                })
-                .collect();
+        let outside: Vec<Vec<Cell>> = plot
+            .orgs
+            .iter()
+            .zip(&plot.funnel.points)
+            .filter(|(_, p)| matches!(p.band, FunnelBand::AboveControl | FunnelBand::BelowControl))
+            .map(|(code, p)| {
+                let high = p.band == FunnelBand::AboveControl;
+                let tone = Some(match analysis::tone_of(high, m.direction) {
+                    AlertTone::Bad => Tone::Concern,
+                    AlertTone::Good => Tone::Improvement,
+                    AlertTone::Neutral => Tone::Grey,
+                });
+                vec![
+                    Cell::text(format!("{} ({code})", name(code))),
+                    Cell::text(value(Some(p.value * plot.multiplier))),
+                    Cell::text(number(p.denominator, 0)),
+                    Cell::toned(if high { "Above" } else { "Below" }, tone),
+                ]
+            })
+            .collect();
         if outside.is_empty() {
             blocks.push(para("No practice lies beyond the 99.8% limits."));
         } else {

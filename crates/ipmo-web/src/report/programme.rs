@@ -12,7 +12,7 @@ use ipmo_governance::kinds::{self, PLANS};
 use ipmo_governance::risk::{Band, CONSEQUENCE, LIKELIHOOD, Rating};
 use ipmo_governance::store::Record;
 use ipmo_programme::workforce::{training_pipeline, workforce_totals};
-use ipmo_programme::{standard_rag, watch_signal};
+use ipmo_programme::{aim_standing, standard_rag, watch_signal};
 use ipmo_report::{Block, Cell, Section, Tone};
 
 /// Rows of the top risks table.
@@ -86,10 +86,8 @@ pub(super) fn decisions_needed(c: &Context) -> Option<Vec<Cell>> {
         }
     }
     for x in &records.schemes {
-        if let Ok((_, real)) = c.s.scheme(x).as_ref()
-            && real.rag == Some("Red")
-        {
-            push(format!("Savings scheme off plan: {} — {}", reference("scheme", x), real.why));
+        if let (Some("Red"), why) = c.s.scheme_rag(x) {
+            push(format!("Savings scheme off plan: {} — {why}", reference("scheme", x)));
         }
     }
     for (list, kind, what) in [
@@ -186,12 +184,7 @@ pub(super) fn sections(c: &Context) -> Vec<Section> {
 }
 
 fn risks(c: &Context, records: &Records) -> Section {
-    let mut grid = [[0usize; 5]; 5];
-    for risk in &records.risks {
-        if let Some(rt) = Rating::of_record(&risk.data, "current") {
-            grid[usize::from(rt.likelihood) - 1][usize::from(rt.consequence) - 1] += 1;
-        }
-    }
+    let grid = ipmo_governance::risk::heat_map(records.risks.iter().map(|x| &x.data));
     let heat: Vec<Vec<Cell>> = (1..=5usize)
         .rev()
         .map(|l| {
@@ -309,35 +302,16 @@ fn assurance(c: &Context, records: &Records) -> Section {
     let r = c.r;
     let mut by_aim = Vec::new();
     for aim in &records.aims {
-        let rags: Vec<Option<&str>> = records
-            .standards
-            .iter()
-            .filter(|x| x.int("aim") == Some(aim.id))
-            .map(|x| standard_rag(r, x).rag)
-            .chain(
-                records
-                    .schemes
-                    .iter()
-                    .filter(|x| x.int("aim") == Some(aim.id))
-                    .map(|x| c.s.scheme(x).as_ref().as_ref().ok().and_then(|(_, real)| real.rag)),
-            )
-            .collect();
-        let count = |rag: Option<&str>| rags.iter().filter(|x| **x == rag).count().to_string();
-        let overall = ["Red", "Amber", "Green"].into_iter().find(|x| rags.contains(&Some(*x)));
-        let top = records
-            .risks
-            .iter()
-            .filter(|x| x.int("aim") == Some(aim.id))
-            .filter_map(|x| Rating::of_record(&x.data, "current").map(|rt| (x, rt)))
-            .max_by_key(|(x, rt)| (rt.score(), std::cmp::Reverse(x.id)));
+        let a = aim_standing(r, aim, &records.standards, &records.schemes, |x| c.s.scheme_rag(x).0, &records.risks);
+        let count = |rag: Option<&str>| a.count(rag).to_string();
         by_aim.push(vec![
             Cell::text(aim.text("title")),
-            if rags.is_empty() { Cell::text("No standards or schemes") } else { rag_cell(overall) },
+            if a.rags.is_empty() { Cell::text("No standards or schemes") } else { rag_cell(a.overall()) },
             Cell::text(count(Some("Red"))),
             Cell::text(count(Some("Amber"))),
             Cell::text(count(Some("Green"))),
             Cell::text(count(None)),
-            match top {
+            match a.top_risk {
                 Some((x, rt)) => Cell::toned(
                     format!("{} ({} {})", reference("risk", x), rt.score(), rt.band().label()),
                     Some(band_tone(rt.band())),
@@ -381,10 +355,6 @@ fn assurance(c: &Context, records: &Records) -> Section {
     section("assurance", "Assurance framework", blocks)
 }
 
-fn pct(v: Option<f64>) -> String {
-    v.map_or("–".into(), |v| format!("{v:.1}%"))
-}
-
 fn workforce(c: &Context, records: &Records) -> Section {
     let totals = workforce_totals(&records.returns, &|_| true);
     let mut blocks = Vec::new();
@@ -413,8 +383,8 @@ fn workforce(c: &Context, records: &Records) -> Section {
                     Cell::text(number(t.establishment, 1)),
                     Cell::text(number(t.in_post, 1)),
                     Cell::text(number(t.vacancies(), 1)),
-                    Cell::text(pct(t.vacancy_rate())),
-                    Cell::text(pct(t.turnover())),
+                    Cell::text(crate::format::percent(t.vacancy_rate())),
+                    Cell::text(crate::format::percent(t.turnover())),
                 ]
             })
             .collect();
