@@ -25,6 +25,34 @@ pub fn normalise_header(h: &str) -> String {
     out
 }
 
+/// A file's header row, as written and normalised, for finding columns by name.
+#[derive(Clone, Copy)]
+pub(crate) struct Header<'a> {
+    /// File name for messages.
+    pub(crate) file: &'a str,
+    /// Header cells as written.
+    pub(crate) raw: &'a [String],
+    /// Header cells normalised with [`normalise_header`].
+    pub(crate) normalised: &'a [String],
+}
+
+impl Header<'_> {
+    /// Index of the first header matching any alias (aliases are given normalised).
+    pub(crate) fn find(&self, aliases: &[&str]) -> Option<usize> {
+        aliases.iter().find_map(|a| self.normalised.iter().position(|h| h == a))
+    }
+
+    /// Like [`Header::find`], but a missing column is an error naming what was accepted.
+    pub(crate) fn require(&self, column: &str, aliases: &[&str]) -> Result<usize, IngestError> {
+        self.find(aliases).ok_or_else(|| IngestError::MissingColumn {
+            file: self.file.to_string(),
+            column: column.to_string(),
+            accepted: aliases.join(", "),
+            found: crate::error::clip_message(&self.raw.join(",")),
+        })
+    }
+}
+
 /// A delimited file opened for reading by header name.
 pub struct Table {
     /// File name for messages.
@@ -53,22 +81,7 @@ impl Table {
         let mut buffered = BufReader::with_capacity(1 << 20, source.reader);
         let first = buffered.fill_buf().map_err(|e| io_error(&file, 1, e))?;
         let bom = first.starts_with(&[0xef, 0xbb, 0xbf]);
-        // Sniff on the first line that is neither blank nor a `#` comment (the BNF change lists
-        // open with comment lines).
-        let sample = first
-            .split(|&c| c == b'\n' || c == b'\r')
-            .find(|l| !l.trim_ascii().is_empty() && !l.starts_with(b"#") && !l.starts_with(b"\xef\xbb\xbf#"))
-            .unwrap_or(&[]);
-        let commas = sample.iter().filter(|&&c| c == b',').count();
-        let semis = sample.iter().filter(|&&c| c == b';').count();
-        let tabs = sample.iter().filter(|&&c| c == b'\t').count();
-        let delimiter = if semis > commas && semis >= tabs {
-            b';'
-        } else if tabs > commas {
-            b'\t'
-        } else {
-            b','
-        };
+        let delimiter = sniff_delimiter(first);
         if bom {
             buffered.consume(3);
         }
@@ -143,17 +156,17 @@ impl Table {
 
     /// Index of the first header matching any alias (aliases are given normalised).
     pub fn find(&self, aliases: &[&str]) -> Option<usize> {
-        aliases.iter().find_map(|a| self.headers.iter().position(|h| h == a))
+        self.header().find(aliases)
     }
 
     /// Like [`Table::find`], but a missing column is an error naming what was accepted.
     pub fn require(&self, column: &str, aliases: &[&str]) -> Result<usize, IngestError> {
-        self.find(aliases).ok_or_else(|| IngestError::MissingColumn {
-            file: self.file.clone(),
-            column: column.to_string(),
-            accepted: aliases.join(", "),
-            found: crate::error::clip_message(&self.raw_headers.join(",")),
-        })
+        self.header().require(column, aliases)
+    }
+
+    /// The header, for code that finds columns without holding the table.
+    pub(crate) fn header(&self) -> Header<'_> {
+        Header { file: &self.file, raw: &self.raw_headers, normalised: &self.headers }
     }
 
     /// Reads the next record; false at the end of the file.
@@ -235,6 +248,26 @@ impl Table {
     pub fn reject(&self, log: &mut RejectLog, error: RowError) -> Result<(), IngestError> {
         let fields = self.record.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
         log.reject(error, fields)
+    }
+}
+
+/// The delimiter of a file whose first bytes are `first`: `;` or a tab where they outnumber
+/// commas on the first line that is neither blank nor a `#` comment (the BNF change lists open
+/// with comment lines), else `,`.
+pub(crate) fn sniff_delimiter(first: &[u8]) -> u8 {
+    let sample = first
+        .split(|&c| c == b'\n' || c == b'\r')
+        .find(|l| !l.trim_ascii().is_empty() && !l.starts_with(b"#") && !l.starts_with(b"\xef\xbb\xbf#"))
+        .unwrap_or(&[]);
+    let commas = sample.iter().filter(|&&c| c == b',').count();
+    let semis = sample.iter().filter(|&&c| c == b';').count();
+    let tabs = sample.iter().filter(|&&c| c == b'\t').count();
+    if semis > commas && semis >= tabs {
+        b';'
+    } else if tabs > commas {
+        b'\t'
+    } else {
+        b','
     }
 }
 

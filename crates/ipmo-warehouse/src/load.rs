@@ -79,14 +79,36 @@ impl Warehouse {
         let mut total = 0u64;
         let months = data.months();
         for &month in &months {
-            let rel = txn.rel_path(PRESCRIBING, &month.to_string());
-            let n = write_in_batches(&self.root.join(&rel), schema.clone(), PrescribingColumns::new(month), |emit| {
-                data.for_each_sorted(month, |p, b, u, t| emit((p, b, u, t)))
-            })?;
+            let part = month.to_string();
+            let rel = txn.rel_path(PRESCRIBING, &part);
+            let split_rel = (data.quantity_rows_in(month) > 0).then(|| txn.rel_path(PRESCRIBING_BY_QUANTITY, &part));
+            // The sums and the split are separate files: each is written on its own thread.
+            let root = &self.root;
+            let (n, split) = std::thread::scope(|s| {
+                let split = split_rel.as_ref().map(|rel| {
+                    s.spawn(move || {
+                        let schema = table_schema(PRESCRIBING_BY_QUANTITY).expect("schema");
+                        write_in_batches(&root.join(rel), schema, QuantityColumns::new(month), |emit| {
+                            data.for_each_quantity_sorted(month, emit)
+                        })
+                    })
+                });
+                let n = write_in_batches(&root.join(&rel), schema.clone(), PrescribingColumns::new(month), |emit| {
+                    data.for_each_sorted(month, |p, b, u, t| emit((p, b, u, t)))
+                });
+                let split = split.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).transpose();
+                (n, split)
+            });
+            let (n, split) = (n?, split?.unwrap_or(0));
             total += n;
-            txn.set(PRESCRIBING, &month.to_string(), rel);
+            txn.set(PRESCRIBING, &part, rel);
+            // A month loaded from files without the split (PDPI) drops any split it held, so the
+            // two tables always describe the same load.
+            match split_rel {
+                Some(rel) => txn.set(PRESCRIBING_BY_QUANTITY, &part, rel),
+                None => txn.unset(PRESCRIBING_BY_QUANTITY, &part),
+            }
             progress(&format!("{month}: {n} practice × presentation rows written"));
-            let split = txn.write_quantity_split(data, month)?;
             tracing::info!(target: "ipmo::ingest", month = %month, rows = n, split_rows = split, "month written");
             if split > 0 {
                 progress(&format!("{month}: {split} practice × presentation × quantity-per-item rows written"));
@@ -408,23 +430,6 @@ impl Txn<'_> {
         if let Some(t) = self.manifest.tables.get_mut(table) {
             t.remove(partition);
         }
-    }
-
-    /// Writes a month's quantity-per-item split beside its sums, or drops the month's old split
-    /// when the new files carry none (PDPI), so the two tables always describe the same load.
-    fn write_quantity_split(&mut self, data: &PrescribingData, month: YearMonth) -> Result<u64, WarehouseError> {
-        let part = month.to_string();
-        if data.quantity_rows_in(month) == 0 {
-            self.unset(PRESCRIBING_BY_QUANTITY, &part);
-            return Ok(0);
-        }
-        let schema = table_schema(PRESCRIBING_BY_QUANTITY).expect("schema");
-        let rel = self.rel_path(PRESCRIBING_BY_QUANTITY, &part);
-        let n = write_in_batches(&self.wh.root.join(&rel), schema, QuantityColumns::new(month), |emit| {
-            data.for_each_quantity_sorted(month, emit)
-        })?;
-        self.set(PRESCRIBING_BY_QUANTITY, &part, rel);
-        Ok(n)
     }
 
     /// Writes an unpartitioned table.

@@ -10,13 +10,22 @@
 //! kept beside the sums as items per practice × presentation × product × quantity per item, because
 //! course-length measures ("amoxicillin 500 mg over 15 capsules") need exactly it.
 
+mod blocks;
+mod partial;
+mod records;
+
 use crate::error::RejectLog;
-use crate::{ErrorPolicy, IngestError, ProgressFn, Rejected, SourceFile, Table};
-use ipmo_domain::{
-    BnfCode, OdsCode, YearMonth, is_unidentified_practice, parse_decimal, parse_fixed_point, parse_whole_number,
-};
+use crate::table::{Header, normalise_header, sniff_delimiter};
+use crate::{ErrorPolicy, IngestError, ProgressFn, Rejected, SourceFile};
+use blocks::{Block, BlockReader};
+use ipmo_domain::{YearMonth, is_unidentified_practice};
+use partial::{BlockOutcome, Context, Partial};
+use records::Records;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeSet;
+use std::io::Read;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Summed values for one practice, presentation and month. Money is in integer units of what was
 /// published, so totals equal the file's own sums exactly.
@@ -113,11 +122,13 @@ pub struct PrescribingData {
     bnf_codes: CodeIndex,
     bnf_names: Vec<String>,
     months: Vec<YearMonth>,
-    cells: FxHashMap<u64, Totals>,
+    /// Summed rows sorted by key (month, practice, presentation numbers), so that the months of
+    /// several files merge in one pass and a month is one run.
+    cells: Vec<(u64, Totals)>,
     snomed_codes: CodeIndex,
-    /// The quantity-per-item split, appended as rows are read and sorted and merged once a file
-    /// is read: a vector rather than a map, because nearly every EPD row is its own split row and
-    /// a national month's twenty million hash entries cost more than one sort.
+    /// The quantity-per-item split, sorted by key: a vector rather than a map, because nearly
+    /// every EPD row is its own split row and a national month's twenty million hash entries cost
+    /// more than one sort.
     by_quantity: Vec<SplitRow>,
 }
 
@@ -127,7 +138,48 @@ pub struct PrescribingData {
 #[derive(Default)]
 struct CodeIndex {
     codes: Vec<String>,
-    by_spelling: FxHashMap<Vec<u8>, u32>,
+    by_spelling: Spellings,
+}
+
+/// Spellings and their numbers. Practice and BNF codes (at most 15 bytes) and SNOMED ids (at
+/// most 19 digits) are packed into one integer, so finding one hashes and compares 16 bytes
+/// rather than a string.
+#[derive(Default)]
+struct Spellings {
+    packed: FxHashMap<u128, u32>,
+    long: FxHashMap<Vec<u8>, u32>,
+}
+
+impl Spellings {
+    fn get(&self, raw: &[u8]) -> Option<u32> {
+        match pack(raw) {
+            Some(k) => self.packed.get(&k).copied(),
+            None => self.long.get(raw).copied(),
+        }
+    }
+
+    fn insert(&mut self, raw: &[u8], i: u32) {
+        match pack(raw) {
+            Some(k) => self.packed.insert(k, i),
+            None => self.long.insert(raw.to_vec(), i),
+        };
+    }
+}
+
+/// A short spelling as one integer: up to 15 bytes with their length, or up to 19 digits as a
+/// number with their length (so `0325` and `325` stay apart); `None` for anything longer.
+fn pack(raw: &[u8]) -> Option<u128> {
+    if raw.len() <= 15 {
+        let mut b = [0u8; 16];
+        b[..raw.len()].copy_from_slice(raw);
+        b[15] = raw.len() as u8;
+        return Some(u128::from_le_bytes(b));
+    }
+    if raw.len() <= 19 && raw.iter().all(u8::is_ascii_digit) {
+        let value = raw.iter().fold(0u64, |v, &d| v * 10 + u64::from(d - b'0'));
+        return Some((1 << 127) | ((raw.len() as u128) << 64) | u128::from(value));
+    }
+    None
 }
 
 impl CodeIndex {
@@ -142,23 +194,58 @@ impl CodeIndex {
         full: impl FnOnce() -> E,
     ) -> Result<(u32, bool), E> {
         if let Some(i) = self.by_spelling.get(raw) {
-            return Ok((*i, false));
+            return Ok((i, false));
         }
         let code = canonical()?;
         let (i, new) = match self.by_spelling.get(code.as_bytes()) {
-            Some(i) => (*i, false),
+            Some(i) => (i, false),
             None => {
                 if self.codes.len() >= limit {
                     return Err(full());
                 }
                 let i = self.codes.len() as u32;
-                self.by_spelling.insert(code.as_bytes().to_vec(), i);
+                self.by_spelling.insert(code.as_bytes(), i);
                 self.codes.push(code);
                 (i, true)
             }
         };
-        self.by_spelling.insert(raw.to_vec(), i);
+        self.by_spelling.insert(raw, i);
         Ok((i, new))
+    }
+
+    /// The number of a code already in its one spelling, numbering it if new.
+    fn intern(&mut self, code: &str) -> u32 {
+        if let Some(i) = self.by_spelling.get(code.as_bytes()) {
+            return i;
+        }
+        let i = self.codes.len() as u32;
+        self.by_spelling.insert(code.as_bytes(), i);
+        self.codes.push(code.to_string());
+        i
+    }
+
+    /// Numbers the codes of several workers' indexes that this one lacks, in code order (so a
+    /// load's numbering does not depend on which worker met a code first), and returns each
+    /// worker's numbers in this index.
+    fn merge<'a>(&mut self, locals: impl Iterator<Item = &'a CodeIndex>) -> Vec<Vec<u32>> {
+        let locals: Vec<&CodeIndex> = locals.collect();
+        let mut new: Vec<&str> = locals
+            .iter()
+            .flat_map(|l| l.codes.iter())
+            .filter(|c| self.by_spelling.get(c.as_bytes()).is_none())
+            .map(String::as_str)
+            .collect();
+        new.sort_unstable();
+        new.dedup();
+        for code in new {
+            self.intern(code);
+        }
+        locals.iter().map(|l| l.codes.iter().map(|c| self.intern(c)).collect()).collect()
+    }
+
+    /// True when the numbers follow code order, as they do after one file's load.
+    fn numbered_in_order(&self) -> bool {
+        self.codes.windows(2).all(|w| w[0] < w[1])
     }
 }
 
@@ -232,7 +319,18 @@ impl PrescribingData {
     /// better and let Parquet statistics skip row groups). Visiting, rather than returning a
     /// vector, keeps a national month (nine million rows) from being copied into strings.
     pub fn for_each_sorted(&self, month: YearMonth, mut f: impl FnMut(&str, &str, bool, &Totals)) {
-        let Some(mi) = self.months.iter().position(|m| *m == month) else { return };
+        let cells = self.cells_of(month);
+        let mut visit = |&(key, ref totals): &(u64, Totals)| {
+            let (p, b) = split(key);
+            let code = &self.practices[p];
+            let unidentified = self.practice_flagged[p] || is_unidentified_practice(code);
+            f(code, &self.bnf_codes[b], unidentified, totals);
+        };
+        if self.practices.numbered_in_order() && self.bnf_codes.numbered_in_order() {
+            cells.iter().for_each(visit);
+            return;
+        }
+        // Files loaded together can number codes out of order: sort by each code's rank.
         let rank = |codes: &[String]| {
             let mut order: Vec<usize> = (0..codes.len()).collect();
             order.sort_unstable_by(|&a, &b| codes[a].cmp(&codes[b]));
@@ -243,22 +341,27 @@ impl PrescribingData {
             r
         };
         let (prank, brank) = (rank(&self.practices.codes), rank(&self.bnf_codes.codes));
-        let mut keys: Vec<(u64, u64)> = self
-            .cells
-            .keys()
-            .filter(|k| (**k >> (2 * FIELD_BITS)) as usize == mi)
-            .map(|&k| {
+        let mut order: Vec<(u64, u32)> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, &(k, _))| {
                 let (p, b) = split(k);
-                ((prank[p] << FIELD_BITS) | brank[b], k)
+                ((prank[p] << FIELD_BITS) | brank[b], i as u32)
             })
             .collect();
-        keys.sort_unstable_by_key(|x| x.0);
-        for (_, k) in keys {
-            let (p, b) = split(k);
-            let code = &self.practices[p];
-            let unidentified = self.practice_flagged[p] || is_unidentified_practice(code);
-            f(code, &self.bnf_codes[b], unidentified, &self.cells[&k]);
+        order.sort_unstable();
+        for (_, i) in order {
+            visit(&cells[i as usize]);
         }
+    }
+
+    /// The month's cells: a contiguous run, since the key starts with the month.
+    fn cells_of(&self, month: YearMonth) -> &[(u64, Totals)] {
+        let Some(mi) = self.months.iter().position(|m| *m == month) else { return &[] };
+        let month_of = |c: &(u64, Totals)| (c.0 >> (2 * FIELD_BITS)) as usize;
+        let start = self.cells.partition_point(|c| month_of(c) < mi);
+        let end = self.cells.partition_point(|c| month_of(c) <= mi);
+        &self.cells[start..end]
     }
 
     /// The rows of one month as owned values, sorted (for tests and small loads).
@@ -276,7 +379,7 @@ impl PrescribingData {
     }
 
     /// Visits the quantity-per-item rows of one month, grouped by practice and presentation (in
-    /// the order the files first named them), then product and quantity. Files without a
+    /// code order for the codes of a file loaded alone), then product and quantity. Files without a
     /// quantity per item (PDPI) contribute none.
     pub fn for_each_quantity_sorted(&self, month: YearMonth, mut f: impl FnMut(QuantityRow<'_>)) {
         let code_of = |s: u32| (s != NO_SNOMED).then(|| self.snomed_codes.codes[s as usize].as_str());
@@ -307,40 +410,82 @@ impl PrescribingData {
         &self.by_quantity[start..end]
     }
 
-    /// Sorts the split and adds up rows with the same key (a file that repeats a practice,
-    /// presentation, product and quantity), refusing a sum past the largest whole number.
-    fn settle_split(&mut self, file: &str) -> Result<(), IngestError> {
-        self.by_quantity.sort_unstable_by_key(|r| r.key);
-        let mut overflow = None;
-        self.by_quantity.dedup_by(|later, kept| {
-            if later.key != kept.key {
-                return false;
+    /// Merges what the workers read from one file: their codes are renumbered into this
+    /// accumulator's, and their cells and split rows sorted (one thread per worker) and merged
+    /// into the sorted runs held, adding up rows with the same key. A sum past what can be held
+    /// is refused, naming the practice and presentation.
+    fn absorb(&mut self, partials: Vec<Partial>, file: &str) -> Result<(), IngestError> {
+        let too_many = || IngestError::format(file, "more than 255 months in one load; load fewer files at a time");
+        let month_maps: Vec<Vec<u64>> = partials
+            .iter()
+            .map(|p| p.months.iter().map(|&m| self.month_index(m).ok_or_else(too_many)).collect())
+            .collect::<Result<_, _>>()?;
+        let practice_maps = self.practices.merge(partials.iter().map(|p| &p.practices));
+        self.practice_flagged.resize(self.practices.codes.len(), false);
+        for (p, map) in partials.iter().zip(&practice_maps) {
+            for (local, &flagged) in p.practice_flagged.iter().enumerate() {
+                self.practice_flagged[map[local] as usize] |= flagged;
             }
-            match kept.items.checked_add(later.items) {
-                Some(sum) => kept.items = sum,
-                None => overflow = Some(kept.key),
+        }
+        let named_before = self.bnf_names.len();
+        let bnf_maps = self.bnf_codes.merge(partials.iter().map(|p| &p.bnf_codes));
+        // A new code takes the name of its first row in the file.
+        let mut first: Vec<Option<(usize, u64)>> = vec![None; self.bnf_codes.codes.len() - named_before];
+        self.bnf_names.resize(self.bnf_codes.codes.len(), String::new());
+        for (p, map) in partials.iter().zip(&bnf_maps) {
+            for ((name, seen), &global) in p.bnf_names.iter().zip(map) {
+                let Some(slot) = (global as usize).checked_sub(named_before) else { continue };
+                if first[slot].is_none_or(|f| *seen < f) {
+                    first[slot] = Some(*seen);
+                    self.bnf_names[global as usize] = name.clone();
+                }
             }
-            true
+        }
+        let snomed_maps = self.snomed_codes.merge(partials.iter().map(|p| &p.snomed_codes));
+        let sorted: Vec<Result<Sorted, Clash>> = std::thread::scope(|s| {
+            let handles: Vec<_> = partials
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let maps = Renumbering {
+                        months: &month_maps[i],
+                        practices: &practice_maps[i],
+                        bnf: &bnf_maps[i],
+                        snomed: &snomed_maps[i],
+                    };
+                    s.spawn(move || maps.apply(p.cells, p.split))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
         });
-        if let Some((key, _, q)) = overflow {
-            let (p, b) = split(key);
-            return Err(IngestError::format(
-                file,
-                format!(
-                    "the items of practice {} and presentation {} at quantity {} per item add up to more than can be held; check the file",
-                    self.practices[p],
-                    self.bnf_codes[b],
-                    f64::from_bits(q)
-                ),
-            ));
+        for part in sorted {
+            let part = part.map_err(|clash| self.clash_error(file, clash))?;
+            let cells = merge_sorted(std::mem::take(&mut self.cells), part.cells, |c| c.0, |a, b| a.1.add(&b.1).ok());
+            self.cells = cells.map_err(|key| self.clash_error(file, Clash::Cell(key)))?;
+            let split = merge_sorted(std::mem::take(&mut self.by_quantity), part.split, |r| r.key, add_items);
+            self.by_quantity = split.map_err(|key| self.clash_error(file, Clash::Split(key)))?;
         }
         Ok(())
     }
 
+    fn clash_error(&self, file: &str, clash: Clash) -> IngestError {
+        let (key, what) = match clash {
+            Clash::Cell(key) => (key, String::new()),
+            Clash::Split((key, _, q)) => (key, format!(" at quantity {} per item", f64::from_bits(q))),
+        };
+        let (p, b) = split(key);
+        IngestError::format(
+            file,
+            format!(
+                "the values of practice {} and presentation {}{what} add up to more than can be held; check the file",
+                self.practices[p], self.bnf_codes[b]
+            ),
+        )
+    }
+
     /// Number of aggregated rows in one month.
     pub fn rows_in(&self, month: YearMonth) -> usize {
-        let Some(mi) = self.months.iter().position(|m| *m == month) else { return 0 };
-        self.cells.keys().filter(|k| (**k >> (2 * FIELD_BITS)) as usize == mi).count()
+        self.cells_of(month).len()
     }
 
     fn month_index(&mut self, m: YearMonth) -> Option<u64> {
@@ -357,6 +502,110 @@ impl PrescribingData {
 
 fn split(key: u64) -> (usize, usize) {
     (((key >> FIELD_BITS) & FIELD_MAX as u64) as usize, (key & FIELD_MAX as u64) as usize)
+}
+
+/// A worker's cells and split rows in the accumulator's numbering, sorted, each key once.
+struct Sorted {
+    cells: Vec<(u64, Totals)>,
+    split: Vec<SplitRow>,
+}
+
+/// A key whose values could not be added up.
+enum Clash {
+    Cell(u64),
+    Split(QuantityKey),
+}
+
+/// From one worker's numbers to the accumulator's.
+struct Renumbering<'a> {
+    months: &'a [u64],
+    practices: &'a [u32],
+    bnf: &'a [u32],
+    snomed: &'a [u32],
+}
+
+impl Renumbering<'_> {
+    fn key(&self, key: u64) -> u64 {
+        let month = self.months[(key >> (2 * FIELD_BITS)) as usize];
+        let (p, b) = split(key);
+        (month << (2 * FIELD_BITS)) | (u64::from(self.practices[p]) << FIELD_BITS) | u64::from(self.bnf[b])
+    }
+
+    fn apply(&self, mut cells: Vec<(u64, Totals)>, mut split: Vec<SplitRow>) -> Result<Sorted, Clash> {
+        for c in &mut cells {
+            c.0 = self.key(c.0);
+        }
+        cells.sort_unstable_by_key(|c| c.0);
+        let cells = sum_runs(cells, |c| c.0, |a, b| a.1.add(&b.1).ok()).map_err(Clash::Cell)?;
+        for r in &mut split {
+            let snomed = if r.key.1 == NO_SNOMED { NO_SNOMED } else { self.snomed[r.key.1 as usize] };
+            r.key = (self.key(r.key.0), snomed, r.key.2);
+        }
+        split.sort_unstable_by_key(|r| r.key);
+        let split = sum_runs(split, |r| r.key, add_items).map_err(Clash::Split)?;
+        Ok(Sorted { cells, split })
+    }
+}
+
+/// Adds `b`'s items to `a`'s; `None` past the largest whole number.
+fn add_items(a: &mut SplitRow, b: &SplitRow) -> Option<()> {
+    a.items = a.items.checked_add(b.items)?;
+    Some(())
+}
+
+/// Adds up neighbours with the same key in a sorted vector; the key that would not add up is
+/// the error.
+fn sum_runs<T, K: PartialEq + Copy>(
+    mut rows: Vec<T>,
+    key: impl Fn(&T) -> K,
+    mut add: impl FnMut(&mut T, &T) -> Option<()>,
+) -> Result<Vec<T>, K> {
+    let mut clash = None;
+    rows.dedup_by(|later, kept| {
+        if key(later) != key(kept) {
+            return false;
+        }
+        if add(kept, later).is_none() {
+            clash.get_or_insert(key(kept));
+        }
+        true
+    });
+    clash.map_or(Ok(rows), Err)
+}
+
+/// Merges two vectors sorted by key, adding up rows with the same key.
+fn merge_sorted<T, K: Ord + Copy>(
+    a: Vec<T>,
+    b: Vec<T>,
+    key: impl Fn(&T) -> K,
+    mut add: impl FnMut(&mut T, &T) -> Option<()>,
+) -> Result<Vec<T>, K> {
+    if a.is_empty() {
+        return Ok(b);
+    }
+    if b.is_empty() {
+        return Ok(a);
+    }
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) => match key(x).cmp(&key(y)) {
+                std::cmp::Ordering::Less => a.next(),
+                std::cmp::Ordering::Greater => b.next(),
+                std::cmp::Ordering::Equal => {
+                    let (mut x, y) = (a.next().expect("peeked"), b.next().expect("peeked"));
+                    add(&mut x, &y).ok_or_else(|| key(&x))?;
+                    Some(x)
+                }
+            },
+            (Some(_), None) => a.next(),
+            (None, Some(_)) => b.next(),
+            (None, None) => break,
+        };
+        out.extend(next);
+    }
+    Ok(out)
 }
 
 /// What was read from one file, for the manifest.
@@ -409,7 +658,7 @@ struct Columns {
     layout: EpdLayout,
 }
 
-fn columns(t: &Table) -> Result<Columns, IngestError> {
+fn columns(t: Header<'_>) -> Result<Columns, IngestError> {
     let month = t.find(&["YEAR_MONTH", "PERIOD"]);
     let total = t.find(&["TOTAL_QUANTITY"]);
     let (layout, quantity) = match (total, month) {
@@ -440,6 +689,10 @@ fn columns(t: &Table) -> Result<Columns, IngestError> {
 
 /// Reads one prescribing file into `data`. On error nothing should be stored: the caller discards
 /// `data`, which is why this takes the accumulator rather than writing anywhere.
+///
+/// The file is read in blocks of whole records by the calling thread (which also decompresses
+/// and checksums it), parsed by one worker per core, and merged once read; see the module
+/// documentation of [`blocks`] and [`partial`].
 pub fn read_prescribing(
     source: SourceFile,
     data: &mut PrescribingData,
@@ -448,75 +701,66 @@ pub fn read_prescribing(
 ) -> Result<FileReport, IngestError> {
     let checksum = source.checksum_handle();
     let name_month = YearMonth::from_file_name(&source.name);
-    let mut t = Table::open(source)?;
-    let c = columns(&t)?;
+    let file = source.name.clone();
+    let mut reader = source.reader;
+    let head = read_header(&mut reader, &file)?;
+    let c = columns(Header { file: &file, raw: &head.raw, normalised: &head.normalised })?;
     let fixed_month = match (c.month, options.month, name_month) {
         (None, Some(m), _) => Some(m),
         (None, None, Some(m)) => Some(m),
         (None, None, None) => {
             return Err(IngestError::format(
-                &t.file,
+                &file,
                 "this file has no month column and its name holds no YYYYMM; rename it (e.g. dpi_201709.csv) or pass --month YYYY-MM",
             ));
         }
         (Some(_), _, _) => None,
     };
-    let expected_month = options.month.or(name_month);
+    let (errors_seen, rows_seen) = (AtomicU64::new(0), AtomicU64::new(0));
+    let ctx = Context {
+        file: &file,
+        raw_headers: &head.raw,
+        columns: &c,
+        delimiter: head.delimiter,
+        fixed_month,
+        expected_month: options.month.or(name_month),
+        max_errors: options.errors.max_errors,
+        errors_seen: &errors_seen,
+        rows_seen: &rows_seen,
+    };
+    let (read, mut partials) = read_blocks(reader, head.rest, &ctx, progress);
+    // Put the blocks back in file order: their lines become the file's, and the bad rows are
+    // judged in the order they come in the file.
+    let mut blocks: Vec<BlockOutcome> = partials.iter_mut().flat_map(|p| std::mem::take(&mut p.blocks)).collect();
+    blocks.sort_unstable_by_key(|b| b.index);
     let mut log = RejectLog::new(options.errors.max_errors);
     let mut months = BTreeSet::new();
-    let (mut rows_read, mut rows_kept, mut negative_rows) = (0u64, 0u64, 0u64);
-    let mut last_month: Option<(Vec<u8>, YearMonth, u64)> = None;
-    let mut last_practice: Option<(Vec<u8>, u32)> = None;
-    while t.advance()? {
-        if t.is_blank() {
-            continue;
+    let (mut line, mut rows_read, mut rows_kept, mut negative_rows) = (head.lines, 0u64, 0u64, 0u64);
+    for b in blocks {
+        for mut r in b.rejected {
+            r.error.line += line;
+            log.reject(r.error, r.fields)?;
         }
-        rows_read += 1;
-        if rows_read % 65_536 == 0 {
-            progress(rows_read);
-        }
-        match parse_row(&t, &c, data, fixed_month, expected_month, &mut last_month, &mut last_practice) {
-            Ok(Parsed { key, totals, month, split_key }) => {
-                let cell = data.cells.entry(key).or_default();
-                if let Err(overflow) = cell.add(&totals) {
-                    let (practice, bnf) = split(key);
-                    let (column, value) = match overflow {
-                        Overflow::Items => (c.items, totals.items.to_string()),
-                        Overflow::Nic => (c.nic, t.field(c.nic).to_string()),
-                        Overflow::ActualCost => (c.cost, t.field(c.cost).to_string()),
-                        Overflow::Quantity => (c.quantity, t.field(c.quantity).to_string()),
-                        Overflow::AdqUsage => (c.adq.unwrap_or(c.quantity), totals.adq_usage.to_string()),
-                    };
-                    let e = t.error(
-                        column,
-                        format!(
-                            "\"{value}\" makes the total for practice {} and presentation {} in {month} too large to hold; check the value (no real month comes near this)",
-                            data.practices[practice], data.bnf_codes[bnf]
-                        ),
-                    );
-                    t.reject(&mut log, e)?;
-                    continue;
-                }
-                if let Some(k) = split_key {
-                    data.by_quantity.push(SplitRow { key: k, items: totals.items });
-                }
-                if totals.has_negative() {
-                    negative_rows += 1;
-                }
-                months.insert(month);
-                rows_kept += 1;
-            }
-            Err(e) => t.reject(&mut log, e)?,
-        }
+        line += b.lines;
+        rows_read += b.rows_read;
+        rows_kept += b.rows_kept;
+        negative_rows += b.negative_rows;
+        months.extend(b.months);
+    }
+    if let Err(e) = read {
+        return Err(match e {
+            IngestError::Corrupt { file, detail, .. } => IngestError::Corrupt { file, line, detail },
+            other => other,
+        });
     }
     progress(rows_read);
     if rows_read == 0 {
-        return Err(IngestError::format(&t.file, "the file has a header but no rows"));
+        return Err(IngestError::format(&file, "the file has a header but no rows"));
     }
-    data.settle_split(&t.file)?;
+    data.absorb(partials, &file)?;
     let (sha256, bytes) = checksum.get();
     Ok(FileReport {
-        file: t.file.clone(),
+        file,
         layout: c.layout,
         sha256,
         bytes,
@@ -528,132 +772,110 @@ pub fn read_prescribing(
     })
 }
 
-/// One row read: its cell, its values, and its place in the quantity-per-item split.
-struct Parsed {
-    key: u64,
-    totals: Totals,
-    month: YearMonth,
-    split_key: Option<QuantityKey>,
+/// Threads parsing one file: one per core, up to a limit past which the reading thread could
+/// not keep them busy anyway.
+fn worker_count() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from).clamp(1, 16)
 }
 
-fn parse_row(
-    t: &Table,
-    c: &Columns,
-    data: &mut PrescribingData,
-    fixed_month: Option<YearMonth>,
-    expected_month: Option<YearMonth>,
-    last_month: &mut Option<(Vec<u8>, YearMonth, u64)>,
-    last_practice: &mut Option<(Vec<u8>, u32)>,
-) -> Result<Parsed, crate::RowError> {
-    let (month, month_idx) = match (fixed_month, c.month) {
-        (Some(m), _) => {
-            (m, data.month_index(m).ok_or_else(|| t.error(c.practice, "more than 255 months in one load"))?)
-        }
-        (None, None) => return Err(t.error(c.practice, "no month for this row; pass --month YYYY-MM")),
-        (None, Some(i)) => {
-            let raw = t.bytes(i);
-            match last_month {
-                Some((b, m, idx)) if b.as_slice() == raw => (*m, *idx),
-                _ => {
-                    let text = t.field(i);
-                    let m: YearMonth = text.parse().map_err(|e| t.error(i, format!("{e}")))?;
-                    if let Some(exp) = expected_month
-                        && m != exp
-                    {
-                        return Err(t.error(
-                            i,
-                            format!("\"{text}\" does not match the month in the file name or --month ({exp})"),
-                        ));
+/// Cuts the file into blocks on this thread and parses them on the workers. Returns how the
+/// reading ended and what each worker holds. Reading stops early once more rows have failed than
+/// `--max-errors` allows; every block handed out is still parsed, so the first bad row in the
+/// file is always among those found.
+fn read_blocks(
+    reader: Box<dyn Read + Send>,
+    rest: Vec<u8>,
+    ctx: &Context<'_>,
+    progress: ProgressFn<'_>,
+) -> (Result<(), IngestError>, Vec<Partial>) {
+    let workers = worker_count();
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Block>(2 * workers);
+    let rx = Mutex::new(rx);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                let rx = &rx;
+                s.spawn(move || {
+                    let mut partial = Partial::default();
+                    loop {
+                        let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                        match next {
+                            Ok(block) => partial.read_block(block.index, &block.bytes, ctx),
+                            Err(_) => return partial,
+                        }
                     }
-                    let idx = data.month_index(m).ok_or_else(|| t.error(i, "more than 255 months in one load"))?;
-                    *last_month = Some((raw.to_vec(), m, idx));
-                    (m, idx)
-                }
+                })
+            })
+            .collect();
+        let mut blocks = BlockReader::new(reader, ctx.file, rest);
+        let read = loop {
+            if ctx.failed() {
+                break Ok(());
             }
-        }
-    };
-    let praw = t.bytes(c.practice);
-    let practice = match last_practice {
-        Some((b, idx)) if b.as_slice() == praw => *idx,
-        _ => {
-            // The index is keyed by the bytes as written; `l84073` and `L84073` are one practice.
-            let canonical = || {
-                let text = t.field(c.practice);
-                if text == "-" {
-                    Ok("-".to_string())
-                } else {
-                    OdsCode::parse(text).map(|code| code.to_string()).map_err(|e| t.error(c.practice, e.to_string()))
+            match blocks.next_block() {
+                Ok(Some(block)) => {
+                    if tx.send(block).is_err() {
+                        break Ok(());
+                    }
                 }
-            };
-            let full = || t.error(c.practice, "too many distinct practices in one load");
-            let (idx, new) = data.practices.number(praw, FIELD_MAX, canonical, full)?;
-            if new {
-                data.practice_flagged.push(false);
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
             }
-            *last_practice = Some((praw.to_vec(), idx));
-            idx
-        }
-    };
-    let braw = t.bytes(c.bnf);
-    let canonical = || {
-        BnfCode::parse_presentation(t.field(c.bnf))
-            .map(|code| code.to_string())
-            .map_err(|e| t.error(c.bnf, e.to_string()))
-    };
-    let full = || t.error(c.bnf, "too many distinct BNF codes in one load");
-    let (bnf, new) = data.bnf_codes.number(braw, FIELD_MAX, canonical, full)?;
-    if new {
-        data.bnf_names.push(c.bnf_name.map(|i| t.text(i)).unwrap_or_default());
-    }
-    let items = parse_whole_number(t.field(c.items)).map_err(|e| t.error(c.items, e.to_string()))?;
-    let nic_pence = parse_fixed_point(t.field(c.nic), 2).map_err(|e| t.error(c.nic, e.to_string()))?;
-    let actual_cost_e5 = parse_fixed_point(t.field(c.cost), 5).map_err(|e| t.error(c.cost, e.to_string()))?;
-    let q = parse_decimal(t.field(c.quantity)).map_err(|e| t.error(c.quantity, e.to_string()))?;
-    let quantity = if c.layout == EpdLayout::Dpi { q * items as f64 } else { q };
-    let adq_usage = match c.adq {
-        Some(i) if !t.field(i).is_empty() => parse_decimal(t.field(i)).map_err(|e| t.error(i, e.to_string()))?,
-        _ => 0.0,
-    };
-    if let Some(i) = c.unidentified
-        && matches!(t.field(i).to_ascii_uppercase().as_str(), "Y" | "YES" | "TRUE" | "1" | "T")
-    {
-        data.practice_flagged[practice as usize] = true;
-    }
-    let key = (month_idx << (2 * FIELD_BITS)) | (u64::from(practice) << FIELD_BITS) | u64::from(bnf);
-    let split_key = match c.per_item {
-        Some(i) => {
-            let per_item =
-                if i == c.quantity { q } else { parse_decimal(t.field(i)).map_err(|e| t.error(i, e.to_string()))? };
-            let snomed = match c.snomed {
-                Some(s) if !t.bytes(s).is_empty() => snomed_index(t, s, data)?,
-                _ => NO_SNOMED,
-            };
-            // `+ 0.0` folds -0 into 0 so that both spellings are one quantity.
-            Some((key, snomed, (per_item + 0.0).to_bits()))
-        }
-        None => None,
-    };
-    Ok(Parsed { key, totals: Totals { items, quantity, nic_pence, actual_cost_e5, adq_usage }, month, split_key })
+            progress(ctx.rows_seen.load(Ordering::Relaxed));
+        };
+        drop(tx);
+        let partials = handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect();
+        (read, partials)
+    })
 }
 
-/// The index of the row's `SNOMED_CODE`, checked to be a SNOMED CT id (6 to 18 digits) once per
-/// distinct spelling.
-fn snomed_index(t: &Table, column: usize, data: &mut PrescribingData) -> Result<u32, crate::RowError> {
-    let canonical = || {
-        let raw = t.bytes(column);
-        if !(6..=18).contains(&raw.len()) || !raw.iter().all(u8::is_ascii_digit) {
-            return Err(t.error(
-                column,
-                format!(
-                    "\"{}\" is not a SNOMED CT id (6 to 18 digits); was the file opened and saved in a spreadsheet?",
-                    t.field(column)
-                ),
-            ));
+/// The header of a file and what was read past it.
+struct FileHead {
+    raw: Vec<String>,
+    normalised: Vec<String>,
+    delimiter: u8,
+    /// Lines up to and including the header's.
+    lines: u64,
+    /// Bytes read after the header: the start of the first block.
+    rest: Vec<u8>,
+}
+
+/// Reads up to the end of the header row (skipping a byte-order mark and blank lines).
+fn read_header(reader: &mut Box<dyn Read + Send>, file: &str) -> Result<FileHead, IngestError> {
+    const MAX_HEADER: usize = 16 << 20;
+    let mut bytes = Vec::new();
+    let mut chunk = vec![0u8; 64 << 10];
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(match blocks::read_error(file, e) {
+                    IngestError::Corrupt { file, detail, .. } => IngestError::Corrupt { file, line: 1, detail },
+                    other => other,
+                });
+            }
+        };
+        bytes.extend_from_slice(&chunk[..n]);
+        let body = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
+        let delimiter = sniff_delimiter(body);
+        let mut records = Records::new(body, delimiter);
+        // The header is whole once a line end follows it (or the file has ended).
+        let header = records.next_record().map(|r| r.fields());
+        let whole = records.position() < body.len() || body.ends_with(b"\n") || body.ends_with(b"\r") || n == 0;
+        if let (Some(raw), true) = (&header, whole) {
+            let raw: Vec<String> = raw.iter().map(|f| f.trim().to_string()).collect();
+            let normalised = raw.iter().map(|h| normalise_header(h)).collect();
+            let (lines, rest) = (records.lines(), body[records.position()..].to_vec());
+            return Ok(FileHead { raw, normalised, delimiter, lines: lines.max(1), rest });
         }
-        Ok(t.field(column).to_string())
-    };
-    let full = || t.error(column, "too many distinct SNOMED codes in one load");
-    Ok(data.snomed_codes.number(t.bytes(column), NO_SNOMED as usize, canonical, full)?.0)
+        if n == 0 {
+            return Err(IngestError::format(file, "the file is empty; check that the download finished"));
+        }
+        if bytes.len() > MAX_HEADER {
+            return Err(IngestError::format(file, "the first 16 MB hold no complete header row; is this a CSV file?"));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -846,6 +1068,46 @@ mod tests {
         let msg = read("epd_201709.csv", body.as_bytes(), 0).0.unwrap_err().to_string();
         assert!(msg.len() < 1_000, "{} bytes", msg.len());
         assert!(msg.contains("(1048577 characters in all)"), "{msg}");
+    }
+
+    /// A file of several blocks, parsed on several threads, gives the sums a plain loop gives,
+    /// and a bad row in a late block is named by its line in the file.
+    #[test]
+    fn a_file_of_many_blocks_sums_as_one_and_numbers_lines_across_blocks() {
+        let mut body = format!("{MINIMAL}\r\n");
+        let mut expected: std::collections::BTreeMap<(String, String), (i64, i64)> = Default::default();
+        let rows = 3 * blocks::BLOCK_BYTES / 60;
+        for i in 0..rows {
+            let (practice, bnf) = (format!("A{:05}", i / 40 % 3_000), format!("0105010B0BIAA{:02}", i % 7));
+            let (items, nic) = (1 + i as i64 % 5, (i as i64 * 37) % 10_000);
+            // Blank lines and quoted fields are spread through, so blocks cut among them.
+            if i % 1_000 == 0 {
+                body.push_str("\r\n");
+            }
+            let quoted = if i % 333 == 0 { format!("\"{practice}\"") } else { practice.clone() };
+            body.push_str(&format!("2017_09,{quoted},{bnf},{items},1,{}.{:02},1\r\n", nic / 100, nic % 100));
+            let e = expected.entry((practice, bnf)).or_default();
+            e.0 += items;
+            e.1 += nic;
+        }
+        assert!(body.len() > 2 * blocks::BLOCK_BYTES, "{} bytes", body.len());
+        let (r, data) = read("epd_201709.csv", body.as_bytes(), 0);
+        assert_eq!(r.unwrap().rows_read, rows as u64);
+        let got: std::collections::BTreeMap<(String, String), (i64, i64)> = data
+            .rows_for("2017-09".parse().unwrap())
+            .into_iter()
+            .map(|r| ((r.practice_code, r.bnf_code), (r.totals.items, r.totals.nic_pence)))
+            .collect();
+        assert_eq!(got, expected);
+        // The same file with one bad value near its end: the error gives that row's line.
+        let lines: Vec<&str> = body.split("\r\n").collect();
+        let at = lines.len() - 10;
+        let mut bad = lines.clone();
+        let broken = bad[at].replacen(",1,", ",x,", 1);
+        bad[at] = &broken;
+        let (r, _) = read("epd_201709.csv", bad.join("\r\n").as_bytes(), 0);
+        let msg = r.unwrap_err().to_string();
+        assert!(msg.starts_with(&format!("epd_201709.csv line {}, column TOTAL_QUANTITY", at + 1)), "{msg}");
     }
 
     #[test]
