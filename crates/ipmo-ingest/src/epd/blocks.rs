@@ -6,6 +6,7 @@
 
 use crate::IngestError;
 use std::io::Read;
+use std::sync::mpsc::Receiver;
 
 /// Bytes read per block before it is cut at its last whole record: large enough that handing a
 /// block to a worker costs nothing next to parsing it, small enough that a few in flight per
@@ -20,40 +21,62 @@ const MAX_RECORD_BYTES: usize = 256 << 20;
 pub(super) struct Block {
     /// Position in the file: 0 for the first block after the header.
     pub(super) index: usize,
-    /// The records, each with its line end (the last may lack one at the end of the file).
-    pub(super) bytes: Vec<u8>,
+    /// The buffer; its first `len` bytes are the records.
+    buffer: Vec<u8>,
+    len: usize,
 }
 
-/// Reads a source into [`Block`]s.
+impl Block {
+    /// The records, each with its line end (the last may lack one at the end of the file).
+    pub(super) fn bytes(&self) -> &[u8] {
+        &self.buffer[..self.len]
+    }
+
+    /// The buffer, to be handed back to the reader for another block.
+    pub(super) fn into_buffer(self) -> Vec<u8> {
+        self.buffer
+    }
+}
+
+/// Reads a source into [`Block`]s, reusing the buffers of blocks already parsed (a national
+/// month is some 1,500 blocks; fresh buffers would be zeroed and faulted in every time).
 pub(super) struct BlockReader<R> {
     reader: R,
     file: String,
     carry: Vec<u8>,
+    spare: Receiver<Vec<u8>>,
     next_index: usize,
     eof: bool,
 }
 
 impl<R: Read> BlockReader<R> {
-    /// Blocks from `reader`, after `carry` (bytes already read past the header).
-    pub(super) fn new(reader: R, file: &str, carry: Vec<u8>) -> Self {
-        Self { reader, file: file.to_string(), carry, next_index: 0, eof: false }
+    /// Blocks from `reader`, after `carry` (bytes already read past the header); buffers sent
+    /// back on `spare` are used again.
+    pub(super) fn new(reader: R, file: &str, carry: Vec<u8>, spare: Receiver<Vec<u8>>) -> Self {
+        Self { reader, file: file.to_string(), carry, spare, next_index: 0, eof: false }
     }
 
     /// The next block, or `None` at the end of the file.
     pub(super) fn next_block(&mut self) -> Result<Option<Block>, IngestError> {
-        let mut bytes = std::mem::take(&mut self.carry);
-        let mut want = BLOCK_BYTES;
+        let mut buffer = self.spare.try_recv().unwrap_or_default();
+        if buffer.len() < self.carry.len() {
+            buffer.resize(self.carry.len(), 0);
+        }
+        buffer[..self.carry.len()].copy_from_slice(&self.carry);
+        let mut len = self.carry.len();
+        self.carry.clear();
+        let mut want = BLOCK_BYTES.max(len);
         loop {
-            self.fill(&mut bytes, want)?;
+            self.fill(&mut buffer, &mut len, want)?;
             if self.eof {
-                if bytes.is_empty() {
+                if len == 0 {
                     return Ok(None);
                 }
                 break;
             }
-            if let Some(cut) = last_record_end(&bytes) {
-                self.carry = bytes[cut..].to_vec();
-                bytes.truncate(cut);
+            if let Some(cut) = last_record_end(&buffer[..len]) {
+                self.carry.extend_from_slice(&buffer[cut..len]);
+                len = cut;
                 break;
             }
             if want >= MAX_RECORD_BYTES {
@@ -70,25 +93,20 @@ impl<R: Read> BlockReader<R> {
         }
         let index = self.next_index;
         self.next_index += 1;
-        Ok(Some(Block { index, bytes }))
+        Ok(Some(Block { index, buffer, len }))
     }
 
-    /// Reads until `bytes` holds `want` bytes or the file ends.
-    fn fill(&mut self, bytes: &mut Vec<u8>, want: usize) -> Result<(), IngestError> {
-        while bytes.len() < want && !self.eof {
-            let have = bytes.len();
-            bytes.resize(want, 0);
-            match self.reader.read(&mut bytes[have..]) {
-                Ok(0) => {
-                    bytes.truncate(have);
-                    self.eof = true;
-                }
-                Ok(n) => bytes.truncate(have + n),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => bytes.truncate(have),
-                Err(e) => {
-                    bytes.truncate(have);
-                    return Err(read_error(&self.file, e));
-                }
+    /// Reads until the buffer holds `want` bytes or the file ends.
+    fn fill(&mut self, buffer: &mut Vec<u8>, len: &mut usize, want: usize) -> Result<(), IngestError> {
+        if buffer.len() < want {
+            buffer.resize(want, 0);
+        }
+        while *len < want && !self.eof {
+            match self.reader.read(&mut buffer[*len..want]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => *len += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(read_error(&self.file, e)),
             }
         }
         Ok(())
@@ -142,13 +160,15 @@ mod tests {
         for i in 0..200_000 {
             text.extend_from_slice(format!("{i},\"name, with comma\nand line\",{}\r\n", i * 7).as_bytes());
         }
-        let mut reader = BlockReader::new(&text[3..], "t.csv", text[..3].to_vec());
+        let (spare, spares) = std::sync::mpsc::channel();
+        let mut reader = BlockReader::new(&text[3..], "t.csv", text[..3].to_vec(), spares);
         let mut joined = Vec::new();
         let mut n = 0;
         while let Some(b) = reader.next_block().unwrap() {
             assert_eq!(b.index, n);
-            assert!(b.bytes.ends_with(b"\r\n"));
-            joined.extend_from_slice(&b.bytes);
+            assert!(b.bytes().ends_with(b"\r\n"));
+            joined.extend_from_slice(b.bytes());
+            spare.send(b.into_buffer()).unwrap();
             n += 1;
         }
         assert!(n > 1, "{n} blocks");
@@ -159,7 +179,7 @@ mod tests {
     fn an_unclosed_quote_is_an_error_not_unbounded_memory() {
         let mut text = b"a,\"b\n".to_vec();
         text.resize(MAX_RECORD_BYTES + 10, b'x');
-        let mut reader = BlockReader::new(text.as_slice(), "t.csv", Vec::new());
+        let mut reader = BlockReader::new(text.as_slice(), "t.csv", Vec::new(), std::sync::mpsc::channel().1);
         let e = reader.next_block().err().expect("an error").to_string();
         assert!(e.contains("quote"), "{e}");
     }

@@ -791,23 +791,28 @@ fn read_blocks(
     let workers = worker_count();
     let (tx, rx) = std::sync::mpsc::sync_channel::<Block>(2 * workers);
     let rx = Mutex::new(rx);
+    let (spare, spares) = std::sync::mpsc::channel::<Vec<u8>>();
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
-                let rx = &rx;
+                let (rx, spare) = (&rx, spare.clone());
                 s.spawn(move || {
                     let mut partial = Partial::default();
                     loop {
                         let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
                         match next {
-                            Ok(block) => partial.read_block(block.index, &block.bytes, ctx),
+                            Ok(block) => {
+                                partial.read_block(block.index, block.bytes(), ctx);
+                                // The reader may have finished; then the buffer is simply freed.
+                                let _ = spare.send(block.into_buffer());
+                            }
                             Err(_) => return partial,
                         }
                     }
                 })
             })
             .collect();
-        let mut blocks = BlockReader::new(reader, ctx.file, rest);
+        let mut blocks = BlockReader::new(reader, ctx.file, rest, spares);
         let read = loop {
             if ctx.failed() {
                 break Ok(());

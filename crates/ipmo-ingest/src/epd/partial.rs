@@ -98,6 +98,8 @@ pub(super) struct Partial {
     last_month: Option<(u128, YearMonth, u64)>,
     last_practice: Option<(u128, u32)>,
     last_bnf: Option<(u128, u32)>,
+    /// The dm+d product last met with each presentation: nearly always the only one.
+    snomed_by_bnf: Vec<Option<(u128, u32)>>,
 }
 
 /// One row read: its cell, values and place in the quantity-per-item split.
@@ -296,7 +298,20 @@ impl Partial {
             Some(i) => {
                 let per_item = if i == c.quantity { q } else { decimal(i)? };
                 let snomed = match c.snomed {
-                    Some(s) if !rec.bytes(s).is_empty() => self.snomed_index(rec, s, ctx)?,
+                    Some(s) if !rec.bytes(s).is_empty() => {
+                        let packed = pack(rec.bytes(s));
+                        match self.snomed_by_bnf.get(bnf as usize).copied().flatten() {
+                            Some((seen, id)) if Some(seen) == packed => id,
+                            _ => {
+                                let id = self.snomed_index(rec, s, ctx)?;
+                                if self.snomed_by_bnf.len() <= bnf as usize {
+                                    self.snomed_by_bnf.resize(bnf as usize + 1, None);
+                                }
+                                self.snomed_by_bnf[bnf as usize] = packed.map(|p| (p, id));
+                                id
+                            }
+                        }
+                    }
                     _ => NO_SNOMED,
                 };
                 // `+ 0.0` folds -0 into 0 so that both spellings are one quantity.
