@@ -352,7 +352,7 @@ fn fixed(raw: &[u8], scale: u32) -> Option<i64> {
         Some((b'-', rest)) => (true, rest),
         _ => (false, raw),
     };
-    let (int, frac) = match memchr::memchr(b'.', body) {
+    let (int, frac) = match body.iter().position(|&b| b == b'.') {
         Some(dot) => (&body[..dot], &body[dot + 1..]),
         None => (body, &[][..]),
     };
@@ -379,7 +379,7 @@ fn short_decimal(raw: &[u8]) -> Option<f64> {
         Some((b'-', rest)) => (true, rest),
         _ => (false, raw),
     };
-    let (int, frac) = match memchr::memchr(b'.', body) {
+    let (int, frac) = match body.iter().position(|&b| b == b'.') {
         Some(dot) => (&body[..dot], &body[dot + 1..]),
         None => (body, &[][..]),
     };
