@@ -4,6 +4,10 @@ use crate::WarehouseError;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::arrow_writer::{
+    ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn, ArrowRowGroupWriterFactory, compute_leaves,
+};
+use datafusion::parquet::file::writer::SerializedFileWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
@@ -11,13 +15,20 @@ use std::fs::File;
 use std::path::Path;
 
 /// A Parquet file being written under a temporary name; [`ParquetSink::finish`] renames it into
-/// place, so a file under its final name is always complete.
+/// place, so a file under its final name is always complete. Each batch becomes one row group
+/// whose columns are encoded on threads of their own, so that writing a national month's twenty
+/// million rows uses every core.
 pub(crate) struct ParquetSink {
     path: std::path::PathBuf,
     tmp: std::path::PathBuf,
-    writer: ArrowWriter<File>,
+    writer: SerializedFileWriter<File>,
+    columns: ArrowRowGroupWriterFactory,
+    row_groups: usize,
     rows: u64,
 }
+
+/// Batches smaller than this are encoded on the calling thread: threads would cost more.
+const PARALLEL_ROWS: usize = 65_536;
 
 impl ParquetSink {
     /// Starts a file.
@@ -31,17 +42,49 @@ impl ParquetSink {
             .set_compression(Compression::SNAPPY)
             .set_max_row_group_row_count(Some(1 << 20))
             .build();
-        let writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| WarehouseError::parquet(&tmp, e))?;
-        Ok(Self { path: path.to_path_buf(), tmp, writer, rows: 0 })
+        // Made through ArrowWriter so that the file carries the Arrow schema, as before.
+        let (writer, columns) = ArrowWriter::try_new(file, schema, Some(props))
+            .and_then(ArrowWriter::into_serialized_writer)
+            .map_err(|e| WarehouseError::parquet(&tmp, e))?;
+        Ok(Self { path: path.to_path_buf(), tmp, writer, columns, row_groups: 0, rows: 0 })
     }
 
-    /// Appends a batch.
+    /// Appends a batch as one row group.
     pub(crate) fn write(&mut self, batch: &RecordBatch) -> Result<(), WarehouseError> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let err = |e| WarehouseError::parquet(&self.tmp, e);
+        let writers = self.columns.create_column_writers(self.row_groups).map_err(err)?;
+        let mut leaves = Vec::new();
+        for (field, array) in batch.schema().fields().iter().zip(batch.columns()) {
+            leaves.extend(compute_leaves(field, array).map_err(err)?);
+        }
+        let encode = |(mut writer, leaf): (ArrowColumnWriter, ArrowLeafColumn)| {
+            writer.write(&leaf)?;
+            writer.close()
+        };
+        let jobs = writers.into_iter().zip(leaves);
+        let chunks: Vec<ArrowColumnChunk> = if batch.num_rows() < PARALLEL_ROWS {
+            jobs.map(encode).collect::<Result<_, _>>().map_err(err)?
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = jobs.map(|job| s.spawn(move || encode(job))).collect();
+                handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(err)?
+        };
+        let mut group = self.writer.next_row_group().map_err(err)?;
+        for chunk in chunks {
+            chunk.append_to_row_group(&mut group).map_err(err)?;
+        }
+        group.close().map_err(err)?;
+        self.row_groups += 1;
         self.rows += batch.num_rows() as u64;
-        self.writer.write(batch).map_err(|e| WarehouseError::parquet(&self.tmp, e))
+        Ok(())
     }
 
-    /// Flushes, syncs and renames into place; returns the rows written.
+    /// Writes the footer, syncs and renames into place; returns the rows written.
     pub(crate) fn finish(self) -> Result<u64, WarehouseError> {
         let file = self.writer.into_inner().map_err(|e| WarehouseError::parquet(&self.tmp, e))?;
         file.sync_all().map_err(|e| WarehouseError::io(&self.tmp, e))?;

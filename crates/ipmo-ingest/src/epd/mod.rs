@@ -535,15 +535,13 @@ impl Renumbering<'_> {
         for c in &mut cells {
             c.0 = self.key(c.0);
         }
-        // Stable sorts, because they find the runs already in order (a file sorted by practice
-        // and presentation is one run) rather than sorting them again.
-        cells.sort_by_key(|c| c.0);
+        cells.sort_unstable_by_key(|c| c.0);
         let cells = sum_runs(cells, |c| c.0, |a, b| a.1.add(&b.1).ok()).map_err(Clash::Cell)?;
         for r in &mut split {
             let snomed = if r.key.1 == NO_SNOMED { NO_SNOMED } else { self.snomed[r.key.1 as usize] };
             r.key = (self.key(r.key.0), snomed, r.key.2);
         }
-        split.sort_by_key(|r| r.key);
+        split.sort_unstable_by_key(|r| r.key);
         let split = sum_runs(split, |r| r.key, add_items).map_err(Clash::Split)?;
         Ok(Sorted { cells, split })
     }
