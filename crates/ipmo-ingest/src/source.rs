@@ -220,7 +220,8 @@ pub fn open_source(path: &Path) -> Result<SourceFile, IngestError> {
     let file = File::open(path).map_err(io)?;
     if got >= 2 && magic[..2] == [0x1f, 0x8b] {
         let (hashing, checksum) = Hashing::new(BufReader::with_capacity(1 << 20, file)).map_err(io)?;
-        let reader = Pumped::spawn("ipmo-gunzip", move |send| pump_all(MultiGzDecoder::new(hashing), send)).map_err(io)?;
+        let reader =
+            Pumped::spawn("ipmo-gunzip", move |send| pump_all(MultiGzDecoder::new(hashing), send)).map_err(io)?;
         return Ok(SourceFile { name, path: path.to_path_buf(), reader: Box::new(reader), checksum });
     }
     if got == 4 && magic == *b"PK\x03\x04" {

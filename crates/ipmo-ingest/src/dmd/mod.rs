@@ -682,8 +682,8 @@ impl ReleaseReader {
             self.building.insert(spec.table, Building { spec, columns, attached, origin: Vec::new() });
         }
         // Hashed as it is read, so a member streamed out of a zip gets its checksum too.
-        let (hashed, checksum) = crate::source::Hashing::new(source)
-            .map_err(|e| IngestError::Io { file: name.clone(), source: e })?;
+        let (hashed, checksum) =
+            crate::source::Hashing::new(source).map_err(|e| IngestError::Io { file: name.clone(), source: e })?;
         let reader = BufReader::with_capacity(1 << 20, hashed);
         let short = name.rsplit(':').next().unwrap_or(&name).to_string();
         let records = read_records(&name, reader, |r| self.take(&name, &kind, &specs, r))?;

@@ -132,7 +132,7 @@ fn last_record_end(bytes: &[u8]) -> Option<usize> {
     let mut upto = bytes.len();
     while let Some(at) = memchr::memrchr(end, &bytes[..upto]) {
         quotes -= memchr::memchr_iter(b'"', &bytes[at..upto]).count();
-        if quotes % 2 == 0 {
+        if quotes.is_multiple_of(2) {
             return Some(at + 1);
         }
         upto = at;

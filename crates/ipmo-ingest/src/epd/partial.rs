@@ -10,9 +10,7 @@
 use super::records::{Record, Records};
 use super::{CodeIndex, Columns, EpdLayout, FIELD_BITS, FIELD_MAX, NO_SNOMED, Overflow, SplitRow, Totals, pack};
 use crate::{Rejected, RowError};
-use ipmo_domain::{
-    BnfCode, OdsCode, YearMonth, parse_decimal, parse_fixed_point, parse_whole_number,
-};
+use ipmo_domain::{BnfCode, OdsCode, YearMonth, parse_decimal, parse_fixed_point, parse_whole_number};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -197,9 +195,10 @@ impl Partial {
     fn parse_row(&mut self, rec: &Record<'_>, ctx: &Context<'_>, block: usize) -> Result<Parsed, RowError> {
         let c = ctx.columns;
         let (month, month_idx) = match (ctx.fixed_month, c.month) {
-            (Some(m), _) => {
-                (m, self.month_index(m).ok_or_else(|| ctx.error(rec, c.practice, "more than 255 months in one load"))?)
-            }
+            (Some(m), _) => (
+                m,
+                self.month_index(m).ok_or_else(|| ctx.error(rec, c.practice, "more than 255 months in one load"))?,
+            ),
             (None, None) => return Err(ctx.error(rec, c.practice, "no month for this row; pass --month YYYY-MM")),
             (None, Some(i)) => {
                 let raw = pack(rec.bytes(i));
@@ -402,7 +401,6 @@ fn flags_unidentified(raw: &[u8]) -> bool {
     const YES: [&[u8]; 5] = [b"Y", b"YES", b"TRUE", b"1", b"T"];
     YES.iter().any(|y| raw.eq_ignore_ascii_case(y))
 }
-
 
 #[cfg(test)]
 mod tests {

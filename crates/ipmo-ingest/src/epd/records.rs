@@ -43,7 +43,9 @@ impl<'r> Record<'r> {
 
     /// Field `i` with invalid UTF-8 replaced (names in old Latin-1 files).
     pub(super) fn text(&self, i: usize) -> String {
-        self.bounds.get(i).map_or_else(String::new, |&(s, e)| String::from_utf8_lossy(&self.text[s..e]).trim().to_string())
+        self.bounds
+            .get(i)
+            .map_or_else(String::new, |&(s, e)| String::from_utf8_lossy(&self.text[s..e]).trim().to_string())
     }
 
     /// Every field, for the rejects file.
@@ -229,8 +231,7 @@ mod tests {
         let text = "1,\"x, \"\"y\"\"\r\nz\",2\r\n3,,\"\"\n";
         assert_eq!(walk(text), [row(1, &["1", "x, \"y\"\r\nz", "2"]), row(3, &["3", "", ""])]);
         let mut csv = csv::ReaderBuilder::new().has_headers(false).from_reader(text.as_bytes());
-        let fields: Vec<Vec<String>> =
-            csv.records().map(|r| r.unwrap().iter().map(str::to_string).collect()).collect();
+        let fields: Vec<Vec<String>> = csv.records().map(|r| r.unwrap().iter().map(str::to_string).collect()).collect();
         assert_eq!(fields, walk(text).into_iter().map(|(_, f)| f).collect::<Vec<_>>());
     }
 
