@@ -283,7 +283,7 @@ mod tests {
 
     #[test]
     fn new_growing_and_repriced_presentations_are_offered() {
-        use ipmo_release::price_impacts::{ImpactCost, ImpactMonth, PriceImpacts};
+        use ipmo_release::price_impacts::{ImpactCost, ImpactMonth, PriceImpacts, PricedPack};
         let mut b = ipmo_release::ReleaseBuilder::new("t".into(), Default::default());
         b.index(index());
         b.bnf("0601023AVAAAAAA", "Newgliflozin 10mg tablets");
@@ -292,9 +292,11 @@ mod tests {
         let mut changes = PriceImpacts::default();
         changes.add_month(ImpactMonth { month: may, quantity_month: may, estimate: false });
         let cost = |code: &str, before: f64, after: f64, quantity: f64| ImpactCost {
-            bnf_code: code.into(),
-            pack: "1".into(),
-            pack_name: format!("{code} 28"),
+            priced: std::sync::Arc::new(PricedPack {
+                bnf_code: code.into(),
+                pack: "1".into(),
+                pack_name: format!("{code} 28"),
+            }),
             quantity,
             before,
             after,

@@ -7,6 +7,7 @@
 
 use ipmo_domain::YearMonth;
 use rustc_hash::FxHashMap;
+use std::sync::Arc;
 
 /// The price per unit before and after, and the impact, as the stored `table` names them:
 /// `concession_costs` (the Tariff's price, the conceded price, the extra cost) or
@@ -33,15 +34,25 @@ pub struct ImpactMonth {
     pub estimate: bool,
 }
 
-/// One presentation's price change for one organisation in one month.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ImpactCost {
+/// The presentation and pack a price change is traced to. Every organisation's cost of one
+/// presentation shares one of these: at national scale a release holds tens of millions of
+/// costs but a few thousand packs, and three strings per cost took gigabytes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PricedPack {
     /// Current BNF code.
     pub bnf_code: String,
     /// The pack standing for it (the largest change per unit).
     pub pack: String,
     /// The pack in words (the concession's, or the Tariff's medicine and pack size).
     pub pack_name: String,
+}
+
+/// One presentation's price change for one organisation in one month. It reads as its pack
+/// (`cost.bnf_code`, `cost.pack`, `cost.pack_name`) through `Deref`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImpactCost {
+    /// The presentation and pack, shared.
+    pub priced: Arc<PricedPack>,
     /// Units prescribed.
     pub quantity: f64,
     /// Price per unit paid before (the Tariff's, or last month's Tariff's), in pence.
@@ -50,6 +61,13 @@ pub struct ImpactCost {
     pub after: f64,
     /// `quantity × (after − before)` in pence: the extra cost (negative: a saving).
     pub impact: f64,
+}
+
+impl std::ops::Deref for ImpactCost {
+    type Target = PricedPack;
+    fn deref(&self) -> &PricedPack {
+        &self.priced
+    }
 }
 
 /// What the concession and Tariff-change pages read.
@@ -70,14 +88,16 @@ impl PriceImpacts {
 
     /// Adds one organisation's cost of one presentation in `month`.
     pub fn add_cost(&mut self, org_type: &str, org_code: &str, month: YearMonth, cost: ImpactCost) {
-        self.costs
-            .entry(org_type.to_string())
-            .or_default()
-            .entry(org_code.to_string())
-            .or_default()
-            .entry(month)
-            .or_default()
-            .push(cost);
+        // Looked up before inserting, so that the tens of millions of rows of a national
+        // release do not each allocate their level's and organisation's names.
+        if !self.costs.contains_key(org_type) {
+            self.costs.insert(org_type.to_string(), FxHashMap::default());
+        }
+        let orgs = self.costs.get_mut(org_type).expect("just inserted");
+        if !orgs.contains_key(org_code) {
+            orgs.insert(org_code.to_string(), FxHashMap::default());
+        }
+        orgs.get_mut(org_code).expect("just inserted").entry(month).or_default().push(cost);
     }
 
     /// Sorts months oldest first and costs by the size of their impact, once everything is added.
@@ -86,6 +106,7 @@ impl PriceImpacts {
         for orgs in self.costs.values_mut() {
             for months in orgs.values_mut() {
                 for costs in months.values_mut() {
+                    costs.shrink_to_fit();
                     costs.sort_by(|a, b| {
                         b.impact.abs().total_cmp(&a.impact.abs()).then_with(|| a.bnf_code.cmp(&b.bnf_code))
                     });
@@ -130,9 +151,7 @@ mod tests {
         c.add_month(ImpactMonth { month: m("2025-02"), quantity_month: m("2025-01"), estimate: true });
         c.add_month(ImpactMonth { month: m("2025-01"), quantity_month: m("2025-01"), estimate: false });
         let cost = |code: &str, extra: f64| ImpactCost {
-            bnf_code: code.into(),
-            pack: "p".into(),
-            pack_name: "P 28".into(),
+            priced: Arc::new(PricedPack { bnf_code: code.into(), pack: "p".into(), pack_name: "P 28".into() }),
             quantity: 1.0,
             before: 1.0,
             after: 1.0 + extra,

@@ -390,7 +390,7 @@ impl Warehouse {
         table: &str,
     ) -> Result<Option<ipmo_release::price_impacts::PriceImpacts>, WarehouseError> {
         use datafusion::arrow::array::{Array, AsArray};
-        use ipmo_release::price_impacts::{ImpactCost, ImpactMonth, MONTHS_KEPT, PriceImpacts};
+        use ipmo_release::price_impacts::{ImpactCost, ImpactMonth, MONTHS_KEPT, PriceImpacts, PricedPack};
         let [before_column, after_column, impact_column] = ipmo_release::price_impacts::cost_columns(table);
         let manifest = self.manifest()?;
         let mut months: Vec<YearMonth> =
@@ -400,6 +400,9 @@ impl Warehouse {
         }
         months.sort();
         let mut out = PriceImpacts::default();
+        // One shared pack per presentation and pack, found by "code\u{1}pack" without allocating.
+        let mut packs: rustc_hash::FxHashMap<String, std::sync::Arc<PricedPack>> = Default::default();
+        let mut key = String::new();
         for month in &months[months.len().saturating_sub(MONTHS_KEPT)..] {
             let Some(rel) = manifest.tables.get(table).and_then(|t| t.get(&month.to_string())) else {
                 continue;
@@ -432,14 +435,29 @@ impl Warehouse {
                 }
                 for i in 0..b.num_rows() {
                     let (Some(code), Some(t), Some(o)) = (code(i), org_type(i), org_code(i)) else { continue };
+                    let (pack, pack_name) = (pack(i).unwrap_or_default(), pack_name(i).unwrap_or_default());
+                    key.clear();
+                    key.push_str(code);
+                    key.push('\u{1}');
+                    key.push_str(pack);
+                    let priced = match packs.get(key.as_str()) {
+                        Some(p) if p.pack_name == pack_name => p.clone(),
+                        _ => {
+                            let p = std::sync::Arc::new(PricedPack {
+                                bnf_code: code.to_string(),
+                                pack: pack.to_string(),
+                                pack_name: pack_name.to_string(),
+                            });
+                            packs.insert(key.clone(), p.clone());
+                            p
+                        }
+                    };
                     out.add_cost(
                         t,
                         o,
                         *month,
                         ImpactCost {
-                            bnf_code: code.to_string(),
-                            pack: pack(i).unwrap_or_default().to_string(),
-                            pack_name: pack_name(i).unwrap_or_default().to_string(),
+                            priced,
                             quantity: quantity(i).unwrap_or(0.0),
                             before: before(i).unwrap_or(0.0),
                             after: after(i).unwrap_or(0.0),

@@ -133,7 +133,7 @@ fn release_with(make_index: fn(YearMonth) -> ipmo_index::PrescribingIndex) -> Re
 /// Concession costs: November and December 2024 priced on their own prescribing, January 2025
 /// on December's (an estimate). QMJ's December: omeprazole £120 and amoxicillin £30.
 fn concessions() -> ipmo_release::price_impacts::PriceImpacts {
-    use ipmo_release::price_impacts::{ImpactCost, ImpactMonth, PriceImpacts};
+    use ipmo_release::price_impacts::{ImpactCost, ImpactMonth, PriceImpacts, PricedPack};
     let m = |s: &str| s.parse::<YearMonth>().unwrap();
     let mut c = PriceImpacts::default();
     for (month, quantity_month, estimate) in
@@ -142,9 +142,7 @@ fn concessions() -> ipmo_release::price_impacts::PriceImpacts {
         c.add_month(ImpactMonth { month: m(month), quantity_month: m(quantity_month), estimate });
     }
     let cost = |code: &str, pack: &str, quantity: f64, tariff: f64, conceded: f64| ImpactCost {
-        bnf_code: code.into(),
-        pack: "1234".into(),
-        pack_name: pack.into(),
+        priced: std::sync::Arc::new(PricedPack { bnf_code: code.into(), pack: "1234".into(), pack_name: pack.into() }),
         quantity,
         before: tariff,
         after: conceded,
@@ -2051,7 +2049,7 @@ async fn price_per_unit_pages_and_api() {
 /// December 2024's Tariff against November's for QMJ: omeprazole up 1p a unit on 6,000 units
 /// (£60), amoxicillin down 0.5p on 3,000 (−£15).
 fn tariff_changes() -> ipmo_release::price_impacts::PriceImpacts {
-    use ipmo_release::price_impacts::{ImpactCost, ImpactMonth, PriceImpacts};
+    use ipmo_release::price_impacts::{ImpactCost, ImpactMonth, PriceImpacts, PricedPack};
     let month: YearMonth = "2024-12".parse().unwrap();
     let mut c = PriceImpacts::default();
     c.add_month(ImpactMonth { month, quantity_month: month, estimate: false });
@@ -2063,9 +2061,11 @@ fn tariff_changes() -> ipmo_release::price_impacts::PriceImpacts {
             "QMJ",
             month,
             ImpactCost {
-                bnf_code: code.into(),
-                pack: "1".into(),
-                pack_name: "pack".into(),
+                priced: std::sync::Arc::new(PricedPack {
+                    bnf_code: code.into(),
+                    pack: "1".into(),
+                    pack_name: "pack".into(),
+                }),
                 quantity,
                 before,
                 after,

@@ -692,7 +692,7 @@ fn columns(t: Header<'_>) -> Result<Columns, IngestError> {
 ///
 /// The file is read in blocks of whole records by the calling thread (which also decompresses
 /// and checksums it), parsed by one worker per core, and merged once read; see the module
-/// documentation of [`blocks`] and [`partial`].
+/// documentation of the `blocks` and `partial` modules.
 pub fn read_prescribing(
     source: SourceFile,
     data: &mut PrescribingData,
