@@ -6,7 +6,7 @@ use clap::Args;
 use ipmo_warehouse::Warehouse;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Options of `ipmo serve`.
 #[derive(Args, Clone)]
@@ -36,6 +36,14 @@ pub(crate) struct ServeArgs {
     /// `ipmo=debug` or `warn,ipmo::access=info`.
     #[arg(long, value_enum, env = "IPMO_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+    /// How often, in seconds (1–3600), to look for a newer data release in the warehouse (after
+    /// `ipmo ingest` or `ipmo measures compute`). A newer one is loaded beside the one served and
+    /// then served from the next request on: no restart, no request dropped.
+    #[arg(long, env = "IPMO_RELOAD_CHECK", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub reload_check: u64,
+    /// Never load a newer release while running; serve the one loaded at start until stopped.
+    #[arg(long)]
+    pub no_reload: bool,
 }
 
 /// The shape of log lines.
@@ -71,6 +79,7 @@ pub(crate) fn run(
     let lib = load_library(library)?;
     let rt = tokio::runtime::Runtime::new().context("cannot start the server runtime")?;
     let (groups, _) = crate::measures::read_groups(wh)?;
+    let manifest = read_manifest(wh);
     let release = rt.block_on(wh.load_release(lib, &groups, !args.no_index, &mut |month, rows| {
         if !quiet {
             eprintln!("serve: index {month}: {rows} rows ({:.1} s)", started.elapsed().as_secs_f64());
@@ -107,10 +116,93 @@ pub(crate) fn run(
         );
     }
     let state = Arc::new(ipmo_web::AppState::with_governance(release, Arc::new(store), settings));
+    let site = ipmo_web::Site::new(state);
+    if !args.no_reload {
+        let reloader = Reloader {
+            wh: wh.clone(),
+            library: library.clone(),
+            with_index: !args.no_index,
+            every: Duration::from_secs(args.reload_check),
+            site: site.clone(),
+            runtime: rt.handle().clone(),
+            quiet,
+        };
+        std::thread::Builder::new()
+            .name("ipmo-reload".into())
+            .spawn(move || reloader.run(manifest))
+            .context("cannot start the thread that watches for new releases")?;
+    }
     out!("IPMO dashboard: http://{}/ (Ctrl-C stops it)", args.bind);
-    rt.block_on(ipmo_web::serve(args.bind, state)).with_context(|| {
+    rt.block_on(ipmo_web::serve(args.bind, site)).with_context(|| {
         format!("cannot serve on {} (is another program using the port? try --bind 127.0.0.1:8081)", args.bind)
     })
+}
+
+/// The warehouse's manifest as it stands: a new load or computation rewrites it (atomically),
+/// so a change in its bytes is a new release.
+fn read_manifest(wh: &Warehouse) -> Vec<u8> {
+    std::fs::read(wh.root().join("manifest.json")).unwrap_or_default()
+}
+
+/// Watches the warehouse and serves each newer release once it is loaded.
+struct Reloader {
+    wh: Warehouse,
+    library: LibrarySource,
+    with_index: bool,
+    every: Duration,
+    site: ipmo_web::Site,
+    runtime: tokio::runtime::Handle,
+    quiet: bool,
+}
+
+impl Reloader {
+    /// Polls the manifest; `served` is the manifest of the release being served. A changed
+    /// manifest is loaded once it has stood for one interval, so that an ingest followed by a
+    /// computation is loaded once, not twice. A release that fails to load is reported and the
+    /// one served stays.
+    fn run(self, mut served: Vec<u8>) {
+        let mut seen = served.clone();
+        loop {
+            std::thread::sleep(self.every);
+            let now = read_manifest(&self.wh);
+            if now == served || now.is_empty() {
+                seen = now;
+                continue;
+            }
+            if now != seen {
+                seen = now;
+                continue;
+            }
+            let started = Instant::now();
+            match self.load() {
+                Ok(release) => {
+                    let (id, newest) = (release.id.clone(), release.months.last().copied());
+                    self.site.replace_release(release);
+                    tracing::info!(target: "ipmo::serve", release = %id, "serving a new release");
+                    if !self.quiet {
+                        eprintln!(
+                            "serve: release {id} (newest month {}) loaded in {:.1} s and served from now on",
+                            newest.map_or_else(|| "none".to_string(), |m| m.to_string()),
+                            started.elapsed().as_secs_f64()
+                        );
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(target: "ipmo::error", error = %format!("{e:#}"), "a new release failed to load; still serving the previous one");
+                    if !self.quiet {
+                        eprintln!("serve: a new release failed to load ({e:#}); still serving the previous one");
+                    }
+                }
+            }
+            served = now;
+        }
+    }
+
+    fn load(&self) -> Result<ipmo_web::Release> {
+        let lib = load_library(&self.library)?;
+        let (groups, _) = crate::measures::read_groups(&self.wh)?;
+        Ok(self.runtime.block_on(self.wh.load_release(lib, &groups, self.with_index, &mut |_, _| {}))?)
+    }
 }
 
 /// Structured server events on stderr: every request (`ipmo::access`), every internal error with

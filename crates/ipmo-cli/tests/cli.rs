@@ -2358,3 +2358,59 @@ fn the_demo_icbs_board_report_is_a_readable_pdf() {
     assert!(html.starts_with("<!DOCTYPE html>") && html.contains("What needs a decision"));
     assert!(!html.contains("Integrated risk register"), "the summary template is the summary alone");
 }
+
+/// A running server serves a newly loaded month without a restart: a month is ingested and
+/// computed while requests keep arriving, the server loads the new release beside the one it
+/// serves, and every request in between is answered.
+#[test]
+fn a_running_server_takes_up_a_new_month_without_dropping_a_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    synth_and_load(&dir.path().join("synth"), &wh, "20", ["202501", "202502"]);
+    ok(&ipmo(&wh, &["-q", "measures", "compute"]));
+    let server = std::sync::Arc::new(Server::start(&wh, &["--reload-check", "1"]));
+    let newest = |server: &Server| {
+        let (status, _, body) = server.request(
+            "GET /api/v1/measures/broad_spectrum/values?org=ENG HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let months: Vec<String> =
+            v["points"].as_array().unwrap().iter().filter_map(|p| p["month"].as_str().map(str::to_string)).collect();
+        months.into_iter().max().unwrap_or_default()
+    };
+    assert_eq!(newest(&server), "2025-02");
+    // Requests keep coming from another thread while the new month is loaded and swapped in.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (server, stop) = (server.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let (mut answered, mut failed) = (0, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let (status, _, _) = server.request("GET /org/ENG HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                if status == 200 { answered += 1 } else { failed.push(status) }
+            }
+            (answered, failed)
+        })
+    };
+    let more = dir.path().join("more");
+    let more_s = more.to_str().unwrap();
+    ok(&ipmo(&wh, &["--quiet", "synth", "--out", more_s, "--practices", "20", "--months", "1", "--start", "2025-03"]));
+    let f = |n: &str| more.join(n).to_str().unwrap().to_string();
+    ok(&ipmo(&wh, &["-q", "ingest", "list-sizes", &f("gp-reg-pat-prac-quin-age_202503.csv")]));
+    ok(&ipmo(&wh, &["-q", "ingest", "epd", &f("epd_202503.csv")]));
+    ok(&ipmo(&wh, &["-q", "measures", "compute"]));
+    let mut seen = String::new();
+    for _ in 0..240 {
+        seen = newest(&server);
+        if seen == "2025-03" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (answered, failed) = load.join().unwrap();
+    assert_eq!(seen, "2025-03", "the new month is served within a minute");
+    assert!(failed.is_empty(), "{} requests answered, these failed: {failed:?}", answered);
+    assert!(answered > 0);
+}

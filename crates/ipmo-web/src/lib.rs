@@ -48,7 +48,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use ipmo_release::Release;
+pub use ipmo_release::Release;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -127,6 +127,43 @@ impl AppState {
     ) -> Self {
         let governance = Governance { store, settings, limiter: Default::default() };
         Self { governance: Some(governance), ..Self::new(release) }
+    }
+
+    /// State serving `release` with this state's governance workspace (its store, settings and
+    /// sign-in limits), and fresh caches: every cached page and measured scheme belongs to the
+    /// release it was made from.
+    pub fn with_release(&self, release: Release) -> Self {
+        Self { governance: self.governance.clone(), ..Self::new(release) }
+    }
+}
+
+/// The site being served: its state and router, replaced whole when a newer data release has
+/// been loaded. A request takes the router current when it arrives, so requests in flight finish
+/// on the release they began with and no request waits for, or is dropped by, the swap.
+#[derive(Clone)]
+pub struct Site(Arc<std::sync::RwLock<(Shared, Router)>>);
+
+impl Site {
+    /// A site serving `state`.
+    pub fn new(state: Shared) -> Self {
+        let router = router(state.clone());
+        Site(Arc::new(std::sync::RwLock::new((state, router))))
+    }
+
+    /// The state served now.
+    pub fn state(&self) -> Shared {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).0.clone()
+    }
+
+    fn router(&self) -> Router {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).1.clone()
+    }
+
+    /// Serves `release` from the next request on, keeping the governance workspace.
+    pub fn replace_release(&self, release: Release) {
+        let state = Arc::new(self.state().with_release(release));
+        let router = router(state.clone());
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = (state, router);
     }
 }
 
@@ -481,18 +518,17 @@ pub const MAX_CONNECTIONS: usize = 2_000;
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves `state` on `bind` until the process is stopped.
-pub async fn serve(bind: std::net::SocketAddr, state: Shared) -> std::io::Result<()> {
+pub async fn serve(bind: std::net::SocketAddr, site: Site) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(bind).await?;
-    serve_on(listener, state).await
+    serve_on(listener, site).await
 }
 
 /// Serves `state` on a bound listener: HTTP/1.1 with [`HEADER_TIMEOUT`] for headers and idle
 /// keep-alive, at most [`MAX_CONNECTIONS`] at once, and each request told its peer's address
 /// (`ConnectInfo`) so that sign-in limits can count by client.
-pub async fn serve_on(listener: tokio::net::TcpListener, state: Shared) -> std::io::Result<()> {
+pub async fn serve_on(listener: tokio::net::TcpListener, site: Site) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::ServiceExt;
-    let app = router(state);
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         // Wait for a free slot before accepting, so that excess clients queue in the kernel.
@@ -506,12 +542,12 @@ pub async fn serve_on(listener: tokio::net::TcpListener, state: Shared) -> std::
                 continue;
             }
         };
-        let app = app.clone();
+        let site = site.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
                 request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-                app.clone().oneshot(request.map(axum::body::Body::new))
+                site.router().oneshot(request.map(axum::body::Body::new))
             });
             let mut http = hyper::server::conn::http1::Builder::new();
             http.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).keep_alive(true);

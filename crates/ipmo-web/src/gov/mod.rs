@@ -67,13 +67,14 @@ impl GovSettings {
 }
 
 /// The governance store and what goes with it.
+#[derive(Clone)]
 pub struct Governance {
     /// Where records live.
     pub store: Arc<dyn GovernanceStore>,
     /// Behaviour.
     pub settings: GovSettings,
-    /// Failed sign-ins per account.
-    pub limiter: auth::LoginLimiter,
+    /// Failed sign-ins per account, shared by every release the server serves in turn.
+    pub limiter: Arc<auth::LoginLimiter>,
 }
 
 /// Paths whose responses depend on the user or on changing data: never cached, never tagged.
