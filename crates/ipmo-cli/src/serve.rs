@@ -144,6 +144,10 @@ fn read_manifest(wh: &Warehouse) -> Vec<u8> {
     std::fs::read(wh.root().join("manifest.json")).unwrap_or_default()
 }
 
+/// How long a changed warehouse whose measures are not yet computed waits before it is loaded
+/// anyway (someone loaded data and will not compute, or computes with another membership).
+const UNCOMPUTED_WAIT: Duration = Duration::from_secs(120);
+
 /// Watches the warehouse and serves each newer release once it is loaded.
 struct Reloader {
     wh: Warehouse,
@@ -157,11 +161,12 @@ struct Reloader {
 
 impl Reloader {
     /// Polls the manifest; `served` is the manifest of the release being served. A changed
-    /// manifest is loaded once it has stood for one interval, so that an ingest followed by a
-    /// computation is loaded once, not twice. A release that fails to load is reported and the
-    /// one served stays.
+    /// manifest is loaded once it has stood for one interval and every month's measures are
+    /// computed for it, so that `ipmo ingest` followed by `ipmo measures compute` loads one
+    /// release, not two; a load left without a computation is taken after [`UNCOMPUTED_WAIT`].
+    /// A release that fails to load is reported and the one served stays.
     fn run(self, mut served: Vec<u8>) {
-        let mut seen = served.clone();
+        let (mut seen, mut changed_at) = (served.clone(), Instant::now());
         loop {
             std::thread::sleep(self.every);
             let now = read_manifest(&self.wh);
@@ -170,7 +175,10 @@ impl Reloader {
                 continue;
             }
             if now != seen {
-                seen = now;
+                (seen, changed_at) = (now, Instant::now());
+                continue;
+            }
+            if changed_at.elapsed() < UNCOMPUTED_WAIT && !self.measures_current() {
                 continue;
             }
             let started = Instant::now();
@@ -196,6 +204,19 @@ impl Reloader {
             }
             served = now;
         }
+    }
+
+    /// Whether every month of prescribing has its measures computed from what the warehouse
+    /// holds now (with the default membership, as `ipmo measures compute` has it).
+    fn measures_current(&self) -> bool {
+        let check = || -> Result<bool> {
+            let lib = load_library(&self.library)?;
+            let (_, groups_input) = crate::measures::read_groups(&self.wh)?;
+            let extra: Vec<String> = groups_input.into_iter().collect();
+            let months = self.wh.measure_months(&lib.hash(), ipmo_warehouse::Membership::AsAt, &extra)?;
+            Ok(months.iter().all(|m| m.fresh))
+        };
+        check().unwrap_or(false)
     }
 
     fn load(&self) -> Result<ipmo_web::Release> {

@@ -2399,7 +2399,12 @@ fn a_running_server_takes_up_a_new_month_without_dropping_a_request() {
     let f = |n: &str| more.join(n).to_str().unwrap().to_string();
     ok(&ipmo(&wh, &["-q", "ingest", "list-sizes", &f("gp-reg-pat-prac-quin-age_202503.csv")]));
     ok(&ipmo(&wh, &["-q", "ingest", "epd", &f("epd_202503.csv")]));
-    ok(&ipmo(&wh, &["-q", "measures", "compute"]));
+    // Only the new month is computed: the earlier ones' inputs are unchanged, even though the
+    // new month brings codes they never had.
+    let out = ipmo(&wh, &["measures", "compute"]);
+    ok(&out);
+    let computed = String::from_utf8_lossy(&out.stderr);
+    assert!(computed.contains("over 1 month "), "{computed}");
     let mut seen = String::new();
     for _ in 0..240 {
         seen = newest(&server);

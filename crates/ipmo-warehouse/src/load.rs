@@ -123,7 +123,7 @@ impl Warehouse {
             }
         }
         let (codes, names): (Vec<_>, Vec<_>) = seen.into_iter().map(|(c, n)| (Some(c), Some(n))).unzip();
-        txn.write_whole("presentations_seen", vec![Col::Str(codes), Col::Str(names)])?;
+        txn.write_whole_if_changed("presentations_seen", vec![Col::Str(codes), Col::Str(names)])?;
         txn.rebuild_bnf_map()?;
         for (r, path) in files {
             txn.record(FileCounts {
@@ -437,6 +437,28 @@ impl Txn<'_> {
         self.write_partition(table, "all", cols)
     }
 
+    /// Writes an unpartitioned table unless it would hold exactly what it holds now: a load that
+    /// changes nothing in a derived table (the BNF map, the presentations seen) then leaves its
+    /// file, and every month's measures computed from that file stay up to date.
+    pub(crate) fn write_whole_if_changed(&mut self, table: &str, cols: Vec<Col>) -> Result<u64, WarehouseError> {
+        let new = batch(table, cols);
+        let held = self.read_table(table)?;
+        let same = match held.as_slice() {
+            [] => false,
+            batches => {
+                let schema = batches[0].schema();
+                datafusion::arrow::compute::concat_batches(&schema, batches).is_ok_and(|old| old == new)
+            }
+        };
+        if same {
+            return Ok(0);
+        }
+        let rel = self.rel_path(table, "all");
+        let n = write_parquet(&self.wh.root.join(&rel), table_schema(table).expect("a known table"), [new])?;
+        self.set(table, "all", rel);
+        Ok(n)
+    }
+
     /// Every batch of a table as this load will leave it.
     pub(crate) fn read_table(&self, table: &str) -> Result<Vec<RecordBatch>, WarehouseError> {
         read_table(&self.wh.root, &self.manifest, table)
@@ -476,7 +498,7 @@ impl Txn<'_> {
         }
         let (old, cur): (Vec<_>, Vec<_>) =
             codes.into_iter().filter_map(|c| mapper.current(&c).map(|n| (Some(c), Some(n)))).unzip();
-        self.write_whole("bnf_map", vec![Col::Str(old), Col::Str(cur)])?;
+        self.write_whole_if_changed("bnf_map", vec![Col::Str(old), Col::Str(cur)])?;
         Ok(())
     }
 

@@ -355,14 +355,17 @@ impl Warehouse {
                 ("list_sizes", partition),
                 ("org_membership", "all"),
                 ("practices", "all"),
-                ("bnf_map", "all"),
                 ("bnf", "all"),
-                ("presentations_seen", "all"),
                 ("bnf_snomed", "all"),
             ]
             .into_iter()
             .filter_map(|(table, part)| file(table, part))
             .collect();
+            // Not the BNF map or the presentations seen, which grow with every month's new
+            // codes: a code first prescribed in a new month is in no earlier month, so it changes
+            // none of their sums, and recomputing sixty months for it would make every monthly
+            // update a full one. What remaps codes an earlier month holds is a change list.
+            inputs.extend(manifest.files("bnf_code_changes").into_iter().map(str::to_string));
             // Product rules read the dm+d release, so a new release recomputes.
             let dmd_tables = ipmo_ingest::dmd::TABLES.iter().map(|t| t.table).chain([ipmo_ingest::dmd::HISTORY_TABLE]);
             inputs.extend(dmd_tables.flat_map(|t| manifest.files(t)).map(str::to_string));
