@@ -178,6 +178,11 @@ impl Reloader {
                 (seen, changed_at) = (now, Instant::now());
                 continue;
             }
+            // Another load may follow at once (list sizes, then the month's EPD): wait while
+            // one runs, and for the measures.
+            if ipmo_warehouse::load_running(self.wh.root()) {
+                continue;
+            }
             if changed_at.elapsed() < UNCOMPUTED_WAIT && !self.measures_current() {
                 continue;
             }

@@ -30,7 +30,7 @@ pub mod values;
 pub use error::WarehouseError;
 pub use indicator_store::{DEFAULT_SUPPRESS_AT, IndicatorDefinition};
 pub use load::LoadOutcome;
-pub use lock::WarehouseLock;
+pub use lock::{WarehouseLock, load_running};
 pub use manifest::{ComputeRecord, LoadRecord, Manifest, ReleaseRecord};
 pub use measure_store::{CountedCode, MeasureMonth, MeasureWriter, Membership};
 pub use query::OutputFormat;
