@@ -227,21 +227,10 @@ impl Table {
         self.record.iter().all(|f| f.trim_ascii().is_empty())
     }
 
-    /// An error about column `i` of the current record. A long value quoted in the message is
-    /// cut to `MAX_QUOTED` characters, so that a 16 MiB field gives a one-line
-    /// error rather than a 16 MiB one.
+    /// An error about column `i` of the current record, its value cut short if long.
     pub fn error(&self, i: usize, message: impl Into<String>) -> RowError {
-        let mut message = message.into();
-        let value = self.field(i);
-        if value.chars().count() > crate::error::MAX_QUOTED && message.contains(value) {
-            message = message.replace(value, &crate::error::clip(value));
-        }
-        RowError {
-            file: self.file.clone(),
-            line: self.line,
-            column: crate::error::clip(&self.raw_headers.get(i).cloned().unwrap_or_else(|| format!("#{}", i + 1))),
-            message: crate::error::clip_message(&message),
-        }
+        let column = self.raw_headers.get(i).cloned().unwrap_or_else(|| format!("#{}", i + 1));
+        crate::error::row_error(&self.file, self.line, &column, self.field(i), message.into())
     }
 
     /// Passes a bad row to the reject log, with its fields for the rejects file.

@@ -489,15 +489,21 @@ impl PrescribingData {
     }
 
     fn month_index(&mut self, m: YearMonth) -> Option<u64> {
-        if let Some(i) = self.months.iter().position(|x| *x == m) {
-            return Some(i as u64);
-        }
-        if self.months.len() >= 255 {
-            return None;
-        }
-        self.months.push(m);
-        Some(self.months.len() as u64 - 1)
+        month_number(&mut self.months, m)
     }
+}
+
+/// The number of month `m` among `months`, adding it if new; `None` past 255 months, which the
+/// key's eight bits hold.
+fn month_number(months: &mut Vec<YearMonth>, m: YearMonth) -> Option<u64> {
+    if let Some(i) = months.iter().position(|x| *x == m) {
+        return Some(i as u64);
+    }
+    if months.len() >= 255 {
+        return None;
+    }
+    months.push(m);
+    Some(months.len() as u64 - 1)
 }
 
 fn split(key: u64) -> (usize, usize) {

@@ -43,17 +43,8 @@ impl Context<'_> {
     }
 
     fn error(&self, rec: &Record<'_>, i: usize, message: impl Into<String>) -> RowError {
-        let mut message = message.into();
-        let value = rec.field(i);
-        if value.chars().count() > crate::error::MAX_QUOTED && message.contains(value) {
-            message = message.replace(value, &crate::error::clip(value));
-        }
-        RowError {
-            file: self.file.to_string(),
-            line: rec.line,
-            column: crate::error::clip(&self.raw_headers.get(i).cloned().unwrap_or_else(|| format!("#{}", i + 1))),
-            message: crate::error::clip_message(&message),
-        }
+        let column = self.raw_headers.get(i).cloned().unwrap_or_else(|| format!("#{}", i + 1));
+        crate::error::row_error(self.file, rec.line, &column, rec.field(i), message.into())
     }
 }
 
@@ -182,14 +173,7 @@ impl Partial {
     }
 
     fn month_index(&mut self, m: YearMonth) -> Option<u64> {
-        if let Some(i) = self.months.iter().position(|x| *x == m) {
-            return Some(i as u64);
-        }
-        if self.months.len() >= 255 {
-            return None;
-        }
-        self.months.push(m);
-        Some(self.months.len() as u64 - 1)
+        super::month_number(&mut self.months, m)
     }
 
     fn parse_row(&mut self, rec: &Record<'_>, ctx: &Context<'_>, block: usize) -> Result<Parsed, RowError> {
@@ -343,10 +327,9 @@ impl Partial {
     }
 }
 
-/// A plain decimal (`-`, digits, one `.`) as a count of `10^-scale` units, when it is short
-/// enough that no check can fail; anything else is left to [`parse_fixed_point`], which gives
-/// the same value or the error. Most of a national month's eighty million numbers take this path.
-fn fixed(raw: &[u8], scale: u32) -> Option<i64> {
+/// A plain decimal (`-`, digits, at most one `.`) of at most `max_digits` digits: its sign, its
+/// digits as one whole number, and how many of them follow the point; `None` for anything else.
+fn plain_decimal(raw: &[u8], max_digits: usize) -> Option<(bool, u64, usize)> {
     let (negative, body) = match raw.split_first() {
         Some((b'-', rest)) => (true, rest),
         _ => (false, raw),
@@ -355,34 +338,7 @@ fn fixed(raw: &[u8], scale: u32) -> Option<i64> {
         Some(dot) => (&body[..dot], &body[dot + 1..]),
         None => (body, &[][..]),
     };
-    if (int.is_empty() && frac.is_empty()) || frac.len() > scale as usize || int.len() + scale as usize > 18 {
-        return None;
-    }
-    let mut value: i64 = 0;
-    for &d in int.iter().chain(frac) {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        value = value * 10 + i64::from(d - b'0');
-    }
-    value *= 10i64.pow(scale - frac.len() as u32);
-    Some(if negative { -value } else { value })
-}
-
-/// A plain decimal of at most 15 digits as the nearest f64: the digits as a whole number are
-/// exact, as is the power of ten, and one division rounds correctly, so the value equals what
-/// [`parse_decimal`] gives; anything else is left to it.
-fn short_decimal(raw: &[u8]) -> Option<f64> {
-    const POWERS: [f64; 16] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
-    let (negative, body) = match raw.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, raw),
-    };
-    let (int, frac) = match body.iter().position(|&b| b == b'.') {
-        Some(dot) => (&body[..dot], &body[dot + 1..]),
-        None => (body, &[][..]),
-    };
-    if (int.is_empty() && frac.is_empty()) || int.len() + frac.len() > 15 {
+    if (int.is_empty() && frac.is_empty()) || int.len() + frac.len() > max_digits {
         return None;
     }
     let mut digits: u64 = 0;
@@ -392,7 +348,28 @@ fn short_decimal(raw: &[u8]) -> Option<f64> {
         }
         digits = digits * 10 + u64::from(d - b'0');
     }
-    let value = digits as f64 / POWERS[frac.len()];
+    Some((negative, digits, frac.len()))
+}
+
+/// A plain decimal as a count of `10^-scale` units, when it is short enough that no check can
+/// fail; anything else is left to [`parse_fixed_point`], which gives the same value or the
+/// error. Most of a national month's eighty million numbers take this path.
+fn fixed(raw: &[u8], scale: u32) -> Option<i64> {
+    let (negative, digits, places) = plain_decimal(raw, 18 - scale as usize)?;
+    if places > scale as usize {
+        return None;
+    }
+    let value = digits as i64 * 10i64.pow(scale - places as u32);
+    Some(if negative { -value } else { value })
+}
+
+/// A plain decimal of at most 15 digits as the nearest f64: the digits as a whole number are
+/// exact, as is the power of ten, and one division rounds correctly, so the value equals what
+/// [`parse_decimal`] gives; anything else is left to it.
+fn short_decimal(raw: &[u8]) -> Option<f64> {
+    const POWERS: [f64; 16] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+    let (negative, digits, places) = plain_decimal(raw, 15)?;
+    let value = digits as f64 / POWERS[places];
     Some(if negative { -value } else { value })
 }
 
