@@ -25,15 +25,16 @@ pub(crate) fn clip_message(message: &str) -> String {
     format!("{head}… (message cut)")
 }
 
-/// The error for `value` in column `column` (its header as written) on `line`: a long value
-/// quoted in the message is cut to [`MAX_QUOTED`] characters, so that a 16 MiB field gives a
-/// one-line error rather than a 16 MiB one.
-pub(crate) fn row_error(file: &str, line: u64, column: &str, value: &str, message: String) -> RowError {
+/// The error for `value` in column `i` (named by its header as written, or `#i` past the
+/// header) on `line`: a long value quoted in the message is cut to [`MAX_QUOTED`] characters, so
+/// that a 16 MiB field gives a one-line error rather than a 16 MiB one.
+pub(crate) fn row_error(file: &str, line: u64, headers: &[String], i: usize, value: &str, message: String) -> RowError {
     let mut message = message;
     if value.chars().count() > MAX_QUOTED && message.contains(value) {
         message = message.replace(value, &clip(value));
     }
-    RowError { file: file.to_string(), line, column: clip(column), message: clip_message(&message) }
+    let column = headers.get(i).map_or_else(|| format!("#{}", i + 1), |h| clip(h));
+    RowError { file: file.to_string(), line, column, message: clip_message(&message) }
 }
 
 /// One bad value in one row.

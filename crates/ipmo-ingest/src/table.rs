@@ -229,8 +229,7 @@ impl Table {
 
     /// An error about column `i` of the current record, its value cut short if long.
     pub fn error(&self, i: usize, message: impl Into<String>) -> RowError {
-        let column = self.raw_headers.get(i).cloned().unwrap_or_else(|| format!("#{}", i + 1));
-        crate::error::row_error(&self.file, self.line, &column, self.field(i), message.into())
+        crate::error::row_error(&self.file, self.line, &self.raw_headers, i, self.field(i), message.into())
     }
 
     /// Passes a bad row to the reject log, with its fields for the rejects file.
@@ -322,7 +321,9 @@ impl<R: Read> Read for LineFeeds<R> {
     }
 }
 
-fn io_error(file: &str, line: u64, e: std::io::Error) -> IngestError {
+/// What a failed read means: damaged compressed data (named with the last line read before it),
+/// or the disk.
+pub(crate) fn io_error(file: &str, line: u64, e: std::io::Error) -> IngestError {
     match e.kind() {
         std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput => {
             IngestError::Corrupt { file: file.to_string(), line, detail: e.to_string() }

@@ -419,8 +419,13 @@ impl Txn<'_> {
         partition: &str,
         cols: Vec<Col>,
     ) -> Result<u64, WarehouseError> {
+        self.write_batch(table, partition, batch(table, cols))
+    }
+
+    /// Writes one partition's batch to a new file of this load and points the manifest at it.
+    fn write_batch(&mut self, table: &str, partition: &str, batch: RecordBatch) -> Result<u64, WarehouseError> {
         let rel = self.rel_path(table, partition);
-        let n = write_table_file(&self.wh.root, &rel, table, cols)?;
+        let n = write_parquet(&self.wh.root.join(&rel), table_schema(table).expect("a known table"), [batch])?;
         self.set(table, partition, rel);
         Ok(n)
     }
@@ -453,10 +458,7 @@ impl Txn<'_> {
         if same {
             return Ok(0);
         }
-        let rel = self.rel_path(table, "all");
-        let n = write_parquet(&self.wh.root.join(&rel), table_schema(table).expect("a known table"), [new])?;
-        self.set(table, "all", rel);
-        Ok(n)
+        self.write_batch(table, "all", new)
     }
 
     /// Every batch of a table as this load will leave it.

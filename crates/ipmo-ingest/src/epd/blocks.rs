@@ -106,20 +106,11 @@ impl<R: Read> BlockReader<R> {
                 Ok(0) => self.eof = true,
                 Ok(n) => *len += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(read_error(&self.file, e)),
+                // The line is the file's, known only once the blocks are back in order.
+                Err(e) => return Err(crate::table::io_error(&self.file, 0, e)),
             }
         }
         Ok(())
-    }
-}
-
-/// What a failed read means: damaged compressed data, or the disk.
-pub(super) fn read_error(file: &str, e: std::io::Error) -> IngestError {
-    match e.kind() {
-        std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput => {
-            IngestError::Corrupt { file: file.to_string(), line: 0, detail: e.to_string() }
-        }
-        _ => IngestError::Io { file: file.to_string(), source: e },
     }
 }
 

@@ -355,13 +355,19 @@ impl PrescribingData {
         }
     }
 
-    /// The month's cells: a contiguous run, since the key starts with the month.
+    /// The month's cells.
     fn cells_of(&self, month: YearMonth) -> &[(u64, Totals)] {
+        self.month_run(&self.cells, month, |c| c.0)
+    }
+
+    /// The rows of `rows` (sorted by a key that starts with the month, as cells and split rows
+    /// are) that belong to `month`: a contiguous run.
+    fn month_run<'a, T>(&self, rows: &'a [T], month: YearMonth, key: impl Fn(&T) -> u64) -> &'a [T] {
         let Some(mi) = self.months.iter().position(|m| *m == month) else { return &[] };
-        let month_of = |c: &(u64, Totals)| (c.0 >> (2 * FIELD_BITS)) as usize;
-        let start = self.cells.partition_point(|c| month_of(c) < mi);
-        let end = self.cells.partition_point(|c| month_of(c) <= mi);
-        &self.cells[start..end]
+        let month_of = |r: &T| (key(r) >> (2 * FIELD_BITS)) as usize;
+        let start = rows.partition_point(|r| month_of(r) < mi);
+        let end = rows.partition_point(|r| month_of(r) <= mi);
+        &rows[start..end]
     }
 
     /// The rows of one month as owned values, sorted (for tests and small loads).
@@ -400,14 +406,9 @@ impl PrescribingData {
         self.split_of(month).len()
     }
 
-    /// The month's split rows: a contiguous run, since rows sort by their key and the key starts
-    /// with the month.
+    /// The month's split rows.
     fn split_of(&self, month: YearMonth) -> &[SplitRow] {
-        let Some(mi) = self.months.iter().position(|m| *m == month) else { return &[] };
-        let month_of = |r: &SplitRow| (r.key.0 >> (2 * FIELD_BITS)) as usize;
-        let start = self.by_quantity.partition_point(|r| month_of(r) < mi);
-        let end = self.by_quantity.partition_point(|r| month_of(r) <= mi);
-        &self.by_quantity[start..end]
+        self.month_run(&self.by_quantity, month, |r| r.key.0)
     }
 
     /// Merges what the workers read from one file: their codes are renumbered into this
@@ -860,12 +861,7 @@ fn read_header(reader: &mut Box<dyn Read + Send>, file: &str) -> Result<FileHead
         let n = match reader.read(&mut chunk) {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                return Err(match blocks::read_error(file, e) {
-                    IngestError::Corrupt { file, detail, .. } => IngestError::Corrupt { file, line: 1, detail },
-                    other => other,
-                });
-            }
+            Err(e) => return Err(crate::table::io_error(file, 1, e)),
         };
         bytes.extend_from_slice(&chunk[..n]);
         let body = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);

@@ -8,7 +8,9 @@
 //! numbering when the blocks are put back in order.
 
 use super::records::{Record, Records};
-use super::{CodeIndex, Columns, EpdLayout, FIELD_BITS, FIELD_MAX, NO_SNOMED, Overflow, SplitRow, Totals, pack};
+use super::{
+    CodeIndex, Columns, EpdLayout, FIELD_BITS, FIELD_MAX, NO_SNOMED, Overflow, QuantityKey, SplitRow, Totals, pack,
+};
 use crate::{Rejected, RowError};
 use ipmo_domain::{BnfCode, OdsCode, YearMonth, parse_decimal, parse_fixed_point, parse_whole_number};
 use std::collections::BTreeSet;
@@ -43,8 +45,7 @@ impl Context<'_> {
     }
 
     fn error(&self, rec: &Record<'_>, i: usize, message: impl Into<String>) -> RowError {
-        let column = self.raw_headers.get(i).cloned().unwrap_or_else(|| format!("#{}", i + 1));
-        crate::error::row_error(self.file, rec.line, &column, rec.field(i), message.into())
+        crate::error::row_error(self.file, rec.line, self.raw_headers, i, rec.field(i), message.into())
     }
 }
 
@@ -96,7 +97,7 @@ struct Parsed {
     key: u64,
     totals: Totals,
     month: YearMonth,
-    split_key: Option<(u64, u32, u64)>,
+    split_key: Option<QuantityKey>,
 }
 
 impl Partial {
