@@ -867,9 +867,11 @@ fn read_header(reader: &mut Box<dyn Read + Send>, file: &str) -> Result<FileHead
         let body = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
         let delimiter = sniff_delimiter(body);
         let mut records = Records::new(body, delimiter);
-        // The header is whole once a line end follows it (or the file has ended).
+        // The header is whole once a line end follows it (or the file has ended). A `\r` at the
+        // end of what was read may be the first half of `\r\n`: its `\n` must not start the
+        // first block as an empty line of its own.
         let header = records.next_record().map(|r| r.fields());
-        let whole = records.position() < body.len() || body.ends_with(b"\n") || body.ends_with(b"\r") || n == 0;
+        let whole = records.position() < body.len() || body.ends_with(b"\n") || n == 0;
         if let (Some(raw), true) = (&header, whole) {
             let raw: Vec<String> = raw.iter().map(|f| f.trim().to_string()).collect();
             let normalised = raw.iter().map(|h| normalise_header(h)).collect();
@@ -1115,6 +1117,32 @@ mod tests {
         let (r, _) = read("epd_201709.csv", bad.join("\r\n").as_bytes(), 0);
         let msg = r.unwrap_err().to_string();
         assert!(msg.starts_with(&format!("epd_201709.csv line {}, column TOTAL_QUANTITY", at + 1)), "{msg}");
+    }
+
+    /// A reader handing out its bytes in the pieces given, as a pipe or decompressor may.
+    struct Pieces(Vec<Vec<u8>>);
+
+    impl std::io::Read for Pieces {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let Some(piece) = self.0.first_mut() else { return Ok(0) };
+            let n = piece.len().min(buf.len());
+            buf[..n].copy_from_slice(&piece[..n]);
+            piece.drain(..n);
+            if piece.is_empty() {
+                self.0.remove(0);
+            }
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_crlf_split_after_the_header_leaves_line_numbers_right() {
+        let header = format!("{MINIMAL}\r");
+        let rest = "\n2017_09,L84073,0105010B0BIAAAS,1,1,1,1\r\n2017_09,L84073,0105010B0BIAAAS,x,1,1,1\r\n";
+        let mut reader: Box<dyn std::io::Read + Send> =
+            Box::new(Pieces(vec![header.into_bytes(), rest.as_bytes().to_vec()]));
+        let head = read_header(&mut reader, "epd_201709.csv").unwrap();
+        assert_eq!((head.lines, head.rest.first()), (1, Some(&b'2')));
     }
 
     #[test]
