@@ -6,7 +6,7 @@
 //! warehouse = "/srv/ipmo/data"   # --warehouse, IPMO_WAREHOUSE
 //! measures = "/srv/ipmo/measures" # --measures, IPMO_MEASURES
 //! bind = "127.0.0.1:8080"         # serve/demo --bind, IPMO_BIND
-//! governance = "/srv/ipmo/governance.sqlite" # --governance, IPMO_GOVERNANCE
+//! governance = "/srv/ipmo/governance.sqlite" # --governance, IPMO_GOVERNANCE (or postgres://…)
 //! private = false                 # serve/demo --private: the dashboard needs sign-in too
 //! secure_cookies = "auto"         # serve/demo --secure-cookies: auto, always or never
 //! ```
@@ -24,8 +24,8 @@ pub(crate) struct Config {
     pub measures: Option<PathBuf>,
     /// Address the dashboard listens on.
     pub bind: Option<String>,
-    /// Governance database file.
-    pub governance: Option<PathBuf>,
+    /// Governance database: a SQLite file or a `postgres://` URL.
+    pub governance: Option<String>,
     /// Whether the prescribing dashboard needs sign-in too.
     pub private: Option<bool>,
     /// When session cookies are marked Secure: auto, always or never.

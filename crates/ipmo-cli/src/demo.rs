@@ -140,7 +140,7 @@ pub(crate) fn run(a: DemoArgs, quiet: bool, measures_dir: &crate::measures::Libr
     say("computing price-per-unit savings over the substitution sets of the synthetic dm+d release");
     crate::value::compute(&wh, ipmo_warehouse::Membership::AsAt, false, quiet)?;
 
-    let governance_db = wh.root().join(ipmo_governance::DATABASE_FILE);
+    let governance_db = ipmo_governance::Location::File(wh.root().join(ipmo_governance::DATABASE_FILE));
     let value = crate::demo_programme::ValueEvents {
         events: ipmo_synth::events::events(&config),
         latest: a.start.plus(a.months - 1),

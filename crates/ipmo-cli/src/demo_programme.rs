@@ -7,14 +7,14 @@ use crate::governance::CLI_ACTOR;
 use anyhow::{Context, Result, anyhow};
 use ipmo_domain::YearMonth;
 use ipmo_governance::kinds::{self, AcceptAll};
-use ipmo_governance::{GovernanceStore, Role, SqliteStore};
+use ipmo_governance::{GovernanceStore, Location, Role, SqlStore};
 use ipmo_warehouse::{OutputFormat, Warehouse};
 use std::collections::BTreeMap;
 
 /// The demo administrator's sign-in.
 pub(crate) const DEMO_ADMIN: (&str, &str) = ("demo-admin", "ipmo-demo-password");
 
-async fn add(store: &SqliteStore, kind: &str, pairs: &[(&str, &str)]) -> Result<String> {
+async fn add(store: &SqlStore, kind: &str, pairs: &[(&str, &str)]) -> Result<String> {
     let k = kinds::kind(kind).ok_or_else(|| anyhow!("unknown kind {kind}"))?;
     let input: BTreeMap<String, String> = pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
     let data = kinds::validate(k, &input, &AcceptAll).map_err(|e| {
@@ -84,7 +84,7 @@ const DOSULEPIN: &str = "0403010J0";
 /// The demo's value programme: three schemes measured from the synthetic data (the switch and the
 /// price drop it carries, and a reduction it does not, which shows red), and a horizon scan
 /// spread over two financial years.
-async fn value_programme(store: &SqliteStore, icb: &str, v: &ValueEvents, plans: &SchemePlans) -> Result<()> {
+async fn value_programme(store: &SqlStore, icb: &str, v: &ValueEvents, plans: &SchemePlans) -> Result<()> {
     let e = &v.events;
     let records = store.records("aim", false).await?;
     let aim = |words: &str| records.iter().find(|r| r.text("title").contains(words)).map(|r| format!("AIM-{}", r.id));
@@ -252,7 +252,7 @@ pub(crate) struct ValueEvents {
 
 /// Seeds the programme into `store` unless it already holds records, and makes sure the demo
 /// administrator exists. Returns the ICB the programme is for.
-pub(crate) fn seed(store_path: &std::path::Path, wh: &Warehouse, value: &ValueEvents, quiet: bool) -> Result<String> {
+pub(crate) fn seed(store_path: &Location, wh: &Warehouse, value: &ValueEvents, quiet: bool) -> Result<String> {
     let rt = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
     let icbs = rows(wh, &rt, "SELECT code, name FROM orgs WHERE org_type = 'icb' ORDER BY code LIMIT 2")?;
     let text = |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
@@ -430,7 +430,7 @@ const RISK_TEXT: [RiskText; 12] = [
 ];
 
 async fn programme(
-    store: &SqliteStore,
+    store: &SqlStore,
     icb: &str,
     icb_name: &str,
     neighbour: &str,

@@ -1,7 +1,8 @@
-//! `ipmo user …`, `ipmo db …` and `ipmo records import`: accounts, backups and bulk loads of the
-//! governance store, which lives beside the warehouse (`governance.sqlite`) unless
-//! `--governance` names another file. These work while `ipmo serve` runs: SQLite in WAL mode
-//! lets the server and the command share the file.
+//! `ipmo user …`, `ipmo db …` and `ipmo records import`: accounts, backups, moves and bulk loads
+//! of the governance store, which lives beside the warehouse (`governance.sqlite`) unless
+//! `--governance` names another file or a PostgreSQL database. These work while `ipmo serve`
+//! runs: SQLite in WAL mode lets the server and the command share the file, and PostgreSQL
+//! serves any number of processes.
 
 use crate::output::{Cell, Format, Output};
 use anyhow::{Context, Result, anyhow, bail};
@@ -9,7 +10,7 @@ use clap::Subcommand;
 use ipmo_governance::kinds::{self, AcceptAll};
 use ipmo_governance::records_csv;
 use ipmo_governance::store::Data;
-use ipmo_governance::{GovernanceStore, Role, SqliteStore};
+use ipmo_governance::{GovernanceStore, Location, Role, SqlStore};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
@@ -73,11 +74,23 @@ pub(crate) enum DbCommand {
         /// A file made by `ipmo db backup`.
         file: PathBuf,
     },
-    /// Check the database file (SQLite integrity check) and count records by kind.
+    /// Check the database (SQLite's integrity check; on PostgreSQL, that every table reads and
+    /// every protection trigger is in place) and count records by kind.
     Check {
         /// Output format (of the counts).
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
+    },
+    /// Move a programme from one store to another that is empty, e.g. from the SQLite file to
+    /// PostgreSQL: every account, record with its version, audit entry and sign-in event, in one
+    /// transaction. The target's audit trail records the move; sessions are not moved.
+    Migrate {
+        /// The store to copy from: a SQLite file or a postgres:// URL.
+        #[arg(long)]
+        from: String,
+        /// The store to copy into (created if a SQLite file; a PostgreSQL database must exist).
+        #[arg(long)]
+        to: String,
     },
 }
 
@@ -100,17 +113,23 @@ pub(crate) enum RecordsCommand {
     },
 }
 
-/// The governance database of a warehouse, or the file given.
-pub(crate) fn database_path(warehouse: &Path, explicit: Option<&Path>) -> PathBuf {
-    explicit.map_or_else(|| warehouse.join(ipmo_governance::DATABASE_FILE), Path::to_path_buf)
+/// The governance database of a warehouse, or the file or PostgreSQL URL given.
+pub(crate) fn location(warehouse: &Path, explicit: Option<&str>) -> Location {
+    explicit.map_or_else(|| Location::File(warehouse.join(ipmo_governance::DATABASE_FILE)), Location::parse)
 }
 
-/// Opens (creating when needed) the governance store.
-pub(crate) async fn open_store(path: &Path) -> Result<SqliteStore> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+/// Opens (creating a SQLite file when needed) the governance store.
+pub(crate) async fn open_store(location: &Location) -> Result<SqlStore> {
+    if let Some(dir) = location.file().and_then(Path::parent).filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    SqliteStore::open(path).await.with_context(|| format!("cannot open the governance database {}", path.display()))
+    SqlStore::open(location).await.with_context(|| format!("cannot open the governance database {location}"))
+}
+
+/// Whether there is a governance database to read: a SQLite file that exists, or any
+/// PostgreSQL URL (which is then connected to, and says so if it cannot be).
+pub(crate) fn exists(location: &Location) -> bool {
+    location.file().is_none_or(Path::exists)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -133,7 +152,7 @@ fn password(from_stdin: bool) -> Result<(String, bool)> {
 }
 
 /// Runs `ipmo user …`.
-pub(crate) fn user(db: &Path, cmd: UserCommand) -> Result<()> {
+pub(crate) fn user(db: &Location, cmd: UserCommand) -> Result<()> {
     let rt = runtime()?;
     rt.block_on(async {
         let store = open_store(db).await?;
@@ -143,7 +162,7 @@ pub(crate) fn user(db: &Path, cmd: UserCommand) -> Result<()> {
                     .ok_or_else(|| anyhow!("--role must be viewer, editor or admin, not \"{role}\""))?;
                 let (pw, generated) = password(password_stdin)?;
                 let u = store.add_user(&username, &name, role, &pw, CLI_ACTOR).await?;
-                out!("added {} ({}) to {}", u.username, u.role.as_str(), db.display());
+                out!("added {} ({}) to {db}", u.username, u.role.as_str());
                 if generated {
                     out!("password: {pw}\n(shown once; `ipmo user reset-password {}` sets a new one)", u.username);
                 }
@@ -187,50 +206,59 @@ pub(crate) fn user(db: &Path, cmd: UserCommand) -> Result<()> {
     })
 }
 
-/// Runs `ipmo db …`.
-pub(crate) fn db(db: &Path, cmd: DbCommand) -> Result<()> {
+/// Runs `ipmo db …`. A restore's safety copy goes beside a SQLite file, or into the warehouse
+/// directory for a PostgreSQL database.
+pub(crate) fn db(db: &Location, warehouse: &Path, cmd: DbCommand) -> Result<()> {
     let rt = runtime()?;
     rt.block_on(async {
-        if !db.is_file() && !matches!(cmd, DbCommand::Check { .. }) {
+        if let Some(file) = db.file()
+            && !file.is_file()
+            && matches!(cmd, DbCommand::Backup { .. } | DbCommand::Restore { .. })
+        {
             bail!(
                 "there is no governance database at {}; it is created by `ipmo serve`, `ipmo demo` or `ipmo user add`",
-                db.display()
+                file.display()
             );
+        }
+        if let DbCommand::Migrate { from, to } = cmd {
+            return migrate(&Location::parse(&from), &Location::parse(&to)).await;
         }
         let store = open_store(db).await?;
         match cmd {
             DbCommand::Backup { file } => {
                 store.backup(&file).await?;
-                out!("backed up {} to {}", db.display(), file.display());
+                out!("backed up {db} to {}", file.display());
             }
             DbCommand::Restore { file } => {
                 // The source first: a missing, foreign or damaged file leaves no copy behind.
                 store.check_backup(&file).await?;
                 let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+                let beside = match db {
+                    Location::File(path) => path.clone(),
+                    Location::Postgres(_) => warehouse.join("governance-postgres"),
+                };
                 let safety = (1..1000)
                     .map(|n| {
                         let suffix = if n == 1 { String::new() } else { format!("-{n}") };
-                        db.with_extension(format!("before-restore-{stamp}{suffix}.sqlite"))
+                        beside.with_extension(format!("before-restore-{stamp}{suffix}.sqlite"))
                     })
                     .find(|p| !p.exists())
                     .context("999 restores this second already; wait a second")?;
                 store.backup(&safety).await.context("cannot back up the current database before restoring")?;
                 store.restore(&file, CLI_ACTOR).await?;
-                out!(
-                    "restored {} from {}; the previous content is in {}",
-                    db.display(),
-                    file.display(),
-                    safety.display()
-                );
+                out!("restored {db} from {}; the previous content is in {}", file.display(), safety.display());
             }
             DbCommand::Check { format } => {
                 let ok = store.integrity_ok().await.unwrap_or(false);
-                let verdict = format!("{}: integrity {}", db.display(), if ok { "ok" } else { "FAILED" });
+                let verdict = format!("{db}: integrity {}", if ok { "ok" } else { "FAILED" });
                 if !ok {
-                    // Counting records of a damaged file can fail on its own; the advice matters more.
-                    bail!(
-                        "{verdict}: SQLite's integrity check failed; restore the latest backup with `ipmo db restore FILE`"
-                    );
+                    // Counting records of a damaged database can fail on its own; the advice matters more.
+                    let why = if db.is_postgres() {
+                        "a table cannot be read or a protection trigger is missing or disabled"
+                    } else {
+                        "SQLite's integrity check failed"
+                    };
+                    bail!("{verdict}: {why}; restore the latest backup with `ipmo db restore FILE`");
                 }
                 // The table is for reading, so the verdict heads it; CSV and JSON stay parseable.
                 if format == Format::Table {
@@ -248,14 +276,34 @@ pub(crate) fn db(db: &Path, cmd: DbCommand) -> Result<()> {
                 }
                 table.write(format, &mut std::io::stdout().lock())?;
             }
+            DbCommand::Migrate { .. } => unreachable!("handled above"),
         }
         store.close().await;
         Ok(())
     })
 }
 
+/// `ipmo db migrate`: every account, record, version, audit entry and sign-in event from one
+/// store into another that holds none, in one transaction on the target.
+async fn migrate(from: &Location, to: &Location) -> Result<()> {
+    if let Some(file) = from.file()
+        && !file.is_file()
+    {
+        bail!("there is no governance database at {} to migrate from", file.display());
+    }
+    let source = open_store(from).await?;
+    let target = open_store(to).await?;
+    let copied =
+        source.copy_into(&target, Some(CLI_ACTOR)).await.with_context(|| format!("cannot migrate {from} to {to}"))?;
+    source.close().await;
+    target.close().await;
+    let counts: Vec<String> = copied.iter().map(|(table, n)| format!("{n} {table}")).collect();
+    out!("migrated {from} to {to}: {}", counts.join(", "));
+    Ok(())
+}
+
 /// Runs `ipmo records …`.
-pub(crate) fn records(db: &Path, cmd: RecordsCommand, quiet: bool) -> Result<()> {
+pub(crate) fn records(db: &Location, cmd: RecordsCommand, quiet: bool) -> Result<()> {
     match cmd {
         RecordsCommand::Kinds { format } => {
             let mut table = Output::new(&["kind", "plural", "fields"]);
@@ -292,7 +340,7 @@ pub(crate) fn records(db: &Path, cmd: RecordsCommand, quiet: bool) -> Result<()>
                     .await
                     .map_err(|e| records_csv::store_refusal(&file, &lines, e))?;
                 store.close().await;
-                out!("imported {n} {} into {}", k.plural.to_lowercase(), db.display());
+                out!("imported {n} {} into {db}", k.plural.to_lowercase());
                 Ok(())
             })
         }

@@ -52,9 +52,10 @@ struct Cli {
     /// Measure library folder (default: the nearest ./measures folder, else the library built into ipmo).
     #[arg(long, global = true, env = "IPMO_MEASURES")]
     measures: Option<PathBuf>,
-    /// Governance database (default: governance.sqlite in the warehouse directory).
-    #[arg(long, global = true, env = "IPMO_GOVERNANCE")]
-    governance: Option<PathBuf>,
+    /// Governance database: a SQLite file (default: governance.sqlite in the warehouse
+    /// directory) or a PostgreSQL URL, postgres://user:password@host:port/database.
+    #[arg(long, global = true, env = "IPMO_GOVERNANCE", hide_env_values = true)]
+    governance: Option<String>,
     /// Print only results and errors, no progress.
     #[arg(long, short, global = true)]
     quiet: bool,
@@ -168,7 +169,7 @@ fn parse() -> Result<Cli> {
             cmd = cmd.mut_arg("measures", |a| a.default_value(m.display().to_string()));
         }
         if let Some(g) = c.governance {
-            cmd = cmd.mut_arg("governance", |a| a.default_value(g.display().to_string()));
+            cmd = cmd.mut_arg("governance", |a| a.default_value(g));
         }
         for sub in ["serve", "demo"] {
             if let Some(b) = c.bind.clone() {
@@ -222,7 +223,7 @@ fn run(cli: Cli) -> Result<()> {
             ingest(&wh, what, quiet)
         }
         Command::Value(c) => {
-            let db = governance::database_path(&cli.warehouse, cli.governance.as_deref());
+            let db = governance::location(&cli.warehouse, cli.governance.as_deref());
             value::run(&open(&cli.warehouse)?, c, &db, quiet)
         }
         Command::Medicine(MedicineCommand::Show { term, show_sql }) => {
@@ -274,17 +275,19 @@ fn run(cli: Cli) -> Result<()> {
             synth(&config, quiet).map(|_| ())
         }
         Command::Serve(a) => {
-            let db = governance::database_path(&cli.warehouse, cli.governance.as_deref());
+            let db = governance::location(&cli.warehouse, cli.governance.as_deref());
             serve::run(&open(&cli.warehouse)?, &measures::library_source(cli.measures), &a, &db, quiet)
         }
         Command::Report(a) => {
-            let db = governance::database_path(&cli.warehouse, cli.governance.as_deref());
+            let db = governance::location(&cli.warehouse, cli.governance.as_deref());
             report::run(&open(&cli.warehouse)?, &measures::library_source(cli.measures), a, &db, quiet)
         }
-        Command::User(c) => governance::user(&governance::database_path(&cli.warehouse, cli.governance.as_deref()), c),
-        Command::Db(c) => governance::db(&governance::database_path(&cli.warehouse, cli.governance.as_deref()), c),
+        Command::User(c) => governance::user(&governance::location(&cli.warehouse, cli.governance.as_deref()), c),
+        Command::Db(c) => {
+            governance::db(&governance::location(&cli.warehouse, cli.governance.as_deref()), &cli.warehouse, c)
+        }
         Command::Records(c) => {
-            governance::records(&governance::database_path(&cli.warehouse, cli.governance.as_deref()), c, quiet)
+            governance::records(&governance::location(&cli.warehouse, cli.governance.as_deref()), c, quiet)
         }
         Command::Demo(a) => demo::run(a, quiet, &measures::library_source(cli.measures)),
     }

@@ -143,7 +143,7 @@ pub(crate) fn run(
     wh: &Warehouse,
     library: &LibrarySource,
     args: ReportArgs,
-    governance_db: &Path,
+    governance_db: &ipmo_governance::Location,
     quiet: bool,
 ) -> Result<()> {
     let started = Instant::now();
@@ -168,14 +168,13 @@ pub(crate) fn run(
         eprintln!("report: release {} loaded in {:.1} s", release.id, started.elapsed().as_secs_f64());
     }
     let settings = ipmo_web::GovSettings { today: args.as_of, ..Default::default() };
-    let state = if governance_db.exists() {
+    let state = if crate::governance::exists(governance_db) {
         let store = rt.block_on(crate::governance::open_store(governance_db))?;
         ipmo_web::AppState::with_governance(release, Arc::new(store), settings)
     } else {
         if !quiet {
             eprintln!(
-                "report: no governance database at {}; the programme sections will say they have no records",
-                governance_db.display()
+                "report: no governance database at {governance_db}; the programme sections will say they have no records"
             );
         }
         ipmo_web::AppState::new(release)

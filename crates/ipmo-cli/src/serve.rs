@@ -71,7 +71,7 @@ pub(crate) fn run(
     wh: &Warehouse,
     library: &LibrarySource,
     args: &ServeArgs,
-    governance_db: &std::path::Path,
+    governance_db: &ipmo_governance::Location,
     quiet: bool,
 ) -> Result<()> {
     let started = Instant::now();
@@ -109,8 +109,7 @@ pub(crate) fn run(
     let accounts = rt.block_on(ipmo_governance::GovernanceStore::users(&store))?.len();
     if !quiet {
         eprintln!(
-            "serve: governance records in {} ({}{})",
-            governance_db.display(),
+            "serve: governance records in {governance_db} ({}{})",
             ipmo_domain::display::plural(accounts, "account", "accounts"),
             if accounts == 0 { "; add one with `ipmo user add NAME --role admin`" } else { "" }
         );

@@ -89,7 +89,7 @@ pub(crate) enum ValueCommand {
 
 /// The savings ledger: every current scheme in the governance store, each month's saving measured
 /// from the prescribing index as the ledger page shows it.
-fn ledger(wh: &Warehouse, governance_db: &std::path::Path, format: Format, quiet: bool) -> Result<()> {
+fn ledger(wh: &Warehouse, governance_db: &ipmo_governance::Location, format: Format, quiet: bool) -> Result<()> {
     let rt = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
     let (groups, _) = crate::measures::read_groups(wh)?;
     // No measure library: the ledger reads the prescribing index and the organisations only.
@@ -153,7 +153,12 @@ pub(crate) struct OrgMonth {
 }
 
 /// Runs `ipmo value …`; the ledger reads its schemes from the governance database `governance_db`.
-pub(crate) fn run(wh: &Warehouse, cmd: ValueCommand, governance_db: &std::path::Path, quiet: bool) -> Result<()> {
+pub(crate) fn run(
+    wh: &Warehouse,
+    cmd: ValueCommand,
+    governance_db: &ipmo_governance::Location,
+    quiet: bool,
+) -> Result<()> {
     match cmd {
         ValueCommand::Sets { all, left_out, format } => {
             let Some(sets) = wh.substitution_sets(all)? else {

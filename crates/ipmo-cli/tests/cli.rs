@@ -1220,8 +1220,8 @@ impl Drop for Server {
     }
 }
 
-/// One failed sign-in as a browser makes it: the form, then the post, from `client`.
-fn failed_sign_in(server: &Server, client: &str, username: &str) -> (u16, String) {
+/// The sign-in form as a browser first fetches it: (its cookie's value, the form's token).
+fn login_form(server: &Server) -> (String, String) {
     let (_, head, body) = server.request("GET /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     let cookie = head
         .lines()
@@ -1230,7 +1230,12 @@ fn failed_sign_in(server: &Server, client: &str, username: &str) -> (u16, String
         .unwrap()
         .to_string();
     let at = body.find("name=\"csrf\" value=\"").unwrap() + 19;
-    let csrf = &body[at..at + 64];
+    (cookie, body[at..at + 64].to_string())
+}
+
+/// One failed sign-in as a browser makes it: the form, then the post, from `client`.
+fn failed_sign_in(server: &Server, client: &str, username: &str) -> (u16, String) {
+    let (cookie, csrf) = login_form(server);
     let form = format!("csrf={csrf}&next=%2Fgov&username={username}&password=x");
     let (status, head, _) = server.request(&format!(
         "POST /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Forwarded-For: {client}\r\n\
@@ -2418,4 +2423,122 @@ fn a_running_server_takes_up_a_new_month_without_dropping_a_request() {
     assert_eq!(seen, "2025-03", "the new month is served within a minute");
     assert!(failed.is_empty(), "{} requests answered, these failed: {failed:?}", answered);
     assert!(answered > 0);
+}
+
+/// A new PostgreSQL database for one test, or None (the test then skips) without a server.
+fn postgres_database(test: &str) -> Option<String> {
+    let server = ipmo_testkit::postgres_server(test)?;
+    let url = ipmo_testkit::postgres_database(&server, test);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    use sqlx::migrate::MigrateDatabase;
+    rt.block_on(sqlx::Postgres::create_database(&url)).expect("create a test database");
+    Some(url)
+}
+
+/// A browser's sign-in on one server: the form's cookie and token, then the post. Returns the
+/// status and the session cookie (`ipmo_session=…`) when one was set.
+fn sign_in_on(server: &Server, username: &str, password: &str) -> (u16, Option<String>) {
+    let (cookie, csrf) = login_form(server);
+    let form = format!("csrf={csrf}&next=%2Fgov&username={username}&password={}", password.replace(' ', "+"));
+    let (status, head, _) = server.request(&format!(
+        "POST /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\nCookie: ipmo_login_csrf={cookie}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    ));
+    let session = head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: ipmo_session="))
+        .and_then(|v| v.split(';').next())
+        .filter(|v| !v.is_empty())
+        .map(|v| format!("ipmo_session={v}"));
+    (status, session)
+}
+
+/// An API call with a session cookie (and the CSRF token for writes): (status, JSON).
+fn api(server: &Server, method: &str, path: &str, session: &str, csrf: &str, body: &str) -> (u16, serde_json::Value) {
+    let (status, _, text) = server.request(&format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nCookie: {session}\r\nX-CSRF-Token: {csrf}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    ));
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+}
+
+/// Two `ipmo serve` processes over one PostgreSQL database and one warehouse behave as one site:
+/// a session made on one is valid on the other, with the same CSRF token; a record saved
+/// through one is seen by the other at once; the same edit sent to both at once is one save and
+/// one conflict; and failed sign-ins count against the account whichever server they reach.
+#[test]
+fn two_servers_over_one_postgres_database_are_one_site() {
+    let Some(url) = postgres_database("two_servers_over_one_postgres") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    synth_and_load(&dir.path().join("synth"), &wh, "5", ["202501", "202502"]);
+    let password = "a long enough password";
+    // The account is made in the warehouse's SQLite file, then the programme moves to PostgreSQL
+    // (with a password in the URL, which no message may show).
+    ok(&ipmo_stdin(&wh, &["user", "add", "ada", "--role", "editor", "--password-stdin"], password));
+    let url = url.replacen("://ipmo@", "://ipmo:not-for-logs@", 1);
+    let file = wh.join("governance.sqlite");
+    let moved = ok(&ipmo(&wh, &["db", "migrate", "--from", file.to_str().unwrap(), "--to", &url]));
+    assert!(moved.contains("1 users") && !moved.contains("not-for-logs"), "{moved}");
+    let again = failed(&ipmo(&wh, &["db", "migrate", "--from", file.to_str().unwrap(), "--to", &url]));
+    assert!(again.contains("only into an empty database") && !again.contains("not-for-logs"), "{again}");
+    let check = ok(&ipmo(&wh, &["--governance", &url, "db", "check"]));
+    assert!(check.contains("integrity ok"), "{check}");
+    let backup = dir.path().join("from-postgres.sqlite");
+    ok(&ipmo(&wh, &["--governance", &url, "db", "backup", backup.to_str().unwrap()]));
+    assert!(ok(&ipmo(&wh, &["--governance", backup.to_str().unwrap(), "user", "list"])).contains("ada"));
+    let servers = [Server::start(&wh, &["--governance", &url]), Server::start(&wh, &["--governance", &url])];
+
+    let (status, session) = sign_in_on(&servers[0], "ada", password);
+    assert_eq!(status, 303);
+    let session = session.expect("a session cookie");
+    let (status, one) = api(&servers[0], "GET", "/api/v1/session", &session, "", "");
+    let (status_two, two) = api(&servers[1], "GET", "/api/v1/session", &session, "", "");
+    assert_eq!((status, status_two), (200, 200), "the session made on one is valid on two: {two}");
+    assert_eq!(one["csrf"], two["csrf"]);
+    let csrf = two["csrf"].as_str().unwrap().to_string();
+
+    // Saved through two, seen by one.
+    let aim = r#"{"fields": {"title": "One site", "owner": "Chief pharmacist", "status": "In progress"}}"#;
+    let (status, created) = api(&servers[1], "POST", "/api/v1/records/aim", &session, &csrf, aim);
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_i64().unwrap();
+    let (status, seen) = api(&servers[0], "GET", &format!("/api/v1/records/aim/{id}"), &session, "", "");
+    assert_eq!((status, seen["fields"]["title"].as_str()), (200, Some("One site")));
+
+    // The same edit of version 1 sent to both servers at once, alternating which goes first.
+    let mut version = 1;
+    for round in 0..6 {
+        let statuses: Vec<u16> = std::thread::scope(|scope| {
+            let handles: Vec<_> = [round % 2, 1 - round % 2]
+                .into_iter()
+                .map(|which| {
+                    let (server, session, csrf) = (&servers[which], &session, &csrf);
+                    scope.spawn(move || {
+                        let change = format!(
+                            r#"{{"version": {version}, "fields": {{"title": "Round {round} from {which}", "owner": "o", "status": "In progress"}}}}"#
+                        );
+                        api(server, "PUT", &format!("/api/v1/records/aim/{id}"), session, csrf, &change).0
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut sorted = statuses.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, [200, 409], "round {round}: one save and one conflict, not {statuses:?}");
+        version += 1;
+    }
+    let (_, now) = api(&servers[1], "GET", &format!("/api/v1/records/aim/{id}"), &session, "", "");
+    assert_eq!(now["version"].as_i64(), Some(version));
+
+    // Five failures spread over both servers lock the account on both.
+    for attempt in 0..5 {
+        assert_eq!(sign_in_on(&servers[attempt % 2], "ada", "not the password").0, 401, "attempt {attempt}");
+    }
+    for server in &servers {
+        assert_eq!(sign_in_on(server, "ada", password).0, 429, "locked on every server");
+    }
 }

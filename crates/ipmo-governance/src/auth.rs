@@ -5,9 +5,7 @@
 use argon2::{Argon2, PasswordHash};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What an account may do. Each role can do everything the one before it can.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -157,63 +155,6 @@ pub const MAX_FAILURES: usize = 5;
 pub const MAX_CLIENT_FAILURES: usize = 30;
 /// The window and the lock-out period.
 pub const LOCKOUT: Duration = Duration::from_secs(15 * 60);
-/// Most account names, and most client addresses, whose failures are remembered at once. When
-/// full, the key whose latest failure is oldest is forgotten first, locked ones last; so a flood
-/// of new names cannot wipe the counts of the accounts under attack.
-pub const LIMITER_CAPACITY: usize = 20_000;
-
-/// Recent failures per key within a window, bounded in the number of keys.
-struct Failures {
-    max: usize,
-    map: HashMap<String, VecDeque<Instant>>,
-}
-
-impl Failures {
-    fn new(max: usize) -> Self {
-        Self { max, map: HashMap::new() }
-    }
-
-    fn wait(&mut self, key: &str, now: Instant) -> Option<Duration> {
-        let list = self.map.get_mut(key)?;
-        list.retain(|t| now.duration_since(*t) < LOCKOUT);
-        let wait = (list.len() >= self.max).then(|| LOCKOUT - now.duration_since(list[0]));
-        if list.is_empty() {
-            self.map.remove(key);
-        }
-        wait
-    }
-
-    /// Records a failure; true when it is the one that locks the key.
-    fn failed(&mut self, key: &str, now: Instant) -> bool {
-        if !self.map.contains_key(key) && self.map.len() >= LIMITER_CAPACITY {
-            self.make_room(now);
-        }
-        let list = self.map.entry(key.to_string()).or_default();
-        list.retain(|t| now.duration_since(*t) < LOCKOUT);
-        list.push_back(now);
-        while list.len() > self.max {
-            list.pop_front();
-        }
-        list.len() == self.max
-    }
-
-    /// Forgets expired keys; if that frees nothing, the tenth of the keys whose latest failure is
-    /// oldest, unlocked ones first (a tenth at a time, so a flood costs one sort per thousands of
-    /// names rather than a scan per name).
-    fn make_room(&mut self, now: Instant) {
-        self.map.retain(|_, l| l.back().is_some_and(|t| now.duration_since(*t) < LOCKOUT));
-        if self.map.len() < LIMITER_CAPACITY {
-            return;
-        }
-        let mut by_age: Vec<(bool, Option<Instant>, String)> =
-            self.map.iter().map(|(k, l)| (l.len() >= self.max, l.back().copied(), k.clone())).collect();
-        by_age.sort_unstable();
-        for (_, _, key) in by_age.into_iter().take(LIMITER_CAPACITY / 10) {
-            self.map.remove(&key);
-        }
-    }
-}
-
 /// Why a sign-in attempt is refused before any password is checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {
@@ -223,54 +164,36 @@ pub enum Refusal {
     Client(Duration),
 }
 
-/// What a failed attempt changed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Failed {
-    /// This failure locked the account.
-    pub account_locked: bool,
-    /// This failure locked the client address.
-    pub client_locked: bool,
+/// The failed sign-ins that count now, newest first: the account's since it last signed in, and
+/// the client address's, each within [`LOCKOUT`] and at most its limit. They are read from the
+/// sign-in log in the database ([`crate::GovernanceStore::recent_failures`]), so every server
+/// sharing one database sees the same counts, and a flood of other names cannot push an
+/// account's failures out of memory.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecentFailures {
+    /// When the account's counted failures happened.
+    pub account: Vec<chrono::DateTime<chrono::Utc>>,
+    /// When the address's counted failures happened.
+    pub client: Vec<chrono::DateTime<chrono::Utc>>,
 }
 
-/// Counts failed sign-ins per account name and per client address, in memory: after
-/// [`MAX_FAILURES`] failures of an account, or [`MAX_CLIENT_FAILURES`] from one address, within
-/// [`LOCKOUT`], further attempts are refused until the oldest failure is that old. Both maps are
-/// bounded by [`LIMITER_CAPACITY`].
-pub struct LoginLimiter {
-    state: Mutex<(Failures, Failures)>,
-}
-
-impl Default for LoginLimiter {
-    fn default() -> Self {
-        Self { state: Mutex::new((Failures::new(MAX_FAILURES), Failures::new(MAX_CLIENT_FAILURES))) }
-    }
-}
-
-impl LoginLimiter {
-    /// Whether an attempt on `username` from `client` must wait, and how long.
-    pub fn check(&self, username: &str, client: &str, now: Instant) -> Option<Refusal> {
-        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let (accounts, clients) = &mut *guard;
-        if let Some(w) = clients.wait(client, now) {
-            return Some(Refusal::Client(w));
-        }
-        accounts.wait(&username.to_lowercase(), now).map(Refusal::Account)
-    }
-
-    /// Records a failed attempt.
-    pub fn failed(&self, username: &str, client: &str, now: Instant) -> Failed {
-        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let (accounts, clients) = &mut *guard;
-        Failed {
-            account_locked: accounts.failed(&username.to_lowercase(), now),
-            client_locked: clients.failed(client, now),
-        }
-    }
-
-    /// Forgets an account's failures after it signs in (the address's stay: a correct password
-    /// for one account says nothing about the others tried from there).
-    pub fn succeeded(&self, username: &str) {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).0.map.remove(&username.to_lowercase());
+impl RecentFailures {
+    /// Whether an attempt must wait, and how long: until the oldest of the failures that reach
+    /// the limit is [`LOCKOUT`] old. The address is looked at first, as it stops a spray across
+    /// many accounts.
+    pub fn refusal(&self, now: chrono::DateTime<chrono::Utc>) -> Option<Refusal> {
+        let wait = |times: &[chrono::DateTime<chrono::Utc>], max: usize| {
+            let recent: Vec<_> = times
+                .iter()
+                .filter(|t| now.signed_duration_since(**t).to_std().map_or(true, |d| d < LOCKOUT))
+                .collect();
+            let oldest = **recent.get(max.checked_sub(1)?)?;
+            let age = now.signed_duration_since(oldest).to_std().unwrap_or_default();
+            Some(LOCKOUT.saturating_sub(age).max(Duration::from_secs(1)))
+        };
+        wait(&self.client, MAX_CLIENT_FAILURES)
+            .map(Refusal::Client)
+            .or_else(|| wait(&self.account, MAX_FAILURES).map(Refusal::Account))
     }
 }
 
@@ -313,7 +236,7 @@ impl PasswordWorkers {
     pub fn new(threads: usize) -> Self {
         let threads = threads.max(1);
         let (queue, jobs) = std::sync::mpsc::sync_channel::<Job>(threads * QUEUE_PER_THREAD);
-        let jobs = std::sync::Arc::new(Mutex::new(jobs));
+        let jobs = std::sync::Arc::new(std::sync::Mutex::new(jobs));
         for i in 0..threads {
             let jobs = jobs.clone();
             let spawned = std::thread::Builder::new().name(format!("ipmo-password-{i}")).spawn(move || {
@@ -395,52 +318,30 @@ mod tests {
         assert!(same_secret(&a, &a.clone()) && !same_secret(&a, &b) && !same_secret("ab", "abc"));
     }
 
-    #[test]
-    fn five_failures_lock_an_account_for_fifteen_minutes() {
-        let l = LoginLimiter::default();
-        let t0 = Instant::now();
-        for i in 0..MAX_FAILURES {
-            assert_eq!(l.check("Ann", "10.0.0.1", t0), None, "attempt {i}");
-            let f = l.failed("ann", &format!("10.0.0.{i}"), t0);
-            assert_eq!(f.account_locked, i + 1 == MAX_FAILURES);
-        }
-        assert!(matches!(l.check("ANN", "10.0.0.9", t0 + Duration::from_secs(60)), Some(Refusal::Account(_))));
-        assert_eq!(l.check("bob", "10.0.0.9", t0), None);
-        assert_eq!(l.check("ann", "10.0.0.9", t0 + LOCKOUT), None);
-        l.failed("bob", "10.0.0.9", t0);
-        l.succeeded("bob");
-        assert!(!l.state.lock().unwrap().0.map.contains_key("bob"));
+    fn minutes_ago(now: chrono::DateTime<chrono::Utc>, minutes: &[i64]) -> Vec<chrono::DateTime<chrono::Utc>> {
+        minutes.iter().map(|m| now - chrono::Duration::minutes(*m)).collect()
     }
 
     #[test]
-    fn one_address_spraying_many_accounts_is_stopped() {
-        let l = LoginLimiter::default();
-        let t0 = Instant::now();
-        for i in 0..MAX_CLIENT_FAILURES {
-            assert_eq!(l.check(&format!("user{i}"), "192.0.2.7", t0), None);
-            l.failed(&format!("user{i}"), "192.0.2.7", t0);
-        }
-        assert!(matches!(l.check("someone-else", "192.0.2.7", t0), Some(Refusal::Client(_))));
-        assert_eq!(l.check("someone-else", "192.0.2.8", t0), None, "other addresses are not held up");
-        assert_eq!(l.check("someone-else", "192.0.2.7", t0 + LOCKOUT), None);
+    fn five_failures_lock_an_account_until_the_oldest_is_fifteen_minutes_old() {
+        let now = chrono::Utc::now();
+        let four = RecentFailures { account: minutes_ago(now, &[0, 1, 2, 3]), client: vec![] };
+        assert_eq!(four.refusal(now), None);
+        let five = RecentFailures { account: minutes_ago(now, &[0, 1, 2, 3, 10]), client: vec![] };
+        assert_eq!(five.refusal(now), Some(Refusal::Account(Duration::from_secs(5 * 60))));
+        // Older failures fall out of the window one by one.
+        let aged = RecentFailures { account: minutes_ago(now, &[0, 1, 2, 3, 15, 16]), client: vec![] };
+        assert_eq!(aged.refusal(now), None);
     }
 
     #[test]
-    fn a_flood_of_names_does_not_unlock_an_account() {
-        // The old limiter cleared every count once 100,000 names had failed.
-        let l = LoginLimiter::default();
-        let t0 = Instant::now();
-        for _ in 0..MAX_FAILURES {
-            l.failed("victim", "198.51.100.1", t0);
-        }
-        for i in 0..(LIMITER_CAPACITY * 2) {
-            let t = t0 + Duration::from_millis(1 + i as u64 / 100);
-            l.failed(&format!("spray{i}"), &format!("10.{}.{}.{}", i >> 16 & 255, i >> 8 & 255, i & 255), t);
-        }
-        let state = l.state.lock().unwrap();
-        assert!(state.0.map.len() <= LIMITER_CAPACITY && state.1.map.len() <= LIMITER_CAPACITY);
-        drop(state);
-        assert!(matches!(l.check("victim", "203.0.113.5", t0 + Duration::from_secs(1)), Some(Refusal::Account(_))));
+    fn one_address_spraying_many_accounts_is_stopped_first() {
+        let now = chrono::Utc::now();
+        let spray: Vec<i64> = (0..MAX_CLIENT_FAILURES as i64).map(|i| i / 3).collect();
+        let both = RecentFailures { account: minutes_ago(now, &[0, 0, 0, 0, 0]), client: minutes_ago(now, &spray) };
+        assert!(matches!(both.refusal(now), Some(Refusal::Client(_))));
+        let fewer = RecentFailures { account: vec![], client: minutes_ago(now, &spray[1..]) };
+        assert_eq!(fewer.refusal(now), None);
     }
 
     #[test]

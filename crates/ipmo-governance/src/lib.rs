@@ -6,20 +6,23 @@
 //! its RAG from the data.
 //!
 //! [`kinds`] declares every record kind and validates input; [`store::GovernanceStore`] is the
-//! database interface and [`SqliteStore`] its SQLite implementation (sqlx, migrations applied
-//! on open); [`auth`] hashes passwords and makes tokens; [`risk`] scores the 5×5 matrix.
+//! database interface and [`SqlStore`] its implementation in SQLite or PostgreSQL (sqlx,
+//! migrations applied on open; [`Location`] says which); [`auth`] hashes passwords and makes tokens; [`risk`] scores the 5×5 matrix.
 
 pub mod auth;
+mod copy;
 pub mod due;
 pub mod kinds;
+pub mod location;
 pub mod records_csv;
 pub mod risk;
-pub mod sqlite;
+pub mod sql;
 pub mod store;
 
 pub use auth::Role;
 pub use kinds::{FieldError, KINDS, Kind};
-pub use sqlite::SqliteStore;
+pub use location::Location;
+pub use sql::SqlStore;
 pub use store::{AuditEntry, GovernanceStore, Record, Session, StoreError, User};
 
 /// The governance database's file name inside a warehouse folder.

@@ -1,5 +1,6 @@
-//! What the governance workspace needs of a database, as a trait: SQLite implements it today
-//! ([`crate::SqliteStore`]); PostgreSQL can implement it later without touching the web pages.
+//! What the governance workspace needs of a database, as a trait, so the web pages and commands
+//! do not care which engine keeps the records ([`crate::SqlStore`] keeps them in SQLite or
+//! PostgreSQL).
 
 use crate::auth::Role;
 use crate::kinds::FieldError;
@@ -135,6 +136,16 @@ pub enum StoreError {
     /// The database could not be opened, read or written.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// The database server could not be reached or refused the connection.
+    #[error(
+        "cannot connect to the governance database {location}: {reason}; check that the server is running and the URL (user, password, host, port, database) is right"
+    )]
+    Unreachable {
+        /// The database, without its password.
+        location: String,
+        /// What the driver said.
+        reason: String,
+    },
     /// A schema migration failed.
     #[error("database migration: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
@@ -202,6 +213,10 @@ pub trait GovernanceStore: Send + Sync {
     async fn log_sign_in(&self, event: &SignInEvent) -> StoreResult<()>;
     /// The latest sign-in events, newest first.
     async fn sign_in_events(&self, limit: i64) -> StoreResult<Vec<SignInEvent>>;
+    /// The failed sign-ins that count against an account (since it last signed in) and a client
+    /// address now, from the sign-in log: the sign-in limit every server sharing this database
+    /// enforces alike.
+    async fn recent_failures(&self, username: &str, client: &str) -> StoreResult<crate::auth::RecentFailures>;
 
     /// Records of a kind, oldest first; archived ones only when asked for.
     async fn records(&self, kind: &str, include_archived: bool) -> StoreResult<Vec<Record>>;

@@ -38,3 +38,36 @@ pub fn real_data(test: &str) -> Option<PathBuf> {
 pub fn real_file(test: &str, relative: &str) -> Option<PathBuf> {
     real_data(test).map(|d| d.join(relative))
 }
+
+/// The PostgreSQL server the tests may use (`IPMO_TEST_POSTGRES`, a URL whose user may create
+/// databases; `scripts/test` starts one), or `None` (after printing why) when the test should
+/// run on SQLite alone.
+///
+/// # Panics
+/// When no server is named and `IPMO_REQUIRE_POSTGRES=1`, as CI sets, so the PostgreSQL half of
+/// the store's tests cannot silently stop running.
+pub fn postgres_server(test: &str) -> Option<String> {
+    match std::env::var("IPMO_TEST_POSTGRES") {
+        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_string()),
+        _ if std::env::var("IPMO_REQUIRE_POSTGRES").as_deref() == Ok("1") => {
+            panic!("{test}: IPMO_TEST_POSTGRES is not set and IPMO_REQUIRE_POSTGRES=1 (scripts/test starts a server)")
+        }
+        _ => {
+            eprintln!("NOTICE: {test}: PostgreSQL part skipped: IPMO_TEST_POSTGRES is not set (scripts/test sets it)");
+            None
+        }
+    }
+}
+
+/// The server's URL with its database replaced by a new name unique to this test and process,
+/// for a test to create and have to itself.
+pub fn postgres_database(server: &str, test: &str) -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let (base, query) = server.split_once('?').map_or((server, ""), |(b, q)| (b, q));
+    let stem = base.rsplit_once('/').map_or(base, |(stem, _)| stem);
+    let slug: String =
+        test.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).take(30).collect();
+    let name = format!("ipmo_{slug}_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+    if query.is_empty() { format!("{stem}/{name}") } else { format!("{stem}/{name}?{query}") }
+}

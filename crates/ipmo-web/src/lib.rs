@@ -125,7 +125,7 @@ impl AppState {
         store: Arc<dyn ipmo_governance::GovernanceStore>,
         settings: GovSettings,
     ) -> Self {
-        let governance = Governance { store, settings, limiter: Default::default() };
+        let governance = Governance { store, settings };
         Self { governance: Some(governance), ..Self::new(release) }
     }
 

@@ -789,12 +789,12 @@ async fn repeat_requests_get_the_same_page() {
 
 mod governance {
     use super::*;
-    use ipmo_governance::{GovernanceStore, Role, SqliteStore};
+    use ipmo_governance::{GovernanceStore, Role, SqlStore};
     use ipmo_web::GovSettings;
 
     struct Gov {
         app: axum::Router,
-        store: Arc<SqliteStore>,
+        store: Arc<SqlStore>,
         _dir: tempfile::TempDir,
     }
 
@@ -804,7 +804,7 @@ mod governance {
 
     async fn gov_app_with(settings: GovSettings, release: Release) -> Gov {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SqliteStore::open(&dir.path().join("gov.sqlite")).await.unwrap());
+        let store = Arc::new(SqlStore::open_file(&dir.path().join("gov.sqlite")).await.unwrap());
         for (name, role) in [("vera", Role::Viewer), ("eddie", Role::Editor), ("ada", Role::Admin)] {
             store.add_user(name, "", role, "a long enough password", "test").await.unwrap();
         }

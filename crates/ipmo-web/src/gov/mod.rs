@@ -30,7 +30,6 @@ pub(crate) use report_page::MAX_REPORTS;
 use crate::Shared;
 use axum::Router;
 use axum::routing::{get, post};
-use ipmo_governance::auth;
 use ipmo_governance::store::GovernanceStore;
 use std::sync::Arc;
 
@@ -73,8 +72,6 @@ pub struct Governance {
     pub store: Arc<dyn GovernanceStore>,
     /// Behaviour.
     pub settings: GovSettings,
-    /// Failed sign-ins per account, shared by every release the server serves in turn.
-    pub limiter: Arc<auth::LoginLimiter>,
 }
 
 /// Paths whose responses depend on the user or on changing data: never cached, never tagged.

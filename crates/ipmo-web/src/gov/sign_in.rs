@@ -13,7 +13,6 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use ipmo_governance::auth;
 use ipmo_governance::store::StoreError;
 use maud::html;
-use std::time::Instant;
 
 /// The sign-in form.
 pub(super) async fn login_page(State(s): State<Shared>, p: crate::params::Params) -> Response {
@@ -117,7 +116,7 @@ pub(super) async fn login(
     let username = form.get("username").map(|u| u.trim()).unwrap_or("");
     let password = form.get("password").map(String::as_str).unwrap_or("");
     let client = client_of(g, &extensions, &headers);
-    if let Some(refused) = locked_out(g, username, &client, next) {
+    if let Some(refused) = locked_out(g, username, &client, next).await {
         return refused;
     }
     let user = match g.store.authenticate(username, password).await {
@@ -130,7 +129,6 @@ pub(super) async fn login(
         }
         Err(e) => return WebError::Internal(e.to_string()).into_response(),
     };
-    g.limiter.succeeded(username);
     let session = match g.store.start_session(&user).await {
         Ok(s) => s,
         Err(e) => return WebError::Internal(e.to_string()).into_response(),
@@ -139,16 +137,22 @@ pub(super) async fn login(
     let mut r = Redirect::to(next).into_response();
     r.headers_mut().append(
         header::SET_COOKIE,
-        session_cookie(g, SESSION_COOKIE, &session.token, ipmo_governance::sqlite::SESSION_HOURS * 3600),
+        session_cookie(g, SESSION_COOKIE, &session.token, ipmo_governance::sql::SESSION_HOURS * 3600),
     );
     r.headers_mut().append(header::SET_COOKIE, session_cookie(g, LOGIN_CSRF_COOKIE, "", 0));
     r
 }
 
 /// The 429 for an account or address over its limit of failed sign-ins, before any password is
-/// checked.
-fn locked_out(g: &Governance, username: &str, client: &str, next: &str) -> Option<Response> {
-    let (wait, whose) = match g.limiter.check(username, client, Instant::now())? {
+/// checked. The counts come from the sign-in log in the database, so servers sharing it agree;
+/// when the log cannot be read the attempt is refused (500) rather than let through
+/// uncounted.
+async fn locked_out(g: &Governance, username: &str, client: &str, next: &str) -> Option<Response> {
+    let failures = match g.store.recent_failures(username, client).await {
+        Ok(f) => f,
+        Err(e) => return Some(WebError::Internal(format!("the sign-in log cannot be read: {e}")).into_response()),
+    };
+    let (wait, whose) = match failures.refusal(chrono::Utc::now())? {
         auth::Refusal::Account(w) => (w, "this account"),
         auth::Refusal::Client(w) => (w, "your network address"),
     };
@@ -161,13 +165,15 @@ fn locked_out(g: &Governance, username: &str, client: &str, next: &str) -> Optio
 /// A wrong username or password: counted against the account and the address (logged, with any
 /// lock-out it causes), and the form again.
 async fn failed_sign_in(g: &Governance, username: &str, client: &str, next: &str) -> Response {
-    let failed = g.limiter.failed(username, client, Instant::now());
     sign_in_event(g, "sign-in.failed", username, client, "").await;
-    if failed.account_locked {
-        sign_in_event(g, "lockout.account", username, client, "the account is locked for 15 minutes").await;
-    }
-    if failed.client_locked {
-        sign_in_event(g, "lockout.client", username, client, "the address is locked for 15 minutes").await;
+    // This failure locks the account or address when it is the one that reaches the limit.
+    if let Ok(now) = g.store.recent_failures(username, client).await {
+        if now.account.len() == auth::MAX_FAILURES && now.refusal(chrono::Utc::now()).is_some() {
+            sign_in_event(g, "lockout.account", username, client, "the account is locked for 15 minutes").await;
+        }
+        if now.client.len() == auth::MAX_CLIENT_FAILURES {
+            sign_in_event(g, "lockout.client", username, client, "the address is locked for 15 minutes").await;
+        }
     }
     login_form(g, next, Some("The username or password is not right, or the account is disabled."), username)
 }

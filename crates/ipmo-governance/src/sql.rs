@@ -1,34 +1,33 @@
-//! The SQLite store: one file beside the warehouse, in WAL mode so pages read while an editor
-//! writes, with full fsync so a saved record survives a power cut. Every statement binds its
-//! values; the only SQL built from text is the trigger definitions a restore reads back from
-//! SQLite's own catalogue.
+//! The governance store in SQL, written once for SQLite and PostgreSQL through sqlx's `Any`
+//! driver (the few statements that differ are in `location.rs`). SQLite is one
+//! file beside the warehouse for one server; PostgreSQL serves a managed database and several
+//! servers at once. Every write takes the database's write lock first and records itself in
+//! the audit trail in the same transaction. Every statement binds its values; the only SQL
+//! built from text names tables and columns from this crate's own lists, or is the trigger
+//! definitions a SQLite restore reads back from SQLite's own catalogue.
 
 use crate::auth::{self, Role};
+use crate::copy;
 use crate::kinds::{self, FieldError};
+use crate::location::{Engine, Location};
 use crate::store::{
     AuditEntry, Data, GovernanceStore, NewSession, Record, Session, SignInEvent, StoreError, StoreResult, User,
 };
 use serde_json::Value;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{Row, SqliteConnection, SqlitePool};
-use std::path::{Path, PathBuf};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyConnection, AnyPool, Row};
+use std::path::Path;
 use std::time::Duration;
 
 /// How long a sign-in lasts.
 pub const SESSION_HOURS: i64 = 12;
 
-/// Governance records in a SQLite file.
-#[derive(Clone)]
-pub struct SqliteStore {
-    pool: SqlitePool,
-    path: PathBuf,
-}
-
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-fn record_of(row: &SqliteRow) -> StoreResult<Record> {
+fn record_of(row: &AnyRow) -> StoreResult<Record> {
     let data: String = row.try_get("data")?;
     let data = match serde_json::from_str::<Value>(&data) {
         Ok(Value::Object(m)) => m,
@@ -47,7 +46,7 @@ fn record_of(row: &SqliteRow) -> StoreResult<Record> {
     })
 }
 
-fn user_of(row: &SqliteRow) -> StoreResult<User> {
+fn user_of(row: &AnyRow) -> StoreResult<User> {
     let role: String = row.try_get("role")?;
     Ok(User {
         id: row.try_get("id")?,
@@ -61,7 +60,7 @@ fn user_of(row: &SqliteRow) -> StoreResult<User> {
 const RECORD_COLUMNS: &str = "id, kind, version, archived, data, created_at, created_by, updated_at, updated_by";
 
 async fn audit(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     actor: &str,
     action: &str,
     entity: &str,
@@ -69,16 +68,18 @@ async fn audit(
     before: Option<&Value>,
     after: Option<&Value>,
 ) -> StoreResult<()> {
-    sqlx::query("INSERT INTO audit (at, actor, action, entity, entity_id, before, after) VALUES (?, ?, ?, ?, ?, ?, ?)")
-        .bind(now())
-        .bind(actor)
-        .bind(action)
-        .bind(entity)
-        .bind(entity_id)
-        .bind(before.map(Value::to_string))
-        .bind(after.map(Value::to_string))
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO audit (at, actor, action, entity, entity_id, before, after) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(now())
+    .bind(actor)
+    .bind(action)
+    .bind(entity)
+    .bind(entity_id)
+    .bind(before.map(Value::to_string))
+    .bind(after.map(Value::to_string))
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -87,16 +88,11 @@ fn record_json(r: &Record) -> Value {
 }
 
 /// Checks that every reference field points at a live record of the right kind.
-async fn check_refs(
-    conn: &mut SqliteConnection,
-    kind: &kinds::Kind,
-    data: &Data,
-    own_id: Option<i64>,
-) -> StoreResult<()> {
+async fn check_refs(conn: &mut AnyConnection, kind: &kinds::Kind, data: &Data, own_id: Option<i64>) -> StoreResult<()> {
     let mut errors = Vec::new();
     for (field, target) in kind.refs() {
         let Some(id) = data.get(field.name).and_then(Value::as_i64) else { continue };
-        let found: Option<(String, i64)> = sqlx::query_as("SELECT kind, archived FROM records WHERE id = ?")
+        let found: Option<(String, i64)> = sqlx::query_as("SELECT kind, archived FROM records WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *conn)
             .await?;
@@ -121,14 +117,15 @@ async fn check_refs(
 /// Refuses a save that would put the record in a loop through a field pointing at its own kind
 /// (`reports_to`, `parent`), or make a chain longer than [`kinds::MAX_HIERARCHY_DEPTH`] levels.
 async fn check_hierarchy(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
+    engine: Engine,
     kind: &kinds::Kind,
     data: &Data,
     own_id: Option<i64>,
 ) -> StoreResult<()> {
     let max = kinds::MAX_HIERARCHY_DEPTH;
     for (field, _) in kind.refs().filter(|(_, target)| *target == kind.id) {
-        let path = format!("$.{}", field.name);
+        let path = engine.field_arg(field.name);
         // Levels above: walk up one parent at a time (at most `max` lookups).
         let mut above = 0;
         let mut seen = std::collections::HashSet::new();
@@ -151,7 +148,7 @@ async fn check_hierarchy(
             if above >= max {
                 break;
             }
-            cur = sqlx::query_scalar::<_, Option<i64>>("SELECT json_extract(data, ?) FROM records WHERE id = ?")
+            cur = sqlx::query_scalar::<_, Option<i64>>(engine.parent_sql())
                 .bind(&path)
                 .bind(id)
                 .fetch_optional(&mut *conn)
@@ -162,11 +159,7 @@ async fn check_hierarchy(
         let mut below = 0;
         if let Some(own) = own_id {
             let rows: Vec<(i64, Option<i64>)> =
-                sqlx::query_as("SELECT id, json_extract(data, ?) FROM records WHERE kind = ? AND archived = 0")
-                    .bind(&path)
-                    .bind(kind.id)
-                    .fetch_all(&mut *conn)
-                    .await?;
+                sqlx::query_as(engine.parents_sql()).bind(&path).bind(kind.id).fetch_all(&mut *conn).await?;
             let mut children: std::collections::HashMap<i64, Vec<i64>> = std::collections::HashMap::new();
             for (id, parent) in rows {
                 if let Some(p) = parent.filter(|p| *p != id) {
@@ -206,19 +199,87 @@ fn kind_of(id: &str) -> StoreResult<&'static kinds::Kind> {
     kinds::kind(id).ok_or_else(|| StoreError::NotFound(format!("there is no kind of record called \"{id}\"")))
 }
 
-impl SqliteStore {
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
-    pub async fn open(path: &Path) -> StoreResult<Self> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool, path: path.to_path_buf() })
+/// The SQLite store's schema history; a backup is always a SQLite file with these versions.
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+/// The same schema for PostgreSQL, version for version.
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// A `sqlite://` URL for a file, whatever characters its path holds (`?` and `#` among them).
+/// `mode` is `rwc` (create when missing) or `ro`.
+fn sqlite_url(path: &Path, mode: &str) -> StoreResult<String> {
+    let path =
+        std::path::absolute(path).map_err(|e| StoreError::Backup(format!("cannot resolve {}: {e}", path.display())))?;
+    let text = path.to_str().ok_or_else(|| StoreError::Backup(format!("{} is not a UTF-8 path", path.display())))?;
+    let mut url = String::from("sqlite://");
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"/._-~".contains(&byte) {
+            url.push(char::from(byte));
+        } else {
+            url.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    Ok(format!("{url}?mode={mode}"))
+}
+
+/// Opens a pool on a SQLite file: WAL so pages read while an editor writes, full fsync so a
+/// saved record survives a power cut, foreign keys on, and a wait rather than an error when
+/// another process holds the write lock.
+async fn sqlite_pool(path: &Path, mode: &str, connections: u32) -> StoreResult<AnyPool> {
+    let url = sqlite_url(path, mode)?;
+    let writable = mode != "ro";
+    let pool = AnyPoolOptions::new()
+        .max_connections(connections)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                let pragmas = if writable {
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;"
+                } else {
+                    "PRAGMA busy_timeout = 10000;"
+                };
+                sqlx::raw_sql(pragmas).execute(conn).await?;
+                Ok(())
+            })
+        })
+        .connect(&url)
+        .await?;
+    Ok(pool)
+}
+
+/// Governance records in a SQLite file or a PostgreSQL database, through one body of SQL.
+#[derive(Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    location: Location,
+    engine: Engine,
+}
+
+impl SqlStore {
+    /// Opens the governance database (creating a SQLite file when missing; a PostgreSQL
+    /// database must exist) and brings its schema up to date.
+    pub async fn open(location: &Location) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        match location {
+            Location::File(path) => {
+                let pool = sqlite_pool(path, "rwc", 4).await?;
+                SQLITE_MIGRATIONS.run(&pool).await?;
+                Ok(Self { pool, location: location.clone(), engine: Engine::Sqlite })
+            }
+            Location::Postgres(url) => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(url)
+                    .await
+                    .map_err(|e| StoreError::Unreachable { location: location.to_string(), reason: e.to_string() })?;
+                POSTGRES_MIGRATIONS.run(&pool).await?;
+                Ok(Self { pool, location: location.clone(), engine: Engine::Postgres })
+            }
+        }
+    }
+
+    /// Opens (creating if needed) a SQLite file.
+    pub async fn open_file(path: &Path) -> StoreResult<Self> {
+        Self::open(&Location::File(path.to_path_buf())).await
     }
 
     /// Checks that `path` can be restored from: a file other than this database, a sound SQLite
@@ -228,7 +289,7 @@ impl SqliteStore {
         if !path.is_file() {
             return Err(StoreError::Backup(format!("{} is not a file", path.display())));
         }
-        if let (Ok(a), Ok(b)) = (path.canonicalize(), self.path.canonicalize())
+        if let (Ok(a), Some(Ok(b))) = (path.canonicalize(), self.location.file().map(Path::canonicalize))
             && a == b
         {
             return Err(StoreError::Backup(format!(
@@ -236,16 +297,13 @@ impl SqliteStore {
                 path.display()
             )));
         }
-        // Check the backup on its own first: a sound SQLite file with this store's schema.
-        let backup = SqliteConnectOptions::new().filename(path).read_only(true);
-        let check = SqlitePoolOptions::new().max_connections(1).connect_with(backup).await.map_err(|e| {
+        let check = sqlite_pool(path, "ro", 1).await.map_err(|e| {
             StoreError::Backup(format!(
                 "{} cannot be opened as a database ({e}); is it a backup made by `ipmo db backup`?",
                 path.display()
             ))
         })?;
-        let ours: Vec<i64> =
-            sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version").fetch_all(&self.pool).await?;
+        let ours: Vec<i64> = SQLITE_MIGRATIONS.iter().map(|m| m.version).collect();
         let theirs: Result<Vec<i64>, _> =
             sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
                 .fetch_all(&check)
@@ -265,25 +323,44 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Where the records are.
+    pub fn location(&self) -> &Location {
+        &self.location
     }
 
-    /// Closes the pool, checkpointing the WAL.
+    /// Closes the pool (for SQLite, checkpointing the WAL).
     pub async fn close(&self) {
         self.pool.close().await;
     }
 
-    /// Whether SQLite finds the file sound (`PRAGMA integrity_check`).
+    /// Whether the database is sound: SQLite's `PRAGMA integrity_check` on a file; on
+    /// PostgreSQL (which checks its own pages) that every table reads and every protection
+    /// trigger is in place.
     pub async fn integrity_ok(&self) -> StoreResult<bool> {
-        let result: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&self.pool).await?;
-        Ok(result == "ok")
+        match self.engine {
+            Engine::Sqlite => {
+                let result: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&self.pool).await?;
+                Ok(result == "ok")
+            }
+            Engine::Postgres => {
+                for table in copy::TABLES {
+                    sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {}", table.name)))
+                        .execute(&self.pool)
+                        .await?;
+                }
+                let guards: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM pg_trigger WHERE NOT tgisinternal AND tgenabled <> 'D' AND tgrelid IN ('records'::regclass, 'audit'::regclass)",
+                )
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(guards == copy::POSTGRES_GUARDS)
+            }
+        }
     }
 
     async fn user_by_name(&self, username: &str) -> StoreResult<(User, String)> {
         let row = sqlx::query(
-            "SELECT id, username, display_name, role, disabled, password_hash FROM users WHERE username = ?",
+            "SELECT id, username, display_name, role, disabled, password_hash FROM users WHERE lower(username) = lower($1)",
         )
         .bind(username.trim())
         .fetch_optional(&self.pool)
@@ -299,8 +376,8 @@ impl SqliteStore {
         actor: &str,
         change: RecordChange,
     ) -> StoreResult<Record> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {RECORD_COLUMNS} FROM records WHERE id = ?")))
+        let mut tx = self.engine.begin_write(&self.pool).await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {RECORD_COLUMNS} FROM records WHERE id = $1")))
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?
@@ -312,13 +389,13 @@ impl SqliteStore {
         let (data, archived, action) = match change {
             RecordChange::Fields(data) => {
                 check_refs(&mut tx, kind_of(&before.kind)?, &data, Some(id)).await?;
-                check_hierarchy(&mut tx, kind_of(&before.kind)?, &data, Some(id)).await?;
+                check_hierarchy(&mut tx, self.engine, kind_of(&before.kind)?, &data, Some(id)).await?;
                 (data, before.archived, "update")
             }
             RecordChange::Archive(a) => (before.data.clone(), a, if a { "archive" } else { "restore" }),
         };
         let at = now();
-        sqlx::query("UPDATE records SET data = ?, archived = ?, version = version + 1, updated_at = ?, updated_by = ? WHERE id = ? AND version = ?")
+        sqlx::query("UPDATE records SET data = $1, archived = $2, version = version + 1, updated_at = $3, updated_by = $4 WHERE id = $5 AND version = $6")
             .bind(Value::Object(data.clone()).to_string())
             .bind(i64::from(archived))
             .bind(&at)
@@ -342,16 +419,17 @@ impl SqliteStore {
     }
 
     async fn insert_record(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
+        engine: Engine,
         kind: &kinds::Kind,
         data: Data,
         actor: &str,
     ) -> StoreResult<Record> {
         check_refs(conn, kind, &data, None).await?;
-        check_hierarchy(conn, kind, &data, None).await?;
+        check_hierarchy(conn, engine, kind, &data, None).await?;
         let at = now();
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO records (kind, version, archived, data, created_at, created_by, updated_at, updated_by) VALUES (?, 1, 0, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO records (kind, version, archived, data, created_at, created_by, updated_at, updated_by) VALUES ($1, 1, 0, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(kind.id)
         .bind(Value::Object(data.clone()).to_string())
@@ -376,19 +454,22 @@ impl SqliteStore {
         Ok(record)
     }
 
-    async fn change_user(
-        &self,
-        username: &str,
-        actor: &str,
-        action: &str,
-        sql: &'static str,
-        value: String,
-    ) -> StoreResult<User> {
+    async fn change_user(&self, username: &str, actor: &str, change: AccountChange) -> StoreResult<User> {
         let (user, _) = self.user_by_name(username).await?;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query(sql).bind(value).bind(now()).bind(user.id).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM sessions WHERE user_id = ?").bind(user.id).execute(&mut *tx).await?;
-        let row = sqlx::query("SELECT id, username, display_name, role, disabled FROM users WHERE id = ?")
+        let (action, statement) = match change {
+            AccountChange::Disabled(disabled) => (
+                if disabled { "user.disable" } else { "user.enable" },
+                sqlx::query("UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3").bind(i64::from(disabled)),
+            ),
+            AccountChange::Password(hash) => (
+                "user.reset-password",
+                sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3").bind(hash),
+            ),
+        };
+        let mut tx = self.engine.begin_write(&self.pool).await?;
+        statement.bind(now()).bind(user.id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user.id).execute(&mut *tx).await?;
+        let row = sqlx::query("SELECT id, username, display_name, role, disabled FROM users WHERE id = $1")
             .bind(user.id)
             .fetch_one(&mut *tx)
             .await?;
@@ -413,11 +494,13 @@ enum RecordChange {
     Archive(bool),
 }
 
-/// Tables a backup carries, in an order that satisfies their foreign keys.
-const TABLES: [&str; 4] = ["users", "records", "audit", "sessions"];
+enum AccountChange {
+    Disabled(bool),
+    Password(String),
+}
 
 #[async_trait::async_trait]
-impl GovernanceStore for SqliteStore {
+impl GovernanceStore for SqlStore {
     async fn add_user(
         &self,
         username: &str,
@@ -440,8 +523,8 @@ impl GovernanceStore for SqliteStore {
             return Err(StoreError::Invalid(vec![FieldError::new("password", problem)]));
         }
         let hash = hash_off_thread(password).await?;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username = ?")
+        let mut tx = self.engine.begin_write(&self.pool).await?;
+        let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE lower(username) = lower($1)")
             .bind(username)
             .fetch_optional(&mut *tx)
             .await?;
@@ -450,7 +533,7 @@ impl GovernanceStore for SqliteStore {
         }
         let at = now();
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO users (username, display_name, role, password_hash, disabled, created_at, updated_at) VALUES (?, ?, ?, ?, 0, ?, ?) RETURNING id",
+            "INSERT INTO users (username, display_name, role, password_hash, disabled, created_at, updated_at) VALUES ($1, $2, $3, $4, 0, $5, $6) RETURNING id",
         )
         .bind(username)
         .bind(if display_name.trim().is_empty() { username } else { display_name.trim() })
@@ -477,9 +560,10 @@ impl GovernanceStore for SqliteStore {
     }
 
     async fn users(&self) -> StoreResult<Vec<User>> {
-        let rows = sqlx::query("SELECT id, username, display_name, role, disabled FROM users ORDER BY username")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT id, username, display_name, role, disabled FROM users ORDER BY lower(username), id")
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter().map(user_of).collect()
     }
 
@@ -501,15 +585,7 @@ impl GovernanceStore for SqliteStore {
     }
 
     async fn set_disabled(&self, username: &str, disabled: bool, actor: &str) -> StoreResult<User> {
-        let action = if disabled { "user.disable" } else { "user.enable" };
-        self.change_user(
-            username,
-            actor,
-            action,
-            "UPDATE users SET disabled = ?, updated_at = ? WHERE id = ?",
-            u8::from(disabled).to_string(),
-        )
-        .await
+        self.change_user(username, actor, AccountChange::Disabled(disabled)).await
     }
 
     async fn set_password(&self, username: &str, password: &str, actor: &str) -> StoreResult<User> {
@@ -517,14 +593,7 @@ impl GovernanceStore for SqliteStore {
             return Err(StoreError::Invalid(vec![FieldError::new("password", problem)]));
         }
         let hash = hash_off_thread(password).await?;
-        self.change_user(
-            username,
-            actor,
-            "user.reset-password",
-            "UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?",
-            hash,
-        )
-        .await
+        self.change_user(username, actor, AccountChange::Password(hash)).await
     }
 
     async fn start_session(&self, user: &User) -> StoreResult<NewSession> {
@@ -532,9 +601,9 @@ impl GovernanceStore for SqliteStore {
         let csrf = auth::new_token();
         let now = chrono::Utc::now();
         let fmt = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        sqlx::query("DELETE FROM sessions WHERE expires_at < ?").bind(fmt(now)).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM sessions WHERE expires_at < $1").bind(fmt(now)).execute(&self.pool).await?;
         sqlx::query(
-            "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(auth::token_hash(&token))
         .bind(user.id)
@@ -548,7 +617,7 @@ impl GovernanceStore for SqliteStore {
 
     async fn session(&self, token: &str) -> StoreResult<Option<Session>> {
         let row = sqlx::query(
-            "SELECT u.id, u.username, u.display_name, u.role, u.disabled, s.csrf_token FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ?",
+            "SELECT u.id, u.username, u.display_name, u.role, u.disabled, s.csrf_token FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2",
         )
         .bind(auth::token_hash(token))
         .bind(now())
@@ -564,7 +633,7 @@ impl GovernanceStore for SqliteStore {
     }
 
     async fn end_session(&self, token: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(auth::token_hash(token))
             .execute(&self.pool)
             .await?;
@@ -573,7 +642,7 @@ impl GovernanceStore for SqliteStore {
 
     async fn log_sign_in(&self, e: &SignInEvent) -> StoreResult<()> {
         let short = |s: &str, n: usize| s.chars().take(n).collect::<String>();
-        sqlx::query("INSERT INTO sign_in_events (at, event, username, client, detail) VALUES (?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO sign_in_events (at, event, username, client, detail) VALUES ($1, $2, $3, $4, $5)")
             .bind(now())
             .bind(short(&e.event, 40))
             .bind(short(&e.username, 100))
@@ -586,7 +655,7 @@ impl GovernanceStore for SqliteStore {
 
     async fn sign_in_events(&self, limit: i64) -> StoreResult<Vec<SignInEvent>> {
         let rows =
-            sqlx::query("SELECT at, event, username, client, detail FROM sign_in_events ORDER BY id DESC LIMIT ?")
+            sqlx::query("SELECT at, event, username, client, detail FROM sign_in_events ORDER BY id DESC LIMIT $1")
                 .bind(limit.clamp(1, 10_000))
                 .fetch_all(&self.pool)
                 .await?;
@@ -603,10 +672,42 @@ impl GovernanceStore for SqliteStore {
             .collect()
     }
 
+    async fn recent_failures(&self, username: &str, client: &str) -> StoreResult<auth::RecentFailures> {
+        let window = chrono::Duration::from_std(auth::LOCKOUT).unwrap_or_default();
+        let since = (chrono::Utc::now() - window).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let username: String = username.trim().chars().take(100).collect();
+        let account: Vec<String> = sqlx::query_scalar(
+            "SELECT at FROM sign_in_events WHERE event = 'sign-in.failed' AND lower(username) = lower($1) AND at >= $2 \
+             AND id > COALESCE((SELECT MAX(id) FROM sign_in_events WHERE event = 'sign-in' AND lower(username) = lower($1)), 0) \
+             ORDER BY id DESC LIMIT $3",
+        )
+        .bind(&username)
+        .bind(&since)
+        .bind(auth::MAX_FAILURES as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        let client: Vec<String> = sqlx::query_scalar(
+            "SELECT at FROM sign_in_events WHERE event = 'sign-in.failed' AND client = $1 AND at >= $2 ORDER BY id DESC LIMIT $3",
+        )
+        .bind(client)
+        .bind(&since)
+        .bind(auth::MAX_CLIENT_FAILURES as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        let times = |texts: Vec<String>| {
+            texts
+                .iter()
+                .filter_map(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .collect()
+        };
+        Ok(auth::RecentFailures { account: times(account), client: times(client) })
+    }
+
     async fn records(&self, kind: &str, include_archived: bool) -> StoreResult<Vec<Record>> {
         kind_of(kind)?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {RECORD_COLUMNS} FROM records WHERE kind = ? AND (archived = 0 OR ?) ORDER BY id"
+            "SELECT {RECORD_COLUMNS} FROM records WHERE kind = $1 AND (archived = 0 OR $2) ORDER BY id"
         )))
         .bind(kind)
         .bind(include_archived)
@@ -624,7 +725,7 @@ impl GovernanceStore for SqliteStore {
     ) -> StoreResult<(Vec<Record>, usize)> {
         kind_of(kind)?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {RECORD_COLUMNS} FROM records WHERE kind = ? AND (archived = 0 OR ?) ORDER BY id LIMIT ? OFFSET ?"
+            "SELECT {RECORD_COLUMNS} FROM records WHERE kind = $1 AND (archived = 0 OR $2) ORDER BY id LIMIT $3 OFFSET $4"
         )))
         .bind(kind)
         .bind(include_archived)
@@ -632,7 +733,7 @@ impl GovernanceStore for SqliteStore {
         .bind(i64::try_from(offset).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM records WHERE kind = ? AND (archived = 0 OR ?)")
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM records WHERE kind = $1 AND (archived = 0 OR $2)")
             .bind(kind)
             .bind(include_archived)
             .fetch_one(&self.pool)
@@ -642,7 +743,7 @@ impl GovernanceStore for SqliteStore {
 
     async fn counts(&self, include_archived: bool) -> StoreResult<std::collections::BTreeMap<String, usize>> {
         let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT kind, COUNT(*) FROM records WHERE archived = 0 OR ? GROUP BY kind")
+            sqlx::query_as("SELECT kind, COUNT(*) FROM records WHERE archived = 0 OR $1 GROUP BY kind")
                 .bind(include_archived)
                 .fetch_all(&self.pool)
                 .await?;
@@ -650,7 +751,7 @@ impl GovernanceStore for SqliteStore {
     }
 
     async fn record(&self, id: i64) -> StoreResult<Option<Record>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {RECORD_COLUMNS} FROM records WHERE id = ?")))
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {RECORD_COLUMNS} FROM records WHERE id = $1")))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -659,8 +760,8 @@ impl GovernanceStore for SqliteStore {
 
     async fn create(&self, kind: &str, data: Data, actor: &str) -> StoreResult<Record> {
         let kind = kind_of(kind)?;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let record = Self::insert_record(&mut tx, kind, data, actor).await?;
+        let mut tx = self.engine.begin_write(&self.pool).await?;
+        let record = Self::insert_record(&mut tx, self.engine, kind, data, actor).await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -676,9 +777,9 @@ impl GovernanceStore for SqliteStore {
     async fn import(&self, kind: &str, rows: Vec<Data>, actor: &str) -> StoreResult<usize> {
         let kind = kind_of(kind)?;
         let n = rows.len();
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.engine.begin_write(&self.pool).await?;
         for (i, data) in rows.into_iter().enumerate() {
-            Self::insert_record(&mut tx, kind, data, actor).await.map_err(|e| match e {
+            Self::insert_record(&mut tx, self.engine, kind, data, actor).await.map_err(|e| match e {
                 StoreError::Invalid(errors) => StoreError::Invalid(
                     errors
                         .into_iter()
@@ -695,7 +796,7 @@ impl GovernanceStore for SqliteStore {
 
     async fn audit(&self, entity: Option<&str>, entity_id: Option<i64>, limit: i64) -> StoreResult<Vec<AuditEntry>> {
         let rows = sqlx::query(
-            "SELECT id, at, actor, action, entity, entity_id, before, after FROM audit WHERE (? IS NULL OR entity = ?) AND (? IS NULL OR entity_id = ?) ORDER BY id DESC LIMIT ?",
+            "SELECT id, at, actor, action, entity, entity_id, before, after FROM audit WHERE ($1 IS NULL OR entity = $2) AND ($3 IS NULL OR entity_id = $4) ORDER BY id DESC LIMIT $5",
         )
         .bind(entity)
         .bind(entity)
@@ -728,66 +829,108 @@ impl GovernanceStore for SqliteStore {
                 path.display()
             )));
         }
-        let target =
-            path.to_str().ok_or_else(|| StoreError::Backup(format!("{} is not a UTF-8 path", path.display())))?;
-        sqlx::query("VACUUM INTO ?").bind(target).execute(&self.pool).await?;
+        match self.engine {
+            Engine::Sqlite => {
+                let target = path
+                    .to_str()
+                    .ok_or_else(|| StoreError::Backup(format!("{} is not a UTF-8 path", path.display())))?;
+                sqlx::query("VACUUM INTO $1").bind(target).execute(&self.pool).await?;
+            }
+            Engine::Postgres => {
+                // A SQLite file, written aside and renamed into place: one backup format for
+                // both stores, which either can restore and `ipmo db migrate` can read.
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let partial = path.with_file_name(format!(".{name}.partial"));
+                for leftover in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{leftover}", partial.display()));
+                }
+                let file = Self::open_file(&partial).await?;
+                let copied = self.copy_into(&file, None).await;
+                file.close().await;
+                if let Err(e) = copied {
+                    let _ = std::fs::remove_file(&partial);
+                    return Err(e);
+                }
+                std::fs::rename(&partial, path).map_err(|e| {
+                    StoreError::Backup(format!("cannot move the backup into place at {}: {e}", path.display()))
+                })?;
+            }
+        }
         Ok(())
     }
 
     async fn restore(&self, path: &Path, actor: &str) -> StoreResult<()> {
         self.check_backup(path).await?;
-        let source =
-            path.to_str().ok_or_else(|| StoreError::Backup(format!("{} is not a UTF-8 path", path.display())))?;
-        let mut conn = self.pool.acquire().await?;
-        sqlx::query("ATTACH DATABASE ? AS backup").bind(source).execute(&mut *conn).await?;
-        let result = restore_attached(&mut conn, source, actor).await;
-        let _ = sqlx::query("DETACH DATABASE backup").execute(&mut *conn).await;
+        let source = sqlite_pool(path, "ro", 1).await?;
+        let result = async {
+            let mut from = source.acquire().await?;
+            let mut tx = self.engine.begin_write(&self.pool).await?;
+            let guards = copy::lift_guards(&mut tx, self.engine).await?;
+            for table in ["sessions", "audit", "records", "users"] {
+                sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}"))).execute(&mut *tx).await?;
+            }
+            // Everyone signs in again; the sign-in log is not rolled back.
+            let carried = [&copy::USERS, &copy::RECORDS, &copy::AUDIT];
+            for table in carried {
+                copy::copy_table(&mut from, &mut tx, table).await?;
+            }
+            copy::continue_ids(&mut tx, self.engine, &carried).await?;
+            copy::put_back_guards(&mut tx, guards).await?;
+            let from = path.display().to_string();
+            audit(
+                &mut tx,
+                actor,
+                "database.restore",
+                "database",
+                None,
+                None,
+                Some(&serde_json::json!({ "from": from })),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok::<(), StoreError>(())
+        }
+        .await;
+        source.close().await;
         result
     }
 }
 
-/// Copies the attached `backup` database over the main one in one transaction. The triggers
-/// that forbid deleting records and changing the audit trail are lifted for the copy only, and
-/// put back exactly as SQLite had them.
-async fn restore_attached(conn: &mut SqliteConnection, source: &str, actor: &str) -> StoreResult<()> {
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-    let result = async {
-        let triggers: Vec<(String, String)> =
-            sqlx::query_as("SELECT name, sql FROM main.sqlite_master WHERE type = 'trigger'")
-                .fetch_all(&mut *conn)
-                .await?;
-        for (name, _) in &triggers {
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP TRIGGER main.\"{}\"", name.replace('"', "\"\""))))
-                .execute(&mut *conn)
-                .await?;
+impl SqlStore {
+    /// Copies every account, record (with its version), audit entry and sign-in event into
+    /// `target`, which must hold none, from one consistent snapshot of this store, in one
+    /// transaction on the target: all of it arrives or none. With an actor, the target's
+    /// audit trail then records the move. Returns the rows copied per table.
+    pub async fn copy_into(&self, target: &SqlStore, actor: Option<&str>) -> StoreResult<Vec<(&'static str, u64)>> {
+        if self.location == target.location {
+            return Err(StoreError::Backup("the source and the target are the same database".into()));
         }
-        for table in TABLES.iter().rev() {
-            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM main.{table}"))).execute(&mut *conn).await?;
+        let snapshot = match self.engine {
+            Engine::Sqlite => "BEGIN",
+            Engine::Postgres => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        };
+        let mut from = self.pool.begin_with(snapshot).await?;
+        let mut to = target.engine.begin_write(&target.pool).await?;
+        let held = copy::rows_held(&mut to).await?;
+        if held > 0 {
+            return Err(StoreError::Backup(format!(
+                "{} already holds {held} rows of accounts, records, audit entries or sign-ins; move a programme only into an empty database",
+                target.location
+            )));
         }
-        for table in TABLES {
-            if table == "sessions" {
-                continue; // everyone signs in again
-            }
-            sqlx::query(sqlx::AssertSqlSafe(format!("INSERT INTO main.{table} SELECT * FROM backup.{table}")))
-                .execute(&mut *conn)
-                .await?;
+        let mut copied = Vec::new();
+        for table in copy::TABLES {
+            copied.push((table.name, copy::copy_table(&mut from, &mut to, table).await?));
         }
-        for (_, sql) in &triggers {
-            sqlx::query(sqlx::AssertSqlSafe(sql.clone())).execute(&mut *conn).await?;
+        copy::continue_ids(&mut to, target.engine, &copy::TABLES).await?;
+        if let Some(actor) = actor {
+            let moved: serde_json::Map<String, Value> =
+                copied.iter().map(|(t, n)| (t.to_string(), (*n).into())).collect();
+            let after = serde_json::json!({ "from": self.location.to_string(), "rows": moved });
+            audit(&mut to, actor, "database.migrate", "database", None, None, Some(&after)).await?;
         }
-        audit(conn, actor, "database.restore", "database", None, None, Some(&serde_json::json!({ "from": source })))
-            .await?;
-        Ok::<(), StoreError>(())
-    }
-    .await;
-    match result {
-        Ok(()) => {
-            sqlx::query("COMMIT").execute(&mut *conn).await?;
-            Ok(())
-        }
-        Err(e) => {
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            Err(e)
-        }
+        to.commit().await?;
+        from.rollback().await?;
+        Ok(copied)
     }
 }
