@@ -179,7 +179,8 @@ pub(crate) async fn put_back_guards(conn: &mut AnyConnection, statements: Vec<St
     Ok(())
 }
 
-/// Rows in the tables a migration fills; a migration goes only into an empty database.
+/// Rows in the tables a migration fills (a migration goes only into an empty database); reading
+/// them all is also how a PostgreSQL store shows every table reads.
 pub(crate) async fn rows_held(conn: &mut AnyConnection) -> StoreResult<i64> {
     let mut held = 0;
     for table in TABLES {

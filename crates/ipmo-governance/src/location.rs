@@ -42,6 +42,14 @@ impl Location {
     pub fn is_postgres(&self) -> bool {
         matches!(self, Self::Postgres(_))
     }
+
+    /// The engine that keeps the records here.
+    pub(crate) fn engine(&self) -> Engine {
+        match self {
+            Self::File(_) => Engine::Sqlite,
+            Self::Postgres(_) => Engine::Postgres,
+        }
+    }
 }
 
 /// Shows a PostgreSQL URL without its password, so logs and messages can name the database.

@@ -250,7 +250,6 @@ async fn sqlite_pool(path: &Path, mode: &str, connections: u32) -> StoreResult<A
 pub struct SqlStore {
     pool: AnyPool,
     location: Location,
-    engine: Engine,
 }
 
 impl SqlStore {
@@ -262,7 +261,7 @@ impl SqlStore {
             Location::File(path) => {
                 let pool = sqlite_pool(path, "rwc", 4).await?;
                 SQLITE_MIGRATIONS.run(&pool).await?;
-                Ok(Self { pool, location: location.clone(), engine: Engine::Sqlite })
+                Ok(Self { pool, location: location.clone() })
             }
             Location::Postgres(url) => {
                 let pool = AnyPoolOptions::new()
@@ -272,7 +271,7 @@ impl SqlStore {
                     .await
                     .map_err(|e| StoreError::Unreachable { location: location.to_string(), reason: e.to_string() })?;
                 POSTGRES_MIGRATIONS.run(&pool).await?;
-                Ok(Self { pool, location: location.clone(), engine: Engine::Postgres })
+                Ok(Self { pool, location: location.clone() })
             }
         }
     }
@@ -328,6 +327,10 @@ impl SqlStore {
         &self.location
     }
 
+    fn engine(&self) -> Engine {
+        self.location.engine()
+    }
+
     /// Closes the pool (for SQLite, checkpointing the WAL).
     pub async fn close(&self) {
         self.pool.close().await;
@@ -337,17 +340,13 @@ impl SqlStore {
     /// PostgreSQL (which checks its own pages) that every table reads and every protection
     /// trigger is in place.
     pub async fn integrity_ok(&self) -> StoreResult<bool> {
-        match self.engine {
+        match self.engine() {
             Engine::Sqlite => {
                 let result: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&self.pool).await?;
                 Ok(result == "ok")
             }
             Engine::Postgres => {
-                for table in copy::TABLES {
-                    sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {}", table.name)))
-                        .execute(&self.pool)
-                        .await?;
-                }
+                copy::rows_held(&mut *self.pool.acquire().await?).await?;
                 let guards: i64 = sqlx::query_scalar(
                     "SELECT COUNT(*) FROM pg_trigger WHERE NOT tgisinternal AND tgenabled <> 'D' AND tgrelid IN ('records'::regclass, 'audit'::regclass)",
                 )
@@ -376,7 +375,7 @@ impl SqlStore {
         actor: &str,
         change: RecordChange,
     ) -> StoreResult<Record> {
-        let mut tx = self.engine.begin_write(&self.pool).await?;
+        let mut tx = self.engine().begin_write(&self.pool).await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {RECORD_COLUMNS} FROM records WHERE id = $1")))
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -389,7 +388,7 @@ impl SqlStore {
         let (data, archived, action) = match change {
             RecordChange::Fields(data) => {
                 check_refs(&mut tx, kind_of(&before.kind)?, &data, Some(id)).await?;
-                check_hierarchy(&mut tx, self.engine, kind_of(&before.kind)?, &data, Some(id)).await?;
+                check_hierarchy(&mut tx, self.engine(), kind_of(&before.kind)?, &data, Some(id)).await?;
                 (data, before.archived, "update")
             }
             RecordChange::Archive(a) => (before.data.clone(), a, if a { "archive" } else { "restore" }),
@@ -466,7 +465,7 @@ impl SqlStore {
                 sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3").bind(hash),
             ),
         };
-        let mut tx = self.engine.begin_write(&self.pool).await?;
+        let mut tx = self.engine().begin_write(&self.pool).await?;
         statement.bind(now()).bind(user.id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user.id).execute(&mut *tx).await?;
         let row = sqlx::query("SELECT id, username, display_name, role, disabled FROM users WHERE id = $1")
@@ -523,7 +522,7 @@ impl GovernanceStore for SqlStore {
             return Err(StoreError::Invalid(vec![FieldError::new("password", problem)]));
         }
         let hash = hash_off_thread(password).await?;
-        let mut tx = self.engine.begin_write(&self.pool).await?;
+        let mut tx = self.engine().begin_write(&self.pool).await?;
         let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE lower(username) = lower($1)")
             .bind(username)
             .fetch_optional(&mut *tx)
@@ -760,8 +759,8 @@ impl GovernanceStore for SqlStore {
 
     async fn create(&self, kind: &str, data: Data, actor: &str) -> StoreResult<Record> {
         let kind = kind_of(kind)?;
-        let mut tx = self.engine.begin_write(&self.pool).await?;
-        let record = Self::insert_record(&mut tx, self.engine, kind, data, actor).await?;
+        let mut tx = self.engine().begin_write(&self.pool).await?;
+        let record = Self::insert_record(&mut tx, self.engine(), kind, data, actor).await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -777,9 +776,9 @@ impl GovernanceStore for SqlStore {
     async fn import(&self, kind: &str, rows: Vec<Data>, actor: &str) -> StoreResult<usize> {
         let kind = kind_of(kind)?;
         let n = rows.len();
-        let mut tx = self.engine.begin_write(&self.pool).await?;
+        let mut tx = self.engine().begin_write(&self.pool).await?;
         for (i, data) in rows.into_iter().enumerate() {
-            Self::insert_record(&mut tx, self.engine, kind, data, actor).await.map_err(|e| match e {
+            Self::insert_record(&mut tx, self.engine(), kind, data, actor).await.map_err(|e| match e {
                 StoreError::Invalid(errors) => StoreError::Invalid(
                     errors
                         .into_iter()
@@ -829,7 +828,7 @@ impl GovernanceStore for SqlStore {
                 path.display()
             )));
         }
-        match self.engine {
+        match self.engine() {
             Engine::Sqlite => {
                 let target = path
                     .to_str()
@@ -841,14 +840,17 @@ impl GovernanceStore for SqlStore {
                 // both stores, which either can restore and `ipmo db migrate` can read.
                 let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                 let partial = path.with_file_name(format!(".{name}.partial"));
-                for leftover in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{}{leftover}", partial.display()));
-                }
+                let remove_partial = || {
+                    for leftover in ["", "-wal", "-shm"] {
+                        let _ = std::fs::remove_file(format!("{}{leftover}", partial.display()));
+                    }
+                };
+                remove_partial();
                 let file = Self::open_file(&partial).await?;
                 let copied = self.copy_into(&file, None).await;
                 file.close().await;
                 if let Err(e) = copied {
-                    let _ = std::fs::remove_file(&partial);
+                    remove_partial();
                     return Err(e);
                 }
                 std::fs::rename(&partial, path).map_err(|e| {
@@ -864,8 +866,8 @@ impl GovernanceStore for SqlStore {
         let source = sqlite_pool(path, "ro", 1).await?;
         let result = async {
             let mut from = source.acquire().await?;
-            let mut tx = self.engine.begin_write(&self.pool).await?;
-            let guards = copy::lift_guards(&mut tx, self.engine).await?;
+            let mut tx = self.engine().begin_write(&self.pool).await?;
+            let guards = copy::lift_guards(&mut tx, self.engine()).await?;
             for table in ["sessions", "audit", "records", "users"] {
                 sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}"))).execute(&mut *tx).await?;
             }
@@ -874,7 +876,7 @@ impl GovernanceStore for SqlStore {
             for table in carried {
                 copy::copy_table(&mut from, &mut tx, table).await?;
             }
-            copy::continue_ids(&mut tx, self.engine, &carried).await?;
+            copy::continue_ids(&mut tx, self.engine(), &carried).await?;
             copy::put_back_guards(&mut tx, guards).await?;
             let from = path.display().to_string();
             audit(
@@ -905,12 +907,12 @@ impl SqlStore {
         if self.location == target.location {
             return Err(StoreError::Backup("the source and the target are the same database".into()));
         }
-        let snapshot = match self.engine {
+        let snapshot = match self.engine() {
             Engine::Sqlite => "BEGIN",
             Engine::Postgres => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
         };
         let mut from = self.pool.begin_with(snapshot).await?;
-        let mut to = target.engine.begin_write(&target.pool).await?;
+        let mut to = target.engine().begin_write(&target.pool).await?;
         let held = copy::rows_held(&mut to).await?;
         if held > 0 {
             return Err(StoreError::Backup(format!(
@@ -922,7 +924,7 @@ impl SqlStore {
         for table in copy::TABLES {
             copied.push((table.name, copy::copy_table(&mut from, &mut to, table).await?));
         }
-        copy::continue_ids(&mut to, target.engine, &copy::TABLES).await?;
+        copy::continue_ids(&mut to, target.engine(), &copy::TABLES).await?;
         if let Some(actor) = actor {
             let moved: serde_json::Map<String, Value> =
                 copied.iter().map(|(t, n)| (t.to_string(), (*n).into())).collect();
