@@ -12,6 +12,7 @@ macro_rules! out {
 
 mod analyse;
 mod bench;
+mod cluster;
 mod config;
 mod demo;
 mod demo_programme;
@@ -75,6 +76,10 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
+        /// Run the query on an Apache DataFusion Ballista cluster (`ipmo cluster`) instead of on
+        /// this machine; needs a build with the `ballista` feature.
+        #[arg(long, value_name = "df://HOST:PORT")]
+        cluster: Option<String>,
     },
     /// Ad-hoc analysis: BNF code prefixes over other prefixes (a percentage) or over list size (per
     /// 1,000 patients), for every organisation of a level, month by month.
@@ -115,6 +120,10 @@ enum Command {
     /// Accounts of the governance workspace.
     #[command(subcommand)]
     User(governance::UserCommand),
+    /// Run a scheduler or an executor of a Ballista query cluster for `ipmo sql --cluster`
+    /// (builds with the `ballista` feature).
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
     /// Back up, restore and check the governance database (safe while the server runs).
     #[command(subcommand)]
     Db(governance::DbCommand),
@@ -229,7 +238,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Medicine(MedicineCommand::Show { term, show_sql }) => {
             medicine_show(&open(&cli.warehouse)?, &term, show_sql)
         }
-        Command::Sql { query, format } => {
+        Command::Sql { query, format, cluster } => {
             let wh = open(&cli.warehouse)?;
             let format = match format {
                 Format::Table => OutputFormat::Table,
@@ -238,22 +247,29 @@ fn run(cli: Cli) -> Result<()> {
             };
             let rt = tokio::runtime::Runtime::new().context("cannot start the query runtime")?;
             let mut out = std::io::stdout().lock();
-            let rows = rt.block_on(wh.query_to(&query, format, &mut out)).map_err(|e| {
-                if let ipmo_warehouse::WarehouseError::Io { source, .. } = &e
-                    && source.kind() == std::io::ErrorKind::BrokenPipe
-                {
-                    // Keep the io error itself, so that a closed pipe exits quietly.
-                    return anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
-                }
-                let text = e.to_string();
-                let hint = if text.contains("not found") {
-                    "\nhint: `ipmo sql \"SHOW TABLES\"` lists the tables and `SHOW COLUMNS FROM <table>` their \
+            let rows = rt
+                .block_on(async {
+                    match &cluster {
+                        None => wh.query_to(&query, format, &mut out).await,
+                        Some(scheduler) => cluster::query(&wh, scheduler, &query, format, &mut out).await,
+                    }
+                })
+                .map_err(|e| {
+                    if let ipmo_warehouse::WarehouseError::Io { source, .. } = &e
+                        && source.kind() == std::io::ErrorKind::BrokenPipe
+                    {
+                        // Keep the io error itself, so that a closed pipe exits quietly.
+                        return anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+                    }
+                    let text = e.to_string();
+                    let hint = if text.contains("not found") {
+                        "\nhint: `ipmo sql \"SHOW TABLES\"` lists the tables and `SHOW COLUMNS FROM <table>` their \
                      columns; README.md documents each"
-                } else {
-                    ""
-                };
-                anyhow::anyhow!("{text}{hint}")
-            })?;
+                    } else {
+                        ""
+                    };
+                    anyhow::anyhow!("{text}{hint}")
+                })?;
             if !quiet && format == OutputFormat::Table {
                 eprintln!("{}", ipmo_domain::display::plural(rows, "row", "rows"));
             }
@@ -290,6 +306,7 @@ fn run(cli: Cli) -> Result<()> {
             governance::records(&governance::location(&cli.warehouse, cli.governance.as_deref()), c, quiet)
         }
         Command::Demo(a) => demo::run(a, quiet, &measures::library_source(cli.measures)),
+        Command::Cluster(c) => cluster::run(c, quiet),
     }
 }
 

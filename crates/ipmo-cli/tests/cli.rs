@@ -2257,6 +2257,7 @@ fn direct_ghost_generics_agree_with_independent_sql() {
 }
 
 /// Runs a poppler tool (installed by scripts/test) on a PDF and returns its standard output.
+#[cfg(feature = "pdf")]
 fn poppler(tool: &str, args: &[&str]) -> Vec<u8> {
     let out = Command::new(tool).args(args).output().unwrap_or_else(|e| {
         panic!("{tool} is needed to read the board report (Debian: apt-get install poppler-utils; scripts/test installs it): {e}")
@@ -2541,4 +2542,125 @@ fn two_servers_over_one_postgres_database_are_one_site() {
     for server in &servers {
         assert_eq!(sign_in_on(server, "ada", password).0, 429, "locked on every server");
     }
+}
+
+#[test]
+#[cfg(not(feature = "ballista"))]
+fn sql_on_a_cluster_says_how_to_build_it_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = failed(&ipmo(dir.path(), &["sql", "--cluster", "df://127.0.0.1:50050", "SELECT 1"]));
+    assert!(e.contains("--features ipmo-cli/ballista"), "{e}");
+    let e = failed(&ipmo(dir.path(), &["cluster", "scheduler"]));
+    assert!(e.contains("built without Ballista"), "{e}");
+}
+
+/// One process of a Ballista cluster, stopped when dropped.
+#[cfg(feature = "ballista")]
+struct ClusterNode(std::process::Child);
+
+#[cfg(feature = "ballista")]
+impl ClusterNode {
+    /// Starts `ipmo cluster ROLE ARGS` and waits until `port` takes connections.
+    fn start(role: &str, args: &[&str], port: u16, log: &Path) -> ClusterNode {
+        let child = Command::new(env!("CARGO_BIN_EXE_ipmo"))
+            .args(["cluster", role])
+            .args(args)
+            .stdout(std::fs::File::create(log).unwrap())
+            .stderr(std::fs::File::create(log.with_extension("err")).unwrap())
+            .spawn()
+            .unwrap();
+        let node = ClusterNode(child);
+        for _ in 0..600 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return node;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("ipmo cluster {role} did not listen on {port}: {}", std::fs::read_to_string(log).unwrap_or_default());
+    }
+}
+
+#[cfg(feature = "ballista")]
+impl Drop for ClusterNode {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+#[cfg(feature = "ballista")]
+fn a_ballista_cluster_gives_the_same_answers_as_local_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, wh) = (dir.path().join("in"), dir.path().join("wh"));
+    synth_and_load(&input, &wh, "150", ["202401", "202402"]);
+    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let scheduler_port = free();
+    let scheduler = format!("df://127.0.0.1:{scheduler_port}");
+    let _scheduler = ClusterNode::start(
+        "scheduler",
+        &["--bind", &format!("127.0.0.1:{scheduler_port}")],
+        scheduler_port,
+        &dir.path().join("scheduler.log"),
+    );
+    let mut executors = Vec::new();
+    for n in 0..2 {
+        let (flight, grpc) = (free(), free());
+        let work = dir.path().join(format!("executor-{n}"));
+        executors.push(ClusterNode::start(
+            "executor",
+            &[
+                "--scheduler",
+                &scheduler,
+                "--bind",
+                &format!("127.0.0.1:{flight}"),
+                "--grpc-port",
+                &grpc.to_string(),
+                "--slots",
+                "2",
+                "--work-dir",
+                work.to_str().unwrap(),
+            ],
+            flight,
+            &dir.path().join(format!("executor-{n}.log")),
+        ));
+    }
+
+    // National totals by ICB and month (practices missing from the map under no ICB), through
+    // two views and a join, with a shuffle between
+    // stages; a dm+d view with its grouped subquery and a join to the id history, a table loaded
+    // with no rows (Ballista's adaptive planner never finished that one); and a table never
+    // loaded.
+    let queries = [
+        "SELECT m.icb_code, p.month, SUM(p.items) AS items, SUM(p.nic_pence) AS nic_pence, \
+         SUM(p.actual_cost_e5) AS actual_cost_e5, SUM(p.quantity) AS quantity \
+         FROM prescribing p LEFT JOIN org_membership_latest m ON m.practice_code = p.practice_code \
+         GROUP BY m.icb_code, p.month ORDER BY m.icb_code, p.month",
+        "SELECT vtm_name, SUM(items) AS items FROM prescribing_dmd WHERE vtm_name IS NOT NULL \
+         GROUP BY vtm_name ORDER BY vtm_name",
+        "SELECT COUNT(*) AS n FROM measure_values",
+    ];
+    for query in queries {
+        let local = ok(&ipmo(&wh, &["sql", query, "--format", "csv"]));
+        let on_cluster = ok(&ipmo(&wh, &["sql", "--cluster", &scheduler, query, "--format", "csv"]));
+        assert_eq!(on_cluster, local, "{query}");
+    }
+    let by_icb = ok(&ipmo(&wh, &["sql", "--cluster", &scheduler, queries[0], "--format", "csv"]));
+    let rows = csv_rows(&by_icb);
+    assert!(rows.len() >= 4, "expected several ICBs over two months: {by_icb}");
+    let items: i64 = rows.iter().map(|r| r["items"].parse::<i64>().unwrap()).sum();
+    assert_eq!(
+        items,
+        column_sum(&input.join("epd_202401.csv"), "ITEMS") + column_sum(&input.join("epd_202402.csv"), "ITEMS")
+    );
+
+    // The cluster refuses what a local session refuses, and an absent scheduler is named.
+    let e = failed(&ipmo(&wh, &["sql", "--cluster", &scheduler, "CREATE TABLE t AS SELECT 1"]));
+    assert!(e.contains("not supported") || e.contains("DDL"), "{e}");
+    let e = failed(&ipmo(&wh, &["sql", "--cluster", &format!("df://127.0.0.1:{}", free()), "SELECT 1"]));
+    assert!(e.contains("no Ballista scheduler answered"), "{e}");
+    let e = failed(&ipmo(&wh, &["sql", "--cluster", "127.0.0.1:1", "SELECT 1"]));
+    assert!(e.contains("df://HOST:PORT"), "{e}");
+    let e = failed(&ipmo(&wh, &["cluster", "executor", "--slots", "0"]));
+    assert!(e.contains("1 to 256"), "{e}");
 }

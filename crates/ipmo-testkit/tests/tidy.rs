@@ -33,6 +33,25 @@ fn only_the_report_crate_names_typst() {
     }
 }
 
+/// Ballista, the cluster engine, is an optional dependency of the warehouse alone (behind its
+/// `ballista` feature), so that neither the default build nor any other crate compiles it.
+#[test]
+fn only_the_warehouse_names_ballista_and_only_as_optional() {
+    for (name, dir) in tidy::crates(&workspace()).unwrap() {
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+        let ballista: Vec<&str> = manifest.lines().filter(|l| l.trim_start().starts_with("ballista")).collect();
+        if name == "ipmo-warehouse" {
+            let deps: Vec<&&str> = ballista.iter().filter(|l| l.contains("version")).collect();
+            assert!(deps.len() >= 3 && deps.iter().all(|l| l.contains("optional = true")), "{ballista:?}");
+        } else if name == "ipmo-cli" {
+            // The binary only passes its feature on.
+            assert_eq!(ballista, ["ballista = [\"ipmo-warehouse/ballista\"]"], "{ballista:?}");
+        } else {
+            assert!(ballista.is_empty(), "{name} names ballista: {ballista:?}");
+        }
+    }
+}
+
 #[test]
 fn at_most_one_integration_test_binary_per_crate() {
     let found = tidy::extra_test_binaries(&workspace()).unwrap();

@@ -48,6 +48,9 @@ pub enum WarehouseError {
     /// The prescribing index could not be built, read or queried.
     #[error("{0}")]
     Index(String),
+    /// A Ballista cluster could not be reached, started or used.
+    #[error("{0}")]
+    Cluster(String),
 }
 
 impl WarehouseError {

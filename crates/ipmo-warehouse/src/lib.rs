@@ -6,6 +6,8 @@
 //! the current files. See the module docs of [`manifest`] for how a load stays atomic.
 
 pub mod analyse;
+#[cfg(feature = "ballista")]
+pub mod cluster;
 mod error;
 pub mod groups;
 pub mod indicator_store;
@@ -23,6 +25,7 @@ mod prices;
 mod query;
 mod reference;
 pub mod release;
+mod scheduler_url;
 mod substitution;
 pub mod tables;
 pub mod values;
@@ -34,6 +37,7 @@ pub use lock::{WarehouseLock, load_running};
 pub use manifest::{ComputeRecord, LoadRecord, Manifest, ReleaseRecord};
 pub use measure_store::{CountedCode, MeasureMonth, MeasureWriter, Membership};
 pub use query::OutputFormat;
+pub use scheduler_url::SchedulerUrl;
 pub use values::{StoredValue, ValueFilter};
 
 use std::path::{Path, PathBuf};

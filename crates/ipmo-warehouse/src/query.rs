@@ -2,11 +2,17 @@
 
 use crate::tables::{STORED_TABLES, table_schema};
 use crate::{Warehouse, WarehouseError};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::TableProvider;
+use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
+use datafusion::datasource::ViewTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
+use datafusion::logical_expr::{LogicalPlanBuilder, lit};
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use futures::StreamExt;
 use std::io::Write;
@@ -74,20 +80,39 @@ const VIEWS: [(&str, &str); 6] = [
     ),
 ];
 
+/// What stands in for a table that was never loaded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EmptyTables {
+    /// An empty in-memory table: the cheapest, for a session on this machine.
+    InMemory,
+    /// A view over no rows, whose plan a Ballista cluster can be sent (an in-memory table
+    /// cannot be serialised).
+    #[cfg_attr(not(feature = "ballista"), allow(dead_code))]
+    AsViews,
+}
+
 impl Warehouse {
     /// A DataFusion session with every table and view registered. Tables never loaded are
     /// registered empty, so a query names a missing table only when it is misspelt.
     pub async fn session(&self) -> Result<SessionContext, WarehouseError> {
-        let mut config = SessionConfig::new().with_information_schema(true);
-        // Stored schemas use Utf8; keep them as declared rather than as Utf8View.
-        config.options_mut().execution.parquet.schema_force_view_types = false;
-        let ctx = SessionContext::new_with_config(config);
+        let ctx = SessionContext::new_with_config(session_config());
+        self.register(&ctx, EmptyTables::InMemory).await?;
+        Ok(ctx)
+    }
+
+    /// Registers the stored tables (as Parquet listings of the manifest's files, by absolute
+    /// path) and the views in `ctx`: one catalogue for a local session and a cluster's.
+    pub(crate) async fn register(&self, ctx: &SessionContext, empty: EmptyTables) -> Result<(), WarehouseError> {
         let manifest = self.manifest()?;
         for table in STORED_TABLES {
             let schema = table_schema(table).expect("stored tables have schemas");
             let files = manifest.files(table);
             if files.is_empty() {
-                ctx.register_table(table, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
+                let provider: Arc<dyn TableProvider> = match empty {
+                    EmptyTables::InMemory => Arc::new(MemTable::try_new(schema, vec![vec![]])?),
+                    EmptyTables::AsViews => empty_view(&schema)?,
+                };
+                ctx.register_table(table, provider)?;
                 continue;
             }
             let mut urls = Vec::with_capacity(files.len());
@@ -107,7 +132,7 @@ impl Warehouse {
         for (name, body) in VIEWS {
             ctx.sql(&format!("CREATE VIEW {name} AS {body}")).await?;
         }
-        Ok(ctx)
+        Ok(())
     }
 
     /// Runs one read-only SQL statement and collects the result.
@@ -136,9 +161,7 @@ impl Warehouse {
     /// `COPY`, `SET`) are refused: the warehouse changes only through `ipmo ingest`, so that the
     /// manifest stays a true account of what it holds.
     pub async fn dataframe(&self, sql: &str) -> Result<DataFrame, WarehouseError> {
-        let ctx = self.session().await?;
-        let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
-        Ok(ctx.sql_with_options(sql, options).await?)
+        read_only(&self.session().await?, sql).await
     }
 
     /// Runs one read-only SQL statement and prints the result as it arrives; returns the row
@@ -150,59 +173,96 @@ impl Warehouse {
         format: OutputFormat,
         out: &mut dyn Write,
     ) -> Result<usize, WarehouseError> {
-        let mut stream = self.dataframe(sql).await?.execute_stream().await?;
-        let io = |e: std::io::Error| WarehouseError::Io { path: "<output>".into(), source: e };
-        let arrow = |e: datafusion::arrow::error::ArrowError| WarehouseError::Query(e.to_string());
-        let mut rows = 0usize;
-        match format {
-            OutputFormat::Table => {
-                let mut held = Vec::new();
-                let mut shown = 0usize;
-                while let Some(batch) = stream.next().await {
-                    let batch = batch?;
-                    rows += batch.num_rows();
-                    if shown < TABLE_ROW_LIMIT {
-                        let take = batch.num_rows().min(TABLE_ROW_LIMIT - shown);
-                        shown += take;
-                        held.push(batch.slice(0, take));
-                    }
-                }
-                if held.is_empty() {
-                    held.push(RecordBatch::new_empty(stream.schema()));
-                }
-                let text = datafusion::arrow::util::pretty::pretty_format_batches(&held).map_err(arrow)?;
-                writeln!(out, "{text}").map_err(io)?;
-                if rows > shown {
-                    writeln!(out, "(showing the first {shown} of {rows} rows; use --format csv for all of them)")
-                        .map_err(io)?;
+        write_result(self.dataframe(sql).await?, format, out).await
+    }
+}
+
+/// The session settings shared by local and cluster sessions.
+pub(crate) fn session_config() -> SessionConfig {
+    let mut config = SessionConfig::new().with_information_schema(true);
+    // Stored schemas use Utf8; keep them as declared rather than as Utf8View.
+    config.options_mut().execution.parquet.schema_force_view_types = false;
+    config
+}
+
+/// Plans one SQL statement, refusing statements that would change anything (`CREATE`,
+/// `INSERT`, `COPY`, `SET`): the warehouse changes only through `ipmo ingest`, so that the
+/// manifest stays a true account of what it holds.
+pub(crate) async fn read_only(ctx: &SessionContext, sql: &str) -> Result<DataFrame, WarehouseError> {
+    let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+    Ok(ctx.sql_with_options(sql, options).await?)
+}
+
+/// A table of `schema` with no rows, as a view: plain logical plan nodes, which a cluster's
+/// scheduler can be sent.
+fn empty_view(schema: &SchemaRef) -> Result<Arc<dyn TableProvider>, WarehouseError> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| Ok(lit(ScalarValue::try_from(f.data_type())?).alias(f.name())))
+        .collect::<Result<Vec<_>, DataFusionError>>()?;
+    let plan = LogicalPlanBuilder::empty(false).project(columns)?.build()?;
+    Ok(Arc::new(ViewTable::new(plan, None)))
+}
+
+/// Prints a query's result as it arrives and returns the row count.
+pub(crate) async fn write_result(
+    frame: DataFrame,
+    format: OutputFormat,
+    out: &mut dyn Write,
+) -> Result<usize, WarehouseError> {
+    let mut stream = frame.execute_stream().await?;
+    let io = |e: std::io::Error| WarehouseError::Io { path: "<output>".into(), source: e };
+    let arrow = |e: datafusion::arrow::error::ArrowError| WarehouseError::Query(e.to_string());
+    let mut rows = 0usize;
+    match format {
+        OutputFormat::Table => {
+            let mut held = Vec::new();
+            let mut shown = 0usize;
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                rows += batch.num_rows();
+                if shown < TABLE_ROW_LIMIT {
+                    let take = batch.num_rows().min(TABLE_ROW_LIMIT - shown);
+                    shown += take;
+                    held.push(batch.slice(0, take));
                 }
             }
-            OutputFormat::Csv => {
-                let mut w = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(&mut *out);
-                let mut any = false;
-                while let Some(batch) = stream.next().await {
-                    let batch = batch?;
-                    rows += batch.num_rows();
-                    w.write(&batch).map_err(arrow)?;
-                    any = true;
-                }
-                if !any {
-                    w.write(&RecordBatch::new_empty(stream.schema())).map_err(arrow)?;
-                }
+            if held.is_empty() {
+                held.push(RecordBatch::new_empty(stream.schema()));
             }
-            OutputFormat::Json => {
-                let mut w = datafusion::arrow::json::ArrayWriter::new(&mut *out);
-                while let Some(batch) = stream.next().await {
-                    let batch = batch?;
-                    rows += batch.num_rows();
-                    w.write(&batch).map_err(arrow)?;
-                }
-                w.finish().map_err(arrow)?;
-                writeln!(out).map_err(io)?;
+            let text = datafusion::arrow::util::pretty::pretty_format_batches(&held).map_err(arrow)?;
+            writeln!(out, "{text}").map_err(io)?;
+            if rows > shown {
+                writeln!(out, "(showing the first {shown} of {rows} rows; use --format csv for all of them)")
+                    .map_err(io)?;
             }
         }
-        Ok(rows)
+        OutputFormat::Csv => {
+            let mut w = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(&mut *out);
+            let mut any = false;
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                rows += batch.num_rows();
+                w.write(&batch).map_err(arrow)?;
+                any = true;
+            }
+            if !any {
+                w.write(&RecordBatch::new_empty(stream.schema())).map_err(arrow)?;
+            }
+        }
+        OutputFormat::Json => {
+            let mut w = datafusion::arrow::json::ArrayWriter::new(&mut *out);
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                rows += batch.num_rows();
+                w.write(&batch).map_err(arrow)?;
+            }
+            w.finish().map_err(arrow)?;
+            writeln!(out).map_err(io)?;
+        }
     }
+    Ok(rows)
 }
 
 /// Rows the text table shows before asking for CSV instead.
