@@ -10,7 +10,6 @@
 use crate::query::{EmptyTables, OutputFormat, read_only, session_config, write_result};
 use crate::{SchedulerUrl, Warehouse, WarehouseError};
 use ballista::prelude::{SessionConfigExt, SessionContextExt};
-use ballista_core::config::BALLISTA_ADAPTIVE_PLANNER_ENABLED;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
@@ -29,11 +28,7 @@ impl Warehouse {
     /// A session whose queries run on the cluster behind `scheduler`, with the same tables,
     /// views and settings as [`Warehouse::session`].
     pub async fn cluster_session(&self, scheduler: &SchedulerUrl) -> Result<SessionContext, WarehouseError> {
-        let mut config = session_config().upgrade_for_ballista();
-        // Ballista 55's adaptive planner never finishes a join one of whose sides reads an empty
-        // Parquet file (a table loaded with no rows, such as a dm+d release's id history): it
-        // plans new stages without end. The static planner runs such a join at once.
-        config.options_mut().set(BALLISTA_ADAPTIVE_PLANNER_ENABLED, "false")?;
+        let config = session_config().upgrade_for_ballista();
         let state = SessionStateBuilder::new().with_config(config).with_default_features().build();
         let ctx = SessionContext::remote_with_state(&scheduler.to_string(), state)
             .await

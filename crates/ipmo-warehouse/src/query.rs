@@ -13,9 +13,11 @@ use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTable
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
 use datafusion::logical_expr::{LogicalPlanBuilder, lit};
+use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use futures::StreamExt;
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// How `ipmo sql` prints results.
@@ -86,7 +88,10 @@ pub(crate) enum EmptyTables {
     /// An empty in-memory table: the cheapest, for a session on this machine.
     InMemory,
     /// A view over no rows, whose plan a Ballista cluster can be sent (an in-memory table
-    /// cannot be serialised).
+    /// cannot be serialised). Tables loaded with no rows are given one too: Ballista 55's
+    /// adaptive planner never finishes a join one of whose sides reads a Parquet file of no rows
+    /// (it plans new stages without end), and turning that planner off makes every join shuffle
+    /// its larger side (30 GB of shuffle files for one 60-month query by ICB).
     #[cfg_attr(not(feature = "ballista"), allow(dead_code))]
     AsViews,
 }
@@ -106,8 +111,19 @@ impl Warehouse {
         let manifest = self.manifest()?;
         for table in STORED_TABLES {
             let schema = table_schema(table).expect("stored tables have schemas");
-            let files = manifest.files(table);
-            if files.is_empty() {
+            let mut paths = Vec::new();
+            for rel in manifest.files(table) {
+                let path = self.root.join(rel);
+                paths.push(path.canonicalize().map_err(|e| WarehouseError::Corrupt {
+                    path: self.root.join("manifest.json").display().to_string(),
+                    detail: format!("it lists {} which cannot be opened ({e}); reload the data", path.display()),
+                })?);
+            }
+            let no_rows = match empty {
+                EmptyTables::InMemory => paths.is_empty(),
+                EmptyTables::AsViews => !any_rows(&paths)?,
+            };
+            if no_rows {
                 let provider: Arc<dyn TableProvider> = match empty {
                     EmptyTables::InMemory => Arc::new(MemTable::try_new(schema, vec![vec![]])?),
                     EmptyTables::AsViews => empty_view(&schema)?,
@@ -115,14 +131,9 @@ impl Warehouse {
                 ctx.register_table(table, provider)?;
                 continue;
             }
-            let mut urls = Vec::with_capacity(files.len());
-            for rel in files {
-                let path = self.root.join(rel);
-                let absolute = path.canonicalize().map_err(|e| WarehouseError::Corrupt {
-                    path: self.root.join("manifest.json").display().to_string(),
-                    detail: format!("it lists {} which cannot be opened ({e}); reload the data", path.display()),
-                })?;
-                urls.push(ListingTableUrl::parse(absolute.to_string_lossy())?);
+            let mut urls = Vec::with_capacity(paths.len());
+            for path in &paths {
+                urls.push(ListingTableUrl::parse(path.to_string_lossy())?);
             }
             let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
             let config =
@@ -203,6 +214,18 @@ fn empty_view(schema: &SchemaRef) -> Result<Arc<dyn TableProvider>, WarehouseErr
         .collect::<Result<Vec<_>, DataFusionError>>()?;
     let plan = LogicalPlanBuilder::empty(false).project(columns)?.build()?;
     Ok(Arc::new(ViewTable::new(plan, None)))
+}
+
+/// Whether any of `files` holds a row, by their Parquet footers (one read when the first does).
+fn any_rows(files: &[PathBuf]) -> Result<bool, WarehouseError> {
+    for path in files {
+        let file = std::fs::File::open(path).map_err(|e| WarehouseError::io(path, e))?;
+        let reader = SerializedFileReader::new(file).map_err(|e| WarehouseError::parquet(path, e))?;
+        if reader.metadata().file_metadata().num_rows() > 0 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Prints a query's result as it arrives and returns the row count.
