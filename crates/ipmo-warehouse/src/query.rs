@@ -119,15 +119,14 @@ impl Warehouse {
                     detail: format!("it lists {} which cannot be opened ({e}); reload the data", path.display()),
                 })?);
             }
-            let no_rows = match empty {
-                EmptyTables::InMemory => paths.is_empty(),
-                EmptyTables::AsViews => !any_rows(&paths)?,
+            let stand_in: Option<Arc<dyn TableProvider>> = match empty {
+                EmptyTables::InMemory if paths.is_empty() => {
+                    Some(Arc::new(MemTable::try_new(schema.clone(), vec![vec![]])?))
+                }
+                EmptyTables::AsViews if !any_rows(&paths)? => Some(empty_view(&schema)?),
+                _ => None,
             };
-            if no_rows {
-                let provider: Arc<dyn TableProvider> = match empty {
-                    EmptyTables::InMemory => Arc::new(MemTable::try_new(schema, vec![vec![]])?),
-                    EmptyTables::AsViews => empty_view(&schema)?,
-                };
+            if let Some(provider) = stand_in {
                 ctx.register_table(table, provider)?;
                 continue;
             }
