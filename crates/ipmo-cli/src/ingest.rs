@@ -109,6 +109,25 @@ pub(crate) enum Ingest {
         #[arg(long)]
         force: bool,
     },
+    /// Hospital medicines: NHSBSA's Secondary Care Medicines Data (SCMD), in the layout to May 2026,
+    /// the June 2026 layout with unit-dose columns, or an extract of month, trust, VMP, name and
+    /// quantity. Each month in the files replaces that month; negative quantities (returns) are kept.
+    Scmd {
+        /// CSV files, plain, .gz or .zip.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        errors: ErrorArgs,
+    },
+    /// NHS trusts from ODS (etr.csv as published, or a copy with a header), each with its ICB and
+    /// region; replaces the trusts held.
+    Trusts {
+        /// CSV files, plain, .gz or .zip.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        errors: ErrorArgs,
+    },
     /// Practice deprivation: OHID Fingertips indicator 93553, or practice_code,imd_score.
     Imd {
         /// Files, plain, .gz or .zip.
@@ -251,6 +270,22 @@ pub(crate) fn ingest(wh: &Warehouse, what: Ingest, quiet: bool) -> Result<()> {
             }
             wh.load_dmd(&release, &path, force)?
         }
+        Ingest::Scmd { files, errors } => {
+            let loaded = read_each(&files, |path| {
+                let (rows, report) = ipmo_ingest::scmd::read_scmd(ipmo_ingest::open_source(path)?, errors.into())?;
+                if !quiet {
+                    say_scmd(path, &rows, &report);
+                }
+                Ok((rows, report))
+            })?;
+            wh.load_scmd(loaded)?
+        }
+        Ingest::Trusts { files, errors } => {
+            let loaded = read_each(&files, |path| {
+                Ok(ipmo_ingest::trusts::read_trusts(ipmo_ingest::open_source(path)?, errors.into())?)
+            })?;
+            wh.load_trusts(loaded)?
+        }
         Ingest::Imd { files, errors } => {
             let loaded = read_each(&files, |path| {
                 Ok(ipmo_ingest::imd::read_imd(ipmo_ingest::open_source(path)?, errors.into())?)
@@ -282,6 +317,38 @@ pub(crate) fn ingest(wh: &Warehouse, what: Ingest, quiet: bool) -> Result<()> {
         print_outcome(wh, &outcome, started);
     }
     Ok(())
+}
+
+/// What an SCMD file holds, month by month, so that a load can be checked against NHSBSA's own
+/// totals before it is relied on.
+fn say_scmd(path: &Path, rows: &[ipmo_ingest::scmd::ScmdRow], report: &ipmo_ingest::scmd::ScmdReport) {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut months: BTreeMap<YearMonth, (usize, BTreeSet<&str>, f64)> = BTreeMap::new();
+    for r in rows {
+        let m = months.entry(r.month).or_default();
+        m.0 += 1;
+        m.1.insert(&r.trust_code);
+        m.2 += r.quantity;
+    }
+    let vmps: BTreeSet<&str> = rows.iter().map(|r| r.vmp_id.as_str()).collect();
+    let trusts: BTreeSet<&str> = rows.iter().map(|r| r.trust_code.as_str()).collect();
+    eprintln!(
+        "{}: {}, {} months, {} trusts, {} VMPs; {} with a negative quantity (returns, kept)",
+        path.display(),
+        report.layout.describe(),
+        months.len(),
+        trusts.len(),
+        vmps.len(),
+        ipmo_domain::display::plural(report.negative_rows as usize, "row", "rows")
+    );
+    for (month, (n, trusts, quantity)) in months {
+        eprintln!(
+            "  {month}: {}, {} trusts, quantity {}",
+            ipmo_domain::display::plural(n, "row", "rows"),
+            trusts.len(),
+            ipmo_domain::display::number(quantity, 2)
+        );
+    }
 }
 
 /// Reads every file of one load with `read`, each result beside its path for the manifest; the

@@ -146,10 +146,10 @@ pub(crate) fn values(
                 Cell::text(p.month),
                 Cell::text(&t),
                 Cell::text(&code),
-                Cell::Num(p.numerator, 2),
-                Cell::Num(p.denominator, 2),
-                Cell::Num(p.value, 3),
-                Cell::Num(p.percentile, 1),
+                Cell::Num(p.numerator(), 2),
+                Cell::Num(p.denominator(), 2),
+                Cell::Num(p.value(), 3),
+                Cell::Num(p.percentile(), 1),
             ];
             let d = deciles.get(&p.month);
             for pct in ipmo_stats::percentile::DECILES {
@@ -387,7 +387,7 @@ pub(crate) fn lens_cmd(
         bail!("give both --org-type and --org to limit the lens to one organisation's practices");
     }
     let values: Vec<OrgCounts> =
-        stored.iter().filter(|v| v.point.value.is_some()).filter_map(StoredValue::counts).collect();
+        stored.iter().filter(|v| v.point.value().is_some()).filter_map(StoredValue::counts).collect();
     let l = lens(&values, &quintiles, m.judgement.multiplier);
     let mut out = Output::new(&["quintile", "practices", "numerator", "denominator", "value"]);
     for q in &l.quintiles {

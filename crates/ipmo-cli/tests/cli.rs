@@ -912,7 +912,7 @@ fn the_served_release_matches_the_stored_tables() {
             .level_values("broad_spectrum", level)
             .unwrap()
             .at(month)
-            .filter_map(|(code, p)| p.value.map(|v| (code.to_string(), v)))
+            .filter_map(|(code, p)| p.value().map(|v| (code.to_string(), v)))
             .collect();
         assert_same(&format!("broad_spectrum at {level}"), &served, &sql);
         for code in served.keys() {

@@ -16,9 +16,11 @@ pub mod imd;
 pub mod indicator;
 pub mod list_sizes;
 pub mod orgs;
+pub mod scmd;
 mod source;
 mod table;
 pub mod tariff;
+pub mod trusts;
 
 pub use error::{IngestError, Rejected, RowError};
 pub use source::{SourceFile, open_source};

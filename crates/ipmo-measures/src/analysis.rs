@@ -38,7 +38,7 @@ pub const CUSUM_MONTHS: u32 = 18;
 /// Months of median savings summed for a savings alert (the same period as the headline).
 pub const SAVINGS_MONTHS: u32 = crate::savings::SAVINGS_MONTHS;
 
-pub use crate::series::ValuePoint;
+pub use crate::series::{ValueFields, ValuePoint};
 /// Summed savings (in pounds) that make an alert.
 pub const SAVINGS_ALERT_POUNDS: f64 = 1_000.0;
 
@@ -138,7 +138,7 @@ pub fn spc(points: &[ValuePoint], judgement: &Judgement) -> Option<Spc> {
 /// [`spc`] with a baseline period or rebasing.
 pub fn spc_with(points: &[ValuePoint], judgement: &Judgement, limits: &SpcLimits) -> Option<Spc> {
     let charted: Vec<(YearMonth, f64)> =
-        points.iter().filter_map(|p| p.value.filter(|v| v.is_finite()).map(|v| (p.month, v))).collect();
+        points.iter().filter_map(|p| p.value().filter(|v| v.is_finite()).map(|v| (p.month, v))).collect();
     if charted.len() < MIN_SPC_POINTS {
         return None;
     }
@@ -221,10 +221,10 @@ pub fn alerts(points: &[ValuePoint], judgement: &Judgement, latest: YearMonth) -
     let window: Vec<Option<&ValuePoint>> = (0..DECILE_ALERT_MONTHS).map(|i| at(latest.minus(i))).collect();
     if let Some(last3) = window.iter().copied().collect::<Option<Vec<&ValuePoint>>>() {
         let jagged = last3.iter().any(|p| {
-            p.numerator.is_none_or(|n| n < DECILE_ALERT_MIN_NUMERATOR)
-                || p.value.is_none_or(|v| v == 0.0 || (judgement.is_percentage && v == 100.0))
+            p.numerator().is_none_or(|n| n < DECILE_ALERT_MIN_NUMERATOR)
+                || p.value().is_none_or(|v| v == 0.0 || (judgement.is_percentage && v == 100.0))
         });
-        let pct: Option<Vec<f64>> = last3.iter().map(|p| p.percentile).collect();
+        let pct: Option<Vec<f64>> = last3.iter().map(|p| p.percentile()).collect();
         if let (false, Some(pct)) = (jagged, pct) {
             let (high, low) = (pct.iter().all(|p| *p >= 90.0), pct.iter().all(|p| *p <= 10.0));
             if high || low {
@@ -248,7 +248,7 @@ pub fn alerts(points: &[ValuePoint], judgement: &Judgement, latest: YearMonth) -
     let from = latest.minus(CUSUM_MONTHS - 1);
     if at(latest).is_some() {
         let series: Vec<Option<f64>> =
-            points.iter().filter(|p| p.month >= from && p.month <= latest).map(|p| p.percentile).collect();
+            points.iter().filter(|p| p.month >= from && p.month <= latest).map(|p| p.percentile()).collect();
         if let Some(CusumAlert { from: before, to, months, increase }) = latest_alert(&series, CusumOptions::default())
         {
             let way = if increase { "risen" } else { "fallen" };
@@ -445,14 +445,16 @@ mod tests {
     fn series(pcts: &[f64], start: &str) -> Vec<ValuePoint> {
         pcts.iter()
             .enumerate()
-            .map(|(i, p)| ValuePoint {
-                month: ym(start).plus(i as u32),
-                numerator: Some(100.0),
-                denominator: Some(1000.0),
-                value: Some(10.0 + *p / 100.0),
-                percentile: Some(*p),
-                saving_50: None,
-                saving_10: None,
+            .map(|(i, p)| {
+                ValuePoint::from(ValueFields {
+                    month: ym(start).plus(i as u32),
+                    numerator: Some(100.0),
+                    denominator: Some(1000.0),
+                    value: Some(10.0 + *p / 100.0),
+                    percentile: Some(*p),
+                    saving_50: None,
+                    saving_10: None,
+                })
             })
             .collect()
     }
@@ -477,13 +479,13 @@ mod tests {
     #[test]
     fn jagged_series_do_not_raise_decile_alerts() {
         let mut s = series(&[5.0, 5.0, 5.0], "2024-01");
-        s[1].numerator = Some(14.0);
+        s[1].edit(|f| f.numerator = Some(14.0));
         assert!(alerts(&s, &lower_is_better(), ym("2024-03")).is_empty());
-        s[1].numerator = Some(15.0);
+        s[1].edit(|f| f.numerator = Some(15.0));
         let a = alerts(&s, &lower_is_better(), ym("2024-03"));
         assert_eq!(a.len(), 1);
         assert_eq!((a[0].kind, a[0].tone), (AlertKind::BottomDecile, Tone::Good));
-        s[2].value = Some(100.0);
+        s[2].edit(|f| f.value = Some(100.0));
         assert!(alerts(&s, &lower_is_better(), ym("2024-03")).is_empty());
     }
 
@@ -505,13 +507,13 @@ mod tests {
         let mut values = vec![10.0, 11.0, 10.0, 9.0, 10.0, 11.0, 10.0, 9.0, 10.0, 11.0, 10.0, 9.0, 10.0, 11.0];
         let mut s: Vec<ValuePoint> = series(&vec![50.0; values.len()], "2023-01");
         for (p, v) in s.iter_mut().zip(&values) {
-            p.value = Some(*v);
+            p.edit(|f| f.value = Some(*v));
         }
         let j = lower_is_better();
         assert!(spc(&s, &j).is_none(), "14 points are too few");
         // Mean moving range of the 15 points: (13 × 1 + 1 × 10) / 14 ≈ 1.64; upper limit ≈ 10.67 + 4.37.
         values.push(20.0);
-        s.push(ValuePoint { value: Some(20.0), ..s[0].clone() });
+        s.push(ValuePoint::from(ValueFields { value: Some(20.0), ..s[0].fields() }));
         s.last_mut().unwrap().month = ym("2024-03");
         let chart = spc(&s, &j).unwrap();
         assert_eq!(chart.months.len(), 15);
@@ -536,7 +538,7 @@ mod tests {
     fn savings_alerts_sum_six_months() {
         let mut s = series(&[50.0; 8], "2024-01");
         for p in &mut s {
-            p.saving_50 = Some(200.0);
+            p.edit(|f| f.saving_50 = Some(200.0));
         }
         let mut j = lower_is_better();
         j.cost_based = true;
@@ -545,7 +547,7 @@ mod tests {
         assert_eq!(sav.len(), 1);
         assert_eq!(sav[0].size, 1200.0, "six months × £200, not eight");
         for p in &mut s {
-            p.saving_50 = Some(-100.0);
+            p.edit(|f| f.saving_50 = Some(-100.0));
         }
         assert!(alerts(&s, &j, ym("2024-08")).is_empty(), "−£600 is below the threshold");
     }

@@ -31,7 +31,7 @@ pub fn worse_percentile(percentile: f64, direction: Direction) -> Option<f64> {
 pub fn mean_percentile(points: &[ValuePoint], latest: YearMonth, months: u32) -> Option<f64> {
     let from = latest.minus(months.saturating_sub(1));
     let recent: Vec<f64> =
-        points.iter().filter(|p| p.month >= from && p.month <= latest).filter_map(|p| p.percentile).collect();
+        points.iter().filter(|p| p.month >= from && p.month <= latest).filter_map(|p| p.percentile()).collect();
     (!recent.is_empty()).then(|| recent.iter().sum::<f64>() / recent.len() as f64)
 }
 
@@ -118,12 +118,12 @@ pub fn no_signal(
     direction: Direction,
 ) -> Option<NoSignal> {
     let last = points.iter().find(|p| p.month == latest);
-    if last.and_then(|p| p.value).is_none() {
+    if last.and_then(|p| p.value()).is_none() {
         return Some(NoSignal::NoValue);
     }
     let from = latest.minus(RANK_MONTHS - 1);
     let window = points.iter().filter(|p| p.month >= from && p.month <= latest);
-    let nothing = window.clone().all(|p| p.numerator.is_none_or(|n| n == 0.0));
+    let nothing = window.clone().all(|p| p.numerator().is_none_or(|n| n == 0.0));
     if nothing && direction != Direction::HigherIsBetter {
         return Some(NoSignal::NoPrescribing);
     }
@@ -146,7 +146,7 @@ pub fn worst_first<'a>(
     direction: Direction,
     first: Option<usize>,
 ) -> Vec<(&'a str, &'a ValuePoint)> {
-    let key = |pt: &ValuePoint| match pt.value {
+    let key = |pt: &ValuePoint| match pt.value() {
         Some(v) if direction == Direction::HigherIsBetter => -v,
         Some(v) => v,
         None => f64::NEG_INFINITY,
@@ -165,13 +165,14 @@ pub fn worst_first<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::series::ValueFields;
 
     fn ym(s: &str) -> YearMonth {
         s.parse().unwrap()
     }
 
     fn point(month: &str, numerator: f64, percentile: f64) -> ValuePoint {
-        ValuePoint {
+        ValuePoint::from(ValueFields {
             month: ym(month),
             numerator: Some(numerator),
             denominator: Some(1000.0),
@@ -179,7 +180,7 @@ mod tests {
             percentile: Some(percentile),
             saving_50: None,
             saving_10: None,
-        }
+        })
     }
 
     #[test]
@@ -225,14 +226,16 @@ mod tests {
 
     #[test]
     fn worst_first_reads_the_direction_puts_gaps_last_and_breaks_ties_by_code() {
-        let pt = |v: Option<f64>| ValuePoint {
-            month: "2025-01".parse().unwrap(),
-            numerator: None,
-            denominator: None,
-            value: v,
-            percentile: None,
-            saving_50: None,
-            saving_10: None,
+        let pt = |v: Option<f64>| {
+            ValuePoint::from(ValueFields {
+                month: "2025-01".parse().unwrap(),
+                numerator: None,
+                denominator: None,
+                value: v,
+                percentile: None,
+                saving_50: None,
+                saving_10: None,
+            })
         };
         let (a, b, c, d) = (pt(Some(2.0)), pt(Some(5.0)), pt(Some(2.0)), pt(None));
         let rows = || vec![("C", &c), ("D", &d), ("A", &a), ("B", &b)];

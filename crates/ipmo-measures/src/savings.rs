@@ -39,12 +39,12 @@ pub fn period_saving(points: &[ValuePoint], latest: YearMonth, months: u32) -> O
     let from = latest.minus(months.saturating_sub(1));
     let mut out = PeriodSaving { from, to: latest, months: 0, at_median: 0.0, at_p10: 0.0 };
     for p in points.iter().filter(|p| p.month >= from && p.month <= latest) {
-        if p.saving_50.is_none() && p.saving_10.is_none() {
+        if p.saving_50().is_none() && p.saving_10().is_none() {
             continue;
         }
         out.months += 1;
-        out.at_median += p.saving_50.unwrap_or(0.0);
-        out.at_p10 += p.saving_10.unwrap_or(0.0);
+        out.at_median += p.saving_50().unwrap_or(0.0);
+        out.at_p10 += p.saving_10().unwrap_or(0.0);
     }
     (out.months > 0).then_some(out)
 }
@@ -118,6 +118,7 @@ pub fn headline_sql(h: &Headline, org_type: &str, org_code: &str) -> String {
 mod tests {
     use super::*;
     use crate::Library;
+    use crate::series::ValueFields;
 
     fn ym(s: &str) -> YearMonth {
         s.parse().unwrap()
@@ -127,14 +128,16 @@ mod tests {
         savings
             .iter()
             .enumerate()
-            .map(|(i, (s50, s10))| ValuePoint {
-                month: ym(start).plus(i as u32),
-                numerator: Some(1.0),
-                denominator: Some(1.0),
-                value: Some(1.0),
-                percentile: Some(50.0),
-                saving_50: Some(*s50),
-                saving_10: Some(*s10),
+            .map(|(i, (s50, s10))| {
+                ValuePoint::from(ValueFields {
+                    month: ym(start).plus(i as u32),
+                    numerator: Some(1.0),
+                    denominator: Some(1.0),
+                    value: Some(1.0),
+                    percentile: Some(50.0),
+                    saving_50: Some(*s50),
+                    saving_10: Some(*s10),
+                })
             })
             .collect()
     }
@@ -148,8 +151,8 @@ mod tests {
         assert!(period_saving(&s, ym("2025-06"), 6).is_none(), "no month of the period has data");
         let mut none = s.clone();
         for x in &mut none {
-            x.saving_50 = None;
-            x.saving_10 = None;
+            x.edit(|f| f.saving_50 = None);
+            x.edit(|f| f.saving_10 = None);
         }
         assert!(period_saving(&none, ym("2024-08"), 6).is_none(), "not cost-based");
     }

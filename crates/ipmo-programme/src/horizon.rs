@@ -296,10 +296,10 @@ mod tests {
                 bnf_code: code.into(),
                 pack: "1".into(),
                 pack_name: format!("{code} 28"),
+                before,
+                after,
             }),
             quantity,
-            before,
-            after,
             impact: quantity * (after - before),
         };
         // £60 and £40 of impact: only the first reaches the £50 threshold.

@@ -33,7 +33,7 @@ pub fn standard_rag(r: &Release, standard: &Record) -> StandardRag {
     let Some(latest) = r.latest_month() else { return none("No measure values are loaded.".into()) };
     let Some(target) = standard.number("target") else { return none("The standard has no target.".into()) };
     let series = r.series(&m.id, org).unwrap_or(&[]);
-    let Some(last) = series.iter().find(|p| p.month == latest).and_then(|p| p.value) else {
+    let Some(last) = series.iter().find(|p| p.month == latest).and_then(|p| p.value()) else {
         return none(format!(
             "No value for {} in {}, the latest month: the standard cannot be assessed.",
             org.name,

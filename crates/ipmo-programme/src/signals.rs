@@ -28,7 +28,7 @@ pub fn watch_signal(r: &Release, watch: &Record) -> Signal {
     };
     let Some(latest) = r.latest_month() else { return quiet("No measure values are loaded.".into()) };
     let series = r.series(&m.id, org).unwrap_or(&[]);
-    if !series.iter().any(|p| p.month == latest && p.value.is_some()) {
+    if !series.iter().any(|p| p.month == latest && p.value().is_some()) {
         return quiet(format!("No value for {} in {latest}, the latest month.", org.name));
     }
     let judgement = Judgement::of(m);

@@ -4,6 +4,7 @@
 //! reads it. Its [`Release::id`] changes whenever the warehouse does, so it is the basis of HTTP
 //! ETags.
 
+pub mod hospitals;
 pub mod ppu;
 pub mod price_impacts;
 
@@ -141,6 +142,8 @@ pub struct Release {
     pub concessions: Option<price_impacts::PriceImpacts>,
     /// What recent Drug Tariff changes cost, when computed (`ipmo value compute`).
     pub price_changes: Option<price_impacts::PriceImpacts>,
+    /// NHS trusts and the hospital medicines data held for them (`ipmo ingest trusts`, `scmd`).
+    pub hospitals: hospitals::Hospitals,
     orgs: Vec<Org>,
     org_pos: FxHashMap<String, usize>,
     children: Vec<Vec<usize>>,
@@ -441,7 +444,7 @@ pub struct ReleaseBuilder {
     id: String,
     library: Library,
     orgs: Vec<Org>,
-    values: FxHashMap<String, BTreeMap<String, BTreeMap<String, Vec<ValuePoint>>>>,
+    values: FxHashMap<String, FxHashMap<String, LevelSeries>>,
     deciles: FxHashMap<(String, String), BTreeMap<YearMonth, [f64; 9]>>,
     loaded_at: Option<String>,
     computed_at: Option<String>,
@@ -449,12 +452,29 @@ pub struct ReleaseBuilder {
     ppu: Option<ppu::Ppu>,
     concessions: Option<price_impacts::PriceImpacts>,
     price_changes: Option<price_impacts::PriceImpacts>,
+    hospitals: hospitals::Hospitals,
     bnf: BTreeMap<String, String>,
     imd: FxHashMap<String, u8>,
     numerator_codes: FxHashMap<String, Vec<String>>,
     counted: FxHashMap<String, Vec<CountedPresentation>>,
     groups: Vec<(Org, Vec<String>)>,
     practice_facts: FxHashMap<String, PracticeFacts>,
+}
+
+/// Series of one measure at one level while a release is built: organisation → points.
+#[derive(Default)]
+pub struct LevelSeries(FxHashMap<String, Vec<ValuePoint>>);
+
+impl LevelSeries {
+    /// Adds an organisation's point (in any order; they are sorted at the end).
+    pub fn push(&mut self, org_code: &str, point: ValuePoint) {
+        match self.0.get_mut(org_code) {
+            Some(s) => s.push(point),
+            None => {
+                self.0.insert(org_code.to_string(), vec![point]);
+            }
+        }
+    }
 }
 
 /// A presentation a measure counts, as shown on its page.
@@ -485,6 +505,7 @@ impl ReleaseBuilder {
             ppu: None,
             concessions: None,
             price_changes: None,
+            hospitals: Default::default(),
             bnf: BTreeMap::new(),
             imd: FxHashMap::default(),
             numerator_codes: FxHashMap::default(),
@@ -567,17 +588,21 @@ impl ReleaseBuilder {
 
     /// Adds one stored value.
     pub fn value(&mut self, measure: &str, org_type: &str, org_code: &str, point: ValuePoint) {
-        let levels = self.values.entry(measure.to_string()).or_default();
-        let orgs = match levels.get_mut(org_type) {
-            Some(o) => o,
-            None => levels.entry(org_type.to_string()).or_default(),
-        };
-        match orgs.get_mut(org_code) {
-            Some(s) => s.push(point),
-            None => {
-                orgs.insert(org_code.to_string(), vec![point]);
-            }
+        self.level_series(measure, org_type).push(org_code, point);
+    }
+
+    /// One measure's series at one level, to add many values to with one lookup.
+    pub fn level_series(&mut self, measure: &str, org_type: &str) -> &mut LevelSeries {
+        // Looked up before inserting, so that the tens of millions of values of a national
+        // release do not each allocate their measure's and level's names.
+        if !self.values.contains_key(measure) {
+            self.values.insert(measure.to_string(), FxHashMap::default());
         }
+        let levels = self.values.get_mut(measure).expect("just inserted");
+        if !levels.contains_key(org_type) {
+            levels.insert(org_type.to_string(), LevelSeries::default());
+        }
+        levels.get_mut(org_type).expect("just inserted")
     }
 
     /// Adds one stored decile (`percentile` 10, 20, … 90).
@@ -602,6 +627,11 @@ impl ReleaseBuilder {
     /// Drug Tariff change costs to serve.
     pub fn price_changes(&mut self, changes: price_impacts::PriceImpacts) {
         self.price_changes = Some(changes.finish());
+    }
+
+    /// NHS trusts and their SCMD coverage to serve.
+    pub fn hospitals(&mut self, hospitals: hospitals::Hospitals) {
+        self.hospitals = hospitals;
     }
 
     /// Sorts, indexes and links everything.
@@ -650,7 +680,7 @@ impl ReleaseBuilder {
                 org_pos.get(&g).map(|&i| (i, list))
             })
             .collect();
-        let mut months = std::collections::BTreeSet::new();
+        let mut months = rustc_hash::FxHashSet::default();
         let mut values = FxHashMap::default();
         let mut deciles = self.deciles;
         for (measure, levels) in self.values {
@@ -660,9 +690,12 @@ impl ReleaseBuilder {
                     deciles: deciles.remove(&(measure.clone(), level.clone())).unwrap_or_default(),
                     ..Default::default()
                 };
+                let mut series: Vec<(String, Vec<ValuePoint>)> = series.0.into_iter().collect();
+                series.sort_unstable_by(|a, b| a.0.cmp(&b.0));
                 for (org, mut points) in series {
                     points.sort_by_key(|p| p.month);
                     points.dedup_by_key(|p| p.month);
+                    points.shrink_to_fit();
                     months.extend(points.iter().map(|p| p.month));
                     lv.orgs.push(org);
                     lv.series.push(points);
@@ -678,12 +711,17 @@ impl ReleaseBuilder {
             id: self.id,
             loaded_at: self.loaded_at,
             computed_at: self.computed_at,
-            months: months.into_iter().collect(),
+            months: {
+                let mut months: Vec<YearMonth> = months.into_iter().collect();
+                months.sort_unstable();
+                months
+            },
             library: self.library,
             index: self.index,
             ppu: self.ppu,
             concessions: self.concessions,
             price_changes: self.price_changes,
+            hospitals: self.hospitals,
             orgs,
             org_pos,
             children,
@@ -735,7 +773,7 @@ fn lenses(
         let mut by_month: BTreeMap<YearMonth, Vec<(Option<u8>, f64, f64)>> = BTreeMap::new();
         for (series, q) in practices.series.iter().zip(&quintile) {
             for p in series {
-                if let (Some(n), Some(d)) = (p.numerator, p.denominator) {
+                if let (Some(n), Some(d)) = (p.numerator(), p.denominator()) {
                     by_month.entry(p.month).or_default().push((*q, n, d));
                 }
             }
@@ -752,13 +790,14 @@ fn lenses(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ipmo_measures::analysis::ValueFields;
 
     fn org(code: &str, t: &str, parent: Option<&str>) -> Org {
         Org { code: code.into(), name: format!("{code} name"), org_type: t.into(), parent: parent.map(Into::into) }
     }
 
     fn point(m: &str, v: f64) -> ValuePoint {
-        ValuePoint {
+        ValuePoint::from(ValueFields {
             month: m.parse().unwrap(),
             numerator: Some(v),
             denominator: Some(100.0),
@@ -766,7 +805,7 @@ mod tests {
             percentile: Some(50.0),
             saving_50: None,
             saving_10: None,
-        }
+        })
     }
 
     fn release() -> Release {
@@ -816,7 +855,7 @@ mod tests {
         assert_eq!(r.children("G1").iter().map(|o| o.code.as_str()).collect::<Vec<_>>(), ["I1", "I2"]);
         assert_eq!(r.org("I1").unwrap().org_type, "icb", "a group does not hide an organisation");
         let s = r.series("m", r.org("I1").unwrap()).unwrap();
-        assert_eq!(s.iter().map(|p| p.value.unwrap()).collect::<Vec<_>>(), [1.0, 2.0]);
+        assert_eq!(s.iter().map(|p| p.value().unwrap()).collect::<Vec<_>>(), [1.0, 2.0]);
         assert_eq!(r.months.len(), 2);
         let lv = r.level_values("m", "icb").unwrap();
         assert_eq!(lv.at("2024-01".parse().unwrap()).count(), 2);
@@ -899,9 +938,10 @@ mod tests {
 #[cfg(test)]
 mod lens_and_gaps {
     use super::*;
+    use ipmo_measures::analysis::ValueFields;
 
     fn point(m: &str, n: f64, d: f64) -> ValuePoint {
-        ValuePoint {
+        ValuePoint::from(ValueFields {
             month: m.parse().unwrap(),
             numerator: Some(n),
             denominator: Some(d),
@@ -909,7 +949,7 @@ mod lens_and_gaps {
             percentile: None,
             saving_50: None,
             saving_10: None,
-        }
+        })
     }
 
     #[test]
@@ -930,7 +970,7 @@ mod lens_and_gaps {
         let r = b.finish();
         let lv = r.level_values(&m.id, "practice").unwrap();
         let march: YearMonth = "2024-03".parse().unwrap();
-        let at: Vec<(&str, f64)> = lv.at(march).map(|(o, p)| (o, p.numerator.unwrap())).collect();
+        let at: Vec<(&str, f64)> = lv.at(march).map(|(o, p)| (o, p.numerator().unwrap())).collect();
         assert_eq!(at, [("A1", 3.0), ("A2", 8.0), ("A3", 9.0)]);
         assert_eq!(lv.at("2024-02".parse().unwrap()).count(), 1);
         assert_eq!(lv.at("2023-12".parse().unwrap()).count(), 0);
@@ -939,8 +979,8 @@ mod lens_and_gaps {
             .at(march)
             .map(|(o, p)| analysis::OrgCounts {
                 org_code: o.into(),
-                numerator: p.numerator.unwrap(),
-                denominator: p.denominator.unwrap(),
+                numerator: p.numerator().unwrap(),
+                denominator: p.denominator().unwrap(),
             })
             .collect();
         let direct = analysis::lens(&counts, r.imd_quintiles(), m.multiplier());

@@ -34,10 +34,11 @@ pub struct ImpactMonth {
     pub estimate: bool,
 }
 
-/// The presentation and pack a price change is traced to. Every organisation's cost of one
-/// presentation shares one of these: at national scale a release holds tens of millions of
-/// costs but a few thousand packs, and three strings per cost took gigabytes.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// The presentation and pack a price change is traced to, with its prices per unit in the month.
+/// Every organisation's cost of one presentation in a month shares one of these: at national
+/// scale a release holds tens of millions of costs but a few thousand packs a month, and keeping
+/// three strings and two prices in each cost took gigabytes.
+#[derive(Clone, Debug, PartialEq)]
 pub struct PricedPack {
     /// Current BNF code.
     pub bnf_code: String,
@@ -45,20 +46,20 @@ pub struct PricedPack {
     pub pack: String,
     /// The pack in words (the concession's, or the Tariff's medicine and pack size).
     pub pack_name: String,
-}
-
-/// One presentation's price change for one organisation in one month. It reads as its pack
-/// (`cost.bnf_code`, `cost.pack`, `cost.pack_name`) through `Deref`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ImpactCost {
-    /// The presentation and pack, shared.
-    pub priced: Arc<PricedPack>,
-    /// Units prescribed.
-    pub quantity: f64,
     /// Price per unit paid before (the Tariff's, or last month's Tariff's), in pence.
     pub before: f64,
     /// Price per unit paid after (the conceded, or this month's Tariff's), in pence.
     pub after: f64,
+}
+
+/// One presentation's price change for one organisation in one month. It reads as its pack
+/// (`cost.bnf_code`, `cost.pack`, `cost.pack_name`, `cost.before`, `cost.after`) through `Deref`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImpactCost {
+    /// The presentation, pack and prices, shared.
+    pub priced: Arc<PricedPack>,
+    /// Units prescribed.
+    pub quantity: f64,
     /// `quantity × (after − before)` in pence: the extra cost (negative: a saving).
     pub impact: f64,
 }
@@ -74,8 +75,11 @@ impl std::ops::Deref for ImpactCost {
 #[derive(Clone, Debug, Default)]
 pub struct PriceImpacts {
     months: Vec<ImpactMonth>,
-    /// Level → organisation code → month → costs, largest impact first.
-    costs: FxHashMap<String, FxHashMap<String, FxHashMap<YearMonth, Vec<ImpactCost>>>>,
+    /// Level → organisation code → its position in `lists` (a handful of levels, searched in
+    /// turn; a national release adds tens of millions of costs, so each costs one lookup).
+    slots: Vec<(String, FxHashMap<String, u32>)>,
+    /// Per organisation, each month's costs, largest impact first once finished.
+    lists: Vec<Vec<(YearMonth, Vec<ImpactCost>)>>,
 }
 
 impl PriceImpacts {
@@ -88,29 +92,41 @@ impl PriceImpacts {
 
     /// Adds one organisation's cost of one presentation in `month`.
     pub fn add_cost(&mut self, org_type: &str, org_code: &str, month: YearMonth, cost: ImpactCost) {
-        // Looked up before inserting, so that the tens of millions of rows of a national
-        // release do not each allocate their level's and organisation's names.
-        if !self.costs.contains_key(org_type) {
-            self.costs.insert(org_type.to_string(), FxHashMap::default());
+        let level = match self.slots.iter().position(|(l, _)| l == org_type) {
+            Some(i) => i,
+            None => {
+                self.slots.push((org_type.to_string(), FxHashMap::default()));
+                self.slots.len() - 1
+            }
+        };
+        let orgs = &mut self.slots[level].1;
+        let slot = match orgs.get(org_code) {
+            Some(&s) => s as usize,
+            None => {
+                let s = self.lists.len();
+                orgs.insert(org_code.to_string(), u32::try_from(s).expect("fewer than 4 billion organisations"));
+                self.lists.push(Vec::new());
+                s
+            }
+        };
+        // Costs arrive a month at a time, so the month sought is nearly always the last.
+        let months = &mut self.lists[slot];
+        match months.iter_mut().rev().find(|(m, _)| *m == month) {
+            Some((_, costs)) => costs.push(cost),
+            None => months.push((month, vec![cost])),
         }
-        let orgs = self.costs.get_mut(org_type).expect("just inserted");
-        if !orgs.contains_key(org_code) {
-            orgs.insert(org_code.to_string(), FxHashMap::default());
-        }
-        orgs.get_mut(org_code).expect("just inserted").entry(month).or_default().push(cost);
     }
 
     /// Sorts months oldest first and costs by the size of their impact, once everything is added.
     pub fn finish(mut self) -> Self {
         self.months.sort_by_key(|m| m.month);
-        for orgs in self.costs.values_mut() {
-            for months in orgs.values_mut() {
-                for costs in months.values_mut() {
-                    costs.shrink_to_fit();
-                    costs.sort_by(|a, b| {
-                        b.impact.abs().total_cmp(&a.impact.abs()).then_with(|| a.bnf_code.cmp(&b.bnf_code))
-                    });
-                }
+        for months in &mut self.lists {
+            months.sort_by_key(|(m, _)| *m);
+            for (_, costs) in months.iter_mut() {
+                costs.shrink_to_fit();
+                costs.sort_by(|a, b| {
+                    b.impact.abs().total_cmp(&a.impact.abs()).then_with(|| a.bnf_code.cmp(&b.bnf_code))
+                });
             }
         }
         self
@@ -128,7 +144,12 @@ impl PriceImpacts {
 
     /// An organisation's costs in `month`, largest impact (either way) first.
     pub fn costs(&self, org_type: &str, org_code: &str, month: YearMonth) -> &[ImpactCost] {
-        self.costs.get(org_type).and_then(|o| o.get(org_code)).and_then(|m| m.get(&month)).map_or(&[], Vec::as_slice)
+        self.slots
+            .iter()
+            .find(|(l, _)| l == org_type)
+            .and_then(|(_, orgs)| orgs.get(org_code))
+            .and_then(|&slot| self.lists[slot as usize].iter().find(|(m, _)| *m == month))
+            .map_or(&[], |(_, costs)| costs.as_slice())
     }
 
     /// An organisation's total impact in each month held, oldest first.
@@ -151,10 +172,14 @@ mod tests {
         c.add_month(ImpactMonth { month: m("2025-02"), quantity_month: m("2025-01"), estimate: true });
         c.add_month(ImpactMonth { month: m("2025-01"), quantity_month: m("2025-01"), estimate: false });
         let cost = |code: &str, extra: f64| ImpactCost {
-            priced: Arc::new(PricedPack { bnf_code: code.into(), pack: "p".into(), pack_name: "P 28".into() }),
+            priced: Arc::new(PricedPack {
+                bnf_code: code.into(),
+                pack: "p".into(),
+                pack_name: "P 28".into(),
+                before: 1.0,
+                after: 1.0 + extra,
+            }),
             quantity: 1.0,
-            before: 1.0,
-            after: 1.0 + extra,
             impact: extra,
         };
         c.add_cost("icb", "Q1", m("2025-01"), cost("A", 5.0));

@@ -10,6 +10,7 @@ pub mod analyse;
 pub mod cluster;
 mod error;
 pub mod groups;
+mod hospital;
 pub mod indicator_store;
 mod load;
 mod lock;

@@ -123,6 +123,19 @@ pub(crate) fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>, WarehouseErr
         .map_err(|e| WarehouseError::Corrupt { path: path.display().to_string(), detail: e.to_string() })
 }
 
+/// Reads only the named columns of a Parquet file (in the file's order), so that a large table
+/// can be counted without decoding what is not needed.
+pub(crate) fn read_parquet_columns(path: &Path, columns: &[&str]) -> Result<Vec<RecordBatch>, WarehouseError> {
+    let file = File::open(path).map_err(|e| WarehouseError::io(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| WarehouseError::parquet(path, e))?;
+    let mask = datafusion::parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+    let reader =
+        builder.with_projection(mask).with_batch_size(65_536).build().map_err(|e| WarehouseError::parquet(path, e))?;
+    reader
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| WarehouseError::Corrupt { path: path.display().to_string(), detail: e.to_string() })
+}
+
 /// Every batch of a table as `manifest` lists it (all partitions, in partition order).
 pub(crate) fn read_table(
     root: &Path,

@@ -400,13 +400,16 @@ impl Warehouse {
         }
         months.sort();
         let mut out = PriceImpacts::default();
-        // One shared pack per presentation and pack, found by "code\u{1}pack" without allocating.
+        // One shared pack per presentation, pack and prices in a month, found by
+        // "code\u{1}pack" without allocating.
         let mut packs: rustc_hash::FxHashMap<String, std::sync::Arc<PricedPack>> = Default::default();
         let mut key = String::new();
         for month in &months[months.len().saturating_sub(MONTHS_KEPT)..] {
             let Some(rel) = manifest.tables.get(table).and_then(|t| t.get(&month.to_string())) else {
                 continue;
             };
+            packs.clear();
+            let mut last: Option<std::sync::Arc<PricedPack>> = None;
             for b in crate::parquet_io::read_parquet(&self.root().join(rel))? {
                 let c = Columns { batch: &b };
                 let (code, pack, pack_name) = (c.text("bnf_code")?, c.text("vmpp")?, c.text("pack_name")?);
@@ -436,33 +439,44 @@ impl Warehouse {
                 for i in 0..b.num_rows() {
                     let (Some(code), Some(t), Some(o)) = (code(i), org_type(i), org_code(i)) else { continue };
                     let (pack, pack_name) = (pack(i).unwrap_or_default(), pack_name(i).unwrap_or_default());
-                    key.clear();
-                    key.push_str(code);
-                    key.push('\u{1}');
-                    key.push_str(pack);
-                    let priced = match packs.get(key.as_str()) {
-                        Some(p) if p.pack_name == pack_name => p.clone(),
-                        _ => {
-                            let p = std::sync::Arc::new(PricedPack {
-                                bnf_code: code.to_string(),
-                                pack: pack.to_string(),
-                                pack_name: pack_name.to_string(),
-                            });
-                            packs.insert(key.clone(), p.clone());
-                            p
-                        }
-                    };
+                    let (before, after) = (before(i).unwrap_or(0.0), after(i).unwrap_or(0.0));
+                    // Rows come sorted by presentation, so most share the previous row's pack.
+                    let same_as_last = last.as_ref().is_some_and(|p: &std::sync::Arc<PricedPack>| {
+                        p.bnf_code == code
+                            && p.pack == pack
+                            && p.pack_name == pack_name
+                            && p.before == before
+                            && p.after == after
+                    });
+                    if !same_as_last {
+                        key.clear();
+                        key.push_str(code);
+                        key.push('\u{1}');
+                        key.push_str(pack);
+                        // A presentation has one pack and one pair of prices in a month; should a
+                        // row ever differ, it gets a pack of its own rather than another's prices.
+                        let found = match packs.get(key.as_str()) {
+                            Some(p) if p.pack_name == pack_name && p.before == before && p.after == after => p.clone(),
+                            _ => {
+                                let p = std::sync::Arc::new(PricedPack {
+                                    bnf_code: code.to_string(),
+                                    pack: pack.to_string(),
+                                    pack_name: pack_name.to_string(),
+                                    before,
+                                    after,
+                                });
+                                packs.insert(key.clone(), p.clone());
+                                p
+                            }
+                        };
+                        last = Some(found);
+                    }
+                    let priced = last.clone().expect("set above");
                     out.add_cost(
                         t,
                         o,
                         *month,
-                        ImpactCost {
-                            priced,
-                            quantity: quantity(i).unwrap_or(0.0),
-                            before: before(i).unwrap_or(0.0),
-                            after: after(i).unwrap_or(0.0),
-                            impact: impact(i).unwrap_or(0.0),
-                        },
+                        ImpactCost { priced, quantity: quantity(i).unwrap_or(0.0), impact: impact(i).unwrap_or(0.0) },
                     );
                 }
             }

@@ -10,7 +10,7 @@ use crate::{Warehouse, WarehouseError};
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{Date32Type, Float64Type, Int32Type, Int64Type};
 use ipmo_measures::Library;
-use ipmo_measures::analysis::ValuePoint;
+use ipmo_measures::analysis::{ValueFields, ValuePoint};
 use ipmo_release::{Org, Release, ReleaseBuilder};
 use sha2::{Digest, Sha256};
 
@@ -35,6 +35,40 @@ impl Warehouse {
         let loaded_at = manifest.loads.iter().filter(|l| l.kind == "epd").map(|l| l.loaded_at.clone()).max();
         let computed_at = manifest.computed.values().map(|c| c.computed_at.clone()).max();
         b.times(loaded_at, computed_at);
+        // The value programme's tables are read on threads of their own while the measures are
+        // read here: at national scale each is tens of millions of rows.
+        let (ppu, concessions, changes, hospitals) = std::thread::scope(|s| {
+            let ppu = s.spawn(|| self.load_ppu());
+            let concessions = s.spawn(|| self.recent_price_costs("concession_costs"));
+            let changes = s.spawn(|| self.recent_price_costs("price_change_costs"));
+            let hospitals = s.spawn(|| self.load_hospitals());
+            self.read_release_tables(&mut b, &manifest, groups)?;
+            Ok::<_, WarehouseError>((joined(ppu)?, joined(concessions)?, joined(changes)?, joined(hospitals)?))
+        })?;
+        if with_index && !manifest.partitions(PRESCRIBING).is_empty() {
+            let (index, _) = self.current_index(Membership::AsAt, progress).await?;
+            b.index(index);
+        }
+        if let Some(ppu) = ppu {
+            b.ppu(ppu);
+        }
+        if let Some(concessions) = concessions {
+            b.concessions(concessions);
+        }
+        if let Some(changes) = changes {
+            b.price_changes(changes);
+        }
+        b.hospitals(hospitals);
+        Ok(b.finish())
+    }
+    /// Organisations, groups, measure values and deciles, BNF names, practices' facts: every
+    /// table the release reads apart from the index and the value programme's.
+    fn read_release_tables(
+        &self,
+        b: &mut ReleaseBuilder,
+        manifest: &crate::manifest::Manifest,
+        groups: &[ipmo_measures::compute::GroupSet],
+    ) -> Result<(), WarehouseError> {
         for rel in manifest.files("orgs") {
             for batch in read_parquet(&self.root().join(rel))? {
                 let (code, name, t, parent) = (
@@ -78,21 +112,29 @@ impl Warehouse {
                 let f = |c: usize| batch.column(c).as_primitive::<Float64Type>();
                 let (num, den, value, pct, s50, s10) = (f(4), f(5), f(6), f(7), f(8), f(9));
                 let opt = |a: &datafusion::arrow::array::Float64Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
-                for i in 0..batch.num_rows() {
-                    b.value(
-                        measure.value(i),
-                        org_type.value(i),
-                        org.value(i),
-                        ValuePoint {
-                            month: month_of(month.value(i)),
-                            numerator: Some(num.value(i)),
-                            denominator: Some(den.value(i)),
-                            value: opt(value, i),
-                            percentile: opt(pct, i),
-                            saving_50: opt(s50, i),
-                            saving_10: opt(s10, i),
-                        },
-                    );
+                let point = |i: usize| {
+                    ValuePoint::from(ValueFields {
+                        month: month_of(month.value(i)),
+                        numerator: Some(num.value(i)),
+                        denominator: Some(den.value(i)),
+                        value: opt(value, i),
+                        percentile: opt(pct, i),
+                        saving_50: opt(s50, i),
+                        saving_10: opt(s10, i),
+                    })
+                };
+                // Rows come in runs of one measure and level: each run is looked up once.
+                let mut i = 0;
+                while i < batch.num_rows() {
+                    let (m, t) = (measure.value(i), org_type.value(i));
+                    let end = (i + 1..batch.num_rows())
+                        .find(|&j| measure.value(j) != m || org_type.value(j) != t)
+                        .unwrap_or(batch.num_rows());
+                    let series = b.level_series(m, t);
+                    for k in i..end {
+                        series.push(org.value(k), point(k));
+                    }
+                    i = end;
                 }
             }
         }
@@ -197,19 +239,11 @@ impl Warehouse {
             b.imd(&code, q);
             b.imd_score(&code, score);
         }
-        if with_index && !manifest.partitions(PRESCRIBING).is_empty() {
-            let (index, _) = self.current_index(Membership::AsAt, progress).await?;
-            b.index(index);
-        }
-        if let Some(ppu) = self.load_ppu()? {
-            b.ppu(ppu);
-        }
-        if let Some(concessions) = self.recent_price_costs("concession_costs")? {
-            b.concessions(concessions);
-        }
-        if let Some(changes) = self.recent_price_costs("price_change_costs")? {
-            b.price_changes(changes);
-        }
-        Ok(b.finish())
+        Ok(())
     }
+}
+
+/// A scoped thread's result; a panic on it is carried on to this thread.
+fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }

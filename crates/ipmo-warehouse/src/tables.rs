@@ -143,6 +143,27 @@ pub fn table_schema(table: &str) -> Option<SchemaRef> {
             ("price_pence", Int64, false),
             ("source_line", Utf8, false),
         ]),
+        "scmd" => schema(&[
+            ("month", Date32, false),
+            ("trust_code", Utf8, false),
+            ("vmp_id", Utf8, false),
+            ("vmp_name", Utf8, false),
+            ("unit_id", Utf8, true),
+            ("unit_name", Utf8, true),
+            ("quantity", Float64, false),
+            ("indicative_cost", Float64, true),
+            ("unit_dose_unit", Utf8, true),
+            ("unit_dose_quantity", Float64, true),
+        ]),
+        "trusts" => schema(&[
+            ("code", Utf8, false),
+            ("name", Utf8, false),
+            ("icb_code", Utf8, true),
+            ("region_code", Utf8, true),
+            ("postcode", Utf8, true),
+            ("open_date", Date32, true),
+            ("close_date", Date32, true),
+        ]),
         "bnf_code_changes" => schema(&[("old_code", Utf8, false), ("new_code", Utf8, true), ("year", Int32, true)]),
         "bnf_map" => schema(&[("old_code", Utf8, false), ("current_code", Utf8, false)]),
         "presentations_seen" => schema(&[("bnf_code", Utf8, false), ("name", Utf8, false)]),
@@ -318,7 +339,7 @@ fn dmd_schema(table: &str) -> Option<SchemaRef> {
 }
 
 /// Every stored table, in the order `ipmo sql` lists them.
-pub const STORED_TABLES: [&str; 44] = [
+pub const STORED_TABLES: [&str; 46] = [
     PRESCRIBING,
     PRESCRIBING_BY_QUANTITY,
     "org_map_snapshots",
@@ -351,6 +372,8 @@ pub const STORED_TABLES: [&str; 44] = [
     "tariff_cat_m",
     "concessions",
     "bnf_snomed",
+    "scmd",
+    "trusts",
     "dmd_vtm",
     "dmd_vmp",
     "dmd_vmp_ingredient",

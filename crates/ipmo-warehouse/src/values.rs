@@ -10,7 +10,7 @@ use crate::{Warehouse, WarehouseError};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Date32Type, Float64Type, Int32Type};
 use ipmo_domain::YearMonth;
-use ipmo_measures::analysis::{OrgCounts, ValuePoint};
+use ipmo_measures::analysis::{OrgCounts, ValueFields, ValuePoint};
 use std::collections::BTreeMap;
 
 /// One organisation-month of a measure or indicator.
@@ -31,8 +31,8 @@ impl StoredValue {
     pub fn counts(&self) -> Option<OrgCounts> {
         Some(OrgCounts {
             org_code: self.org_code.clone(),
-            numerator: self.point.numerator?,
-            denominator: self.point.denominator?,
+            numerator: self.point.numerator()?,
+            denominator: self.point.denominator()?,
         })
     }
 }
@@ -106,7 +106,7 @@ impl Warehouse {
                     metric: s(0).value(i).to_string(),
                     org_type: s(1).value(i).to_string(),
                     org_code: s(2).value(i).to_string(),
-                    point: ValuePoint {
+                    point: ValuePoint::from(ValueFields {
                         month: month_of(month.value(i)),
                         numerator: opt(4, i),
                         denominator: opt(5, i),
@@ -114,7 +114,7 @@ impl Warehouse {
                         percentile: opt(7, i),
                         saving_50: opt(8, i),
                         saving_10: opt(9, i),
-                    },
+                    }),
                 });
             }
         }

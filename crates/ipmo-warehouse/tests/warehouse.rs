@@ -730,3 +730,81 @@ fn substitution_sets_from_the_2018_cuts_whose_mapping_names_packs() {
         assert_eq!(reasons.iter().filter(|r| **r == "no BNF code").count(), 3, "{cut}: {reasons:?}");
     }
 }
+
+#[test]
+fn scmd_loads_with_nhsbsa_totals_returns_kept_and_trusts_under_icbs() {
+    let Some(real) = ipmo_testkit::real_data("scmd") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let wh = Warehouse::open(dir.path()).unwrap();
+    let path = real.join("scmd-samples/data_covid_meds.csv");
+    let (rows, report) = ipmo_ingest::scmd::read_scmd(open_source(&path).unwrap(), ErrorPolicy::default()).unwrap();
+    assert_eq!(report.layout, ipmo_ingest::scmd::ScmdLayout::Reduced);
+    assert_eq!((report.rows_read, report.negative_rows, rows.len()), (14_419, 35, 14_419));
+    let outcome = wh.load_scmd(vec![(rows, report, path.clone())]).unwrap();
+    assert_eq!((outcome.rows_written, outcome.partitions.len()), (14_419, 23));
+    // Figures from the sample's SOURCE.md (computed there with DuckDB from the raw file).
+    let csv = csv_of(
+        &wh,
+        "SELECT COUNT(*) AS n, COUNT(DISTINCT trust_code) AS trusts, COUNT(DISTINCT vmp_id) AS vmps, \
+         ROUND(SUM(quantity), 2) AS q, SUM(CASE WHEN quantity < 0 THEN 1 ELSE 0 END) AS returns FROM scmd",
+    );
+    assert_eq!(csv, "n,trusts,vmps,q,returns\n14419,157,12,2401811.25,35\n");
+    let csv = csv_of(
+        &wh,
+        "SELECT month, COUNT(*) AS n, COUNT(DISTINCT trust_code) AS trusts, ROUND(SUM(quantity), 2) AS q FROM scmd \
+         WHERE month IN (DATE '2019-01-01', DATE '2020-10-01', DATE '2020-11-01') GROUP BY month ORDER BY month",
+    );
+    assert_eq!(
+        csv,
+        "month,n,trusts,q\n2019-01-01,532,140,93614.52\n2020-10-01,859,148,245986.19\n2020-11-01,849,152,160665.23\n"
+    );
+    let csv = csv_of(
+        &wh,
+        "SELECT trust_code, COUNT(*) AS n, ROUND(SUM(quantity), 2) AS q FROM scmd WHERE month = DATE '2020-10-01' \
+         AND trust_code IN ('RLN', 'RRK', 'RJ1') GROUP BY 1 ORDER BY 1",
+    );
+    assert_eq!(csv, "trust_code,n,q\nRJ1,8,1198.48\nRLN,5,9540.68\nRRK,4,1269.0\n");
+    // A 17-digit id stays text, exactly as published.
+    let csv = csv_of(&wh, "SELECT DISTINCT vmp_id FROM scmd WHERE vmp_name LIKE 'Remdesivir 100mg/20ml%'");
+    assert_eq!(csv, "vmp_id\n38377311000001100\n");
+    // Loading the same month again replaces it rather than adding to it.
+    let (rows, report) = ipmo_ingest::scmd::read_scmd(open_source(&path).unwrap(), ErrorPolicy::default()).unwrap();
+    wh.load_scmd(vec![(rows, report, path.clone())]).unwrap();
+    assert_eq!(csv_of(&wh, "SELECT COUNT(*) AS n FROM scmd"), "n\n14419\n");
+
+    // The spreadsheet-mangled DDD file is refused, naming the line.
+    let mangled = real.join("scmd-samples/meds_covid_meds_additional_ddds.csv");
+    let text = std::fs::read_to_string(&mangled).unwrap();
+    let as_scmd = format!(
+        "year_month,ods_code,vmp_snomed_code,vmp_product_name,total_quantity\n2020-09-01,RAE,{},x,1\n",
+        text.lines().nth(1).unwrap().split(',').nth(1).unwrap()
+    );
+    let e = ipmo_ingest::scmd::read_scmd(
+        ipmo_ingest::SourceFile::from_bytes("mangled.csv", as_scmd.into_bytes()),
+        ErrorPolicy::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("3.83772E+16") && e.contains("line 2"), "{e}");
+
+    // Trusts: 218 in the ODS copy, each under an ICB (STP) code; 17 SCMD trust codes are not in it.
+    let etr = real.join("scmd-samples/etr_tidy.csv");
+    let (trusts, report) =
+        ipmo_ingest::trusts::read_trusts(open_source(&etr).unwrap(), ErrorPolicy::default()).unwrap();
+    assert_eq!((report.rows_read, trusts.len()), (218, 218));
+    wh.load_trusts(vec![(trusts, report, etr)]).unwrap();
+    let csv = csv_of(&wh, "SELECT icb_code, region_code FROM trusts WHERE code = 'R0A'");
+    assert_eq!(csv, "icb_code,region_code\nQOP,Y62\n");
+    let csv = csv_of(
+        &wh,
+        "SELECT COUNT(DISTINCT s.trust_code) AS n FROM scmd s LEFT JOIN trusts t ON t.code = s.trust_code \
+         WHERE t.code IS NULL",
+    );
+    assert_eq!(csv, "n\n17\n");
+    let hospitals = wh.load_hospitals().unwrap();
+    assert_eq!(hospitals.unlisted_codes().len(), 17);
+    let rrk = hospitals.coverage("RRK");
+    let expected_months = csv_of(&wh, "SELECT COUNT(DISTINCT month) AS n FROM scmd WHERE trust_code = 'RRK'");
+    assert_eq!(format!("n\n{}\n", rrk.months), expected_months);
+    assert!(hospitals.in_icb("QOP").iter().any(|t| t.code == "R0A"));
+}

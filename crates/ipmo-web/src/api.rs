@@ -63,12 +63,12 @@ async fn openapi() -> impl IntoResponse {
 fn point_json(pt: &ValuePoint) -> serde_json::Map<String, Value> {
     let mut out = serde_json::Map::new();
     for (key, v) in [
-        ("numerator", pt.numerator),
-        ("denominator", pt.denominator),
-        ("value", pt.value),
-        ("percentile", pt.percentile),
-        ("saving_50", pt.saving_50),
-        ("saving_10", pt.saving_10),
+        ("numerator", pt.numerator()),
+        ("denominator", pt.denominator()),
+        ("value", pt.value()),
+        ("percentile", pt.percentile()),
+        ("saving_50", pt.saving_50()),
+        ("saving_10", pt.saving_10()),
     ] {
         out.insert(key.into(), json!(v));
     }
@@ -233,7 +233,7 @@ async fn ranking(State(s): State<Shared>, Path(id): Path<String>, p: Params) -> 
             row.insert("name".into(), json!(r.org(code).map(|o| o.name.as_str())));
             row.insert(
                 "standing".into(),
-                json!(pt.percentile.map(|pc| ipmo_measures::ranking::standing(pc, m.direction))),
+                json!(pt.percentile().map(|pc| ipmo_measures::ranking::standing(pc, m.direction))),
             );
             Value::Object(row)
         })

@@ -49,10 +49,10 @@ pub(crate) fn point_header<'a>(lead: &[&'a str], tail: &[&'a str]) -> Vec<&'a st
 /// there is no value or it is suppressed), in the order every measure CSV gives them.
 pub(crate) fn point_csv(pt: Option<&ipmo_measures::analysis::ValuePoint>) -> [String; 4] {
     [
-        csv_number(pt.and_then(|x| x.numerator)),
-        csv_number(pt.and_then(|x| x.denominator)),
-        csv_number(pt.and_then(|x| x.value)),
-        csv_number(pt.and_then(|x| x.percentile)),
+        csv_number(pt.and_then(|x| x.numerator())),
+        csv_number(pt.and_then(|x| x.denominator())),
+        csv_number(pt.and_then(|x| x.value())),
+        csv_number(pt.and_then(|x| x.percentile())),
     ]
 }
 

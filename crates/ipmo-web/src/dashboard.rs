@@ -299,7 +299,7 @@ fn dashboard_csv(org: &Org, latest: YearMonth, all: &[Row<'_>]) -> Response {
             cells.extend(point_csv(row.latest));
             cells.extend([
                 row.latest
-                    .and_then(|x| x.percentile)
+                    .and_then(|x| x.percentile())
                     .map(|pc| ranking::standing(pc, row.measure.direction).label().to_string())
                     .unwrap_or_default(),
                 csv_number(row.saving.as_ref().map(|s| s.at_median)),
@@ -445,11 +445,50 @@ fn related_section(view: &DashboardView) -> Markup {
             h2 #children { (level_plural(&children[0].org_type)) " in " (org.name) }
             ul.columns { @for c in &children { li { (org_link(c)) } } }
         }
+        @if org.org_type == "icb" {
+            (trusts_section(r, org))
+        }
         @if !peers.is_empty() {
             h2 #peers { "Peers" }
             p { "Other " (ipmo_release::level_plural_lower(&org.org_type)) " in the same " (r.ancestors(&org.code).first().map(|a| ipmo_release::level_name_lower(&a.org_type)).unwrap_or_default()) "." }
             ul.columns { @for c in &peers { li { (org_link(c)) } } }
         }
+    }
+}
+
+/// An ICB's NHS trusts (ODS) with the hospital medicines data (SCMD) held for each, so that a
+/// reader can see which of the system's hospitals the whole-system figures can include.
+fn trusts_section(r: &Release, org: &Org) -> Markup {
+    let trusts = r.hospitals.in_icb(&org.code);
+    if trusts.is_empty() {
+        return html! {};
+    }
+    let latest = r.hospitals.latest;
+    html! {
+        h2 #trusts { "NHS trusts in " (org.name) }
+        p.hint {
+            "Trusts whose ODS record places them in this ICB, with the months of hospital medicines data (SCMD) held for each."
+            @if let Some(m) = latest { " Lines: one per medicine (dm+d VMP) issued in " (m) ", the newest SCMD month held." }
+        }
+        div.table-scroll role="region" aria-label="NHS trusts" tabindex="0" { table.table {
+            thead { tr {
+                th scope="col" { "Trust" }
+                th scope="col" { "ODS code" }
+                th.num scope="col" { "Months of SCMD" }
+                th scope="col" { "Latest month" }
+                @if let Some(m) = latest { th.num scope="col" { "Lines in " (m) } }
+            } }
+            tbody { @for t in &trusts {
+                @let c = r.hospitals.coverage(&t.code);
+                tr {
+                    td { (t.name) @if t.closed { " " span.hint { "(closed)" } } }
+                    td { (t.code) }
+                    td.num { (c.months) }
+                    td { @match c.last { Some(m) => (m), None => "none held" } }
+                    @if latest.is_some() { td.num { (c.latest_lines) } }
+                }
+            } }
+        } }
     }
 }
 
@@ -468,12 +507,12 @@ fn measure_row(r: &Release, org: &Org, row: &Row<'_>) -> Markup {
         })
         .unwrap_or_default();
     let own: Vec<(YearMonth, f64)> =
-        row.series.iter().rev().take(SPARK_MONTHS).rev().filter_map(|p| p.value.map(|v| (p.month, v))).collect();
-    let pct = row.latest.and_then(|x| x.percentile);
+        row.series.iter().rev().take(SPARK_MONTHS).rev().filter_map(|p| p.value().map(|v| (p.month, v))).collect();
+    let pct = row.latest.and_then(|x| x.percentile());
     html! {
         tr {
             td { a href=(format!("/measure/{}/org/{}", row.measure.id, org.code)) { (row.measure.title) } }
-            td.num { (value(row.latest.and_then(|x| x.value))) " " span.unit { (row.measure.unit()) } }
+            td.num { (value(row.latest.and_then(|x| x.value()))) " " span.unit { (row.measure.unit()) } }
             td { (ordinal(pct)) " " (standing_tag(pct, row.measure)) }
             td.num { @match &row.saving { Some(s) => (pounds(s.at_median.max(0.0))), None => "–" } }
             td { (PreEscaped(charts::sparkline(&format!("{} over the last {} months", row.measure.title, own.len()), &own, &median))) }

@@ -155,7 +155,7 @@ pub(crate) fn counts_of<'a>(points: &[(&'a str, &ValuePoint)]) -> Vec<OrgCounts<
     points
         .iter()
         .filter_map(|(code, pt)| {
-            Some(OrgCounts { org_code: *code, numerator: pt.numerator?, denominator: pt.denominator? })
+            Some(OrgCounts { org_code: *code, numerator: pt.numerator()?, denominator: pt.denominator()? })
         })
         .collect()
 }
@@ -302,8 +302,8 @@ fn ranking_csv(view: &LevelView) -> Response {
             let mut row = vec![o.code.clone(), o.name.clone(), month.to_string()];
             row.extend(point_csv(Some(pt)));
             row.extend([
-                csv_number(pt.saving_50),
-                csv_number(pt.saving_10),
+                csv_number(pt.saving_50()),
+                csv_number(pt.saving_10()),
                 csv_number(s.as_ref().map(|s| s.at_median)),
                 csv_number(s.as_ref().map(|s| s.at_p10)),
             ]);
@@ -469,7 +469,7 @@ fn ranking_section(view: &LevelView) -> Markup {
     let unit = m.unit();
     let shown = ranked.len();
     let csv_link = format!("{}&format=csv", view.link(level, month));
-    let d_col = decimals_of(ranked.iter().filter_map(|(_, pt)| pt.value));
+    let d_col = decimals_of(ranked.iter().filter_map(|(_, pt)| pt.value()));
     let money = m.numerator.quantity.is_cost();
     let direction_order = match m.direction {
         Direction::LowerIsBetter => "highest (worst) first",
@@ -502,10 +502,10 @@ fn ranking_section(view: &LevelView) -> Markup {
                         td { a href=(format!("/measure/{}/org/{}", m.id, o.code)) { (o.name) } " " span.code { "(" (o.code) ")" }
                             @let parts = part_of(r, o);
                             @if !parts.is_empty() { br; span.hint { (parts.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ")) } } }
-                        td.num { (amount_of(pt.numerator, money)) }
-                        td.num { (amount_of(pt.denominator, m.denominator.quantity.is_cost())) }
-                        td.num { (fixed(pt.value, d_col)) }
-                        td { (ordinal(pt.percentile)) " " (standing_tag(pt.percentile, m)) }
+                        td.num { (amount_of(pt.numerator(), money)) }
+                        td.num { (amount_of(pt.denominator(), m.denominator.quantity.is_cost())) }
+                        td.num { (fixed(pt.value(), d_col)) }
+                        td { (ordinal(pt.percentile())) " " (standing_tag(pt.percentile(), m)) }
                         @if m.is_cost_based { td.num { @match view.series_saving(o) { Some(s) => (pounds(s.at_median.max(0.0))), None => "–" } } }
                     }
                 }
@@ -600,8 +600,8 @@ fn org_csv(view: &OrgView) -> Response {
             let mut row = vec![pt.month.to_string()];
             row.extend(point_csv(Some(pt)));
             row.extend([
-                csv_number(pt.saving_50),
-                csv_number(pt.saving_10),
+                csv_number(pt.saving_50()),
+                csv_number(pt.saving_10()),
                 d.map(|d| d[0].to_string()).unwrap_or_default(),
                 d.map(|d| d[4].to_string()).unwrap_or_default(),
                 d.map(|d| d[8].to_string()).unwrap_or_default(),
@@ -631,9 +631,9 @@ fn org_summary(view: &OrgView) -> Markup {
         p.lede { (m.description) " " a href=(format!("/measure/{}?level={}", m.id, org.org_type)) { "All " (ipmo_release::level_plural_lower(&org.org_type)) } }
         @if let Some(pt) = latest {
             (summary(&[
-                ("Latest value", html! { (value(pt.value)) " " (unit) " in " (long_month(pt.month)) }),
-                ("Percentile", html! { (ordinal(pt.percentile)) " among " (ipmo_release::level_plural_lower(&org.org_type)) " " (standing_tag(pt.percentile, m)) }),
-                ("Numerator / denominator", html! { (amount_of(pt.numerator, money)) " / " (amount_of(pt.denominator, m.denominator.quantity.is_cost())) }),
+                ("Latest value", html! { (value(pt.value())) " " (unit) " in " (long_month(pt.month)) }),
+                ("Percentile", html! { (ordinal(pt.percentile())) " among " (ipmo_release::level_plural_lower(&org.org_type)) " " (standing_tag(pt.percentile(), m)) }),
+                ("Numerator / denominator", html! { (amount_of(pt.numerator(), money)) " / " (amount_of(pt.denominator(), m.denominator.quantity.is_cost())) }),
                 ("Possible saving", html! { @match &saving {
                     Some(s) => { (pounds(s.at_median.max(0.0))) " at the median of " (ipmo_release::level_plural_lower(&org.org_type)) ", " (pounds(s.at_p10.max(0.0))) " at the 10th percentile, over " (month_span(s.from, s.to)) }
                     None => "Not a cost measure"
@@ -651,7 +651,7 @@ fn org_summary(view: &OrgView) -> Markup {
 fn org_fan(view: &OrgView) -> Markup {
     let OrgView { m, org, series, .. } = *view;
     let unit = m.unit();
-    let line: Vec<(YearMonth, Option<f64>)> = series.iter().map(|p| (p.month, p.value)).collect();
+    let line: Vec<(YearMonth, Option<f64>)> = series.iter().map(|p| (p.month, p.value())).collect();
     let fan = charts::fan_chart(&Fan {
         id: "fan",
         title: &format!("{}: {} against national deciles", m.title, org.name),
@@ -731,7 +731,7 @@ fn org_data(view: &OrgView) -> Markup {
     let unit = m.unit();
     let money = m.numerator.quantity.is_cost();
     let deciles = view.deciles();
-    let d_col = decimals_of(series.iter().filter_map(|pt| pt.value).chain(deciles.values().map(|d| d[4])));
+    let d_col = decimals_of(series.iter().filter_map(|pt| pt.value()).chain(deciles.values().map(|d| d[4])));
     html! {
         h2 { "Data" }
         p { a href=(format!("/measure/{}/org/{}?format=csv", m.id, org.code)) download { "Download (CSV)" } }
@@ -746,10 +746,10 @@ fn org_data(view: &OrgView) -> Markup {
                 @for pt in series.iter().rev() {
                     tr {
                         td { (long_month(pt.month)) }
-                        td.num { (amount_of(pt.numerator, money)) }
-                        td.num { (amount_of(pt.denominator, m.denominator.quantity.is_cost())) }
-                        td.num { (fixed(pt.value, d_col)) }
-                        td.num { (ordinal(pt.percentile)) }
+                        td.num { (amount_of(pt.numerator(), money)) }
+                        td.num { (amount_of(pt.denominator(), m.denominator.quantity.is_cost())) }
+                        td.num { (fixed(pt.value(), d_col)) }
+                        td.num { (ordinal(pt.percentile())) }
                         td.num { (fixed(deciles.get(&pt.month).map(|d| d[4]), d_col)) }
                         td { (spc.as_ref().and_then(|s| s.class_at(pt.month)).map(class_text).unwrap_or("–")) }
                     }
@@ -769,7 +769,7 @@ fn members_section(view: &OrgView) -> Markup {
         children.iter().filter_map(|c| r.series(&m.id, c).and_then(|s| s.last()).map(|pt| (*c, pt))).collect();
     html! {
         @if !child_rows.is_empty() {
-            @let d_child = decimals_of(child_rows.iter().filter_map(|(_, pt)| pt.value));
+            @let d_child = decimals_of(child_rows.iter().filter_map(|(_, pt)| pt.value()));
             h2 { (level_plural(&child_rows[0].0.org_type)) " in " (org.name) }
             div.table-scroll role="region" aria-label="Members table" tabindex="0" {
             table.table {
@@ -779,8 +779,8 @@ fn members_section(view: &OrgView) -> Markup {
                     @for (c, pt) in &child_rows {
                         tr {
                             td { a href=(format!("/measure/{}/org/{}", m.id, c.code)) { (c.name) } " " span.code { "(" (c.code) ")" } }
-                            td.num { (fixed(pt.value, d_child)) }
-                            td { (ordinal(pt.percentile)) " " (standing_tag(pt.percentile, m)) }
+                            td.num { (fixed(pt.value(), d_child)) }
+                            td { (ordinal(pt.percentile())) " " (standing_tag(pt.percentile(), m)) }
                         }
                     }
                 }

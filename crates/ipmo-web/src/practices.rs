@@ -60,14 +60,14 @@ pub(crate) fn rows<'a>(r: &'a Release, m: &Measure, org: &Org, month: YearMonth)
                 series,
                 point,
                 worse: point
-                    .filter(|p| p.value.is_some())
-                    .and_then(|p| p.percentile)
+                    .filter(|p| p.value().is_some())
+                    .and_then(|p| p.percentile())
                     .and_then(|pc| ranking::worse_percentile(pc, m.direction)),
                 saving: savings::period_saving(series, month, savings::SAVINGS_MONTHS),
             }
         })
         .collect();
-    let v = |x: &PracticeRow<'_>| x.point.and_then(|p| p.value);
+    let v = |x: &PracticeRow<'_>| x.point.and_then(|p| p.value());
     out.sort_by(|a, b| {
         let has = |x: &PracticeRow<'_>| v(x).is_some();
         has(b)
@@ -94,7 +94,7 @@ fn total_savings(rows: &[PracticeRow<'_>]) -> Option<(f64, f64, YearMonth, YearM
 /// The last [`TREND_MONTHS`] of a practice's values to `month`.
 fn trend(row: &PracticeRow<'_>, month: YearMonth) -> Vec<(YearMonth, f64)> {
     let end = row.series.partition_point(|p| p.month <= month);
-    row.series[end.saturating_sub(TREND_MONTHS)..end].iter().filter_map(|p| p.value.map(|v| (p.month, v))).collect()
+    row.series[end.saturating_sub(TREND_MONTHS)..end].iter().filter_map(|p| p.value().map(|v| (p.month, v))).collect()
 }
 
 fn national_deciles(r: &Release, m: &Measure, month: YearMonth) -> BTreeMap<YearMonth, [f64; 9]> {
@@ -106,7 +106,7 @@ fn national_deciles(r: &Release, m: &Measure, month: YearMonth) -> BTreeMap<Year
 
 fn counts(rows: &[PracticeRow<'_>], m: &Measure) -> (usize, usize) {
     let standing =
-        |x: &PracticeRow<'_>| x.point.and_then(|p| p.percentile).map(|pc| ranking::standing(pc, m.direction));
+        |x: &PracticeRow<'_>| x.point.and_then(|p| p.percentile()).map(|pc| ranking::standing(pc, m.direction));
     let worst = rows.iter().filter(|x| standing(x) == Some(Standing::WorstTenth)).count();
     let worse = rows.iter().filter(|x| standing(x).is_some_and(Standing::is_bad)).count();
     (worst, worse)
@@ -119,7 +119,7 @@ pub(crate) fn section(r: &Release, m: &Measure, org: &Org, month: YearMonth, all
     if rows.is_empty() {
         return html! {};
     }
-    let with_value = rows.iter().filter(|x| x.point.and_then(|p| p.value).is_some()).count();
+    let with_value = rows.iter().filter(|x| x.point.and_then(|p| p.value()).is_some()).count();
     let (worst, worse) = counts(&rows, m);
     let deciles = national_deciles(r, m, month);
     let trends: Vec<Vec<(YearMonth, f64)>> = rows.iter().map(|row| trend(row, month)).collect();
@@ -147,7 +147,7 @@ pub(crate) fn section(r: &Release, m: &Measure, org: &Org, month: YearMonth, all
         ipmo_stats::Direction::HigherIsBetter => "lowest (worst) first",
         ipmo_stats::Direction::Neither => "highest first (this measure makes no judgement)",
     };
-    let d = crate::format::decimals_of(rows.iter().filter_map(|x| x.point.and_then(|p| p.value)));
+    let d = crate::format::decimals_of(rows.iter().filter_map(|x| x.point.and_then(|p| p.value())));
     html! {
         h2 #practices { "GP practices in " (org.name) ", " (long_month(month)) }
         p { (plural(rows.len(), "practice", "practices")) ", " (direction) ". "
@@ -175,12 +175,12 @@ pub(crate) fn section(r: &Release, m: &Measure, org: &Org, month: YearMonth, all
                 } }
                 tbody {
                     @for (i, (row, own)) in rows.iter().zip(&trends).enumerate().take(if all_multiples { usize::MAX } else { PAGE_ROWS }) {
-                        @let pct = row.point.and_then(|p| p.percentile);
+                        @let pct = row.point.and_then(|p| p.percentile());
                         tr {
                             td.num { (i + 1) }
                             td { a href=(format!("/measure/{}/org/{}", m.id, row.practice.code)) { (row.practice.name) } " " span.code { "(" (row.practice.code) ")" }
                                  @if let Some(pcn) = row.pcn { br; span.hint { (pcn.name) } } }
-                            td.num { (crate::format::fixed(row.point.and_then(|p| p.value), d)) }
+                            td.num { (crate::format::fixed(row.point.and_then(|p| p.value()), d)) }
                             td { (ordinal(pct)) " " (standing_tag(pct, m)) }
                             @if m.is_cost_based { td.num { @match &row.saving { Some(s) => (pounds(s.at_median.max(0.0))), None => "–" } } }
                             td { (PreEscaped(charts::sparkline(&format!("{} over {} months", row.practice.name, own.len()), own, &median))) }
@@ -199,7 +199,7 @@ pub(crate) fn section(r: &Release, m: &Measure, org: &Org, month: YearMonth, all
             @for (row, own) in rows.iter().zip(&trends).take(shown) {
                 li {
                     a href=(format!("/measure/{}/org/{}", m.id, row.practice.code)) { (row.practice.name) }
-                    " " span.hint { (value(row.point.and_then(|p| p.value))) }
+                    " " span.hint { (value(row.point.and_then(|p| p.value()))) }
                     (PreEscaped(charts::small_multiple(&format!("{}: {} over {} months against national deciles", row.practice.name, m.title, own.len()), own, &deciles, (scale.0, scale.1))))
                 }
             }
@@ -236,7 +236,7 @@ pub(crate) async fn page(
                 cells.extend(point_csv(row.point));
                 cells.extend([
                     row.point
-                        .and_then(|x| x.percentile)
+                        .and_then(|x| x.percentile())
                         .map(|pc| ranking::standing(pc, m.direction).label().to_string())
                         .unwrap_or_default(),
                     csv_number(row.saving.as_ref().map(|s| s.at_median)),

@@ -9,7 +9,7 @@ use http_body_util::BodyExt;
 use ipmo_domain::YearMonth;
 use ipmo_index::IndexBuilder;
 use ipmo_measures::Library;
-use ipmo_measures::analysis::ValuePoint;
+use ipmo_measures::analysis::{ValueFields, ValuePoint};
 use ipmo_measures::compute::{Amounts, PracticeMonth};
 use ipmo_release::{Org, Release, ReleaseBuilder};
 use ipmo_web::{AppState, router};
@@ -64,7 +64,7 @@ fn release_with(make_index: fn(YearMonth) -> ipmo_index::PrescribingIndex) -> Re
                 MEASURE,
                 t,
                 code,
-                ValuePoint {
+                ValuePoint::from(ValueFields {
                     month,
                     numerator: Some(v * 10.0),
                     denominator: Some(1000.0),
@@ -72,7 +72,7 @@ fn release_with(make_index: fn(YearMonth) -> ipmo_index::PrescribingIndex) -> Re
                     percentile: Some(if v > 10.0 { 100.0 } else { 0.0 }),
                     saving_50: None,
                     saving_10: None,
-                },
+                }),
             );
         }
         // Six months of savings for QMJ (July to December 2024): trimipramine £100 a month at
@@ -89,7 +89,7 @@ fn release_with(make_index: fn(YearMonth) -> ipmo_index::PrescribingIndex) -> Re
                     id,
                     "icb",
                     "QMJ",
-                    ValuePoint {
+                    ValuePoint::from(ValueFields {
                         month,
                         numerator: Some(1000.0 + s50),
                         denominator: Some(500_000.0),
@@ -97,7 +97,7 @@ fn release_with(make_index: fn(YearMonth) -> ipmo_index::PrescribingIndex) -> Re
                         percentile: Some(if s50 > 0.0 { 100.0 } else { 0.0 }),
                         saving_50: Some(s50),
                         saving_10: Some(s10),
-                    },
+                    }),
                 );
             }
         }
@@ -127,11 +127,31 @@ fn release_with(make_index: fn(YearMonth) -> ipmo_index::PrescribingIndex) -> Re
     b.ppu(ppu());
     b.concessions(concessions());
     b.price_changes(tariff_changes());
+    b.hospitals(hospitals());
     b.finish()
 }
 
 /// Concession costs: November and December 2024 priced on their own prescribing, January 2025
 /// on December's (an estimate). QMJ's December: omeprazole £120 and amoxicillin £30.
+/// Two trusts of North Central London and one elsewhere, with SCMD lines in two months.
+fn hospitals() -> ipmo_release::hospitals::Hospitals {
+    use ipmo_release::hospitals::{Hospitals, Trust};
+    let mut h = Hospitals::default();
+    for (code, name, icb, closed) in [
+        ("RAL", "Royal Free London NHS Foundation Trust", "QMJ", false),
+        ("RKE", "Whittington Health NHS Trust", "QMJ", false),
+        ("RAP", "North Middlesex University Hospital NHS Trust", "QMJ", true),
+        ("RJ1", "Guy's and St Thomas' NHS Foundation Trust", "QKK", false),
+    ] {
+        h.add_trust(Trust { code: code.into(), name: name.into(), icb_code: Some(icb.into()), closed });
+    }
+    let (nov, dec): (YearMonth, YearMonth) = ("2024-11".parse().unwrap(), "2024-12".parse().unwrap());
+    h.add_line("RAL", nov);
+    h.add_line("RAL", dec);
+    h.add_line("RKE", dec);
+    h.finish([("RAL".to_string(), 412), ("RKE".to_string(), 97)].into_iter().collect())
+}
+
 fn concessions() -> ipmo_release::price_impacts::PriceImpacts {
     use ipmo_release::price_impacts::{ImpactCost, ImpactMonth, PriceImpacts, PricedPack};
     let m = |s: &str| s.parse::<YearMonth>().unwrap();
@@ -142,10 +162,14 @@ fn concessions() -> ipmo_release::price_impacts::PriceImpacts {
         c.add_month(ImpactMonth { month: m(month), quantity_month: m(quantity_month), estimate });
     }
     let cost = |code: &str, pack: &str, quantity: f64, tariff: f64, conceded: f64| ImpactCost {
-        priced: std::sync::Arc::new(PricedPack { bnf_code: code.into(), pack: "1234".into(), pack_name: pack.into() }),
+        priced: std::sync::Arc::new(PricedPack {
+            bnf_code: code.into(),
+            pack: "1234".into(),
+            pack_name: pack.into(),
+            before: tariff,
+            after: conceded,
+        }),
         quantity,
-        before: tariff,
-        after: conceded,
         impact: quantity * (conceded - tariff),
     };
     c.add_cost("icb", "QMJ", m("2024-11"), cost("0501013K0AAABAB", "Amoxicillin 500mg capsules 21", 1_000.0, 5.0, 6.0));
@@ -364,6 +388,17 @@ async fn organisation_dashboard() {
     assert!(body.contains("href=\"/org/QKK\""), "peers");
     assert!(body.contains("Worse"), "the jump of the last months is an alert: {body}");
     assert!(body.contains("href=\"/org/Y56\""), "breadcrumbs");
+    // The ICB's trusts, open before closed, with the SCMD months held for each.
+    let trusts = &body[body.find("id=\"trusts\"").expect("a trusts section")..];
+    let trusts = &trusts[..trusts.find("</table>").unwrap()];
+    let (ral, rke, rap) = (trusts.find("RAL").unwrap(), trusts.find("RKE").unwrap(), trusts.find("RAP").unwrap());
+    assert!(ral < rke && rke < rap, "by name, the closed one last: {trusts}");
+    assert!(!trusts.contains("RJ1"), "another ICB's trust is not listed");
+    assert!(trusts.contains("Lines in 2024-12"), "{trusts}");
+    assert!(trusts.contains("<td class=\"num\">2</td><td>2024-12</td><td class=\"num\">412</td>"), "{trusts}");
+    assert!(trusts.contains("(closed)") && trusts.contains("none held"), "{trusts}");
+    let (_, _, practice) = get("/org/93C").await;
+    assert!(!practice.contains("id=\"trusts\""), "trusts are listed on ICB pages only");
     let (status, headers, csv) = get("/org/qmj?format=csv").await;
     assert_eq!(status, StatusCode::OK, "codes are case-insensitive");
     assert_eq!(headers.get(header::CONTENT_TYPE).unwrap(), "text/csv; charset=utf-8");
@@ -2065,10 +2100,10 @@ fn tariff_changes() -> ipmo_release::price_impacts::PriceImpacts {
                     bnf_code: code.into(),
                     pack: "1".into(),
                     pack_name: "pack".into(),
+                    before,
+                    after,
                 }),
                 quantity,
-                before,
-                after,
                 impact: quantity * (after - before),
             },
         );

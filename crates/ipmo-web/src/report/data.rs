@@ -427,7 +427,7 @@ fn stewardship_measures<'a>(c: &Context<'a>) -> Vec<(&'a Measure, &'a [ValuePoin
                 Some((m, series, point))
             })
             .collect();
-    let worse = |m: &Measure, p: &ValuePoint| p.percentile.and_then(|pc| ranking::worse_percentile(pc, m.direction));
+    let worse = |m: &Measure, p: &ValuePoint| p.percentile().and_then(|pc| ranking::worse_percentile(pc, m.direction));
     out.sort_by(|a, b| {
         worse(b.0, b.2).unwrap_or(-1.0).total_cmp(&worse(a.0, a.2).unwrap_or(-1.0)).then(a.0.title.cmp(&b.0.title))
     });
@@ -449,18 +449,18 @@ pub(super) fn stewardship(c: &Context) -> Section {
             let national = england
                 .and_then(|e| c.r.series(&m.id, e))
                 .and_then(|s| s.iter().find(|p| p.month == c.month))
-                .and_then(|p| p.value);
-            let standing = pt.percentile.map(|p| ranking::standing(p, m.direction));
+                .and_then(|p| p.value());
+            let standing = pt.percentile().map(|p| ranking::standing(p, m.direction));
             let variation = spc.as_ref().map(|s| crate::measure_pages::variation_text(s.chart.variation));
             let class = spc.as_ref().and_then(|s| s.class_at(c.month));
             if let Some(sc) = spc.clone() {
-                let worse = pt.percentile.and_then(|p| ranking::worse_percentile(p, m.direction)).unwrap_or(0.0);
+                let worse = pt.percentile().and_then(|p| ranking::worse_percentile(p, m.direction)).unwrap_or(0.0);
                 charted.push((m, sc, class, worse));
             }
             vec![
                 Cell::text(titled(m)),
-                Cell::text(value(pt.value)),
-                Cell::toned(ordinal(pt.percentile), standing.and_then(standing_tone)),
+                Cell::text(value(pt.value())),
+                Cell::toned(ordinal(pt.percentile()), standing.and_then(standing_tone)),
                 Cell::text(value(median)),
                 Cell::text(value(national)),
                 match variation {

@@ -1,0 +1,136 @@
+//! NHS trusts as the dashboard shows them: each under the ICB it belongs to, with what hospital
+//! medicines data (SCMD) the warehouse holds for it.
+
+use ipmo_domain::YearMonth;
+use rustc_hash::FxHashMap;
+
+/// One NHS trust.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Trust {
+    /// ODS code.
+    pub code: String,
+    /// Name as ODS publishes it.
+    pub name: String,
+    /// Its ICB today, when ODS gives one.
+    pub icb_code: Option<String>,
+    /// Whether ODS lists it as closed (merged trusts close; their successor carries on).
+    pub closed: bool,
+}
+
+/// SCMD held for one trust.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct ScmdCoverage {
+    /// Months with at least one line.
+    pub months: u32,
+    /// The first and last of them.
+    pub first: Option<YearMonth>,
+    /// The newest month with a line.
+    pub last: Option<YearMonth>,
+    /// Lines (trust × VMP) in the newest month held for any trust.
+    pub latest_lines: u32,
+}
+
+/// Trusts and their SCMD coverage.
+#[derive(Clone, Debug, Default)]
+pub struct Hospitals {
+    trusts: Vec<Trust>,
+    coverage: FxHashMap<String, ScmdCoverage>,
+    /// The newest SCMD month held.
+    pub latest: Option<YearMonth>,
+}
+
+impl Hospitals {
+    /// Adds a trust.
+    pub fn add_trust(&mut self, trust: Trust) {
+        self.trusts.push(trust);
+    }
+
+    /// Counts one SCMD line of `trust` in `month`.
+    pub fn add_line(&mut self, trust: &str, month: YearMonth) {
+        let c = match self.coverage.get_mut(trust) {
+            Some(c) => c,
+            None => self.coverage.entry(trust.to_string()).or_default(),
+        };
+        if c.last != Some(month) {
+            if c.last.is_none_or(|l| l < month) {
+                c.last = Some(month);
+            }
+            if c.first.is_none_or(|f| f > month) {
+                c.first = Some(month);
+            }
+            c.months += 1;
+        }
+        if self.latest.is_none_or(|l| l < month) {
+            self.latest = Some(month);
+        }
+    }
+
+    /// Sorts trusts by name and counts each trust's lines in the newest month, once everything
+    /// is added. Lines must have been added a month at a time for `months` to count each once.
+    pub fn finish(mut self, latest_lines: FxHashMap<String, u32>) -> Self {
+        self.trusts.sort_by(|a, b| a.name.cmp(&b.name).then(a.code.cmp(&b.code)));
+        for (code, n) in latest_lines {
+            self.coverage.entry(code).or_default().latest_lines = n;
+        }
+        self
+    }
+
+    /// The trusts of an ICB, open ones first, each by name.
+    pub fn in_icb(&self, icb: &str) -> Vec<&Trust> {
+        let mut out: Vec<&Trust> = self.trusts.iter().filter(|t| t.icb_code.as_deref() == Some(icb)).collect();
+        out.sort_by_key(|t| t.closed);
+        out
+    }
+
+    /// A trust by code.
+    pub fn trust(&self, code: &str) -> Option<&Trust> {
+        self.trusts.iter().find(|t| t.code == code)
+    }
+
+    /// What SCMD holds for a trust.
+    pub fn coverage(&self, code: &str) -> ScmdCoverage {
+        self.coverage.get(code).copied().unwrap_or_default()
+    }
+
+    /// Trust codes with SCMD lines that no trust in the list has (retired or non-acute codes).
+    pub fn unlisted_codes(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self.coverage.keys().map(String::as_str).filter(|c| self.trust(c).is_none()).collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// Whether any trust or SCMD line is held.
+    pub fn is_empty(&self) -> bool {
+        self.trusts.is_empty() && self.coverage.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trusts_sit_under_their_icb_and_count_their_months() {
+        let m = |s: &str| s.parse::<YearMonth>().unwrap();
+        let mut h = Hospitals::default();
+        let trust = |code: &str, name: &str, icb: &str, closed: bool| Trust {
+            code: code.into(),
+            name: name.into(),
+            icb_code: Some(icb.into()),
+            closed,
+        };
+        h.add_trust(trust("RRK", "University Hospitals Birmingham", "QHL", false));
+        h.add_trust(trust("RR1", "Heart of England", "QHL", true));
+        h.add_trust(trust("R0A", "Manchester University", "QOP", false));
+        for (code, month) in [("RRK", "2020-01"), ("RRK", "2020-01"), ("RRK", "2020-03"), ("TAD", "2020-03")] {
+            h.add_line(code, m(month));
+        }
+        let h = h.finish([("RRK".to_string(), 1)].into_iter().collect());
+        let names: Vec<&str> = h.in_icb("QHL").iter().map(|t| t.code.as_str()).collect();
+        assert_eq!(names, ["RRK", "RR1"], "open before closed");
+        let c = h.coverage("RRK");
+        assert_eq!((c.months, c.first, c.last, c.latest_lines), (2, Some(m("2020-01")), Some(m("2020-03")), 1));
+        assert_eq!(h.latest, Some(m("2020-03")));
+        assert_eq!(h.unlisted_codes(), ["TAD"]);
+    }
+}
