@@ -93,6 +93,7 @@ pub(crate) fn run(a: DemoArgs, quiet: bool, measures_dir: &crate::measures::Libr
             "practice_imd.csv" => Ingest::Imd { files: vec![path], errors },
             "bnf_snomed_mapping.csv" => Ingest::BnfSnomed { files: vec![path], errors },
             "price_concessions.html" => Ingest::Concessions { files: vec![path], errors },
+            "etr.csv" => Ingest::Trusts { files: vec![path], errors },
             n if n.starts_with("drug_tariff_part_viii_a_") => {
                 tariffs.push(path);
                 continue;
@@ -123,10 +124,16 @@ pub(crate) fn run(a: DemoArgs, quiet: bool, measures_dir: &crate::measures::Libr
             continue;
         }
         let files = generator.write_month(t)?;
-        say(&format!("{month}: generated {} EPD rows; loading", files.epd_rows));
+        say(&format!(
+            "{month}: generated {} EPD rows and {} hospital medicines lines; loading",
+            files.epd_rows, files.scmd_lines
+        ));
         crate::ingest(&wh, Ingest::Epd { files: vec![files.epd.clone()], month: None, errors }, quiet)?;
         crate::ingest(&wh, Ingest::ListSizes { files: vec![files.list_sizes], month: None, errors }, quiet)?;
-        std::fs::remove_file(&files.epd).with_context(|| format!("cannot remove {}", files.epd.display()))?;
+        crate::ingest(&wh, Ingest::Scmd { files: vec![files.scmd.clone()], errors }, quiet)?;
+        for done in [&files.epd, &files.scmd] {
+            std::fs::remove_file(done).with_context(|| format!("cannot remove {}", done.display()))?;
+        }
         new_months += 1;
     }
     if new_months == 0 {

@@ -2286,6 +2286,17 @@ fn the_demo_icbs_board_report_is_a_readable_pdf() {
     let wh = demo.join("warehouse");
     let icbs: Vec<String> = sql_map(&wh, "SELECT code, 1 AS n FROM orgs WHERE org_type = 'icb'").into_keys().collect();
     let (icb, other) = (&icbs[0], &icbs[1]);
+    // The demo loads hospital medicines too: SCMD for each of the 18 months (2023-07 to 2024-12,
+    // all in NHSBSA's layout before June 2026) and at least two trusts under every ICB.
+    let months = sql_map(&wh, "SELECT 'months' AS k, COUNT(DISTINCT month) AS n FROM scmd");
+    assert_eq!(months["months"], 18.0);
+    let trusts = sql_map(
+        &wh,
+        "SELECT o.code, COUNT(t.code) AS n FROM orgs o LEFT JOIN trusts t ON t.icb_code = o.code \
+         WHERE o.org_type = 'icb' GROUP BY o.code",
+    );
+    assert_eq!(trusts.len(), icbs.len());
+    assert!(trusts.values().all(|n| *n >= 2.0), "{trusts:?}");
     let month =
         sql_map(&wh, "SELECT CAST(MAX(month) AS VARCHAR) AS m, 1 AS n FROM measure_values").into_keys().next().unwrap()
             [..7]

@@ -16,6 +16,7 @@
 
 mod catalogue;
 pub mod events;
+pub mod hospitals;
 pub mod medicines;
 mod system;
 mod write;
@@ -82,7 +83,7 @@ pub struct SynthSummary {
     pub orgs: [usize; 5],
 }
 
-/// The two files written for one month.
+/// The files written for one month.
 #[derive(Debug)]
 pub struct MonthFiles {
     /// The month.
@@ -91,6 +92,10 @@ pub struct MonthFiles {
     pub epd: PathBuf,
     /// Quinary list-size file.
     pub list_sizes: PathBuf,
+    /// Hospital medicines (SCMD) file.
+    pub scmd: PathBuf,
+    /// SCMD lines written.
+    pub scmd_lines: u64,
     /// EPD rows written.
     pub epd_rows: u64,
     /// Prescription items written.
@@ -108,6 +113,7 @@ pub struct Generator {
     medicines: medicines::Medicines,
     system: SynthSystem,
     needs: Vec<(f64, f64)>,
+    trusts: Vec<hospitals::Trust>,
 }
 
 impl Generator {
@@ -125,7 +131,8 @@ impl Generator {
         let system = SynthSystem::build(config.practices, config.seed);
         let needs = write::all_needs(&system);
         let medicines = medicines::Medicines::new(&catalogue);
-        Ok(Self { config: config.clone(), catalogue, medicines, system, needs })
+        let trusts = hospitals::trusts(&system, config.seed);
+        Ok(Self { config: config.clone(), catalogue, medicines, system, needs, trusts })
     }
 
     /// Practices, PCNs, sub-ICB locations, ICBs and regions.
@@ -134,9 +141,11 @@ impl Generator {
         [s.practices.len(), s.pcns.len(), s.sicbls.len(), s.icbs.len(), s.regions.len()]
     }
 
-    /// Writes the organisation map, BNF codes and IMD files.
+    /// Writes the organisation map, BNF codes, IMD, the medicines reference data and the trusts.
     pub fn write_reference(&self) -> Result<Vec<PathBuf>, SynthError> {
-        write::write_reference(&self.config, &self.system, &self.catalogue, &self.medicines)
+        let mut files = write::write_reference(&self.config, &self.system, &self.catalogue, &self.medicines)?;
+        files.push(hospitals::write_trusts(&self.config, &self.system, &self.trusts)?);
+        Ok(files)
     }
 
     /// Writes month `t` (0-based from the configured start).
@@ -144,7 +153,11 @@ impl Generator {
         if t >= self.config.months {
             return Err(SynthError::Invalid(format!("month {t} is outside the {} configured", self.config.months)));
         }
-        write::write_month(&self.config, &self.system, &self.catalogue, &self.medicines, &self.needs, t)
+        let mut files =
+            write::write_month(&self.config, &self.system, &self.catalogue, &self.medicines, &self.needs, t)?;
+        (files.scmd, files.scmd_lines) =
+            hospitals::write_scmd_month(&self.config, &self.catalogue, &self.medicines, &self.trusts, t, files.month)?;
+        Ok(files)
     }
 }
 
@@ -159,17 +172,18 @@ pub fn generate(config: &SynthConfig, progress: &mut dyn FnMut(&str)) -> Result<
         let m = generator.write_month(t)?;
         let secs = started.elapsed().as_secs_f64();
         progress(&format!(
-            "{}: {} EPD rows, {} items ({:.2} per patient), {:.0} rows/s",
+            "{}: {} EPD rows, {} items ({:.2} per patient), {} hospital medicines lines, {:.0} rows/s",
             m.month,
             m.epd_rows,
             m.items,
             m.items as f64 / m.patients.max(1) as f64,
-            m.epd_rows as f64 / secs.max(1e-9)
+            m.scmd_lines,
+            (m.epd_rows + m.scmd_lines) as f64 / secs.max(1e-9)
         ));
         summary.epd_rows += m.epd_rows;
         summary.items += m.items;
         summary.patients = m.patients;
-        summary.files.extend([m.epd, m.list_sizes]);
+        summary.files.extend([m.epd, m.list_sizes, m.scmd]);
     }
     Ok(summary)
 }

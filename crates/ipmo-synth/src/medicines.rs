@@ -214,6 +214,14 @@ pub struct Medicine {
     brand: Option<(String, String)>,
 }
 
+impl Medicine {
+    /// The VMP behind the product: its id, its name, and the unit it is counted in (`tablet`,
+    /// `ml`, `dose`), as hospital medicines data name it.
+    pub fn vmp(&self) -> (&str, &str, &'static str) {
+        (&self.vpid, &self.vmp_name, self.pack.1)
+    }
+}
+
 /// The release, Tariff and concessions for a catalogue.
 pub struct Medicines {
     /// One per catalogue presentation, in catalogue order.

@@ -131,7 +131,8 @@ pub(crate) fn write_month(
     let month = config.start.plus(t);
     let (epd, epd_rows, items) = write_epd_month(config, sys, (cat, meds), needs, t, month)?;
     let (list_sizes, patients) = write_list_sizes(config, sys, t, month)?;
-    Ok(crate::MonthFiles { month, epd, list_sizes, epd_rows, items, patients })
+    // The caller writes the month's hospital medicines beside these.
+    Ok(crate::MonthFiles { month, epd, list_sizes, scmd: PathBuf::new(), scmd_lines: 0, epd_rows, items, patients })
 }
 
 /// Per-practice prescribing needs, computed once for all months.

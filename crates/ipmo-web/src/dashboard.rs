@@ -473,19 +473,17 @@ fn trusts_section(r: &Release, org: &Org) -> Markup {
         div.table-scroll role="region" aria-label="NHS trusts" tabindex="0" { table.table {
             thead { tr {
                 th scope="col" { "Trust" }
-                th scope="col" { "ODS code" }
-                th.num scope="col" { "Months of SCMD" }
-                th scope="col" { "Latest month" }
+                th.num scope="col" { "SCMD months" }
+                th.num scope="col" { "Latest" }
                 @if let Some(m) = latest { th.num scope="col" { "Lines in " (m) } }
             } }
             tbody { @for t in &trusts {
                 @let c = r.hospitals.coverage(&t.code);
                 tr {
-                    td { (t.name) @if t.closed { " " span.hint { "(closed)" } } }
-                    td { (t.code) }
+                    td { (t.name) " " span.code { (t.code) } @if t.closed { " " span.hint { "(closed)" } } }
                     td.num { (c.months) }
-                    td { @match c.last { Some(m) => (m), None => "none held" } }
-                    @if latest.is_some() { td.num { (c.latest_lines) } }
+                    td.num { @match c.last { Some(m) => (m), None => "none held" } }
+                    @if latest.is_some() { td.num { (ipmo_domain::display::number(f64::from(c.latest_lines), 0)) } }
                 }
             } }
         } }

@@ -395,7 +395,10 @@ async fn organisation_dashboard() {
     assert!(ral < rke && rke < rap, "by name, the closed one last: {trusts}");
     assert!(!trusts.contains("RJ1"), "another ICB's trust is not listed");
     assert!(trusts.contains("Lines in 2024-12"), "{trusts}");
-    assert!(trusts.contains("<td class=\"num\">2</td><td>2024-12</td><td class=\"num\">412</td>"), "{trusts}");
+    assert!(
+        trusts.contains("<td class=\"num\">2</td><td class=\"num\">2024-12</td><td class=\"num\">412</td>"),
+        "{trusts}"
+    );
     assert!(trusts.contains("(closed)") && trusts.contains("none held"), "{trusts}");
     let (_, _, practice) = get("/org/93C").await;
     assert!(!practice.contains("id=\"trusts\""), "trusts are listed on ICB pages only");
