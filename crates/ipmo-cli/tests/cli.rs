@@ -1572,6 +1572,40 @@ fn real_reference_data_loads_and_a_medicine_is_shown() {
     assert!(sql.contains("| 1121 "), "{sql}");
     let e = failed(&ipmo(&wh, &["medicine", "show", "no such medicine"]));
     assert!(e.contains("no medicine in the warehouse matches"), "{e}");
+
+    // Hospital issues in DDDs, worked by hand: adenosine 6mg/2ml vials are 3 mg per ml (dm+d)
+    // in 2 ml vials, and the supplement's DDD is 15 mg. 10 vials = 60 mg = 4 DDDs; 14 ml = 42 mg
+    // = 2.8 DDDs. Without a unit, or outside the dm+d cut, the view says why it cannot convert.
+    let scmd = tmp.path().join("scmd_202401.csv");
+    std::fs::write(
+        &scmd,
+        "YEAR_MONTH,ODS_CODE,VMP_SNOMED_CODE,VMP_PRODUCT_NAME,UNIT_OF_MEASURE_IDENTIFIER,UNIT_OF_MEASURE_NAME,\
+         TOTAL_QUANITY_IN_VMP_UNIT,INDICATIVE_COST\n\
+         202401,RRK,35894711000001106,Adenosine 6mg/2ml solution for injection vials,415818006,vial,10,50.00\n\
+         202401,RJ1,35894711000001106,Adenosine 6mg/2ml solution for injection vials,258773002,ml,14,35.00\n\
+         202401,R1K,35894711000001106,Adenosine 6mg/2ml solution for injection vials,,no value,5,\n\
+         202401,RRK,16102011000001108,Tocilizumab 400mg/20ml solution for infusion vials,415818006,vial,3,\n",
+    )
+    .unwrap();
+    ok(&ipmo(&wh, &["ingest", "scmd", scmd.to_str().unwrap()]));
+    let ddd = ok(&ipmo(
+        &wh,
+        &[
+            "sql",
+            "--format",
+            "csv",
+            "SELECT trust_code, vmp_id, ingredient_amount, amount_unit, ddd, ddd_unit, ROUND(ddds, 6) AS ddds, \
+             not_calculated FROM scmd_ddd ORDER BY vmp_id, trust_code",
+        ],
+    ));
+    assert_eq!(
+        ddd,
+        "trust_code,vmp_id,ingredient_amount,amount_unit,ddd,ddd_unit,ddds,not_calculated\n\
+         RRK,16102011000001108,,,20.0,mg,,VMP not in the dm+d release loaded\n\
+         R1K,35894711000001106,,mg,15.0,mg,,the file gives no unit for the quantity\n\
+         RJ1,35894711000001106,42.0,mg,15.0,mg,2.8,\n\
+         RRK,35894711000001106,60.0,mg,15.0,mg,4.0,\n"
+    );
 }
 
 /// `ipmo synth` writes a dm+d release, the BNF ↔ SNOMED mapping, a Tariff per month and a

@@ -36,7 +36,9 @@ pub enum OutputFormat {
 /// `dmd_product`, `dmd_vmp_strength` and `prescribing_dmd` put dm+d beside prescribing: a
 /// prescribing row's product (from the EPD's `SNOMED_CODE`, or the BNF ↔ SNOMED mapping where
 /// that names one product only), followed through changed ids, with its VTM and form-route.
-const VIEWS: [(&str, &str); 6] = [
+/// `scmd_ddd` converts hospital issues to ingredient amounts and WHO DDDs where dm+d and the
+/// supplement allow, and says why where they do not.
+const VIEWS: [(&str, &str); 7] = [
     (
         "prescribing",
         "SELECT month, practice_code, bnf_code, items, quantity, \
@@ -75,6 +77,53 @@ const VIEWS: [(&str, &str); 6] = [
                     HAVING COUNT(DISTINCT snomed_code) = 1) m ON m.bnf_code = q.bnf_code \
          LEFT JOIN dmd_id_history h ON h.old_id = COALESCE(q.snomed_code, m.snomed_code) \
          LEFT JOIN dmd_product p ON p.id = COALESCE(h.new_id, q.snomed_code, m.snomed_code)",
+    ),
+    (
+        "scmd_ddd",
+        // Per unit issued: the strength per unit dose (tablets, vials whose strength has no
+        // denominator), per ml (an issue counted in the strength's denominator unit), or per
+        // unit dose via its size (a vial of 2 ml at 3 mg/ml). Single-ingredient VMPs only.
+        "SELECT s.month, s.trust_code, s.vmp_id, s.vmp_name, s.quantity, s.unit_name, i.ingredient, \
+         s.quantity * (CASE \
+           WHEN i.n = 1 AND i.den IS NULL AND s.unit_name = v.unit_dose_unit THEN i.num \
+           WHEN i.n = 1 AND i.den IS NOT NULL AND s.unit_name = i.den_unit THEN i.num / i.den \
+           WHEN i.n = 1 AND i.den IS NOT NULL AND s.unit_name = v.unit_dose_unit \
+                AND v.unit_dose_form_units = i.den_unit THEN v.unit_dose_form_size * i.num / i.den END) \
+           AS ingredient_amount, \
+         i.num_unit AS amount_unit, d.atc, d.ddd, d.ddd_unit, \
+         s.quantity * (CASE \
+           WHEN i.n = 1 AND i.den IS NULL AND s.unit_name = v.unit_dose_unit THEN i.num \
+           WHEN i.n = 1 AND i.den IS NOT NULL AND s.unit_name = i.den_unit THEN i.num / i.den \
+           WHEN i.n = 1 AND i.den IS NOT NULL AND s.unit_name = v.unit_dose_unit \
+                AND v.unit_dose_form_units = i.den_unit THEN v.unit_dose_form_size * i.num / i.den END) \
+           * (CASE WHEN i.num_unit = d.ddd_unit THEN 1.0 ELSE i.num_mg / d.ddd_mg END) / d.ddd AS ddds, \
+         CASE WHEN v.vpid IS NULL THEN 'VMP not in the dm+d release loaded' \
+              WHEN i.n IS NULL OR i.n <> 1 THEN 'not a single-ingredient VMP' \
+              WHEN s.unit_name IS NULL THEN 'the file gives no unit for the quantity' \
+              WHEN NOT ((i.den IS NULL AND s.unit_name = v.unit_dose_unit) \
+                        OR (i.den IS NOT NULL AND s.unit_name = i.den_unit) \
+                        OR (i.den IS NOT NULL AND s.unit_name = v.unit_dose_unit \
+                            AND v.unit_dose_form_units = i.den_unit)) \
+                THEN concat('a quantity in ', s.unit_name, ' does not match the strength (', \
+                            CAST(i.num AS VARCHAR), ' ', i.num_unit, \
+                            CASE WHEN i.den IS NULL THEN '' ELSE concat(' per ', CAST(i.den AS VARCHAR), ' ', i.den_unit) END, ')') \
+              WHEN d.ddd IS NULL THEN 'no DDD for the VMP in the dm+d supplement' \
+              WHEN NOT (i.num_unit = d.ddd_unit OR (i.num_mg IS NOT NULL AND d.ddd_mg IS NOT NULL)) \
+                THEN concat('strength in ', i.num_unit, ' but DDD in ', d.ddd_unit) END AS not_calculated \
+         FROM scmd s \
+         LEFT JOIN dmd_vmp v ON v.vpid = s.vmp_id \
+         LEFT JOIN (SELECT vi.vpid, COUNT(*) AS n, MIN(ing.name) AS ingredient, MIN(vi.strength_numerator) AS num, \
+                      MIN(vi.strength_numerator_unit) AS num_unit, MIN(vi.strength_denominator) AS den, \
+                      MIN(vi.strength_denominator_unit) AS den_unit, \
+                      MIN(CASE vi.strength_numerator_unit WHEN 'nanogram' THEN 0.000001 WHEN 'microgram' THEN 0.001 \
+                          WHEN 'mg' THEN 1.0 WHEN 'gram' THEN 1000.0 WHEN 'kg' THEN 1000000.0 END) AS num_mg \
+                    FROM dmd_vmp_ingredient vi LEFT JOIN dmd_ingredient ing ON ing.isid = vi.isid GROUP BY vi.vpid) i \
+           ON i.vpid = s.vmp_id \
+         LEFT JOIN (SELECT b.id, b.atc, b.ddd, u.description AS ddd_unit, \
+                      CASE u.description WHEN 'nanogram' THEN 0.000001 WHEN 'microgram' THEN 0.001 WHEN 'mg' THEN 1.0 \
+                          WHEN 'gram' THEN 1000.0 WHEN 'kg' THEN 1000000.0 END AS ddd_mg \
+                    FROM dmd_bnf b LEFT JOIN dmd_lookup u ON u.lookup = 'UNIT_OF_MEASURE' AND u.code = b.ddd_unit_code \
+                    WHERE b.level = 'VMP') d ON d.id = s.vmp_id",
     ),
     (
         "org_membership_latest",
