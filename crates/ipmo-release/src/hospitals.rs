@@ -45,33 +45,28 @@ impl Hospitals {
         self.trusts.push(trust);
     }
 
-    /// Counts one SCMD line of `trust` in `month`.
-    pub fn add_line(&mut self, trust: &str, month: YearMonth) {
-        let c = match self.coverage.get_mut(trust) {
-            Some(c) => c,
-            None => self.coverage.entry(trust.to_string()).or_default(),
-        };
-        if c.last != Some(month) {
-            if c.last.is_none_or(|l| l < month) {
-                c.last = Some(month);
-            }
-            if c.first.is_none_or(|f| f > month) {
-                c.first = Some(month);
-            }
+    /// Adds one SCMD month: each trust's lines in it. Months are added oldest first, so the
+    /// last one added is the newest held and its counts are the ones the dashboard shows.
+    pub fn add_month(&mut self, month: YearMonth, lines: &FxHashMap<String, u32>) {
+        for c in self.coverage.values_mut() {
+            c.latest_lines = 0;
+        }
+        for (trust, &n) in lines {
+            let c = match self.coverage.get_mut(trust.as_str()) {
+                Some(c) => c,
+                None => self.coverage.entry(trust.clone()).or_default(),
+            };
+            c.first = c.first.or(Some(month));
+            c.last = Some(month);
             c.months += 1;
+            c.latest_lines = n;
         }
-        if self.latest.is_none_or(|l| l < month) {
-            self.latest = Some(month);
-        }
+        self.latest = Some(month);
     }
 
-    /// Sorts trusts by name and counts each trust's lines in the newest month, once everything
-    /// is added. Lines must have been added a month at a time for `months` to count each once.
-    pub fn finish(mut self, latest_lines: FxHashMap<String, u32>) -> Self {
+    /// Sorts trusts by name, once everything is added.
+    pub fn finish(mut self) -> Self {
         self.trusts.sort_by(|a, b| a.name.cmp(&b.name).then(a.code.cmp(&b.code)));
-        for (code, n) in latest_lines {
-            self.coverage.entry(code).or_default().latest_lines = n;
-        }
         self
     }
 
@@ -98,11 +93,6 @@ impl Hospitals {
         out.sort_unstable();
         out
     }
-
-    /// Whether any trust or SCMD line is held.
-    pub fn is_empty(&self) -> bool {
-        self.trusts.is_empty() && self.coverage.is_empty()
-    }
 }
 
 #[cfg(test)]
@@ -122,10 +112,10 @@ mod tests {
         h.add_trust(trust("RRK", "University Hospitals Birmingham", "QHL", false));
         h.add_trust(trust("RR1", "Heart of England", "QHL", true));
         h.add_trust(trust("R0A", "Manchester University", "QOP", false));
-        for (code, month) in [("RRK", "2020-01"), ("RRK", "2020-01"), ("RRK", "2020-03"), ("TAD", "2020-03")] {
-            h.add_line(code, m(month));
-        }
-        let h = h.finish([("RRK".to_string(), 1)].into_iter().collect());
+        let lines = |pairs: &[(&str, u32)]| pairs.iter().map(|(c, n)| (c.to_string(), *n)).collect();
+        h.add_month(m("2020-01"), &lines(&[("RRK", 2)]));
+        h.add_month(m("2020-03"), &lines(&[("RRK", 1), ("TAD", 4)]));
+        let h = h.finish();
         let names: Vec<&str> = h.in_icb("QHL").iter().map(|t| t.code.as_str()).collect();
         assert_eq!(names, ["RRK", "RR1"], "open before closed");
         let c = h.coverage("RRK");

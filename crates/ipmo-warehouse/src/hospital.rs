@@ -137,28 +137,21 @@ impl Warehouse {
             .filter_map(|(part, rel)| Some((part.parse().ok()?, rel.clone())))
             .collect();
         months.sort();
-        let mut latest_lines: rustc_hash::FxHashMap<String, u32> = Default::default();
-        let newest = months.last().map(|(m, _)| *m);
         for (month, rel) in &months {
-            let mut seen: rustc_hash::FxHashMap<String, u32> = Default::default();
+            let mut lines: rustc_hash::FxHashMap<String, u32> = Default::default();
             for b in crate::parquet_io::read_parquet_columns(&self.root().join(rel), &["trust_code"])? {
                 let code = b.column(0).as_string::<i32>();
                 for i in 0..b.num_rows() {
-                    match seen.get_mut(code.value(i)) {
+                    match lines.get_mut(code.value(i)) {
                         Some(n) => *n += 1,
                         None => {
-                            seen.insert(code.value(i).to_string(), 1);
+                            lines.insert(code.value(i).to_string(), 1);
                         }
                     }
                 }
             }
-            for code in seen.keys() {
-                out.add_line(code, *month);
-            }
-            if Some(*month) == newest {
-                latest_lines = seen;
-            }
+            out.add_month(*month, &lines);
         }
-        Ok(out.finish(latest_lines))
+        Ok(out.finish())
     }
 }

@@ -82,48 +82,43 @@ const VIEWS: [(&str, &str); 7] = [
         "scmd_ddd",
         // Per unit issued: the strength per unit dose (tablets, vials whose strength has no
         // denominator), per ml (an issue counted in the strength's denominator unit), or per
-        // unit dose via its size (a vial of 2 ml at 3 mg/ml). Single-ingredient VMPs only.
-        "SELECT s.month, s.trust_code, s.vmp_id, s.vmp_name, s.quantity, s.unit_name, i.ingredient, \
-         s.quantity * (CASE \
-           WHEN i.n = 1 AND i.den IS NULL AND s.unit_name = v.unit_dose_unit THEN i.num \
-           WHEN i.n = 1 AND i.den IS NOT NULL AND s.unit_name = i.den_unit THEN i.num / i.den \
-           WHEN i.n = 1 AND i.den IS NOT NULL AND s.unit_name = v.unit_dose_unit \
-                AND v.unit_dose_form_units = i.den_unit THEN v.unit_dose_form_size * i.num / i.den END) \
-           AS ingredient_amount, \
-         i.num_unit AS amount_unit, d.atc, d.ddd, d.ddd_unit, \
-         s.quantity * (CASE \
-           WHEN i.n = 1 AND i.den IS NULL AND s.unit_name = v.unit_dose_unit THEN i.num \
-           WHEN i.n = 1 AND i.den IS NOT NULL AND s.unit_name = i.den_unit THEN i.num / i.den \
-           WHEN i.n = 1 AND i.den IS NOT NULL AND s.unit_name = v.unit_dose_unit \
-                AND v.unit_dose_form_units = i.den_unit THEN v.unit_dose_form_size * i.num / i.den END) \
-           * (CASE WHEN i.num_unit = d.ddd_unit THEN 1.0 ELSE i.num_mg / d.ddd_mg END) / d.ddd AS ddds, \
-         CASE WHEN v.vpid IS NULL THEN 'VMP not in the dm+d release loaded' \
-              WHEN i.n IS NULL OR i.n <> 1 THEN 'not a single-ingredient VMP' \
-              WHEN s.unit_name IS NULL THEN 'the file gives no unit for the quantity' \
-              WHEN NOT ((i.den IS NULL AND s.unit_name = v.unit_dose_unit) \
-                        OR (i.den IS NOT NULL AND s.unit_name = i.den_unit) \
-                        OR (i.den IS NOT NULL AND s.unit_name = v.unit_dose_unit \
-                            AND v.unit_dose_form_units = i.den_unit)) \
-                THEN concat('a quantity in ', s.unit_name, ' does not match the strength (', \
-                            CAST(i.num AS VARCHAR), ' ', i.num_unit, \
-                            CASE WHEN i.den IS NULL THEN '' ELSE concat(' per ', CAST(i.den AS VARCHAR), ' ', i.den_unit) END, ')') \
-              WHEN d.ddd IS NULL THEN 'no DDD for the VMP in the dm+d supplement' \
-              WHEN NOT (i.num_unit = d.ddd_unit OR (i.num_mg IS NOT NULL AND d.ddd_mg IS NOT NULL)) \
-                THEN concat('strength in ', i.num_unit, ' but DDD in ', d.ddd_unit) END AS not_calculated \
-         FROM scmd s \
-         LEFT JOIN dmd_vmp v ON v.vpid = s.vmp_id \
-         LEFT JOIN (SELECT vi.vpid, COUNT(*) AS n, MIN(ing.name) AS ingredient, MIN(vi.strength_numerator) AS num, \
-                      MIN(vi.strength_numerator_unit) AS num_unit, MIN(vi.strength_denominator) AS den, \
-                      MIN(vi.strength_denominator_unit) AS den_unit, \
-                      MIN(CASE vi.strength_numerator_unit WHEN 'nanogram' THEN 0.000001 WHEN 'microgram' THEN 0.001 \
-                          WHEN 'mg' THEN 1.0 WHEN 'gram' THEN 1000.0 WHEN 'kg' THEN 1000000.0 END) AS num_mg \
-                    FROM dmd_vmp_ingredient vi LEFT JOIN dmd_ingredient ing ON ing.isid = vi.isid GROUP BY vi.vpid) i \
-           ON i.vpid = s.vmp_id \
-         LEFT JOIN (SELECT b.id, b.atc, b.ddd, u.description AS ddd_unit, \
-                      CASE u.description WHEN 'nanogram' THEN 0.000001 WHEN 'microgram' THEN 0.001 WHEN 'mg' THEN 1.0 \
-                          WHEN 'gram' THEN 1000.0 WHEN 'kg' THEN 1000000.0 END AS ddd_mg \
-                    FROM dmd_bnf b LEFT JOIN dmd_lookup u ON u.lookup = 'UNIT_OF_MEASURE' AND u.code = b.ddd_unit_code \
-                    WHERE b.level = 'VMP') d ON d.id = s.vmp_id",
+        // unit dose via its size (a vial of 2 ml at 3 mg/ml). Single-ingredient VMPs only. The
+        // amount per unit and the factor from its unit to the DDD's are worked out once, in the
+        // inner query, and the reason a line has no DDDs is read from which of them is missing.
+        "SELECT month, trust_code, vmp_id, vmp_name, quantity, unit_name, ingredient, \
+         quantity * per_unit AS ingredient_amount, num_unit AS amount_unit, atc, ddd, ddd_unit, \
+         quantity * per_unit * factor / ddd AS ddds, \
+         CASE WHEN vpid IS NULL THEN 'VMP not in the dm+d release loaded' \
+              WHEN n IS NULL OR n <> 1 THEN 'not a single-ingredient VMP' \
+              WHEN unit_name IS NULL THEN 'the file gives no unit for the quantity' \
+              WHEN per_unit IS NULL \
+                THEN concat('a quantity in ', unit_name, ' does not match the strength (', \
+                            CAST(num AS VARCHAR), ' ', num_unit, \
+                            CASE WHEN den IS NULL THEN '' ELSE concat(' per ', CAST(den AS VARCHAR), ' ', den_unit) END, ')') \
+              WHEN ddd IS NULL THEN 'no DDD for the VMP in the dm+d supplement' \
+              WHEN factor IS NULL THEN concat('strength in ', num_unit, ' but DDD in ', ddd_unit) END AS not_calculated \
+         FROM (SELECT s.month, s.trust_code, s.vmp_id, s.vmp_name, s.quantity, s.unit_name, v.vpid, i.n, \
+                 i.ingredient, i.num, i.num_unit, i.den, i.den_unit, d.atc, d.ddd, d.ddd_unit, \
+                 CASE WHEN i.n = 1 AND i.den IS NULL AND s.unit_name = v.unit_dose_unit THEN i.num \
+                      WHEN i.n = 1 AND i.den IS NOT NULL AND s.unit_name = i.den_unit THEN i.num / i.den \
+                      WHEN i.n = 1 AND i.den IS NOT NULL AND s.unit_name = v.unit_dose_unit \
+                           AND v.unit_dose_form_units = i.den_unit THEN v.unit_dose_form_size * i.num / i.den END \
+                   AS per_unit, \
+                 CASE WHEN i.num_unit = d.ddd_unit THEN 1.0 ELSE i.num_mg / d.ddd_mg END AS factor \
+               FROM scmd s \
+               LEFT JOIN dmd_vmp v ON v.vpid = s.vmp_id \
+               LEFT JOIN (SELECT vi.vpid, COUNT(*) AS n, MIN(ing.name) AS ingredient, MIN(vi.strength_numerator) AS num, \
+                            MIN(vi.strength_numerator_unit) AS num_unit, MIN(vi.strength_denominator) AS den, \
+                            MIN(vi.strength_denominator_unit) AS den_unit, \
+                            MIN(CASE vi.strength_numerator_unit WHEN 'nanogram' THEN 0.000001 WHEN 'microgram' THEN 0.001 \
+                                WHEN 'mg' THEN 1.0 WHEN 'gram' THEN 1000.0 WHEN 'kg' THEN 1000000.0 END) AS num_mg \
+                          FROM dmd_vmp_ingredient vi LEFT JOIN dmd_ingredient ing ON ing.isid = vi.isid GROUP BY vi.vpid) i \
+                 ON i.vpid = s.vmp_id \
+               LEFT JOIN (SELECT b.id, b.atc, b.ddd, u.description AS ddd_unit, \
+                            CASE u.description WHEN 'nanogram' THEN 0.000001 WHEN 'microgram' THEN 0.001 WHEN 'mg' THEN 1.0 \
+                                WHEN 'gram' THEN 1000.0 WHEN 'kg' THEN 1000000.0 END AS ddd_mg \
+                          FROM dmd_bnf b LEFT JOIN dmd_lookup u ON u.lookup = 'UNIT_OF_MEASURE' AND u.code = b.ddd_unit_code \
+                          WHERE b.level = 'VMP') d ON d.id = s.vmp_id)",
     ),
     (
         "org_membership_latest",

@@ -61,6 +61,7 @@ impl Warehouse {
         b.hospitals(hospitals);
         Ok(b.finish())
     }
+
     /// Organisations, groups, measure values and deciles, BNF names, practices' facts: every
     /// table the release reads apart from the index and the value programme's.
     fn read_release_tables(

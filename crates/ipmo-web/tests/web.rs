@@ -146,10 +146,9 @@ fn hospitals() -> ipmo_release::hospitals::Hospitals {
         h.add_trust(Trust { code: code.into(), name: name.into(), icb_code: Some(icb.into()), closed });
     }
     let (nov, dec): (YearMonth, YearMonth) = ("2024-11".parse().unwrap(), "2024-12".parse().unwrap());
-    h.add_line("RAL", nov);
-    h.add_line("RAL", dec);
-    h.add_line("RKE", dec);
-    h.finish([("RAL".to_string(), 412), ("RKE".to_string(), 97)].into_iter().collect())
+    h.add_month(nov, &[("RAL".to_string(), 388)].into_iter().collect());
+    h.add_month(dec, &[("RAL".to_string(), 412), ("RKE".to_string(), 97)].into_iter().collect());
+    h.finish()
 }
 
 fn concessions() -> ipmo_release::price_impacts::PriceImpacts {
