@@ -52,6 +52,24 @@ pub(crate) enum MeasuresCommand {
         #[arg(long, value_enum, default_value = "as-at")]
         membership: MembershipArg,
     },
+    /// Cross-sector measures, hospitals (SCMD) beside primary care in the same units: compute
+    /// them, or show an ICB's system (primary care, its trusts, both), a trust's, or England's,
+    /// month by month.
+    CrossSector {
+        /// Compute and store them first (needs dm+d with its BNF/ATC/DDD supplement, and SCMD,
+        /// trusts and prescribing for the sectors to compare).
+        #[arg(long)]
+        compute: bool,
+        /// An ICB's or a trust's code (default: England).
+        #[arg(long)]
+        org: Option<String>,
+        /// Print the definitions and the SQL that computes them instead of values.
+        #[arg(long)]
+        sql: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
     /// Values of one measure or imported indicator for organisations of a level, month by month,
     /// with national deciles and each organisation's SPC (Making Data Count) classification.
     Values {
@@ -424,6 +442,9 @@ pub(crate) fn run(wh_dir: &Path, dir: &LibrarySource, command: MeasuresCommand, 
         MeasuresCommand::Compute { all, membership } => {
             compute(&crate::open(wh_dir)?, dir, all, membership.into(), quiet)
         }
+        MeasuresCommand::CrossSector { compute, org, sql, format } => {
+            cross_sector(wh_dir, compute, org.as_deref(), sql, format, quiet, &mut out)
+        }
         MeasuresCommand::Values { measure, org_type, org, from, to, baseline, rebase, format } => {
             let (wh, lib) = (crate::open(wh_dir)?, load_library(dir)?);
             let limits = ipmo_measures::analysis::SpcLimits { baseline_points: baseline, rebase_at: rebase };
@@ -442,6 +463,90 @@ pub(crate) fn run(wh_dir: &Path, dir: &LibrarySource, command: MeasuresCommand, 
             measure_analysis::lens_cmd(&wh, &lib, &measure, month, org_type.as_deref(), org.as_deref(), format, quiet)
         }
     }
+}
+
+/// Computes and stores the cross-sector measures, reporting each one's coverage.
+pub(crate) fn compute_cross_sector(wh: &Warehouse, quiet: bool) -> Result<()> {
+    let started = Instant::now();
+    let rt = tokio::runtime::Runtime::new().context("cannot start the query runtime")?;
+    let report = rt.block_on(wh.compute_cross_sector(|m| {
+        if !quiet {
+            eprintln!("cross-sector: computing {} ({})", m.id, m.name);
+        }
+    }))?;
+    if !quiet {
+        for m in &report.measures {
+            eprintln!(
+                "cross-sector: {}: {} rows, {} trusts, {} ICBs, {} months; {} selected lines not converted",
+                m.id, m.rows, m.trusts, m.icbs, m.months, m.lines_not_converted
+            );
+        }
+        eprintln!("cross-sector: {} rows stored in {:.1} s", report.rows, started.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
+
+/// `ipmo measures cross-sector`.
+fn cross_sector(
+    wh_dir: &Path,
+    compute: bool,
+    org: Option<&str>,
+    sql: bool,
+    format: Format,
+    quiet: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    use ipmo_measures::cross_sector::CROSS_SECTOR_MEASURES;
+    use ipmo_release::cross_sector::Sector;
+    if sql {
+        for m in &CROSS_SECTOR_MEASURES {
+            writeln!(out, "{}: {}\n  {}\n  why: {}", m.id, m.name, m.description, m.why)?;
+            writeln!(out, "  per organisation and sector, over medicine_use:\n    {};", m.sql())?;
+            writeln!(
+                out,
+                "  stored at every level (trust, icb, national) as:\n    {};\n",
+                ipmo_warehouse::cross_sector::levels_sql(m)
+            )?;
+        }
+        return Ok(());
+    }
+    let wh = crate::open(wh_dir)?;
+    if compute {
+        compute_cross_sector(&wh, quiet)?;
+    }
+    let code = org.unwrap_or(ipmo_domain::practice::ENGLAND);
+    if code.is_empty() || !code.chars().all(|c| c.is_ascii_alphanumeric()) {
+        bail!("--org \"{code}\" is not an organisation code (letters and digits, e.g. QHL or RRK)");
+    }
+    let values = wh.load_cross_sector()?;
+    let mut table =
+        Output::new(&["measure", "month", "sector", "numerator", "denominator", "percent", "not converted"]);
+    for (i, m) in CROSS_SECTOR_MEASURES.iter().enumerate() {
+        for sector in [Sector::PrimaryCare, Sector::Hospital, Sector::System] {
+            for p in values.series(i, code, sector) {
+                table.rows.push(vec![
+                    Cell::text(m.id),
+                    Cell::text(p.month),
+                    Cell::text(sector.label()),
+                    Cell::Num(Some(p.numerator), 1),
+                    Cell::Num(Some(p.denominator), 1),
+                    Cell::Num(p.percent(), 1),
+                    Cell::text(p.lines_not_converted),
+                ]);
+            }
+        }
+    }
+    if table.rows.is_empty() {
+        let computed = !wh.manifest()?.files("cross_sector_values").is_empty();
+        if computed {
+            bail!(
+                "no cross-sector values for {code}: give an ICB's or a trust's code (`ipmo sql \"SELECT DISTINCT level, org_code FROM cross_sector_values\"`)"
+            );
+        }
+        bail!("cross-sector measures have not been computed; run `ipmo measures cross-sector --compute`");
+    }
+    table.write(format, out)?;
+    Ok(())
 }
 
 fn show(wh_dir: &Path, dir: &LibrarySource, id: &str) -> Result<()> {

@@ -2331,6 +2331,47 @@ fn the_demo_icbs_board_report_is_a_readable_pdf() {
     );
     assert_eq!(trusts.len(), icbs.len());
     assert!(trusts.values().all(|n| *n >= 2.0), "{trusts:?}");
+    // A cross-sector measure equals independent SQL over the base tables: DOACs as a share of
+    // oral anticoagulant DDDs in 2024-12, for every ICB's practices and trusts together and for
+    // every trust, with DDDs worked from the VMP's strength and the supplement's DDD directly.
+    let independent = |group: &str, sector: &str| {
+        sql_map(
+            &wh,
+            &format!(
+                "WITH u AS ( \
+                   SELECT m.icb_code, q.practice_code AS org, COALESCE(a.vpid, q.snomed_code) AS vpid, \
+                     q.quantity_per_item * q.items AS qty, 'primary_care' AS sector \
+                   FROM prescribing_by_quantity q LEFT JOIN dmd_amp a ON a.apid = q.snomed_code \
+                   JOIN org_membership m ON m.practice_code = q.practice_code \
+                     AND (m.valid_from IS NULL OR m.valid_from <= q.month) AND (m.valid_to IS NULL OR m.valid_to > q.month) \
+                   WHERE q.month = DATE '2024-12-01' \
+                   UNION ALL \
+                   SELECT t.icb_code, s.trust_code, s.vmp_id, s.quantity, 'hospital' FROM scmd s \
+                   LEFT JOIN trusts t ON t.code = s.trust_code WHERE s.month = DATE '2024-12-01'), \
+                 d AS (SELECT u.{group} AS k, b.atc, u.qty * vi.strength_numerator \
+                          * CASE vi.strength_numerator_unit WHEN 'microgram' THEN 0.001 WHEN 'gram' THEN 1000 ELSE 1 END \
+                          / (b.ddd * CASE l.description WHEN 'gram' THEN 1000 ELSE 1 END) AS ddd \
+                       FROM u JOIN dmd_vmp_ingredient vi ON vi.vpid = u.vpid JOIN dmd_bnf b ON b.id = u.vpid \
+                       JOIN dmd_lookup l ON l.lookup = 'UNIT_OF_MEASURE' AND l.code = b.ddd_unit_code \
+                       WHERE (b.atc LIKE 'B01AA%' OR b.atc LIKE 'B01AF%' OR b.atc = 'B01AE07') {sector}) \
+                 SELECT k, 100 * SUM(CASE WHEN atc LIKE 'B01AF%' OR atc = 'B01AE07' THEN ddd ELSE 0 END) / SUM(ddd) FROM d GROUP BY k"
+            ),
+        )
+    };
+    let stored = |level: &str, sector: &str| {
+        sql_map(
+            &wh,
+            &format!(
+                "SELECT org_code, 100 * numerator / denominator FROM cross_sector_values WHERE measure_id = 'xs_doac' \
+                 AND level = '{level}' AND sector = '{sector}' AND month = DATE '2024-12-01'"
+            ),
+        )
+    };
+    assert_same("DOAC share, ICB whole system", &stored("icb", "system"), &independent("icb_code", ""));
+    assert_same("DOAC share, trusts", &stored("trust", "hospital"), &independent("org", "AND u.sector = 'hospital'"));
+    let shares = stored("icb", "system");
+    assert_eq!(shares.len(), icbs.len());
+    assert!(shares.values().all(|v| *v > 5.0 && *v < 95.0), "{shares:?}");
     let month =
         sql_map(&wh, "SELECT CAST(MAX(month) AS VARCHAR) AS m, 1 AS n FROM measure_values").into_keys().next().unwrap()
             [..7]

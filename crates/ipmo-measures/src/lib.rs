@@ -11,6 +11,7 @@
 pub mod analysis;
 pub mod codes;
 pub mod compute;
+pub mod cross_sector;
 pub mod definition;
 mod error;
 pub mod library;

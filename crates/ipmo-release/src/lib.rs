@@ -4,6 +4,7 @@
 //! reads it. Its [`Release::id`] changes whenever the warehouse does, so it is the basis of HTTP
 //! ETags.
 
+pub mod cross_sector;
 pub mod hospitals;
 pub mod ppu;
 pub mod price_impacts;
@@ -144,6 +145,8 @@ pub struct Release {
     pub price_changes: Option<price_impacts::PriceImpacts>,
     /// NHS trusts and the hospital medicines data held for them (`ipmo ingest trusts`, `scmd`).
     pub hospitals: hospitals::Hospitals,
+    /// Cross-sector measures for trusts, ICBs and England (`ipmo measures cross-sector`).
+    pub cross_sector: cross_sector::CrossSectorValues,
     orgs: Vec<Org>,
     org_pos: FxHashMap<String, usize>,
     children: Vec<Vec<usize>>,
@@ -453,6 +456,7 @@ pub struct ReleaseBuilder {
     concessions: Option<price_impacts::PriceImpacts>,
     price_changes: Option<price_impacts::PriceImpacts>,
     hospitals: hospitals::Hospitals,
+    cross_sector: cross_sector::CrossSectorValues,
     bnf: BTreeMap<String, String>,
     imd: FxHashMap<String, u8>,
     numerator_codes: FxHashMap<String, Vec<String>>,
@@ -506,6 +510,7 @@ impl ReleaseBuilder {
             concessions: None,
             price_changes: None,
             hospitals: Default::default(),
+            cross_sector: Default::default(),
             bnf: BTreeMap::new(),
             imd: FxHashMap::default(),
             numerator_codes: FxHashMap::default(),
@@ -634,6 +639,11 @@ impl ReleaseBuilder {
         self.hospitals = hospitals;
     }
 
+    /// Cross-sector measure values to serve.
+    pub fn cross_sector(&mut self, values: cross_sector::CrossSectorValues) {
+        self.cross_sector = values;
+    }
+
     /// Sorts, indexes and links everything.
     pub fn finish(self) -> Release {
         let mut by_code: BTreeMap<String, Org> = BTreeMap::new();
@@ -722,6 +732,7 @@ impl ReleaseBuilder {
             concessions: self.concessions,
             price_changes: self.price_changes,
             hospitals: self.hospitals,
+            cross_sector: self.cross_sector,
             orgs,
             org_pos,
             children,

@@ -52,6 +52,11 @@ fn unit(parts: [u64; 4]) -> f64 {
     (x >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// A chemical code as a number, for [`unit`].
+fn chemical_key(code: &str) -> u64 {
+    code.bytes().fold(0u64, |h, b| h.wrapping_mul(131).wrapping_add(u64::from(b)))
+}
+
 /// The trusts of a system: one per 45 practices or so (at least two per ICB), spread over the ICBs in turn, each with
 /// a share of its ICB's patients.
 pub fn trusts(sys: &SynthSystem, seed: u64) -> Vec<Trust> {
@@ -140,7 +145,10 @@ pub fn write_scmd_month(
                 continue;
             }
             let (vpid, vmp_name, unit_name) = m.vmp();
-            let mean = p.rate * p.quantity_per_item * trust.patients * HOSPITAL_SHARE;
+            // Each trust leans towards some chemicals and away from others, so that the shares
+            // cross-sector measures take differ from trust to trust.
+            let lean = 0.5 + unit([config.seed, 2, ti as u64, chemical_key(&p.chemical_code)]);
+            let mean = p.rate * p.quantity_per_item * trust.patients * HOSPITAL_SHARE * lean;
             let mut quantity = (mean * (0.5 + key(1))).max(1.0).round();
             if key(2) < RETURN_SHARE {
                 quantity = -(quantity * 0.1).max(1.0).round();

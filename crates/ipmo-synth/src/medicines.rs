@@ -32,6 +32,8 @@ const FORMS: &[(&str, &str)] = &[
     ("Ear Dps", "ear drops"),
     ("Nsl Spy", "nasal spray"),
     ("Inh Soln", "nebuliser liquid"),
+    ("Soln", "oral solution"),
+    ("Susp", "oral suspension"),
     ("Inha", "inhaler"),
     ("Inh", "inhaler"),
     ("Tab", "tablets"),
@@ -161,6 +163,43 @@ fn inhaler_form_route(abbreviated: &str) -> &'static str {
     }
 }
 
+/// WHO ATC codes and DDDs (oral, where WHO gives several) of the chemicals the cross-sector
+/// measures select, by BNF chemical code: what the dm+d supplement says of their VMPs.
+const ATC_DDD: &[(&str, &str, f64, &str)] = &[
+    ("0501011P0", "J01CE02", 2.0, "gram"),
+    ("0501012G0", "J01CF05", 2.0, "gram"),
+    ("0501013B0", "J01CA04", 1.5, "gram"),
+    ("0501013K0", "J01CR02", 1.5, "gram"),
+    ("0501015P0", "J01CA08", 0.6, "gram"),
+    ("0501021A0", "J01DC04", 1.0, "gram"),
+    ("0501021K0", "J01DC02", 0.5, "gram"),
+    ("0501021L0", "J01DB01", 2.0, "gram"),
+    ("0501030I0", "J01AA02", 0.1, "gram"),
+    ("0501030L0", "J01AA04", 0.6, "gram"),
+    ("0501030P0", "J01AA08", 0.2, "gram"),
+    ("0501030T0", "J01AA06", 1.0, "gram"),
+    ("0501050A0", "J01FA10", 0.3, "gram"),
+    ("0501050B0", "J01FA09", 0.5, "gram"),
+    ("0501050C0", "J01FA01", 1.0, "gram"),
+    ("0501050H0", "J01FA01", 1.0, "gram"),
+    ("0501080W0", "J01EA01", 0.4, "gram"),
+    ("0501120L0", "J01MA02", 1.0, "gram"),
+    ("0501120P0", "J01MA01", 0.4, "gram"),
+    ("0501120X0", "J01MA12", 0.5, "gram"),
+    ("0501130R0", "J01XE01", 0.2, "gram"),
+    ("0208020V0", "B01AA03", 7.5, "mg"),
+    ("0208020X0", "B01AE07", 0.3, "gram"),
+    ("0208020Y0", "B01AF01", 20.0, "mg"),
+    ("0208020Z0", "B01AF02", 10.0, "mg"),
+    ("0208020AA", "B01AF03", 60.0, "mg"),
+    ("0103050E0", "A02BC05", 30.0, "mg"),
+    ("0103050L0", "A02BC03", 30.0, "mg"),
+    ("0103050P0", "A02BC01", 20.0, "mg"),
+    ("0103050R0", "A02BC02", 40.0, "mg"),
+    ("0103050T0", "A02BC04", 20.0, "mg"),
+    ("1001030U0", "L04AX03", 2.5, "mg"),
+];
+
 /// Units of measure the synthetic release uses (real dm+d codes).
 const UNITS: &[(&str, &str)] = &[
     ("428673006", "tablet"),
@@ -256,7 +295,8 @@ fn strength_of(name: &str) -> Option<Strength> {
         let value = if number.is_empty() { 1.0 } else { number.parse().ok()? };
         Some((value, unit_word(&text[number.len()..])?))
     };
-    let (numerator, per) = word.split_once('/').map_or((word, None), |(n, d)| (n, Some(d)));
+    // "250mg/62mg/5ml" is two ingredients in 5 ml: the last part is what the first is in.
+    let (numerator, per) = word.split_once('/').map_or((word, None), |(n, rest)| (n, rest.rsplit('/').next()));
     let (value, unit) = amount(numerator)?;
     // What a strength is in: a volume, a dose, or "per gram"; "320micrograms/9micrograms" is two
     // ingredients' strengths, not a ratio.
@@ -333,7 +373,11 @@ impl Medicines {
         let stamp = first.first_day().format("%d%m%y").to_string();
         let mut files = Vec::new();
         for (kind, body) in self.release_files() {
-            let version = if kind == "gtin" { "2_0" } else { "2_3" };
+            let version = match kind {
+                "gtin" => "2_0",
+                "bnf" => "1_0",
+                _ => "2_3",
+            };
             let path = dir.join(format!("f_{kind}{version}{stamp}.xml"));
             std::fs::write(&path, body).map_err(io_err(&path))?;
         }
@@ -439,7 +483,8 @@ impl Medicines {
         }
         vtm.push_str("</VIRTUAL_THERAPEUTIC_MOIETIES>\n");
         ing.push_str("</INGREDIENT_SUBSTANCES>\n");
-        let (mut vmps, mut vpis, mut onts) = (String::new(), String::new(), String::new());
+        let (mut vmps, mut vpis, mut onts, mut supplement) =
+            (String::new(), String::new(), String::new(), String::new());
         let (mut amps, mut vmpps, mut dtinfo, mut ampps, mut prices) =
             (String::new(), String::new(), String::new(), String::new(), String::new());
         let form_routes: Vec<&str> = {
@@ -452,13 +497,34 @@ impl Medicines {
         let mut seen_vmp = std::collections::HashSet::new();
         for m in &self.by_presentation {
             if seen_vmp.insert(m.vpid.clone()) {
+                // A discrete form counted one by one is its own unit dose (dm+d's UDFS 1 tablet).
+                let unit_dose = match (m.strength, m.pack.1) {
+                    (Some((_, _, None)), "tablet" | "capsule" | "sachet" | "patch" | "suppository") => {
+                        let code = unit_code(m.pack.1);
+                        format!(
+                            "      <UDFS>1</UDFS>\n      <UDFS_UOMCD>{code}</UDFS_UOMCD>\n      <UNIT_DOSE_UOMCD>{code}</UNIT_DOSE_UOMCD>\n"
+                        )
+                    }
+                    _ => String::new(),
+                };
                 let _ = write!(
                     vmps,
-                    "    <VMP>\n      <VPID>{}</VPID>\n      <VTMID>{}</VTMID>\n      <NM>{}</NM>\n      <BASISCD>0001</BASISCD>\n      <PRES_STATCD>0001</PRES_STATCD>\n      <DF_INDCD>1</DF_INDCD>\n    </VMP>\n",
+                    "    <VMP>\n      <VPID>{}</VPID>\n      <VTMID>{}</VTMID>\n      <NM>{}</NM>\n      <BASISCD>0001</BASISCD>\n      <PRES_STATCD>0001</PRES_STATCD>\n      <DF_INDCD>1</DF_INDCD>\n{unit_dose}    </VMP>\n",
                     m.vpid,
                     snomed_id(1, m.chemical),
                     x(&m.vmp_name)
                 );
+                let chemical = self.chemicals[m.chemical].0.as_str();
+                if let Some((_, atc, ddd, unit)) = ATC_DDD.iter().find(|(c, ..)| *c == chemical) {
+                    let _ = write!(
+                        supplement,
+                        "<VMP><VPID>{}</VPID><BNF>{}0{}</BNF><ATC>{atc}</ATC><DDD>{ddd}</DDD><DDD_UOMCD>{}</DDD_UOMCD></VMP>",
+                        m.vpid,
+                        &chemical[..6],
+                        &chemical[6..7],
+                        unit_code(unit)
+                    );
+                }
                 if let Some((value, unit, per)) = m.strength {
                     let per = per.map_or(String::new(), |(v, u)| {
                         format!(
@@ -578,7 +644,12 @@ impl Medicines {
         table("LEGAL_CATEGORY", &pairs(&[("0003", "POM")]));
         table("PRICE_BASIS", &pairs(&[("0001", "NHS Indicative Price")]));
         lookup.push_str("</LOOKUP>\n");
+        // The supplement, one line without a terminator as NHSBSA writes it.
+        let bnf = format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\" ?><BNF_DETAILS xmlns=\"\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:noNamespaceSchemaLocation=\"bnf_v1_0.xsd\"><!-- Generated by ipmo synth --><VMPS>{supplement}</VMPS><AMPS></AMPS></BNF_DETAILS>"
+        );
         vec![
+            ("bnf", bnf),
             ("vtm", vtm),
             ("vmp", vmp),
             ("amp", amp),
@@ -610,6 +681,11 @@ mod tests {
         assert_eq!(strength_of("Levetiracetam 500mg/5ml oral solution"), Some((500.0, "mg", Some((5.0, "ml")))));
         assert_eq!(strength_of("Budesonide 320micrograms/9micrograms inhaler"), Some((320.0, "microgram", None)));
         assert_eq!(strength_of("Hydrocortisone 10mg/g cream"), Some((10.0, "mg", Some((1.0, "gram")))));
+        assert_eq!(strength_of("Co-Amoxiclav 250mg/62mg/5ml oral suspension"), Some((250.0, "mg", Some((5.0, "ml")))));
+        assert_eq!(
+            dmd_style("Phenoxymethylpenicillin_Soln 125mg/5ml"),
+            "Phenoxymethylpenicillin 125mg/5ml oral solution"
+        );
     }
 
     #[test]

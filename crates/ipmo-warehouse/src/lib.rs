@@ -8,6 +8,7 @@
 pub mod analyse;
 #[cfg(feature = "ballista")]
 pub mod cluster;
+pub mod cross_sector;
 mod error;
 pub mod groups;
 mod hospital;

@@ -36,9 +36,10 @@ pub enum OutputFormat {
 /// `dmd_product`, `dmd_vmp_strength` and `prescribing_dmd` put dm+d beside prescribing: a
 /// prescribing row's product (from the EPD's `SNOMED_CODE`, or the BNF ↔ SNOMED mapping where
 /// that names one product only), followed through changed ids, with its VTM and form-route.
-/// `scmd_ddd` converts hospital issues to ingredient amounts and WHO DDDs where dm+d and the
-/// supplement allow, and says why where they do not.
-const VIEWS: [(&str, &str); 7] = [
+/// `medicine_use` puts hospital issues and primary care prescribing in the same units (the VMP's,
+/// ingredient amounts and WHO DDDs where dm+d and the supplement allow, with the reason where
+/// they do not); `scmd_ddd` is its hospital half under SCMD's names.
+const VIEWS: [(&str, &str); 8] = [
     (
         "prescribing",
         "SELECT month, practice_code, bnf_code, items, quantity, \
@@ -79,46 +80,73 @@ const VIEWS: [(&str, &str); 7] = [
          LEFT JOIN dmd_product p ON p.id = COALESCE(h.new_id, q.snomed_code, m.snomed_code)",
     ),
     (
-        "scmd_ddd",
-        // Per unit issued: the strength per unit dose (tablets, vials whose strength has no
-        // denominator), per ml (an issue counted in the strength's denominator unit), or per
-        // unit dose via its size (a vial of 2 ml at 3 mg/ml). Single-ingredient VMPs only. The
-        // amount per unit and the factor from its unit to the DDD's are worked out once, in the
-        // inner query, and the reason a line has no DDDs is read from which of them is missing.
-        "SELECT month, trust_code, vmp_id, vmp_name, quantity, unit_name, ingredient, \
-         quantity * per_unit AS ingredient_amount, num_unit AS amount_unit, atc, ddd, ddd_unit, \
-         quantity * per_unit * factor / ddd AS ddds, \
+        "medicine_use",
+        // One row per hospital issue (SCMD) and per primary care prescribing row with a dm+d
+        // product, each as its VMP, the unit its quantity is counted in (the file's for a
+        // hospital; for primary care the VMP's pack unit, which is what the EPD counts), the
+        // VMP's ATC code, form-route and strength, and WHO DDDs. Per unit issued: the strength
+        // per unit dose (tablets, vials whose strength has no denominator), per ml (a quantity
+        // counted in the strength's denominator unit), or per unit dose via its size (a vial of 2
+        // ml at 3 mg/ml). A combination product is counted in its main ingredient (the largest
+        // by mass), as WHO states the DDDs of co-amoxiclav and piperacillin with tazobactam,
+        // and only where both the strength and the DDD are masses. The amount per unit and the
+        // factor from its unit to the DDD's are worked out once, in the inner query, and the
+        // reason a line has no DDDs is read from which of them is missing.
+        "SELECT sector, month, org_code, vmp_id, vmp_name, quantity, unit_name, ingredient, \
+         quantity * per_unit AS ingredient_amount, num_unit AS amount_unit, per_unit * num_mg AS strength_mg, \
+         atc, form_route, ddd, ddd_unit, quantity * per_unit * factor / ddd AS ddds, \
          CASE WHEN vpid IS NULL THEN 'VMP not in the dm+d release loaded' \
-              WHEN n IS NULL OR n <> 1 THEN 'not a single-ingredient VMP' \
+              WHEN n IS NULL THEN 'dm+d gives the VMP no strength' \
               WHEN unit_name IS NULL THEN 'the file gives no unit for the quantity' \
               WHEN per_unit IS NULL \
                 THEN concat('a quantity in ', unit_name, ' does not match the strength (', \
                             CAST(num AS VARCHAR), ' ', num_unit, \
                             CASE WHEN den IS NULL THEN '' ELSE concat(' per ', CAST(den AS VARCHAR), ' ', den_unit) END, ')') \
               WHEN ddd IS NULL THEN 'no DDD for the VMP in the dm+d supplement' \
+              WHEN factor IS NULL AND n > 1 THEN 'a combination product whose strength and DDD are not both masses' \
               WHEN factor IS NULL THEN concat('strength in ', num_unit, ' but DDD in ', ddd_unit) END AS not_calculated \
-         FROM (SELECT s.month, s.trust_code, s.vmp_id, s.vmp_name, s.quantity, s.unit_name, v.vpid, i.n, \
-                 i.ingredient, i.num, i.num_unit, i.den, i.den_unit, d.atc, d.ddd, d.ddd_unit, \
-                 CASE WHEN i.n = 1 AND i.den IS NULL AND s.unit_name = v.unit_dose_unit THEN i.num \
-                      WHEN i.n = 1 AND i.den IS NOT NULL AND s.unit_name = i.den_unit THEN i.num / i.den \
-                      WHEN i.n = 1 AND i.den IS NOT NULL AND s.unit_name = v.unit_dose_unit \
+         FROM (SELECT s.sector, s.month, s.org_code, s.vmp_id, COALESCE(s.vmp_name, v.name) AS vmp_name, s.quantity, \
+                 COALESCE(s.unit_name, pk.unit) AS unit_name, v.vpid, v.form_route, i.n, i.ingredient, i.num, \
+                 i.num_unit, i.num_mg, i.den, i.den_unit, d.atc, d.ddd, d.ddd_unit, \
+                 CASE WHEN i.den IS NULL AND COALESCE(s.unit_name, pk.unit) = v.unit_dose_unit THEN i.num \
+                      WHEN i.den IS NOT NULL AND COALESCE(s.unit_name, pk.unit) = i.den_unit THEN i.num / i.den \
+                      WHEN i.den IS NOT NULL AND COALESCE(s.unit_name, pk.unit) = v.unit_dose_unit \
                            AND v.unit_dose_form_units = i.den_unit THEN v.unit_dose_form_size * i.num / i.den END \
                    AS per_unit, \
-                 CASE WHEN i.num_unit = d.ddd_unit THEN 1.0 ELSE i.num_mg / d.ddd_mg END AS factor \
-               FROM scmd s \
+                 CASE WHEN i.n > 1 THEN i.num_mg / d.ddd_mg WHEN i.num_unit = d.ddd_unit THEN 1.0 \
+                      ELSE i.num_mg / d.ddd_mg END AS factor \
+               FROM (SELECT 'hospital' AS sector, month, trust_code AS org_code, vmp_id, vmp_name, quantity, unit_name \
+                     FROM scmd \
+                     UNION ALL \
+                     SELECT 'primary_care' AS sector, month, practice_code AS org_code, vpid AS vmp_id, \
+                       CAST(NULL AS VARCHAR) AS vmp_name, quantity_per_item * CAST(items AS DOUBLE) AS quantity, \
+                       CAST(NULL AS VARCHAR) AS unit_name \
+                     FROM prescribing_dmd WHERE vpid IS NOT NULL) s \
                LEFT JOIN dmd_vmp v ON v.vpid = s.vmp_id \
-               LEFT JOIN (SELECT vi.vpid, COUNT(*) AS n, MIN(ing.name) AS ingredient, MIN(vi.strength_numerator) AS num, \
-                            MIN(vi.strength_numerator_unit) AS num_unit, MIN(vi.strength_denominator) AS den, \
-                            MIN(vi.strength_denominator_unit) AS den_unit, \
-                            MIN(CASE vi.strength_numerator_unit WHEN 'nanogram' THEN 0.000001 WHEN 'microgram' THEN 0.001 \
-                                WHEN 'mg' THEN 1.0 WHEN 'gram' THEN 1000.0 WHEN 'kg' THEN 1000000.0 END) AS num_mg \
-                          FROM dmd_vmp_ingredient vi LEFT JOIN dmd_ingredient ing ON ing.isid = vi.isid GROUP BY vi.vpid) i \
-                 ON i.vpid = s.vmp_id \
+               LEFT JOIN (SELECT vpid, MIN(unit) AS unit FROM dmd_vmpp GROUP BY vpid) pk ON pk.vpid = s.vmp_id \
+               LEFT JOIN (SELECT vpid, n, ingredient, num, num_unit, num_mg, den, den_unit FROM \
+                           (SELECT vi.vpid, ing.name AS ingredient, vi.strength_numerator AS num, \
+                              vi.strength_numerator_unit AS num_unit, vi.strength_denominator AS den, \
+                              vi.strength_denominator_unit AS den_unit, \
+                              CASE vi.strength_numerator_unit WHEN 'nanogram' THEN 0.000001 WHEN 'microgram' THEN 0.001 \
+                                WHEN 'mg' THEN 1.0 WHEN 'gram' THEN 1000.0 WHEN 'kg' THEN 1000000.0 END AS num_mg, \
+                              COUNT(*) OVER (PARTITION BY vi.vpid) AS n, \
+                              ROW_NUMBER() OVER (PARTITION BY vi.vpid ORDER BY vi.strength_numerator * \
+                                CASE vi.strength_numerator_unit WHEN 'nanogram' THEN 0.000001 WHEN 'microgram' THEN 0.001 \
+                                  WHEN 'mg' THEN 1.0 WHEN 'gram' THEN 1000.0 WHEN 'kg' THEN 1000000.0 END DESC NULLS LAST, \
+                                vi.isid) AS main \
+                            FROM dmd_vmp_ingredient vi LEFT JOIN dmd_ingredient ing ON ing.isid = vi.isid) \
+                          WHERE main = 1) i ON i.vpid = s.vmp_id \
                LEFT JOIN (SELECT b.id, b.atc, b.ddd, u.description AS ddd_unit, \
                             CASE u.description WHEN 'nanogram' THEN 0.000001 WHEN 'microgram' THEN 0.001 WHEN 'mg' THEN 1.0 \
                                 WHEN 'gram' THEN 1000.0 WHEN 'kg' THEN 1000000.0 END AS ddd_mg \
                           FROM dmd_bnf b LEFT JOIN dmd_lookup u ON u.lookup = 'UNIT_OF_MEASURE' AND u.code = b.ddd_unit_code \
                           WHERE b.level = 'VMP') d ON d.id = s.vmp_id)",
+    ),
+    (
+        "scmd_ddd",
+        "SELECT month, org_code AS trust_code, vmp_id, vmp_name, quantity, unit_name, ingredient, ingredient_amount, \
+         amount_unit, atc, ddd, ddd_unit, ddds, not_calculated FROM medicine_use WHERE sector = 'hospital'",
     ),
     (
         "org_membership_latest",

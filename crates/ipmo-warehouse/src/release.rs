@@ -41,7 +41,7 @@ impl Warehouse {
             let ppu = s.spawn(|| self.load_ppu());
             let concessions = s.spawn(|| self.recent_price_costs("concession_costs"));
             let changes = s.spawn(|| self.recent_price_costs("price_change_costs"));
-            let hospitals = s.spawn(|| self.load_hospitals());
+            let hospitals = s.spawn(|| Ok::<_, WarehouseError>((self.load_hospitals()?, self.load_cross_sector()?)));
             self.read_release_tables(&mut b, &manifest, groups)?;
             Ok::<_, WarehouseError>((joined(ppu)?, joined(concessions)?, joined(changes)?, joined(hospitals)?))
         })?;
@@ -58,7 +58,8 @@ impl Warehouse {
         if let Some(changes) = changes {
             b.price_changes(changes);
         }
-        b.hospitals(hospitals);
+        b.hospitals(hospitals.0);
+        b.cross_sector(hospitals.1);
         Ok(b.finish())
     }
 

@@ -155,6 +155,16 @@ pub fn table_schema(table: &str) -> Option<SchemaRef> {
             ("unit_dose_unit", Utf8, true),
             ("unit_dose_quantity", Float64, true),
         ]),
+        "cross_sector_values" => schema(&[
+            ("measure_id", Utf8, false),
+            ("level", Utf8, false),
+            ("org_code", Utf8, false),
+            ("sector", Utf8, false),
+            ("month", Date32, false),
+            ("numerator", Float64, false),
+            ("denominator", Float64, false),
+            ("lines_not_converted", Int64, false),
+        ]),
         "trusts" => schema(&[
             ("code", Utf8, false),
             ("name", Utf8, false),
@@ -339,7 +349,7 @@ fn dmd_schema(table: &str) -> Option<SchemaRef> {
 }
 
 /// Every stored table, in the order `ipmo sql` lists them.
-pub const STORED_TABLES: [&str; 46] = [
+pub const STORED_TABLES: [&str; 47] = [
     PRESCRIBING,
     PRESCRIBING_BY_QUANTITY,
     "org_map_snapshots",
@@ -374,6 +384,7 @@ pub const STORED_TABLES: [&str; 46] = [
     "bnf_snomed",
     "scmd",
     "trusts",
+    "cross_sector_values",
     "dmd_vtm",
     "dmd_vmp",
     "dmd_vmp_ingredient",

@@ -32,6 +32,7 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/ppu/{code}/sets/{set}", get(ppu_set))
         .route("/concessions/{code}", get(concessions))
         .route("/price-changes/{code}", get(price_changes))
+        .route("/cross-sector/{code}", get(crate::system::api))
 }
 
 /// A [`WebError`] answered as API JSON.

@@ -265,6 +265,7 @@ pub(crate) async fn organisation(
         (dashboard_head(&view))
         (alerts_section(&view))
         (measures_section(&view))
+        @if org.org_type == "icb" || org.code == ipmo_domain::practice::ENGLAND { (crate::system::icb_section(r, org)) }
         (related_section(&view))
     };
     Ok(html_page(r, &title, &crumbs_for(r, org), main).into_response())
@@ -480,7 +481,7 @@ fn trusts_section(r: &Release, org: &Org) -> Markup {
             tbody { @for t in &trusts {
                 @let c = r.hospitals.coverage(&t.code);
                 tr {
-                    td { (t.name) " " span.code { (t.code) } @if t.closed { " " span.hint { "(closed)" } } }
+                    td { a href=(format!("/trust/{}", t.code)) { (t.name) } " " span.code { (t.code) } @if t.closed { " " span.hint { "(closed)" } } }
                     td.num { (c.months) }
                     td.num { @match c.last { Some(m) => (m), None => "none held" } }
                     @if latest.is_some() { td.num { (ipmo_domain::display::number(f64::from(c.latest_lines), 0)) } }

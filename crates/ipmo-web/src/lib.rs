@@ -38,6 +38,7 @@ mod ppu;
 mod practices;
 mod price_impacts;
 pub mod report;
+mod system;
 
 pub use error::{ApiCode, WebError};
 pub use gov::{GovSettings, Governance};
@@ -493,6 +494,7 @@ pub fn router(state: Shared) -> Router {
         .route("/measure/{id}", get(measure_pages::measure))
         .route("/measure/{id}/org/{code}", get(measure_pages::measure_for_org))
         .route("/measure/{id}/org/{code}/practices", get(practices::page))
+        .route("/trust/{code}", get(system::trust))
         .route("/ppu/{code}", get(ppu::organisation))
         .route("/concessions/{code}", get(price_impacts::concessions))
         .route("/price-changes/{code}", get(price_impacts::tariff_changes))
