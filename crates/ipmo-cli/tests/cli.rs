@@ -2750,3 +2750,102 @@ fn a_ballista_cluster_gives_the_same_answers_as_local_sql() {
     let e = failed(&ipmo(&wh, &["cluster", "executor", "--slots", "0"]));
     assert!(e.contains("1 to 256"), "{e}");
 }
+
+/// A combination product's DDDs count its main ingredient, as WHO states co-amoxiclav's (1.5 g
+/// of amoxicillin by mouth): 30 tablets of 500 mg/125 mg are 15 g of amoxicillin, 10 DDDs. One
+/// whose DDD is in unit doses (co-trimoxazole) is not converted, and says why.
+#[test]
+fn combination_products_count_ddds_in_their_main_ingredient() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (release, wh) = (tmp.path().join("dmd"), tmp.path().join("wh"));
+    std::fs::create_dir_all(&release).unwrap();
+    let vmp = |id: &str, name: &str| {
+        format!(
+            "<VMP><VPID>{id}</VPID><VTMID>1</VTMID><NM>{name}</NM><BASISCD>0001</BASISCD><PRES_STATCD>0001</PRES_STATCD>\
+             <DF_INDCD>1</DF_INDCD><UDFS>1</UDFS><UDFS_UOMCD>428673006</UDFS_UOMCD><UNIT_DOSE_UOMCD>428673006</UNIT_DOSE_UOMCD></VMP>"
+        )
+    };
+    let vpi = |id: &str, isid: &str, mg: u32| {
+        format!(
+            "<VPI><VPID>{id}</VPID><ISID>{isid}</ISID><BASIS_STRNTCD>0001</BASIS_STRNTCD><STRNT_NMRTR_VAL>{mg}</STRNT_NMRTR_VAL>\
+             <STRNT_NMRTR_UOMCD>258684004</STRNT_NMRTR_UOMCD></VPI>"
+        )
+    };
+    let files = [
+        ("f_vtm2_3010124.xml", "<V><VTM><VTMID>1</VTMID><NM>Combination</NM></VTM></V>".to_string()),
+        (
+            "f_vmp2_3010124.xml",
+            format!(
+                "<R><VMPS>{}{}</VMPS><VIRTUAL_PRODUCT_INGREDIENT>{}{}{}{}</VIRTUAL_PRODUCT_INGREDIENT>\
+                 <ONT_DRUG_FORM><ONT><VPID>100000</VPID><FORMCD>0001</FORMCD></ONT><ONT><VPID>200000</VPID><FORMCD>0001</FORMCD></ONT></ONT_DRUG_FORM></R>",
+                vmp("100000", "Co-amoxiclav 500mg/125mg tablets"),
+                vmp("200000", "Co-trimoxazole 80mg/400mg tablets"),
+                vpi("100000", "12", 125),
+                vpi("100000", "11", 500),
+                vpi("200000", "13", 80),
+                vpi("200000", "14", 400)
+            ),
+        ),
+        ("f_amp2_3010124.xml", "<A><AMPS></AMPS></A>".to_string()),
+        (
+            "f_vmpp2_3010124.xml",
+            "<A><VMPPS><VMPP><VPPID>7</VPPID><VPID>100000</VPID><NM>Co-amoxiclav 21</NM><QTYVAL>21</QTYVAL>\
+             <QTY_UOMCD>428673006</QTY_UOMCD></VMPP></VMPPS></A>"
+                .to_string(),
+        ),
+        ("f_ampp2_3010124.xml", "<A><AMPPS></AMPPS></A>".to_string()),
+        (
+            "f_ingredient2_3010124.xml",
+            "<I><ING><ISID>11</ISID><NM>Amoxicillin trihydrate</NM></ING><ING><ISID>12</ISID><NM>Clavulanic acid</NM></ING>\
+             <ING><ISID>13</ISID><NM>Trimethoprim</NM></ING><ING><ISID>14</ISID><NM>Sulfamethoxazole</NM></ING></I>"
+                .to_string(),
+        ),
+        (
+            "f_lookup2_3010124.xml",
+            "<LOOKUP><BASIS_OF_NAME><INFO><CD>0001</CD><DESC>rINN</DESC></INFO></BASIS_OF_NAME>\
+             <VIRTUAL_PRODUCT_PRES_STATUS><INFO><CD>0001</CD><DESC>Valid as a prescribable product</DESC></INFO></VIRTUAL_PRODUCT_PRES_STATUS>\
+             <ONT_FORM_ROUTE><INFO><CD>0001</CD><DESC>tablet.oral</DESC></INFO></ONT_FORM_ROUTE>\
+             <DF_INDICATOR><INFO><CD>1</CD><DESC>Discrete</DESC></INFO></DF_INDICATOR>\
+             <BASIS_OF_STRNTH><INFO><CD>0001</CD><DESC>Based on Ingredient Substance</DESC></INFO></BASIS_OF_STRNTH>\
+             <UNIT_OF_MEASURE><INFO><CD>428673006</CD><DESC>tablet</DESC></INFO><INFO><CD>258684004</CD><DESC>mg</DESC></INFO>\
+             <INFO><CD>258682000</CD><DESC>gram</DESC></INFO><INFO><CD>767525000</CD><DESC>unit</DESC></INFO></UNIT_OF_MEASURE></LOOKUP>"
+                .to_string(),
+        ),
+        (
+            "f_bnf1_0010124.xml",
+            "<BNF_DETAILS><VMPS><VMP><VPID>100000</VPID><BNF>05010103</BNF><ATC>J01CR02</ATC><DDD>1.5</DDD>\
+             <DDD_UOMCD>258682000</DDD_UOMCD></VMP><VMP><VPID>200000</VPID><BNF>05010800</BNF><ATC>J01EE01</ATC><DDD>4</DDD>\
+             <DDD_UOMCD>767525000</DDD_UOMCD></VMP></VMPS><AMPS></AMPS></BNF_DETAILS>"
+                .to_string(),
+        ),
+    ];
+    for (name, body) in &files {
+        std::fs::write(release.join(name), body).unwrap();
+    }
+    ok(&ipmo(&wh, &["-q", "ingest", "dmd", release.to_str().unwrap()]));
+    let scmd = tmp.path().join("scmd_202401.csv");
+    std::fs::write(
+        &scmd,
+        "YEAR_MONTH,ODS_CODE,VMP_SNOMED_CODE,VMP_PRODUCT_NAME,UNIT_OF_MEASURE_IDENTIFIER,UNIT_OF_MEASURE_NAME,\
+         TOTAL_QUANITY_IN_VMP_UNIT,INDICATIVE_COST\n\
+         202401,RRK,100000,Co-amoxiclav 500mg/125mg tablets,428673006,tablet,30,9.00\n\
+         202401,RRK,200000,Co-trimoxazole 80mg/400mg tablets,428673006,tablet,28,5.00\n",
+    )
+    .unwrap();
+    ok(&ipmo(&wh, &["-q", "ingest", "scmd", scmd.to_str().unwrap()]));
+    let rows = ok(&ipmo(
+        &wh,
+        &[
+            "sql",
+            "--format",
+            "csv",
+            "SELECT vmp_id, ingredient, ingredient_amount, amount_unit, atc, ddds, not_calculated FROM medicine_use ORDER BY vmp_id",
+        ],
+    ));
+    assert_eq!(
+        rows,
+        "vmp_id,ingredient,ingredient_amount,amount_unit,atc,ddds,not_calculated\n\
+         100000,Amoxicillin trihydrate,15000.0,mg,J01CR02,10.0,\n\
+         200000,Sulfamethoxazole,11200.0,mg,J01EE01,,a combination product whose strength and DDD are not both masses\n"
+    );
+}

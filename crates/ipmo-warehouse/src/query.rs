@@ -106,11 +106,11 @@ const VIEWS: [(&str, &str); 8] = [
               WHEN factor IS NULL AND n > 1 THEN 'a combination product whose strength and DDD are not both masses' \
               WHEN factor IS NULL THEN concat('strength in ', num_unit, ' but DDD in ', ddd_unit) END AS not_calculated \
          FROM (SELECT s.sector, s.month, s.org_code, s.vmp_id, COALESCE(s.vmp_name, v.name) AS vmp_name, s.quantity, \
-                 COALESCE(s.unit_name, pk.unit) AS unit_name, v.vpid, v.form_route, i.n, i.ingredient, i.num, \
+                 (CASE WHEN s.sector = 'hospital' THEN s.unit_name ELSE pk.unit END) AS unit_name, v.vpid, v.form_route, i.n, i.ingredient, i.num, \
                  i.num_unit, i.num_mg, i.den, i.den_unit, d.atc, d.ddd, d.ddd_unit, \
-                 CASE WHEN i.den IS NULL AND COALESCE(s.unit_name, pk.unit) = v.unit_dose_unit THEN i.num \
-                      WHEN i.den IS NOT NULL AND COALESCE(s.unit_name, pk.unit) = i.den_unit THEN i.num / i.den \
-                      WHEN i.den IS NOT NULL AND COALESCE(s.unit_name, pk.unit) = v.unit_dose_unit \
+                 CASE WHEN i.den IS NULL AND (CASE WHEN s.sector = 'hospital' THEN s.unit_name ELSE pk.unit END) = v.unit_dose_unit THEN i.num \
+                      WHEN i.den IS NOT NULL AND (CASE WHEN s.sector = 'hospital' THEN s.unit_name ELSE pk.unit END) = i.den_unit THEN i.num / i.den \
+                      WHEN i.den IS NOT NULL AND (CASE WHEN s.sector = 'hospital' THEN s.unit_name ELSE pk.unit END) = v.unit_dose_unit \
                            AND v.unit_dose_form_units = i.den_unit THEN v.unit_dose_form_size * i.num / i.den END \
                    AS per_unit, \
                  CASE WHEN i.n > 1 THEN i.num_mg / d.ddd_mg WHEN i.num_unit = d.ddd_unit THEN 1.0 \

@@ -88,7 +88,7 @@ pub(crate) fn icb_section(r: &Release, org: &Org) -> Markup {
                 @let england = spark(r.cross_sector.series(*i, ENGLAND, Sector::System));
                 tr {
                     td { strong { (m.name) } br; span.hint { (if m.lower_is_better { "lower is better" } else { "higher is better" }) } }
-                    td { (month) }
+                    td.nowrap { (month) }
                     (share_cell(point_at(r, *i, &org.code, Sector::PrimaryCare, *month), m))
                     (share_cell(point_at(r, *i, &org.code, Sector::Hospital, *month), m))
                     (share_cell(point_at(r, *i, &org.code, Sector::System, *month), m))
@@ -202,8 +202,12 @@ fn measure_section(
                 " (" (if m.lower_is_better { "lower is better" } else { "higher is better" }) ")."
                 @if last.lines_not_converted > 0 { " " (last.lines_not_converted) " lines could not be converted and are left out." }
             }
+            h3 { "Against England's trusts" }
+            p.hint { "Shaded: the 10th to 90th percentiles among trusts each month; dashed: their median; blue: this trust." }
             div.chart { (PreEscaped(fan)) }
             @if let Some(spc) = &spc {
+                h3 { "Its own variation (SPC)" }
+                p.hint { "Mean and process limits of this trust's monthly shares; coloured points are special causes." }
                 div.chart { (PreEscaped(charts::spc_chart(&format!("spc-{}", m.id), &format!("{}: SPC chart for {}", m.name, t.name), spc, None, "%", (0.0, 100.0)))) }
             }
         }
@@ -228,17 +232,14 @@ pub(crate) async fn api(
         .iter()
         .enumerate()
         .map(|(i, m)| {
-            let sectors: serde_json::Map<String, serde_json::Value> = [
-                Sector::PrimaryCare,
-                Sector::Hospital,
-                Sector::System,
-            ]
-            .into_iter()
-            .filter_map(|sector| {
-                let points = r.cross_sector.series(i, &code, sector);
-                (!points.is_empty()).then(|| {
-                    let key = serde_json::to_value(sector).ok()?.as_str()?.to_string();
-                    let rows: Vec<serde_json::Value> = points
+            let sectors: serde_json::Map<String, serde_json::Value> =
+                [Sector::PrimaryCare, Sector::Hospital, Sector::System]
+                    .into_iter()
+                    .filter_map(|sector| {
+                        let points = r.cross_sector.series(i, &code, sector);
+                        (!points.is_empty()).then(|| {
+                            let key = serde_json::to_value(sector).ok()?.as_str()?.to_string();
+                            let rows: Vec<serde_json::Value> = points
                         .iter()
                         .map(|p| {
                             serde_json::json!({
@@ -247,10 +248,10 @@ pub(crate) async fn api(
                             })
                         })
                         .collect();
-                    Some((key, serde_json::Value::Array(rows)))
-                })?
-            })
-            .collect();
+                            Some((key, serde_json::Value::Array(rows)))
+                        })?
+                    })
+                    .collect();
             serde_json::json!({
                 "id": m.id, "name": m.name, "description": m.description, "units": m.amount.label(),
                 "lower_is_better": m.lower_is_better, "sectors": sectors,

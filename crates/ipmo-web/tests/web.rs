@@ -128,7 +128,32 @@ fn release_with(make_index: fn(YearMonth) -> ipmo_index::PrescribingIndex) -> Re
     b.concessions(concessions());
     b.price_changes(tariff_changes());
     b.hospitals(hospitals());
+    b.cross_sector(cross_sector());
     b.finish()
+}
+
+/// DOACs among oral anticoagulants: RAL for six months (its share rising from 40% to 65%), RKE
+/// and RJ1 in December only; North Central London's practices, its trusts and both in December;
+/// England's whole system.
+fn cross_sector() -> ipmo_release::cross_sector::CrossSectorValues {
+    use ipmo_release::cross_sector::{CrossSectorValues, Level, Sector, SectorPoint};
+    let point = |month: &str, numerator: f64, denominator: f64| SectorPoint {
+        month: month.parse().unwrap(),
+        numerator,
+        denominator,
+        lines_not_converted: 0,
+    };
+    let mut v = CrossSectorValues::new();
+    for (i, month) in ["2024-07", "2024-08", "2024-09", "2024-10", "2024-11", "2024-12"].into_iter().enumerate() {
+        v.add("xs_doac", Level::Trust, "RAL", Sector::Hospital, point(month, 400.0 + 50.0 * i as f64, 1_000.0));
+    }
+    v.add("xs_doac", Level::Trust, "RKE", Sector::Hospital, point("2024-12", 300.0, 1_000.0));
+    v.add("xs_doac", Level::Trust, "RJ1", Sector::Hospital, point("2024-12", 800.0, 1_000.0));
+    v.add("xs_doac", Level::Icb, "QMJ", Sector::PrimaryCare, point("2024-12", 6_000.0, 10_000.0));
+    v.add("xs_doac", Level::Icb, "QMJ", Sector::Hospital, point("2024-12", 950.0, 2_000.0));
+    v.add("xs_doac", Level::Icb, "QMJ", Sector::System, point("2024-12", 6_950.0, 12_000.0));
+    v.add("xs_doac", Level::National, "ENG", Sector::System, point("2024-12", 70_000.0, 100_000.0));
+    v.finish()
 }
 
 /// Concession costs: November and December 2024 priced on their own prescribing, January 2025
@@ -376,6 +401,46 @@ async fn home_search_and_etags() {
     );
 }
 
+/// The whole system on an ICB's dashboard (its practices, its trusts, both, England) and a trust's
+/// page (its share, its percentile among trusts, the decile fan and its SPC chart), and the
+/// same figures as JSON.
+#[tokio::test]
+async fn whole_system_and_trust_pages() {
+    let (status, _, body) = get("/org/QMJ").await;
+    assert_eq!(status, StatusCode::OK);
+    let system = &body[body.find("id=\"system\"").expect("a whole-system section")..];
+    let system = &system[..system.find("</table>").unwrap()];
+    assert!(system.contains("DOACs among oral anticoagulants") && system.contains("2024-12"), "{system}");
+    // 6,000 of 10,000; 950 of 2,000; 6,950 of 12,000; England 70,000 of 100,000.
+    for share in ["60.0%", "47.5%", "57.9%", "70.0%"] {
+        assert!(system.contains(share), "{share} in {system}");
+    }
+    assert!(system.contains("of 12,000 DDDs"), "{system}");
+    assert!(!system.contains("Broad-spectrum"), "measures without values are left out: {system}");
+
+    let (status, _, page) = get("/trust/RAL").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Royal Free London NHS Foundation Trust") && page.contains("href=\"/org/QMJ\""), "{page}");
+    // December: RKE 30%, RAL 65%, RJ1 80%: RAL is ranked 1 of 2 above the lowest, the 50th.
+    assert!(page.contains("65.0%") && page.contains("650 of 1,000 DDDs"), "{page}");
+    assert!(page.contains("50th percentile among 3 trusts"), "{page}");
+    assert!(page.contains("id=\"fan-xs_doac-t\"") && page.contains("id=\"spc-xs_doac-t\""), "fan and SPC charts");
+    let (_, _, rke) = get("/trust/RKE").await;
+    assert!(
+        rke.contains("0th percentile among 3 trusts") && !rke.contains("id=\"spc-xs_doac-t\""),
+        "one month: no SPC"
+    );
+    let (status, _, _) = get("/trust/NOPE").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, _, json) = get("/api/v1/cross-sector/QMJ").await;
+    assert_eq!(status, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let doac = v["measures"].as_array().unwrap().iter().find(|m| m["id"] == "xs_doac").unwrap();
+    insta::assert_json_snapshot!("cross_sector_qmj_doac", doac["sectors"]);
+    assert_eq!(get("/api/v1/cross-sector/93C").await.0, StatusCode::NOT_FOUND, "a practice is not a system");
+}
+
 #[tokio::test]
 async fn organisation_dashboard() {
     let (status, _, body) = get("/org/QMJ").await;
@@ -399,8 +464,10 @@ async fn organisation_dashboard() {
         "{trusts}"
     );
     assert!(trusts.contains("(closed)") && trusts.contains("none held"), "{trusts}");
+    assert!(trusts.contains("href=\"/trust/RAL\""), "each trust links to its page");
     let (_, _, practice) = get("/org/93C").await;
     assert!(!practice.contains("id=\"trusts\""), "trusts are listed on ICB pages only");
+    assert!(!practice.contains("id=\"system\""), "the whole system is an ICB's");
     let (status, headers, csv) = get("/org/qmj?format=csv").await;
     assert_eq!(status, StatusCode::OK, "codes are case-insensitive");
     assert_eq!(headers.get(header::CONTENT_TYPE).unwrap(), "text/csv; charset=utf-8");
@@ -769,6 +836,7 @@ async fn openapi_documents_every_api_route() {
         ("/ppu/{code}/sets/{set}", "/ppu/QMJ/sets/0601060D0AAAAA0"),
         ("/concessions/{code}", "/concessions/QMJ"),
         ("/price-changes/{code}", "/price-changes/QMJ"),
+        ("/cross-sector/{code}", "/cross-sector/QMJ"),
         ("/records/{kind}", ""),
         ("/records/{kind}/{id}", ""),
         ("/session", ""),
@@ -781,7 +849,7 @@ async fn openapi_documents_every_api_route() {
         let (s, _, _) = get(&format!("/api/v1{example}")).await;
         assert_eq!(s, StatusCode::OK, "{example}");
     }
-    assert_eq!(paths.len(), 16, "a documented path without a test above");
+    assert_eq!(paths.len(), 17, "a documented path without a test above");
     let (_, _, body) = get("/api/v1/analyse?num=0501013&den=0501&level=practice&from=2024-12").await;
     insta::assert_json_snapshot!("api_analyse_practice", json(&body));
     let (_, _, body) = get("/api/v1/bnf?code=0501").await;
