@@ -1606,6 +1606,42 @@ fn real_reference_data_loads_and_a_medicine_is_shown() {
          RJ1,35894711000001106,42.0,mg,15.0,mg,2.8,\n\
          RRK,35894711000001106,60.0,mg,15.0,mg,4.0,\n"
     );
+    // Unit doses: the vials themselves, or millilitres over the vial's 2 ml.
+    let doses = ok(&ipmo(
+        &wh,
+        &[
+            "sql",
+            "--format",
+            "csv",
+            "SELECT org_code, unit_doses, unit_dose_unit FROM medicine_use \
+             WHERE vmp_id = '35894711000001106' AND sector = 'hospital' ORDER BY org_code",
+        ],
+    ));
+    assert_eq!(doses, "org_code,unit_doses,unit_dose_unit\nR1K,,vial\nRJ1,7.0,vial\nRRK,10.0,vial\n");
+    // A medicine's page gives its hospital use beside primary care's, a row per unit counted.
+    let shown = ok(&ipmo(&wh, &["medicine", "show", "35894711000001106"]));
+    let hospital = &shown[shown.find("Hospital and primary care use by month").expect("the section")..];
+    let hospital = &hospital[..hospital.find("National prescribing").unwrap()];
+    for row in [
+        ["2024-01", "hospital", "14.0", "ml", "7.0", "vial", "2.8"],
+        ["2024-01", "hospital", "10.0", "vial", "10.0", "vial", "4.0"],
+    ] {
+        let cells: Vec<&str> = row.to_vec();
+        assert!(
+            hospital.lines().any(|l| {
+                let found: Vec<&str> = l.split('|').map(str::trim).filter(|c| !c.is_empty()).collect();
+                found.len() > 7
+                    && found[0].starts_with(cells[0])
+                    && found[1] == cells[1]
+                    && found[3] == cells[2]
+                    && found[4] == cells[3]
+                    && found[5] == cells[4]
+                    && found[6] == cells[5]
+                    && found[7] == cells[6]
+            }),
+            "{row:?} in {hospital}"
+        );
+    }
 }
 
 /// `ipmo synth` writes a dm+d release, the BNF ↔ SNOMED mapping, a Tariff per month and a

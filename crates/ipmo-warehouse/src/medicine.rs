@@ -186,6 +186,16 @@ impl Warehouse {
                 ),
             ),
             (
+                "Hospital and primary care use by month (England, in the same units)",
+                format!(
+                    "SELECT month, sector, COUNT(DISTINCT org_code) AS organisations, SUM(quantity) AS quantity, \
+                     unit_name AS unit, SUM(unit_doses) AS unit_doses, MIN(unit_dose_unit) AS unit_dose_unit, \
+                     ROUND(SUM(ddds), 2) AS ddds, SUM(CASE WHEN ddds IS NULL THEN 1 ELSE 0 END) AS lines_without_ddds, \
+                     MIN(not_calculated) AS why FROM medicine_use WHERE vmp_id = {v} GROUP BY month, sector, unit_name \
+                     ORDER BY month, sector, unit_name"
+                ),
+            ),
+            (
                 "National prescribing by month (its BNF codes)",
                 format!(
                     "SELECT month, SUM(items) AS items, SUM(quantity) AS quantity, ROUND(SUM(nic), 2) AS nic_pounds, \

@@ -87,13 +87,16 @@ const VIEWS: [(&str, &str); 8] = [
         // VMP's ATC code, form-route and strength, and WHO DDDs. Per unit issued: the strength
         // per unit dose (tablets, vials whose strength has no denominator), per ml (a quantity
         // counted in the strength's denominator unit), or per unit dose via its size (a vial of 2
-        // ml at 3 mg/ml). A combination product is counted in its main ingredient (the largest
+        // ml at 3 mg/ml). Unit doses (dm+d's: a tablet, a vial) count a quantity in the unit
+        // dose's own unit, or in the unit of its size (14 ml of 2 ml vials are 7). A combination product is counted in its main ingredient (the largest
         // by mass), as WHO states the DDDs of co-amoxiclav and piperacillin with tazobactam,
         // and only where both the strength and the DDD are masses. The amount per unit and the
         // factor from its unit to the DDD's are worked out once, in the inner query, and the
         // reason a line has no DDDs is read from which of them is missing.
         "SELECT sector, month, org_code, vmp_id, vmp_name, quantity, unit_name, ingredient, \
          quantity * per_unit AS ingredient_amount, num_unit AS amount_unit, per_unit * num_mg AS strength_mg, \
+         CASE WHEN unit_name = dose_unit THEN quantity WHEN unit_name = udfs_unit AND udfs > 0 THEN quantity / udfs END \
+           AS unit_doses, dose_unit AS unit_dose_unit, \
          atc, form_route, ddd, ddd_unit, quantity * per_unit * factor / ddd AS ddds, \
          CASE WHEN vpid IS NULL THEN 'VMP not in the dm+d release loaded' \
               WHEN n IS NULL THEN 'dm+d gives the VMP no strength' \
@@ -106,7 +109,9 @@ const VIEWS: [(&str, &str); 8] = [
               WHEN factor IS NULL AND n > 1 THEN 'a combination product whose strength and DDD are not both masses' \
               WHEN factor IS NULL THEN concat('strength in ', num_unit, ' but DDD in ', ddd_unit) END AS not_calculated \
          FROM (SELECT s.sector, s.month, s.org_code, s.vmp_id, COALESCE(s.vmp_name, v.name) AS vmp_name, s.quantity, \
-                 (CASE WHEN s.sector = 'hospital' THEN s.unit_name ELSE pk.unit END) AS unit_name, v.vpid, v.form_route, i.n, i.ingredient, i.num, \
+                 (CASE WHEN s.sector = 'hospital' THEN s.unit_name ELSE pk.unit END) AS unit_name, v.vpid, v.form_route, \
+                 v.unit_dose_unit AS dose_unit, v.unit_dose_form_units AS udfs_unit, v.unit_dose_form_size AS udfs, \
+                 i.n, i.ingredient, i.num, \
                  i.num_unit, i.num_mg, i.den, i.den_unit, d.atc, d.ddd, d.ddd_unit, \
                  CASE WHEN i.den IS NULL AND (CASE WHEN s.sector = 'hospital' THEN s.unit_name ELSE pk.unit END) = v.unit_dose_unit THEN i.num \
                       WHEN i.den IS NOT NULL AND (CASE WHEN s.sector = 'hospital' THEN s.unit_name ELSE pk.unit END) = i.den_unit THEN i.num / i.den \
