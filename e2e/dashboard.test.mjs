@@ -156,6 +156,34 @@ test("an ICB's concessions and Tariff changes this month, from its dashboard", a
   noProblems();
 });
 
+test("an ICB's whole system, one of its trusts, and a medicine's hospital use beside primary care's", async () => {
+  const icbs = await (await fetch(`${BASE}/api/v1/organisations?org_type=icb&limit=1`)).json();
+  const icb = icbs.organisations[0];
+  const api = await (await fetch(`${BASE}/api/v1/cross-sector/${icb.code}`)).json();
+  const doac = api.measures.find((m) => m.id === "xs_doac");
+  const system = doac.sectors.system.at(-1);
+  const { page } = await open(`/org/${icb.code}`);
+  const row = page.locator("#system ~ div table tbody tr", { hasText: "DOACs among oral anticoagulants" });
+  assert.ok((await row.innerText()).includes(`${system.percent.toFixed(1)}%`), `the table shows the API's ${system.percent}`);
+  await accessible(page);
+  // A trust of the ICB: its page has a fan chart and an SPC chart for each measure.
+  await page.locator("#trusts ~ div table tbody a").first().click();
+  await page.waitForURL(/\/trust\/R[0-9A-Z]+$/);
+  assert.ok((await page.locator("main h2").allInnerTexts()).includes("DOACs among oral anticoagulants"));
+  assert.ok((await page.locator("svg.chart").count()) >= 8, "a fan and an SPC chart per measure");
+  await accessible(page);
+  // A presentation's page: its use by month in primary care and in hospitals.
+  await page.goto(`${BASE}/bnf?q=apixaban`);
+  const hrefs = await page.locator("main table a").evaluateAll((links) => links.map((a) => a.getAttribute("href")));
+  const presentation = hrefs.find((h) => /^\/bnf\?code=0208020Z0[A-Z0-9]{6}$/.test(h));
+  assert.ok(presentation, `an apixaban presentation among ${hrefs}`);
+  await page.locator(`main table a[href="${presentation}"]`).click();
+  await page.waitForURL(BASE + presentation);
+  assert.ok((await page.locator("#use ~ div table tbody tr").first().innerText()).includes("trusts)"), "hospital issues listed");
+  await accessible(page);
+  noProblems();
+});
+
 test("an ICB's practices on a measure, its savings and alerts, the API page and search pages", async () => {
   const icbs = await (await fetch(`${BASE}/api/v1/organisations?org_type=icb&limit=1`)).json();
   const icb = icbs.organisations[0];

@@ -412,6 +412,28 @@ impl PrescribingIndex {
         Ok(Totals { items: sums[0], actual_cost: sums[1] as f64 / 100_000.0 })
     }
 
+    /// National totals (every standard practice) of a code set in each month held: (month,
+    /// items, quantity as published). A medicine's page sets these beside its hospital use.
+    pub fn monthly_totals(&self, set: &CodeSet) -> Result<Vec<(YearMonth, i64, f64)>, IndexError> {
+        let runs = self.row_runs(set);
+        let (mut items, mut quantity) = (vec![0i64; self.months.len()], vec![0f64; self.months.len()]);
+        self.scan(&runs, ValueKind::Items, |chunk| {
+            for (&m, &v) in chunk.month.iter().zip(&chunk.ints) {
+                if let Some(slot) = items.get_mut(usize::from(m)) {
+                    *slot += v;
+                }
+            }
+        })?;
+        self.scan(&runs, ValueKind::Quantity, |chunk| {
+            for (&m, &v) in chunk.month.iter().zip(&chunk.floats) {
+                if let Some(slot) = quantity.get_mut(usize::from(m)) {
+                    *slot += v;
+                }
+            }
+        })?;
+        Ok(self.months.iter().zip(items).zip(quantity).map(|((m, i), q)| (*m, i, q)).collect())
+    }
+
     /// The presentations of `set` ranked by items in one month, for the practices counted towards
     /// `org` at `level` (all standard practices for England): (code, items, actual cost in
     /// pounds), at most `top`. A code's rows are sorted by month, so each is found by binary

@@ -203,5 +203,13 @@ fn check(c: &Case, index: &PrescribingIndex) -> Result<(), TestCaseError> {
             rows.into_iter().map(|r| ((r.org_code, r.month), (r.numerator, r.denominator, r.value))).collect();
         prop_assert_eq!(got, oracle(c, value, icb_level));
     }
+    // A set's national items month by month are its totals over each single month.
+    let set = CodeSet { include: prefixes(&c.numerator), exclude: prefixes(&c.exclude) };
+    let monthly = index.monthly_totals(&set).unwrap();
+    prop_assert_eq!(monthly.len(), index.months.len());
+    for (month, items, quantity) in monthly {
+        prop_assert_eq!(items, index.totals(&set, Some(month), Some(month)).unwrap().items);
+        prop_assert_eq!(quantity, 0.0);
+    }
     Ok(())
 }

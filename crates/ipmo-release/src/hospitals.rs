@@ -30,11 +30,30 @@ pub struct ScmdCoverage {
     pub latest_lines: u32,
 }
 
+/// England's hospital use of one VMP in one month, in one unit.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct VmpMonth {
+    /// The month.
+    pub month: YearMonth,
+    /// The unit the quantity is counted in, as SCMD names it (None when the file gave none).
+    pub unit: Option<String>,
+    /// Quantity issued, net of returns.
+    pub quantity: f64,
+    /// Trusts with a line (one line is one trust's issues of the VMP in the month).
+    pub trusts: u32,
+}
+
 /// Trusts and their SCMD coverage.
 #[derive(Clone, Debug, Default)]
 pub struct Hospitals {
     trusts: Vec<Trust>,
     coverage: FxHashMap<String, ScmdCoverage>,
+    /// VMP id → its national use by month, oldest first.
+    vmp_use: FxHashMap<String, Vec<VmpMonth>>,
+    /// VMP id → its name as SCMD gives it.
+    vmp_names: FxHashMap<String, String>,
+    /// BNF presentation code → the VMPs of its dm+d products.
+    presentation_vmps: FxHashMap<String, Vec<String>>,
     /// The newest SCMD month held.
     pub latest: Option<YearMonth>,
 }
@@ -64,9 +83,42 @@ impl Hospitals {
         self.latest = Some(month);
     }
 
+    /// Adds England's use of a VMP in a month (months added oldest first).
+    pub fn add_vmp_month(&mut self, vmp: &str, name: &str, use_: VmpMonth) {
+        if !self.vmp_names.contains_key(vmp) {
+            self.vmp_names.insert(vmp.to_string(), name.to_string());
+        }
+        self.vmp_use.entry(vmp.to_string()).or_default().push(use_);
+    }
+
+    /// Records that a BNF presentation is prescribed as a product of this VMP.
+    pub fn link_presentation(&mut self, bnf_code: &str, vmp: &str) {
+        let vmps = self.presentation_vmps.entry(bnf_code.to_string()).or_default();
+        if !vmps.iter().any(|v| v == vmp) {
+            vmps.push(vmp.to_string());
+        }
+    }
+
+    /// The hospital use of a BNF presentation's VMPs: each VMP with its name and months held;
+    /// VMPs no trust issued are left out.
+    pub fn presentation_use(&self, bnf_code: &str) -> Vec<(&str, &str, &[VmpMonth])> {
+        self.presentation_vmps
+            .get(bnf_code)
+            .into_iter()
+            .flatten()
+            .filter_map(|v| {
+                let months = self.vmp_use.get(v)?;
+                Some((v.as_str(), self.vmp_names.get(v).map_or("", String::as_str), months.as_slice()))
+            })
+            .collect()
+    }
+
     /// Sorts trusts by name, once everything is added.
     pub fn finish(mut self) -> Self {
         self.trusts.sort_by(|a, b| a.name.cmp(&b.name).then(a.code.cmp(&b.code)));
+        for vmps in self.presentation_vmps.values_mut() {
+            vmps.sort_unstable();
+        }
         self
     }
 
@@ -122,5 +174,24 @@ mod tests {
         assert_eq!((c.months, c.first, c.last, c.latest_lines), (2, Some(m("2020-01")), Some(m("2020-03")), 1));
         assert_eq!(h.latest, Some(m("2020-03")));
         assert_eq!(h.unlisted_codes(), ["TAD"]);
+    }
+
+    #[test]
+    fn a_presentation_finds_the_hospital_use_of_its_vmps() {
+        let m = |s: &str| s.parse::<YearMonth>().unwrap();
+        let mut h = Hospitals::default();
+        let use_ =
+            |month: &str, quantity: f64| VmpMonth { month: m(month), unit: Some("tablet".into()), quantity, trusts: 3 };
+        h.add_vmp_month("317919004", "Amoxicillin 500mg capsules", use_("2024-01", 900.0));
+        h.add_vmp_month("317919004", "renamed later", use_("2024-02", 800.0));
+        h.link_presentation("0501013B0AAABAB", "317919004");
+        h.link_presentation("0501013B0AAABAB", "317919004");
+        h.link_presentation("0501013B0AAABAB", "999");
+        let h = h.finish();
+        let found = h.presentation_use("0501013B0AAABAB");
+        assert_eq!(found.len(), 1, "a VMP no trust issued is left out");
+        let (vmp, name, months) = found[0];
+        assert_eq!((vmp, name, months.len()), ("317919004", "Amoxicillin 500mg capsules", 2));
+        assert!(h.presentation_use("0501013B0AAAAAA").is_empty());
     }
 }

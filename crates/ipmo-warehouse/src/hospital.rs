@@ -113,7 +113,7 @@ impl Warehouse {
     /// SCMD month is read.
     pub fn load_hospitals(&self) -> Result<ipmo_release::hospitals::Hospitals, WarehouseError> {
         use datafusion::arrow::array::{Array, AsArray};
-        use ipmo_release::hospitals::{Hospitals, Trust as ServedTrust};
+        use ipmo_release::hospitals::{Hospitals, Trust as ServedTrust, VmpMonth};
         let manifest = self.manifest()?;
         let mut out = Hospitals::default();
         for b in crate::parquet_io::read_table(self.root(), &manifest, "trusts")? {
@@ -139,8 +139,14 @@ impl Warehouse {
         months.sort();
         for (month, rel) in &months {
             let mut lines: rustc_hash::FxHashMap<String, u32> = Default::default();
-            for b in crate::parquet_io::read_parquet_columns(&self.root().join(rel), &["trust_code"])? {
+            // (VMP, unit) → (name, quantity, lines).
+            let mut by_vmp: rustc_hash::FxHashMap<(String, Option<String>), (String, f64, u32)> = Default::default();
+            let columns = ["trust_code", "vmp_id", "vmp_name", "unit_name", "quantity"];
+            for b in crate::parquet_io::read_parquet_columns(&self.root().join(rel), &columns)? {
                 let code = b.column(0).as_string::<i32>();
+                let (vmp, name, unit) =
+                    (b.column(1).as_string::<i32>(), b.column(2).as_string::<i32>(), b.column(3).as_string::<i32>());
+                let quantity = b.column(4).as_primitive::<datafusion::arrow::datatypes::Float64Type>();
                 for i in 0..b.num_rows() {
                     match lines.get_mut(code.value(i)) {
                         Some(n) => *n += 1,
@@ -148,10 +154,49 @@ impl Warehouse {
                             lines.insert(code.value(i).to_string(), 1);
                         }
                     }
+                    let key = (vmp.value(i).to_string(), (!unit.is_null(i)).then(|| unit.value(i).to_string()));
+                    let e = by_vmp.entry(key).or_insert_with(|| (name.value(i).to_string(), 0.0, 0));
+                    e.1 += quantity.value(i);
+                    e.2 += 1;
                 }
             }
             out.add_month(*month, &lines);
+            let mut by_vmp: Vec<_> = by_vmp.into_iter().collect();
+            by_vmp.sort_by(|a, b| a.0.cmp(&b.0));
+            for ((vmp, unit), (name, quantity, trusts)) in by_vmp {
+                out.add_vmp_month(&vmp, &name, VmpMonth { month: *month, unit, quantity, trusts });
+            }
         }
+        self.link_presentations(&mut out, &manifest)?;
         Ok(out.finish())
+    }
+
+    /// Links each BNF presentation to the VMPs of its dm+d products (the BNF ↔ SNOMED mapping,
+    /// a brand's AMP followed to its VMP), so a presentation's page can show hospital use.
+    fn link_presentations(
+        &self,
+        out: &mut ipmo_release::hospitals::Hospitals,
+        manifest: &crate::Manifest,
+    ) -> Result<(), WarehouseError> {
+        use datafusion::arrow::array::{Array, AsArray};
+        let mut vmp_of_amp: rustc_hash::FxHashMap<String, String> = Default::default();
+        for b in crate::parquet_io::read_table(self.root(), manifest, "dmd_amp")? {
+            let (apid, vpid) = (b.column(0).as_string::<i32>(), b.column(1).as_string::<i32>());
+            for i in 0..b.num_rows() {
+                vmp_of_amp.insert(apid.value(i).to_string(), vpid.value(i).to_string());
+            }
+        }
+        for b in crate::parquet_io::read_table(self.root(), manifest, "bnf_snomed")? {
+            let (bnf, snomed, level) =
+                (b.column(0).as_string::<i32>(), b.column(1).as_string::<i32>(), b.column(2).as_string::<i32>());
+            for i in 0..b.num_rows() {
+                if !level.is_null(i) && !matches!(level.value(i), "VMP" | "AMP") {
+                    continue; // packs: their products are listed too
+                }
+                let id = snomed.value(i);
+                out.link_presentation(bnf.value(i), vmp_of_amp.get(id).map_or(id, String::as_str));
+            }
+        }
+        Ok(())
     }
 }

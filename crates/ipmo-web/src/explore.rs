@@ -5,7 +5,7 @@
 
 use crate::analyse_request::{AnalyseRequest, Term};
 use crate::charts::{self, long_month};
-use crate::format::{amount_of, decimals_of, number, pounds, value};
+use crate::format::{amount_of, decimals_of, number, plural, pounds, value};
 use crate::layout::{self, Crumb};
 use crate::params::{Params, index_error};
 use crate::{Shared, WebError};
@@ -100,7 +100,9 @@ fn bnf_page(r: &Release, code: &str, query: &str) -> Result<Html<String>, WebErr
             @if !code.is_empty() {
                 p { a href=(format!("/analyse?num={code}&den=list-size&level=icb")) { "Analyse " (title) " per 1,000 patients by ICB" } }
             }
-            @if rows.is_empty() {
+            @if code.len() == 15 && query.is_empty() {
+                (presentation_use(r, code)?)
+            } @else if rows.is_empty() {
                 p { @if query.is_empty() { "Nothing is listed under this entry." } @else { "No BNF entry matches “" (query) "”." } }
             } @else {
                 div.table-scroll role="region" aria-label="BNF entries" tabindex="0" { table.table {
@@ -114,7 +116,7 @@ fn bnf_page(r: &Release, code: &str, query: &str) -> Result<Html<String>, WebErr
                         @for (c, n, t) in &rows {
                             tr {
                                 td { code { (c) } }
-                                td { @if c.len() < 15 { a href=(format!("/bnf?code={c}")) { (n) } } @else { (n) } }
+                                td { a href=(format!("/bnf?code={c}")) { (n) } }
                                 td.num { (t.map(|t| number(t.items as f64, 0)).unwrap_or_else(|| "–".into())) }
                                 td.num { (t.map(|t| pounds(t.actual_cost)).unwrap_or_else(|| "–".into())) }
                                 td { a href=(format!("/analyse?num={c}&den=list-size&level=icb")) { "Analyse" span.visually-hidden { " " (n) } } }
@@ -125,6 +127,83 @@ fn bnf_page(r: &Release, code: &str, query: &str) -> Result<Html<String>, WebErr
             }
         },
     ))
+}
+
+/// Months of use a presentation's page lists.
+const USE_MONTHS: usize = 24;
+
+/// A presentation's national use by month: primary care's items and quantity (from the index)
+/// beside hospitals' issues of its dm+d products (SCMD), newest month first.
+fn presentation_use(r: &Release, code: &str) -> Result<Markup, WebError> {
+    let primary: Vec<(YearMonth, i64, f64)> = match &r.index {
+        Some(ix) => ix
+            .monthly_totals(&CodeSet { include: vec![code.to_string()], exclude: vec![] })
+            .map_err(|e| WebError::Internal(e.to_string()))?,
+        None => Vec::new(),
+    };
+    let hospital = r.hospitals.presentation_use(code);
+    let mut months: Vec<YearMonth> = primary
+        .iter()
+        .filter(|p| p.1 != 0)
+        .map(|p| p.0)
+        .chain(hospital.iter().flat_map(|(_, _, ms)| ms.iter().map(|m| m.month)))
+        .collect();
+    months.sort_unstable_by(|a, b| b.cmp(a));
+    months.dedup();
+    let held = months.len();
+    months.truncate(USE_MONTHS);
+    let issued = |month: YearMonth| -> Vec<String> {
+        hospital
+            .iter()
+            .flat_map(|(_, _, ms)| ms.iter().filter(move |m| m.month == month))
+            .map(|m| {
+                format!(
+                    "{} {} ({})",
+                    number(m.quantity, if m.quantity.fract() == 0.0 { 0 } else { 1 }),
+                    m.unit.as_deref().unwrap_or("units not given"),
+                    plural(m.trusts as usize, "trust", "trusts")
+                )
+            })
+            .collect()
+    };
+    Ok(html! {
+        h2 #use { "Use by month: primary care and hospitals" }
+        @if hospital.is_empty() {
+            p { "No hospital issues of this presentation's dm+d product are held (hospital medicines data, SCMD, are loaded with "
+                code { "ipmo ingest scmd" } ", and linked to BNF codes through the BNF ↔ SNOMED mapping)." }
+        } @else {
+            p { "Hospitals issue it as "
+                @for (i, (vmp, name, _)) in hospital.iter().enumerate() {
+                    @if i > 0 { ", " } (name) " " span.code { "(" (vmp) ")" }
+                }
+                ". Hospital quantities are in the unit SCMD counts the product in; primary care's are as the EPD publishes them. "
+                code { "ipmo medicine show " (hospital[0].0) } " gives both in WHO defined daily doses." }
+        }
+        @if months.is_empty() {
+            p { "Nothing is held for this presentation." }
+        } @else {
+            div.table-scroll role="region" aria-label="Use by month" tabindex="0" { table.table {
+                caption { "England, newest month first" @if held > USE_MONTHS { " (the last " (USE_MONTHS) " of " (held) " months)" }
+                    "; primary care counts the GP practices in the organisation map each month, as the BNF browser does" }
+                thead { tr {
+                    th scope="col" { "Month" }
+                    th.num scope="col" { "Primary care items" }
+                    th.num scope="col" { "Primary care quantity" }
+                    th scope="col" { "Hospital issues" }
+                } }
+                tbody { @for m in &months {
+                    @let p = primary.iter().find(|p| p.0 == *m);
+                    @let h = issued(*m);
+                    tr {
+                        td.nowrap { (m) }
+                        td.num { (p.map_or("–".to_string(), |p| number(p.1 as f64, 0))) }
+                        td.num { (p.map_or("–".to_string(), |p| number(p.2, if p.2.fract() == 0.0 { 0 } else { 1 }))) }
+                        td.nowrap { @if h.is_empty() { "–" } @else { (h.join("; ")) } }
+                    }
+                } }
+            } }
+        }
+    })
 }
 
 /// What the analyse form asked for, as typed (so the form shows it again).

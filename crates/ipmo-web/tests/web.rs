@@ -173,6 +173,12 @@ fn hospitals() -> ipmo_release::hospitals::Hospitals {
     let (nov, dec): (YearMonth, YearMonth) = ("2024-11".parse().unwrap(), "2024-12".parse().unwrap());
     h.add_month(nov, &[("RAL".to_string(), 388)].into_iter().collect());
     h.add_month(dec, &[("RAL".to_string(), 412), ("RKE".to_string(), 97)].into_iter().collect());
+    // England's hospitals issued 2,100 cefalexin capsules in December, prescribed in primary care
+    // as 0501021A0AAAAAA.
+    let use_ =
+        ipmo_release::hospitals::VmpMonth { month: dec, unit: Some("capsule".into()), quantity: 2_100.0, trusts: 2 };
+    h.add_vmp_month("317948007", "Cefalexin 500mg capsules", use_);
+    h.link_presentation("0501021A0AAAAAA", "317948007");
     h.finish()
 }
 
@@ -750,6 +756,20 @@ async fn bnf_browser_and_analyse_page() {
     assert!(body.contains(">80<") && body.contains("£120"), "{body}");
     let (_, _, body) = get("/bnf?q=cefalexin").await;
     assert!(body.contains("0501021A0AAAAAA"));
+    // A presentation's page: primary care and hospital use by month, newest first; December's
+    // primary care is 10 + 20 items of 21 capsules.
+    let (status, _, body) = get("/bnf?code=0501021A0AAAAAA").await;
+    assert_eq!(status, StatusCode::OK);
+    let section = &body[body.find("id=\"use\"").expect("a use section")..];
+    assert!(section.contains("Cefalexin 500mg capsules") && section.contains("317948007"), "{section}");
+    let dec = &section[section.find("2024-12").unwrap()..];
+    let dec = &dec[..dec.find("</tr>").unwrap()];
+    assert!(dec.contains(">30<") && dec.contains(">630<") && dec.contains("2,100 capsule (2 trusts)"), "{dec}");
+    let nov = &section[section.find("2024-11").unwrap()..];
+    assert!(nov[..nov.find("</tr>").unwrap()].contains(">–<"), "no hospital issues held in November");
+    assert!(section.find("2024-12") < section.find("2024-11"), "newest first");
+    let (_, _, found) = get("/bnf?q=cefalexin").await;
+    assert!(found.contains("href=\"/bnf?code=0501021A0AAAAAA\""), "presentations link to their page");
     assert_eq!(get("/bnf?code=9999").await.0, StatusCode::NOT_FOUND);
     assert_eq!(get("/bnf?code=05%27").await.0, StatusCode::BAD_REQUEST);
 
