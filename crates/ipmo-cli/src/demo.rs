@@ -147,7 +147,7 @@ pub(crate) fn run(a: DemoArgs, quiet: bool, measures_dir: &crate::measures::Libr
     say("computing price-per-unit savings over the substitution sets of the synthetic dm+d release");
     crate::value::compute(&wh, ipmo_warehouse::Membership::AsAt, false, quiet)?;
     say("computing the cross-sector measures: each trust, and each ICB's primary care, hospitals and both");
-    crate::measures::compute_cross_sector(&wh, quiet)?;
+    crate::measures::compute_cross_sector(&wh, false, quiet)?;
 
     let governance_db = ipmo_governance::Location::File(wh.root().join(ipmo_governance::DATABASE_FILE));
     let value = crate::demo_programme::ValueEvents {

@@ -56,10 +56,13 @@ pub(crate) enum MeasuresCommand {
     /// them, or show an ICB's system (primary care, its trusts, both), a trust's, or England's,
     /// month by month.
     CrossSector {
-        /// Compute and store them first (needs dm+d with its BNF/ATC/DDD supplement, and SCMD,
-        /// trusts and prescribing for the sectors to compare).
+        /// Compute and store them first, for the months whose data changed (needs dm+d with its
+        /// BNF/ATC/DDD supplement, and SCMD, trusts and prescribing for the sectors to compare).
         #[arg(long)]
         compute: bool,
+        /// With --compute: every month, changed or not.
+        #[arg(long, requires = "compute")]
+        all: bool,
         /// An ICB's or a trust's code (default: England).
         #[arg(long)]
         org: Option<String>,
@@ -442,8 +445,8 @@ pub(crate) fn run(wh_dir: &Path, dir: &LibrarySource, command: MeasuresCommand, 
         MeasuresCommand::Compute { all, membership } => {
             compute(&crate::open(wh_dir)?, dir, all, membership.into(), quiet)
         }
-        MeasuresCommand::CrossSector { compute, org, sql, format } => {
-            cross_sector(wh_dir, compute, org.as_deref(), sql, format, quiet, &mut out)
+        MeasuresCommand::CrossSector { compute, all, org, sql, format } => {
+            cross_sector(wh_dir, (compute, all), org.as_deref(), sql, format, quiet, &mut out)
         }
         MeasuresCommand::Values { measure, org_type, org, from, to, baseline, rebase, format } => {
             let (wh, lib) = (crate::open(wh_dir)?, load_library(dir)?);
@@ -466,15 +469,24 @@ pub(crate) fn run(wh_dir: &Path, dir: &LibrarySource, command: MeasuresCommand, 
 }
 
 /// Computes and stores the cross-sector measures, reporting each one's coverage.
-pub(crate) fn compute_cross_sector(wh: &Warehouse, quiet: bool) -> Result<()> {
+pub(crate) fn compute_cross_sector(wh: &Warehouse, all: bool, quiet: bool) -> Result<()> {
     let started = Instant::now();
     let rt = tokio::runtime::Runtime::new().context("cannot start the query runtime")?;
-    let report = rt.block_on(wh.compute_cross_sector(|m| {
+    let report = rt.block_on(wh.compute_cross_sector(all, |m| {
         if !quiet {
             eprintln!("cross-sector: computing {} ({})", m.id, m.name);
         }
     }))?;
+    if !quiet && report.months_computed.is_empty() {
+        eprintln!("cross-sector: every month is up to date ({} months)", report.months_up_to_date);
+        return Ok(());
+    }
     if !quiet {
+        eprintln!(
+            "cross-sector: computed {} ({} up to date)",
+            ipmo_domain::display::plural(report.months_computed.len(), "month", "months"),
+            report.months_up_to_date
+        );
         for m in &report.measures {
             eprintln!(
                 "cross-sector: {}: {} rows, {} trusts, {} ICBs, {} months; {} selected lines not converted",
@@ -489,7 +501,7 @@ pub(crate) fn compute_cross_sector(wh: &Warehouse, quiet: bool) -> Result<()> {
 /// `ipmo measures cross-sector`.
 fn cross_sector(
     wh_dir: &Path,
-    compute: bool,
+    (compute, all): (bool, bool),
     org: Option<&str>,
     sql: bool,
     format: Format,
@@ -512,7 +524,7 @@ fn cross_sector(
     }
     let wh = crate::open(wh_dir)?;
     if compute {
-        compute_cross_sector(&wh, quiet)?;
+        compute_cross_sector(&wh, all, quiet)?;
     }
     let code = org.unwrap_or(ipmo_domain::practice::ENGLAND);
     if code.is_empty() || !code.chars().all(|c| c.is_ascii_alphanumeric()) {

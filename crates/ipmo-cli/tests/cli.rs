@@ -2408,6 +2408,33 @@ fn the_demo_icbs_board_report_is_a_readable_pdf() {
     let shares = stored("icb", "system");
     assert_eq!(shares.len(), icbs.len());
     assert!(shares.values().all(|v| *v > 5.0 && *v < 95.0), "{shares:?}");
+    // Computing again redoes only the months whose data changed: none, then the one SCMD month
+    // replaced, whose trusts' figures then come from the new file alone.
+    let again = ipmo(&wh, &["measures", "cross-sector", "--compute"]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("every month is up to date (18 months)"), "{again:?}");
+    let scmd = dir.path().join("scmd_202412.csv");
+    let (trust, vmp): (String, String) = {
+        let t = sql_map(&wh, "SELECT MIN(trust_code) AS t, 1 AS n FROM scmd").into_keys().next().unwrap();
+        let v = sql_map(&wh, "SELECT MIN(b.id) AS v, 1 AS n FROM dmd_bnf b WHERE b.atc = 'B01AA03'")
+            .into_keys()
+            .next()
+            .unwrap();
+        (t, v)
+    };
+    std::fs::write(
+        &scmd,
+        format!(
+            "YEAR_MONTH,ODS_CODE,VMP_SNOMED_CODE,VMP_PRODUCT_NAME,UNIT_OF_MEASURE_IDENTIFIER,UNIT_OF_MEASURE_NAME,\
+             TOTAL_QUANITY_IN_VMP_UNIT,INDICATIVE_COST\n202412,{trust},{vmp},Warfarin tablets,428673006,tablet,28,1.00\n"
+        ),
+    )
+    .unwrap();
+    ok(&ipmo(&wh, &["ingest", "scmd", scmd.to_str().unwrap()]));
+    let again = ipmo(&wh, &["measures", "cross-sector", "--compute"]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("computed 1 month (17 up to date)"), "{again:?}");
+    let trusts = stored("trust", "hospital");
+    assert_eq!(trusts.len(), 1, "only the one trust has December lines now: {trusts:?}");
+    assert_eq!(trusts[&trust], 0.0, "warfarin only: no DOACs");
     let month =
         sql_map(&wh, "SELECT CAST(MAX(month) AS VARCHAR) AS m, 1 AS n FROM measure_values").into_keys().next().unwrap()
             [..7]

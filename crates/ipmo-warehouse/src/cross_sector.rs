@@ -14,9 +14,30 @@ use ipmo_release::cross_sector::{CrossSectorValues, Level, Sector, SectorPoint};
 /// The stored table.
 pub const CROSS_SECTOR_VALUES: &str = "cross_sector_values";
 
+/// Tables every month's figures read besides that month's prescribing and SCMD: a new file in
+/// any of them makes every month stale.
+const SHARED_INPUTS: [&str; 12] = [
+    "org_membership",
+    "trusts",
+    "bnf_snomed",
+    "dmd_vmp",
+    "dmd_vmp_ingredient",
+    "dmd_ingredient",
+    "dmd_vmpp",
+    "dmd_amp",
+    "dmd_bnf",
+    "dmd_lookup",
+    "dmd_id_history",
+    "dmd_vtm",
+];
+
 /// What a computation stored, per measure, for the command's report.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CrossSectorReport {
+    /// Months computed.
+    pub months_computed: Vec<String>,
+    /// Months whose stored figures were already up to date.
+    pub months_up_to_date: usize,
     /// Per measure: id, rows stored, trusts with a value, ICBs with a value, months, and lines
     /// selected but not converted to the measure's units.
     pub measures: Vec<MeasureCount>,
@@ -84,23 +105,84 @@ struct Row {
     lines_not_converted: i64,
 }
 
+/// Each month's fingerprint: the definitions, the shared tables' files and the month's own
+/// prescribing and SCMD files (a file is rewritten under a new name when its data change).
+fn fingerprints(manifest: &crate::Manifest) -> std::collections::BTreeMap<String, String> {
+    use sha2::{Digest, Sha256};
+    let mut shared = Sha256::new();
+    for m in &CROSS_SECTOR_MEASURES {
+        shared.update(levels_sql(m).as_bytes());
+    }
+    for table in SHARED_INPUTS {
+        shared.update(table.as_bytes());
+        for file in manifest.files(table) {
+            shared.update(file.as_bytes());
+        }
+    }
+    let months: std::collections::BTreeSet<&str> = manifest
+        .partitions(crate::tables::PRESCRIBING_BY_QUANTITY)
+        .into_iter()
+        .chain(manifest.partitions("scmd"))
+        .collect();
+    months
+        .into_iter()
+        .map(|month| {
+            let mut h = shared.clone();
+            for table in [crate::tables::PRESCRIBING_BY_QUANTITY, "scmd"] {
+                h.update(table.as_bytes());
+                if let Some(file) = manifest.tables.get(table).and_then(|t| t.get(month)) {
+                    h.update(file.as_bytes());
+                }
+            }
+            (month.to_string(), h.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect())
+        })
+        .collect()
+}
+
 impl Warehouse {
-    /// Computes every cross-sector measure for every month held of either sector and replaces
-    /// `cross_sector_values` in one commit. Needs dm+d (with its supplement for DDDs); without
-    /// SCMD it still gives primary care's side.
+    /// Computes every cross-sector measure for the months of either sector whose inputs changed
+    /// since they were last computed (every month when `all`), one `cross_sector_values`
+    /// partition a month, in one commit; months no longer held are dropped. Needs dm+d (with its
+    /// supplement for DDDs); without SCMD it still gives primary care's side.
     pub async fn compute_cross_sector(
         &self,
+        all: bool,
         mut progress: impl FnMut(&CrossSectorMeasure),
     ) -> Result<CrossSectorReport, WarehouseError> {
+        let manifest = self.manifest()?;
+        let wanted = fingerprints(&manifest);
+        let stored = manifest.tables.get(CROSS_SECTOR_VALUES);
+        let stale: Vec<String> = wanted
+            .iter()
+            .filter(|(month, print)| {
+                all || manifest.cross_sector_inputs.get(*month) != Some(*print)
+                    || !stored.is_some_and(|t| t.contains_key(*month))
+            })
+            .map(|(month, _)| month.clone())
+            .collect();
+        let gone: Vec<String> =
+            stored.into_iter().flat_map(|t| t.keys()).filter(|p| !wanted.contains_key(*p)).cloned().collect();
+        let mut report = CrossSectorReport { months_up_to_date: wanted.len() - stale.len(), ..Default::default() };
+        if stale.is_empty() && gone.is_empty() {
+            return Ok(report);
+        }
         let mut rows: Vec<(&'static str, Row)> = Vec::new();
-        let mut report = CrossSectorReport::default();
-        // `medicine_use` joins every prescribing row to dm+d; the lines any measure selects are
-        // taken from it once and held in memory under the same name, so each measure's own
-        // query (which selects a subset of them) reads the same rows as it would from the view.
+        // `medicine_use` joins every prescribing row to dm+d; the lines any measure selects in
+        // the months to compute are taken from it once and held in memory under the same name,
+        // so each measure's own query (which selects a subset of them) reads the same rows as it
+        // would from the view.
         let ctx = self.session().await?;
         let selected = CROSS_SECTOR_MEASURES.iter().map(|m| format!("({})", m.denominator)).collect::<Vec<_>>();
-        let held =
-            ctx.sql(&format!("SELECT * FROM medicine_use WHERE {}", selected.join(" OR "))).await?.cache().await?;
+        let months = stale.iter().map(|m| format!("DATE '{m}-01'")).collect::<Vec<_>>();
+        let held = ctx
+            .sql(&format!(
+                "SELECT * FROM medicine_use WHERE month IN ({}) AND ({})",
+                if months.is_empty() { "NULL".to_string() } else { months.join(", ") },
+                selected.join(" OR ")
+            ))
+            .await?
+            .cache()
+            .await?;
         ctx.deregister_table("medicine_use")?;
         ctx.register_table("medicine_use", held.into_view())?;
         for m in &CROSS_SECTOR_MEASURES {
@@ -146,20 +228,36 @@ impl Warehouse {
             report.rows += count.rows;
             report.measures.push(count);
         }
-        let text = |f: fn(&(&'static str, Row)) -> String| Col::Str(rows.iter().map(|r| Some(f(r))).collect());
-        let cols = vec![
-            text(|r| r.0.to_string()),
-            text(|r| r.1.level.clone()),
-            text(|r| r.1.org.clone()),
-            text(|r| r.1.sector.clone()),
-            Col::Date(rows.iter().map(|r| Some(r.1.month)).collect()),
-            Col::F64(rows.iter().map(|r| r.1.numerator).collect()),
-            Col::F64(rows.iter().map(|r| r.1.denominator).collect()),
-            Col::I64(rows.iter().map(|r| r.1.lines_not_converted).collect()),
-        ];
         let mut txn = self.begin()?;
-        let written = txn.write_whole(CROSS_SECTOR_VALUES, cols)?;
-        txn.commit(written, vec!["all".into()])?;
+        let mut written = 0;
+        for month in &stale {
+            let days = month
+                .parse::<YearMonth>()
+                .map_err(|e| WarehouseError::Corrupt {
+                    path: self.root().join("manifest.json").display().to_string(),
+                    detail: format!("partition \"{month}\" is not a month ({e})"),
+                })?
+                .days_since_epoch();
+            let rows: Vec<&(&'static str, Row)> = rows.iter().filter(|r| r.1.month == days).collect();
+            let text = |f: fn(&(&'static str, Row)) -> String| Col::Str(rows.iter().map(|r| Some(f(r))).collect());
+            let cols = vec![
+                text(|r| r.0.to_string()),
+                text(|r| r.1.level.clone()),
+                text(|r| r.1.org.clone()),
+                text(|r| r.1.sector.clone()),
+                Col::Date(rows.iter().map(|r| Some(r.1.month)).collect()),
+                Col::F64(rows.iter().map(|r| r.1.numerator).collect()),
+                Col::F64(rows.iter().map(|r| r.1.denominator).collect()),
+                Col::I64(rows.iter().map(|r| r.1.lines_not_converted).collect()),
+            ];
+            written += txn.write_partition(CROSS_SECTOR_VALUES, month, cols)?;
+        }
+        for month in &gone {
+            txn.unset(CROSS_SECTOR_VALUES, month);
+        }
+        txn.manifest.cross_sector_inputs = wanted;
+        report.months_computed = stale;
+        txn.commit(written, report.months_computed.clone())?;
         Ok(report)
     }
 

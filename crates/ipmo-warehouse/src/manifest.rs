@@ -35,6 +35,11 @@ pub struct Manifest {
     /// `ipmo value compute` and the demo redo them only when one changed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub value_inputs: Vec<String>,
+    /// What each month's cross-sector measures were computed from (a fingerprint of the
+    /// definitions and the files read), so that `ipmo measures cross-sector --compute` redoes
+    /// only the months whose inputs changed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cross_sector_inputs: BTreeMap<String, String>,
     /// The dm+d release the `dmd_*` tables hold (core files), if one was loaded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dmd_release: Option<ReleaseRecord>,
