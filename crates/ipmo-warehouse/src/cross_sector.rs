@@ -167,11 +167,11 @@ impl Warehouse {
             return Ok(report);
         }
         let mut rows: Vec<(&'static str, Row)> = Vec::new();
-        // `medicine_use` joins every prescribing row to dm+d; the lines any measure selects in
-        // the months to compute are taken from it once and held in memory under the same name,
-        // so each measure's own query (which selects a subset of them) reads the same rows as it
-        // would from the view.
-        let ctx = self.session().await?;
+        // `medicine_use` joins every prescribing row to dm+d. The session sees only the months
+        // to compute; the lines any measure selects are taken from it once and held in memory
+        // under the same name, so each measure's own query (which selects a subset of them)
+        // reads the same rows as it would from the view.
+        let ctx = self.session_for_months(&stale).await?;
         let selected = CROSS_SECTOR_MEASURES.iter().map(|m| format!("({})", m.denominator)).collect::<Vec<_>>();
         let months = stale.iter().map(|m| format!("DATE '{m}-01'")).collect::<Vec<_>>();
         let held = ctx

@@ -182,14 +182,38 @@ impl Warehouse {
         Ok(ctx)
     }
 
+    /// A session like [`Warehouse::session`] in which `prescribing_by_quantity` and `scmd` hold
+    /// only the given months' partitions (and the views over them see only those): a
+    /// computation of a few months reads a few months' files.
+    pub(crate) async fn session_for_months(&self, months: &[String]) -> Result<SessionContext, WarehouseError> {
+        let ctx = SessionContext::new_with_config(session_config());
+        self.register_with(&ctx, EmptyTables::InMemory, Some(months)).await?;
+        Ok(ctx)
+    }
+
     /// Registers the stored tables (as Parquet listings of the manifest's files, by absolute
     /// path) and the views in `ctx`: one catalogue for a local session and a cluster's.
     pub(crate) async fn register(&self, ctx: &SessionContext, empty: EmptyTables) -> Result<(), WarehouseError> {
+        self.register_with(ctx, empty, None).await
+    }
+
+    async fn register_with(
+        &self,
+        ctx: &SessionContext,
+        empty: EmptyTables,
+        months: Option<&[String]>,
+    ) -> Result<(), WarehouseError> {
         let manifest = self.manifest()?;
         for table in STORED_TABLES {
             let schema = table_schema(table).expect("stored tables have schemas");
             let mut paths = Vec::new();
-            for rel in manifest.files(table) {
+            let files: Vec<&str> = match (months, manifest.tables.get(table)) {
+                (Some(months), Some(parts)) if table == crate::tables::PRESCRIBING_BY_QUANTITY || table == "scmd" => {
+                    parts.iter().filter(|(p, _)| months.contains(p)).map(|(_, f)| f.as_str()).collect()
+                }
+                _ => manifest.files(table),
+            };
+            for rel in files {
                 let path = self.root.join(rel);
                 paths.push(path.canonicalize().map_err(|e| WarehouseError::Corrupt {
                     path: self.root.join("manifest.json").display().to_string(),
