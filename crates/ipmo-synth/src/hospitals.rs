@@ -52,7 +52,7 @@ fn unit(parts: [u64; 4]) -> f64 {
     (x >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// A chemical code as a number, for [`unit`].
+/// A chemical code as a number, to key the draw of a trust's lean towards it.
 fn chemical_key(code: &str) -> u64 {
     code.bytes().fold(0u64, |h, b| h.wrapping_mul(131).wrapping_add(u64::from(b)))
 }
