@@ -60,6 +60,8 @@ pub(crate) fn icb_section(r: &Release, org: &Org) -> Markup {
     if rows.is_empty() {
         return html! {};
     }
+    // England's own page has no England column to set itself against.
+    let national = org.code == ENGLAND;
     let lost: u64 = rows
         .iter()
         .filter_map(|(i, _, month)| point_at(r, *i, &org.code, Sector::System, *month))
@@ -68,9 +70,10 @@ pub(crate) fn icb_section(r: &Release, org: &Org) -> Markup {
     html! {
         h2 #system { "Whole system: primary care and hospitals" }
         p.hint {
-            "Each measure is worked out the same way for the ICB's practices (EPD) and for its NHS trusts (hospital medicines data, SCMD), "
-            "in WHO defined daily doses or tablets, and for the two together. Month: the newest with hospital data for the ICB. "
-            "Small charts: the whole system (blue) against England's (dashed). "
+            "Each measure is worked out the same way for " (if national { "England's practices" } else { "the ICB's practices" })
+            " (EPD) and for " (if national { "its" } else { "the ICB's" }) " NHS trusts (hospital medicines data, SCMD), "
+            "in WHO defined daily doses or tablets, and for the two together. Month: the newest with hospital data. "
+            @if !national { "Small charts: the whole system (blue) against England's (dashed). " }
             a href=(format!("/api/v1/cross-sector/{}", org.code)) { "These figures as JSON" } "."
         }
         div.table-scroll role="region" aria-label="Whole-system measures" tabindex="0" { table.table {
@@ -80,19 +83,19 @@ pub(crate) fn icb_section(r: &Release, org: &Org) -> Markup {
                 th.num scope="col" { "Primary care" }
                 th.num scope="col" { "Hospitals" }
                 th.num scope="col" { "Whole system" }
-                th.num scope="col" { "England" }
+                @if !national { th.num scope="col" { "England" } }
                 th scope="col" { "Trend" }
             } }
             tbody { @for (i, m, month) in &rows {
                 @let own = spark(r.cross_sector.series(*i, &org.code, Sector::System));
-                @let england = spark(r.cross_sector.series(*i, ENGLAND, Sector::System));
+                @let england = if national { Vec::new() } else { spark(r.cross_sector.series(*i, ENGLAND, Sector::System)) };
                 tr {
                     td { strong { (m.name) } br; span.hint { (if m.lower_is_better { "lower is better" } else { "higher is better" }) } }
                     td.nowrap { (month) }
                     (share_cell(point_at(r, *i, &org.code, Sector::PrimaryCare, *month), m))
                     (share_cell(point_at(r, *i, &org.code, Sector::Hospital, *month), m))
                     (share_cell(point_at(r, *i, &org.code, Sector::System, *month), m))
-                    (share_cell(point_at(r, *i, ENGLAND, Sector::System, *month), m))
+                    @if !national { (share_cell(point_at(r, *i, ENGLAND, Sector::System, *month), m)) }
                     td { (PreEscaped(charts::sparkline(&format!("{}, whole system, over {} months", m.name, own.len()), &own, &england))) }
                 }
             } }
@@ -134,7 +137,7 @@ fn spc_of(points: &[SectorPoint], m: &CrossSectorMeasure) -> Option<Spc> {
 /// `/trust/{code}`: a trust's cross-sector measures.
 pub(crate) async fn trust(State(s): State<Shared>, Path(code): Path<String>) -> Result<Response, WebError> {
     let r = &s.release;
-    let t = trust_of(r, &code)?;
+    let t = trust_of(r, &code.to_ascii_uppercase())?;
     let icb = t.icb_code.as_deref().and_then(|c| r.org(c));
     let mut crumbs = icb.map(|o| crumbs_for(r, o)).unwrap_or_default();
     crumbs.push((t.name.clone(), format!("/trust/{}", t.code)));
@@ -220,6 +223,7 @@ pub(crate) async fn api(
     Path(code): Path<String>,
 ) -> Result<Json<serde_json::Value>, Response> {
     let r = &s.release;
+    let code = code.to_ascii_uppercase();
     let known =
         code == ENGLAND || r.org(&code).is_some_and(|o| o.org_type == "icb") || r.hospitals.trust(&code).is_some();
     if !known {

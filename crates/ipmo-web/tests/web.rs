@@ -423,6 +423,11 @@ async fn whole_system_and_trust_pages() {
     }
     assert!(system.contains("of 12,000 DDDs"), "{system}");
     assert!(!system.contains("Broad-spectrum"), "measures without values are left out: {system}");
+    assert!(system.contains(">England</th>"), "an ICB is set against England");
+    let (_, _, england) = get("/org/ENG").await;
+    let national = &england[england.find("id=\"system\"").expect("England's whole system")..];
+    let national = &national[..national.find("</table>").unwrap()];
+    assert!(national.contains("70.0%") && !national.contains(">England</th>"), "{national}");
 
     let (status, _, page) = get("/trust/RAL").await;
     assert_eq!(status, StatusCode::OK);
@@ -436,6 +441,7 @@ async fn whole_system_and_trust_pages() {
         rke.contains("0th percentile among 3 trusts") && !rke.contains("id=\"spc-xs_doac-t\""),
         "one month: no SPC"
     );
+    assert_eq!(get("/trust/ral").await.0, StatusCode::OK, "codes are case-insensitive");
     let (status, _, _) = get("/trust/NOPE").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
