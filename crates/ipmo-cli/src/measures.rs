@@ -534,7 +534,7 @@ fn cross_sector(
     let mut table =
         Output::new(&["measure", "month", "sector", "numerator", "denominator", "percent", "not converted"]);
     for (i, m) in CROSS_SECTOR_MEASURES.iter().enumerate() {
-        for sector in [Sector::PrimaryCare, Sector::Hospital, Sector::System] {
+        for sector in Sector::ALL {
             for p in values.series(i, code, sector) {
                 table.rows.push(vec![
                     Cell::text(m.id),

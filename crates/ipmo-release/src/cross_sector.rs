@@ -19,14 +19,21 @@ pub enum Sector {
 }
 
 impl Sector {
-    /// The word `cross_sector_values.sector` stores.
+    /// Every sector, in the order pages list them.
+    pub const ALL: [Sector; 3] = [Sector::PrimaryCare, Sector::Hospital, Sector::System];
+
+    /// The word `cross_sector_values.sector` stores, and the API's key.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sector::PrimaryCare => "primary_care",
+            Sector::Hospital => "hospital",
+            Sector::System => "system",
+        }
+    }
+
+    /// The sector a stored word names.
     pub fn parse(text: &str) -> Option<Self> {
-        Some(match text {
-            "primary_care" => Sector::PrimaryCare,
-            "hospital" => Sector::Hospital,
-            "system" => Sector::System,
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
     }
 
     /// Its name on pages.
@@ -128,21 +135,12 @@ impl CrossSectorValues {
         for (m, by_month) in self.trust_values.iter_mut().enumerate() {
             for (month, values) in by_month.iter_mut() {
                 values.sort_by(f64::total_cmp);
-                let deciles: Vec<f64> = ipmo_stats::percentile::DECILES
-                    .iter()
-                    .filter_map(|d| ipmo_stats::percentile::percentile_cont_sorted(values, f64::from(*d) / 100.0))
-                    .collect();
-                if let Ok(d) = <[f64; 9]>::try_from(deciles) {
+                if let Ok(d) = <[f64; 9]>::try_from(ipmo_stats::percentile::deciles_sorted(values)) {
                     self.trust_deciles[m].insert(*month, d);
                 }
             }
         }
         self
-    }
-
-    /// Whether any value is held.
-    pub fn is_empty(&self) -> bool {
-        self.series.iter().all(FxHashMap::is_empty)
     }
 
     /// An organisation's series for a measure (by position) and sector; empty when none.
@@ -160,12 +158,7 @@ impl CrossSectorValues {
     /// lowest), and how many trusts were ranked; None without a value.
     pub fn trust_percentile(&self, measure: usize, month: YearMonth, percent: f64) -> Option<(f64, usize)> {
         let values = self.trust_values.get(measure)?.get(&month)?;
-        let n = values.len();
-        if n <= 1 {
-            return Some((0.0, n));
-        }
-        let smaller = values.partition_point(|v| *v < percent);
-        Some((100.0 * smaller as f64 / (n - 1) as f64, n))
+        Some((ipmo_stats::percentile::percent_rank_sorted(values, percent), values.len()))
     }
 }
 

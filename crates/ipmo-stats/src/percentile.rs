@@ -16,19 +16,19 @@ pub const DECILES: [u8; 9] = [10, 20, 30, 40, 50, 60, 70, 80, 90];
 pub fn percent_ranks(values: &[Option<f64>]) -> Vec<Option<f64>> {
     let mut sorted: Vec<f64> = values.iter().filter_map(|v| finite(*v)).collect();
     sorted.sort_by(f64::total_cmp);
+    values.iter().map(|v| Some(percent_rank_sorted(&sorted, finite(*v)?))).collect()
+}
+
+/// [`percent_ranks`] of one value among values already sorted ascending, all finite (the value
+/// need not be one of them).
+pub fn percent_rank_sorted(sorted: &[f64], v: f64) -> f64 {
     let n = sorted.len();
-    values
-        .iter()
-        .map(|v| {
-            let v = finite(*v)?;
-            if n <= 1 {
-                return Some(0.0);
-            }
-            // Number of values strictly smaller = the 0-based rank shared by ties.
-            let smaller = sorted.partition_point(|x| *x < v);
-            Some(100.0 * smaller as f64 / (n - 1) as f64)
-        })
-        .collect()
+    if n <= 1 {
+        return 0.0;
+    }
+    // Number of values strictly smaller = the 0-based rank shared by ties.
+    let smaller = sorted.partition_point(|x| *x < v);
+    100.0 * smaller as f64 / (n - 1) as f64
 }
 
 /// `PERCENTILE_CONT(p)` of the non-null values, `p` in 0–1; `None` when there are no values.
@@ -54,10 +54,12 @@ pub fn percentile_cont_sorted(sorted: &[f64], p: f64) -> Option<f64> {
 pub fn deciles(values: &[Option<f64>]) -> Vec<f64> {
     let mut sorted: Vec<f64> = values.iter().filter_map(|v| finite(*v)).collect();
     sorted.sort_by(f64::total_cmp);
-    if sorted.is_empty() {
-        return Vec::new();
-    }
-    DECILES.iter().filter_map(|d| percentile_cont_sorted(&sorted, f64::from(*d) / 100.0)).collect()
+    deciles_sorted(&sorted)
+}
+
+/// [`deciles`] of values already sorted ascending, all finite.
+pub fn deciles_sorted(sorted: &[f64]) -> Vec<f64> {
+    DECILES.iter().filter_map(|d| percentile_cont_sorted(sorted, f64::from(*d) / 100.0)).collect()
 }
 
 fn finite(v: Option<f64>) -> Option<f64> {

@@ -236,14 +236,14 @@ pub(crate) async fn api(
         .iter()
         .enumerate()
         .map(|(i, m)| {
-            let sectors: serde_json::Map<String, serde_json::Value> =
-                [Sector::PrimaryCare, Sector::Hospital, Sector::System]
-                    .into_iter()
-                    .filter_map(|sector| {
-                        let points = r.cross_sector.series(i, &code, sector);
-                        (!points.is_empty()).then(|| {
-                            let key = serde_json::to_value(sector).ok()?.as_str()?.to_string();
-                            let rows: Vec<serde_json::Value> = points
+            let sectors: serde_json::Map<String, serde_json::Value> = Sector::ALL
+                .into_iter()
+                .filter_map(|sector| {
+                    let points = r.cross_sector.series(i, &code, sector);
+                    if points.is_empty() {
+                        return None;
+                    }
+                    let rows = points
                         .iter()
                         .map(|p| {
                             serde_json::json!({
@@ -252,10 +252,9 @@ pub(crate) async fn api(
                             })
                         })
                         .collect();
-                            Some((key, serde_json::Value::Array(rows)))
-                        })?
-                    })
-                    .collect();
+                    Some((sector.as_str().to_string(), serde_json::Value::Array(rows)))
+                })
+                .collect();
             serde_json::json!({
                 "id": m.id, "name": m.name, "description": m.description, "units": m.amount.label(),
                 "lower_is_better": m.lower_is_better, "sectors": sectors,
