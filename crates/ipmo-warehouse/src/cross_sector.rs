@@ -10,6 +10,7 @@ use ipmo_domain::YearMonth;
 use ipmo_domain::practice::ENGLAND;
 use ipmo_measures::cross_sector::{CROSS_SECTOR_MEASURES, CrossSectorMeasure};
 use ipmo_release::cross_sector::{CrossSectorValues, Level, Sector, SectorPoint};
+use std::collections::BTreeMap;
 
 /// The stored table.
 pub const CROSS_SECTOR_VALUES: &str = "cross_sector_values";
@@ -107,7 +108,7 @@ struct Row {
 
 /// Each month's fingerprint: the definitions, the shared tables' files and the month's own
 /// prescribing and SCMD files (a file is rewritten under a new name when its data change).
-fn fingerprints(manifest: &crate::Manifest) -> std::collections::BTreeMap<String, String> {
+fn fingerprints(manifest: &crate::Manifest) -> BTreeMap<String, String> {
     use sha2::{Digest, Sha256};
     let mut shared = Sha256::new();
     for m in &CROSS_SECTOR_MEASURES {
@@ -166,23 +167,16 @@ impl Warehouse {
         if stale.is_empty() && gone.is_empty() {
             return Ok(report);
         }
-        let mut rows: Vec<(&'static str, Row)> = Vec::new();
+        // Each stored row under the month (days since 1970) it belongs to.
+        let mut rows: BTreeMap<i32, Vec<(&'static str, Row)>> = BTreeMap::new();
         // `medicine_use` joins every prescribing row to dm+d. The session sees only the months
         // to compute; the lines any measure selects are taken from it once and held in memory
         // under the same name, so each measure's own query (which selects a subset of them)
         // reads the same rows as it would from the view.
         let ctx = self.session_for_months(&stale).await?;
         let selected = CROSS_SECTOR_MEASURES.iter().map(|m| format!("({})", m.denominator)).collect::<Vec<_>>();
-        let months = stale.iter().map(|m| format!("DATE '{m}-01'")).collect::<Vec<_>>();
-        let held = ctx
-            .sql(&format!(
-                "SELECT * FROM medicine_use WHERE month IN ({}) AND ({})",
-                if months.is_empty() { "NULL".to_string() } else { months.join(", ") },
-                selected.join(" OR ")
-            ))
-            .await?
-            .cache()
-            .await?;
+        let held =
+            ctx.sql(&format!("SELECT * FROM medicine_use WHERE {}", selected.join(" OR "))).await?.cache().await?;
         ctx.deregister_table("medicine_use")?;
         ctx.register_table("medicine_use", held.into_view())?;
         for m in &CROSS_SECTOR_MEASURES {
@@ -221,7 +215,7 @@ impl Warehouse {
                     }
                     months.insert(row.month);
                     count.rows += 1;
-                    rows.push((m.id, row));
+                    rows.entry(row.month).or_default().push((m.id, row));
                 }
             }
             (count.trusts, count.icbs, count.months) = (trusts.len(), icbs.len(), months.len());
@@ -238,7 +232,7 @@ impl Warehouse {
                     detail: format!("partition \"{month}\" is not a month ({e})"),
                 })?
                 .days_since_epoch();
-            let rows: Vec<&(&'static str, Row)> = rows.iter().filter(|r| r.1.month == days).collect();
+            let rows = rows.remove(&days).unwrap_or_default();
             let text = |f: fn(&(&'static str, Row)) -> String| Col::Str(rows.iter().map(|r| Some(f(r))).collect());
             let cols = vec![
                 text(|r| r.0.to_string()),

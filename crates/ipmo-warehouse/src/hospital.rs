@@ -139,10 +139,11 @@ impl Warehouse {
         months.sort();
         for (month, rel) in &months {
             let mut lines: rustc_hash::FxHashMap<String, u32> = Default::default();
-            // (VMP, unit) → (name, quantity, lines).
-            let mut by_vmp: rustc_hash::FxHashMap<(String, Option<String>), (String, f64, u32)> = Default::default();
+            // (VMP, unit) → (name, quantity, lines), keyed by the batches' own text.
+            let mut by_vmp: rustc_hash::FxHashMap<(&str, Option<&str>), (&str, f64, u32)> = Default::default();
             let columns = ["trust_code", "vmp_id", "vmp_name", "unit_name", "quantity"];
-            for b in crate::parquet_io::read_parquet_columns(&self.root().join(rel), &columns)? {
+            let batches = crate::parquet_io::read_parquet_columns(&self.root().join(rel), &columns)?;
+            for b in &batches {
                 let code = b.column(0).as_string::<i32>();
                 let (vmp, name, unit) =
                     (b.column(1).as_string::<i32>(), b.column(2).as_string::<i32>(), b.column(3).as_string::<i32>());
@@ -154,8 +155,8 @@ impl Warehouse {
                             lines.insert(code.value(i).to_string(), 1);
                         }
                     }
-                    let key = (vmp.value(i).to_string(), (!unit.is_null(i)).then(|| unit.value(i).to_string()));
-                    let e = by_vmp.entry(key).or_insert_with(|| (name.value(i).to_string(), 0.0, 0));
+                    let key = (vmp.value(i), (!unit.is_null(i)).then(|| unit.value(i)));
+                    let e = by_vmp.entry(key).or_insert((name.value(i), 0.0, 0));
                     e.1 += quantity.value(i);
                     e.2 += 1;
                 }
@@ -164,7 +165,8 @@ impl Warehouse {
             let mut by_vmp: Vec<_> = by_vmp.into_iter().collect();
             by_vmp.sort_by(|a, b| a.0.cmp(&b.0));
             for ((vmp, unit), (name, quantity, trusts)) in by_vmp {
-                out.add_vmp_month(&vmp, &name, VmpMonth { month: *month, unit, quantity, trusts });
+                let unit = unit.map(str::to_string);
+                out.add_vmp_month(vmp, name, VmpMonth { month: *month, unit, quantity, trusts });
             }
         }
         self.link_presentations(&mut out, &manifest)?;

@@ -88,12 +88,15 @@ const VIEWS: [(&str, &str); 8] = [
         // per unit dose (tablets, vials whose strength has no denominator), per ml (a quantity
         // counted in the strength's denominator unit), or per unit dose via its size (a vial of 2
         // ml at 3 mg/ml). Unit doses (dm+d's: a tablet, a vial) count a quantity in the unit
-        // dose's own unit, or in the unit of its size (14 ml of 2 ml vials are 7). A combination product is counted in its main ingredient (the largest
-        // by mass), as WHO states the DDDs of co-amoxiclav and piperacillin with tazobactam,
-        // and only where both the strength and the DDD are masses. The amount per unit and the
-        // factor from its unit to the DDD's are worked out once, in the inner query, and the
-        // reason a line has no DDDs is read from which of them is missing.
-        "SELECT sector, month, org_code, vmp_id, vmp_name, quantity, unit_name, ingredient, \
+        // dose's own unit, or in the unit of its size (14 ml of 2 ml vials are 7). A combination
+        // product is counted in its main ingredient (the largest by mass), as WHO states the DDDs
+        // of co-amoxiclav and piperacillin with tazobactam, and only where both the strength and
+        // the DDD are masses (`mass` gives each mass unit in mg, for strengths and DDDs alike).
+        // The amount per unit and the factor from its unit to the DDD's are worked out once, in
+        // the inner query, and the reason a line has no DDDs is read from which of them is missing.
+        "WITH mass AS (SELECT column1 AS unit, column2 AS mg FROM (VALUES ('nanogram', 0.000001), ('microgram', 0.001), \
+                         ('mg', 1.0), ('gram', 1000.0), ('kg', 1000000.0))) \
+         SELECT sector, month, org_code, vmp_id, vmp_name, quantity, unit_name, ingredient, \
          quantity * per_unit AS ingredient_amount, num_unit AS amount_unit, per_unit * num_mg AS strength_mg, \
          CASE WHEN unit_name = dose_unit THEN quantity WHEN unit_name = udfs_unit AND udfs > 0 THEN quantity / udfs END \
            AS unit_doses, dose_unit AS unit_dose_unit, \
@@ -133,19 +136,15 @@ const VIEWS: [(&str, &str); 8] = [
                            (SELECT vi.vpid, ing.name AS ingredient, vi.strength_numerator AS num, \
                               vi.strength_numerator_unit AS num_unit, vi.strength_denominator AS den, \
                               vi.strength_denominator_unit AS den_unit, \
-                              CASE vi.strength_numerator_unit WHEN 'nanogram' THEN 0.000001 WHEN 'microgram' THEN 0.001 \
-                                WHEN 'mg' THEN 1.0 WHEN 'gram' THEN 1000.0 WHEN 'kg' THEN 1000000.0 END AS num_mg, \
-                              COUNT(*) OVER (PARTITION BY vi.vpid) AS n, \
-                              ROW_NUMBER() OVER (PARTITION BY vi.vpid ORDER BY vi.strength_numerator * \
-                                CASE vi.strength_numerator_unit WHEN 'nanogram' THEN 0.000001 WHEN 'microgram' THEN 0.001 \
-                                  WHEN 'mg' THEN 1.0 WHEN 'gram' THEN 1000.0 WHEN 'kg' THEN 1000000.0 END DESC NULLS LAST, \
+                              nm.mg AS num_mg, COUNT(*) OVER (PARTITION BY vi.vpid) AS n, \
+                              ROW_NUMBER() OVER (PARTITION BY vi.vpid ORDER BY vi.strength_numerator * nm.mg DESC NULLS LAST, \
                                 vi.isid) AS main \
-                            FROM dmd_vmp_ingredient vi LEFT JOIN dmd_ingredient ing ON ing.isid = vi.isid) \
+                            FROM dmd_vmp_ingredient vi LEFT JOIN dmd_ingredient ing ON ing.isid = vi.isid \
+                            LEFT JOIN mass nm ON nm.unit = vi.strength_numerator_unit) \
                           WHERE main = 1) i ON i.vpid = s.vmp_id \
-               LEFT JOIN (SELECT b.id, b.atc, b.ddd, u.description AS ddd_unit, \
-                            CASE u.description WHEN 'nanogram' THEN 0.000001 WHEN 'microgram' THEN 0.001 WHEN 'mg' THEN 1.0 \
-                                WHEN 'gram' THEN 1000.0 WHEN 'kg' THEN 1000000.0 END AS ddd_mg \
+               LEFT JOIN (SELECT b.id, b.atc, b.ddd, u.description AS ddd_unit, dm.mg AS ddd_mg \
                           FROM dmd_bnf b LEFT JOIN dmd_lookup u ON u.lookup = 'UNIT_OF_MEASURE' AND u.code = b.ddd_unit_code \
+                          LEFT JOIN mass dm ON dm.unit = u.description \
                           WHERE b.level = 'VMP') d ON d.id = s.vmp_id)",
     ),
     (
