@@ -181,9 +181,9 @@ impl Warehouse {
         Ok(ctx)
     }
 
-    /// A session like [`Warehouse::session`] in which `prescribing_by_quantity` and `scmd` hold
-    /// only the given months' partitions (and the views over them see only those): a
-    /// computation of a few months reads a few months' files.
+    /// A session like [`Warehouse::session`] in which every table partitioned by month
+    /// (prescribing, SCMD, the Tariff, …) holds only the given months' partitions, and the views
+    /// over them see only those: a computation of a few months reads a few months' files.
     pub(crate) async fn session_for_months(&self, months: &[String]) -> Result<SessionContext, WarehouseError> {
         let ctx = SessionContext::new_with_config(session_config());
         self.register_with(&ctx, EmptyTables::InMemory, Some(months)).await?;
@@ -207,7 +207,10 @@ impl Warehouse {
             let schema = table_schema(table).expect("stored tables have schemas");
             let mut paths = Vec::new();
             let files: Vec<&str> = match (months, manifest.tables.get(table)) {
-                (Some(months), Some(parts)) if table == crate::tables::PRESCRIBING_BY_QUANTITY || table == "scmd" => {
+                // Partitions named `YYYY-MM` are months; dated snapshots (`YYYY-MM-DD`) are not.
+                (Some(months), Some(parts))
+                    if parts.keys().all(|p| p.parse::<ipmo_domain::YearMonth>().is_ok_and(|m| m.to_string() == *p)) =>
+                {
                     parts.iter().filter(|(p, _)| months.contains(p)).map(|(_, f)| f.as_str()).collect()
                 }
                 _ => manifest.files(table),
