@@ -20,18 +20,12 @@ mod governance;
 mod ingest;
 mod measure_analysis;
 mod measures;
+mod memory;
 mod output;
 mod progress;
 mod report;
 mod serve;
 mod value;
-
-/// mimalloc rather than the system allocator: a server that loads a new data release beside the
-/// one it serves frees the old one's gigabytes of small allocations, and mimalloc gives them back
-/// to the operating system where glibc's allocator kept them (resident memory stayed at the peak
-/// of the swap).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
@@ -196,6 +190,7 @@ fn parse() -> Result<Cli> {
 }
 
 fn main() {
+    memory::without_transparent_huge_pages();
     let cli = match parse() {
         Ok(cli) => cli,
         Err(e) => {
