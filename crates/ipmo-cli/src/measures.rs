@@ -472,9 +472,14 @@ pub(crate) fn run(wh_dir: &Path, dir: &LibrarySource, command: MeasuresCommand, 
 pub(crate) fn compute_cross_sector(wh: &Warehouse, all: bool, quiet: bool) -> Result<()> {
     let started = Instant::now();
     let rt = tokio::runtime::Runtime::new().context("cannot start the query runtime")?;
-    let report = rt.block_on(wh.compute_cross_sector(all, |m| {
+    let report = rt.block_on(wh.compute_cross_sector(all, |m, months| {
         if !quiet {
-            eprintln!("cross-sector: computing {} ({})", m.id, m.name);
+            let span = match (months.first(), months.last()) {
+                (Some(first), Some(last)) if first != last => format!("{first} to {last}"),
+                (Some(first), _) => first.clone(),
+                _ => String::new(),
+            };
+            eprintln!("cross-sector: computing {} ({}) for {span}", m.id, m.name);
         }
     }))?;
     if !quiet && report.months_computed.is_empty() {

@@ -15,6 +15,9 @@ use std::collections::BTreeMap;
 /// The stored table.
 pub const CROSS_SECTOR_VALUES: &str = "cross_sector_values";
 
+/// Months whose selected lines are held in memory together while the measures are computed.
+const MONTHS_AT_ONCE: usize = 3;
+
 /// Tables every month's figures read besides that month's prescribing and SCMD: a new file in
 /// any of them makes every month stale.
 const SHARED_INPUTS: [&str; 12] = [
@@ -144,11 +147,12 @@ impl Warehouse {
     /// Computes every cross-sector measure for the months of either sector whose inputs changed
     /// since they were last computed (every month when `all`), one `cross_sector_values`
     /// partition a month, in one commit; months no longer held are dropped. Needs dm+d (with its
-    /// supplement for DDDs); without SCMD it still gives primary care's side.
+    /// supplement for DDDs); without SCMD it still gives primary care's side. `progress` hears
+    /// each measure as it starts on each group of months.
     pub async fn compute_cross_sector(
         &self,
         all: bool,
-        mut progress: impl FnMut(&CrossSectorMeasure),
+        mut progress: impl FnMut(&CrossSectorMeasure, &[String]),
     ) -> Result<CrossSectorReport, WarehouseError> {
         let manifest = self.manifest()?;
         let wanted = fingerprints(&manifest);
@@ -169,55 +173,65 @@ impl Warehouse {
         }
         // Each stored row under the month (days since 1970) it belongs to.
         let mut rows: BTreeMap<i32, Vec<(&'static str, Row)>> = BTreeMap::new();
-        // `medicine_use` joins every prescribing row to dm+d. The session sees only the months
-        // to compute; the lines any measure selects are taken from it once and held in memory
-        // under the same name, so each measure's own query (which selects a subset of them)
-        // reads the same rows as it would from the view.
-        let ctx = self.session_for_months(&stale).await?;
-        let selected = CROSS_SECTOR_MEASURES.iter().map(|m| format!("({})", m.denominator)).collect::<Vec<_>>();
-        let held =
-            ctx.sql(&format!("SELECT * FROM medicine_use WHERE {}", selected.join(" OR "))).await?.cache().await?;
-        ctx.deregister_table("medicine_use")?;
-        ctx.register_table("medicine_use", held.into_view())?;
-        for m in &CROSS_SECTOR_MEASURES {
-            progress(m);
-            let mut count = MeasureCount { id: m.id, ..Default::default() };
-            let (mut trusts, mut icbs, mut months) = (
-                std::collections::BTreeSet::new(),
-                std::collections::BTreeSet::new(),
-                std::collections::BTreeSet::new(),
-            );
-            for b in ctx.sql(&levels_sql(m)).await?.collect().await? {
-                let (level, org, sector) =
-                    (b.column(0).as_string::<i32>(), b.column(1).as_string::<i32>(), b.column(2).as_string::<i32>());
-                let month = b.column(3).as_primitive::<Date32Type>();
-                let (num, den) = (b.column(4).as_primitive::<Float64Type>(), b.column(5).as_primitive::<Float64Type>());
-                let lost = b.column(6).as_primitive::<Int64Type>();
-                for i in 0..b.num_rows() {
-                    let row = Row {
-                        level: level.value(i).to_string(),
-                        org: org.value(i).to_string(),
-                        sector: sector.value(i).to_string(),
-                        month: month.value(i),
-                        numerator: if num.is_null(i) { 0.0 } else { num.value(i) },
-                        denominator: if den.is_null(i) { 0.0 } else { den.value(i) },
-                        lines_not_converted: if lost.is_null(i) { 0 } else { lost.value(i) },
-                    };
-                    match row.level.as_str() {
-                        "trust" => {
-                            trusts.insert(row.org.clone());
+        // Per measure: its count, and the trusts, ICBs and months it gave values for.
+        type Seen = std::collections::BTreeSet<String>;
+        let mut tally: Vec<(MeasureCount, Seen, Seen, std::collections::BTreeSet<i32>)> = CROSS_SECTOR_MEASURES
+            .iter()
+            .map(|m| (MeasureCount { id: m.id, ..Default::default() }, Seen::new(), Seen::new(), Default::default()))
+            .collect();
+        // A few months at a time: the lines held in memory for one national month are a few
+        // hundred megabytes, and holding sixty months' at once took 21.6 GB.
+        for chunk in stale.chunks(MONTHS_AT_ONCE) {
+            // `medicine_use` joins every prescribing row to dm+d. The session sees only the
+            // months of this chunk; the lines any measure selects are taken from it once and held
+            // in memory under the same name, so each measure's own query (which selects a subset
+            // of them) reads the same rows as it would from the view.
+            let ctx = self.session_for_months(chunk).await?;
+            let selected = CROSS_SECTOR_MEASURES.iter().map(|m| format!("({})", m.denominator)).collect::<Vec<_>>();
+            let held =
+                ctx.sql(&format!("SELECT * FROM medicine_use WHERE {}", selected.join(" OR "))).await?.cache().await?;
+            ctx.deregister_table("medicine_use")?;
+            ctx.register_table("medicine_use", held.into_view())?;
+            for (m, (count, trusts, icbs, months)) in CROSS_SECTOR_MEASURES.iter().zip(&mut tally) {
+                progress(m, chunk);
+                for b in ctx.sql(&levels_sql(m)).await?.collect().await? {
+                    let (level, org, sector) = (
+                        b.column(0).as_string::<i32>(),
+                        b.column(1).as_string::<i32>(),
+                        b.column(2).as_string::<i32>(),
+                    );
+                    let month = b.column(3).as_primitive::<Date32Type>();
+                    let (num, den) =
+                        (b.column(4).as_primitive::<Float64Type>(), b.column(5).as_primitive::<Float64Type>());
+                    let lost = b.column(6).as_primitive::<Int64Type>();
+                    for i in 0..b.num_rows() {
+                        let row = Row {
+                            level: level.value(i).to_string(),
+                            org: org.value(i).to_string(),
+                            sector: sector.value(i).to_string(),
+                            month: month.value(i),
+                            numerator: if num.is_null(i) { 0.0 } else { num.value(i) },
+                            denominator: if den.is_null(i) { 0.0 } else { den.value(i) },
+                            lines_not_converted: if lost.is_null(i) { 0 } else { lost.value(i) },
+                        };
+                        match row.level.as_str() {
+                            "trust" => {
+                                trusts.insert(row.org.clone());
+                            }
+                            "icb" => {
+                                icbs.insert(row.org.clone());
+                            }
+                            _ if row.sector != "system" => count.lines_not_converted += row.lines_not_converted as u64,
+                            _ => {}
                         }
-                        "icb" => {
-                            icbs.insert(row.org.clone());
-                        }
-                        _ if row.sector != "system" => count.lines_not_converted += row.lines_not_converted as u64,
-                        _ => {}
+                        months.insert(row.month);
+                        count.rows += 1;
+                        rows.entry(row.month).or_default().push((m.id, row));
                     }
-                    months.insert(row.month);
-                    count.rows += 1;
-                    rows.entry(row.month).or_default().push((m.id, row));
                 }
             }
+        }
+        for (mut count, trusts, icbs, months) in tally {
             (count.trusts, count.icbs, count.months) = (trusts.len(), icbs.len(), months.len());
             report.rows += count.rows;
             report.measures.push(count);
