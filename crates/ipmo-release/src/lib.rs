@@ -465,6 +465,24 @@ pub struct ReleaseBuilder {
     practice_facts: FxHashMap<String, PracticeFacts>,
 }
 
+/// The value under `outer` then `inner` in a two-level map, inserted empty if missing. The keys
+/// are looked up before anything is inserted, so that the tens of millions of rows of a national
+/// release (measure values, PPU rows) do not each build two new strings.
+pub(crate) fn nested_entry<'a, V: Default>(
+    map: &'a mut FxHashMap<String, FxHashMap<String, V>>,
+    outer: &str,
+    inner: &str,
+) -> &'a mut V {
+    if !map.contains_key(outer) {
+        map.insert(outer.to_string(), FxHashMap::default());
+    }
+    let map = map.get_mut(outer).expect("inserted above");
+    if !map.contains_key(inner) {
+        map.insert(inner.to_string(), V::default());
+    }
+    map.get_mut(inner).expect("inserted above")
+}
+
 /// Series of one measure at one level while a release is built: organisation → points.
 ///
 /// A national release pushes tens of millions of points, month file after month file, each
@@ -619,16 +637,7 @@ impl ReleaseBuilder {
 
     /// One measure's series at one level, to add many values to with one lookup.
     pub fn level_series(&mut self, measure: &str, org_type: &str) -> &mut LevelSeries {
-        // Looked up before inserting, so that the tens of millions of values of a national
-        // release do not each allocate their measure's and level's names.
-        if !self.values.contains_key(measure) {
-            self.values.insert(measure.to_string(), FxHashMap::default());
-        }
-        let levels = self.values.get_mut(measure).expect("just inserted");
-        if !levels.contains_key(org_type) {
-            levels.insert(org_type.to_string(), LevelSeries::default());
-        }
-        levels.get_mut(org_type).expect("just inserted")
+        nested_entry(&mut self.values, measure, org_type)
     }
 
     /// Adds one stored decile (`percentile` 10, 20, … 90).

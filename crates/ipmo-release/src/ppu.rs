@@ -101,12 +101,12 @@ impl Ppu {
 
     /// Adds an organisation's row for a set (added by [`Ppu::add_set`]).
     pub fn add_row(&mut self, org_type: &str, org_code: &str, row: PpuRow) {
-        org_list(&mut self.rows, org_type, org_code).push(row);
+        crate::nested_entry(&mut self.rows, org_type, org_code).push(row);
     }
 
     /// Adds an organisation's headline for a month.
     pub fn add_total(&mut self, org_type: &str, org_code: &str, total: PpuTotal) {
-        org_list(&mut self.totals, org_type, org_code).push(total);
+        crate::nested_entry(&mut self.totals, org_type, org_code).push(total);
     }
 
     /// Sorts rows by set and headlines by month, once everything is added.
@@ -168,24 +168,6 @@ impl Ppu {
     pub fn row_count(&self) -> usize {
         self.rows.values().flat_map(|o| o.values()).map(Vec::len).sum()
     }
-}
-
-/// An organisation's list in a level → organisation → list map, looked up before anything is
-/// inserted: a national release adds millions of rows, and building the two keys for every one
-/// of them was a tenth of its load.
-fn org_list<'a, T>(
-    map: &'a mut FxHashMap<String, FxHashMap<String, Vec<T>>>,
-    org_type: &str,
-    org_code: &str,
-) -> &'a mut Vec<T> {
-    if !map.contains_key(org_type) {
-        map.insert(org_type.to_string(), FxHashMap::default());
-    }
-    let orgs = map.get_mut(org_type).expect("inserted above");
-    if !orgs.contains_key(org_code) {
-        orgs.insert(org_code.to_string(), Vec::new());
-    }
-    orgs.get_mut(org_code).expect("inserted above")
 }
 
 #[cfg(test)]
