@@ -66,6 +66,45 @@ pub struct MeasureCount {
     pub lines_not_converted: u64,
 }
 
+/// What one measure stored, gathered while its rows are read: the trusts, ICBs and months are
+/// counted once every group of months is done.
+struct Tally {
+    count: MeasureCount,
+    trusts: std::collections::BTreeSet<String>,
+    icbs: std::collections::BTreeSet<String>,
+    months: std::collections::BTreeSet<i32>,
+}
+
+impl Tally {
+    fn new(id: &'static str) -> Self {
+        Self {
+            count: MeasureCount { id, ..Default::default() },
+            trusts: Default::default(),
+            icbs: Default::default(),
+            months: Default::default(),
+        }
+    }
+
+    fn add(&mut self, row: &Row) {
+        match row.level.as_str() {
+            "trust" => {
+                self.trusts.insert(row.org.clone());
+            }
+            "icb" => {
+                self.icbs.insert(row.org.clone());
+            }
+            _ if row.sector != "system" => self.count.lines_not_converted += row.lines_not_converted as u64,
+            _ => {}
+        }
+        self.months.insert(row.month);
+        self.count.rows += 1;
+    }
+
+    fn finish(self) -> MeasureCount {
+        MeasureCount { trusts: self.trusts.len(), icbs: self.icbs.len(), months: self.months.len(), ..self.count }
+    }
+}
+
 /// The query that stores a measure at every level: the measure's own query (one row per
 /// organisation of either sector and month) summed up to ICBs and England. What
 /// `ipmo measures cross-sector --sql` prints, and what `ipmo sql` can run.
@@ -173,26 +212,20 @@ impl Warehouse {
         }
         // Each stored row under the month (days since 1970) it belongs to.
         let mut rows: BTreeMap<i32, Vec<(&'static str, Row)>> = BTreeMap::new();
-        // Per measure: its count, and the trusts, ICBs and months it gave values for.
-        type Seen = std::collections::BTreeSet<String>;
-        let mut tally: Vec<(MeasureCount, Seen, Seen, std::collections::BTreeSet<i32>)> = CROSS_SECTOR_MEASURES
-            .iter()
-            .map(|m| (MeasureCount { id: m.id, ..Default::default() }, Seen::new(), Seen::new(), Default::default()))
-            .collect();
-        // A few months at a time: the lines held in memory for one national month are a few
-        // hundred megabytes, and holding sixty months' at once took 21.6 GB.
+        let mut tally: Vec<Tally> = CROSS_SECTOR_MEASURES.iter().map(|m| Tally::new(m.id)).collect();
+        // `medicine_use` joins every prescribing row to dm+d. The lines any measure selects are
+        // taken from it once and held in memory under the same name, so each measure's own query
+        // (which selects a subset of them) reads the same rows as it would from the view.
+        let selected = CROSS_SECTOR_MEASURES.iter().map(|m| format!("({})", m.denominator)).collect::<Vec<_>>();
+        let selected = format!("SELECT * FROM medicine_use WHERE {}", selected.join(" OR "));
+        // A few months at a time, each in a session that sees only those months: the lines held
+        // for one national month are a few hundred megabytes, and sixty months' took 21.6 GB.
         for chunk in stale.chunks(MONTHS_AT_ONCE) {
-            // `medicine_use` joins every prescribing row to dm+d. The session sees only the
-            // months of this chunk; the lines any measure selects are taken from it once and held
-            // in memory under the same name, so each measure's own query (which selects a subset
-            // of them) reads the same rows as it would from the view.
             let ctx = self.session_for_months(chunk).await?;
-            let selected = CROSS_SECTOR_MEASURES.iter().map(|m| format!("({})", m.denominator)).collect::<Vec<_>>();
-            let held =
-                ctx.sql(&format!("SELECT * FROM medicine_use WHERE {}", selected.join(" OR "))).await?.cache().await?;
+            let held = ctx.sql(&selected).await?.cache().await?;
             ctx.deregister_table("medicine_use")?;
             ctx.register_table("medicine_use", held.into_view())?;
-            for (m, (count, trusts, icbs, months)) in CROSS_SECTOR_MEASURES.iter().zip(&mut tally) {
+            for (m, tally) in CROSS_SECTOR_MEASURES.iter().zip(&mut tally) {
                 progress(m, chunk);
                 for b in ctx.sql(&levels_sql(m)).await?.collect().await? {
                     let (level, org, sector) = (
@@ -214,25 +247,14 @@ impl Warehouse {
                             denominator: if den.is_null(i) { 0.0 } else { den.value(i) },
                             lines_not_converted: if lost.is_null(i) { 0 } else { lost.value(i) },
                         };
-                        match row.level.as_str() {
-                            "trust" => {
-                                trusts.insert(row.org.clone());
-                            }
-                            "icb" => {
-                                icbs.insert(row.org.clone());
-                            }
-                            _ if row.sector != "system" => count.lines_not_converted += row.lines_not_converted as u64,
-                            _ => {}
-                        }
-                        months.insert(row.month);
-                        count.rows += 1;
+                        tally.add(&row);
                         rows.entry(row.month).or_default().push((m.id, row));
                     }
                 }
             }
         }
-        for (mut count, trusts, icbs, months) in tally {
-            (count.trusts, count.icbs, count.months) = (trusts.len(), icbs.len(), months.len());
+        for tally in tally {
+            let count = tally.finish();
             report.rows += count.rows;
             report.measures.push(count);
         }
