@@ -118,7 +118,7 @@ pub(crate) fn run(wh: &Warehouse, a: AnalyseArgs, quiet: bool) -> Result<()> {
     let rows: Vec<AnalysisRow> = match a.engine {
         Engine::Sql => rt.block_on(wh.analyse_reference(&analysis, membership))?,
         Engine::Index => {
-            let (index, built) = rt.block_on(wh.current_index(membership, &mut |month, rows| {
+            let (index, source) = rt.block_on(wh.current_index(membership, &mut |month, rows| {
                 if !quiet {
                     eprintln!("index: {month}: {rows} rows ({:.1} s)", started.elapsed().as_secs_f64());
                 }
@@ -129,7 +129,7 @@ pub(crate) fn run(wh: &Warehouse, a: AnalyseArgs, quiet: bool) -> Result<()> {
             if !quiet {
                 eprintln!(
                     "index: {} {} rows, {} practices, {} months, {:.0} MB in memory ({:.2} s)",
-                    if built { "built and saved" } else { "loaded" },
+                    source.as_str(),
                     index.rows(),
                     index.practices.len(),
                     index.months.len(),

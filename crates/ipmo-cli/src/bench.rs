@@ -83,7 +83,7 @@ pub(crate) fn run(wh: &Warehouse, command: BenchCommand) -> Result<()> {
     let BenchCommand::Analyse(a) = command;
     let rt = tokio::runtime::Runtime::new().context("cannot start the query runtime")?;
     let t = Instant::now();
-    let (index, built) = rt.block_on(wh.current_index(Membership::AsAt, &mut |month, rows| {
+    let (index, source) = rt.block_on(wh.current_index(Membership::AsAt, &mut |month, rows| {
         eprintln!("index: {month}: {rows} rows ({:.1} s)", t.elapsed().as_secs_f64());
     }))?;
     if index.codes.is_empty() {
@@ -91,7 +91,7 @@ pub(crate) fn run(wh: &Warehouse, command: BenchCommand) -> Result<()> {
     }
     eprintln!(
         "index: {} in {:.2} s: {} rows, {} practices, {} months, {:.0} MB",
-        if built { "built and saved" } else { "loaded" },
+        source.as_str(),
         t.elapsed().as_secs_f64(),
         index.rows(),
         index.practices.len(),

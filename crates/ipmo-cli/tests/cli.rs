@@ -701,6 +701,32 @@ fn the_index_and_the_sql_reference_give_the_same_analyses() {
             }
         }
     }
+    // A third month is added to the index already built, not built again, and the file is the
+    // one a build of all three months writes, byte for byte. (The last case above indexed by the
+    // latest membership; the index is first built again by the months' own.)
+    let case = ["--numerator", "0501013K0,0501021", "--denominator", "0501", "--org-type", "practice"];
+    let two_months = analyse_rows(&wh, &case, "index");
+    let next = dir.path().join("next");
+    let next_s = next.to_str().unwrap();
+    ok(&ipmo(&wh, &["-q", "synth", "--out", next_s, "--practices", "40", "--months", "1", "--start", "2024-05"]));
+    let f = |n: &str| next.join(n).to_str().unwrap().to_string();
+    ok(&ipmo(&wh, &["-q", "ingest", "list-sizes", &f("gp-reg-pat-prac-quin-age_202405.csv")]));
+    ok(&ipmo(&wh, &["-q", "ingest", "epd", &f("epd_202405.csv")]));
+    let out = ipmo(&wh, &[&["analyse", "--format", "csv"][..], &case[..]].concat());
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(ok(&out).contains("2024-05"), "{said}");
+    assert!(said.contains("index: extended with the new months and saved"), "{said}");
+    assert!(said.contains("index: 2024-05") && !said.contains("index: 2024-03"), "only the new month is read: {said}");
+    let index_file = wh.join("index").join("prescribing.idx");
+    let extended = std::fs::read(&index_file).unwrap();
+    std::fs::remove_file(&index_file).unwrap();
+    let out = ipmo(&wh, &[&["analyse", "--format", "csv"][..], &case[..]].concat());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("index: built and saved"));
+    assert!(std::fs::read(&index_file).unwrap() == extended, "the extended index differs from the one built");
+    let three_months = analyse_rows(&wh, &case, "index");
+    assert_eq!(three_months, analyse_rows(&wh, &case, "sql"));
+    assert!(two_months.iter().all(|r| three_months.contains(r)) && three_months.len() > two_months.len());
+
     // Bad requests name the option.
     let err = failed(&ipmo(&wh, &["analyse", "--numerator", "05'01"]));
     assert!(err.contains("--numerator: \"05'01\" is not a BNF code prefix"), "{err}");

@@ -5,7 +5,7 @@
 //! number of months.
 
 use crate::file::FileSink;
-use crate::rows::{Columns, Row, RowStore, Sink};
+use crate::rows::{CHUNK_ROWS, Columns, Row, RowStore, Sink};
 use crate::{IndexError, Member, NODE_DEPTHS, NONE, Node, PrescribingIndex};
 use ipmo_domain::YearMonth;
 use ipmo_domain::practice::{Amounts, PracticeMonth};
@@ -131,6 +131,10 @@ pub struct IndexBuilder {
     runs: Runs,
     /// Rows in each sealed run.
     run_rows: Vec<u64>,
+    /// The index being extended: its months come first and its rows are copied, not rebuilt.
+    previous: Option<PrescribingIndex>,
+    /// Months held by `previous`; the sealed runs are of the months after them.
+    first_run_month: usize,
 }
 
 impl Default for IndexBuilder {
@@ -175,7 +179,44 @@ impl IndexBuilder {
             current: Vec::new(),
             runs,
             run_rows: Vec::new(),
+            previous: None,
+            first_run_month: 0,
         }
+    }
+
+    /// A builder that starts from `previous` and adds later months to it, so a monthly update
+    /// copies the months already indexed instead of reading and sorting each of them again. The
+    /// result is the index a build of every month would give, byte for byte. With `scratch`,
+    /// new months are set aside in files there, as [`IndexBuilder::spilling_to`] does.
+    pub fn extending(previous: PrescribingIndex, scratch: Option<&Path>) -> Result<Self, IndexError> {
+        let mut b = match scratch {
+            Some(dir) => Self::spilling_to(dir)?,
+            None => Self::new(),
+        };
+        b.months.clone_from(&previous.months);
+        b.practices.clone_from(&previous.practices);
+        b.practice_index = previous.practices.iter().enumerate().map(|(i, p)| (p.clone(), i as u16)).collect();
+        b.orgs.clone_from(&previous.orgs);
+        for (level, codes) in previous.orgs.iter().enumerate() {
+            b.org_index[level] = codes.iter().enumerate().map(|(i, c)| (c.clone(), i as u32)).collect();
+        }
+        b.membership.clone_from(&previous.membership);
+        b.codes.clone_from(&previous.codes);
+        b.code_index = previous.codes.iter().enumerate().map(|(i, c)| (c.clone(), i as u32)).collect();
+        b.first_run_month = previous.months.len();
+        b.previous = Some(previous);
+        Ok(b)
+    }
+
+    /// Whether the month last started has rows not yet set aside.
+    fn unsealed(&self) -> bool {
+        self.first_run_month + self.run_rows.len() < self.months.len()
+    }
+
+    /// Presentation rows the finished index will hold.
+    fn base_rows(&self) -> u64 {
+        let previous = self.previous.as_ref().and_then(|p| p.code_rows.last().copied()).unwrap_or(0);
+        previous + self.run_rows.iter().sum::<u64>()
     }
 
     /// Starts a month with its standard practices (finishing the month before); rows added
@@ -184,7 +225,13 @@ impl IndexBuilder {
         if self.months.len() >= usize::from(u8::MAX) {
             return Err(IndexError::TooLarge { what: "months", max: 255, got: self.months.len() + 1 });
         }
-        if !self.months.is_empty() {
+        if self.previous.is_some() && self.months.last().is_some_and(|last| month <= *last) {
+            return Err(IndexError::Format {
+                path: "the index being extended".into(),
+                detail: format!("{month} is not after the months it holds; it has to be built again"),
+            });
+        }
+        if self.unsealed() {
             self.seal()?;
         }
         let m = self.months.len() as u8;
@@ -333,11 +380,10 @@ impl IndexBuilder {
         policy: NodePolicy,
         path: &Path,
     ) -> Result<PrescribingIndex, IndexError> {
-        if !self.months.is_empty() {
+        if self.unsealed() {
             self.seal()?;
         }
-        let base_rows: u64 = self.run_rows.iter().sum();
-        let mut sink = FileSink::create(path, base_rows)?;
+        let mut sink = FileSink::create(path, self.base_rows())?;
         let index = self.merge(&mut sink, inputs, policy)?;
         sink.finish(&index)?;
         crate::read_index(path)?.ok_or_else(|| IndexError::Format {
@@ -354,14 +400,14 @@ impl IndexBuilder {
         inputs: Vec<String>,
         policy: NodePolicy,
     ) -> Result<PrescribingIndex, IndexError> {
-        if self.run_rows.len() < self.months.len() {
+        if self.unsealed() {
             self.seal()?;
         }
         for m in &mut self.membership {
             m.resize(self.practices.len(), None);
         }
         let (order, _) = self.code_order();
-        let base_rows: u64 = self.run_rows.iter().sum();
+        let base_rows = self.base_rows();
         let mut readers: Vec<RunReader<'_>> = Vec::with_capacity(self.run_rows.len());
         let names: Vec<String> = match &self.runs {
             Runs::Memory(runs) => (0..runs.len()).map(|m| format!("month {m} of the index build")).collect(),
@@ -385,6 +431,7 @@ impl IndexBuilder {
         let mut code_rows = vec![0u64; order.len() + 1];
         let mut node_rows = 0u64;
         let mut emitted = 0u64;
+        let mut copied: Vec<Row> = Vec::new();
         for (rank, &code) in order.iter().enumerate() {
             let name = &self.codes[code as usize];
             for level in &mut levels {
@@ -393,10 +440,35 @@ impl IndexBuilder {
                     level.open(name, rank);
                 }
             }
+            // The months of the index being extended: its rows of this code, in month order.
+            if let Some(previous) = &self.previous
+                && let Some(range) = previous.code_rows.get(code as usize..code as usize + 2)
+            {
+                let (mut start, end) = (range[0] as usize, range[1] as usize);
+                while start < end {
+                    let stop = end.min(start + CHUNK_ROWS);
+                    previous.rows.read_rows(start..stop, &mut copied)?;
+                    for row in &copied {
+                        if usize::from(row.month) >= self.first_run_month || usize::from(row.practice) >= n_practices {
+                            return Err(IndexError::Format {
+                                path: "the index being extended".into(),
+                                detail: "a row points outside its months or practices".into(),
+                            });
+                        }
+                        sink.base(row)?;
+                        emitted += 1;
+                        let cell = usize::from(row.month) * n_practices + usize::from(row.practice);
+                        for level in &mut levels {
+                            level.add(cell, row);
+                        }
+                    }
+                    start = stop;
+                }
+            }
             for (m, reader) in readers.iter_mut().enumerate() {
                 while let Some(r) = reader.next.filter(|r| r.code == code) {
                     let row = Row {
-                        month: m as u8,
+                        month: (self.first_run_month + m) as u8,
                         practice: r.practice,
                         items: r.items,
                         quantity: r.quantity,
@@ -405,7 +477,7 @@ impl IndexBuilder {
                     };
                     sink.base(&row)?;
                     emitted += 1;
-                    let cell = m * n_practices + usize::from(r.practice);
+                    let cell = (self.first_run_month + m) * n_practices + usize::from(r.practice);
                     for level in &mut levels {
                         level.add(cell, &row);
                     }

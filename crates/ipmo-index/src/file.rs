@@ -181,14 +181,7 @@ pub fn write_index(index: &PrescribingIndex, path: &Path) -> Result<(), IndexErr
     let mut sink = FileSink::create(path, base_rows)?;
     let result = (|| {
         for i in 0..cols.len() {
-            let row = Row {
-                month: cols.month[i],
-                practice: cols.practice[i],
-                items: cols.items[i],
-                quantity: cols.quantity[i],
-                cost: cols.actual_cost_e5[i],
-                nic: cols.nic_pence[i],
-            };
+            let row = cols.row(i);
             if (i as u64) < base_rows { sink.base(&row)? } else { sink.node(&row)? }
         }
         Ok(())

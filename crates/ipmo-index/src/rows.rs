@@ -43,6 +43,18 @@ impl Columns {
         self.month.is_empty()
     }
 
+    /// Row `i` (which must be held).
+    pub(crate) fn row(&self, i: usize) -> Row {
+        Row {
+            month: self.month[i],
+            practice: self.practice[i],
+            items: self.items[i],
+            quantity: self.quantity[i],
+            cost: self.actual_cost_e5[i],
+            nic: self.nic_pence[i],
+        }
+    }
+
     pub(crate) fn push(&mut self, month: u8, practice: u16, items: i32, quantity: f64, cost: i64, nic: i64) {
         self.month.push(month);
         self.practice.push(practice);
@@ -141,6 +153,39 @@ impl RowStore {
                     }
                     _ => chunk.ints.extend(chunk.bytes.chunks_exact(8).map(|b| i64::from_le_bytes(eight(b)))),
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads rows `rows` with every column into `out` (an index being extended copies them).
+    pub(crate) fn read_rows(&self, rows: Range<usize>, out: &mut Vec<Row>) -> Result<(), IndexError> {
+        out.clear();
+        if rows.end > self.len() || rows.start > rows.end {
+            return Err(IndexError::Query(format!("row range {rows:?} is outside the index ({} rows)", self.len())));
+        }
+        match self {
+            Self::Memory(c) => out.extend(rows.map(|i| c.row(i))),
+            Self::File(f) => {
+                out.resize(rows.len(), Row::default());
+                let mut bytes = Vec::new();
+                let eight = |b: &[u8]| -> [u8; 8] { [b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]] };
+                f.fetch(0, &rows, &mut bytes)?;
+                out.iter_mut().zip(&bytes).for_each(|(r, &b)| r.month = b);
+                f.fetch(1, &rows, &mut bytes)?;
+                out.iter_mut()
+                    .zip(bytes.chunks_exact(2))
+                    .for_each(|(r, b)| r.practice = u16::from_le_bytes([b[0], b[1]]));
+                f.fetch(2, &rows, &mut bytes)?;
+                out.iter_mut()
+                    .zip(bytes.chunks_exact(4))
+                    .for_each(|(r, b)| r.items = i32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                f.fetch(3, &rows, &mut bytes)?;
+                out.iter_mut().zip(bytes.chunks_exact(8)).for_each(|(r, b)| r.quantity = f64::from_le_bytes(eight(b)));
+                f.fetch(4, &rows, &mut bytes)?;
+                out.iter_mut().zip(bytes.chunks_exact(8)).for_each(|(r, b)| r.cost = i64::from_le_bytes(eight(b)));
+                f.fetch(5, &rows, &mut bytes)?;
+                out.iter_mut().zip(bytes.chunks_exact(8)).for_each(|(r, b)| r.nic = i64::from_le_bytes(eight(b)));
             }
         }
         Ok(())

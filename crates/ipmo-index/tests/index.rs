@@ -129,11 +129,63 @@ proptest! {
         for index in [&none, &all, &written, &spilled] {
             check(&c, index)?;
         }
+        // An index of the first months extended with the rest, in memory and through files, is
+        // the index of every month.
+        let months = c.membership.len();
+        for first in 1..months {
+            let early = fill_months(&c, IndexBuilder::new(), 0..first).finish_with(vec![], NodePolicy { max_share: 1.0 }).unwrap();
+            let extended = fill_months(&c, IndexBuilder::extending(early, None).unwrap(), first..months)
+                .finish_with(vec![], NodePolicy { max_share: 1.0 })
+                .unwrap();
+            let path = dir.path().join(format!("e{first}.idx"));
+            let early = fill_months(&c, IndexBuilder::spilling_to(dir.path()).unwrap(), 0..first)
+                .finish_to_file(vec!["early".into()], NodePolicy { max_share: 1.0 }, &path)
+                .unwrap();
+            let on_file = fill_months(&c, IndexBuilder::extending(early, Some(dir.path())).unwrap(), first..months)
+                .finish_to_file(vec![], NodePolicy { max_share: 1.0 }, &path)
+                .unwrap();
+            for index in [&extended, &on_file] {
+                prop_assert_eq!(index.columns().unwrap(), all.columns().unwrap());
+                prop_assert_eq!(&index.nodes, &all.nodes);
+                prop_assert_eq!(&index.codes, &all.codes);
+                prop_assert_eq!(&index.code_rows, &all.code_rows);
+                prop_assert_eq!(&index.practices, &all.practices);
+                prop_assert_eq!(&index.orgs, &all.orgs);
+                prop_assert_eq!(&index.membership, &all.membership);
+                prop_assert_eq!(&index.months, &all.months);
+            }
+        }
     }
 }
 
-fn fill(c: &Case, mut b: IndexBuilder) -> IndexBuilder {
-    for (m, members) in c.membership.iter().enumerate() {
+#[test]
+fn an_extension_refuses_a_month_it_already_holds() {
+    let practices = vec![PracticeMonth {
+        code: practice_code(0),
+        pcn: None,
+        sicbl: "S0".into(),
+        icb: "I0".into(),
+        region: "R".into(),
+        list_size: Some(1000.0),
+        star_pu: None,
+        age_bands: None,
+    }];
+    let month: YearMonth = "2024-03".parse().unwrap();
+    let mut b = IndexBuilder::new();
+    b.add_month(month, &practices).unwrap();
+    let held = b.finish(vec![]);
+    let mut again = IndexBuilder::extending(held, None).unwrap();
+    let err = again.add_month(month, &practices).unwrap_err().to_string();
+    assert!(err.contains("2024-03 is not after the months it holds"), "{err}");
+    assert!(again.add_month(month.plus(1), &practices).is_ok());
+}
+
+fn fill(c: &Case, b: IndexBuilder) -> IndexBuilder {
+    fill_months(c, b, 0..c.membership.len())
+}
+
+fn fill_months(c: &Case, mut b: IndexBuilder, months: std::ops::Range<usize>) -> IndexBuilder {
+    for (m, members) in c.membership.iter().enumerate().filter(|(m, _)| months.contains(m)) {
         let practices: Vec<PracticeMonth> = members
             .iter()
             .enumerate()

@@ -153,25 +153,7 @@ fn write_epd_month(
     let mut w = BufWriter::with_capacity(1 << 22, file);
     let err = io_err(&path);
     writeln!(w, "{EPD_HEADER}").map_err(&err)?;
-    let pres_parts: Vec<String> = cat
-        .presentations
-        .iter()
-        .zip(&meds.by_presentation)
-        .map(|(p, m)| {
-            // Today's EPD names presentations as dm+d does, not with the 2017 abbreviations.
-            format!(
-                "{},{},{},{},{},",
-                p.chemical_code,
-                csv_field(&p.chemical_name),
-                p.code,
-                csv_field(&m.name),
-                csv_field(&p.chapter_plus)
-            )
-        })
-        .collect();
-    let season = (2.0 * std::f64::consts::PI * f64::from(month.month() - 1) / 12.0).cos();
-    let (mut rows, mut items_total) = (0u64, 0u64);
-    let mut line = String::with_capacity(512);
+    let writer = EpdMonth::new(config, sys, (cat, meds), needs, t, month);
     let pseudo: Vec<Practice> = sys
         .icbs
         .iter()
@@ -184,21 +166,114 @@ fn write_epd_month(
             p
         })
         .collect();
-    let position: std::collections::HashMap<&str, usize> =
-        cat.presentations.iter().enumerate().map(|(i, p)| (p.code.as_str(), i)).collect();
-    let price_factors: Vec<f64> = cat
-        .presentations
-        .iter()
-        .map(|p| crate::events::price_factor(&p.chemical_code, t as i32, config.months))
-        .collect();
-    for (idx, p) in sys.practices.iter().chain(pseudo.iter()).enumerate() {
-        let unidentified = idx >= sys.practices.len();
-        let (abx_need, gen_need) = needs[idx % needs.len()];
-        let (_, sicbl, icb, region) = sys.chain(p);
-        let switching = !unidentified && is_first_icb(sys, &icb.code);
+    let all: Vec<(usize, &Practice)> = sys.practices.iter().chain(pseudo.iter()).enumerate().collect();
+    let (mut rows, mut items_total) = (0u64, 0u64);
+    // Each practice draws from a random stream of its own, so practices can be written on every
+    // core and the file is the same byte for byte. The workers write a batch while this thread
+    // writes the batch before it to the file.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    let batch = workers * PRACTICES_PER_WORKER;
+    let mut previous: Vec<Vec<u8>> = Vec::new();
+    for chunk in all.chunks(batch).map(Some).chain(std::iter::once(None)) {
+        let generated: Vec<(Vec<u8>, u64, u64)> = std::thread::scope(|scope| -> Result<_, SynthError> {
+            let handles: Vec<_> = chunk
+                .unwrap_or(&[])
+                .chunks(PRACTICES_PER_WORKER)
+                .map(|share| {
+                    let writer = &writer;
+                    scope.spawn(move || {
+                        let mut out = Vec::with_capacity(share.len() << 20);
+                        let (mut rows, mut items) = (0, 0);
+                        for &(idx, p) in share {
+                            let (r, i) = writer.practice_rows(idx, p, idx >= sys.practices.len(), &mut out);
+                            rows += r;
+                            items += i;
+                        }
+                        (out, rows, items)
+                    })
+                })
+                .collect();
+            for block in previous.drain(..) {
+                w.write_all(&block).map_err(&err)?;
+            }
+            Ok(handles.into_iter().map(|h| h.join().expect("a synthesis thread does not panic")).collect())
+        })?;
+        for (block, r, i) in generated {
+            rows += r;
+            items_total += i;
+            previous.push(block);
+        }
+    }
+    w.flush().map_err(&err)?;
+    Ok((path, rows, items_total))
+}
+
+/// Practices one worker writes between two writes to the file (about a megabyte each).
+const PRACTICES_PER_WORKER: usize = 8;
+
+/// What every practice's rows of one month share: the presentations' fixed columns, prices and
+/// the season.
+struct EpdMonth<'a> {
+    config: &'a SynthConfig,
+    sys: &'a SynthSystem,
+    cat: &'a Catalogue,
+    meds: &'a Medicines,
+    needs: &'a [(f64, f64)],
+    t: u32,
+    month: YearMonth,
+    season: f64,
+    pres_parts: Vec<String>,
+    position: std::collections::HashMap<&'a str, usize>,
+    price_factors: Vec<f64>,
+}
+
+impl<'a> EpdMonth<'a> {
+    fn new(
+        config: &'a SynthConfig,
+        sys: &'a SynthSystem,
+        (cat, meds): (&'a Catalogue, &'a Medicines),
+        needs: &'a [(f64, f64)],
+        t: u32,
+        month: YearMonth,
+    ) -> Self {
+        let pres_parts: Vec<String> = cat
+            .presentations
+            .iter()
+            .zip(&meds.by_presentation)
+            .map(|(p, m)| {
+                // Today's EPD names presentations as dm+d does, not with the 2017 abbreviations.
+                format!(
+                    "{},{},{},{},{},",
+                    p.chemical_code,
+                    csv_field(&p.chemical_name),
+                    p.code,
+                    csv_field(&m.name),
+                    csv_field(&p.chapter_plus)
+                )
+            })
+            .collect();
+        let season = (2.0 * std::f64::consts::PI * f64::from(month.month() - 1) / 12.0).cos();
+        let position = cat.presentations.iter().enumerate().map(|(i, p)| (p.code.as_str(), i)).collect();
+        let price_factors = cat
+            .presentations
+            .iter()
+            .map(|p| crate::events::price_factor(&p.chemical_code, t as i32, config.months))
+            .collect();
+        Self { config, sys, cat, meds, needs, t, month, season, pres_parts, position, price_factors }
+    }
+
+    /// Appends one practice's rows (practice `idx` of the system, or an ICB's unidentified
+    /// doctors) to `out`; returns the rows and items written.
+    fn practice_rows(&self, idx: usize, p: &Practice, unidentified: bool, out: &mut Vec<u8>) -> (u64, u64) {
+        let t = self.t;
+        let (mut rows, mut items) = (0u64, 0u64);
+        let mut line = String::with_capacity(512);
+        let (abx_need, gen_need) = self.needs[idx % self.needs.len()];
+        let (_, sicbl, icb, region) = self.sys.chain(p);
+        let switching = !unidentified && is_first_icb(self.sys, &icb.code);
         let prefix = format!(
             "{},{},{},{},{},{},{},{},{},{},{},{},,{},",
-            month.compact(),
+            self.month.compact(),
             csv_field(&region.name.to_uppercase()),
             region.code,
             csv_field(&icb.name.to_uppercase()),
@@ -214,24 +289,24 @@ fn write_epd_month(
         );
         let size = p.list_size * (1.0 + p.list_growth * f64::from(t) / 12.0);
         let years = f64::from(t) / 12.0;
-        let mut rng = ChaCha8Rng::seed_from_u64(hash(config.seed ^ p.formulary_seed, u64::from(t) + 1));
-        for (pi, pres) in cat.presentations.iter().enumerate() {
+        let mut rng = ChaCha8Rng::seed_from_u64(hash(self.config.seed ^ p.formulary_seed, u64::from(t) + 1));
+        for (pi, pres) in self.cat.presentations.iter().enumerate() {
             let chapter: usize = pres.code[..2].parse().unwrap_or(0);
             let mut lambda = pres.rate * size * p.chapter_factor[chapter.min(23)] * formulary(p.formulary_seed, pi);
             lambda *= match pres.kind {
                 Kind::Antibacterial | Kind::BroadSpectrum => {
                     let broad = if pres.kind == Kind::BroadSpectrum {
-                        p.broad_spectrum_propensity * stewardship(sys, p, t, config.months)
+                        p.broad_spectrum_propensity * stewardship(self.sys, p, t, self.config.months)
                     } else {
                         1.0
                     };
                     abx_need
                         * p.antibiotic_propensity
                         * broad
-                        * (1.0 + 0.22 * season)
+                        * (1.0 + 0.22 * self.season)
                         * (1.0 + p.antibiotic_trend * years).max(0.2)
                 }
-                Kind::Respiratory => gen_need * (1.0 + 0.06 * season),
+                Kind::Respiratory => gen_need * (1.0 + 0.06 * self.season),
                 Kind::MentalHealthOrPain => gen_need * (1.0 + 0.006 * (p.imd_score - 22.0)).max(0.5),
                 Kind::Other => gen_need,
             } * (1.0 + 0.02 * years);
@@ -245,7 +320,7 @@ fn write_epd_month(
             if k == 0 {
                 continue;
             }
-            items_total += k;
+            items += k;
             let extra = Poisson::new(0.9 * ((1 + k) as f64).ln()).map(|d| d.sample(&mut rng) as u64).unwrap_or(0);
             let splits = (1 + extra).min(k).min(6) as usize;
             let base = pres.quantity_per_item.round().max(1.0);
@@ -285,24 +360,25 @@ fn write_epd_month(
                 // A row of the first ICB's switch is written as the presentation switched to,
                 // decided by a draw fixed for the row (not taken from the random stream).
                 let draw = fixed_draw(p.formulary_seed ^ (pi as u64) << 8, u64::from(t) * 64 + j as u64);
-                let pi = match switching.then(|| crate::events::switched(&pres.code, t, config.months, draw)).flatten()
-                {
-                    Some(to) => position.get(to).copied().unwrap_or(pi),
-                    None => pi,
-                };
-                let pres = &cat.presentations[pi];
+                let pi =
+                    match switching.then(|| crate::events::switched(&pres.code, t, self.config.months, draw)).flatten()
+                    {
+                        Some(to) => self.position.get(to).copied().unwrap_or(pi),
+                        None => pi,
+                    };
+                let pres = &self.cat.presentations[pi];
                 // A share of a ghost-branded generic's rows name the manufacturer's product and
                 // cost its higher price (a second fixed draw, again not from the random stream).
                 let ghost_draw = fixed_draw(p.formulary_seed ^ 0x9e37 ^ (pi as u64) << 8, u64::from(t) * 64 + j as u64);
-                let ghost = meds.by_presentation[pi].ghost.as_deref().filter(|_| ghost_draw < GHOST_SHARE);
+                let ghost = self.meds.by_presentation[pi].ghost.as_deref().filter(|_| ghost_draw < GHOST_SHARE);
                 let premium = if ghost.is_some() { GHOST_PREMIUM } else { 1.0 };
-                let nic_pence = (total_q * pres.nic_pence_per_unit * price_factors[pi] * p.price_factor * premium)
+                let nic_pence = (total_q * pres.nic_pence_per_unit * self.price_factors[pi] * p.price_factor * premium)
                     .round()
                     .max(0.0) as i64;
                 let cost_e5 = (nic_pence as f64 * 1000.0 * pres.cost_ratio).round() as i64;
                 line.clear();
                 line.push_str(&prefix);
-                line.push_str(&pres_parts[pi]);
+                line.push_str(&self.pres_parts[pi]);
                 use std::fmt::Write as _;
                 let _ = writeln!(
                     line,
@@ -313,15 +389,14 @@ fn write_epd_month(
                     cost_e5 / 100_000,
                     cost_e5 % 100_000,
                     if unidentified { "Y" } else { "N" },
-                    ghost.unwrap_or(&meds.by_presentation[pi].snomed_code)
+                    ghost.unwrap_or(&self.meds.by_presentation[pi].snomed_code)
                 );
-                w.write_all(line.as_bytes()).map_err(&err)?;
+                out.extend_from_slice(line.as_bytes());
                 rows += 1;
             }
         }
+        (rows, items)
     }
-    w.flush().map_err(&err)?;
-    Ok((path, rows, items_total))
 }
 
 fn write_org_map(config: &SynthConfig, sys: &SynthSystem, last: YearMonth) -> Result<std::path::PathBuf, SynthError> {

@@ -20,6 +20,28 @@ impl From<ipmo_index::IndexError> for WarehouseError {
     }
 }
 
+/// How [`Warehouse::current_index`] came by the index it returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IndexSource {
+    /// The stored file was current.
+    Stored,
+    /// The stored file lacked the newest months: they were added to a copy of it.
+    Extended,
+    /// Built from every month (no file, a damaged one, or a change to a month it holds).
+    Built,
+}
+
+impl IndexSource {
+    /// What happened, as a progress line says it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stored => "loaded",
+            Self::Extended => "extended with the new months and saved",
+            Self::Built => "built and saved",
+        }
+    }
+}
+
 impl Warehouse {
     /// Where the index is kept.
     pub fn index_path(&self) -> PathBuf {
@@ -27,15 +49,34 @@ impl Warehouse {
     }
 
     /// What an index built now would be built from: every prescribing and list-size file, the
-    /// membership, practices and BNF map, the membership choice and the index format. A reload
+    /// membership, practices and BNF code changes, the membership choice and the index format. A reload
     /// writes new file names, so any change shows as a different list.
     pub fn index_inputs(&self, membership: Membership) -> Result<Vec<String>, WarehouseError> {
+        self.index_inputs_through(membership, None)
+    }
+
+    /// [`Warehouse::index_inputs`] as they stood for an index of the months up to `last` only:
+    /// the monthly files of later months are left out.
+    fn index_inputs_through(
+        &self,
+        membership: Membership,
+        last: Option<YearMonth>,
+    ) -> Result<Vec<String>, WarehouseError> {
         let manifest = self.manifest()?;
         let mut inputs =
             vec![format!("format={}", ipmo_index::FORMAT_VERSION), format!("membership={}", membership.as_str())];
-        for table in [PRESCRIBING, "list_sizes", "org_membership", "practices", "bnf_map"] {
+        let last = last.map(|m| m.to_string());
+        // The BNF code-change lists, not the BNF map: the map grows with every new month's codes,
+        // which no earlier month holds, while what remaps a code already indexed is a change list.
+        for table in [PRESCRIBING, "list_sizes", "org_membership", "practices", "bnf_code_changes"] {
+            let monthly = table == PRESCRIBING || table == "list_sizes";
             if let Some(parts) = manifest.tables.get(table) {
-                inputs.extend(parts.values().cloned());
+                inputs.extend(
+                    parts
+                        .iter()
+                        .filter(|(month, _)| !monthly || last.as_deref().is_none_or(|l| month.as_str() <= l))
+                        .map(|(_, file)| file.clone()),
+                );
             }
         }
         Ok(inputs)
@@ -48,13 +89,43 @@ impl Warehouse {
         membership: Membership,
         progress: &mut dyn FnMut(YearMonth, u64),
     ) -> Result<PrescribingIndex, WarehouseError> {
+        let path = self.index_path();
+        let builder = IndexBuilder::spilling_to(path.parent().unwrap_or(self.root()))?;
+        self.fill_index(builder, None, membership, progress).await
+    }
+
+    /// Adds the months after those `previous` holds, copying its rows rather than reading and
+    /// sorting its months again; the file is the one [`Warehouse::build_index`] would write.
+    async fn extend_index(
+        &self,
+        previous: PrescribingIndex,
+        membership: Membership,
+        progress: &mut dyn FnMut(YearMonth, u64),
+    ) -> Result<PrescribingIndex, WarehouseError> {
+        let after = previous.months.last().copied();
+        let path = self.index_path();
+        let builder = IndexBuilder::extending(previous, Some(path.parent().unwrap_or(self.root())))?;
+        self.fill_index(builder, after, membership, progress).await
+    }
+
+    /// Adds every prescribing month after `after` (all of them when None) to `builder`, then
+    /// writes the index file and opens it.
+    async fn fill_index(
+        &self,
+        mut builder: IndexBuilder,
+        after: Option<YearMonth>,
+        membership: Membership,
+        progress: &mut dyn FnMut(YearMonth, u64),
+    ) -> Result<PrescribingIndex, WarehouseError> {
         let inputs = self.index_inputs(membership)?;
         let current = self.bnf_current_codes()?;
         let manifest = self.manifest()?;
-        let path = self.index_path();
-        let scratch = path.parent().unwrap_or(self.root());
-        let mut builder = IndexBuilder::spilling_to(scratch)?;
-        let months: Vec<YearMonth> = manifest.partitions(PRESCRIBING).iter().filter_map(|p| p.parse().ok()).collect();
+        let months: Vec<YearMonth> = manifest
+            .partitions(PRESCRIBING)
+            .iter()
+            .filter_map(|p| p.parse().ok())
+            .filter(|m| after.is_none_or(|a| *m > a))
+            .collect();
         let mut practices = self.practices_for_months(&months, membership).await?;
         let started = std::time::Instant::now();
         let n_months = months.len();
@@ -68,32 +139,41 @@ impl Warehouse {
             progress(month, rows);
         }
         let t = std::time::Instant::now();
-        let index = builder.finish_to_file(inputs, NodePolicy::default(), &path)?;
+        let index = builder.finish_to_file(inputs, NodePolicy::default(), &self.index_path())?;
         tracing::info!(
             target: "ipmo::index",
-            months = n_months,
+            months_added = n_months,
+            months_held = index.months.len(),
+            extended = after.is_some(),
             merge_ms = t.elapsed().as_millis() as u64,
             ms = started.elapsed().as_millis() as u64,
-            "index built"
+            "index written"
         );
         Ok(index)
     }
 
     /// The stored index when it was built from what the warehouse holds now, else a new one
-    /// (built, saved, and opened). The flag says whether it was built.
+    /// (saved and opened). An index whose months are unchanged but which lacks later months is
+    /// extended with them; any other change (a month reloaded, a new practice map or BNF code
+    /// change) builds it again.
     pub async fn current_index(
         &self,
         membership: Membership,
         progress: &mut dyn FnMut(YearMonth, u64),
-    ) -> Result<(PrescribingIndex, bool), WarehouseError> {
+    ) -> Result<(PrescribingIndex, IndexSource), WarehouseError> {
         let want = self.index_inputs(membership)?;
-        // A damaged or outdated file is simply rebuilt.
-        if let Ok(Some(ix)) = ipmo_index::read_index(&self.index_path())
-            && ix.inputs == want
-        {
-            return Ok((ix, false));
+        // A damaged file is simply rebuilt.
+        if let Ok(Some(ix)) = ipmo_index::read_index(&self.index_path()) {
+            if ix.inputs == want {
+                return Ok((ix, IndexSource::Stored));
+            }
+            if let Some(&last) = ix.months.last()
+                && self.index_inputs_through(membership, Some(last))? == ix.inputs
+            {
+                return Ok((self.extend_index(ix, membership, progress).await?, IndexSource::Extended));
+            }
         }
-        Ok((self.build_index(membership, progress).await?, true))
+        Ok((self.build_index(membership, progress).await?, IndexSource::Built))
     }
 
     /// The SQL that computes `analysis` from the warehouse tables; the reference for the index.
