@@ -133,8 +133,6 @@ pub struct IndexBuilder {
     run_rows: Vec<u64>,
     /// The index being extended: its months come first and its rows are copied, not rebuilt.
     previous: Option<PrescribingIndex>,
-    /// Months held by `previous`; the sealed runs are of the months after them.
-    first_run_month: usize,
 }
 
 impl Default for IndexBuilder {
@@ -180,7 +178,6 @@ impl IndexBuilder {
             runs,
             run_rows: Vec::new(),
             previous: None,
-            first_run_month: 0,
         }
     }
 
@@ -203,14 +200,18 @@ impl IndexBuilder {
         b.membership.clone_from(&previous.membership);
         b.codes.clone_from(&previous.codes);
         b.code_index = previous.codes.iter().enumerate().map(|(i, c)| (c.clone(), i as u32)).collect();
-        b.first_run_month = previous.months.len();
         b.previous = Some(previous);
         Ok(b)
     }
 
+    /// Months held by the index being extended; the sealed runs are of the months after them.
+    fn first_run_month(&self) -> usize {
+        self.previous.as_ref().map_or(0, |p| p.months.len())
+    }
+
     /// Whether the month last started has rows not yet set aside.
     fn unsealed(&self) -> bool {
-        self.first_run_month + self.run_rows.len() < self.months.len()
+        self.first_run_month() + self.run_rows.len() < self.months.len()
     }
 
     /// Presentation rows the finished index will hold.
@@ -426,6 +427,7 @@ impl IndexBuilder {
             readers.push(r);
         }
         let n_practices = self.practices.len();
+        let first_run_month = self.first_run_month();
         let cells = self.months.len() * n_practices;
         let mut levels: Vec<NodeLevel> = NODE_DEPTHS.iter().map(|&d| NodeLevel::new(d, cells)).collect();
         let mut code_rows = vec![0u64; order.len() + 1];
@@ -449,7 +451,7 @@ impl IndexBuilder {
                     let stop = end.min(start + CHUNK_ROWS);
                     previous.rows.read_rows(start..stop, &mut copied)?;
                     for row in &copied {
-                        if usize::from(row.month) >= self.first_run_month || usize::from(row.practice) >= n_practices {
+                        if usize::from(row.month) >= first_run_month || usize::from(row.practice) >= n_practices {
                             return Err(IndexError::Format {
                                 path: "the index being extended".into(),
                                 detail: "a row points outside its months or practices".into(),
@@ -468,7 +470,7 @@ impl IndexBuilder {
             for (m, reader) in readers.iter_mut().enumerate() {
                 while let Some(r) = reader.next.filter(|r| r.code == code) {
                     let row = Row {
-                        month: (self.first_run_month + m) as u8,
+                        month: (first_run_month + m) as u8,
                         practice: r.practice,
                         items: r.items,
                         quantity: r.quantity,
@@ -477,7 +479,7 @@ impl IndexBuilder {
                     };
                     sink.base(&row)?;
                     emitted += 1;
-                    let cell = (self.first_run_month + m) * n_practices + usize::from(r.practice);
+                    let cell = (first_run_month + m) * n_practices + usize::from(r.practice);
                     for level in &mut levels {
                         level.add(cell, &row);
                     }

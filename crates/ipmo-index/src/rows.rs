@@ -117,9 +117,7 @@ impl RowStore {
         chunk.practice.clear();
         chunk.ints.clear();
         chunk.floats.clear();
-        if rows.end > self.len() || rows.start > rows.end {
-            return Err(IndexError::Query(format!("row range {rows:?} is outside the index ({} rows)", self.len())));
-        }
+        self.check_range(&rows)?;
         match self {
             Self::Memory(c) => {
                 chunk.month.extend_from_slice(&c.month[rows.clone()]);
@@ -135,7 +133,7 @@ impl RowStore {
                 f.fetch(0, &rows, &mut chunk.bytes)?;
                 chunk.month.extend_from_slice(&chunk.bytes);
                 f.fetch(1, &rows, &mut chunk.bytes)?;
-                chunk.practice.extend(chunk.bytes.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])));
+                chunk.practice.extend(words(&chunk.bytes).map(u16::from_le_bytes));
                 let column = match kind {
                     ValueKind::Items => 2,
                     ValueKind::Quantity => 3,
@@ -143,15 +141,11 @@ impl RowStore {
                     ValueKind::Nic => 5,
                 };
                 f.fetch(column, &rows, &mut chunk.bytes)?;
-                let eight = |b: &[u8]| -> [u8; 8] { [b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]] };
+                let bytes = &chunk.bytes;
                 match kind {
-                    ValueKind::Items => chunk.ints.extend(
-                        chunk.bytes.chunks_exact(4).map(|b| i64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
-                    ),
-                    ValueKind::Quantity => {
-                        chunk.floats.extend(chunk.bytes.chunks_exact(8).map(|b| f64::from_le_bytes(eight(b))))
-                    }
-                    _ => chunk.ints.extend(chunk.bytes.chunks_exact(8).map(|b| i64::from_le_bytes(eight(b)))),
+                    ValueKind::Items => chunk.ints.extend(words(bytes).map(|w| i64::from(i32::from_le_bytes(w)))),
+                    ValueKind::Quantity => chunk.floats.extend(words(bytes).map(f64::from_le_bytes)),
+                    _ => chunk.ints.extend(words(bytes).map(i64::from_le_bytes)),
                 }
             }
         }
@@ -161,32 +155,33 @@ impl RowStore {
     /// Reads rows `rows` with every column into `out` (an index being extended copies them).
     pub(crate) fn read_rows(&self, rows: Range<usize>, out: &mut Vec<Row>) -> Result<(), IndexError> {
         out.clear();
-        if rows.end > self.len() || rows.start > rows.end {
-            return Err(IndexError::Query(format!("row range {rows:?} is outside the index ({} rows)", self.len())));
-        }
+        self.check_range(&rows)?;
         match self {
             Self::Memory(c) => out.extend(rows.map(|i| c.row(i))),
             Self::File(f) => {
                 out.resize(rows.len(), Row::default());
                 let mut bytes = Vec::new();
-                let eight = |b: &[u8]| -> [u8; 8] { [b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]] };
                 f.fetch(0, &rows, &mut bytes)?;
                 out.iter_mut().zip(&bytes).for_each(|(r, &b)| r.month = b);
                 f.fetch(1, &rows, &mut bytes)?;
-                out.iter_mut()
-                    .zip(bytes.chunks_exact(2))
-                    .for_each(|(r, b)| r.practice = u16::from_le_bytes([b[0], b[1]]));
+                out.iter_mut().zip(words(&bytes)).for_each(|(r, w)| r.practice = u16::from_le_bytes(w));
                 f.fetch(2, &rows, &mut bytes)?;
-                out.iter_mut()
-                    .zip(bytes.chunks_exact(4))
-                    .for_each(|(r, b)| r.items = i32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                out.iter_mut().zip(words(&bytes)).for_each(|(r, w)| r.items = i32::from_le_bytes(w));
                 f.fetch(3, &rows, &mut bytes)?;
-                out.iter_mut().zip(bytes.chunks_exact(8)).for_each(|(r, b)| r.quantity = f64::from_le_bytes(eight(b)));
+                out.iter_mut().zip(words(&bytes)).for_each(|(r, w)| r.quantity = f64::from_le_bytes(w));
                 f.fetch(4, &rows, &mut bytes)?;
-                out.iter_mut().zip(bytes.chunks_exact(8)).for_each(|(r, b)| r.cost = i64::from_le_bytes(eight(b)));
+                out.iter_mut().zip(words(&bytes)).for_each(|(r, w)| r.cost = i64::from_le_bytes(w));
                 f.fetch(5, &rows, &mut bytes)?;
-                out.iter_mut().zip(bytes.chunks_exact(8)).for_each(|(r, b)| r.nic = i64::from_le_bytes(eight(b)));
+                out.iter_mut().zip(words(&bytes)).for_each(|(r, w)| r.nic = i64::from_le_bytes(w));
             }
+        }
+        Ok(())
+    }
+
+    /// Refuses a row range outside the index (a damaged catalogue), rather than reading past it.
+    fn check_range(&self, rows: &Range<usize>) -> Result<(), IndexError> {
+        if rows.end > self.len() || rows.start > rows.end {
+            return Err(IndexError::Query(format!("row range {rows:?} is outside the index ({} rows)", self.len())));
         }
         Ok(())
     }
@@ -216,7 +211,7 @@ impl RowStore {
                 f.fetch(0, &all, &mut bytes)?;
                 out.month = bytes.clone();
                 f.fetch(1, &all, &mut bytes)?;
-                out.practice = bytes.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
+                out.practice = words(&bytes).map(u16::from_le_bytes).collect();
                 for kind in [ValueKind::Items, ValueKind::Quantity, ValueKind::ActualCost, ValueKind::Nic] {
                     let mut chunk = Chunk::default();
                     self.read(all.clone(), kind, &mut chunk)?;
@@ -231,6 +226,11 @@ impl RowStore {
             }
         }
     }
+}
+
+/// The `N`-byte values of a column read from the file, each ready for `from_le_bytes`.
+fn words<const N: usize>(bytes: &[u8]) -> impl Iterator<Item = [u8; N]> + '_ {
+    bytes.as_chunks::<N>().0.iter().copied()
 }
 
 impl FileRows {

@@ -185,7 +185,7 @@ fn write_epd_month(
                         let mut out = Vec::with_capacity(share.len() << 20);
                         let (mut rows, mut items) = (0, 0);
                         for &(idx, p) in share {
-                            let (r, i) = writer.practice_rows(idx, p, idx >= sys.practices.len(), &mut out);
+                            let (r, i) = writer.practice_rows(idx, p, &mut out);
                             rows += r;
                             items += i;
                         }
@@ -264,7 +264,9 @@ impl<'a> EpdMonth<'a> {
 
     /// Appends one practice's rows (practice `idx` of the system, or an ICB's unidentified
     /// doctors) to `out`; returns the rows and items written.
-    fn practice_rows(&self, idx: usize, p: &Practice, unidentified: bool, out: &mut Vec<u8>) -> (u64, u64) {
+    fn practice_rows(&self, idx: usize, p: &Practice, out: &mut Vec<u8>) -> (u64, u64) {
+        // Indices past the system's practices are the ICBs' unidentified doctors.
+        let unidentified = idx >= self.sys.practices.len();
         let t = self.t;
         let (mut rows, mut items) = (0u64, 0u64);
         let mut line = String::with_capacity(512);
