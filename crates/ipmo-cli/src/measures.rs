@@ -6,8 +6,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::{Subcommand, ValueEnum};
 use ipmo_domain::YearMonth;
 use ipmo_measures::Library;
-use ipmo_measures::compute::{CodeIndex, GroupSet, MonthAccumulator, PracticeMonth, compute_month};
-use ipmo_warehouse::{ComputeRecord, CountedCode, MeasureMonth, Membership, Warehouse};
+use ipmo_measures::compute::{CodeIndex, GroupSet, MonthAccumulator, PracticeMonth, RowKeys, compute_month};
+use ipmo_warehouse::{ComputeRecord, CountedCode, MeasureMonth, Membership, QuantitySplitRows, Warehouse};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -733,6 +733,22 @@ pub(crate) fn groups(wh: &Warehouse, command: GroupsCommand) -> Result<()> {
     Ok(())
 }
 
+/// Adds a month's quantity split to an accumulator, reading only the codes a measure needs.
+struct SplitInto<'a, 'l> {
+    index: &'a mut CodeIndex<'l>,
+    acc: &'a mut MonthAccumulator,
+}
+
+impl QuantitySplitRows for SplitInto<'_, '_> {
+    fn wants(&mut self, keys: &RowKeys, code: u32) -> bool {
+        self.index.reads_split(keys, code)
+    }
+
+    fn row(&mut self, keys: &RowKeys, practice: u32, code: u32, quantity_per_item: f64, items: i64) {
+        self.acc.add_split_keyed(self.index, keys, practice, code, quantity_per_item, items);
+    }
+}
+
 /// Computes stale months and stores them.
 pub(crate) fn compute(
     wh: &Warehouse,
@@ -797,7 +813,7 @@ pub(crate) fn compute(
             .map(|job| {
                 let mut index = index.clone();
                 // This worker's numbering of practices and codes, which its index remembers.
-                let mut keys = ipmo_measures::compute::RowKeys::default();
+                let mut keys = RowKeys::default();
                 let (current, groups, library_hash, writer) = (&current, &groups, &library_hash, &writer);
                 scope.spawn(move || -> Result<usize> {
                     let mut done = 0;
@@ -815,9 +831,9 @@ pub(crate) fn compute(
                             acc.add_keyed(&mut index, keys, p, code, a)
                         })?;
                         if reads_split {
-                            wh.for_each_quantity_split_keyed(month, current, &mut keys, |keys, p, code, per_item, items| {
-                                acc.add_split_keyed(&mut index, keys, p, code, per_item, items)
-                            })?;
+                            let mut split = SplitInto { index: &mut index, acc: &mut acc };
+                            let held = wh.for_each_quantity_split_keyed(month, current, &mut keys, &mut split)?;
+                            acc.split_rows = held;
                             if acc.split_rows == 0 && !quiet {
                                 eprintln!(
                                     "measures: {month}: no quantity split (loaded before it was kept); measures that read quantity per item get no values this month: reload the month with `ipmo ingest epd` to include them"

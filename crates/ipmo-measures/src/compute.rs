@@ -263,6 +263,13 @@ impl<'l> CodeIndex<'l> {
         self.lists.len() - 1
     }
 
+    /// Whether any measure side reads the quantity split of the current code numbered `code`:
+    /// the split's other rows (nineteen in twenty nationally) need not be decoded at all.
+    pub fn reads_split(&mut self, keys: &RowKeys, code: u32) -> bool {
+        let list = self.list_for_id(keys, code);
+        !self.lists[list].split.is_empty()
+    }
+
     fn list_for_id(&mut self, keys: &RowKeys, code: u32) -> usize {
         let id = code as usize;
         match self.by_id.get(id) {
@@ -293,8 +300,9 @@ pub struct MonthAccumulator {
     pub rows_other_prescribers: u64,
     /// Rows counted.
     pub rows_counted: u64,
-    /// Rows of the quantity split read; measures that read the split get no values for a month
-    /// without it (loaded before the split was kept), rather than zeros.
+    /// Rows in the month's quantity split, counting those skipped because no measure reads their
+    /// code: whoever reads the split sets it. Measures that read the split get no values for a
+    /// month without one (loaded before it was kept), rather than zeros.
     pub split_rows: u64,
     /// For presentations counted as inhalers: each practice's quantity, and England's items and
     /// quantity (every prescriber's), which decide whether the quantity is doses.
@@ -371,7 +379,6 @@ impl MonthAccumulator {
         quantity_per_item: f64,
         items: i64,
     ) {
-        self.split_rows += 1;
         let Some(p) = self.practice_slot(keys, practice) else { return };
         let list = index.list_for_id(keys, code);
         for c in &index.lists[list].split {
@@ -787,6 +794,10 @@ status = "live"
         acc.add_split_keyed(&mut index, &keys, a2, cap, 15.0, 4);
         acc.add_split_keyed(&mut index, &keys, other, cap, 100.0, 9); // not a standard practice
         acc.add_split_keyed(&mut index, &keys, a1, susp, 100.0, 7);
+        acc.split_rows = 7;
+        // Only the codes a rule covers need their split read.
+        assert!(index.reads_split(&keys, cap) && index.reads_split(&keys, brand));
+        assert!(!index.reads_split(&keys, susp));
         let r = compute_month(&index, &acc, YearMonth::new(2025, 1).unwrap(), &practices, &[]);
         let get = |t: &str, c: &str| r.values.iter().find(|v| v.org_type == t && v.org_code == c).unwrap().clone();
         // A1: (2 + 1) of 10 items over 15 capsules = 30%; A2: 0 of 4.

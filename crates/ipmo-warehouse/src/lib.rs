@@ -37,7 +37,7 @@ pub use indicator_store::{DEFAULT_SUPPRESS_AT, IndicatorDefinition};
 pub use load::LoadOutcome;
 pub use lock::{WarehouseLock, load_running};
 pub use manifest::{ComputeRecord, LoadRecord, Manifest, ReleaseRecord};
-pub use measure_store::{CountedCode, MeasureMonth, MeasureWriter, Membership};
+pub use measure_store::{CountedCode, MeasureMonth, MeasureWriter, Membership, QuantitySplitRows};
 pub use query::OutputFormat;
 pub use scheduler_url::SchedulerUrl;
 pub use values::{StoredValue, ValueFilter};

@@ -10,14 +10,194 @@ use crate::manifest::ComputeRecord;
 use crate::parquet_io::read_table;
 use crate::tables::{Col, PRESCRIBING, PRESCRIBING_BY_QUANTITY, string_pairs};
 use crate::{Warehouse, WarehouseError};
-use datafusion::arrow::array::{Array, AsArray};
-use datafusion::arrow::datatypes::{Float64Type, Int64Type};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int32Type, Int64Type, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::parquet::arrow::ProjectionMask;
+use datafusion::parquet::arrow::arrow_reader::{
+    ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
+};
 use ipmo_domain::YearMonth;
 use ipmo_measures::compute::{Amounts, MonthResults, PracticeMonth, RowKeys};
 use ipmo_measures::definition::direction_name;
 use ipmo_measures::{Library, Measure};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
+
+/// What takes a month's quantity split from [`Warehouse::for_each_quantity_split_keyed`]: which
+/// current codes it needs, and their rows.
+pub trait QuantitySplitRows {
+    /// Whether rows of the current code numbered `code` (in `keys`) are wanted.
+    fn wants(&mut self, keys: &RowKeys, code: u32) -> bool;
+    /// One wanted row: a practice's items at one quantity per item.
+    fn row(&mut self, keys: &RowKeys, practice: u32, code: u32, quantity_per_item: f64, items: i64);
+}
+
+/// One month's file of a prescribing table whose first columns are month, practice and BNF code.
+struct KeyedPartition {
+    table: &'static str,
+    path: std::path::PathBuf,
+}
+
+/// A dictionary column's last dictionary and the number each entry was given, so a batch that
+/// shares its dictionary with the previous one (most do) is not numbered again.
+#[derive(Default)]
+struct DictionaryNumbers(Option<(ArrayRef, Vec<u32>)>);
+
+impl DictionaryNumbers {
+    fn numbers(&mut self, values: &ArrayRef, mut number: impl FnMut(&str) -> u32) -> Result<&[u32], String> {
+        if !self.0.as_ref().is_some_and(|(v, _)| std::sync::Arc::ptr_eq(v, values)) {
+            let text = values.as_string_opt::<i32>().ok_or("a dictionary is not text")?;
+            let ids = (0..text.len()).map(|i| number(text.value(i))).collect();
+            self.0 = Some((values.clone(), ids));
+        }
+        Ok(&self.0.as_ref().expect("set above").1)
+    }
+}
+
+impl KeyedPartition {
+    fn parquet(&self, e: impl std::fmt::Display) -> WarehouseError {
+        WarehouseError::parquet(&self.path, e)
+    }
+
+    fn corrupt(&self, detail: impl Into<String>) -> WarehouseError {
+        WarehouseError::Corrupt { path: self.path.display().to_string(), detail: detail.into() }
+    }
+
+    /// A reader of the file columns `columns` (ascending), with practice (1) and BNF code (2)
+    /// read as dictionaries, as they are stored.
+    fn reader(
+        &self,
+        columns: &[usize],
+        selection: Option<RowSelection>,
+    ) -> Result<ParquetRecordBatchReader, WarehouseError> {
+        let file = std::fs::File::open(&self.path).map_err(|e| WarehouseError::io(&self.path, e))?;
+        let probe = file.try_clone().map_err(|e| WarehouseError::io(&self.path, e))?;
+        let stored = ParquetRecordBatchReaderBuilder::try_new(probe).map_err(|e| self.parquet(e))?.schema().clone();
+        if stored.fields().len() <= columns.iter().copied().max().unwrap_or(0) {
+            return Err(self.corrupt(format!(
+                "{} columns; a {} partition has more",
+                stored.fields().len(),
+                self.table
+            )));
+        }
+        let fields: Vec<Field> = stored
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| match i {
+                1 | 2 => Field::new(
+                    f.name(),
+                    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                    f.is_nullable(),
+                ),
+                _ => f.as_ref().clone(),
+            })
+            .collect();
+        let options = ArrowReaderOptions::new().with_schema(std::sync::Arc::new(Schema::new(fields)));
+        let builder =
+            ParquetRecordBatchReaderBuilder::try_new_with_options(file, options).map_err(|e| self.parquet(e))?;
+        let mask = ProjectionMask::roots(builder.parquet_schema(), columns.iter().copied());
+        let mut builder = builder.with_projection(mask).with_batch_size(65_536);
+        if let Some(selection) = selection {
+            builder = builder.with_row_selection(selection);
+        }
+        builder.build().map_err(|e| self.parquet(e))
+    }
+
+    /// Reads the code column alone and selects the rows whose current code `wanted` accepts.
+    /// Returns the selection and the rows the file holds.
+    fn select_codes(
+        &self,
+        current: &FxHashMap<String, String>,
+        keys: &mut RowKeys,
+        mut wanted: impl FnMut(&RowKeys, u32) -> bool,
+    ) -> Result<(RowSelection, u64), WarehouseError> {
+        let mut codes = DictionaryNumbers::default();
+        let mut selectors: Vec<RowSelector> = Vec::new();
+        let mut push = |select: bool, n: usize| match selectors.last_mut() {
+            Some(last) if last.skip != select => last.row_count += n,
+            _ => selectors.push(if select { RowSelector::select(n) } else { RowSelector::skip(n) }),
+        };
+        let mut held = 0u64;
+        for b in self.reader(&[2], None)? {
+            let b = b.map_err(|e| self.corrupt(e.to_string()))?;
+            let bnf = b
+                .column(0)
+                .as_dictionary_opt::<Int32Type>()
+                .ok_or_else(|| self.corrupt("the BNF code column is not text"))?;
+            // Whether each dictionary entry is wanted, worked out once per entry.
+            let ids = codes
+                .numbers(bnf.values(), |c| keys.codes.id(current.get(c).map_or(c, String::as_str)))
+                .map_err(|e| self.corrupt(e))?;
+            let wants: Vec<bool> = ids.iter().map(|&id| wanted(keys, id)).collect();
+            let mut run = (false, 0usize);
+            for k in bnf.keys().values() {
+                let w = *wants.get(*k as usize).ok_or_else(|| self.corrupt("a row points outside its dictionary"))?;
+                if w == run.0 {
+                    run.1 += 1;
+                } else {
+                    if run.1 > 0 {
+                        push(run.0, run.1);
+                    }
+                    run = (w, 1);
+                }
+            }
+            if run.1 > 0 {
+                push(run.0, run.1);
+            }
+            held += b.num_rows() as u64;
+        }
+        Ok((selectors.into(), held))
+    }
+
+    /// Reads the practice and code columns and the file columns `amounts` (ascending, after the
+    /// code) of the selected rows, handing `f` each batch (practice, code, then `amounts`) with
+    /// its rows' practice and current-code numbers. Returns the rows read.
+    fn read(
+        &self,
+        current: &FxHashMap<String, String>,
+        keys: &mut RowKeys,
+        amounts: &[usize],
+        selection: Option<RowSelection>,
+        mut f: impl FnMut(&RowKeys, &RecordBatch, &[(u32, u32)]),
+    ) -> Result<u64, WarehouseError> {
+        let columns: Vec<usize> = [1, 2].into_iter().chain(amounts.iter().copied()).collect();
+        let (mut practices, mut codes) = (DictionaryNumbers::default(), DictionaryNumbers::default());
+        let mut rows = 0u64;
+        let mut ids: Vec<(u32, u32)> = Vec::new();
+        for b in self.reader(&columns, selection)? {
+            let b = b.map_err(|e| self.corrupt(e.to_string()))?;
+            if b.num_columns() != columns.len() {
+                return Err(self.corrupt(format!(
+                    "{} columns read; {} were asked for",
+                    b.num_columns(),
+                    columns.len()
+                )));
+            }
+            let (Some(practice), Some(bnf)) =
+                (b.column(0).as_dictionary_opt::<Int32Type>(), b.column(1).as_dictionary_opt::<Int32Type>())
+            else {
+                return Err(self.corrupt("practice and BNF code columns are not text"));
+            };
+            let practice_ids =
+                practices.numbers(practice.values(), |p| keys.practices.id(p)).map_err(|e| self.corrupt(e))?;
+            let code_ids = codes
+                .numbers(bnf.values(), |c| keys.codes.id(current.get(c).map_or(c, String::as_str)))
+                .map_err(|e| self.corrupt(e))?;
+            ids.clear();
+            for (i, (p, c)) in practice.keys().values().iter().zip(bnf.keys().values()).enumerate() {
+                let (Some(&p), Some(&c)) = (practice_ids.get(*p as usize), code_ids.get(*c as usize)) else {
+                    return Err(self.corrupt(format!("row {i} of a batch points outside its dictionary")));
+                };
+                ids.push((p, c));
+            }
+            f(keys, &b, &ids);
+            rows += b.num_rows() as u64;
+        }
+        Ok(rows)
+    }
+}
 
 /// Which organisation a practice counts towards in a given month.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -193,9 +373,10 @@ impl Warehouse {
 
     /// Calls `f(keys, practice number, current BNF code number, amounts)` for every stored row
     /// of a month, numbering practices and codes in `keys`. This is the hot path of `measures
-    /// compute`: it reads the Parquet partition directly (no query planning), keeps practice and
-    /// code columns dictionary-encoded, and maps each dictionary entry (not each row) to its
-    /// number, so no row hashes a string. Returns the rows read.
+    /// compute`: it reads the Parquet partition directly (no query planning), decodes only the
+    /// columns it hands on, keeps practice and code columns dictionary-encoded, and maps each
+    /// dictionary entry (not each row) to its number, so no row hashes a string. Returns the rows
+    /// read.
     pub fn for_each_prescribing_keyed(
         &self,
         month: YearMonth,
@@ -203,12 +384,14 @@ impl Warehouse {
         keys: &mut RowKeys,
         mut f: impl FnMut(&RowKeys, u32, u32, &Amounts),
     ) -> Result<u64, WarehouseError> {
-        self.for_each_keyed_batch(PRESCRIBING, month, current, keys, 8, |keys, b, ids| {
-            let items = b.column(3).as_primitive::<Int64Type>();
-            let quantity = b.column(4).as_primitive::<Float64Type>();
-            let nic = b.column(5).as_primitive::<Int64Type>();
-            let cost = b.column(6).as_primitive::<Int64Type>();
-            let adq = b.column(7).as_primitive::<Float64Type>();
+        let Some(partition) = self.keyed_partition(PRESCRIBING, month)? else { return Ok(0) };
+        // File columns: items, quantity, NIC, actual cost, ADQ (month and `unidentified` unread).
+        partition.read(current, keys, &[3, 4, 5, 6, 7], None, |keys, b, ids| {
+            let items = b.column(2).as_primitive::<Int64Type>();
+            let quantity = b.column(3).as_primitive::<Float64Type>();
+            let nic = b.column(4).as_primitive::<Int64Type>();
+            let cost = b.column(5).as_primitive::<Int64Type>();
+            let adq = b.column(6).as_primitive::<Float64Type>();
             for (i, &(p, c)) in ids.iter().enumerate() {
                 let amounts = Amounts {
                     items: items.value(i),
@@ -222,115 +405,42 @@ impl Warehouse {
         })
     }
 
-    /// Calls `f(keys, practice number, current BNF code number, quantity per item, items)` for
-    /// every row of a month's quantity split (`prescribing_by_quantity`). Returns the rows read:
-    /// 0 for a month loaded before the split was kept.
+    /// Hands `rows` the month's quantity split (`prescribing_by_quantity`) of the current codes it
+    /// [wants](QuantitySplitRows::wants). The code column is read first and only the wanted rows
+    /// of the others are decoded: the measures that read the split cover a few presentations, a
+    /// twentieth of its rows nationally. Returns the rows the partition holds, read or not: 0 for
+    /// a month loaded before the split was kept.
     pub fn for_each_quantity_split_keyed(
         &self,
         month: YearMonth,
         current: &FxHashMap<String, String>,
         keys: &mut RowKeys,
-        mut f: impl FnMut(&RowKeys, u32, u32, f64, i64),
+        rows: &mut impl QuantitySplitRows,
     ) -> Result<u64, WarehouseError> {
-        self.for_each_keyed_batch(PRESCRIBING_BY_QUANTITY, month, current, keys, 6, |keys, b, ids| {
-            let per_item = b.column(4).as_primitive::<Float64Type>();
-            let items = b.column(5).as_primitive::<Int64Type>();
-            for (i, &(p, c)) in ids.iter().enumerate() {
-                f(keys, p, c, per_item.value(i), items.value(i));
-            }
-        })
+        let Some(partition) = self.keyed_partition(PRESCRIBING_BY_QUANTITY, month)? else { return Ok(0) };
+        let (selection, held) = partition.select_codes(current, keys, |keys, code| rows.wants(keys, code))?;
+        if selection.selects_any() {
+            // File columns: quantity per item, items (month and SNOMED code unread).
+            partition.read(current, keys, &[4, 5], Some(selection), |keys, b, ids| {
+                let per_item = b.column(2).as_primitive::<Float64Type>();
+                let items = b.column(3).as_primitive::<Int64Type>();
+                for (i, &(p, c)) in ids.iter().enumerate() {
+                    rows.row(keys, p, c, per_item.value(i), items.value(i));
+                }
+            })?;
+        }
+        Ok(held)
     }
 
-    /// Reads a month's partition of `table` (month, practice, BNF code, then amounts) batch by
-    /// batch, handing `f` each batch with its rows' practice and current-code numbers.
-    fn for_each_keyed_batch(
-        &self,
-        table: &str,
-        month: YearMonth,
-        current: &FxHashMap<String, String>,
-        keys: &mut RowKeys,
-        columns: usize,
-        mut f: impl FnMut(&RowKeys, &datafusion::arrow::record_batch::RecordBatch, &[(u32, u32)]),
-    ) -> Result<u64, WarehouseError> {
-        use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema};
-        use datafusion::parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+    /// The stored file of a month's partition of `table` (month, practice, BNF code, then
+    /// amounts), or `None` when the month has none.
+    fn keyed_partition(&self, table: &'static str, month: YearMonth) -> Result<Option<KeyedPartition>, WarehouseError> {
         let manifest = self.manifest()?;
-        let Some(rel) = manifest.tables.get(table).and_then(|t| t.get(&month.to_string())) else {
-            return Ok(0);
-        };
-        let path = self.root().join(rel);
-        let parquet = |e| WarehouseError::parquet(&path, e);
-        let corrupt = |detail: String| WarehouseError::Corrupt { path: path.display().to_string(), detail };
-        let file = std::fs::File::open(&path).map_err(|e| WarehouseError::io(&path, e))?;
-        // Read the practice and BNF code columns as dictionaries, as they are stored.
-        let stored =
-            ParquetRecordBatchReaderBuilder::try_new(file.try_clone().map_err(|e| WarehouseError::io(&path, e))?)
-                .map_err(parquet)?
-                .schema()
-                .clone();
-        let fields: Vec<Field> = stored
-            .fields()
-            .iter()
-            .enumerate()
-            .map(|(i, f)| match i {
-                1 | 2 => Field::new(
-                    f.name(),
-                    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
-                    f.is_nullable(),
-                ),
-                _ => f.as_ref().clone(),
-            })
-            .collect();
-        let options = ArrowReaderOptions::new().with_schema(std::sync::Arc::new(Schema::new(fields)));
-        let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
-            .map_err(parquet)?
-            .with_batch_size(65_536)
-            .build()
-            .map_err(parquet)?;
-        // Each column's last dictionary and what its entries are numbered.
-        let mut practice_dict: Option<(datafusion::arrow::array::ArrayRef, Vec<u32>)> = None;
-        let mut code_dict: Option<(datafusion::arrow::array::ArrayRef, Vec<u32>)> = None;
-        let mut rows = 0u64;
-        let mut ids: Vec<(u32, u32)> = Vec::new();
-        for b in reader {
-            let b = b.map_err(|e| corrupt(e.to_string()))?;
-            if b.num_columns() < columns {
-                return Err(corrupt(format!("{} columns; a {table} partition has {columns}", b.num_columns())));
-            }
-            let (Some(practice), Some(bnf)) =
-                (b.column(1).as_dictionary_opt::<Int32Type>(), b.column(2).as_dictionary_opt::<Int32Type>())
-            else {
-                return Err(corrupt("practice and BNF code columns are not text".into()));
-            };
-            let renumber = |dict: &mut Option<(datafusion::arrow::array::ArrayRef, Vec<u32>)>,
-                            values: &datafusion::arrow::array::ArrayRef,
-                            number: &mut dyn FnMut(&str) -> u32|
-             -> Result<(), WarehouseError> {
-                if dict.as_ref().is_some_and(|(v, _)| std::sync::Arc::ptr_eq(v, values)) {
-                    return Ok(());
-                }
-                let text = values.as_string_opt::<i32>().ok_or_else(|| corrupt("a dictionary is not text".into()))?;
-                let ids = (0..text.len()).map(|i| number(text.value(i))).collect();
-                *dict = Some((values.clone(), ids));
-                Ok(())
-            };
-            renumber(&mut practice_dict, practice.values(), &mut |p| keys.practices.id(p))?;
-            renumber(&mut code_dict, bnf.values(), &mut |c| keys.codes.id(current.get(c).map_or(c, String::as_str)))?;
-            let (practice_ids, code_ids) =
-                (&practice_dict.as_ref().expect("numbered above").1, &code_dict.as_ref().expect("numbered above").1);
-            let (pk, ck) = (practice.keys(), bnf.keys());
-            ids.clear();
-            for i in 0..b.num_rows() {
-                let (Some(&p), Some(&c)) = (practice_ids.get(pk.value(i) as usize), code_ids.get(ck.value(i) as usize))
-                else {
-                    return Err(corrupt(format!("row {i} of a batch points outside its dictionary")));
-                };
-                ids.push((p, c));
-            }
-            f(keys, &b, &ids);
-            rows += b.num_rows() as u64;
-        }
-        Ok(rows)
+        Ok(manifest
+            .tables
+            .get(table)
+            .and_then(|t| t.get(&month.to_string()))
+            .map(|rel| KeyedPartition { table, path: self.root().join(rel) }))
     }
 
     /// Every month with prescribing, oldest first, with the files its measure results depend on
