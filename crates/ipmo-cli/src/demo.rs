@@ -198,6 +198,7 @@ pub(crate) fn run(a: DemoArgs, quiet: bool, measures_dir: &crate::measures::Libr
         return Ok(());
     }
     drop(rt);
+    crate::memory::give_back_freed_memory();
     say("starting the dashboard");
     crate::serve::run(&wh, measures_dir, &a.serve, &governance_db, quiet)
 }

@@ -221,6 +221,9 @@ fn run(cli: Cli) -> Result<()> {
     if !matches!(cli.command, Command::Serve(_) | Command::Demo(_)) {
         serve::start_logging_with("warn", serve::LogFormat::Text);
     }
+    if !matches!(cli.command, Command::Serve(_)) {
+        memory::keep_freed_memory();
+    }
     match cli.command {
         Command::Ingest(what) => {
             let wh = open(&cli.warehouse)?;

@@ -128,19 +128,7 @@ pub fn extra_test_binaries(root: &Path) -> Result<Vec<String>, String> {
 pub fn files_without_module_doc(root: &Path) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     for (_, dir) in crates(root)? {
-        let mut stack = vec![dir.join("src")];
-        let mut files = vec![dir.join("build.rs")];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if p.extension().is_some_and(|x| x == "rs") {
-                    files.push(p);
-                }
-            }
-        }
-        for f in files.into_iter().filter(|f| f.is_file()) {
+        for f in rust_files(&dir, &["src"]) {
             let text = std::fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))?;
             if !text.trim_start().starts_with("//!") {
                 let shown = f.strip_prefix(root).unwrap_or(&f).display().to_string();
@@ -150,6 +138,73 @@ pub fn files_without_module_doc(root: &Path) -> Result<Vec<String>, String> {
     }
     out.sort();
     Ok(out)
+}
+
+/// Lines of code (comments aside) that say `unsafe`, as `path:line`, in any crate's sources,
+/// tests and benchmarks except the files in `allowed` (paths from the workspace root). The
+/// workspace denies unsafe code; this keeps the exceptions to the ones ARCHITECTURE.md names.
+pub fn unsafe_code_outside(root: &Path, allowed: &[&str]) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for (_, dir) in crates(root)? {
+        for f in rust_files(&dir, &["src", "tests", "benches"]) {
+            let shown = f.strip_prefix(root).unwrap_or(&f).display().to_string();
+            if allowed.contains(&shown.as_str()) {
+                continue;
+            }
+            let text = std::fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))?;
+            for (i, line) in text.lines().enumerate() {
+                let says_unsafe = code_of(line)
+                    .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .any(|word| word == "unsafe" || word == "unsafe_code");
+                if says_unsafe {
+                    out.push(format!("{shown}:{}", i + 1));
+                }
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A line of Rust without its comment and the contents of its string literals (a string that
+/// spans lines is not followed: good enough for finding a keyword).
+fn code_of(line: &str) -> String {
+    let (mut code, mut in_string, mut escaped) = (String::new(), false, false);
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if in_string {
+            match (escaped, c) {
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => escaped = false,
+            }
+            continue;
+        }
+        match c {
+            '/' if chars.peek() == Some(&'/') => break,
+            '"' => in_string = true,
+            _ => code.push(c),
+        }
+    }
+    code
+}
+
+/// The `.rs` files under `folders` of a crate, and its `build.rs`.
+fn rust_files(dir: &Path, folders: &[&str]) -> Vec<PathBuf> {
+    let mut stack: Vec<PathBuf> = folders.iter().map(|f| dir.join(f)).collect();
+    let mut files = vec![dir.join("build.rs")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                files.push(p);
+            }
+        }
+    }
+    files.retain(|f| f.is_file());
+    files
 }
 
 /// Import circles between the top-level modules of each crate: groups of modules that reach

@@ -52,6 +52,17 @@ fn only_the_warehouse_names_ballista_and_only_as_optional() {
     }
 }
 
+/// The one place allowed `unsafe`: two calls setting the allocator's purge delay.
+const UNSAFE_ALLOWED: [&str; 1] = ["crates/ipmo-cli/src/memory.rs"];
+
+#[test]
+fn unsafe_code_only_sets_allocator_options() {
+    let found = tidy::unsafe_code_outside(&workspace(), &UNSAFE_ALLOWED).unwrap();
+    assert!(found.is_empty(), "{found:#?}");
+    let manifest = std::fs::read_to_string(workspace().join("Cargo.toml")).unwrap();
+    assert!(manifest.lines().any(|l| l == "unsafe_code = \"deny\"" || l == "unsafe_code = \"forbid\""));
+}
+
 #[test]
 fn at_most_one_integration_test_binary_per_crate() {
     let found = tidy::extra_test_binaries(&workspace()).unwrap();
@@ -110,6 +121,14 @@ fn each_check_catches_a_deliberate_violation() {
     write(root, "crates/web/src/b.rs", "//! b\npub fn f() { crate::a::g(); }\n");
     write(root, "crates/web/src/c.rs", "//! c\n#[cfg(test)]\nmod t { use crate::a; }\n");
     assert_eq!(tidy::module_circles(root).unwrap(), ["ipmo-web: a ↔ b"]);
+    // `unsafe` in code counts; in a comment or a string it does not.
+    write(
+        root,
+        "crates/web/src/d.rs",
+        "//! d\n// unsafe is denied\n#[allow(unsafe_code)]\nfn f() { unsafe { g() } }\nfn h() -> &'static str { \"unsafe\" }\n",
+    );
+    assert_eq!(tidy::unsafe_code_outside(root, &[]).unwrap(), ["crates/web/src/d.rs:3", "crates/web/src/d.rs:4"]);
+    assert!(tidy::unsafe_code_outside(root, &["crates/web/src/d.rs"]).unwrap().is_empty());
 }
 
 /// cargo's unpacked registry sources (`$CARGO_HOME/registry/src/*`).
