@@ -521,29 +521,40 @@ impl MeasureWriter<'_> {
         };
         let day = Some(month.days_since_epoch());
         let v = &results.values;
-        let s = |f: &dyn Fn(usize) -> String| Col::Str((0..v.len()).map(|i| Some(f(i))).collect());
         let opt = |f: &dyn Fn(usize) -> Option<f64>| Col::F64Opt((0..v.len()).map(f).collect());
-        let version = |id: &str| self.versions.get(id);
+        // Values come measure by measure: look each measure's version up once.
+        let mut last: Option<(&str, Option<&(i32, String)>)> = None;
+        let versions: Vec<Option<&(i32, String)>> = v
+            .iter()
+            .map(|r| match last {
+                Some((id, found)) if id == r.measure => found,
+                _ => {
+                    let found = self.versions.get(&r.measure);
+                    last = Some((&r.measure, found));
+                    found
+                }
+            })
+            .collect();
         let cols = vec![
             Col::Date(vec![day; v.len()]),
-            s(&|i| v[i].measure.clone()),
-            s(&|i| v[i].org_type.clone()),
-            s(&|i| v[i].org_code.clone()),
+            Col::text(v.iter().map(|r| r.measure.as_str())),
+            Col::text(v.iter().map(|r| r.org_type.as_str())),
+            Col::text(v.iter().map(|r| r.org_code.as_str())),
             Col::F64(v.iter().map(|r| r.numerator).collect()),
             Col::F64(v.iter().map(|r| r.denominator).collect()),
             opt(&|i| v[i].value),
             opt(&|i| v[i].percentile),
             opt(&|i| v[i].saving_50),
             opt(&|i| v[i].saving_10),
-            Col::I32(v.iter().map(|r| version(&r.measure).map(|m| m.0)).collect()),
-            s(&|i| version(&v[i].measure).map(|m| m.1.clone()).unwrap_or_default()),
+            Col::I32(versions.iter().map(|m| m.map(|m| m.0)).collect()),
+            Col::text(versions.iter().map(|m| m.map_or("", |m| m.1.as_str()))),
         ];
         let rows = crate::load::write_table_file(&root, &values_rel, "measure_values", cols)?;
         let d = &results.deciles;
         let cols = vec![
             Col::Date(vec![day; d.len()]),
-            Col::Str(d.iter().map(|r| Some(r.measure.clone())).collect()),
-            Col::Str(d.iter().map(|r| Some(r.org_type.clone())).collect()),
+            Col::text(d.iter().map(|r| r.measure.as_str())),
+            Col::text(d.iter().map(|r| r.org_type.as_str())),
             Col::I32(d.iter().map(|r| Some(i32::from(r.percentile))).collect()),
             Col::F64(d.iter().map(|r| r.value).collect()),
         ];
