@@ -28,6 +28,17 @@ fn failed(out: &Output) -> String {
     String::from_utf8(out.stderr.clone()).unwrap()
 }
 
+/// Generates one synthetic month (`YYYY-MM`) of `practices` practices into `dir` and loads its
+/// list sizes and prescribing: the monthly update as a user runs it.
+fn load_synthetic_month(wh: &Path, dir: &Path, practices: &str, month: &str) {
+    let dir_s = dir.to_str().unwrap();
+    ok(&ipmo(wh, &["-q", "synth", "--out", dir_s, "--practices", practices, "--months", "1", "--start", month]));
+    let stamp = month.replace('-', "");
+    let f = |n: String| dir.join(n).to_str().unwrap().to_string();
+    ok(&ipmo(wh, &["-q", "ingest", "list-sizes", &f(format!("gp-reg-pat-prac-quin-age_{stamp}.csv"))]));
+    ok(&ipmo(wh, &["-q", "ingest", "epd", &f(format!("epd_{stamp}.csv"))]));
+}
+
 /// The sum of one integer column of a CSV file, read with the csv crate rather than our reader.
 fn column_sum(path: &Path, column: &str) -> i64 {
     let mut r = csv::Reader::from_path(path).unwrap();
@@ -706,12 +717,7 @@ fn the_index_and_the_sql_reference_give_the_same_analyses() {
     // latest membership; the index is first built again by the months' own.)
     let case = ["--numerator", "0501013K0,0501021", "--denominator", "0501", "--org-type", "practice"];
     let two_months = analyse_rows(&wh, &case, "index");
-    let next = dir.path().join("next");
-    let next_s = next.to_str().unwrap();
-    ok(&ipmo(&wh, &["-q", "synth", "--out", next_s, "--practices", "40", "--months", "1", "--start", "2024-05"]));
-    let f = |n: &str| next.join(n).to_str().unwrap().to_string();
-    ok(&ipmo(&wh, &["-q", "ingest", "list-sizes", &f("gp-reg-pat-prac-quin-age_202405.csv")]));
-    ok(&ipmo(&wh, &["-q", "ingest", "epd", &f("epd_202405.csv")]));
+    load_synthetic_month(&wh, &dir.path().join("next"), "40", "2024-05");
     let out = ipmo(&wh, &[&["analyse", "--format", "csv"][..], &case[..]].concat());
     let said = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(ok(&out).contains("2024-05"), "{said}");
@@ -2574,12 +2580,7 @@ fn a_running_server_takes_up_a_new_month_without_dropping_a_request() {
             (answered, failed)
         })
     };
-    let more = dir.path().join("more");
-    let more_s = more.to_str().unwrap();
-    ok(&ipmo(&wh, &["--quiet", "synth", "--out", more_s, "--practices", "20", "--months", "1", "--start", "2025-03"]));
-    let f = |n: &str| more.join(n).to_str().unwrap().to_string();
-    ok(&ipmo(&wh, &["-q", "ingest", "list-sizes", &f("gp-reg-pat-prac-quin-age_202503.csv")]));
-    ok(&ipmo(&wh, &["-q", "ingest", "epd", &f("epd_202503.csv")]));
+    load_synthetic_month(&wh, &dir.path().join("more"), "20", "2025-03");
     // Only the new month is computed: the earlier ones' inputs are unchanged, even though the
     // new month brings codes they never had.
     let out = ipmo(&wh, &["measures", "compute"]);
