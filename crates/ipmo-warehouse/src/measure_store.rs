@@ -39,13 +39,19 @@ struct KeyedPartition {
     path: std::path::PathBuf,
 }
 
-/// A dictionary column's last dictionary and the number each entry was given, so a batch that
-/// shares its dictionary with the previous one (most do) is not numbered again.
-#[derive(Default)]
-struct DictionaryNumbers(Option<(ArrayRef, Vec<u32>)>);
+/// A dictionary column's last dictionary and what each entry was mapped to (its number, or
+/// whether it is wanted), so a batch that shares its dictionary with the previous one (most do)
+/// is not mapped again.
+struct DictionaryNumbers<T>(Option<(ArrayRef, Vec<T>)>);
 
-impl DictionaryNumbers {
-    fn numbers(&mut self, values: &ArrayRef, mut number: impl FnMut(&str) -> u32) -> Result<&[u32], String> {
+impl<T> Default for DictionaryNumbers<T> {
+    fn default() -> Self {
+        Self(None)
+    }
+}
+
+impl<T> DictionaryNumbers<T> {
+    fn numbers(&mut self, values: &ArrayRef, mut number: impl FnMut(&str) -> T) -> Result<&[T], String> {
         if !self.0.as_ref().is_some_and(|(v, _)| std::sync::Arc::ptr_eq(v, values)) {
             let text = values.as_string_opt::<i32>().ok_or("a dictionary is not text")?;
             let ids = (0..text.len()).map(|i| number(text.value(i))).collect();
@@ -126,11 +132,13 @@ impl KeyedPartition {
                 .column(0)
                 .as_dictionary_opt::<Int32Type>()
                 .ok_or_else(|| self.corrupt("the BNF code column is not text"))?;
-            // Whether each dictionary entry is wanted, worked out once per entry.
-            let ids = codes
-                .numbers(bnf.values(), |c| keys.codes.id(current.get(c).map_or(c, String::as_str)))
+            // Whether each dictionary entry is wanted, worked out once per dictionary.
+            let wants = codes
+                .numbers(bnf.values(), |c| {
+                    let id = keys.codes.id(current.get(c).map_or(c, String::as_str));
+                    wanted(keys, id)
+                })
                 .map_err(|e| self.corrupt(e))?;
-            let wants: Vec<bool> = ids.iter().map(|&id| wanted(keys, id)).collect();
             let mut run = (false, 0usize);
             for k in bnf.keys().values() {
                 let w = *wants.get(*k as usize).ok_or_else(|| self.corrupt("a row points outside its dictionary"))?;
