@@ -506,13 +506,10 @@ impl PrescribingIndex {
     /// month, so two binary searches find them).
     fn code_month_rows(&self, c: usize, months: Range<usize>) -> Result<Range<usize>, IndexError> {
         let run = self.code_rows[c] as usize..self.code_rows[c + 1] as usize;
-        let bound = |month: usize| -> Result<usize, IndexError> {
-            let (mut lo, mut hi) = (run.start, run.end);
-            while lo < hi {
-                let mid = lo + (hi - lo) / 2;
-                if usize::from(self.rows.month_at(mid)?) < month { lo = mid + 1 } else { hi = mid }
-            }
-            Ok(lo)
+        let bound = |month: usize| match u8::try_from(month) {
+            Ok(m) => self.rows.first_at_or_after(run.clone(), m),
+            // Months are stored as bytes, so every row is before a month past the 256th.
+            Err(_) => Ok(run.end),
         };
         Ok(bound(months.start)?..bound(months.end)?)
     }

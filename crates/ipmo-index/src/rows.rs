@@ -15,6 +15,10 @@ pub(crate) const WIDTHS: [usize; 6] = [1, 2, 4, 8, 8, 8];
 /// Rows read per positioned read (bounds the buffer a scan holds).
 pub(crate) const CHUNK_ROWS: usize = 1 << 16;
 
+/// How many rows' months [`RowStore::first_at_or_after`] reads at once to end a search in a
+/// file: a few pages, about what one byte costs to read.
+const SEARCH_WINDOW: usize = 1 << 13;
+
 /// Row columns held in memory.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Columns {
@@ -196,6 +200,27 @@ impl RowStore {
                 let mut b = Vec::new();
                 f.fetch(0, &(row..row + 1), &mut b)?;
                 b.first().copied().ok_or_else(|| IndexError::Query(format!("row {row} is outside the index")))
+            }
+        }
+    }
+
+    /// The first row of `rows` whose month is at least `month`, for rows whose months ascend
+    /// (a code's do). A file is narrowed a byte at a time only while the stretch is longer than
+    /// [`SEARCH_WINDOW`]; the rest is read in one go. A measure page's breakdown looks for two
+    /// such bounds in every presentation of a set, so each read saved is a system call saved.
+    pub(crate) fn first_at_or_after(&self, rows: Range<usize>, month: u8) -> Result<usize, IndexError> {
+        self.check_range(&rows)?;
+        match self {
+            Self::Memory(c) => Ok(rows.start + c.month[rows].partition_point(|m| *m < month)),
+            Self::File(f) => {
+                let (mut lo, mut hi) = (rows.start, rows.end);
+                while hi - lo > SEARCH_WINDOW {
+                    let mid = lo + (hi - lo) / 2;
+                    if self.month_at(mid)? < month { lo = mid + 1 } else { hi = mid }
+                }
+                let mut months = Vec::new();
+                f.fetch(0, &(lo..hi), &mut months)?;
+                Ok(lo + months.partition_point(|m| *m < month))
             }
         }
     }

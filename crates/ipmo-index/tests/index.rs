@@ -265,3 +265,68 @@ fn check(c: &Case, index: &PrescribingIndex) -> Result<(), TestCaseError> {
     }
     Ok(())
 }
+
+#[test]
+fn long_runs_of_a_code_are_bounded_by_month_the_same_from_a_file() {
+    // 5 months × 2,500 practices of one code is 12,500 rows, longer than the stretch a file
+    // search reads in one go, so the search narrows a byte at a time first. A second code is
+    // prescribed only in months 1 and 3, so some of its months are empty.
+    let practices: Vec<PracticeMonth> = (0..2_500)
+        .map(|p| PracticeMonth {
+            code: practice_code(p),
+            pcn: None,
+            sicbl: "S0".into(),
+            icb: format!("I{}", p % 3),
+            region: "R".into(),
+            list_size: Some(1000.0),
+            star_pu: None,
+            age_bands: None,
+        })
+        .collect();
+    let first: YearMonth = "2024-01".parse().unwrap();
+    let mut b = IndexBuilder::new();
+    for m in 0..5u32 {
+        b.add_month(first.plus(m), &practices).unwrap();
+        for p in 0..practices.len() {
+            let items = 1 + i64::from(m) + (p % 7) as i64;
+            b.add(
+                &practice_code(p),
+                CODES[0],
+                &Amounts { items, quantity: 0.0, actual_cost_e5: 100_000, nic_pence: 0, adq: 0.0 },
+            );
+            if m % 2 == 1 && p % 5 == 0 {
+                b.add(
+                    &practice_code(p),
+                    CODES[1],
+                    &Amounts { items: 2, quantity: 0.0, actual_cost_e5: 0, nic_pence: 0, adq: 0.0 },
+                );
+            }
+        }
+    }
+    let memory = b.finish(vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("long.idx");
+    ipmo_index::write_index(&memory, &path).unwrap();
+    let file = ipmo_index::read_index(&path).unwrap().unwrap();
+    assert!(file.file_backed());
+    let set = ipmo_index::CodeSet::parse("0501013K0", "", "n").unwrap();
+    for m in 0..5u32 {
+        let month = first.plus(m);
+        let by_hand: i64 = (0..2_500).map(|p| 1 + i64::from(m) + (p % 7) as i64).sum();
+        let second = if m % 2 == 1 { 2 * 500 } else { 0 };
+        let mut want = vec![(CODES[0].to_string(), by_hand, 2_500.0)];
+        if second > 0 {
+            want.push((CODES[1].to_string(), second, 0.0));
+        }
+        for index in [&memory, &file] {
+            assert_eq!(index.breakdown(&set, &Level::England, "ENG", month, 5).unwrap(), want, "month {m}");
+        }
+        let icb: i64 = (0..2_500).filter(|p| p % 3 == 1).map(|p| 1 + i64::from(m) + (p % 7) as i64).sum();
+        assert_eq!(file.breakdown(&set, &Level::Icb, "I1", month, 1).unwrap()[0].1, icb);
+    }
+    let (jan, may) = (first, first.plus(4));
+    assert_eq!(
+        file.presentation_activity((may, may), (jan, jan)).unwrap(),
+        memory.presentation_activity((may, may), (jan, jan)).unwrap()
+    );
+}

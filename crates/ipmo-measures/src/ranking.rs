@@ -142,7 +142,7 @@ pub fn no_signal(
 /// that the page and the API list them in the same order. With `first`, only that many are kept,
 /// and only they are fully sorted (a partial selection keeps a national practice list cheap).
 pub fn worst_first<'a>(
-    mut rows: Vec<(&'a str, &'a ValuePoint)>,
+    rows: Vec<(&'a str, &'a ValuePoint)>,
     direction: Direction,
     first: Option<usize>,
 ) -> Vec<(&'a str, &'a ValuePoint)> {
@@ -151,15 +151,17 @@ pub fn worst_first<'a>(
         Some(v) => v,
         None => f64::NEG_INFINITY,
     };
-    let order = |a: &(&str, &ValuePoint), b: &(&str, &ValuePoint)| key(b.1).total_cmp(&key(a.1)).then(a.0.cmp(b.0));
+    // Each key worked out once, not at every comparison of a national practice list.
+    let mut keyed: Vec<(f64, &'a str, &'a ValuePoint)> = rows.into_iter().map(|(c, pt)| (key(pt), c, pt)).collect();
+    let order = |a: &(f64, &str, &ValuePoint), b: &(f64, &str, &ValuePoint)| b.0.total_cmp(&a.0).then(a.1.cmp(b.1));
     if let Some(n) = first
-        && rows.len() > n
+        && keyed.len() > n
     {
-        rows.select_nth_unstable_by(n, order);
-        rows.truncate(n);
+        keyed.select_nth_unstable_by(n, order);
+        keyed.truncate(n);
     }
-    rows.sort_unstable_by(order);
-    rows
+    keyed.sort_unstable_by(order);
+    keyed.into_iter().map(|(_, c, pt)| (c, pt)).collect()
 }
 
 #[cfg(test)]

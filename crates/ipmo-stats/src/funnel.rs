@@ -10,7 +10,7 @@
 //! variance τ² = (Iφ − (I − 1)) / (Σw − Σw²/Σw), w = 1/s², widens every limit to
 //! θ ± z·√(s² + τ²).
 
-use crate::percentile::percentile_cont_sorted;
+use crate::percentile::percentile_cont_in_place;
 
 /// Two-sided 95% normal quantile.
 pub const Z95: f64 = 1.959_963_984_540_054;
@@ -133,10 +133,9 @@ pub fn funnel(data: &[(f64, f64)], model: FunnelModel, adjust_overdispersion: bo
 }
 
 fn overdispersion(kept: &[(f64, f64)], z: &[f64], model: FunnelModel, target: f64) -> (f64, f64) {
-    let mut sorted = z.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let lo = percentile_cont_sorted(&sorted, 0.1).unwrap_or(f64::NEG_INFINITY);
-    let hi = percentile_cont_sorted(&sorted, 0.9).unwrap_or(f64::INFINITY);
+    let mut scratch = z.to_vec();
+    let lo = percentile_cont_in_place(&mut scratch, 0.1).unwrap_or(f64::NEG_INFINITY);
+    let hi = percentile_cont_in_place(&mut scratch, 0.9).unwrap_or(f64::INFINITY);
     let i = z.len() as f64;
     let phi = z.iter().map(|v| v.clamp(lo, hi).powi(2)).sum::<f64>() / i;
     if i * phi <= i - 1.0 {

@@ -50,6 +50,24 @@ pub fn percentile_cont_sorted(sorted: &[f64], p: f64) -> Option<f64> {
     Some(sorted[lower] + (sorted[upper] - sorted[lower]) * fraction)
 }
 
+/// [`percentile_cont_sorted`] of values in any order, all finite, found by selection rather
+/// than a full sort (the two ranks either side of the position are all it reads). Reorders
+/// `values`; the result is exactly what sorting first would give.
+pub fn percentile_cont_in_place(values: &mut [f64], p: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let position = p.clamp(0.0, 1.0) * (values.len() - 1) as f64;
+    let lower = position.floor() as usize;
+    let upper = position.ceil() as usize;
+    let fraction = position - lower as f64;
+    let (_, at_lower, above) = values.select_nth_unstable_by(lower, f64::total_cmp);
+    let at_lower = *at_lower;
+    // Everything after `lower` is at least as large, so the next rank is the smallest of them.
+    let at_upper = if upper == lower { at_lower } else { above.iter().copied().min_by(f64::total_cmp)? };
+    Some(at_lower + (at_upper - at_lower) * fraction)
+}
+
 /// The nine deciles (10th…90th) of the non-null values; empty when there are none.
 pub fn deciles(values: &[Option<f64>]) -> Vec<f64> {
     let mut sorted: Vec<f64> = values.iter().filter_map(|v| finite(*v)).collect();
@@ -128,6 +146,14 @@ mod tests {
                     }
                 }
             }
+        }
+
+        #[test]
+        fn selection_gives_the_sorted_percentile(values in proptest::collection::vec(prop_oneof![-1e6f64..1e6, (-3i32..3).prop_map(f64::from)], 1..200), p in 0.0f64..=1.0) {
+            let mut sorted = values.clone();
+            sorted.sort_by(f64::total_cmp);
+            let mut shuffled = values.clone();
+            prop_assert_eq!(percentile_cont_in_place(&mut shuffled, p), percentile_cont_sorted(&sorted, p));
         }
 
         #[test]

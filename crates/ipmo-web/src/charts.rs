@@ -140,33 +140,56 @@ struct Px(f64);
 
 impl std::fmt::Display for Px {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let tenths = (self.0 * 10.0).round();
-        if !tenths.is_finite() || tenths.abs() > 1e15 {
-            return write!(f, "{:.1}", self.0);
+        let mut buf = [0u8; PX_DIGITS];
+        match px_digits(self.0, &mut buf) {
+            Some(at) => f.write_str(std::str::from_utf8(&buf[at..]).unwrap_or("0.0")),
+            None => write!(f, "{:.1}", self.0),
         }
-        // Digits written back to front into a small buffer, then handed over in one piece.
-        let t = tenths as i64;
-        let mut n = t.unsigned_abs();
-        let mut buf = [0u8; 24];
-        let mut at = buf.len();
-        let mut push = |b: u8| {
-            at -= 1;
-            buf[at] = b;
-        };
+    }
+}
+
+/// Room for any coordinate [`px_digits`] writes: sign, fifteen digits, point and tenth.
+const PX_DIGITS: usize = 24;
+
+/// Writes `v` rounded to tenths (half away from zero) into the end of `buf`, back to front,
+/// and returns where it starts; None when `v` is not finite or too large for this route. The
+/// rounding adds a half and truncates rather than calling `f64::round`, which is a library call
+/// on the baseline x86-64 target.
+fn px_digits(v: f64, buf: &mut [u8; PX_DIGITS]) -> Option<usize> {
+    let scaled = v * 10.0;
+    if !scaled.is_finite() || scaled.abs() > 1e15 {
+        return None;
+    }
+    let t = (scaled + 0.5f64.copysign(scaled)) as i64;
+    let mut n = t.unsigned_abs();
+    let mut at = buf.len();
+    let mut push = |b: u8| {
+        at -= 1;
+        buf[at] = b;
+    };
+    push(b'0' + (n % 10) as u8);
+    push(b'.');
+    n /= 10;
+    loop {
         push(b'0' + (n % 10) as u8);
-        push(b'.');
         n /= 10;
-        loop {
-            push(b'0' + (n % 10) as u8);
-            n /= 10;
-            if n == 0 {
-                break;
-            }
+        if n == 0 {
+            break;
         }
-        if t < 0 {
-            push(b'-');
-        }
-        f.write_str(std::str::from_utf8(&buf[at..]).unwrap_or("0.0"))
+    }
+    if t < 0 {
+        push(b'-');
+    }
+    Some(at)
+}
+
+/// Appends `v` as [`Px`] writes it to a byte buffer: the dots of a national funnel plot are
+/// thousands of coordinates, each cheaper copied as bytes than passed through `fmt`.
+fn push_px(out: &mut Vec<u8>, v: f64) {
+    let mut buf = [0u8; PX_DIGITS];
+    match px_digits(v, &mut buf) {
+        Some(at) => out.extend_from_slice(&buf[at..]),
+        None => out.extend_from_slice(format!("{:.1}", v).as_bytes()),
     }
 }
 
@@ -306,11 +329,14 @@ pub(crate) fn short_month(m: YearMonth) -> String {
 }
 
 fn path(points: impl Iterator<Item = (f64, f64)>) -> String {
-    let mut d = String::new();
+    let mut d = Vec::with_capacity(points.size_hint().0 * 12);
     for (i, (x, y)) in points.enumerate() {
-        let _ = write!(d, "{}{},{}", if i == 0 { "M" } else { "L" }, Px(x), Px(y));
+        d.push(if i == 0 { b'M' } else { b'L' });
+        push_px(&mut d, x);
+        d.push(b',');
+        push_px(&mut d, y);
     }
-    d
+    String::from_utf8(d).unwrap_or_default()
 }
 
 fn target_line(s: &mut String, f: &Frame, target: Option<f64>) {
@@ -700,38 +726,51 @@ pub(crate) fn funnel_chart(
         FunnelBand::AboveControl,
         FunnelBand::BelowControl,
     ];
+    let slot = |b: FunnelBand| bands.iter().position(|x| *x == b).unwrap_or(0);
+    // Each band's points, in the plot's order, gathered in one pass.
+    let mut in_band: [Vec<usize>; 5] = Default::default();
+    for (i, p) in f.points.iter().enumerate() {
+        in_band[slot(p.band)].push(i);
+    }
     if many {
         // Each band's points as one path of dots; only the points beyond 99.8% are drawn (and
         // linked) one by one below, so a national practice plot stays small.
-        for band in bands {
-            let (colour, filled, _) = look(band);
-            let mut d = String::with_capacity(f.points.iter().filter(|p| p.band == band).count() * 16);
-            for p in f.points.iter().filter(|p| p.band == band) {
-                let _ = write!(d, "M{} {}h0", Px(x(p.denominator)), Px(y(p.value)));
+        let drawn_together = |b: &&FunnelBand| !matches!(b, FunnelBand::AboveControl | FunnelBand::BelowControl);
+        for (band, members) in bands.iter().zip(&in_band).filter(|(b, _)| drawn_together(b)) {
+            if members.is_empty() {
+                continue;
             }
-            if !d.is_empty() && !matches!(band, FunnelBand::AboveControl | FunnelBand::BelowControl) {
-                let width = if filled { 6 } else { 7 };
-                let _ = write!(
-                    s,
-                    r#"<path d="{d}" stroke="{colour}" stroke-width="{width}" stroke-linecap="round" stroke-opacity="0.8" fill="none"/>"#
-                );
-                if !filled {
-                    let _ = write!(
-                        s,
-                        r##"<path d="{d}" stroke="#fff" stroke-width="3" stroke-linecap="round" fill="none"/>"##
-                    );
-                }
+            let (colour, filled, _) = look(*band);
+            let mut dots = Vec::with_capacity(members.len() * 16);
+            for &i in members {
+                let p = &f.points[i];
+                dots.push(b'M');
+                push_px(&mut dots, x(p.denominator));
+                dots.push(b' ');
+                push_px(&mut dots, y(p.value));
+                dots.extend_from_slice(b"h0");
+            }
+            let d = String::from_utf8(dots).unwrap_or_default();
+            let width = if filled { 6 } else { 7 };
+            let _ = write!(
+                s,
+                r#"<path d="{d}" stroke="{colour}" stroke-width="{width}" stroke-linecap="round" stroke-opacity="0.8" fill="none"/>"#
+            );
+            if !filled {
+                let _ =
+                    write!(s, r##"<path d="{d}" stroke="#fff" stroke-width="3" stroke-linecap="round" fill="none"/>"##);
             }
         }
     }
-    for band in bands {
-        for (p, org) in f.points.iter().zip(&plot.orgs).filter(|(p, _)| p.band == band) {
-            let beyond = matches!(band, FunnelBand::AboveControl | FunnelBand::BelowControl);
-            if many && !beyond {
-                continue;
-            }
-            let (colour, filled, what) = look(band);
-            let (fill, stroke) = if filled { (colour, colour) } else { ("#fff", colour) };
+    for (band, members) in bands.iter().zip(&in_band) {
+        let beyond = matches!(band, FunnelBand::AboveControl | FunnelBand::BelowControl);
+        if many && !beyond {
+            continue;
+        }
+        let (colour, filled, what) = look(*band);
+        let (fill, stroke) = if filled { (colour, colour) } else { ("#fff", colour) };
+        for &i in members {
+            let (Some(p), Some(org)) = (f.points.get(i), plot.orgs.get(i)) else { continue };
             let name = esc(&(style.name)(org));
             let v = crate::format::value(Some(p.value * k));
             let _ = write!(
@@ -984,6 +1023,20 @@ mod tests {
         let frac_scaled: i128 = format!("{frac:0<12}").parse().unwrap();
         let n = (int.parse::<i128>().unwrap() * 1_000_000_000_000 + frac_scaled) * scale;
         if negative { -n } else { n }
+    }
+
+    proptest! {
+        /// The byte route the funnel's dots and every path take writes what `Px` writes, and
+        /// that is `{:.1}` but for the last digit of a halfway case.
+        #[test]
+        fn pixel_bytes_are_the_pixel_text(v in prop_oneof![-1e4f64..1e4, (-20_000i32..20_000).prop_map(|t| f64::from(t) / 20.0)]) {
+            let mut bytes = Vec::new();
+            push_px(&mut bytes, v);
+            let text = Px(v).to_string();
+            prop_assert_eq!(String::from_utf8(bytes).unwrap(), text.clone());
+            let close = (text.parse::<f64>().unwrap() - format!("{v:.1}").parse::<f64>().unwrap()).abs() <= 0.1 + 1e-9;
+            prop_assert!(text == format!("{v:.1}") || close, "{} vs {:.1}", text, v);
+        }
     }
 
     proptest! {
