@@ -2108,6 +2108,35 @@ fn ppu_savings_agree_with_independent_sql() {
     let listed =
         ok(&ipmo(&wh, &["value", "gbg", "--level", "icb", "--org", code, "--month", "2024-04", "--format", "csv"]));
     assert!(listed.starts_with("bnf_code,name,quantity,nic_pence,median_ppu_pence,extra_cost_pounds"), "{listed}");
+    // What the server loads of the concession and Tariff-change costs (read dictionary-encoded,
+    // each organisation looked up once per dictionary) is what the tables hold: every
+    // organisation's total for every month, against SQL's sum.
+    let server = Server::start(&wh, &[]);
+    for (table, impact, path) in [
+        ("concession_costs", "extra_cost_pence", "concessions"),
+        ("price_change_costs", "impact_pence", "price-changes"),
+    ] {
+        let sums = sql_map(
+            &wh,
+            &format!(
+                "SELECT org_code || ' ' || CAST(month AS VARCHAR), SUM({impact}) FROM {table} \
+                 WHERE org_type <> 'england' GROUP BY 1 ORDER BY 1"
+            ),
+        );
+        assert!(sums.len() > 40, "{table}: costs for many organisations ({})", sums.len());
+        let orgs: std::collections::BTreeSet<&str> = sums.keys().map(|k| k.split(' ').next().unwrap()).collect();
+        let mut served = std::collections::BTreeMap::new();
+        for org in orgs {
+            let (status, _, body) =
+                server.request(&format!("GET /api/v1/{path}/{org} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+            assert_eq!(status, 200, "{path}/{org}: {body}");
+            let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+            for m in json["by_month"].as_array().unwrap() {
+                served.insert(format!("{org} {}-01", m["month"].as_str().unwrap()), m[impact].as_f64().unwrap());
+            }
+        }
+        assert_same(&format!("{table} as served"), &served, &sums);
+    }
 }
 
 /// What concessions cost, on real prices: OpenPrescribing's hand-kept concession list and

@@ -92,6 +92,14 @@ impl PriceImpacts {
 
     /// Adds one organisation's cost of one presentation in `month`.
     pub fn add_cost(&mut self, org_type: &str, org_code: &str, month: YearMonth, cost: ImpactCost) {
+        let slot = self.org_slot(org_type, org_code);
+        self.add_cost_at(slot, month, cost);
+    }
+
+    /// Where an organisation's costs are kept, for [`PriceImpacts::add_cost_at`]: a loader that
+    /// meets the same organisations again and again (a dictionary-encoded column) looks each up
+    /// once rather than once a row.
+    pub fn org_slot(&mut self, org_type: &str, org_code: &str) -> u32 {
         let level = match self.slots.iter().position(|(l, _)| l == org_type) {
             Some(i) => i,
             None => {
@@ -100,17 +108,22 @@ impl PriceImpacts {
             }
         };
         let orgs = &mut self.slots[level].1;
-        let slot = match orgs.get(org_code) {
-            Some(&s) => s as usize,
+        match orgs.get(org_code) {
+            Some(&s) => s,
             None => {
-                let s = self.lists.len();
-                orgs.insert(org_code.to_string(), u32::try_from(s).expect("fewer than 4 billion organisations"));
+                let s = u32::try_from(self.lists.len()).expect("fewer than 4 billion organisations");
+                orgs.insert(org_code.to_string(), s);
                 self.lists.push(Vec::new());
                 s
             }
-        };
+        }
+    }
+
+    /// Adds a cost of one presentation in `month` to the organisation at `slot` (from
+    /// [`PriceImpacts::org_slot`] on this value).
+    pub fn add_cost_at(&mut self, slot: u32, month: YearMonth, cost: ImpactCost) {
         // Costs arrive a month at a time, so the month sought is nearly always the last.
-        let months = &mut self.lists[slot];
+        let Some(months) = self.lists.get_mut(slot as usize) else { return };
         match months.iter_mut().rev().find(|(m, _)| *m == month) {
             Some((_, costs)) => costs.push(cost),
             None => months.push((month, vec![cost])),

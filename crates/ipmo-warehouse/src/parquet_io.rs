@@ -1,10 +1,12 @@
 //! Writing and reading single Parquet files.
 
 use crate::WarehouseError;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::arrow::arrow_reader::{
+    ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
+};
 use datafusion::parquet::arrow::arrow_writer::{
     ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn, ArrowRowGroupWriterFactory, compute_leaves,
 };
@@ -134,6 +136,39 @@ pub(crate) fn read_parquet_columns(path: &Path, columns: &[&str]) -> Result<Vec<
     reader
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| WarehouseError::Corrupt { path: path.display().to_string(), detail: e.to_string() })
+}
+
+/// A reader of the named columns of a Parquet file (in the file's order), a batch at a time,
+/// with the text columns named in `as_dictionary` handed over dictionary-encoded as they are
+/// stored: a column of a few thousand distinct codes over millions of rows is then neither
+/// copied out string by string nor held whole, which is most of what loading a large table
+/// for the dashboard costs.
+pub(crate) fn read_parquet_dictionary(
+    path: &Path,
+    columns: &[&str],
+    as_dictionary: &[&str],
+) -> Result<ParquetRecordBatchReader, WarehouseError> {
+    let file = File::open(path).map_err(|e| WarehouseError::io(path, e))?;
+    let probe = file.try_clone().map_err(|e| WarehouseError::io(path, e))?;
+    let stored = ParquetRecordBatchReaderBuilder::try_new(probe).map_err(|e| WarehouseError::parquet(path, e))?;
+    let fields: Vec<Field> = stored
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 if as_dictionary.contains(&f.name().as_str()) => Field::new(
+                f.name(),
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                f.is_nullable(),
+            ),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    let options = ArrowReaderOptions::new().with_schema(std::sync::Arc::new(Schema::new(fields)));
+    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
+        .map_err(|e| WarehouseError::parquet(path, e))?;
+    let mask = datafusion::parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+    builder.with_projection(mask).with_batch_size(65_536).build().map_err(|e| WarehouseError::parquet(path, e))
 }
 
 /// Every batch of a table as `manifest` lists it (all partitions, in partition order).

@@ -17,8 +17,11 @@ use crate::presentations::Columns;
 use crate::prices::months_of;
 use crate::tables::Col;
 use crate::{Warehouse, WarehouseError};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, DictionaryArray, StringArray};
+use datafusion::arrow::datatypes::Int32Type;
 use ipmo_domain::YearMonth;
 use ipmo_domain::practice::{GroupSet, PracticeMonth, level_members};
+use ipmo_release::price_impacts::PriceImpacts;
 use ipmo_value::concessions::{ConcededPack, largest_increases};
 use ipmo_value::price_changes::{TariffPack, changes};
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -389,8 +392,7 @@ impl Warehouse {
         &self,
         table: &str,
     ) -> Result<Option<ipmo_release::price_impacts::PriceImpacts>, WarehouseError> {
-        use datafusion::arrow::array::{Array, AsArray};
-        use ipmo_release::price_impacts::{ImpactCost, ImpactMonth, MONTHS_KEPT, PriceImpacts, PricedPack};
+        use ipmo_release::price_impacts::{ImpactCost, ImpactMonth, MONTHS_KEPT, PricedPack};
         let [before_column, after_column, impact_column] = ipmo_release::price_impacts::cost_columns(table);
         let manifest = self.manifest()?;
         let mut months: Vec<YearMonth> =
@@ -410,10 +412,29 @@ impl Warehouse {
             };
             packs.clear();
             let mut last: Option<std::sync::Arc<PricedPack>> = None;
-            for b in crate::parquet_io::read_parquet(&self.root().join(rel))? {
+            let path = self.root().join(rel);
+            let columns = [
+                "bnf_code",
+                "vmpp",
+                "pack_name",
+                "org_type",
+                "org_code",
+                "quantity",
+                before_column,
+                after_column,
+                impact_column,
+                "quantity_month",
+                "is_estimate",
+            ];
+            let texts = ["bnf_code", "vmpp", "pack_name", "org_type", "org_code"];
+            let mut orgs = OrgSlots::default();
+            for b in crate::parquet_io::read_parquet_dictionary(&path, &columns, &texts)? {
+                let b =
+                    b.map_err(|e| WarehouseError::Corrupt { path: path.display().to_string(), detail: e.to_string() })?;
                 let c = Columns { batch: &b };
-                let (code, pack, pack_name) = (c.text("bnf_code")?, c.text("vmpp")?, c.text("pack_name")?);
-                let (org_type, org_code) = (c.text("org_type")?, c.text("org_code")?);
+                let text = |name| TextColumn::of(&c, name);
+                let (code, pack, pack_name) = (text("bnf_code")?, text("vmpp")?, text("pack_name")?);
+                let (org_type, org_code) = (text("org_type")?, text("org_code")?);
                 let (quantity, before, after, impact) = (
                     c.number("quantity")?,
                     c.number(before_column)?,
@@ -436,9 +457,11 @@ impl Warehouse {
                         estimate: !estimate.is_null(0) && estimate.value(0),
                     });
                 }
+                orgs.follow(&org_type, &org_code);
                 for i in 0..b.num_rows() {
-                    let (Some(code), Some(t), Some(o)) = (code(i), org_type(i), org_code(i)) else { continue };
-                    let (pack, pack_name) = (pack(i).unwrap_or_default(), pack_name(i).unwrap_or_default());
+                    let Some(code) = code.get(i) else { continue };
+                    let Some(slot) = orgs.slot(&mut out, &org_type, &org_code, i) else { continue };
+                    let (pack, pack_name) = (pack.get(i).unwrap_or_default(), pack_name.get(i).unwrap_or_default());
                     let (before, after) = (before(i).unwrap_or(0.0), after(i).unwrap_or(0.0));
                     // Rows come sorted by presentation, so most share the previous row's pack.
                     let same_as_last = last.as_ref().is_some_and(|p: &std::sync::Arc<PricedPack>| {
@@ -472,9 +495,8 @@ impl Warehouse {
                         last = Some(found);
                     }
                     let priced = last.clone().expect("set above");
-                    out.add_cost(
-                        t,
-                        o,
+                    out.add_cost_at(
+                        slot,
                         *month,
                         ImpactCost { priced, quantity: quantity(i).unwrap_or(0.0), impact: impact(i).unwrap_or(0.0) },
                     );
@@ -482,5 +504,77 @@ impl Warehouse {
             }
         }
         Ok(Some(out))
+    }
+}
+
+/// A text column of a batch, dictionary-encoded as [`crate::parquet_io::read_parquet_dictionary`]
+/// reads it.
+struct TextColumn<'a> {
+    keys: &'a DictionaryArray<Int32Type>,
+    values: &'a StringArray,
+}
+
+impl<'a> TextColumn<'a> {
+    fn of(c: &Columns<'a>, name: &str) -> Result<Self, WarehouseError> {
+        let keys = c
+            .column(name)?
+            .as_dictionary_opt::<Int32Type>()
+            .ok_or_else(|| crate::presentations::corrupt(name, "text"))?;
+        let values = keys.values().as_string_opt::<i32>().ok_or_else(|| crate::presentations::corrupt(name, "text"))?;
+        Ok(Self { keys, values })
+    }
+
+    /// Row `i`'s dictionary entry, None when the row has no value.
+    fn entry(&self, i: usize) -> Option<usize> {
+        self.keys.is_valid(i).then(|| self.keys.keys().value(i) as usize)
+    }
+
+    fn get(&self, i: usize) -> Option<&'a str> {
+        self.entry(i).filter(|e| *e < self.values.len()).map(|e| self.values.value(e))
+    }
+}
+
+/// Each (level, organisation) pair of a batch mapped to its place in the [`PriceImpacts`] once
+/// per dictionary, rather than a hash of the organisation's code for every row: a national month
+/// of Tariff changes has four million rows over some eight thousand organisations.
+#[derive(Default)]
+struct OrgSlots {
+    /// The two dictionaries the slots are for (level, organisation).
+    dictionaries: Option<(ArrayRef, ArrayRef)>,
+    /// Slot of level entry `t` and organisation entry `o` at `t × organisations + o`; `u32::MAX`
+    /// when not yet looked up.
+    slots: Vec<u32>,
+    organisations: usize,
+}
+
+impl OrgSlots {
+    /// Starts again when a batch brings new dictionaries (most share the previous batch's).
+    fn follow(&mut self, org_type: &TextColumn, org_code: &TextColumn) {
+        let (t, o) = (org_type.keys.values(), org_code.keys.values());
+        let same = self
+            .dictionaries
+            .as_ref()
+            .is_some_and(|(dt, dor)| std::sync::Arc::ptr_eq(dt, t) && std::sync::Arc::ptr_eq(dor, o));
+        if !same {
+            self.organisations = o.len();
+            self.slots = vec![u32::MAX; t.len() * o.len()];
+            self.dictionaries = Some((t.clone(), o.clone()));
+        }
+    }
+
+    /// Row `i`'s organisation slot; None when its level or code is missing.
+    fn slot(&mut self, out: &mut PriceImpacts, org_type: &TextColumn, org_code: &TextColumn, i: usize) -> Option<u32> {
+        let (t, o) = (org_type.get(i)?, org_code.get(i)?);
+        let cell = org_type.entry(i)? * self.organisations + org_code.entry(i)?;
+        match self.slots.get_mut(cell) {
+            Some(known) => {
+                if *known == u32::MAX {
+                    *known = out.org_slot(t, o);
+                }
+                Some(*known)
+            }
+            // Not of the dictionaries followed: looked up by name.
+            None => Some(out.org_slot(t, o)),
+        }
     }
 }
