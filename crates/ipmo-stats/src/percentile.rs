@@ -40,27 +40,24 @@ pub fn percentile_cont(values: &[Option<f64>], p: f64) -> Option<f64> {
 
 /// [`percentile_cont`] over values already sorted ascending, all finite.
 pub fn percentile_cont_sorted(sorted: &[f64], p: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let position = p.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
-    let lower = position.floor() as usize;
-    let upper = position.ceil() as usize;
-    let fraction = position - lower as f64;
+    let (lower, upper, fraction) = ranks_at(sorted.len(), p)?;
     Some(sorted[lower] + (sorted[upper] - sorted[lower]) * fraction)
+}
+
+/// The two ranks (0-based) either side of `PERCENTILE_CONT(p)`'s position among `n` values, and
+/// how far between them it lies; None when there are no values.
+fn ranks_at(n: usize, p: f64) -> Option<(usize, usize, f64)> {
+    let last = n.checked_sub(1)?;
+    let position = p.clamp(0.0, 1.0) * last as f64;
+    let lower = position.floor() as usize;
+    Some((lower, position.ceil() as usize, position - lower as f64))
 }
 
 /// [`percentile_cont_sorted`] of values in any order, all finite, found by selection rather
 /// than a full sort (the two ranks either side of the position are all it reads). Reorders
 /// `values`; the result is exactly what sorting first would give.
 pub fn percentile_cont_in_place(values: &mut [f64], p: f64) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    let position = p.clamp(0.0, 1.0) * (values.len() - 1) as f64;
-    let lower = position.floor() as usize;
-    let upper = position.ceil() as usize;
-    let fraction = position - lower as f64;
+    let (lower, upper, fraction) = ranks_at(values.len(), p)?;
     let (_, at_lower, above) = values.select_nth_unstable_by(lower, f64::total_cmp);
     let at_lower = *at_lower;
     // Everything after `lower` is at least as large, so the next rank is the smallest of them.

@@ -11,11 +11,11 @@ use crate::parquet_io::read_table;
 use crate::tables::{Col, PRESCRIBING, PRESCRIBING_BY_QUANTITY, string_pairs};
 use crate::{Warehouse, WarehouseError};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
-use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int32Type, Int64Type, Schema};
+use datafusion::arrow::datatypes::{Float64Type, Int32Type, Int64Type};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::{
-    ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
+    ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
 };
 use ipmo_domain::YearMonth;
 use ipmo_measures::compute::{Amounts, MonthResults, PracticeMonth, RowKeys};
@@ -87,20 +87,7 @@ impl KeyedPartition {
                 self.table
             )));
         }
-        let fields: Vec<Field> = stored
-            .fields()
-            .iter()
-            .enumerate()
-            .map(|(i, f)| match i {
-                1 | 2 => Field::new(
-                    f.name(),
-                    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
-                    f.is_nullable(),
-                ),
-                _ => f.as_ref().clone(),
-            })
-            .collect();
-        let options = ArrowReaderOptions::new().with_schema(std::sync::Arc::new(Schema::new(fields)));
+        let options = crate::parquet_io::dictionary_options(&stored, |i, _| matches!(i, 1 | 2));
         let builder =
             ParquetRecordBatchReaderBuilder::try_new_with_options(file, options).map_err(|e| self.parquet(e))?;
         let mask = ProjectionMask::roots(builder.parquet_schema(), columns.iter().copied());

@@ -151,24 +151,35 @@ pub(crate) fn read_parquet_dictionary(
     let file = File::open(path).map_err(|e| WarehouseError::io(path, e))?;
     let probe = file.try_clone().map_err(|e| WarehouseError::io(path, e))?;
     let stored = ParquetRecordBatchReaderBuilder::try_new(probe).map_err(|e| WarehouseError::parquet(path, e))?;
-    let fields: Vec<Field> = stored
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| match f.data_type() {
-            DataType::Utf8 if as_dictionary.contains(&f.name().as_str()) => Field::new(
-                f.name(),
-                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
-                f.is_nullable(),
-            ),
-            _ => f.as_ref().clone(),
-        })
-        .collect();
-    let options = ArrowReaderOptions::new().with_schema(std::sync::Arc::new(Schema::new(fields)));
+    let options = dictionary_options(stored.schema(), |_, f| {
+        f.data_type() == &DataType::Utf8 && as_dictionary.contains(&f.name().as_str())
+    });
     let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
         .map_err(|e| WarehouseError::parquet(path, e))?;
     let mask = datafusion::parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
     builder.with_projection(mask).with_batch_size(65_536).build().map_err(|e| WarehouseError::parquet(path, e))
+}
+
+/// Reader options that read the stored fields `text(position, field)` picks as dictionaries of
+/// text (keys `Int32`) and every other field as stored.
+pub(crate) fn dictionary_options(stored: &Schema, text: impl Fn(usize, &Field) -> bool) -> ArrowReaderOptions {
+    let fields: Vec<Field> = stored
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            if text(i, f) {
+                Field::new(
+                    f.name(),
+                    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                    f.is_nullable(),
+                )
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    ArrowReaderOptions::new().with_schema(std::sync::Arc::new(Schema::new(fields)))
 }
 
 /// Every batch of a table as `manifest` lists it (all partitions, in partition order).
