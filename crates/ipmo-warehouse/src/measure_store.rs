@@ -14,9 +14,7 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::{Float64Type, Int32Type, Int64Type};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ProjectionMask;
-use datafusion::parquet::arrow::arrow_reader::{
-    ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
-};
+use datafusion::parquet::arrow::arrow_reader::{ParquetRecordBatchReader, RowSelection, RowSelector};
 use ipmo_domain::YearMonth;
 use ipmo_measures::compute::{Amounts, MonthResults, PracticeMonth, RowKeys};
 use ipmo_measures::definition::direction_name;
@@ -77,19 +75,11 @@ impl KeyedPartition {
         columns: &[usize],
         selection: Option<RowSelection>,
     ) -> Result<ParquetRecordBatchReader, WarehouseError> {
-        let file = std::fs::File::open(&self.path).map_err(|e| WarehouseError::io(&self.path, e))?;
-        let probe = file.try_clone().map_err(|e| WarehouseError::io(&self.path, e))?;
-        let stored = ParquetRecordBatchReaderBuilder::try_new(probe).map_err(|e| self.parquet(e))?.schema().clone();
-        if stored.fields().len() <= columns.iter().copied().max().unwrap_or(0) {
-            return Err(self.corrupt(format!(
-                "{} columns; a {} partition has more",
-                stored.fields().len(),
-                self.table
-            )));
+        let builder = crate::parquet_io::dictionary_builder(&self.path, |i, _| matches!(i, 1 | 2))?;
+        let stored = builder.schema().fields().len();
+        if stored <= columns.iter().copied().max().unwrap_or(0) {
+            return Err(self.corrupt(format!("{stored} columns; a {} partition has more", self.table)));
         }
-        let options = crate::parquet_io::dictionary_options(&stored, |i, _| matches!(i, 1 | 2));
-        let builder =
-            ParquetRecordBatchReaderBuilder::try_new_with_options(file, options).map_err(|e| self.parquet(e))?;
         let mask = ProjectionMask::roots(builder.parquet_schema(), columns.iter().copied());
         let mut builder = builder.with_projection(mask).with_batch_size(65_536);
         if let Some(selection) = selection {

@@ -5,7 +5,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::{
-    ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
 };
 use datafusion::parquet::arrow::arrow_writer::{
     ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn, ArrowRowGroupWriterFactory, compute_leaves,
@@ -148,22 +148,25 @@ pub(crate) fn read_parquet_dictionary(
     columns: &[&str],
     as_dictionary: &[&str],
 ) -> Result<ParquetRecordBatchReader, WarehouseError> {
-    let file = File::open(path).map_err(|e| WarehouseError::io(path, e))?;
-    let probe = file.try_clone().map_err(|e| WarehouseError::io(path, e))?;
-    let stored = ParquetRecordBatchReaderBuilder::try_new(probe).map_err(|e| WarehouseError::parquet(path, e))?;
-    let options = dictionary_options(stored.schema(), |_, f| {
+    let builder = dictionary_builder(path, |_, f| {
         f.data_type() == &DataType::Utf8 && as_dictionary.contains(&f.name().as_str())
-    });
-    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
-        .map_err(|e| WarehouseError::parquet(path, e))?;
+    })?;
     let mask = datafusion::parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
     builder.with_projection(mask).with_batch_size(65_536).build().map_err(|e| WarehouseError::parquet(path, e))
 }
 
-/// Reader options that read the stored fields `text(position, field)` picks as dictionaries of
-/// text (keys `Int32`) and every other field as stored.
-pub(crate) fn dictionary_options(stored: &Schema, text: impl Fn(usize, &Field) -> bool) -> ArrowReaderOptions {
+/// A reader builder for a Parquet file that reads the stored fields `text(position, field)`
+/// picks as dictionaries of text (keys `Int32`) and every other field as stored. The footer is
+/// parsed once, for both the stored schema and the reader.
+pub(crate) fn dictionary_builder(
+    path: &Path,
+    text: impl Fn(usize, &Field) -> bool,
+) -> Result<ParquetRecordBatchReaderBuilder<File>, WarehouseError> {
+    let parquet = |e| WarehouseError::parquet(path, e);
+    let file = File::open(path).map_err(|e| WarehouseError::io(path, e))?;
+    let stored = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(parquet)?;
     let fields: Vec<Field> = stored
+        .schema()
         .fields()
         .iter()
         .enumerate()
@@ -179,7 +182,9 @@ pub(crate) fn dictionary_options(stored: &Schema, text: impl Fn(usize, &Field) -
             }
         })
         .collect();
-    ArrowReaderOptions::new().with_schema(std::sync::Arc::new(Schema::new(fields)))
+    let options = ArrowReaderOptions::new().with_schema(std::sync::Arc::new(Schema::new(fields)));
+    let metadata = ArrowReaderMetadata::try_new(stored.metadata().clone(), options).map_err(parquet)?;
+    Ok(ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata))
 }
 
 /// Every batch of a table as `manifest` lists it (all partitions, in partition order).

@@ -529,8 +529,13 @@ impl<'a> TextColumn<'a> {
         self.keys.is_valid(i).then(|| self.keys.keys().value(i) as usize)
     }
 
+    /// The text of dictionary entry `e`.
+    fn text(&self, e: usize) -> Option<&'a str> {
+        (e < self.values.len()).then(|| self.values.value(e))
+    }
+
     fn get(&self, i: usize) -> Option<&'a str> {
-        self.entry(i).filter(|e| *e < self.values.len()).map(|e| self.values.value(e))
+        self.text(self.entry(i)?)
     }
 }
 
@@ -562,19 +567,20 @@ impl OrgSlots {
         }
     }
 
-    /// Row `i`'s organisation slot; None when its level or code is missing.
+    /// Row `i`'s organisation slot; None when its level or code is missing. Each row's entries
+    /// are read once; the pair is looked up by name only the first time it is met.
     fn slot(&mut self, out: &mut PriceImpacts, org_type: &TextColumn, org_code: &TextColumn, i: usize) -> Option<u32> {
-        let (t, o) = (org_type.get(i)?, org_code.get(i)?);
-        let cell = org_type.entry(i)? * self.organisations + org_code.entry(i)?;
-        match self.slots.get_mut(cell) {
+        let (t, o) = (org_type.entry(i)?, org_code.entry(i)?);
+        let (level, code) = (org_type.text(t)?, org_code.text(o)?);
+        match self.slots.get_mut(t * self.organisations + o) {
             Some(known) => {
                 if *known == u32::MAX {
-                    *known = out.org_slot(t, o);
+                    *known = out.org_slot(level, code);
                 }
                 Some(*known)
             }
             // Not of the dictionaries followed: looked up by name.
-            None => Some(out.org_slot(t, o)),
+            None => Some(out.org_slot(level, code)),
         }
     }
 }

@@ -727,6 +727,7 @@ pub(crate) fn funnel_chart(
         FunnelBand::BelowControl,
     ];
     let slot = |b: FunnelBand| bands.iter().position(|x| *x == b).unwrap_or(0);
+    let beyond = |b: FunnelBand| matches!(b, FunnelBand::AboveControl | FunnelBand::BelowControl);
     // Each band's points, in the plot's order, gathered in one pass.
     let mut in_band: [Vec<usize>; 5] = Default::default();
     for (i, p) in f.points.iter().enumerate() {
@@ -735,8 +736,7 @@ pub(crate) fn funnel_chart(
     if many {
         // Each band's points as one path of dots; only the points beyond 99.8% are drawn (and
         // linked) one by one below, so a national practice plot stays small.
-        let drawn_together = |b: &&FunnelBand| !matches!(b, FunnelBand::AboveControl | FunnelBand::BelowControl);
-        for (band, members) in bands.iter().zip(&in_band).filter(|(b, _)| drawn_together(b)) {
+        for (band, members) in bands.iter().zip(&in_band).filter(|(b, _)| !beyond(**b)) {
             if members.is_empty() {
                 continue;
             }
@@ -763,8 +763,7 @@ pub(crate) fn funnel_chart(
         }
     }
     for (band, members) in bands.iter().zip(&in_band) {
-        let beyond = matches!(band, FunnelBand::AboveControl | FunnelBand::BelowControl);
-        if many && !beyond {
+        if many && !beyond(*band) {
             continue;
         }
         let (colour, filled, what) = look(*band);
